@@ -1,0 +1,1 @@
+"""Front ends and wiring: settings, assembly, command line, framework adapters."""

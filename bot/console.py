@@ -1,0 +1,104 @@
+"""The console front end: try the bot in a terminal with no token.
+
+Buttons are shown numbered; typing a number presses it. While the bot asks for a phone number
+with its share-contact keyboard, a typed number stands in for the shared contact. Reads standard
+input line by line and stops cleanly at the end of input, so a conversation can be scripted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TextIO
+
+from domain.customers import TelegramProfile
+from domain.phone import PhoneNumberError, parse_phone_number
+from handlers.contract import (
+    ContactKeyboard,
+    Incoming,
+    Outcome,
+    RemoveKeyboard,
+    button_event,
+    contact_event,
+    message_event,
+)
+from handlers.router import ConversationRouter
+
+
+class ConsoleFrontend:
+    def __init__(
+        self,
+        conversation: ConversationRouter,
+        user: TelegramProfile,
+        *,
+        stdin: TextIO = sys.stdin,
+        stdout: TextIO = sys.stdout,
+    ) -> None:
+        self._conversation = conversation
+        self._user = user
+        self._stdin = stdin
+        self._stdout = stdout
+        self._buttons: dict[int, str] = {}
+        self._contact_keyboard = False
+        self._next_message_id = 1
+
+    async def run(self) -> None:
+        self._print("(console: type /start; numbers press buttons; end of input quits)")
+        while True:
+            line = await asyncio.to_thread(self._stdin.readline)
+            if not line:
+                return
+            text = line.strip()
+            if not text:
+                continue
+            self._print(f"> {text}")
+            outcome = await self._conversation.handle(self.event_for(text))
+            self.render(outcome)
+
+    def event_for(self, text: str) -> Incoming:
+        chat_id = self._user.telegram_id
+        if text.isdigit() and int(text) in self._buttons:
+            return button_event(
+                self._user,
+                chat_id,
+                self._buttons[int(text)],
+                callback_id=f"console-{text}",
+                message_id=self._next_message_id - 1,
+            )
+        if self._contact_keyboard and _looks_like_phone(text):
+            return contact_event(self._user, chat_id, text, contact_user_id=self._user.telegram_id)
+        return message_event(self._user, chat_id, text)
+
+    def render(self, outcome: Outcome) -> None:
+        if outcome.notice:
+            self._print(f"[{outcome.notice}]")
+        self._buttons = {}
+        for reply in outcome.replies:
+            self._print(("(edited) " if reply.edit else "") + reply.text)
+            self._next_message_id += 0 if reply.edit else 1
+            for row in reply.buttons:
+                cells = []
+                for button in row:
+                    if button.data is not None:
+                        number = len(self._buttons) + 1
+                        self._buttons[number] = button.data
+                        cells.append(f"[{number}] {button.text}")
+                    else:
+                        cells.append(f"[{button.text}: {button.url}]")
+                self._print("  " + "   ".join(cells))
+            if isinstance(reply.keyboard, ContactKeyboard):
+                self._contact_keyboard = True
+                self._print(f"  <{reply.keyboard.share_text}: type the number to share it>")
+            elif isinstance(reply.keyboard, RemoveKeyboard):
+                self._contact_keyboard = False
+
+    def _print(self, text: str) -> None:
+        print(text, file=self._stdout, flush=True)
+
+
+def _looks_like_phone(text: str) -> bool:
+    try:
+        parse_phone_number(text)
+    except PhoneNumberError as error:
+        return error.reason != "not_digits"
+    return True

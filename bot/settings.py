@@ -1,0 +1,86 @@
+"""All settings, from the environment and an optional `.env` file. Built once at start-up."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/wallet-bot.sqlite3"
+TELEGRAM_DEFAULT_API_URL = "https://api.telegram.org"
+
+
+class Frontend(StrEnum):
+    AIOGRAM = "aiogram"
+    PTB = "ptb"
+    CONSOLE = "console"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    bot_token: SecretStr | None = Field(default=None, description="Bot API token")
+    bot_frontend: Frontend = Frontend.AIOGRAM
+    telegram_api_url: str = TELEGRAM_DEFAULT_API_URL
+    database_url: str = DEFAULT_DATABASE_URL
+
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_listen: str = "0.0.0.0:8080"
+
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    staff_chat_id: int | None = None
+
+    # Half-finished conversations untouched this long go back to the menu.
+    conversation_idle_seconds: int = 24 * 3600
+    housekeeping_interval_seconds: int = 600
+    log_level: str = "INFO"
+
+    # Who the console front end speaks as.
+    console_user_id: int = 1
+    console_language: str = "zh-hans"
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(
+                int(part) for part in value.replace(";", ",").split(",") if part.strip()
+            )
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @field_validator("bot_token", "webhook_secret", "webhook_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def token(self) -> str | None:
+        return self.bot_token.get_secret_value() if self.bot_token else None
+
+    @property
+    def chosen_frontend(self) -> Frontend:
+        """Without a token only the console can run."""
+        return self.bot_frontend if self.token else Frontend.CONSOLE
+
+    @property
+    def webhook_host_port(self) -> tuple[str, int]:
+        host, _, port = self.webhook_listen.rpartition(":")
+        return host or "0.0.0.0", int(port)
+
+    @property
+    def webhook_path(self) -> str:
+        """The path part of WEBHOOK_URL, where the bot listens for updates."""
+        return urlsplit(self.webhook_url or "").path or "/"

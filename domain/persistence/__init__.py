@@ -1,0 +1,1 @@
+"""Persistence of the domain: tables, repositories, the unit of work and migrations."""

@@ -1,0 +1,61 @@
+"""The unit of work: one transaction per use case. Nothing is kept unless `commit()` is called."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.persistence.repositories import (
+    ConversationRepository,
+    CustomerRepository,
+    PhoneBindingRepository,
+)
+
+
+class UnitOfWork:
+    customers: CustomerRepository
+    phones: PhoneBindingRepository
+    conversations: ConversationRepository
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._session_factory = session_factory
+        self._session: AsyncSession | None = None
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._session = self._session_factory()
+        self.customers = CustomerRepository(self._session)
+        self.phones = PhoneBindingRepository(self._session)
+        self.conversations = ConversationRepository(self._session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._session is not None
+        try:
+            await self._session.rollback()
+        finally:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> AsyncSession:
+        assert self._session is not None, "unit of work used outside `async with`"
+        return self._session
+
+    async def commit(self) -> None:
+        await self.session.commit()
+
+
+class UnitOfWorkFactory:
+    """Makes a fresh unit of work for each use case."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._session_factory = session_factory
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(self._session_factory)

@@ -1,0 +1,209 @@
+"""Customer use cases: registration on each turn, language, phone numbers, erasure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+
+from domain.clock import Clock, utc_now
+from domain.conversation import IDLE, ConversationState
+from domain.customers import MAX_BOUND_PHONES, BoundPhone, Customer, TelegramProfile
+from domain.languages import Language, language_from_telegram
+from domain.persistence.tables import ConversationRow, CustomerRow, PhoneBindingRow
+from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from domain.phone import Carrier, PhoneNumber
+
+
+class CustomerNotFound(LookupError):
+    pass
+
+
+class PhoneAlreadyBound(ValueError):
+    pass
+
+
+class TooManyPhones(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What one incoming event starts from: who the customer is and where they were."""
+
+    customer: Customer
+    state: ConversationState
+
+
+def _customer(row: CustomerRow, *, is_new: bool = False) -> Customer:
+    return Customer(
+        id=row.id,
+        telegram_id=row.telegram_id,
+        first_name=row.first_name,
+        language=Language(row.language),
+        registered_at=row.registered_at,
+        is_new=is_new,
+    )
+
+
+def _bound_phone(row: PhoneBindingRow) -> BoundPhone:
+    return BoundPhone(
+        id=row.id, digits=row.digits, carrier=Carrier(row.carrier), bound_at=row.bound_at
+    )
+
+
+class CustomerService:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock = utc_now) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def begin_turn(self, profile: TelegramProfile, chat_id: int) -> Turn:
+        """Register the customer on first contact (or refresh their names) and load the state."""
+        try:
+            return await self._begin_turn(profile, chat_id)
+        except IntegrityError:
+            # Two updates of a brand-new customer raced to register; the other one won.
+            return await self._begin_turn(profile, chat_id)
+
+    async def _begin_turn(self, profile: TelegramProfile, chat_id: int) -> Turn:
+        now = self._clock()
+        async with self._uow() as uow:
+            row = await uow.customers.by_telegram_id(profile.telegram_id)
+            is_new = row is None
+            changed = is_new
+            if row is None:
+                row = CustomerRow(
+                    telegram_id=profile.telegram_id,
+                    first_name=profile.first_name,
+                    last_name=profile.last_name,
+                    username=profile.username,
+                    language=language_from_telegram(profile.language_code).value,
+                    registered_at=now,
+                    last_seen_at=now,
+                )
+                uow.customers.add(row)
+                await uow.customers.flush()
+            elif (row.first_name, row.last_name, row.username) != (
+                profile.first_name,
+                profile.last_name,
+                profile.username,
+            ):
+                row.first_name = profile.first_name
+                row.last_name = profile.last_name
+                row.username = profile.username
+                row.last_seen_at = now
+                changed = True
+            conversation = await uow.conversations.find(chat_id, profile.telegram_id)
+            state = (
+                ConversationState(step=conversation.step, data=dict(conversation.data))
+                if conversation is not None
+                else ConversationState()
+            )
+            customer = _customer(row, is_new=is_new)
+            if changed:
+                await uow.commit()
+            return Turn(customer=customer, state=state)
+
+    async def set_language(self, customer_id: int, language: Language) -> Customer:
+        async with self._uow() as uow:
+            row = await self._row(uow, customer_id)
+            row.language = language.value
+            await uow.commit()
+            return _customer(row)
+
+    async def phones(self, customer_id: int) -> list[BoundPhone]:
+        async with self._uow() as uow:
+            return [_bound_phone(row) for row in await uow.phones.of_customer(customer_id)]
+
+    async def bind_phone(self, customer_id: int, number: PhoneNumber) -> BoundPhone:
+        """Bind a validated number. Binding the same number twice is refused, nothing changes."""
+        async with self._uow() as uow:
+            await self._row(uow, customer_id)
+            bound = await uow.phones.of_customer(customer_id)
+            if any(row.digits == number.digits for row in bound):
+                raise PhoneAlreadyBound(number.digits)
+            if len(bound) >= MAX_BOUND_PHONES:
+                raise TooManyPhones(number.digits)
+            row = PhoneBindingRow(
+                customer_id=customer_id,
+                digits=number.digits,
+                carrier=number.carrier.value,
+                bound_at=self._clock(),
+            )
+            uow.phones.add(row)
+            try:
+                await uow.commit()
+            except IntegrityError as error:
+                raise PhoneAlreadyBound(number.digits) from error
+            return _bound_phone(row)
+
+    async def unbind_phone(self, customer_id: int, binding_id: int) -> bool:
+        """Remove one of the customer's own numbers; another customer's id removes nothing."""
+        async with self._uow() as uow:
+            removed = await uow.phones.remove(customer_id, binding_id)
+            await uow.commit()
+            return removed
+
+    async def erase_personal_data(self, customer_id: int) -> None:
+        """Erase names, numbers and conversations; the anonymised row stays for financial records.
+
+        The next /start from the same Telegram account registers a new, empty customer.
+        """
+        async with self._uow() as uow:
+            row = await self._row(uow, customer_id)
+            if row.telegram_id is not None:
+                await uow.conversations.forget_user(row.telegram_id)
+            await uow.phones.remove_all(customer_id)
+            row.telegram_id = None
+            row.first_name = None
+            row.last_name = None
+            row.username = None
+            row.erased_at = self._clock()
+            await uow.commit()
+
+    @staticmethod
+    async def _row(uow: UnitOfWork, customer_id: int) -> CustomerRow:
+        row = await uow.customers.get(customer_id)
+        if row is None or row.erased_at is not None:
+            raise CustomerNotFound(customer_id)
+        return row
+
+
+class ConversationService:
+    """Keeps where each customer is in the conversation, so a restart continues every chat."""
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock = utc_now) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def save(self, chat_id: int, telegram_id: int, state: ConversationState) -> None:
+        async with self._uow() as uow:
+            row = await uow.conversations.find(chat_id, telegram_id)
+            if row is None:
+                uow.conversations.add(
+                    ConversationRow(
+                        chat_id=chat_id,
+                        telegram_id=telegram_id,
+                        step=state.step,
+                        data=dict(state.data),
+                        updated_at=self._clock(),
+                    )
+                )
+            else:
+                row.step = state.step
+                row.data = dict(state.data)
+                row.updated_at = self._clock()
+            try:
+                await uow.commit()
+            except IntegrityError:
+                # A concurrent first save of the same chat won; this turn's state replaces it.
+                await self.save(chat_id, telegram_id, state)
+
+    async def reset_abandoned(self, idle_for_seconds: float) -> int:
+        """Put half-finished conversations untouched for a while back at the menu."""
+        cutoff = self._clock() - timedelta(seconds=idle_for_seconds)
+        async with self._uow() as uow:
+            count = await uow.conversations.reset_idle_since(cutoff, IDLE)
+            await uow.commit()
+            return count

@@ -1,0 +1,1 @@
+"""The conversation: screens, buttons, texts and conversation state. Framework-free."""

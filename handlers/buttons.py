@@ -1,0 +1,105 @@
+"""Typed button data: `prefix:a:b`, at most 64 bytes, ids and choices only, never amounts.
+
+Data that comes back from a client is untrusted: `unpack` returns None for anything that is not
+exactly one of the declared shapes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from enum import Enum
+from typing import Any, ClassVar, Self
+
+from handlers.contract import MAX_BUTTON_DATA_BYTES
+
+SEPARATOR = ":"
+_REGISTRY: dict[str, type[ButtonData]] = {}
+
+
+class ButtonData:
+    """Base of every button's data. Subclasses are frozen dataclasses with a unique prefix.
+
+    Field types allowed: int, str (no separator), bool, and str/int enums.
+    """
+
+    prefix: ClassVar[str]
+
+    def __init_subclass__(cls, prefix: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not prefix or SEPARATOR in prefix:
+            raise ValueError(f"bad button prefix {prefix!r}")
+        if prefix in _REGISTRY:
+            raise ValueError(f"button prefix {prefix!r} used twice")
+        cls.prefix = prefix
+        _REGISTRY[prefix] = cls
+
+    def pack(self) -> str:
+        parts = [self.prefix]
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, field.name)
+            text = _encode(value)
+            if SEPARATOR in text:
+                raise ValueError(f"{field.name} may not contain {SEPARATOR!r}")
+            parts.append(text)
+        packed = SEPARATOR.join(parts)
+        if len(packed.encode()) > MAX_BUTTON_DATA_BYTES:
+            raise ValueError(f"button data over {MAX_BUTTON_DATA_BYTES} bytes: {packed!r}")
+        return packed
+
+    @classmethod
+    def parse(cls, data: str) -> Self | None:
+        """This class's data from `data`, or None when it is another kind or malformed."""
+        parsed = unpack(data)
+        return parsed if isinstance(parsed, cls) else None
+
+
+def _encode(value: object) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, int | str):
+        return str(value)
+    raise TypeError(f"unsupported button field value {value!r}")
+
+
+def _decode(kind: Any, text: str) -> object:
+    if kind is bool:
+        if text not in ("0", "1"):
+            raise ValueError(text)
+        return text == "1"
+    if kind is int:
+        if not text.lstrip("-").isdigit() or len(text) > 19:
+            raise ValueError(text)
+        return int(text)
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        for member in kind:
+            if str(member.value) == text:
+                return member
+        raise ValueError(text)
+    if kind is str:
+        return text
+    raise TypeError(f"unsupported button field type {kind!r}")
+
+
+def unpack(data: str | None) -> ButtonData | None:
+    """The typed data of a pressed button, or None for unknown, stale or forged data."""
+    if not data or len(data.encode()) > MAX_BUTTON_DATA_BYTES:
+        return None
+    prefix, *values = data.split(SEPARATOR)
+    cls = _REGISTRY.get(prefix)
+    if cls is None:
+        return None
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    if len(values) != len(fields):
+        return None
+    hints = typing.get_type_hints(cls)
+    try:
+        kwargs = {
+            field.name: _decode(hints[field.name], text)
+            for field, text in zip(fields, values, strict=True)
+        }
+        return cls(**kwargs)
+    except (ValueError, TypeError):
+        return None

@@ -1,0 +1,16 @@
+"""Assembly of the whole conversation from its features."""
+
+from __future__ import annotations
+
+from domain.services.registry import Services
+from handlers.features import language, phones, privacy, start
+from handlers.router import ConversationRouter
+
+FEATURES = (start, phones, language, privacy)
+
+
+def build_conversation(services: Services) -> ConversationRouter:
+    router = ConversationRouter(services)
+    for feature in FEATURES:
+        feature.register(router)
+    return router

@@ -1,0 +1,1 @@
+"""One module per feature; each registers its commands, buttons, steps and menu entry."""

@@ -1,0 +1,81 @@
+"""/privacy: what is kept and why; /delete_my_data: erase personal data after confirmation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from handlers.buttons import ButtonData
+from handlers.contract import Button, RemoveKeyboard
+from handlers.menu import back_to_menu, show_menu
+from handlers.router import Context, ConversationRouter
+
+CONFIRMING = "privacy.confirm_erase"
+
+
+@dataclass(frozen=True)
+class ShowPrivacy(ButtonData, prefix="priv"):
+    pass
+
+
+@dataclass(frozen=True)
+class AskErase(ButtonData, prefix="erase?"):
+    pass
+
+
+@dataclass(frozen=True)
+class AnswerErase(ButtonData, prefix="erase"):
+    confirmed: bool
+
+
+def _privacy_buttons(ctx: Context) -> tuple[tuple[Button, ...], ...]:
+    return ((Button(ctx.t("erase.button"), AskErase().pack()),), back_to_menu(ctx.t))
+
+
+def _ask(ctx: Context) -> None:
+    ctx.go(CONFIRMING)
+    ctx.reply(
+        ctx.t("erase.confirm"),
+        (
+            (
+                Button(ctx.t("erase.yes"), AnswerErase(True).pack()),
+                Button(ctx.t("erase.no"), AnswerErase(False).pack()),
+            ),
+        ),
+    )
+
+
+def register(router: ConversationRouter) -> None:
+    router.menu_entry(85, "menu.privacy", ShowPrivacy())
+
+    @router.command("privacy")
+    async def privacy_command(ctx: Context) -> None:
+        ctx.reply(ctx.t("privacy.text"), _privacy_buttons(ctx))
+
+    @router.button(ShowPrivacy)
+    async def privacy_button(ctx: Context, _data: ShowPrivacy) -> None:
+        ctx.reply(ctx.t("privacy.text"), _privacy_buttons(ctx), edit=True)
+
+    @router.command("delete_my_data")
+    async def delete_command(ctx: Context) -> None:
+        _ask(ctx)
+
+    @router.button(AskErase)
+    async def delete_button(ctx: Context, _data: AskErase) -> None:
+        _ask(ctx)
+
+    @router.button(AnswerErase)
+    async def answer(ctx: Context, data: AnswerErase) -> None:
+        if ctx.state.step != CONFIRMING:
+            # An old confirmation button: erasing needs a fresh, deliberate confirmation.
+            ctx.notice(ctx.t("button.expired"))
+            show_menu(ctx, router)
+            return
+        if not data.confirmed:
+            ctx.finish()
+            ctx.reply(ctx.t("erase.kept"), edit=True)
+            show_menu(ctx, router)
+            return
+        await ctx.services.customers.erase_personal_data(ctx.customer.id)
+        ctx.keep_state = False
+        ctx.reply(ctx.t("erase.done"), edit=True)
+        ctx.reply(ctx.t("erase.goodbye"), keyboard=RemoveKeyboard())

@@ -1,0 +1,65 @@
+"""/start, the menu, /help, /cancel, and the answers to anything the bot did not expect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from handlers.buttons import ButtonData
+from handlers.contract import RemoveKeyboard
+from handlers.menu import ShowMenu, back_to_menu, show_menu
+from handlers.router import Context, ConversationRouter
+
+
+@dataclass(frozen=True)
+class ShowHelp(ButtonData, prefix="help"):
+    pass
+
+
+def register(router: ConversationRouter) -> None:
+    router.menu_entry(90, "menu.help", ShowHelp())
+
+    @router.command("start")
+    async def start(ctx: Context) -> None:
+        ctx.finish()
+        name = ctx.customer.first_name or ctx.t("start.friend")
+        key = "start.welcome_new" if ctx.customer.is_new else "start.welcome_back"
+        ctx.reply(ctx.t(key, name=name))
+        show_menu(ctx, router)
+
+    @router.command("menu")
+    async def menu(ctx: Context) -> None:
+        show_menu(ctx, router)
+
+    @router.button(ShowMenu)
+    async def menu_button(ctx: Context, _data: ShowMenu) -> None:
+        ctx.finish()
+        show_menu(ctx, router, edit=True)
+
+    @router.command("help")
+    async def help_command(ctx: Context) -> None:
+        ctx.reply(ctx.t("help.text"), (back_to_menu(ctx.t),))
+
+    @router.button(ShowHelp)
+    async def help_button(ctx: Context, _data: ShowHelp) -> None:
+        ctx.reply(ctx.t("help.text"), (back_to_menu(ctx.t),), edit=True)
+
+    @router.command("cancel")
+    async def cancel(ctx: Context) -> None:
+        ctx.finish()
+        ctx.reply(ctx.t("cancel.done"), keyboard=RemoveKeyboard())
+        show_menu(ctx, router)
+
+    @router.unknown_command
+    async def unknown_command(ctx: Context) -> None:
+        ctx.reply(ctx.t("command.unknown"))
+        show_menu(ctx, router)
+
+    @router.fallback
+    async def unexpected_text(ctx: Context) -> None:
+        ctx.reply(ctx.t("text.unknown"))
+        show_menu(ctx, router)
+
+    @router.stale_button
+    async def stale_button(ctx: Context) -> None:
+        ctx.notice(ctx.t("button.expired"))
+        show_menu(ctx, router)

@@ -1,0 +1,220 @@
+"""The conversation router: one place where every event finds its handler.
+
+Per event: the customer is registered or recognised and their conversation state loaded (one
+transaction), the handler runs (its use cases commit their own transactions), and the new state
+is saved when it changed. Features register their commands, buttons and steps at build time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from domain.conversation import IDLE, ConversationState
+from domain.customers import Customer
+from domain.languages import Language
+from domain.services.registry import Services
+from handlers.buttons import ButtonData, unpack
+from handlers.contract import (
+    Button,
+    EventKind,
+    Incoming,
+    Outcome,
+    Reply,
+    ReplyKeyboard,
+)
+from handlers.i18n import Texts, texts
+
+log = logging.getLogger(__name__)
+
+B = TypeVar("B", bound=ButtonData)
+
+
+@dataclass
+class Context:
+    """What a handler sees of one event, and where it puts its answer."""
+
+    event: Incoming
+    customer: Customer
+    state: ConversationState
+    services: Services
+    outcome: Outcome = field(default_factory=Outcome)
+    # False once the customer's data was erased in this turn: nothing of them is written back.
+    keep_state: bool = True
+
+    @property
+    def t(self) -> Texts:
+        return texts(self.customer.language)
+
+    @property
+    def language(self) -> Language:
+        return self.customer.language
+
+    def reply(
+        self,
+        text: str,
+        buttons: tuple[tuple[Button, ...], ...] = (),
+        *,
+        keyboard: ReplyKeyboard | None = None,
+        edit: bool = False,
+    ) -> None:
+        """Answer in the event's chat. `edit` replaces the pressed button's message if any."""
+        can_edit = edit and self.event.kind is EventKind.BUTTON and self.event.message_id
+        self.outcome.replies.append(
+            Reply(text=text, buttons=buttons, keyboard=keyboard, edit=bool(can_edit))
+        )
+
+    def notice(self, text: str) -> None:
+        self.outcome.notice = text
+
+    def go(self, step: str, **data: Any) -> None:
+        self.state = ConversationState(step=step, data=data)
+
+    def finish(self) -> None:
+        self.state = ConversationState()
+
+    def switch_customer(self, customer: Customer) -> None:
+        """Continue this turn with the customer as a use case returned them (new language)."""
+        self.customer = customer
+
+
+Handler = Callable[[Context], Awaitable[None]]
+ButtonHandler = Callable[[Context, Any], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    order: int
+    text_key: str
+    data: ButtonData
+
+
+class ConversationRouter:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._commands: dict[str, Handler] = {}
+        self._buttons: dict[type[ButtonData], ButtonHandler] = {}
+        self._steps: dict[str, Handler] = {}
+        self._menu: list[MenuEntry] = []
+        self._idle_text: list[tuple[Callable[[str], bool], Handler]] = []
+        self._contact: Handler | None = None
+        self._fallback: Handler | None = None
+        self._stale_button: Handler | None = None
+        self._unknown_command: Handler | None = None
+
+    # -- registration -------------------------------------------------------------------------
+    def command(self, *names: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            for name in names:
+                if name in self._commands:
+                    raise ValueError(f"command /{name} registered twice")
+                self._commands[name] = handler
+            return handler
+
+        return register
+
+    def button(self, data_type: type[B]) -> Callable[[ButtonHandler], ButtonHandler]:
+        def register(handler: ButtonHandler) -> ButtonHandler:
+            if data_type in self._buttons:
+                raise ValueError(f"button {data_type.__name__} registered twice")
+            self._buttons[data_type] = handler
+            return handler
+
+        return register
+
+    def step(self, name: str) -> Callable[[Handler], Handler]:
+        """Handle text typed while the conversation is at step `name`."""
+
+        def register(handler: Handler) -> Handler:
+            self._steps[name] = handler
+            return handler
+
+        return register
+
+    def idle_text(self, matches: Callable[[str], bool]) -> Callable[[Handler], Handler]:
+        """Handle text typed at no particular step when `matches(text)`; first match wins."""
+
+        def register(handler: Handler) -> Handler:
+            self._idle_text.append((matches, handler))
+            return handler
+
+        return register
+
+    def contact(self, handler: Handler) -> Handler:
+        self._contact = handler
+        return handler
+
+    def fallback(self, handler: Handler) -> Handler:
+        self._fallback = handler
+        return handler
+
+    def stale_button(self, handler: Handler) -> Handler:
+        self._stale_button = handler
+        return handler
+
+    def unknown_command(self, handler: Handler) -> Handler:
+        self._unknown_command = handler
+        return handler
+
+    def menu_entry(self, order: int, text_key: str, data: ButtonData) -> None:
+        self._menu.append(MenuEntry(order, text_key, data))
+        self._menu.sort(key=lambda entry: entry.order)
+
+    @property
+    def commands(self) -> frozenset[str]:
+        return frozenset(self._commands)
+
+    def menu_buttons(self, t: Texts) -> tuple[tuple[Button, ...], ...]:
+        """The main menu: two buttons a row, only features that are registered."""
+        buttons = [Button(t(entry.text_key), data=entry.data.pack()) for entry in self._menu]
+        return tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
+
+    # -- dispatch -----------------------------------------------------------------------------
+    async def handle(self, event: Incoming) -> Outcome:
+        turn = await self.services.customers.begin_turn(event.user, event.chat_id)
+        ctx = Context(event, turn.customer, turn.state, self.services)
+        try:
+            await self._dispatch(ctx)
+        except Exception:
+            # The use cases rolled back; the customer is told, and their state stays as it was.
+            log.exception("handling %s event failed", event.kind)
+            failed = Context(event, turn.customer, turn.state, self.services)
+            failed.reply(failed.t("error.internal"))
+            return failed.outcome
+        if ctx.keep_state and ctx.state != turn.state:
+            await self.services.conversations.save(event.chat_id, event.user.telegram_id, ctx.state)
+        return ctx.outcome
+
+    async def _dispatch(self, ctx: Context) -> None:
+        event = ctx.event
+        if event.kind is EventKind.BUTTON:
+            data = unpack(event.button_data)
+            handler = self._buttons.get(type(data)) if data is not None else None
+            if handler is None:
+                log.info("stale or unknown button data %r", event.button_data)
+                await self._call(self._stale_button, ctx)
+                return
+            await handler(ctx, data)
+            return
+        if event.kind is EventKind.COMMAND:
+            command = self._commands.get(event.command or "")
+            await self._call(command or self._unknown_command, ctx)
+            return
+        if event.kind is EventKind.CONTACT:
+            await self._call(self._contact or self._fallback, ctx)
+            return
+        step = self._steps.get(ctx.state.step) if ctx.state.step != IDLE else None
+        if step is None:
+            step = next((h for matches, h in self._idle_text if matches(event.text)), None)
+        await self._call(step or self._fallback, ctx)
+
+    @staticmethod
+    async def _call(handler: Handler | None, ctx: Context) -> None:
+        if handler is None:
+            raise LookupError(f"no handler for {ctx.event.kind} event")
+        await handler(ctx)
+
+
+__all__ = ["Context", "ConversationRouter", "Handler", "MenuEntry"]
