@@ -53,7 +53,7 @@ async def _drop_postgres_database(name: str) -> None:
 
 @pytest.fixture(params=BACKENDS)
 async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[str]:
-    """An empty database on each backend: SQLite always, PostgreSQL when TEST_POSTGRES_URL is set."""
+    """An empty database: SQLite always, PostgreSQL when TEST_POSTGRES_URL is set."""
     if request.param == "sqlite":
         yield sqlite_url
         return
