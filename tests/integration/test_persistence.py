@@ -1,0 +1,134 @@
+"""The same services on SQLite and on PostgreSQL, concurrency included."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.conversation import ConversationState
+from domain.customers import TelegramProfile
+from domain.persistence.database import create_engine, create_session_factory
+from domain.persistence.migrate import current_revision, upgrade
+from domain.persistence.tables import Base, CustomerRow, PhoneBindingRow
+from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.phone import parse_phone_number
+from domain.services.customers import PhoneAlreadyBound
+from domain.services.registry import Services, build_services
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 11, 4, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def services(engine: AsyncEngine, clock: FakeClock) -> Services:
+    return build_services(UnitOfWorkFactory(create_session_factory(engine)), clock)
+
+
+def _diff(connection: Connection) -> list[object]:
+    return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
+
+
+async def test_migrations_build_exactly_the_schema_of_the_models(engine: AsyncEngine) -> None:
+    assert await current_revision(engine) == "0001"
+    async with engine.connect() as connection:
+        assert await connection.run_sync(_diff) == []
+    await upgrade(engine)  # running it again changes nothing
+    assert await current_revision(engine) == "0001"
+
+
+async def test_concurrent_first_contact_registers_one_customer(
+    services: Services, engine: AsyncEngine
+) -> None:
+    profile = TelegramProfile(555, "Li", language_code="en")
+    turns = await asyncio.gather(*(services.customers.begin_turn(profile, 555) for _ in range(20)))
+    assert len({turn.customer.id for turn in turns}) == 1
+    async with engine.connect() as connection:
+        count = await connection.scalar(select(func.count()).select_from(CustomerRow))
+    assert count == 1
+
+
+async def test_concurrent_binding_of_one_number_keeps_one_binding(
+    services: Services, engine: AsyncEngine
+) -> None:
+    turn = await services.customers.begin_turn(TelegramProfile(777, "Wang"), 777)
+    number = parse_phone_number("18612345678")
+    results = await asyncio.gather(
+        *(services.customers.bind_phone(turn.customer.id, number) for _ in range(10)),
+        return_exceptions=True,
+    )
+    bound = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, PhoneAlreadyBound)]
+    assert len(bound) == 1 and len(refused) == 9
+    async with engine.connect() as connection:
+        count = await connection.scalar(select(func.count()).select_from(PhoneBindingRow))
+    assert count == 1
+
+
+async def test_conversation_state_survives_and_is_per_chat(services: Services) -> None:
+    profile = TelegramProfile(888, "Zhao")
+    await services.customers.begin_turn(profile, 888)
+    await services.conversations.save(888, 888, ConversationState("phones.adding", {"n": 1}))
+    await services.conversations.save(-100, 888, ConversationState("other", {}))
+    turn = await services.customers.begin_turn(profile, 888)
+    assert turn.state == ConversationState("phones.adding", {"n": 1})
+    group = await services.customers.begin_turn(profile, -100)
+    assert group.state.step == "other"
+
+
+async def test_abandoned_conversations_go_back_to_the_menu(
+    services: Services, clock: FakeClock
+) -> None:
+    profile = TelegramProfile(999, "Sun")
+    await services.customers.begin_turn(profile, 999)
+    await services.conversations.save(999, 999, ConversationState("phones.adding"))
+    clock.now += timedelta(hours=1)
+    assert await services.conversations.reset_abandoned(idle_for_seconds=2 * 3600) == 0
+    clock.now += timedelta(hours=2)
+    assert await services.conversations.reset_abandoned(idle_for_seconds=2 * 3600) == 1
+    assert (await services.customers.begin_turn(profile, 999)).state.idle
+    assert await services.conversations.reset_abandoned(idle_for_seconds=2 * 3600) == 0
+
+
+async def test_erasure_keeps_an_anonymous_row_and_nothing_personal(
+    services: Services, engine: AsyncEngine
+) -> None:
+    profile = TelegramProfile(1212, "Qian", "Wu", "qw", "en")
+    turn = await services.customers.begin_turn(profile, 1212)
+    await services.customers.bind_phone(turn.customer.id, parse_phone_number("13800138000"))
+    await services.conversations.save(1212, 1212, ConversationState("phones.adding"))
+    await services.customers.erase_personal_data(turn.customer.id)
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(CustomerRow))).one()
+        phones = await connection.scalar(select(func.count()).select_from(PhoneBindingRow))
+    assert (row.telegram_id, row.first_name, row.last_name, row.username) == (None,) * 4
+    assert row.erased_at is not None and phones == 0
+    again = await services.customers.begin_turn(profile, 1212)
+    assert again.customer.is_new and again.state.idle

@@ -1,0 +1,58 @@
+"""The command line as an operator uses it: migrate, seed-demo and a scripted console chat."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(args: list[str], tmp_path: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"BOT_TOKEN", "DATABASE_URL", "WEBHOOK_URL"}
+    }
+    env["PYTHONPATH"] = str(ROOT)
+    env["LOG_LEVEL"] = "WARNING"
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_console_conversation_scripted_on_standard_input(tmp_path: Path) -> None:
+    script = "/start\n1\n1\n12345\n18612345678\n/language\n2\n/phones\n"
+    result = _run(["run"], tmp_path, script)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Console，您好！" in out
+    assert "[1] 📱 我的号码" in out
+    assert "手机号应为以 1 开头的 11 位数字" in out
+    assert "绑定成功：186****5678（中国联通）" in out
+    assert "Language set to English." in out
+    assert "• 186****5678 (China Unicom)" in out
+    assert "18612345678" not in out.replace("> 18612345678", "")
+    # The embedded default: an SQLite file under ./var/
+    assert (tmp_path / "var" / "wallet-bot.sqlite3").exists()
+
+
+def test_migrate_and_seed_demo_are_repeatable(tmp_path: Path) -> None:
+    first = _run(["migrate"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "revision 0001" in first.stdout
+    for _ in range(2):
+        seeded = _run(["seed-demo"], tmp_path)
+        assert seeded.returncode == 0, seeded.stderr
+    result = _run(["run"], tmp_path, "/phones\n")
+    assert "186****5678" in result.stdout and "138****8000" in result.stdout
+    assert result.stdout.count("****") == 4  # two numbers, each in the list and on a button
