@@ -132,3 +132,15 @@ async def test_erasure_keeps_an_anonymous_row_and_nothing_personal(
     assert row.erased_at is not None and phones == 0
     again = await services.customers.begin_turn(profile, 1212)
     assert again.customer.is_new and again.state.idle
+
+
+async def test_many_customers_arriving_at_once_are_all_registered(
+    services: Services, engine: AsyncEngine
+) -> None:
+    profiles = [TelegramProfile(10_000 + n, f"c{n}") for n in range(200)]
+    turns = await asyncio.gather(
+        *(services.customers.begin_turn(p, p.telegram_id) for p in profiles)
+    )
+    assert len({turn.customer.id for turn in turns}) == 200
+    async with engine.connect() as connection:
+        assert await connection.scalar(select(func.count()).select_from(CustomerRow)) == 200
