@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from domain.persistence.migrate import head_revision
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -49,7 +51,7 @@ def test_console_conversation_scripted_on_standard_input(tmp_path: Path) -> None
 def test_migrate_and_seed_demo_are_repeatable(tmp_path: Path) -> None:
     first = _run(["migrate"], tmp_path)
     assert first.returncode == 0, first.stderr
-    assert "revision 0001" in first.stdout
+    assert f"revision {head_revision()}" in first.stdout
     for _ in range(2):
         seeded = _run(["seed-demo"], tmp_path)
         assert seeded.returncode == 0, seeded.stderr

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.persistence.tables import ConversationRow, CustomerRow, PhoneBindingRow
+from domain.persistence.tables import (
+    ConversationRow,
+    CustomerRow,
+    OrderEventRow,
+    OrderRow,
+    PaymentRow,
+    PhoneBindingRow,
+    ProductRow,
+    WalletEntryRow,
+    WalletRow,
+)
 
 
 class CustomerRepository:
@@ -86,3 +97,286 @@ class ConversationRepository:
             .values(step=idle_step, data={}, updated_at=cutoff)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+class ProductRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def active(self, kind: str) -> list[ProductRow]:
+        result = await self._session.execute(
+            select(ProductRow)
+            .where(ProductRow.kind == kind, ProductRow.active.is_(True))
+            .order_by(ProductRow.sort_order, ProductRow.id)
+        )
+        return list(result.scalars())
+
+    async def get(self, product_id: int) -> ProductRow | None:
+        return await self._session.get(ProductRow, product_id)
+
+
+class OrderRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add(self, row: OrderRow) -> None:
+        self._session.add(row)
+
+    async def flush(self) -> None:
+        await self._session.flush()
+
+    async def get(self, order_id: int) -> OrderRow | None:
+        return await self._session.get(OrderRow, order_id, populate_existing=True)
+
+    async def of_customer(self, customer_id: int, limit: int) -> list[OrderRow]:
+        result = await self._session.execute(
+            select(OrderRow)
+            .where(OrderRow.customer_id == customer_id)
+            .order_by(OrderRow.created_at.desc(), OrderRow.id.desc())
+            .limit(limit)
+        )
+        return list(result.scalars())
+
+    async def amount_since(
+        self, customer_id: int, since: datetime, statuses: Iterable[str], purpose: str
+    ) -> int:
+        total = await self._session.scalar(
+            select(func.coalesce(func.sum(OrderRow.amount_fen), 0)).where(
+                OrderRow.customer_id == customer_id,
+                OrderRow.created_at >= since,
+                OrderRow.status.in_(list(statuses)),
+                OrderRow.purpose == purpose,
+            )
+        )
+        return int(total or 0)
+
+    async def move(
+        self,
+        order_id: int,
+        from_statuses: Iterable[str],
+        to_status: str,
+        cause: str,
+        at: datetime,
+        **values: object,
+    ) -> bool:
+        """Move the order to `to_status` only if it is in one of `from_statuses` now.
+
+        The condition is checked by the database in the same statement, so of two concurrent
+        attempts exactly one succeeds. The transition is recorded with its time and cause.
+        """
+        sources = list(from_statuses)
+        result = await self._session.execute(
+            update(OrderRow)
+            .where(OrderRow.id == order_id, OrderRow.status.in_(sources))
+            .values(status=to_status, updated_at=at, **values)
+            .returning(OrderRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        if result.first() is None:
+            return False
+        self._session.add(
+            OrderEventRow(
+                order_id=order_id,
+                from_status=sources[0] if len(sources) == 1 else "|".join(sources),
+                to_status=to_status,
+                cause=cause,
+                at=at,
+            )
+        )
+        return True
+
+    async def record(
+        self, order_id: int, from_status: str | None, to_status: str, cause: str, at: datetime
+    ) -> None:
+        self._session.add(
+            OrderEventRow(
+                order_id=order_id, from_status=from_status, to_status=to_status, cause=cause, at=at
+            )
+        )
+
+    async def set_values(self, order_id: int, **values: object) -> None:
+        await self._session.execute(
+            update(OrderRow)
+            .where(OrderRow.id == order_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def events(self, order_id: int) -> list[OrderEventRow]:
+        result = await self._session.execute(
+            select(OrderEventRow)
+            .where(OrderEventRow.order_id == order_id)
+            .order_by(OrderEventRow.id)
+        )
+        return list(result.scalars())
+
+    async def due_for_expiry(self, now: datetime, statuses: Iterable[str]) -> list[int]:
+        result = await self._session.execute(
+            select(OrderRow.id).where(
+                OrderRow.status.in_(list(statuses)), OrderRow.expires_at <= now
+            )
+        )
+        return list(result.scalars())
+
+    async def in_flight(self, now: datetime, statuses: Iterable[str], limit: int) -> list[int]:
+        result = await self._session.execute(
+            select(OrderRow.id)
+            .where(
+                OrderRow.status.in_(list(statuses)),
+                (OrderRow.next_check_at.is_(None)) | (OrderRow.next_check_at <= now),
+            )
+            .order_by(OrderRow.id)
+            .limit(limit)
+        )
+        return list(result.scalars())
+
+    async def awaiting_provider(self, statuses: Iterable[str], methods: Iterable[str]) -> list[int]:
+        result = await self._session.execute(
+            select(OrderRow.id).where(
+                OrderRow.status.in_(list(statuses)), OrderRow.payment_method.in_(list(methods))
+            )
+        )
+        return list(result.scalars())
+
+    async def unnotified(self, statuses: Iterable[str], limit: int) -> list[int]:
+        result = await self._session.execute(
+            select(OrderRow.id)
+            .where(OrderRow.status.in_(list(statuses)), OrderRow.outcome_notified.is_(False))
+            .order_by(OrderRow.id)
+            .limit(limit)
+        )
+        return list(result.scalars())
+
+    async def mark_notified(self, order_id: int) -> bool:
+        result = await self._session.execute(
+            update(OrderRow)
+            .where(OrderRow.id == order_id, OrderRow.outcome_notified.is_(False))
+            .values(outcome_notified=True)
+            .returning(OrderRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+    async def anonymise_phones(self, customer_id: int) -> None:
+        """Keep only 138****5678 of every number the customer's orders were for."""
+        digits = OrderRow.phone_digits
+        await self._session.execute(
+            update(OrderRow)
+            .where(
+                OrderRow.customer_id == customer_id,
+                digits.is_not(None),
+                digits.not_like("%*%"),
+            )
+            .values(phone_digits=func.substr(digits, 1, 3) + "****" + func.substr(digits, 8, 4))
+            .execution_options(synchronize_session=False)
+        )
+
+
+class PaymentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add(self, row: PaymentRow) -> None:
+        self._session.add(row)
+
+    async def flush(self) -> None:
+        await self._session.flush()
+
+    async def of_order(self, order_id: int) -> PaymentRow | None:
+        result = await self._session.execute(
+            select(PaymentRow).where(PaymentRow.order_id == order_id)
+        )
+        return result.scalar_one_or_none()
+
+    async def by_telegram_charge(self, charge_id: str) -> PaymentRow | None:
+        result = await self._session.execute(
+            select(PaymentRow).where(PaymentRow.telegram_charge_id == charge_id)
+        )
+        return result.scalar_one_or_none()
+
+    async def mark_refunded(self, order_id: int, at: datetime, route: str) -> bool:
+        result = await self._session.execute(
+            update(PaymentRow)
+            .where(PaymentRow.order_id == order_id, PaymentRow.refunded_at.is_(None))
+            .values(refunded_at=at, refund_route=route)
+            .returning(PaymentRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+
+class WalletRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def open(self, customer_id: int, currency: str) -> None:
+        self._session.add(WalletRow(customer_id=customer_id, balance_fen=0, currency=currency))
+
+    async def balance(self, customer_id: int) -> int:
+        value = await self._session.scalar(
+            select(WalletRow.balance_fen).where(WalletRow.customer_id == customer_id)
+        )
+        return int(value or 0)
+
+    async def ledger_sum(self, customer_id: int) -> int:
+        value = await self._session.scalar(
+            select(func.coalesce(func.sum(WalletEntryRow.amount_fen), 0)).where(
+                WalletEntryRow.customer_id == customer_id
+            )
+        )
+        return int(value or 0)
+
+    async def entries(self, customer_id: int, limit: int) -> list[WalletEntryRow]:
+        result = await self._session.execute(
+            select(WalletEntryRow)
+            .where(WalletEntryRow.customer_id == customer_id)
+            .order_by(WalletEntryRow.id.desc())
+            .limit(limit)
+        )
+        return list(result.scalars())
+
+    async def has_entry(self, key: str) -> bool:
+        found = await self._session.scalar(
+            select(WalletEntryRow.id).where(WalletEntryRow.idempotency_key == key)
+        )
+        return found is not None
+
+    async def post(
+        self,
+        customer_id: int,
+        amount_fen: int,
+        currency: str,
+        kind: str,
+        key: str,
+        at: datetime,
+        order_id: int | None = None,
+    ) -> bool:
+        """Move the balance by `amount_fen` with its ledger entry; False if it would go negative.
+
+        The entry's unique key makes a replay fail with an IntegrityError at commit.
+        """
+        result = await self._session.execute(
+            update(WalletRow)
+            .where(
+                WalletRow.customer_id == customer_id,
+                WalletRow.balance_fen + amount_fen >= 0,
+            )
+            .values(balance_fen=WalletRow.balance_fen + amount_fen)
+            .returning(WalletRow.customer_id)
+            .execution_options(synchronize_session=False)
+        )
+        if result.first() is None:
+            return False
+        self._session.add(
+            WalletEntryRow(
+                customer_id=customer_id,
+                amount_fen=amount_fen,
+                currency=currency,
+                kind=kind,
+                order_id=order_id,
+                idempotency_key=key,
+                at=at,
+            )
+        )
+        await self._session.flush()
+        return True

@@ -9,7 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.persistence.repositories import (
     ConversationRepository,
     CustomerRepository,
+    OrderRepository,
+    PaymentRepository,
     PhoneBindingRepository,
+    ProductRepository,
+    WalletRepository,
 )
 
 
@@ -17,6 +21,10 @@ class UnitOfWork:
     customers: CustomerRepository
     phones: PhoneBindingRepository
     conversations: ConversationRepository
+    products: ProductRepository
+    orders: OrderRepository
+    payments: PaymentRepository
+    wallets: WalletRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -27,6 +35,10 @@ class UnitOfWork:
         self.customers = CustomerRepository(self._session)
         self.phones = PhoneBindingRepository(self._session)
         self.conversations = ConversationRepository(self._session)
+        self.products = ProductRepository(self._session)
+        self.orders = OrderRepository(self._session)
+        self.payments = PaymentRepository(self._session)
+        self.wallets = WalletRepository(self._session)
         return self
 
     async def __aexit__(

@@ -11,6 +11,7 @@ from domain.clock import Clock, utc_now
 from domain.conversation import IDLE, ConversationState
 from domain.customers import MAX_BOUND_PHONES, BoundPhone, Customer, TelegramProfile
 from domain.languages import Language, language_from_telegram
+from domain.money import CNY
 from domain.persistence.tables import ConversationRow, CustomerRow, PhoneBindingRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier, PhoneNumber
@@ -84,6 +85,7 @@ class CustomerService:
                 )
                 uow.customers.add(row)
                 await uow.customers.flush()
+                uow.wallets.open(row.id, CNY)
             elif (row.first_name, row.last_name, row.username) != (
                 profile.first_name,
                 profile.last_name,
@@ -154,6 +156,7 @@ class CustomerService:
             row = await self._row(uow, customer_id)
             if row.telegram_id is not None:
                 await uow.conversations.forget_user(row.telegram_id)
+            await uow.orders.anonymise_phones(customer_id)
             await uow.phones.remove_all(customer_id)
             row.telegram_id = None
             row.first_name = None

@@ -1,22 +1,61 @@
-"""All use-case services, built once from one unit-of-work factory."""
+"""All use-case services, built once from one unit-of-work factory and the outside ports."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 from domain.clock import Clock, utc_now
+from domain.integrations.sandbox import SandboxGateway, SandboxPayments
+from domain.money import Money
+from domain.orders import PaymentMethod, RechargeLimits
 from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.ports import PaymentProvider, TopUpGateway
 from domain.services.customers import ConversationService, CustomerService
+from domain.services.recharge import RechargeConfig, RechargeService
+from domain.services.wallet import WalletService
+
+DEFAULT_LIMITS = RechargeLimits(
+    minimum=Money.yuan(1), maximum=Money.yuan(500), daily=Money.yuan(2000)
+)
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The outside world the services talk to; sandboxes unless configured otherwise."""
+
+    gateway: TopUpGateway = field(default_factory=lambda: SandboxGateway(timedelta(0)))
+    providers: Mapping[PaymentMethod, PaymentProvider] = field(
+        default_factory=lambda: {PaymentMethod.SANDBOX: SandboxPayments()}
+    )
 
 
 @dataclass(frozen=True)
 class Services:
     customers: CustomerService
     conversations: ConversationService
+    recharge: RechargeService
+    wallet: WalletService
 
 
-def build_services(uow: UnitOfWorkFactory, clock: Clock = utc_now) -> Services:
+def build_services(
+    uow: UnitOfWorkFactory,
+    clock: Clock = utc_now,
+    *,
+    recharge: RechargeConfig | None = None,
+    ports: Ports | None = None,
+) -> Services:
+    ports = ports or Ports()
     return Services(
         customers=CustomerService(uow, clock),
         conversations=ConversationService(uow, clock),
+        recharge=RechargeService(
+            uow,
+            recharge or RechargeConfig(limits=DEFAULT_LIMITS),
+            ports.providers,
+            ports.gateway,
+            clock,
+        ),
+        wallet=WalletService(uow),
     )

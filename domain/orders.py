@@ -1,0 +1,138 @@
+"""Recharge orders: the state machine every order follows, and the limits on amounts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from domain.catalogue import ProductKind
+from domain.money import Money
+from domain.phone import Carrier, mask
+
+CHINA = ZoneInfo("Asia/Shanghai")
+
+
+class OrderStatus(StrEnum):
+    CREATED = "created"
+    AWAITING_PAYMENT = "awaiting_payment"
+    PAID = "paid"
+    TOPPING_UP = "topping_up"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+    EXPIRED = "expired"
+
+
+class PaymentMethod(StrEnum):
+    WALLET = "wallet"
+    TELEGRAM = "telegram"
+    SANDBOX = "sandbox"
+
+
+class OrderPurpose(StrEnum):
+    RECHARGE = "recharge"
+    WALLET_TOPUP = "wallet_topup"
+
+
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.CREATED: frozenset({OrderStatus.AWAITING_PAYMENT, OrderStatus.EXPIRED}),
+    OrderStatus.AWAITING_PAYMENT: frozenset({OrderStatus.PAID, OrderStatus.EXPIRED}),
+    OrderStatus.PAID: frozenset({OrderStatus.TOPPING_UP, OrderStatus.COMPLETED}),
+    OrderStatus.TOPPING_UP: frozenset({OrderStatus.COMPLETED, OrderStatus.FAILED}),
+    OrderStatus.FAILED: frozenset({OrderStatus.REFUNDED}),
+    OrderStatus.COMPLETED: frozenset(),
+    OrderStatus.REFUNDED: frozenset(),
+    OrderStatus.EXPIRED: frozenset(),
+}
+
+PAYABLE = frozenset({OrderStatus.CREATED, OrderStatus.AWAITING_PAYMENT})
+IN_FLIGHT = frozenset({OrderStatus.PAID, OrderStatus.TOPPING_UP, OrderStatus.FAILED})
+FINAL = frozenset({OrderStatus.COMPLETED, OrderStatus.REFUNDED, OrderStatus.EXPIRED})
+# Orders whose amount counts towards the customer's daily limit.
+COUNTS_TOWARDS_LIMIT = frozenset(OrderStatus) - {OrderStatus.REFUNDED, OrderStatus.EXPIRED}
+
+
+class IllegalTransition(ValueError):
+    def __init__(self, current: OrderStatus, wanted: OrderStatus) -> None:
+        super().__init__(f"{current} -> {wanted}")
+        self.current = current
+        self.wanted = wanted
+
+
+def check_transition(current: OrderStatus, wanted: OrderStatus) -> None:
+    if wanted not in TRANSITIONS[current]:
+        raise IllegalTransition(current, wanted)
+
+
+@dataclass(frozen=True)
+class Order:
+    id: int
+    customer_id: int
+    purpose: OrderPurpose
+    status: OrderStatus
+    amount: Money
+    created_at: datetime
+    expires_at: datetime
+    phone_digits: str | None = None
+    carrier: Carrier | None = None
+    product_id: int | None = None
+    product_kind: ProductKind | None = None
+    product_name_zh: str = ""
+    product_name_en: str = ""
+    payment_method: PaymentMethod | None = None
+    failure_reason: str | None = None
+    completed_at: datetime | None = None
+
+    @property
+    def number(self) -> str:
+        """The order number a customer and staff quote: date (China time) and id."""
+        return f"R{self.created_at.astimezone(CHINA):%Y%m%d}{self.id:06d}"
+
+    @property
+    def masked_phone(self) -> str:
+        return mask(self.phone_digits) if self.phone_digits else ""
+
+    @property
+    def in_flight(self) -> bool:
+        return self.status in IN_FLIGHT
+
+    @property
+    def payable(self) -> bool:
+        return self.status in PAYABLE
+
+
+@dataclass(frozen=True)
+class RechargeLimits:
+    minimum: Money
+    maximum: Money
+    daily: Money
+
+
+class LimitExceeded(ValueError):
+    """reason: "below_minimum", "above_maximum" or "daily"."""
+
+    def __init__(self, reason: str, limit: Money) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.limit = limit
+
+
+def check_limits(limits: RechargeLimits, amount: Money, spent_today: Money) -> None:
+    if amount < limits.minimum:
+        raise LimitExceeded("below_minimum", limits.minimum)
+    if amount > limits.maximum:
+        raise LimitExceeded("above_maximum", limits.maximum)
+    if spent_today + amount > limits.daily:
+        raise LimitExceeded("daily", limits.daily)
+
+
+def china_day_start(moment: datetime) -> datetime:
+    """Midnight in China of the day `moment` falls on: where a daily limit starts again."""
+    local = moment.astimezone(CHINA)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def expiry_of(created_at: datetime, payment_window: timedelta) -> datetime:
+    return created_at + payment_window

@@ -1,0 +1,746 @@
+"""Recharge use cases: from a chosen product to a completed top-up, exactly once.
+
+Every state change is one transaction with a conditional update (`OrderRepository.move`), so a
+double tap, a replayed update or a second worker changes nothing twice. Payment providers and
+the carrier gateway are asked outside transactions, idempotently per order, and their answers
+are applied in a transaction of their own. Sweeps (`expire_due`, `recover`) carry every paid order
+on to completed or refunded after any crash.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+
+from domain.catalogue import Product, ProductKind
+from domain.clock import Clock, utc_now
+from domain.money import Money
+from domain.orders import (
+    COUNTS_TOWARDS_LIMIT,
+    PAYABLE,
+    Order,
+    OrderPurpose,
+    OrderStatus,
+    PaymentMethod,
+    RechargeLimits,
+    check_limits,
+    check_transition,
+    china_day_start,
+)
+from domain.persistence.tables import OrderRow, PaymentRow, ProductRow
+from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from domain.phone import Carrier, PhoneNumber
+from domain.ports import ChargeOutcome, PaymentProvider, TopUpGateway, TopUpResult, TopUpState
+
+log = logging.getLogger(__name__)
+
+S = OrderStatus
+
+
+class RechargeError(Exception):
+    """A customer-facing refusal; `reason` names a text."""
+
+    reason = "error"
+
+
+class ProductUnavailable(RechargeError):
+    reason = "product_unavailable"
+
+
+class CarrierNotServed(RechargeError):
+    reason = "carrier_not_served"
+
+
+class OrderNotFound(RechargeError):
+    reason = "order_not_found"
+
+
+class NotPayable(RechargeError):
+    """The order was paid already, expired, or is otherwise past payment."""
+
+    reason = "not_payable"
+
+    def __init__(self, order: Order) -> None:
+        super().__init__(order.status)
+        self.order = order
+
+
+class MethodNotOffered(RechargeError):
+    reason = "method_not_offered"
+
+
+class InsufficientBalance(RechargeError):
+    reason = "insufficient_balance"
+
+    def __init__(self, balance: Money, needed: Money) -> None:
+        super().__init__(f"{balance} < {needed}")
+        self.balance = balance
+        self.needed = needed
+
+
+class PaymentDeclined(RechargeError):
+    reason = "payment_declined"
+
+
+class PaymentUnconfirmed(RechargeError):
+    reason = "payment_unconfirmed"
+
+
+@dataclass(frozen=True)
+class RechargeConfig:
+    limits: RechargeLimits
+    payment_window: timedelta = timedelta(minutes=15)
+    # How long to wait before asking the carrier gateway again about a pending top-up.
+    recheck_after: timedelta = timedelta(seconds=30)
+    methods: tuple[PaymentMethod, ...] = (PaymentMethod.WALLET, PaymentMethod.SANDBOX)
+    served_carriers: frozenset[Carrier] = frozenset(Carrier)
+
+
+def product_of(row: ProductRow) -> Product:
+    return Product(
+        id=row.id,
+        kind=ProductKind(row.kind),
+        code=row.code,
+        name_zh=row.name_zh,
+        name_en=row.name_en,
+        price=Money(row.price_fen, row.currency),
+        face_value=Money(row.face_value_fen, row.currency),
+        data_mb=row.data_mb,
+        validity_days=row.validity_days,
+        carriers=frozenset(Carrier(c) for c in row.carriers.split(",") if c),
+    )
+
+
+def order_of(row: OrderRow) -> Order:
+    return Order(
+        id=row.id,
+        customer_id=row.customer_id,
+        purpose=OrderPurpose(row.purpose),
+        status=OrderStatus(row.status),
+        amount=Money(row.amount_fen, row.currency),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        phone_digits=row.phone_digits,
+        carrier=Carrier(row.carrier) if row.carrier else None,
+        product_id=row.product_id,
+        product_kind=ProductKind(row.product_kind) if row.product_kind else None,
+        product_name_zh=row.product_name_zh,
+        product_name_en=row.product_name_en,
+        payment_method=PaymentMethod(row.payment_method) if row.payment_method else None,
+        failure_reason=row.failure_reason,
+        completed_at=row.completed_at,
+    )
+
+
+def invoice_payload(order: Order) -> str:
+    return f"order:{order.id}"
+
+
+def order_id_from_payload(payload: str) -> int | None:
+    prefix, _, value = payload.partition(":")
+    if prefix != "order" or not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)
+
+
+class RechargeService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        config: RechargeConfig,
+        providers: Mapping[PaymentMethod, PaymentProvider],
+        gateway: TopUpGateway,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._uow = uow
+        self.config = config
+        self._providers = providers
+        self._gateway = gateway
+        self._clock = clock
+
+    # -- catalogue ----------------------------------------------------------------------------
+    async def products(self, kind: ProductKind, carrier: Carrier | None = None) -> list[Product]:
+        async with self._uow() as uow:
+            found = [product_of(row) for row in await uow.products.active(kind.value)]
+        return [p for p in found if carrier is None or p.serves(carrier)]
+
+    def methods_for(self, purpose: OrderPurpose) -> tuple[PaymentMethod, ...]:
+        """The wallet cannot top itself up; every other configured method pays for anything."""
+        if purpose is OrderPurpose.WALLET_TOPUP:
+            return tuple(m for m in self.config.methods if m is not PaymentMethod.WALLET)
+        return self.config.methods
+
+    # -- creating orders ----------------------------------------------------------------------
+    async def create_order(
+        self, customer_id: int, chat_id: int, number: PhoneNumber, product_id: int
+    ) -> Order:
+        """A new order at the catalogue's price now (never a price from a button)."""
+        if number.carrier not in self.config.served_carriers:
+            raise CarrierNotServed(number.carrier)
+        now = self._clock()
+        async with self._uow() as uow:
+            row = await uow.products.get(product_id)
+            if row is None or not row.active:
+                raise ProductUnavailable(product_id)
+            product = product_of(row)
+            if not product.serves(number.carrier):
+                raise CarrierNotServed(number.carrier)
+            await self._check_limits(uow, customer_id, product.price, OrderPurpose.RECHARGE)
+            order = OrderRow(
+                customer_id=customer_id,
+                chat_id=chat_id,
+                purpose=OrderPurpose.RECHARGE.value,
+                status=S.CREATED.value,
+                amount_fen=product.price.fen,
+                currency=product.price.currency,
+                phone_digits=number.digits,
+                carrier=number.carrier.value,
+                product_id=product.id,
+                product_kind=product.kind.value,
+                product_name_zh=product.name_zh,
+                product_name_en=product.name_en,
+                created_at=now,
+                expires_at=now + self.config.payment_window,
+                updated_at=now,
+                outcome_notified=False,
+            )
+            return await self._insert(uow, order)
+
+    async def create_wallet_topup(self, customer_id: int, chat_id: int, amount: Money) -> Order:
+        now = self._clock()
+        async with self._uow() as uow:
+            await self._check_limits(uow, customer_id, amount, OrderPurpose.WALLET_TOPUP)
+            order = OrderRow(
+                customer_id=customer_id,
+                chat_id=chat_id,
+                purpose=OrderPurpose.WALLET_TOPUP.value,
+                status=S.CREATED.value,
+                amount_fen=amount.fen,
+                currency=amount.currency,
+                product_name_zh="钱包充值",
+                product_name_en="Wallet top-up",
+                created_at=now,
+                expires_at=now + self.config.payment_window,
+                updated_at=now,
+                outcome_notified=False,
+            )
+            return await self._insert(uow, order)
+
+    async def repeat(self, customer_id: int, chat_id: int, order_id: int) -> Order:
+        """ "Recharge again": a new order for the same number and product, at today's price."""
+        previous = await self.order_for(customer_id, order_id)
+        if previous.purpose is OrderPurpose.WALLET_TOPUP:
+            return await self.create_wallet_topup(customer_id, chat_id, previous.amount)
+        if previous.product_id is None or previous.phone_digits is None or not previous.carrier:
+            raise ProductUnavailable(order_id)
+        if "*" in previous.phone_digits:  # the number was erased with the customer's data
+            raise OrderNotFound(order_id)
+        number = PhoneNumber(previous.phone_digits, previous.carrier)
+        return await self.create_order(customer_id, chat_id, number, previous.product_id)
+
+    async def _check_limits(
+        self, uow: UnitOfWork, customer_id: int, amount: Money, purpose: OrderPurpose
+    ) -> None:
+        since = china_day_start(self._clock())
+        statuses = [s.value for s in COUNTS_TOWARDS_LIMIT]
+        spent = await uow.orders.amount_since(customer_id, since, statuses, purpose.value)
+        check_limits(self.config.limits, amount, Money(spent, amount.currency))
+
+    async def _insert(self, uow: UnitOfWork, row: OrderRow) -> Order:
+        uow.orders.add(row)
+        await uow.orders.flush()
+        await uow.orders.record(row.id, None, S.CREATED.value, "customer", row.created_at)
+        await uow.commit()
+        return order_of(row)
+
+    # -- reading ------------------------------------------------------------------------------
+    async def order_for(self, customer_id: int, order_id: int) -> Order:
+        """The customer's own order; another customer's id is 'not found', never shown."""
+        async with self._uow() as uow:
+            row = await uow.orders.get(order_id)
+            if row is None or row.customer_id != customer_id:
+                raise OrderNotFound(order_id)
+            return order_of(row)
+
+    async def orders_of(self, customer_id: int, limit: int = 10) -> list[Order]:
+        async with self._uow() as uow:
+            return [order_of(row) for row in await uow.orders.of_customer(customer_id, limit)]
+
+    async def history(self, order_id: int) -> list[tuple[str | None, str, str]]:
+        async with self._uow() as uow:
+            return [
+                (e.from_status, e.to_status, e.cause) for e in await uow.orders.events(order_id)
+            ]
+
+    async def get(self, order_id: int) -> Order:
+        async with self._uow() as uow:
+            row = await uow.orders.get(order_id)
+            if row is None:
+                raise OrderNotFound(order_id)
+            return order_of(row)
+
+    # -- paying -------------------------------------------------------------------------------
+    async def pay_with_wallet(self, customer_id: int, order_id: int) -> Order:
+        """Debit the wallet and mark the order paid in one transaction, then top up."""
+        if PaymentMethod.WALLET not in self.methods_for(OrderPurpose.RECHARGE):
+            raise MethodNotOffered(PaymentMethod.WALLET)
+        now = self._clock()
+        async with self._uow() as uow:
+            order = await self._own_payable(uow, customer_id, order_id, PaymentMethod.WALLET)
+            moved = await self._move(
+                uow,
+                order.id,
+                PAYABLE,
+                S.PAID,
+                "wallet payment",
+                payment_method=PaymentMethod.WALLET.value,
+            )
+            if not moved:
+                raise NotPayable(await self._reload(uow, order.id))
+            debited = await uow.wallets.post(
+                customer_id,
+                -order.amount.fen,
+                order.amount.currency,
+                "payment",
+                f"pay:{order.id}",
+                now,
+                order.id,
+            )
+            if not debited:
+                balance = await uow.wallets.balance(customer_id)
+                raise InsufficientBalance(Money(balance, order.amount.currency), order.amount)
+            uow.payments.add(self._payment(order, PaymentMethod.WALLET, f"wallet:{order.id}"))
+            try:
+                await uow.commit()
+            except IntegrityError as error:
+                raise NotPayable(order) from error
+        return await self.fulfil(order.id)
+
+    async def pay_with_provider(
+        self, customer_id: int, order_id: int, method: PaymentMethod
+    ) -> Order:
+        """Charge through an external provider (idempotent per order), then top up."""
+        provider = self._providers.get(method)
+        if provider is None or method not in self.config.methods:
+            raise MethodNotOffered(method)
+        order = await self._await_payment(customer_id, order_id, method)
+        result = await provider.charge(order)
+        if result.outcome is ChargeOutcome.DECLINED:
+            await self._note(order.id, S.AWAITING_PAYMENT, f"declined: {result.reason or ''}")
+            raise PaymentDeclined(result.reason)
+        if result.outcome is ChargeOutcome.UNKNOWN:
+            await self._note(order.id, S.AWAITING_PAYMENT, "charge unconfirmed")
+            raise PaymentUnconfirmed(order.id)
+        await self.settle(order.id, method, result.reference)
+        return await self.fulfil(order.id)
+
+    async def start_invoice(self, customer_id: int, order_id: int) -> Order:
+        """Telegram Payments: the order now waits for the invoice to be paid."""
+        if PaymentMethod.TELEGRAM not in self.config.methods:
+            raise MethodNotOffered(PaymentMethod.TELEGRAM)
+        return await self._await_payment(customer_id, order_id, PaymentMethod.TELEGRAM)
+
+    async def check_pre_checkout(
+        self, customer_id: int, payload: str, currency: str, total_fen: int
+    ) -> str | None:
+        """None when the invoice may be paid now, else the reason it may not."""
+        order_id = order_id_from_payload(payload)
+        if order_id is None:
+            return "order_not_found"
+        async with self._uow() as uow:
+            row = await uow.orders.get(order_id)
+            if row is None or row.customer_id != customer_id:
+                return "order_not_found"
+            order = order_of(row)
+        if not order.payable:
+            return "not_payable"
+        if self._clock() >= order.expires_at:
+            return "expired"
+        if (currency, total_fen) != (order.amount.currency, order.amount.fen):
+            return "amount_changed"
+        return None
+
+    async def settle_telegram_payment(
+        self,
+        customer_id: int,
+        payload: str,
+        currency: str,
+        total_fen: int,
+        charge_id: str,
+        provider_charge_id: str | None = None,
+    ) -> Order:
+        """A successful_payment update: settle the order once per charge id, then top up.
+
+        A payment that arrives for an order that can no longer be paid (it expired meanwhile)
+        is kept and refunded to the customer's wallet: money is never lost.
+        """
+        order_id = order_id_from_payload(payload)
+        now = self._clock()
+        async with self._uow() as uow:
+            existing = await uow.payments.by_telegram_charge(charge_id)
+            if existing is not None:
+                return await self._reload(uow, existing.order_id)  # a duplicate update
+            row = await uow.orders.get(order_id) if order_id is not None else None
+            if row is None or row.customer_id != customer_id:
+                raise OrderNotFound(payload)
+            order = order_of(row)
+            if (currency, total_fen) != (order.amount.currency, order.amount.fen):
+                log.error(
+                    "payment %s for %s is %s %s", charge_id, order.number, total_fen, currency
+                )
+            moved = await self._move(
+                uow,
+                order.id,
+                PAYABLE,
+                S.PAID,
+                "telegram payment",
+                payment_method=PaymentMethod.TELEGRAM.value,
+            )
+            if moved:
+                payment = self._payment(order, PaymentMethod.TELEGRAM, provider_charge_id)
+                payment.telegram_charge_id = charge_id
+                payment.amount_fen, payment.currency = total_fen, currency
+                uow.payments.add(payment)
+            else:
+                # Paid, but the order can no longer take it (it expired meanwhile): the money
+                # goes to the customer's wallet at once, keyed by the charge so only once.
+                log.warning(
+                    "late payment %s for %s (%s) credited to the wallet",
+                    charge_id,
+                    order.number,
+                    order.status,
+                )
+                await uow.wallets.post(
+                    order.customer_id,
+                    total_fen,
+                    currency,
+                    "refund",
+                    f"late:{charge_id}",
+                    now,
+                    order.id,
+                )
+            try:
+                await uow.commit()
+            except IntegrityError:
+                return await self.get(order.id)  # a concurrent duplicate got there first
+        return await self.fulfil(order.id) if moved else await self.get(order.id)
+
+    async def settle(self, order_id: int, method: PaymentMethod, reference: str | None) -> bool:
+        """Mark a provider-approved order paid; True only for the one call that did it."""
+        async with self._uow() as uow:
+            row = await uow.orders.get(order_id)
+            if row is None:
+                raise OrderNotFound(order_id)
+            moved = await self._move(
+                uow,
+                order_id,
+                PAYABLE,
+                S.PAID,
+                f"{method} payment",
+                payment_method=method.value,
+            )
+            if not moved:
+                return False
+            uow.payments.add(self._payment(order_of(row), method, reference))
+            try:
+                await uow.commit()
+            except IntegrityError:
+                return False
+            return True
+
+    async def cancel(self, customer_id: int, order_id: int) -> Order:
+        """The customer drops an unpaid order."""
+        async with self._uow() as uow:
+            row = await uow.orders.get(order_id)
+            if row is None or row.customer_id != customer_id:
+                raise OrderNotFound(order_id)
+            if not await self._move(uow, order_id, PAYABLE, S.EXPIRED, "cancelled by customer"):
+                raise NotPayable(order_of(row))
+            await uow.commit()
+        return await self.get(order_id)
+
+    # -- topping up ---------------------------------------------------------------------------
+    async def fulfil(self, order_id: int) -> Order:
+        """Carry a paid order on: a wallet top-up credits at once, a recharge asks the gateway."""
+        now = self._clock()
+        async with self._uow() as uow:
+            row = await uow.orders.get(order_id)
+            if row is None:
+                raise OrderNotFound(order_id)
+            order = order_of(row)
+            if order.status is not S.PAID:
+                return order
+            if order.purpose is OrderPurpose.WALLET_TOPUP:
+                if await self._move(
+                    uow,
+                    order.id,
+                    (S.PAID,),
+                    S.COMPLETED,
+                    "wallet credited",
+                    completed_at=now,
+                ):
+                    await uow.wallets.post(
+                        order.customer_id,
+                        order.amount.fen,
+                        order.amount.currency,
+                        "topup",
+                        f"topup:{order.id}",
+                        now,
+                        order.id,
+                    )
+                    await uow.commit()
+                return await self._reload(uow, order.id)
+            if not await self._move(
+                uow,
+                order.id,
+                (S.PAID,),
+                S.TOPPING_UP,
+                "sent to carrier",
+                next_check_at=now + self.config.recheck_after,
+            ):
+                return await self._reload(uow, order.id)  # another worker is on it
+            await uow.commit()
+        order = replace(order, status=S.TOPPING_UP)
+        return await self._apply(order, await self._ask_gateway(order, submit=True))
+
+    async def refresh(self, order_id: int) -> Order:
+        """Ask again about an order in flight ("check status" and the recovery sweep)."""
+        order = await self.get(order_id)
+        if order.status is S.PAID:
+            return await self.fulfil(order_id)
+        if order.status is S.TOPPING_UP:
+            return await self._apply(order, await self._ask_gateway(order, submit=False))
+        if order.status is S.FAILED:
+            return await self.refund(order_id)
+        return order
+
+    async def _ask_gateway(self, order: Order, *, submit: bool) -> TopUpResult:
+        try:
+            if submit:
+                return await self._gateway.submit(order)
+            return await self._gateway.status(order)
+        except Exception:  # an unknown outcome is never a failure: ask again later
+            log.exception("carrier gateway gave no answer for %s", order.number)
+            return TopUpResult(TopUpState.PENDING)
+
+    async def _apply(self, order: Order, result: TopUpResult) -> Order:
+        now = self._clock()
+        async with self._uow() as uow:
+            if result.state is TopUpState.COMPLETED:
+                await self._move(
+                    uow,
+                    order.id,
+                    (S.TOPPING_UP,),
+                    S.COMPLETED,
+                    "carrier completed",
+                    completed_at=now,
+                    gateway_reference=result.reference,
+                    next_check_at=None,
+                )
+            elif result.state is TopUpState.FAILED:
+                await self._move(
+                    uow,
+                    order.id,
+                    (S.TOPPING_UP,),
+                    S.FAILED,
+                    f"carrier failed: {result.reason or ''}"[:64],
+                    failure_reason=(result.reason or "carrier_failed")[:64],
+                    gateway_reference=result.reference,
+                    next_check_at=None,
+                )
+            else:
+                await uow.orders.set_values(
+                    order.id,
+                    next_check_at=now + self.config.recheck_after,
+                    gateway_reference=result.reference,
+                )
+            await uow.commit()
+        if result.state is TopUpState.FAILED:
+            return await self.refund(order.id)
+        return await self.get(order.id)
+
+    # -- refunds ------------------------------------------------------------------------------
+    async def refund(self, order_id: int) -> Order:
+        """Give a failed order's money back where it came from, once.
+
+        Wallet payments go back to the wallet; a provider payment is refunded through the
+        provider; Telegram Payments cannot be refunded by a bot, so it goes to the wallet.
+        """
+        order = await self.get(order_id)
+        if order.status is not S.FAILED:
+            return order
+        async with self._uow() as uow:
+            payment = await uow.payments.of_order(order_id)
+        method = PaymentMethod(payment.method) if payment else None
+        provider = self._providers.get(method) if method else None
+        route = "wallet"
+        if provider is not None and payment is not None:
+            if not await provider.refund(order, payment.reference):
+                log.error("provider refund of %s failed; will retry", order.number)
+                return order
+            route = "provider"
+        now = self._clock()
+        async with self._uow() as uow:
+            if not await self._move(uow, order_id, (S.FAILED,), S.REFUNDED, f"refunded to {route}"):
+                return await self._reload(uow, order_id)
+            if payment is not None:
+                await uow.payments.mark_refunded(order_id, now, route)
+                if route == "wallet":
+                    await uow.wallets.post(
+                        order.customer_id,
+                        payment.amount_fen,
+                        payment.currency,
+                        "refund",
+                        f"refund:{order_id}",
+                        now,
+                        order_id,
+                    )
+            await uow.commit()
+        return await self.get(order_id)
+
+    # -- sweeps -------------------------------------------------------------------------------
+    async def expire_due(self) -> list[Order]:
+        """Unpaid orders past their payment window expire (each once)."""
+        now = self._clock()
+        async with self._uow() as uow:
+            due = await uow.orders.due_for_expiry(now, [s.value for s in PAYABLE])
+        expired: list[Order] = []
+        for order_id in due:
+            async with self._uow() as uow:
+                if await self._move(
+                    uow,
+                    order_id,
+                    PAYABLE,
+                    S.EXPIRED,
+                    "payment window over",
+                ):
+                    await uow.commit()
+                    expired.append(await self._reload(uow, order_id))
+        return expired
+
+    async def recover(self, limit: int = 200) -> list[Order]:
+        """Carry every paid order on (after a crash too); returns the orders it moved on."""
+        now = self._clock()
+        statuses = [S.PAID.value, S.TOPPING_UP.value, S.FAILED.value]
+        async with self._uow() as uow:
+            due = await uow.orders.in_flight(now, statuses, limit)
+        moved: list[Order] = []
+        for order_id in due:
+            before = await self.get(order_id)
+            after = await self.refresh(order_id)
+            if after.status is not before.status:
+                moved.append(after)
+        await self._poll_providers()
+        return moved
+
+    async def _poll_providers(self) -> None:
+        """Ask providers about charges that got no definite answer; settle the approved ones."""
+        methods = [m.value for m in self._providers]
+        async with self._uow() as uow:
+            waiting = await uow.orders.awaiting_provider([S.AWAITING_PAYMENT.value], methods)
+        for order_id in waiting:
+            order = await self.get(order_id)
+            if order.payment_method is None:
+                continue
+            provider = self._providers[order.payment_method]
+            result = await provider.status(order)
+            if result.outcome is ChargeOutcome.APPROVED and await self.settle(
+                order_id, order.payment_method, result.reference
+            ):
+                await self.fulfil(order_id)
+
+    async def unnotified_outcomes(self, limit: int = 100) -> list[Order]:
+        """Orders that reached their end while nobody was told (the customer had left)."""
+        finals = [S.COMPLETED.value, S.REFUNDED.value]
+        async with self._uow() as uow:
+            ids = await uow.orders.unnotified(finals, limit)
+        return [await self.get(order_id) for order_id in ids]
+
+    async def mark_notified(self, order_id: int) -> bool:
+        """True once per order: the caller that gets True tells the customer."""
+        async with self._uow() as uow:
+            marked = await uow.orders.mark_notified(order_id)
+            await uow.commit()
+            return marked
+
+    # -- helpers ------------------------------------------------------------------------------
+    async def _await_payment(self, customer_id: int, order_id: int, method: PaymentMethod) -> Order:
+        async with self._uow() as uow:
+            order = await self._own_payable(uow, customer_id, order_id, method)
+            if order.status is S.CREATED:
+                moved = await self._move(
+                    uow,
+                    order.id,
+                    (S.CREATED,),
+                    S.AWAITING_PAYMENT,
+                    f"pay by {method}",
+                    payment_method=method.value,
+                )
+            else:
+                await uow.orders.set_values(order.id, payment_method=method.value)
+                moved = True
+            if not moved:
+                raise NotPayable(await self._reload(uow, order.id))
+            await uow.commit()
+            return replace(order, status=S.AWAITING_PAYMENT, payment_method=method)
+
+    async def _own_payable(
+        self, uow: UnitOfWork, customer_id: int, order_id: int, method: PaymentMethod
+    ) -> Order:
+        row = await uow.orders.get(order_id)
+        if row is None or row.customer_id != customer_id:
+            raise OrderNotFound(order_id)
+        order = order_of(row)
+        if method not in self.methods_for(order.purpose):
+            raise MethodNotOffered(method)
+        if not order.payable:
+            raise NotPayable(order)
+        if self._clock() >= order.expires_at:
+            raise NotPayable(replace(order, status=S.EXPIRED))
+        return order
+
+    async def _move(
+        self,
+        uow: UnitOfWork,
+        order_id: int,
+        sources: frozenset[OrderStatus] | tuple[OrderStatus, ...],
+        target: OrderStatus,
+        cause: str,
+        **values: object,
+    ) -> bool:
+        """The one way an order changes state: a legal transition, applied conditionally."""
+        for source in sources:
+            check_transition(source, target)
+        return await uow.orders.move(
+            order_id,
+            sorted(s.value for s in sources),
+            target.value,
+            cause[:64],
+            self._clock(),
+            **values,
+        )
+
+    async def _note(self, order_id: int, status: OrderStatus, cause: str) -> None:
+        async with self._uow() as uow:
+            await uow.orders.record(order_id, status.value, status.value, cause[:64], self._clock())
+            await uow.commit()
+
+    @staticmethod
+    async def _reload(uow: UnitOfWork, order_id: int) -> Order:
+        row = await uow.orders.get(order_id)
+        assert row is not None
+        return order_of(row)
+
+    def _payment(self, order: Order, method: PaymentMethod, reference: str | None) -> PaymentRow:
+        return PaymentRow(
+            order_id=order.id,
+            method=method.value,
+            amount_fen=order.amount.fen,
+            currency=order.amount.currency,
+            reference=reference,
+            captured_at=self._clock(),
+        )
