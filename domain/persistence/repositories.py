@@ -164,10 +164,12 @@ class OrderRepository:
         The condition is checked by the database in the same statement, so of two concurrent
         attempts exactly one succeeds. The transition is recorded with its time and cause.
         """
-        sources = list(from_statuses)
+        current = await self._session.scalar(select(OrderRow.status).where(OrderRow.id == order_id))
+        if current is None or current not in set(from_statuses):
+            return False
         result = await self._session.execute(
             update(OrderRow)
-            .where(OrderRow.id == order_id, OrderRow.status.in_(sources))
+            .where(OrderRow.id == order_id, OrderRow.status == current)
             .values(status=to_status, updated_at=at, **values)
             .returning(OrderRow.id)
             .execution_options(synchronize_session=False)
@@ -176,11 +178,7 @@ class OrderRepository:
             return False
         self._session.add(
             OrderEventRow(
-                order_id=order_id,
-                from_status=sources[0] if len(sources) == 1 else "|".join(sources),
-                to_status=to_status,
-                cause=cause,
-                at=at,
+                order_id=order_id, from_status=current, to_status=to_status, cause=cause, at=at
             )
         )
         return True

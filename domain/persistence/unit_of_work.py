@@ -48,11 +48,10 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         assert self._session is not None
-        try:
-            await self._session.rollback()
-        finally:
-            await self._session.close()
-            self._session = None
+        # Closing ends any transaction not committed (a rollback) and detaches loaded rows
+        # with their values, so a use case can still read what it loaded.
+        await self._session.close()
+        self._session = None
 
     @property
     def session(self) -> AsyncSession:

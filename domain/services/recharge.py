@@ -291,10 +291,12 @@ class RechargeService:
         now = self._clock()
         async with self._uow() as uow:
             order = await self._own_payable(uow, customer_id, order_id, PaymentMethod.WALLET)
+            if order.status is S.CREATED:
+                await self._move(uow, order.id, (S.CREATED,), S.AWAITING_PAYMENT, "pay by wallet")
             moved = await self._move(
                 uow,
                 order.id,
-                PAYABLE,
+                (S.AWAITING_PAYMENT,),
                 S.PAID,
                 "wallet payment",
                 payment_method=PaymentMethod.WALLET.value,
@@ -395,7 +397,7 @@ class RechargeService:
             moved = await self._move(
                 uow,
                 order.id,
-                PAYABLE,
+                (S.AWAITING_PAYMENT,),
                 S.PAID,
                 "telegram payment",
                 payment_method=PaymentMethod.TELEGRAM.value,
@@ -405,6 +407,11 @@ class RechargeService:
                 payment.telegram_charge_id = charge_id
                 payment.amount_fen, payment.currency = total_fen, currency
                 uow.payments.add(payment)
+            elif await uow.payments.by_telegram_charge(charge_id) is not None:
+                # A duplicate of this very update settled the order while we waited for it.
+                return await self._reload(uow, order.id)
+            elif await uow.wallets.has_entry(f"late:{charge_id}"):
+                return order  # a replay of a late payment already credited
             else:
                 # Paid, but the order can no longer take it (it expired meanwhile): the money
                 # goes to the customer's wallet at once, keyed by the charge so only once.
@@ -438,7 +445,7 @@ class RechargeService:
             moved = await self._move(
                 uow,
                 order_id,
-                PAYABLE,
+                (S.AWAITING_PAYMENT,),
                 S.PAID,
                 f"{method} payment",
                 payment_method=method.value,

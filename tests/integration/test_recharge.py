@@ -1,0 +1,351 @@
+"""Recharge and payment on SQLite and PostgreSQL: exactly once, nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.catalogue import ProductKind
+from domain.customers import Customer, TelegramProfile
+from domain.integrations.sandbox import SandboxGateway, SandboxMode, SandboxPayments
+from domain.money import Money
+from domain.orders import LimitExceeded, OrderStatus, PaymentMethod, RechargeLimits
+from domain.persistence.database import create_engine, create_session_factory
+from domain.persistence.migrate import upgrade
+from domain.persistence.tables import PaymentRow, WalletEntryRow
+from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.phone import parse_phone_number
+from domain.services.recharge import (
+    InsufficientBalance,
+    NotPayable,
+    OrderNotFound,
+    PaymentDeclined,
+    PaymentUnconfirmed,
+    RechargeConfig,
+    invoice_payload,
+)
+from domain.services.registry import Ports, Services, build_services
+
+S = OrderStatus
+UNICOM = parse_phone_number("18612345678")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+class World:
+    """The services with sandboxes the test can steer, on one database."""
+
+    def __init__(self, engine: AsyncEngine, clock: FakeClock, gateway_delay: timedelta) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.payments = SandboxPayments()
+        self.gateway = SandboxGateway(gateway_delay, clock)
+        config = RechargeConfig(
+            limits=RechargeLimits(Money.yuan(1), Money.yuan(500), Money.yuan(1000)),
+            methods=(PaymentMethod.WALLET, PaymentMethod.SANDBOX, PaymentMethod.TELEGRAM),
+        )
+        self.services: Services = build_services(
+            UnitOfWorkFactory(create_session_factory(engine)),
+            clock,
+            recharge=config,
+            ports=Ports(self.gateway, {PaymentMethod.SANDBOX: self.payments}),
+        )
+        self.recharge = self.services.recharge
+
+    async def customer(self, telegram_id: int = 1) -> Customer:
+        turn = await self.services.customers.begin_turn(TelegramProfile(telegram_id), telegram_id)
+        return turn.customer
+
+    async def product_id(self, yuan: int) -> int:
+        products = await self.recharge.products(ProductKind.CREDIT)
+        return next(p.id for p in products if p.price == Money.yuan(yuan))
+
+    async def fund_wallet(self, customer: Customer, yuan: int) -> None:
+        order = await self.recharge.create_wallet_topup(customer.id, 1, Money.yuan(yuan))
+        done = await self.recharge.pay_with_provider(customer.id, order.id, PaymentMethod.SANDBOX)
+        assert done.status is S.COMPLETED
+
+    async def count(self, table: type, **where: object) -> int:
+        query = select(func.count()).select_from(table)
+        for name, value in where.items():
+            query = query.where(getattr(table, name) == value)
+        async with self.engine.connect() as connection:
+            return int(await connection.scalar(query) or 0)
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def world(engine: AsyncEngine) -> World:
+    return World(engine, FakeClock(), timedelta(0))
+
+
+@pytest.fixture
+def slow_world(engine: AsyncEngine) -> World:
+    return World(engine, FakeClock(), timedelta(seconds=60))
+
+
+async def test_catalogue_is_in_the_database_with_prices_in_fen(world: World) -> None:
+    credit = await world.recharge.products(ProductKind.CREDIT)
+    assert [p.price.fen for p in credit] == [y * 100 for y in (10, 20, 30, 50, 100, 200, 300, 500)]
+    data = await world.recharge.products(ProductKind.DATA)
+    assert data and all(p.data_mb and p.validity_days for p in data)
+
+
+async def test_wallet_top_up_then_recharge_from_the_wallet(world: World) -> None:
+    customer = await world.customer()
+    await world.fund_wallet(customer, 100)
+    order = await world.recharge.create_order(customer.id, 1, UNICOM, await world.product_id(50))
+    done = await world.recharge.pay_with_wallet(customer.id, order.id)
+    assert done.status is S.COMPLETED and done.completed_at is not None
+    assert await world.services.wallet.balance(customer.id) == Money.yuan(50)
+    assert await world.services.wallet.ledger_balance(customer.id) == Money.yuan(50)
+    history = await world.recharge.history(order.id)
+    assert [step[1] for step in history] == [
+        "created",
+        "awaiting_payment",
+        "paid",
+        "topping_up",
+        "completed",
+    ]
+
+
+async def test_a_double_tapped_wallet_payment_charges_and_tops_up_once(world: World) -> None:
+    customer = await world.customer()
+    await world.fund_wallet(customer, 200)
+    order = await world.recharge.create_order(customer.id, 1, UNICOM, await world.product_id(100))
+    results = await asyncio.gather(
+        *(world.recharge.pay_with_wallet(customer.id, order.id) for _ in range(10)),
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(r, BaseException) for r in results) == 1
+    assert all(isinstance(r, NotPayable) for r in results if isinstance(r, BaseException))
+    assert await world.services.wallet.balance(customer.id) == Money.yuan(100)
+    assert await world.count(WalletEntryRow, kind="payment") == 1
+    assert world.gateway.submit_calls == 1
+
+
+async def test_concurrent_provider_payments_of_one_order_settle_once(world: World) -> None:
+    customer = await world.customer()
+    order = await world.recharge.create_order(customer.id, 1, UNICOM, await world.product_id(30))
+    results = await asyncio.gather(
+        *(
+            world.recharge.pay_with_provider(customer.id, order.id, PaymentMethod.SANDBOX)
+            for _ in range(10)
+        ),
+        return_exceptions=True,
+    )
+    assert any(not isinstance(r, BaseException) for r in results)
+    assert await world.count(PaymentRow) == 1
+    assert world.gateway.submit_calls == 1
+    assert (await world.recharge.get(order.id)).status is S.COMPLETED
+
+
+async def test_duplicated_successful_payment_updates_settle_once(world: World) -> None:
+    customer = await world.customer()
+    order = await world.recharge.create_order(customer.id, 1, UNICOM, await world.product_id(20))
+    await world.recharge.start_invoice(customer.id, order.id)
+    payload = invoice_payload(order)
+    assert await world.recharge.check_pre_checkout(customer.id, payload, "CNY", 2000) is None
+
+    async def deliver() -> object:
+        return await world.recharge.settle_telegram_payment(
+            customer.id, payload, "CNY", 2000, "tg-charge-1", "prov-1"
+        )
+
+    await asyncio.gather(*(deliver() for _ in range(20)), return_exceptions=True)
+    await deliver()  # a replay later
+    assert await world.count(PaymentRow) == 1
+    assert await world.services.wallet.balance(customer.id) == Money(0)  # nothing "late" credited
+    assert world.gateway.submit_calls == 1
+    assert (await world.recharge.get(order.id)).status is S.COMPLETED
+
+
+async def test_pre_checkout_refuses_what_cannot_be_paid(world: World) -> None:
+    customer, other = await world.customer(1), await world.customer(2)
+    order = await world.recharge.create_order(customer.id, 1, UNICOM, await world.product_id(20))
+    await world.recharge.start_invoice(customer.id, order.id)
+    payload = invoice_payload(order)
+    check = world.recharge.check_pre_checkout
+    assert await check(customer.id, payload, "CNY", 1999) == "amount_changed"
+    assert await check(other.id, payload, "CNY", 2000) == "order_not_found"
+    assert await check(customer.id, "order:abc", "CNY", 2000) == "order_not_found"
+    world.clock.advance(minutes=16)
+    assert await check(customer.id, payload, "CNY", 2000) == "expired"
+
+
+async def test_insufficient_balance_changes_nothing(world: World) -> None:
+    customer = await world.customer()
+    await world.fund_wallet(customer, 10)
+    order = await world.recharge.create_order(customer.id, 1, UNICOM, await world.product_id(50))
+    with pytest.raises(InsufficientBalance) as error:
+        await world.recharge.pay_with_wallet(customer.id, order.id)
+    assert error.value.balance == Money.yuan(10)
+    assert await world.services.wallet.balance(customer.id) == Money.yuan(10)
+    assert (await world.recharge.get(order.id)).payable
+    # Another method still pays it.
+    done = await world.recharge.pay_with_provider(customer.id, order.id, PaymentMethod.SANDBOX)
+    assert done.status is S.COMPLETED
+
+
+async def test_a_failed_top_up_is_refunded_where_the_money_came_from(world: World) -> None:
+    customer = await world.customer()
+    await world.fund_wallet(customer, 100)
+    failing = parse_phone_number("18600000000")  # the sandbox gateway fails numbers ending 0000
+    by_wallet = await world.recharge.create_order(
+        customer.id, 1, failing, await world.product_id(50)
+    )
+    done = await world.recharge.pay_with_wallet(customer.id, by_wallet.id)
+    assert done.status is S.REFUNDED and done.failure_reason == "number_not_rechargeable"
+    assert await world.services.wallet.balance(customer.id) == Money.yuan(100)
+
+    by_card = await world.recharge.create_order(customer.id, 1, failing, await world.product_id(20))
+    done = await world.recharge.pay_with_provider(customer.id, by_card.id, PaymentMethod.SANDBOX)
+    assert done.status is S.REFUNDED
+    assert by_card.id in world.payments.refunds
+    assert await world.services.wallet.balance(customer.id) == Money.yuan(100)
+
+
+async def test_a_crash_after_payment_is_carried_on_by_the_recovery_sweep(world: World) -> None:
+    customer = await world.customer()
+    order = await world.recharge.create_order(customer.id, 1, UNICOM, await world.product_id(30))
+    await world.recharge.start_invoice(customer.id, order.id)
+    # The process dies right after the charge was recorded, before the top-up was asked for.
+    assert await world.recharge.settle(order.id, PaymentMethod.TELEGRAM, "charge")
+    assert (await world.recharge.get(order.id)).status is S.PAID
+    moved = await world.recharge.recover()
+    assert [o.status for o in moved] == [S.COMPLETED]
+    assert await world.recharge.recover() == []  # run twice: nothing more
+
+
+async def test_a_pending_top_up_completes_on_a_later_sweep(slow_world: World) -> None:
+    world = slow_world
+    customer = await world.customer()
+    order = await world.recharge.create_order(customer.id, 1, UNICOM, await world.product_id(30))
+    pending = await world.recharge.pay_with_provider(customer.id, order.id, PaymentMethod.SANDBOX)
+    assert pending.status is S.TOPPING_UP
+    assert await world.recharge.recover() == []  # not due to be asked again yet
+    world.clock.advance(seconds=61)
+    assert (await world.recharge.refresh(order.id)).status is S.COMPLETED
+    assert world.gateway.submit_calls == 1
+
+
+async def test_a_refund_that_failed_is_retried_by_the_sweep(world: World) -> None:
+    customer = await world.customer()
+    order = await world.recharge.create_order(
+        customer.id, 1, parse_phone_number("13800000000"), await world.product_id(20)
+    )
+
+    async def refused(*_args: object) -> bool:
+        return False
+
+    world.payments.refund = refused  # type: ignore[method-assign]
+    stuck = await world.recharge.pay_with_provider(customer.id, order.id, PaymentMethod.SANDBOX)
+    assert stuck.status is S.FAILED
+    del world.payments.refund  # the provider is back
+    moved = await world.recharge.recover()
+    assert [o.status for o in moved] == [S.REFUNDED]
+
+
+async def test_unpaid_orders_expire_and_a_late_payment_goes_to_the_wallet(world: World) -> None:
+    customer = await world.customer()
+    order = await world.recharge.create_order(customer.id, 1, UNICOM, await world.product_id(20))
+    await world.recharge.start_invoice(customer.id, order.id)
+    world.clock.advance(minutes=15)
+    assert [o.id for o in await world.recharge.expire_due()] == [order.id]
+    assert await world.recharge.expire_due() == []
+    with pytest.raises(NotPayable):
+        await world.recharge.pay_with_wallet(customer.id, order.id)
+    late = await world.recharge.settle_telegram_payment(
+        customer.id, invoice_payload(order), "CNY", 2000, "tg-late"
+    )
+    assert late.status is S.EXPIRED
+    assert await world.services.wallet.balance(customer.id) == Money.yuan(20)
+    await world.recharge.settle_telegram_payment(
+        customer.id, invoice_payload(order), "CNY", 2000, "tg-late"
+    )
+    assert await world.services.wallet.balance(customer.id) == Money.yuan(20)
+
+
+async def test_declined_and_unanswered_payments_leave_the_order_payable(world: World) -> None:
+    customer = await world.customer()
+    order = await world.recharge.create_order(customer.id, 1, UNICOM, await world.product_id(20))
+    world.payments.mode = SandboxMode.DECLINE
+    with pytest.raises(PaymentDeclined):
+        await world.recharge.pay_with_provider(customer.id, order.id, PaymentMethod.SANDBOX)
+    world.payments.mode = SandboxMode.TIMEOUT
+    with pytest.raises(PaymentUnconfirmed):
+        await world.recharge.pay_with_provider(customer.id, order.id, PaymentMethod.SANDBOX)
+    assert (await world.recharge.get(order.id)).status is S.AWAITING_PAYMENT
+    assert await world.count(PaymentRow) == 0
+    # The provider later says it was approved after all: the sweep settles and tops up.
+    world.payments.mode = SandboxMode.APPROVE
+    await world.payments.charge(await world.recharge.get(order.id))
+    await world.recharge.recover()
+    assert (await world.recharge.get(order.id)).status is S.COMPLETED
+
+
+async def test_nobody_can_see_or_act_on_another_customers_order(world: World) -> None:
+    owner, intruder = await world.customer(1), await world.customer(2)
+    await world.fund_wallet(intruder, 100)
+    order = await world.recharge.create_order(owner.id, 1, UNICOM, await world.product_id(20))
+    for attempt in (
+        world.recharge.order_for(intruder.id, order.id),
+        world.recharge.pay_with_wallet(intruder.id, order.id),
+        world.recharge.pay_with_provider(intruder.id, order.id, PaymentMethod.SANDBOX),
+        world.recharge.cancel(intruder.id, order.id),
+        world.recharge.repeat(intruder.id, 2, order.id),
+    ):
+        with pytest.raises(OrderNotFound):
+            await attempt
+    assert (await world.recharge.get(order.id)).status is S.CREATED
+    assert await world.services.wallet.balance(intruder.id) == Money.yuan(100)
+
+
+async def test_the_daily_limit_counts_todays_orders_in_china_time(world: World) -> None:
+    customer = await world.customer()
+    product = await world.product_id(500)
+    await world.recharge.create_order(customer.id, 1, UNICOM, product)
+    await world.recharge.create_order(customer.id, 1, UNICOM, product)
+    with pytest.raises(LimitExceeded) as error:
+        await world.recharge.create_order(customer.id, 1, UNICOM, product)
+    assert error.value.reason == "daily"
+    world.clock.advance(hours=14)  # past midnight in Beijing
+    await world.recharge.create_order(customer.id, 1, UNICOM, product)
+
+
+async def test_the_sweep_carries_on_many_interrupted_orders(world: World) -> None:
+    customer = await world.customer()
+    product = await world.product_id(10)
+    ids = []
+    for _ in range(20):
+        order = await world.recharge.create_order(customer.id, 1, UNICOM, product)
+        await world.recharge.start_invoice(customer.id, order.id)
+        assert await world.recharge.settle(order.id, PaymentMethod.TELEGRAM, None)
+        ids.append(order.id)
+    # Two workers sweep at the same time: each order is topped up once.
+    await asyncio.gather(world.recharge.recover(), world.recharge.recover())
+    assert {(await world.recharge.get(i)).status for i in ids} == {S.COMPLETED}
+    assert world.gateway.submit_calls == 20
