@@ -24,7 +24,7 @@ __all__ = [
 
 
 class EntityParseError(ValueError):
-    """Markup that Telegram would refuse; ``str(err)`` is the part after "can't parse entities: "."""
+    """Markup Telegram would refuse; ``str(err)`` is what follows "can't parse entities: "."""
 
 
 def utf16_len(text: str) -> int:
@@ -202,7 +202,8 @@ def _parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
             j = attribute.end()
         if name == "span" and attributes.get("class") != "tg-spoiler":
             raise EntityParseError(
-                f'Tag "span" must have class "tg-spoiler" at byte offset {_byte_offset(text, begin)}'
+                'Tag "span" must have class "tg-spoiler" at byte offset '
+                f"{_byte_offset(text, begin)}"
             )
         stack.append(_OpenTag(name, out.position, attributes))
         i = j + 1
@@ -430,7 +431,8 @@ def _parse_markdown(text: str) -> tuple[str, list[dict[str, Any]]]:
             end = text.find("```", i + 3)
             if end == -1:
                 raise EntityParseError(
-                    f"Can't find end of the entity starting at byte offset {_byte_offset(text, begin)}"
+                    "Can't find end of the entity starting at byte offset "
+                    f"{_byte_offset(text, begin)}"
                 )
             body = text[i + 3 : end]
             language = None
