@@ -1,17 +1,25 @@
-"""Builds the running product from settings: database, services, conversation, scheduler."""
+"""Builds the running product from settings: database, services, conversation, outbound port."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.outbound import OutboundPort
 from bot.settings import Settings
 from domain.clock import Clock, utc_now
+from domain.integrations.http_gateway import GatewaySettings, HttpTopUpGateway
+from domain.integrations.sandbox import SandboxGateway, SandboxPayments
+from domain.money import Money
+from domain.orders import PaymentMethod, RechargeLimits
 from domain.persistence.database import create_engine, create_session_factory
 from domain.persistence.migrate import upgrade
 from domain.persistence.unit_of_work import UnitOfWorkFactory
-from domain.services.registry import Services, build_services
+from domain.ports import TopUpGateway
+from domain.services.recharge import RechargeConfig
+from domain.services.registry import Ports, Services, build_services
 from handlers.conversation import build_conversation
 from handlers.router import ConversationRouter
 
@@ -22,15 +30,55 @@ class App:
     engine: AsyncEngine
     services: Services
     conversation: ConversationRouter
+    ports: Ports
+    # Messages that nobody just asked for (sweeps, later staff alerts) leave through here.
+    outbound: OutboundPort = field(default_factory=OutboundPort)
 
     async def close(self) -> None:
+        if isinstance(self.ports.gateway, HttpTopUpGateway):
+            await self.ports.gateway.close()
         await self.engine.dispose()
 
 
-async def build_app(settings: Settings, *, migrate: bool = True, clock: Clock = utc_now) -> App:
+def recharge_config(settings: Settings) -> RechargeConfig:
+    return RechargeConfig(
+        limits=RechargeLimits(
+            minimum=Money(settings.recharge_min_fen),
+            maximum=Money(settings.recharge_max_fen),
+            daily=Money(settings.recharge_daily_fen),
+        ),
+        payment_window=timedelta(minutes=settings.payment_window_minutes),
+        recheck_after=timedelta(seconds=settings.order_recheck_seconds),
+        methods=settings.offered_payment_methods,
+        served_carriers=settings.served_carriers,
+    )
+
+
+def build_ports(settings: Settings, clock: Clock = utc_now) -> Ports:
+    gateway: TopUpGateway
+    if settings.gateway_url:
+        api_key = settings.gateway_api_key.get_secret_value() if settings.gateway_api_key else ""
+        gateway = HttpTopUpGateway(
+            GatewaySettings(settings.gateway_url, api_key, settings.gateway_timeout_seconds)
+        )
+    else:
+        gateway = SandboxGateway(timedelta(seconds=settings.sandbox_topup_delay_seconds), clock)
+    providers = {PaymentMethod.SANDBOX: SandboxPayments(mode=settings.sandbox_payment_mode)}
+    return Ports(gateway=gateway, providers=providers)
+
+
+async def build_app(
+    settings: Settings, *, migrate: bool = True, clock: Clock = utc_now, ports: Ports | None = None
+) -> App:
     """Everything a front end needs, with the database brought up to date first."""
     engine = create_engine(settings.database_url)
     if migrate:
         await upgrade(engine)
-    services = build_services(UnitOfWorkFactory(create_session_factory(engine)), clock)
-    return App(settings, engine, services, build_conversation(services))
+    ports = ports or build_ports(settings, clock)
+    services = build_services(
+        UnitOfWorkFactory(create_session_factory(engine)),
+        clock,
+        recharge=recharge_config(settings),
+        ports=ports,
+    )
+    return App(settings, engine, services, build_conversation(services), ports)

@@ -23,10 +23,12 @@ DEMO_NUMBERS = ("18612345678", "13800138000")
 
 async def run(settings: Settings) -> None:
     app = await build_app(settings)
-    scheduler = build_scheduler(
-        app.services,
-        Schedule(settings.conversation_idle_seconds, settings.housekeeping_interval_seconds),
+    schedule = Schedule(
+        settings.conversation_idle_seconds,
+        settings.housekeeping_interval_seconds,
+        settings.order_sweep_seconds,
     )
+    scheduler = build_scheduler(app.services, schedule, app.outbound)
     scheduler.start()
     try:
         await run_frontend(app)
@@ -46,7 +48,9 @@ async def run_frontend(app: App) -> None:
             first_name="Console",
             language_code=app.settings.console_language,
         )
-        await ConsoleFrontend(app.conversation, user).run()
+        console = ConsoleFrontend(app.conversation, user)
+        app.outbound.attach(console)
+        await console.run()
     elif frontend is Frontend.PTB:
         from bot.ptb import run_ptb
 

@@ -18,6 +18,7 @@ from handlers.contract import (
     Incoming,
     Outcome,
     RemoveKeyboard,
+    Reply,
     button_event,
     contact_event,
     message_event,
@@ -94,6 +95,13 @@ class ConsoleFrontend:
 
     def _print(self, text: str) -> None:
         print(text, file=self._stdout, flush=True)
+
+    async def send(self, chat_id: int, reply: Reply) -> bool:
+        """The console's outbound port: a message nobody just asked for (a sweep's news)."""
+        if chat_id != self._user.telegram_id:
+            return False
+        self.render(Outcome(replies=[reply]))
+        return True
 
 
 def _looks_like_phone(text: str) -> bool:

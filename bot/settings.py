@@ -9,6 +9,10 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from domain.integrations.sandbox import SandboxMode
+from domain.orders import PaymentMethod
+from domain.phone import Carrier
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/wallet-bot.sqlite3"
 TELEGRAM_DEFAULT_API_URL = "https://api.telegram.org"
 
@@ -41,6 +45,28 @@ class Settings(BaseSettings):
     housekeeping_interval_seconds: int = 600
     log_level: str = "INFO"
 
+    # Recharge limits, in fen (分): 100 fen = 1 yuan.
+    recharge_min_fen: int = Field(default=100, ge=1)
+    recharge_max_fen: int = Field(default=50_000, ge=1)
+    recharge_daily_fen: int = Field(default=200_000, ge=1)
+    payment_window_minutes: int = Field(default=15, ge=1)
+    # Payment methods offered, in order; `telegram` is added when a provider token is set.
+    payment_methods: Annotated[tuple[PaymentMethod, ...], NoDecode] = (
+        PaymentMethod.WALLET,
+        PaymentMethod.SANDBOX,
+    )
+    payment_provider_token: SecretStr | None = None
+    sandbox_payment_mode: SandboxMode = SandboxMode.APPROVE
+    sandbox_topup_delay_seconds: float = Field(default=3.0, ge=0)
+    served_carriers: Annotated[frozenset[Carrier], NoDecode] = frozenset(Carrier)
+    # The carrier top-up gateway; the sandbox gateway when GATEWAY_URL is unset.
+    gateway_url: str | None = None
+    gateway_api_key: SecretStr | None = None
+    gateway_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Ask the gateway again about a pending top-up after this long; sweep orders this often.
+    order_recheck_seconds: float = Field(default=30.0, gt=0)
+    order_sweep_seconds: float = Field(default=15.0, gt=0)
+
     # Who the console front end speaks as.
     console_user_id: int = 1
     console_language: str = "zh-hans"
@@ -61,7 +87,22 @@ class Settings(BaseSettings):
             return frozenset({value})
         return value
 
-    @field_validator("bot_token", "webhook_secret", "webhook_url", mode="before")
+    @field_validator("payment_methods", "served_carriers", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator(
+        "bot_token",
+        "webhook_secret",
+        "webhook_url",
+        "payment_provider_token",
+        "gateway_url",
+        "gateway_api_key",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -69,6 +110,15 @@ class Settings(BaseSettings):
     @property
     def token(self) -> str | None:
         return self.bot_token.get_secret_value() if self.bot_token else None
+
+    @property
+    def offered_payment_methods(self) -> tuple[PaymentMethod, ...]:
+        methods: list[PaymentMethod] = [
+            m for m in self.payment_methods if m is not PaymentMethod.TELEGRAM
+        ]
+        if self.payment_provider_token is not None:
+            methods.append(PaymentMethod.TELEGRAM)
+        return tuple(dict.fromkeys(methods))
 
     @property
     def chosen_frontend(self) -> Frontend:

@@ -75,6 +75,7 @@ class Order:
     amount: Money
     created_at: datetime
     expires_at: datetime
+    chat_id: int | None = None
     phone_digits: str | None = None
     carrier: Carrier | None = None
     product_id: int | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from domain.customers import TelegramProfile
 
@@ -21,6 +22,21 @@ class EventKind(StrEnum):
     TEXT = "text"
     BUTTON = "button"
     CONTACT = "contact"
+    # Telegram Payments: the pre-checkout question, and the successful payment message.
+    PRE_CHECKOUT = "pre_checkout"
+    PAYMENT = "payment"
+
+
+@dataclass(frozen=True)
+class PaymentEvent:
+    """A pre_checkout_query (with `query_id`) or a successful_payment (with the charge ids)."""
+
+    payload: str
+    currency: str
+    total_amount: int
+    query_id: str | None = None
+    telegram_charge_id: str | None = None
+    provider_charge_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,10 +55,18 @@ class Incoming:
     message_id: int | None = None
     contact_phone: str | None = None
     contact_user_id: int | None = None
+    payment: PaymentEvent | None = None
 
     @property
     def language_code(self) -> str | None:
         return self.user.language_code
+
+    @property
+    def typed_or_shared(self) -> str:
+        """What the customer gave: a shared contact's number, or the text they typed."""
+        if self.kind is EventKind.CONTACT:
+            return self.contact_phone or ""
+        return self.text
 
 
 def parse_command(text: str) -> tuple[str, str] | None:
@@ -121,6 +145,34 @@ def contact_event(
     )
 
 
+def pre_checkout_event(
+    user: TelegramProfile, query_id: str, payload: str, currency: str, total_amount: int
+) -> Incoming:
+    """Telegram asks whether this invoice may be paid now; answer within 10 seconds."""
+    payment = PaymentEvent(payload, currency, total_amount, query_id=query_id)
+    return Incoming(EventKind.PRE_CHECKOUT, user, user.telegram_id, payment=payment)
+
+
+def payment_event(
+    user: TelegramProfile,
+    chat_id: int,
+    payload: str,
+    currency: str,
+    total_amount: int,
+    telegram_charge_id: str,
+    provider_charge_id: str | None = None,
+) -> Incoming:
+    """A successful_payment message: the money was taken."""
+    payment = PaymentEvent(
+        payload,
+        currency,
+        total_amount,
+        telegram_charge_id=telegram_charge_id,
+        provider_charge_id=provider_charge_id,
+    )
+    return Incoming(EventKind.PAYMENT, user, chat_id, payment=payment)
+
+
 @dataclass(frozen=True)
 class Button:
     """An inline button: `data` comes back as a BUTTON event; `url` opens a link."""
@@ -152,6 +204,18 @@ ReplyKeyboard = ContactKeyboard | RemoveKeyboard
 
 
 @dataclass(frozen=True)
+class Invoice:
+    """A Telegram Payments invoice. The provider token is the front end's (from settings)."""
+
+    title: str
+    description: str
+    payload: str
+    currency: str
+    amount: int  # in the currency's smallest unit: fen
+    label: str
+
+
+@dataclass(frozen=True)
 class Reply:
     """One message to show. `edit` replaces the message whose button was pressed."""
 
@@ -160,10 +224,14 @@ class Reply:
     keyboard: ReplyKeyboard | None = None
     edit: bool = False
     chat_id: int | None = None
+    # When set, the message is an invoice (sendInvoice) and `text` is not sent.
+    invoice: Invoice | None = None
 
     def __post_init__(self) -> None:
         if len(self.text) > MAX_MESSAGE_CHARS:
             raise ValueError("message text over Telegram's limit")
+        if not self.text.strip():
+            raise ValueError("a message needs text")
         if self.edit and self.keyboard is not None:
             raise ValueError("an edited message cannot change the reply keyboard")
 
@@ -175,3 +243,14 @@ class Outcome:
     replies: list[Reply] = field(default_factory=list)
     # A button press is always answered; a short text shows as a notice in the client.
     notice: str | None = None
+    # The answer to a PRE_CHECKOUT event: None means "ok"; a text is the refusal shown.
+    pre_checkout_error: str | None = None
+
+
+class Notifier(Protocol):
+    """The outbound port: a message to a chat that did not just write (sweeps, staff alerts).
+
+    Implemented by each front end in bot/. Returns False when it could not be delivered.
+    """
+
+    async def send(self, chat_id: int, reply: Reply) -> bool: ...

@@ -21,6 +21,7 @@ from handlers.contract import (
     Button,
     EventKind,
     Incoming,
+    Invoice,
     Outcome,
     Reply,
     ReplyKeyboard,
@@ -66,6 +67,9 @@ class Context:
             Reply(text=text, buttons=buttons, keyboard=keyboard, edit=bool(can_edit))
         )
 
+    def send_invoice(self, invoice: Invoice) -> None:
+        self.outcome.replies.append(Reply(text=invoice.title, invoice=invoice))
+
     def notice(self, text: str) -> None:
         self.outcome.notice = text
 
@@ -100,6 +104,8 @@ class ConversationRouter:
         self._menu: list[MenuEntry] = []
         self._idle_text: list[tuple[Callable[[str], bool], Handler]] = []
         self._contact: Handler | None = None
+        self._pre_checkout: Handler | None = None
+        self._payment: Handler | None = None
         self._fallback: Handler | None = None
         self._stale_button: Handler | None = None
         self._unknown_command: Handler | None = None
@@ -125,7 +131,7 @@ class ConversationRouter:
         return register
 
     def step(self, name: str) -> Callable[[Handler], Handler]:
-        """Handle text typed while the conversation is at step `name`."""
+        """Handle text typed (or a contact shared) while the conversation is at step `name`."""
 
         def register(handler: Handler) -> Handler:
             self._steps[name] = handler
@@ -144,6 +150,14 @@ class ConversationRouter:
 
     def contact(self, handler: Handler) -> Handler:
         self._contact = handler
+        return handler
+
+    def pre_checkout(self, handler: Handler) -> Handler:
+        self._pre_checkout = handler
+        return handler
+
+    def payment(self, handler: Handler) -> Handler:
+        self._payment = handler
         return handler
 
     def fallback(self, handler: Handler) -> Handler:
@@ -181,7 +195,10 @@ class ConversationRouter:
             # The use cases rolled back; the customer is told, and their state stays as it was.
             log.exception("handling %s event failed", event.kind)
             failed = Context(event, turn.customer, turn.state, self.services)
-            failed.reply(failed.t("error.internal"))
+            if event.kind is EventKind.PRE_CHECKOUT:
+                failed.outcome.pre_checkout_error = failed.t("error.internal")
+            else:
+                failed.reply(failed.t("error.internal"))
             return failed.outcome
         if ctx.keep_state and ctx.state != turn.state:
             await self.services.conversations.save(event.chat_id, event.user.telegram_id, ctx.state)
@@ -202,10 +219,16 @@ class ConversationRouter:
             command = self._commands.get(event.command or "")
             await self._call(command or self._unknown_command, ctx)
             return
-        if event.kind is EventKind.CONTACT:
-            await self._call(self._contact or self._fallback, ctx)
+        if event.kind is EventKind.PRE_CHECKOUT:
+            await self._call(self._pre_checkout, ctx)
+            return
+        if event.kind is EventKind.PAYMENT:
+            await self._call(self._payment, ctx)
             return
         step = self._steps.get(ctx.state.step) if ctx.state.step != IDLE else None
+        if event.kind is EventKind.CONTACT:
+            await self._call(step or self._contact or self._fallback, ctx)
+            return
         if step is None:
             step = next((h for matches, h in self._idle_text if matches(event.text)), None)
         await self._call(step or self._fallback, ctx)

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from domain.services.customers import CustomerNotFound
 from domain.services.registry import Services
+from handlers.contract import Notifier
+from handlers.features.recharge import outcome_reply
+from handlers.i18n import texts
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +25,7 @@ log = logging.getLogger(__name__)
 class Schedule:
     conversation_idle_seconds: float
     housekeeping_interval_seconds: float
+    order_sweep_seconds: float = 15.0
 
 
 async def reset_abandoned_conversations(services: Services, idle_seconds: float) -> int:
@@ -29,17 +35,56 @@ async def reset_abandoned_conversations(services: Services, idle_seconds: float)
     return count
 
 
-def build_scheduler(services: Services, schedule: Schedule) -> AsyncIOScheduler:
-    """A scheduler with every sweep registered; the caller starts and shuts it down."""
+async def sweep_orders(services: Services, notifier: Notifier) -> int:
+    """Expire unpaid orders, carry paid ones on, and tell customers how theirs ended.
+
+    Returns how many customers were told. Each outcome is claimed before it is sent, so two
+    sweeps never send it twice; one that could not be delivered is released to try again.
+    """
+    expired = await services.recharge.expire_due()
+    moved = await services.recharge.recover()
+    if expired or moved:
+        log.info("orders: %d expired, %d moved on", len(expired), len(moved))
+    told = 0
+    for order in await services.recharge.unnotified_outcomes():
+        if not await services.recharge.mark_notified(order.id):
+            continue
+        try:
+            customer = await services.customers.get(order.customer_id)
+        except CustomerNotFound:
+            continue  # erased: nobody to tell
+        if order.chat_id is None:
+            continue
+        reply = outcome_reply(texts(customer.language), order)
+        if await notifier.send(order.chat_id, reply):
+            told += 1
+        else:
+            await services.recharge.release_notification(order.id)
+    return told
+
+
+def build_scheduler(services: Services, schedule: Schedule, notifier: Notifier) -> AsyncIOScheduler:
+    """A scheduler with every sweep registered; the caller starts and shuts it down.
+
+    The order sweep also runs at once on start, so orders interrupted by a restart go on.
+    """
     scheduler = AsyncIOScheduler(timezone="UTC")
+    common = {"max_instances": 1, "coalesce": True, "replace_existing": True}
     scheduler.add_job(
         reset_abandoned_conversations,
         "interval",
         seconds=schedule.housekeeping_interval_seconds,
         args=(services, schedule.conversation_idle_seconds),
         id="reset_abandoned_conversations",
-        max_instances=1,
-        coalesce=True,
-        replace_existing=True,
+        **common,
+    )
+    scheduler.add_job(
+        sweep_orders,
+        "interval",
+        seconds=schedule.order_sweep_seconds,
+        args=(services, notifier),
+        id="sweep_orders",
+        next_run_time=datetime.now(UTC),
+        **common,
     )
     return scheduler

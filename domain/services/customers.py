@@ -107,6 +107,10 @@ class CustomerService:
                 await uow.commit()
             return Turn(customer=customer, state=state)
 
+    async def get(self, customer_id: int) -> Customer:
+        async with self._uow() as uow:
+            return _customer(await self._row(uow, customer_id))
+
     async def set_language(self, customer_id: int, language: Language) -> Customer:
         async with self._uow() as uow:
             row = await self._row(uow, customer_id)

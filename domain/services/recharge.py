@@ -124,6 +124,7 @@ def order_of(row: OrderRow) -> Order:
         amount=Money(row.amount_fen, row.currency),
         created_at=row.created_at,
         expires_at=row.expires_at,
+        chat_id=row.chat_id,
         phone_digits=row.phone_digits,
         carrier=Carrier(row.carrier) if row.carrier else None,
         product_id=row.product_id,
@@ -673,6 +674,12 @@ class RechargeService:
             marked = await uow.orders.mark_notified(order_id)
             await uow.commit()
             return marked
+
+    async def release_notification(self, order_id: int) -> None:
+        """The outcome could not be delivered: let the next sweep try again."""
+        async with self._uow() as uow:
+            await uow.orders.set_values(order_id, outcome_notified=False)
+            await uow.commit()
 
     # -- helpers ------------------------------------------------------------------------------
     async def _await_payment(self, customer_id: int, order_id: int, method: PaymentMethod) -> Order:

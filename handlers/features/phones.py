@@ -86,7 +86,7 @@ def register(router: ConversationRouter) -> None:
 
     @router.step(ADDING)
     async def typed_number(ctx: Context) -> None:
-        await _bind(ctx, ctx.event.text)
+        await _bind(ctx, ctx.event.typed_or_shared)
 
     @router.idle_text(_is_phone_number)
     async def number_at_menu(ctx: Context) -> None:

@@ -21,7 +21,10 @@ async def test_start_registers_and_greets_in_chinese_with_the_menu(chat: Chat, a
     await chat.send("/start")
     assert "小明，您好" in chat.texts[0]
     assert [b.text for b in chat.buttons()] == [
+        "💰 充值",
         "📱 我的号码",
+        "👛 我的钱包",
+        "🧾 我的订单",
         "🌐 语言 / Language",
         "🔒 隐私",
         "❓ 帮助",

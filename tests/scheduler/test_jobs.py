@@ -15,7 +15,7 @@ async def test_a_running_scheduler_resets_abandoned_conversations(app: App) -> N
     await chat.send("/bind")
     assert isinstance(chat.replies[0].keyboard, ContactKeyboard)
 
-    scheduler = build_scheduler(app.services, Schedule(0, 0.05))
+    scheduler = build_scheduler(app.services, Schedule(0, 0.05), app.outbound)
     scheduler.start()
     try:
         for _ in range(100):

@@ -1,0 +1,32 @@
+"""The outbound port as the scheduler sees it, bound to whichever front end is running."""
+
+from __future__ import annotations
+
+import logging
+
+from handlers.contract import Notifier, Reply
+
+log = logging.getLogger(__name__)
+
+
+class OutboundPort:
+    """Forwards to the running front end's notifier; refuses (returns False) until one is attached,
+    so a sweep that runs before the front end is up simply tries again next time."""
+
+    def __init__(self) -> None:
+        self._target: Notifier | None = None
+
+    def attach(self, notifier: Notifier) -> None:
+        self._target = notifier
+
+    def detach(self) -> None:
+        self._target = None
+
+    async def send(self, chat_id: int, reply: Reply) -> bool:
+        if self._target is None:
+            return False
+        try:
+            return await self._target.send(chat_id, reply)
+        except Exception:
+            log.exception("sending to chat %s failed", chat_id)
+            return False

@@ -1,0 +1,369 @@
+"""Recharge: pick a number, call credit or data, a denomination; confirm; pay; receipt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.catalogue import ProductKind
+from domain.orders import LimitExceeded, Order, OrderPurpose, OrderStatus, PaymentMethod
+from domain.phone import PhoneNumber, PhoneNumberError, parse_phone_number
+from domain.services.recharge import (
+    CarrierNotServed,
+    InsufficientBalance,
+    NotPayable,
+    OrderNotFound,
+    RechargeError,
+    invoice_payload,
+)
+from handlers.buttons import ButtonData
+from handlers.contract import Button, Invoice, Reply
+from handlers.i18n import Texts
+from handlers.menu import back_to_menu, show_menu
+from handlers.receipts import product_name, receipt, target
+from handlers.router import Context, ConversationRouter
+
+CHOOSING = "recharge.choosing"  # data: {"phone": digits}
+TYPING_NUMBER = "recharge.number"
+
+
+@dataclass(frozen=True)
+class ShowRecharge(ButtonData, prefix="rc"):
+    pass
+
+
+@dataclass(frozen=True)
+class RechargeTo(ButtonData, prefix="rc#"):
+    binding_id: int
+
+
+@dataclass(frozen=True)
+class RechargeOther(ButtonData, prefix="rc?"):
+    pass
+
+
+@dataclass(frozen=True)
+class RechargeKind(ButtonData, prefix="rck"):
+    kind: ProductKind
+
+
+@dataclass(frozen=True)
+class RechargeProduct(ButtonData, prefix="rcp"):
+    product_id: int
+
+
+@dataclass(frozen=True)
+class PayOrder(ButtonData, prefix="pay"):
+    order_id: int
+    method: PaymentMethod
+
+
+@dataclass(frozen=True)
+class CancelOrder(ButtonData, prefix="pay-x"):
+    order_id: int
+
+
+@dataclass(frozen=True)
+class RepeatOrder(ButtonData, prefix="ord+"):
+    order_id: int
+
+
+@dataclass(frozen=True)
+class ShowOrders(ButtonData, prefix="ord"):
+    pass
+
+
+def receipt_buttons(t: Texts, order: Order) -> tuple[tuple[Button, ...], ...]:
+    rows: list[tuple[Button, ...]] = []
+    if order.status is OrderStatus.COMPLETED and order.purpose is OrderPurpose.RECHARGE:
+        rows.append((Button(t("recharge.again"), RepeatOrder(order.id).pack()),))
+    rows.append((Button(t("menu.orders"), ShowOrders().pack()), *back_to_menu(t)))
+    return tuple(rows)
+
+
+def outcome_reply(t: Texts, order: Order) -> Reply:
+    """The message that tells a customer how their order ended, in their language."""
+    return Reply(receipt(t, order), receipt_buttons(t, order))
+
+
+async def show_receipt(ctx: Context, order: Order, *, edit: bool = False) -> None:
+    """The order's current account; a final outcome shown here is not sent again later."""
+    ctx.reply(receipt(ctx.t, order), receipt_buttons(ctx.t, order), edit=edit)
+    if order.status in (OrderStatus.COMPLETED, OrderStatus.REFUNDED):
+        await ctx.services.recharge.mark_notified(order.id)
+
+
+async def _choose_number(ctx: Context, *, edit: bool) -> None:
+    phones = await ctx.services.customers.phones(ctx.customer.id)
+    if not phones:
+        _ask_number(ctx)
+        return
+    rows: list[tuple[Button, ...]] = [
+        (Button(ctx.t("recharge.to", number=p.masked), RechargeTo(p.id).pack()),) for p in phones
+    ]
+    rows.append((Button(ctx.t("recharge.other_number"), RechargeOther().pack()),))
+    rows.append(back_to_menu(ctx.t))
+    ctx.reply(ctx.t("recharge.choose_number"), tuple(rows), edit=edit)
+
+
+def _ask_number(ctx: Context) -> None:
+    ctx.go(TYPING_NUMBER)
+    ctx.reply(ctx.t("recharge.type_number"), (back_to_menu(ctx.t),))
+
+
+def _choose_kind(ctx: Context, number: PhoneNumber, *, edit: bool) -> None:
+    ctx.go(CHOOSING, phone=number.digits)
+    carrier = ctx.t(f"carrier.{number.carrier}")
+    ctx.reply(
+        ctx.t("recharge.choose_kind", number=number.masked, carrier=carrier),
+        (
+            (
+                Button(ctx.t("recharge.kind.credit"), RechargeKind(ProductKind.CREDIT).pack()),
+                Button(ctx.t("recharge.kind.data"), RechargeKind(ProductKind.DATA).pack()),
+            ),
+            back_to_menu(ctx.t),
+        ),
+        edit=edit,
+    )
+
+
+def _number_in_progress(ctx: Context) -> PhoneNumber | None:
+    if ctx.state.step != CHOOSING:
+        return None
+    try:
+        return parse_phone_number(str(ctx.state.data.get("phone", "")))
+    except PhoneNumberError:
+        return None
+
+
+async def _number_served(ctx: Context, number: PhoneNumber) -> bool:
+    if number.carrier in ctx.services.recharge.config.served_carriers:
+        return True
+    ctx.reply(ctx.t("recharge.carrier_not_served", carrier=ctx.t(f"carrier.{number.carrier}")))
+    return False
+
+
+def confirmation_buttons(ctx: Context, order: Order) -> tuple[tuple[Button, ...], ...]:
+    methods = ctx.services.recharge.methods_for(order.purpose)
+    rows = [(Button(ctx.t(f"pay.with.{m}"), PayOrder(order.id, m).pack()),) for m in methods]
+    rows.append((Button(ctx.t("pay.cancel"), CancelOrder(order.id).pack()),))
+    return tuple(rows)
+
+
+async def show_confirmation(ctx: Context, order: Order, *, edit: bool) -> None:
+    balance = await ctx.services.wallet.balance(ctx.customer.id)
+    text = ctx.t(
+        "recharge.confirm",
+        product=product_name(ctx.t, order),
+        target=target(ctx.t, order),
+        amount=order.amount.format(),
+        number=order.number,
+        minutes=int(ctx.services.recharge.config.payment_window.total_seconds() // 60),
+        balance=balance.format(),
+    )
+    ctx.reply(text, confirmation_buttons(ctx, order), edit=edit)
+
+
+def explain_refusal(ctx: Context, error: RechargeError | LimitExceeded) -> None:
+    if isinstance(error, LimitExceeded):
+        ctx.reply(ctx.t(f"recharge.limit.{error.reason}", limit=error.limit.format()))
+    elif isinstance(error, InsufficientBalance):
+        ctx.reply(
+            ctx.t("pay.insufficient", balance=error.balance.format(), needed=error.needed.format())
+        )
+    elif isinstance(error, CarrierNotServed):
+        ctx.reply(ctx.t("recharge.carrier_not_served", carrier=ctx.t(f"carrier.{error.args[0]}")))
+    else:
+        ctx.reply(ctx.t(f"recharge.refused.{error.reason}"))
+
+
+async def pay(ctx: Context, order_id: int, method: PaymentMethod) -> None:
+    """Pay an order by the chosen method; the answer is a receipt or why not."""
+    recharge = ctx.services.recharge
+    try:
+        if method is PaymentMethod.TELEGRAM:
+            order = await recharge.start_invoice(ctx.customer.id, order_id)
+            ctx.send_invoice(_invoice(ctx, order))
+            return
+        if method is PaymentMethod.WALLET:
+            order = await recharge.pay_with_wallet(ctx.customer.id, order_id)
+        else:
+            order = await recharge.pay_with_provider(ctx.customer.id, order_id, method)
+    except NotPayable as refusal:
+        await _not_payable(ctx, refusal.order)
+        return
+    except RechargeError as error:
+        explain_refusal(ctx, error)
+        if not isinstance(error, OrderNotFound):
+            await _offer_again(ctx, order_id)
+        return
+    await show_receipt(ctx, order, edit=True)
+
+
+async def _offer_again(ctx: Context, order_id: int) -> None:
+    """After a refusal, the same order can still be paid another way."""
+    try:
+        order = await ctx.services.recharge.order_for(ctx.customer.id, order_id)
+    except RechargeError:
+        return
+    if order.payable:
+        await show_confirmation(ctx, order, edit=False)
+
+
+async def _not_payable(ctx: Context, order: Order) -> None:
+    if order.status is OrderStatus.EXPIRED:
+        ctx.reply(ctx.t("recharge.refused.expired"))
+        return
+    ctx.notice(ctx.t("pay.already_paid"))
+    await show_receipt(ctx, order)
+
+
+def _invoice(ctx: Context, order: Order) -> Invoice:
+    name = product_name(ctx.t, order)
+    return Invoice(
+        title=ctx.t("invoice.title", product=name)[:32],
+        description=ctx.t(
+            "invoice.description", product=name, target=target(ctx.t, order), number=order.number
+        )[:255],
+        payload=invoice_payload(order),
+        currency=order.amount.currency,
+        amount=order.amount.fen,
+        label=name,
+    )
+
+
+def register(router: ConversationRouter) -> None:
+    router.menu_entry(5, "menu.recharge", ShowRecharge())
+
+    @router.command("recharge")
+    async def recharge_command(ctx: Context) -> None:
+        ctx.finish()
+        await _choose_number(ctx, edit=False)
+
+    @router.button(ShowRecharge)
+    async def recharge_button(ctx: Context, _data: ShowRecharge) -> None:
+        ctx.finish()
+        await _choose_number(ctx, edit=True)
+
+    @router.button(RechargeOther)
+    async def other_number(ctx: Context, _data: RechargeOther) -> None:
+        _ask_number(ctx)
+
+    @router.step(TYPING_NUMBER)
+    async def typed_number(ctx: Context) -> None:
+        try:
+            number = parse_phone_number(ctx.event.typed_or_shared)
+        except PhoneNumberError as error:
+            ctx.reply(ctx.t(f"phones.invalid.{error.reason}"))
+            return
+        if await _number_served(ctx, number):
+            _choose_kind(ctx, number, edit=False)
+
+    @router.button(RechargeTo)
+    async def to_bound_number(ctx: Context, data: RechargeTo) -> None:
+        phones = await ctx.services.customers.phones(ctx.customer.id)
+        own = next((p for p in phones if p.id == data.binding_id), None)
+        if own is None:  # not (or no longer) one of this customer's numbers
+            ctx.notice(ctx.t("phones.not_found"))
+            await _choose_number(ctx, edit=True)
+            return
+        number = PhoneNumber(own.digits, own.carrier)
+        if await _number_served(ctx, number):
+            _choose_kind(ctx, number, edit=True)
+
+    @router.button(RechargeKind)
+    async def kind_chosen(ctx: Context, data: RechargeKind) -> None:
+        number = _number_in_progress(ctx)
+        if number is None:
+            ctx.notice(ctx.t("button.expired"))
+            await _choose_number(ctx, edit=False)
+            return
+        products = await ctx.services.recharge.products(data.kind, number.carrier)
+        rows = [
+            tuple(
+                Button(f"{p.name(ctx.language)} · {p.price.format()}", RechargeProduct(p.id).pack())
+                for p in products[i : i + 2]
+            )
+            for i in range(0, len(products), 2)
+        ]
+        rows.append(back_to_menu(ctx.t))
+        ctx.reply(
+            ctx.t(f"recharge.choose_product.{data.kind}", number=number.masked),
+            tuple(rows),
+            edit=True,
+        )
+
+    @router.button(RechargeProduct)
+    async def product_chosen(ctx: Context, data: RechargeProduct) -> None:
+        number = _number_in_progress(ctx)
+        if number is None:
+            ctx.notice(ctx.t("button.expired"))
+            await _choose_number(ctx, edit=False)
+            return
+        try:
+            order = await ctx.services.recharge.create_order(
+                ctx.customer.id, ctx.event.chat_id, number, data.product_id
+            )
+        except (RechargeError, LimitExceeded) as error:
+            explain_refusal(ctx, error)
+            return
+        ctx.finish()
+        await show_confirmation(ctx, order, edit=True)
+
+    @router.button(PayOrder)
+    async def pay_order(ctx: Context, data: PayOrder) -> None:
+        await pay(ctx, data.order_id, data.method)
+
+    @router.button(CancelOrder)
+    async def cancel_order(ctx: Context, data: CancelOrder) -> None:
+        try:
+            await ctx.services.recharge.cancel(ctx.customer.id, data.order_id)
+        except NotPayable as refusal:
+            await _not_payable(ctx, refusal.order)
+            return
+        except RechargeError as error:
+            explain_refusal(ctx, error)
+            return
+        ctx.reply(ctx.t("pay.cancelled"), edit=True)
+        show_menu(ctx, router)
+
+    @router.button(RepeatOrder)
+    async def repeat_order(ctx: Context, data: RepeatOrder) -> None:
+        try:
+            order = await ctx.services.recharge.repeat(
+                ctx.customer.id, ctx.event.chat_id, data.order_id
+            )
+        except (RechargeError, LimitExceeded) as error:
+            explain_refusal(ctx, error)
+            return
+        await show_confirmation(ctx, order, edit=False)
+
+    @router.pre_checkout
+    async def pre_checkout(ctx: Context) -> None:
+        payment = ctx.event.payment
+        assert payment is not None
+        reason = await ctx.services.recharge.check_pre_checkout(
+            ctx.customer.id, payment.payload, payment.currency, payment.total_amount
+        )
+        if reason is not None:
+            ctx.outcome.pre_checkout_error = ctx.t(f"recharge.refused.{reason}")
+
+    @router.payment
+    async def successful_payment(ctx: Context) -> None:
+        payment = ctx.event.payment
+        assert payment is not None and payment.telegram_charge_id is not None
+        try:
+            order = await ctx.services.recharge.settle_telegram_payment(
+                ctx.customer.id,
+                payment.payload,
+                payment.currency,
+                payment.total_amount,
+                payment.telegram_charge_id,
+                payment.provider_charge_id,
+            )
+        except RechargeError as error:
+            explain_refusal(ctx, error)
+            return
+        if order.status is OrderStatus.EXPIRED:
+            ctx.reply(ctx.t("pay.late_payment", amount=order.amount.format()))
+            return
+        await show_receipt(ctx, order)
