@@ -7,7 +7,12 @@ from dataclasses import dataclass
 from domain.services.recharge import RechargeError
 from handlers.buttons import ButtonData
 from handlers.contract import Button
-from handlers.features.recharge import ShowOrders, receipt_buttons, show_confirmation
+from handlers.features.recharge import (
+    ShowOrders,
+    receipt_buttons,
+    show_confirmation,
+    show_receipt,
+)
 from handlers.menu import back_to_menu
 from handlers.receipts import receipt, summary_line
 from handlers.router import Context, ConversationRouter
@@ -48,10 +53,11 @@ async def _show_order(ctx: Context, order_id: int, *, refresh: bool) -> None:
     if order.payable:
         await show_confirmation(ctx, order, edit=True)
         return
-    buttons = receipt_buttons(ctx.t, order)
-    if order.in_flight:
-        buttons = ((Button(ctx.t("orders.check"), CheckOrder(order.id).pack()),), *buttons)
-    ctx.reply(receipt(ctx.t, order), buttons, edit=True)
+    if not order.in_flight:
+        await show_receipt(ctx, order, edit=True)
+        return
+    check = (Button(ctx.t("orders.check"), CheckOrder(order.id).pack()),)
+    ctx.reply(receipt(ctx.t, order), (check, *receipt_buttons(ctx.t, order)), edit=True)
 
 
 def register(router: ConversationRouter) -> None:
