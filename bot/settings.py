@@ -101,6 +101,7 @@ class Settings(BaseSettings):
         "payment_provider_token",
         "gateway_url",
         "gateway_api_key",
+        "staff_chat_id",
         mode="before",
     )
     @classmethod
