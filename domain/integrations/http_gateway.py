@@ -9,6 +9,10 @@ The gateway's protocol:
   and headers `Idempotency-Key: <order number>` and `Authorization: Bearer <api key>`;
 - GET {base}/topups/{order number};
 - both answer JSON {"status": "completed" | "pending" | "failed", "reference", "reason"}.
+
+Only a submit can be refused (a 4xx: the top-up was not made, so it failed). A status check that
+gets no readable state (a 4xx, a garbage answer) is PENDING: the top-up may well have been made.
+408, 409 (the same key still being processed), 425 and 429 are transient, retried like a 5xx.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from domain.ports import TopUpResult, TopUpState
 log = logging.getLogger(__name__)
 
 UNKNOWN_TO_GATEWAY = "unknown_to_gateway"
+# Answers that say "not now" rather than anything about the top-up: asked again like a 5xx.
+TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
 
 
 @dataclass(frozen=True)
@@ -78,8 +84,8 @@ class HttpTopUpGateway:
             except httpx.HTTPError as error:
                 log.warning("gateway %s %s attempt %d: %r", method, path, attempt, error)
             else:
-                if response.status_code < 500:
-                    return _result(response)
+                if response.status_code < 500 and response.status_code not in TRANSIENT_STATUSES:
+                    return _result(response, submitted=method == "POST")
                 log.warning(
                     "gateway %s %s attempt %d: %d", method, path, attempt, response.status_code
                 )
@@ -89,10 +95,13 @@ class HttpTopUpGateway:
         return TopUpResult(TopUpState.PENDING)
 
 
-def _result(response: httpx.Response) -> TopUpResult:
+def _result(response: httpx.Response, *, submitted: bool) -> TopUpResult:
     if response.status_code == 404:
         # Not known to the gateway (a submit that never arrived): ask again later, resubmitting.
         return TopUpResult(TopUpState.PENDING, reason=UNKNOWN_TO_GATEWAY)
+    if not response.is_success and not submitted:
+        # A status check refused (e.g. 401): that says nothing about the top-up itself.
+        return TopUpResult(TopUpState.PENDING, reason=f"http_{response.status_code}")
     try:
         body = response.json()
         state = TopUpState(body["status"])
@@ -100,4 +109,9 @@ def _result(response: httpx.Response) -> TopUpResult:
         if response.is_success:
             return TopUpResult(TopUpState.PENDING, reason="unreadable_answer")
         return TopUpResult(TopUpState.FAILED, reason=f"http_{response.status_code}")
-    return TopUpResult(state, body.get("reference"), body.get("reason"))
+    return TopUpResult(state, _text(body.get("reference")), _text(body.get("reason")))
+
+
+def _text(value: object) -> str | None:
+    """A reference or reason as text, whatever JSON type the gateway used (e.g. a number)."""
+    return None if value is None else str(value)

@@ -140,6 +140,10 @@ class OrderRow(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Has the customer been told the final outcome? (A sweep tells those who were not.)
     outcome_notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Price before offers, and what the campaign engine quoted (benefits, points, cash-back).
+    list_price_fen: Mapped[int | None] = mapped_column(Integer)
+    quote: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    coupon_code: Mapped[str | None] = mapped_column(String(32))
 
 
 class OrderEventRow(Base):
@@ -195,3 +199,120 @@ class WalletRow(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
     balance_fen: Mapped[int] = mapped_column(Integer, default=0)
     currency: Mapped[str] = mapped_column(String(3))
+
+
+class CampaignRow(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(48), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(128))
+    name_en: Mapped[str] = mapped_column(String(128))
+    terms_zh: Mapped[str] = mapped_column(String(2000))
+    terms_en: Mapped[str] = mapped_column(String(2000))
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    timezone: Mapped[str] = mapped_column(String(48))
+    status: Mapped[str] = mapped_column(String(16))
+    audience: Mapped[str] = mapped_column(String(24))
+    audience_tier: Mapped[str | None] = mapped_column(String(16))
+    audience_carrier: Mapped[str | None] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    exclusive: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Everything else the campaign file says (countdown reminders, referral rewards...).
+    extra: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    loaded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OfferRow(Base):
+    __tablename__ = "offers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    code: Mapped[str] = mapped_column(String(48), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    # The offer's own parameters (amounts in fen), as the engine's `Offer` fields.
+    params: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    quota: Mapped[int | None] = mapped_column(Integer)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+    per_customer: Mapped[int | None] = mapped_column(Integer)
+    budget_fen: Mapped[int | None] = mapped_column(Integer)
+    spent_fen: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (
+        CheckConstraint("quota IS NULL OR used <= quota", name="quota_not_exceeded"),
+        CheckConstraint("budget_fen IS NULL OR spent_fen <= budget_fen", name="budget_kept"),
+    )
+
+
+class OfferClaimRow(Base):
+    """One order's use of one offer: held at payment, granted on completion, released on failure."""
+
+    __tablename__ = "offer_claims"
+    __table_args__ = (UniqueConstraint("offer_id", "order_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    cashback_fen: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class PointsEntryRow(Base):
+    """Append-only points ledger: earn, redeem, expire, reverse, adjust. Never edited."""
+
+    __tablename__ = "points_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    points: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    # One entry per cause: "earn:<order>", "reverse:<order>", "redeem:<id>", "expire:<entry>".
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    note: Mapped[str] = mapped_column(String(128), default="")
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    # For earned points: when they lapse (oldest first).
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+
+
+class PointsBalanceRow(Base):
+    """The running points balance, moved only with a ledger entry and never below zero."""
+
+    __tablename__ = "points_balances"
+    __table_args__ = (CheckConstraint("points >= 0", name="points_not_negative"),)
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    points: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RewardRow(Base):
+    """Something to redeem points for: a coupon, a data pack, goods; with stock."""
+
+    __tablename__ = "rewards"
+    __table_args__ = (
+        CheckConstraint("stock IS NULL OR redeemed <= stock", name="stock_not_exceeded"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(48), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name_zh: Mapped[str] = mapped_column(String(128))
+    name_en: Mapped[str] = mapped_column(String(128))
+    cost_points: Mapped[int] = mapped_column(Integer)
+    stock: Mapped[int | None] = mapped_column(Integer)
+    redeemed: Mapped[int] = mapped_column(Integer, default=0)
+    per_customer: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class RedemptionRow(Base):
+    __tablename__ = "redemptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reward_id: Mapped[int] = mapped_column(ForeignKey("rewards.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    points: Mapped[int] = mapped_column(Integer)
+    request_key: Mapped[str] = mapped_column(String(64), unique=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())

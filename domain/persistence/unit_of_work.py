@@ -6,6 +6,12 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.persistence.loyalty_repositories import (
+    CampaignRepository,
+    OfferClaimRepository,
+    PointsRepository,
+    RewardRepository,
+)
 from domain.persistence.repositories import (
     ConversationRepository,
     CustomerRepository,
@@ -25,6 +31,10 @@ class UnitOfWork:
     orders: OrderRepository
     payments: PaymentRepository
     wallets: WalletRepository
+    campaigns: CampaignRepository
+    claims: OfferClaimRepository
+    points: PointsRepository
+    rewards: RewardRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -39,6 +49,10 @@ class UnitOfWork:
         self.orders = OrderRepository(self._session)
         self.payments = PaymentRepository(self._session)
         self.wallets = WalletRepository(self._session)
+        self.campaigns = CampaignRepository(self._session)
+        self.claims = OfferClaimRepository(self._session)
+        self.points = PointsRepository(self._session)
+        self.rewards = RewardRepository(self._session)
         return self
 
     async def __aexit__(

@@ -86,6 +86,7 @@ class CustomerService:
                 uow.customers.add(row)
                 await uow.customers.flush()
                 uow.wallets.open(row.id, CNY)
+                uow.points.open(row.id)
             elif (row.first_name, row.last_name, row.username) != (
                 profile.first_name,
                 profile.last_name,
