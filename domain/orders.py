@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from domain.campaigns import Quote
 from domain.catalogue import ProductKind
 from domain.money import Money
 from domain.phone import Carrier, mask
@@ -85,6 +86,8 @@ class Order:
     payment_method: PaymentMethod | None = None
     failure_reason: str | None = None
     completed_at: datetime | None = None
+    # What the campaign engine quoted for it (benefits, points, cash-back); None: no offers.
+    quote: Quote | None = None
 
     @property
     def number(self) -> str:

@@ -35,6 +35,7 @@ from domain.persistence.tables import OrderRow, PaymentRow, ProductRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier, PhoneNumber
 from domain.ports import ChargeOutcome, PaymentProvider, TopUpGateway, TopUpResult, TopUpState
+from domain.services.loyalty import LoyaltyService, quote_from_json, quote_json
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ def order_of(row: OrderRow) -> Order:
         payment_method=PaymentMethod(row.payment_method) if row.payment_method else None,
         failure_reason=row.failure_reason,
         completed_at=row.completed_at,
+        quote=quote_from_json(row.quote) if row.quote else None,
     )
 
 
@@ -156,12 +158,14 @@ class RechargeService:
         providers: Mapping[PaymentMethod, PaymentProvider],
         gateway: TopUpGateway,
         clock: Clock = utc_now,
+        loyalty: LoyaltyService | None = None,
     ) -> None:
         self._uow = uow
         self.config = config
         self._providers = providers
         self._gateway = gateway
         self._clock = clock
+        self._loyalty = loyalty
 
     # -- catalogue ----------------------------------------------------------------------------
     async def products(self, kind: ProductKind, carrier: Carrier | None = None) -> list[Product]:
@@ -177,9 +181,15 @@ class RechargeService:
 
     # -- creating orders ----------------------------------------------------------------------
     async def create_order(
-        self, customer_id: int, chat_id: int, number: PhoneNumber, product_id: int
+        self,
+        customer_id: int,
+        chat_id: int,
+        number: PhoneNumber,
+        product_id: int,
+        coupon_code: str | None = None,
     ) -> Order:
-        """A new order at the catalogue's price now (never a price from a button)."""
+        """A new order at the catalogue's price now (never a price from a button), less what
+        the live offers take off; the quote of offers is kept with the order."""
         if number.carrier not in self.config.served_carriers:
             raise CarrierNotServed(number.carrier)
         now = self._clock()
@@ -190,13 +200,28 @@ class RechargeService:
             product = product_of(row)
             if not product.serves(number.carrier):
                 raise CarrierNotServed(number.carrier)
-            await self._check_limits(uow, customer_id, product.price, OrderPurpose.RECHARGE)
+            quote = None
+            price = product.price
+            if self._loyalty is not None:
+                quote = await self._loyalty.quote_in(
+                    uow,
+                    customer_id,
+                    product.price,
+                    product.kind,
+                    number.carrier,
+                    coupon_code=coupon_code,
+                )
+                price = quote.price
+            await self._check_limits(uow, customer_id, price, OrderPurpose.RECHARGE)
             order = OrderRow(
                 customer_id=customer_id,
                 chat_id=chat_id,
                 purpose=OrderPurpose.RECHARGE.value,
                 status=S.CREATED.value,
-                amount_fen=product.price.fen,
+                list_price_fen=product.price.fen,
+                quote=quote_json(quote) if quote is not None else None,
+                coupon_code=coupon_code,
+                amount_fen=price.fen,
                 currency=product.price.currency,
                 phone_digits=number.digits,
                 carrier=number.carrier.value,
@@ -726,10 +751,14 @@ class RechargeService:
         cause: str,
         **values: object,
     ) -> bool:
-        """The one way an order changes state: a legal transition, applied conditionally."""
+        """The one way an order changes state: a legal transition, applied conditionally.
+
+        The order's offers move with it, in the same transaction: their slots are claimed when
+        it is paid, granted when it completes, and given back when it expires or is refunded.
+        """
         for source in sources:
             check_transition(source, target)
-        return await uow.orders.move(
+        moved = await uow.orders.move(
             order_id,
             sorted(s.value for s in sources),
             target.value,
@@ -737,6 +766,18 @@ class RechargeService:
             self._clock(),
             **values,
         )
+        if moved and self._loyalty is not None:
+            if target is S.PAID:
+                row = await uow.orders.get(order_id)
+                assert row is not None
+                await self._loyalty.hold(uow, row)
+            elif target is S.COMPLETED:
+                row = await uow.orders.get(order_id)
+                assert row is not None
+                await self._loyalty.grant(uow, row)
+            elif target in (S.EXPIRED, S.REFUNDED):
+                await self._loyalty.release(uow, order_id)
+        return moved
 
     async def _note(self, order_id: int, status: OrderStatus, cause: str) -> None:
         async with self._uow() as uow:

@@ -13,6 +13,7 @@ from domain.orders import PaymentMethod, RechargeLimits
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.ports import PaymentProvider, TopUpGateway
 from domain.services.customers import ConversationService, CustomerService
+from domain.services.loyalty import LoyaltyConfig, LoyaltyService
 from domain.services.recharge import RechargeConfig, RechargeService
 from domain.services.wallet import WalletService
 
@@ -37,6 +38,7 @@ class Services:
     conversations: ConversationService
     recharge: RechargeService
     wallet: WalletService
+    loyalty: LoyaltyService
 
 
 def build_services(
@@ -45,8 +47,10 @@ def build_services(
     *,
     recharge: RechargeConfig | None = None,
     ports: Ports | None = None,
+    loyalty: LoyaltyConfig | None = None,
 ) -> Services:
     ports = ports or Ports()
+    loyalty_service = LoyaltyService(uow, loyalty or LoyaltyConfig(), clock)
     return Services(
         customers=CustomerService(uow, clock),
         conversations=ConversationService(uow, clock),
@@ -56,6 +60,8 @@ def build_services(
             ports.providers,
             ports.gateway,
             clock,
+            loyalty_service,
         ),
         wallet=WalletService(uow),
+        loyalty=loyalty_service,
     )

@@ -1,0 +1,397 @@
+"""Offers, points and tiers as use cases: quotes, quota claims, grants, reversals, redemption.
+
+The recharge use cases call `hold`, `grant` and `release` inside their own transactions, so an
+order's benefits move together with its state: claimed when it is paid, granted when it is
+completed, given back when it expires or is refunded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from domain.campaigns import (
+    Audience,
+    Benefit,
+    Campaign,
+    CampaignStatus,
+    Offer,
+    OfferKind,
+    Quote,
+    Situation,
+    evaluate,
+)
+from domain.catalogue import ProductKind
+from domain.clock import Clock, utc_now
+from domain.money import CNY, Money
+from domain.orders import CHINA
+from domain.persistence.loyalty_repositories import GRANTED, RELEASED
+from domain.persistence.tables import CampaignRow, OfferRow, OrderRow
+from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from domain.phone import Carrier
+from domain.tiers import DEFAULT_TIERS, Tier, TierRule, next_tier, tier_for
+
+log = logging.getLogger(__name__)
+
+MONEY_PARAMS = ("min_amount", "every", "returns", "cap", "budget", "bonus", "discount")
+
+
+@dataclass(frozen=True)
+class LoyaltyConfig:
+    points_per_yuan: int = 1
+    expiry_months: int = 12
+    tiers: tuple[TierRule, ...] = DEFAULT_TIERS
+
+
+@dataclass(frozen=True)
+class LiveOffer:
+    campaign: Campaign
+    offer: Offer
+    slots_left: int | None
+    ends_at: datetime
+
+
+@dataclass(frozen=True)
+class Standing:
+    points: int
+    tier: TierRule
+    total_12_months: Money
+    next_tier: tuple[TierRule, Money] | None
+    expiring_soon: int
+    expiring_by: datetime | None
+
+
+# -- conversions between rows and the engine's values ------------------------------------------
+def offer_params(offer: Offer) -> dict[str, Any]:
+    """An offer's own parameters as JSON (money in fen)."""
+    params: dict[str, Any] = {
+        "product_kinds": sorted(k.value for k in offer.product_kinds),
+        "multiplier_percent": offer.multiplier_percent,
+        "basis_points": offer.basis_points,
+        "bonus_points": offer.bonus_points,
+        "steps": [[lo.fen, bonus.fen] for lo, bonus in offer.steps],
+        "bundle_product": offer.bundle_product,
+        "coupon_code": offer.coupon_code,
+        "expires_at": offer.expires_at.isoformat() if offer.expires_at else None,
+    }
+    for name in MONEY_PARAMS:
+        value = getattr(offer, name)
+        params[name] = value.fen if isinstance(value, Money) else None
+    return params
+
+
+def offer_of(row: OfferRow) -> Offer:
+    p: dict[str, Any] = dict(row.params)
+    money = {name: Money(int(p[name])) for name in MONEY_PARAMS if p.get(name) is not None}
+    return Offer(
+        code=row.code,
+        kind=OfferKind(row.kind),
+        quota=row.quota,
+        per_customer=row.per_customer,
+        product_kinds=frozenset(ProductKind(k) for k in p.get("product_kinds", [])),
+        multiplier_percent=int(p.get("multiplier_percent", 100)),
+        basis_points=int(p.get("basis_points", 0)),
+        bonus_points=int(p.get("bonus_points", 0)),
+        steps=tuple((Money(int(a)), Money(int(b))) for a, b in p.get("steps", [])),
+        bundle_product=p.get("bundle_product"),
+        coupon_code=p.get("coupon_code"),
+        expires_at=datetime.fromisoformat(p["expires_at"]) if p.get("expires_at") else None,
+        **money,  # type: ignore[arg-type]
+    )
+
+
+def campaign_of(row: CampaignRow, offers: Sequence[OfferRow]) -> Campaign:
+    return Campaign(
+        code=row.code,
+        name_zh=row.name_zh,
+        name_en=row.name_en,
+        terms_zh=row.terms_zh,
+        terms_en=row.terms_en,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        timezone=row.timezone,
+        status=CampaignStatus(row.status),
+        audience=Audience(row.audience),
+        audience_tier=Tier[row.audience_tier.upper()] if row.audience_tier else None,
+        audience_carrier=Carrier(row.audience_carrier) if row.audience_carrier else None,
+        priority=row.priority,
+        exclusive=row.exclusive,
+        offers=tuple(offer_of(o) for o in offers),
+    )
+
+
+def quote_json(quote: Quote) -> dict[str, Any]:
+    return {
+        "amount": quote.amount.fen,
+        "price": quote.price.fen,
+        "cashback": quote.cashback.fen,
+        "points": quote.points,
+        "benefits": [
+            {
+                "campaign": b.campaign,
+                "offer": b.offer,
+                "kind": b.kind.value,
+                "discount": b.discount.fen,
+                "cashback": b.cashback.fen,
+                "extra_points": b.extra_points,
+                "multiplier_percent": b.multiplier_percent,
+                "explanation": b.explanation,
+                "values": [list(v) for v in b.values],
+            }
+            for b in quote.benefits
+        ],
+    }
+
+
+def quote_from_json(data: dict[str, Any]) -> Quote:
+    return Quote(
+        amount=Money(int(data["amount"])),
+        price=Money(int(data["price"])),
+        cashback=Money(int(data["cashback"])),
+        points=int(data["points"]),
+        benefits=tuple(
+            Benefit(
+                campaign=b["campaign"],
+                offer=b["offer"],
+                kind=OfferKind(b["kind"]),
+                discount=Money(int(b["discount"])),
+                cashback=Money(int(b["cashback"])),
+                extra_points=int(b["extra_points"]),
+                multiplier_percent=int(b["multiplier_percent"]),
+                explanation=b["explanation"],
+                values=tuple((str(k), str(v)) for k, v in b["values"]),
+            )
+            for b in data["benefits"]
+        ),
+    )
+
+
+def end_of_twelfth_month(earned_at: datetime, months: int = 12) -> datetime:
+    """Points earned in November 2026 lapse at the end of November 2027 (Beijing time)."""
+    local = earned_at.astimezone(CHINA)
+    index = local.year * 12 + (local.month - 1) + months + 1  # the month after the twelfth
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=CHINA)
+
+
+class LoyaltyService:
+    def __init__(self, uow: UnitOfWorkFactory, config: LoyaltyConfig, clock: Clock = utc_now):
+        self._uow = uow
+        self.config = config
+        self._clock = clock
+
+    # -- reading ------------------------------------------------------------------------------
+    async def live_offers(self) -> list[LiveOffer]:
+        now = self._clock()
+        async with self._uow() as uow:
+            found = await uow.campaigns.live(now)
+        live = []
+        for row, offers in found:
+            campaign = campaign_of(row, offers)
+            if not campaign.live_at(now):
+                continue
+            for offer_row, offer in zip(offers, campaign.offers, strict=True):
+                left = None if offer_row.quota is None else offer_row.quota - offer_row.used
+                live.append(LiveOffer(campaign, offer, left, campaign.ends_at))
+        return live
+
+    async def campaign(self, code: str) -> Campaign | None:
+        async with self._uow() as uow:
+            row = await uow.campaigns.by_code(code)
+            if row is None:
+                return None
+            return campaign_of(row, await uow.campaigns.offers_of(row.id))
+
+    async def standing(self, customer_id: int, warn_within: timedelta) -> Standing:
+        now = self._clock()
+        async with self._uow() as uow:
+            points = await uow.points.balance(customer_id)
+            total = Money(
+                await uow.points.recharge_total_since(customer_id, now - timedelta(days=365))
+            )
+            lapsing = _lapsing(await uow.points.all_entries(customer_id), now + warn_within)
+        rule = tier_for(total, self.config.tiers)
+        soon = sum(points for _, points, _ in lapsing)
+        by = min((when for _, _, when in lapsing), default=None)
+        return Standing(points, rule, total, next_tier(total, self.config.tiers), soon, by)
+
+    async def entries(self, customer_id: int, limit: int = 5) -> list[tuple[int, str, datetime]]:
+        async with self._uow() as uow:
+            rows = await uow.points.entries(customer_id, limit)
+        return [(r.points, r.kind, r.at) for r in rows]
+
+    async def balance(self, customer_id: int) -> tuple[int, int]:
+        """(running balance, sum of the ledger): always equal."""
+        async with self._uow() as uow:
+            return await uow.points.balance(customer_id), await uow.points.ledger_sum(customer_id)
+
+    # -- inside recharge transactions --------------------------------------------------------
+    async def quote_in(
+        self,
+        uow: UnitOfWork,
+        customer_id: int,
+        amount: Money,
+        product_kind: ProductKind,
+        carrier: Carrier,
+        *,
+        coupon_code: str | None = None,
+        bundle_with: str | None = None,
+        exhausted: frozenset[str] = frozenset(),
+    ) -> Quote:
+        now = self._clock()
+        live = await uow.campaigns.live(now)
+        offers = [o for _, rows in live for o in rows]
+        used = await uow.claims.used_by_customer(customer_id, [o.id for o in offers])
+        total = Money(await uow.points.recharge_total_since(customer_id, now - timedelta(days=365)))
+        rule = tier_for(total, self.config.tiers)
+        situation = Situation(
+            now=now,
+            amount=amount,
+            product_kind=product_kind,
+            carrier=carrier,
+            tier=rule.tier,
+            new_customer=await uow.points.completed_recharges(customer_id) == 0,
+            base_points=amount.fen // 100 * self.config.points_per_yuan,
+            coupon_code=coupon_code,
+            bundle_with=bundle_with,
+            slots_left={
+                o.code: 0 if o.code in exhausted else o.quota - o.used
+                for o in offers
+                if o.quota is not None
+            },
+            used_by_customer={o.code: used.get(o.id, 0) for o in offers},
+            budget_left={
+                o.code: Money(0 if o.code in exhausted else o.budget_fen - o.spent_fen)
+                for o in offers
+                if o.budget_fen is not None
+            },
+        )
+        campaigns = [campaign_of(row, rows) for row, rows in live]
+        return evaluate(campaigns, situation, rule.multiplier_percent)
+
+    async def hold(self, uow: UnitOfWork, order: OrderRow) -> Quote | None:
+        """At payment: claim the slots of the offers the order gets; what is gone is dropped."""
+        if order.purpose != "recharge" or order.product_kind is None or order.carrier is None:
+            return None
+        exhausted: set[str] = set()
+        for _ in range(10):
+            quote = await self.quote_in(
+                uow,
+                order.customer_id,
+                Money(order.list_price_fen or order.amount_fen, order.currency),
+                ProductKind(order.product_kind),
+                Carrier(order.carrier),
+                coupon_code=order.coupon_code,
+                exhausted=frozenset(exhausted),
+            )
+            lost = await self._claim_all(uow, order, quote)
+            if not lost:
+                order.quote = quote_json(quote)
+                await uow.orders.set_values(order.id, quote=order.quote)
+                return quote
+            exhausted |= lost
+        return None
+
+    async def _claim_all(self, uow: UnitOfWork, order: OrderRow, quote: Quote) -> set[str]:
+        lost: set[str] = set()
+        claimed = {c.offer_id for c in await uow.claims.of_order(order.id)}
+        for benefit in quote.benefits:
+            offer = await uow.campaigns.offer_by_code(benefit.offer)
+            if offer is None or offer.id in claimed:
+                continue
+            if not await uow.claims.claim(
+                offer.id, order.id, order.customer_id, benefit.cashback.fen, self._clock()
+            ):
+                lost.add(benefit.offer)
+        if lost:  # give back what this round took; the next round claims again without them
+            for claim in await uow.claims.of_order(order.id):
+                await uow.claims.settle(claim, RELEASED)
+                await uow.session.delete(claim)
+            await uow.session.flush()
+        return lost
+
+    async def grant(self, uow: UnitOfWork, order: OrderRow) -> None:
+        """On completion: points into the ledger, cash-back into the wallet, claims granted."""
+        if order.quote is None:
+            return
+        quote = quote_from_json(order.quote)
+        now = self._clock()
+        if quote.points > 0:
+            await uow.points.post(
+                order.customer_id,
+                quote.points,
+                "earn",
+                f"earn:{order.id}",
+                now,
+                order_id=order.id,
+                expires_at=end_of_twelfth_month(now, self.config.expiry_months),
+            )
+        if quote.cashback.is_positive:
+            await uow.wallets.post(
+                order.customer_id,
+                quote.cashback.fen,
+                CNY,
+                "cashback",
+                f"cashback:{order.id}",
+                now,
+                order.id,
+            )
+        for claim in await uow.claims.of_order(order.id):
+            await uow.claims.settle(claim, GRANTED)
+
+    async def release(self, uow: UnitOfWork, order_id: int) -> None:
+        """On expiry or refund: slots and budget go back; anything granted is reversed."""
+        for claim in await uow.claims.of_order(order_id):
+            await uow.claims.settle(claim, RELEASED)
+        order = await uow.orders.get(order_id)
+        if order is None:
+            return
+        earned = await uow.points.entry(f"earn:{order_id}")
+        if earned is not None and not await uow.points.has_entry(f"reverse:{order_id}"):
+            balance = await uow.points.balance(order.customer_id)
+            take = min(earned.points, balance)  # never below zero; a shortfall is logged
+            if take < earned.points:
+                log.warning("order %s: %d points already spent", order_id, earned.points - take)
+            await uow.points.post(
+                order.customer_id,
+                -take,
+                "reverse",
+                f"reverse:{order_id}",
+                self._clock(),
+                order_id=order_id,
+            )
+
+    # -- redemption and expiry ------------------------------------------------------------------
+    async def expire_points(self) -> int:
+        """Points past their date lapse, oldest first; returns how many lapsed. Safe twice."""
+        now = self._clock()
+        lapsed = 0
+        async with self._uow() as uow:
+            customers = await uow.points.customers_with_lapsing(now)
+        for customer_id in customers:
+            async with self._uow() as uow:
+                for entry_id, points, _ in _lapsing(await uow.points.all_entries(customer_id), now):
+                    key = f"expire:{entry_id}"
+                    if points > 0 and not await uow.points.has_entry(key):
+                        await uow.points.post(customer_id, -points, "expire", key, now)
+                        lapsed += points
+                await uow.commit()
+        return lapsed
+
+
+def _lapsing(entries: Sequence[Any], before: datetime) -> list[tuple[int, int, datetime]]:
+    """(entry id, points still unspent, expiry) of earned entries lapsing by `before`.
+
+    Spending (redeem, expire, reverse) is taken from the oldest earned points first.
+    """
+    consumed = -sum(e.points for e in entries if e.points < 0)
+    remaining: list[tuple[int, int, datetime]] = []
+    for entry in sorted((e for e in entries if e.points > 0), key=lambda e: (e.at, e.id)):
+        use = min(entry.points, consumed)
+        consumed -= use
+        left = entry.points - use
+        if entry.expires_at is not None and entry.expires_at <= before and left > 0:
+            remaining.append((entry.id, left, entry.expires_at))
+    return remaining
