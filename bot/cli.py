@@ -6,19 +6,24 @@ import argparse
 import asyncio
 import logging
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
 
 from bot.assembly import App, build_app
 from bot.settings import Frontend, Settings
+from domain.campaign_file import CampaignFile, CampaignFileError, parse_campaign_file
 from domain.customers import TelegramProfile
 from domain.persistence.database import create_engine
 from domain.persistence.migrate import current_revision, upgrade
 from domain.phone import parse_phone_number
+from domain.services.campaign_catalogue import LoadReport
 from domain.services.customers import PhoneAlreadyBound
 from scheduler.jobs import Schedule, build_scheduler
 
 log = logging.getLogger("bot")
 
 DEMO_NUMBERS = ("18612345678", "13800138000")
+DEMO_CAMPAIGNS = Path(__file__).parent / "demo" / "unicom_wallet_campaign.toml"
 
 
 async def run(settings: Settings) -> None:
@@ -70,10 +75,34 @@ async def migrate(settings: Settings) -> str | None:
         await engine.dispose()
 
 
-async def seed_demo(settings: Settings) -> None:
-    """A demo customer (the console user) with bound numbers; running it twice adds nothing."""
+async def load_campaigns(settings: Settings, text: str) -> LoadReport:
+    """Validate the whole file, then load it in one transaction (or not at all)."""
+    file = parse_campaign_file(text)
     app = await build_app(settings)
     try:
+        return await app.services.campaigns.load(file)
+    finally:
+        await app.close()
+
+
+def demo_campaigns(now: datetime) -> CampaignFile:
+    """The demo campaign file with every window moved to start now (durations kept)."""
+    file = parse_campaign_file(DEMO_CAMPAIGNS.read_text(encoding="utf-8"))
+    for spec in file.campaigns:
+        length = spec.ends_at - spec.starts_at
+        spec.starts_at = now
+        spec.ends_at = now + length
+    return file
+
+
+async def seed_demo(settings: Settings) -> None:
+    """A demo customer (the console user) with bound numbers and a live demo campaign.
+
+    Running it again adds nothing new; the demo campaign's window starts again from now.
+    """
+    app = await build_app(settings)
+    try:
+        await app.services.campaigns.load(demo_campaigns(datetime.now(UTC)))
         profile = TelegramProfile(
             telegram_id=settings.console_user_id,
             first_name="Console",
@@ -97,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("run", help="run the bot (console when BOT_TOKEN is unset)")
     commands.add_parser("migrate", help="bring the database schema up to date")
     commands.add_parser("seed-demo", help="fill the database with demo data")
+    campaigns = commands.add_parser("campaigns", help="campaign files").add_subparsers(
+        dest="action", required=True
+    )
+    load = campaigns.add_parser("load", help="validate and load a campaign file (TOML)")
+    load.add_argument("file", type=Path)
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -113,4 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "seed-demo":
         asyncio.run(seed_demo(settings))
         print("demo data in place")
+    elif args.command == "campaigns":
+        try:
+            text = args.file.read_text(encoding="utf-8")
+            report = asyncio.run(load_campaigns(settings, text))
+        except (CampaignFileError, OSError) as error:
+            print(f"{args.file}: {error}", file=sys.stderr)
+            return 2
+        print(
+            f"loaded {report.campaigns} campaigns, {report.offers} offers, "
+            f"{report.rewards} rewards from {args.file}"
+        )
     return 0

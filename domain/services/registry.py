@@ -12,6 +12,7 @@ from domain.money import Money
 from domain.orders import PaymentMethod, RechargeLimits
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.ports import PaymentProvider, TopUpGateway
+from domain.services.campaign_catalogue import CampaignCatalogue
 from domain.services.customers import ConversationService, CustomerService
 from domain.services.loyalty import LoyaltyConfig, LoyaltyService
 from domain.services.recharge import RechargeConfig, RechargeService
@@ -39,6 +40,7 @@ class Services:
     recharge: RechargeService
     wallet: WalletService
     loyalty: LoyaltyService
+    campaigns: CampaignCatalogue
 
 
 def build_services(
@@ -64,4 +66,5 @@ def build_services(
         ),
         wallet=WalletService(uow),
         loyalty=loyalty_service,
+        campaigns=CampaignCatalogue(uow, clock),
     )

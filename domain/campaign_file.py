@@ -1,0 +1,278 @@
+"""The campaign file staff write (TOML), validated whole before anything is loaded.
+
+    [[campaigns]]
+    code = "double-11"
+    name_zh = "双11充值节"          # and name_en, terms_zh, terms_en
+    starts_at = 2026-11-01T00:00:00+08:00
+    ends_at = 2026-11-12T00:00:00+08:00
+    audience = "everyone"           # new_customers, existing_customers, tier_at_least, carrier
+    priority = 10
+    exclusive = false
+    countdown_minutes = [1440, 120, 15]
+
+    [[campaigns.offers]]
+    code = "first-100-double"
+    kind = "points_multiplier"      # and the other kinds of `OfferKind`
+    multiplier = 2
+    quota = 100
+
+    [[rewards]]
+    code = "coupon-5"
+    kind = "coupon"                 # data_pack, goods
+    name_zh = "5元抵用券"
+    name_en = "¥5 coupon"
+    cost_points = 500
+    stock = 1000
+
+Amounts are in yuan with at most two decimals (`every_yuan = 100`, `returns_yuan = 10`).
+A bad file is refused with the line of the first problem; nothing of it is loaded.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from domain.campaigns import Audience, Campaign, CampaignStatus, Offer, OfferKind
+from domain.catalogue import ProductKind
+from domain.money import Money
+from domain.phone import Carrier
+from domain.tiers import Tier
+
+CODE = r"^[a-z0-9][a-z0-9_-]{0,47}$"
+
+
+def _yuan(value: Decimal) -> Decimal:
+    if value < 0 or (value * 100) % 1 != 0:
+        raise ValueError("an amount in yuan is not negative and has at most two decimals")
+    return value
+
+
+Yuan = Annotated[Decimal, AfterValidator(_yuan)]
+
+
+def fen(value: Decimal | None) -> Money | None:
+    return None if value is None else Money(int(value * 100))
+
+
+class OfferSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=CODE)
+    kind: OfferKind
+    quota: int | None = Field(default=None, ge=1)
+    per_customer: int | None = Field(default=None, ge=1)
+    product_kinds: list[ProductKind] = []
+    min_amount_yuan: Yuan = Decimal(0)
+    multiplier: Decimal = Field(default=Decimal(1), ge=1, le=100)
+    every_yuan: Yuan | None = None
+    returns_yuan: Yuan | None = None
+    percent: Decimal = Field(default=Decimal(0), ge=0, le=100)
+    cap_yuan: Yuan | None = None
+    budget_yuan: Yuan | None = None
+    bonus_yuan: Yuan = Decimal(0)
+    bonus_points: int = Field(default=0, ge=0)
+    steps: list[tuple[Yuan, Yuan]] = []
+    bundle_product: str | None = None
+    discount_yuan: Yuan = Decimal(0)
+    coupon_code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{4,32}$")
+    expires_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> OfferSpec:
+        needs: dict[OfferKind, tuple[str, ...]] = {
+            OfferKind.POINTS_MULTIPLIER: ("multiplier",),
+            OfferKind.RED_PACKET: ("every_yuan", "returns_yuan"),
+            OfferKind.CASHBACK: ("percent",),
+            OfferKind.DENOMINATION_BONUS: ("steps",),
+            OfferKind.BUNDLE: ("bundle_product", "discount_yuan"),
+            OfferKind.COUPON: ("coupon_code", "discount_yuan"),
+        }
+        missing = [name for name in needs.get(self.kind, ()) if not getattr(self, name)]
+        if self.kind is OfferKind.POINTS_MULTIPLIER and self.multiplier <= 1:
+            missing.append("multiplier (above 1)")
+        if self.kind is OfferKind.FIRST_RECHARGE and not (self.bonus_yuan or self.bonus_points):
+            missing.append("bonus_yuan or bonus_points")
+        if missing:
+            raise ValueError(f"a {self.kind.value} offer needs {', '.join(missing)}")
+        if self.every_yuan is not None and self.every_yuan == 0:
+            raise ValueError("every_yuan must be above zero")
+        return self
+
+    def to_offer(self) -> Offer:
+        return Offer(
+            code=self.code,
+            kind=self.kind,
+            quota=self.quota,
+            per_customer=self.per_customer,
+            product_kinds=frozenset(self.product_kinds),
+            min_amount=fen(self.min_amount_yuan) or Money(0),
+            multiplier_percent=int(self.multiplier * 100),
+            every=fen(self.every_yuan) or Money(0),
+            returns=fen(self.returns_yuan) or Money(0),
+            basis_points=int(self.percent * 100),
+            cap=fen(self.cap_yuan),
+            budget=fen(self.budget_yuan),
+            bonus=fen(self.bonus_yuan) or Money(0),
+            bonus_points=self.bonus_points,
+            steps=tuple((Money(int(a * 100)), Money(int(b * 100))) for a, b in self.steps),
+            bundle_product=self.bundle_product,
+            discount=fen(self.discount_yuan) or Money(0),
+            coupon_code=self.coupon_code.upper() if self.coupon_code else None,
+            expires_at=self.expires_at,
+        )
+
+
+class CampaignSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=CODE)
+    name_zh: str = Field(min_length=1, max_length=128)
+    name_en: str = Field(min_length=1, max_length=128)
+    terms_zh: str = Field(min_length=1, max_length=2000)
+    terms_en: str = Field(min_length=1, max_length=2000)
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    timezone: str = "Asia/Shanghai"
+    status: CampaignStatus = CampaignStatus.ACTIVE
+    audience: Audience = Audience.EVERYONE
+    audience_tier: Tier | None = None
+    audience_carrier: Carrier | None = None
+    priority: int = 0
+    exclusive: bool = False
+    countdown_minutes: list[int] = Field(default=[1440, 120, 15])
+    offers: list[OfferSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CampaignSpec:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        if self.audience is Audience.TIER_AT_LEAST and self.audience_tier is None:
+            raise ValueError("audience tier_at_least needs audience_tier")
+        if self.audience is Audience.CARRIER and self.audience_carrier is None:
+            raise ValueError("audience carrier needs audience_carrier")
+        codes = [o.code for o in self.offers]
+        if len(set(codes)) != len(codes):
+            raise ValueError("offer codes must be unique")
+        return self
+
+    def to_campaign(self) -> Campaign:
+        return Campaign(
+            code=self.code,
+            name_zh=self.name_zh,
+            name_en=self.name_en,
+            terms_zh=self.terms_zh,
+            terms_en=self.terms_en,
+            starts_at=self.starts_at,
+            ends_at=self.ends_at,
+            timezone=self.timezone,
+            status=self.status,
+            audience=self.audience,
+            audience_tier=self.audience_tier,
+            audience_carrier=self.audience_carrier,
+            priority=self.priority,
+            exclusive=self.exclusive,
+            offers=tuple(o.to_offer() for o in self.offers),
+        )
+
+
+class RewardSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=CODE)
+    kind: str = Field(pattern=r"^(coupon|data_pack|goods)$")
+    name_zh: str = Field(min_length=1, max_length=128)
+    name_en: str = Field(min_length=1, max_length=128)
+    cost_points: int = Field(ge=1)
+    stock: int | None = Field(default=None, ge=0)
+    per_customer: int | None = Field(default=None, ge=1)
+
+
+class CampaignFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    campaigns: list[CampaignSpec] = []
+    rewards: list[RewardSpec] = []
+
+    @model_validator(mode="after")
+    def _unique(self) -> CampaignFile:
+        codes = [c.code for c in self.campaigns]
+        offers = [o.code for c in self.campaigns for o in c.offers]
+        for kind, found in (("campaign", codes), ("offer", offers)):
+            if len(set(found)) != len(found):
+                raise ValueError(f"{kind} codes must be unique in the file")
+        return self
+
+
+class CampaignFileError(ValueError):
+    """A bad campaign file: `line` is where the first problem is (1-based), when known."""
+
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(f"line {line}: {message}" if line else message)
+        self.line = line
+        self.message = message
+
+
+def parse_campaign_file(text: str) -> CampaignFile:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        found = re.search(r"line (\d+)", str(error))
+        raise CampaignFileError(str(error), int(found.group(1)) if found else None) from error
+    try:
+        return CampaignFile.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        message = f"{where}: {first['msg']}" if where else first["msg"]
+        raise CampaignFileError(message, line_of(text, first["loc"])) from error
+
+
+def line_of(text: str, loc: tuple[Any, ...]) -> int | None:
+    """The line of a validation error's location, e.g. ("campaigns", 0, "offers", 1, "kind").
+
+    Follows the array-of-tables headers ([[campaigns]], then [[campaigns.offers]]) to the
+    element, then the key inside it; the element's header line when the key is not written.
+    """
+    lines = text.splitlines()
+    compact = [line.strip().replace(" ", "") for line in lines]
+    start, end, path = 0, len(lines), []
+    parts = list(loc)
+    position = 0
+    while position < len(parts):
+        name = str(parts[position])
+        nth = parts[position + 1] if position + 1 < len(parts) else None
+        if isinstance(nth, int):
+            path.append(name)
+            header = "[[" + ".".join(path) + "]]"
+            hits = [n for n in range(start, end) if compact[n] == header]
+            if nth >= len(hits):
+                return None
+            start = hits[nth]
+            end = next((n for n in range(start + 1, end) if compact[n] == header), end)
+            position += 2
+            continue
+        own_end = next((n for n in range(start + 1, end) if compact[n].startswith("[")), end)
+        key = re.compile(rf"^{re.escape(name)}=")
+        for number in range(start, own_end):
+            if key.match(compact[number]):
+                return number + 1
+        break
+    return start + 1 if path else None
+
+
+def offer_window(offer: Offer, campaign: Campaign) -> datetime:
+    return min(campaign.ends_at, offer.expires_at) if offer.expires_at else campaign.ends_at
