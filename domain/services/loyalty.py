@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from domain.campaigns import (
     Audience,
     Benefit,
@@ -29,7 +31,7 @@ from domain.clock import Clock, utc_now
 from domain.money import CNY, Money
 from domain.orders import CHINA
 from domain.persistence.loyalty_repositories import GRANTED, RELEASED
-from domain.persistence.tables import CampaignRow, OfferRow, OrderRow
+from domain.persistence.tables import CampaignRow, OfferRow, OrderRow, RedemptionRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier
 from domain.tiers import DEFAULT_TIERS, Tier, TierRule, next_tier, tier_for
@@ -395,3 +397,108 @@ def _lapsing(entries: Sequence[Any], before: datetime) -> list[tuple[int, int, d
         if entry.expires_at is not None and entry.expires_at <= before and left > 0:
             remaining.append((entry.id, left, entry.expires_at))
     return remaining
+
+
+@dataclass(frozen=True)
+class Reward:
+    id: int
+    code: str
+    kind: str
+    name_zh: str
+    name_en: str
+    cost_points: int
+    left: int | None
+    per_customer: int | None
+
+    def name(self, language_code: str) -> str:
+        return self.name_en if language_code == "en" else self.name_zh
+
+
+class RedeemRefused(Exception):
+    """reason: "unknown", "out_of_stock", "limit" or "not_enough_points"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def reward_of(row: Any) -> Reward:
+    left = None if row.stock is None else row.stock - row.redeemed
+    return Reward(
+        row.id,
+        row.code,
+        row.kind,
+        row.name_zh,
+        row.name_en,
+        row.cost_points,
+        left,
+        row.per_customer,
+    )
+
+
+class RewardCatalogue:
+    """Redeeming points for coupons, data packs and goods: atomic, once per request."""
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock = utc_now) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def rewards(self) -> list[Reward]:
+        async with self._uow() as uow:
+            return [reward_of(row) for row in await uow.rewards.active()]
+
+    async def redeem(self, customer_id: int, reward_id: int, request_key: str) -> Reward:
+        """Take one from stock and the points from the balance together, or neither.
+
+        The same request (a double tap) redeems once.
+        """
+        key = f"redeem:{customer_id}:{request_key}"[:64]
+        try:
+            return await self._redeem(customer_id, reward_id, key)
+        except IntegrityError:
+            pass  # a concurrent duplicate of this very request won the race
+        except RedeemRefused:
+            if not await self._redeemed(key):
+                raise
+        return await self._reward(reward_id)
+
+    async def _redeem(self, customer_id: int, reward_id: int, key: str) -> Reward:
+        async with self._uow() as uow:
+            row = await uow.rewards.get(reward_id)
+            if row is None or not row.active:
+                raise RedeemRefused("unknown")
+            if await uow.points.has_entry(key):
+                return reward_of(row)  # this request was redeemed already
+            if row.per_customer is not None and (
+                await uow.rewards.redeemed_by(customer_id, reward_id) >= row.per_customer
+            ):
+                raise RedeemRefused("limit")
+            if not await uow.rewards.take_stock(reward_id):
+                raise RedeemRefused("out_of_stock")
+            now = self._clock()
+            if not await uow.points.post(
+                customer_id, -row.cost_points, "redeem", key, now, note=row.code
+            ):
+                raise RedeemRefused("not_enough_points")
+            uow.rewards.add(
+                RedemptionRow(
+                    reward_id=reward_id,
+                    customer_id=customer_id,
+                    points=row.cost_points,
+                    request_key=key,
+                    at=now,
+                )
+            )
+            await uow.commit()
+        return await self._reward(reward_id)
+
+    async def _redeemed(self, key: str) -> bool:
+        async with self._uow() as uow:
+            return await uow.points.has_entry(key)
+
+    async def _reward(self, reward_id: int) -> Reward:
+        async with self._uow() as uow:
+            row = await uow.rewards.get(reward_id)
+            if row is None:
+                raise RedeemRefused("unknown")
+            return reward_of(row)

@@ -14,7 +14,7 @@ from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.ports import PaymentProvider, TopUpGateway
 from domain.services.campaign_catalogue import CampaignCatalogue
 from domain.services.customers import ConversationService, CustomerService
-from domain.services.loyalty import LoyaltyConfig, LoyaltyService
+from domain.services.loyalty import LoyaltyConfig, LoyaltyService, RewardCatalogue
 from domain.services.recharge import RechargeConfig, RechargeService
 from domain.services.wallet import WalletService
 
@@ -41,6 +41,7 @@ class Services:
     wallet: WalletService
     loyalty: LoyaltyService
     campaigns: CampaignCatalogue
+    rewards: RewardCatalogue
 
 
 def build_services(
@@ -67,4 +68,5 @@ def build_services(
         wallet=WalletService(uow),
         loyalty=loyalty_service,
         campaigns=CampaignCatalogue(uow, clock),
+        rewards=RewardCatalogue(uow, clock),
     )
