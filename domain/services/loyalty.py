@@ -320,6 +320,8 @@ class LoyaltyService:
             return
         quote = quote_from_json(order.quote)
         now = self._clock()
+        if await uow.points.has_entry(f"earn:{order.id}"):
+            return  # granted already: a replay changes nothing
         if quote.points > 0:
             await uow.points.post(
                 order.customer_id,
@@ -330,7 +332,7 @@ class LoyaltyService:
                 order_id=order.id,
                 expires_at=end_of_twelfth_month(now, self.config.expiry_months),
             )
-        if quote.cashback.is_positive:
+        if quote.cashback.is_positive and not await uow.wallets.has_entry(f"cashback:{order.id}"):
             await uow.wallets.post(
                 order.customer_id,
                 quote.cashback.fen,
