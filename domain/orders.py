@@ -99,6 +99,10 @@ class Order:
         return mask(self.phone_digits) if self.phone_digits else ""
 
     @property
+    def quote_has_coupon(self) -> bool:
+        return self.quote is not None and any(b.kind == "coupon" for b in self.quote.benefits)
+
+    @property
     def in_flight(self) -> bool:
         return self.status in IN_FLIGHT
 

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from domain.services.registry import Services
-from handlers.features import language, orders, phones, privacy, recharge, start, wallet
+from handlers.features import (
+    language,
+    offers,
+    orders,
+    phones,
+    points,
+    privacy,
+    recharge,
+    start,
+    wallet,
+)
 from handlers.router import ConversationRouter
 
-FEATURES = (start, recharge, orders, wallet, phones, language, privacy)
+FEATURES = (start, recharge, offers, points, orders, wallet, phones, language, privacy)
 
 
 def build_conversation(services: Services) -> ConversationRouter:

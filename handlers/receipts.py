@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from domain.campaigns import Quote
 from domain.money import Money
 from domain.orders import CHINA, Order, OrderPurpose, OrderStatus
 from handlers.i18n import Texts
+from handlers.offers_text import benefit_lines, earnings_line
 
 S = OrderStatus
 
@@ -55,7 +57,28 @@ def receipt(t: Texts, order: Order) -> str:
         time=local_time(order),
         number=order.number,
     )
-    return f"{t(headline_key(order))}\n{details}" + _explanation(t, order)
+    return f"{t(headline_key(order))}\n{details}" + _explanation(t, order) + _benefits(t, order)
+
+
+def _benefits(t: Texts, order: Order) -> str:
+    """What the offers gave (completed) or will give (before that); nothing once it failed."""
+    quote = order.quote
+    if quote is None or order.status in (S.REFUNDED, S.EXPIRED, S.FAILED):
+        return ""
+    lines = benefit_lines(t, quote)
+    if quote.price < quote.amount:
+        lines.insert(0, t("receipt.list_price", amount=quote.amount.format()))
+    if order.status is S.COMPLETED:
+        lines.append(t("receipt.earned", points=quote.points) + _cashback(t, quote))
+    elif quote.points or quote.cashback.is_positive:
+        lines.append(earnings_line(t, quote))
+    return "".join("\n" + line for line in lines)
+
+
+def _cashback(t: Texts, quote: Quote) -> str:
+    if not quote.cashback.is_positive:
+        return ""
+    return t("receipt.cashback", cashback=quote.cashback.format())
 
 
 def headline_key(order: Order) -> str:

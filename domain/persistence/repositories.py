@@ -208,6 +208,20 @@ class OrderRepository:
         )
         return list(result.scalars())
 
+    async def events_since(self, customer_id: int, cause: str, since: datetime) -> int:
+        """How many events with this cause the customer's orders had since then."""
+        count = await self._session.scalar(
+            select(func.count())
+            .select_from(OrderEventRow)
+            .join(OrderRow, OrderRow.id == OrderEventRow.order_id)
+            .where(
+                OrderRow.customer_id == customer_id,
+                OrderEventRow.cause == cause,
+                OrderEventRow.at >= since,
+            )
+        )
+        return int(count or 0)
+
     async def due_for_expiry(self, now: datetime, statuses: Iterable[str]) -> list[int]:
         result = await self._session.execute(
             select(OrderRow.id).where(

@@ -185,6 +185,9 @@ class LoyaltyService:
         self._clock = clock
 
     # -- reading ------------------------------------------------------------------------------
+    def now(self) -> datetime:
+        return self._clock()
+
     async def live_offers(self) -> list[LiveOffer]:
         now = self._clock()
         async with self._uow() as uow:

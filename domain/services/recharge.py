@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 
+from domain.campaigns import OfferKind
 from domain.catalogue import Product, ProductKind
 from domain.clock import Clock, utc_now
 from domain.money import Money
@@ -39,6 +40,8 @@ from domain.services.loyalty import LoyaltyService, quote_from_json, quote_json
 
 log = logging.getLogger(__name__)
 
+PAYABLE_VALUES = frozenset(s.value for s in PAYABLE)
+
 S = OrderStatus
 
 
@@ -54,6 +57,24 @@ class ProductUnavailable(RechargeError):
 
 class CarrierNotServed(RechargeError):
     reason = "carrier_not_served"
+
+
+class CouponInvalid(RechargeError):
+    """The code is unknown, expired, used up, or does not fit this order."""
+
+    reason = "coupon_invalid"
+
+
+class CouponThrottled(RechargeError):
+    """Too many wrong codes lately: guessing codes is throttled."""
+
+    reason = "coupon_throttled"
+
+
+# At most this many wrong coupon codes per customer in this window.
+COUPON_MISSES = 5
+COUPON_WINDOW = timedelta(minutes=10)
+COUPON_REJECTED = "coupon rejected"
 
 
 class OrderNotFound(RechargeError):
@@ -255,6 +276,59 @@ class RechargeService:
                 outcome_notified=False,
             )
             return await self._insert(uow, order)
+
+    async def apply_coupon(self, customer_id: int, order_id: int, code: str) -> Order:
+        """Replace an unpaid order by the same order with the coupon's price, or refuse."""
+        async with self._uow() as uow:
+            row = await uow.orders.get(order_id)
+            if row is None or row.customer_id != customer_id:
+                raise OrderNotFound(order_id)
+            if row.status not in PAYABLE_VALUES or row.product_kind is None or not row.carrier:
+                raise NotPayable(order_of(row))
+            since = self._clock() - COUPON_WINDOW
+            if await uow.orders.events_since(customer_id, COUPON_REJECTED, since) >= COUPON_MISSES:
+                raise CouponThrottled(code)
+            if self._loyalty is None:
+                raise CouponInvalid(code)
+            list_price = Money(row.list_price_fen or row.amount_fen, row.currency)
+            quote = await self._loyalty.quote_in(
+                uow,
+                customer_id,
+                list_price,
+                ProductKind(row.product_kind),
+                Carrier(row.carrier),
+                coupon_code=code.strip().upper(),
+            )
+            if not any(b.kind is OfferKind.COUPON for b in quote.benefits):
+                await uow.orders.record(
+                    row.id, row.status, row.status, COUPON_REJECTED, self._clock()
+                )
+                await uow.commit()
+                raise CouponInvalid(code)
+            now = self._clock()
+            await self._move(uow, row.id, PAYABLE, S.EXPIRED, "replaced by a coupon order")
+            replacement = OrderRow(
+                customer_id=row.customer_id,
+                chat_id=row.chat_id,
+                purpose=row.purpose,
+                status=S.CREATED.value,
+                list_price_fen=list_price.fen,
+                quote=quote_json(quote),
+                coupon_code=code.strip().upper(),
+                amount_fen=quote.price.fen,
+                currency=row.currency,
+                phone_digits=row.phone_digits,
+                carrier=row.carrier,
+                product_id=row.product_id,
+                product_kind=row.product_kind,
+                product_name_zh=row.product_name_zh,
+                product_name_en=row.product_name_en,
+                created_at=now,
+                expires_at=now + self.config.payment_window,
+                updated_at=now,
+                outcome_notified=False,
+            )
+            return await self._insert(uow, replacement)
 
     async def repeat(self, customer_id: int, chat_id: int, order_id: int) -> Order:
         """ "Recharge again": a new order for the same number and product, at today's price."""

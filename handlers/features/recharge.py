@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from domain.campaigns import OfferKind
 from domain.catalogue import ProductKind
 from domain.orders import LimitExceeded, Order, OrderPurpose, OrderStatus, PaymentMethod
 from domain.phone import PhoneNumber, PhoneNumberError, parse_phone_number
 from domain.services.recharge import (
     CarrierNotServed,
+    CouponInvalid,
     InsufficientBalance,
     NotPayable,
     OrderNotFound,
@@ -19,11 +21,13 @@ from handlers.buttons import ButtonData
 from handlers.contract import Button, Invoice, Reply
 from handlers.i18n import Texts
 from handlers.menu import back_to_menu, show_menu
+from handlers.offers_text import benefit_lines, earnings_line
 from handlers.receipts import product_name, receipt, target
 from handlers.router import Context, ConversationRouter
 
 CHOOSING = "recharge.choosing"  # data: {"phone": digits}
 TYPING_NUMBER = "recharge.number"
+TYPING_COUPON = "recharge.coupon"  # data: {"order": id}
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,11 @@ class PayOrder(ButtonData, prefix="pay"):
 
 @dataclass(frozen=True)
 class CancelOrder(ButtonData, prefix="pay-x"):
+    order_id: int
+
+
+@dataclass(frozen=True)
+class UseCoupon(ButtonData, prefix="cpn"):
     order_id: int
 
 
@@ -142,9 +151,13 @@ async def _number_served(ctx: Context, number: PhoneNumber) -> bool:
     return False
 
 
-def confirmation_buttons(ctx: Context, order: Order) -> tuple[tuple[Button, ...], ...]:
+async def confirmation_buttons(ctx: Context, order: Order) -> tuple[tuple[Button, ...], ...]:
     methods = ctx.services.recharge.methods_for(order.purpose)
     rows = [(Button(ctx.t(f"pay.with.{m}"), PayOrder(order.id, m).pack()),) for m in methods]
+    if order.purpose is OrderPurpose.RECHARGE and not order.quote_has_coupon:
+        live = await ctx.services.loyalty.live_offers()
+        if any(item.offer.kind is OfferKind.COUPON for item in live):
+            rows.append((Button(ctx.t("coupon.use"), UseCoupon(order.id).pack()),))
     rows.append((Button(ctx.t("pay.cancel"), CancelOrder(order.id).pack()),))
     return tuple(rows)
 
@@ -160,7 +173,13 @@ async def show_confirmation(ctx: Context, order: Order, *, edit: bool) -> None:
         minutes=int(ctx.services.recharge.config.payment_window.total_seconds() // 60),
         balance=balance.format(),
     )
-    ctx.reply(text, confirmation_buttons(ctx, order), edit=edit)
+    if order.quote is not None and (order.quote.benefits or order.quote.points):
+        offers = benefit_lines(ctx.t, order.quote)
+        if order.quote.price < order.quote.amount:
+            offers.insert(0, ctx.t("receipt.list_price", amount=order.quote.amount.format()))
+        offers.append(earnings_line(ctx.t, order.quote))
+        text += "\n" + ctx.t("recharge.offers_apply") + "\n" + "\n".join(offers)
+    ctx.reply(text, await confirmation_buttons(ctx, order), edit=edit)
 
 
 def explain_refusal(ctx: Context, error: RechargeError | LimitExceeded) -> None:
@@ -335,6 +354,33 @@ def register(router: ConversationRouter) -> None:
         except (RechargeError, LimitExceeded) as error:
             explain_refusal(ctx, error)
             return
+        await show_confirmation(ctx, order, edit=False)
+
+    @router.button(UseCoupon)
+    async def use_coupon(ctx: Context, data: UseCoupon) -> None:
+        ctx.go(TYPING_COUPON, order=data.order_id)
+        ctx.reply(ctx.t("coupon.ask"), (back_to_menu(ctx.t),))
+
+    @router.step(TYPING_COUPON)
+    async def typed_coupon(ctx: Context) -> None:
+        order_id = int(ctx.state.data.get("order", 0))
+        try:
+            order = await ctx.services.recharge.apply_coupon(
+                ctx.customer.id, order_id, ctx.event.text
+            )
+        except CouponInvalid:
+            ctx.reply(ctx.t("coupon.invalid"))  # still at this step: try again or /cancel
+            return
+        except NotPayable as refusal:
+            ctx.finish()
+            await _not_payable(ctx, refusal.order)
+            return
+        except RechargeError as error:
+            ctx.finish()
+            explain_refusal(ctx, error)
+            return
+        ctx.finish()
+        ctx.reply(ctx.t("coupon.applied", amount=order.amount.format()))
         await show_confirmation(ctx, order, edit=False)
 
     @router.pre_checkout

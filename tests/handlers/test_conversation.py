@@ -22,7 +22,9 @@ async def test_start_registers_and_greets_in_chinese_with_the_menu(chat: Chat, a
     assert "小明，您好" in chat.texts[0]
     assert [b.text for b in chat.buttons()] == [
         "💰 充值",
+        "🎁 优惠活动",
         "📱 我的号码",
+        "⭐ 我的积分",
         "👛 我的钱包",
         "🧾 我的订单",
         "🌐 语言 / Language",

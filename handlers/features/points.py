@@ -1,0 +1,148 @@
+"""/points: balance, tier and progress, recent entries, points lapsing soon; redeem rewards."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from domain.services.loyalty import RedeemRefused
+from handlers.buttons import ButtonData
+from handlers.contract import Button
+from handlers.menu import back_to_menu
+from handlers.offers_text import day, tier_name
+from handlers.router import Context, ConversationRouter
+
+WARN_WITHIN = timedelta(days=30)
+CONFIRMING = "points.confirm_redeem"  # data: {"reward": id, "nonce": n}
+
+
+@dataclass(frozen=True)
+class ShowPoints(ButtonData, prefix="pts"):
+    pass
+
+
+@dataclass(frozen=True)
+class ShowRewards(ButtonData, prefix="rwd"):
+    pass
+
+
+@dataclass(frozen=True)
+class AskRedeem(ButtonData, prefix="rwd?"):
+    reward_id: int
+
+
+@dataclass(frozen=True)
+class ConfirmRedeem(ButtonData, prefix="rwd!"):
+    reward_id: int
+    nonce: int
+
+
+async def _show_points(ctx: Context, *, edit: bool) -> None:
+    standing = await ctx.services.loyalty.standing(ctx.customer.id, WARN_WITHIN)
+    lines = [
+        ctx.t("points.balance", points=standing.points),
+        ctx.t("points.tier", tier=tier_name(ctx.t, standing.tier.tier)),
+    ]
+    if standing.next_tier is not None:
+        rule, gap = standing.next_tier
+        lines.append(
+            ctx.t("points.next_tier", amount=gap.format(), tier=tier_name(ctx.t, rule.tier))
+        )
+    else:
+        lines.append(ctx.t("points.top_tier"))
+    if standing.expiring_soon and standing.expiring_by is not None:
+        lines.append(
+            ctx.t("points.expiring", points=standing.expiring_soon, day=day(standing.expiring_by))
+        )
+    entries = await ctx.services.loyalty.entries(ctx.customer.id)
+    if entries:
+        lines.append(ctx.t("points.recent"))
+        lines += [
+            ctx.t(f"points.entry.{kind}", points=abs(points), day=day(at))
+            for points, kind, at in entries
+        ]
+    buttons = ((Button(ctx.t("points.redeem"), ShowRewards().pack()),), back_to_menu(ctx.t))
+    ctx.reply("\n".join(lines), buttons, edit=edit)
+
+
+async def _show_rewards(ctx: Context, *, edit: bool) -> None:
+    rewards = await ctx.services.rewards.rewards()
+    balance, _ = await ctx.services.loyalty.balance(ctx.customer.id)
+    if not rewards:
+        ctx.reply(ctx.t("rewards.none"), (back_to_menu(ctx.t),), edit=edit)
+        return
+    rows: list[tuple[Button, ...]] = []
+    for reward in rewards:
+        label = ctx.t(
+            "rewards.item", name=reward.name(ctx.language.value), points=reward.cost_points
+        )
+        if reward.left is not None:
+            label += ctx.t("rewards.left", left=max(reward.left, 0))
+        rows.append((Button(label, AskRedeem(reward.id).pack()),))
+    rows.append((Button(ctx.t("points.back"), ShowPoints().pack()),))
+    ctx.reply(ctx.t("rewards.header", points=balance), tuple(rows), edit=edit)
+
+
+def register(router: ConversationRouter) -> None:
+    router.menu_entry(12, "menu.points", ShowPoints())
+
+    @router.command("points")
+    async def points_command(ctx: Context) -> None:
+        await _show_points(ctx, edit=False)
+
+    @router.button(ShowPoints)
+    async def points_button(ctx: Context, _data: ShowPoints) -> None:
+        ctx.finish()
+        await _show_points(ctx, edit=True)
+
+    @router.button(ShowRewards)
+    async def rewards_button(ctx: Context, _data: ShowRewards) -> None:
+        await _show_rewards(ctx, edit=True)
+
+    @router.button(AskRedeem)
+    async def ask(ctx: Context, data: AskRedeem) -> None:
+        reward = next(
+            (r for r in await ctx.services.rewards.rewards() if r.id == data.reward_id), None
+        )
+        if reward is None:
+            ctx.notice(ctx.t("rewards.refused.unknown"))
+            await _show_rewards(ctx, edit=True)
+            return
+        nonce = secrets.randbelow(1_000_000_000)
+        ctx.go(CONFIRMING, reward=reward.id, nonce=nonce)
+        ctx.reply(
+            ctx.t(
+                "rewards.confirm", name=reward.name(ctx.language.value), points=reward.cost_points
+            ),
+            (
+                (
+                    Button(ctx.t("rewards.yes"), ConfirmRedeem(reward.id, nonce).pack()),
+                    Button(ctx.t("rewards.no"), ShowRewards().pack()),
+                ),
+            ),
+            edit=True,
+        )
+
+    @router.button(ConfirmRedeem)
+    async def confirm(ctx: Context, data: ConfirmRedeem) -> None:
+        expected = {"reward": data.reward_id, "nonce": data.nonce}
+        if ctx.state.step != CONFIRMING or dict(ctx.state.data) != expected:
+            # A stale or forged confirmation: a double tap of the current one is fine below.
+            ctx.notice(ctx.t("button.expired"))
+            await _show_rewards(ctx, edit=True)
+            return
+        try:
+            reward = await ctx.services.rewards.redeem(
+                ctx.customer.id, data.reward_id, f"{data.reward_id}:{data.nonce}"
+            )
+        except RedeemRefused as refused:
+            ctx.reply(ctx.t(f"rewards.refused.{refused.reason}"))
+            await _show_rewards(ctx, edit=False)
+            return
+        balance, _ = await ctx.services.loyalty.balance(ctx.customer.id)
+        ctx.reply(
+            ctx.t("rewards.done", name=reward.name(ctx.language.value), points=balance),
+            ((Button(ctx.t("points.back"), ShowPoints().pack()),), back_to_menu(ctx.t)),
+            edit=True,
+        )
