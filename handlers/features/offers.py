@@ -40,7 +40,8 @@ async def _show_offers(ctx: Context, *, edit: bool) -> None:
         if item.campaign.code not in campaigns:
             campaigns[item.campaign.code] = item.campaign
             left = countdown(ctx.t, item.campaign.ends_at - now)
-            lines.append(f"\n🎯 {_name(item.campaign, ctx.language)}（{left}）")
+            name = _name(item.campaign, ctx.language)
+            lines.append("\n" + ctx.t("offers.campaign", name=name, left=left))
         lines.append(live_offer_line(ctx.t, item))
     rows: list[tuple[Button, ...]] = [
         (Button(ctx.t("offers.terms", name=_name(c, ctx.language)), ShowTerms(c.code).pack()),)
