@@ -18,6 +18,7 @@ from domain.persistence.database import create_engine, create_session_factory
 from domain.persistence.migrate import upgrade
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.ports import TopUpGateway
+from domain.services.loyalty import LoyaltyConfig
 from domain.services.recharge import RechargeConfig
 from domain.services.registry import Ports, Services, build_services
 from handlers.conversation import build_conversation
@@ -80,5 +81,6 @@ async def build_app(
         clock,
         recharge=recharge_config(settings),
         ports=ports,
+        loyalty=LoyaltyConfig(points_per_yuan=settings.points_per_yuan),
     )
     return App(settings, engine, services, build_conversation(services), ports)

@@ -32,6 +32,7 @@ async def run(settings: Settings) -> None:
         settings.conversation_idle_seconds,
         settings.housekeeping_interval_seconds,
         settings.order_sweep_seconds,
+        points_warn_days=settings.points_warn_days,
     )
     scheduler = build_scheduler(app.services, schedule, app.outbound)
     scheduler.start()

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     order_recheck_seconds: float = Field(default=30.0, gt=0)
     order_sweep_seconds: float = Field(default=15.0, gt=0)
 
+    # Points: earned per yuan recharged; warn this many days before points lapse.
+    points_per_yuan: int = Field(default=1, ge=0)
+    points_warn_days: int = Field(default=14, ge=1)
+
     # Who the console front end speaks as.
     console_user_id: int = 1
     console_language: str = "zh-hans"

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from domain.services.customers import CustomerNotFound
 from domain.services.registry import Services
 from handlers.contract import Notifier
+from handlers.features.points import lapse_warning
 from handlers.features.recharge import outcome_reply
 from handlers.i18n import texts
 
@@ -26,6 +27,8 @@ class Schedule:
     conversation_idle_seconds: float
     housekeeping_interval_seconds: float
     order_sweep_seconds: float = 15.0
+    points_sweep_seconds: float = 3600.0
+    points_warn_days: int = 14
 
 
 async def reset_abandoned_conversations(services: Services, idle_seconds: float) -> int:
@@ -63,6 +66,30 @@ async def sweep_orders(services: Services, notifier: Notifier) -> int:
     return told
 
 
+async def sweep_points(services: Services, notifier: Notifier, warn_within: timedelta) -> int:
+    """Lapse points past their date, and warn customers whose points lapse soon (once each).
+
+    Returns how many customers were warned.
+    """
+    lapsed = await services.loyalty.expire_points()
+    if lapsed:
+        log.info("%d points lapsed", lapsed)
+    warned = 0
+    for customer_id, points, when in await services.loyalty.lapse_warnings(warn_within):
+        try:
+            customer = await services.customers.get(customer_id)
+        except CustomerNotFound:
+            continue
+        if customer.telegram_id is None:
+            continue
+        reply = lapse_warning(texts(customer.language), points, when)
+        if await notifier.send(customer.telegram_id, reply):
+            warned += 1
+        else:
+            await services.loyalty.unclaim_warning(customer_id, when)
+    return warned
+
+
 def build_scheduler(services: Services, schedule: Schedule, notifier: Notifier) -> AsyncIOScheduler:
     """A scheduler with every sweep registered; the caller starts and shuts it down.
 
@@ -85,6 +112,14 @@ def build_scheduler(services: Services, schedule: Schedule, notifier: Notifier) 
         args=(services, notifier),
         id="sweep_orders",
         next_run_time=datetime.now(UTC),
+        **common,
+    )
+    scheduler.add_job(
+        sweep_points,
+        "interval",
+        seconds=schedule.points_sweep_seconds,
+        args=(services, notifier, timedelta(days=schedule.points_warn_days)),
+        id="sweep_points",
         **common,
     )
     return scheduler

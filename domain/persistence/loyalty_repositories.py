@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.persistence.tables import (
     CampaignRow,
+    NoticeRow,
     OfferClaimRow,
     OfferRow,
     OrderRow,
@@ -305,3 +306,20 @@ class RewardRepository:
             )
         )
         return int(count or 0)
+
+
+class NoticeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def claim(self, key: str, customer_id: int, at: datetime) -> bool:
+        """True for the one caller that records this notice first."""
+        exists = await self._session.scalar(select(NoticeRow.id).where(NoticeRow.key == key))
+        if exists is not None:
+            return False
+        self._session.add(NoticeRow(key=key, customer_id=customer_id, at=at))
+        await self._session.flush()
+        return True
+
+    async def forget(self, key: str) -> None:
+        await self._session.execute(delete(NoticeRow).where(NoticeRow.key == key))

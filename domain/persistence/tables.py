@@ -316,3 +316,14 @@ class RedemptionRow(Base):
     points: Mapped[int] = mapped_column(Integer)
     request_key: Mapped[str] = mapped_column(String(64), unique=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class NoticeRow(Base):
+    """A notice that must reach a customer once (e.g. "your points lapse soon"), by its key."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(96), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.persistence.loyalty_repositories import (
     CampaignRepository,
+    NoticeRepository,
     OfferClaimRepository,
     PointsRepository,
     RewardRepository,
@@ -35,6 +36,7 @@ class UnitOfWork:
     claims: OfferClaimRepository
     points: PointsRepository
     rewards: RewardRepository
+    notices: NoticeRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -53,6 +55,7 @@ class UnitOfWork:
         self.claims = OfferClaimRepository(self._session)
         self.points = PointsRepository(self._session)
         self.rewards = RewardRepository(self._session)
+        self.notices = NoticeRepository(self._session)
         return self
 
     async def __aexit__(

@@ -370,6 +370,33 @@ class LoyaltyService:
                 order_id=order_id,
             )
 
+    async def lapse_warnings(self, within: timedelta) -> list[tuple[int, int, datetime]]:
+        """(customer, points, date) for each customer whose points lapse within `within` and
+        who was not warned about that date yet; each is claimed, so it is warned once."""
+        now = self._clock()
+        async with self._uow() as uow:
+            customers = await uow.points.customers_with_lapsing(now + within)
+        due: list[tuple[int, int, datetime]] = []
+        for customer_id in customers:
+            async with self._uow() as uow:
+                lapsing = _lapsing(await uow.points.all_entries(customer_id), now + within)
+                lapsing = [item for item in lapsing if item[2] > now]
+                if not lapsing:
+                    continue
+                when = min(item[2] for item in lapsing)
+                points = sum(item[1] for item in lapsing)
+                key = f"points-lapse:{customer_id}:{when.date().isoformat()}"
+                if await uow.notices.claim(key, customer_id, now):
+                    await uow.commit()
+                    due.append((customer_id, points, when))
+        return due
+
+    async def unclaim_warning(self, customer_id: int, when: datetime) -> None:
+        """The warning could not be delivered: the next sweep tries again."""
+        async with self._uow() as uow:
+            await uow.notices.forget(f"points-lapse:{customer_id}:{when.date().isoformat()}")
+            await uow.commit()
+
     # -- redemption and expiry ------------------------------------------------------------------
     async def expire_points(self) -> int:
         """Points past their date lapse, oldest first; returns how many lapsed. Safe twice."""

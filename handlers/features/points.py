@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from domain.services.loyalty import RedeemRefused
 from handlers.buttons import ButtonData
-from handlers.contract import Button
+from handlers.contract import Button, Reply
+from handlers.i18n import Texts
 from handlers.menu import back_to_menu
 from handlers.offers_text import day, tier_name
 from handlers.router import Context, ConversationRouter
@@ -38,6 +39,17 @@ class ConfirmRedeem(ButtonData, prefix="rwd!"):
     nonce: int
 
 
+def lapse_warning(t: Texts, points: int, when: datetime) -> Reply:
+    """The notice a customer gets before their points lapse."""
+    return Reply(
+        t("points.lapse_warning", points=points, day=day(when - timedelta(seconds=1))),
+        (
+            (Button(t("points.redeem"), ShowRewards().pack()),),
+            (Button(t("menu.points"), ShowPoints().pack()),),
+        ),
+    )
+
+
 async def _show_points(ctx: Context, *, edit: bool) -> None:
     standing = await ctx.services.loyalty.standing(ctx.customer.id, WARN_WITHIN)
     lines = [
@@ -53,7 +65,11 @@ async def _show_points(ctx: Context, *, edit: bool) -> None:
         lines.append(ctx.t("points.top_tier"))
     if standing.expiring_soon and standing.expiring_by is not None:
         lines.append(
-            ctx.t("points.expiring", points=standing.expiring_soon, day=day(standing.expiring_by))
+            ctx.t(
+                "points.expiring",
+                points=standing.expiring_soon,
+                day=day(standing.expiring_by - timedelta(seconds=1)),
+            )
         )
     entries = await ctx.services.loyalty.entries(ctx.customer.id)
     if entries:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
-from bot.assembly import App
-from handlers.contract import ContactKeyboard
-from scheduler.jobs import Schedule, build_scheduler, reset_abandoned_conversations
+from bot.assembly import App, build_app
+from handlers.contract import ContactKeyboard, Reply
+from scheduler.jobs import (
+    Schedule,
+    build_scheduler,
+    reset_abandoned_conversations,
+    sweep_points,
+)
+from tests.conftest import make_settings
 from tests.handlers.chat import Chat
 
 
@@ -35,3 +42,51 @@ async def test_the_sweep_run_twice_changes_nothing_more(app: App) -> None:
     await chat.send("/bind")
     assert await reset_abandoned_conversations(app.services, idle_seconds=0) == 1
     assert await reset_abandoned_conversations(app.services, idle_seconds=0) == 0
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class _Collecting:
+    def __init__(self, deliver: bool = True) -> None:
+        self.sent: list[tuple[int, Reply]] = []
+        self.deliver = deliver
+
+    async def send(self, chat_id: int, reply: Reply) -> bool:
+        if self.deliver:
+            self.sent.append((chat_id, reply))
+        return self.deliver
+
+
+async def test_points_lapse_warning_is_sent_once_then_points_lapse(sqlite_url: str) -> None:
+    clock = _Clock()
+    app = await build_app(make_settings(sqlite_url, sandbox_topup_delay_seconds=0), clock=clock)
+    try:
+        chat = Chat.of(app.conversation)
+        await chat.send("/recharge")
+        await chat.send("18612345678")
+        await chat.press("话费")
+        await chat.press("100元")
+        await chat.press("模拟支付")  # 100 points, lapsing at the end of November 2027
+        notifier = _Collecting()
+        assert await sweep_points(app.services, notifier, timedelta(days=14)) == 0
+        clock.now = datetime(2027, 11, 20, 2, 0, tzinfo=UTC)
+        offline = _Collecting(deliver=False)
+        assert await sweep_points(app.services, offline, timedelta(days=14)) == 0
+        assert await sweep_points(app.services, notifier, timedelta(days=14)) == 1
+        assert await sweep_points(app.services, notifier, timedelta(days=14)) == 0
+        ((chat_id, reply),) = notifier.sent
+        assert chat_id == chat.chat_id
+        assert reply.text.startswith("⏰ 提醒：您有 100 积分将于 2027-11-30 到期")
+        clock.now = datetime(2027, 12, 1, 2, 0, tzinfo=UTC)
+        await sweep_points(app.services, notifier, timedelta(days=14))
+        await chat.send("/points")
+        assert chat.texts[0].startswith("积分余额：0")
+        assert "过期 -100" in chat.texts[0]
+    finally:
+        await app.close()
