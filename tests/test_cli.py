@@ -33,12 +33,12 @@ def _run(args: list[str], tmp_path: Path, stdin: str = "") -> subprocess.Complet
 
 
 def test_console_conversation_scripted_on_standard_input(tmp_path: Path) -> None:
-    script = "/start\n2\n1\n12345\n18612345678\n/language\n2\n/phones\n"
+    script = "/start\n3\n1\n12345\n18612345678\n/language\n2\n/phones\n"
     result = _run(["run"], tmp_path, script)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Console，您好！" in out
-    assert "[2] 📱 我的号码" in out
+    assert "[3] 📱 我的号码" in out
     assert "手机号应为以 1 开头的 11 位数字" in out
     assert "绑定成功：186****5678（中国联通）" in out
     assert "Language set to English." in out
