@@ -1,0 +1,291 @@
+"""python-telegram-bot wiring: the Application, per-chat ordering, polling or webhook, running.
+
+Conversation state lives in the database (the router loads and saves it), so there is no
+ConversationHandler and no PTB persistence: one TypeHandler hands every update to the adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Protocol
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    BaseUpdateProcessor,
+    ContextTypes,
+    TypeHandler,
+)
+from telegram.request import BaseRequest
+
+from bot.assembly import App
+from bot.ptb.events import event_from_update
+from bot.ptb.replies import Sender
+from bot.settings import Settings
+from handlers.contract import Incoming, Outcome
+
+log = logging.getLogger(__name__)
+
+PtbApplication = Application[Any, Any, Any, Any, Any, Any]
+
+ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY, Update.PRE_CHECKOUT_QUERY)
+# Updates handled at once. Kept near the database's connection pool: a burst then waits here
+# (no time limit) rather than for a connection (30 s, then the turn fails).
+MAX_RUNNING_UPDATES = 32
+# Updates PTB may hand over before they start: only a bound against unbounded growth.
+MAX_PENDING_UPDATES = 4096
+POLL_TIMEOUT = timedelta(seconds=10)
+
+
+class ChatOrderedProcessor(BaseUpdateProcessor):
+    """Many chats at once; within one chat, updates one after another in arrival order.
+
+    Two quick messages of one customer ("/bind", then the number) must see each other's state.
+    An update first waits for its chat's turn, then for one of `max_running` slots, so a chat
+    that floods the bot occupies one slot, not all of them.
+    """
+
+    def __init__(
+        self, max_running: int = MAX_RUNNING_UPDATES, max_pending: int = MAX_PENDING_UPDATES
+    ) -> None:
+        super().__init__(max_pending)
+        self._running = asyncio.Semaphore(max_running)
+        self._chats: dict[int, asyncio.Lock] = {}
+        self._waiting: dict[int, int] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = _chat_key(update)
+        if key is None:
+            async with self._running:
+                await coroutine
+            return
+        lock = self._chats.setdefault(key, asyncio.Lock())
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        try:
+            async with lock, self._running:
+                await coroutine
+        finally:
+            self._waiting[key] -= 1
+            if not self._waiting[key]:
+                del self._waiting[key], self._chats[key]
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+def _chat_key(update: object) -> int | None:
+    if not isinstance(update, Update):
+        return None
+    if update.effective_chat is not None:
+        return update.effective_chat.id
+    return update.effective_user.id if update.effective_user is not None else None
+
+
+def application_builder(
+    settings: Settings,
+    *,
+    request: BaseRequest | None = None,
+    get_updates_request: BaseRequest | None = None,
+) -> ApplicationBuilder[Any, Any, Any, Any, Any, Any]:
+    """PTB's builder pointed at TELEGRAM_API_URL, serving many chats at once."""
+    if not settings.token:
+        raise ValueError("the python-telegram-bot front end needs BOT_TOKEN")
+    builder = (
+        ApplicationBuilder()
+        .token(settings.token)
+        .base_url(f"{settings.telegram_api_url}/bot")
+        .base_file_url(f"{settings.telegram_api_url}/file/bot")
+        .concurrent_updates(ChatOrderedProcessor())
+    )
+    if request is not None:
+        builder = builder.request(request)
+    if get_updates_request is not None:
+        builder = builder.get_updates_request(get_updates_request)
+    return builder
+
+
+def build_ptb_application(
+    app: App,
+    *,
+    request: BaseRequest | None = None,
+    get_updates_request: BaseRequest | None = None,
+) -> PtbApplication:
+    """A new PTB Application whose every update goes through the conversation router."""
+    application = application_builder(
+        app.settings, request=request, get_updates_request=get_updates_request
+    ).build()
+    serve_conversation(application, app.conversation, provider_token=_provider_token(app.settings))
+    return application
+
+
+def serve_conversation(
+    application: PtbApplication, conversation: Conversation, *, provider_token: str | None = None
+) -> Sender:
+    """Hand every update of `application` to `conversation`; the Sender that answers them."""
+    sender = Sender(application.bot, provider_token=provider_token)
+    application.add_handler(TypeHandler(Update, ConversationCallback(conversation, sender)))
+    application.add_error_handler(_log_error)
+    return sender
+
+
+def _provider_token(settings: Settings) -> str | None:
+    token = settings.payment_provider_token
+    return token.get_secret_value() if token is not None else None
+
+
+class Conversation(Protocol):
+    """What the adapter needs of the conversation (the router, or a stand-in in a benchmark)."""
+
+    async def handle(self, event: Incoming) -> Outcome: ...
+
+
+class ConversationCallback:
+    """The one PTB handler callback: update → neutral event → router → Bot API calls."""
+
+    def __init__(self, conversation: Conversation, sender: Sender) -> None:
+        self._conversation = conversation
+        self._sender = sender
+
+    async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        event = event_from_update(update, context.bot.username)
+        if event is None:
+            log.debug("update %s ignored", update.update_id)
+            return
+        try:
+            outcome = await self._conversation.handle(event)
+        except Exception:
+            # The router answers its own failures; this is one it could not (no database?).
+            # A press is still answered; a payment question is not, so Telegram refuses it.
+            log.exception("the conversation failed on a %s event", event.kind)
+            if event.callback_id is not None:
+                await self._sender.answer_button(event.callback_id, None)
+            return
+        await self._sender.deliver(event, outcome)
+
+
+async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("processing update %s failed", update_id, exc_info=context.error)
+
+
+class PtbFrontend:
+    """The bot served by python-telegram-bot: long polling, or a webhook when WEBHOOK_URL is set.
+
+    `await start()` returns once updates are being received, and attaches the bot to the app's
+    outbound port; `await stop()` detaches it, stops receiving, finishes the updates already
+    received and closes PTB's HTTP clients. The App (database) is the caller's to close.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        request: BaseRequest | None = None,
+        get_updates_request: BaseRequest | None = None,
+        poll_timeout: timedelta = POLL_TIMEOUT,
+    ) -> None:
+        self.settings = app.settings
+        self._app = app
+        self.application = application_builder(
+            app.settings, request=request, get_updates_request=get_updates_request
+        ).build()
+        self.sender = serve_conversation(
+            self.application, app.conversation, provider_token=_provider_token(app.settings)
+        )
+        self._poll_timeout = poll_timeout
+
+    @property
+    def webhook_mode(self) -> bool:
+        return self.settings.webhook_url is not None
+
+    async def start(self) -> None:
+        try:
+            await self.application.initialize()  # getMe: a wrong token fails here
+            await self._start_receiving()
+            await self.application.start()
+        except BaseException:
+            await self.stop()
+            raise
+        # Messages nobody just asked for (the scheduler's sweeps) go out through this bot now.
+        self._app.outbound.attach(self.sender)
+
+    async def stop(self) -> None:
+        self._app.outbound.detach()
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+
+    async def __aenter__(self) -> PtbFrontend:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def _start_receiving(self) -> None:
+        updater = self.application.updater
+        if updater is None:
+            raise RuntimeError("the PTB application was built without an updater")
+        if not self.webhook_mode:
+            # Bootstrapping deletes any webhook first, then long polling begins.
+            await updater.start_polling(timeout=self._poll_timeout, allowed_updates=ALLOWED_UPDATES)
+            log.info("polling %s for updates", self.settings.telegram_api_url)
+            return
+        host, port = self.settings.webhook_host_port
+        secret = self.settings.webhook_secret
+        if secret is None:
+            log.warning(
+                "WEBHOOK_SECRET is unset: anyone who finds the webhook URL can post updates"
+            )
+        await updater.start_webhook(
+            listen=host,
+            port=port,
+            url_path=self.settings.webhook_path,
+            webhook_url=self.settings.webhook_url,
+            secret_token=secret.get_secret_value() if secret else None,
+            allowed_updates=ALLOWED_UPDATES,
+        )
+        log.info("listening for updates on %s:%s%s", host, port, self.settings.webhook_path)
+
+
+async def run_ptb(app: App) -> None:
+    """Serve the bot until cancelled or sent SIGINT/SIGTERM, then stop cleanly."""
+    # httpx logs every request URL at INFO, and a Bot API URL carries the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    async with PtbFrontend(app):
+        await until_stop_signal()
+
+
+async def until_stop_signal() -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    installed: list[signal.Signals] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue  # Windows, or not the main thread: cancellation still stops the bot
+        installed.append(signum)
+    try:
+        await stop.wait()
+        log.info("stop signal received")
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)

@@ -1,0 +1,184 @@
+"""A neutral `Outcome` turned into Bot API calls through python-telegram-bot's `Bot`.
+
+Sending never raises: a failed call is logged and the next reply is still tried, so one blocked
+chat or one network hiccup cannot stop the bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    LabeledPrice,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+from telegram.error import BadRequest, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
+
+from handlers.contract import (
+    Button,
+    ContactKeyboard,
+    EventKind,
+    Incoming,
+    Invoice,
+    Outcome,
+    RemoveKeyboard,
+    Reply,
+)
+
+log = logging.getLogger(__name__)
+
+ApiCall = Callable[[], Awaitable[object]]
+ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+# A flood-wait this short is waited out once; a longer one loses the reply (it is logged).
+MAX_RETRY_AFTER_SECONDS = 5.0
+NOT_MODIFIED = "message is not modified"
+
+
+class Sender:
+    """Shows the conversation's answers through one bot; also the outbound port's notifier."""
+
+    def __init__(self, bot: Bot, *, provider_token: str | None = None) -> None:
+        self._bot = bot
+        self._provider_token = provider_token
+
+    async def deliver(self, event: Incoming, outcome: Outcome) -> None:
+        """Answer the pressed button or the payment question (always), then every reply."""
+        if event.callback_id is not None:
+            await self.answer_button(event.callback_id, outcome.notice)
+        if event.kind is EventKind.PRE_CHECKOUT and event.payment is not None:
+            await self.answer_pre_checkout(event.payment.query_id, outcome.pre_checkout_error)
+        for reply in outcome.replies:
+            await self.reply(event, reply)
+
+    async def answer_button(self, callback_id: str, notice: str | None) -> None:
+        await self._call(
+            lambda: self._bot.answer_callback_query(callback_id, text=notice or None),
+            "answering a button press",
+        )
+
+    async def answer_pre_checkout(self, query_id: str | None, error: str | None) -> None:
+        if query_id is None:
+            return
+        await self._call(
+            lambda: self._bot.answer_pre_checkout_query(query_id, error is None, error),
+            "answering a pre-checkout query",
+        )
+
+    async def reply(self, event: Incoming, reply: Reply) -> None:
+        chat_id = reply.chat_id if reply.chat_id is not None else event.chat_id
+        if reply.edit and event.message_id is not None and chat_id == event.chat_id:
+            if await self._edit(chat_id, event.message_id, reply):
+                return
+        await self.send(chat_id, reply)
+
+    async def send(self, chat_id: int, reply: Reply) -> bool:
+        """A new message (or invoice) in `chat_id`; False when it could not be delivered."""
+        if reply.invoice is not None:
+            invoice = reply.invoice
+            buttons = inline_markup(reply.buttons)
+            return await self._call(
+                lambda: self._send_invoice(chat_id, invoice, buttons),
+                f"sending an invoice to chat {chat_id}",
+            )
+        markup = reply_markup(reply)
+        return await self._call(
+            lambda: self._bot.send_message(chat_id, reply.text, reply_markup=markup),
+            f"sending a message to chat {chat_id}",
+        )
+
+    def _send_invoice(
+        self, chat_id: int, invoice: Invoice, buttons: InlineKeyboardMarkup | None
+    ) -> Awaitable[object]:
+        return self._bot.send_invoice(
+            chat_id,
+            invoice.title,
+            invoice.description,
+            invoice.payload,
+            invoice.currency,
+            [LabeledPrice(invoice.label, invoice.amount)],
+            provider_token=self._provider_token,
+            reply_markup=buttons,
+        )
+
+    async def _edit(self, chat_id: int, message_id: int, reply: Reply) -> bool:
+        """Edit the pressed button's message; False when it cannot be (send anew instead)."""
+        markup = inline_markup(reply.buttons)
+        try:
+            await _retrying(
+                lambda: self._bot.edit_message_text(
+                    reply.text, chat_id, message_id, reply_markup=markup
+                )
+            )
+        except BadRequest as error:
+            if NOT_MODIFIED in error.message.lower():
+                return True
+            log.info("message %s in chat %s cannot be edited (%s)", message_id, chat_id, error)
+            return False
+        except TelegramError as error:
+            # Not sent again: the edit may have been applied before the connection broke.
+            log.warning("editing message %s in chat %s failed: %r", message_id, chat_id, error)
+        return True
+
+    @staticmethod
+    async def _call(make: ApiCall, what: str) -> bool:
+        """Make one Bot API call; a failure is logged, never raised."""
+        try:
+            await _retrying(make)
+        except TelegramError as error:
+            log.warning("%s failed: %r", what, error)
+            return False
+        return True
+
+
+def reply_markup(reply: Reply) -> ReplyMarkup | None:
+    """The markup of a new message. A message carries one markup: a reply keyboard wins."""
+    if reply.keyboard is not None and reply.buttons:
+        log.warning("a reply with both a keyboard and buttons; the buttons are dropped")
+    if isinstance(reply.keyboard, ContactKeyboard):
+        share = KeyboardButton(reply.keyboard.share_text, request_contact=True)
+        return ReplyKeyboardMarkup([[share]], resize_keyboard=True, one_time_keyboard=True)
+    if isinstance(reply.keyboard, RemoveKeyboard):
+        return ReplyKeyboardRemove()
+    return inline_markup(reply.buttons)
+
+
+def inline_markup(buttons: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup([[_inline_button(button) for button in row] for row in buttons])
+
+
+def _inline_button(button: Button) -> InlineKeyboardButton:
+    if button.url is not None:
+        return InlineKeyboardButton(button.text, url=button.url)
+    return InlineKeyboardButton(button.text, callback_data=button.data)
+
+
+async def _retrying(make: ApiCall) -> object:
+    """The call, made again once after a short flood-wait (429) that Telegram asks for."""
+    try:
+        return await make()
+    except RetryAfter as error:
+        wait = _seconds(error)
+        if wait > MAX_RETRY_AFTER_SECONDS:
+            raise
+        await asyncio.sleep(wait)
+        return await make()
+
+
+def _seconds(error: RetryAfter) -> float:
+    with warnings.catch_warnings():
+        # PTB 22 warns that `retry_after` becomes a timedelta; both forms are read here.
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = error.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
