@@ -14,7 +14,7 @@ from domain.integrations.http_gateway import GatewaySettings, HttpTopUpGateway
 from domain.integrations.sandbox import SandboxGateway, SandboxPayments
 from domain.money import Money
 from domain.orders import PaymentMethod, RechargeLimits
-from domain.persistence.database import create_engine, create_session_factory
+from domain.persistence.database import create_engine
 from domain.persistence.migrate import upgrade
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.ports import TopUpGateway
@@ -77,7 +77,7 @@ async def build_app(
         await upgrade(engine)
     ports = ports or build_ports(settings, clock)
     services = build_services(
-        UnitOfWorkFactory(create_session_factory(engine)),
+        UnitOfWorkFactory.of(engine),
         clock,
         recharge=recharge_config(settings),
         ports=ports,

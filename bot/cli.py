@@ -140,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # HTTP client logs show request URLs, and a Bot API URL carries the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
     if args.command == "run":
         asyncio.run(run(settings))
     elif args.command == "migrate":

@@ -234,6 +234,8 @@ class Reply:
             raise ValueError("a message needs text")
         if self.edit and self.keyboard is not None:
             raise ValueError("an edited message cannot change the reply keyboard")
+        if self.buttons and self.keyboard is not None:
+            raise ValueError("a message has inline buttons or a reply keyboard, not both")
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from domain.conversation import IDLE, ConversationState
 from domain.customers import Customer
-from domain.languages import Language
+from domain.languages import Language, language_from_telegram
 from domain.services.registry import Services
 from handlers.buttons import ButtonData, unpack
 from handlers.contract import (
@@ -82,6 +82,13 @@ class Context:
     def switch_customer(self, customer: Customer) -> None:
         """Continue this turn with the customer as a use case returned them (new language)."""
         self.customer = customer
+
+
+def failure(event: Incoming, t: Texts) -> Outcome:
+    """What a customer is told when something failed on our side."""
+    if event.kind is EventKind.PRE_CHECKOUT:
+        return Outcome(pre_checkout_error=t("error.internal"))
+    return Outcome(replies=[Reply(t("error.internal"))])
 
 
 Handler = Callable[[Context], Awaitable[None]]
@@ -187,21 +194,23 @@ class ConversationRouter:
 
     # -- dispatch -----------------------------------------------------------------------------
     async def handle(self, event: Incoming) -> Outcome:
-        turn = await self.services.customers.begin_turn(event.user, event.chat_id)
+        """The answer to one event. Whatever fails, the customer gets a clear answer and
+        nothing half-done is kept (each use case rolled back its own transaction)."""
+        try:
+            turn = await self.services.customers.begin_turn(event.user, event.chat_id)
+        except Exception:
+            log.exception("starting a turn for a %s event failed", event.kind)
+            return failure(event, texts(language_from_telegram(event.language_code)))
         ctx = Context(event, turn.customer, turn.state, self.services)
         try:
             await self._dispatch(ctx)
+            if ctx.keep_state and ctx.state != turn.state:
+                await self.services.conversations.save(
+                    event.chat_id, event.user.telegram_id, ctx.state
+                )
         except Exception:
-            # The use cases rolled back; the customer is told, and their state stays as it was.
-            log.exception("handling %s event failed", event.kind)
-            failed = Context(event, turn.customer, turn.state, self.services)
-            if event.kind is EventKind.PRE_CHECKOUT:
-                failed.outcome.pre_checkout_error = failed.t("error.internal")
-            else:
-                failed.reply(failed.t("error.internal"))
-            return failed.outcome
-        if ctx.keep_state and ctx.state != turn.state:
-            await self.services.conversations.save(event.chat_id, event.user.telegram_id, ctx.state)
+            log.exception("handling a %s event failed", event.kind)
+            return failure(event, ctx.t)
         return ctx.outcome
 
     async def _dispatch(self, ctx: Context) -> None:

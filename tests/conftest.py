@@ -21,7 +21,7 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 def make_settings(database_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {"database_url": database_url, "bot_token": None}
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type, call-arg]
 
 
 @pytest.fixture

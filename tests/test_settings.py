@@ -35,6 +35,7 @@ def test_values_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYMENT_PROVIDER_TOKEN", "prov")
     monkeypatch.setenv("SERVED_CARRIERS", "unicom")
     monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.com/tg/hook")
+    monkeypatch.setenv("WEBHOOK_SECRET", "s3cret-token")
     monkeypatch.setenv("WEBHOOK_LISTEN", "127.0.0.1:9000")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.chosen_frontend is Frontend.PTB
@@ -45,9 +46,14 @@ def test_values_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.webhook_path == "/tg/hook"
     assert settings.webhook_host_port == ("127.0.0.1", 9000)
     assert "123:abc" not in repr(settings)  # secrets never show in logs
+    assert "s3cret-token" not in repr(settings)
 
 
 def test_bad_values_are_refused_with_the_setting_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BOT_FRONTEND", "telegraph")
     with pytest.raises(ValidationError, match="bot_frontend"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    monkeypatch.delenv("BOT_FRONTEND")
+    monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.com/tg/hook")
+    with pytest.raises(ValidationError, match="WEBHOOK_SECRET"):
         Settings(_env_file=None)  # type: ignore[call-arg]

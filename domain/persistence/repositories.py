@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.persistence.tables import (
@@ -84,6 +86,21 @@ class ConversationRepository:
 
     def add(self, row: ConversationRow) -> None:
         self._session.add(row)
+
+    async def upsert(
+        self, chat_id: int, telegram_id: int, step: str, data: dict[str, object], at: datetime
+    ) -> None:
+        dialect = self._session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert(ConversationRow).values(
+            chat_id=chat_id, telegram_id=telegram_id, step=step, data=data, updated_at=at
+        )
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[ConversationRow.chat_id, ConversationRow.telegram_id],
+                set_={"step": step, "data": data, "updated_at": at},
+            )
+        )
 
     async def forget_user(self, telegram_id: int) -> None:
         await self._session.execute(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from domain.persistence.database import create_session_factory
 from domain.persistence.loyalty_repositories import (
     CampaignRepository,
     NoticeRepository,
@@ -80,10 +81,23 @@ class UnitOfWork:
 
 
 class UnitOfWorkFactory:
-    """Makes a fresh unit of work for each use case."""
+    """Makes a fresh unit of work for each use case; `read()` for one that only reads."""
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        read_factory: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
         self._session_factory = session_factory
+        self._read_factory = read_factory or session_factory
+
+    @classmethod
+    def of(cls, engine: AsyncEngine) -> UnitOfWorkFactory:
+        return cls(create_session_factory(engine), create_session_factory(engine, read_only=True))
 
     def __call__(self) -> UnitOfWork:
         return UnitOfWork(self._session_factory)
+
+    def read(self) -> UnitOfWork:
+        """A unit of work that never writes: on SQLite it does not wait for the write lock."""
+        return UnitOfWork(self._read_factory)

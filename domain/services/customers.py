@@ -12,7 +12,7 @@ from domain.conversation import IDLE, ConversationState
 from domain.customers import MAX_BOUND_PHONES, BoundPhone, Customer, TelegramProfile
 from domain.languages import Language, language_from_telegram
 from domain.money import CNY
-from domain.persistence.tables import ConversationRow, CustomerRow, PhoneBindingRow
+from domain.persistence.tables import CustomerRow, PhoneBindingRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier, PhoneNumber
 
@@ -60,7 +60,24 @@ class CustomerService:
         self._clock = clock
 
     async def begin_turn(self, profile: TelegramProfile, chat_id: int) -> Turn:
-        """Register the customer on first contact (or refresh their names) and load the state."""
+        """Register the customer on first contact (or refresh their names) and load the state.
+
+        Most turns only read (a known customer, same names): they take no write lock.
+        """
+        async with self._uow.read() as uow:
+            row = await uow.customers.by_telegram_id(profile.telegram_id)
+            if row is not None and (row.first_name, row.last_name, row.username) == (
+                profile.first_name,
+                profile.last_name,
+                profile.username,
+            ):
+                conversation = await uow.conversations.find(chat_id, profile.telegram_id)
+                state = (
+                    ConversationState(step=conversation.step, data=dict(conversation.data))
+                    if conversation is not None
+                    else ConversationState()
+                )
+                return Turn(customer=_customer(row), state=state)
         try:
             return await self._begin_turn(profile, chat_id)
         except IntegrityError:
@@ -109,7 +126,7 @@ class CustomerService:
             return Turn(customer=customer, state=state)
 
     async def get(self, customer_id: int) -> Customer:
-        async with self._uow() as uow:
+        async with self._uow.read() as uow:
             return _customer(await self._row(uow, customer_id))
 
     async def set_language(self, customer_id: int, language: Language) -> Customer:
@@ -120,7 +137,7 @@ class CustomerService:
             return _customer(row)
 
     async def phones(self, customer_id: int) -> list[BoundPhone]:
-        async with self._uow() as uow:
+        async with self._uow.read() as uow:
             return [_bound_phone(row) for row in await uow.phones.of_customer(customer_id)]
 
     async def bind_phone(self, customer_id: int, number: PhoneNumber) -> BoundPhone:
@@ -186,27 +203,12 @@ class ConversationService:
         self._clock = clock
 
     async def save(self, chat_id: int, telegram_id: int, state: ConversationState) -> None:
+        """One statement: insert the chat's state or replace it (the last turn wins)."""
         async with self._uow() as uow:
-            row = await uow.conversations.find(chat_id, telegram_id)
-            if row is None:
-                uow.conversations.add(
-                    ConversationRow(
-                        chat_id=chat_id,
-                        telegram_id=telegram_id,
-                        step=state.step,
-                        data=dict(state.data),
-                        updated_at=self._clock(),
-                    )
-                )
-            else:
-                row.step = state.step
-                row.data = dict(state.data)
-                row.updated_at = self._clock()
-            try:
-                await uow.commit()
-            except IntegrityError:
-                # A concurrent first save of the same chat won; this turn's state replaces it.
-                await self.save(chat_id, telegram_id, state)
+            await uow.conversations.upsert(
+                chat_id, telegram_id, state.step, dict(state.data), self._clock()
+            )
+            await uow.commit()
 
     async def reset_abandoned(self, idle_for_seconds: float) -> int:
         """Put half-finished conversations untouched for a while back at the menu."""

@@ -190,7 +190,7 @@ class LoyaltyService:
 
     async def live_offers(self) -> list[LiveOffer]:
         now = self._clock()
-        async with self._uow() as uow:
+        async with self._uow.read() as uow:
             found = await uow.campaigns.live(now)
         live = []
         for row, offers in found:
@@ -203,7 +203,7 @@ class LoyaltyService:
         return live
 
     async def campaign(self, code: str) -> Campaign | None:
-        async with self._uow() as uow:
+        async with self._uow.read() as uow:
             row = await uow.campaigns.by_code(code)
             if row is None:
                 return None
@@ -211,7 +211,7 @@ class LoyaltyService:
 
     async def standing(self, customer_id: int, warn_within: timedelta) -> Standing:
         now = self._clock()
-        async with self._uow() as uow:
+        async with self._uow.read() as uow:
             points = await uow.points.balance(customer_id)
             total = Money(
                 await uow.points.recharge_total_since(customer_id, now - timedelta(days=365))
@@ -223,13 +223,13 @@ class LoyaltyService:
         return Standing(points, rule, total, next_tier(total, self.config.tiers), soon, by)
 
     async def entries(self, customer_id: int, limit: int = 5) -> list[tuple[int, str, datetime]]:
-        async with self._uow() as uow:
+        async with self._uow.read() as uow:
             rows = await uow.points.entries(customer_id, limit)
         return [(r.points, r.kind, r.at) for r in rows]
 
     async def balance(self, customer_id: int) -> tuple[int, int]:
         """(running balance, sum of the ledger): always equal."""
-        async with self._uow() as uow:
+        async with self._uow.read() as uow:
             return await uow.points.balance(customer_id), await uow.points.ledger_sum(customer_id)
 
     # -- inside recharge transactions --------------------------------------------------------
@@ -476,7 +476,7 @@ class RewardCatalogue:
         self._clock = clock
 
     async def rewards(self) -> list[Reward]:
-        async with self._uow() as uow:
+        async with self._uow.read() as uow:
             return [reward_of(row) for row in await uow.rewards.active()]
 
     async def redeem(self, customer_id: int, reward_id: int, request_key: str) -> Reward:
@@ -525,11 +525,11 @@ class RewardCatalogue:
         return await self._reward(reward_id)
 
     async def _redeemed(self, key: str) -> bool:
-        async with self._uow() as uow:
+        async with self._uow.read() as uow:
             return await uow.points.has_entry(key)
 
     async def _reward(self, reward_id: int) -> Reward:
-        async with self._uow() as uow:
+        async with self._uow.read() as uow:
             row = await uow.rewards.get(reward_id)
             if row is None:
                 raise RedeemRefused("unknown")

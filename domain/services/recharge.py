@@ -190,7 +190,7 @@ class RechargeService:
 
     # -- catalogue ----------------------------------------------------------------------------
     async def products(self, kind: ProductKind, carrier: Carrier | None = None) -> list[Product]:
-        async with self._uow() as uow:
+        async with self._uow.read() as uow:
             found = [product_of(row) for row in await uow.products.active(kind.value)]
         return [p for p in found if carrier is None or p.serves(carrier)]
 
@@ -360,24 +360,24 @@ class RechargeService:
     # -- reading ------------------------------------------------------------------------------
     async def order_for(self, customer_id: int, order_id: int) -> Order:
         """The customer's own order; another customer's id is 'not found', never shown."""
-        async with self._uow() as uow:
+        async with self._uow.read() as uow:
             row = await uow.orders.get(order_id)
             if row is None or row.customer_id != customer_id:
                 raise OrderNotFound(order_id)
             return order_of(row)
 
     async def orders_of(self, customer_id: int, limit: int = 10) -> list[Order]:
-        async with self._uow() as uow:
+        async with self._uow.read() as uow:
             return [order_of(row) for row in await uow.orders.of_customer(customer_id, limit)]
 
     async def history(self, order_id: int) -> list[tuple[str | None, str, str]]:
-        async with self._uow() as uow:
+        async with self._uow.read() as uow:
             return [
                 (e.from_status, e.to_status, e.cause) for e in await uow.orders.events(order_id)
             ]
 
     async def get(self, order_id: int) -> Order:
-        async with self._uow() as uow:
+        async with self._uow.read() as uow:
             row = await uow.orders.get(order_id)
             if row is None:
                 raise OrderNotFound(order_id)
@@ -453,7 +453,7 @@ class RechargeService:
         order_id = order_id_from_payload(payload)
         if order_id is None:
             return "order_not_found"
-        async with self._uow() as uow:
+        async with self._uow.read() as uow:
             row = await uow.orders.get(order_id)
             if row is None or row.customer_id != customer_id:
                 return "order_not_found"
@@ -636,6 +636,12 @@ class RechargeService:
 
     async def _apply(self, order: Order, result: TopUpResult) -> Order:
         now = self._clock()
+        # What the gateway says is kept within its columns, whatever it sends.
+        result = TopUpResult(
+            result.state,
+            str(result.reference)[:64] if result.reference is not None else None,
+            str(result.reason)[:64] if result.reason is not None else None,
+        )
         async with self._uow() as uow:
             if result.state is TopUpState.COMPLETED:
                 await self._move(
@@ -763,7 +769,7 @@ class RechargeService:
     async def unnotified_outcomes(self, limit: int = 100) -> list[Order]:
         """Orders that reached their end while nobody was told (the customer had left)."""
         finals = [S.COMPLETED.value, S.REFUNDED.value]
-        async with self._uow() as uow:
+        async with self._uow.read() as uow:
             ids = await uow.orders.unnotified(finals, limit)
         return [await self.get(order_id) for order_id in ids]
 

@@ -105,7 +105,7 @@ async def _prepare(url: str, customers: int, claims: int, quota: int) -> tuple[i
 async def measure_claims(url: str, customers: int, claims: int, quota: int) -> dict[str, float]:
     offer_id, order_ids = await _prepare(url, customers, claims, quota)
     engine = create_engine(url)
-    uow = UnitOfWorkFactory(create_session_factory(engine))
+    uow = UnitOfWorkFactory.of(engine)
     queue: asyncio.Queue[int] = asyncio.Queue()
     for order_id in order_ids:
         queue.put_nowait(order_id)

@@ -85,7 +85,7 @@ class Loyal:
         self.engine = engine
         self.clock = FakeClock()
         self.services: Services = build_services(
-            UnitOfWorkFactory(create_session_factory(engine)),
+            UnitOfWorkFactory.of(engine),
             self.clock,
             recharge=RechargeConfig(
                 limits=RechargeLimits(Money(1), Money.yuan(1000), Money.yuan(100_000)),

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.conversation import ConversationState
 from domain.customers import TelegramProfile
-from domain.persistence.database import create_engine, create_session_factory
+from domain.persistence.database import create_engine
 from domain.persistence.migrate import current_revision, head_revision, upgrade
 from domain.persistence.tables import Base, CustomerRow, PhoneBindingRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
@@ -49,7 +49,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def services(engine: AsyncEngine, clock: FakeClock) -> Services:
-    return build_services(UnitOfWorkFactory(create_session_factory(engine)), clock)
+    return build_services(UnitOfWorkFactory.of(engine), clock)
 
 
 def _diff(connection: Connection) -> list[object]:

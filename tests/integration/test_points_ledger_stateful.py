@@ -20,7 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from domain.campaigns import Quote
 from domain.customers import TelegramProfile
 from domain.money import Money
-from domain.persistence.database import create_engine, create_session_factory
+from domain.persistence.database import create_engine
 from domain.persistence.migrate import upgrade
 from domain.persistence.tables import OrderRow, RewardRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
@@ -68,7 +68,7 @@ class PointsLedgerMachine(RuleBasedStateMachine):
         database = Path(self.folder.name) / "p.db"
         shutil.copyfile(_migrated_template(), database)
         self.engine = create_engine(f"sqlite+aiosqlite:///{database}")
-        self.uow = UnitOfWorkFactory(create_session_factory(self.engine))
+        self.uow = UnitOfWorkFactory.of(self.engine)
         self.loyalty = LoyaltyService(self.uow, LoyaltyConfig(), self.clock)
         self.rewards = RewardCatalogue(self.uow, self.clock)
         services = build_services(self.uow, self.clock)

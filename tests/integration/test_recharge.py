@@ -15,7 +15,7 @@ from domain.customers import Customer, TelegramProfile
 from domain.integrations.sandbox import SandboxGateway, SandboxMode, SandboxPayments
 from domain.money import Money
 from domain.orders import LimitExceeded, OrderStatus, PaymentMethod, RechargeLimits
-from domain.persistence.database import create_engine, create_session_factory
+from domain.persistence.database import create_engine
 from domain.persistence.migrate import upgrade
 from domain.persistence.tables import PaymentRow, WalletEntryRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
@@ -59,7 +59,7 @@ class World:
             methods=(PaymentMethod.WALLET, PaymentMethod.SANDBOX, PaymentMethod.TELEGRAM),
         )
         self.services: Services = build_services(
-            UnitOfWorkFactory(create_session_factory(engine)),
+            UnitOfWorkFactory.of(engine),
             clock,
             recharge=config,
             ports=Ports(self.gateway, {PaymentMethod.SANDBOX: self.payments}),
