@@ -46,12 +46,11 @@ def _begin_immediate(connection: Any) -> None:
 
     A deferred transaction that reads and then writes can fail at once with "database is
     locked" when another writer committed in between; an immediate one waits its turn instead.
-    Read-only units of work (`READ_ONLY` execution option) begin deferred: in WAL mode readers
-    never wait for writers.
+    Read-only units of work (`READ_ONLY` execution option) open no transaction of their own:
+    each of their statements reads a consistent snapshot, and in WAL mode readers never wait
+    for writers.
     """
-    if connection.get_execution_options().get(READ_ONLY):
-        connection.exec_driver_sql("BEGIN")
-    else:
+    if not connection.get_execution_options().get(READ_ONLY):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 

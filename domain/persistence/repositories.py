@@ -36,6 +36,22 @@ class CustomerRepository:
     async def get(self, customer_id: int) -> CustomerRow | None:
         return await self._session.get(CustomerRow, customer_id)
 
+    async def with_conversation(
+        self, telegram_id: int, chat_id: int
+    ) -> tuple[CustomerRow, ConversationRow | None] | None:
+        """The customer and their conversation in this chat, in one query."""
+        result = await self._session.execute(
+            select(CustomerRow, ConversationRow)
+            .outerjoin(
+                ConversationRow,
+                (ConversationRow.telegram_id == CustomerRow.telegram_id)
+                & (ConversationRow.chat_id == chat_id),
+            )
+            .where(CustomerRow.telegram_id == telegram_id)
+        )
+        row = result.first()
+        return None if row is None else (row[0], row[1])
+
     def add(self, row: CustomerRow) -> None:
         self._session.add(row)
 

@@ -101,3 +101,9 @@ class UnitOfWorkFactory:
     def read(self) -> UnitOfWork:
         """A unit of work that never writes: on SQLite it does not wait for the write lock."""
         return UnitOfWork(self._read_factory)
+
+    def single(self) -> UnitOfWork:
+        """A unit of work of exactly one statement, atomic by itself: on SQLite it runs without
+        an explicit transaction (no BEGIN IMMEDIATE), so it holds the write lock for one step.
+        It must still be committed (PostgreSQL opens a transaction as usual)."""
+        return UnitOfWork(self._read_factory)

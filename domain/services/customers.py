@@ -65,13 +65,14 @@ class CustomerService:
         Most turns only read (a known customer, same names): they take no write lock.
         """
         async with self._uow.read() as uow:
-            row = await uow.customers.by_telegram_id(profile.telegram_id)
-            if row is not None and (row.first_name, row.last_name, row.username) == (
+            found = await uow.customers.with_conversation(profile.telegram_id, chat_id)
+        if found is not None:
+            row, conversation = found
+            if (row.first_name, row.last_name, row.username) == (
                 profile.first_name,
                 profile.last_name,
                 profile.username,
             ):
-                conversation = await uow.conversations.find(chat_id, profile.telegram_id)
                 state = (
                     ConversationState(step=conversation.step, data=dict(conversation.data))
                     if conversation is not None
@@ -204,7 +205,7 @@ class ConversationService:
 
     async def save(self, chat_id: int, telegram_id: int, state: ConversationState) -> None:
         """One statement: insert the chat's state or replace it (the last turn wins)."""
-        async with self._uow() as uow:
+        async with self._uow.single() as uow:
             await uow.conversations.upsert(
                 chat_id, telegram_id, state.step, dict(state.data), self._clock()
             )
