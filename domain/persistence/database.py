@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+SQLITE_POOL_SIZE = 3
 
 
 def is_sqlite(url: str) -> bool:
@@ -63,6 +64,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             echo=echo,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             pool_reset_on_return=None,  # every unit of work ends its own transaction
+            # SQLite has one writer at a time; a few connections serve many chats best
+            # (each aiosqlite connection is a thread competing for the same two cores).
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=0,
+            pool_timeout=120,
         )
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         event.listen(engine.sync_engine, "begin", _begin_immediate)

@@ -1,0 +1,599 @@
+"""The aiogram 3 front end: Telegram updates in, neutral events to the conversation, Bot API out.
+
+This module only translates. A message (text, shared contact, successful payment), a button
+press or a pre-checkout query becomes one neutral `Incoming` event; the conversation answers
+with an `Outcome`; the `Sender` turns it into Bot API calls (sendMessage, editMessageText,
+sendInvoice) and always answers a press or a payment question. The same `Sender` is the app's
+outbound port while the front end runs. No business rule and no user-facing text lives here.
+
+Wiring follows aiogram's own style: one `Router` built by a factory, the conversation injected
+into the handlers as dispatcher workflow data, no module-level bot or dispatcher. Polling is the
+default; a webhook server runs instead when WEBHOOK_URL is set.
+
+(This module is `bot.aiogram`; `import aiogram` inside it is absolute and finds the library.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from aiogram import Bot, Dispatcher, F, Router
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.dispatcher.middlewares.base import BaseMiddleware
+from aiogram.dispatcher.middlewares.user_context import EVENT_CONTEXT_KEY, EventContext
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    AnswerPreCheckoutQuery,
+    EditMessageText,
+    SendInvoice,
+    SendMessage,
+    TelegramMethod,
+)
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    LabeledPrice,
+    Message,
+    PreCheckoutQuery,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    TelegramObject,
+    User,
+)
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
+
+from bot.assembly import App
+from bot.settings import Settings
+from domain.customers import TelegramProfile
+from handlers.contract import (
+    Button,
+    ContactKeyboard,
+    EventKind,
+    Incoming,
+    Invoice,
+    Outcome,
+    RemoveKeyboard,
+    Reply,
+    button_event,
+    contact_event,
+    message_event,
+    payment_event,
+    pre_checkout_event,
+)
+from handlers.router import ConversationRouter
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+NOT_MODIFIED = "message is not modified"
+# A 429 that asks for a longer pause than this is not retried within the update.
+MAX_RETRY_AFTER_SECONDS = 5
+# How long a stop waits for updates already being handled.
+DRAIN_SECONDS = 10.0
+
+
+# -- Telegram update -> neutral event ----------------------------------------------------------
+def profile_of(user: User) -> TelegramProfile:
+    return TelegramProfile(
+        telegram_id=user.id,
+        first_name=user.first_name,
+        last_name=user.last_name,
+        username=user.username,
+        language_code=user.language_code,
+    )
+
+
+def message_to_event(message: Message) -> Incoming | None:
+    """A typed text, a shared contact or a successful payment; None for anything else
+    (photos, stickers, service messages) and for messages without a person behind them."""
+    if message.from_user is None:
+        return None
+    user = profile_of(message.from_user)
+    chat_id, chat_type = message.chat.id, message.chat.type
+    if message.successful_payment is not None:
+        paid = message.successful_payment
+        return payment_event(
+            user,
+            chat_id,
+            paid.invoice_payload,
+            paid.currency,
+            paid.total_amount,
+            paid.telegram_payment_charge_id,
+            paid.provider_payment_charge_id or None,
+        )
+    if message.contact is not None:
+        return contact_event(
+            user,
+            chat_id,
+            message.contact.phone_number,
+            contact_user_id=message.contact.user_id,
+            chat_type=chat_type,
+            message_id=message.message_id,
+        )
+    if message.text is not None:
+        return message_event(
+            user, chat_id, message.text, chat_type=chat_type, message_id=message.message_id
+        )
+    return None
+
+
+def callback_to_event(query: CallbackQuery) -> Incoming | None:
+    """A pressed inline button; None for a press without data (a game button)."""
+    if query.data is None:
+        return None
+    message = query.message  # None under inline-mode messages; maybe an InaccessibleMessage
+    return button_event(
+        profile_of(query.from_user),
+        message.chat.id if message is not None else query.from_user.id,
+        query.data,
+        callback_id=query.id,
+        message_id=message.message_id if message is not None else None,
+        chat_type=message.chat.type if message is not None else "private",
+    )
+
+
+def pre_checkout_to_event(query: PreCheckoutQuery) -> Incoming:
+    return pre_checkout_event(
+        profile_of(query.from_user),
+        query.id,
+        query.invoice_payload,
+        query.currency,
+        query.total_amount,
+    )
+
+
+def mentioned_bot(text: str) -> str | None:
+    """ "other_bot" of `/cmd@other_bot args`; None for text or a command without a mention."""
+    if not text.startswith("/"):
+        return None
+    _, at, mention = text.split(maxsplit=1)[0].partition("@")
+    return mention.lower() if at else None
+
+
+async def for_another_bot(bot: Bot, message: Message) -> bool:
+    """`/cmd@other_bot` in a group is meant for another bot."""
+    mention = mentioned_bot(message.text or "")
+    if mention is None:
+        return False
+    username = (await bot.me()).username  # cached after the first call
+    return username is not None and mention != username.lower()
+
+
+# -- neutral answers -> Bot API calls ----------------------------------------------------------
+def inline_button(button: Button) -> InlineKeyboardButton:
+    if button.url is not None:
+        return InlineKeyboardButton(text=button.text, url=button.url)
+    return InlineKeyboardButton(text=button.text, callback_data=button.data)
+
+
+def inline_markup(buttons: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[inline_button(button) for button in row] for row in buttons]
+    )
+
+
+def reply_markup(reply: Reply) -> Markup | None:
+    """The one markup of a new message (a Reply has a reply keyboard or inline buttons)."""
+    if isinstance(reply.keyboard, ContactKeyboard):
+        share = KeyboardButton(text=reply.keyboard.share_text, request_contact=True)
+        return ReplyKeyboardMarkup(keyboard=[[share]], resize_keyboard=True, one_time_keyboard=True)
+    if isinstance(reply.keyboard, RemoveKeyboard):
+        return ReplyKeyboardRemove()
+    return inline_markup(reply.buttons)
+
+
+async def call(bot: Bot, method: TelegramMethod[T]) -> T:
+    """One Bot API call, made again once after a short flood-control pause (429)."""
+    try:
+        return await bot(method)
+    except TelegramRetryAfter as error:
+        if error.retry_after > MAX_RETRY_AFTER_SECONDS:
+            raise
+        await asyncio.sleep(error.retry_after)
+        return await bot(method)
+
+
+class Sender:
+    """Shows the conversation's answers through one bot; also the outbound port's notifier.
+
+    Sending never raises a Bot API error: a failed call is logged and the next one still tried,
+    so one blocked chat or one network hiccup cannot stop the bot.
+    """
+
+    def __init__(self, bot: Bot, *, provider_token: str | None = None) -> None:
+        self.bot = bot
+        self._provider_token = provider_token
+
+    async def deliver(self, event: Incoming, outcome: Outcome) -> None:
+        """Answer the pressed button or the payment question (always first), then each reply."""
+        if event.callback_id is not None:
+            await self.answer_button(event.callback_id, outcome.notice)
+        if event.kind is EventKind.PRE_CHECKOUT and event.payment is not None:
+            await self.answer_pre_checkout(event.payment.query_id, outcome.pre_checkout_error)
+        for reply in outcome.replies:
+            await self.reply(event, reply)
+
+    async def answer_button(self, callback_id: str, notice: str | None) -> None:
+        answer = AnswerCallbackQuery(callback_query_id=callback_id, text=notice or None)
+        await self._call(answer, "answering a button press")
+
+    async def answer_pre_checkout(self, query_id: str | None, error: str | None) -> None:
+        if query_id is None:
+            return
+        answer = AnswerPreCheckoutQuery(
+            pre_checkout_query_id=query_id, ok=error is None, error_message=error
+        )
+        await self._call(answer, "answering a pre-checkout query")
+
+    async def reply(self, event: Incoming, reply: Reply) -> None:
+        chat_id = reply.chat_id if reply.chat_id is not None else event.chat_id
+        if reply.edit and event.message_id is not None and chat_id == event.chat_id:
+            if await self._edit(chat_id, event.message_id, reply):
+                return
+        await self.send(chat_id, reply)
+
+    async def send(self, chat_id: int, reply: Reply) -> bool:
+        """A new message (or invoice) in `chat_id`; False when it could not be delivered."""
+        if reply.invoice is not None:
+            return await self._call(
+                self._invoice(chat_id, reply.invoice, reply.buttons),
+                f"sending an invoice to chat {chat_id}",
+            )
+        message = SendMessage(chat_id=chat_id, text=reply.text, reply_markup=reply_markup(reply))
+        return await self._call(message, f"sending a message to chat {chat_id}")
+
+    def _invoice(
+        self, chat_id: int, invoice: Invoice, buttons: tuple[tuple[Button, ...], ...]
+    ) -> SendInvoice:
+        return SendInvoice(
+            chat_id=chat_id,
+            title=invoice.title,
+            description=invoice.description,
+            payload=invoice.payload,
+            currency=invoice.currency,
+            prices=[LabeledPrice(label=invoice.label, amount=invoice.amount)],
+            provider_token=self._provider_token,
+            reply_markup=inline_markup(buttons),
+        )
+
+    async def _edit(self, chat_id: int, message_id: int, reply: Reply) -> bool:
+        """Edit the pressed button's message; False when it cannot be (send anew instead)."""
+        edit = EditMessageText(
+            chat_id=chat_id,
+            message_id=message_id,
+            text=reply.text,
+            reply_markup=inline_markup(reply.buttons),
+        )
+        try:
+            await call(self.bot, edit)
+        except TelegramBadRequest as error:
+            if NOT_MODIFIED in error.message.lower():
+                return True
+            log.info("message %s in chat %s cannot be edited (%s)", message_id, chat_id, error)
+            return False
+        except TelegramAPIError as error:
+            # Not sent again: the edit may have been applied before the connection broke.
+            log.warning("editing message %s in chat %s failed: %s", message_id, chat_id, error)
+        return True
+
+    async def _call(self, method: TelegramMethod[Any], what: str) -> bool:
+        try:
+            await call(self.bot, method)
+        except TelegramAPIError as error:
+            log.warning("%s failed: %s", what, error)
+            return False
+        return True
+
+
+# -- aiogram handlers: the conversation and the payment token come by dependency injection -----
+async def converse(
+    conversation: ConversationRouter, sender: Sender, event: Incoming | None
+) -> None:
+    """One event through the conversation, its outcome through the sender."""
+    if event is None:
+        return
+    try:
+        outcome = await conversation.handle(event)
+    except Exception:
+        # The router answers its own failures; this one it could not (no database?). A press
+        # is still answered; a payment question is not, so Telegram refuses that payment.
+        if event.callback_id is not None:
+            await sender.answer_button(event.callback_id, None)
+        raise
+    await sender.deliver(event, outcome)
+
+
+async def on_message(
+    message: Message, bot: Bot, conversation: ConversationRouter, payments_token: str | None
+) -> None:
+    if await for_another_bot(bot, message):
+        return
+    sender = Sender(bot, provider_token=payments_token)
+    await converse(conversation, sender, message_to_event(message))
+
+
+async def on_button(
+    query: CallbackQuery, bot: Bot, conversation: ConversationRouter, payments_token: str | None
+) -> None:
+    sender = Sender(bot, provider_token=payments_token)
+    event = callback_to_event(query)
+    if event is None:
+        await sender.answer_button(query.id, None)
+        return
+    await converse(conversation, sender, event)
+
+
+async def on_pre_checkout(
+    query: PreCheckoutQuery,
+    bot: Bot,
+    conversation: ConversationRouter,
+    payments_token: str | None,
+) -> None:
+    sender = Sender(bot, provider_token=payments_token)
+    await converse(conversation, sender, pre_checkout_to_event(query))
+
+
+def build_router() -> Router:
+    router = Router(name="conversation")
+    router.message.register(on_message, F.text | F.contact | F.successful_payment)
+    router.callback_query.register(on_button)
+    router.pre_checkout_query.register(on_pre_checkout)
+    return router
+
+
+# -- ordering and draining of updates ----------------------------------------------------------
+@dataclass
+class _ChatSlot:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    queued: int = 0  # updates of the chat holding or waiting for the lock
+
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class UpdateFlow(BaseMiddleware):
+    """Outer update middleware: each chat's updates one at a time in arrival order (its state is
+    read and written per update), different chats concurrently; counts updates in flight so a
+    stop can wait for them."""
+
+    def __init__(self) -> None:
+        self._chats: dict[int, _ChatSlot] = {}
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        context = data.get(EVENT_CONTEXT_KEY)
+        chat_id = context.chat_id if isinstance(context, EventContext) else None
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            if chat_id is None:
+                return await handler(event, data)
+            async with self._chat_turn(chat_id):
+                return await handler(event, data)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    @asynccontextmanager
+    async def _chat_turn(self, chat_id: int) -> AsyncIterator[None]:
+        slot = self._chats.get(chat_id)
+        if slot is None:
+            slot = self._chats[chat_id] = _ChatSlot()
+        slot.queued += 1
+        try:
+            async with slot.lock:
+                yield
+        finally:
+            slot.queued -= 1
+            if not slot.queued:
+                del self._chats[chat_id]
+
+    async def drained(self, seconds: float = DRAIN_SECONDS) -> bool:
+        """Wait until no update is being handled; False when `seconds` ran out first."""
+        await asyncio.sleep(0)  # let updates just handed to tasks enter
+        try:
+            async with asyncio.timeout(seconds):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+# -- factories ---------------------------------------------------------------------------------
+def build_bot(settings: Settings) -> Bot:
+    if not settings.token:
+        raise ValueError("BOT_TOKEN is required for the aiogram front end")
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(token=settings.token, session=session)
+
+
+def payments_token(settings: Settings) -> str | None:
+    token = settings.payment_provider_token
+    return token.get_secret_value() if token is not None else None
+
+
+def build_dispatcher(app: App, *, flow: UpdateFlow | None = None) -> Dispatcher:
+    """A dispatcher without aiogram's FSM (conversation state lives in our database); the
+    handlers get the conversation and the payment provider token injected."""
+    dispatcher = Dispatcher(
+        disable_fsm=True,
+        conversation=app.conversation,
+        payments_token=payments_token(app.settings),
+    )
+    dispatcher.update.outer_middleware(flow or UpdateFlow())
+    dispatcher.include_router(build_router())
+    return dispatcher
+
+
+# -- the running front end ---------------------------------------------------------------------
+class AiogramFrontend:
+    """One App on Telegram through aiogram: long polling, or a webhook server with WEBHOOK_URL."""
+
+    def __init__(self, app: App, *, polling_timeout: int = 10) -> None:
+        self.settings = app.settings
+        self._app = app
+        self.bot = build_bot(app.settings)
+        self.sender = Sender(self.bot, provider_token=payments_token(app.settings))
+        self.flow = UpdateFlow()
+        self.dispatcher = build_dispatcher(app, flow=self.flow)
+        self._polling_timeout = polling_timeout
+        self._polling: asyncio.Task[None] | None = None
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def webhook_mode(self) -> bool:
+        return self.settings.webhook_url is not None
+
+    async def start(self) -> None:
+        """Return once updates flow; raises when the token or the server is wrong. From then
+        on the app's outbound port (the scheduler's messages) sends through this bot."""
+        me = await self.bot.me()
+        log.info("aiogram front end for @%s in %s mode", me.username, self._mode)
+        if self.webhook_mode:
+            await self._start_webhook()
+        else:
+            await self._start_polling()
+        self._app.outbound.attach(self.sender)
+
+    async def stop(self) -> None:
+        """Stop taking updates, let those in hand finish, close the connection. Idempotent.
+        The App (its database) is the caller's to close."""
+        self._app.outbound.detach()
+        try:
+            if self._polling is not None:
+                await self._stop_polling(self._polling)
+            if self._runner is not None:
+                await self._stop_webhook(self._runner)
+        finally:
+            self._polling = self._runner = None
+            await self.bot.session.close()
+
+    @property
+    def _mode(self) -> str:
+        return "webhook" if self.webhook_mode else "polling"
+
+    # polling
+    async def _start_polling(self) -> None:
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        started = asyncio.Event()
+
+        async def on_startup() -> None:
+            started.set()
+
+        self.dispatcher.startup.register(on_startup)
+        self._polling = asyncio.create_task(
+            self.dispatcher.start_polling(
+                self.bot,
+                polling_timeout=self._polling_timeout,
+                handle_as_tasks=True,
+                handle_signals=False,
+                close_bot_session=False,
+                allowed_updates=self.dispatcher.resolve_used_update_types(),
+            )
+        )
+        ready = asyncio.create_task(started.wait())
+        await asyncio.wait({ready, self._polling}, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        if self._polling.done():
+            self._polling.result()  # polling ended at once: raise why
+
+    async def _stop_polling(self, polling: asyncio.Task[None]) -> None:
+        if not polling.done():
+            with suppress(RuntimeError):  # already stopping
+                await self.dispatcher.stop_polling()
+        try:
+            await polling
+        except Exception:
+            log.exception("polling ended with an error")
+        # aiogram confirms updates to the server as it fetches them: wait for those in hand.
+        if not await self.flow.drained():
+            log.warning("stopped with updates still being handled")
+
+    # webhook
+    async def _start_webhook(self) -> None:
+        settings = self.settings
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        if not secret or not settings.webhook_url:
+            raise ValueError("webhook mode needs WEBHOOK_SECRET as well as WEBHOOK_URL")
+        web_app = web.Application()
+        # Acknowledge an update only once handled: a failure is redelivered, not lost.
+        requests = SimpleRequestHandler(
+            self.dispatcher, self.bot, handle_in_background=False, secret_token=secret
+        )
+        requests.register(web_app, path=settings.webhook_path)
+        setup_application(web_app, self.dispatcher, bot=self.bot)
+        self._runner = web.AppRunner(web_app)
+        await self._runner.setup()
+        host, port = settings.webhook_host_port
+        await web.TCPSite(self._runner, host, port).start()
+        await self.bot.set_webhook(
+            settings.webhook_url,
+            secret_token=secret,
+            allowed_updates=self.dispatcher.resolve_used_update_types(),
+        )
+
+    async def _stop_webhook(self, runner: web.AppRunner) -> None:
+        # The webhook stays registered: another worker, or this one restarted, takes over.
+        for site in runner.sites:
+            await site.stop()
+        if not await self.flow.drained():
+            log.warning("stopped with updates still being handled")
+        await runner.cleanup()
+
+
+async def run_aiogram(app: App) -> None:
+    """Run the aiogram front end until cancelled or SIGINT/SIGTERM, then stop cleanly."""
+    frontend = AiogramFrontend(app)
+    try:
+        await frontend.start()
+        await _until_stop_signal()
+    finally:
+        await frontend.stop()
+
+
+async def _until_stop_signal() -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with suppress(NotImplementedError, RuntimeError):  # not on Windows, not off main thread
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    try:
+        await stop.wait()
+        log.info("stop signal received")
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+__all__ = [
+    "AiogramFrontend",
+    "Sender",
+    "UpdateFlow",
+    "build_bot",
+    "build_dispatcher",
+    "build_router",
+    "callback_to_event",
+    "message_to_event",
+    "pre_checkout_to_event",
+    "run_aiogram",
+]
