@@ -58,3 +58,19 @@ def test_migrate_and_seed_demo_are_repeatable(tmp_path: Path) -> None:
     result = _run(["run"], tmp_path, "/phones\n")
     assert "186****5678" in result.stdout and "138****8000" in result.stdout
     assert result.stdout.count("****") == 4  # two numbers, each in the list and on a button
+
+
+def test_campaign_files_load_whole_or_are_refused_with_the_line(tmp_path: Path) -> None:
+    demo = ROOT / "bot" / "demo" / "unicom_wallet_campaign.toml"
+    loaded = _run(["campaigns", "load", str(demo)], tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "loaded 3 campaigns, 6 offers, 3 rewards" in loaded.stdout
+    bad = tmp_path / "bad.toml"
+    text = demo.read_text(encoding="utf-8").replace(
+        'kind = "coupon"\ncoupon_code', 'kind = "coupon"\nx_code'
+    )
+    bad.write_text(text, encoding="utf-8")
+    refused = _run(["campaigns", "load", str(bad)], tmp_path)
+    assert refused.returncode == 2
+    line = text.splitlines().index('x_code = "WALLET5"') + 1
+    assert f"line {line}:" in refused.stderr and "x_code" in refused.stderr
