@@ -197,9 +197,15 @@ class OrderRepository:
         The condition is checked by the database in the same statement, so of two concurrent
         attempts exactly one succeeds. The transition is recorded with its time and cause.
         """
-        current = await self._session.scalar(select(OrderRow.status).where(OrderRow.id == order_id))
-        if current is None or current not in set(from_statuses):
-            return False
+        sources = list(from_statuses)
+        if len(sources) == 1:
+            current: str | None = sources[0]  # the conditional update below checks it
+        else:
+            current = await self._session.scalar(
+                select(OrderRow.status).where(OrderRow.id == order_id)
+            )
+            if current is None or current not in sources:
+                return False
         result = await self._session.execute(
             update(OrderRow)
             .where(OrderRow.id == order_id, OrderRow.status == current)

@@ -248,9 +248,13 @@ class LoyaltyService:
         now = self._clock()
         live = await uow.campaigns.live(now)
         offers = [o for _, rows in live for o in rows]
-        used = await uow.claims.used_by_customer(customer_id, [o.id for o in offers])
         total = Money(await uow.points.recharge_total_since(customer_id, now - timedelta(days=365)))
         rule = tier_for(total, self.config.tiers)
+        base_points = amount.fen // 100 * self.config.points_per_yuan
+        if not offers:  # no campaign live: base points times the tier's multiplier
+            points = base_points * rule.multiplier_percent // 100
+            return Quote(amount, amount, Money(0, amount.currency), points, ())
+        used = await uow.claims.used_by_customer(customer_id, [o.id for o in offers])
         situation = Situation(
             now=now,
             amount=amount,
@@ -258,7 +262,7 @@ class LoyaltyService:
             carrier=carrier,
             tier=rule.tier,
             new_customer=await uow.points.completed_recharges(customer_id) == 0,
-            base_points=amount.fen // 100 * self.config.points_per_yuan,
+            base_points=base_points,
             coupon_code=coupon_code,
             bundle_with=bundle_with,
             slots_left={
@@ -291,7 +295,7 @@ class LoyaltyService:
                 coupon_code=order.coupon_code,
                 exhausted=frozenset(exhausted),
             )
-            lost = await self._claim_all(uow, order, quote)
+            lost = await self._claim_all(uow, order, quote) if quote.benefits else set()
             if not lost:
                 order.quote = quote_json(quote)
                 await uow.orders.set_values(order.id, quote=order.quote)
