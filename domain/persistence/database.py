@@ -73,7 +73,10 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # Enough connections that a burst of customers waits for the database, never times out.
+    return create_async_engine(
+        url, echo=echo, pool_size=20, max_overflow=40, pool_timeout=120, pool_pre_ping=True
+    )
 
 
 def create_session_factory(
