@@ -54,15 +54,14 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_applicati
 from aiohttp import web
 
 from bot.assembly import App
+from bot.delivery import OutcomeSender
 from bot.settings import Settings
 from domain.customers import TelegramProfile
 from handlers.contract import (
     Button,
     ContactKeyboard,
-    EventKind,
     Incoming,
     Invoice,
-    Outcome,
     RemoveKeyboard,
     Reply,
     button_event,
@@ -208,7 +207,7 @@ async def call(bot: Bot, method: TelegramMethod[T]) -> T:
         return await bot(method)
 
 
-class Sender:
+class Sender(OutcomeSender):
     """Shows the conversation's answers through one bot; also the outbound port's notifier.
 
     Sending never raises a Bot API error: a failed call is logged and the next one still tried,
@@ -218,15 +217,6 @@ class Sender:
     def __init__(self, bot: Bot, *, provider_token: str | None = None) -> None:
         self.bot = bot
         self._provider_token = provider_token
-
-    async def deliver(self, event: Incoming, outcome: Outcome) -> None:
-        """Answer the pressed button or the payment question (always first), then each reply."""
-        if event.callback_id is not None:
-            await self.answer_button(event.callback_id, outcome.notice)
-        if event.kind is EventKind.PRE_CHECKOUT and event.payment is not None:
-            await self.answer_pre_checkout(event.payment.query_id, outcome.pre_checkout_error)
-        for reply in outcome.replies:
-            await self.reply(event, reply)
 
     async def answer_button(self, callback_id: str, notice: str | None) -> None:
         answer = AnswerCallbackQuery(callback_query_id=callback_id, text=notice or None)

@@ -24,13 +24,12 @@ from telegram import (
 from telegram.error import BadRequest, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.delivery import OutcomeSender
 from handlers.contract import (
     Button,
     ContactKeyboard,
-    EventKind,
     Incoming,
     Invoice,
-    Outcome,
     RemoveKeyboard,
     Reply,
 )
@@ -44,21 +43,12 @@ MAX_RETRY_AFTER_SECONDS = 5.0
 NOT_MODIFIED = "message is not modified"
 
 
-class Sender:
+class Sender(OutcomeSender):
     """Shows the conversation's answers through one bot; also the outbound port's notifier."""
 
     def __init__(self, bot: Bot, *, provider_token: str | None = None) -> None:
         self._bot = bot
         self._provider_token = provider_token
-
-    async def deliver(self, event: Incoming, outcome: Outcome) -> None:
-        """Answer the pressed button or the payment question (always), then every reply."""
-        if event.callback_id is not None:
-            await self.answer_button(event.callback_id, outcome.notice)
-        if event.kind is EventKind.PRE_CHECKOUT and event.payment is not None:
-            await self.answer_pre_checkout(event.payment.query_id, outcome.pre_checkout_error)
-        for reply in outcome.replies:
-            await self.reply(event, reply)
 
     async def answer_button(self, callback_id: str, notice: str | None) -> None:
         await self._call(
