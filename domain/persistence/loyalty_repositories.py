@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.persistence.repositories import shift_balance
 from domain.persistence.tables import (
     CampaignRow,
     NoticeRow,
@@ -192,17 +193,14 @@ class PointsRepository:
         note: str = "",
     ) -> bool:
         """Move the balance with its ledger entry; False if it would go below zero."""
-        result = await self._session.execute(
-            update(PointsBalanceRow)
-            .where(
-                PointsBalanceRow.customer_id == customer_id,
-                PointsBalanceRow.points + points >= 0,
-            )
-            .values(points=PointsBalanceRow.points + points)
-            .returning(PointsBalanceRow.customer_id)
-            .execution_options(synchronize_session=False)
+        moved = await shift_balance(
+            self._session,
+            PointsBalanceRow.points,
+            PointsBalanceRow.customer_id,
+            customer_id,
+            points,
         )
-        if result.first() is None:
+        if not moved:
             return False
         self._session.add(
             PointsEntryRow(

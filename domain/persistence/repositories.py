@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from domain.persistence.tables import (
     ConversationRow,
@@ -21,6 +22,25 @@ from domain.persistence.tables import (
     WalletEntryRow,
     WalletRow,
 )
+
+
+async def shift_balance(
+    session: AsyncSession,
+    balance: InstrumentedAttribute[int],
+    owner: InstrumentedAttribute[int],
+    owner_id: int,
+    delta: int,
+) -> bool:
+    """Add `delta` to a running balance unless it would go below zero: one conditional
+    statement, so concurrent moves can never overdraw it. False when refused."""
+    result = await session.execute(
+        update(balance.class_)
+        .where(owner == owner_id, balance + delta >= 0)
+        .values({balance: balance + delta})
+        .returning(owner)
+        .execution_options(synchronize_session=False)
+    )
+    return result.first() is not None
 
 
 class CustomerRepository:
@@ -406,17 +426,10 @@ class WalletRepository:
 
         The entry's unique key makes a replay fail with an IntegrityError at commit.
         """
-        result = await self._session.execute(
-            update(WalletRow)
-            .where(
-                WalletRow.customer_id == customer_id,
-                WalletRow.balance_fen + amount_fen >= 0,
-            )
-            .values(balance_fen=WalletRow.balance_fen + amount_fen)
-            .returning(WalletRow.customer_id)
-            .execution_options(synchronize_session=False)
+        moved = await shift_balance(
+            self._session, WalletRow.balance_fen, WalletRow.customer_id, customer_id, amount_fen
         )
-        if result.first() is None:
+        if not moved:
             return False
         self._session.add(
             WalletEntryRow(
