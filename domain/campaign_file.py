@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -272,7 +271,3 @@ def line_of(text: str, loc: tuple[Any, ...]) -> int | None:
                 return number + 1
         break
     return start + 1 if path else None
-
-
-def offer_window(offer: Offer, campaign: Campaign) -> datetime:
-    return min(campaign.ends_at, offer.expires_at) if offer.expires_at else campaign.ends_at

@@ -76,10 +76,6 @@ class Offer:
     coupon_code: str | None = None
     expires_at: datetime | None = None
 
-    @property
-    def limited(self) -> bool:
-        return self.quota is not None
-
 
 @dataclass(frozen=True)
 class Campaign:
@@ -145,10 +141,6 @@ class Quote:
     cashback: Money
     points: int
     benefits: tuple[Benefit, ...]
-
-    @property
-    def limited_offers(self) -> tuple[str, ...]:
-        return tuple(b.offer for b in self.benefits)
 
 
 def audience_matches(campaign: Campaign, situation: Situation) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -140,7 +140,3 @@ def china_day_start(moment: datetime) -> datetime:
     """Midnight in China of the day `moment` falls on: where a daily limit starts again."""
     local = moment.astimezone(CHINA)
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def expiry_of(created_at: datetime, payment_window: timedelta) -> datetime:
-    return created_at + payment_window
