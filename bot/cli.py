@@ -23,6 +23,8 @@ from scheduler.jobs import Schedule, build_scheduler
 log = logging.getLogger("bot")
 
 DEMO_NUMBERS = ("18612345678", "13800138000")
+# How long a sweep under way at shutdown may take to finish before it is cancelled.
+SWEEP_GRACE_SECONDS = 30.0
 DEMO_CAMPAIGNS = Path(__file__).parent / "demo" / "unicom_wallet_campaign.toml"
 
 
@@ -40,7 +42,18 @@ async def run(settings: Settings) -> None:
         await run_frontend(app)
     finally:
         scheduler.shutdown(wait=False)
+        await finish_running_sweeps()
         await app.close()
+
+
+async def finish_running_sweeps() -> None:
+    """Let sweeps already under way end before the database closes under them (a sweep cut
+    off with a connection checked out would keep the process from exiting)."""
+    running = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    if running:
+        _, late = await asyncio.wait(running, timeout=SWEEP_GRACE_SECONDS)
+        for task in late:
+            task.cancel()
 
 
 async def run_frontend(app: App) -> None:
