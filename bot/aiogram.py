@@ -28,7 +28,14 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.dispatcher.middlewares.base import BaseMiddleware
 from aiogram.dispatcher.middlewares.user_context import EVENT_CONTEXT_KEY, EventContext
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.methods import (
     AnswerCallbackQuery,
     AnswerPreCheckoutQuery,
@@ -60,6 +67,8 @@ from domain.customers import TelegramProfile
 from handlers.contract import (
     Button,
     ContactKeyboard,
+    Delivery,
+    DeliveryStatus,
     Incoming,
     Invoice,
     RemoveKeyboard,
@@ -123,8 +132,15 @@ def message_to_event(message: Message) -> Incoming | None:
             message_id=message.message_id,
         )
     if message.text is not None:
+        replied = message.reply_to_message
         return message_event(
-            user, chat_id, message.text, chat_type=chat_type, message_id=message.message_id
+            user,
+            chat_id,
+            message.text,
+            chat_type=chat_type,
+            message_id=message.message_id,
+            reply_to_message_id=replied.message_id if replied is not None else None,
+            thread_id=message.message_thread_id if message.is_topic_message else None,
         )
     return None
 
@@ -207,6 +223,19 @@ async def call(bot: Bot, method: TelegramMethod[T]) -> T:
         return await bot(method)
 
 
+def delivery_of(error: TelegramAPIError) -> Delivery:
+    """What a failed Bot API call means for sending the message again."""
+    if isinstance(error, TelegramRetryAfter):
+        return Delivery(
+            DeliveryStatus.RATE_LIMITED, retry_after=float(error.retry_after), reason=error.message
+        )
+    if isinstance(error, TelegramForbiddenError):
+        return Delivery(DeliveryStatus.BLOCKED, reason=error.message)
+    if isinstance(error, TelegramServerError | TelegramNetworkError):
+        return Delivery(DeliveryStatus.RETRY, reason=error.message)
+    return Delivery(DeliveryStatus.REJECTED, reason=error.message)
+
+
 class Sender(OutcomeSender):
     """Shows the conversation's answers through one bot; also the outbound port's notifier.
 
@@ -235,20 +264,39 @@ class Sender(OutcomeSender):
         if reply.edit and event.message_id is not None and chat_id == event.chat_id:
             if await self._edit(chat_id, event.message_id, reply):
                 return
-        await self.send(chat_id, reply)
+        delivery = await self.send(chat_id, reply)
+        retry_after = delivery.retry_after
+        if delivery.status is DeliveryStatus.RATE_LIMITED and retry_after is not None:
+            if retry_after <= MAX_RETRY_AFTER_SECONDS:
+                await asyncio.sleep(retry_after)
+                await self.send(chat_id, reply)
 
-    async def send(self, chat_id: int, reply: Reply) -> bool:
-        """A new message (or invoice) in `chat_id`; False when it could not be delivered."""
+    async def send(self, chat_id: int, reply: Reply) -> Delivery:
+        """One new message (or invoice) in `chat_id`, tried once; what became of it."""
+        method: SendInvoice | SendMessage
         if reply.invoice is not None:
-            return await self._call(
-                self._invoice(chat_id, reply.invoice, reply.buttons),
-                f"sending an invoice to chat {chat_id}",
+            method = self._invoice(chat_id, reply.invoice, reply.buttons, reply.thread_id)
+        else:
+            method = SendMessage(
+                chat_id=chat_id,
+                text=reply.text,
+                reply_markup=reply_markup(reply),
+                message_thread_id=reply.thread_id,
             )
-        message = SendMessage(chat_id=chat_id, text=reply.text, reply_markup=reply_markup(reply))
-        return await self._call(message, f"sending a message to chat {chat_id}")
+        try:
+            sent = await self.bot(method)
+        except TelegramAPIError as error:
+            delivery = delivery_of(error)
+            log.warning("sending to chat %s: %s (%s)", chat_id, delivery.status, error)
+            return delivery
+        return Delivery.sent(sent.message_id)
 
     def _invoice(
-        self, chat_id: int, invoice: Invoice, buttons: tuple[tuple[Button, ...], ...]
+        self,
+        chat_id: int,
+        invoice: Invoice,
+        buttons: tuple[tuple[Button, ...], ...],
+        thread_id: int | None,
     ) -> SendInvoice:
         return SendInvoice(
             chat_id=chat_id,
@@ -259,6 +307,7 @@ class Sender(OutcomeSender):
             prices=[LabeledPrice(label=invoice.label, amount=invoice.amount)],
             provider_token=self._provider_token,
             reply_markup=inline_markup(buttons),
+            message_thread_id=thread_id,
         )
 
     async def _edit(self, chat_id: int, message_id: int, reply: Reply) -> bool:

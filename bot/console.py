@@ -15,6 +15,8 @@ from domain.customers import TelegramProfile
 from domain.phone import PhoneNumberError, parse_phone_number
 from handlers.contract import (
     ContactKeyboard,
+    Delivery,
+    DeliveryStatus,
     Incoming,
     Outcome,
     RemoveKeyboard,
@@ -96,12 +98,12 @@ class ConsoleFrontend:
     def _print(self, text: str) -> None:
         print(text, file=self._stdout, flush=True)
 
-    async def send(self, chat_id: int, reply: Reply) -> bool:
+    async def send(self, chat_id: int, reply: Reply) -> Delivery:
         """The console's outbound port: a message nobody just asked for (a sweep's news)."""
         if chat_id != self._user.telegram_id:
-            return False
+            return Delivery(DeliveryStatus.REJECTED, reason="not the console's chat")
         self.render(Outcome(replies=[reply]))
-        return True
+        return Delivery.sent()
 
 
 def _looks_like_phone(text: str) -> bool:

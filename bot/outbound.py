@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from handlers.contract import Notifier, Reply
+from handlers.contract import Delivery, DeliveryStatus, Notifier, Reply
 
 log = logging.getLogger(__name__)
 
 
 class OutboundPort:
-    """Forwards to the running front end's notifier; refuses (returns False) until one is attached,
+    """Forwards to the running front end's notifier; answers "try again" until one is attached,
     so a sweep that runs before the front end is up simply tries again next time."""
 
     def __init__(self) -> None:
@@ -22,11 +22,11 @@ class OutboundPort:
     def detach(self) -> None:
         self._target = None
 
-    async def send(self, chat_id: int, reply: Reply) -> bool:
+    async def send(self, chat_id: int, reply: Reply) -> Delivery:
         if self._target is None:
-            return False
+            return Delivery(DeliveryStatus.RETRY, reason="no front end is running")
         try:
             return await self._target.send(chat_id, reply)
-        except Exception:
+        except Exception as error:
             log.exception("sending to chat %s failed", chat_id)
-            return False
+            return Delivery(DeliveryStatus.RETRY, reason=repr(error))

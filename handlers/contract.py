@@ -56,6 +56,9 @@ class Incoming:
     contact_phone: str | None = None
     contact_user_id: int | None = None
     payment: PaymentEvent | None = None
+    # The message this one answers (a staff reply to a ticket), and the forum topic it is in.
+    reply_to_message_id: int | None = None
+    thread_id: int | None = None
 
     @property
     def language_code(self) -> str | None:
@@ -87,22 +90,24 @@ def message_event(
     *,
     chat_type: str = "private",
     message_id: int | None = None,
+    reply_to_message_id: int | None = None,
+    thread_id: int | None = None,
 ) -> Incoming:
     """A typed message: a command when it starts with one, plain text otherwise."""
     command = parse_command(text)
-    if command is not None:
-        name, args = command
-        return Incoming(
-            EventKind.COMMAND,
-            user,
-            chat_id,
-            chat_type,
-            text=text,
-            command=name,
-            args=args,
-            message_id=message_id,
-        )
-    return Incoming(EventKind.TEXT, user, chat_id, chat_type, text=text, message_id=message_id)
+    name, args = command if command is not None else (None, "")
+    return Incoming(
+        EventKind.COMMAND if command is not None else EventKind.TEXT,
+        user,
+        chat_id,
+        chat_type,
+        text=text,
+        command=name,
+        args=args,
+        message_id=message_id,
+        reply_to_message_id=reply_to_message_id,
+        thread_id=thread_id,
+    )
 
 
 def button_event(
@@ -226,6 +231,8 @@ class Reply:
     chat_id: int | None = None
     # When set, the message is an invoice (sendInvoice) and `text` is not sent.
     invoice: Invoice | None = None
+    # The forum topic of `chat_id` to post in (a staff chat with one topic per ticket).
+    thread_id: int | None = None
 
     def __post_init__(self) -> None:
         if len(self.text) > MAX_MESSAGE_CHARS:
@@ -249,10 +256,42 @@ class Outcome:
     pre_checkout_error: str | None = None
 
 
+class DeliveryStatus(StrEnum):
+    """How one attempt to send a message ended, as far as deciding what to do next goes."""
+
+    SENT = "sent"
+    # 403: the person blocked the bot or left the chat; sending again will not help.
+    BLOCKED = "blocked"
+    # 429: too fast; may be sent again after `retry_after` seconds.
+    RATE_LIMITED = "rate_limited"
+    # A timeout, a network error or a 5xx: may be sent again after a backoff.
+    RETRY = "retry"
+    # Any other refusal (400 and the like): the message itself cannot be sent.
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The result of sending one message; true when it was sent."""
+
+    status: DeliveryStatus
+    message_id: int | None = None
+    retry_after: float | None = None
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.status is DeliveryStatus.SENT
+
+    @classmethod
+    def sent(cls, message_id: int | None = None) -> Delivery:
+        return cls(DeliveryStatus.SENT, message_id=message_id)
+
+
 class Notifier(Protocol):
     """The outbound port: a message to a chat that did not just write (sweeps, staff alerts).
 
-    Implemented by each front end in bot/. Returns False when it could not be delivered.
+    Implemented in bot/. The `Delivery` says whether (and as which message) it was sent, and when
+    it was not, whether trying again can help.
     """
 
-    async def send(self, chat_id: int, reply: Reply) -> bool: ...
+    async def send(self, chat_id: int, reply: Reply) -> Delivery: ...

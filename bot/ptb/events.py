@@ -97,12 +97,15 @@ def _message(profile: TelegramProfile, message: Message) -> Incoming | None:
         )
     if message.text is None:
         return None
+    replied = message.reply_to_message
     return message_event(
         profile,
         message.chat.id,
         message.text,
         chat_type=chat_type,
         message_id=message.message_id,
+        reply_to_message_id=replied.message_id if replied is not None else None,
+        thread_id=message.message_thread_id if message.is_topic_message else None,
     )
 
 

@@ -18,16 +18,19 @@ from telegram import (
     InlineKeyboardMarkup,
     KeyboardButton,
     LabeledPrice,
+    Message,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
 )
-from telegram.error import BadRequest, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.delivery import OutcomeSender
 from handlers.contract import (
     Button,
     ContactKeyboard,
+    Delivery,
+    DeliveryStatus,
     Incoming,
     Invoice,
     RemoveKeyboard,
@@ -69,26 +72,38 @@ class Sender(OutcomeSender):
         if reply.edit and event.message_id is not None and chat_id == event.chat_id:
             if await self._edit(chat_id, event.message_id, reply):
                 return
-        await self.send(chat_id, reply)
+        delivery = await self.send(chat_id, reply)
+        if delivery.status is DeliveryStatus.RATE_LIMITED and _short(delivery.retry_after):
+            await asyncio.sleep(delivery.retry_after or 0.0)
+            await self.send(chat_id, reply)
 
-    async def send(self, chat_id: int, reply: Reply) -> bool:
-        """A new message (or invoice) in `chat_id`; False when it could not be delivered."""
-        if reply.invoice is not None:
-            invoice = reply.invoice
-            buttons = inline_markup(reply.buttons)
-            return await self._call(
-                lambda: self._send_invoice(chat_id, invoice, buttons),
-                f"sending an invoice to chat {chat_id}",
-            )
-        markup = reply_markup(reply)
-        return await self._call(
-            lambda: self._bot.send_message(chat_id, reply.text, reply_markup=markup),
-            f"sending a message to chat {chat_id}",
-        )
+    async def send(self, chat_id: int, reply: Reply) -> Delivery:
+        """One new message (or invoice) in `chat_id`, tried once; what became of it."""
+        try:
+            if reply.invoice is not None:
+                sent = await self._send_invoice(
+                    chat_id, reply.invoice, inline_markup(reply.buttons), reply.thread_id
+                )
+            else:
+                sent = await self._bot.send_message(
+                    chat_id,
+                    reply.text,
+                    reply_markup=reply_markup(reply),
+                    message_thread_id=reply.thread_id,
+                )
+        except TelegramError as error:
+            delivery = delivery_of(error)
+            log.warning("sending to chat %s: %s (%r)", chat_id, delivery.status, error)
+            return delivery
+        return Delivery.sent(sent.message_id)
 
     def _send_invoice(
-        self, chat_id: int, invoice: Invoice, buttons: InlineKeyboardMarkup | None
-    ) -> Awaitable[object]:
+        self,
+        chat_id: int,
+        invoice: Invoice,
+        buttons: InlineKeyboardMarkup | None,
+        thread_id: int | None,
+    ) -> Awaitable[Message]:
         return self._bot.send_invoice(
             chat_id,
             invoice.title,
@@ -98,6 +113,7 @@ class Sender(OutcomeSender):
             [LabeledPrice(invoice.label, invoice.amount)],
             provider_token=self._provider_token,
             reply_markup=buttons,
+            message_thread_id=thread_id,
         )
 
     async def _edit(self, chat_id: int, message_id: int, reply: Reply) -> bool:
@@ -128,6 +144,21 @@ class Sender(OutcomeSender):
             log.warning("%s failed: %r", what, error)
             return False
         return True
+
+
+def delivery_of(error: TelegramError) -> Delivery:
+    """What a failed Bot API call means for sending the message again."""
+    if isinstance(error, RetryAfter):
+        return Delivery(DeliveryStatus.RATE_LIMITED, retry_after=_seconds(error), reason=str(error))
+    if isinstance(error, Forbidden):
+        return Delivery(DeliveryStatus.BLOCKED, reason=error.message)
+    if isinstance(error, NetworkError) and not isinstance(error, BadRequest):
+        return Delivery(DeliveryStatus.RETRY, reason=error.message)
+    return Delivery(DeliveryStatus.REJECTED, reason=error.message)
+
+
+def _short(retry_after: float | None) -> bool:
+    return retry_after is not None and retry_after <= MAX_RETRY_AFTER_SECONDS
 
 
 def reply_markup(reply: Reply) -> ReplyMarkup | None:
