@@ -82,5 +82,6 @@ async def build_app(
         recharge=recharge_config(settings),
         ports=ports,
         loyalty=LoyaltyConfig(points_per_yuan=settings.points_per_yuan),
+        admin_ids=settings.admin_ids,
     )
     return App(settings, engine, services, build_conversation(services), ports)

@@ -16,6 +16,7 @@ from domain.services.campaign_catalogue import CampaignCatalogue
 from domain.services.customers import ConversationService, CustomerService
 from domain.services.loyalty import LoyaltyConfig, LoyaltyService, RewardCatalogue
 from domain.services.recharge import RechargeConfig, RechargeService
+from domain.services.staff import StaffDirectory
 from domain.services.wallet import WalletService
 
 DEFAULT_LIMITS = RechargeLimits(
@@ -42,6 +43,7 @@ class Services:
     loyalty: LoyaltyService
     campaigns: CampaignCatalogue
     rewards: RewardCatalogue
+    staff: StaffDirectory
 
 
 def build_services(
@@ -51,6 +53,7 @@ def build_services(
     recharge: RechargeConfig | None = None,
     ports: Ports | None = None,
     loyalty: LoyaltyConfig | None = None,
+    admin_ids: frozenset[int] = frozenset(),
 ) -> Services:
     ports = ports or Ports()
     loyalty_service = LoyaltyService(uow, loyalty or LoyaltyConfig(), clock)
@@ -69,4 +72,5 @@ def build_services(
         loyalty=loyalty_service,
         campaigns=CampaignCatalogue(uow, clock),
         rewards=RewardCatalogue(uow, clock),
+        staff=StaffDirectory(admin_ids),
     )
