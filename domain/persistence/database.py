@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from domain.persistence.inline_sqlite import inline_connector
+
 SQLITE_BUSY_TIMEOUT_MS = 15_000
-SQLITE_POOL_SIZE = 3
 
 
 def is_sqlite(url: str) -> bool:
@@ -30,7 +31,8 @@ def ensure_sqlite_directory(url: str) -> None:
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     # Transactions are begun by `_begin_immediate`, not by the driver.
-    dbapi_connection.isolation_level = None
+    if dbapi_connection.isolation_level is not None:
+        dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -59,14 +61,15 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine with the settings each backend needs for concurrent use."""
     if is_sqlite(url):
         ensure_sqlite_directory(url)
+        path = make_url(url).database or ":memory:"
         engine = create_async_engine(
             url,
             echo=echo,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            # Statements run inline on the event loop's thread (see inline_sqlite), so the
+            # engine keeps exactly one connection: units of work queue for it in the pool.
+            async_creator=inline_connector(path, SQLITE_BUSY_TIMEOUT_MS / 1000),
             pool_reset_on_return=None,  # every unit of work ends its own transaction
-            # SQLite has one writer at a time; a few connections serve many chats best
-            # (each aiosqlite connection is a thread competing for the same two cores).
-            pool_size=SQLITE_POOL_SIZE,
+            pool_size=1,
             max_overflow=0,
             pool_timeout=120,
         )
