@@ -83,6 +83,19 @@ def _decode(kind: Any, text: str) -> object:
     raise TypeError(f"unsupported button field type {kind!r}")
 
 
+_Shape = tuple[tuple[dataclasses.Field[Any], ...], dict[str, Any]]
+_SHAPES: dict[type[ButtonData], _Shape] = {}
+
+
+def _shape(cls: type[ButtonData]) -> _Shape:
+    """A button class's fields and their types, worked out once per class."""
+    shape = _SHAPES.get(cls)
+    if shape is None:
+        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        shape = _SHAPES[cls] = (fields, typing.get_type_hints(cls))
+    return shape
+
+
 def unpack(data: str | None) -> ButtonData | None:
     """The typed data of a pressed button, or None for unknown, stale or forged data."""
     if not data or len(data.encode()) > MAX_BUTTON_DATA_BYTES:
@@ -91,10 +104,9 @@ def unpack(data: str | None) -> ButtonData | None:
     cls = _REGISTRY.get(prefix)
     if cls is None:
         return None
-    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    fields, hints = _shape(cls)
     if len(values) != len(fields):
         return None
-    hints = typing.get_type_hints(cls)
     try:
         kwargs = {
             field.name: _decode(hints[field.name], text)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Insert, Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +23,59 @@ from domain.persistence.tables import (
     WalletEntryRow,
     WalletRow,
 )
+
+_CUSTOMERS = cast(Table, CustomerRow.__table__)
+_CONVERSATIONS = cast(Table, ConversationRow.__table__)
+
+# The statement of every turn, built once: a customer and their conversation in one chat.
+# Core, not ORM loading: it is read on every update and only copied into plain rows.
+_TURN = (
+    select(
+        _CUSTOMERS.c.id,
+        _CUSTOMERS.c.telegram_id,
+        _CUSTOMERS.c.first_name,
+        _CUSTOMERS.c.last_name,
+        _CUSTOMERS.c.username,
+        _CUSTOMERS.c.language,
+        _CUSTOMERS.c.registered_at,
+        _CONVERSATIONS.c.id.label("conversation_id"),
+        _CONVERSATIONS.c.step,
+        _CONVERSATIONS.c.data,
+    )
+    .select_from(
+        _CUSTOMERS.outerjoin(
+            _CONVERSATIONS,
+            and_(
+                _CONVERSATIONS.c.telegram_id == _CUSTOMERS.c.telegram_id,
+                _CONVERSATIONS.c.chat_id == bindparam("chat_id"),
+            ),
+        )
+    )
+    .where(_CUSTOMERS.c.telegram_id == bindparam("telegram_id"))
+)
+
+
+def _state_upsert(dialect: str) -> Insert:
+    """Insert a chat's conversation state or replace it, with bound parameters."""
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(_CONVERSATIONS).values(
+        chat_id=bindparam("chat_id"),
+        telegram_id=bindparam("telegram_id"),
+        step=bindparam("step"),
+        data=bindparam("data", type_=_CONVERSATIONS.c.data.type),
+        updated_at=bindparam("updated_at", type_=_CONVERSATIONS.c.updated_at.type),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[_CONVERSATIONS.c.chat_id, _CONVERSATIONS.c.telegram_id],
+        set_={
+            "step": statement.excluded.step,
+            "data": statement.excluded.data,
+            "updated_at": statement.excluded.updated_at,
+        },
+    )
+
+
+_STATE_UPSERTS = {dialect: _state_upsert(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 async def shift_balance(
@@ -59,18 +113,33 @@ class CustomerRepository:
     async def with_conversation(
         self, telegram_id: int, chat_id: int
     ) -> tuple[CustomerRow, ConversationRow | None] | None:
-        """The customer and their conversation in this chat, in one query."""
+        """The customer and their conversation in this chat, in one query, as rows that are
+        not attached to the session (read them; change them through the repositories)."""
         result = await self._session.execute(
-            select(CustomerRow, ConversationRow)
-            .outerjoin(
-                ConversationRow,
-                (ConversationRow.telegram_id == CustomerRow.telegram_id)
-                & (ConversationRow.chat_id == chat_id),
-            )
-            .where(CustomerRow.telegram_id == telegram_id)
+            _TURN, {"telegram_id": telegram_id, "chat_id": chat_id}
         )
-        row = result.first()
-        return None if row is None else (row[0], row[1])
+        found = result.first()
+        if found is None:
+            return None
+        customer = CustomerRow(
+            id=found.id,
+            telegram_id=found.telegram_id,
+            first_name=found.first_name,
+            last_name=found.last_name,
+            username=found.username,
+            language=found.language,
+            registered_at=found.registered_at,
+        )
+        if found.conversation_id is None:
+            return customer, None
+        conversation = ConversationRow(
+            id=found.conversation_id,
+            chat_id=chat_id,
+            telegram_id=telegram_id,
+            step=found.step,
+            data=found.data,
+        )
+        return customer, conversation
 
     def add(self, row: CustomerRow) -> None:
         self._session.add(row)
@@ -126,16 +195,16 @@ class ConversationRepository:
     async def upsert(
         self, chat_id: int, telegram_id: int, step: str, data: dict[str, object], at: datetime
     ) -> None:
-        dialect = self._session.get_bind().dialect.name
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        statement = insert(ConversationRow).values(
-            chat_id=chat_id, telegram_id=telegram_id, step=step, data=data, updated_at=at
-        )
+        statement = _STATE_UPSERTS[self._session.get_bind().dialect.name]
         await self._session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[ConversationRow.chat_id, ConversationRow.telegram_id],
-                set_={"step": step, "data": data, "updated_at": at},
-            )
+            statement,
+            {
+                "chat_id": chat_id,
+                "telegram_id": telegram_id,
+                "step": step,
+                "data": data,
+                "updated_at": at,
+            },
         )
 
     async def forget_user(self, telegram_id: int) -> None:
