@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.persistence.repositories import shift_balance
@@ -19,6 +19,7 @@ from domain.persistence.tables import (
     PointsEntryRow,
     RedemptionRow,
     RewardRow,
+    UtcDateTime,
 )
 
 HELD, GRANTED, RELEASED = "held", "granted", "released"
@@ -78,7 +79,7 @@ class OfferClaimRepository:
         The check and the increment are one conditional statement, so however many claim at
         once, the quota and the budget are never exceeded.
         """
-        result = await self._session.execute(
+        take = (
             update(OfferRow)
             .where(
                 OfferRow.id == offer_id,
@@ -90,6 +91,27 @@ class OfferClaimRepository:
             .returning(OfferRow.id)
             .execution_options(synchronize_session=False)
         )
+        if self._session.get_bind().dialect.name == "postgresql":
+            # One round trip: every customer contends for the offer's row, whose lock is then
+            # held only for this statement and the commit.
+            taken = take.cte("taken")
+            record = (
+                insert(OfferClaimRow)
+                .from_select(
+                    ["offer_id", "order_id", "customer_id", "cashback_fen", "status", "at"],
+                    select(
+                        taken.c.id,
+                        literal(order_id),
+                        literal(customer_id),
+                        literal(cashback_fen),
+                        literal(HELD),
+                        literal(at, UtcDateTime()),
+                    ),
+                )
+                .returning(OfferClaimRow.id)
+            )
+            return (await self._session.execute(record)).first() is not None
+        result = await self._session.execute(take)
         if result.first() is None:
             return False
         self._session.add(
