@@ -18,6 +18,7 @@ from domain.money import Money
 from domain.orders import CHINA
 
 START_PREFIX = "ref_"
+NO_MONEY = Money(0)
 CODE_BYTES = 12  # 16 url-safe characters: 96 random bits, not guessable
 CODE_LENGTH = 16
 _PAYLOAD = re.compile(rf"^{START_PREFIX}([A-Za-z0-9_-]{{{CODE_LENGTH}}})$")
@@ -65,7 +66,7 @@ class RewardSpec:
 
     kind: RewardKind
     points: int = 0
-    amount: Money = Money(0)
+    amount: Money = NO_MONEY
     coupon_code: str | None = None
 
     def __post_init__(self) -> None:

@@ -16,6 +16,7 @@ from domain.services.campaign_catalogue import CampaignCatalogue
 from domain.services.customers import ConversationService, CustomerService
 from domain.services.loyalty import LoyaltyConfig, LoyaltyService, RewardCatalogue
 from domain.services.recharge import RechargeConfig, RechargeService
+from domain.services.referrals import ReferralService
 from domain.services.wallet import WalletService
 
 DEFAULT_LIMITS = RechargeLimits(
@@ -42,6 +43,7 @@ class Services:
     loyalty: LoyaltyService
     campaigns: CampaignCatalogue
     rewards: RewardCatalogue
+    referrals: ReferralService
 
 
 def build_services(
@@ -69,4 +71,5 @@ def build_services(
         loyalty=loyalty_service,
         campaigns=CampaignCatalogue(uow, clock),
         rewards=RewardCatalogue(uow, clock),
+        referrals=ReferralService(uow, clock),
     )
