@@ -505,6 +505,7 @@ class AiogramFrontend:
         """Return once updates flow; raises when the token or the server is wrong. From then
         on the app's outbound port (the scheduler's messages) sends through this bot."""
         me = await self.bot.me()
+        self._app.conversation.bot_username = self._app.conversation.bot_username or me.username
         log.info("aiogram front end for @%s in %s mode", me.username, self._mode)
         if self.webhook_mode:
             await self._start_webhook()

@@ -84,4 +84,6 @@ async def build_app(
         loyalty=LoyaltyConfig(points_per_yuan=settings.points_per_yuan),
         admin_ids=settings.admin_ids,
     )
-    return App(settings, engine, services, build_conversation(services), ports)
+    conversation = build_conversation(services)
+    conversation.bot_username = settings.bot_username
+    return App(settings, engine, services, conversation, ports)

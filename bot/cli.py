@@ -35,6 +35,8 @@ async def run(settings: Settings) -> None:
         settings.housekeeping_interval_seconds,
         settings.order_sweep_seconds,
         points_warn_days=settings.points_warn_days,
+        referral_sweep_seconds=settings.referral_sweep_seconds,
+        staff_chat_id=settings.staff_chat_id,
     )
     scheduler = build_scheduler(app.services, schedule, app.outbound)
     scheduler.start()

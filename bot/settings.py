@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     points_per_yuan: int = Field(default=1, ge=0)
     points_warn_days: int = Field(default=14, ge=1)
 
+    # Referrals: the bot's @username for invite links (else asked with getMe); sweep interval.
+    bot_username: str | None = None
+    referral_sweep_seconds: float = Field(default=10.0, gt=0)
+
     # Who the console front end speaks as.
     console_user_id: int = 1
     console_language: str = "zh-hans"
@@ -106,6 +110,7 @@ class Settings(BaseSettings):
         "gateway_url",
         "gateway_api_key",
         "staff_chat_id",
+        "bot_username",
         mode="before",
     )
     @classmethod

@@ -16,6 +16,12 @@
     multiplier = 2
     quota = 100
 
+    [campaigns.referral]            # optional: invite-a-friend rewards
+    min_recharge_yuan = 30          # the friend's first recharge of at least this qualifies
+    inviter = { kind = "points", points = 200 }     # red_packet (yuan = 5), coupon (coupon_code)
+    friend = { kind = "red_packet", yuan = 5 }
+    claim_days = 7      # also cap_per_inviter, cap_period_days, burst_count, burst_minutes
+
     [[rewards]]
     code = "coupon-5"
     kind = "coupon"                 # data_pack, goods
@@ -32,6 +38,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -49,6 +56,8 @@ from domain.campaigns import Audience, Campaign, CampaignStatus, Offer, OfferKin
 from domain.catalogue import ProductKind
 from domain.money import Money
 from domain.phone import Carrier
+from domain.referrals import ReferralRules, RewardKind
+from domain.referrals import RewardSpec as ReferralReward
 from domain.tiers import Tier
 
 CODE = r"^[a-z0-9][a-z0-9_-]{0,47}$"
@@ -135,6 +144,66 @@ class OfferSpec(BaseModel):
         )
 
 
+# -- referral rewards (`[campaigns.referral]`) -------------------------------------------------
+class ReferralRewardSpec(BaseModel):
+    """One side's reward: `{ kind = "points", points = 200 }`, `{ kind = "red_packet",
+    yuan = 5 }` or `{ kind = "coupon", coupon_code = "WALLET5" }`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: RewardKind
+    points: int = Field(default=0, ge=0, le=100_000)
+    yuan: Yuan = Field(default=Decimal(0), le=1000)
+    coupon_code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{4,32}$")
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> ReferralRewardSpec:
+        given = {
+            "points": bool(self.points),
+            "yuan": bool(self.yuan),
+            "coupon_code": bool(self.coupon_code),
+        }
+        needed = {
+            RewardKind.POINTS: "points",
+            RewardKind.RED_PACKET: "yuan",
+            RewardKind.COUPON: "coupon_code",
+        }[self.kind]
+        if not given[needed] or any(v for k, v in given.items() if k != needed):
+            raise ValueError(f"a {self.kind.value} reward needs {needed} and nothing else")
+        return self
+
+    def to_reward(self) -> ReferralReward:
+        code = self.coupon_code.upper() if self.coupon_code else None
+        return ReferralReward(self.kind, self.points, fen(self.yuan) or Money(0), code)
+
+
+class ReferralSpec(BaseModel):
+    """`[campaigns.referral]`: what a friend's first qualifying recharge earns both sides."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_recharge_yuan: Yuan = Field(gt=0)
+    inviter: ReferralRewardSpec
+    friend: ReferralRewardSpec
+    claim_days: int = Field(default=7, ge=1, le=90)
+    cap_per_inviter: int = Field(default=20, ge=1)
+    cap_period_days: int = Field(default=30, ge=1, le=366)
+    burst_count: int = Field(default=5, ge=2)
+    burst_minutes: int = Field(default=60, ge=1, le=10_080)
+
+    def to_rules(self) -> ReferralRules:
+        return ReferralRules(
+            minimum=fen(self.min_recharge_yuan) or Money(0),
+            inviter=self.inviter.to_reward(),
+            friend=self.friend.to_reward(),
+            claim_window=timedelta(days=self.claim_days),
+            cap_per_inviter=self.cap_per_inviter,
+            cap_period_days=self.cap_period_days,
+            burst_count=self.burst_count,
+            burst_window=timedelta(minutes=self.burst_minutes),
+        )
+
+
 class CampaignSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -154,6 +223,7 @@ class CampaignSpec(BaseModel):
     exclusive: bool = False
     countdown_minutes: list[int] = Field(default=[1440, 120, 15])
     offers: list[OfferSpec] = Field(min_length=1)
+    referral: ReferralSpec | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> CampaignSpec:

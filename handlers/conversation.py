@@ -11,12 +11,13 @@ from handlers.features import (
     points,
     privacy,
     recharge,
+    referrals,
     start,
     wallet,
 )
 from handlers.router import ConversationRouter
 
-FEATURES = (start, recharge, offers, points, orders, wallet, phones, language, privacy)
+FEATURES = (start, recharge, offers, points, orders, wallet, phones, language, privacy, referrals)
 
 
 def build_conversation(services: Services) -> ConversationRouter:

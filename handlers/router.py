@@ -116,6 +116,8 @@ class ConversationRouter:
         self._fallback: Handler | None = None
         self._stale_button: Handler | None = None
         self._unknown_command: Handler | None = None
+        # The bot's @username for links (t.me/<bot>): from settings or the front end's getMe.
+        self.bot_username: str | None = None
 
     # -- registration -------------------------------------------------------------------------
     def command(self, *names: str) -> Callable[[Handler], Handler]:

@@ -18,6 +18,7 @@ from handlers.contract import Notifier
 from handlers.features.points import lapse_warning
 from handlers.features.recharge import outcome_reply
 from handlers.i18n import texts
+from scheduler.referrals import sweep_referrals
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ class Schedule:
     order_sweep_seconds: float = 15.0
     points_sweep_seconds: float = 3600.0
     points_warn_days: int = 14
+    referral_sweep_seconds: float = 10.0
+    staff_chat_id: int | None = None
 
 
 async def reset_abandoned_conversations(services: Services, idle_seconds: float) -> int:
@@ -120,6 +123,14 @@ def build_scheduler(services: Services, schedule: Schedule, notifier: Notifier) 
         seconds=schedule.points_sweep_seconds,
         args=(services, notifier, timedelta(days=schedule.points_warn_days)),
         id="sweep_points",
+        **common,
+    )
+    scheduler.add_job(
+        sweep_referrals,
+        "interval",
+        seconds=schedule.referral_sweep_seconds,
+        args=(services, notifier, schedule.staff_chat_id),
+        id="sweep_referrals",
         **common,
     )
     return scheduler

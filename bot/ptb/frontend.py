@@ -210,6 +210,9 @@ class PtbFrontend:
     async def start(self) -> None:
         try:
             await self.application.initialize()  # getMe: a wrong token fails here
+            self._app.conversation.bot_username = (
+                self._app.conversation.bot_username or self.application.bot.username
+            )
             await self._start_receiving()
             await self.application.start()
         except BaseException:

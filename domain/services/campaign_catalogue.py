@@ -68,6 +68,8 @@ class CampaignCatalogue:
         )
         row.priority, row.exclusive = campaign.priority, campaign.exclusive
         row.extra = {"countdown_minutes": spec.countdown_minutes}
+        if spec.referral is not None:
+            row.extra = {**row.extra, "referral": spec.referral.to_rules().to_json()}
         row.loaded_at = self._clock()
         await uow.campaigns.flush()
         for offer in campaign.offers:

@@ -16,6 +16,7 @@ from domain.services.campaign_catalogue import CampaignCatalogue
 from domain.services.customers import ConversationService, CustomerService
 from domain.services.loyalty import LoyaltyConfig, LoyaltyService, RewardCatalogue
 from domain.services.recharge import RechargeConfig, RechargeService
+from domain.services.referrals import ReferralService
 from domain.services.staff import StaffDirectory
 from domain.services.wallet import WalletService
 
@@ -44,6 +45,7 @@ class Services:
     campaigns: CampaignCatalogue
     rewards: RewardCatalogue
     staff: StaffDirectory
+    referrals: ReferralService
 
 
 def build_services(
@@ -73,4 +75,5 @@ def build_services(
         campaigns=CampaignCatalogue(uow, clock),
         rewards=RewardCatalogue(uow, clock),
         staff=StaffDirectory(admin_ids),
+        referrals=ReferralService(uow, clock),
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from handlers.buttons import ButtonData
 from handlers.contract import RemoveKeyboard
+from handlers.features.referrals import welcome_referred
 from handlers.menu import ShowMenu, back_to_menu, show_menu
 from handlers.router import Context, ConversationRouter
 
@@ -24,6 +25,8 @@ def register(router: ConversationRouter) -> None:
         name = ctx.customer.first_name or ctx.t("start.friend")
         key = "start.welcome_new" if ctx.customer.is_new else "start.welcome_back"
         ctx.reply(ctx.t(key, name=name))
+        if ctx.customer.is_new and ctx.event.args:
+            await welcome_referred(ctx)
         show_menu(ctx, router)
 
     @router.command("menu")

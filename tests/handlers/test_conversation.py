@@ -27,6 +27,7 @@ async def test_start_registers_and_greets_in_chinese_with_the_menu(chat: Chat, a
         "⭐ 我的积分",
         "👛 我的钱包",
         "🧾 我的订单",
+        "🤝 邀请好友",
         "🌐 语言 / Language",
         "🔒 隐私",
         "❓ 帮助",

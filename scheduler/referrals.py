@@ -1,0 +1,77 @@
+"""The referral sweep: qualify friends, reverse refunded ones, expire rewards, tell people.
+
+Safe to run twice or at once from two processes: every step is a conditional update or guarded
+by a unique constraint, and every message is claimed before it is sent (released when it could
+not be delivered, so the next sweep tries again; never sent twice).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from domain.services.customers import CustomerNotFound
+from domain.services.registry import Services
+from handlers.contract import Notifier
+from handlers.features.referrals import reward_ready, shortfall_alert, staff_alert
+from handlers.i18n import texts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReferralSweep:
+    qualified: int = 0
+    reversed: int = 0
+    expired: int = 0
+    customers_told: int = 0
+    staff_alerts: int = 0
+
+
+async def sweep_referrals(
+    services: Services, notifier: Notifier, staff_chat_id: int | None
+) -> ReferralSweep:
+    referrals = services.referrals
+    qualified = await referrals.qualify_due()
+    reversed_ = await referrals.reverse_refunded()
+    expired = await referrals.expire_due()
+    if qualified or reversed_ or expired:
+        log.info(
+            "referrals: %d qualified, %d reversed, %d rewards expired",
+            len(qualified),
+            len(reversed_),
+            expired,
+        )
+    told = 0
+    for reward in await referrals.unnotified_rewards():
+        if not await referrals.mark_notified(reward.id):
+            continue  # another sweep is telling this one
+        try:
+            customer = await services.customers.get(reward.customer_id)
+        except CustomerNotFound:
+            continue  # erased: nobody to tell
+        if customer.telegram_id is None:
+            continue
+        if await notifier.send(
+            customer.telegram_id, reward_ready(texts(customer.language), reward)
+        ):
+            told += 1
+        else:
+            await referrals.mark_notified(reward.id, False)
+    alerts = 0
+    if staff_chat_id is not None:
+        for alert in await referrals.unsent_alerts():
+            if not await referrals.mark_alert_sent(alert.referral_id):
+                continue
+            if await notifier.send(staff_chat_id, staff_alert(alert)):
+                alerts += 1
+            else:
+                await referrals.mark_alert_sent(alert.referral_id, False)
+        for shortfall in await referrals.shortfalls(unsent_only=True):
+            if not await referrals.mark_shortfall_sent(shortfall.id):
+                continue
+            if await notifier.send(staff_chat_id, shortfall_alert(shortfall)):
+                alerts += 1
+            else:
+                await referrals.mark_shortfall_sent(shortfall.id, False)
+    return ReferralSweep(len(qualified), len(reversed_), expired, told, alerts)

@@ -1,0 +1,165 @@
+"""Inviting a friend, the friend's first recharge, and both claims, as the customers see them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from bot.assembly import App, build_app
+from domain.campaign_file import parse_campaign_file
+from handlers.contract import Reply
+from scheduler.referrals import sweep_referrals
+from tests.conftest import make_settings
+from tests.handlers.chat import Chat
+
+STAFF_CHAT = -1009
+
+CAMPAIGN = """
+[[campaigns]]
+code = "invite-fest"
+name_zh = "邀请节"
+name_en = "Invite festival"
+terms_zh = "邀请好友"
+terms_en = "Invite friends"
+starts_at = 2020-01-01T00:00:00+08:00
+ends_at = 2099-01-01T00:00:00+08:00
+
+[[campaigns.offers]]
+code = "double"
+kind = "points_multiplier"
+multiplier = 2
+quota = 1
+
+[campaigns.referral]
+min_recharge_yuan = 30
+inviter = { kind = "points", points = 200 }
+friend = { kind = "red_packet", yuan = 5 }
+claim_days = 7
+"""
+
+
+class Outbox:
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, Reply]] = []
+
+    async def send(self, chat_id: int, reply: Reply) -> bool:
+        self.sent.append((chat_id, reply))
+        return True
+
+    def to(self, chat_id: int) -> list[Reply]:
+        return [reply for chat, reply in self.sent if chat == chat_id]
+
+
+@pytest.fixture
+async def shop(sqlite_url: str) -> AsyncIterator[App]:
+    app = await build_app(
+        make_settings(sqlite_url, sandbox_topup_delay_seconds=0, bot_username="wallet_test_bot")
+    )
+    await app.services.campaigns.load(parse_campaign_file(CAMPAIGN))
+    try:
+        yield app
+    finally:
+        await app.close()
+
+
+async def _invite_link(inviter: Chat) -> str:
+    await inviter.send("/invite")
+    return next(line for line in inviter.text.splitlines() if line.startswith("https://t.me/"))
+
+
+async def _recharge(chat: Chat, number: str, product: str) -> None:
+    await chat.send(f"/bind {number}")
+    await chat.send("/recharge")
+    await chat.press(f"为 {number[:3]}****{number[-4:]} 充值")
+    await chat.press("话费")
+    await chat.press(product)
+    await chat.press("模拟支付")
+    assert chat.texts[0].startswith("✅ 充值成功")
+
+
+async def test_inviter_sees_a_personal_link_with_a_share_button(shop: App) -> None:
+    inviter = Chat.of(shop.conversation, telegram_id=1001)
+    await inviter.send("/start")
+    link = await _invite_link(inviter)
+    assert link.startswith("https://t.me/wallet_test_bot?start=ref_")
+    payload = link.split("start=")[1]
+    assert len(payload) <= 64
+    assert "首次充值满¥30.00后：您得200 积分，好友得¥5.00 红包" in inviter.text
+    assert "已加入好友：0 位，已完成首充：0 位" in inviter.text
+    share = inviter.button("分享给好友")
+    assert share.url is not None and share.data is None
+    assert parse_qs(urlsplit(share.url).query)["url"] == [link]
+    # The same link every time.
+    assert await _invite_link(inviter) == link
+
+
+async def test_friend_joins_recharges_and_both_claim_once(shop: App) -> None:
+    inviter = Chat.of(shop.conversation, telegram_id=1001)
+    friend = Chat.of(shop.conversation, telegram_id=2002)
+    await inviter.send("/start")
+    payload = (await _invite_link(inviter)).split("start=")[1]
+
+    await friend.send(f"/start {payload}")
+    assert friend.texts[0].startswith("小明，您好")
+    assert friend.texts[1] == "您通过好友的邀请加入。首次充值满¥30.00，即可领取 ¥5.00 红包。"
+    assert friend.texts[2] == "请选择您要办理的业务："
+
+    await _recharge(friend, "13100001111", "50元")
+    outbox = Outbox()
+    await sweep_referrals(shop.services, outbox, STAFF_CHAT)
+    [inviter_notice] = outbox.to(1001)
+    [friend_notice] = outbox.to(2002)
+    assert inviter_notice.text.startswith("🎉 您邀请的好友完成了首次充值！邀请奖励 200 积分")
+    assert friend_notice.text.startswith("🎉 首次充值完成！新人奖励 ¥5.00 红包")
+    assert outbox.to(STAFF_CHAT) == []
+
+    claim = inviter_notice.buttons[0][0].data or ""
+    await inviter.press_data(claim)
+    assert inviter.last.notice == "领取成功"
+    assert inviter.texts[0] == "✅ 领取成功：200 积分 已存入您的积分。"
+    assert "可领取 0 · 已领取 1" in inviter.text
+    await inviter.press_data(claim)  # a double tap
+    assert inviter.last.notice == "这份奖励已经领取过了。"
+    await inviter.send("/points")
+    assert "200" in inviter.texts[0] and "邀请奖励 +200" in inviter.text
+
+    await friend.send("/invite")
+    await friend.press("领取 ¥5.00 红包")
+    assert friend.texts[0] == "✅ 领取成功：¥5.00 红包 已存入您的钱包余额。"
+    await friend.send("/wallet")
+    assert "邀请红包 ¥5.00" in friend.text
+
+    # Someone else's reward button does nothing for them.
+    await friend.press_data(claim)
+    assert friend.last.notice == "这份奖励现在不能领取。"
+
+    await inviter.send("/invite")
+    assert "已加入好友：1 位，已完成首充：1 位" in inviter.text
+    await inviter.press("排行榜")
+    assert inviter.texts[0] == "🏆 邀请节 邀请排行榜\n1. 小**：1 位好友"
+
+
+@pytest.mark.parametrize(
+    "args", ["ref_", "ref_AAAAAAAAAAAAAAAA", "ref_<script>", "hello", "ref_" + "x" * 70]
+)
+async def test_a_forged_start_payload_gets_the_normal_welcome(shop: App, args: str) -> None:
+    friend = Chat.of(shop.conversation, telegram_id=3003)
+    await friend.send(f"/start {args}")
+    assert len(friend.texts) == 2
+    assert friend.texts[0].startswith("小明，您好") and friend.texts[1] == "请选择您要办理的业务："
+    customer = (await shop.services.customers.begin_turn(friend.user, friend.chat_id)).customer
+    assert await shop.services.referrals.inviter_of(customer.id) is None
+
+
+async def test_ones_own_link_or_coming_back_through_a_link_attributes_nothing(
+    shop: App,
+) -> None:
+    inviter = Chat.of(shop.conversation, telegram_id=1001)
+    await inviter.send("/start")
+    payload = (await _invite_link(inviter)).split("start=")[1]
+    await inviter.send(f"/start {payload}")
+    assert inviter.texts[0].startswith("小明，欢迎回来") and len(inviter.texts) == 2
+    await inviter.send("/invite")
+    assert "已加入好友：0 位" in inviter.text
