@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.persistence.repositories import shift_balance
@@ -19,10 +20,44 @@ from domain.persistence.tables import (
     PointsEntryRow,
     RedemptionRow,
     RewardRow,
-    UtcDateTime,
 )
 
 HELD, GRANTED, RELEASED = "held", "granted", "released"
+
+_OFFERS = cast(Table, OfferRow.__table__)
+_CLAIMS = cast(Table, OfferClaimRow.__table__)
+
+# The quota path, built once with bound parameters (offer_id, order_id, customer_id,
+# cashback_fen, status, at): it runs for every paid order of a live campaign.
+_TAKE_SLOT = (
+    update(_OFFERS)
+    .where(
+        _OFFERS.c.id == bindparam("offer_id"),
+        _OFFERS.c.quota.is_(None) | (_OFFERS.c.used < _OFFERS.c.quota),
+        _OFFERS.c.budget_fen.is_(None)
+        | (_OFFERS.c.spent_fen + bindparam("cashback_fen") <= _OFFERS.c.budget_fen),
+    )
+    .values(used=_OFFERS.c.used + 1, spent_fen=_OFFERS.c.spent_fen + bindparam("cashback_fen"))
+    .returning(_OFFERS.c.id)
+)
+_CLAIM_COLUMNS = ("offer_id", "order_id", "customer_id", "cashback_fen", "status", "at")
+_RECORD_CLAIM = insert(_CLAIMS).values({name: bindparam(name) for name in _CLAIM_COLUMNS})
+_TAKEN = _TAKE_SLOT.cte("taken")
+_TAKE_AND_RECORD = (
+    insert(_CLAIMS)
+    .from_select(
+        list(_CLAIM_COLUMNS),
+        select(
+            _TAKEN.c.id,
+            bindparam("order_id"),
+            bindparam("customer_id"),
+            bindparam("cashback_fen"),
+            bindparam("status"),
+            bindparam("at", type_=_CLAIMS.c.at.type),
+        ),
+    )
+    .returning(_CLAIMS.c.id)
+)
 
 
 class CampaignRepository:
@@ -79,52 +114,21 @@ class OfferClaimRepository:
         The check and the increment are one conditional statement, so however many claim at
         once, the quota and the budget are never exceeded.
         """
-        take = (
-            update(OfferRow)
-            .where(
-                OfferRow.id == offer_id,
-                (OfferRow.quota.is_(None)) | (OfferRow.used < OfferRow.quota),
-                (OfferRow.budget_fen.is_(None))
-                | (OfferRow.spent_fen + cashback_fen <= OfferRow.budget_fen),
-            )
-            .values(used=OfferRow.used + 1, spent_fen=OfferRow.spent_fen + cashback_fen)
-            .returning(OfferRow.id)
-            .execution_options(synchronize_session=False)
-        )
+        values = {
+            "offer_id": offer_id,
+            "order_id": order_id,
+            "customer_id": customer_id,
+            "cashback_fen": cashback_fen,
+            "status": HELD,
+            "at": at,
+        }
         if self._session.get_bind().dialect.name == "postgresql":
             # One round trip: every customer contends for the offer's row, whose lock is then
             # held only for this statement and the commit.
-            taken = take.cte("taken")
-            record = (
-                insert(OfferClaimRow)
-                .from_select(
-                    ["offer_id", "order_id", "customer_id", "cashback_fen", "status", "at"],
-                    select(
-                        taken.c.id,
-                        literal(order_id),
-                        literal(customer_id),
-                        literal(cashback_fen),
-                        literal(HELD),
-                        literal(at, UtcDateTime()),
-                    ),
-                )
-                .returning(OfferClaimRow.id)
-            )
-            return (await self._session.execute(record)).first() is not None
-        result = await self._session.execute(take)
-        if result.first() is None:
+            return (await self._session.execute(_TAKE_AND_RECORD, values)).first() is not None
+        if (await self._session.execute(_TAKE_SLOT, values)).first() is None:
             return False
-        self._session.add(
-            OfferClaimRow(
-                offer_id=offer_id,
-                order_id=order_id,
-                customer_id=customer_id,
-                cashback_fen=cashback_fen,
-                status=HELD,
-                at=at,
-            )
-        )
-        await self._session.flush()
+        await self._session.execute(_RECORD_CLAIM, values)
         return True
 
     async def of_order(self, order_id: int) -> list[OfferClaimRow]:
