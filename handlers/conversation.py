@@ -11,12 +11,26 @@ from handlers.features import (
     points,
     privacy,
     recharge,
+    staff_desk,
     start,
+    support,
     wallet,
 )
 from handlers.router import ConversationRouter
 
-FEATURES = (start, recharge, offers, points, orders, wallet, phones, language, privacy)
+FEATURES = (
+    start,
+    recharge,
+    offers,
+    points,
+    orders,
+    wallet,
+    phones,
+    language,
+    privacy,
+    staff_desk,
+    support,
+)
 
 
 def build_conversation(services: Services) -> ConversationRouter:

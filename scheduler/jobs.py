@@ -7,7 +7,7 @@ per customer. Sweeps are plain coroutines, so tests call them directly with a fa
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -18,6 +18,7 @@ from handlers.contract import Notifier
 from handlers.features.points import lapse_warning
 from handlers.features.recharge import outcome_reply
 from handlers.i18n import texts
+from scheduler.support import StaffChat, relay_support, sweep_support_sla
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,9 @@ class Schedule:
     order_sweep_seconds: float = 15.0
     points_sweep_seconds: float = 3600.0
     points_warn_days: int = 14
+    support_relay_seconds: float = 3.0
+    support_sla_seconds: float = 60.0
+    staff_chat: StaffChat = field(default_factory=lambda: StaffChat(None))
 
 
 async def reset_abandoned_conversations(services: Services, idle_seconds: float) -> int:
@@ -120,6 +124,23 @@ def build_scheduler(services: Services, schedule: Schedule, notifier: Notifier) 
         seconds=schedule.points_sweep_seconds,
         args=(services, notifier, timedelta(days=schedule.points_warn_days)),
         id="sweep_points",
+        **common,
+    )
+    scheduler.add_job(
+        relay_support,
+        "interval",
+        seconds=schedule.support_relay_seconds,
+        args=(services, notifier, schedule.staff_chat),
+        id="relay_support",
+        next_run_time=datetime.now(UTC),
+        **common,
+    )
+    scheduler.add_job(
+        sweep_support_sla,
+        "interval",
+        seconds=schedule.support_sla_seconds,
+        args=(services,),
+        id="sweep_support_sla",
         **common,
     )
     return scheduler

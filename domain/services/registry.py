@@ -17,6 +17,7 @@ from domain.services.customers import ConversationService, CustomerService
 from domain.services.loyalty import LoyaltyConfig, LoyaltyService, RewardCatalogue
 from domain.services.recharge import RechargeConfig, RechargeService
 from domain.services.staff import StaffDirectory
+from domain.services.support import SupportConfig, SupportService
 from domain.services.wallet import WalletService
 
 DEFAULT_LIMITS = RechargeLimits(
@@ -44,6 +45,7 @@ class Services:
     campaigns: CampaignCatalogue
     rewards: RewardCatalogue
     staff: StaffDirectory
+    support: SupportService
 
 
 def build_services(
@@ -54,6 +56,7 @@ def build_services(
     ports: Ports | None = None,
     loyalty: LoyaltyConfig | None = None,
     admin_ids: frozenset[int] = frozenset(),
+    support: SupportConfig | None = None,
 ) -> Services:
     ports = ports or Ports()
     loyalty_service = LoyaltyService(uow, loyalty or LoyaltyConfig(), clock)
@@ -72,5 +75,6 @@ def build_services(
         loyalty=loyalty_service,
         campaigns=CampaignCatalogue(uow, clock),
         rewards=RewardCatalogue(uow, clock),
-        staff=StaffDirectory(admin_ids),
+        staff=StaffDirectory(admin_ids, uow, clock),
+        support=SupportService(uow, support, clock),
     )
