@@ -61,7 +61,9 @@ async def complain(chat: Chat, text: str = "积分没有到账") -> str:
     return chat.text.split("工单 ")[1].split("。")[0]
 
 
-async def test_a_complaint_travels_to_staff_and_back_to_a_csat(app: App, port: RecordingPort) -> None:
+async def test_a_complaint_travels_to_staff_and_back_to_a_csat(
+    app: App, port: RecordingPort
+) -> None:
     customer = Chat.of(app.conversation)
     number = await complain(customer, "有人盗用我的账户")
     assert number == "#1" and "客服将在 30 分钟内回复" in customer.text
@@ -87,7 +89,11 @@ async def test_a_complaint_travels_to_staff_and_back_to_a_csat(app: App, port: R
 
     # The customer replies to the Support message: it joins the ticket.
     event = message_event(
-        customer.user, customer.chat_id, "改好了", message_id=77, reply_to_message_id=answer.message_id
+        customer.user,
+        customer.chat_id,
+        "改好了",
+        message_id=77,
+        reply_to_message_id=answer.message_id,
     )
     outcome = await app.conversation.handle(event)
     assert "已转交客服（工单 #1）" in outcome.replies[0].text
@@ -225,7 +231,10 @@ async def test_top_up_not_received_checks_the_order_and_opens_a_high_priority_ti
         await customer.press("投诉")
         await customer.press("充值未到账")
         await customer.press("¥100.00")
-        assert "我们刚刚查询了订单" in customer.texts[0] and "已为您转人工加急处理" in customer.texts[0]
+        assert (
+            "我们刚刚查询了订单" in customer.texts[0]
+            and "已为您转人工加急处理" in customer.texts[0]
+        )
         assert "已为您创建工单 #1" in customer.texts[1]
         ticket = await app.services.support.get(1)
         assert ticket.priority.value == "high" and ticket.order_id is not None
