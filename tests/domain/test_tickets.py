@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -44,7 +45,7 @@ def test_illegal_transitions_are_refused(current: TicketStatus, wanted: TicketSt
 
 def test_the_path_of_a_ticket_and_its_reopening_are_legal() -> None:
     path = [T.OPEN, T.ASSIGNED, T.WAITING, T.ASSIGNED, T.RESOLVED, T.CLOSED, T.OPEN]
-    for current, wanted in zip(path, path[1:], strict=False):
+    for current, wanted in pairwise(path):
         check_transition(current, wanted)
     assert set(TRANSITIONS) == set(TicketStatus)
 
