@@ -39,6 +39,7 @@ from aiogram.exceptions import (
 from aiogram.methods import (
     AnswerCallbackQuery,
     AnswerPreCheckoutQuery,
+    CreateForumTopic,
     EditMessageText,
     SendInvoice,
     SendMessage,
@@ -337,6 +338,15 @@ class Sender(OutcomeSender):
             log.warning("%s failed: %s", what, error)
             return False
         return True
+
+    async def open_topic(self, chat_id: int, name: str) -> int | None:
+        """A new forum topic in `chat_id` (the staff chat); its thread id, None if refused."""
+        try:
+            topic = await call(self.bot, CreateForumTopic(chat_id=chat_id, name=name[:128]))
+        except TelegramAPIError as error:
+            log.warning("opening a topic in chat %s failed: %s", chat_id, error)
+            return None
+        return topic.message_thread_id
 
 
 # -- aiogram handlers: the conversation and the payment token come by dependency injection -----

@@ -21,6 +21,7 @@ from domain.ports import TopUpGateway
 from domain.services.loyalty import LoyaltyConfig
 from domain.services.recharge import RechargeConfig
 from domain.services.registry import Ports, Services, build_services
+from domain.services.support import SupportConfig
 from handlers.conversation import build_conversation
 from handlers.router import ConversationRouter
 
@@ -68,6 +69,15 @@ def build_ports(settings: Settings, clock: Clock = utc_now) -> Ports:
     return Ports(gateway=gateway, providers=providers)
 
 
+def support_config(settings: Settings) -> SupportConfig:
+    return SupportConfig(
+        first_response=timedelta(minutes=settings.support_first_response_minutes),
+        auto_close=timedelta(hours=settings.support_auto_close_hours),
+        flood_messages=settings.support_flood_messages,
+        flood_window=timedelta(minutes=settings.support_flood_window_minutes),
+    )
+
+
 async def build_app(
     settings: Settings, *, migrate: bool = True, clock: Clock = utc_now, ports: Ports | None = None
 ) -> App:
@@ -83,6 +93,7 @@ async def build_app(
         ports=ports,
         loyalty=LoyaltyConfig(points_per_yuan=settings.points_per_yuan),
         admin_ids=settings.admin_ids,
+        support=support_config(settings),
     )
     conversation = build_conversation(services)
     conversation.bot_username = settings.bot_username

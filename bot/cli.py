@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run | migrate | seed-demo`."""
+"""Command line: `python -m bot run | migrate | seed-demo | campaigns load | staff grant`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from domain.persistence.migrate import current_revision, upgrade
 from domain.phone import parse_phone_number
 from domain.services.campaign_catalogue import LoadReport
 from domain.services.customers import PhoneAlreadyBound
+from domain.services.staff import StaffRole
 from scheduler.jobs import Schedule, build_scheduler
+from scheduler.support import StaffChat
 
 log = logging.getLogger("bot")
 
@@ -36,7 +38,9 @@ async def run(settings: Settings) -> None:
         settings.order_sweep_seconds,
         points_warn_days=settings.points_warn_days,
         referral_sweep_seconds=settings.referral_sweep_seconds,
-        staff_chat_id=settings.staff_chat_id,
+        support_relay_seconds=settings.support_relay_seconds,
+        support_sla_seconds=settings.support_sla_sweep_seconds,
+        staff_chat=StaffChat(settings.staff_chat_id, settings.staff_chat_is_forum),
     )
     scheduler = build_scheduler(app.services, schedule, app.outbound)
     scheduler.start()
@@ -136,6 +140,18 @@ async def seed_demo(settings: Settings) -> None:
         await app.close()
 
 
+async def set_staff_role(settings: Settings, telegram_id: int, role: StaffRole | None) -> bool:
+    """Grant `role` (or revoke any role when None); False when there was nothing to revoke."""
+    app = await build_app(settings)
+    try:
+        if role is None:
+            return await app.services.staff.revoke(telegram_id)
+        await app.services.staff.grant(telegram_id, role)
+        return True
+    finally:
+        await app.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -147,6 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     load = campaigns.add_parser("load", help="validate and load a campaign file (TOML)")
     load.add_argument("file", type=Path)
+    staff = commands.add_parser("staff", help="staff roles").add_subparsers(
+        dest="action", required=True
+    )
+    grant = staff.add_parser("grant", help="make a Telegram user an agent or a supervisor")
+    grant.add_argument("telegram_id", type=int)
+    grant.add_argument("role", choices=[role.value for role in StaffRole])
+    revoke = staff.add_parser("revoke", help="take a Telegram user's staff role away")
+    revoke.add_argument("telegram_id", type=int)
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -176,5 +200,13 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"loaded {report.campaigns} campaigns, {report.offers} offers, "
             f"{report.rewards} rewards from {args.file}"
+        )
+    elif args.command == "staff":
+        role = StaffRole(args.role) if args.action == "grant" else None
+        done = asyncio.run(set_staff_role(settings, args.telegram_id, role))
+        print(
+            f"{args.telegram_id}: {role.value if role else 'no staff role'}"
+            if done
+            else f"{args.telegram_id} had no staff role"
         )
     return 0

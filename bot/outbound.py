@@ -30,3 +30,15 @@ class OutboundPort:
         except Exception as error:
             log.exception("sending to chat %s failed", chat_id)
             return Delivery(DeliveryStatus.RETRY, reason=repr(error))
+
+    async def open_topic(self, chat_id: int, name: str) -> int | None:
+        """A forum topic through the running front end; None when none runs or it cannot."""
+        opener = getattr(self._target, "open_topic", None)
+        if opener is None:
+            return None
+        try:
+            topic: int | None = await opener(chat_id, name)
+            return topic
+        except Exception:
+            log.exception("opening a topic in chat %s failed", chat_id)
+            return None

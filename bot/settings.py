@@ -74,6 +74,16 @@ class Settings(BaseSettings):
     # Referrals: the bot's @username for invite links (else asked with getMe); sweep interval.
     bot_username: str | None = None
     referral_sweep_seconds: float = Field(default=10.0, gt=0)
+    # Support: the staff chat is a forum (one topic per ticket); a ticket unanswered this long
+    # is raised to supervisors; a resolved one closes after this long; flooding is limited to
+    # this many support messages per customer per window; tickets are relayed this often.
+    staff_chat_is_forum: bool = False
+    support_first_response_minutes: int = Field(default=30, ge=1)
+    support_auto_close_hours: int = Field(default=48, ge=1)
+    support_flood_messages: int = Field(default=10, ge=1)
+    support_flood_window_minutes: int = Field(default=10, ge=1)
+    support_relay_seconds: float = Field(default=3.0, gt=0)
+    support_sla_sweep_seconds: float = Field(default=60.0, gt=0)
 
     # Who the console front end speaks as.
     console_user_id: int = 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from domain.customers import TelegramProfile
 
@@ -295,3 +295,11 @@ class Notifier(Protocol):
     """
 
     async def send(self, chat_id: int, reply: Reply) -> Delivery: ...
+
+
+@runtime_checkable
+class TopicOpener(Protocol):
+    """Opens a forum topic in a chat (the staff chat: one topic per ticket); its thread id, or
+    None when it could not be opened (not a forum, no right to, network)."""
+
+    async def open_topic(self, chat_id: int, name: str) -> int | None: ...

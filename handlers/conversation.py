@@ -12,12 +12,27 @@ from handlers.features import (
     privacy,
     recharge,
     referrals,
+    staff_desk,
     start,
+    support,
     wallet,
 )
 from handlers.router import ConversationRouter
 
-FEATURES = (start, recharge, offers, points, orders, wallet, phones, language, privacy, referrals)
+FEATURES = (
+    start,
+    recharge,
+    offers,
+    points,
+    orders,
+    wallet,
+    phones,
+    language,
+    privacy,
+    referrals,
+    staff_desk,
+    support,
+)
 
 
 def build_conversation(services: Services) -> ConversationRouter:

@@ -93,6 +93,8 @@ def failure(event: Incoming, t: Texts) -> Outcome:
 
 Handler = Callable[[Context], Awaitable[None]]
 ButtonHandler = Callable[[Context, Any], Awaitable[None]]
+# Sees a typed text before its step does; True when it took the text (a reply to a ticket).
+TextHook = Callable[[Context], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ class ConversationRouter:
         self._unknown_command: Handler | None = None
         # The bot's @username for links (t.me/<bot>): from settings or the front end's getMe.
         self.bot_username: str | None = None
+        self._text_hooks: list[TextHook] = []
 
     # -- registration -------------------------------------------------------------------------
     def command(self, *names: str) -> Callable[[Handler], Handler]:
@@ -181,6 +184,11 @@ class ConversationRouter:
         self._unknown_command = handler
         return handler
 
+    def text_hook(self, hook: TextHook) -> TextHook:
+        """Offer every typed text (any step, any chat) to `hook` first; in registration order."""
+        self._text_hooks.append(hook)
+        return hook
+
     def menu_entry(self, order: int, text_key: str, data: ButtonData) -> None:
         self._menu.append(MenuEntry(order, text_key, data))
         self._menu.sort(key=lambda entry: entry.order)
@@ -236,6 +244,10 @@ class ConversationRouter:
         if event.kind is EventKind.PAYMENT:
             await self._call(self._payment, ctx)
             return
+        if event.kind is EventKind.TEXT:
+            for hook in self._text_hooks:
+                if await hook(ctx):
+                    return
         step = self._steps.get(ctx.state.step) if ctx.state.step != IDLE else None
         if event.kind is EventKind.CONTACT:
             await self._call(step or self._contact or self._fallback, ctx)

@@ -7,7 +7,7 @@ per customer. Sweeps are plain coroutines, so tests call them directly with a fa
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -19,6 +19,7 @@ from handlers.features.points import lapse_warning
 from handlers.features.recharge import outcome_reply
 from handlers.i18n import texts
 from scheduler.referrals import sweep_referrals
+from scheduler.support import StaffChat, relay_support, sweep_support_sla
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,9 @@ class Schedule:
     points_sweep_seconds: float = 3600.0
     points_warn_days: int = 14
     referral_sweep_seconds: float = 10.0
-    staff_chat_id: int | None = None
+    support_relay_seconds: float = 3.0
+    support_sla_seconds: float = 60.0
+    staff_chat: StaffChat = field(default_factory=lambda: StaffChat(None))
 
 
 async def reset_abandoned_conversations(services: Services, idle_seconds: float) -> int:
@@ -129,8 +132,25 @@ def build_scheduler(services: Services, schedule: Schedule, notifier: Notifier) 
         sweep_referrals,
         "interval",
         seconds=schedule.referral_sweep_seconds,
-        args=(services, notifier, schedule.staff_chat_id),
+        args=(services, notifier, schedule.staff_chat.chat_id),
         id="sweep_referrals",
+        **common,
+    )
+    scheduler.add_job(
+        relay_support,
+        "interval",
+        seconds=schedule.support_relay_seconds,
+        args=(services, notifier, schedule.staff_chat),
+        id="relay_support",
+        next_run_time=datetime.now(UTC),
+        **common,
+    )
+    scheduler.add_job(
+        sweep_support_sla,
+        "interval",
+        seconds=schedule.support_sla_seconds,
+        args=(services,),
+        id="sweep_support_sla",
         **common,
     )
     return scheduler

@@ -74,3 +74,17 @@ def test_campaign_files_load_whole_or_are_refused_with_the_line(tmp_path: Path) 
     assert refused.returncode == 2
     line = text.splitlines().index('x_code = "WALLET5"') + 1
     assert f"line {line}:" in refused.stderr and "x_code" in refused.stderr
+
+
+def test_staff_roles_are_granted_and_revoked_from_the_command_line(tmp_path: Path) -> None:
+    refused = _run(["run"], tmp_path, "/tickets\n")
+    assert "抱歉，此功能仅限客服人员使用。" in refused.stdout
+    granted = _run(["staff", "grant", "1", "supervisor"], tmp_path)
+    assert granted.returncode == 0, granted.stderr
+    assert "1: supervisor" in granted.stdout
+    allowed = _run(["run"], tmp_path, "/tickets\n")
+    assert "没有待处理的工单。" in allowed.stdout
+    revoked = _run(["staff", "revoke", "1"], tmp_path)
+    assert revoked.returncode == 0 and "1: no staff role" in revoked.stdout
+    assert "仅限客服人员" in _run(["run"], tmp_path, "/tickets\n").stdout
+    assert _run(["staff", "grant", "1", "king"], tmp_path).returncode != 0

@@ -145,6 +145,15 @@ class Sender(OutcomeSender):
             return False
         return True
 
+    async def open_topic(self, chat_id: int, name: str) -> int | None:
+        """A new forum topic in `chat_id` (the staff chat); its thread id, None if refused."""
+        try:
+            topic = await self._bot.create_forum_topic(chat_id, name[:128])
+        except TelegramError as error:
+            log.warning("opening a topic in chat %s failed: %r", chat_id, error)
+            return None
+        return topic.message_thread_id
+
 
 def delivery_of(error: TelegramError) -> Delivery:
     """What a failed Bot API call means for sending the message again."""

@@ -330,3 +330,4 @@ class NoticeRow(Base):
 
 
 from domain.persistence import referral_tables as referral_tables  # noqa: E402
+from domain.persistence import support_tables as _support_tables  # noqa: E402,F401

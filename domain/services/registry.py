@@ -18,6 +18,7 @@ from domain.services.loyalty import LoyaltyConfig, LoyaltyService, RewardCatalog
 from domain.services.recharge import RechargeConfig, RechargeService
 from domain.services.referrals import ReferralService
 from domain.services.staff import StaffDirectory
+from domain.services.support import SupportConfig, SupportService
 from domain.services.wallet import WalletService
 
 DEFAULT_LIMITS = RechargeLimits(
@@ -46,6 +47,7 @@ class Services:
     rewards: RewardCatalogue
     staff: StaffDirectory
     referrals: ReferralService
+    support: SupportService
 
 
 def build_services(
@@ -56,6 +58,7 @@ def build_services(
     ports: Ports | None = None,
     loyalty: LoyaltyConfig | None = None,
     admin_ids: frozenset[int] = frozenset(),
+    support: SupportConfig | None = None,
 ) -> Services:
     ports = ports or Ports()
     loyalty_service = LoyaltyService(uow, loyalty or LoyaltyConfig(), clock)
@@ -74,6 +77,7 @@ def build_services(
         loyalty=loyalty_service,
         campaigns=CampaignCatalogue(uow, clock),
         rewards=RewardCatalogue(uow, clock),
-        staff=StaffDirectory(admin_ids),
         referrals=ReferralService(uow, clock),
+        staff=StaffDirectory(admin_ids, uow, clock),
+        support=SupportService(uow, support, clock),
     )

@@ -1,15 +1,74 @@
-"""Who is staff: the people the settings name (ADMIN_IDS), checked before any staff action."""
+"""Who is staff: the people the settings name (ADMIN_IDS), and those granted a staff role in the
+database (agent or supervisor); checked before any staff action."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import StrEnum
+
+from domain.clock import Clock, utc_now
+from domain.persistence.support_repositories import SupportRepository
+from domain.persistence.unit_of_work import UnitOfWorkFactory
+
+
+class StaffRole(StrEnum):
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
 
 
 class StaffDirectory:
-    """Answers "may this Telegram user act as staff?"; customers never may."""
+    """Answers "may this Telegram user act as staff?"; customers never may.
 
-    def __init__(self, admin_ids: Iterable[int] = ()) -> None:
+    ADMIN_IDS are staff and supervisors by settings; roles granted in the database add agents
+    and supervisors (`python -m bot staff grant <telegram_id> <role>`).
+    """
+
+    def __init__(
+        self,
+        admin_ids: Iterable[int] = (),
+        uow: UnitOfWorkFactory | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
         self._admin_ids = frozenset(admin_ids)
+        self._uow = uow
+        self._clock = clock
 
     async def is_staff(self, telegram_id: int) -> bool:
-        return telegram_id in self._admin_ids
+        if telegram_id in self._admin_ids:
+            return True
+        return await self.role(telegram_id) is not None
+
+    async def is_supervisor(self, telegram_id: int) -> bool:
+        if telegram_id in self._admin_ids:
+            return True
+        return await self.role(telegram_id) is StaffRole.SUPERVISOR
+
+    async def role(self, telegram_id: int) -> StaffRole | None:
+        if self._uow is None:
+            return None
+        async with self._uow.read() as uow:
+            found = await SupportRepository(uow.session).role(telegram_id)
+        return StaffRole(found) if found else None
+
+    async def supervisors(self) -> list[int]:
+        """Who SLA escalations go to: supervisors granted in the database, and ADMIN_IDS."""
+        granted: list[int] = []
+        if self._uow is not None:
+            async with self._uow.read() as uow:
+                granted = await SupportRepository(uow.session).with_role(StaffRole.SUPERVISOR)
+        return sorted(set(granted) | self._admin_ids)
+
+    async def grant(self, telegram_id: int, role: StaffRole) -> None:
+        if self._uow is None:
+            raise RuntimeError("staff roles need the database")
+        async with self._uow() as uow:
+            await SupportRepository(uow.session).grant(telegram_id, role.value, self._clock())
+            await uow.commit()
+
+    async def revoke(self, telegram_id: int) -> bool:
+        if self._uow is None:
+            return False
+        async with self._uow() as uow:
+            done = await SupportRepository(uow.session).revoke(telegram_id)
+            await uow.commit()
+        return done

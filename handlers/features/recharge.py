@@ -24,6 +24,7 @@ from handlers.menu import back_to_menu, show_menu
 from handlers.offers_text import benefit_lines, earnings_line
 from handlers.receipts import product_name, receipt, target
 from handlers.router import Context, ConversationRouter
+from handlers.support_views import order_rating_row
 
 CHOOSING = "recharge.choosing"  # data: {"phone": digits}
 TYPING_NUMBER = "recharge.number"
@@ -84,6 +85,7 @@ class ShowOrders(ButtonData, prefix="ord"):
 def receipt_buttons(t: Texts, order: Order) -> tuple[tuple[Button, ...], ...]:
     rows: list[tuple[Button, ...]] = []
     if order.status is OrderStatus.COMPLETED and order.purpose is OrderPurpose.RECHARGE:
+        rows.append(order_rating_row(t, order))
         rows.append((Button(t("recharge.again"), RepeatOrder(order.id).pack()),))
     rows.append((Button(t("menu.orders"), ShowOrders().pack()), *back_to_menu(t)))
     return tuple(rows)

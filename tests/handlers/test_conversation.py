@@ -29,6 +29,7 @@ async def test_start_registers_and_greets_in_chinese_with_the_menu(chat: Chat, a
         "🧾 我的订单",
         "🤝 邀请好友",
         "🌐 语言 / Language",
+        "💬 意见与投诉",
         "🔒 隐私",
         "❓ 帮助",
     ]

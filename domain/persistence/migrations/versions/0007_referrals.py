@@ -1,7 +1,7 @@
 """referral rewards
 
 Revision ID: 0007_referrals
-Revises: 0004
+Revises: 0006_support
 Create Date: 2026-11-25
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_referrals"
-down_revision = "0004"
+down_revision = "0006_support"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,266 @@
+"""Support queries over one session. They never commit; the unit of work does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.persistence.support_tables import (
+    OrderRatingRow,
+    StaffRoleRow,
+    SupportQuotaRow,
+    TicketMessageRow,
+    TicketRow,
+)
+
+
+class SupportRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    # -- tickets ------------------------------------------------------------------------------
+    def add(self, row: TicketRow | TicketMessageRow) -> None:
+        self._session.add(row)
+
+    async def flush(self) -> None:
+        await self._session.flush()
+
+    async def ticket(self, ticket_id: int) -> TicketRow | None:
+        return await self._session.get(TicketRow, ticket_id, populate_existing=True)
+
+    async def own_ticket(self, customer_id: int, ticket_id: int) -> TicketRow | None:
+        """The ticket only when it is this customer's: anybody else's is not found."""
+        return await self._session.scalar(
+            select(TicketRow).where(TicketRow.id == ticket_id, TicketRow.customer_id == customer_id)
+        )
+
+    async def tickets_of(self, customer_id: int, limit: int) -> list[TicketRow]:
+        rows = await self._session.scalars(
+            select(TicketRow)
+            .where(TicketRow.customer_id == customer_id)
+            .order_by(TicketRow.id.desc())
+            .limit(limit)
+        )
+        return list(rows)
+
+    async def tickets(self, statuses: Iterable[str], limit: int) -> list[TicketRow]:
+        rows = await self._session.scalars(
+            select(TicketRow)
+            .where(TicketRow.status.in_(list(statuses)))
+            .order_by(TicketRow.priority.asc(), TicketRow.id.asc())
+            .limit(limit)
+        )
+        return list(rows)
+
+    async def opened_since(self, since: datetime) -> list[TicketRow]:
+        rows = await self._session.scalars(select(TicketRow).where(TicketRow.created_at >= since))
+        return list(rows)
+
+    async def move(
+        self,
+        ticket_id: int,
+        sources: Iterable[str],
+        target: str,
+        at: datetime,
+        *conditions: ColumnElement[bool],
+        **values: object,
+    ) -> bool:
+        """Move the ticket to `target` only if it is in one of `sources` now (and `conditions`
+        hold), in one statement: of two concurrent attempts exactly one succeeds."""
+        result = await self._session.execute(
+            update(TicketRow)
+            .where(TicketRow.id == ticket_id, TicketRow.status.in_(list(sources)), *conditions)
+            .values(status=target, updated_at=at, **values)
+            .returning(TicketRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+    async def set_values(
+        self, ticket_id: int, *conditions: ColumnElement[bool], **values: object
+    ) -> bool:
+        result = await self._session.execute(
+            update(TicketRow)
+            .where(TicketRow.id == ticket_id, *conditions)
+            .values(**values)
+            .returning(TicketRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+    async def unanswered(self, waited_since: datetime, statuses: Iterable[str]) -> list[int]:
+        """Active tickets whose customer has waited since before `waited_since`, not yet
+        raised for this wait."""
+        rows = await self._session.scalars(
+            select(TicketRow.id).where(
+                TicketRow.status.in_(list(statuses)),
+                TicketRow.waiting_since <= waited_since,
+                or_(
+                    TicketRow.escalated_at.is_(None),
+                    TicketRow.escalated_at < TicketRow.waiting_since,
+                ),
+            )
+        )
+        return list(rows)
+
+    async def resolved_before(self, before: datetime) -> list[int]:
+        rows = await self._session.scalars(
+            select(TicketRow.id).where(
+                TicketRow.status == "resolved", TicketRow.resolved_at <= before
+            )
+        )
+        return list(rows)
+
+    async def without_topic(self) -> list[int]:
+        """Tickets with something waiting to go to the staff chat but no forum topic yet."""
+        rows = await self._session.scalars(
+            select(TicketRow.id)
+            .join(TicketMessageRow, TicketMessageRow.ticket_id == TicketRow.id)
+            .where(
+                TicketRow.thread_id.is_(None),
+                TicketMessageRow.destination == "staff",
+                TicketMessageRow.delivered.is_(False),
+            )
+            .distinct()
+        )
+        return list(rows)
+
+    # -- messages -----------------------------------------------------------------------------
+    async def message(self, message_id: int) -> TicketMessageRow | None:
+        return await self._session.get(TicketMessageRow, message_id, populate_existing=True)
+
+    async def pending(self, stale_before: datetime, limit: int) -> list[TicketMessageRow]:
+        """Messages not yet delivered, oldest first, not claimed (or claimed too long ago by a
+        sweep that died mid-send)."""
+        rows = await self._session.scalars(
+            select(TicketMessageRow)
+            .where(
+                TicketMessageRow.delivered.is_(False),
+                or_(
+                    TicketMessageRow.claimed_at.is_(None),
+                    TicketMessageRow.claimed_at < stale_before,
+                ),
+            )
+            .order_by(TicketMessageRow.id)
+            .limit(limit)
+        )
+        return list(rows)
+
+    async def claim(self, message_id: int, at: datetime, stale_before: datetime) -> bool:
+        result = await self._session.execute(
+            update(TicketMessageRow)
+            .where(
+                TicketMessageRow.id == message_id,
+                TicketMessageRow.delivered.is_(False),
+                or_(
+                    TicketMessageRow.claimed_at.is_(None),
+                    TicketMessageRow.claimed_at < stale_before,
+                ),
+            )
+            .values(claimed_at=at)
+            .returning(TicketMessageRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+    async def set_message(self, message_id: int, **values: object) -> None:
+        await self._session.execute(
+            update(TicketMessageRow)
+            .where(TicketMessageRow.id == message_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def ticket_of_sent(self, chat_id: int, message_id: int) -> int | None:
+        """The ticket whose message became `message_id` in `chat_id` (the stored map)."""
+        return await self._session.scalar(
+            select(TicketMessageRow.ticket_id).where(
+                TicketMessageRow.sent_chat_id == chat_id,
+                TicketMessageRow.sent_message_id == message_id,
+            )
+        )
+
+    async def transcript(self, ticket_id: int, kinds: Iterable[str]) -> list[TicketMessageRow]:
+        rows = await self._session.scalars(
+            select(TicketMessageRow)
+            .where(TicketMessageRow.ticket_id == ticket_id, TicketMessageRow.kind.in_(list(kinds)))
+            .order_by(TicketMessageRow.id)
+        )
+        return list(rows)
+
+    # -- ratings ------------------------------------------------------------------------------
+    async def rating(self, order_id: int) -> OrderRatingRow | None:
+        return await self._session.get(OrderRatingRow, order_id, populate_existing=True)
+
+    async def comment_rating(self, customer_id: int, order_id: int, comment: str) -> bool:
+        result = await self._session.execute(
+            update(OrderRatingRow)
+            .where(
+                OrderRatingRow.order_id == order_id,
+                OrderRatingRow.customer_id == customer_id,
+                OrderRatingRow.comment.is_(None),
+            )
+            .values(comment=comment)
+            .returning(OrderRatingRow.order_id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+    # -- flood quota --------------------------------------------------------------------------
+    async def use_quota(self, customer_id: int, window_start: datetime, limit: int) -> bool:
+        """One more message in this window if fewer than `limit` were used (conditional)."""
+        result = await self._session.execute(
+            update(SupportQuotaRow)
+            .where(
+                and_(
+                    SupportQuotaRow.customer_id == customer_id,
+                    SupportQuotaRow.window_start == window_start,
+                    SupportQuotaRow.used < limit,
+                )
+            )
+            .values(used=SupportQuotaRow.used + 1)
+            .returning(SupportQuotaRow.customer_id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+    async def quota_exists(self, customer_id: int, window_start: datetime) -> bool:
+        found = await self._session.scalar(
+            select(func.count())
+            .select_from(SupportQuotaRow)
+            .where(
+                SupportQuotaRow.customer_id == customer_id,
+                SupportQuotaRow.window_start == window_start,
+            )
+        )
+        return bool(found)
+
+    # -- staff roles --------------------------------------------------------------------------
+    async def role(self, telegram_id: int) -> str | None:
+        return await self._session.scalar(
+            select(StaffRoleRow.role).where(StaffRoleRow.telegram_id == telegram_id)
+        )
+
+    async def with_role(self, role: str) -> list[int]:
+        rows = await self._session.scalars(
+            select(StaffRoleRow.telegram_id).where(StaffRoleRow.role == role)
+        )
+        return list(rows)
+
+    async def grant(self, telegram_id: int, role: str, at: datetime) -> None:
+        row = await self._session.get(StaffRoleRow, telegram_id)
+        if row is None:
+            self._session.add(StaffRoleRow(telegram_id=telegram_id, role=role, granted_at=at))
+        else:
+            row.role = role
+            row.granted_at = at
+
+    async def revoke(self, telegram_id: int) -> bool:
+        row = await self._session.get(StaffRoleRow, telegram_id)
+        if row is None:
+            return False
+        await self._session.delete(row)
+        return True

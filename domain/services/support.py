@@ -1,0 +1,684 @@
+"""Support use cases: suggestions, order ratings, complaint tickets and the staff who answer them.
+
+Every message of a ticket is written, in the transaction that changes the ticket, as a row of
+`ticket_messages` that says where it must go (the staff chat, the customer, a supervisor). A
+sweep (scheduler/support.py) delivers those rows through the outbound port and records the
+message each became, so the map from a staff chat message back to its ticket is in the database,
+and a restart loses nothing: what was not delivered yet is delivered by the next sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy.exc import IntegrityError
+
+from domain.clock import Clock, utc_now
+from domain.persistence.support_repositories import SupportRepository
+from domain.persistence.support_tables import (
+    OrderRatingRow,
+    SuggestionRow,
+    SupportQuotaRow,
+    TicketMessageRow,
+    TicketRow,
+)
+from domain.persistence.tables import OrderRow
+from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from domain.tickets import (
+    ACTIVE,
+    Category,
+    Priority,
+    SupportStats,
+    Ticket,
+    TicketStatus,
+    back_to_staff,
+    check_transition,
+    sources_of,
+    support_stats,
+)
+
+log = logging.getLogger(__name__)
+
+T = TicketStatus
+ACTIVE_VALUES = sorted(s.value for s in ACTIVE)
+
+
+class MessageKind(StrEnum):
+    CARD = "card"  # a new ticket, to the staff chat
+    CUSTOMER = "customer"  # the customer wrote, to the staff chat
+    STAFF = "staff"  # staff answered, to the customer
+    RESOLVED = "resolved"  # to the customer: resolved, rate us
+    REOPENED = "reopened"  # to the staff chat
+    CLOSED = "closed"  # the customer closed it, to the staff chat
+    RATED = "rated"  # the customer's CSAT, to the staff chat
+    ESCALATION = "escalation"  # unanswered too long, to the staff chat and supervisors
+
+
+class Destination(StrEnum):
+    STAFF = "staff"
+    CUSTOMER = "customer"
+    PRIVATE = "private"  # to_chat_id: a supervisor
+
+
+TRANSCRIPT = (MessageKind.CARD, MessageKind.CUSTOMER, MessageKind.STAFF)
+
+
+class SupportError(Exception):
+    """A refusal; `reason` names a text."""
+
+    reason = "error"
+
+
+class TicketNotFound(SupportError):
+    reason = "not_found"
+
+
+class TicketNotActive(SupportError):
+    """The ticket is past the point where this can be done (closed, or resolved)."""
+
+    reason = "not_active"
+
+
+class AlreadyTaken(SupportError):
+    reason = "taken"
+
+    def __init__(self, ticket: Ticket) -> None:
+        super().__init__(ticket.assignee_id)
+        self.ticket = ticket
+
+
+class Flooded(SupportError):
+    """Too many support messages from one customer in a short while."""
+
+    reason = "flooded"
+
+
+class OrderNotTheirs(SupportError):
+    reason = "order_not_found"
+
+
+@dataclass(frozen=True)
+class SupportConfig:
+    # A customer waiting this long for staff is raised to supervisors.
+    first_response: timedelta = timedelta(minutes=30)
+    # A resolved ticket closes by itself after this long.
+    auto_close: timedelta = timedelta(hours=48)
+    # At most this many support messages (tickets, messages, suggestions) per window.
+    flood_messages: int = 10
+    flood_window: timedelta = timedelta(minutes=10)
+    # A message claimed by a sweep this long ago and still not sent is sent again.
+    stale_claim: timedelta = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message of a ticket waiting to be delivered."""
+
+    id: int
+    ticket: Ticket
+    kind: MessageKind
+    text: str
+    destination: Destination
+    to_chat_id: int | None
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    kind: MessageKind
+    text: str
+    at: datetime
+
+
+def ticket_of(row: TicketRow) -> Ticket:
+    return Ticket(
+        id=row.id,
+        customer_id=row.customer_id,
+        chat_id=row.chat_id,
+        category=Category(row.category),
+        priority=Priority(row.priority),
+        status=TicketStatus(row.status),
+        created_at=row.created_at,
+        order_id=row.order_id,
+        assignee_id=row.assignee_id,
+        first_response_at=row.first_response_at,
+        resolved_at=row.resolved_at,
+        closed_at=row.closed_at,
+        csat=row.csat,
+        thread_id=row.thread_id,
+    )
+
+
+class SupportService:
+    def __init__(
+        self, uow: UnitOfWorkFactory, config: SupportConfig | None = None, clock: Clock = utc_now
+    ) -> None:
+        self._uow = uow
+        self.config = config or SupportConfig()
+        self._clock = clock
+
+    # -- customers: suggestions and ratings ---------------------------------------------------
+    async def suggest(self, customer_id: int, text: str) -> None:
+        await self._use_quota(customer_id)
+        async with self._uow() as uow:
+            uow.session.add(SuggestionRow(customer_id=customer_id, text=text, at=self._clock()))
+            await uow.commit()
+
+    async def rate_order(self, customer_id: int, order_id: int, stars: int) -> bool:
+        """Rate one of the customer's own completed recharges, once; False when rated before."""
+        if not 1 <= stars <= 5:
+            raise ValueError(stars)
+        async with self._uow() as uow:
+            order = await uow.session.get(OrderRow, order_id)
+            if order is None or order.customer_id != customer_id or order.status != "completed":
+                raise OrderNotTheirs(order_id)
+            uow.session.add(
+                OrderRatingRow(
+                    order_id=order_id, customer_id=customer_id, stars=stars, at=self._clock()
+                )
+            )
+            try:
+                await uow.commit()
+            except IntegrityError:
+                return False
+        return True
+
+    async def comment_order(self, customer_id: int, order_id: int, comment: str) -> bool:
+        async with self._uow() as uow:
+            done = await SupportRepository(uow.session).comment_rating(
+                customer_id, order_id, comment
+            )
+            await uow.commit()
+        return done
+
+    async def order_rating(self, order_id: int) -> tuple[int, str | None] | None:
+        async with self._uow.read() as uow:
+            row = await SupportRepository(uow.session).rating(order_id)
+            return (row.stars, row.comment) if row is not None else None
+
+    # -- customers: tickets -------------------------------------------------------------------
+    async def open_ticket(
+        self,
+        customer_id: int,
+        chat_id: int,
+        category: Category,
+        text: str,
+        *,
+        order_id: int | None = None,
+        priority: Priority = Priority.NORMAL,
+    ) -> Ticket:
+        """A complaint becomes a ticket; its card goes to the staff chat."""
+        await self._use_quota(customer_id)
+        now = self._clock()
+        async with self._uow() as uow:
+            if order_id is not None:
+                order = await uow.session.get(OrderRow, order_id)
+                if order is None or order.customer_id != customer_id:
+                    raise OrderNotTheirs(order_id)
+            repo = SupportRepository(uow.session)
+            row = TicketRow(
+                customer_id=customer_id,
+                chat_id=chat_id,
+                category=category.value,
+                priority=priority.value,
+                status=T.OPEN.value,
+                order_id=order_id,
+                created_at=now,
+                updated_at=now,
+                waiting_since=now,
+            )
+            repo.add(row)
+            await repo.flush()
+            self._post(repo, row.id, MessageKind.CARD, Destination.STAFF, text=text)
+            await uow.commit()
+            return ticket_of(row)
+
+    async def customer_message(
+        self,
+        customer_id: int,
+        ticket_id: int,
+        text: str,
+        *,
+        source_chat_id: int | None = None,
+        source_message_id: int | None = None,
+    ) -> Ticket:
+        """The customer writes about their ticket: it goes to the staff chat, and a resolved
+        ticket opens again. A closed one refuses (they open a new one)."""
+        await self._use_quota(customer_id)
+        now = self._clock()
+        async with self._uow() as uow:
+            repo = SupportRepository(uow.session)
+            row = await repo.own_ticket(customer_id, ticket_id)
+            if row is None:
+                raise TicketNotFound(ticket_id)
+            current = TicketStatus(row.status)
+            if current is T.CLOSED:
+                raise TicketNotActive(ticket_id)
+            target = (
+                current
+                if current in (T.OPEN, T.ASSIGNED)
+                else back_to_staff(row.assignee_id is not None)
+            )
+            if target is not current:
+                check_transition(current, target)
+            values: dict[str, object] = {}
+            if row.waiting_since is None:
+                values["waiting_since"] = now
+            if current is T.RESOLVED:
+                values["resolved_at"] = None
+            if not await repo.move(ticket_id, [current.value], target.value, now, **values):
+                raise TicketNotActive(ticket_id)  # it changed under us: let them try again
+            self._post(
+                repo,
+                ticket_id,
+                MessageKind.CUSTOMER,
+                Destination.STAFF,
+                text=text,
+                source=(source_chat_id, source_message_id),
+            )
+            try:
+                await uow.commit()
+            except IntegrityError:  # the same message delivered twice: kept once
+                await uow.session.rollback()
+            return await self._ticket(uow, ticket_id)
+
+    async def close_by_customer(self, customer_id: int, ticket_id: int) -> Ticket:
+        now = self._clock()
+        async with self._uow() as uow:
+            repo = SupportRepository(uow.session)
+            row = await repo.own_ticket(customer_id, ticket_id)
+            if row is None:
+                raise TicketNotFound(ticket_id)
+            if await repo.move(
+                ticket_id,
+                sources_of(T.CLOSED),
+                T.CLOSED.value,
+                now,
+                closed_at=now,
+                waiting_since=None,
+            ):
+                self._post(repo, ticket_id, MessageKind.CLOSED, Destination.STAFF)
+                await uow.commit()
+            return await self._ticket(uow, ticket_id)
+
+    async def reopen_by_customer(self, customer_id: int, ticket_id: int) -> Ticket:
+        """ "Not solved": a resolved ticket goes back to staff."""
+        now = self._clock()
+        async with self._uow() as uow:
+            repo = SupportRepository(uow.session)
+            row = await repo.own_ticket(customer_id, ticket_id)
+            if row is None:
+                raise TicketNotFound(ticket_id)
+            target = back_to_staff(row.assignee_id is not None)
+            if not await repo.move(
+                ticket_id,
+                [T.RESOLVED.value],
+                target.value,
+                now,
+                resolved_at=None,
+                waiting_since=now,
+            ):
+                raise TicketNotActive(ticket_id)
+            self._post(repo, ticket_id, MessageKind.REOPENED, Destination.STAFF)
+            await uow.commit()
+            return await self._ticket(uow, ticket_id)
+
+    async def rate_support(self, customer_id: int, ticket_id: int, stars: int) -> bool:
+        """CSAT of a resolved ticket, once; it closes the ticket. False when rated before."""
+        if not 1 <= stars <= 5:
+            raise ValueError(stars)
+        now = self._clock()
+        async with self._uow() as uow:
+            repo = SupportRepository(uow.session)
+            row = await repo.own_ticket(customer_id, ticket_id)
+            if row is None:
+                raise TicketNotFound(ticket_id)
+            if row.resolved_at is None:
+                raise TicketNotActive(ticket_id)
+            rated = await repo.set_values(
+                ticket_id,
+                TicketRow.csat.is_(None),
+                TicketRow.resolved_at.is_not(None),
+                csat=stars,
+                csat_at=now,
+            )
+            if not rated:
+                return False
+            await repo.move(ticket_id, [T.RESOLVED.value], T.CLOSED.value, now, closed_at=now)
+            self._post(repo, ticket_id, MessageKind.RATED, Destination.STAFF, text=str(stars))
+            await uow.commit()
+            return True
+
+    async def tickets_of(self, customer_id: int, limit: int = 10) -> list[Ticket]:
+        async with self._uow.read() as uow:
+            rows = await SupportRepository(uow.session).tickets_of(customer_id, limit)
+            return [ticket_of(row) for row in rows]
+
+    async def own_ticket(self, customer_id: int, ticket_id: int) -> Ticket:
+        async with self._uow.read() as uow:
+            row = await SupportRepository(uow.session).own_ticket(customer_id, ticket_id)
+            if row is None:
+                raise TicketNotFound(ticket_id)
+            return ticket_of(row)
+
+    async def ticket_answered_by(self, chat_id: int, message_id: int) -> int | None:
+        """The ticket whose message `message_id` in `chat_id` was (None: no ticket's)."""
+        async with self._uow.read() as uow:
+            return await SupportRepository(uow.session).ticket_of_sent(chat_id, message_id)
+
+    async def average_first_response(self, days: int = 30) -> timedelta | None:
+        """What the customer is told to expect: the average first response of late."""
+        return (await self.stats(days)).first_response_avg
+
+    # -- staff --------------------------------------------------------------------------------
+    async def get(self, ticket_id: int) -> Ticket:
+        async with self._uow.read() as uow:
+            return await self._ticket(uow, ticket_id)
+
+    async def transcript(self, ticket_id: int) -> list[TranscriptLine]:
+        async with self._uow.read() as uow:
+            rows = await SupportRepository(uow.session).transcript(
+                ticket_id, [k.value for k in TRANSCRIPT]
+            )
+        return [TranscriptLine(MessageKind(r.kind), r.text, r.created_at) for r in rows]
+
+    async def tickets(self, statuses: frozenset[TicketStatus] = ACTIVE) -> list[Ticket]:
+        async with self._uow.read() as uow:
+            rows = await SupportRepository(uow.session).tickets([s.value for s in statuses], 30)
+            return [ticket_of(row) for row in rows]
+
+    async def take(self, staff_id: int, ticket_id: int) -> Ticket:
+        """The staff member takes the ticket; of two taking it at once, one wins."""
+        now = self._clock()
+        async with self._uow() as uow:
+            repo = SupportRepository(uow.session)
+            check_transition(T.OPEN, T.ASSIGNED)
+            taken = await repo.move(
+                ticket_id,
+                [T.OPEN.value],
+                T.ASSIGNED.value,
+                now,
+                TicketRow.assignee_id.is_(None),
+                assignee_id=staff_id,
+            )
+            if not taken:
+                # A waiting ticket nobody took yet (answered before being taken) is taken too.
+                taken = await repo.set_values(
+                    ticket_id,
+                    TicketRow.assignee_id.is_(None),
+                    TicketRow.status.in_(ACTIVE_VALUES),
+                    assignee_id=staff_id,
+                    updated_at=now,
+                )
+            await uow.commit()
+            ticket = await self._ticket(uow, ticket_id)
+        if not taken:
+            if ticket.assignee_id == staff_id:
+                return ticket
+            if not ticket.active:
+                raise TicketNotActive(ticket_id)
+            raise AlreadyTaken(ticket)
+        return ticket
+
+    async def staff_reply(
+        self,
+        staff_id: int,
+        ticket_id: int,
+        text: str,
+        *,
+        source_chat_id: int,
+        source_message_id: int,
+    ) -> Ticket | None:
+        """Staff answered the ticket: relayed to the customer as "Support". None when this very
+        message was relayed already (a duplicated update)."""
+        now = self._clock()
+        async with self._uow() as uow:
+            repo = SupportRepository(uow.session)
+            row = await repo.ticket(ticket_id)
+            if row is None:
+                raise TicketNotFound(ticket_id)
+            current = TicketStatus(row.status)
+            if current not in ACTIVE:
+                raise TicketNotActive(ticket_id)
+            values: dict[str, object] = {"waiting_since": None}
+            if row.first_response_at is None:
+                values["first_response_at"] = now
+            if row.assignee_id is None:
+                values["assignee_id"] = staff_id
+            if current is not T.WAITING:
+                check_transition(current, T.WAITING)
+            if not await repo.move(ticket_id, [current.value], T.WAITING.value, now, **values):
+                raise TicketNotActive(ticket_id)
+            self._post(
+                repo,
+                ticket_id,
+                MessageKind.STAFF,
+                Destination.CUSTOMER,
+                text=text,
+                author=staff_id,
+                source=(source_chat_id, source_message_id),
+            )
+            try:
+                await uow.commit()
+            except IntegrityError:
+                return None
+            return await self._ticket(uow, ticket_id)
+
+    async def resolve(self, staff_id: int, ticket_id: int) -> Ticket:
+        """Resolved: the customer is told and asked to rate the support (once)."""
+        now = self._clock()
+        async with self._uow() as uow:
+            repo = SupportRepository(uow.session)
+            row = await repo.ticket(ticket_id)
+            if row is None:
+                raise TicketNotFound(ticket_id)
+            values: dict[str, object] = {"resolved_at": now, "waiting_since": None}
+            if row.first_response_at is None:
+                values["first_response_at"] = now
+            if row.assignee_id is None:
+                values["assignee_id"] = staff_id
+            if not await repo.move(
+                ticket_id, sources_of(T.RESOLVED, ACTIVE), T.RESOLVED.value, now, **values
+            ):
+                raise TicketNotActive(ticket_id)
+            self._post(repo, ticket_id, MessageKind.RESOLVED, Destination.CUSTOMER)
+            await uow.commit()
+            return await self._ticket(uow, ticket_id)
+
+    async def reopen_by_staff(self, staff_id: int, ticket_id: int) -> Ticket:
+        now = self._clock()
+        async with self._uow() as uow:
+            repo = SupportRepository(uow.session)
+            if not await repo.move(
+                ticket_id,
+                [T.RESOLVED.value, T.CLOSED.value],
+                T.ASSIGNED.value,
+                now,
+                assignee_id=staff_id,
+                resolved_at=None,
+                closed_at=None,
+            ):
+                raise TicketNotActive(ticket_id)
+            await uow.commit()
+            return await self._ticket(uow, ticket_id)
+
+    async def stats(self, days: int) -> SupportStats:
+        since = self._clock() - timedelta(days=days)
+        async with self._uow.read() as uow:
+            rows = await SupportRepository(uow.session).opened_since(since)
+            return support_stats([ticket_of(row) for row in rows])
+
+    # -- sweeps -------------------------------------------------------------------------------
+    async def escalate_due(self, supervisors: list[int]) -> list[Ticket]:
+        """Tickets unanswered longer than the first-response time are raised, once per wait:
+        a note in the staff chat and one to each supervisor."""
+        now = self._clock()
+        async with self._uow.read() as uow:
+            due = await SupportRepository(uow.session).unanswered(
+                now - self.config.first_response, ACTIVE_VALUES
+            )
+        raised: list[Ticket] = []
+        for ticket_id in due:
+            async with self._uow() as uow:
+                repo = SupportRepository(uow.session)
+                if not await repo.set_values(
+                    ticket_id,
+                    TicketRow.waiting_since.is_not(None),
+                    TicketRow.waiting_since <= now - self.config.first_response,
+                    (TicketRow.escalated_at.is_(None))
+                    | (TicketRow.escalated_at < TicketRow.waiting_since),
+                    escalated_at=now,
+                ):
+                    continue
+                self._post(repo, ticket_id, MessageKind.ESCALATION, Destination.STAFF)
+                for supervisor in supervisors:
+                    self._post(
+                        repo,
+                        ticket_id,
+                        MessageKind.ESCALATION,
+                        Destination.PRIVATE,
+                        to_chat_id=supervisor,
+                    )
+                await uow.commit()
+                raised.append(await self._ticket(uow, ticket_id))
+        return raised
+
+    async def close_resolved(self) -> int:
+        """Resolved tickets close by themselves after the auto-close time."""
+        now = self._clock()
+        async with self._uow.read() as uow:
+            due = await SupportRepository(uow.session).resolved_before(now - self.config.auto_close)
+        closed = 0
+        for ticket_id in due:
+            async with self._uow() as uow:
+                if await SupportRepository(uow.session).move(
+                    ticket_id, [T.RESOLVED.value], T.CLOSED.value, now, closed_at=now
+                ):
+                    await uow.commit()
+                    closed += 1
+        return closed
+
+    async def tickets_without_topic(self) -> list[Ticket]:
+        async with self._uow.read() as uow:
+            repo = SupportRepository(uow.session)
+            return [await self._ticket(uow, i) for i in await repo.without_topic()]
+
+    async def set_topic(self, ticket_id: int, thread_id: int) -> bool:
+        async with self._uow() as uow:
+            done = await SupportRepository(uow.session).set_values(
+                ticket_id, TicketRow.thread_id.is_(None), thread_id=thread_id
+            )
+            await uow.commit()
+        return done
+
+    async def pending(self, limit: int = 100) -> list[Outgoing]:
+        stale = self._clock() - self.config.stale_claim
+        async with self._uow.read() as uow:
+            repo = SupportRepository(uow.session)
+            rows = await repo.pending(stale, limit)
+            tickets: dict[int, Ticket] = {}
+            found: list[Outgoing] = []
+            for row in rows:
+                if row.ticket_id not in tickets:
+                    tickets[row.ticket_id] = await self._ticket(uow, row.ticket_id)
+                found.append(
+                    Outgoing(
+                        row.id,
+                        tickets[row.ticket_id],
+                        MessageKind(row.kind),
+                        row.text,
+                        Destination(row.destination),
+                        row.to_chat_id,
+                    )
+                )
+            return found
+
+    async def claim(self, message_id: int) -> bool:
+        """True once per delivery attempt: the caller that gets True sends the message."""
+        now = self._clock()
+        async with self._uow() as uow:
+            claimed = await SupportRepository(uow.session).claim(
+                message_id, now, now - self.config.stale_claim
+            )
+            await uow.commit()
+        return claimed
+
+    async def delivered(self, message_id: int, chat_id: int | None, sent_id: int | None) -> None:
+        """Sent (or given up when `sent_id` is None): never sent again. The sent message now
+        leads back to its ticket."""
+        async with self._uow() as uow:
+            await SupportRepository(uow.session).set_message(
+                message_id,
+                delivered=True,
+                sent_at=self._clock(),
+                sent_chat_id=chat_id if sent_id is not None else None,
+                sent_message_id=sent_id,
+            )
+            await uow.commit()
+
+    async def release(self, message_id: int) -> None:
+        """Not sent this time; the next sweep tries again."""
+        async with self._uow() as uow:
+            await SupportRepository(uow.session).set_message(message_id, claimed_at=None)
+            await uow.commit()
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _post(
+        self,
+        repo: SupportRepository,
+        ticket_id: int,
+        kind: MessageKind,
+        destination: Destination,
+        *,
+        text: str = "",
+        author: int | None = None,
+        to_chat_id: int | None = None,
+        source: tuple[int | None, int | None] = (None, None),
+    ) -> None:
+        repo.add(
+            TicketMessageRow(
+                ticket_id=ticket_id,
+                kind=kind.value,
+                author_id=author,
+                text=text,
+                source_chat_id=source[0] if source[1] is not None else None,
+                source_message_id=source[1],
+                destination=destination.value,
+                to_chat_id=to_chat_id,
+                created_at=self._clock(),
+                delivered=False,
+            )
+        )
+
+    @staticmethod
+    async def _ticket(uow: UnitOfWork, ticket_id: int) -> Ticket:
+        row = await SupportRepository(uow.session).ticket(ticket_id)
+        if row is None:
+            raise TicketNotFound(ticket_id)
+        return ticket_of(row)
+
+    async def _use_quota(self, customer_id: int) -> None:
+        """One support message of the customer's allowance in this window, or Flooded."""
+        now = self._clock()
+        window = self.config.flood_window.total_seconds()
+        start = datetime.fromtimestamp(now.timestamp() // window * window, UTC)
+        limit = self.config.flood_messages
+        for _attempt in range(2):
+            async with self._uow() as uow:
+                repo = SupportRepository(uow.session)
+                if await repo.use_quota(customer_id, start, limit):
+                    await uow.commit()
+                    return
+                if await repo.quota_exists(customer_id, start):
+                    raise Flooded(customer_id)
+                uow.session.add(
+                    SupportQuotaRow(customer_id=customer_id, window_start=start, used=1)
+                )
+                try:
+                    await uow.commit()
+                    return
+                except IntegrityError:
+                    continue  # created at the same moment elsewhere: count in that row
+        raise Flooded(customer_id)

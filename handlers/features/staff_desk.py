@@ -1,0 +1,255 @@
+"""The staff side of support: answering tickets by replying to their messages in the staff chat,
+the ticket card's buttons (take, resolve, refund), /tickets, /ticket N and /support_stats.
+
+Every staff command and button checks `is_staff` first; anyone else gets a polite refusal and
+nothing changes. Text in a group that is not a reply to a ticket message stays among staff.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from domain.orders import OrderStatus
+from domain.services.recharge import RechargeError
+from domain.services.registry import Services
+from domain.services.support import AlreadyTaken, MessageKind, SupportError, TicketNotFound
+from domain.tickets import Ticket
+from handlers.contract import Button, Reply
+from handlers.i18n import Texts
+from handlers.router import Context, ConversationRouter
+from handlers.support_views import (
+    REFUNDABLE,
+    CardFacts,
+    RefundTicketOrder,
+    ResolveTicket,
+    StaffReopen,
+    StaffTicket,
+    TakeTicket,
+    card_text,
+    order_line,
+    staff_buttons,
+    staff_texts,
+    stats_text,
+    ticket_summary,
+)
+
+MAX_TEXT = 3500
+DEFAULT_STATS_DAYS = 7
+_NO_WARNING = timedelta(0)
+
+
+async def gather_facts(services: Services, ticket: Ticket) -> CardFacts:
+    """What staff see of the customer beside a ticket: masked numbers, tier, points, orders."""
+    phones = tuple(p.masked for p in await services.customers.phones(ticket.customer_id))
+    standing = await services.loyalty.standing(ticket.customer_id, warn_within=_NO_WARNING)
+    orders = tuple(await services.recharge.orders_of(ticket.customer_id, limit=3))
+    order = None
+    if ticket.order_id is not None:
+        try:
+            order = await services.recharge.get(ticket.order_id)
+        except RechargeError:
+            order = None
+    return CardFacts(phones, standing.tier.tier.key, standing.points, orders, order)
+
+
+async def card_reply(services: Services, ticket: Ticket, t: Texts) -> Reply:
+    """The ticket's card as it stands now, with the buttons its state allows."""
+    facts = await gather_facts(services, ticket)
+    transcript = await services.support.transcript(ticket.id)
+    description = next((line.text for line in transcript if line.kind is MessageKind.CARD), "")
+    return Reply(card_text(t, ticket, facts, description), staff_buttons(t, ticket, facts.order))
+
+
+def _answer(ctx: Context, text: str, buttons: tuple[tuple[Button, ...], ...] = ()) -> None:
+    """Answer in the chat and forum topic the staff member wrote in."""
+    event = ctx.event
+    ctx.outcome.replies.append(
+        Reply(text[:4096], buttons, chat_id=event.chat_id, thread_id=event.thread_id)
+    )
+
+
+async def _staff(ctx: Context) -> bool:
+    """Is the person behind this event staff? A refusal is given when not."""
+    if await ctx.services.staff.is_staff(ctx.event.user.telegram_id):
+        return True
+    if ctx.event.callback_id is not None:
+        ctx.notice(ctx.t("staff.only"))
+    else:
+        ctx.reply(ctx.t("staff.only"))
+    return False
+
+
+async def _refresh_card(ctx: Context, ticket: Ticket, notice: str) -> None:
+    """The card whose button was pressed shows the ticket as it is now."""
+    ctx.notice(notice)
+    card = await card_reply(ctx.services, ticket, staff_texts())
+    ctx.reply(card.text, card.buttons, edit=True)
+
+
+async def relay_staff_reply(ctx: Context, ticket_id: int) -> None:
+    """A staff member's reply to a ticket message goes to the customer, as "Support"."""
+    event = ctx.event
+    t = staff_texts()
+    if event.message_id is None:
+        return
+    try:
+        await ctx.services.support.staff_reply(
+            event.user.telegram_id,
+            ticket_id,
+            event.text[:MAX_TEXT],
+            source_chat_id=event.chat_id,
+            source_message_id=event.message_id,
+        )
+    except SupportError as error:
+        _answer(ctx, t(f"staff.refused.{error.reason}", number=f"#{ticket_id}"))
+
+
+def register(router: ConversationRouter) -> None:
+    @router.text_hook
+    async def staff_chat_text(ctx: Context) -> bool:
+        """Every text in a group is the staff desk's: a reply to a ticket message from staff is
+        relayed; anything else (staff talking among themselves) gets no answer."""
+        event = ctx.event
+        if event.chat_type == "private":
+            return False
+        if event.reply_to_message_id is None:
+            return True
+        support = ctx.services.support
+        ticket_id = await support.ticket_answered_by(event.chat_id, event.reply_to_message_id)
+        if ticket_id is None or not await ctx.services.staff.is_staff(event.user.telegram_id):
+            return True
+        await relay_staff_reply(ctx, ticket_id)
+        return True
+
+    @router.command("tickets")
+    async def tickets_command(ctx: Context) -> None:
+        if not await _staff(ctx):
+            return
+        t = staff_texts()
+        tickets = await ctx.services.support.tickets()
+        if not tickets:
+            _answer(ctx, t("staff.no_tickets"))
+            return
+        rows = tuple(
+            (Button(ticket_summary(t, ticket), StaffTicket(ticket.id).pack()),)
+            for ticket in tickets
+        )
+        _answer(ctx, t("staff.tickets_header", count=len(tickets)), rows)
+
+    @router.command("ticket")
+    async def ticket_command(ctx: Context) -> None:
+        if not await _staff(ctx):
+            return
+        number = ctx.event.args.strip().lstrip("#")
+        if not number.isdigit() or len(number) > 12:
+            _answer(ctx, staff_texts()("staff.ticket_usage"))
+            return
+        await _show(ctx, int(number))
+
+    @router.command("support_stats")
+    async def stats_command(ctx: Context) -> None:
+        if not await _staff(ctx):
+            return
+        arg = ctx.event.args.strip()
+        days = int(arg) if arg.isdigit() and 0 < int(arg) <= 3660 else DEFAULT_STATS_DAYS
+        stats = await ctx.services.support.stats(days)
+        _answer(ctx, stats_text(staff_texts(), days, stats))
+
+    @router.button(StaffTicket)
+    async def show_ticket(ctx: Context, data: StaffTicket) -> None:
+        if not await _staff(ctx):
+            return
+        await _show(ctx, data.ticket_id)
+
+    @router.button(TakeTicket)
+    async def take(ctx: Context, data: TakeTicket) -> None:
+        if not await _staff(ctx):
+            return
+        t = staff_texts()
+        try:
+            ticket = await ctx.services.support.take(ctx.event.user.telegram_id, data.ticket_id)
+        except AlreadyTaken as taken:
+            await _refresh_card(ctx, taken.ticket, t("staff.refused.taken"))
+            return
+        except SupportError as error:
+            ctx.notice(t(f"staff.refused.{error.reason}", number=f"#{data.ticket_id}"))
+            return
+        await _refresh_card(ctx, ticket, t("staff.taken", number=ticket.number))
+
+    @router.button(ResolveTicket)
+    async def resolve(ctx: Context, data: ResolveTicket) -> None:
+        if not await _staff(ctx):
+            return
+        t = staff_texts()
+        try:
+            ticket = await ctx.services.support.resolve(ctx.event.user.telegram_id, data.ticket_id)
+        except SupportError as error:
+            ctx.notice(t(f"staff.refused.{error.reason}", number=f"#{data.ticket_id}"))
+            return
+        await _refresh_card(ctx, ticket, t("staff.resolved_done", number=ticket.number))
+
+    @router.button(StaffReopen)
+    async def reopen(ctx: Context, data: StaffReopen) -> None:
+        if not await _staff(ctx):
+            return
+        t = staff_texts()
+        try:
+            ticket = await ctx.services.support.reopen_by_staff(
+                ctx.event.user.telegram_id, data.ticket_id
+            )
+        except SupportError as error:
+            ctx.notice(t(f"staff.refused.{error.reason}", number=f"#{data.ticket_id}"))
+            return
+        await _refresh_card(ctx, ticket, t("staff.reopened_done", number=ticket.number))
+
+    @router.button(RefundTicketOrder)
+    async def refund(ctx: Context, data: RefundTicketOrder) -> None:
+        if not await _staff(ctx):
+            return
+        await _refund(ctx, data.ticket_id)
+
+
+async def _show(ctx: Context, ticket_id: int) -> None:
+    t = staff_texts()
+    try:
+        ticket = await ctx.services.support.get(ticket_id)
+    except TicketNotFound:
+        _answer(ctx, t("staff.refused.not_found", number=f"#{ticket_id}"))
+        return
+    card = await card_reply(ctx.services, ticket, t)
+    lines = [card.text]
+    for line in await ctx.services.support.transcript(ticket.id):
+        if line.kind is MessageKind.CARD:
+            continue
+        who = (
+            t("staff.said_customer") if line.kind is MessageKind.CUSTOMER else t("staff.said_staff")
+        )
+        lines.append(f"{who}: {line.text}")
+    _answer(ctx, "\n".join(lines), card.buttons)
+
+
+async def _refund(ctx: Context, ticket_id: int) -> None:
+    """Refund the ticket's order where policy allows: through the order's own refund path
+    (a failed order is refunded once; a paid or topping-up one only once the carrier says it
+    failed). A completed order is never refunded here: its points cannot be taken back."""
+    t = staff_texts()
+    try:
+        ticket = await ctx.services.support.get(ticket_id)
+    except TicketNotFound:
+        ctx.notice(t("staff.refused.not_found", number=f"#{ticket_id}"))
+        return
+    recharge = ctx.services.recharge
+    if ticket.order_id is None:
+        ctx.notice(t("staff.refund_no_order"))
+        return
+    order = await recharge.get(ticket.order_id)
+    if order.status is OrderStatus.COMPLETED:
+        _answer(ctx, t("staff.refund_completed", order=order_line(t, order)))
+        return
+    if order.status not in REFUNDABLE:
+        _answer(ctx, t("staff.refund_not_allowed", order=order_line(t, order)))
+        return
+    order = await recharge.refresh(order.id)
+    key = "staff.refunded" if order.status is OrderStatus.REFUNDED else "staff.refund_pending"
+    _answer(ctx, t(key, order=order_line(t, order)))
+    ctx.notice(t(key, order=order.number)[:200])

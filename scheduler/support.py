@@ -1,0 +1,122 @@
+"""Support sweeps: deliver ticket messages (the outbox), raise unanswered tickets to supervisors,
+close resolved tickets after a while.
+
+Delivery is a sweep over `ticket_messages` not yet delivered: each is claimed (a conditional
+update, so two sweeps never both send it), sent through the outbound port, and marked delivered
+with the message id it became; that id is how a staff reply finds its ticket. A send that may
+work later (network, 429, no front end yet) is released for the next sweep; one that never will
+(blocked, rejected) is given up. Messages of one ticket go in order: after one is held back, the
+rest of that ticket waits for the next sweep. A sweep that dies between sending and recording
+leaves the claim to go stale; the message is then sent again (at least once, never lost).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from domain.services.customers import CustomerNotFound
+from domain.services.registry import Services
+from domain.services.support import Destination, MessageKind, Outgoing
+from handlers.contract import DeliveryStatus, Notifier, Reply, TopicOpener
+from handlers.features.staff_desk import card_reply
+from handlers.i18n import texts
+from handlers.support_views import category_name, customer_reply, staff_note, staff_texts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StaffChat:
+    """Where tickets go: the staff chat (None: nowhere yet), and whether it is a forum."""
+
+    chat_id: int | None
+    is_forum: bool = False
+
+
+async def relay_support(services: Services, notifier: Notifier, staff: StaffChat) -> int:
+    """Deliver what is waiting; returns how many messages were sent."""
+    await _open_topics(services, notifier, staff)
+    held: set[int] = set()
+    sent = 0
+    for out in await services.support.pending():
+        ticket = out.ticket
+        if ticket.id in held:
+            continue
+        chat_id = await _destination(services, out, staff)
+        if chat_id is None:
+            held.add(ticket.id)
+            continue
+        if not await services.support.claim(out.id):
+            continue
+        reply = await _reply(services, out, staff)
+        if reply is None:  # the customer erased their data: nobody to tell
+            await services.support.delivered(out.id, chat_id, None)
+            continue
+        delivery = await notifier.send(chat_id, reply)
+        if delivery:
+            await services.support.delivered(out.id, chat_id, delivery.message_id)
+            sent += 1
+        elif delivery.status in (DeliveryStatus.BLOCKED, DeliveryStatus.REJECTED):
+            log.warning("ticket %s message %s given up: %s", ticket.id, out.id, delivery.reason)
+            await services.support.delivered(out.id, chat_id, None)
+        else:
+            await services.support.release(out.id)
+            held.add(ticket.id)
+    return sent
+
+
+async def sweep_support_sla(services: Services) -> tuple[int, int]:
+    """Raise tickets unanswered past the first-response time to supervisors (once per wait) and
+    close tickets resolved long enough ago. Returns (raised, closed)."""
+    raised = await services.support.escalate_due(await services.staff.supervisors())
+    closed = await services.support.close_resolved()
+    if raised or closed:
+        log.info("support: %d tickets raised to supervisors, %d closed", len(raised), closed)
+    return len(raised), closed
+
+
+async def _open_topics(services: Services, notifier: Notifier, staff: StaffChat) -> None:
+    """One forum topic per ticket, opened before anything of the ticket is posted."""
+    if staff.chat_id is None or not staff.is_forum or not isinstance(notifier, TopicOpener):
+        return
+    t = staff_texts()
+    for ticket in await services.support.tickets_without_topic():
+        name = t("staff.topic", number=ticket.number, category=category_name(t, ticket.category))
+        thread_id = await notifier.open_topic(staff.chat_id, name)
+        if thread_id is not None:
+            await services.support.set_topic(ticket.id, thread_id)
+
+
+async def _destination(services: Services, out: Outgoing, staff: StaffChat) -> int | None:
+    if out.destination is Destination.CUSTOMER:
+        return out.ticket.chat_id
+    if out.destination is Destination.PRIVATE:
+        return out.to_chat_id
+    if staff.chat_id is None:
+        return None  # kept until a staff chat is configured
+    if staff.is_forum and out.ticket.thread_id is None:
+        return None  # its topic is not open yet
+    return staff.chat_id
+
+
+async def _reply(services: Services, out: Outgoing, staff: StaffChat) -> Reply | None:
+    ticket = out.ticket
+    if out.destination is Destination.CUSTOMER:
+        try:
+            customer = await services.customers.get(ticket.customer_id)
+        except CustomerNotFound:
+            return None
+        return customer_reply(texts(customer.language), out)
+    t = staff_texts()
+    thread_id = (
+        ticket.thread_id if out.destination is Destination.STAFF and staff.is_forum else None
+    )
+    if out.kind is MessageKind.CARD:
+        card = await card_reply(services, ticket, t)
+        return Reply(card.text, card.buttons, thread_id=thread_id)
+    if out.destination is Destination.PRIVATE:
+        card = await card_reply(services, ticket, t)
+        text = f"{staff_note(t, out)}\n\n{card.text}"[:4096]
+        return Reply(text, card.buttons)
+    return Reply(staff_note(t, out), thread_id=thread_id)

@@ -1,0 +1,163 @@
+"""Support on SQLite and PostgreSQL: tickets change once however many press at once, a duplicated
+staff reply is relayed once, an outbox message is claimed by one sweep, the flood limit holds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.customers import TelegramProfile
+from domain.persistence.database import create_engine
+from domain.persistence.migrate import upgrade
+from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.services.registry import Services, build_services
+from domain.services.support import (
+    AlreadyTaken,
+    Flooded,
+    MessageKind,
+    SupportConfig,
+    TicketNotActive,
+    TicketNotFound,
+)
+from domain.tickets import Category, TicketStatus
+from tests.integration.test_recharge import FakeClock
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def services(engine: AsyncEngine, clock: FakeClock) -> Services:
+    return build_services(
+        UnitOfWorkFactory.of(engine), clock, support=SupportConfig(flood_messages=5)
+    )
+
+
+async def _customer(services: Services, telegram_id: int) -> int:
+    turn = await services.customers.begin_turn(TelegramProfile(telegram_id), telegram_id)
+    return turn.customer.id
+
+
+async def test_two_staff_taking_the_same_ticket_one_wins(services: Services) -> None:
+    customer = await _customer(services, 1)
+    ticket = await services.support.open_ticket(customer, 1, Category.OTHER, "help")
+    results = await asyncio.gather(
+        *(services.support.take(staff, ticket.id) for staff in (901, 902, 903)),
+        return_exceptions=True,
+    )
+    winners = [r for r in results if not isinstance(r, BaseException)]
+    assert len(winners) == 1
+    assert all(isinstance(r, AlreadyTaken) for r in results if isinstance(r, BaseException))
+    after = await services.support.get(ticket.id)
+    assert after.status is TicketStatus.ASSIGNED and after.assignee_id == winners[0].assignee_id
+
+
+async def test_a_duplicated_staff_reply_is_relayed_once(services: Services) -> None:
+    customer = await _customer(services, 1)
+    ticket = await services.support.open_ticket(customer, 1, Category.OTHER, "help")
+    results = await asyncio.gather(
+        *(
+            services.support.staff_reply(
+                901, ticket.id, "on it", source_chat_id=-100, source_message_id=55
+            )
+            for _ in range(3)
+        ),
+        return_exceptions=True,
+    )
+    assert sum(1 for r in results if r is not None and not isinstance(r, BaseException)) == 1
+    to_customer = [m for m in await services.support.pending() if m.kind is MessageKind.STAFF]
+    assert [m.text for m in to_customer] == ["on it"]
+    after = await services.support.get(ticket.id)
+    assert after.status is TicketStatus.WAITING and after.first_response_at is not None
+
+
+async def test_each_outbox_message_is_claimed_by_one_sweep(services: Services) -> None:
+    customer = await _customer(services, 1)
+    await services.support.open_ticket(customer, 1, Category.OTHER, "help")
+    [card] = await services.support.pending()
+    claims = await asyncio.gather(*(services.support.claim(card.id) for _ in range(4)))
+    assert claims.count(True) == 1
+    await services.support.delivered(card.id, -100, 321)
+    assert await services.support.pending() == []
+    assert await services.support.ticket_answered_by(-100, 321) == card.ticket.id
+    assert await services.support.ticket_answered_by(-100, 322) is None
+
+
+async def test_a_claim_left_by_a_dead_sweep_is_sent_again_later(
+    services: Services, clock: FakeClock
+) -> None:
+    customer = await _customer(services, 1)
+    await services.support.open_ticket(customer, 1, Category.OTHER, "help")
+    [card] = await services.support.pending()
+    assert await services.support.claim(card.id)
+    assert await services.support.pending() == []
+    clock.advance(minutes=3)
+    assert [m.id for m in await services.support.pending()] == [card.id]
+
+
+async def test_the_flood_limit_holds_under_concurrency(services: Services) -> None:
+    customer = await _customer(services, 1)
+    results = await asyncio.gather(
+        *(services.support.suggest(customer, f"idea {n}") for n in range(8)),
+        return_exceptions=True,
+    )
+    assert sum(1 for r in results if r is None) == 5
+    assert all(isinstance(r, Flooded) for r in results if r is not None)
+
+
+async def test_the_flood_window_passes(services: Services, clock: FakeClock) -> None:
+    customer = await _customer(services, 1)
+    for n in range(5):
+        await services.support.suggest(customer, f"idea {n}")
+    with pytest.raises(Flooded):
+        await services.support.suggest(customer, "one more")
+    clock.advance(minutes=10)
+    await services.support.suggest(customer, "later")
+
+
+async def test_a_customer_never_reaches_another_customers_ticket(services: Services) -> None:
+    owner = await _customer(services, 1)
+    other = await _customer(services, 2)
+    ticket = await services.support.open_ticket(owner, 1, Category.OTHER, "private matter")
+    with pytest.raises(TicketNotFound):
+        await services.support.own_ticket(other, ticket.id)
+    with pytest.raises(TicketNotFound):
+        await services.support.customer_message(other, ticket.id, "hi")
+    with pytest.raises(TicketNotFound):
+        await services.support.close_by_customer(other, ticket.id)
+    with pytest.raises(TicketNotFound):
+        await services.support.rate_support(other, ticket.id, 5)
+    assert await services.support.tickets_of(other) == []
+    assert (await services.support.get(ticket.id)).status is TicketStatus.OPEN
+
+
+async def test_a_closed_ticket_takes_no_staff_reply_and_a_resolved_one_reopens(
+    services: Services,
+) -> None:
+    customer = await _customer(services, 1)
+    ticket = await services.support.open_ticket(customer, 1, Category.PAYMENT, "charged twice")
+    await services.support.resolve(901, ticket.id)
+    reopened = await services.support.customer_message(customer, ticket.id, "still charged")
+    assert reopened.status is TicketStatus.ASSIGNED and reopened.resolved_at is None
+    await services.support.close_by_customer(customer, ticket.id)
+    with pytest.raises(TicketNotActive):
+        await services.support.staff_reply(
+            901, ticket.id, "late", source_chat_id=-100, source_message_id=1
+        )
+    with pytest.raises(TicketNotActive):
+        await services.support.customer_message(customer, ticket.id, "again")
