@@ -35,8 +35,10 @@ async def run(settings: Settings) -> None:
         settings.housekeeping_interval_seconds,
         settings.order_sweep_seconds,
         points_warn_days=settings.points_warn_days,
+        reminder_sweep_seconds=settings.reminder_sweep_seconds,
+        scheduler_lease_seconds=settings.scheduler_lease_seconds,
     )
-    scheduler = build_scheduler(app.services, schedule, app.outbound)
+    scheduler = build_scheduler(app.services, schedule, app.delivery, outbox=app.delivery)
     scheduler.start()
     try:
         await run_frontend(app)

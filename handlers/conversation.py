@@ -11,12 +11,24 @@ from handlers.features import (
     points,
     privacy,
     recharge,
+    reminders,
     start,
     wallet,
 )
 from handlers.router import ConversationRouter
 
-FEATURES = (start, recharge, offers, points, orders, wallet, phones, language, privacy)
+FEATURES = (
+    start,
+    recharge,
+    offers,
+    points,
+    orders,
+    wallet,
+    phones,
+    language,
+    privacy,
+    reminders,
+)
 
 
 def build_conversation(services: Services) -> ConversationRouter:

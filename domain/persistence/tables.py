@@ -327,3 +327,6 @@ class NoticeRow(Base):
     key: Mapped[str] = mapped_column(String(96), unique=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+from domain.persistence import reminder_tables as _reminder_tables  # noqa: E402, F401

@@ -67,7 +67,10 @@ class CampaignCatalogue:
             campaign.audience_carrier.value if campaign.audience_carrier else None
         )
         row.priority, row.exclusive = campaign.priority, campaign.exclusive
-        row.extra = {"countdown_minutes": spec.countdown_minutes}
+        row.extra = {
+            "countdown_minutes": spec.countdown_minutes,
+            "slots_left_reminders": spec.slots_left_reminders,
+        }
         row.loaded_at = self._clock()
         await uow.campaigns.flush()
         for offer in campaign.offers:

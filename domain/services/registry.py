@@ -16,6 +16,7 @@ from domain.services.campaign_catalogue import CampaignCatalogue
 from domain.services.customers import ConversationService, CustomerService
 from domain.services.loyalty import LoyaltyConfig, LoyaltyService, RewardCatalogue
 from domain.services.recharge import RechargeConfig, RechargeService
+from domain.services.reminders import ReminderConfig, ReminderService
 from domain.services.staff import StaffDirectory
 from domain.services.wallet import WalletService
 
@@ -44,6 +45,7 @@ class Services:
     campaigns: CampaignCatalogue
     rewards: RewardCatalogue
     staff: StaffDirectory
+    reminders: ReminderService
 
 
 def build_services(
@@ -54,6 +56,7 @@ def build_services(
     ports: Ports | None = None,
     loyalty: LoyaltyConfig | None = None,
     admin_ids: frozenset[int] = frozenset(),
+    reminders: ReminderConfig | None = None,
 ) -> Services:
     ports = ports or Ports()
     loyalty_service = LoyaltyService(uow, loyalty or LoyaltyConfig(), clock)
@@ -73,4 +76,5 @@ def build_services(
         campaigns=CampaignCatalogue(uow, clock),
         rewards=RewardCatalogue(uow, clock),
         staff=StaffDirectory(admin_ids),
+        reminders=ReminderService(uow, reminders, clock),
     )
