@@ -102,6 +102,10 @@ async def _send(
 
     async def one(reminder: DueReminder) -> bool:
         async def settle(delivery: Delivery) -> None:
+            # Never cut off halfway by a cancellation (a transaction left open holds the lock).
+            await finish_even_if_cancelled(record(delivery))
+
+        async def record(delivery: Delivery) -> None:
             if delivery:
                 await services.reminders.sent(reminder.outbox_id, delivery.message_id)
             elif delivery.status is DeliveryStatus.BLOCKED:
