@@ -78,9 +78,7 @@ async def test_reminders_to_many_chats_keep_telegrams_limits(
     async with FakeBotApi(enforce_limits=True, global_per_second=20) as api:
         for telegram_id in range(5001, 5031):
             api.add_user(FakeUser(telegram_id, "客户", language_code="zh-hans"))
-        async with running(
-            api, sqlite_url, sender, clock, delivery_global_per_second=20
-        ) as app:
+        async with running(api, sqlite_url, sender, clock, delivery_global_per_second=20) as app:
             campaign_id = await load_campaign(app, campaign_file(beijing(2026, 11, 1, 0, 0), ENDS))
             await subscribed_customers(app, campaign_id, range(5001, 5031))
             await plan_reminders(app.services)
@@ -160,4 +158,3 @@ async def test_a_customer_who_blocked_the_bot_is_marked_unreachable(sqlite_url: 
             assert (progress.failed, progress.skipped, progress.pending) == (1, 1, 1)
     sends = [call for call in api.calls if call.method == "sendMessage"]
     assert len(sends) == 1  # tried once, never again
-

@@ -57,7 +57,9 @@ async def test_reminders_cut_off_by_a_killed_process_are_each_sent_exactly_once(
             sqlite_url, bot_token=api.token, telegram_api_url=api.base_url, **limits
         )
         app = await build_app(settings)
-        campaign = campaign_file(now - timedelta(days=1), now + timedelta(hours=1), countdown="[120]")
+        campaign = campaign_file(
+            now - timedelta(days=1), now + timedelta(hours=1), countdown="[120]"
+        )
         campaign_id = await load_campaign(app, campaign)
         await subscribed_customers(app, campaign_id, CUSTOMERS)
         async with app.engine.begin() as connection:  # they asked before "2 hours left"
@@ -67,7 +69,7 @@ async def test_reminders_cut_off_by_a_killed_process_are_each_sent_exactly_once(
         assert await plan_reminders(app.services) == len(CUSTOMERS)
 
         # The fifth message never gets an answer: the process is killed while it waits.
-        name, send_message = api._methods["sendmessage"]  # noqa: SLF001
+        name, send_message = api._methods["sendmessage"]
         held = asyncio.Event()
 
         async def hold_the_fifth(params: dict[str, Any]) -> Any:
@@ -76,7 +78,7 @@ async def test_reminders_cut_off_by_a_killed_process_are_each_sent_exactly_once(
                 await asyncio.Event().wait()
             return await send_message(params)
 
-        api._methods["sendmessage"] = (name, hold_the_fifth)  # noqa: SLF001
+        api._methods["sendmessage"] = (name, hold_the_fifth)
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "WEBHOOK_"))},
             "PYTHONPATH": str(ROOT),
@@ -97,7 +99,7 @@ async def test_reminders_cut_off_by_a_killed_process_are_each_sent_exactly_once(
             await asyncio.sleep(0.01)
         child.kill()  # SIGKILL: no clean-up of any kind
         await child.wait()
-        api._methods["sendmessage"] = (name, send_message)  # noqa: SLF001
+        api._methods["sendmessage"] = (name, send_message)
         assert sum(len(api.messages_to(n)) for n in CUSTOMERS) == 4
 
         # The next process: the killed one's claims lapse, and the rest goes out once.

@@ -172,7 +172,9 @@ async def test_a_reminder_found_due_during_the_night_is_moved_to_the_morning(
     world: App, clock: Clock
 ) -> None:
     # Due 21:00, but the bot was down until 23:00: it goes at 08:00, still before the end.
-    text = campaign_file(beijing(2026, 11, 1, 0, 0), beijing(2026, 11, 12, 23, 0), countdown="[1560]")
+    text = campaign_file(
+        beijing(2026, 11, 1, 0, 0), beijing(2026, 11, 12, 23, 0), countdown="[1560]"
+    )
     campaign_id = await load_campaign(world, text)
     await subscribed_customers(world, campaign_id, range(601, 602))
     await plan_reminders(world.services)
@@ -212,9 +214,7 @@ async def test_every_due_reminder_is_sent_exactly_once_however_often_sending_is_
     random.seed(5)
     while True:
         rounds += 1
-        task = asyncio.create_task(
-            deliver_reminders(world.services, port, batch=7, concurrency=4)
-        )
+        task = asyncio.create_task(deliver_reminders(world.services, port, batch=7, concurrency=4))
         await asyncio.sleep(random.uniform(0.0, 0.03))
         if task.done():
             await task
