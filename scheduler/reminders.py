@@ -79,7 +79,7 @@ async def deliver_reminders(
     """Send every due reminder; returns how many were sent."""
     sent = 0
     while lease is None or await lease.held():
-        due = await services.reminders.claim_due(batch)
+        due = await _claim(services, batch)
         if not due:
             break
         sent += await _send(services, notifier, due, concurrency)
@@ -92,6 +92,20 @@ async def sweep_reminders(
     """The scheduler's job: plan, then send."""
     await plan_reminders(services, lease)
     return await deliver_reminders(services, notifier, lease)
+
+
+async def _claim(services: Services, batch: int) -> list[DueReminder]:
+    """Claim due reminders; cancelled meanwhile, the claim is finished and given back whole (a
+    transaction cut off halfway would hold its locks, and its rows, until it timed out)."""
+    claim = asyncio.ensure_future(services.reminders.claim_due(batch))
+    try:
+        return await asyncio.shield(claim)
+    except asyncio.CancelledError:
+        await asyncio.wait([claim])
+        if not claim.cancelled() and claim.exception() is None and claim.result():
+            ids = [reminder.outbox_id for reminder in claim.result()]
+            await finish_even_if_cancelled(services.reminders.release(ids))
+        raise
 
 
 async def _send(
