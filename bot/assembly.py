@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.delivery_port import DeliveryLimits, DeliveryPort
 from bot.outbound import OutboundPort
 from bot.settings import Settings
 from domain.clock import Clock, utc_now
@@ -18,9 +19,11 @@ from domain.persistence.database import create_engine
 from domain.persistence.migrate import upgrade
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.ports import TopUpGateway
+from domain.reminders import QuietHours
 from domain.services.loyalty import LoyaltyConfig
 from domain.services.recharge import RechargeConfig
 from domain.services.registry import Ports, Services, build_services
+from domain.services.reminders import ReminderConfig
 from domain.services.support import SupportConfig
 from handlers.conversation import build_conversation
 from handlers.router import ConversationRouter
@@ -35,11 +38,34 @@ class App:
     ports: Ports
     # Messages that nobody just asked for (sweeps, later staff alerts) leave through here.
     outbound: OutboundPort = field(default_factory=OutboundPort)
+    # ...within Telegram's limits, with retries: every sweep sends through this one port.
+    delivery: DeliveryPort = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.delivery = DeliveryPort(self.outbound, delivery_limits(self.settings))
 
     async def close(self) -> None:
         if isinstance(self.ports.gateway, HttpTopUpGateway):
             await self.ports.gateway.close()
         await self.engine.dispose()
+
+
+def delivery_limits(settings: Settings) -> DeliveryLimits:
+    return DeliveryLimits(
+        global_per_second=settings.delivery_global_per_second,
+        chat_per_second=settings.delivery_chat_per_second,
+        group_per_minute=settings.delivery_group_per_minute,
+        max_attempts=settings.delivery_max_attempts,
+        retry_seconds=settings.delivery_retry_seconds,
+    )
+
+
+def reminder_config(settings: Settings) -> ReminderConfig:
+    return ReminderConfig(
+        quiet_hours=QuietHours.parse(settings.quiet_hours),
+        timezone=settings.reminder_timezone,
+        claim_seconds=settings.delivery_claim_seconds,
+    )
 
 
 def recharge_config(settings: Settings) -> RechargeConfig:
@@ -94,6 +120,7 @@ async def build_app(
         loyalty=LoyaltyConfig(points_per_yuan=settings.points_per_yuan),
         admin_ids=settings.admin_ids,
         support=support_config(settings),
+        reminders=reminder_config(settings),
     )
     conversation = build_conversation(services)
     conversation.bot_username = settings.bot_username

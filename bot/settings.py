@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -12,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from domain.integrations.sandbox import SandboxMode
 from domain.orders import PaymentMethod
 from domain.phone import Carrier
+from domain.reminders import QuietHours
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/wallet-bot.sqlite3"
 TELEGRAM_DEFAULT_API_URL = "https://api.telegram.org"
@@ -89,6 +91,24 @@ class Settings(BaseSettings):
     console_user_id: int = 1
     console_language: str = "zh-hans"
 
+    # Countdown reminders: none in quiet hours (local time of REMINDER_TIMEZONE, the customers'
+    # time zone); planned and sent every REMINDER_SWEEP_SECONDS.
+    quiet_hours: str = "22:00-08:00"
+    reminder_timezone: str = "Asia/Shanghai"
+    reminder_sweep_seconds: float = Field(default=30.0, gt=0)
+    # Every message nobody just asked for leaves through one limiter: at most this many a second
+    # overall, a second per private chat and a minute per group; a 429 is waited out; a 5xx or
+    # a timeout tried again after DELIVERY_RETRY_SECONDS, doubling, DELIVERY_MAX_ATTEMPTS times.
+    delivery_global_per_second: int = Field(default=30, ge=1)
+    delivery_chat_per_second: int = Field(default=1, ge=1)
+    delivery_group_per_minute: int = Field(default=20, ge=1)
+    delivery_max_attempts: int = Field(default=5, ge=1)
+    delivery_retry_seconds: float = Field(default=1.0, gt=0)
+    # A sender killed midway leaves its claimed reminders to be sent after this long.
+    delivery_claim_seconds: float = Field(default=300.0, gt=0)
+    # Several bot processes: the one holding this lease (renewed by it) runs the sweeps.
+    scheduler_lease_seconds: float = Field(default=60.0, gt=0)
+
     @field_validator("telegram_api_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -126,6 +146,21 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        QuietHours.parse(value)
+        return value
+
+    @field_validator("reminder_timezone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (KeyError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}") from error
+        return value
 
     @model_validator(mode="after")
     def _webhook_needs_a_secret(self) -> Settings:

@@ -9,6 +9,7 @@
     priority = 10
     exclusive = false
     countdown_minutes = [1440, 120, 15]
+    slots_left_reminders = [10]     # "only 10 slots left" for each offer with a quota
 
     [[campaigns.offers]]
     code = "first-100-double"
@@ -222,6 +223,9 @@ class CampaignSpec(BaseModel):
     priority: int = 0
     exclusive: bool = False
     countdown_minutes: list[int] = Field(default=[1440, 120, 15])
+    # Countdown reminders go out that many minutes before the end (above); a slots-left
+    # reminder when an offer's remaining quota reaches one of these.
+    slots_left_reminders: list[Annotated[int, Field(ge=1)]] = []
     offers: list[OfferSpec] = Field(min_length=1)
     referral: ReferralSpec | None = None
 

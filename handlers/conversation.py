@@ -12,6 +12,7 @@ from handlers.features import (
     privacy,
     recharge,
     referrals,
+    reminders,
     staff_desk,
     start,
     support,
@@ -32,6 +33,7 @@ FEATURES = (
     referrals,
     staff_desk,
     support,
+    reminders,
 )
 
 

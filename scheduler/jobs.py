@@ -18,7 +18,9 @@ from handlers.contract import Notifier
 from handlers.features.points import lapse_warning
 from handlers.features.recharge import outcome_reply
 from handlers.i18n import texts
+from handlers.outbound import SettlingNotifier
 from scheduler.referrals import sweep_referrals
+from scheduler.reminders import SchedulerLease, sweep_reminders
 from scheduler.support import StaffChat, relay_support, sweep_support_sla
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ class Schedule:
     support_relay_seconds: float = 3.0
     support_sla_seconds: float = 60.0
     staff_chat: StaffChat = field(default_factory=lambda: StaffChat(None))
+    reminder_sweep_seconds: float = 30.0
+    scheduler_lease_seconds: float = 60.0
 
 
 async def reset_abandoned_conversations(services: Services, idle_seconds: float) -> int:
@@ -96,10 +100,17 @@ async def sweep_points(services: Services, notifier: Notifier, warn_within: time
     return warned
 
 
-def build_scheduler(services: Services, schedule: Schedule, notifier: Notifier) -> AsyncIOScheduler:
+def build_scheduler(
+    services: Services,
+    schedule: Schedule,
+    notifier: Notifier,
+    *,
+    outbox: SettlingNotifier | None = None,
+) -> AsyncIOScheduler:
     """A scheduler with every sweep registered; the caller starts and shuts it down.
 
     The order sweep also runs at once on start, so orders interrupted by a restart go on.
+    Reminders are swept when `outbox` (the rate-limited delivery port) is given.
     """
     scheduler = AsyncIOScheduler(timezone="UTC")
     common = {"max_instances": 1, "coalesce": True, "replace_existing": True}
@@ -153,4 +164,14 @@ def build_scheduler(services: Services, schedule: Schedule, notifier: Notifier) 
         id="sweep_support_sla",
         **common,
     )
+    if outbox is not None:
+        scheduler.add_job(
+            sweep_reminders,
+            "interval",
+            seconds=schedule.reminder_sweep_seconds,
+            args=(services, outbox, SchedulerLease(services, schedule.scheduler_lease_seconds)),
+            id="sweep_reminders",
+            next_run_time=datetime.now(UTC),
+            **common,
+        )
     return scheduler

@@ -330,4 +330,5 @@ class NoticeRow(Base):
 
 
 from domain.persistence import referral_tables as referral_tables  # noqa: E402
+from domain.persistence import reminder_tables as _reminder_tables  # noqa: E402, F401
 from domain.persistence import support_tables as _support_tables  # noqa: E402,F401

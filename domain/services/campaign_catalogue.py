@@ -67,7 +67,10 @@ class CampaignCatalogue:
             campaign.audience_carrier.value if campaign.audience_carrier else None
         )
         row.priority, row.exclusive = campaign.priority, campaign.exclusive
-        row.extra = {"countdown_minutes": spec.countdown_minutes}
+        row.extra = {
+            "countdown_minutes": spec.countdown_minutes,
+            "slots_left_reminders": spec.slots_left_reminders,
+        }
         if spec.referral is not None:
             row.extra = {**row.extra, "referral": spec.referral.to_rules().to_json()}
         row.loaded_at = self._clock()

@@ -17,6 +17,7 @@ from domain.services.customers import ConversationService, CustomerService
 from domain.services.loyalty import LoyaltyConfig, LoyaltyService, RewardCatalogue
 from domain.services.recharge import RechargeConfig, RechargeService
 from domain.services.referrals import ReferralService
+from domain.services.reminders import ReminderConfig, ReminderService
 from domain.services.staff import StaffDirectory
 from domain.services.support import SupportConfig, SupportService
 from domain.services.wallet import WalletService
@@ -48,6 +49,7 @@ class Services:
     staff: StaffDirectory
     referrals: ReferralService
     support: SupportService
+    reminders: ReminderService
 
 
 def build_services(
@@ -59,6 +61,7 @@ def build_services(
     loyalty: LoyaltyConfig | None = None,
     admin_ids: frozenset[int] = frozenset(),
     support: SupportConfig | None = None,
+    reminders: ReminderConfig | None = None,
 ) -> Services:
     ports = ports or Ports()
     loyalty_service = LoyaltyService(uow, loyalty or LoyaltyConfig(), clock)
@@ -80,4 +83,5 @@ def build_services(
         referrals=ReferralService(uow, clock),
         staff=StaffDirectory(admin_ids, uow, clock),
         support=SupportService(uow, support, clock),
+        reminders=ReminderService(uow, reminders, clock),
     )

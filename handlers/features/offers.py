@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.campaigns import Campaign
+from domain.campaigns import Campaign, Offer
 from domain.languages import Language
+from domain.services.loyalty import LiveOffer
 from handlers.buttons import ButtonData
 from handlers.contract import Button
 from handlers.features.recharge import ShowRecharge
@@ -47,9 +48,26 @@ async def _show_offers(ctx: Context, *, edit: bool) -> None:
         (Button(ctx.t("offers.terms", name=_name(c, ctx.language)), ShowTerms(c.code).pack()),)
         for c in campaigns.values()
     ]
+    rows.extend(await _remind_rows(ctx, live))
     rows.append((Button(ctx.t("offers.recharge_now"), ShowRecharge().pack()),))
     rows.append(back_to_menu(ctx.t))
     ctx.reply("\n".join(lines), tuple(rows), edit=edit)
+
+
+async def _remind_rows(ctx: Context, live: list[LiveOffer]) -> list[tuple[Button, ...]]:
+    """ "Remind me" buttons: each time-limited offer, and all reminders of each campaign."""
+    from handlers.features.reminders import remind_buttons
+
+    ids = await ctx.services.reminders.offer_ids()
+    subscribed = await ctx.services.reminders.subscribed_scopes(ctx.customer.id)
+    campaigns: dict[int, tuple[int, Campaign, list[tuple[int, Offer]]]] = {}
+    for item in live:
+        if item.offer.code not in ids:
+            continue
+        campaign_id, offer_id = ids[item.offer.code]
+        entry = campaigns.setdefault(campaign_id, (campaign_id, item.campaign, []))
+        entry[2].append((offer_id, item.offer))
+    return remind_buttons(ctx.t, ctx.language, list(campaigns.values()), subscribed)
 
 
 def register(router: ConversationRouter) -> None:
@@ -79,3 +97,7 @@ def register(router: ConversationRouter) -> None:
             ),
             edit=True,
         )
+
+
+# The offers screen, shown again by features that change what it shows (reminders).
+show_offers = _show_offers

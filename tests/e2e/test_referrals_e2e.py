@@ -129,7 +129,7 @@ async def test_invite_a_friend_who_recharges_and_both_claim(
 
         # The sweep tells both, through the running bot.
         mark = api.mark()
-        swept = await sweep_referrals(app.services, app.outbound, STAFF_CHAT)
+        swept = await sweep_referrals(app.services, app.delivery, STAFF_CHAT)
         assert (swept.qualified, swept.customers_told, swept.staff_alerts) == (1, 2, 0)
         [anna_notice] = await api.wait_for_message(ANNA.id, after=mark)
         [friend_notice] = await api.wait_for_message(FRIEND.id, after=mark)

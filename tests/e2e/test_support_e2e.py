@@ -59,7 +59,7 @@ async def relay(app: App, api: FakeBotApi, expected: int = 1) -> None:
     the update that produced them)."""
     sent = 0
     for _ in range(100):
-        sent += await relay_support(app.services, app.outbound, FORUM)
+        sent += await relay_support(app.services, app.delivery, FORUM)
         if sent >= expected:
             return
         await asyncio.sleep(0.05)

@@ -1,7 +1,7 @@
 """support tickets
 
 Revision ID: 0006_support
-Revises: 0004
+Revises: 0005_reminders
 Create Date: 2026-11-25
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_support"
-down_revision = "0004"
+down_revision = "0005_reminders"
 branch_labels = None
 depends_on = None
 

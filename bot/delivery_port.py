@@ -1,0 +1,233 @@
+"""The one way out for messages nobody just asked for (reminders, outcomes, staff alerts).
+
+`DeliveryPort` wraps the outbound port of the running front end with Telegram's limits:
+
+* at most `global_per_second` messages a second overall, `chat_per_second` a second per private
+  chat and `group_per_minute` a minute per group. Each limit is a sliding window counted from
+  the moment Telegram *answered* each message (a message still on its way holds its place), so
+  network jitter can never make two messages look closer together to Telegram than allowed;
+* a 429 pauses only that chat for its `retry_after` (and every chat only when several chats are
+  refused at once: the bot as a whole is too fast), then the message is tried again;
+* a 5xx, a timeout or a network error is tried again after a delay that doubles each time;
+* after `max_attempts` failed attempts the message is dead-lettered with the reason;
+* a 403 (blocked) or a 400 (rejected) is final at once.
+
+A caller that must record a sent message (an outbox) passes `settle`: it runs right after the
+attempt that ended the message, and a cancellation arriving meanwhile waits for both, so a
+stopped task never leaves a message sent but unrecorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from handlers.contract import Delivery, DeliveryStatus, Notifier, Reply, TopicOpener
+from handlers.outbound import Settle, finish_even_if_cancelled
+
+log = logging.getLogger(__name__)
+DEAD = "dead-lettered"
+FINAL = (DeliveryStatus.SENT, DeliveryStatus.BLOCKED, DeliveryStatus.REJECTED)
+# Chats refused with a 429 within this many seconds that mean "the whole bot is too fast".
+GLOBAL_FLOOD_CHATS = 3
+GLOBAL_FLOOD_WINDOW = 1.0
+
+
+@dataclass(frozen=True)
+class DeliveryLimits:
+    global_per_second: int = 30
+    chat_per_second: int = 1
+    group_per_minute: int = 20
+    max_attempts: int = 5
+    retry_seconds: float = 1.0
+    max_retry_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    chat_id: int
+    text: str
+    reason: str
+    attempts: int
+
+
+class SlidingWindow:
+    """At most `limit` events in any `window` seconds, counting an event from when it ended;
+    an event under way holds a place until it ends."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._ended: deque[float] = deque()
+        self.under_way = 0
+
+    def free_at(self, now: float) -> float:
+        """The earliest moment one more event may start (infinity: wait for one to end)."""
+        while self._ended and self._ended[0] <= now - self.window:
+            self._ended.popleft()
+        over = len(self._ended) + self.under_way - self.limit + 1
+        if over <= 0:
+            return now
+        if over > len(self._ended):
+            return float("inf")
+        return self._ended[over - 1] + self.window
+
+    def start(self) -> None:
+        self.under_way += 1
+
+    def end(self, at: float) -> None:
+        self.under_way -= 1
+        self._ended.append(at)
+
+    @property
+    def idle(self) -> bool:
+        return self.under_way == 0 and not self._ended
+
+
+class RateLimiter:
+    """Telegram's limits for one bot, in one process (all front ends and sweeps share it)."""
+
+    def __init__(self, limits: DeliveryLimits, clock: Callable[[], float] = time.monotonic):
+        self._limits = limits
+        self._clock = clock
+        self._global = SlidingWindow(limits.global_per_second, 1.0)
+        self._chats: dict[int, SlidingWindow] = {}
+        self._paused: dict[int, float] = {}
+        self._all_paused_until = 0.0
+        self._recent_floods: deque[tuple[float, int]] = deque()
+        self._changed = asyncio.Event()
+        self._acquired = 0
+
+    def _chat(self, chat_id: int) -> SlidingWindow:
+        window = self._chats.get(chat_id)
+        if window is None:
+            if chat_id < 0:
+                window = SlidingWindow(self._limits.group_per_minute, 60.0)
+            else:
+                window = SlidingWindow(self._limits.chat_per_second, 1.0)
+            self._chats[chat_id] = window
+        return window
+
+    def _free_at(self, chat_id: int, now: float) -> float:
+        return max(
+            self._global.free_at(now),
+            self._chat(chat_id).free_at(now),
+            self._paused.get(chat_id, 0.0),
+            self._all_paused_until,
+        )
+
+    async def acquire(self, chat_id: int) -> None:
+        """Wait until one more message to `chat_id` keeps every limit; it is then under way
+        until `release`."""
+        while True:
+            now = self._clock()
+            at = self._free_at(chat_id, now)
+            if at <= now:
+                self._global.start()
+                self._chat(chat_id).start()
+                self._acquired += 1
+                if self._acquired % 1000 == 0:
+                    self._forget_idle_chats(now)
+                return
+            self._changed.clear()
+            if at == float("inf"):
+                await self._changed.wait()
+            else:
+                await asyncio.sleep(at - now)
+
+    def release(self, chat_id: int) -> None:
+        now = self._clock()
+        self._global.end(now)
+        self._chat(chat_id).end(now)
+        self._changed.set()
+
+    def refused(self, chat_id: int, retry_after: float) -> None:
+        """Telegram answered 429: this chat waits; every chat waits when several were refused."""
+        now = self._clock()
+        self._paused[chat_id] = max(self._paused.get(chat_id, 0.0), now + retry_after)
+        self._recent_floods.append((now, chat_id))
+        while self._recent_floods and self._recent_floods[0][0] < now - GLOBAL_FLOOD_WINDOW:
+            self._recent_floods.popleft()
+        if len({chat for _, chat in self._recent_floods}) >= GLOBAL_FLOOD_CHATS:
+            self._all_paused_until = max(self._all_paused_until, now + retry_after)
+            log.warning("several chats refused at once: every chat waits %.1f s", retry_after)
+
+    def _forget_idle_chats(self, now: float) -> None:
+        for chat_id in [c for c, w in self._chats.items() if w.free_at(now) <= now and w.idle]:
+            del self._chats[chat_id]
+        for chat_id in [c for c, until in self._paused.items() if until <= now]:
+            del self._paused[chat_id]
+
+
+class DeliveryPort:
+    """A `Notifier` that keeps Telegram's limits, retries, and dead-letters (see the module)."""
+
+    def __init__(
+        self,
+        target: Notifier,
+        limits: DeliveryLimits | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        dead_letter_capacity: int = 1000,
+    ) -> None:
+        self._target = target
+        self.limits = limits or DeliveryLimits()
+        self.limiter = RateLimiter(self.limits, clock)
+        self.dead_letters: deque[DeadLetter] = deque(maxlen=dead_letter_capacity)
+
+    async def send(self, chat_id: int, reply: Reply, *, settle: Settle | None = None) -> Delivery:
+        """Send `reply` to `chat_id` within the limits, trying again while that can help."""
+        failures = 0
+        while True:
+            await self.limiter.acquire(chat_id)
+            delivery = await finish_even_if_cancelled(
+                self._attempt(chat_id, reply, failures, settle)
+            )
+            if delivery.status in FINAL or delivery.reason.startswith(DEAD):
+                return delivery
+            failures += 1
+            if delivery.status is DeliveryStatus.RATE_LIMITED:
+                # The limiter makes the chat wait; nothing else does.
+                continue
+            delay = min(
+                self.limits.retry_seconds * 2 ** (failures - 1), self.limits.max_retry_seconds
+            )
+            await asyncio.sleep(delay)
+
+    async def open_topic(self, chat_id: int, name: str) -> int | None:
+        """Open a forum topic in `chat_id` (a ticket's own topic in the staff chat), within the
+        chat's limits like any message; None when the front end cannot or Telegram refused."""
+        if not isinstance(self._target, TopicOpener):
+            return None
+        await self.limiter.acquire(chat_id)
+        try:
+            return await self._target.open_topic(chat_id, name)
+        finally:
+            self.limiter.release(chat_id)
+
+    async def _attempt(
+        self, chat_id: int, reply: Reply, failures: int, settle: Settle | None
+    ) -> Delivery:
+        try:
+            delivery = await self._target.send(chat_id, reply)
+        except Exception as error:  # a notifier that raises is a network failure to us
+            log.exception("sending to chat %s failed", chat_id)
+            delivery = Delivery(DeliveryStatus.RETRY, reason=repr(error))
+        finally:
+            self.limiter.release(chat_id)
+        if delivery.status is DeliveryStatus.RATE_LIMITED:
+            self.limiter.refused(chat_id, delivery.retry_after or 1.0)
+        if delivery.status not in FINAL and failures + 1 >= self.limits.max_attempts:
+            reason = (
+                f"{DEAD} after {failures + 1} attempts: {delivery.status.value} {delivery.reason}"
+            )
+            delivery = Delivery(delivery.status, reason=reason.strip())
+            self.dead_letters.append(DeadLetter(chat_id, reply.text, reason, failures + 1))
+            log.warning("chat %s: %s", chat_id, reason)
+        if settle is not None and (delivery.status in FINAL or delivery.reason.startswith(DEAD)):
+            await settle(delivery)
+        return delivery

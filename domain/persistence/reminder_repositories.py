@@ -1,0 +1,361 @@
+"""Repositories of reminders: subscriptions, the outbox, unreachable customers, the scheduler
+lease. They never commit; every change is one conditional statement or an insert that a unique
+constraint makes idempotent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.persistence.reminder_tables import (
+    ReminderOutboxRow,
+    ReminderSubscriptionRow,
+    SchedulerLeaseRow,
+    UnreachableCustomerRow,
+)
+from domain.persistence.tables import CampaignRow, CustomerRow, OfferClaimRow, OfferRow
+
+PLANNED, SENDING, SENT, SKIPPED, FAILED = "planned", "sending", "sent", "skipped", "failed"
+CLAIMS_THAT_COUNT = ("held", "granted")
+
+
+class ReminderRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def _insert(self, table: Any) -> Any:
+        dialect = self._session.get_bind().dialect.name
+        return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+    # -- subscriptions ------------------------------------------------------------------------
+    async def subscribe(
+        self,
+        customer_id: int,
+        campaign_id: int,
+        scope: str,
+        chat_id: int,
+        timezone: str,
+        at: datetime,
+    ) -> bool:
+        """True when the subscription is new; an existing one is left as it is."""
+        statement = (
+            self._insert(ReminderSubscriptionRow)
+            .values(
+                customer_id=customer_id,
+                campaign_id=campaign_id,
+                scope=scope,
+                chat_id=chat_id,
+                timezone=timezone,
+                created_at=at,
+            )
+            .on_conflict_do_nothing()
+            .returning(ReminderSubscriptionRow.id)
+        )
+        return (await self._session.execute(statement)).first() is not None
+
+    async def unsubscribe(self, customer_id: int, campaign_id: int, scope: str | None) -> int:
+        """Remove one scope, or every scope of the campaign when `scope` is None."""
+        condition = and_(
+            ReminderSubscriptionRow.customer_id == customer_id,
+            ReminderSubscriptionRow.campaign_id == campaign_id,
+        )
+        if scope is not None:
+            condition = and_(condition, ReminderSubscriptionRow.scope == scope)
+        result = await self._session.execute(
+            delete(ReminderSubscriptionRow)
+            .where(condition)
+            .returning(ReminderSubscriptionRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return len(result.all())
+
+    async def subscriptions_of(self, customer_id: int) -> list[ReminderSubscriptionRow]:
+        result = await self._session.execute(
+            select(ReminderSubscriptionRow)
+            .where(ReminderSubscriptionRow.customer_id == customer_id)
+            .order_by(ReminderSubscriptionRow.campaign_id, ReminderSubscriptionRow.scope)
+        )
+        return list(result.scalars())
+
+    async def timezones(self, campaign_id: int) -> list[tuple[str, int]]:
+        """The time zones of a campaign's subscribers, each with the highest subscription id."""
+        result = await self._session.execute(
+            select(ReminderSubscriptionRow.timezone, func.max(ReminderSubscriptionRow.id))
+            .where(ReminderSubscriptionRow.campaign_id == campaign_id)
+            .group_by(ReminderSubscriptionRow.timezone)
+        )
+        return [(zone, int(top)) for zone, top in result.all()]
+
+    async def subscribed(
+        self, pairs: Iterable[tuple[int, int]]
+    ) -> dict[tuple[int, int], tuple[set[str], str]]:
+        """The scopes each (customer, campaign) pair is subscribed to, and the time zone."""
+        wanted = set(pairs)
+        customers = {customer for customer, _ in wanted}
+        if not customers:
+            return {}
+        result = await self._session.execute(
+            select(
+                ReminderSubscriptionRow.customer_id,
+                ReminderSubscriptionRow.campaign_id,
+                ReminderSubscriptionRow.scope,
+                ReminderSubscriptionRow.timezone,
+            ).where(ReminderSubscriptionRow.customer_id.in_(customers))
+        )
+        found: dict[tuple[int, int], tuple[set[str], str]] = {}
+        for customer, campaign, scope, zone in result.all():
+            if (customer, campaign) in wanted:
+                found.setdefault((customer, campaign), (set(), zone))[0].add(scope)
+        return found
+
+    async def campaign(self, campaign_id: int) -> tuple[CampaignRow, list[OfferRow]] | None:
+        row = await self._session.get(CampaignRow, campaign_id)
+        if row is None:
+            return None
+        offers = await self._session.execute(
+            select(OfferRow).where(OfferRow.campaign_id == campaign_id).order_by(OfferRow.id)
+        )
+        return row, list(offers.scalars())
+
+    # -- planning -----------------------------------------------------------------------------
+    async def plan(
+        self,
+        *,
+        campaign_id: int,
+        timezone: str,
+        after_id: int,
+        up_to_id: int,
+        key: str,
+        due_at: datetime,
+        stale_at: datetime,
+        now: datetime,
+        scopes: Sequence[str] | None = None,
+        subscribed_by: datetime | None = None,
+    ) -> int:
+        """Plan reminder `key` for the campaign's subscribers in one time zone whose ids are in
+        (after_id, up_to_id]: one statement, existing rows untouched. The number planned."""
+        source = ReminderSubscriptionRow
+        conditions: list[ColumnElement[bool]] = [
+            source.campaign_id == campaign_id,
+            source.timezone == timezone,
+            source.id > after_id,
+            source.id <= up_to_id,
+        ]
+        if scopes is not None:
+            conditions.append(source.scope.in_(scopes))
+        if subscribed_by is not None:
+            conditions.append(source.created_at <= subscribed_by)
+        rows = (
+            select(
+                source.campaign_id,
+                source.customer_id,
+                literal(key),
+                source.chat_id,
+                literal(due_at, ReminderOutboxRow.due_at.type),
+                literal(stale_at, ReminderOutboxRow.stale_at.type),
+                literal(PLANNED),
+                literal(0),
+                literal(now, ReminderOutboxRow.planned_at.type),
+            )
+            .where(*conditions)
+            .distinct()
+        )
+        statement = (
+            self._insert(ReminderOutboxRow)
+            .from_select(
+                [
+                    "campaign_id",
+                    "customer_id",
+                    "reminder_key",
+                    "chat_id",
+                    "due_at",
+                    "stale_at",
+                    "status",
+                    "attempts",
+                    "planned_at",
+                ],
+                rows,
+            )
+            .on_conflict_do_nothing()
+        )
+        result = await self._session.execute(statement)
+        return max(int(getattr(result, "rowcount", 0) or 0), 0)
+
+    # -- sending ------------------------------------------------------------------------------
+    async def claim_due(
+        self, now: datetime, until: datetime, limit: int
+    ) -> list[ReminderOutboxRow]:
+        """Take up to `limit` due reminders for sending until `until`: planned ones that are due,
+        and ones whose sender's claim lapsed (it was killed midway)."""
+        due = or_(
+            and_(ReminderOutboxRow.status == PLANNED, ReminderOutboxRow.due_at <= now),
+            and_(ReminderOutboxRow.status == SENDING, ReminderOutboxRow.claimed_until < now),
+        )
+        ids = (
+            select(ReminderOutboxRow.id)
+            .where(due)
+            .order_by(ReminderOutboxRow.due_at, ReminderOutboxRow.id)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        result = await self._session.execute(
+            update(ReminderOutboxRow)
+            .where(ReminderOutboxRow.id.in_(ids), due)
+            .values(
+                status=SENDING,
+                claimed_until=until,
+                attempts=ReminderOutboxRow.attempts + 1,
+            )
+            .returning(ReminderOutboxRow)
+            .execution_options(synchronize_session=False)
+        )
+        return sorted(result.scalars(), key=lambda row: (row.due_at, row.id))
+
+    async def settle(
+        self,
+        outbox_id: int,
+        status: str,
+        at: datetime,
+        *,
+        reason: str | None = None,
+        message_id: int | None = None,
+    ) -> bool:
+        """sending -> sent / failed / skipped; False when it was not being sent."""
+        result = await self._session.execute(
+            update(ReminderOutboxRow)
+            .where(ReminderOutboxRow.id == outbox_id, ReminderOutboxRow.status == SENDING)
+            .values(
+                status=status,
+                reason=reason[:200] if reason else None,
+                message_id=message_id,
+                settled_at=at,
+                claimed_until=None,
+            )
+            .returning(ReminderOutboxRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+    async def skip(self, reasons: dict[int, str], at: datetime) -> None:
+        for reason in set(reasons.values()):
+            ids = [outbox_id for outbox_id, r in reasons.items() if r == reason]
+            await self._session.execute(
+                update(ReminderOutboxRow)
+                .where(ReminderOutboxRow.id.in_(ids), ReminderOutboxRow.status == SENDING)
+                .values(status=SKIPPED, reason=reason, settled_at=at, claimed_until=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def postpone(self, outbox_id: int, due_at: datetime) -> None:
+        await self._session.execute(
+            update(ReminderOutboxRow)
+            .where(ReminderOutboxRow.id == outbox_id, ReminderOutboxRow.status == SENDING)
+            .values(status=PLANNED, due_at=due_at, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def release(self, ids: Iterable[int]) -> None:
+        """Give claimed reminders back, unsent, to be sent later."""
+        wanted = list(ids)
+        if wanted:
+            await self._session.execute(
+                update(ReminderOutboxRow)
+                .where(ReminderOutboxRow.id.in_(wanted), ReminderOutboxRow.status == SENDING)
+                .values(status=PLANNED, claimed_until=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def progress(self) -> list[tuple[int, str, int]]:
+        """(campaign id, status, count) over the whole outbox."""
+        result = await self._session.execute(
+            select(ReminderOutboxRow.campaign_id, ReminderOutboxRow.status, func.count()).group_by(
+                ReminderOutboxRow.campaign_id, ReminderOutboxRow.status
+            )
+        )
+        return [(campaign, status, int(count)) for campaign, status, count in result.all()]
+
+    # -- who can be reached -------------------------------------------------------------------
+    async def customers(self, ids: Iterable[int]) -> dict[int, CustomerRow]:
+        wanted = set(ids)
+        if not wanted:
+            return {}
+        result = await self._session.execute(select(CustomerRow).where(CustomerRow.id.in_(wanted)))
+        return {row.id: row for row in result.scalars()}
+
+    async def unreachable(self, ids: Iterable[int]) -> set[int]:
+        wanted = set(ids)
+        if not wanted:
+            return set()
+        result = await self._session.execute(
+            select(UnreachableCustomerRow.customer_id).where(
+                UnreachableCustomerRow.customer_id.in_(wanted)
+            )
+        )
+        return set(result.scalars())
+
+    async def mark_unreachable(self, customer_id: int, at: datetime) -> None:
+        await self._session.execute(
+            self._insert(UnreachableCustomerRow)
+            .values(customer_id=customer_id, since=at)
+            .on_conflict_do_nothing()
+        )
+
+    async def mark_reachable(self, customer_id: int) -> None:
+        await self._session.execute(
+            delete(UnreachableCustomerRow)
+            .where(UnreachableCustomerRow.customer_id == customer_id)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def claimed_offers(
+        self, customer_ids: Iterable[int], offer_ids: Iterable[int]
+    ) -> set[tuple[int, int]]:
+        """(customer, offer) pairs where the customer holds or was granted the offer."""
+        customers, offers = set(customer_ids), set(offer_ids)
+        if not customers or not offers:
+            return set()
+        result = await self._session.execute(
+            select(OfferClaimRow.customer_id, OfferClaimRow.offer_id)
+            .where(
+                OfferClaimRow.customer_id.in_(customers),
+                OfferClaimRow.offer_id.in_(offers),
+                OfferClaimRow.status.in_(CLAIMS_THAT_COUNT),
+            )
+            .distinct()
+        )
+        return {(customer, offer) for customer, offer in result.all()}
+
+
+class LeaseRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def hold(self, name: str, holder: str, now: datetime, until: datetime) -> bool:
+        """Take or renew the lease when it is ours or has lapsed; False when another holds it."""
+        renewed = await self._session.execute(
+            update(SchedulerLeaseRow)
+            .where(
+                SchedulerLeaseRow.name == name,
+                or_(SchedulerLeaseRow.holder == holder, SchedulerLeaseRow.expires_at < now),
+            )
+            .values(holder=holder, expires_at=until)
+            .returning(SchedulerLeaseRow.name)
+            .execution_options(synchronize_session=False)
+        )
+        if renewed.first() is not None:
+            return True
+        dialect = self._session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        taken = await self._session.execute(
+            insert(SchedulerLeaseRow)
+            .values(name=name, holder=holder, expires_at=until)
+            .on_conflict_do_nothing()
+            .returning(SchedulerLeaseRow.name)
+        )
+        return taken.first() is not None

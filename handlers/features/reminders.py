@@ -1,0 +1,219 @@
+"""Countdown reminders: "Remind me" on offers, `/reminders`, the reminder message itself with its
+one-tap unsubscribe and "recharge now", and `/deliveries` for staff."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.campaigns import Campaign, Offer
+from domain.languages import Language
+from domain.reminders import WHOLE_CAMPAIGN, ReminderKind
+from domain.services.reminders import DueReminder
+from handlers.buttons import ButtonData
+from handlers.contract import Button, Reply
+from handlers.features.recharge import ShowRecharge
+from handlers.i18n import Texts
+from handlers.menu import back_to_menu, show_menu
+from handlers.offers_text import countdown, describe
+from handlers.router import Context, ConversationRouter
+
+
+@dataclass(frozen=True)
+class RemindOffer(ButtonData, prefix="rmd-o"):
+    """Reminders of one offer on or off (for the customer who pressed it)."""
+
+    offer_id: int
+
+
+@dataclass(frozen=True)
+class RemindCampaign(ButtonData, prefix="rmd-c"):
+    """Every reminder of a campaign on or off."""
+
+    campaign_id: int
+
+
+@dataclass(frozen=True)
+class StopReminders(ButtonData, prefix="rmd-x"):
+    """No more reminders of this campaign (the button on each reminder)."""
+
+    campaign_id: int
+
+
+@dataclass(frozen=True)
+class ShowReminders(ButtonData, prefix="rmd"):
+    pass
+
+
+def _name(campaign: Campaign, language: Language) -> str:
+    return campaign.name_en if language is Language.EN else campaign.name_zh
+
+
+def offer_label(t: Texts, offer: Offer) -> str:
+    return describe(t, offer)
+
+
+def remind_buttons(
+    t: Texts,
+    language: Language,
+    campaigns: list[tuple[int, Campaign, list[tuple[int, Offer]]]],
+    subscribed: set[tuple[int, str]],
+) -> list[tuple[Button, ...]]:
+    """On the offers screen: "Remind me" for each time-limited offer (one with a quota or its
+    own expiry), and a switch for all reminders of each campaign."""
+    rows: list[tuple[Button, ...]] = []
+    for campaign_id, campaign, offers in campaigns:
+        for offer_id, offer in offers:
+            if offer.quota is None and offer.expires_at is None:
+                continue
+            on = (campaign_id, offer.code) in subscribed
+            key = "reminders.offer_off" if on else "reminders.offer_on"
+            label = t(key, offer=offer_label(t, offer))
+            rows.append((Button(label, RemindOffer(offer_id).pack()),))
+        on = (campaign_id, WHOLE_CAMPAIGN) in subscribed
+        key = "reminders.campaign_off" if on else "reminders.campaign_on"
+        label = t(key, name=_name(campaign, language))
+        rows.append((Button(label, RemindCampaign(campaign_id).pack()),))
+    return rows
+
+
+def reminder_reply(t: Texts, reminder: DueReminder) -> Reply:
+    """The reminder as the customer reads it: time and slots left as of now, then "recharge now"
+    and a one-tap unsubscribe."""
+    campaign = reminder.campaign
+    name = _name(campaign, t.language)
+    left = countdown(t, reminder.time_left)
+    lines: list[str]
+    if reminder.kind is ReminderKind.SLOTS_LEFT and reminder.offers:
+        item = reminder.offers[0]
+        lines = [
+            t(
+                "reminders.slots_title",
+                name=name,
+                left=item.left if item.left is not None else 0,
+                offer=offer_label(t, item.offer),
+            ),
+            t("reminders.time_left", left=left),
+        ]
+    else:
+        lines = [t("reminders.countdown_title", name=name, left=left)]
+        for item in reminder.offers:
+            line = "• " + offer_label(t, item.offer)
+            if item.left is not None and item.offer.quota:
+                line += t("offers.slots_left", left=item.left, quota=item.offer.quota)
+            lines.append(line)
+    lines.append(t("reminders.call_to_action"))
+    return Reply(
+        "\n".join(lines),
+        (
+            (Button(t("offers.recharge_now"), ShowRecharge().pack()),),
+            (Button(t("reminders.stop"), StopReminders(reminder.campaign_id).pack()),),
+        ),
+    )
+
+
+async def _show_reminders(ctx: Context, *, edit: bool) -> None:
+    subscriptions = await ctx.services.reminders.subscriptions(ctx.customer.id)
+    if not subscriptions:
+        ctx.reply(ctx.t("reminders.none"), (back_to_menu(ctx.t),), edit=edit)
+        return
+    lines = [ctx.t("reminders.header")]
+    rows: list[tuple[Button, ...]] = []
+    seen: set[int] = set()
+    now = ctx.services.reminders.now()
+    for item in subscriptions:
+        name = _name(item.campaign, ctx.language)
+        what = (
+            ctx.t("reminders.all_of_campaign")
+            if item.offer is None
+            else offer_label(ctx.t, item.offer)
+        )
+        left = countdown(ctx.t, item.campaign.ends_at - now)
+        lines.append(ctx.t("reminders.item", name=name, what=what, left=left))
+        if item.campaign_id not in seen:
+            seen.add(item.campaign_id)
+            rows.append(
+                (
+                    Button(
+                        ctx.t("reminders.stop_campaign", name=name),
+                        StopReminders(item.campaign_id).pack(),
+                    ),
+                )
+            )
+    rows.append(back_to_menu(ctx.t))
+    ctx.reply("\n".join(lines), tuple(rows), edit=edit)
+
+
+def _progress_line(t: Texts, language: Language, campaign: Campaign, counts: dict[str, int]) -> str:
+    return t("deliveries.item", name=_name(campaign, language), **counts)
+
+
+def register(router: ConversationRouter) -> None:
+    @router.command("reminders")
+    async def reminders_command(ctx: Context) -> None:
+        await _show_reminders(ctx, edit=False)
+
+    @router.button(ShowReminders)
+    async def reminders_button(ctx: Context, _data: ShowReminders) -> None:
+        await _show_reminders(ctx, edit=True)
+
+    @router.button(RemindOffer)
+    async def remind_offer(ctx: Context, data: RemindOffer) -> None:
+        found = await ctx.services.reminders.offer_of(data.offer_id)
+        if found is None:
+            ctx.notice(ctx.t("button.expired"))
+            return
+        campaign_id, code = found
+        on = await ctx.services.reminders.toggle(
+            ctx.customer.id, ctx.event.chat_id, campaign_id, code
+        )
+        ctx.notice(ctx.t("reminders.on" if on else "reminders.off"))
+        await _refresh_offers(ctx)
+
+    @router.button(RemindCampaign)
+    async def remind_campaign(ctx: Context, data: RemindCampaign) -> None:
+        if not await ctx.services.reminders.campaign_exists(data.campaign_id):
+            ctx.notice(ctx.t("button.expired"))
+            return
+        on = await ctx.services.reminders.toggle(
+            ctx.customer.id, ctx.event.chat_id, data.campaign_id, WHOLE_CAMPAIGN
+        )
+        ctx.notice(ctx.t("reminders.on" if on else "reminders.off"))
+        await _refresh_offers(ctx)
+
+    @router.button(StopReminders)
+    async def stop(ctx: Context, data: StopReminders) -> None:
+        await ctx.services.reminders.unsubscribe(ctx.customer.id, data.campaign_id)
+        ctx.notice(ctx.t("reminders.off"))
+        ctx.reply(
+            ctx.t("reminders.stopped"),
+            ((Button(ctx.t("reminders.list"), ShowReminders().pack()),), back_to_menu(ctx.t)),
+        )
+
+    @router.command("deliveries")
+    async def deliveries(ctx: Context) -> None:
+        if not await ctx.services.staff.is_staff(ctx.event.user.telegram_id):
+            ctx.reply(ctx.t("command.unknown"))
+            show_menu(ctx, router)
+            return
+        progress = await ctx.services.reminders.progress()
+        if not progress:
+            ctx.reply(ctx.t("deliveries.none"))
+            return
+        lines = [ctx.t("deliveries.header")]
+        for item in progress:
+            counts = {
+                "planned": item.planned,
+                "sent": item.sent,
+                "pending": item.pending,
+                "failed": item.failed,
+                "skipped": item.skipped,
+            }
+            lines.append(_progress_line(ctx.t, ctx.language, item.campaign, counts))
+        ctx.reply("\n".join(lines))
+
+
+async def _refresh_offers(ctx: Context) -> None:
+    """Show the offers screen again, with the buttons in their new state."""
+    from handlers.features.offers import show_offers
+
+    await show_offers(ctx, edit=True)

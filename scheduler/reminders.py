@@ -1,0 +1,151 @@
+"""Reminder sweeps: plan what is due into the outbox, then send what is due, once each.
+
+Both are plain coroutines over database rows, safe to run twice or after a crash:
+
+* planning inserts outbox rows under a unique key (campaign, customer, reminder), so running it
+  again adds nothing;
+* sending claims due rows (`sending`, until a deadline), sends each through the rate-limited
+  port and records it sent in the same uninterruptible step; a sweep cancelled midway gives its
+  unsent rows back, and the rows of a killed process become due again when its claim lapses.
+
+The one window that remains is a process killed after Telegram accepted a message and before
+the database recorded it (milliseconds): that message is sent again after the restart. The Bot
+API has no idempotency key that would close it.
+
+Only the process holding the scheduler lease (a row in the database) runs these sweeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+
+from domain.services.registry import Services
+from domain.services.reminders import DueReminder
+from handlers.contract import Delivery, DeliveryStatus
+from handlers.features.reminders import reminder_reply
+from handlers.i18n import texts
+from handlers.outbound import SettlingNotifier, finish_even_if_cancelled
+
+log = logging.getLogger(__name__)
+
+CLAIM_BATCH = 200
+# Messages under way at once; the port's limiter decides when each goes.
+CONCURRENCY = 64
+
+
+def process_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class SchedulerLease:
+    """This process's claim to run the sweeps; renewed by every sweep that asks."""
+
+    services: Services
+    seconds: float
+    holder: str = field(default_factory=process_name)
+
+    async def held(self) -> bool:
+        try:
+            return await self.services.reminders.hold_lease(self.holder, self.seconds)
+        except Exception:
+            log.exception("taking the scheduler lease failed")
+            return False
+
+
+async def plan_reminders(services: Services, lease: SchedulerLease | None = None) -> int:
+    """Plan every reminder now known; returns how many were added."""
+    if lease is not None and not await lease.held():
+        return 0
+    planned = await services.reminders.plan()
+    if planned:
+        log.info("planned %d reminders", planned)
+    return planned
+
+
+async def deliver_reminders(
+    services: Services,
+    notifier: SettlingNotifier,
+    lease: SchedulerLease | None = None,
+    *,
+    batch: int = CLAIM_BATCH,
+    concurrency: int = CONCURRENCY,
+) -> int:
+    """Send every due reminder; returns how many were sent."""
+    sent = 0
+    while lease is None or await lease.held():
+        due = await _claim(services, batch)
+        if not due:
+            break
+        sent += await _send(services, notifier, due, concurrency)
+    return sent
+
+
+async def sweep_reminders(
+    services: Services, notifier: SettlingNotifier, lease: SchedulerLease | None = None
+) -> int:
+    """The scheduler's job: plan, then send."""
+    await plan_reminders(services, lease)
+    return await deliver_reminders(services, notifier, lease)
+
+
+async def _claim(services: Services, batch: int) -> list[DueReminder]:
+    """Claim due reminders; cancelled meanwhile, the claim is finished and given back whole (a
+    transaction cut off halfway would hold its locks, and its rows, until it timed out)."""
+    claim = asyncio.ensure_future(services.reminders.claim_due(batch))
+    try:
+        return await asyncio.shield(claim)
+    except asyncio.CancelledError:
+        await asyncio.wait([claim])
+        if not claim.cancelled() and claim.exception() is None and claim.result():
+            ids = [reminder.outbox_id for reminder in claim.result()]
+            await finish_even_if_cancelled(services.reminders.release(ids))
+        raise
+
+
+async def _send(
+    services: Services, notifier: SettlingNotifier, due: list[DueReminder], concurrency: int
+) -> int:
+    unsettled = {reminder.outbox_id for reminder in due}
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(reminder: DueReminder) -> bool:
+        async def settle(delivery: Delivery) -> None:
+            # Never cut off halfway by a cancellation (a transaction left open holds the lock).
+            await finish_even_if_cancelled(record(delivery))
+
+        async def record(delivery: Delivery) -> None:
+            if delivery:
+                await services.reminders.sent(reminder.outbox_id, delivery.message_id)
+            elif delivery.status is DeliveryStatus.BLOCKED:
+                await services.reminders.blocked(
+                    reminder.outbox_id, reminder.customer_id, delivery.reason
+                )
+            else:
+                reason = delivery.reason or delivery.status.value
+                await services.reminders.failed(reminder.outbox_id, reason)
+            unsettled.discard(reminder.outbox_id)
+
+        async with gate:
+            reply = reminder_reply(texts(reminder.language), reminder)
+            delivery = await notifier.send(reminder.chat_id, reply, settle=settle)
+            return bool(delivery)
+
+    try:
+        results = await asyncio.gather(*(one(r) for r in due), return_exceptions=True)
+    except asyncio.CancelledError:
+        # Every message under way was sent and recorded, or not sent: give the rest back.
+        if unsettled:
+            await finish_even_if_cancelled(services.reminders.release(sorted(unsettled)))
+        raise
+    for result in results:
+        if isinstance(result, BaseException):
+            log.error("sending a reminder failed", exc_info=result)
+    if unsettled:
+        await services.reminders.release(sorted(unsettled))
+    return sum(1 for result in results if result is True)
