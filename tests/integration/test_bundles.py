@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.campaign_file import parse_campaign_file
+from domain.campaign_file import CampaignFileError, parse_campaign_file
 from domain.campaigns import OfferKind
 from domain.catalogue import ProductKind
 from domain.customers import Customer, TelegramProfile
@@ -290,9 +290,7 @@ async def test_removing_the_pack_goes_back_to_the_credit_and_a_coupon_keeps_the_
     assert (await shop.recharge.get(with_coupon.id)).status is S.EXPIRED
     with pytest.raises(BundleUnavailable):  # nothing left to remove
         await shop.recharge.remove_bundle(customer.id, credit_only.id)
-    done = await shop.recharge.pay_with_provider(
-        customer.id, credit_only.id, PaymentMethod.SANDBOX
-    )
+    done = await shop.recharge.pay_with_provider(customer.id, credit_only.id, PaymentMethod.SANDBOX)
     assert done.status is S.COMPLETED and shop.gateway.packs == {}
 
 
@@ -338,3 +336,14 @@ async def test_the_http_gateway_sends_the_pack_and_tops_up_once(engine: AsyncEng
             assert carrier.topped_up[bundled.number] == 1
         finally:
             await client.close()
+
+
+async def test_a_campaign_whose_bundle_names_no_data_pack_is_refused_whole(
+    engine: AsyncEngine,
+) -> None:
+    shop = Shop(engine)
+    for wrong in ("data-6g-30d", "credit-100"):
+        text = CAMPAIGN.format(quota=10).replace(f'"{PACK}"', f'"{wrong}"')
+        with pytest.raises(CampaignFileError, match=f"bundle_product {wrong} is not a data pack"):
+            await shop.services.campaigns.load(parse_campaign_file(text))
+    assert await shop.services.loyalty.live_offers() == []
