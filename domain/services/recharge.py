@@ -423,7 +423,8 @@ class RechargeService:
             quote = await self._bundle_quote(uow, row, pack)
             if not _bundle_saving(quote.benefits).is_positive:
                 raise BundleUnavailable(pack_id)
-            await self._move(uow, row.id, PAYABLE, S.EXPIRED, "replaced by a bundle order")
+            if not await self._move(uow, row.id, PAYABLE, S.EXPIRED, "replaced by a bundle order"):
+                raise NotPayable(await self._reload(uow, row.id))  # a concurrent tap got there
             await self._check_limits(uow, customer_id, quote.price, OrderPurpose.RECHARGE)
             replacement = self._replacement(row, quote, _credit_price(row) + pack.price)
             replacement.bundle_product_id = pack.id
@@ -448,7 +449,8 @@ class RechargeService:
                 Carrier(row.carrier),
                 coupon_code=row.coupon_code,
             )
-            await self._move(uow, row.id, PAYABLE, S.EXPIRED, "bundle removed")
+            if not await self._move(uow, row.id, PAYABLE, S.EXPIRED, "bundle removed"):
+                raise NotPayable(await self._reload(uow, row.id))
             return await self._insert(uow, self._replacement(row, quote, credit))
 
     async def _own_unpaid(self, uow: UnitOfWork, customer_id: int, order_id: int) -> OrderRow:

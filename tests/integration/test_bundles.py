@@ -7,6 +7,7 @@ idempotency key); a failed top-up refunds the whole bundle price and gives the o
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,14 @@ from domain.customers import Customer, TelegramProfile
 from domain.integrations.http_gateway import HttpTopUpGateway
 from domain.integrations.sandbox import SandboxGateway, SandboxPayments
 from domain.money import Money
-from domain.orders import BundledPack, Order, OrderStatus, PaymentMethod, RechargeLimits
+from domain.orders import (
+    BundledPack,
+    LimitExceeded,
+    Order,
+    OrderStatus,
+    PaymentMethod,
+    RechargeLimits,
+)
 from domain.persistence.database import create_engine
 from domain.persistence.migrate import upgrade
 from domain.persistence.tables import OfferRow
@@ -347,3 +355,41 @@ async def test_a_campaign_whose_bundle_names_no_data_pack_is_refused_whole(
         with pytest.raises(CampaignFileError, match=f"bundle_product {wrong} is not a data pack"):
             await shop.services.campaigns.load(parse_campaign_file(text))
     assert await shop.services.loyalty.live_offers() == []
+
+
+async def test_two_taps_at_once_make_one_bundle_order(shop: Shop) -> None:
+    customer = await shop.customer()
+    order = await shop.order(customer, 50)
+    pack = await shop.pack_id()
+    results = await asyncio.gather(
+        shop.recharge.add_bundle(customer.id, order.id, pack),
+        shop.recharge.add_bundle(customer.id, order.id, pack),
+        return_exceptions=True,
+    )
+    made = [r for r in results if isinstance(r, Order)]
+    assert len(made) == 1 and isinstance(next(r for r in results if r not in made), NotPayable)
+    orders = await shop.recharge.orders_of(customer.id)
+    assert sorted((o.status, o.amount.fen) for o in orders) == [
+        (S.CREATED, 7500),
+        (S.EXPIRED, 5000),
+    ]
+
+
+async def test_a_bundle_over_the_daily_limit_is_refused_and_the_order_stays(
+    engine: AsyncEngine,
+) -> None:
+    shop = Shop(engine)
+    shop.services = build_services(
+        UnitOfWorkFactory.of(engine),
+        shop.clock,
+        recharge=RechargeConfig(limits=RechargeLimits(Money(1), Money.yuan(1000), Money.yuan(60))),
+        ports=Ports(shop.gateway, {PaymentMethod.SANDBOX: shop.payments}),
+    )
+    shop.recharge = shop.services.recharge
+    await shop.load()
+    customer = await shop.customer()
+    order = await shop.order(customer, 50)
+    with pytest.raises(LimitExceeded):
+        await shop.recharge.add_bundle(customer.id, order.id, await shop.pack_id())
+    still = await shop.recharge.get(order.id)
+    assert (still.status, still.amount, still.bundle) == (S.CREATED, Money.yuan(50), None)
