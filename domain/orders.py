@@ -68,6 +68,17 @@ def check_transition(current: OrderStatus, wanted: OrderStatus) -> None:
 
 
 @dataclass(frozen=True)
+class BundledPack:
+    """A data pack bought together with call credit in one order, at the bundle price."""
+
+    product_id: int
+    code: str
+    name_zh: str
+    name_en: str
+    price: Money
+
+
+@dataclass(frozen=True)
 class Order:
     id: int
     customer_id: int
@@ -88,6 +99,8 @@ class Order:
     completed_at: datetime | None = None
     # What the campaign engine quoted for it (benefits, points, cash-back); None: no offers.
     quote: Quote | None = None
+    # The data pack bundled with this call-credit order, if any.
+    bundle: BundledPack | None = None
 
     @property
     def number(self) -> str:

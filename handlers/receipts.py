@@ -12,7 +12,12 @@ S = OrderStatus
 
 
 def product_name(t: Texts, order: Order) -> str:
-    return order.product_name_en if t.language.value == "en" else order.product_name_zh
+    english = t.language.value == "en"
+    name = order.product_name_en if english else order.product_name_zh
+    if order.bundle is not None:  # call credit with a data pack, bought together
+        pack = order.bundle.name_en if english else order.bundle.name_zh
+        return t("bundle.product", product=name, pack=pack)
+    return name
 
 
 def local_time(order: Order) -> str:

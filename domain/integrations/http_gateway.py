@@ -6,7 +6,8 @@ PENDING and the order is asked about again later (an unknown outcome is never a 
 
 The gateway's protocol:
 - POST {base}/topups with JSON {order_id, phone, carrier, product_kind, amount_fen, currency}
-  and headers `Idempotency-Key: <order number>` and `Authorization: Bearer <api key>`;
+  (and bundle_product, the code of a data pack bought together with call credit) and headers
+  `Idempotency-Key: <order number>` and `Authorization: Bearer <api key>`;
 - GET {base}/topups/{order number};
 - both answer JSON {"status": "completed" | "pending" | "failed", "reference", "reason"}.
 
@@ -66,6 +67,8 @@ class HttpTopUpGateway:
             "amount_fen": order.amount.fen,
             "currency": order.amount.currency,
         }
+        if order.bundle is not None:  # the data pack is topped up with the credit, at once
+            body["bundle_product"] = order.bundle.code
         return await self._call(
             "POST", "/topups", order, json=body, headers={"Idempotency-Key": order.number}
         )

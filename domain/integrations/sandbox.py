@@ -64,10 +64,14 @@ class SandboxGateway:
     clock: Clock = utc_now
     submitted: dict[int, datetime] = field(default_factory=dict)
     submit_calls: int = 0
+    # The data pack topped up together with an order's call credit (bundles), per order.
+    packs: dict[int, str] = field(default_factory=dict)
 
     async def submit(self, order: Order) -> TopUpResult:
         self.submit_calls += 1
         self.submitted.setdefault(order.id, self.clock())
+        if order.bundle is not None:
+            self.packs.setdefault(order.id, order.bundle.code)
         return await self.status(order)
 
     async def status(self, order: Order) -> TopUpResult:

@@ -236,6 +236,10 @@ class ProductRepository:
     async def get(self, product_id: int) -> ProductRow | None:
         return await self._session.get(ProductRow, product_id)
 
+    async def by_code(self, code: str) -> ProductRow | None:
+        result = await self._session.execute(select(ProductRow).where(ProductRow.code == code))
+        return result.scalar_one_or_none()
+
 
 class OrderRepository:
     def __init__(self, session: AsyncSession) -> None:

@@ -144,6 +144,12 @@ class OrderRow(Base):
     list_price_fen: Mapped[int | None] = mapped_column(Integer)
     quote: Mapped[dict[str, object] | None] = mapped_column(JSON)
     coupon_code: Mapped[str | None] = mapped_column(String(32))
+    # A data pack bundled with call credit: topped up with it, priced into list_price_fen.
+    bundle_product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    bundle_product_code: Mapped[str | None] = mapped_column(String(32))
+    bundle_name_zh: Mapped[str | None] = mapped_column(String(64))
+    bundle_name_en: Mapped[str | None] = mapped_column(String(64))
+    bundle_price_fen: Mapped[int | None] = mapped_column(Integer)
 
 
 class OrderEventRow(Base):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain.campaign_file import CampaignFile, CampaignFileError, CampaignSpec
+from domain.campaigns import OfferKind
+from domain.catalogue import ProductKind
 from domain.clock import Clock, utc_now
 from domain.persistence.tables import CampaignRow, OfferRow, RewardRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -90,6 +92,14 @@ class CampaignCatalogue:
                     "slots already taken",
                     None,
                 )
+            if offer.kind is OfferKind.BUNDLE:
+                pack = await uow.products.by_code(offer.bundle_product or "")
+                if pack is None or pack.kind != ProductKind.DATA.value:
+                    raise CampaignFileError(
+                        f"offer {offer.code}: bundle_product {offer.bundle_product} is not a "
+                        "data pack of the catalogue",
+                        None,
+                    )
             target.campaign_id = row.id
             target.kind = offer.kind.value
             target.params = offer_params(offer)

@@ -293,6 +293,7 @@ class LoyaltyService:
                 ProductKind(order.product_kind),
                 Carrier(order.carrier),
                 coupon_code=order.coupon_code,
+                bundle_with=order.bundle_product_code,
                 exhausted=frozenset(exhausted),
             )
             lost = await self._claim_all(uow, order, quote) if quote.benefits else set()

@@ -10,19 +10,20 @@ on to completed or refunded after any crash.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 
-from domain.campaigns import OfferKind
+from domain.campaigns import Benefit, OfferKind, Quote
 from domain.catalogue import Product, ProductKind
 from domain.clock import Clock, utc_now
 from domain.money import Money
 from domain.orders import (
     COUNTS_TOWARDS_LIMIT,
     PAYABLE,
+    BundledPack,
     Order,
     OrderPurpose,
     OrderStatus,
@@ -36,7 +37,7 @@ from domain.persistence.tables import OrderRow, PaymentRow, ProductRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier, PhoneNumber
 from domain.ports import ChargeOutcome, PaymentProvider, TopUpGateway, TopUpResult, TopUpState
-from domain.services.loyalty import LoyaltyService, quote_from_json, quote_json
+from domain.services.loyalty import LoyaltyService, offer_of, quote_from_json, quote_json
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,22 @@ class CouponThrottled(RechargeError):
 COUPON_MISSES = 5
 COUPON_WINDOW = timedelta(minutes=10)
 COUPON_REJECTED = "coupon rejected"
+
+
+class BundleUnavailable(RechargeError):
+    """No live bundle offer adds this pack to this order (or the order takes no bundle)."""
+
+    reason = "bundle_unavailable"
+
+
+@dataclass(frozen=True)
+class BundleChoice:
+    """A data pack a live bundle offer adds to an unpaid call-credit order, priced now."""
+
+    pack: Product
+    # What adding the pack adds to the price to pay, and what the bundle takes off the pair.
+    extra: Money
+    saving: Money
 
 
 class OrderNotFound(RechargeError):
@@ -157,6 +174,19 @@ def order_of(row: OrderRow) -> Order:
         failure_reason=row.failure_reason,
         completed_at=row.completed_at,
         quote=quote_from_json(row.quote) if row.quote else None,
+        bundle=bundle_of(row),
+    )
+
+
+def bundle_of(row: OrderRow) -> BundledPack | None:
+    if row.bundle_product_id is None or row.bundle_product_code is None:
+        return None
+    return BundledPack(
+        product_id=row.bundle_product_id,
+        code=row.bundle_product_code,
+        name_zh=row.bundle_name_zh or "",
+        name_en=row.bundle_name_en or "",
+        price=Money(row.bundle_price_fen or 0, row.currency),
     )
 
 
@@ -169,6 +199,26 @@ def order_id_from_payload(payload: str) -> int | None:
     if prefix != "order" or not value.isdigit() or len(value) > 18:
         return None
     return int(value)
+
+
+def _takes_bundle(row: OrderRow) -> bool:
+    """An unpaid call-credit recharge without a pack yet may take one."""
+    return (
+        row.purpose == OrderPurpose.RECHARGE.value
+        and row.status in PAYABLE_VALUES
+        and row.product_kind == ProductKind.CREDIT.value
+        and bool(row.carrier)
+        and row.bundle_product_id is None
+    )
+
+
+def _credit_price(row: OrderRow) -> Money:
+    """The call credit's list price alone (the list price less any bundled pack)."""
+    return Money((row.list_price_fen or row.amount_fen) - (row.bundle_price_fen or 0), row.currency)
+
+
+def _bundle_saving(benefits: Sequence[Benefit]) -> Money:
+    return sum((b.discount for b in benefits if b.kind is OfferKind.BUNDLE), Money(0))
 
 
 class RechargeService:
@@ -298,6 +348,7 @@ class RechargeService:
                 ProductKind(row.product_kind),
                 Carrier(row.carrier),
                 coupon_code=code.strip().upper(),
+                bundle_with=row.bundle_product_code,
             )
             if not any(b.kind is OfferKind.COUPON for b in quote.benefits):
                 await uow.orders.record(
@@ -327,8 +378,148 @@ class RechargeService:
                 expires_at=now + self.config.payment_window,
                 updated_at=now,
                 outcome_notified=False,
+                bundle_product_id=row.bundle_product_id,
+                bundle_product_code=row.bundle_product_code,
+                bundle_name_zh=row.bundle_name_zh,
+                bundle_name_en=row.bundle_name_en,
+                bundle_price_fen=row.bundle_price_fen,
             )
             return await self._insert(uow, replacement)
+
+    # -- bundles: call credit together with a data pack at the bundle price -------------------
+    async def bundle_for(self, customer_id: int, order_id: int) -> BundleChoice | None:
+        """The data pack a live bundle offer would add to this unpaid call-credit order, with
+        what it adds to the price and what it saves (the engine's quote); None when none."""
+        if self._loyalty is None:
+            return None
+        async with self._uow.read() as uow:
+            row = await uow.orders.get(order_id)
+            if row is None or row.customer_id != customer_id or row.carrier is None:
+                return None
+            if not _takes_bundle(row):
+                return None
+            best: BundleChoice | None = None
+            for pack in await self._bundle_packs(uow, Carrier(row.carrier)):
+                quote = await self._bundle_quote(uow, row, pack)
+                saving = _bundle_saving(quote.benefits)
+                if saving.is_positive and (best is None or saving > best.saving):
+                    extra = quote.price - Money(row.amount_fen, row.currency)
+                    best = BundleChoice(pack, extra, saving)
+            return best
+
+    async def add_bundle(self, customer_id: int, order_id: int, pack_id: int) -> Order:
+        """Replace an unpaid call-credit order by the same order with the data pack added, at
+        the catalogue's prices less what the live offers take off, or refuse."""
+        async with self._uow() as uow:
+            row = await self._own_unpaid(uow, customer_id, order_id)
+            pack_row = await uow.products.get(pack_id)
+            if self._loyalty is None or not _takes_bundle(row) or pack_row is None:
+                raise BundleUnavailable(pack_id)
+            pack = product_of(pack_row)
+            if not pack_row.active or pack.kind is not ProductKind.DATA:
+                raise BundleUnavailable(pack_id)
+            if row.carrier is None or not pack.serves(Carrier(row.carrier)):
+                raise BundleUnavailable(pack_id)
+            quote = await self._bundle_quote(uow, row, pack)
+            if not _bundle_saving(quote.benefits).is_positive:
+                raise BundleUnavailable(pack_id)
+            if not await self._move(uow, row.id, PAYABLE, S.EXPIRED, "replaced by a bundle order"):
+                raise NotPayable(await self._reload(uow, row.id))  # a concurrent tap got there
+            await self._check_limits(uow, customer_id, quote.price, OrderPurpose.RECHARGE)
+            replacement = self._replacement(row, quote, _credit_price(row) + pack.price)
+            replacement.bundle_product_id = pack.id
+            replacement.bundle_product_code = pack.code
+            replacement.bundle_name_zh = pack.name_zh
+            replacement.bundle_name_en = pack.name_en
+            replacement.bundle_price_fen = pack.price.fen
+            return await self._insert(uow, replacement)
+
+    async def remove_bundle(self, customer_id: int, order_id: int) -> Order:
+        """Replace an unpaid bundle order by the same order for the call credit alone."""
+        async with self._uow() as uow:
+            row = await self._own_unpaid(uow, customer_id, order_id)
+            if self._loyalty is None or row.bundle_product_id is None or not row.carrier:
+                raise BundleUnavailable(order_id)
+            credit = _credit_price(row)
+            quote = await self._loyalty.quote_in(
+                uow,
+                customer_id,
+                credit,
+                ProductKind.CREDIT,
+                Carrier(row.carrier),
+                coupon_code=row.coupon_code,
+            )
+            if not await self._move(uow, row.id, PAYABLE, S.EXPIRED, "bundle removed"):
+                raise NotPayable(await self._reload(uow, row.id))
+            return await self._insert(uow, self._replacement(row, quote, credit))
+
+    async def _own_unpaid(self, uow: UnitOfWork, customer_id: int, order_id: int) -> OrderRow:
+        row = await uow.orders.get(order_id)
+        if row is None or row.customer_id != customer_id:
+            raise OrderNotFound(order_id)
+        if row.status not in PAYABLE_VALUES:
+            raise NotPayable(order_of(row))
+        if self._clock() >= row.expires_at:
+            raise NotPayable(replace(order_of(row), status=S.EXPIRED))
+        return row
+
+    async def _bundle_packs(self, uow: UnitOfWork, carrier: Carrier) -> list[Product]:
+        """The data packs that live bundle offers name, from the catalogue, for this carrier."""
+        codes = sorted(
+            {
+                code
+                for _, offers in await uow.campaigns.live(self._clock())
+                for offer in offers
+                if offer.kind == OfferKind.BUNDLE.value
+                and (code := offer_of(offer).bundle_product) is not None
+            }
+        )
+        packs = []
+        for code in codes:
+            found = await uow.products.by_code(code)
+            if found is not None and found.active and found.kind == ProductKind.DATA.value:
+                pack = product_of(found)
+                if pack.serves(carrier):
+                    packs.append(pack)
+        return packs
+
+    async def _bundle_quote(self, uow: UnitOfWork, row: OrderRow, pack: Product) -> Quote:
+        assert self._loyalty is not None and row.carrier
+        return await self._loyalty.quote_in(
+            uow,
+            row.customer_id,
+            _credit_price(row) + pack.price,
+            ProductKind.CREDIT,
+            Carrier(row.carrier),
+            coupon_code=row.coupon_code,
+            bundle_with=pack.code,
+        )
+
+    def _replacement(self, row: OrderRow, quote: Quote, list_price: Money) -> OrderRow:
+        """A new unpaid order like `row` at the quoted price (the bundle columns left empty)."""
+        now = self._clock()
+        coupon = any(b.kind is OfferKind.COUPON for b in quote.benefits)
+        return OrderRow(
+            customer_id=row.customer_id,
+            chat_id=row.chat_id,
+            purpose=row.purpose,
+            status=S.CREATED.value,
+            list_price_fen=list_price.fen,
+            quote=quote_json(quote),
+            coupon_code=row.coupon_code if coupon else None,
+            amount_fen=quote.price.fen,
+            currency=row.currency,
+            phone_digits=row.phone_digits,
+            carrier=row.carrier,
+            product_id=row.product_id,
+            product_kind=row.product_kind,
+            product_name_zh=row.product_name_zh,
+            product_name_en=row.product_name_en,
+            created_at=now,
+            expires_at=now + self.config.payment_window,
+            updated_at=now,
+            outcome_notified=False,
+        )
 
     async def repeat(self, customer_id: int, chat_id: int, order_id: int) -> Order:
         """ "Recharge again": a new order for the same number and product, at today's price."""

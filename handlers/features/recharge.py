@@ -9,6 +9,7 @@ from domain.catalogue import ProductKind
 from domain.orders import LimitExceeded, Order, OrderPurpose, OrderStatus, PaymentMethod
 from domain.phone import PhoneNumber, PhoneNumberError, parse_phone_number
 from domain.services.recharge import (
+    BundleUnavailable,
     CarrierNotServed,
     CouponInvalid,
     InsufficientBalance,
@@ -69,6 +70,17 @@ class CancelOrder(ButtonData, prefix="pay-x"):
 
 @dataclass(frozen=True)
 class UseCoupon(ButtonData, prefix="cpn"):
+    order_id: int
+
+
+@dataclass(frozen=True)
+class AddBundle(ButtonData, prefix="bdl+"):
+    order_id: int
+    pack_id: int
+
+
+@dataclass(frozen=True)
+class RemoveBundle(ButtonData, prefix="bdl-"):
     order_id: int
 
 
@@ -160,8 +172,27 @@ async def confirmation_buttons(ctx: Context, order: Order) -> tuple[tuple[Button
         live = await ctx.services.loyalty.live_offers()
         if any(item.offer.kind is OfferKind.COUPON for item in live):
             rows.append((Button(ctx.t("coupon.use"), UseCoupon(order.id).pack()),))
+    rows.extend(await _bundle_buttons(ctx, order))
     rows.append((Button(ctx.t("pay.cancel"), CancelOrder(order.id).pack()),))
     return tuple(rows)
+
+
+async def _bundle_buttons(ctx: Context, order: Order) -> list[tuple[Button]]:
+    """Add the data pack a live bundle offer pairs with this call credit, or take it off."""
+    if order.bundle is not None:
+        return [(Button(ctx.t("bundle.remove"), RemoveBundle(order.id).pack()),)]
+    if order.product_kind is not ProductKind.CREDIT:
+        return []
+    choice = await ctx.services.recharge.bundle_for(ctx.customer.id, order.id)
+    if choice is None:
+        return []
+    label = ctx.t(
+        "bundle.add",
+        pack=choice.pack.name(ctx.language),
+        extra=choice.extra.format(),
+        saving=choice.saving.format(),
+    )
+    return [(Button(label, AddBundle(order.id, choice.pack.id).pack()),)]
 
 
 async def show_confirmation(ctx: Context, order: Order, *, edit: bool) -> None:
@@ -384,6 +415,37 @@ def register(router: ConversationRouter) -> None:
         ctx.finish()
         ctx.reply(ctx.t("coupon.applied", amount=order.amount.format()))
         await show_confirmation(ctx, order, edit=False)
+
+    @router.button(AddBundle)
+    async def add_bundle(ctx: Context, data: AddBundle) -> None:
+        try:
+            order = await ctx.services.recharge.add_bundle(
+                ctx.customer.id, data.order_id, data.pack_id
+            )
+        except NotPayable as refusal:
+            await _not_payable(ctx, refusal.order)
+            return
+        except BundleUnavailable as error:
+            explain_refusal(ctx, error)
+            await _offer_again(ctx, data.order_id)
+            return
+        except (RechargeError, LimitExceeded) as error:
+            explain_refusal(ctx, error)
+            return
+        ctx.notice(ctx.t("bundle.added", amount=order.amount.format()))
+        await show_confirmation(ctx, order, edit=True)
+
+    @router.button(RemoveBundle)
+    async def remove_bundle(ctx: Context, data: RemoveBundle) -> None:
+        try:
+            order = await ctx.services.recharge.remove_bundle(ctx.customer.id, data.order_id)
+        except NotPayable as refusal:
+            await _not_payable(ctx, refusal.order)
+            return
+        except RechargeError as error:
+            explain_refusal(ctx, error)
+            return
+        await show_confirmation(ctx, order, edit=True)
 
     @router.pre_checkout
     async def pre_checkout(ctx: Context) -> None:

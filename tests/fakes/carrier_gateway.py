@@ -3,7 +3,9 @@
 It speaks the protocol of ``domain.integrations.http_gateway``:
 
 - ``POST /topups`` with a JSON body ``{order_id, phone, carrier, product_kind, amount_fen,
-  currency}``, ``Idempotency-Key: <order number>`` and ``Authorization: Bearer <api key>``;
+  currency}`` and, for a bundle, ``bundle_product`` (the data pack topped up with the credit;
+  kept in the stored top-up's ``body``), ``Idempotency-Key: <order number>`` and
+  ``Authorization: Bearer <api key>``;
 - ``GET /topups/{order number}`` (404 when the gateway knows no such top-up);
 - both answer ``{"status": "completed" | "pending" | "failed", "reference", "reason"}``; a wrong
   or missing key is ``401 {"error": "unauthorized"}``.
