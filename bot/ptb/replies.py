@@ -164,7 +164,7 @@ class Sender(OutcomeSender):
             if isinstance(error, BadRequest) and NOT_MODIFIED in error.message.lower():
                 return Delivery.sent(message_id)
             delivery = delivery_of(error)
-            log.warning("editing message %s in chat %s: %s (%r)", message_id, chat_id, delivery.status, error)
+            log.warning("editing message %s in chat %s: %r", message_id, chat_id, error)
             return delivery
         return Delivery.sent(message_id)
 

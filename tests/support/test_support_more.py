@@ -11,11 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.assembly import App, build_app
+from bot.outbound import OutboundPort
 from domain.customers import TelegramProfile
 from domain.persistence.support_tables import OrderRatingRow, SuggestionRow, TicketRow
 from domain.services.staff import StaffRole
 from domain.tickets import ERASED_TEXT, TicketStatus
-from handlers.contract import Outcome, message_event
+from handlers.contract import Delivery, DeliveryStatus, Outcome, Reply, message_event
 from handlers.support_views import TakeTicket
 from scheduler.support import StaffChat, relay_support
 from tests.conftest import make_settings
@@ -180,3 +181,36 @@ async def test_erasing_my_data_blanks_what_i_wrote_to_support_and_keeps_the_figu
         assert secret not in shown
     await relay_support(app.services, port, FORUM)
     assert port.to(GROUP)[-1].reply.text == "💬 工单 #1 客户：（客户已删除个人数据，内容已清除）"
+
+
+class SendOnly:
+    """A front end that can send but not edit (like the console)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def send(self, chat_id: int, reply: Reply) -> Delivery:
+        self.sent += 1
+        return Delivery.sent(self.sent)
+
+
+async def test_a_card_is_edited_through_the_running_front_end_or_given_up(app: App) -> None:
+    port = OutboundPort()
+    card = Reply("🆕 工单 #1")
+    assert (await port.edit_message(GROUP, 5, card)).status is DeliveryStatus.RETRY  # none yet
+    port.attach(SendOnly())
+    assert (await port.edit_message(GROUP, 5, card)).status is DeliveryStatus.REJECTED
+    recording = RecordingPort()
+    port.attach(recording)
+    assert await port.edit_message(GROUP, 5, card)
+    assert [(e.chat_id, e.message_id) for e in recording.edits] == [(GROUP, 5)]
+
+    # A front end that cannot edit: the card's refresh is given up, the relay goes on.
+    port.attach(SendOnly())
+    customer = Chat.of(app.conversation)
+    await complain(customer)
+    assert await relay_support(app.services, port, StaffChat(GROUP)) == 1
+    await app.services.support.take(STAFF_ID, 1)
+    await app.services.support.customer_message(1, 1, "还在吗")
+    assert await relay_support(app.services, port, StaffChat(GROUP)) == 1
+    assert await relay_support(app.services, port, StaffChat(GROUP)) == 0
