@@ -348,6 +348,24 @@ class Sender(OutcomeSender):
             return None
         return topic.message_thread_id
 
+    async def edit_message(self, chat_id: int, message_id: int, reply: Reply) -> Delivery:
+        """Replace an earlier message's text and buttons (a ticket card), tried once."""
+        edit = EditMessageText(
+            chat_id=chat_id,
+            message_id=message_id,
+            text=reply.text,
+            reply_markup=inline_markup(reply.buttons),
+        )
+        try:
+            await self.bot(edit)
+        except TelegramAPIError as error:
+            if isinstance(error, TelegramBadRequest) and NOT_MODIFIED in error.message.lower():
+                return Delivery.sent(message_id)
+            delivery = delivery_of(error)
+            log.warning("editing message %s in chat %s: %s", message_id, chat_id, error)
+            return delivery
+        return Delivery.sent(message_id)
+
 
 # -- aiogram handlers: the conversation and the payment token come by dependency injection -----
 async def converse(

@@ -101,6 +101,7 @@ def support_config(settings: Settings) -> SupportConfig:
         auto_close=timedelta(hours=settings.support_auto_close_hours),
         flood_messages=settings.support_flood_messages,
         flood_window=timedelta(minutes=settings.support_flood_window_minutes),
+        staff_language=settings.staff_chat_language,
     )
 
 

@@ -42,3 +42,18 @@ class OutboundPort:
         except Exception:
             log.exception("opening a topic in chat %s failed", chat_id)
             return None
+
+    async def edit_message(self, chat_id: int, message_id: int, reply: Reply) -> Delivery:
+        """Edit a message through the running front end; "try again" until one runs, refused
+        by a front end that cannot edit (the console)."""
+        if self._target is None:
+            return Delivery(DeliveryStatus.RETRY, reason="no front end is running")
+        editor = getattr(self._target, "edit_message", None)
+        if editor is None:
+            return Delivery(DeliveryStatus.REJECTED, reason="this front end cannot edit")
+        try:
+            delivery: Delivery = await editor(chat_id, message_id, reply)
+            return delivery
+        except Exception as error:
+            log.exception("editing message %s in chat %s failed", message_id, chat_id)
+            return Delivery(DeliveryStatus.RETRY, reason=repr(error))

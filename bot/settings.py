@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from domain.integrations.sandbox import SandboxMode
+from domain.languages import DEFAULT_LANGUAGE, Language
 from domain.orders import PaymentMethod
 from domain.phone import Carrier
 from domain.reminders import QuietHours
@@ -86,6 +87,9 @@ class Settings(BaseSettings):
     support_flood_window_minutes: int = Field(default=10, ge=1)
     support_relay_seconds: float = Field(default=3.0, gt=0)
     support_sla_sweep_seconds: float = Field(default=60.0, gt=0)
+    # The language of what the bot says in the shared staff chat (zh-CN or en); a staff
+    # member's private messages are in their own language.
+    staff_chat_language: Language = DEFAULT_LANGUAGE
 
     # Who the console front end speaks as.
     console_user_id: int = 1
@@ -160,6 +164,16 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (KeyError, ValueError) as error:
             raise ValueError(f"unknown time zone {value!r}") from error
+        return value
+
+    @field_validator("staff_chat_language", mode="before")
+    @classmethod
+    def _language_tag(cls, value: object) -> object:
+        """ "zh-CN", "zh_CN", "zh" or "en" (any case); anything else is refused."""
+        if isinstance(value, str):
+            tags = {"zh": Language.ZH_CN, "zh-cn": Language.ZH_CN, "zh_cn": Language.ZH_CN}
+            tags["en"] = Language.EN
+            return tags.get(value.strip().lower(), value.strip())
         return value
 
     @model_validator(mode="after")

@@ -39,6 +39,10 @@ ORDER_CATEGORIES = frozenset({Category.PAYMENT, Category.TOPUP_MISSING, Category
 # Security problems are served around the clock: they start high.
 URGENT_CATEGORIES = frozenset({Category.ACCOUNT_SECURITY})
 
+# What a customer's words in support (ticket messages, suggestions, rating comments) become once
+# they erased their personal data; shown to staff as "erased".
+ERASED_TEXT = "[erased]"
+
 T = TicketStatus
 ACTIVE = frozenset({T.OPEN, T.ASSIGNED, T.WAITING})
 

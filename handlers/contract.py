@@ -303,3 +303,11 @@ class TopicOpener(Protocol):
     None when it could not be opened (not a forum, no right to, network)."""
 
     async def open_topic(self, chat_id: int, name: str) -> int | None: ...
+
+
+@runtime_checkable
+class MessageEditor(Protocol):
+    """Replaces the text and buttons of a message the bot sent earlier (a ticket's card in the
+    staff chat, when the ticket's state changes). "Not modified" counts as done."""
+
+    async def edit_message(self, chat_id: int, message_id: int, reply: Reply) -> Delivery: ...

@@ -1,7 +1,9 @@
 """How support reads: ticket buttons, the card staff see, the messages relayed both ways.
 
 Shared by the customer and staff features and by the relay sweep (scheduler/support.py).
-Staff texts are in the default language (the staff chat is one chat for everyone).
+Staff texts come from the catalogues like every other: what goes to the shared staff chat is in
+its language (STAFF_CHAT_LANGUAGE, Chinese by default), what goes privately to a staff member
+(an escalation, an answer to a command in a private chat) in that person's own language.
 """
 
 from __future__ import annotations
@@ -9,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from domain.languages import DEFAULT_LANGUAGE
+from domain.languages import DEFAULT_LANGUAGE, Language
 from domain.orders import CHINA, Order, OrderStatus
 from domain.services.support import MessageKind, Outgoing
-from domain.tickets import Category, SupportStats, Ticket
+from domain.tickets import ERASED_TEXT, Category, SupportStats, Ticket
 from handlers.buttons import ButtonData
 from handlers.contract import Button, Reply
 from handlers.i18n import Texts, texts
@@ -21,8 +23,14 @@ from handlers.receipts import product_name, status_name
 STARS = (1, 2, 3, 4, 5)
 
 
-def staff_texts() -> Texts:
-    return texts(DEFAULT_LANGUAGE)
+def staff_texts(language: Language = DEFAULT_LANGUAGE) -> Texts:
+    """The texts for staff in `language` (the staff chat's, or a staff member's own)."""
+    return texts(language)
+
+
+def words(t: Texts, text: str) -> str:
+    """What someone wrote in a ticket, or "erased" once the customer erased their data."""
+    return t("staff.erased") if text == ERASED_TEXT else text
 
 
 # -- customer buttons ---------------------------------------------------------------------------
@@ -146,6 +154,11 @@ def status_text(t: Texts, ticket: Ticket) -> str:
     return t(f"support.status.{ticket.status}")
 
 
+def staff_status(t: Texts, ticket: Ticket) -> str:
+    """The ticket's state as staff read it ("waiting for the customer", not "for you")."""
+    return t(f"staff.status.{ticket.status}")
+
+
 def category_name(t: Texts, category: Category) -> str:
     return t(f"support.category.{category}")
 
@@ -219,7 +232,7 @@ def card_text(t: Texts, ticket: Ticket, facts: CardFacts, description: str) -> s
             number=ticket.number,
             priority=t(f"staff.priority.{ticket.priority}"),
             category=category_name(t, ticket.category),
-            status=status_text(t, ticket),
+            status=staff_status(t, ticket),
         ),
         t(
             "staff.customer",
@@ -233,7 +246,7 @@ def card_text(t: Texts, ticket: Ticket, facts: CardFacts, description: str) -> s
     if facts.orders:
         lines.append(t("staff.recent_orders"))
         lines.extend(f"• {order_line(t, o)}" for o in facts.orders)
-    lines.append(t("staff.description", text=description))
+    lines.append(t("staff.description", text=words(t, description)))
     lines.append(t("staff.how_to_answer"))
     return "\n".join(lines)[:4096]
 
@@ -242,7 +255,7 @@ def staff_note(t: Texts, out: Outgoing) -> str:
     """A ticket event for the staff chat (not the card)."""
     ticket = out.ticket
     if out.kind is MessageKind.CUSTOMER:
-        return t("staff.from_customer", number=ticket.number, text=out.text)[:4096]
+        return t("staff.from_customer", number=ticket.number, text=words(t, out.text))[:4096]
     if out.kind is MessageKind.RATED:
         return t("staff.rated", number=ticket.number, stars=out.text)
     if out.kind is MessageKind.ESCALATION:
@@ -260,7 +273,7 @@ def ticket_summary(t: Texts, ticket: Ticket) -> str:
         number=ticket.number,
         priority=t(f"staff.priority.{ticket.priority}"),
         category=category_name(t, ticket.category),
-        status=status_text(t, ticket),
+        status=staff_status(t, ticket),
         date=f"{ticket.created_at.astimezone(CHINA):%m-%d %H:%M}",
     )
 

@@ -8,6 +8,12 @@ work later (network, 429, no front end yet) is released for the next sweep; one 
 (blocked, rejected) is given up. Messages of one ticket go in order: after one is held back, the
 rest of that ticket waits for the next sweep. A sweep that dies between sending and recording
 leaves the claim to go stale; the message is then sent again (at least once, never lost).
+
+A change of a ticket's state leaves a "refresh" row: the relay edits the ticket's card in the
+staff chat (the message id its card became is stored) so its state line and buttons follow.
+
+Languages: the staff chat gets the staff chat's language (STAFF_CHAT_LANGUAGE); a supervisor's
+private escalation comes in the supervisor's own language; a customer gets theirs.
 """
 
 from __future__ import annotations
@@ -18,9 +24,9 @@ from dataclasses import dataclass
 from domain.services.customers import CustomerNotFound
 from domain.services.registry import Services
 from domain.services.support import Destination, MessageKind, Outgoing
-from handlers.contract import DeliveryStatus, Notifier, Reply, TopicOpener
+from handlers.contract import Delivery, DeliveryStatus, MessageEditor, Notifier, Reply, TopicOpener
 from handlers.features.staff_desk import card_reply
-from handlers.i18n import texts
+from handlers.i18n import Texts, texts
 from handlers.support_views import category_name, customer_reply, staff_note, staff_texts
 
 log = logging.getLogger(__name__)
@@ -39,9 +45,16 @@ async def relay_support(services: Services, notifier: Notifier, staff: StaffChat
     await _open_topics(services, notifier, staff)
     held: set[int] = set()
     sent = 0
-    for out in await services.support.pending():
+    pending = await services.support.pending()
+    # Of several refreshes of one card waiting, the last one is enough (it shows the state now).
+    last_refresh = {o.ticket.id: o.id for o in pending if o.kind is MessageKind.REFRESH}
+    for out in pending:
         ticket = out.ticket
         if ticket.id in held:
+            continue
+        if out.kind is MessageKind.REFRESH:
+            if not await _refresh_card(services, notifier, out, last_refresh[ticket.id]):
+                held.add(ticket.id)
             continue
         chat_id = await _destination(services, out, staff)
         if chat_id is None:
@@ -76,11 +89,37 @@ async def sweep_support_sla(services: Services) -> tuple[int, int]:
     return len(raised), closed
 
 
+async def _refresh_card(services: Services, notifier: Notifier, out: Outgoing, last: int) -> bool:
+    """Edit the ticket's card in the staff chat to show its state now; False when it should be
+    tried again (the ticket's later messages wait)."""
+    if not await services.support.claim(out.id):
+        return True
+    card_at = await services.support.card_message(out.ticket.id)
+    if out.id != last or card_at is None or not isinstance(notifier, MessageEditor):
+        await services.support.delivered(out.id, None, None)  # nothing (more) to edit
+        return True
+    chat_id, message_id = card_at
+    ticket = await services.support.get(out.ticket.id)
+    card = await card_reply(services, ticket, _staff_chat_texts(services))
+    delivery: Delivery = await notifier.edit_message(chat_id, message_id, card)
+    if delivery or delivery.status in (DeliveryStatus.BLOCKED, DeliveryStatus.REJECTED):
+        if not delivery:
+            log.warning("ticket %s card not refreshed: %s", ticket.id, delivery.reason)
+        await services.support.delivered(out.id, None, None)
+        return True
+    await services.support.release(out.id)
+    return False
+
+
+def _staff_chat_texts(services: Services) -> Texts:
+    return staff_texts(services.support.config.staff_language)
+
+
 async def _open_topics(services: Services, notifier: Notifier, staff: StaffChat) -> None:
     """One forum topic per ticket, opened before anything of the ticket is posted."""
     if staff.chat_id is None or not staff.is_forum or not isinstance(notifier, TopicOpener):
         return
-    t = staff_texts()
+    t = _staff_chat_texts(services)
     for ticket in await services.support.tickets_without_topic():
         name = t("staff.topic", number=ticket.number, category=category_name(t, ticket.category))
         thread_id = await notifier.open_topic(staff.chat_id, name)
@@ -108,7 +147,10 @@ async def _reply(services: Services, out: Outgoing, staff: StaffChat) -> Reply |
         except CustomerNotFound:
             return None
         return customer_reply(texts(customer.language), out)
-    t = staff_texts()
+    t = _staff_chat_texts(services)
+    if out.destination is Destination.PRIVATE and out.to_chat_id is not None:
+        own = await services.staff.language_of(out.to_chat_id)
+        t = staff_texts(own) if own is not None else t
     thread_id = (
         ticket.thread_id if out.destination is Destination.STAFF and staff.is_forum else None
     )

@@ -154,6 +154,20 @@ class Sender(OutcomeSender):
             return None
         return topic.message_thread_id
 
+    async def edit_message(self, chat_id: int, message_id: int, reply: Reply) -> Delivery:
+        """Replace an earlier message's text and buttons (a ticket card), tried once."""
+        try:
+            await self._bot.edit_message_text(
+                reply.text, chat_id, message_id, reply_markup=inline_markup(reply.buttons)
+            )
+        except TelegramError as error:
+            if isinstance(error, BadRequest) and NOT_MODIFIED in error.message.lower():
+                return Delivery.sent(message_id)
+            delivery = delivery_of(error)
+            log.warning("editing message %s in chat %s: %r", message_id, chat_id, error)
+            return delivery
+        return Delivery.sent(message_id)
+
 
 def delivery_of(error: TelegramError) -> Delivery:
     """What a failed Bot API call means for sending the message again."""

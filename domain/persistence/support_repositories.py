@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.persistence.support_tables import (
     OrderRatingRow,
     StaffRoleRow,
+    SuggestionRow,
     SupportQuotaRow,
     TicketMessageRow,
     TicketRow,
@@ -190,6 +191,78 @@ class SupportRepository:
             .order_by(TicketMessageRow.id)
         )
         return list(rows)
+
+    async def card_message(self, ticket_id: int) -> tuple[int, int] | None:
+        """Where the ticket's card went in the staff chat: (chat, message), None if not sent."""
+        found = (
+            await self._session.execute(
+                select(TicketMessageRow.sent_chat_id, TicketMessageRow.sent_message_id)
+                .where(
+                    TicketMessageRow.ticket_id == ticket_id,
+                    TicketMessageRow.kind == "card",
+                    TicketMessageRow.destination == "staff",
+                    TicketMessageRow.sent_message_id.is_not(None),
+                )
+                .order_by(TicketMessageRow.id)
+                .limit(1)
+            )
+        ).first()
+        if found is None or found[0] is None or found[1] is None:
+            return None
+        return int(found[0]), int(found[1])
+
+    # -- erasure ------------------------------------------------------------------------------
+    async def erase_customer(self, customer_id: int, marker: str, texts: Iterable[str]) -> None:
+        """Blank what the customer wrote (their tickets' free text of kinds `texts`, their
+        suggestions, their rating comments) with `marker`, and forget their chat: the ticket
+        rows, states, times and ratings stay for the support figures."""
+        tickets = select(TicketRow.id).where(TicketRow.customer_id == customer_id)
+        await self._session.execute(
+            update(TicketMessageRow)
+            .where(TicketMessageRow.ticket_id.in_(tickets), TicketMessageRow.kind.in_(list(texts)))
+            .values(text=marker)
+            .execution_options(synchronize_session=False)
+        )
+        # Their private chat id is their Telegram id: the messages that came from or went to it
+        # no longer lead anywhere.
+        await self._session.execute(
+            update(TicketMessageRow)
+            .where(
+                TicketMessageRow.ticket_id.in_(tickets),
+                or_(
+                    TicketMessageRow.destination == "customer",
+                    and_(
+                        TicketMessageRow.kind == "customer",
+                        TicketMessageRow.source_message_id.is_not(None),
+                    ),
+                ),
+            )
+            .values(
+                source_chat_id=None,
+                source_message_id=None,
+                sent_chat_id=None,
+                sent_message_id=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        await self._session.execute(
+            update(TicketRow)
+            .where(TicketRow.customer_id == customer_id)
+            .values(chat_id=0)
+            .execution_options(synchronize_session=False)
+        )
+        await self._session.execute(
+            update(SuggestionRow)
+            .where(SuggestionRow.customer_id == customer_id)
+            .values(text=marker)
+            .execution_options(synchronize_session=False)
+        )
+        await self._session.execute(
+            update(OrderRatingRow)
+            .where(OrderRatingRow.customer_id == customer_id, OrderRatingRow.comment.is_not(None))
+            .values(comment=marker)
+            .execution_options(synchronize_session=False)
+        )
 
     # -- ratings ------------------------------------------------------------------------------
     async def rating(self, order_id: int) -> OrderRatingRow | None:

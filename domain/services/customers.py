@@ -12,9 +12,15 @@ from domain.conversation import IDLE, ConversationState
 from domain.customers import MAX_BOUND_PHONES, BoundPhone, Customer, TelegramProfile
 from domain.languages import Language, language_from_telegram
 from domain.money import CNY
+from domain.persistence.support_repositories import SupportRepository
 from domain.persistence.tables import CustomerRow, PhoneBindingRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier, PhoneNumber
+from domain.services.support import TRANSCRIPT
+from domain.tickets import ERASED_TEXT
+
+# The support messages that are free text (the complaint, the customer's and staff's words).
+ERASED_KINDS = tuple(kind.value for kind in TRANSCRIPT)
 
 
 class CustomerNotFound(LookupError):
@@ -171,7 +177,8 @@ class CustomerService:
             return removed
 
     async def erase_personal_data(self, customer_id: int) -> None:
-        """Erase names, numbers and conversations; the anonymised row stays for financial records.
+        """Erase names, numbers, conversations and what they wrote to support (tickets keep their
+        states and times for the support figures); the anonymised row stays for financial records.
 
         The next /start from the same Telegram account registers a new, empty customer.
         """
@@ -181,6 +188,9 @@ class CustomerService:
                 await uow.conversations.forget_user(row.telegram_id)
             await uow.orders.anonymise_phones(customer_id)
             await uow.phones.remove_all(customer_id)
+            await SupportRepository(uow.session).erase_customer(
+                customer_id, ERASED_TEXT, ERASED_KINDS
+            )
             row.telegram_id = None
             row.first_name = None
             row.last_name = None

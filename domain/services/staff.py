@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from domain.clock import Clock, utc_now
+from domain.languages import Language
 from domain.persistence.support_repositories import SupportRepository
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 
@@ -72,3 +73,12 @@ class StaffDirectory:
             done = await SupportRepository(uow.session).revoke(telegram_id)
             await uow.commit()
         return done
+
+    async def language_of(self, telegram_id: int) -> Language | None:
+        """A staff member's own language: theirs as a customer of the bot (None: they never
+        wrote to it)."""
+        if self._uow is None:
+            return None
+        async with self._uow.read() as uow:
+            row = await uow.customers.by_telegram_id(telegram_id)
+        return Language(row.language) if row is not None else None

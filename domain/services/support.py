@@ -17,6 +17,7 @@ from enum import StrEnum
 from sqlalchemy.exc import IntegrityError
 
 from domain.clock import Clock, utc_now
+from domain.languages import DEFAULT_LANGUAGE, Language
 from domain.persistence.support_repositories import SupportRepository
 from domain.persistence.support_tables import (
     OrderRatingRow,
@@ -55,6 +56,8 @@ class MessageKind(StrEnum):
     CLOSED = "closed"  # the customer closed it, to the staff chat
     RATED = "rated"  # the customer's CSAT, to the staff chat
     ESCALATION = "escalation"  # unanswered too long, to the staff chat and supervisors
+    # The ticket's state changed: its card in the staff chat is edited to show it (not sent).
+    REFRESH = "refresh"
 
 
 class Destination(StrEnum):
@@ -111,6 +114,9 @@ class SupportConfig:
     flood_window: timedelta = timedelta(minutes=10)
     # A message claimed by a sweep this long ago and still not sent is sent again.
     stale_claim: timedelta = timedelta(minutes=2)
+    # The language of what goes to the shared staff chat (private messages to a staff member
+    # are in that person's own language).
+    staff_language: Language = DEFAULT_LANGUAGE
 
 
 @dataclass(frozen=True)
@@ -270,6 +276,8 @@ class SupportService:
                 values["resolved_at"] = None
             if not await repo.move(ticket_id, [current.value], target.value, now, **values):
                 raise TicketNotActive(ticket_id)  # it changed under us: let them try again
+            if target is not current:
+                self._refresh(repo, ticket_id)
             self._post(
                 repo,
                 ticket_id,
@@ -300,6 +308,7 @@ class SupportService:
                 waiting_since=None,
             ):
                 self._post(repo, ticket_id, MessageKind.CLOSED, Destination.STAFF)
+                self._refresh(repo, ticket_id)
                 await uow.commit()
             return await self._ticket(uow, ticket_id)
 
@@ -322,6 +331,7 @@ class SupportService:
             ):
                 raise TicketNotActive(ticket_id)
             self._post(repo, ticket_id, MessageKind.REOPENED, Destination.STAFF)
+            self._refresh(repo, ticket_id)
             await uow.commit()
             return await self._ticket(uow, ticket_id)
 
@@ -348,6 +358,7 @@ class SupportService:
                 return False
             await repo.move(ticket_id, [T.RESOLVED.value], T.CLOSED.value, now, closed_at=now)
             self._post(repo, ticket_id, MessageKind.RATED, Destination.STAFF, text=str(stars))
+            self._refresh(repo, ticket_id)
             await uow.commit()
             return True
 
@@ -412,6 +423,8 @@ class SupportService:
                     assignee_id=staff_id,
                     updated_at=now,
                 )
+            if taken:
+                self._refresh(repo, ticket_id)
             await uow.commit()
             ticket = await self._ticket(uow, ticket_id)
         if not taken:
@@ -451,6 +464,8 @@ class SupportService:
                 check_transition(current, T.WAITING)
             if not await repo.move(ticket_id, [current.value], T.WAITING.value, now, **values):
                 raise TicketNotActive(ticket_id)
+            if current is not T.WAITING or row.assignee_id is None:
+                self._refresh(repo, ticket_id)
             self._post(
                 repo,
                 ticket_id,
@@ -484,6 +499,7 @@ class SupportService:
             ):
                 raise TicketNotActive(ticket_id)
             self._post(repo, ticket_id, MessageKind.RESOLVED, Destination.CUSTOMER)
+            self._refresh(repo, ticket_id)
             await uow.commit()
             return await self._ticket(uow, ticket_id)
 
@@ -501,6 +517,7 @@ class SupportService:
                 closed_at=None,
             ):
                 raise TicketNotActive(ticket_id)
+            self._refresh(repo, ticket_id)
             await uow.commit()
             return await self._ticket(uow, ticket_id)
 
@@ -553,9 +570,11 @@ class SupportService:
         closed = 0
         for ticket_id in due:
             async with self._uow() as uow:
-                if await SupportRepository(uow.session).move(
+                repo = SupportRepository(uow.session)
+                if await repo.move(
                     ticket_id, [T.RESOLVED.value], T.CLOSED.value, now, closed_at=now
                 ):
+                    self._refresh(repo, ticket_id)
                     await uow.commit()
                     closed += 1
         return closed
@@ -624,7 +643,16 @@ class SupportService:
             await SupportRepository(uow.session).set_message(message_id, claimed_at=None)
             await uow.commit()
 
+    async def card_message(self, ticket_id: int) -> tuple[int, int] | None:
+        """The (chat, message) the ticket's card became in the staff chat; None if not sent."""
+        async with self._uow.read() as uow:
+            return await SupportRepository(uow.session).card_message(ticket_id)
+
     # -- helpers ------------------------------------------------------------------------------
+    def _refresh(self, repo: SupportRepository, ticket_id: int) -> None:
+        """The ticket's state changed: its card in the staff chat is to be edited to match."""
+        self._post(repo, ticket_id, MessageKind.REFRESH, Destination.STAFF)
+
     def _post(
         self,
         repo: SupportRepository,

@@ -3,6 +3,10 @@ the ticket card's buttons (take, resolve, refund), /tickets, /ticket N and /supp
 
 Every staff command and button checks `is_staff` first; anyone else gets a polite refusal and
 nothing changes. Text in a group that is not a reply to a ticket message stays among staff.
+
+Languages: what is said in a group (the shared staff chat) is in the staff chat's language
+(STAFF_CHAT_LANGUAGE); what only the staff member sees (a private chat, a button's notice) is in
+their own language.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from domain.services.registry import Services
 from domain.services.support import AlreadyTaken, MessageKind, SupportError, TicketNotFound
 from domain.tickets import Ticket
 from handlers.contract import Button, Reply
-from handlers.i18n import Texts
+from handlers.i18n import Texts, texts
 from handlers.router import Context, ConversationRouter
 from handlers.support_views import (
     REFUNDABLE,
@@ -28,9 +32,9 @@ from handlers.support_views import (
     card_text,
     order_line,
     staff_buttons,
-    staff_texts,
     stats_text,
     ticket_summary,
+    words,
 )
 
 MAX_TEXT = 3500
@@ -60,6 +64,14 @@ async def card_reply(services: Services, ticket: Ticket, t: Texts) -> Reply:
     return Reply(card_text(t, ticket, facts, description), staff_buttons(t, ticket, facts.order))
 
 
+def desk_texts(ctx: Context) -> Texts:
+    """The language of an answer in the chat the staff member wrote in: their own in a private
+    chat, the staff chat's in a group."""
+    if ctx.event.chat_type == "private":
+        return ctx.t
+    return texts(ctx.services.support.config.staff_language)
+
+
 def _answer(ctx: Context, text: str, buttons: tuple[tuple[Button, ...], ...] = ()) -> None:
     """Answer in the chat and forum topic the staff member wrote in."""
     event = ctx.event
@@ -82,14 +94,14 @@ async def _staff(ctx: Context) -> bool:
 async def _refresh_card(ctx: Context, ticket: Ticket, notice: str) -> None:
     """The card whose button was pressed shows the ticket as it is now."""
     ctx.notice(notice)
-    card = await card_reply(ctx.services, ticket, staff_texts())
+    card = await card_reply(ctx.services, ticket, desk_texts(ctx))
     ctx.reply(card.text, card.buttons, edit=True)
 
 
 async def relay_staff_reply(ctx: Context, ticket_id: int) -> None:
     """A staff member's reply to a ticket message goes to the customer, as "Support"."""
     event = ctx.event
-    t = staff_texts()
+    t = desk_texts(ctx)
     if event.message_id is None:
         return
     try:
@@ -125,7 +137,7 @@ def register(router: ConversationRouter) -> None:
     async def tickets_command(ctx: Context) -> None:
         if not await _staff(ctx):
             return
-        t = staff_texts()
+        t = desk_texts(ctx)
         tickets = await ctx.services.support.tickets()
         if not tickets:
             _answer(ctx, t("staff.no_tickets"))
@@ -142,7 +154,7 @@ def register(router: ConversationRouter) -> None:
             return
         number = ctx.event.args.strip().lstrip("#")
         if not number.isdigit() or len(number) > 12:
-            _answer(ctx, staff_texts()("staff.ticket_usage"))
+            _answer(ctx, desk_texts(ctx)("staff.ticket_usage"))
             return
         await _show(ctx, int(number))
 
@@ -153,7 +165,7 @@ def register(router: ConversationRouter) -> None:
         arg = ctx.event.args.strip()
         days = int(arg) if arg.isdigit() and 0 < int(arg) <= 3660 else DEFAULT_STATS_DAYS
         stats = await ctx.services.support.stats(days)
-        _answer(ctx, stats_text(staff_texts(), days, stats))
+        _answer(ctx, stats_text(desk_texts(ctx), days, stats))
 
     @router.button(StaffTicket)
     async def show_ticket(ctx: Context, data: StaffTicket) -> None:
@@ -165,7 +177,7 @@ def register(router: ConversationRouter) -> None:
     async def take(ctx: Context, data: TakeTicket) -> None:
         if not await _staff(ctx):
             return
-        t = staff_texts()
+        t = ctx.t
         try:
             ticket = await ctx.services.support.take(ctx.event.user.telegram_id, data.ticket_id)
         except AlreadyTaken as taken:
@@ -180,7 +192,7 @@ def register(router: ConversationRouter) -> None:
     async def resolve(ctx: Context, data: ResolveTicket) -> None:
         if not await _staff(ctx):
             return
-        t = staff_texts()
+        t = ctx.t
         try:
             ticket = await ctx.services.support.resolve(ctx.event.user.telegram_id, data.ticket_id)
         except SupportError as error:
@@ -192,7 +204,7 @@ def register(router: ConversationRouter) -> None:
     async def reopen(ctx: Context, data: StaffReopen) -> None:
         if not await _staff(ctx):
             return
-        t = staff_texts()
+        t = ctx.t
         try:
             ticket = await ctx.services.support.reopen_by_staff(
                 ctx.event.user.telegram_id, data.ticket_id
@@ -210,7 +222,7 @@ def register(router: ConversationRouter) -> None:
 
 
 async def _show(ctx: Context, ticket_id: int) -> None:
-    t = staff_texts()
+    t = desk_texts(ctx)
     try:
         ticket = await ctx.services.support.get(ticket_id)
     except TicketNotFound:
@@ -224,7 +236,7 @@ async def _show(ctx: Context, ticket_id: int) -> None:
         who = (
             t("staff.said_customer") if line.kind is MessageKind.CUSTOMER else t("staff.said_staff")
         )
-        lines.append(f"{who}: {line.text}")
+        lines.append(f"{who}: {words(t, line.text)}")
     _answer(ctx, "\n".join(lines), card.buttons)
 
 
@@ -232,15 +244,15 @@ async def _refund(ctx: Context, ticket_id: int) -> None:
     """Refund the ticket's order where policy allows: through the order's own refund path
     (a failed order is refunded once; a paid or topping-up one only once the carrier says it
     failed). A completed order is never refunded here: its points cannot be taken back."""
-    t = staff_texts()
+    t, own = desk_texts(ctx), ctx.t
     try:
         ticket = await ctx.services.support.get(ticket_id)
     except TicketNotFound:
-        ctx.notice(t("staff.refused.not_found", number=f"#{ticket_id}"))
+        ctx.notice(own("staff.refused.not_found", number=f"#{ticket_id}"))
         return
     recharge = ctx.services.recharge
     if ticket.order_id is None:
-        ctx.notice(t("staff.refund_no_order"))
+        ctx.notice(own("staff.refund_no_order"))
         return
     order = await recharge.get(ticket.order_id)
     if order.status is OrderStatus.COMPLETED:
@@ -252,4 +264,4 @@ async def _refund(ctx: Context, ticket_id: int) -> None:
     order = await recharge.refresh(order.id)
     key = "staff.refunded" if order.status is OrderStatus.REFUNDED else "staff.refund_pending"
     _answer(ctx, t(key, order=order_line(t, order)))
-    ctx.notice(t(key, order=order.number)[:200])
+    ctx.notice(own(key, order=order.number)[:200])

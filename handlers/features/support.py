@@ -108,7 +108,8 @@ async def _missing_topup(ctx: Context, order_id: int) -> None:
         ctx.reply(ctx.t("support.topup_completed", number=order.number, time=when))
         _ask_description(ctx, Category.TOPUP_MISSING, order.id, Priority.NORMAL)
         return
-    staff_t = staff_texts()
+    # Written for staff: in the staff chat's language.
+    staff_t = staff_texts(ctx.services.support.config.staff_language)
     description = staff_t("staff.auto_topup_missing", order=order_line(staff_t, order))
     try:
         ticket = await ctx.services.support.open_ticket(

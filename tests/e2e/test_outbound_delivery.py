@@ -122,3 +122,34 @@ async def test_a_staff_reply_in_a_forum_topic_names_the_message_and_topic_it_ans
     assert event.reply_to_message_id == posted.message_id
     assert event.thread_id == thread_id
     assert event.text == "已为您补发，请查收" and event.chat_type == "supergroup"
+
+
+@pytest.mark.parametrize(("sender", "to_event"), FRONT_ENDS)
+async def test_a_sent_card_is_edited_in_place_and_an_unchanged_one_counts_as_done(
+    api: FakeBotApi,
+    sqlite_url: str,
+    sender: Callable[[FakeBotApi, str], AsyncIterator[Notifier]],
+    to_event: Callable[[JSONDict], Incoming | None],
+) -> None:
+    async with sender(api, sqlite_url) as notifier:  # type: ignore[attr-defined]
+        posted = await notifier.send(STAFF_CHAT.id, Reply("工单 #12 · 待处理"))
+        assert posted.message_id is not None
+        edited = await notifier.edit_message(  # type: ignore[attr-defined]
+            STAFF_CHAT.id, posted.message_id, Reply("工单 #12 · 已解决")
+        )
+        assert edited and edited.message_id == posted.message_id
+        again = await notifier.edit_message(  # type: ignore[attr-defined]
+            STAFF_CHAT.id, posted.message_id, Reply("工单 #12 · 已解决")
+        )
+        assert again  # "message is not modified": nothing left to do
+        api.fail_next("editMessageText", 502, "Bad Gateway")
+        failed = await notifier.edit_message(  # type: ignore[attr-defined]
+            STAFF_CHAT.id, posted.message_id, Reply("工单 #12 · 已关闭")
+        )
+        assert failed.status is DeliveryStatus.RETRY
+        missing = await notifier.edit_message(  # type: ignore[attr-defined]
+            STAFF_CHAT.id, 999999, Reply("工单 #12 · 已关闭")
+        )
+        assert missing.status is DeliveryStatus.REJECTED
+    [card] = api.messages_to(STAFF_CHAT.id)
+    assert card["text"] == "工单 #12 · 已解决"

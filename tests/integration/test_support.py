@@ -22,7 +22,7 @@ from domain.services.support import (
     TicketNotActive,
     TicketNotFound,
 )
-from domain.tickets import Category, TicketStatus
+from domain.tickets import ERASED_TEXT, Category, TicketStatus
 from tests.integration.test_recharge import FakeClock
 
 
@@ -161,3 +161,20 @@ async def test_a_closed_ticket_takes_no_staff_reply_and_a_resolved_one_reopens(
         )
     with pytest.raises(TicketNotActive):
         await services.support.customer_message(customer, ticket.id, "again")
+
+
+async def test_erasure_blanks_support_texts_of_that_customer_only(services: Services) -> None:
+    gone, stays = await _customer(services, 1), await _customer(services, 2)
+    mine = await services.support.open_ticket(gone, 1, Category.OTHER, "我的地址是某某路 1 号")
+    await services.support.staff_reply(
+        901, mine.id, "已收到您的地址", source_chat_id=-100, source_message_id=1
+    )
+    await services.support.suggest(gone, "我的电话 13900001111")
+    theirs = await services.support.open_ticket(stays, 2, Category.OTHER, "别人的问题")
+    await services.customers.erase_personal_data(gone)
+
+    assert {line.text for line in await services.support.transcript(mine.id)} == {ERASED_TEXT}
+    assert [line.text for line in await services.support.transcript(theirs.id)] == ["别人的问题"]
+    kept = await services.support.get(mine.id)
+    assert kept.status is TicketStatus.WAITING and kept.first_response_at is not None
+    assert (await services.support.get(theirs.id)).chat_id == 2

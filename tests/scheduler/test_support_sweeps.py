@@ -119,3 +119,25 @@ async def test_a_message_not_sent_waits_for_the_next_sweep_and_keeps_its_order(
     card, added = port.to(GROUP)
     assert "扣款两次" in card.reply.text and added.reply.text == "💬 工单 #1 客户：补充一句"
     assert await relay_support(app.services, port, StaffChat(GROUP)) == 0
+
+
+async def test_a_supervisor_gets_the_escalation_in_their_own_language(
+    app: App, clock: FakeClock
+) -> None:
+    # The supervisor once wrote to the bot from an English client; ADMIN never did.
+    await app.services.customers.begin_turn(
+        TelegramProfile(SUPERVISOR, "Boss", language_code="en"), SUPERVISOR
+    )
+    port = RecordingPort()
+    await _ticket(app)
+    await relay_support(app.services, port, FORUM)
+    clock.advance(minutes=31)
+    assert await sweep_support_sla(app.services) == (1, 0)
+    await relay_support(app.services, port, FORUM)
+    [to_supervisor] = port.to(SUPERVISOR)
+    assert to_supervisor.reply.text.startswith("⏰ Ticket #1 (normal) has waited too long")
+    assert "🆕 Ticket #1 · " in to_supervisor.reply.text and "扣款两次" in to_supervisor.reply.text
+    [to_admin] = port.to(ADMIN)
+    assert to_admin.reply.text.startswith("⏰ 工单 #1（普通）超时未回复")
+    [in_topic] = [s for s in port.to(GROUP) if s.reply.text.startswith("⏰")]
+    assert "超时未回复" in in_topic.reply.text  # the staff chat's language

@@ -27,10 +27,13 @@ class Sent:
 
 @dataclass
 class RecordingPort:
-    """Sends succeed with increasing message ids; forum topics open with increasing ids."""
+    """Sends succeed with increasing message ids; forum topics open with increasing ids; edits
+    are recorded."""
 
     sent: list[Sent] = field(default_factory=list)
     topics: list[tuple[int, str, int]] = field(default_factory=list)
+    # Messages edited in place (a ticket card following its ticket's state).
+    edits: list[Sent] = field(default_factory=list)
     failing: DeliveryStatus | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(500))
 
@@ -45,6 +48,12 @@ class RecordingPort:
         thread = next(self._ids)
         self.topics.append((chat_id, name, thread))
         return thread
+
+    async def edit_message(self, chat_id: int, message_id: int, reply: Reply) -> Delivery:
+        if self.failing is not None:
+            return Delivery(self.failing, reason="test")
+        self.edits.append(Sent(chat_id, message_id, reply))
+        return Delivery.sent(message_id)
 
     def to(self, chat_id: int) -> list[Sent]:
         return [s for s in self.sent if s.chat_id == chat_id]
