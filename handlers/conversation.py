@@ -11,6 +11,7 @@ from handlers.features import (
     points,
     privacy,
     recharge,
+    referral_review,
     referrals,
     staff_desk,
     start,
@@ -32,6 +33,7 @@ FEATURES = (
     referrals,
     staff_desk,
     support,
+    referral_review,
 )
 
 
