@@ -22,6 +22,9 @@
     inviter = { kind = "points", points = 200 }     # red_packet (yuan = 5), coupon (coupon_code)
     friend = { kind = "red_packet", yuan = 5 }
     claim_days = 7      # also cap_per_inviter, cap_period_days, burst_count, burst_minutes
+    # A coupon reward's code must be the coupon_code of one of the campaign's coupon offers.
+    # Claiming it shows the code; a refund cannot take a shown code back, so the clawback
+    # records it as a shortfall for staff (like points or money already spent).
 
     [[rewards]]
     code = "coupon-5"
@@ -240,7 +243,27 @@ class CampaignSpec(BaseModel):
         codes = [o.code for o in self.offers]
         if len(set(codes)) != len(codes):
             raise ValueError("offer codes must be unique")
+        self._referral_coupons_offered()
         return self
+
+    def _referral_coupons_offered(self) -> None:
+        """A coupon reward hands out the code of one of this campaign's coupon offers."""
+        if self.referral is None:
+            return
+        offered = {
+            o.coupon_code.upper()
+            for o in self.offers
+            if o.kind is OfferKind.COUPON and o.coupon_code
+        }
+        for side in ("inviter", "friend"):
+            reward: ReferralRewardSpec = getattr(self.referral, side)
+            code = (reward.coupon_code or "").upper()
+            if reward.kind is RewardKind.COUPON and code not in offered:
+                raise Misplaced(
+                    f"referral.{side}: coupon {code} is not the coupon_code of a coupon offer "
+                    f"of campaign {self.code} (offered: {', '.join(sorted(offered)) or 'none'})",
+                    ("referral", side),
+                )
 
     def to_campaign(self) -> Campaign:
         return Campaign(
@@ -290,6 +313,15 @@ class CampaignFile(BaseModel):
         return self
 
 
+class Misplaced(ValueError):
+    """A problem a whole-model check found in one of the model's fields: `where` is that
+    field's path inside the model, so the error names its line rather than the model's."""
+
+    def __init__(self, message: str, where: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.where = where
+
+
 class CampaignFileError(ValueError):
     """A bad campaign file: `line` is where the first problem is (1-based), when known."""
 
@@ -309,9 +341,13 @@ def parse_campaign_file(text: str) -> CampaignFile:
         return CampaignFile.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
+        loc = tuple(first["loc"])
+        found = first.get("ctx", {}).get("error")
+        if isinstance(found, Misplaced):
+            loc += found.where
         where = ".".join(str(part) for part in first["loc"])
         message = f"{where}: {first['msg']}" if where else first["msg"]
-        raise CampaignFileError(message, line_of(text, first["loc"])) from error
+        raise CampaignFileError(message, line_of(text, loc)) from error
 
 
 def line_of(text: str, loc: tuple[Any, ...]) -> int | None:
@@ -343,5 +379,13 @@ def line_of(text: str, loc: tuple[Any, ...]) -> int | None:
         for number in range(start, own_end):
             if key.match(compact[number]):
                 return number + 1
-        break
+        # A sub-table of the element ([campaigns.referral]): go into it.
+        header = "[" + ".".join([*path, name]) + "]"
+        sub = next((n for n in range(start, end) if compact[n] == header), None)
+        if sub is None:
+            break
+        path.append(name)
+        start = sub
+        position += 1
+        continue
     return start + 1 if path else None

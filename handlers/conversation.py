@@ -11,6 +11,7 @@ from handlers.features import (
     points,
     privacy,
     recharge,
+    referral_review,
     referrals,
     reminders,
     staff_desk,
@@ -34,6 +35,7 @@ FEATURES = (
     staff_desk,
     support,
     reminders,
+    referral_review,
 )
 
 

@@ -1,4 +1,5 @@
-"""The referral sweep: qualify friends, reverse refunded ones, expire rewards, tell people.
+"""The referral sweep: qualify friends, reverse refunded ones, expire rewards, tell people
+(a reward to claim, a reward taken away, alerts for staff).
 
 Safe to run twice or at once from two processes: every step is a conditional update or guarded
 by a unique constraint, and every message is claimed before it is sent (released when it could
@@ -13,7 +14,12 @@ from dataclasses import dataclass
 from domain.services.customers import CustomerNotFound
 from domain.services.registry import Services
 from handlers.contract import Notifier
-from handlers.features.referrals import reward_ready, shortfall_alert, staff_alert
+from handlers.features.referrals import (
+    reversal_notice,
+    reward_ready,
+    shortfall_alert,
+    staff_alert,
+)
 from handlers.i18n import texts
 
 log = logging.getLogger(__name__)
@@ -54,6 +60,23 @@ async def sweep_referrals(
             continue
         if await notifier.send(
             customer.telegram_id, reward_ready(texts(customer.language), reward)
+        ):
+            told += 1
+        else:
+            await referrals.mark_notified(reward.id, False)
+    # Rewards taken away (a refund, or staff rejecting a held referral): told once each.
+    for reversal in await referrals.unnotified_reversals():
+        reward = reversal.reward
+        if not await referrals.mark_notified(reward.id):
+            continue
+        try:
+            customer = await services.customers.get(reward.customer_id)
+        except CustomerNotFound:
+            continue
+        if customer.telegram_id is None:
+            continue
+        if await notifier.send(
+            customer.telegram_id, reversal_notice(texts(customer.language), reversal)
         ):
             told += 1
         else:

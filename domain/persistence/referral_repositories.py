@@ -308,3 +308,42 @@ class ReferralRepository:
             .execution_options(synchronize_session=False)
         )
         return result.first() is not None
+
+    # -- staff review and reversal notices ------------------------------------------------------
+    async def with_status(self, status: str, limit: int) -> list[ReferralRow]:
+        result = await self._session.execute(
+            select(ReferralRow)
+            .where(ReferralRow.status == status)
+            .order_by(ReferralRow.id)
+            .limit(limit)
+        )
+        return list(result.scalars())
+
+    async def unnotified_reversals(
+        self, statuses: Iterable[str], limit: int
+    ) -> list[tuple[ReferralRewardRow, str]]:
+        """Rewards at one of `statuses` not told yet, with their referral's status."""
+        result = await self._session.execute(
+            select(ReferralRewardRow, ReferralRow.status)
+            .join(ReferralRow, ReferralRow.id == ReferralRewardRow.referral_id)
+            .where(
+                ReferralRewardRow.status.in_(list(statuses)),
+                ReferralRewardRow.notified.is_(False),
+            )
+            .order_by(ReferralRewardRow.id)
+            .limit(limit)
+        )
+        return [(row, str(status)) for row, status in result.all()]
+
+    async def coupon_codes(self, reward_ids: Iterable[int]) -> dict[int, str]:
+        """The coupon code of each of these rewards that has one (coupon rewards)."""
+        ids = list(reward_ids)
+        if not ids:
+            return {}
+        result = await self._session.execute(
+            select(ReferralRewardRow.id, ReferralRewardRow.coupon_code).where(
+                ReferralRewardRow.id.in_(ids),
+                ReferralRewardRow.coupon_code.is_not(None),
+            )
+        )
+        return {int(reward_id): str(code) for reward_id, code in result.all()}

@@ -65,7 +65,8 @@ class ReferralRewardRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     claim_by: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    # Has the customer been told it is claimable? (claimed before sending, released on failure)
+    # Has the customer been told of its status: claimable, or taken away (revoked, clawed back)?
+    # (claimed before sending, released on failure; set back to False when it is taken away)
     notified: Mapped[bool] = mapped_column(Boolean, default=False)
 
 

@@ -88,15 +88,30 @@ class StaffAlert:
     friend_id: int
     order_id: int | None
     reasons: tuple[AlertReason, ...]
+    # Where the review stands: held until staff approve or reject (or a refund reverses it).
+    status: ReferralStatus = ReferralStatus.HELD
 
 
 @dataclass(frozen=True)
 class Shortfall:
+    """What a clawback could not take back: points or money already spent, or a coupon code
+    that was handed out (a code cannot be taken back; `coupon_code` names it)."""
+
     id: int
     reward_id: int
     customer_id: int
     points: int
     amount: Money
+    coupon_code: str | None = None
+
+
+@dataclass(frozen=True)
+class ReversedReward:
+    """A reward taken away that its customer has not been told about yet: revoked or clawed
+    back because the qualifying order was refunded, or revoked because staff rejected it."""
+
+    reward: Reward
+    rejected: bool
 
 
 class ClaimRefused(Exception):
@@ -119,6 +134,17 @@ def _reward(row: ReferralRewardRow) -> Reward:
         coupon_code=row.coupon_code,
         status=RewardStatus(row.status),
         claim_by=row.claim_by,
+    )
+
+
+def _alert(row: ReferralRow) -> StaffAlert:
+    return StaffAlert(
+        row.id,
+        row.inviter_id,
+        row.friend_id,
+        row.order_id,
+        tuple(AlertReason(r) for r in (row.alert or "").split(",") if r),
+        ReferralStatus(row.status),
     )
 
 
@@ -380,9 +406,23 @@ class ReferralService:
             ):
                 return False
             for reward in await repo.rewards_of_referral(referral_id):
-                await repo.move_reward(reward.id, [RewardStatus.PENDING], RewardStatus.REVOKED)
+                await repo.move_reward(
+                    reward.id, [RewardStatus.PENDING], RewardStatus.REVOKED, notified=False
+                )
             await uow.commit()
         return True
+
+    async def review(self, referral_id: int) -> StaffAlert | None:
+        """A referral as staff review it: who, which order, why it was held, where it stands."""
+        async with self._uow.read() as uow:
+            row = await ReferralRepository(uow.session).get(referral_id)
+        return None if row is None or row.alert is None else _alert(row)
+
+    async def held(self, limit: int = 20) -> list[StaffAlert]:
+        """Referrals waiting for staff, oldest first."""
+        async with self._uow.read() as uow:
+            rows = await ReferralRepository(uow.session).with_status(ReferralStatus.HELD, limit)
+        return [_alert(row) for row in rows]
 
     # -- claiming -------------------------------------------------------------------------------
     async def claim(self, customer_id: int, reward_id: int) -> Reward:
@@ -441,15 +481,22 @@ class ReferralService:
             ):
                 return False
             for reward in await repo.rewards_of_referral(referral_id):
+                # The customer is told (`notified` set back to False) of a reward taken away,
+                # not of one that had expired anyway.
                 revoked = await repo.move_reward(
                     reward.id,
-                    [RewardStatus.PENDING, RewardStatus.CLAIMABLE, RewardStatus.EXPIRED],
+                    [RewardStatus.PENDING, RewardStatus.CLAIMABLE],
                     RewardStatus.REVOKED,
+                    notified=False,
                 )
+                if revoked is None:
+                    revoked = await repo.move_reward(
+                        reward.id, [RewardStatus.EXPIRED], RewardStatus.REVOKED, notified=True
+                    )
                 if revoked is not None:
                     continue
                 clawed = await repo.move_reward(
-                    reward.id, [RewardStatus.CLAIMED], RewardStatus.CLAWED_BACK
+                    reward.id, [RewardStatus.CLAIMED], RewardStatus.CLAWED_BACK, notified=False
                 )
                 if clawed is not None:
                     await self._claw_back(uow, repo, clawed, now)
@@ -460,6 +507,9 @@ class ReferralService:
     async def _claw_back(
         uow: UnitOfWork, repo: ReferralRepository, reward: ReferralRewardRow, now: datetime
     ) -> None:
+        """Take a claimed reward back. Points and wallet money come back as far as the balance
+        goes; a coupon code once shown cannot be taken back at all: what could not be taken is
+        recorded as a shortfall for staff (a coupon's with no points and no money)."""
         key = f"referral-clawback:{reward.id}"
         short_points = short_fen = 0
         if reward.kind == RewardKind.POINTS:
@@ -478,7 +528,7 @@ class ReferralService:
                 ):
                     break
             short_fen = reward.amount_fen - take
-        if short_points or short_fen:
+        if short_points or short_fen or reward.kind == RewardKind.COUPON:
             repo.add(
                 ReferralShortfallRow(
                     reward_id=reward.id,
@@ -490,10 +540,11 @@ class ReferralService:
                 )
             )
             log.warning(
-                "reward %s clawed back short by %d points, %d fen",
+                "reward %s clawed back short by %d points, %d fen, coupon %s",
                 reward.id,
                 short_points,
                 short_fen,
+                reward.coupon_code if reward.kind == RewardKind.COUPON else "-",
             )
 
     # -- expiry and notices (sweep) -------------------------------------------------------------
@@ -522,16 +573,7 @@ class ReferralService:
     async def unsent_alerts(self) -> list[StaffAlert]:
         async with self._uow.read() as uow:
             rows = await ReferralRepository(uow.session).unsent_alerts(SWEEP_BATCH)
-        return [
-            StaffAlert(
-                row.id,
-                row.inviter_id,
-                row.friend_id,
-                row.order_id,
-                tuple(AlertReason(r) for r in (row.alert or "").split(",") if r),
-            )
-            for row in rows
-        ]
+        return [_alert(row) for row in rows]
 
     async def mark_alert_sent(self, referral_id: int, sent: bool = True) -> bool:
         async with self._uow() as uow:
@@ -541,11 +583,18 @@ class ReferralService:
 
     async def shortfalls(self, *, unsent_only: bool = False) -> list[Shortfall]:
         async with self._uow.read() as uow:
-            rows = await ReferralRepository(uow.session).shortfalls(
-                unsent_only=unsent_only, limit=SWEEP_BATCH
-            )
+            repo = ReferralRepository(uow.session)
+            rows = await repo.shortfalls(unsent_only=unsent_only, limit=SWEEP_BATCH)
+            coupons = await repo.coupon_codes([r.reward_id for r in rows])
         return [
-            Shortfall(r.id, r.reward_id, r.customer_id, r.points, Money(r.amount_fen, CNY))
+            Shortfall(
+                r.id,
+                r.reward_id,
+                r.customer_id,
+                r.points,
+                Money(r.amount_fen, CNY),
+                coupons.get(r.reward_id),
+            )
             for r in rows
         ]
 
@@ -554,3 +603,13 @@ class ReferralService:
             changed = await ReferralRepository(uow.session).set_shortfall_sent(shortfall_id, sent)
             await uow.commit()
         return changed
+
+    async def unnotified_reversals(self) -> list[ReversedReward]:
+        """Rewards taken away (refund or staff rejection) whose customer was not told yet."""
+        async with self._uow.read() as uow:
+            rows = await ReferralRepository(uow.session).unnotified_reversals(
+                [RewardStatus.REVOKED, RewardStatus.CLAWED_BACK], SWEEP_BATCH
+            )
+        return [
+            ReversedReward(_reward(row), status == ReferralStatus.REJECTED) for row, status in rows
+        ]

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from domain.languages import DEFAULT_LANGUAGE
-from domain.referrals import RewardKind, RewardStatus, Side, start_payload
+from domain.referrals import ReferralStatus, RewardKind, RewardStatus, Side, start_payload
 from domain.services.referrals import (
     ClaimRefused,
     InviteSummary,
     Programme,
+    ReversedReward,
     Reward,
     Shortfall,
     StaffAlert,
@@ -40,6 +41,20 @@ class ClaimReward(ButtonData, prefix="inv!"):
 @dataclass(frozen=True)
 class ShowLeaderboard(ButtonData, prefix="invtop"):
     pass
+
+
+# Staff review of a held referral (handled in handlers/features/referral_review.py). `listed`:
+# pressed under /referrals_held (the list is shown again) rather than under the alert.
+@dataclass(frozen=True)
+class ApproveReferral(ButtonData, prefix="refok"):
+    referral_id: int
+    listed: bool = False
+
+
+@dataclass(frozen=True)
+class RejectReferral(ButtonData, prefix="refno"):
+    referral_id: int
+    listed: bool = False
 
 
 def invite_link(bot_username: str | None, code: str) -> str:
@@ -140,24 +155,64 @@ def reward_ready(t: Texts, reward: Reward) -> Reply:
     )
 
 
-def staff_alert(alert: StaffAlert) -> Reply:
-    """For the staff chat: a qualification that waits for review instead of paying out."""
+def alert_reasons(t: Texts, alert: StaffAlert) -> str:
+    return "、".join(t(f"invite.alert.{reason.value}") for reason in alert.reasons)
+
+
+def staff_alert(alert: StaffAlert, outcome: str | None = None) -> Reply:
+    """For the staff chat: a qualification that waits for review instead of paying out, with
+    approve and reject buttons while it waits; once decided, what became of it."""
     t = texts(DEFAULT_LANGUAGE)
-    reasons = "、".join(t(f"invite.alert.{reason.value}") for reason in alert.reasons)
+    text = t(
+        "invite.alert",
+        referral=alert.referral_id,
+        inviter=alert.inviter_id,
+        friend=alert.friend_id,
+        order=alert.order_id or "-",
+        reasons=alert_reasons(t, alert),
+    )
+    if alert.status is not ReferralStatus.HELD or outcome is not None:
+        text += "\n\n" + (outcome or t(f"invite.review.state.{alert.status.value}"))
+    if alert.status is not ReferralStatus.HELD:
+        return Reply(text)
     return Reply(
-        t(
-            "invite.alert",
-            referral=alert.referral_id,
-            inviter=alert.inviter_id,
-            friend=alert.friend_id,
-            order=alert.order_id or "-",
-            reasons=reasons,
-        )
+        text,
+        (
+            (
+                Button(t("invite.review.approve"), ApproveReferral(alert.referral_id).pack()),
+                Button(t("invite.review.reject"), RejectReferral(alert.referral_id).pack()),
+            ),
+        ),
+    )
+
+
+def reversal_notice(t: Texts, reversed_: ReversedReward) -> Reply:
+    """A customer's reward taken away: staff rejected it, or its recharge was refunded."""
+    reward = reversed_.reward
+    if reversed_.rejected:
+        key = "invite.rejected"
+    elif reward.status is RewardStatus.REVOKED:
+        key = "invite.reversed.revoked"
+    elif reward.kind is RewardKind.COUPON:
+        key = "invite.reversed.coupon"
+    else:
+        key = "invite.reversed.clawed_back"
+    return Reply(
+        t(key, reward=_reward(t, reward)), ((Button(t("menu.invite"), ShowInvite().pack()),),)
     )
 
 
 def shortfall_alert(shortfall: Shortfall) -> Reply:
     t = texts(DEFAULT_LANGUAGE)
+    if shortfall.coupon_code is not None and not (shortfall.points or shortfall.amount.fen):
+        return Reply(
+            t(
+                "invite.shortfall_coupon",
+                reward=shortfall.reward_id,
+                customer=shortfall.customer_id,
+                code=shortfall.coupon_code,
+            )
+        )
     return Reply(
         t(
             "invite.shortfall",

@@ -102,6 +102,12 @@ code = "o"
 kind = "points_multiplier"
 multiplier = 2
 
+[[campaigns.offers]]
+code = "wallet5"
+kind = "coupon"
+coupon_code = "WALLET5"
+discount_yuan = 5
+
 [campaigns.referral]
 min_recharge_yuan = 30
 inviter = {inviter}
@@ -131,3 +137,28 @@ def test_the_referral_section_gives_the_rules() -> None:
 def test_a_bad_referral_reward_is_refused(inviter: str) -> None:
     with pytest.raises(CampaignFileError, match="referral"):
         parse_campaign_file(BASE.format(inviter=inviter))
+
+
+def _line(text: str, starts: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if line.startswith(starts))
+
+
+def test_a_bad_referral_reward_is_refused_naming_its_line() -> None:
+    text = BASE.format(inviter='{ kind = "points" }')
+    with pytest.raises(CampaignFileError) as refused:
+        parse_campaign_file(text)
+    assert refused.value.line == _line(text, "inviter =")
+
+
+def test_a_coupon_reward_must_be_a_coupon_offer_of_its_campaign() -> None:
+    text = BASE.format(inviter='{ kind = "coupon", coupon_code = "wallet6" }')
+    with pytest.raises(CampaignFileError, match="coupon WALLET6 is not the coupon_code") as refused:
+        parse_campaign_file(text)
+    assert refused.value.line == _line(text, "inviter =")
+    assert "offered: WALLET5" in str(refused.value)
+
+
+def test_a_coupon_reward_of_a_coupon_offer_loads() -> None:
+    file = parse_campaign_file(BASE.format(inviter='{ kind = "coupon", coupon_code = "Wallet5" }'))
+    referral = file.campaigns[0].referral
+    assert referral is not None and referral.to_rules().inviter.coupon_code == "WALLET5"

@@ -17,7 +17,7 @@ from handlers.i18n import texts
 from scheduler.referrals import sweep_referrals
 from tests.e2e.test_aiogram_frontend import aiogram_bot
 from tests.e2e.test_ptb_frontend import running_bot
-from tests.fakes.bot_api import FakeBotApi, FakeUser, JSONDict
+from tests.fakes.bot_api import FakeBotApi, FakeGroup, FakeUser, JSONDict
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -157,4 +157,54 @@ async def test_invite_a_friend_who_recharges_and_both_claim(
         )
         assert (await app.services.loyalty.balance(anna.customer.id))[0] == 200
         assert (await app.services.wallet.balance(friend.customer.id)).fen == 500
+        await api.wait_for(lambda: not api.unanswered_callback_queries(), what="all answered")
+
+
+STAFF = FakeUser(id=1199, first_name="Agent")
+DESK = FakeGroup(id=STAFF_CHAT, title="Staff desk")
+
+
+async def test_staff_approve_a_held_referral_in_the_staff_chat(
+    api: FakeBotApi, sqlite_url: str, runner: Runner
+) -> None:
+    api.add_user(STAFF)
+    api.add_group(DESK, bot_is_admin=True)
+    settings: dict[str, Any] = {
+        "sandbox_topup_delay_seconds": 0,
+        "admin_ids": str(STAFF.id),
+        "staff_chat_id": STAFF_CHAT,
+    }
+    async with runner(api, sqlite_url, **settings) as app:
+        await app.services.campaigns.load(parse_campaign_file(CAMPAIGN))
+        await say(api, ANNA, "/bind 13100001111", count=2)
+        [invite] = await say(api, ANNA, "/invite")
+        link = next(
+            line for line in invite["text"].splitlines() if line.startswith("https://t.me/")
+        )
+        await say(api, FRIEND, f"/start {link.split('start=')[1]}", count=3)
+        receipt = await first_recharge(api, FRIEND, "13100001111")  # the inviter's number: held
+
+        mark = api.mark()
+        swept = await sweep_referrals(app.services, app.outbound, STAFF_CHAT)
+        assert (swept.qualified, swept.customers_told, swept.staff_alerts) == (1, 0, 1)
+        [alert] = await api.wait_for_message(STAFF_CHAT, after=mark)
+        assert [b["text"] for b in buttons(alert)] == ["✅ 批准", "🚫 拒绝"]
+
+        # The friend pressing the alert's button (forged from their chat) changes nothing.
+        approve = button(alert, "批准")["callback_data"]
+        update_id = api.press_button(FRIEND, receipt, approve, check=False)
+        answer = await api.wait_for_callback_answer(update_id)
+        assert answer["text"] == EN("staff.only")
+        assert len(await app.services.referrals.held()) == 1
+
+        answer = await press(api, STAFF, alert, "批准")
+        assert "已由 Agent 批准" in answer["text"]
+        edited = await api.wait_for_edit(STAFF_CHAT)
+        assert "已由 Agent 批准" in edited["text"] and buttons(edited) == []
+
+        mark = api.mark()
+        swept = await sweep_referrals(app.services, app.outbound, STAFF_CHAT)
+        assert swept.customers_told == 2
+        [anna_notice] = await api.wait_for_message(ANNA.id, after=mark)
+        assert "200 积分" in anna_notice["text"]
         await api.wait_for(lambda: not api.unanswered_callback_queries(), what="all answered")

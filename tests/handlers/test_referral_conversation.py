@@ -9,7 +9,8 @@ import pytest
 
 from bot.assembly import App, build_app
 from domain.campaign_file import parse_campaign_file
-from handlers.contract import Reply
+from domain.customers import TelegramProfile
+from handlers.contract import Outcome, Reply, button_event, message_event
 from scheduler.referrals import sweep_referrals
 from tests.conftest import make_settings
 from tests.handlers.chat import Chat
@@ -163,3 +164,125 @@ async def test_ones_own_link_or_coming_back_through_a_link_attributes_nothing(
     assert inviter.texts[0].startswith("小明，欢迎回来") and len(inviter.texts) == 2
     await inviter.send("/invite")
     assert "已加入好友：0 位" in inviter.text
+
+
+# -- staff review of a held referral ---------------------------------------------------------------
+STAFF_ID = 7001
+
+
+@pytest.fixture
+async def desk(sqlite_url: str) -> AsyncIterator[App]:
+    app = await build_app(
+        make_settings(
+            sqlite_url,
+            sandbox_topup_delay_seconds=0,
+            bot_username="wallet_test_bot",
+            admin_ids=str(STAFF_ID),
+        )
+    )
+    await app.services.campaigns.load(parse_campaign_file(CAMPAIGN))
+    try:
+        yield app
+    finally:
+        await app.close()
+
+
+async def _in_staff_chat(app: App, telegram_id: int, data: str) -> Outcome:
+    """A press on a message in the staff group."""
+    event = button_event(
+        TelegramProfile(telegram_id, "Agent" if telegram_id == STAFF_ID else "Mallory"),
+        STAFF_CHAT,
+        data,
+        callback_id="cb",
+        message_id=55,
+        chat_type="supergroup",
+    )
+    return await app.conversation.handle(event)
+
+
+async def _held_referral(app: App, outbox: Outbox) -> tuple[Chat, Chat, Reply]:
+    """The inviter's friend recharges the inviter's own number: held, staff alerted."""
+    inviter = Chat.of(app.conversation, telegram_id=1001)
+    friend = Chat.of(app.conversation, telegram_id=2002)
+    await inviter.send("/start")
+    await inviter.send("/bind 13100001111")
+    payload = (await _invite_link(inviter)).split("start=")[1]
+    await friend.send(f"/start {payload}")
+    await _recharge(friend, "13100001111", "50元")
+    await sweep_referrals(app.services, outbox, STAFF_CHAT)
+    assert outbox.to(1001) == [] and outbox.to(2002) == []
+    [alert] = outbox.to(STAFF_CHAT)
+    return inviter, friend, alert
+
+
+async def test_staff_approve_a_held_referral_once_and_both_customers_can_claim(desk: App) -> None:
+    outbox = Outbox()
+    inviter, friend, alert = await _held_referral(desk, outbox)
+    assert "邀请奖励待审核" in alert.text and "邀请人与好友使用同一号码" in alert.text
+    approve, reject = alert.buttons[0]
+    assert (approve.text, reject.text) == ("✅ 批准", "🚫 拒绝")
+
+    # A customer pressing the review buttons (forged or forwarded) changes nothing.
+    await friend.press_data(approve.data or "")
+    assert friend.last.notice == "抱歉，此功能仅限客服人员使用。"
+    outcome = await _in_staff_chat(desk, 1001, approve.data or "")
+    assert outcome.notice == "抱歉，此功能仅限客服人员使用。" and outcome.replies == []
+    await sweep_referrals(desk.services, outbox, STAFF_CHAT)
+    assert outbox.to(1001) == [] and outbox.to(2002) == []
+
+    outcome = await _in_staff_chat(desk, STAFF_ID, approve.data or "")
+    assert outcome.notice is not None and "已由 Agent 批准" in outcome.notice
+    [edited] = outcome.replies
+    assert edited.edit and edited.buttons == ()
+    assert edited.text.startswith(alert.text) and "已由 Agent 批准" in edited.text
+    # A double press (or the other button after) acts no more.
+    outcome = await _in_staff_chat(desk, STAFF_ID, approve.data or "")
+    assert outcome.notice == "推荐 #1 已处理过：✅ 已批准，奖励可以领取"
+    outcome = await _in_staff_chat(desk, STAFF_ID, reject.data or "")
+    assert outcome.notice == "推荐 #1 已处理过：✅ 已批准，奖励可以领取"
+    assert outcome.replies[0].buttons == ()
+
+    await sweep_referrals(desk.services, outbox, STAFF_CHAT)
+    await sweep_referrals(desk.services, outbox, STAFF_CHAT)
+    [inviter_notice] = outbox.to(1001)
+    [friend_notice] = outbox.to(2002)
+    assert inviter_notice.text.startswith("🎉 您邀请的好友完成了首次充值！")
+    await inviter.press_data(inviter_notice.buttons[0][0].data or "")
+    assert inviter.texts[0] == "✅ 领取成功：200 积分 已存入您的积分。"
+    await friend.press_data(friend_notice.buttons[0][0].data or "")
+    assert friend.texts[0] == "✅ 领取成功：¥5.00 红包 已存入您的钱包余额。"
+
+
+async def test_staff_reject_a_held_referral_and_both_customers_are_told(desk: App) -> None:
+    outbox = Outbox()
+    inviter, _friend, alert = await _held_referral(desk, outbox)
+    _, reject = alert.buttons[0]
+    outcome = await _in_staff_chat(desk, STAFF_ID, reject.data or "")
+    assert outcome.replies[0].edit and "已由 Agent 拒绝" in outcome.replies[0].text
+    await sweep_referrals(desk.services, outbox, STAFF_CHAT)
+    await sweep_referrals(desk.services, outbox, STAFF_CHAT)
+    [told_inviter] = outbox.to(1001)
+    [told_friend] = outbox.to(2002)
+    assert told_inviter.text.startswith("经审核，本次邀请奖励（200 积分）未能发放")
+    assert told_friend.text.startswith("经审核，本次邀请奖励（¥5.00 红包）未能发放")
+    await inviter.send("/invite")
+    assert "审核中 0 · 可领取 0 · 已领取 0" in inviter.text
+
+
+async def test_referrals_held_lists_them_for_staff_only(desk: App) -> None:
+    outbox = Outbox()
+    _, friend, _ = await _held_referral(desk, outbox)
+    await friend.send("/referrals_held")
+    assert friend.texts == ["抱歉，此功能仅限客服人员使用。"]
+
+    event = message_event(
+        TelegramProfile(STAFF_ID, "Agent"), STAFF_CHAT, "/referrals_held", chat_type="supergroup"
+    )
+    [listing] = (await desk.conversation.handle(event)).replies
+    assert listing.chat_id == STAFF_CHAT
+    assert listing.text.startswith("⏳ 待审核的邀请奖励（1 条）：\n推荐 #1：邀请人 #1，好友 #2")
+    approve, _ = listing.buttons[0]
+    assert approve.text == "✅ 批准 #1"
+    outcome = await _in_staff_chat(desk, STAFF_ID, approve.data or "")
+    assert outcome.replies[0].edit and outcome.replies[0].text == "目前没有待审核的邀请奖励。"
+    assert (await desk.services.referrals.held()) == []

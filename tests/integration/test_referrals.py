@@ -429,3 +429,101 @@ async def test_no_reward_without_a_live_referral_campaign(world: World) -> None:
     await world.sweep()
     assert await world.rewards() == []
     assert (await world.referral(friend)).status == ReferralStatus.JOINED
+
+
+# -- telling customers what was taken away ------------------------------------------------------
+async def test_a_refund_tells_each_customer_once_what_was_taken_back(world: World) -> None:
+    anna = await world.customer(1)
+    friend = await world.invited(anna, 2)
+    order_id = await world.completed_recharge(friend, 50, "13100001111")
+    await world.sweep()
+    _, friend_reward = await world.rewards()
+    await world.referrals.claim(friend.id, friend_reward.id)
+    await world.refund(order_id)
+    world.outbox.failing = True  # the first attempt fails: told at the next sweep
+    await world.sweep()
+    world.outbox.failing = False
+    await asyncio.gather(*(world.sweep() for _ in range(3)))
+    await world.sweep()
+    [_, inviter_notice] = world.outbox.to(1)
+    [_, friend_notice] = world.outbox.to(2)
+    assert inviter_notice == "↩️ 奖励所对应的首次充值已退款，200 积分 已取消。"
+    assert friend_notice.startswith("↩️ 奖励所对应的首次充值已退款，您已领取的 ¥5.00 红包 已扣回")
+    assert await world.wallet(friend) == 0
+
+
+async def test_an_expired_reward_reversed_tells_nobody(world: World) -> None:
+    anna = await world.customer(1)
+    friend = await world.invited(anna, 2)
+    order_id = await world.completed_recharge(friend, 50, "13100001111")
+    await world.sweep()
+    world.clock.advance(days=8)
+    await world.sweep()
+    await world.refund(order_id)
+    await world.sweep()
+    assert {r.status for r in await world.rewards()} == {"revoked"}
+    assert len(world.outbox.to(1)) == 1 and len(world.outbox.to(2)) == 1  # the ready notices
+
+
+async def test_a_rejected_referral_tells_both_customers_once(world: World) -> None:
+    anna = await world.customer(1)
+    await world.bind(anna, "18612345678")
+    friend = await world.invited(anna, 2)
+    await world.completed_recharge(friend, 50, "18612345678")
+    await world.sweep()
+    referral = await world.referral(friend)
+    [held] = await world.referrals.held()
+    assert (held.referral_id, held.reasons) == (referral.id, (AlertReason.SELF_REFERRAL,))
+    assert await world.referrals.reject(referral.id)
+    assert not await world.referrals.approve(referral.id)
+    assert await world.referrals.held() == []
+    review = await world.referrals.review(referral.id)
+    assert review is not None and review.status is ReferralStatus.REJECTED
+    await world.sweep()
+    await world.sweep()
+    assert world.outbox.to(1) == [
+        "经审核，本次邀请奖励（200 积分）未能发放。如有疑问，请通过 /feedback 联系客服。"
+    ]
+    assert len(world.outbox.to(2)) == 1 and "¥5.00 红包" in world.outbox.to(2)[0]
+
+
+COUPON_CAMPAIGN = (
+    CAMPAIGN.format(cap=20, burst=5)
+    .replace(
+        'friend = { kind = "red_packet", yuan = 5 }',
+        'friend = { kind = "coupon", coupon_code = "WALLET5" }',
+    )
+    .replace(
+        "[campaigns.referral]",
+        '[[campaigns.offers]]\ncode = "wallet5"\nkind = "coupon"\ncoupon_code = "WALLET5"\n'
+        "discount_yuan = 5\n\n[campaigns.referral]",
+    )
+)
+
+
+async def test_a_claimed_coupon_refunded_is_a_shortfall_for_staff(engine: AsyncEngine) -> None:
+    world = World(engine)
+    await world.services.campaigns.load(parse_campaign_file(COUPON_CAMPAIGN))
+    anna = await world.customer(1)
+    friend = await world.invited(anna, 2)
+    order_id = await world.completed_recharge(friend, 50, "13100001111")
+    await world.sweep()
+    _, coupon = await world.rewards()
+    assert (coupon.kind, coupon.coupon_code) == ("coupon", "WALLET5")
+    claimed = await world.referrals.claim(friend.id, coupon.id)
+    assert claimed.coupon_code == "WALLET5"
+    await world.refund(order_id)
+    await world.sweep()
+    await world.sweep()
+    assert {r.customer_id: r.status for r in await world.rewards()} == {
+        anna.id: "revoked",
+        friend.id: "clawed_back",
+    }
+    [shortfall] = await world.referrals.shortfalls()
+    assert (shortfall.customer_id, shortfall.coupon_code) == (friend.id, "WALLET5")
+    assert (shortfall.points, shortfall.amount) == (0, Money(0))
+    [staff] = world.outbox.to(STAFF_CHAT)
+    assert "优惠券 WALLET5 已发出，无法收回" in staff
+    assert world.outbox.to(2)[-1].startswith(
+        "↩️ 奖励所对应的首次充值已退款，您已领取的 优惠券 WALLET5 随之收回"
+    )
