@@ -26,7 +26,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from handlers.contract import Delivery, DeliveryStatus, Notifier, Reply, TopicOpener
+from handlers.contract import (
+    Delivery,
+    DeliveryStatus,
+    MessageEditor,
+    Notifier,
+    Reply,
+    TopicOpener,
+)
 from handlers.outbound import Settle, finish_even_if_cancelled
 
 log = logging.getLogger(__name__)
@@ -208,6 +215,20 @@ class DeliveryPort:
             return await self._target.open_topic(chat_id, name)
         finally:
             self.limiter.release(chat_id)
+
+    async def edit_message(self, chat_id: int, message_id: int, reply: Reply) -> Delivery:
+        """Edit a message sent earlier (a ticket's card), within the chat's limits like any
+        message; tried once: the caller (a sweep) tries again later when that can help."""
+        if not isinstance(self._target, MessageEditor):
+            return Delivery(DeliveryStatus.REJECTED, reason="this front end cannot edit")
+        await self.limiter.acquire(chat_id)
+        try:
+            delivery = await self._target.edit_message(chat_id, message_id, reply)
+        finally:
+            self.limiter.release(chat_id)
+        if delivery.status is DeliveryStatus.RATE_LIMITED:
+            self.limiter.refused(chat_id, delivery.retry_after or 1.0)
+        return delivery
 
     async def _attempt(
         self, chat_id: int, reply: Reply, failures: int, settle: Settle | None

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.persistence.support_tables import (
@@ -300,16 +302,21 @@ class SupportRepository:
         )
         return result.first() is not None
 
-    async def quota_exists(self, customer_id: int, window_start: datetime) -> bool:
-        found = await self._session.scalar(
-            select(func.count())
-            .select_from(SupportQuotaRow)
-            .where(
-                SupportQuotaRow.customer_id == customer_id,
-                SupportQuotaRow.window_start == window_start,
-            )
+    async def open_quota(self, customer_id: int, window_start: datetime) -> None:
+        """The window's counter, at zero unless it exists already (then left as it is).
+
+        On PostgreSQL an insert racing another one for the same window waits for it and then
+        does nothing, so the conditional update that follows always finds the counter."""
+        insert = (
+            postgresql_insert
+            if self._session.get_bind().dialect.name == "postgresql"
+            else (sqlite_insert)
         )
-        return bool(found)
+        await self._session.execute(
+            insert(SupportQuotaRow)
+            .values(customer_id=customer_id, window_start=window_start, used=0)
+            .on_conflict_do_nothing()
+        )
 
     # -- staff roles --------------------------------------------------------------------------
     async def role(self, telegram_id: int) -> str | None:

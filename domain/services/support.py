@@ -22,7 +22,6 @@ from domain.persistence.support_repositories import SupportRepository
 from domain.persistence.support_tables import (
     OrderRatingRow,
     SuggestionRow,
-    SupportQuotaRow,
     TicketMessageRow,
     TicketRow,
 )
@@ -692,21 +691,9 @@ class SupportService:
         now = self._clock()
         window = self.config.flood_window.total_seconds()
         start = datetime.fromtimestamp(now.timestamp() // window * window, UTC)
-        limit = self.config.flood_messages
-        for _attempt in range(2):
-            async with self._uow() as uow:
-                repo = SupportRepository(uow.session)
-                if await repo.use_quota(customer_id, start, limit):
-                    await uow.commit()
-                    return
-                if await repo.quota_exists(customer_id, start):
-                    raise Flooded(customer_id)
-                uow.session.add(
-                    SupportQuotaRow(customer_id=customer_id, window_start=start, used=1)
-                )
-                try:
-                    await uow.commit()
-                    return
-                except IntegrityError:
-                    continue  # created at the same moment elsewhere: count in that row
-        raise Flooded(customer_id)
+        async with self._uow() as uow:
+            repo = SupportRepository(uow.session)
+            await repo.open_quota(customer_id, start)
+            if not await repo.use_quota(customer_id, start, self.config.flood_messages):
+                raise Flooded(customer_id)
+            await uow.commit()

@@ -43,6 +43,7 @@ async def test_remind_me_on_a_limited_offer_then_listed_and_switched_off(shop: A
     assert [b.text for b in chat.buttons() if b.text.startswith("🔔 提醒我")] == [
         "🔔 提醒我：前 100 笔充值享 2 倍积分",
         "🔔 提醒我：使用优惠码满 ¥50.00 立减 ¥5.00",
+        "🔔 提醒我：搭配流量包购买立减 ¥5.00",
     ]
     await chat.press("提醒我：前 100 笔")
     assert chat.last.notice == "好的，截止前会及时提醒您。"
