@@ -212,6 +212,15 @@ def _takes_bundle(row: OrderRow) -> bool:
     )
 
 
+def _keep_bundle(row: OrderRow, replacement: OrderRow) -> None:
+    """The replacement of an unpaid order keeps the data pack the order had."""
+    replacement.bundle_product_id = row.bundle_product_id
+    replacement.bundle_product_code = row.bundle_product_code
+    replacement.bundle_name_zh = row.bundle_name_zh
+    replacement.bundle_name_en = row.bundle_name_en
+    replacement.bundle_price_fen = row.bundle_price_fen
+
+
 def _credit_price(row: OrderRow) -> Money:
     """The call credit's list price alone (the list price less any bundled pack)."""
     return Money((row.list_price_fen or row.amount_fen) - (row.bundle_price_fen or 0), row.currency)
@@ -356,34 +365,10 @@ class RechargeService:
                 )
                 await uow.commit()
                 raise CouponInvalid(code)
-            now = self._clock()
             await self._move(uow, row.id, PAYABLE, S.EXPIRED, "replaced by a coupon order")
-            replacement = OrderRow(
-                customer_id=row.customer_id,
-                chat_id=row.chat_id,
-                purpose=row.purpose,
-                status=S.CREATED.value,
-                list_price_fen=list_price.fen,
-                quote=quote_json(quote),
-                coupon_code=code.strip().upper(),
-                amount_fen=quote.price.fen,
-                currency=row.currency,
-                phone_digits=row.phone_digits,
-                carrier=row.carrier,
-                product_id=row.product_id,
-                product_kind=row.product_kind,
-                product_name_zh=row.product_name_zh,
-                product_name_en=row.product_name_en,
-                created_at=now,
-                expires_at=now + self.config.payment_window,
-                updated_at=now,
-                outcome_notified=False,
-                bundle_product_id=row.bundle_product_id,
-                bundle_product_code=row.bundle_product_code,
-                bundle_name_zh=row.bundle_name_zh,
-                bundle_name_en=row.bundle_name_en,
-                bundle_price_fen=row.bundle_price_fen,
-            )
+            replacement = self._replacement(row, quote, list_price)
+            replacement.coupon_code = code.strip().upper()
+            _keep_bundle(row, replacement)
             return await self._insert(uow, replacement)
 
     # -- bundles: call credit together with a data pack at the bundle price -------------------
