@@ -6,7 +6,9 @@ per customer. Sweeps are plain coroutines, so tests call them directly with a fa
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -100,6 +102,22 @@ async def sweep_points(services: Services, notifier: Notifier, warn_within: time
     return warned
 
 
+Sweep = Callable[..., Awaitable[object]]
+
+
+def under_lease(lease: SchedulerLease, sweep: Sweep) -> Sweep:
+    """The sweep, run only by the process holding the scheduler lease (renewing it): with
+    several bot processes, exactly one scheduler is active at a time."""
+
+    @functools.wraps(sweep)
+    async def leased(*args: object) -> object:
+        if not await lease.held():
+            return None
+        return await sweep(*args)
+
+    return leased
+
+
 def build_scheduler(
     services: Services,
     schedule: Schedule,
@@ -110,12 +128,14 @@ def build_scheduler(
     """A scheduler with every sweep registered; the caller starts and shuts it down.
 
     The order sweep also runs at once on start, so orders interrupted by a restart go on.
+    Every sweep runs only in the process holding the scheduler lease (see `under_lease`).
     Reminders are swept when `outbox` (the rate-limited delivery port) is given.
     """
     scheduler = AsyncIOScheduler(timezone="UTC")
     common = {"max_instances": 1, "coalesce": True, "replace_existing": True}
+    lease = SchedulerLease(services, schedule.scheduler_lease_seconds)
     scheduler.add_job(
-        reset_abandoned_conversations,
+        under_lease(lease, reset_abandoned_conversations),
         "interval",
         seconds=schedule.housekeeping_interval_seconds,
         args=(services, schedule.conversation_idle_seconds),
@@ -123,7 +143,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        sweep_orders,
+        under_lease(lease, sweep_orders),
         "interval",
         seconds=schedule.order_sweep_seconds,
         args=(services, notifier),
@@ -132,7 +152,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        sweep_points,
+        under_lease(lease, sweep_points),
         "interval",
         seconds=schedule.points_sweep_seconds,
         args=(services, notifier, timedelta(days=schedule.points_warn_days)),
@@ -140,7 +160,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        sweep_referrals,
+        under_lease(lease, sweep_referrals),
         "interval",
         seconds=schedule.referral_sweep_seconds,
         args=(services, notifier, schedule.staff_chat.chat_id),
@@ -148,7 +168,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        relay_support,
+        under_lease(lease, relay_support),
         "interval",
         seconds=schedule.support_relay_seconds,
         args=(services, notifier, schedule.staff_chat),
@@ -157,7 +177,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        sweep_support_sla,
+        under_lease(lease, sweep_support_sla),
         "interval",
         seconds=schedule.support_sla_seconds,
         args=(services,),
@@ -169,7 +189,7 @@ def build_scheduler(
             sweep_reminders,
             "interval",
             seconds=schedule.reminder_sweep_seconds,
-            args=(services, outbox, SchedulerLease(services, schedule.scheduler_lease_seconds)),
+            args=(services, outbox, lease),
             id="sweep_reminders",
             next_run_time=datetime.now(UTC),
             **common,

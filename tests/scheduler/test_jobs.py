@@ -12,7 +12,9 @@ from scheduler.jobs import (
     build_scheduler,
     reset_abandoned_conversations,
     sweep_points,
+    under_lease,
 )
+from scheduler.reminders import SchedulerLease
 from tests.conftest import make_settings
 from tests.handlers.chat import Chat
 
@@ -90,3 +92,17 @@ async def test_points_lapse_warning_is_sent_once_then_points_lapse(sqlite_url: s
         assert "过期 -100" in chat.texts[0]
     finally:
         await app.close()
+
+
+async def test_of_two_bot_processes_only_the_lease_holder_sweeps(app: App) -> None:
+    swept: list[str] = []
+
+    async def sweep(process: str) -> None:
+        swept.append(process)
+
+    first = under_lease(SchedulerLease(app.services, 60, holder="worker-1"), sweep)
+    second = under_lease(SchedulerLease(app.services, 60, holder="worker-2"), sweep)
+    await first("worker-1")
+    await second("worker-2")
+    await first("worker-1")
+    assert swept == ["worker-1", "worker-1"]
