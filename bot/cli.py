@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     # HTTP client logs show request URLs, and a Bot API URL carries the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # A line for every sweep every few seconds drowns what the sweeps themselves report.
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     if args.command == "run":
         asyncio.run(run(settings))
     elif args.command == "migrate":
