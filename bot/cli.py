@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     # A line for every sweep every few seconds drowns what the sweeps themselves report.
-    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     if args.command == "run":
         asyncio.run(run(settings))
     elif args.command == "migrate":
