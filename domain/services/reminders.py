@@ -54,7 +54,7 @@ class ReminderConfig:
     # How long a sender holds a claimed reminder; one killed midway lets it lapse after this.
     claim_seconds: float = 300.0
     # Subscriptions planned per transaction.
-    plan_batch: int = 2000
+    plan_batch: int = 500
 
 
 @dataclass(frozen=True)
