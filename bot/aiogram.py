@@ -62,7 +62,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_applicati
 from aiohttp import web
 
 from bot.assembly import App
-from bot.delivery import OutcomeSender
+from bot.delivery import MAX_RETRY_AFTER_SECONDS, OutcomeSender
 from bot.settings import Settings
 from domain.customers import TelegramProfile
 from handlers.contract import (
@@ -88,8 +88,6 @@ T = TypeVar("T")
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 NOT_MODIFIED = "message is not modified"
-# A 429 that asks for a longer pause than this is not retried within the update.
-MAX_RETRY_AFTER_SECONDS = 5
 # How long a stop waits for updates already being handled.
 DRAIN_SECONDS = 10.0
 
@@ -259,18 +257,6 @@ class Sender(OutcomeSender):
             pre_checkout_query_id=query_id, ok=error is None, error_message=error
         )
         await self._call(answer, "answering a pre-checkout query")
-
-    async def reply(self, event: Incoming, reply: Reply) -> None:
-        chat_id = reply.chat_id if reply.chat_id is not None else event.chat_id
-        if reply.edit and event.message_id is not None and chat_id == event.chat_id:
-            if await self._edit(chat_id, event.message_id, reply):
-                return
-        delivery = await self.send(chat_id, reply)
-        retry_after = delivery.retry_after
-        if delivery.status is DeliveryStatus.RATE_LIMITED and retry_after is not None:
-            if retry_after <= MAX_RETRY_AFTER_SECONDS:
-                await asyncio.sleep(retry_after)
-                await self.send(chat_id, reply)
 
     async def send(self, chat_id: int, reply: Reply) -> Delivery:
         """One new message (or invoice) in `chat_id`, tried once; what became of it."""

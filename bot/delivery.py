@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 
-from handlers.contract import EventKind, Incoming, Outcome, Reply
+from handlers.contract import Delivery, DeliveryStatus, EventKind, Incoming, Outcome, Reply
+
+# A flood-wait this short is waited out once for an answer; a longer one loses it (logged).
+MAX_RETRY_AFTER_SECONDS = 5.0
 
 
 class OutcomeSender(ABC):
@@ -25,5 +29,24 @@ class OutcomeSender(ABC):
     @abstractmethod
     async def answer_pre_checkout(self, query_id: str | None, error: str | None) -> None: ...
 
+    async def reply(self, event: Incoming, reply: Reply) -> None:
+        """Edit the pressed button's message when asked and possible, else send anew; a short
+        flood-wait (429) is waited out once."""
+        chat_id = reply.chat_id if reply.chat_id is not None else event.chat_id
+        if reply.edit and event.message_id is not None and chat_id == event.chat_id:
+            if await self._edit(chat_id, event.message_id, reply):
+                return
+        delivery = await self.send(chat_id, reply)
+        wait = delivery.retry_after
+        if delivery.status is DeliveryStatus.RATE_LIMITED and wait is not None:
+            if wait <= MAX_RETRY_AFTER_SECONDS:
+                await asyncio.sleep(wait)
+                await self.send(chat_id, reply)
+
     @abstractmethod
-    async def reply(self, event: Incoming, reply: Reply) -> None: ...
+    async def send(self, chat_id: int, reply: Reply) -> Delivery:
+        """One new message (or invoice) in `chat_id`, tried once; what became of it."""
+
+    @abstractmethod
+    async def _edit(self, chat_id: int, message_id: int, reply: Reply) -> bool:
+        """Edit a message of the chat; False when it cannot be (send anew instead)."""

@@ -25,13 +25,12 @@ from telegram import (
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.delivery import OutcomeSender
+from bot.delivery import MAX_RETRY_AFTER_SECONDS, OutcomeSender
 from handlers.contract import (
     Button,
     ContactKeyboard,
     Delivery,
     DeliveryStatus,
-    Incoming,
     Invoice,
     RemoveKeyboard,
     Reply,
@@ -41,8 +40,6 @@ log = logging.getLogger(__name__)
 
 ApiCall = Callable[[], Awaitable[object]]
 ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
-# A flood-wait this short is waited out once; a longer one loses the reply (it is logged).
-MAX_RETRY_AFTER_SECONDS = 5.0
 NOT_MODIFIED = "message is not modified"
 
 
@@ -66,16 +63,6 @@ class Sender(OutcomeSender):
             lambda: self._bot.answer_pre_checkout_query(query_id, error is None, error),
             "answering a pre-checkout query",
         )
-
-    async def reply(self, event: Incoming, reply: Reply) -> None:
-        chat_id = reply.chat_id if reply.chat_id is not None else event.chat_id
-        if reply.edit and event.message_id is not None and chat_id == event.chat_id:
-            if await self._edit(chat_id, event.message_id, reply):
-                return
-        delivery = await self.send(chat_id, reply)
-        if delivery.status is DeliveryStatus.RATE_LIMITED and _short(delivery.retry_after):
-            await asyncio.sleep(delivery.retry_after or 0.0)
-            await self.send(chat_id, reply)
 
     async def send(self, chat_id: int, reply: Reply) -> Delivery:
         """One new message (or invoice) in `chat_id`, tried once; what became of it."""
@@ -178,10 +165,6 @@ def delivery_of(error: TelegramError) -> Delivery:
     if isinstance(error, NetworkError) and not isinstance(error, BadRequest):
         return Delivery(DeliveryStatus.RETRY, reason=error.message)
     return Delivery(DeliveryStatus.REJECTED, reason=error.message)
-
-
-def _short(retry_after: float | None) -> bool:
-    return retry_after is not None and retry_after <= MAX_RETRY_AFTER_SECONDS
 
 
 def reply_markup(reply: Reply) -> ReplyMarkup | None:
