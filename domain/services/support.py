@@ -10,10 +10,12 @@ and a restart loses nothing: what was not delivered yet is delivered by the next
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 
 from domain.clock import Clock, utc_now
@@ -266,14 +268,12 @@ class SupportService:
                 if current in (T.OPEN, T.ASSIGNED)
                 else back_to_staff(row.assignee_id is not None)
             )
-            if target is not current:
-                check_transition(current, target)
             values: dict[str, object] = {}
             if row.waiting_since is None:
                 values["waiting_since"] = now
             if current is T.RESOLVED:
                 values["resolved_at"] = None
-            if not await repo.move(ticket_id, [current.value], target.value, now, **values):
+            if not await self._move(repo, ticket_id, [current], target, now, **values):
                 raise TicketNotActive(ticket_id)  # it changed under us: let them try again
             if target is not current:
                 self._refresh(repo, ticket_id)
@@ -298,10 +298,11 @@ class SupportService:
             row = await repo.own_ticket(customer_id, ticket_id)
             if row is None:
                 raise TicketNotFound(ticket_id)
-            if await repo.move(
+            if await self._move(
+                repo,
                 ticket_id,
                 sources_of(T.CLOSED),
-                T.CLOSED.value,
+                T.CLOSED,
                 now,
                 closed_at=now,
                 waiting_since=None,
@@ -320,10 +321,11 @@ class SupportService:
             if row is None:
                 raise TicketNotFound(ticket_id)
             target = back_to_staff(row.assignee_id is not None)
-            if not await repo.move(
+            if not await self._move(
+                repo,
                 ticket_id,
-                [T.RESOLVED.value],
-                target.value,
+                [T.RESOLVED],
+                target,
                 now,
                 resolved_at=None,
                 waiting_since=now,
@@ -355,7 +357,7 @@ class SupportService:
             )
             if not rated:
                 return False
-            await repo.move(ticket_id, [T.RESOLVED.value], T.CLOSED.value, now, closed_at=now)
+            await self._move(repo, ticket_id, [T.RESOLVED], T.CLOSED, now, closed_at=now)
             self._post(repo, ticket_id, MessageKind.RATED, Destination.STAFF, text=str(stars))
             self._refresh(repo, ticket_id)
             await uow.commit()
@@ -404,11 +406,11 @@ class SupportService:
         now = self._clock()
         async with self._uow() as uow:
             repo = SupportRepository(uow.session)
-            check_transition(T.OPEN, T.ASSIGNED)
-            taken = await repo.move(
+            taken = await self._move(
+                repo,
                 ticket_id,
-                [T.OPEN.value],
-                T.ASSIGNED.value,
+                [T.OPEN],
+                T.ASSIGNED,
                 now,
                 TicketRow.assignee_id.is_(None),
                 assignee_id=staff_id,
@@ -459,9 +461,7 @@ class SupportService:
                 values["first_response_at"] = now
             if row.assignee_id is None:
                 values["assignee_id"] = staff_id
-            if current is not T.WAITING:
-                check_transition(current, T.WAITING)
-            if not await repo.move(ticket_id, [current.value], T.WAITING.value, now, **values):
+            if not await self._move(repo, ticket_id, [current], T.WAITING, now, **values):
                 raise TicketNotActive(ticket_id)
             if current is not T.WAITING or row.assignee_id is None:
                 self._refresh(repo, ticket_id)
@@ -493,8 +493,8 @@ class SupportService:
                 values["first_response_at"] = now
             if row.assignee_id is None:
                 values["assignee_id"] = staff_id
-            if not await repo.move(
-                ticket_id, sources_of(T.RESOLVED, ACTIVE), T.RESOLVED.value, now, **values
+            if not await self._move(
+                repo, ticket_id, sources_of(T.RESOLVED, ACTIVE), T.RESOLVED, now, **values
             ):
                 raise TicketNotActive(ticket_id)
             self._post(repo, ticket_id, MessageKind.RESOLVED, Destination.CUSTOMER)
@@ -506,10 +506,11 @@ class SupportService:
         now = self._clock()
         async with self._uow() as uow:
             repo = SupportRepository(uow.session)
-            if not await repo.move(
+            if not await self._move(
+                repo,
                 ticket_id,
-                [T.RESOLVED.value, T.CLOSED.value],
-                T.ASSIGNED.value,
+                [T.RESOLVED, T.CLOSED],
+                T.ASSIGNED,
                 now,
                 assignee_id=staff_id,
                 resolved_at=None,
@@ -570,9 +571,7 @@ class SupportService:
         for ticket_id in due:
             async with self._uow() as uow:
                 repo = SupportRepository(uow.session)
-                if await repo.move(
-                    ticket_id, [T.RESOLVED.value], T.CLOSED.value, now, closed_at=now
-                ):
+                if await self._move(repo, ticket_id, [T.RESOLVED], T.CLOSED, now, closed_at=now):
                     self._refresh(repo, ticket_id)
                     await uow.commit()
                     closed += 1
@@ -685,6 +684,26 @@ class SupportService:
         if row is None:
             raise TicketNotFound(ticket_id)
         return ticket_of(row)
+
+    @staticmethod
+    async def _move(
+        repo: SupportRepository,
+        ticket_id: int,
+        sources: Iterable[str],
+        target: TicketStatus,
+        at: datetime,
+        *conditions: ColumnElement[bool],
+        **values: object,
+    ) -> bool:
+        """The one way a ticket changes state: each transition checked against the state
+        machine (staying in a state is no transition), then applied conditionally."""
+        states = [TicketStatus(source) for source in sources]
+        for state in states:
+            if state is not target:
+                check_transition(state, target)
+        return await repo.move(
+            ticket_id, [state.value for state in states], target.value, at, *conditions, **values
+        )
 
     async def _use_quota(self, customer_id: int) -> None:
         """One support message of the customer's allowance in this window, or Flooded."""
