@@ -73,6 +73,17 @@ class Context:
     def notice(self, text: str) -> None:
         self.outcome.notice = text
 
+    async def staff_only(self) -> bool:
+        """True when the person behind this event is staff. Anyone else gets a polite refusal
+        (a notice under a pressed button, a reply to a command) and the caller does nothing."""
+        if await self.services.staff.is_staff(self.event.user.telegram_id):
+            return True
+        if self.event.callback_id is not None:
+            self.notice(self.t("staff.only"))
+        else:
+            self.reply(self.t("staff.only"))
+        return False
+
     def go(self, step: str, **data: Any) -> None:
         self.state = ConversationState(step=step, data=data)
 

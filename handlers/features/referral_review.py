@@ -39,17 +39,6 @@ def _staff_name(ctx: Context) -> str:
     return user.first_name or (f"@{user.username}" if user.username else f"#{user.telegram_id}")
 
 
-async def _is_staff(ctx: Context) -> bool:
-    """Is the person behind this event staff? A refusal is given when not."""
-    if await ctx.services.staff.is_staff(ctx.event.user.telegram_id):
-        return True
-    if ctx.event.callback_id is not None:
-        ctx.notice(ctx.t("staff.only"))
-    else:
-        ctx.reply(ctx.t("staff.only"))
-    return False
-
-
 def held_list(t: Texts, held: list[StaffAlert]) -> Reply:
     """/referrals_held: one line and one row of buttons per referral waiting for staff."""
     if not held:
@@ -127,19 +116,19 @@ async def _decide(ctx: Context, referral_id: int, *, approve: bool, listed: bool
 def register(router: ConversationRouter) -> None:
     @router.command("referrals_held")
     async def held_command(ctx: Context) -> None:
-        if not await _is_staff(ctx):
+        if not await ctx.staff_only():
             return
         held = await ctx.services.referrals.held(HELD_LISTED)
         _answer(ctx, held_list(_staff_texts(), held))
 
     @router.button(ApproveReferral)
     async def approve(ctx: Context, data: ApproveReferral) -> None:
-        if not await _is_staff(ctx):
+        if not await ctx.staff_only():
             return
         await _decide(ctx, data.referral_id, approve=True, listed=data.listed)
 
     @router.button(RejectReferral)
     async def reject(ctx: Context, data: RejectReferral) -> None:
-        if not await _is_staff(ctx):
+        if not await ctx.staff_only():
             return
         await _decide(ctx, data.referral_id, approve=False, listed=data.listed)

@@ -80,17 +80,6 @@ def _answer(ctx: Context, text: str, buttons: tuple[tuple[Button, ...], ...] = (
     )
 
 
-async def _staff(ctx: Context) -> bool:
-    """Is the person behind this event staff? A refusal is given when not."""
-    if await ctx.services.staff.is_staff(ctx.event.user.telegram_id):
-        return True
-    if ctx.event.callback_id is not None:
-        ctx.notice(ctx.t("staff.only"))
-    else:
-        ctx.reply(ctx.t("staff.only"))
-    return False
-
-
 async def _refresh_card(ctx: Context, ticket: Ticket, notice: str) -> None:
     """The card whose button was pressed shows the ticket as it is now."""
     ctx.notice(notice)
@@ -135,7 +124,7 @@ def register(router: ConversationRouter) -> None:
 
     @router.command("tickets")
     async def tickets_command(ctx: Context) -> None:
-        if not await _staff(ctx):
+        if not await ctx.staff_only():
             return
         t = desk_texts(ctx)
         tickets = await ctx.services.support.tickets()
@@ -150,7 +139,7 @@ def register(router: ConversationRouter) -> None:
 
     @router.command("ticket")
     async def ticket_command(ctx: Context) -> None:
-        if not await _staff(ctx):
+        if not await ctx.staff_only():
             return
         number = ctx.event.args.strip().lstrip("#")
         if not number.isdigit() or len(number) > 12:
@@ -160,7 +149,7 @@ def register(router: ConversationRouter) -> None:
 
     @router.command("support_stats")
     async def stats_command(ctx: Context) -> None:
-        if not await _staff(ctx):
+        if not await ctx.staff_only():
             return
         arg = ctx.event.args.strip()
         days = int(arg) if arg.isdigit() and 0 < int(arg) <= 3660 else DEFAULT_STATS_DAYS
@@ -169,13 +158,13 @@ def register(router: ConversationRouter) -> None:
 
     @router.button(StaffTicket)
     async def show_ticket(ctx: Context, data: StaffTicket) -> None:
-        if not await _staff(ctx):
+        if not await ctx.staff_only():
             return
         await _show(ctx, data.ticket_id)
 
     @router.button(TakeTicket)
     async def take(ctx: Context, data: TakeTicket) -> None:
-        if not await _staff(ctx):
+        if not await ctx.staff_only():
             return
         t = ctx.t
         try:
@@ -190,7 +179,7 @@ def register(router: ConversationRouter) -> None:
 
     @router.button(ResolveTicket)
     async def resolve(ctx: Context, data: ResolveTicket) -> None:
-        if not await _staff(ctx):
+        if not await ctx.staff_only():
             return
         t = ctx.t
         try:
@@ -202,7 +191,7 @@ def register(router: ConversationRouter) -> None:
 
     @router.button(StaffReopen)
     async def reopen(ctx: Context, data: StaffReopen) -> None:
-        if not await _staff(ctx):
+        if not await ctx.staff_only():
             return
         t = ctx.t
         try:
@@ -216,7 +205,7 @@ def register(router: ConversationRouter) -> None:
 
     @router.button(RefundTicketOrder)
     async def refund(ctx: Context, data: RefundTicketOrder) -> None:
-        if not await _staff(ctx):
+        if not await ctx.staff_only():
             return
         await _refund(ctx, data.ticket_id)
 
