@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -21,6 +22,7 @@ from handlers.features.points import lapse_warning
 from handlers.features.recharge import outcome_reply
 from handlers.i18n import texts
 from handlers.outbound import SettlingNotifier
+from scheduler.notify import tell_customer
 from scheduler.referrals import sweep_referrals
 from scheduler.reminders import SchedulerLease, sweep_reminders
 from scheduler.support import StaffChat, relay_support, sweep_support_sla
@@ -88,16 +90,12 @@ async def sweep_points(services: Services, notifier: Notifier, warn_within: time
         log.info("%d points lapsed", lapsed)
     warned = 0
     for customer_id, points, when in await services.loyalty.lapse_warnings(warn_within):
-        try:
-            customer = await services.customers.get(customer_id)
-        except CustomerNotFound:
-            continue
-        if customer.telegram_id is None:
-            continue
-        reply = lapse_warning(texts(customer.language), points, when)
-        if await notifier.send(customer.telegram_id, reply):
+        sent = await tell_customer(
+            services, notifier, customer_id, partial(lapse_warning, points=points, when=when)
+        )
+        if sent:
             warned += 1
-        else:
+        elif sent is False:  # not delivered: the next sweep tries again
             await services.loyalty.unclaim_warning(customer_id, when)
     return warned
 

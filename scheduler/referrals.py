@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
-from domain.services.customers import CustomerNotFound
 from domain.services.registry import Services
 from handlers.contract import Notifier
 from handlers.features.referrals import (
@@ -20,7 +20,7 @@ from handlers.features.referrals import (
     shortfall_alert,
     staff_alert,
 )
-from handlers.i18n import texts
+from scheduler.notify import tell_customer
 
 log = logging.getLogger(__name__)
 
@@ -52,34 +52,24 @@ async def sweep_referrals(
     for reward in await referrals.unnotified_rewards():
         if not await referrals.mark_notified(reward.id):
             continue  # another sweep is telling this one
-        try:
-            customer = await services.customers.get(reward.customer_id)
-        except CustomerNotFound:
-            continue  # erased: nobody to tell
-        if customer.telegram_id is None:
-            continue
-        if await notifier.send(
-            customer.telegram_id, reward_ready(texts(customer.language), reward)
-        ):
+        sent = await tell_customer(
+            services, notifier, reward.customer_id, partial(reward_ready, reward=reward)
+        )
+        if sent:
             told += 1
-        else:
+        elif sent is False:  # not delivered: the next sweep tries again
             await referrals.mark_notified(reward.id, False)
     # Rewards taken away (a refund, or staff rejecting a held referral): told once each.
     for reversal in await referrals.unnotified_reversals():
         reward = reversal.reward
         if not await referrals.mark_notified(reward.id):
             continue
-        try:
-            customer = await services.customers.get(reward.customer_id)
-        except CustomerNotFound:
-            continue
-        if customer.telegram_id is None:
-            continue
-        if await notifier.send(
-            customer.telegram_id, reversal_notice(texts(customer.language), reversal)
-        ):
+        sent = await tell_customer(
+            services, notifier, reward.customer_id, partial(reversal_notice, reversed_=reversal)
+        )
+        if sent:
             told += 1
-        else:
+        elif sent is False:  # not delivered: the next sweep tries again
             await referrals.mark_notified(reward.id, False)
     alerts = 0
     if staff_chat_id is not None:
