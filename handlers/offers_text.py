@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from domain.campaigns import Offer, OfferKind, Quote
+from domain.campaigns import Campaign, Offer, OfferKind, Quote
+from domain.languages import Language
 from domain.orders import CHINA
 from domain.services.loyalty import LiveOffer
 from domain.tiers import Tier
 from handlers.i18n import Texts
+
+
+def campaign_name(campaign: Campaign, language: Language) -> str:
+    return campaign.name_en if language is Language.EN else campaign.name_zh
 
 
 def countdown(t: Texts, left: timedelta) -> str:

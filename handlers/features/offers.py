@@ -11,7 +11,7 @@ from handlers.buttons import ButtonData
 from handlers.contract import Button
 from handlers.features.recharge import ShowRecharge
 from handlers.menu import back_to_menu
-from handlers.offers_text import countdown, live_offer_line
+from handlers.offers_text import campaign_name, countdown, live_offer_line
 from handlers.router import Context, ConversationRouter
 
 
@@ -23,10 +23,6 @@ class ShowOffers(ButtonData, prefix="ofr"):
 @dataclass(frozen=True)
 class ShowTerms(ButtonData, prefix="ofr-t"):
     campaign: str
-
-
-def _name(campaign: Campaign, language: Language) -> str:
-    return campaign.name_en if language is Language.EN else campaign.name_zh
 
 
 async def _show_offers(ctx: Context, *, edit: bool) -> None:
@@ -41,11 +37,15 @@ async def _show_offers(ctx: Context, *, edit: bool) -> None:
         if item.campaign.code not in campaigns:
             campaigns[item.campaign.code] = item.campaign
             left = countdown(ctx.t, item.campaign.ends_at - now)
-            name = _name(item.campaign, ctx.language)
+            name = campaign_name(item.campaign, ctx.language)
             lines.append("\n" + ctx.t("offers.campaign", name=name, left=left))
         lines.append(live_offer_line(ctx.t, item))
     rows: list[tuple[Button, ...]] = [
-        (Button(ctx.t("offers.terms", name=_name(c, ctx.language)), ShowTerms(c.code).pack()),)
+        (
+            Button(
+                ctx.t("offers.terms", name=campaign_name(c, ctx.language)), ShowTerms(c.code).pack()
+            ),
+        )
         for c in campaigns.values()
     ]
     rows.extend(await _remind_rows(ctx, live))
@@ -90,7 +90,7 @@ def register(router: ConversationRouter) -> None:
             return
         text = campaign.terms_en if ctx.language is Language.EN else campaign.terms_zh
         ctx.reply(
-            f"{_name(campaign, ctx.language)}\n{text}",
+            f"{campaign_name(campaign, ctx.language)}\n{text}",
             (
                 (Button(ctx.t("offers.back"), ShowOffers().pack()),),
                 (Button(ctx.t("offers.recharge_now"), ShowRecharge().pack()),),

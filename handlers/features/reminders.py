@@ -14,7 +14,7 @@ from handlers.contract import Button, Reply
 from handlers.features.recharge import ShowRecharge
 from handlers.i18n import Texts
 from handlers.menu import back_to_menu, show_menu
-from handlers.offers_text import countdown, describe
+from handlers.offers_text import campaign_name, countdown, describe
 from handlers.router import Context, ConversationRouter
 
 
@@ -44,10 +44,6 @@ class ShowReminders(ButtonData, prefix="rmd"):
     pass
 
 
-def _name(campaign: Campaign, language: Language) -> str:
-    return campaign.name_en if language is Language.EN else campaign.name_zh
-
-
 def offer_label(t: Texts, offer: Offer) -> str:
     return describe(t, offer)
 
@@ -71,7 +67,7 @@ def remind_buttons(
             rows.append((Button(label, RemindOffer(offer_id).pack()),))
         on = (campaign_id, WHOLE_CAMPAIGN) in subscribed
         key = "reminders.campaign_off" if on else "reminders.campaign_on"
-        label = t(key, name=_name(campaign, language))
+        label = t(key, name=campaign_name(campaign, language))
         rows.append((Button(label, RemindCampaign(campaign_id).pack()),))
     return rows
 
@@ -80,7 +76,7 @@ def reminder_reply(t: Texts, reminder: DueReminder) -> Reply:
     """The reminder as the customer reads it: time and slots left as of now, then "recharge now"
     and a one-tap unsubscribe."""
     campaign = reminder.campaign
-    name = _name(campaign, t.language)
+    name = campaign_name(campaign, t.language)
     left = countdown(t, reminder.time_left)
     lines: list[str]
     if reminder.kind is ReminderKind.SLOTS_LEFT and reminder.offers:
@@ -121,7 +117,7 @@ async def _show_reminders(ctx: Context, *, edit: bool) -> None:
     seen: set[int] = set()
     now = ctx.services.reminders.now()
     for item in subscriptions:
-        name = _name(item.campaign, ctx.language)
+        name = campaign_name(item.campaign, ctx.language)
         what = (
             ctx.t("reminders.all_of_campaign")
             if item.offer is None
@@ -144,7 +140,7 @@ async def _show_reminders(ctx: Context, *, edit: bool) -> None:
 
 
 def _progress_line(t: Texts, language: Language, campaign: Campaign, counts: dict[str, int]) -> str:
-    return t("deliveries.item", name=_name(campaign, language), **counts)
+    return t("deliveries.item", name=campaign_name(campaign, language), **counts)
 
 
 def register(router: ConversationRouter) -> None:
