@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -61,7 +60,7 @@ from aiogram.types import (
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
-from bot.assembly import App
+from bot.assembly import App, until_stop_signal
 from bot.delivery import MAX_RETRY_AFTER_SECONDS, OutcomeSender
 from bot.settings import Settings
 from domain.customers import TelegramProfile
@@ -618,25 +617,9 @@ async def run_aiogram(app: App) -> None:
     frontend = AiogramFrontend(app)
     try:
         await frontend.start()
-        await _until_stop_signal()
+        await until_stop_signal()
     finally:
         await frontend.stop()
-
-
-async def _until_stop_signal() -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    installed: list[signal.Signals] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with suppress(NotImplementedError, RuntimeError):  # not on Windows, not off main thread
-            loop.add_signal_handler(sig, stop.set)
-            installed.append(sig)
-    try:
-        await stop.wait()
-        log.info("stop signal received")
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
 
 
 __all__ = [

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -27,6 +30,8 @@ from domain.services.reminders import ReminderConfig
 from domain.services.support import SupportConfig
 from handlers.conversation import build_conversation
 from handlers.router import ConversationRouter
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -126,3 +131,22 @@ async def build_app(
     conversation = build_conversation(services)
     conversation.bot_username = settings.bot_username
     return App(settings, engine, services, conversation, ports)
+
+
+async def until_stop_signal() -> None:
+    """Wait for SIGINT or SIGTERM (where signals can be caught); cancellation also ends it."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    installed: list[signal.Signals] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue  # Windows, or not the main thread: cancellation still stops the bot
+        installed.append(signum)
+    try:
+        await stop.wait()
+        log.info("stop signal received")
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)

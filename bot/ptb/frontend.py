@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections.abc import Awaitable
 from datetime import timedelta
 from types import TracebackType
@@ -24,7 +23,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot.assembly import App
+from bot.assembly import App, until_stop_signal
 from bot.ptb.events import event_from_update
 from bot.ptb.replies import Sender
 from bot.settings import Settings
@@ -274,21 +273,3 @@ async def run_ptb(app: App) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     async with PtbFrontend(app):
         await until_stop_signal()
-
-
-async def until_stop_signal() -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    installed: list[signal.Signals] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(signum, stop.set)
-        except (NotImplementedError, RuntimeError, ValueError):
-            continue  # Windows, or not the main thread: cancellation still stops the bot
-        installed.append(signum)
-    try:
-        await stop.wait()
-        log.info("stop signal received")
-    finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)
