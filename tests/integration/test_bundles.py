@@ -8,7 +8,6 @@ idempotency key); a failed top-up refunds the whole bundle price and gives the o
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -31,8 +30,6 @@ from domain.orders import (
     PaymentMethod,
     RechargeLimits,
 )
-from domain.persistence.database import create_engine
-from domain.persistence.migrate import upgrade
 from domain.persistence.tables import OfferRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.phone import PhoneNumber, parse_phone_number
@@ -105,16 +102,6 @@ class FakeClock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await upgrade(engine)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 class Shop:

@@ -23,8 +23,6 @@ from domain.integrations.http_gateway import GatewaySettings, HttpTopUpGateway
 from domain.integrations.sandbox import SandboxPayments
 from domain.money import Money
 from domain.orders import Order, OrderPurpose, OrderStatus, PaymentMethod, RechargeLimits
-from domain.persistence.database import create_engine
-from domain.persistence.migrate import upgrade
 from domain.persistence.tables import OrderRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.phone import Carrier, parse_phone_number
@@ -302,16 +300,6 @@ class FakeClock:
 
     def advance(self, **kwargs: float) -> None:
         self.now += timedelta(**kwargs)
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await upgrade(engine)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 class World:

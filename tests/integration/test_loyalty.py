@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,8 +15,7 @@ from domain.customers import Customer, TelegramProfile
 from domain.integrations.sandbox import SandboxGateway, SandboxPayments
 from domain.money import Money
 from domain.orders import OrderStatus, PaymentMethod, RechargeLimits
-from domain.persistence.database import create_engine, create_session_factory
-from domain.persistence.migrate import upgrade
+from domain.persistence.database import create_session_factory
 from domain.persistence.tables import OfferRow, OrderRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.phone import PhoneNumber, parse_phone_number
@@ -124,16 +122,6 @@ class Loyal:
             return int(
                 await connection.scalar(select(OfferRow.used).where(OfferRow.code == code)) or 0
             )
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await upgrade(engine)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.conversation import ConversationState
 from domain.customers import TelegramProfile
-from domain.persistence.database import create_engine
 from domain.persistence.migrate import current_revision, head_revision, upgrade
 from domain.persistence.tables import Base, CustomerRow, PhoneBindingRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
@@ -30,16 +28,6 @@ class FakeClock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await upgrade(engine)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,8 +14,6 @@ from domain.customers import Customer, TelegramProfile
 from domain.integrations.sandbox import SandboxGateway, SandboxMode, SandboxPayments
 from domain.money import Money
 from domain.orders import LimitExceeded, OrderStatus, PaymentMethod, RechargeLimits
-from domain.persistence.database import create_engine
-from domain.persistence.migrate import upgrade
 from domain.persistence.tables import PaymentRow, WalletEntryRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.phone import parse_phone_number
@@ -85,16 +82,6 @@ class World:
             query = query.where(getattr(table, name) == value)
         async with self.engine.connect() as connection:
             return int(await connection.scalar(query) or 0)
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await upgrade(engine)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture

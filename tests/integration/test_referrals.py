@@ -4,7 +4,6 @@ abuse held for staff; refunds reverse; nothing below zero."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,8 +14,6 @@ from domain.campaign_file import parse_campaign_file
 from domain.customers import Customer, TelegramProfile
 from domain.money import CNY, Money
 from domain.orders import OrderStatus
-from domain.persistence.database import create_engine
-from domain.persistence.migrate import upgrade
 from domain.persistence.referral_tables import ReferralRewardRow, ReferralRow
 from domain.persistence.tables import OrderRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
@@ -174,16 +171,6 @@ class World:
         balance = await self.services.wallet.balance(customer.id)
         assert balance == await self.services.wallet.ledger_balance(customer.id)
         return balance.fen
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await upgrade(engine)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture

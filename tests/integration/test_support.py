@@ -4,14 +4,11 @@ staff reply is relayed once, an outbox message is claimed by one sweep, the floo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.customers import TelegramProfile
-from domain.persistence.database import create_engine
-from domain.persistence.migrate import upgrade
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.services.registry import Services, build_services
 from domain.services.support import (
@@ -24,16 +21,6 @@ from domain.services.support import (
 )
 from domain.tickets import ERASED_TEXT, Category, TicketStatus
 from tests.integration.test_recharge import FakeClock
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await upgrade(engine)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture
