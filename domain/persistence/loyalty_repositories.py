@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Integer, Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.persistence.repositories import shift_balance
+from domain.persistence.driver import Connected, Record, Statement
 from domain.persistence.tables import (
     CampaignRow,
     NoticeRow,
@@ -29,7 +29,7 @@ _CLAIMS = cast(Table, OfferClaimRow.__table__)
 
 # The quota path, built once with bound parameters (offer_id, order_id, customer_id,
 # cashback_fen, status, at): it runs for every paid order of a live campaign.
-_TAKE_SLOT = (
+_take_slot = (
     update(_OFFERS)
     .where(
         _OFFERS.c.id == bindparam("offer_id"),
@@ -41,9 +41,12 @@ _TAKE_SLOT = (
     .returning(_OFFERS.c.id)
 )
 _CLAIM_COLUMNS = ("offer_id", "order_id", "customer_id", "cashback_fen", "status", "at")
-_RECORD_CLAIM = insert(_CLAIMS).values({name: bindparam(name) for name in _CLAIM_COLUMNS})
-_TAKEN = _TAKE_SLOT.cte("taken")
-_TAKE_AND_RECORD = (
+_TAKE_SLOT = Statement(_take_slot)
+_RECORD_CLAIM = Statement(
+    insert(_CLAIMS).values({name: bindparam(name) for name in _CLAIM_COLUMNS})
+)
+_TAKEN = _take_slot.cte("taken")
+_TAKE_AND_RECORD = Statement(
     insert(_CLAIMS)
     .from_select(
         list(_CLAIM_COLUMNS),
@@ -60,15 +63,105 @@ _TAKE_AND_RECORD = (
 )
 
 
+_CAMPAIGNS = cast(Table, CampaignRow.__table__)
+_ORDERS = cast(Table, OrderRow.__table__)
+_BALANCES = cast(Table, PointsBalanceRow.__table__)
+_ENTRIES = cast(Table, PointsEntryRow.__table__)
+
+_LIVE_CAMPAIGNS = Statement(
+    select(_CAMPAIGNS)
+    .where(_CAMPAIGNS.c.starts_at <= bindparam("now"), _CAMPAIGNS.c.ends_at > bindparam("now"))
+    .order_by(_CAMPAIGNS.c.priority.desc(), _CAMPAIGNS.c.code)
+)
+_LIVE_OFFERS = Statement(
+    select(_OFFERS)
+    .join(_CAMPAIGNS, _CAMPAIGNS.c.id == _OFFERS.c.campaign_id)
+    .where(_CAMPAIGNS.c.starts_at <= bindparam("now"), _CAMPAIGNS.c.ends_at > bindparam("now"))
+    .order_by(_OFFERS.c.id)
+)
+_OFFERS_OF = Statement(
+    select(_OFFERS).where(_OFFERS.c.campaign_id == bindparam("campaign_id")).order_by(_OFFERS.c.id)
+)
+_OFFER_BY_CODE = Statement(select(_OFFERS).where(_OFFERS.c.code == bindparam("code")))
+_CLAIMS_OF_ORDER = Statement(
+    select(_CLAIMS).where(_CLAIMS.c.order_id == bindparam("order_id")).order_by(_CLAIMS.c.id)
+)
+_SETTLE_CLAIM = Statement(
+    update(_CLAIMS)
+    .where(_CLAIMS.c.id == bindparam("claim_id"), _CLAIMS.c.status == HELD)
+    .values(status=bindparam("v_status"))
+)
+_GIVE_SLOT_BACK = Statement(
+    update(_OFFERS)
+    .where(_OFFERS.c.id == bindparam("offer_id"))
+    .values(used=_OFFERS.c.used - 1, spent_fen=_OFFERS.c.spent_fen - bindparam("cashback_fen"))
+)
+_FORGET_CLAIMS = Statement(delete(_CLAIMS).where(_CLAIMS.c.order_id == bindparam("order_id")))
+_USED_BY_CUSTOMER = Statement(
+    select(_CLAIMS.c.offer_id, func.count())
+    .where(
+        _CLAIMS.c.customer_id == bindparam("customer_id"),
+        or_(_CLAIMS.c.status == HELD, _CLAIMS.c.status == GRANTED),
+    )
+    .group_by(_CLAIMS.c.offer_id)
+)
+_POINTS_BALANCE = Statement(
+    select(_BALANCES.c.points).where(_BALANCES.c.customer_id == bindparam("customer_id"))
+)
+_POINTS_SHIFT = Statement(
+    update(_BALANCES)
+    .where(
+        _BALANCES.c.customer_id == bindparam("customer_id"),
+        _BALANCES.c.points + bindparam("delta", type_=Integer) >= 0,
+    )
+    .values(points=_BALANCES.c.points + bindparam("delta", type_=Integer))
+)
+_POINTS_ENTRY_COLUMNS = (
+    "customer_id",
+    "points",
+    "kind",
+    "order_id",
+    "idempotency_key",
+    "note",
+    "at",
+    "expires_at",
+)
+_POINTS_ENTRY = Statement(
+    insert(_ENTRIES).values({name: bindparam(f"v_{name}") for name in _POINTS_ENTRY_COLUMNS})
+)
+_POINTS_ENTRY_BY_KEY = Statement(
+    select(_ENTRIES).where(_ENTRIES.c.idempotency_key == bindparam("key"))
+)
+_COMPLETED_RECHARGES = (
+    _ORDERS.c.customer_id == bindparam("customer_id"),
+    _ORDERS.c.purpose == "recharge",
+    _ORDERS.c.status == "completed",
+)
+_RECHARGE_TOTAL_SINCE = Statement(
+    select(func.coalesce(func.sum(_ORDERS.c.amount_fen), 0)).where(
+        *_COMPLETED_RECHARGES, _ORDERS.c.completed_at >= bindparam("since")
+    )
+)
+_COMPLETED_COUNT = Statement(select(func.count()).where(*_COMPLETED_RECHARGES))
+
+
 class CampaignRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, uow: Connected) -> None:
+        self._uow = uow
+
+    @property
+    def _session(self) -> AsyncSession:
+        return self._uow.session
 
     async def by_code(self, code: str) -> CampaignRow | None:
         result = await self._session.execute(select(CampaignRow).where(CampaignRow.code == code))
         return result.scalar_one_or_none()
 
-    async def offer_by_code(self, code: str) -> OfferRow | None:
+    async def offer_by_code(self, code: str) -> Record | None:
+        return await (await self._uow.driver()).row(_OFFER_BY_CODE, code=code)
+
+    async def offer_to_edit(self, code: str) -> OfferRow | None:
+        """The offer as a row of the session, for loading a campaign file over it."""
         result = await self._session.execute(select(OfferRow).where(OfferRow.code == code))
         return result.scalar_one_or_none()
 
@@ -78,33 +171,29 @@ class CampaignRepository:
     async def flush(self) -> None:
         await self._session.flush()
 
-    async def live(self, now: datetime) -> list[tuple[CampaignRow, list[OfferRow]]]:
-        """Campaigns whose window contains `now` (any status; the engine checks status)."""
-        campaigns = list(
-            (
-                await self._session.execute(
-                    select(CampaignRow)
-                    .where(CampaignRow.starts_at <= now, CampaignRow.ends_at > now)
-                    .order_by(CampaignRow.priority.desc(), CampaignRow.code)
-                )
-            ).scalars()
-        )
-        return [(c, await self.offers_of(c.id)) for c in campaigns]
+    async def live(self, now: datetime) -> list[tuple[Record, list[Record]]]:
+        """Campaigns whose window contains `now` (any status; the engine checks status), each
+        with its offers: two statements however many campaigns are live."""
+        driver = await self._uow.driver()
+        campaigns = await driver.rows(_LIVE_CAMPAIGNS, now=now)
+        if not campaigns:
+            return []
+        offers: dict[int, list[Record]] = {campaign.id: [] for campaign in campaigns}
+        for offer in await driver.rows(_LIVE_OFFERS, now=now):
+            offers.setdefault(offer.campaign_id, []).append(offer)
+        return [(campaign, offers[campaign.id]) for campaign in campaigns]
 
     async def all(self) -> list[CampaignRow]:
         result = await self._session.execute(select(CampaignRow).order_by(CampaignRow.starts_at))
         return list(result.scalars())
 
-    async def offers_of(self, campaign_id: int) -> list[OfferRow]:
-        result = await self._session.execute(
-            select(OfferRow).where(OfferRow.campaign_id == campaign_id).order_by(OfferRow.id)
-        )
-        return list(result.scalars())
+    async def offers_of(self, campaign_id: int) -> list[Record]:
+        return await (await self._uow.driver()).rows(_OFFERS_OF, campaign_id=campaign_id)
 
 
 class OfferClaimRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, uow: Connected) -> None:
+        self._uow = uow
 
     async def claim(
         self, offer_id: int, order_id: int, customer_id: int, cashback_fen: int, at: datetime
@@ -114,6 +203,7 @@ class OfferClaimRepository:
         The check and the increment are one conditional statement, so however many claim at
         once, the quota and the budget are never exceeded.
         """
+        driver = await self._uow.driver()
         values = {
             "offer_id": offer_id,
             "order_id": order_id,
@@ -122,69 +212,58 @@ class OfferClaimRepository:
             "status": HELD,
             "at": at,
         }
-        if self._session.get_bind().dialect.name == "postgresql":
+        if driver.dialect.name == "postgresql":
             # One round trip: every customer contends for the offer's row, whose lock is then
             # held only for this statement and the commit.
-            return (await self._session.execute(_TAKE_AND_RECORD, values)).first() is not None
-        if (await self._session.execute(_TAKE_SLOT, values)).first() is None:
+            return await driver.run(_TAKE_AND_RECORD, **values) > 0
+        if not await driver.run(_TAKE_SLOT, **values):
             return False
-        await self._session.execute(_RECORD_CLAIM, values)
+        await driver.run(_RECORD_CLAIM, **values)
         return True
 
-    async def of_order(self, order_id: int) -> list[OfferClaimRow]:
-        result = await self._session.execute(
-            select(OfferClaimRow).where(OfferClaimRow.order_id == order_id)
-        )
-        return list(result.scalars())
+    async def of_order(self, order_id: int) -> list[Record]:
+        return await (await self._uow.driver()).rows(_CLAIMS_OF_ORDER, order_id=order_id)
 
-    async def settle(self, claim: OfferClaimRow, to_status: str) -> bool:
+    async def settle(self, claim: Record, to_status: str) -> bool:
         """held -> granted, or held -> released (giving the slot and budget back)."""
-        result = await self._session.execute(
-            update(OfferClaimRow)
-            .where(OfferClaimRow.id == claim.id, OfferClaimRow.status == HELD)
-            .values(status=to_status)
-            .returning(OfferClaimRow.id)
-            .execution_options(synchronize_session=False)
-        )
-        if result.first() is None:
+        driver = await self._uow.driver()
+        if not await driver.run(_SETTLE_CLAIM, claim_id=claim.id, v_status=to_status):
             return False
         if to_status == RELEASED:
-            await self._session.execute(
-                update(OfferRow)
-                .where(OfferRow.id == claim.offer_id)
-                .values(used=OfferRow.used - 1, spent_fen=OfferRow.spent_fen - claim.cashback_fen)
-                .execution_options(synchronize_session=False)
+            await driver.run(
+                _GIVE_SLOT_BACK, offer_id=claim.offer_id, cashback_fen=claim.cashback_fen
             )
         return True
 
+    async def withdraw(self, order_id: int) -> None:
+        """Give back every slot the order holds and forget its claims, as if never made."""
+        for claim in await self.of_order(order_id):
+            await self.settle(claim, RELEASED)
+        await (await self._uow.driver()).run(_FORGET_CLAIMS, order_id=order_id)
+
     async def used_by_customer(self, customer_id: int, offer_ids: Iterable[int]) -> dict[int, int]:
-        ids = list(offer_ids)
+        ids = set(offer_ids)
         if not ids:
             return {}
-        result = await self._session.execute(
-            select(OfferClaimRow.offer_id, func.count())
-            .where(
-                OfferClaimRow.customer_id == customer_id,
-                OfferClaimRow.offer_id.in_(ids),
-                OfferClaimRow.status.in_([HELD, GRANTED]),
-            )
-            .group_by(OfferClaimRow.offer_id)
-        )
-        return {offer_id: int(count) for offer_id, count in result.all()}
+        driver = await self._uow.driver()
+        rows = await driver.rows(_USED_BY_CUSTOMER, customer_id=customer_id)
+        return {offer_id: int(count) for offer_id, count in rows if offer_id in ids}
 
 
 class PointsRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, uow: Connected) -> None:
+        self._uow = uow
+
+    @property
+    def _session(self) -> AsyncSession:
+        return self._uow.session
 
     def open(self, customer_id: int) -> None:
         self._session.add(PointsBalanceRow(customer_id=customer_id, points=0))
 
     async def balance(self, customer_id: int) -> int:
-        value = await self._session.scalar(
-            select(PointsBalanceRow.points).where(PointsBalanceRow.customer_id == customer_id)
-        )
-        return int(value or 0)
+        driver = await self._uow.driver()
+        return int(await driver.value(_POINTS_BALANCE, customer_id=customer_id) or 0)
 
     async def ledger_sum(self, customer_id: int) -> int:
         value = await self._session.scalar(
@@ -195,16 +274,10 @@ class PointsRepository:
         return int(value or 0)
 
     async def has_entry(self, key: str) -> bool:
-        found = await self._session.scalar(
-            select(PointsEntryRow.id).where(PointsEntryRow.idempotency_key == key)
-        )
-        return found is not None
+        return await self.entry(key) is not None
 
-    async def entry(self, key: str) -> PointsEntryRow | None:
-        result = await self._session.execute(
-            select(PointsEntryRow).where(PointsEntryRow.idempotency_key == key)
-        )
-        return result.scalar_one_or_none()
+    async def entry(self, key: str) -> Record | None:
+        return await (await self._uow.driver()).row(_POINTS_ENTRY_BY_KEY, key=key)
 
     async def post(
         self,
@@ -218,29 +291,24 @@ class PointsRepository:
         expires_at: datetime | None = None,
         note: str = "",
     ) -> bool:
-        """Move the balance with its ledger entry; False if it would go below zero."""
-        moved = await shift_balance(
-            self._session,
-            PointsBalanceRow.points,
-            PointsBalanceRow.customer_id,
-            customer_id,
-            points,
-        )
-        if not moved:
+        """Move the balance with its ledger entry; False if it would go below zero.
+
+        One conditional statement moves the balance; the entry's unique key makes a replay
+        fail with an IntegrityError."""
+        driver = await self._uow.driver()
+        if not await driver.run(_POINTS_SHIFT, customer_id=customer_id, delta=points):
             return False
-        self._session.add(
-            PointsEntryRow(
-                customer_id=customer_id,
-                points=points,
-                kind=kind,
-                order_id=order_id,
-                idempotency_key=key,
-                note=note[:128],
-                at=at,
-                expires_at=expires_at,
-            )
+        await driver.run(
+            _POINTS_ENTRY,
+            v_customer_id=customer_id,
+            v_points=points,
+            v_kind=kind,
+            v_order_id=order_id,
+            v_idempotency_key=key,
+            v_note=note[:128],
+            v_at=at,
+            v_expires_at=expires_at,
         )
-        await self._session.flush()
         return True
 
     async def entries(self, customer_id: int, limit: int) -> list[PointsEntryRow]:
@@ -269,25 +337,13 @@ class PointsRepository:
         return list(result.scalars())
 
     async def recharge_total_since(self, customer_id: int, since: datetime) -> int:
-        total = await self._session.scalar(
-            select(func.coalesce(func.sum(OrderRow.amount_fen), 0)).where(
-                OrderRow.customer_id == customer_id,
-                OrderRow.purpose == "recharge",
-                OrderRow.status == "completed",
-                OrderRow.completed_at >= since,
-            )
-        )
+        driver = await self._uow.driver()
+        total = await driver.value(_RECHARGE_TOTAL_SINCE, customer_id=customer_id, since=since)
         return int(total or 0)
 
     async def completed_recharges(self, customer_id: int) -> int:
-        count = await self._session.scalar(
-            select(func.count()).where(
-                OrderRow.customer_id == customer_id,
-                OrderRow.purpose == "recharge",
-                OrderRow.status == "completed",
-            )
-        )
-        return int(count or 0)
+        driver = await self._uow.driver()
+        return int(await driver.value(_COMPLETED_COUNT, customer_id=customer_id) or 0)
 
 
 class RewardRepository:

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Insert, Table, and_, bindparam, delete, func, select, update
+from sqlalchemy import (
+    Insert,
+    Integer,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
+from domain.persistence.driver import Connected, Record, Statement, StatementsByKeys
 from domain.persistence.tables import (
     ConversationRow,
     CustomerRow,
@@ -76,25 +90,6 @@ def _state_upsert(dialect: str) -> Insert:
 
 
 _STATE_UPSERTS = {dialect: _state_upsert(dialect) for dialect in ("sqlite", "postgresql")}
-
-
-async def shift_balance(
-    session: AsyncSession,
-    balance: InstrumentedAttribute[int],
-    owner: InstrumentedAttribute[int],
-    owner_id: int,
-    delta: int,
-) -> bool:
-    """Add `delta` to a running balance unless it would go below zero: one conditional
-    statement, so concurrent moves can never overdraw it. False when refused."""
-    result = await session.execute(
-        update(balance.class_)
-        .where(owner == owner_id, balance + delta >= 0)
-        .values({balance: balance + delta})
-        .returning(owner)
-        .execution_options(synchronize_session=False)
-    )
-    return result.first() is not None
 
 
 class CustomerRepository:
@@ -221,9 +216,23 @@ class ConversationRepository:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+_PRODUCTS = cast(Table, ProductRow.__table__)
+_ORDERS = cast(Table, OrderRow.__table__)
+_ORDER_EVENTS = cast(Table, OrderEventRow.__table__)
+_PAYMENTS = cast(Table, PaymentRow.__table__)
+_WALLETS = cast(Table, WalletRow.__table__)
+_WALLET_ENTRIES = cast(Table, WalletEntryRow.__table__)
+
+_PRODUCT = Statement(select(_PRODUCTS).where(_PRODUCTS.c.id == bindparam("product_id")))
+
+
 class ProductRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, uow: Connected) -> None:
+        self._uow = uow
+
+    @property
+    def _session(self) -> AsyncSession:
+        return self._uow.session
 
     async def active(self, kind: str) -> list[ProductRow]:
         result = await self._session.execute(
@@ -233,26 +242,114 @@ class ProductRepository:
         )
         return list(result.scalars())
 
-    async def get(self, product_id: int) -> ProductRow | None:
-        return await self._session.get(ProductRow, product_id)
+    async def get(self, product_id: int) -> Record | None:
+        """The product's row (columns by name), whatever its state."""
+        return await (await self._uow.driver()).row(_PRODUCT, product_id=product_id)
 
     async def by_code(self, code: str) -> ProductRow | None:
         result = await self._session.execute(select(ProductRow).where(ProductRow.code == code))
         return result.scalar_one_or_none()
 
 
+_ORDER = Statement(select(_ORDERS).where(_ORDERS.c.id == bindparam("order_id")))
+_ORDER_STATUS = Statement(select(_ORDERS.c.status).where(_ORDERS.c.id == bindparam("order_id")))
+_ORDER_INSERT = StatementsByKeys(
+    lambda keys: (
+        insert(_ORDERS).values({key: bindparam(f"v_{key}") for key in keys}).returning(_ORDERS.c.id)
+    )
+)
+
+
+def _order_update(keys: tuple[str, ...]) -> Update:
+    """Move an order from status `current` to `v_status`, also setting `keys`; the order's
+    row after the move is returned (none when it was not in `current`)."""
+    return (
+        update(_ORDERS)
+        .where(_ORDERS.c.id == bindparam("order_id"), _ORDERS.c.status == bindparam("current"))
+        .values(
+            {"status": bindparam("v_status"), "updated_at": bindparam("v_updated_at")}
+            | {key: bindparam(f"v_{key}") for key in keys}
+        )
+        .returning(*_ORDERS.c)
+    )
+
+
+def _event_values(order_id: Any) -> list[Any]:
+    """The columns of an order's event: the order, from `current` to `v_status`, with
+    `v_cause`, at `v_updated_at`."""
+    return [
+        order_id,
+        bindparam("current", type_=_ORDER_EVENTS.c.from_status.type),
+        bindparam("v_status", type_=_ORDER_EVENTS.c.to_status.type),
+        bindparam("v_cause", type_=_ORDER_EVENTS.c.cause.type),
+        bindparam("v_updated_at", type_=_ORDER_EVENTS.c.at.type),
+    ]
+
+
+_EVENT_COLUMNS = ["order_id", "from_status", "to_status", "cause", "at"]
+
+
+def _order_move_with_event(keys: tuple[str, ...]) -> Select[Any]:
+    """PostgreSQL: the move and its event in one statement (one round trip)."""
+    moved = _order_update(keys).cte("moved")
+    event = (
+        insert(_ORDER_EVENTS)
+        .from_select(_EVENT_COLUMNS, select(*_event_values(moved.c.id)))
+        .cte("event")
+    )
+    return select(moved).add_cte(event)
+
+
+_ORDER_MOVE = StatementsByKeys(_order_update)
+_ORDER_MOVE_WITH_EVENT = StatementsByKeys(_order_move_with_event)
+_MOVE_EVENT = Statement(
+    insert(_ORDER_EVENTS).values(
+        dict(zip(_EVENT_COLUMNS, _event_values(bindparam("order_id")), strict=True))
+    )
+)
+_ORDER_SET = StatementsByKeys(
+    lambda keys: (
+        update(_ORDERS)
+        .where(_ORDERS.c.id == bindparam("order_id"))
+        .values({key: bindparam(f"v_{key}") for key in keys})
+    )
+)
+_AMOUNT_SINCE = StatementsByKeys(
+    lambda statuses: select(func.coalesce(func.sum(_ORDERS.c.amount_fen), 0)).where(
+        _ORDERS.c.customer_id == bindparam("customer_id"),
+        _ORDERS.c.created_at >= bindparam("since"),
+        or_(*(_ORDERS.c.status == status for status in statuses)),
+        _ORDERS.c.purpose == bindparam("purpose"),
+    )
+)
+
+
+def _prefixed(values: dict[str, object]) -> dict[str, object]:
+    return {f"v_{key}": value for key, value in values.items()}
+
+
 class OrderRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, uow: Connected) -> None:
+        self._uow = uow
 
-    def add(self, row: OrderRow) -> None:
-        self._session.add(row)
+    @property
+    def _session(self) -> AsyncSession:
+        return self._uow.session
 
-    async def flush(self) -> None:
-        await self._session.flush()
+    async def add(self, row: OrderRow) -> int:
+        """Insert a new order (the columns `row` sets); its id is set on `row` and returned."""
+        values = {
+            column.key: getattr(row, column.key)
+            for column in _ORDERS.columns
+            if column.key != "id" and getattr(row, column.key) is not None
+        }
+        driver = await self._uow.driver()
+        row.id = await driver.value(_ORDER_INSERT(values), **_prefixed(values))
+        return row.id
 
-    async def get(self, order_id: int) -> OrderRow | None:
-        return await self._session.get(OrderRow, order_id, populate_existing=True)
+    async def get(self, order_id: int) -> Record | None:
+        """The order's row (columns by name, as `OrderRow` names them)."""
+        return await (await self._uow.driver()).row(_ORDER, order_id=order_id)
 
     async def of_customer(self, customer_id: int, limit: int) -> list[OrderRow]:
         result = await self._session.execute(
@@ -266,13 +363,9 @@ class OrderRepository:
     async def amount_since(
         self, customer_id: int, since: datetime, statuses: Iterable[str], purpose: str
     ) -> int:
-        total = await self._session.scalar(
-            select(func.coalesce(func.sum(OrderRow.amount_fen), 0)).where(
-                OrderRow.customer_id == customer_id,
-                OrderRow.created_at >= since,
-                OrderRow.status.in_(list(statuses)),
-                OrderRow.purpose == purpose,
-            )
+        driver = await self._uow.driver()
+        total = await driver.value(
+            _AMOUNT_SINCE(statuses), customer_id=customer_id, since=since, purpose=purpose
         )
         return int(total or 0)
 
@@ -284,53 +377,50 @@ class OrderRepository:
         cause: str,
         at: datetime,
         **values: object,
-    ) -> bool:
-        """Move the order to `to_status` only if it is in one of `from_statuses` now.
+    ) -> Record | None:
+        """Move the order to `to_status` only if it is in one of `from_statuses` now; the
+        order's row after the move, or None when it was not moved.
 
         The condition is checked by the database in the same statement, so of two concurrent
         attempts exactly one succeeds. The transition is recorded with its time and cause.
         """
+        driver = await self._uow.driver()
         sources = list(from_statuses)
         if len(sources) == 1:
             current: str | None = sources[0]  # the conditional update below checks it
         else:
-            current = await self._session.scalar(
-                select(OrderRow.status).where(OrderRow.id == order_id)
-            )
+            current = await driver.value(_ORDER_STATUS, order_id=order_id)
             if current is None or current not in sources:
-                return False
-        result = await self._session.execute(
-            update(OrderRow)
-            .where(OrderRow.id == order_id, OrderRow.status == current)
-            .values(status=to_status, updated_at=at, **values)
-            .returning(OrderRow.id)
-            .execution_options(synchronize_session=False)
-        )
-        if result.first() is None:
-            return False
-        self._session.add(
-            OrderEventRow(
-                order_id=order_id, from_status=current, to_status=to_status, cause=cause, at=at
-            )
-        )
-        return True
+                return None
+        params = _prefixed(values) | {
+            "order_id": order_id,
+            "current": current,
+            "v_status": to_status,
+            "v_updated_at": at,
+            "v_cause": cause,
+        }
+        if driver.dialect.name == "postgresql":
+            return await driver.row(_ORDER_MOVE_WITH_EVENT(values), **params)
+        moved = await driver.row(_ORDER_MOVE(values), **params)
+        if moved is not None:
+            await driver.run(_MOVE_EVENT, **params)
+        return moved
 
     async def record(
         self, order_id: int, from_status: str | None, to_status: str, cause: str, at: datetime
     ) -> None:
-        self._session.add(
-            OrderEventRow(
-                order_id=order_id, from_status=from_status, to_status=to_status, cause=cause, at=at
-            )
+        await (await self._uow.driver()).run(
+            _MOVE_EVENT,
+            order_id=order_id,
+            current=from_status,
+            v_status=to_status,
+            v_cause=cause,
+            v_updated_at=at,
         )
 
     async def set_values(self, order_id: int, **values: object) -> None:
-        await self._session.execute(
-            update(OrderRow)
-            .where(OrderRow.id == order_id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+        driver = await self._uow.driver()
+        await driver.run(_ORDER_SET(values), order_id=order_id, **_prefixed(values))
 
     async def events(self, order_id: int) -> list[OrderEventRow]:
         result = await self._session.execute(
@@ -416,15 +506,58 @@ class OrderRepository:
         )
 
 
+_PAYMENT_INSERT = StatementsByKeys(
+    lambda keys: (
+        insert(_PAYMENTS)
+        .values({key: bindparam(f"v_{key}") for key in keys})
+        .returning(_PAYMENTS.c.id)
+    )
+)
+_WALLET_BALANCE = Statement(
+    select(_WALLETS.c.balance_fen).where(_WALLETS.c.customer_id == bindparam("customer_id"))
+)
+_WALLET_SHIFT = Statement(
+    update(_WALLETS)
+    .where(
+        _WALLETS.c.customer_id == bindparam("customer_id"),
+        _WALLETS.c.balance_fen + bindparam("delta", type_=Integer) >= 0,
+    )
+    .values(balance_fen=_WALLETS.c.balance_fen + bindparam("delta", type_=Integer))
+)
+_WALLET_ENTRY = Statement(
+    insert(_WALLET_ENTRIES).values(
+        customer_id=bindparam("customer_id"),
+        amount_fen=bindparam("v_amount_fen"),
+        currency=bindparam("v_currency"),
+        kind=bindparam("v_kind"),
+        order_id=bindparam("v_order_id"),
+        idempotency_key=bindparam("v_key"),
+        at=bindparam("v_at"),
+    )
+)
+_WALLET_ENTRY_BY_KEY = Statement(
+    select(_WALLET_ENTRIES.c.id).where(_WALLET_ENTRIES.c.idempotency_key == bindparam("key"))
+)
+
+
 class PaymentRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, uow: Connected) -> None:
+        self._uow = uow
 
-    def add(self, row: PaymentRow) -> None:
-        self._session.add(row)
+    @property
+    def _session(self) -> AsyncSession:
+        return self._uow.session
 
-    async def flush(self) -> None:
-        await self._session.flush()
+    async def add(self, row: PaymentRow) -> int:
+        """Insert the order's payment; a second one for the order is an IntegrityError."""
+        values = {
+            column.key: getattr(row, column.key)
+            for column in _PAYMENTS.columns
+            if column.key != "id" and getattr(row, column.key) is not None
+        }
+        driver = await self._uow.driver()
+        row.id = await driver.value(_PAYMENT_INSERT(values), **_prefixed(values))
+        return row.id
 
     async def of_order(self, order_id: int) -> PaymentRow | None:
         result = await self._session.execute(
@@ -450,17 +583,19 @@ class PaymentRepository:
 
 
 class WalletRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, uow: Connected) -> None:
+        self._uow = uow
+
+    @property
+    def _session(self) -> AsyncSession:
+        return self._uow.session
 
     def open(self, customer_id: int, currency: str) -> None:
         self._session.add(WalletRow(customer_id=customer_id, balance_fen=0, currency=currency))
 
     async def balance(self, customer_id: int) -> int:
-        value = await self._session.scalar(
-            select(WalletRow.balance_fen).where(WalletRow.customer_id == customer_id)
-        )
-        return int(value or 0)
+        driver = await self._uow.driver()
+        return int(await driver.value(_WALLET_BALANCE, customer_id=customer_id) or 0)
 
     async def ledger_sum(self, customer_id: int) -> int:
         value = await self._session.scalar(
@@ -480,10 +615,8 @@ class WalletRepository:
         return list(result.scalars())
 
     async def has_entry(self, key: str) -> bool:
-        found = await self._session.scalar(
-            select(WalletEntryRow.id).where(WalletEntryRow.idempotency_key == key)
-        )
-        return found is not None
+        driver = await self._uow.driver()
+        return await driver.value(_WALLET_ENTRY_BY_KEY, key=key) is not None
 
     async def post(
         self,
@@ -497,23 +630,20 @@ class WalletRepository:
     ) -> bool:
         """Move the balance by `amount_fen` with its ledger entry; False if it would go negative.
 
-        The entry's unique key makes a replay fail with an IntegrityError at commit.
+        One conditional statement moves the balance, so concurrent moves can never overdraw
+        it; the entry's unique key makes a replay fail with an IntegrityError.
         """
-        moved = await shift_balance(
-            self._session, WalletRow.balance_fen, WalletRow.customer_id, customer_id, amount_fen
-        )
-        if not moved:
+        driver = await self._uow.driver()
+        if not await driver.run(_WALLET_SHIFT, customer_id=customer_id, delta=amount_fen):
             return False
-        self._session.add(
-            WalletEntryRow(
-                customer_id=customer_id,
-                amount_fen=amount_fen,
-                currency=currency,
-                kind=kind,
-                order_id=order_id,
-                idempotency_key=key,
-                at=at,
-            )
+        await driver.run(
+            _WALLET_ENTRY,
+            customer_id=customer_id,
+            v_amount_fen=amount_fen,
+            v_currency=currency,
+            v_kind=kind,
+            v_order_id=order_id,
+            v_key=key,
+            v_at=at,
         )
-        await self._session.flush()
         return True

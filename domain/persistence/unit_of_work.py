@@ -1,12 +1,21 @@
-"""The unit of work: one transaction per use case. Nothing is kept unless `commit()` is called."""
+"""The unit of work: one transaction per use case. Nothing is kept unless `commit()` is called.
+
+A unit of work opens nothing until it is used. Repositories built on the ORM session get the
+session; the recharge path's statements get the driver connection (`driver()`, see
+`driver.py`). Both may be used in one unit of work: they then share one connection and one
+transaction, whichever came first.
+"""
 
 from __future__ import annotations
 
+from functools import cached_property
 from types import TracebackType
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from domain.persistence.database import create_session_factory
+from domain.persistence.database import READ_ONLY
+from domain.persistence.driver import Driver, PostgresDriver, SqliteDriver
 from domain.persistence.loyalty_repositories import (
     CampaignRepository,
     NoticeRepository,
@@ -26,37 +35,14 @@ from domain.persistence.repositories import (
 
 
 class UnitOfWork:
-    customers: CustomerRepository
-    phones: PhoneBindingRepository
-    conversations: ConversationRepository
-    products: ProductRepository
-    orders: OrderRepository
-    payments: PaymentRepository
-    wallets: WalletRepository
-    campaigns: CampaignRepository
-    claims: OfferClaimRepository
-    points: PointsRepository
-    rewards: RewardRepository
-    notices: NoticeRepository
-
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
-        self._session_factory = session_factory
+    def __init__(self, bind: AsyncEngine, *, read_only: bool) -> None:
+        self._bind = bind
+        self._read_only = read_only
         self._session: AsyncSession | None = None
+        self._connection: AsyncConnection | None = None  # held when the driver came first
+        self._driver: Driver | None = None
 
     async def __aenter__(self) -> UnitOfWork:
-        self._session = self._session_factory()
-        self.customers = CustomerRepository(self._session)
-        self.phones = PhoneBindingRepository(self._session)
-        self.conversations = ConversationRepository(self._session)
-        self.products = ProductRepository(self._session)
-        self.orders = OrderRepository(self._session)
-        self.payments = PaymentRepository(self._session)
-        self.wallets = WalletRepository(self._session)
-        self.campaigns = CampaignRepository(self._session)
-        self.claims = OfferClaimRepository(self._session)
-        self.points = PointsRepository(self._session)
-        self.rewards = RewardRepository(self._session)
-        self.notices = NoticeRepository(self._session)
         return self
 
     async def __aexit__(
@@ -65,45 +51,138 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._session is not None
         # Closing ends any transaction not committed (a rollback) and detaches loaded rows
-        # with their values, so a use case can still read what it loaded.
-        await self._session.close()
-        self._session = None
+        # with their values, so a use case can still read what it loaded. A connection the
+        # server dropped is thrown away, not given to the next unit of work.
+        broken = self._driver is not None and self._driver.broken
+        self._driver = None
+        try:
+            if broken:
+                connection = self._connection or await self.session.connection()
+                await connection.invalidate()
+            if self._session is not None:
+                await self._session.close()
+        finally:
+            self._session = None
+            if self._connection is not None:
+                connection, self._connection = self._connection, None
+                await connection.close()
 
     @property
     def session(self) -> AsyncSession:
-        assert self._session is not None, "unit of work used outside `async with`"
+        if self._session is None:
+            bind: AsyncEngine | AsyncConnection = self._connection or self._bind
+            # On a connection the driver opened, the session joins its transaction, which
+            # `commit()` then ends.
+            self._session = AsyncSession(
+                bind,
+                expire_on_commit=False,
+                autoflush=False,
+                join_transaction_mode="rollback_only",
+            )
         return self._session
 
+    async def driver(self) -> Driver:
+        """The driver connection, inside this unit of work's transaction."""
+        if self._driver is not None:
+            return self._driver
+        if self._session is not None:
+            connection = await self._session.connection()
+        else:
+            if self._connection is None:
+                self._connection = await self._bind.connect()
+            connection = self._connection
+            if not connection.in_transaction():
+                await connection.begin()
+        raw = await connection.get_raw_connection()
+        dialect = self._bind.dialect
+        if dialect.name == "sqlite":
+            self._driver = SqliteDriver(dialect, raw.driver_connection._conn)  # type: ignore[union-attr]
+        else:
+            adapter: Any = raw.dbapi_connection
+            if not self._read_only and adapter._transaction is None:
+                # SQLAlchemy begins asyncpg's transaction at the first statement it runs
+                # itself; statements sent to the driver directly need it begun now.
+                await adapter._start_transaction()
+            self._driver = PostgresDriver(dialect, raw.driver_connection)
+        return self._driver
+
     async def commit(self) -> None:
-        await self.session.commit()
+        self._driver = None  # the connection may go back to the pool: ask for it again
+        if self._session is not None:
+            await self._session.commit()
+        if self._connection is not None:
+            await self._connection.commit()
+
+    @cached_property
+    def customers(self) -> CustomerRepository:
+        return CustomerRepository(self.session)
+
+    @cached_property
+    def phones(self) -> PhoneBindingRepository:
+        return PhoneBindingRepository(self.session)
+
+    @cached_property
+    def conversations(self) -> ConversationRepository:
+        return ConversationRepository(self.session)
+
+    @cached_property
+    def products(self) -> ProductRepository:
+        return ProductRepository(self)
+
+    @cached_property
+    def orders(self) -> OrderRepository:
+        return OrderRepository(self)
+
+    @cached_property
+    def payments(self) -> PaymentRepository:
+        return PaymentRepository(self)
+
+    @cached_property
+    def wallets(self) -> WalletRepository:
+        return WalletRepository(self)
+
+    @cached_property
+    def campaigns(self) -> CampaignRepository:
+        return CampaignRepository(self)
+
+    @cached_property
+    def claims(self) -> OfferClaimRepository:
+        return OfferClaimRepository(self)
+
+    @cached_property
+    def points(self) -> PointsRepository:
+        return PointsRepository(self)
+
+    @cached_property
+    def rewards(self) -> RewardRepository:
+        return RewardRepository(self.session)
+
+    @cached_property
+    def notices(self) -> NoticeRepository:
+        return NoticeRepository(self.session)
 
 
 class UnitOfWorkFactory:
     """Makes a fresh unit of work for each use case; `read()` for one that only reads."""
 
-    def __init__(
-        self,
-        session_factory: async_sessionmaker[AsyncSession],
-        read_factory: async_sessionmaker[AsyncSession] | None = None,
-    ) -> None:
-        self._session_factory = session_factory
-        self._read_factory = read_factory or session_factory
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._read_engine = engine.execution_options(**{READ_ONLY: True})
 
     @classmethod
     def of(cls, engine: AsyncEngine) -> UnitOfWorkFactory:
-        return cls(create_session_factory(engine), create_session_factory(engine, read_only=True))
+        return cls(engine)
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self._session_factory)
+        return UnitOfWork(self._engine, read_only=False)
 
     def read(self) -> UnitOfWork:
         """A unit of work that never writes: on SQLite it does not wait for the write lock."""
-        return UnitOfWork(self._read_factory)
+        return UnitOfWork(self._read_engine, read_only=True)
 
     def single(self) -> UnitOfWork:
         """A unit of work of exactly one statement, atomic by itself: on SQLite it runs without
         an explicit transaction (no BEGIN IMMEDIATE), so it holds the write lock for one step.
         It must still be committed (PostgreSQL opens a transaction as usual)."""
-        return UnitOfWork(self._read_factory)
+        return UnitOfWork(self._read_engine, read_only=False)

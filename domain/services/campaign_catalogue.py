@@ -78,7 +78,7 @@ class CampaignCatalogue:
         row.loaded_at = self._clock()
         await uow.campaigns.flush()
         for offer in campaign.offers:
-            existing = await uow.campaigns.offer_by_code(offer.code)
+            existing = await uow.campaigns.offer_to_edit(offer.code)
             if existing is not None and existing.campaign_id != row.id:
                 raise CampaignFileError(
                     f"offer {offer.code} belongs to another campaign already", None

@@ -30,8 +30,9 @@ from domain.catalogue import ProductKind
 from domain.clock import Clock, utc_now
 from domain.money import CNY, Money
 from domain.orders import CHINA
+from domain.persistence.driver import Record
 from domain.persistence.loyalty_repositories import GRANTED, RELEASED
-from domain.persistence.tables import CampaignRow, OfferRow, OrderRow, RedemptionRow
+from domain.persistence.tables import CampaignRow, OfferRow, RedemptionRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier
 from domain.tiers import DEFAULT_TIERS, Tier, TierRule, next_tier, tier_for
@@ -280,7 +281,7 @@ class LoyaltyService:
         campaigns = [campaign_of(row, rows) for row, rows in live]
         return evaluate(campaigns, situation, rule.multiplier_percent)
 
-    async def hold(self, uow: UnitOfWork, order: OrderRow) -> Quote | None:
+    async def hold(self, uow: UnitOfWork, order: Record) -> Quote | None:
         """At payment: claim the slots of the offers the order gets; what is gone is dropped."""
         if order.purpose != "recharge" or order.product_kind is None or order.carrier is None:
             return None
@@ -298,13 +299,12 @@ class LoyaltyService:
             )
             lost = await self._claim_all(uow, order, quote) if quote.benefits else set()
             if not lost:
-                order.quote = quote_json(quote)
-                await uow.orders.set_values(order.id, quote=order.quote)
+                await uow.orders.set_values(order.id, quote=quote_json(quote))
                 return quote
             exhausted |= lost
         return None
 
-    async def _claim_all(self, uow: UnitOfWork, order: OrderRow, quote: Quote) -> set[str]:
+    async def _claim_all(self, uow: UnitOfWork, order: Record, quote: Quote) -> set[str]:
         lost: set[str] = set()
         claimed = {c.offer_id for c in await uow.claims.of_order(order.id)}
         for benefit in quote.benefits:
@@ -316,13 +316,10 @@ class LoyaltyService:
             ):
                 lost.add(benefit.offer)
         if lost:  # give back what this round took; the next round claims again without them
-            for claim in await uow.claims.of_order(order.id):
-                await uow.claims.settle(claim, RELEASED)
-                await uow.session.delete(claim)
-            await uow.session.flush()
+            await uow.claims.withdraw(order.id)
         return lost
 
-    async def grant(self, uow: UnitOfWork, order: OrderRow) -> None:
+    async def grant(self, uow: UnitOfWork, order: Record) -> None:
         """On completion: points into the ledger, cash-back into the wallet, claims granted."""
         if order.quote is None:
             return

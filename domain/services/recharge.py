@@ -33,6 +33,7 @@ from domain.orders import (
     check_transition,
     china_day_start,
 )
+from domain.persistence.driver import Record
 from domain.persistence.tables import OrderRow, PaymentRow, ProductRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier, PhoneNumber
@@ -527,8 +528,7 @@ class RechargeService:
         check_limits(self.config.limits, amount, Money(spent, amount.currency))
 
     async def _insert(self, uow: UnitOfWork, row: OrderRow) -> Order:
-        uow.orders.add(row)
-        await uow.orders.flush()
+        await uow.orders.add(row)
         await uow.orders.record(row.id, None, S.CREATED.value, "customer", row.created_at)
         await uow.commit()
         return order_of(row)
@@ -561,7 +561,8 @@ class RechargeService:
 
     # -- paying -------------------------------------------------------------------------------
     async def pay_with_wallet(self, customer_id: int, order_id: int) -> Order:
-        """Debit the wallet and mark the order paid in one transaction, then top up."""
+        """Debit the wallet, mark the order paid and sent to the carrier in one transaction,
+        then top up."""
         if PaymentMethod.WALLET not in self.methods_for(OrderPurpose.RECHARGE):
             raise MethodNotOffered(PaymentMethod.WALLET)
         now = self._clock()
@@ -591,12 +592,15 @@ class RechargeService:
             if not debited:
                 balance = await uow.wallets.balance(customer_id)
                 raise InsufficientBalance(Money(balance, order.amount.currency), order.amount)
-            uow.payments.add(self._payment(order, PaymentMethod.WALLET, f"wallet:{order.id}"))
             try:
+                await uow.payments.add(
+                    self._payment(order, PaymentMethod.WALLET, f"wallet:{order.id}")
+                )
+                carried = await self._carry_on(uow, order_of(moved))
                 await uow.commit()
             except IntegrityError as error:
                 raise NotPayable(order) from error
-        return await self.fulfil(order.id)
+        return await self._top_up(carried) if carried else await self.fulfil(order.id)
 
     async def pay_with_provider(
         self, customer_id: int, order_id: int, method: PaymentMethod
@@ -613,8 +617,8 @@ class RechargeService:
         if result.outcome is ChargeOutcome.UNKNOWN:
             await self._note(order.id, S.AWAITING_PAYMENT, "charge unconfirmed")
             raise PaymentUnconfirmed(order.id)
-        await self.settle(order.id, method, result.reference)
-        return await self.fulfil(order.id)
+        settled = await self.settle(order.id, method, result.reference)
+        return await self._top_up(settled) if settled else await self.fulfil(order.id)
 
     async def start_invoice(self, customer_id: int, order_id: int) -> Order:
         """Telegram Payments: the order now waits for the invoice to be paid."""
@@ -682,7 +686,10 @@ class RechargeService:
                 payment = self._payment(order, PaymentMethod.TELEGRAM, provider_charge_id)
                 payment.telegram_charge_id = charge_id
                 payment.amount_fen, payment.currency = total_fen, currency
-                uow.payments.add(payment)
+                try:
+                    await uow.payments.add(payment)
+                except IntegrityError:
+                    return await self.get(order.id)  # a concurrent duplicate got there first
             elif await uow.payments.by_telegram_charge(charge_id) is not None:
                 # A duplicate of this very update settled the order while we waited for it.
                 return await self._reload(uow, order.id)
@@ -712,12 +719,12 @@ class RechargeService:
                 return await self.get(order.id)  # a concurrent duplicate got there first
         return await self.fulfil(order.id) if moved else await self.get(order.id)
 
-    async def settle(self, order_id: int, method: PaymentMethod, reference: str | None) -> bool:
-        """Mark a provider-approved order paid; True only for the one call that did it."""
+    async def settle(
+        self, order_id: int, method: PaymentMethod, reference: str | None
+    ) -> Order | None:
+        """Mark a provider-approved order paid and carry it on in the same transaction (see
+        `_carry_on`); the order as it then is, only for the one call that settled it."""
         async with self._uow() as uow:
-            row = await uow.orders.get(order_id)
-            if row is None:
-                raise OrderNotFound(order_id)
             moved = await self._move(
                 uow,
                 order_id,
@@ -726,14 +733,17 @@ class RechargeService:
                 f"{method} payment",
                 payment_method=method.value,
             )
-            if not moved:
-                return False
-            uow.payments.add(self._payment(order_of(row), method, reference))
+            if moved is None:
+                if await uow.orders.get(order_id) is None:
+                    raise OrderNotFound(order_id)
+                return None
             try:
+                await uow.payments.add(self._payment(order_of(moved), method, reference))
+                carried = await self._carry_on(uow, order_of(moved))
                 await uow.commit()
             except IntegrityError:
-                return False
-            return True
+                return None
+            return carried
 
     async def cancel(self, customer_id: int, order_id: int) -> Order:
         """The customer drops an unpaid order."""
@@ -749,7 +759,6 @@ class RechargeService:
     # -- topping up ---------------------------------------------------------------------------
     async def fulfil(self, order_id: int) -> Order:
         """Carry a paid order on: a wallet top-up credits at once, a recharge asks the gateway."""
-        now = self._clock()
         async with self._uow() as uow:
             row = await uow.orders.get(order_id)
             if row is None:
@@ -757,37 +766,47 @@ class RechargeService:
             order = order_of(row)
             if order.status is not S.PAID:
                 return order
-            if order.purpose is OrderPurpose.WALLET_TOPUP:
-                if await self._move(
-                    uow,
-                    order.id,
-                    (S.PAID,),
-                    S.COMPLETED,
-                    "wallet credited",
-                    completed_at=now,
-                ):
-                    await uow.wallets.post(
-                        order.customer_id,
-                        order.amount.fen,
-                        order.amount.currency,
-                        "topup",
-                        f"topup:{order.id}",
-                        now,
-                        order.id,
-                    )
-                    await uow.commit()
-                return await self._reload(uow, order.id)
-            if not await self._move(
-                uow,
-                order.id,
-                (S.PAID,),
-                S.TOPPING_UP,
-                "sent to carrier",
-                next_check_at=now + self.config.recheck_after,
-            ):
+            carried = await self._carry_on(uow, order)
+            if carried is None:
                 return await self._reload(uow, order.id)  # another worker is on it
             await uow.commit()
-        order = replace(order, status=S.TOPPING_UP)
+        return await self._top_up(carried)
+
+    async def _carry_on(self, uow: UnitOfWork, order: Order) -> Order | None:
+        """Inside the transaction that finds an order paid: a wallet top-up is credited and
+        completed, a recharge is marked as sent to the carrier. The order as it then is; None
+        when another worker moved it first."""
+        now = self._clock()
+        if order.purpose is OrderPurpose.WALLET_TOPUP:
+            credited = await self._move(
+                uow, order.id, (S.PAID,), S.COMPLETED, "wallet credited", completed_at=now
+            )
+            if credited is None:
+                return None
+            await uow.wallets.post(
+                order.customer_id,
+                order.amount.fen,
+                order.amount.currency,
+                "topup",
+                f"topup:{order.id}",
+                now,
+                order.id,
+            )
+            return order_of(credited)
+        sent = await self._move(
+            uow,
+            order.id,
+            (S.PAID,),
+            S.TOPPING_UP,
+            "sent to carrier",
+            next_check_at=now + self.config.recheck_after,
+        )
+        return order_of(sent) if sent is not None else None
+
+    async def _top_up(self, order: Order) -> Order:
+        """After `_carry_on` committed: a recharge sent to the carrier is submitted to it."""
+        if order.status is not S.TOPPING_UP:
+            return order
         return await self._apply(order, await self._ask_gateway(order, submit=True))
 
     async def refresh(self, order_id: int) -> Order:
@@ -818,9 +837,10 @@ class RechargeService:
             str(result.reference)[:64] if result.reference is not None else None,
             str(result.reason)[:64] if result.reason is not None else None,
         )
+        moved: Record | None = None
         async with self._uow() as uow:
             if result.state is TopUpState.COMPLETED:
-                await self._move(
+                moved = await self._move(
                     uow,
                     order.id,
                     (S.TOPPING_UP,),
@@ -850,6 +870,8 @@ class RechargeService:
             await uow.commit()
         if result.state is TopUpState.FAILED:
             return await self.refund(order.id)
+        if moved is not None:
+            return order_of(moved)
         return await self.get(order.id)
 
     # -- refunds ------------------------------------------------------------------------------
@@ -937,10 +959,10 @@ class RechargeService:
                 continue
             provider = self._providers[order.payment_method]
             result = await provider.status(order)
-            if result.outcome is ChargeOutcome.APPROVED and await self.settle(
-                order_id, order.payment_method, result.reference
-            ):
-                await self.fulfil(order_id)
+            if result.outcome is ChargeOutcome.APPROVED:
+                settled = await self.settle(order_id, order.payment_method, result.reference)
+                if settled is not None:
+                    await self._top_up(settled)
 
     async def unnotified_outcomes(self, limit: int = 100) -> list[Order]:
         """Orders that reached their end while nobody was told (the customer had left)."""
@@ -1006,8 +1028,9 @@ class RechargeService:
         target: OrderStatus,
         cause: str,
         **values: object,
-    ) -> bool:
+    ) -> Record | None:
         """The one way an order changes state: a legal transition, applied conditionally.
+        The order's row after the move, or None when it was not moved.
 
         The order's offers move with it, in the same transaction: their slots are claimed when
         it is paid, granted when it completes, and given back when it expires or is refunded.
@@ -1022,15 +1045,11 @@ class RechargeService:
             self._clock(),
             **values,
         )
-        if moved and self._loyalty is not None:
+        if moved is not None and self._loyalty is not None:
             if target is S.PAID:
-                row = await uow.orders.get(order_id)
-                assert row is not None
-                await self._loyalty.hold(uow, row)
+                await self._loyalty.hold(uow, moved)
             elif target is S.COMPLETED:
-                row = await uow.orders.get(order_id)
-                assert row is not None
-                await self._loyalty.grant(uow, row)
+                await self._loyalty.grant(uow, moved)
             elif target in (S.EXPIRED, S.REFUNDED):
                 await self._loyalty.release(uow, order_id)
         return moved

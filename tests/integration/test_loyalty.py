@@ -202,7 +202,7 @@ async def test_2000_concurrent_claims_on_100_slots_grant_exactly_100(engine: Asy
         await session.commit()
         order_ids = list((await session.execute(select(OrderRow.id))).scalars())
         offer_id = await session.scalar(select(OfferRow.id).where(OfferRow.code == "double"))
-    uow = UnitOfWorkFactory(factory)
+    uow = UnitOfWorkFactory(engine)
     assert offer_id is not None
 
     async def claim(order_id: int) -> bool:

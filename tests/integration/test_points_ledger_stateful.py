@@ -118,8 +118,7 @@ class PointsLedgerMachine(RuleBasedStateMachine):
                 outcome_notified=True,
                 quote=quote_json(quote),
             )
-            uow.orders.add(row)
-            await uow.orders.flush()
+            await uow.orders.add(row)
             await uow.commit()
             return row.id
 

@@ -76,6 +76,15 @@ class World:
         done = await self.recharge.pay_with_provider(customer.id, order.id, PaymentMethod.SANDBOX)
         assert done.status is S.COMPLETED
 
+    async def leave_paid(self, order_id: int) -> None:
+        """The order as a crash right after its payment was recorded leaves it: paid."""
+        async with UnitOfWorkFactory.of(self.engine)() as uow:
+            moved = await uow.orders.move(
+                order_id, ["awaiting_payment"], "paid", "test", self.clock()
+            )
+            assert moved is not None
+            await uow.commit()
+
     async def count(self, table: type, **where: object) -> int:
         query = select(func.count()).select_from(table)
         for name, value in where.items():
@@ -219,12 +228,32 @@ async def test_a_crash_after_payment_is_carried_on_by_the_recovery_sweep(world: 
     customer = await world.customer()
     order = await world.recharge.create_order(customer.id, 1, UNICOM, await world.product_id(30))
     await world.recharge.start_invoice(customer.id, order.id)
-    # The process dies right after the charge was recorded, before the top-up was asked for.
-    assert await world.recharge.settle(order.id, PaymentMethod.TELEGRAM, "charge")
-    assert (await world.recharge.get(order.id)).status is S.PAID
+    # The process dies right after the charge was recorded (and the order marked as sent to
+    # the carrier in the same transaction), before the gateway was asked.
+    settled = await world.recharge.settle(order.id, PaymentMethod.TELEGRAM, "charge")
+    assert settled is not None and settled.status is S.TOPPING_UP
+    assert world.gateway.submit_calls == 0
+    assert await world.recharge.recover() == []  # not due to be asked yet
+    world.clock.advance(seconds=61)
     moved = await world.recharge.recover()
     assert [o.status for o in moved] == [S.COMPLETED]
     assert await world.recharge.recover() == []  # run twice: nothing more
+    assert await world.count(PaymentRow, order_id=order.id) == 1
+
+
+async def test_a_paid_order_left_by_a_crash_is_carried_on_by_the_recovery_sweep(
+    world: World,
+) -> None:
+    customer = await world.customer()
+    order = await world.recharge.create_order(customer.id, 1, UNICOM, await world.product_id(30))
+    await world.recharge.start_invoice(customer.id, order.id)
+    # The process dies between recording a Telegram payment and carrying the order on.
+    await world.leave_paid(order.id)
+    assert (await world.recharge.get(order.id)).status is S.PAID
+    moved = await world.recharge.recover()
+    assert [o.status for o in moved] == [S.COMPLETED]
+    assert world.gateway.submit_calls == 1
+    assert await world.recharge.recover() == []
 
 
 async def test_a_pending_top_up_completes_on_a_later_sweep(slow_world: World) -> None:
@@ -330,7 +359,7 @@ async def test_the_sweep_carries_on_many_interrupted_orders(world: World) -> Non
     for _ in range(20):
         order = await world.recharge.create_order(customer.id, 1, UNICOM, product)
         await world.recharge.start_invoice(customer.id, order.id)
-        assert await world.recharge.settle(order.id, PaymentMethod.TELEGRAM, None)
+        await world.leave_paid(order.id)  # as a crash after the payment leaves it
         ids.append(order.id)
     # Two workers sweep at the same time: each order is topped up once.
     await asyncio.gather(world.recharge.recover(), world.recharge.recover())
