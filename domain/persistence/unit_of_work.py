@@ -12,6 +12,7 @@ from functools import cached_property
 from types import TracebackType
 from typing import Any
 
+from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from domain.persistence.database import READ_ONLY
@@ -103,7 +104,13 @@ class UnitOfWork:
             if not self._read_only and adapter._transaction is None:
                 # SQLAlchemy begins asyncpg's transaction at the first statement it runs
                 # itself; statements sent to the driver directly need it begun now.
-                await adapter._start_transaction()
+                try:
+                    await adapter._start_transaction()
+                except Exception as error:  # the server dropped this connection
+                    await connection.invalidate()
+                    raise exc.DBAPIError(
+                        "BEGIN", None, error, connection_invalidated=True
+                    ) from error
             self._driver = PostgresDriver(dialect, raw.driver_connection)
         return self._driver
 

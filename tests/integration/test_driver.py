@@ -1,0 +1,204 @@
+"""Statements sent straight to the driver, inside the unit of work's one transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import cast
+
+import pytest
+from sqlalchemy import Table, bindparam, func, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.persistence.database import create_engine
+from domain.persistence.driver import Statement
+from domain.persistence.tables import CustomerRow, OrderRow, WalletEntryRow, WalletRow
+from domain.persistence.unit_of_work import UnitOfWorkFactory
+
+NOW = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)
+ORDERS = cast(Table, OrderRow.__table__)
+
+
+async def a_customer(uow: UnitOfWorkFactory, telegram_id: int = 7) -> int:
+    async with uow() as work:
+        row = CustomerRow(
+            telegram_id=telegram_id, language="zh", registered_at=NOW, last_seen_at=NOW
+        )
+        work.customers.add(row)
+        await work.customers.flush()
+        work.wallets.open(row.id, "CNY")
+        work.points.open(row.id)
+        await work.commit()
+        return row.id
+
+
+def an_order(customer_id: int, **values: object) -> OrderRow:
+    fields: dict[str, object] = {
+        "customer_id": customer_id,
+        "purpose": "recharge",
+        "status": "created",
+        "amount_fen": 3000,
+        "currency": "CNY",
+        "created_at": NOW,
+        "expires_at": NOW + timedelta(minutes=15),
+        "updated_at": NOW,
+    }
+    fields.update(values)
+    return OrderRow(**fields)
+
+
+async def test_what_the_driver_writes_the_session_reads_alike_and_back(
+    engine: AsyncEngine,
+) -> None:
+    """Times in UTC, JSON, flags and column defaults round-trip between the two paths."""
+    uow = UnitOfWorkFactory.of(engine)
+    customer_id = await a_customer(uow)
+    beijing = timezone(timedelta(hours=8))
+    async with uow() as work:
+        order_id = await work.orders.add(
+            an_order(customer_id, created_at=NOW.astimezone(beijing), quote={"points": 30})
+        )
+        await work.commit()
+    async with uow() as work:
+        row = await work.session.get(OrderRow, order_id)
+        assert row is not None
+        assert row.created_at == NOW and row.created_at.tzinfo is not None
+        assert row.quote == {"points": 30}
+        assert row.product_name_zh == "" and row.outcome_notified is False  # defaults
+        row.quote = {"points": 31}
+        await work.commit()
+    async with uow.read() as work:
+        read = await work.orders.get(order_id)
+    assert read.created_at == NOW and read.created_at.utcoffset() == timedelta(0)
+    assert read.quote == {"points": 31}
+    assert read.outcome_notified is False
+
+
+async def test_driver_and_session_share_one_transaction_in_either_order(
+    engine: AsyncEngine,
+) -> None:
+    uow = UnitOfWorkFactory.of(engine)
+    customer_id = await a_customer(uow)
+    # Driver first, then the session: neither is kept without a commit.
+    async with uow() as work:
+        await work.wallets.post(customer_id, 500, "CNY", "topup", "k1", NOW)
+        work.session.add(
+            CustomerRow(telegram_id=99, language="en", registered_at=NOW, last_seen_at=NOW)
+        )
+        await work.session.flush()
+    # Session first, then the driver: both kept by one commit.
+    async with uow() as work:
+        work.session.add(
+            CustomerRow(telegram_id=98, language="en", registered_at=NOW, last_seen_at=NOW)
+        )
+        await work.session.flush()
+        assert await work.wallets.post(customer_id, 700, "CNY", "topup", "k2", NOW)
+        await work.commit()
+    async with uow.read() as work:
+        assert await work.wallets.balance(customer_id) == 700
+        telegram_ids = set((await work.session.scalars(select(CustomerRow.telegram_id))).all())
+    assert telegram_ids == {7, 98}
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_broken_unique_key_is_an_integrity_error_and_nothing_is_kept(
+    engine: AsyncEngine,
+) -> None:
+    uow = UnitOfWorkFactory.of(engine)
+    customer_id = await a_customer(uow)
+    async with uow() as work:
+        assert await work.wallets.post(customer_id, 500, "CNY", "topup", "same", NOW)
+        await work.commit()
+    async with uow() as work:
+        with pytest.raises(IntegrityError):
+            await work.wallets.post(customer_id, 500, "CNY", "topup", "same", NOW)
+    async with uow.read() as work:
+        assert await work.wallets.balance(customer_id) == 500
+        assert await work.wallets.ledger_sum(customer_id) == 500
+        entries = await work.session.scalar(select(func.count()).select_from(WalletEntryRow))
+    assert entries == 1
+
+
+async def test_a_balance_never_goes_below_zero(engine: AsyncEngine) -> None:
+    uow = UnitOfWorkFactory.of(engine)
+    customer_id = await a_customer(uow)
+    async with uow() as work:
+        assert not await work.wallets.post(customer_id, -1, "CNY", "payment", "p1", NOW)
+        await work.commit()
+    async with uow.read() as work:
+        balance = await work.session.scalar(
+            select(WalletRow.balance_fen).where(WalletRow.customer_id == customer_id)
+        )
+        assert balance == 0
+        assert not await work.wallets.has_entry("p1")
+
+
+async def test_an_order_moves_once_and_each_move_is_recorded(engine: AsyncEngine) -> None:
+    uow = UnitOfWorkFactory.of(engine)
+    customer_id = await a_customer(uow)
+    async with uow() as work:
+        order_id = await work.orders.add(an_order(customer_id))
+        moved = await work.orders.move(
+            order_id, ["created"], "awaiting_payment", "pay", NOW, payment_method="sandbox"
+        )
+        assert moved is not None
+        assert (moved.status, moved.payment_method) == ("awaiting_payment", "sandbox")
+        assert await work.orders.move(order_id, ["created"], "expired", "late", NOW) is None
+        await work.commit()
+    async with uow.read() as work:
+        events = await work.orders.events(order_id)
+    assert [(e.from_status, e.to_status, e.cause) for e in events] == [
+        ("created", "awaiting_payment", "pay")
+    ]
+
+
+def test_a_statement_with_an_expanding_list_is_refused_with_a_reason(engine: AsyncEngine) -> None:
+    statement = Statement(select(ORDERS.c.id).where(ORDERS.c.status.in_(["paid", "created"])))
+    with pytest.raises(ValueError, match="expanding"):
+        statement.on(engine.dialect)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_connection_the_server_dropped_fails_once_then_is_replaced(
+    engine: AsyncEngine,
+) -> None:
+    uow = UnitOfWorkFactory.of(engine)
+    customer_id = await a_customer(uow)
+    pid = Statement(select(func.pg_backend_pid()))
+    for unit_of_work in (uow, uow.read):  # found broken at BEGIN, or at the statement
+        async with unit_of_work() as work:
+            victim = await (await work.driver()).value(pid)
+        await drop_connection(engine, victim)
+        with pytest.raises(DBAPIError):
+            async with unit_of_work() as work:
+                await work.wallets.balance(customer_id)
+        async with unit_of_work() as work:
+            assert await (await work.driver()).value(pid) != victim
+            assert await work.wallets.balance(customer_id) == 0
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def drop_connection(engine: AsyncEngine, pid: int) -> None:
+    """The server drops a connection (as on a restart), ordered by another client."""
+    admin = create_engine(engine.url.render_as_string(hide_password=False))
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        await admin.dispose()
+
+
+async def test_rows_are_read_by_column_name(engine: AsyncEngine) -> None:
+    uow = UnitOfWorkFactory.of(engine)
+    customer_id = await a_customer(uow)
+    by_customer = Statement(
+        select(ORDERS.c.id, ORDERS.c.amount_fen.label("fen"))
+        .where(ORDERS.c.customer_id == bindparam("customer_id"))
+        .order_by(ORDERS.c.id)
+    )
+    async with uow() as work:
+        first = await work.orders.add(an_order(customer_id, amount_fen=1000))
+        second = await work.orders.add(an_order(customer_id, amount_fen=2000))
+        rows = await (await work.driver()).rows(by_customer, customer_id=customer_id)
+        await work.commit()
+    assert [(row.id, row.fen) for row in rows] == [(first, 1000), (second, 2000)]
