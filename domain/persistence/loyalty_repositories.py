@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Integer, Table, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.persistence.driver import Connected, Record, Statement
@@ -129,6 +131,25 @@ _POINTS_ENTRY_COLUMNS = (
 _POINTS_ENTRY = Statement(
     insert(_ENTRIES).values({name: bindparam(f"v_{name}") for name in _POINTS_ENTRY_COLUMNS})
 )
+
+
+def _first_entry(dialect: str) -> Statement:
+    """Insert a points entry unless one with its key exists; its id when inserted."""
+    insert_for = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return Statement(
+        insert_for(_ENTRIES)
+        .values({name: bindparam(f"v_{name}") for name in _POINTS_ENTRY_COLUMNS})
+        .on_conflict_do_nothing(index_elements=[_ENTRIES.c.idempotency_key])
+        .returning(_ENTRIES.c.id)
+    )
+
+
+_FIRST_ENTRY = {dialect: _first_entry(dialect) for dialect in ("sqlite", "postgresql")}
+_GRANT_CLAIMS = Statement(
+    update(_CLAIMS)
+    .where(_CLAIMS.c.order_id == bindparam("order_id"), _CLAIMS.c.status == HELD)
+    .values(status=GRANTED)
+)
 _POINTS_ENTRY_BY_KEY = Statement(
     select(_ENTRIES).where(_ENTRIES.c.idempotency_key == bindparam("key"))
 )
@@ -235,6 +256,10 @@ class OfferClaimRepository:
             )
         return True
 
+    async def grant_all(self, order_id: int) -> None:
+        """Every slot the order holds becomes granted (its offers' counts stay taken)."""
+        await (await self._uow.driver()).run(_GRANT_CLAIMS, order_id=order_id)
+
     async def withdraw(self, order_id: int) -> None:
         """Give back every slot the order holds and forget its claims, as if never made."""
         for claim in await self.of_order(order_id):
@@ -309,6 +334,37 @@ class PointsRepository:
             v_at=at,
             v_expires_at=expires_at,
         )
+        return True
+
+    async def earn_once(
+        self,
+        customer_id: int,
+        points: int,
+        key: str,
+        at: datetime,
+        *,
+        order_id: int | None = None,
+        expires_at: datetime | None = None,
+    ) -> bool:
+        """Earn `points` (> 0) with the entry keyed `key`, unless that entry exists: False
+        then, and nothing changes (a replay)."""
+        driver = await self._uow.driver()
+        inserted = await driver.run(
+            _FIRST_ENTRY[driver.dialect.name],
+            v_customer_id=customer_id,
+            v_points=points,
+            v_kind="earn",
+            v_order_id=order_id,
+            v_idempotency_key=key,
+            v_note="",
+            v_at=at,
+            v_expires_at=expires_at,
+        )
+        if not inserted:
+            return False
+        if not await driver.run(_POINTS_SHIFT, customer_id=customer_id, delta=points):
+            # No balance row (or a negative amount): the entry must not stand alone.
+            raise ValueError(f"customer {customer_id} cannot earn {points} points")
         return True
 
     async def entries(self, customer_id: int, limit: int) -> list[PointsEntryRow]:

@@ -31,7 +31,7 @@ from domain.clock import Clock, utc_now
 from domain.money import CNY, Money
 from domain.orders import CHINA
 from domain.persistence.driver import Record
-from domain.persistence.loyalty_repositories import GRANTED, RELEASED
+from domain.persistence.loyalty_repositories import RELEASED
 from domain.persistence.tables import CampaignRow, OfferRow, RedemptionRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier
@@ -299,7 +299,9 @@ class LoyaltyService:
             )
             lost = await self._claim_all(uow, order, quote) if quote.benefits else set()
             if not lost:
-                await uow.orders.set_values(order.id, quote=quote_json(quote))
+                held = quote_json(quote)
+                if held != order.quote:  # what the order was created with, most often
+                    await uow.orders.set_values(order.id, quote=held)
                 return quote
             exhausted |= lost
         return None
@@ -325,18 +327,17 @@ class LoyaltyService:
             return
         quote = quote_from_json(order.quote)
         now = self._clock()
-        if await uow.points.has_entry(f"earn:{order.id}"):
-            return  # granted already: a replay changes nothing
         if quote.points > 0:
-            await uow.points.post(
+            earned = await uow.points.earn_once(
                 order.customer_id,
                 quote.points,
-                "earn",
                 f"earn:{order.id}",
                 now,
                 order_id=order.id,
                 expires_at=end_of_twelfth_month(now, self.config.expiry_months),
             )
+            if not earned:
+                return  # granted already: a replay changes nothing
         if quote.cashback.is_positive and not await uow.wallets.has_entry(f"cashback:{order.id}"):
             await uow.wallets.post(
                 order.customer_id,
@@ -347,8 +348,7 @@ class LoyaltyService:
                 now,
                 order.id,
             )
-        for claim in await uow.claims.of_order(order.id):
-            await uow.claims.settle(claim, GRANTED)
+        await uow.claims.grant_all(order.id)
 
     async def release(self, uow: UnitOfWork, order_id: int) -> None:
         """On expiry or refund: slots and budget go back; anything granted is reversed."""
