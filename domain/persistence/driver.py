@@ -21,7 +21,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, cast
 
-from sqlalchemy import exc
+from sqlalchemy import Table, bindparam, exc, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement
@@ -233,3 +233,28 @@ class StatementsByKeys:
         if statement is None:
             statement = self._made[ordered] = Statement(self._build(ordered))
         return statement
+
+
+class RowInserter:
+    """Inserts a new row of `table` from an ORM row object (the columns it sets; defaults
+    fill the others) and returns its id; one statement per set of columns."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+        self._statements = StatementsByKeys(
+            lambda keys: (
+                insert(table)
+                .values({key: bindparam(f"v_{key}") for key in keys})
+                .returning(table.c.id)
+            )
+        )
+
+    async def insert(self, driver: Driver, row: Any) -> int:
+        values = {
+            column.key: getattr(row, column.key)
+            for column in self._table.columns
+            if column.key != "id" and getattr(row, column.key) is not None
+        }
+        params = {f"v_{key}": value for key, value in values.items()}
+        row.id = await driver.value(self._statements(values), **params)
+        return int(row.id)

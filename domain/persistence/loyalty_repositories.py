@@ -6,12 +6,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Integer, Table, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.persistence.driver import Connected, Record, Statement
+from domain.persistence.repositories import balance_shift
 from domain.persistence.tables import (
     CampaignRow,
     NoticeRow,
@@ -110,14 +111,7 @@ _USED_BY_CUSTOMER = Statement(
 _POINTS_BALANCE = Statement(
     select(_BALANCES.c.points).where(_BALANCES.c.customer_id == bindparam("customer_id"))
 )
-_POINTS_SHIFT = Statement(
-    update(_BALANCES)
-    .where(
-        _BALANCES.c.customer_id == bindparam("customer_id"),
-        _BALANCES.c.points + bindparam("delta", type_=Integer) >= 0,
-    )
-    .values(points=_BALANCES.c.points + bindparam("delta", type_=Integer))
-)
+_POINTS_SHIFT = balance_shift(_BALANCES.c.points, _BALANCES.c.customer_id)
 _POINTS_ENTRY_COLUMNS = (
     "customer_id",
     "points",
@@ -321,7 +315,7 @@ class PointsRepository:
         One conditional statement moves the balance; the entry's unique key makes a replay
         fail with an IntegrityError."""
         driver = await self._uow.driver()
-        if not await driver.run(_POINTS_SHIFT, customer_id=customer_id, delta=points):
+        if not await driver.run(_POINTS_SHIFT, owner_id=customer_id, delta=points):
             return False
         await driver.run(
             _POINTS_ENTRY,
@@ -362,7 +356,7 @@ class PointsRepository:
         )
         if not inserted:
             return False
-        if not await driver.run(_POINTS_SHIFT, customer_id=customer_id, delta=points):
+        if not await driver.run(_POINTS_SHIFT, owner_id=customer_id, delta=points):
             # No balance row (or a negative amount): the entry must not stand alone.
             raise ValueError(f"customer {customer_id} cannot earn {points} points")
         return True

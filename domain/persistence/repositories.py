@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    Column,
     Insert,
     Integer,
     Select,
@@ -25,7 +26,13 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.persistence.driver import Connected, Record, Statement, StatementsByKeys
+from domain.persistence.driver import (
+    Connected,
+    Record,
+    RowInserter,
+    Statement,
+    StatementsByKeys,
+)
 from domain.persistence.tables import (
     ConversationRow,
     CustomerRow,
@@ -253,11 +260,7 @@ class ProductRepository:
 
 _ORDER = Statement(select(_ORDERS).where(_ORDERS.c.id == bindparam("order_id")))
 _ORDER_STATUS = Statement(select(_ORDERS.c.status).where(_ORDERS.c.id == bindparam("order_id")))
-_ORDER_INSERT = StatementsByKeys(
-    lambda keys: (
-        insert(_ORDERS).values({key: bindparam(f"v_{key}") for key in keys}).returning(_ORDERS.c.id)
-    )
-)
+_ORDER_INSERT = RowInserter(_ORDERS)
 
 
 def _order_update(keys: tuple[str, ...]) -> Update:
@@ -338,14 +341,7 @@ class OrderRepository:
 
     async def add(self, row: OrderRow) -> int:
         """Insert a new order (the columns `row` sets); its id is set on `row` and returned."""
-        values = {
-            column.key: getattr(row, column.key)
-            for column in _ORDERS.columns
-            if column.key != "id" and getattr(row, column.key) is not None
-        }
-        driver = await self._uow.driver()
-        row.id = await driver.value(_ORDER_INSERT(values), **_prefixed(values))
-        return row.id
+        return await _ORDER_INSERT.insert(await self._uow.driver(), row)
 
     async def get(self, order_id: int) -> Record | None:
         """The order's row (columns by name, as `OrderRow` names them)."""
@@ -506,24 +502,24 @@ class OrderRepository:
         )
 
 
-_PAYMENT_INSERT = StatementsByKeys(
-    lambda keys: (
-        insert(_PAYMENTS)
-        .values({key: bindparam(f"v_{key}") for key in keys})
-        .returning(_PAYMENTS.c.id)
-    )
-)
+_PAYMENT_INSERT = RowInserter(_PAYMENTS)
 _WALLET_BALANCE = Statement(
     select(_WALLETS.c.balance_fen).where(_WALLETS.c.customer_id == bindparam("customer_id"))
 )
-_WALLET_SHIFT = Statement(
-    update(_WALLETS)
-    .where(
-        _WALLETS.c.customer_id == bindparam("customer_id"),
-        _WALLETS.c.balance_fen + bindparam("delta", type_=Integer) >= 0,
+
+
+def balance_shift(balance: Column[int], owner: Column[int]) -> Statement:
+    """Add `delta` to the running balance of `owner` = `owner_id` unless it would go below
+    zero: one conditional statement, so concurrent moves can never overdraw it."""
+    delta = bindparam("delta", type_=Integer)
+    return Statement(
+        update(balance.table)
+        .where(owner == bindparam("owner_id"), balance + delta >= 0)
+        .values({balance: balance + delta})
     )
-    .values(balance_fen=_WALLETS.c.balance_fen + bindparam("delta", type_=Integer))
-)
+
+
+_WALLET_SHIFT = balance_shift(_WALLETS.c.balance_fen, _WALLETS.c.customer_id)
 _WALLET_ENTRY = Statement(
     insert(_WALLET_ENTRIES).values(
         customer_id=bindparam("customer_id"),
@@ -550,14 +546,7 @@ class PaymentRepository:
 
     async def add(self, row: PaymentRow) -> int:
         """Insert the order's payment; a second one for the order is an IntegrityError."""
-        values = {
-            column.key: getattr(row, column.key)
-            for column in _PAYMENTS.columns
-            if column.key != "id" and getattr(row, column.key) is not None
-        }
-        driver = await self._uow.driver()
-        row.id = await driver.value(_PAYMENT_INSERT(values), **_prefixed(values))
-        return row.id
+        return await _PAYMENT_INSERT.insert(await self._uow.driver(), row)
 
     async def of_order(self, order_id: int) -> PaymentRow | None:
         result = await self._session.execute(
@@ -634,7 +623,7 @@ class WalletRepository:
         it; the entry's unique key makes a replay fail with an IntegrityError.
         """
         driver = await self._uow.driver()
-        if not await driver.run(_WALLET_SHIFT, customer_id=customer_id, delta=amount_fen):
+        if not await driver.run(_WALLET_SHIFT, owner_id=customer_id, delta=amount_fen):
             return False
         await driver.run(
             _WALLET_ENTRY,
