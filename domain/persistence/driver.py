@@ -15,6 +15,7 @@ SQLAlchemy's `IntegrityError`, as the session would.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from abc import ABC, abstractmethod
 from collections import namedtuple
@@ -180,6 +181,9 @@ class PostgresDriver(Driver):
         arguments = compiled.arguments(params)
         try:
             found = await self._connection.fetch(compiled.sql, *arguments)
+        except asyncio.CancelledError:
+            self.broken = True  # cut off mid-statement: the connection's state is unknown
+            raise
         except Exception as error:
             raise self._translated(error, compiled.sql, arguments) from error
         return [compiled.read(row) for row in found]
@@ -191,6 +195,9 @@ class PostgresDriver(Driver):
             if compiled.readers:
                 return len(await self._connection.fetch(compiled.sql, *arguments))
             status = await self._connection.execute(compiled.sql, *arguments)
+        except asyncio.CancelledError:
+            self.broken = True  # cut off mid-statement: the connection's state is unknown
+            raise
         except Exception as error:
             raise self._translated(error, compiled.sql, arguments) from error
         count = status.rsplit(" ", 1)[-1]
@@ -205,10 +212,9 @@ class PostgresDriver(Driver):
             return exc.IntegrityError(sql, arguments, error)
         if isinstance(error, asyncpg.PostgresError):
             return exc.DBAPIError(sql, arguments, error)
-        if isinstance(error, asyncpg.InterfaceError | OSError):
-            self.broken = True
-            return exc.DBAPIError(sql, arguments, error, connection_invalidated=True)
-        return error
+        # Anything else is the connection's own failure (closed, reset, in a broken state).
+        self.broken = True
+        return exc.DBAPIError(sql, arguments, error, connection_invalidated=True)
 
 
 class Connected(Protocol):

@@ -50,7 +50,7 @@ _CONVERSATIONS = cast(Table, ConversationRow.__table__)
 
 # The statement of every turn, built once: a customer and their conversation in one chat.
 # Core, not ORM loading: it is read on every update and only copied into plain rows.
-_TURN = (
+_TURN = Statement(
     select(
         _CUSTOMERS.c.id,
         _CUSTOMERS.c.telegram_id,
@@ -96,12 +96,18 @@ def _state_upsert(dialect: str) -> Insert:
     )
 
 
-_STATE_UPSERTS = {dialect: _state_upsert(dialect) for dialect in ("sqlite", "postgresql")}
+_STATE_UPSERTS = {
+    dialect: Statement(_state_upsert(dialect)) for dialect in ("sqlite", "postgresql")
+}
 
 
 class CustomerRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, uow: Connected) -> None:
+        self._uow = uow
+
+    @property
+    def _session(self) -> AsyncSession:
+        return self._uow.session
 
     async def by_telegram_id(self, telegram_id: int) -> CustomerRow | None:
         result = await self._session.execute(
@@ -112,36 +118,11 @@ class CustomerRepository:
     async def get(self, customer_id: int) -> CustomerRow | None:
         return await self._session.get(CustomerRow, customer_id)
 
-    async def with_conversation(
-        self, telegram_id: int, chat_id: int
-    ) -> tuple[CustomerRow, ConversationRow | None] | None:
-        """The customer and their conversation in this chat, in one query, as rows that are
-        not attached to the session (read them; change them through the repositories)."""
-        result = await self._session.execute(
-            _TURN, {"telegram_id": telegram_id, "chat_id": chat_id}
-        )
-        found = result.first()
-        if found is None:
-            return None
-        customer = CustomerRow(
-            id=found.id,
-            telegram_id=found.telegram_id,
-            first_name=found.first_name,
-            last_name=found.last_name,
-            username=found.username,
-            language=found.language,
-            registered_at=found.registered_at,
-        )
-        if found.conversation_id is None:
-            return customer, None
-        conversation = ConversationRow(
-            id=found.conversation_id,
-            chat_id=chat_id,
-            telegram_id=telegram_id,
-            step=found.step,
-            data=found.data,
-        )
-        return customer, conversation
+    async def turn(self, telegram_id: int, chat_id: int) -> Record | None:
+        """The customer (columns as `CustomerRow` names them) with their conversation in this
+        chat (`conversation_id`, `step`, `data`: None when there is none yet), in one query."""
+        driver = await self._uow.driver()
+        return await driver.row(_TURN, telegram_id=telegram_id, chat_id=chat_id)
 
     def add(self, row: CustomerRow) -> None:
         self._session.add(row)
@@ -180,8 +161,12 @@ class PhoneBindingRepository:
 
 
 class ConversationRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, uow: Connected) -> None:
+        self._uow = uow
+
+    @property
+    def _session(self) -> AsyncSession:
+        return self._uow.session
 
     async def find(self, chat_id: int, telegram_id: int) -> ConversationRow | None:
         result = await self._session.execute(
@@ -197,16 +182,14 @@ class ConversationRepository:
     async def upsert(
         self, chat_id: int, telegram_id: int, step: str, data: dict[str, object], at: datetime
     ) -> None:
-        statement = _STATE_UPSERTS[self._session.get_bind().dialect.name]
-        await self._session.execute(
-            statement,
-            {
-                "chat_id": chat_id,
-                "telegram_id": telegram_id,
-                "step": step,
-                "data": data,
-                "updated_at": at,
-            },
+        driver = await self._uow.driver()
+        await driver.run(
+            _STATE_UPSERTS[driver.dialect.name],
+            chat_id=chat_id,
+            telegram_id=telegram_id,
+            step=step,
+            data=data,
+            updated_at=at,
         )
 
     async def forget_user(self, telegram_id: int) -> None:

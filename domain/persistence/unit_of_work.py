@@ -36,9 +36,10 @@ from domain.persistence.repositories import (
 
 
 class UnitOfWork:
-    def __init__(self, bind: AsyncEngine, *, read_only: bool) -> None:
+    def __init__(self, bind: AsyncEngine, *, transaction: bool) -> None:
         self._bind = bind
-        self._read_only = read_only
+        # False: each driver statement is atomic by itself (reads, and single-statement writes).
+        self._transaction = transaction
         self._session: AsyncSession | None = None
         self._connection: AsyncConnection | None = None  # held when the driver came first
         self._driver: Driver | None = None
@@ -101,7 +102,7 @@ class UnitOfWork:
             self._driver = SqliteDriver(dialect, raw.driver_connection._conn)  # type: ignore[union-attr]
         else:
             adapter: Any = raw.dbapi_connection
-            if not self._read_only and adapter._transaction is None:
+            if self._transaction and adapter._transaction is None:
                 # SQLAlchemy begins asyncpg's transaction at the first statement it runs
                 # itself; statements sent to the driver directly need it begun now.
                 try:
@@ -123,7 +124,7 @@ class UnitOfWork:
 
     @cached_property
     def customers(self) -> CustomerRepository:
-        return CustomerRepository(self.session)
+        return CustomerRepository(self)
 
     @cached_property
     def phones(self) -> PhoneBindingRepository:
@@ -131,7 +132,7 @@ class UnitOfWork:
 
     @cached_property
     def conversations(self) -> ConversationRepository:
-        return ConversationRepository(self.session)
+        return ConversationRepository(self)
 
     @cached_property
     def products(self) -> ProductRepository:
@@ -182,14 +183,15 @@ class UnitOfWorkFactory:
         return cls(engine)
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self._engine, read_only=False)
+        return UnitOfWork(self._engine, transaction=True)
 
     def read(self) -> UnitOfWork:
         """A unit of work that never writes: on SQLite it does not wait for the write lock."""
-        return UnitOfWork(self._read_engine, read_only=True)
+        return UnitOfWork(self._read_engine, transaction=False)
 
     def single(self) -> UnitOfWork:
         """A unit of work of exactly one statement, atomic by itself: on SQLite it runs without
-        an explicit transaction (no BEGIN IMMEDIATE), so it holds the write lock for one step.
-        It must still be committed (PostgreSQL opens a transaction as usual)."""
-        return UnitOfWork(self._read_engine, read_only=False)
+        an explicit transaction (no BEGIN IMMEDIATE), so it holds the write lock for one step;
+        on PostgreSQL a statement sent to the driver runs in its own implicit transaction. It
+        must still be committed (what the session wrote is kept by the commit)."""
+        return UnitOfWork(self._read_engine, transaction=False)

@@ -71,20 +71,18 @@ class CustomerService:
         Most turns only read (a known customer, same names): they take no write lock.
         """
         async with self._uow.read() as uow:
-            found = await uow.customers.with_conversation(profile.telegram_id, chat_id)
-        if found is not None:
-            row, conversation = found
-            if (row.first_name, row.last_name, row.username) == (
-                profile.first_name,
-                profile.last_name,
-                profile.username,
-            ):
-                state = (
-                    ConversationState(step=conversation.step, data=dict(conversation.data))
-                    if conversation is not None
-                    else ConversationState()
-                )
-                return Turn(customer=_customer(row), state=state)
+            row = await uow.customers.turn(profile.telegram_id, chat_id)
+        if row is not None and (row.first_name, row.last_name, row.username) == (
+            profile.first_name,
+            profile.last_name,
+            profile.username,
+        ):
+            state = (
+                ConversationState(step=row.step, data=dict(row.data))
+                if row.conversation_id is not None
+                else ConversationState()
+            )
+            return Turn(customer=_customer(row), state=state)
         try:
             return await self._begin_turn(profile, chat_id)
         except IntegrityError:
