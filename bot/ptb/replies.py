@@ -11,6 +11,7 @@ import logging
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import lru_cache
 
 from telegram import (
     Bot,
@@ -41,6 +42,11 @@ log = logging.getLogger(__name__)
 ApiCall = Callable[[], Awaitable[object]]
 ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 NOT_MODIFIED = "message is not modified"
+# PTB's markups cannot change once built, so each distinct keyboard (a menu in one language, a
+# customer's list of numbers) is built once and shown again as it is; the least recently shown
+# are forgotten beyond this many.
+KEYBOARDS_KEPT = 1024
+REMOVE_KEYBOARD = ReplyKeyboardRemove()
 
 
 class Sender(OutcomeSender):
@@ -172,16 +178,26 @@ def reply_markup(reply: Reply) -> ReplyMarkup | None:
     if reply.keyboard is not None and reply.buttons:
         log.warning("a reply with both a keyboard and buttons; the buttons are dropped")
     if isinstance(reply.keyboard, ContactKeyboard):
-        share = KeyboardButton(reply.keyboard.share_text, request_contact=True)
-        return ReplyKeyboardMarkup([[share]], resize_keyboard=True, one_time_keyboard=True)
+        return _share_contact_keyboard(reply.keyboard.share_text)
     if isinstance(reply.keyboard, RemoveKeyboard):
-        return ReplyKeyboardRemove()
+        return REMOVE_KEYBOARD
     return inline_markup(reply.buttons)
+
+
+@lru_cache(maxsize=16)
+def _share_contact_keyboard(share_text: str) -> ReplyKeyboardMarkup:
+    share = KeyboardButton(share_text, request_contact=True)
+    return ReplyKeyboardMarkup([[share]], resize_keyboard=True, one_time_keyboard=True)
 
 
 def inline_markup(buttons: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
     if not buttons:
         return None
+    return _inline_keyboard(buttons)
+
+
+@lru_cache(maxsize=KEYBOARDS_KEPT)
+def _inline_keyboard(buttons: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[_inline_button(button) for button in row] for row in buttons])
 
 
