@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from aiogram import Bot, Dispatcher, F, Router
+from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.dispatcher.middlewares.base import BaseMiddleware
@@ -444,9 +444,15 @@ async def on_pre_checkout(
     await converse(conversation, sender, pre_checkout_to_event(query))
 
 
+async def taken_by_the_conversation(message: Message) -> bool:
+    """A typed text, a shared contact or a successful payment. (A coroutine: aiogram runs a
+    plain function filter, such as a magic `F` filter, on a worker thread for every message.)"""
+    return bool(message.text or message.contact or message.successful_payment)
+
+
 def build_router() -> Router:
     router = Router(name="conversation")
-    router.message.register(on_message, F.text | F.contact | F.successful_payment)
+    router.message.register(on_message, taken_by_the_conversation)
     router.callback_query.register(on_button)
     router.pre_checkout_query.register(on_pre_checkout)
     return router

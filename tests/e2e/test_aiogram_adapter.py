@@ -1,8 +1,10 @@
-"""What the aiogram front end keeps between updates: keyboards, and the types answers are read as.
+"""What the aiogram front end does once rather than per update.
 
-aiogram reads each Bot API answer as pydantic's `Response[<result type>]`, built on first use and
-kept by pydantic only while referenced. The front end keeps the ones it needs, so a garbage
-collection under load does not make the next answer build its type again.
+Keyboards are built once per distinct keyboard. Filters are coroutines: aiogram runs a plain
+function filter (a magic `F` filter too) on a worker thread for every update. And aiogram reads
+each Bot API answer as pydantic's `Response[<result type>]`, built on first use and kept by
+pydantic only while referenced: the front end keeps the ones it needs, so a garbage collection
+under load does not make the next answer build its type again.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from aiogram.methods import (
 )
 from aiogram.methods.base import Response
 
-from bot.aiogram import inline_markup, reply_markup
+from bot.aiogram import build_router, inline_markup, reply_markup
 from handlers.contract import Button, ContactKeyboard, RemoveKeyboard, Reply
 
 MENU = (
@@ -69,3 +71,13 @@ def test_reply_keyboards() -> None:
     assert removed is not None
     assert removed.model_dump(exclude_none=True) == {"remove_keyboard": True}
     assert reply_markup(Reply("Menu", MENU)) is inline_markup(MENU)
+
+
+def test_no_filter_or_handler_of_the_conversation_runs_on_a_thread() -> None:
+    router = build_router()
+    observers = (router.message, router.callback_query, router.pre_checkout_query)
+    handlers = [handler for observer in observers for handler in observer.handlers]
+    assert handlers
+    for handler in handlers:
+        assert handler.awaitable
+        assert all(flt.awaitable for flt in handler.filters or ())
