@@ -100,9 +100,9 @@ DRAIN_SECONDS = 10.0
 KEYBOARDS_KEPT = 1024
 
 # aiogram reads every Bot API answer as pydantic's `Response[<the method's result>]`. pydantic
-# keeps such a type only while something refers to it, so without these references each full
-# garbage collection would drop them and the next answer would build its type again (about a
-# millisecond each, many times a minute under load).
+# keeps such a type only while something refers to it, so without these references every full
+# garbage collection would drop them and the next answers would build their types again (a few
+# milliseconds each).
 ANSWER_TYPES = tuple(
     Response[method.__returning__]  # type: ignore[name-defined]
     for method in (

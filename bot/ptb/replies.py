@@ -255,9 +255,8 @@ def _inline_button(button: Button) -> InlineKeyboardButton:
 
 def _message_id(sent: object) -> int | None:
     """The id of the message in a Bot API answer (a Message object), if it is one."""
-    if isinstance(sent, dict) and isinstance(sent.get("message_id"), int):
-        return int(sent["message_id"])
-    return None
+    message_id = sent.get("message_id") if isinstance(sent, dict) else None
+    return message_id if isinstance(message_id, int) else None
 
 
 async def _retrying(make: ApiCall) -> object:
