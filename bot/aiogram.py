@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, TypeVar
 
-from aiogram import Bot, Dispatcher, F, Router
+from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.dispatcher.middlewares.base import BaseMiddleware
@@ -39,11 +40,16 @@ from aiogram.methods import (
     AnswerCallbackQuery,
     AnswerPreCheckoutQuery,
     CreateForumTopic,
+    DeleteWebhook,
     EditMessageText,
+    GetMe,
+    GetUpdates,
     SendInvoice,
     SendMessage,
+    SetWebhook,
     TelegramMethod,
 )
+from aiogram.methods.base import Response
 from aiogram.types import (
     CallbackQuery,
     InlineKeyboardButton,
@@ -89,6 +95,29 @@ Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 NOT_MODIFIED = "message is not modified"
 # How long a stop waits for updates already being handled.
 DRAIN_SECONDS = 10.0
+# Keyboards are built once per distinct keyboard (a menu in one language, a customer's list of
+# numbers) and shown again as they are; the least recently shown are forgotten beyond this many.
+KEYBOARDS_KEPT = 1024
+
+# aiogram reads every Bot API answer as pydantic's `Response[<the method's result>]`. pydantic
+# keeps such a type only while something refers to it, so without these references every full
+# garbage collection would drop them and the next answers would build their types again (a few
+# milliseconds each).
+ANSWER_TYPES = tuple(
+    Response[method.__returning__]  # type: ignore[name-defined]
+    for method in (
+        AnswerCallbackQuery,
+        AnswerPreCheckoutQuery,
+        CreateForumTopic,
+        DeleteWebhook,
+        EditMessageText,
+        GetMe,
+        GetUpdates,
+        SendInvoice,
+        SendMessage,
+        SetWebhook,
+    )
+)
 
 
 # -- Telegram update -> neutral event ----------------------------------------------------------
@@ -193,8 +222,15 @@ def inline_button(button: Button) -> InlineKeyboardButton:
 
 
 def inline_markup(buttons: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
+    """The inline keyboard of `buttons`; the same object each time the same buttons are shown,
+    so it must not be changed."""
     if not buttons:
         return None
+    return _inline_keyboard(buttons)
+
+
+@lru_cache(maxsize=KEYBOARDS_KEPT)
+def _inline_keyboard(buttons: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[[inline_button(button) for button in row] for row in buttons]
     )
@@ -203,11 +239,19 @@ def inline_markup(buttons: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMark
 def reply_markup(reply: Reply) -> Markup | None:
     """The one markup of a new message (a Reply has a reply keyboard or inline buttons)."""
     if isinstance(reply.keyboard, ContactKeyboard):
-        share = KeyboardButton(text=reply.keyboard.share_text, request_contact=True)
-        return ReplyKeyboardMarkup(keyboard=[[share]], resize_keyboard=True, one_time_keyboard=True)
+        return _share_contact_keyboard(reply.keyboard.share_text)
     if isinstance(reply.keyboard, RemoveKeyboard):
-        return ReplyKeyboardRemove()
+        return REMOVE_KEYBOARD
     return inline_markup(reply.buttons)
+
+
+@lru_cache(maxsize=16)
+def _share_contact_keyboard(share_text: str) -> ReplyKeyboardMarkup:
+    share = KeyboardButton(text=share_text, request_contact=True)
+    return ReplyKeyboardMarkup(keyboard=[[share]], resize_keyboard=True, one_time_keyboard=True)
+
+
+REMOVE_KEYBOARD = ReplyKeyboardRemove()
 
 
 async def call(bot: Bot, method: TelegramMethod[T]) -> T:
@@ -400,9 +444,15 @@ async def on_pre_checkout(
     await converse(conversation, sender, pre_checkout_to_event(query))
 
 
+async def taken_by_the_conversation(message: Message) -> bool:
+    """A typed text, a shared contact or a successful payment. (A coroutine: aiogram runs a
+    plain function filter, such as a magic `F` filter, on a worker thread for every message.)"""
+    return bool(message.text or message.contact or message.successful_payment)
+
+
 def build_router() -> Router:
     router = Router(name="conversation")
-    router.message.register(on_message, F.text | F.contact | F.successful_payment)
+    router.message.register(on_message, taken_by_the_conversation)
     router.callback_query.register(on_button)
     router.pre_checkout_query.register(on_pre_checkout)
     return router
@@ -437,22 +487,22 @@ class UpdateFlow(BaseMiddleware):
         try:
             if chat_id is None:
                 return await handler(event, data)
-            async with self._chat_turn(chat_id):
-                return await handler(event, data)
+            return await self._in_chat_turn(chat_id, handler, event, data)
         finally:
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
 
-    @asynccontextmanager
-    async def _chat_turn(self, chat_id: int) -> AsyncIterator[None]:
+    async def _in_chat_turn(
+        self, chat_id: int, handler: Handler, event: TelegramObject, data: dict[str, Any]
+    ) -> Any:
         slot = self._chats.get(chat_id)
         if slot is None:
             slot = self._chats[chat_id] = _ChatSlot()
         slot.queued += 1
         try:
             async with slot.lock:
-                yield
+                return await handler(event, data)
         finally:
             slot.queued -= 1
             if not slot.queued:

@@ -36,7 +36,7 @@ class ButtonData:
 
     def pack(self) -> str:
         parts = [self.prefix]
-        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+        for field in _fields(type(self)):
             value = getattr(self, field.name)
             text = _encode(value)
             if SEPARATOR in text:
@@ -83,16 +83,25 @@ def _decode(kind: Any, text: str) -> object:
     raise TypeError(f"unsupported button field type {kind!r}")
 
 
-_Shape = tuple[tuple[dataclasses.Field[Any], ...], dict[str, Any]]
+_Fields = tuple[dataclasses.Field[Any], ...]
+_Shape = tuple[_Fields, dict[str, Any]]
+_FIELDS: dict[type[ButtonData], _Fields] = {}
 _SHAPES: dict[type[ButtonData], _Shape] = {}
+
+
+def _fields(cls: type[ButtonData]) -> _Fields:
+    """A button class's fields in order, worked out once per class."""
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = _FIELDS[cls] = dataclasses.fields(cls)  # type: ignore[arg-type]
+    return fields
 
 
 def _shape(cls: type[ButtonData]) -> _Shape:
     """A button class's fields and their types, worked out once per class."""
     shape = _SHAPES.get(cls)
     if shape is None:
-        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-        shape = _SHAPES[cls] = (fields, typing.get_type_hints(cls))
+        shape = _SHAPES[cls] = (_fields(cls), typing.get_type_hints(cls))
     return shape
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from domain.languages import Language
 from handlers.buttons import ButtonData
 from handlers.contract import Button
 from handlers.i18n import Texts
@@ -15,8 +16,16 @@ class ShowMenu(ButtonData, prefix="menu"):
     pass
 
 
+SHOW_MENU = ShowMenu().pack()
+# The "back to the menu" row in each language; the same button every time.
+_BACK_ROWS: dict[Language, tuple[Button, ...]] = {}
+
+
 def back_to_menu(t: Texts) -> tuple[Button, ...]:
-    return (Button(t("menu.back"), data=ShowMenu().pack()),)
+    row = _BACK_ROWS.get(t.language)
+    if row is None:
+        row = _BACK_ROWS[t.language] = (Button(t("menu.back"), data=SHOW_MENU),)
+    return row
 
 
 def show_menu(ctx: Context, router: ConversationRouter, *, edit: bool = False) -> None:

@@ -122,6 +122,8 @@ class ConversationRouter:
         self._buttons: dict[type[ButtonData], ButtonHandler] = {}
         self._steps: dict[str, Handler] = {}
         self._menu: list[MenuEntry] = []
+        # The main menu in each language it was shown in; the same buttons every time.
+        self._menus: dict[Language, tuple[tuple[Button, ...], ...]] = {}
         self._idle_text: list[tuple[Callable[[str], bool], Handler]] = []
         self._contact: Handler | None = None
         self._pre_checkout: Handler | None = None
@@ -203,6 +205,7 @@ class ConversationRouter:
     def menu_entry(self, order: int, text_key: str, data: ButtonData) -> None:
         self._menu.append(MenuEntry(order, text_key, data))
         self._menu.sort(key=lambda entry: entry.order)
+        self._menus.clear()
 
     @property
     def commands(self) -> frozenset[str]:
@@ -210,8 +213,12 @@ class ConversationRouter:
 
     def menu_buttons(self, t: Texts) -> tuple[tuple[Button, ...], ...]:
         """The main menu: two buttons a row, only features that are registered."""
-        buttons = [Button(t(entry.text_key), data=entry.data.pack()) for entry in self._menu]
-        return tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
+        menu = self._menus.get(t.language)
+        if menu is None:
+            buttons = [Button(t(entry.text_key), data=entry.data.pack()) for entry in self._menu]
+            menu = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
+            self._menus[t.language] = menu
+        return menu
 
     # -- dispatch -----------------------------------------------------------------------------
     async def handle(self, event: Incoming) -> Outcome:

@@ -11,6 +11,8 @@ import logging
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import lru_cache
+from typing import Any
 
 from telegram import (
     Bot,
@@ -39,8 +41,16 @@ from handlers.contract import (
 log = logging.getLogger(__name__)
 
 ApiCall = Callable[[], Awaitable[object]]
+# A Bot API parameter as JSON (a markup's wire form).
+JSONDict = dict[str, Any]
 ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 NOT_MODIFIED = "message is not modified"
+# PTB's markups cannot change once built, so each distinct keyboard (a menu in one language, a
+# customer's list of numbers) is built once and shown again as it is; the least recently shown
+# are forgotten beyond this many.
+KEYBOARDS_KEPT = 1024
+REMOVE_KEYBOARD = ReplyKeyboardRemove()
+REMOVE_KEYBOARD_PARAMETER = REMOVE_KEYBOARD.to_dict()
 
 
 class Sender(OutcomeSender):
@@ -68,21 +78,34 @@ class Sender(OutcomeSender):
         """One new message (or invoice) in `chat_id`, tried once; what became of it."""
         try:
             if reply.invoice is not None:
-                sent = await self._send_invoice(
+                invoice = await self._send_invoice(
                     chat_id, reply.invoice, inline_markup(reply.buttons), reply.thread_id
                 )
+                message_id: int | None = invoice.message_id
             else:
-                sent = await self._bot.send_message(
-                    chat_id,
-                    reply.text,
-                    reply_markup=reply_markup(reply),
-                    message_thread_id=reply.thread_id,
-                )
+                message_id = await self._send_message(chat_id, reply)
         except TelegramError as error:
             delivery = delivery_of(error)
             log.warning("sending to chat %s: %s (%r)", chat_id, delivery.status, error)
             return delivery
-        return Delivery.sent(sent.message_id)
+        return Delivery.sent(message_id)
+
+    async def _send_message(self, chat_id: int, reply: Reply) -> int | None:
+        """sendMessage with the parameters `Bot.send_message` would send; the new message's id.
+
+        Only the id is read from Telegram's answer, so the answer is not made into a PTB
+        `Message` (that costs more than the rest of the call); errors are PTB's own.
+        """
+        sent = await self._bot._post(
+            "sendMessage",
+            {
+                "chat_id": chat_id,
+                "text": reply.text,
+                "reply_markup": markup_parameter(reply),
+                "message_thread_id": reply.thread_id,
+            },
+        )
+        return _message_id(sent)
 
     def _send_invoice(
         self,
@@ -104,14 +127,17 @@ class Sender(OutcomeSender):
         )
 
     async def _edit(self, chat_id: int, message_id: int, reply: Reply) -> bool:
-        """Edit the pressed button's message; False when it cannot be (send anew instead)."""
-        markup = inline_markup(reply.buttons)
+        """Edit the pressed button's message; False when it cannot be (send anew instead).
+
+        As with `_send_message`, Telegram's answer (the edited message) is not parsed."""
+        parameters = {
+            "chat_id": chat_id,
+            "message_id": message_id,
+            "text": reply.text,
+            "reply_markup": inline_parameter(reply.buttons),
+        }
         try:
-            await _retrying(
-                lambda: self._bot.edit_message_text(
-                    reply.text, chat_id, message_id, reply_markup=markup
-                )
-            )
+            await _retrying(lambda: self._bot._post("editMessageText", parameters))
         except BadRequest as error:
             if NOT_MODIFIED in error.message.lower():
                 return True
@@ -172,23 +198,65 @@ def reply_markup(reply: Reply) -> ReplyMarkup | None:
     if reply.keyboard is not None and reply.buttons:
         log.warning("a reply with both a keyboard and buttons; the buttons are dropped")
     if isinstance(reply.keyboard, ContactKeyboard):
-        share = KeyboardButton(reply.keyboard.share_text, request_contact=True)
-        return ReplyKeyboardMarkup([[share]], resize_keyboard=True, one_time_keyboard=True)
+        return _share_contact_keyboard(reply.keyboard.share_text)
     if isinstance(reply.keyboard, RemoveKeyboard):
-        return ReplyKeyboardRemove()
+        return REMOVE_KEYBOARD
     return inline_markup(reply.buttons)
+
+
+def markup_parameter(reply: Reply) -> JSONDict | None:
+    """`reply_markup(reply)` as the JSON object the Bot API receives."""
+    if isinstance(reply.keyboard, ContactKeyboard):
+        return _share_contact_parameter(reply.keyboard.share_text)
+    if isinstance(reply.keyboard, RemoveKeyboard):
+        return REMOVE_KEYBOARD_PARAMETER
+    return inline_parameter(reply.buttons)
+
+
+def inline_parameter(buttons: tuple[tuple[Button, ...], ...]) -> JSONDict | None:
+    """`inline_markup(buttons)` as the JSON object the Bot API receives."""
+    if not buttons:
+        return None
+    return _inline_parameter(buttons)
+
+
+@lru_cache(maxsize=16)
+def _share_contact_keyboard(share_text: str) -> ReplyKeyboardMarkup:
+    share = KeyboardButton(share_text, request_contact=True)
+    return ReplyKeyboardMarkup([[share]], resize_keyboard=True, one_time_keyboard=True)
+
+
+@lru_cache(maxsize=16)
+def _share_contact_parameter(share_text: str) -> JSONDict:
+    return _share_contact_keyboard(share_text).to_dict()
 
 
 def inline_markup(buttons: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
     if not buttons:
         return None
+    return _inline_keyboard(buttons)
+
+
+@lru_cache(maxsize=KEYBOARDS_KEPT)
+def _inline_keyboard(buttons: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[_inline_button(button) for button in row] for row in buttons])
+
+
+@lru_cache(maxsize=KEYBOARDS_KEPT)
+def _inline_parameter(buttons: tuple[tuple[Button, ...], ...]) -> JSONDict:
+    return _inline_keyboard(buttons).to_dict()
 
 
 def _inline_button(button: Button) -> InlineKeyboardButton:
     if button.url is not None:
         return InlineKeyboardButton(button.text, url=button.url)
     return InlineKeyboardButton(button.text, callback_data=button.data)
+
+
+def _message_id(sent: object) -> int | None:
+    """The id of the message in a Bot API answer (a Message object), if it is one."""
+    message_id = sent.get("message_id") if isinstance(sent, dict) else None
+    return message_id if isinstance(message_id, int) else None
 
 
 async def _retrying(make: ApiCall) -> object:
