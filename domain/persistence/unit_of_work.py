@@ -13,7 +13,9 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import exc
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.util import greenlet_spawn
 
 from domain.persistence.database import READ_ONLY
 from domain.persistence.driver import Driver, PostgresDriver, SqliteDriver
@@ -90,13 +92,14 @@ class UnitOfWork:
             return self._driver
         if self._session is not None:
             connection = await self._session.connection()
+            raw = await connection.get_raw_connection()
         else:
+            # Checked out and begun in one hop into SQLAlchemy's synchronous core.
+            sync = await greenlet_spawn(self._open, self._connection)
             if self._connection is None:
-                self._connection = await self._bind.connect()
+                self._connection = AsyncConnection(self._bind, sync)
             connection = self._connection
-            if not connection.in_transaction():
-                await connection.begin()
-        raw = await connection.get_raw_connection()
+            raw = sync.connection
         dialect = self._bind.dialect
         if dialect.name == "sqlite":
             self._driver = SqliteDriver(dialect, raw.driver_connection._conn)  # type: ignore[union-attr]
@@ -114,6 +117,14 @@ class UnitOfWork:
                     ) from error
             self._driver = PostgresDriver(dialect, raw.driver_connection)
         return self._driver
+
+    def _open(self, connection: AsyncConnection | None) -> Connection:
+        sync = connection.sync_connection if connection is not None else None
+        if sync is None:
+            sync = self._bind.sync_engine.connect()
+        if not sync.in_transaction():
+            sync.begin()
+        return sync
 
     async def commit(self) -> None:
         self._driver = None  # the connection may go back to the pool: ask for it again
