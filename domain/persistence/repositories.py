@@ -131,17 +131,27 @@ class CustomerRepository:
         await self._session.flush()
 
 
-class PhoneBindingRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+_PHONES = cast(Table, PhoneBindingRow.__table__)
+_PHONES_OF_CUSTOMER = Statement(
+    select(_PHONES)
+    .where(_PHONES.c.customer_id == bindparam("customer_id"))
+    .order_by(_PHONES.c.bound_at, _PHONES.c.id)
+)
 
-    async def of_customer(self, customer_id: int) -> list[PhoneBindingRow]:
-        result = await self._session.execute(
-            select(PhoneBindingRow)
-            .where(PhoneBindingRow.customer_id == customer_id)
-            .order_by(PhoneBindingRow.bound_at, PhoneBindingRow.id)
-        )
-        return list(result.scalars())
+
+class PhoneBindingRepository:
+    def __init__(self, uow: Connected) -> None:
+        self._uow = uow
+
+    @property
+    def _session(self) -> AsyncSession:
+        return self._uow.session
+
+    async def of_customer(self, customer_id: int) -> list[Record]:
+        """The customer's bound numbers (columns as `PhoneBindingRow` names them), oldest
+        first: shown on every phones screen."""
+        driver = await self._uow.driver()
+        return await driver.rows(_PHONES_OF_CUSTOMER, customer_id=customer_id)
 
     def add(self, row: PhoneBindingRow) -> None:
         self._session.add(row)

@@ -70,7 +70,11 @@ class UnitOfWork:
             self._session = None
             if self._connection is not None:
                 connection, self._connection = self._connection, None
-                await connection.close()
+                if connection.in_transaction():
+                    await connection.close()  # a rollback, which may wait on the server
+                else:
+                    # Nothing to end: the connection goes back to the pool without waiting.
+                    connection.sync_connection.close()  # type: ignore[union-attr]
 
     @property
     def session(self) -> AsyncSession:
@@ -122,7 +126,7 @@ class UnitOfWork:
         sync = connection.sync_connection if connection is not None else None
         if sync is None:
             sync = self._bind.sync_engine.connect()
-        if not sync.in_transaction():
+        if self._transaction and not sync.in_transaction():
             sync.begin()
         return sync
 
@@ -130,7 +134,7 @@ class UnitOfWork:
         self._driver = None  # the connection may go back to the pool: ask for it again
         if self._session is not None:
             await self._session.commit()
-        if self._connection is not None:
+        if self._connection is not None and self._connection.in_transaction():
             await self._connection.commit()
 
     @cached_property
@@ -139,7 +143,7 @@ class UnitOfWork:
 
     @cached_property
     def phones(self) -> PhoneBindingRepository:
-        return PhoneBindingRepository(self.session)
+        return PhoneBindingRepository(self)
 
     @cached_property
     def conversations(self) -> ConversationRepository:

@@ -3,7 +3,10 @@
     python tests/bench/aiogram_throughput.py [--updates 3000] [--users 50] [--batch 100]
                                              [--profile]
 
-Both paths get the same pre-parsed updates through `Dispatcher.feed_update`, in concurrent
+The echo is aiogram's examples: echo_bot.py's `send_copy` for a message, and for a button press
+the answer and the edit of callback_data_factory.py (as the PTB bench's floor is PTB's echo.py
+and inlinekeyboard.py). Both paths get the same pre-parsed updates through
+`Dispatcher.feed_update`, in concurrent
 batches as polling hands them to tasks, over a null transport (a `BaseSession` that serialises
 each request as aiohttp would and answers it locally, no HTTP). Ours goes through the adapter
 to the neutral router, which loads and saves conversation state on a temp migrated SQLite file;
@@ -188,7 +191,12 @@ def echo_dispatcher() -> Dispatcher:
 
     @router.callback_query()
     async def answer(query: CallbackQuery) -> None:
+        """A button press as aiogram's examples (callback_data_factory.py) answer it: the
+        query answered and the message edited, as PTB's inlinekeyboard.py does in the PTB
+        bench."""
         await query.answer()
+        assert isinstance(query.message, Message)
+        await query.message.edit_text(f"Selected option: {query.data}")
 
     dispatcher = Dispatcher()
     dispatcher.include_router(router)
