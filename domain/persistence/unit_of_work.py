@@ -70,10 +70,11 @@ class UnitOfWork:
             self._session = None
             if self._connection is not None:
                 connection, self._connection = self._connection, None
-                if connection.in_transaction():
-                    await connection.close()  # a rollback, which may wait on the server
+                if connection.in_transaction() or connection.dialect.name != "sqlite":
+                    # A rollback, or a pooled connection closed, may wait on the server.
+                    await connection.close()
                 else:
-                    # Nothing to end: the connection goes back to the pool without waiting.
+                    # SQLite with nothing to end: back to the pool without waiting.
                     connection.sync_connection.close()  # type: ignore[union-attr]
 
     @property

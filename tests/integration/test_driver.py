@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import UTC, datetime, timedelta, timezone
 from typing import cast
 
@@ -202,3 +204,34 @@ async def test_rows_are_read_by_column_name(engine: AsyncEngine) -> None:
         rows = await (await work.driver()).rows(by_customer, customer_id=customer_id)
         await work.commit()
     assert [(row.id, row.fen) for row in rows] == [(first, 1000), (second, 2000)]
+
+
+async def test_more_units_of_work_at_once_than_pooled_connections_all_finish_cleanly(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A burst beyond the pool's size (PostgreSQL opens and then closes extra connections;
+    SQLite queues for its one) finishes every unit of work and logs no error."""
+    uow = UnitOfWorkFactory.of(engine)
+    customer_id = await a_customer(uow)
+
+    async def read_slowly() -> int:
+        async with uow.read() as work:
+            balance = await work.wallets.balance(customer_id)
+            await asyncio.sleep(0.01)  # hold the connection while others ask for one
+            return balance
+
+    async def write_slowly(index: int) -> None:
+        async with uow() as work:
+            await work.wallets.post(customer_id, 1, "CNY", "topup", f"burst:{index}", NOW)
+            await asyncio.sleep(0.01)
+            await work.commit()
+
+    with caplog.at_level(logging.ERROR):
+        results = await asyncio.gather(
+            *(read_slowly() for _ in range(40)), *(write_slowly(i) for i in range(40))
+        )
+    assert len(results) == 80
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    async with uow.read() as work:
+        assert await work.wallets.balance(customer_id) == 40
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
