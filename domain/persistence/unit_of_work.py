@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from functools import cached_property
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import greenlet_spawn
 
 from domain.persistence.database import READ_ONLY
@@ -99,8 +100,11 @@ class UnitOfWork:
             connection = await self._session.connection()
             raw = await connection.get_raw_connection()
         else:
-            # Checked out and begun in one hop into SQLAlchemy's synchronous core.
-            sync = await greenlet_spawn(self._open, self._connection)
+            if self._waits_for_nothing():
+                sync = self._open(self._connection)
+            else:
+                # Checked out and begun in one hop into SQLAlchemy's synchronous core.
+                sync = await greenlet_spawn(self._open, self._connection)
             if self._connection is None:
                 self._connection = AsyncConnection(self._bind, sync)
             connection = self._connection
@@ -122,6 +126,15 @@ class UnitOfWork:
                     ) from error
             self._driver = PostgresDriver(dialect, raw.driver_connection)
         return self._driver
+
+    def _waits_for_nothing(self) -> bool:
+        """SQLite's one connection is free and nothing needs beginning: taking it does not
+        wait, so it is taken here without a hop into SQLAlchemy's async bridge."""
+        if self._bind.dialect.name != "sqlite" or self._transaction:
+            return False
+        if self._connection is not None:
+            return True
+        return cast(QueuePool, self._bind.sync_engine.pool).checkedin() > 0
 
     def _open(self, connection: AsyncConnection | None) -> Connection:
         sync = connection.sync_connection if connection is not None else None
