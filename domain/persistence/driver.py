@@ -185,7 +185,7 @@ class PostgresDriver(Driver):
             self.broken = True  # cut off mid-statement: the connection's state is unknown
             raise
         except Exception as error:
-            raise self._translated(error, compiled.sql, arguments) from error
+            raise self.translated(error, compiled.sql, arguments) from error
         return [compiled.read(row) for row in found]
 
     async def run(self, statement: Statement, **params: Any) -> int:
@@ -199,11 +199,11 @@ class PostgresDriver(Driver):
             self.broken = True  # cut off mid-statement: the connection's state is unknown
             raise
         except Exception as error:
-            raise self._translated(error, compiled.sql, arguments) from error
+            raise self.translated(error, compiled.sql, arguments) from error
         count = status.rsplit(" ", 1)[-1]
         return int(count) if count.isdigit() else 0
 
-    def _translated(self, error: Exception, sql: str, arguments: list[Any]) -> Exception:
+    def translated(self, error: Exception, sql: str, arguments: list[Any]) -> Exception:
         """asyncpg's errors as SQLAlchemy's, so callers catch one kind whatever ran the
         statement; a connection that failed is marked broken."""
         import asyncpg  # only on PostgreSQL

@@ -46,6 +46,7 @@ class UnitOfWork:
         self._session: AsyncSession | None = None
         self._connection: AsyncConnection | None = None  # held when the driver came first
         self._driver: Driver | None = None
+        self._asyncpg: Any = None  # SQLAlchemy's adapter of the asyncpg connection in use
 
     async def __aenter__(self) -> UnitOfWork:
         return self
@@ -124,6 +125,7 @@ class UnitOfWork:
                     raise exc.DBAPIError(
                         "BEGIN", None, error, connection_invalidated=True
                     ) from error
+            self._asyncpg = adapter
             self._driver = PostgresDriver(dialect, raw.driver_connection)
         return self._driver
 
@@ -145,10 +147,22 @@ class UnitOfWork:
         return sync
 
     async def commit(self) -> None:
-        self._driver = None  # the connection may go back to the pool: ask for it again
+        driver, self._driver = self._driver, None  # the connection may go back to the pool
+        adapter, self._asyncpg = self._asyncpg, None
         if self._session is not None:
             await self._session.commit()
         if self._connection is not None and self._connection.in_transaction():
+            if (
+                isinstance(driver, PostgresDriver)
+                and adapter._transaction is not None
+                and self._session is None
+            ):
+                # Only the driver was used: COMMIT goes out at once, before SQLAlchemy's own
+                # bookkeeping, so row locks (an offer's quota) are held no longer than needed.
+                try:
+                    await adapter._call_and_discard(adapter._transaction.commit)
+                except Exception as error:
+                    raise driver.translated(error, "COMMIT", []) from error
             await self._connection.commit()
 
     @cached_property
