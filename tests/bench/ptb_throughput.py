@@ -26,7 +26,6 @@ import asyncio
 import cProfile
 import io
 import itertools
-import json
 import logging
 import pstats
 import sys
@@ -38,9 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, ContextTypes, MessageHandler, filters
-from telegram.request import BaseRequest, RequestData
+from telegram.request import RequestData
 
 from bot.assembly import build_app
 from bot.ptb import application_builder, build_ptb_application, serve_conversation
@@ -58,6 +59,7 @@ from handlers.contract import (
 )
 from handlers.features.phones import ShowPhones
 from handlers.menu import ShowMenu
+from tests.fakes.ptb_request import LocalRequest
 
 TOKEN = "123456:bench-token"
 BOT_ID = 123456
@@ -69,41 +71,20 @@ FULL = "full path: PTB + adapter + router + SQLite"
 ROUTER = "router + SQLite alone (no PTB)"
 
 
-class NullRequest(BaseRequest):
+class NullRequest(LocalRequest):
     """Answers every Bot API call at once with a plausible result; no network at all."""
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self._message_ids = itertools.count(1_000_000)
 
-    async def initialize(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
-
-    @property
-    def read_timeout(self) -> float | None:
-        return None
-
-    async def do_request(
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: Any = None,
-        write_timeout: Any = None,
-        connect_timeout: Any = None,
-        pool_timeout: Any = None,
-    ) -> tuple[int, bytes]:
-        api_method = url.rsplit("/", 1)[-1]
+    def answer(self, api_method: str, request_data: RequestData | None) -> object:
         self.calls[api_method] += 1
         parameters: dict[str, Any] = {}
         if request_data is not None:
             request_data.json_payload  # noqa: B018 - the encoding a real transport would do
             parameters = request_data.parameters
-        body = {"ok": True, "result": self._result(api_method, parameters)}
-        return 200, json.dumps(body).encode()
+        return self._result(api_method, parameters)
 
     def _result(self, api_method: str, parameters: dict[str, Any]) -> object:
         if api_method == "getMe":

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from telegram import Bot
-from telegram.request import BaseRequest, RequestData
+from telegram.request import RequestData
 
 from bot.ptb import Sender
 from bot.ptb.replies import inline_markup, reply_markup
@@ -26,6 +26,7 @@ from handlers.contract import (
     RemoveKeyboard,
     Reply,
 )
+from tests.fakes.ptb_request import LocalRequest
 
 TOKEN = "123456:wire-test"
 CHAT = 4242
@@ -42,34 +43,14 @@ REPLIES = [
 ]
 
 
-class RecordingRequest(BaseRequest):
+class RecordingRequest(LocalRequest):
     """Answers every call like Telegram would and keeps each call's wire parameters."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, str]]] = []
         self._ids = itertools.count(500)
 
-    async def initialize(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
-
-    @property
-    def read_timeout(self) -> float | None:
-        return None
-
-    async def do_request(
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: Any = None,
-        write_timeout: Any = None,
-        connect_timeout: Any = None,
-        pool_timeout: Any = None,
-    ) -> tuple[int, bytes]:
-        endpoint = url.rsplit("/", 1)[-1]
+    def answer(self, endpoint: str, request_data: RequestData | None) -> object:
         parameters = request_data.json_parameters if request_data is not None else {}
         self.calls.append((endpoint, parameters))
         result: object = True
@@ -82,7 +63,7 @@ class RecordingRequest(BaseRequest):
                 "chat": {"id": int(parameters["chat_id"]), "type": "private"},
                 "text": parameters["text"],
             }
-        return 200, json.dumps({"ok": True, "result": result}).encode()
+        return result
 
 
 @pytest.fixture
