@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import io
 import logging
 import os
@@ -455,6 +456,7 @@ async def bench_backend(
 
         provider = Run("provider", backend)
         await warm_up(bench, recharge_by_provider, plan, customers)
+        gc.freeze()  # as the bot does once started (bot/cli.py): set-up is never collected
         profiler = cProfile.Profile() if args.profile else None
         server = ServerCpu(bench) if backend == "postgres" else None
         counter.enabled = True
