@@ -72,11 +72,11 @@ class UnitOfWork:
             self._session = None
             if self._connection is not None:
                 connection, self._connection = self._connection, None
-                if connection.in_transaction() or connection.dialect.name != "sqlite":
-                    # A rollback, or a pooled connection closed, may wait on the server.
+                if connection.in_transaction() or self._pool.overflow() > 0:
+                    # A rollback, or an extra connection closed, may wait on the server.
                     await connection.close()
                 else:
-                    # SQLite with nothing to end: back to the pool without waiting.
+                    # Nothing to end and room in the pool: back to it without waiting.
                     connection.sync_connection.close()  # type: ignore[union-attr]
 
     @property
@@ -129,14 +129,17 @@ class UnitOfWork:
             self._driver = PostgresDriver(dialect, raw.driver_connection)
         return self._driver
 
+    @property
+    def _pool(self) -> QueuePool:
+        return cast(QueuePool, self._bind.sync_engine.pool)
+
     def _waits_for_nothing(self) -> bool:
         """SQLite's one connection is free and nothing needs beginning: taking it does not
-        wait, so it is taken here without a hop into SQLAlchemy's async bridge."""
+        wait, so it is taken here without a hop into SQLAlchemy's async bridge. (A PostgreSQL
+        connection may have to be made again when taken: that waits on the server.)"""
         if self._bind.dialect.name != "sqlite" or self._transaction:
             return False
-        if self._connection is not None:
-            return True
-        return cast(QueuePool, self._bind.sync_engine.pool).checkedin() > 0
+        return self._connection is not None or self._pool.checkedin() > 0
 
     def _open(self, connection: AsyncConnection | None) -> Connection:
         sync = connection.sync_connection if connection is not None else None
@@ -163,6 +166,9 @@ class UnitOfWork:
                     await adapter._call_and_discard(adapter._transaction.commit)
                 except Exception as error:
                     raise driver.translated(error, "COMMIT", []) from error
+                # SQLAlchemy's own bookkeeping: nothing is left to send.
+                self._connection.sync_connection.commit()  # type: ignore[union-attr]
+                return
             await self._connection.commit()
 
     @cached_property
