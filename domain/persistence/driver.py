@@ -178,30 +178,29 @@ class PostgresDriver(Driver):
 
     async def rows(self, statement: Statement, **params: Any) -> list[Any]:
         compiled = statement.on(self.dialect)
-        arguments = compiled.arguments(params)
-        try:
-            found = await self._connection.fetch(compiled.sql, *arguments)
-        except asyncio.CancelledError:
-            self.broken = True  # cut off mid-statement: the connection's state is unknown
-            raise
-        except Exception as error:
-            raise self.translated(error, compiled.sql, arguments) from error
+        found = await self._send(compiled, compiled.arguments(params), fetch=True)
         return [compiled.read(row) for row in found]
 
     async def run(self, statement: Statement, **params: Any) -> int:
         compiled = statement.on(self.dialect)
         arguments = compiled.arguments(params)
+        if compiled.readers:
+            return len(await self._send(compiled, arguments, fetch=True))
+        status = await self._send(compiled, arguments, fetch=False)
+        count = status.rsplit(" ", 1)[-1]
+        return int(count) if count.isdigit() else 0
+
+    async def _send(self, compiled: Compiled, arguments: list[Any], *, fetch: bool) -> Any:
+        """The rows (`fetch`) or the status line of one statement."""
         try:
-            if compiled.readers:
-                return len(await self._connection.fetch(compiled.sql, *arguments))
-            status = await self._connection.execute(compiled.sql, *arguments)
+            if fetch:
+                return await self._connection.fetch(compiled.sql, *arguments)
+            return await self._connection.execute(compiled.sql, *arguments)
         except asyncio.CancelledError:
             self.broken = True  # cut off mid-statement: the connection's state is unknown
             raise
         except Exception as error:
             raise self.translated(error, compiled.sql, arguments) from error
-        count = status.rsplit(" ", 1)[-1]
-        return int(count) if count.isdigit() else 0
 
     def translated(self, error: Exception, sql: str, arguments: list[Any]) -> Exception:
         """asyncpg's errors as SQLAlchemy's, so callers catch one kind whatever ran the
