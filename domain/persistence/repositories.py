@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Column,
+    ColumnElement,
     Insert,
     Integer,
     Select,
@@ -256,12 +257,16 @@ _ORDER_STATUS = Statement(select(_ORDERS.c.status).where(_ORDERS.c.id == bindpar
 _ORDER_INSERT = RowInserter(_ORDERS)
 
 
-def _order_update(keys: tuple[str, ...]) -> Update:
-    """Move an order from status `current` to `v_status`, also setting `keys`; the order's
-    row after the move is returned (none when it was not in `current`)."""
+def _order_update(keys: tuple[str, ...], *guards: ColumnElement[bool]) -> Update:
+    """Move an order from status `current` to `v_status`, also setting `keys`, when `guards`
+    hold too; the order's row after the move is returned (none when it was not moved)."""
     return (
         update(_ORDERS)
-        .where(_ORDERS.c.id == bindparam("order_id"), _ORDERS.c.status == bindparam("current"))
+        .where(
+            _ORDERS.c.id == bindparam("order_id"),
+            _ORDERS.c.status == bindparam("current"),
+            *guards,
+        )
         .values(
             {"status": bindparam("v_status"), "updated_at": bindparam("v_updated_at")}
             | {key: bindparam(f"v_{key}") for key in keys}
@@ -285,9 +290,9 @@ def _event_values(order_id: Any) -> list[Any]:
 _EVENT_COLUMNS = ["order_id", "from_status", "to_status", "cause", "at"]
 
 
-def _order_move_with_event(keys: tuple[str, ...]) -> Select[Any]:
+def _order_move_with_event(keys: tuple[str, ...], *guards: ColumnElement[bool]) -> Select[Any]:
     """PostgreSQL: the move and its event in one statement (one round trip)."""
-    moved = _order_update(keys).cte("moved")
+    moved = _order_update(keys, *guards).cte("moved")
     event = (
         insert(_ORDER_EVENTS)
         .from_select(_EVENT_COLUMNS, select(*_event_values(moved.c.id)))
@@ -297,6 +302,24 @@ def _order_move_with_event(keys: tuple[str, ...]) -> Select[Any]:
 
 
 _ORDER_MOVE = StatementsByKeys(_order_update)
+
+
+def _payment_guards(purposes: tuple[str, ...]) -> tuple[ColumnElement[bool], ...]:
+    """The order is the customer's (`owner`), still in its payment window at `v_updated_at`,
+    and of a purpose the method pays for."""
+    return (
+        _ORDERS.c.customer_id == bindparam("owner"),
+        _ORDERS.c.expires_at > bindparam("v_updated_at", type_=_ORDERS.c.expires_at.type),
+        or_(*(_ORDERS.c.purpose == purpose for purpose in purposes)),
+    )
+
+
+_START_PAYMENT = StatementsByKeys(
+    lambda purposes: _order_update(("payment_method",), *_payment_guards(purposes))
+)
+_START_PAYMENT_WITH_EVENT = StatementsByKeys(
+    lambda purposes: _order_move_with_event(("payment_method",), *_payment_guards(purposes))
+)
 _ORDER_MOVE_WITH_EVENT = StatementsByKeys(_order_move_with_event)
 _MOVE_EVENT = Statement(
     insert(_ORDER_EVENTS).values(
@@ -394,6 +417,35 @@ class OrderRepository:
         if moved is not None:
             await driver.run(_MOVE_EVENT, **params)
         return moved
+
+    async def start_payment(
+        self,
+        order_id: int,
+        owner: int,
+        purposes: Iterable[str],
+        method: str,
+        cause: str,
+        at: datetime,
+    ) -> Record | None:
+        """created -> awaiting_payment by `method`, only for the owner's order, still in its
+        payment window and of one of `purposes`; recorded like any move. On PostgreSQL this
+        is one statement, atomic by itself. The order's row after it, or None."""
+        driver = await self._uow.driver()
+        params = {
+            "order_id": order_id,
+            "owner": owner,
+            "current": "created",
+            "v_status": "awaiting_payment",
+            "v_updated_at": at,
+            "v_payment_method": method,
+            "v_cause": cause,
+        }
+        if driver.dialect.name == "postgresql":
+            return await driver.row(_START_PAYMENT_WITH_EVENT(purposes), **params)
+        started = await driver.row(_START_PAYMENT(purposes), **params)
+        if started is not None:
+            await driver.run(_MOVE_EVENT, **params)
+        return started
 
     async def record(
         self, order_id: int, from_status: str | None, to_status: str, cause: str, at: datetime

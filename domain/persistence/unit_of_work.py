@@ -238,6 +238,14 @@ class UnitOfWorkFactory:
         """A unit of work that never writes: on SQLite it does not wait for the write lock."""
         return UnitOfWork(self._read_engine, transaction=False)
 
+    def one_move(self) -> UnitOfWork:
+        """A unit of work for one order's move: on PostgreSQL the move and its history row
+        are one statement, atomic by itself, so no transaction is opened around it; on SQLite
+        they are two statements in a transaction."""
+        if self._engine.dialect.name == "postgresql":
+            return UnitOfWork(self._engine, transaction=False)
+        return UnitOfWork(self._engine, transaction=True)
+
     def single(self) -> UnitOfWork:
         """A unit of work of exactly one statement, atomic by itself: on SQLite it runs without
         an explicit transaction (no BEGIN IMMEDIATE), so it holds the write lock for one step;

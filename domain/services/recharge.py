@@ -986,6 +986,19 @@ class RechargeService:
 
     # -- helpers ------------------------------------------------------------------------------
     async def _await_payment(self, customer_id: int, order_id: int, method: PaymentMethod) -> Order:
+        check_transition(S.CREATED, S.AWAITING_PAYMENT)
+        purposes = [p.value for p in OrderPurpose if method in self.methods_for(p)]
+        started = None
+        if purposes:
+            async with self._uow.one_move() as uow:
+                started = await uow.orders.start_payment(
+                    order_id, customer_id, purposes, method.value, f"pay by {method}", self._clock()
+                )
+                await uow.commit()
+        if started is not None:
+            return order_of(started)
+        # Not a new order of this customer's that the method pays: the checks below say why,
+        # or the order already awaits payment (paid again, perhaps another way).
         async with self._uow() as uow:
             order = await self._own_payable(uow, customer_id, order_id, method)
             if order.status is S.CREATED:

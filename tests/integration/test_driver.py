@@ -235,3 +235,32 @@ async def test_more_units_of_work_at_once_than_pooled_connections_all_finish_cle
     async with uow.read() as work:
         assert await work.wallets.balance(customer_id) == 40
     assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_payment_starts_only_on_the_owners_unexpired_order_of_a_paid_purpose(
+    engine: AsyncEngine,
+) -> None:
+    uow = UnitOfWorkFactory.of(engine)
+    owner = await a_customer(uow)
+    async with uow() as work:
+        order_id = await work.orders.add(an_order(owner))
+        await work.commit()
+
+    async def start(customer_id: int, purposes: list[str], at: datetime) -> object:
+        async with uow.one_move() as work:
+            started = await work.orders.start_payment(
+                order_id, customer_id, purposes, "sandbox", "pay by sandbox", at
+            )
+            await work.commit()
+            return started
+
+    assert await start(owner + 1, ["recharge"], NOW) is None  # not theirs
+    assert await start(owner, ["wallet_topup"], NOW) is None  # the method does not pay it
+    assert await start(owner, ["recharge"], NOW + timedelta(minutes=15)) is None  # expired
+    started = await start(owner, ["wallet_topup", "recharge"], NOW)
+    assert started is not None
+    assert (started.status, started.payment_method) == ("awaiting_payment", "sandbox")
+    assert await start(owner, ["recharge"], NOW) is None  # once
+    async with uow.read() as work:
+        events = await work.orders.events(order_id)
+    assert [(e.from_status, e.to_status) for e in events] == [("created", "awaiting_payment")]
