@@ -172,9 +172,30 @@ class SqliteDriver(Driver):
 
 
 class PostgresDriver(Driver):
-    def __init__(self, dialect: Dialect, connection: Any) -> None:
+    def __init__(self, dialect: Dialect, connection: Any, adapter: Any) -> None:
         super().__init__(dialect)
         self._connection = connection  # an asyncpg connection
+        self._adapter = adapter  # SQLAlchemy's adapter of it, which holds its transaction
+
+    async def begin(self) -> None:
+        """Begin the transaction now: SQLAlchemy would only at the first statement it runs."""
+        if self._adapter._transaction is None:
+            try:
+                await self._adapter._start_transaction()
+            except Exception as error:
+                raise self.translated(error, "BEGIN", []) from error
+
+    async def commit_now(self) -> bool:
+        """Send COMMIT at once, before SQLAlchemy's own bookkeeping (which then has nothing
+        left to send), so row locks are held no longer than needed. False: nothing to commit."""
+        transaction = self._adapter._transaction
+        if transaction is None:
+            return False
+        try:
+            await self._adapter._call_and_discard(transaction.commit)
+        except Exception as error:
+            raise self.translated(error, "COMMIT", []) from error
+        return True
 
     async def rows(self, statement: Statement, **params: Any) -> list[Any]:
         compiled = statement.on(self.dialect)
@@ -225,8 +246,28 @@ class Connected(Protocol):
     async def driver(self) -> Driver: ...
 
 
+class Repository:
+    """The base of repositories: the unit of work's session, and its driver connection."""
+
+    def __init__(self, uow: Connected) -> None:
+        self._uow = uow
+
+    @property
+    def _session(self) -> AsyncSession:
+        return self._uow.session
+
+    async def _driver(self) -> Driver:
+        return await self._uow.driver()
+
+
+def prefixed(values: dict[str, Any]) -> dict[str, Any]:
+    """Values as the parameters `v_<column>` that the statements here bind them to."""
+    return {f"v_{key}": value for key, value in values.items()}
+
+
 class StatementsByKeys:
-    """Statements that differ only in which columns they write, built once per set of keys."""
+    """Statements that differ only in a set of keys (the columns they write, the values they
+    compare with), built once per set."""
 
     def __init__(self, build: Callable[[tuple[str, ...]], ClauseElement]) -> None:
         self._build = build
@@ -260,6 +301,5 @@ class RowInserter:
             for column in self._table.columns
             if column.key != "id" and getattr(row, column.key) is not None
         }
-        params = {f"v_{key}": value for key, value in values.items()}
-        row.id = await driver.value(self._statements(values), **params)
+        row.id = await driver.value(self._statements(values), **prefixed(values))
         return int(row.id)

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.persistence.driver import Connected, Record, Statement
+from domain.persistence.driver import Record, Repository, Statement
 from domain.persistence.repositories import balance_shift
 from domain.persistence.tables import (
     CampaignRow,
@@ -160,20 +160,13 @@ _RECHARGE_TOTAL_SINCE = Statement(
 _COMPLETED_COUNT = Statement(select(func.count()).where(*_COMPLETED_RECHARGES))
 
 
-class CampaignRepository:
-    def __init__(self, uow: Connected) -> None:
-        self._uow = uow
-
-    @property
-    def _session(self) -> AsyncSession:
-        return self._uow.session
-
+class CampaignRepository(Repository):
     async def by_code(self, code: str) -> CampaignRow | None:
         result = await self._session.execute(select(CampaignRow).where(CampaignRow.code == code))
         return result.scalar_one_or_none()
 
     async def offer_by_code(self, code: str) -> Record | None:
-        return await (await self._uow.driver()).row(_OFFER_BY_CODE, code=code)
+        return await (await self._driver()).row(_OFFER_BY_CODE, code=code)
 
     async def offer_to_edit(self, code: str) -> OfferRow | None:
         """The offer as a row of the session, for loading a campaign file over it."""
@@ -189,7 +182,7 @@ class CampaignRepository:
     async def live(self, now: datetime) -> list[tuple[Record, list[Record]]]:
         """Campaigns whose window contains `now` (any status; the engine checks status), each
         with its offers: two statements however many campaigns are live."""
-        driver = await self._uow.driver()
+        driver = await self._driver()
         campaigns = await driver.rows(_LIVE_CAMPAIGNS, now=now)
         if not campaigns:
             return []
@@ -203,13 +196,10 @@ class CampaignRepository:
         return list(result.scalars())
 
     async def offers_of(self, campaign_id: int) -> list[Record]:
-        return await (await self._uow.driver()).rows(_OFFERS_OF, campaign_id=campaign_id)
+        return await (await self._driver()).rows(_OFFERS_OF, campaign_id=campaign_id)
 
 
-class OfferClaimRepository:
-    def __init__(self, uow: Connected) -> None:
-        self._uow = uow
-
+class OfferClaimRepository(Repository):
     async def claim(
         self, offer_id: int, order_id: int, customer_id: int, cashback_fen: int, at: datetime
     ) -> bool:
@@ -218,7 +208,7 @@ class OfferClaimRepository:
         The check and the increment are one conditional statement, so however many claim at
         once, the quota and the budget are never exceeded.
         """
-        driver = await self._uow.driver()
+        driver = await self._driver()
         values = {
             "offer_id": offer_id,
             "order_id": order_id,
@@ -237,11 +227,11 @@ class OfferClaimRepository:
         return True
 
     async def of_order(self, order_id: int) -> list[Record]:
-        return await (await self._uow.driver()).rows(_CLAIMS_OF_ORDER, order_id=order_id)
+        return await (await self._driver()).rows(_CLAIMS_OF_ORDER, order_id=order_id)
 
     async def settle(self, claim: Record, to_status: str) -> bool:
         """held -> granted, or held -> released (giving the slot and budget back)."""
-        driver = await self._uow.driver()
+        driver = await self._driver()
         if not await driver.run(_SETTLE_CLAIM, claim_id=claim.id, v_status=to_status):
             return False
         if to_status == RELEASED:
@@ -252,36 +242,29 @@ class OfferClaimRepository:
 
     async def grant_all(self, order_id: int) -> None:
         """Every slot the order holds becomes granted (its offers' counts stay taken)."""
-        await (await self._uow.driver()).run(_GRANT_CLAIMS, order_id=order_id)
+        await (await self._driver()).run(_GRANT_CLAIMS, order_id=order_id)
 
     async def withdraw(self, order_id: int) -> None:
         """Give back every slot the order holds and forget its claims, as if never made."""
         for claim in await self.of_order(order_id):
             await self.settle(claim, RELEASED)
-        await (await self._uow.driver()).run(_FORGET_CLAIMS, order_id=order_id)
+        await (await self._driver()).run(_FORGET_CLAIMS, order_id=order_id)
 
     async def used_by_customer(self, customer_id: int, offer_ids: Iterable[int]) -> dict[int, int]:
         ids = set(offer_ids)
         if not ids:
             return {}
-        driver = await self._uow.driver()
+        driver = await self._driver()
         rows = await driver.rows(_USED_BY_CUSTOMER, customer_id=customer_id)
         return {offer_id: int(count) for offer_id, count in rows if offer_id in ids}
 
 
-class PointsRepository:
-    def __init__(self, uow: Connected) -> None:
-        self._uow = uow
-
-    @property
-    def _session(self) -> AsyncSession:
-        return self._uow.session
-
+class PointsRepository(Repository):
     def open(self, customer_id: int) -> None:
         self._session.add(PointsBalanceRow(customer_id=customer_id, points=0))
 
     async def balance(self, customer_id: int) -> int:
-        driver = await self._uow.driver()
+        driver = await self._driver()
         return int(await driver.value(_POINTS_BALANCE, customer_id=customer_id) or 0)
 
     async def ledger_sum(self, customer_id: int) -> int:
@@ -296,7 +279,7 @@ class PointsRepository:
         return await self.entry(key) is not None
 
     async def entry(self, key: str) -> Record | None:
-        return await (await self._uow.driver()).row(_POINTS_ENTRY_BY_KEY, key=key)
+        return await (await self._driver()).row(_POINTS_ENTRY_BY_KEY, key=key)
 
     async def post(
         self,
@@ -314,7 +297,7 @@ class PointsRepository:
 
         One conditional statement moves the balance; the entry's unique key makes a replay
         fail with an IntegrityError."""
-        driver = await self._uow.driver()
+        driver = await self._driver()
         if not await driver.run(_POINTS_SHIFT, owner_id=customer_id, delta=points):
             return False
         await driver.run(
@@ -342,7 +325,7 @@ class PointsRepository:
     ) -> bool:
         """Earn `points` (> 0) with the entry keyed `key`, unless that entry exists: False
         then, and nothing changes (a replay)."""
-        driver = await self._uow.driver()
+        driver = await self._driver()
         inserted = await driver.run(
             _FIRST_ENTRY[driver.dialect.name],
             v_customer_id=customer_id,
@@ -387,12 +370,12 @@ class PointsRepository:
         return list(result.scalars())
 
     async def recharge_total_since(self, customer_id: int, since: datetime) -> int:
-        driver = await self._uow.driver()
+        driver = await self._driver()
         total = await driver.value(_RECHARGE_TOTAL_SINCE, customer_id=customer_id, since=since)
         return int(total or 0)
 
     async def completed_recharges(self, customer_id: int) -> int:
-        driver = await self._uow.driver()
+        driver = await self._driver()
         return int(await driver.value(_COMPLETED_COUNT, customer_id=customer_id) or 0)
 
 

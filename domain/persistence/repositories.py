@@ -25,14 +25,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.persistence.driver import (
-    Connected,
     Record,
+    Repository,
     RowInserter,
     Statement,
     StatementsByKeys,
+    prefixed,
 )
 from domain.persistence.tables import (
     ConversationRow,
@@ -102,14 +102,7 @@ _STATE_UPSERTS = {
 }
 
 
-class CustomerRepository:
-    def __init__(self, uow: Connected) -> None:
-        self._uow = uow
-
-    @property
-    def _session(self) -> AsyncSession:
-        return self._uow.session
-
+class CustomerRepository(Repository):
     async def by_telegram_id(self, telegram_id: int) -> CustomerRow | None:
         result = await self._session.execute(
             select(CustomerRow).where(CustomerRow.telegram_id == telegram_id)
@@ -122,7 +115,7 @@ class CustomerRepository:
     async def turn(self, telegram_id: int, chat_id: int) -> Record | None:
         """The customer (columns as `CustomerRow` names them) with their conversation in this
         chat (`conversation_id`, `step`, `data`: None when there is none yet), in one query."""
-        driver = await self._uow.driver()
+        driver = await self._driver()
         return await driver.row(_TURN, telegram_id=telegram_id, chat_id=chat_id)
 
     def add(self, row: CustomerRow) -> None:
@@ -140,18 +133,11 @@ _PHONES_OF_CUSTOMER = Statement(
 )
 
 
-class PhoneBindingRepository:
-    def __init__(self, uow: Connected) -> None:
-        self._uow = uow
-
-    @property
-    def _session(self) -> AsyncSession:
-        return self._uow.session
-
+class PhoneBindingRepository(Repository):
     async def of_customer(self, customer_id: int) -> list[Record]:
         """The customer's bound numbers (columns as `PhoneBindingRow` names them), oldest
         first: shown on every phones screen."""
-        driver = await self._uow.driver()
+        driver = await self._driver()
         return await driver.rows(_PHONES_OF_CUSTOMER, customer_id=customer_id)
 
     def add(self, row: PhoneBindingRow) -> None:
@@ -171,14 +157,7 @@ class PhoneBindingRepository:
         )
 
 
-class ConversationRepository:
-    def __init__(self, uow: Connected) -> None:
-        self._uow = uow
-
-    @property
-    def _session(self) -> AsyncSession:
-        return self._uow.session
-
+class ConversationRepository(Repository):
     async def find(self, chat_id: int, telegram_id: int) -> ConversationRow | None:
         result = await self._session.execute(
             select(ConversationRow).where(
@@ -193,7 +172,7 @@ class ConversationRepository:
     async def upsert(
         self, chat_id: int, telegram_id: int, step: str, data: dict[str, object], at: datetime
     ) -> None:
-        driver = await self._uow.driver()
+        driver = await self._driver()
         await driver.run(
             _STATE_UPSERTS[driver.dialect.name],
             chat_id=chat_id,
@@ -227,14 +206,7 @@ _WALLET_ENTRIES = cast(Table, WalletEntryRow.__table__)
 _PRODUCT = Statement(select(_PRODUCTS).where(_PRODUCTS.c.id == bindparam("product_id")))
 
 
-class ProductRepository:
-    def __init__(self, uow: Connected) -> None:
-        self._uow = uow
-
-    @property
-    def _session(self) -> AsyncSession:
-        return self._uow.session
-
+class ProductRepository(Repository):
     async def active(self, kind: str) -> list[ProductRow]:
         result = await self._session.execute(
             select(ProductRow)
@@ -245,7 +217,7 @@ class ProductRepository:
 
     async def get(self, product_id: int) -> Record | None:
         """The product's row (columns by name), whatever its state."""
-        return await (await self._uow.driver()).row(_PRODUCT, product_id=product_id)
+        return await (await self._driver()).row(_PRODUCT, product_id=product_id)
 
     async def by_code(self, code: str) -> ProductRow | None:
         result = await self._session.execute(select(ProductRow).where(ProductRow.code == code))
@@ -343,25 +315,14 @@ _AMOUNT_SINCE = StatementsByKeys(
 )
 
 
-def _prefixed(values: dict[str, object]) -> dict[str, object]:
-    return {f"v_{key}": value for key, value in values.items()}
-
-
-class OrderRepository:
-    def __init__(self, uow: Connected) -> None:
-        self._uow = uow
-
-    @property
-    def _session(self) -> AsyncSession:
-        return self._uow.session
-
+class OrderRepository(Repository):
     async def add(self, row: OrderRow) -> int:
         """Insert a new order (the columns `row` sets); its id is set on `row` and returned."""
-        return await _ORDER_INSERT.insert(await self._uow.driver(), row)
+        return await _ORDER_INSERT.insert(await self._driver(), row)
 
     async def get(self, order_id: int) -> Record | None:
         """The order's row (columns by name, as `OrderRow` names them)."""
-        return await (await self._uow.driver()).row(_ORDER, order_id=order_id)
+        return await (await self._driver()).row(_ORDER, order_id=order_id)
 
     async def of_customer(self, customer_id: int, limit: int) -> list[OrderRow]:
         result = await self._session.execute(
@@ -375,7 +336,7 @@ class OrderRepository:
     async def amount_since(
         self, customer_id: int, since: datetime, statuses: Iterable[str], purpose: str
     ) -> int:
-        driver = await self._uow.driver()
+        driver = await self._driver()
         total = await driver.value(
             _AMOUNT_SINCE(statuses), customer_id=customer_id, since=since, purpose=purpose
         )
@@ -396,7 +357,7 @@ class OrderRepository:
         The condition is checked by the database in the same statement, so of two concurrent
         attempts exactly one succeeds. The transition is recorded with its time and cause.
         """
-        driver = await self._uow.driver()
+        driver = await self._driver()
         sources = list(from_statuses)
         if len(sources) == 1:
             current: str | None = sources[0]  # the conditional update below checks it
@@ -404,7 +365,7 @@ class OrderRepository:
             current = await driver.value(_ORDER_STATUS, order_id=order_id)
             if current is None or current not in sources:
                 return None
-        params = _prefixed(values) | {
+        params = prefixed(values) | {
             "order_id": order_id,
             "current": current,
             "v_status": to_status,
@@ -430,7 +391,7 @@ class OrderRepository:
         """created -> awaiting_payment by `method`, only for the owner's order, still in its
         payment window and of one of `purposes`; recorded like any move. On PostgreSQL this
         is one statement, atomic by itself. The order's row after it, or None."""
-        driver = await self._uow.driver()
+        driver = await self._driver()
         params = {
             "order_id": order_id,
             "owner": owner,
@@ -450,7 +411,7 @@ class OrderRepository:
     async def record(
         self, order_id: int, from_status: str | None, to_status: str, cause: str, at: datetime
     ) -> None:
-        await (await self._uow.driver()).run(
+        await (await self._driver()).run(
             _MOVE_EVENT,
             order_id=order_id,
             current=from_status,
@@ -460,8 +421,8 @@ class OrderRepository:
         )
 
     async def set_values(self, order_id: int, **values: object) -> None:
-        driver = await self._uow.driver()
-        await driver.run(_ORDER_SET(values), order_id=order_id, **_prefixed(values))
+        driver = await self._driver()
+        await driver.run(_ORDER_SET(values), order_id=order_id, **prefixed(values))
 
     async def events(self, order_id: int) -> list[OrderEventRow]:
         result = await self._session.execute(
@@ -581,17 +542,10 @@ _WALLET_ENTRY_BY_KEY = Statement(
 )
 
 
-class PaymentRepository:
-    def __init__(self, uow: Connected) -> None:
-        self._uow = uow
-
-    @property
-    def _session(self) -> AsyncSession:
-        return self._uow.session
-
+class PaymentRepository(Repository):
     async def add(self, row: PaymentRow) -> int:
         """Insert the order's payment; a second one for the order is an IntegrityError."""
-        return await _PAYMENT_INSERT.insert(await self._uow.driver(), row)
+        return await _PAYMENT_INSERT.insert(await self._driver(), row)
 
     async def of_order(self, order_id: int) -> PaymentRow | None:
         result = await self._session.execute(
@@ -616,19 +570,12 @@ class PaymentRepository:
         return result.first() is not None
 
 
-class WalletRepository:
-    def __init__(self, uow: Connected) -> None:
-        self._uow = uow
-
-    @property
-    def _session(self) -> AsyncSession:
-        return self._uow.session
-
+class WalletRepository(Repository):
     def open(self, customer_id: int, currency: str) -> None:
         self._session.add(WalletRow(customer_id=customer_id, balance_fen=0, currency=currency))
 
     async def balance(self, customer_id: int) -> int:
-        driver = await self._uow.driver()
+        driver = await self._driver()
         return int(await driver.value(_WALLET_BALANCE, customer_id=customer_id) or 0)
 
     async def ledger_sum(self, customer_id: int) -> int:
@@ -649,7 +596,7 @@ class WalletRepository:
         return list(result.scalars())
 
     async def has_entry(self, key: str) -> bool:
-        driver = await self._uow.driver()
+        driver = await self._driver()
         return await driver.value(_WALLET_ENTRY_BY_KEY, key=key) is not None
 
     async def post(
@@ -667,7 +614,7 @@ class WalletRepository:
         One conditional statement moves the balance, so concurrent moves can never overdraw
         it; the entry's unique key makes a replay fail with an IntegrityError.
         """
-        driver = await self._uow.driver()
+        driver = await self._driver()
         if not await driver.run(_WALLET_SHIFT, owner_id=customer_id, delta=amount_fen):
             return False
         await driver.run(

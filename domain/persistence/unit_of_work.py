@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from types import TracebackType
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection
@@ -46,7 +46,6 @@ class UnitOfWork:
         self._session: AsyncSession | None = None
         self._connection: AsyncConnection | None = None  # held when the driver came first
         self._driver: Driver | None = None
-        self._asyncpg: Any = None  # SQLAlchemy's adapter of the asyncpg connection in use
 
     async def __aenter__(self) -> UnitOfWork:
         return self
@@ -114,19 +113,15 @@ class UnitOfWork:
         if dialect.name == "sqlite":
             self._driver = SqliteDriver(dialect, raw.driver_connection._conn)  # type: ignore[union-attr]
         else:
-            adapter: Any = raw.dbapi_connection
-            if self._transaction and adapter._transaction is None:
-                # SQLAlchemy begins asyncpg's transaction at the first statement it runs
-                # itself; statements sent to the driver directly need it begun now.
+            driver = PostgresDriver(dialect, raw.driver_connection, raw.dbapi_connection)
+            if self._transaction:
                 try:
-                    await adapter._start_transaction()
-                except Exception as error:  # the server dropped this connection
-                    await connection.invalidate()
-                    raise exc.DBAPIError(
-                        "BEGIN", None, error, connection_invalidated=True
-                    ) from error
-            self._asyncpg = adapter
-            self._driver = PostgresDriver(dialect, raw.driver_connection)
+                    await driver.begin()
+                except exc.DBAPIError:
+                    if driver.broken:  # the server dropped this connection
+                        await connection.invalidate()
+                    raise
+            self._driver = driver
         return self._driver
 
     @property
@@ -151,22 +146,16 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         driver, self._driver = self._driver, None  # the connection may go back to the pool
-        adapter, self._asyncpg = self._asyncpg, None
         if self._session is not None:
             await self._session.commit()
         if self._connection is not None and self._connection.in_transaction():
             if (
-                isinstance(driver, PostgresDriver)
-                and adapter._transaction is not None
-                and self._session is None
+                self._session is None
+                and isinstance(driver, PostgresDriver)
+                and await driver.commit_now()
             ):
-                # Only the driver was used: COMMIT goes out at once, before SQLAlchemy's own
-                # bookkeeping, so row locks (an offer's quota) are held no longer than needed.
-                try:
-                    await adapter._call_and_discard(adapter._transaction.commit)
-                except Exception as error:
-                    raise driver.translated(error, "COMMIT", []) from error
-                # SQLAlchemy's own bookkeeping: nothing is left to send.
+                # Only the driver was used, and it committed (an offer's row lock goes at
+                # once): SQLAlchemy's own bookkeeping has nothing left to send.
                 self._connection.sync_connection.commit()  # type: ignore[union-attr]
                 return
             await self._connection.commit()
