@@ -283,23 +283,33 @@ class StatementsByKeys:
 
 class RowInserter:
     """Inserts a new row of `table` from an ORM row object (the columns it sets; defaults
-    fill the others) and returns its id; one statement per set of columns."""
+    fill the others) and returns its id; one statement per set of columns. `build` may give
+    a statement that does more around the insert: it binds the row's columns as `v_<column>`
+    and returns the new id first."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(
+        self,
+        table: Table,
+        build: Callable[[tuple[str, ...]], ClauseElement] | None = None,
+    ) -> None:
         self._table = table
         self._statements = StatementsByKeys(
-            lambda keys: (
-                insert(table)
-                .values({key: bindparam(f"v_{key}") for key in keys})
-                .returning(table.c.id)
+            build
+            or (
+                lambda keys: (
+                    insert(table)
+                    .values({key: bindparam(f"v_{key}") for key in keys})
+                    .returning(table.c.id)
+                )
             )
         )
 
-    async def insert(self, driver: Driver, row: Any) -> int:
+    async def insert(self, driver: Driver, row: Any, **params: Any) -> int:
+        """Insert `row`; `params` are the extra parameters the statement binds."""
         values = {
             column.key: getattr(row, column.key)
             for column in self._table.columns
             if column.key != "id" and getattr(row, column.key) is not None
         }
-        row.id = await driver.value(self._statements(values), **prefixed(values))
+        row.id = await driver.value(self._statements(values), **prefixed(values), **params)
         return int(row.id)

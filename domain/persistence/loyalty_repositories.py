@@ -139,6 +139,34 @@ def _first_entry(dialect: str) -> Statement:
 
 
 _FIRST_ENTRY = {dialect: _first_entry(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+def _earn_once_postgresql() -> Statement:
+    """PostgreSQL: the entry unless its key exists, and the balance moved by it, in one
+    statement; how many entries went in (`earned`) and balances moved (`shifted`)."""
+    entry = (
+        postgresql_insert(_ENTRIES)
+        .values({name: bindparam(f"v_{name}") for name in _POINTS_ENTRY_COLUMNS})
+        .on_conflict_do_nothing(index_elements=[_ENTRIES.c.idempotency_key])
+        .returning(_ENTRIES.c.customer_id, _ENTRIES.c.points)
+        .cte("entry")
+    )
+    shifted = (
+        update(_BALANCES)
+        .where(_BALANCES.c.customer_id == entry.c.customer_id)
+        .values(points=_BALANCES.c.points + entry.c.points)
+        .returning(_BALANCES.c.customer_id)
+        .cte("shifted")
+    )
+    return Statement(
+        select(
+            select(func.count()).select_from(entry).scalar_subquery().label("earned"),
+            select(func.count()).select_from(shifted).scalar_subquery().label("shifted"),
+        )
+    )
+
+
+_EARN_ONCE_POSTGRESQL = _earn_once_postgresql()
 _GRANT_CLAIMS = Statement(
     update(_CLAIMS)
     .where(_CLAIMS.c.order_id == bindparam("order_id"), _CLAIMS.c.status == HELD)
@@ -325,22 +353,33 @@ class PointsRepository(Repository):
     ) -> bool:
         """Earn `points` (> 0) with the entry keyed `key`, unless that entry exists: False
         then, and nothing changes (a replay)."""
+        if points <= 0:
+            raise ValueError(f"customer {customer_id} cannot earn {points} points")
         driver = await self._driver()
-        inserted = await driver.run(
-            _FIRST_ENTRY[driver.dialect.name],
-            v_customer_id=customer_id,
-            v_points=points,
-            v_kind="earn",
-            v_order_id=order_id,
-            v_idempotency_key=key,
-            v_note="",
-            v_at=at,
-            v_expires_at=expires_at,
-        )
+        entry = {
+            "v_customer_id": customer_id,
+            "v_points": points,
+            "v_kind": "earn",
+            "v_order_id": order_id,
+            "v_idempotency_key": key,
+            "v_note": "",
+            "v_at": at,
+            "v_expires_at": expires_at,
+        }
+        if driver.dialect.name == "postgresql":
+            counts = await driver.row(_EARN_ONCE_POSTGRESQL, **entry)
+            assert counts is not None  # two counts, always one row
+            inserted, shifted = counts.earned, counts.shifted
+        else:
+            inserted = await driver.run(_FIRST_ENTRY[driver.dialect.name], **entry)
+            shifted = inserted and await driver.run(
+                _POINTS_SHIFT, owner_id=customer_id, delta=points
+            )
         if not inserted:
             return False
-        if not await driver.run(_POINTS_SHIFT, owner_id=customer_id, delta=points):
-            # No balance row (or a negative amount): the entry must not stand alone.
+        if not shifted:
+            # No balance row: the entry must not stand alone, so the caller's transaction
+            # ends without it.
             raise ValueError(f"customer {customer_id} cannot earn {points} points")
         return True
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    null,
     or_,
     select,
     update,
@@ -274,6 +275,65 @@ def _order_move_with_event(keys: tuple[str, ...], *guards: ColumnElement[bool]) 
 
 
 _ORDER_MOVE = StatementsByKeys(_order_update)
+PAYMENT_KEY = "payment."  # keys of a move's payment columns, beside the order's own
+
+
+def _order_move_paid_with_event(keys: tuple[str, ...]) -> Select[Any]:
+    """PostgreSQL: the move, its event and the order's payment (columns `p_<column>`, the
+    amount and currency the order's own) in one statement."""
+    order_keys = tuple(key for key in keys if not key.startswith(PAYMENT_KEY))
+    payment_keys = [key.removeprefix(PAYMENT_KEY) for key in keys if key.startswith(PAYMENT_KEY)]
+    moved = _order_update(order_keys).cte("moved")
+    event = (
+        insert(_ORDER_EVENTS)
+        .from_select(_EVENT_COLUMNS, select(*_event_values(moved.c.id)))
+        .cte("event")
+    )
+    payment = (
+        insert(_PAYMENTS)
+        .from_select(
+            ["order_id", "amount_fen", "currency", *payment_keys],
+            select(
+                moved.c.id,
+                moved.c.amount_fen,
+                moved.c.currency,
+                *(bindparam(f"p_{key}", type_=_PAYMENTS.c[key].type) for key in payment_keys),
+            ),
+        )
+        .cte("payment")
+    )
+    return select(moved).add_cte(event).add_cte(payment)
+
+
+_ORDER_MOVE_PAID_WITH_EVENT = StatementsByKeys(_order_move_paid_with_event)
+
+
+def _order_insert_with_event(keys: tuple[str, ...]) -> Select[Any]:
+    """PostgreSQL: a new order and its first history row (cause `v_cause`) in one statement."""
+    inserted = (
+        insert(_ORDERS)
+        .values({key: bindparam(f"v_{key}") for key in keys})
+        .returning(_ORDERS.c.id, _ORDERS.c.status, _ORDERS.c.created_at)
+        .cte("inserted")
+    )
+    event = (
+        insert(_ORDER_EVENTS)
+        .from_select(
+            _EVENT_COLUMNS,
+            select(
+                inserted.c.id,
+                null(),
+                inserted.c.status,
+                bindparam("v_cause", type_=_ORDER_EVENTS.c.cause.type),
+                inserted.c.created_at,
+            ),
+        )
+        .cte("event")
+    )
+    return select(inserted.c.id).add_cte(event)
+
+
+_ORDER_INSERT_WITH_EVENT = RowInserter(_ORDERS, _order_insert_with_event)
 
 
 def _payment_guards(purposes: tuple[str, ...]) -> tuple[ColumnElement[bool], ...]:
@@ -316,9 +376,16 @@ _AMOUNT_SINCE = StatementsByKeys(
 
 
 class OrderRepository(Repository):
-    async def add(self, row: OrderRow) -> int:
-        """Insert a new order (the columns `row` sets); its id is set on `row` and returned."""
-        return await _ORDER_INSERT.insert(await self._driver(), row)
+    async def add(self, row: OrderRow, cause: str) -> int:
+        """Insert a new order (the columns `row` sets) with its first history row, from no
+        status to its own, for `cause`; on PostgreSQL one statement, atomic by itself. Its id
+        is set on `row` and returned."""
+        driver = await self._driver()
+        if driver.dialect.name == "postgresql":
+            return await _ORDER_INSERT_WITH_EVENT.insert(driver, row, v_cause=cause)
+        order_id = await _ORDER_INSERT.insert(driver, row)
+        await self.record(order_id, None, row.status, cause, row.created_at)
+        return order_id
 
     async def get(self, order_id: int) -> Record | None:
         """The order's row (columns by name, as `OrderRow` names them)."""
@@ -349,6 +416,8 @@ class OrderRepository(Repository):
         to_status: str,
         cause: str,
         at: datetime,
+        *,
+        payment: PaymentRow | None = None,
         **values: object,
     ) -> Record | None:
         """Move the order to `to_status` only if it is in one of `from_statuses` now; the
@@ -356,6 +425,9 @@ class OrderRepository(Repository):
 
         The condition is checked by the database in the same statement, so of two concurrent
         attempts exactly one succeeds. The transition is recorded with its time and cause.
+        With `payment`, the order is paid by it (for the order's amount): it is inserted with
+        the move, on PostgreSQL in the same statement; a second payment of the order is an
+        IntegrityError.
         """
         driver = await self._driver()
         sources = list(from_statuses)
@@ -372,11 +444,20 @@ class OrderRepository(Repository):
             "v_updated_at": at,
             "v_cause": cause,
         }
+        paid_by = _payment_columns(payment) if payment is not None else {}
         if driver.dialect.name == "postgresql":
+            if paid_by:
+                keys = [*values, *(PAYMENT_KEY + key for key in paid_by)]
+                paid = {f"p_{key}": value for key, value in paid_by.items()}
+                return await driver.row(_ORDER_MOVE_PAID_WITH_EVENT(keys), **params, **paid)
             return await driver.row(_ORDER_MOVE_WITH_EVENT(values), **params)
         moved = await driver.row(_ORDER_MOVE(values), **params)
         if moved is not None:
             await driver.run(_MOVE_EVENT, **params)
+            if payment is not None:
+                payment.order_id = order_id
+                payment.amount_fen, payment.currency = moved.amount_fen, moved.currency
+                await _PAYMENT_INSERT.insert(driver, payment)
         return moved
 
     async def start_payment(
@@ -509,6 +590,19 @@ class OrderRepository(Repository):
 
 
 _PAYMENT_INSERT = RowInserter(_PAYMENTS)
+
+
+def _payment_columns(payment: PaymentRow) -> dict[str, object]:
+    """The columns a move's payment sets itself (the order, amount and currency are the
+    order's)."""
+    return {
+        column.key: getattr(payment, column.key)
+        for column in _PAYMENTS.columns
+        if column.key not in ("id", "order_id", "amount_fen", "currency")
+        and getattr(payment, column.key) is not None
+    }
+
+
 _WALLET_BALANCE = Statement(
     select(_WALLETS.c.balance_fen).where(_WALLETS.c.customer_id == bindparam("customer_id"))
 )

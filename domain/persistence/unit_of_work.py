@@ -71,8 +71,8 @@ class UnitOfWork:
             self._session = None
             if self._connection is not None:
                 connection, self._connection = self._connection, None
-                if connection.in_transaction() or self._pool.overflow() > 0:
-                    # A rollback, or an extra connection closed, may wait on the server.
+                if connection.in_transaction() or self._pool.checkedin() >= self._pool.size():
+                    # A rollback, or a connection closed for want of room, waits on the server.
                     await connection.close()
                 else:
                     # Nothing to end and room in the pool: back to it without waiting.
@@ -227,10 +227,11 @@ class UnitOfWorkFactory:
         """A unit of work that never writes: on SQLite it does not wait for the write lock."""
         return UnitOfWork(self._read_engine, transaction=False)
 
-    def one_move(self) -> UnitOfWork:
-        """A unit of work for one order's move: on PostgreSQL the move and its history row
-        are one statement, atomic by itself, so no transaction is opened around it; on SQLite
-        they are two statements in a transaction."""
+    def one_write(self) -> UnitOfWork:
+        """A unit of work whose reads need no transaction around them and whose one write is
+        a new order or an order's move, with its history row: on PostgreSQL that write is one
+        statement, atomic by itself, so no transaction is opened; on SQLite it is two
+        statements, in a transaction."""
         if self._engine.dialect.name == "postgresql":
             return UnitOfWork(self._engine, transaction=False)
         return UnitOfWork(self._engine, transaction=True)

@@ -348,7 +348,8 @@ class LoyaltyService:
                 now,
                 order.id,
             )
-        await uow.claims.grant_all(order.id)
+        if quote.benefits:  # slots are claimed only for an order's benefits (`hold`)
+            await uow.claims.grant_all(order.id)
 
     async def release(self, uow: UnitOfWork, order_id: int) -> None:
         """On expiry or refund: slots and budget go back; anything granted is reversed."""

@@ -274,7 +274,7 @@ class RechargeService:
         if number.carrier not in self.config.served_carriers:
             raise CarrierNotServed(number.carrier)
         now = self._clock()
-        async with self._uow() as uow:
+        async with self._uow.one_write() as uow:
             row = await uow.products.get(product_id)
             if row is None or not row.active:
                 raise ProductUnavailable(product_id)
@@ -319,7 +319,7 @@ class RechargeService:
 
     async def create_wallet_topup(self, customer_id: int, chat_id: int, amount: Money) -> Order:
         now = self._clock()
-        async with self._uow() as uow:
+        async with self._uow.one_write() as uow:
             await self._check_limits(uow, customer_id, amount, OrderPurpose.WALLET_TOPUP)
             order = OrderRow(
                 customer_id=customer_id,
@@ -528,8 +528,7 @@ class RechargeService:
         check_limits(self.config.limits, amount, Money(spent, amount.currency))
 
     async def _insert(self, uow: UnitOfWork, row: OrderRow) -> Order:
-        await uow.orders.add(row)
-        await uow.orders.record(row.id, None, S.CREATED.value, "customer", row.created_at)
+        await uow.orders.add(row, "customer")
         await uow.commit()
         return order_of(row)
 
@@ -570,14 +569,18 @@ class RechargeService:
             order = await self._own_payable(uow, customer_id, order_id, PaymentMethod.WALLET)
             if order.status is S.CREATED:
                 await self._move(uow, order.id, (S.CREATED,), S.AWAITING_PAYMENT, "pay by wallet")
-            moved = await self._move(
-                uow,
-                order.id,
-                (S.AWAITING_PAYMENT,),
-                S.PAID,
-                "wallet payment",
-                payment_method=PaymentMethod.WALLET.value,
-            )
+            try:
+                moved = await self._move(
+                    uow,
+                    order.id,
+                    (S.AWAITING_PAYMENT,),
+                    S.PAID,
+                    "wallet payment",
+                    payment=self._payment(PaymentMethod.WALLET, f"wallet:{order.id}"),
+                    payment_method=PaymentMethod.WALLET.value,
+                )
+            except IntegrityError as error:
+                raise NotPayable(order) from error
             if not moved:
                 raise NotPayable(await self._reload(uow, order.id))
             debited = await uow.wallets.post(
@@ -593,9 +596,6 @@ class RechargeService:
                 balance = await uow.wallets.balance(customer_id)
                 raise InsufficientBalance(Money(balance, order.amount.currency), order.amount)
             try:
-                await uow.payments.add(
-                    self._payment(order, PaymentMethod.WALLET, f"wallet:{order.id}")
-                )
                 carried = await self._carry_on(uow, order_of(moved))
                 await uow.commit()
             except IntegrityError as error:
@@ -683,9 +683,9 @@ class RechargeService:
                 payment_method=PaymentMethod.TELEGRAM.value,
             )
             if moved:
-                payment = self._payment(order, PaymentMethod.TELEGRAM, provider_charge_id)
-                payment.telegram_charge_id = charge_id
-                payment.amount_fen, payment.currency = total_fen, currency
+                payment = self._payment(PaymentMethod.TELEGRAM, provider_charge_id)
+                payment.order_id, payment.telegram_charge_id = order.id, charge_id
+                payment.amount_fen, payment.currency = total_fen, currency  # what was charged
                 try:
                     await uow.payments.add(payment)
                 except IntegrityError:
@@ -725,20 +725,20 @@ class RechargeService:
         """Mark a provider-approved order paid and carry it on in the same transaction (see
         `_carry_on`); the order as it then is, only for the one call that settled it."""
         async with self._uow() as uow:
-            moved = await self._move(
-                uow,
-                order_id,
-                (S.AWAITING_PAYMENT,),
-                S.PAID,
-                f"{method} payment",
-                payment_method=method.value,
-            )
-            if moved is None:
-                if await uow.orders.get(order_id) is None:
-                    raise OrderNotFound(order_id)
-                return None
             try:
-                await uow.payments.add(self._payment(order_of(moved), method, reference))
+                moved = await self._move(
+                    uow,
+                    order_id,
+                    (S.AWAITING_PAYMENT,),
+                    S.PAID,
+                    f"{method} payment",
+                    payment=self._payment(method, reference),
+                    payment_method=method.value,
+                )
+                if moved is None:
+                    if await uow.orders.get(order_id) is None:
+                        raise OrderNotFound(order_id)
+                    return None
                 carried = await self._carry_on(uow, order_of(moved))
                 await uow.commit()
             except IntegrityError:
@@ -990,7 +990,7 @@ class RechargeService:
         purposes = [p.value for p in OrderPurpose if method in self.methods_for(p)]
         started = None
         if purposes:
-            async with self._uow.one_move() as uow:
+            async with self._uow.one_write() as uow:
                 started = await uow.orders.start_payment(
                     order_id, customer_id, purposes, method.value, f"pay by {method}", self._clock()
                 )
@@ -1040,10 +1040,13 @@ class RechargeService:
         sources: frozenset[OrderStatus] | tuple[OrderStatus, ...],
         target: OrderStatus,
         cause: str,
+        *,
+        payment: PaymentRow | None = None,
         **values: object,
     ) -> Record | None:
         """The one way an order changes state: a legal transition, applied conditionally.
-        The order's row after the move, or None when it was not moved.
+        The order's row after the move, or None when it was not moved. A move to paid keeps
+        its `payment` with it.
 
         The order's offers move with it, in the same transaction: their slots are claimed when
         it is paid, granted when it completes, and given back when it expires or is refunded.
@@ -1056,6 +1059,7 @@ class RechargeService:
             target.value,
             cause[:64],
             self._clock(),
+            payment=payment,
             **values,
         )
         if moved is not None and self._loyalty is not None:
@@ -1078,12 +1082,6 @@ class RechargeService:
         assert row is not None
         return order_of(row)
 
-    def _payment(self, order: Order, method: PaymentMethod, reference: str | None) -> PaymentRow:
-        return PaymentRow(
-            order_id=order.id,
-            method=method.value,
-            amount_fen=order.amount.fen,
-            currency=order.amount.currency,
-            reference=reference,
-            captured_at=self._clock(),
-        )
+    def _payment(self, method: PaymentMethod, reference: str | None) -> PaymentRow:
+        """A payment captured now; its order, amount and currency are set where it is kept."""
+        return PaymentRow(method=method.value, reference=reference, captured_at=self._clock())

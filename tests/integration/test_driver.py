@@ -14,11 +14,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.persistence.database import create_engine
 from domain.persistence.driver import Statement
-from domain.persistence.tables import CustomerRow, OrderRow, WalletEntryRow, WalletRow
+from domain.persistence.tables import (
+    CustomerRow,
+    OrderEventRow,
+    OrderRow,
+    PaymentRow,
+    WalletEntryRow,
+    WalletRow,
+)
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 
 NOW = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)
 ORDERS = cast(Table, OrderRow.__table__)
+ORDER_EVENTS = cast(Table, OrderEventRow.__table__)
+PAYMENTS = cast(Table, PaymentRow.__table__)
 
 
 async def a_customer(uow: UnitOfWorkFactory, telegram_id: int = 7) -> int:
@@ -58,7 +67,8 @@ async def test_what_the_driver_writes_the_session_reads_alike_and_back(
     beijing = timezone(timedelta(hours=8))
     async with uow() as work:
         order_id = await work.orders.add(
-            an_order(customer_id, created_at=NOW.astimezone(beijing), quote={"points": 30})
+            an_order(customer_id, created_at=NOW.astimezone(beijing), quote={"points": 30}),
+            "customer",
         )
         await work.commit()
     async with uow() as work:
@@ -139,7 +149,7 @@ async def test_an_order_moves_once_and_each_move_is_recorded(engine: AsyncEngine
     uow = UnitOfWorkFactory.of(engine)
     customer_id = await a_customer(uow)
     async with uow() as work:
-        order_id = await work.orders.add(an_order(customer_id))
+        order_id = await work.orders.add(an_order(customer_id), "customer")
         moved = await work.orders.move(
             order_id, ["created"], "awaiting_payment", "pay", NOW, payment_method="sandbox"
         )
@@ -150,8 +160,24 @@ async def test_an_order_moves_once_and_each_move_is_recorded(engine: AsyncEngine
     async with uow.read() as work:
         events = await work.orders.events(order_id)
     assert [(e.from_status, e.to_status, e.cause) for e in events] == [
-        ("created", "awaiting_payment", "pay")
+        (None, "created", "customer"),
+        ("created", "awaiting_payment", "pay"),
     ]
+
+
+async def test_a_new_order_that_breaks_a_key_leaves_neither_order_nor_history(
+    engine: AsyncEngine,
+) -> None:
+    uow = UnitOfWorkFactory.of(engine)
+    customer_id = await a_customer(uow)
+    async with uow.one_write() as work:
+        with pytest.raises(IntegrityError):
+            await work.orders.add(an_order(customer_id + 1000), "customer")  # no such customer
+    async with uow.read() as work:
+        driver = await work.driver()
+        orders = await driver.value(Statement(select(func.count()).select_from(ORDERS)))
+        events = await driver.value(Statement(select(func.count()).select_from(ORDER_EVENTS)))
+    assert (orders, events) == (0, 0)
 
 
 def test_a_statement_with_an_expanding_list_is_refused_with_a_reason(engine: AsyncEngine) -> None:
@@ -199,8 +225,8 @@ async def test_rows_are_read_by_column_name(engine: AsyncEngine) -> None:
         .order_by(ORDERS.c.id)
     )
     async with uow() as work:
-        first = await work.orders.add(an_order(customer_id, amount_fen=1000))
-        second = await work.orders.add(an_order(customer_id, amount_fen=2000))
+        first = await work.orders.add(an_order(customer_id, amount_fen=1000), "customer")
+        second = await work.orders.add(an_order(customer_id, amount_fen=2000), "customer")
         rows = await (await work.driver()).rows(by_customer, customer_id=customer_id)
         await work.commit()
     assert [(row.id, row.fen) for row in rows] == [(first, 1000), (second, 2000)]
@@ -243,11 +269,11 @@ async def test_a_payment_starts_only_on_the_owners_unexpired_order_of_a_paid_pur
     uow = UnitOfWorkFactory.of(engine)
     owner = await a_customer(uow)
     async with uow() as work:
-        order_id = await work.orders.add(an_order(owner))
+        order_id = await work.orders.add(an_order(owner), "customer")
         await work.commit()
 
     async def start(customer_id: int, purposes: list[str], at: datetime) -> object:
-        async with uow.one_move() as work:
+        async with uow.one_write() as work:
             started = await work.orders.start_payment(
                 order_id, customer_id, purposes, "sandbox", "pay by sandbox", at
             )
@@ -263,4 +289,73 @@ async def test_a_payment_starts_only_on_the_owners_unexpired_order_of_a_paid_pur
     assert await start(owner, ["recharge"], NOW) is None  # once
     async with uow.read() as work:
         events = await work.orders.events(order_id)
-    assert [(e.from_status, e.to_status) for e in events] == [("created", "awaiting_payment")]
+    assert [(e.from_status, e.to_status) for e in events] == [
+        (None, "created"),
+        ("created", "awaiting_payment"),
+    ]
+
+
+async def test_points_are_earned_once_per_key_and_never_without_a_balance(
+    engine: AsyncEngine,
+) -> None:
+    uow = UnitOfWorkFactory.of(engine)
+    customer_id = await a_customer(uow)
+    async with uow() as work:
+        assert await work.points.earn_once(customer_id, 30, "earn:1", NOW)
+        assert not await work.points.earn_once(customer_id, 30, "earn:1", NOW)  # a replay
+        await work.commit()
+    async with uow() as work:
+        without_balance = CustomerRow(
+            telegram_id=8, language="zh", registered_at=NOW, last_seen_at=NOW
+        )
+        work.customers.add(without_balance)
+        await work.customers.flush()
+        await work.commit()
+    for owner, points in ((without_balance.id, 30), (customer_id, -5)):
+        async with uow() as work:
+            with pytest.raises(ValueError, match="cannot earn"):
+                await work.points.earn_once(owner, points, f"earn:{owner}:{points}", NOW)
+    async with uow.read() as work:
+        assert await work.points.balance(customer_id) == 30
+        assert await work.points.has_entry("earn:1")
+        assert not await work.points.has_entry(f"earn:{without_balance.id}:30")
+        assert not await work.points.has_entry(f"earn:{customer_id}:-5")
+
+
+async def test_a_move_to_paid_keeps_its_payment_for_the_orders_amount_once(
+    engine: AsyncEngine,
+) -> None:
+    uow = UnitOfWorkFactory.of(engine)
+    customer_id = await a_customer(uow)
+    async with uow() as work:
+        first = await work.orders.add(an_order(customer_id, amount_fen=4550), "customer")
+        second = await work.orders.add(an_order(customer_id), "customer")
+        await work.commit()
+
+    def payment(reference: str) -> PaymentRow:
+        return PaymentRow(method="sandbox", reference=reference, captured_at=NOW)
+
+    async with uow() as work:
+        paid = await work.orders.move(first, ["created"], "paid", "pay", NOW, payment=payment("a"))
+        assert paid is not None and paid.status == "paid"
+        await work.commit()
+    async with uow() as work:  # a second payment of the order: refused, nothing kept
+        await work.orders.set_values(first, status="created")
+        with pytest.raises(IntegrityError):
+            await work.orders.move(first, ["created"], "paid", "again", NOW, payment=payment("b"))
+    async with uow() as work:  # not moved: no payment either
+        assert (
+            await work.orders.move(second, ["paid"], "completed", "x", NOW, payment=payment("c"))
+            is None
+        )
+        await work.commit()
+    async with uow.read() as work:
+        payments = await (await work.driver()).rows(
+            Statement(select(PAYMENTS).order_by(PAYMENTS.c.id))
+        )
+        events = await work.orders.events(first)
+        status = (await work.orders.get(first)).status
+    assert [(p.order_id, p.amount_fen, p.currency, p.reference) for p in payments] == [
+        (first, 4550, "CNY", "a")
+    ]
+    assert [e.cause for e in events] == ["customer", "pay"] and status == "paid"

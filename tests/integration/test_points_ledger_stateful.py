@@ -118,7 +118,7 @@ class PointsLedgerMachine(RuleBasedStateMachine):
                 outcome_notified=True,
                 quote=quote_json(quote),
             )
-            await uow.orders.add(row)
+            await uow.orders.add(row, "customer")
             await uow.commit()
             return row.id
 
