@@ -6,13 +6,16 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.persistence.driver import Record, Repository, Statement
-from domain.persistence.repositories import balance_shift
+from domain.persistence.ledgers import (
+    POINTS_ENTRY,
+    POINTS_SHIFT,
+    PointsEarning,
+    earn_points_once,
+)
 from domain.persistence.tables import (
     CampaignRow,
     NoticeRow,
@@ -111,62 +114,6 @@ _USED_BY_CUSTOMER = Statement(
 _POINTS_BALANCE = Statement(
     select(_BALANCES.c.points).where(_BALANCES.c.customer_id == bindparam("customer_id"))
 )
-_POINTS_SHIFT = balance_shift(_BALANCES.c.points, _BALANCES.c.customer_id)
-_POINTS_ENTRY_COLUMNS = (
-    "customer_id",
-    "points",
-    "kind",
-    "order_id",
-    "idempotency_key",
-    "note",
-    "at",
-    "expires_at",
-)
-_POINTS_ENTRY = Statement(
-    insert(_ENTRIES).values({name: bindparam(f"v_{name}") for name in _POINTS_ENTRY_COLUMNS})
-)
-
-
-def _first_entry(dialect: str) -> Statement:
-    """Insert a points entry unless one with its key exists; its id when inserted."""
-    insert_for = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    return Statement(
-        insert_for(_ENTRIES)
-        .values({name: bindparam(f"v_{name}") for name in _POINTS_ENTRY_COLUMNS})
-        .on_conflict_do_nothing(index_elements=[_ENTRIES.c.idempotency_key])
-        .returning(_ENTRIES.c.id)
-    )
-
-
-_FIRST_ENTRY = {dialect: _first_entry(dialect) for dialect in ("sqlite", "postgresql")}
-
-
-def _earn_once_postgresql() -> Statement:
-    """PostgreSQL: the entry unless its key exists, and the balance moved by it, in one
-    statement; how many entries went in (`earned`) and balances moved (`shifted`)."""
-    entry = (
-        postgresql_insert(_ENTRIES)
-        .values({name: bindparam(f"v_{name}") for name in _POINTS_ENTRY_COLUMNS})
-        .on_conflict_do_nothing(index_elements=[_ENTRIES.c.idempotency_key])
-        .returning(_ENTRIES.c.customer_id, _ENTRIES.c.points)
-        .cte("entry")
-    )
-    shifted = (
-        update(_BALANCES)
-        .where(_BALANCES.c.customer_id == entry.c.customer_id)
-        .values(points=_BALANCES.c.points + entry.c.points)
-        .returning(_BALANCES.c.customer_id)
-        .cte("shifted")
-    )
-    return Statement(
-        select(
-            select(func.count()).select_from(entry).scalar_subquery().label("earned"),
-            select(func.count()).select_from(shifted).scalar_subquery().label("shifted"),
-        )
-    )
-
-
-_EARN_ONCE_POSTGRESQL = _earn_once_postgresql()
 _GRANT_CLAIMS = Statement(
     update(_CLAIMS)
     .where(_CLAIMS.c.order_id == bindparam("order_id"), _CLAIMS.c.status == HELD)
@@ -186,6 +133,25 @@ _RECHARGE_TOTAL_SINCE = Statement(
     )
 )
 _COMPLETED_COUNT = Statement(select(func.count()).where(*_COMPLETED_RECHARGES))
+
+
+def _live_with_recharge_total() -> Statement:
+    """The live campaigns (as `_LIVE_CAMPAIGNS`), each row also carrying the customer's total
+    of completed recharges since `since`; one row with no campaign when none is live."""
+    total = (
+        select(func.coalesce(func.sum(_ORDERS.c.amount_fen), 0).label("recharge_total"))
+        .where(*_COMPLETED_RECHARGES, _ORDERS.c.completed_at >= bindparam("since"))
+        .subquery("total")
+    )
+    live = and_(_CAMPAIGNS.c.starts_at <= bindparam("now"), _CAMPAIGNS.c.ends_at > bindparam("now"))
+    return Statement(
+        select(total.c.recharge_total, _CAMPAIGNS)
+        .select_from(total.outerjoin(_CAMPAIGNS, live))
+        .order_by(_CAMPAIGNS.c.priority.desc(), _CAMPAIGNS.c.code)
+    )
+
+
+_LIVE_WITH_RECHARGE_TOTAL = _live_with_recharge_total()
 
 
 class CampaignRepository(Repository):
@@ -218,6 +184,24 @@ class CampaignRepository(Repository):
         for offer in await driver.rows(_LIVE_OFFERS, now=now):
             offers.setdefault(offer.campaign_id, []).append(offer)
         return [(campaign, offers[campaign.id]) for campaign in campaigns]
+
+    async def live_with_recharge_total(
+        self, now: datetime, customer_id: int, since: datetime
+    ) -> tuple[list[tuple[Record, list[Record]]], int]:
+        """`live(now)`, and the customer's total of completed recharges since `since` (what
+        its tier is reckoned from), read together: one statement when no campaign is live."""
+        driver = await self._driver()
+        rows = await driver.rows(
+            _LIVE_WITH_RECHARGE_TOTAL, now=now, customer_id=customer_id, since=since
+        )
+        total = int(rows[0].recharge_total) if rows else 0
+        campaigns = [row for row in rows if row.id is not None]
+        if not campaigns:
+            return [], total
+        offers: dict[int, list[Record]] = {campaign.id: [] for campaign in campaigns}
+        for offer in await driver.rows(_LIVE_OFFERS, now=now):
+            offers.setdefault(offer.campaign_id, []).append(offer)
+        return [(campaign, offers[campaign.id]) for campaign in campaigns], total
 
     async def all(self) -> list[CampaignRow]:
         result = await self._session.execute(select(CampaignRow).order_by(CampaignRow.starts_at))
@@ -326,10 +310,10 @@ class PointsRepository(Repository):
         One conditional statement moves the balance; the entry's unique key makes a replay
         fail with an IntegrityError."""
         driver = await self._driver()
-        if not await driver.run(_POINTS_SHIFT, owner_id=customer_id, delta=points):
+        if not await driver.run(POINTS_SHIFT, owner_id=customer_id, delta=points):
             return False
         await driver.run(
-            _POINTS_ENTRY,
+            POINTS_ENTRY,
             v_customer_id=customer_id,
             v_points=points,
             v_kind=kind,
@@ -353,35 +337,8 @@ class PointsRepository(Repository):
     ) -> bool:
         """Earn `points` (> 0) with the entry keyed `key`, unless that entry exists: False
         then, and nothing changes (a replay)."""
-        if points <= 0:
-            raise ValueError(f"customer {customer_id} cannot earn {points} points")
-        driver = await self._driver()
-        entry = {
-            "v_customer_id": customer_id,
-            "v_points": points,
-            "v_kind": "earn",
-            "v_order_id": order_id,
-            "v_idempotency_key": key,
-            "v_note": "",
-            "v_at": at,
-            "v_expires_at": expires_at,
-        }
-        if driver.dialect.name == "postgresql":
-            counts = await driver.row(_EARN_ONCE_POSTGRESQL, **entry)
-            assert counts is not None  # two counts, always one row
-            inserted, shifted = counts.earned, counts.shifted
-        else:
-            inserted = await driver.run(_FIRST_ENTRY[driver.dialect.name], **entry)
-            shifted = inserted and await driver.run(
-                _POINTS_SHIFT, owner_id=customer_id, delta=points
-            )
-        if not inserted:
-            return False
-        if not shifted:
-            # No balance row: the entry must not stand alone, so the caller's transaction
-            # ends without it.
-            raise ValueError(f"customer {customer_id} cannot earn {points} points")
-        return True
+        earning = PointsEarning(points, key, expires_at)
+        return await earn_points_once(await self._driver(), customer_id, earning, at, order_id)
 
     async def entries(self, customer_id: int, limit: int) -> list[PointsEntryRow]:
         result = await self._session.execute(

@@ -7,16 +7,15 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    Column,
     ColumnElement,
     Insert,
-    Integer,
     Select,
     Table,
     Update,
     and_,
     bindparam,
     delete,
+    exists,
     func,
     insert,
     null,
@@ -34,6 +33,14 @@ from domain.persistence.driver import (
     Statement,
     StatementsByKeys,
     prefixed,
+)
+from domain.persistence.ledgers import (
+    POINTS_BALANCES,
+    PointsEarning,
+    balance_shift,
+    earn_points_once,
+    earning_ctes,
+    earning_params,
 )
 from domain.persistence.tables import (
     ConversationRow,
@@ -308,6 +315,24 @@ def _order_move_paid_with_event(keys: tuple[str, ...]) -> Select[Any]:
 _ORDER_MOVE_PAID_WITH_EVENT = StatementsByKeys(_order_move_paid_with_event)
 
 
+def _order_move_earning_with_event(keys: tuple[str, ...]) -> Select[Any]:
+    """PostgreSQL: the move, its event, and the points the order earns by it (`e_*`, see
+    `ledgers.earning_ctes`) in one statement. An order whose customer has no points balance
+    is not moved: its entry must not stand alone."""
+    has_balance = exists().where(POINTS_BALANCES.c.customer_id == _ORDERS.c.customer_id)
+    moved = _order_update(keys, has_balance).cte("moved")
+    event = (
+        insert(_ORDER_EVENTS)
+        .from_select(_EVENT_COLUMNS, select(*_event_values(moved.c.id)))
+        .cte("event")
+    )
+    entry, shifted = earning_ctes(moved, moved.c.customer_id, moved.c.id)
+    return select(moved).add_cte(event).add_cte(entry).add_cte(shifted)
+
+
+_ORDER_MOVE_EARNING_WITH_EVENT = StatementsByKeys(_order_move_earning_with_event)
+
+
 def _order_insert_with_event(keys: tuple[str, ...]) -> Select[Any]:
     """PostgreSQL: a new order and its first history row (cause `v_cause`) in one statement."""
     inserted = (
@@ -418,6 +443,7 @@ class OrderRepository(Repository):
         at: datetime,
         *,
         payment: PaymentRow | None = None,
+        earning: PointsEarning | None = None,
         **values: object,
     ) -> Record | None:
         """Move the order to `to_status` only if it is in one of `from_statuses` now; the
@@ -427,7 +453,9 @@ class OrderRepository(Repository):
         attempts exactly one succeeds. The transition is recorded with its time and cause.
         With `payment`, the order is paid by it (for the order's amount): it is inserted with
         the move, on PostgreSQL in the same statement; a second payment of the order is an
-        IntegrityError.
+        IntegrityError. With `earning`, the order's customer earns those points by the move,
+        once, on PostgreSQL in the same statement; a customer with no points balance cannot
+        (ValueError, and the order is not moved).
         """
         driver = await self._driver()
         sources = list(from_statuses)
@@ -446,6 +474,15 @@ class OrderRepository(Repository):
         }
         paid_by = _payment_columns(payment) if payment is not None else {}
         if driver.dialect.name == "postgresql":
+            if earning is not None:
+                statement = _ORDER_MOVE_EARNING_WITH_EVENT(values)
+                moved = await driver.row(statement, **params, **earning_params(earning, at))
+                if (
+                    moved is None
+                    and await driver.value(_ORDER_STATUS, order_id=order_id) == current
+                ):
+                    raise ValueError(f"order {order_id}: its customer has no points balance")
+                return moved
             if paid_by:
                 keys = [*values, *(PAYMENT_KEY + key for key in paid_by)]
                 paid = {f"p_{key}": value for key, value in paid_by.items()}
@@ -458,6 +495,8 @@ class OrderRepository(Repository):
                 payment.order_id = order_id
                 payment.amount_fen, payment.currency = moved.amount_fen, moved.currency
                 await _PAYMENT_INSERT.insert(driver, payment)
+            if earning is not None:
+                await earn_points_once(driver, moved.customer_id, earning, at, order_id)
         return moved
 
     async def start_payment(
@@ -606,17 +645,6 @@ def _payment_columns(payment: PaymentRow) -> dict[str, object]:
 _WALLET_BALANCE = Statement(
     select(_WALLETS.c.balance_fen).where(_WALLETS.c.customer_id == bindparam("customer_id"))
 )
-
-
-def balance_shift(balance: Column[int], owner: Column[int]) -> Statement:
-    """Add `delta` to the running balance of `owner` = `owner_id` unless it would go below
-    zero: one conditional statement, so concurrent moves can never overdraw it."""
-    delta = bindparam("delta", type_=Integer)
-    return Statement(
-        update(balance.table)
-        .where(owner == bindparam("owner_id"), balance + delta >= 0)
-        .values({balance: balance + delta})
-    )
 
 
 _WALLET_SHIFT = balance_shift(_WALLETS.c.balance_fen, _WALLETS.c.customer_id)

@@ -31,6 +31,7 @@ from domain.clock import Clock, utc_now
 from domain.money import CNY, Money
 from domain.orders import CHINA
 from domain.persistence.driver import Record
+from domain.persistence.ledgers import PointsEarning
 from domain.persistence.loyalty_repositories import RELEASED
 from domain.persistence.tables import CampaignRow, OfferRow, RedemptionRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -247,9 +248,11 @@ class LoyaltyService:
         exhausted: frozenset[str] = frozenset(),
     ) -> Quote:
         now = self._clock()
-        live = await uow.campaigns.live(now)
+        live, recharged = await uow.campaigns.live_with_recharge_total(
+            now, customer_id, now - timedelta(days=365)
+        )
         offers = [o for _, rows in live for o in rows]
-        total = Money(await uow.points.recharge_total_since(customer_id, now - timedelta(days=365)))
+        total = Money(recharged)
         rule = tier_for(total, self.config.tiers)
         base_points = amount.fen // 100 * self.config.points_per_yuan
         if not offers:  # no campaign live: base points times the tier's multiplier
@@ -321,20 +324,36 @@ class LoyaltyService:
             await uow.claims.withdraw(order.id)
         return lost
 
+    @staticmethod
+    def grants_points_alone(quote: Quote | None) -> bool:
+        """Completing an order of this quote grants points at most: no cash-back, and no
+        offer whose slot it claimed. Such an order earns them with its own move
+        (`earning`), with no `grant` after it."""
+        return quote is None or (not quote.cashback.is_positive and not quote.benefits)
+
+    def earning(self, order_id: int, quote: Quote | None) -> PointsEarning | None:
+        """The points an order of this quote earns when it completes (None: none)."""
+        if quote is None or quote.points <= 0:
+            return None
+        now = self._clock()
+        expires_at = end_of_twelfth_month(now, self.config.expiry_months)
+        return PointsEarning(quote.points, f"earn:{order_id}", expires_at)
+
     async def grant(self, uow: UnitOfWork, order: Record) -> None:
         """On completion: points into the ledger, cash-back into the wallet, claims granted."""
         if order.quote is None:
             return
         quote = quote_from_json(order.quote)
         now = self._clock()
-        if quote.points > 0:
+        earning = self.earning(order.id, quote)
+        if earning is not None:
             earned = await uow.points.earn_once(
                 order.customer_id,
-                quote.points,
-                f"earn:{order.id}",
+                earning.points,
+                earning.key,
                 now,
                 order_id=order.id,
-                expires_at=end_of_twelfth_month(now, self.config.expiry_months),
+                expires_at=earning.expires_at,
             )
             if not earned:
                 return  # granted already: a replay changes nothing

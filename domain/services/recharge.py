@@ -34,6 +34,7 @@ from domain.orders import (
     china_day_start,
 )
 from domain.persistence.driver import Record
+from domain.persistence.ledgers import PointsEarning
 from domain.persistence.tables import OrderRow, PaymentRow, ProductRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier, PhoneNumber
@@ -837,20 +838,10 @@ class RechargeService:
             str(result.reference)[:64] if result.reference is not None else None,
             str(result.reason)[:64] if result.reason is not None else None,
         )
-        moved: Record | None = None
+        if result.state is TopUpState.COMPLETED:
+            return await self._complete(order, result.reference)
         async with self._uow() as uow:
-            if result.state is TopUpState.COMPLETED:
-                moved = await self._move(
-                    uow,
-                    order.id,
-                    (S.TOPPING_UP,),
-                    S.COMPLETED,
-                    "carrier completed",
-                    completed_at=now,
-                    gateway_reference=result.reference,
-                    next_check_at=None,
-                )
-            elif result.state is TopUpState.FAILED:
+            if result.state is TopUpState.FAILED:
                 await self._move(
                     uow,
                     order.id,
@@ -870,9 +861,29 @@ class RechargeService:
             await uow.commit()
         if result.state is TopUpState.FAILED:
             return await self.refund(order.id)
-        if moved is not None:
-            return order_of(moved)
         return await self.get(order.id)
+
+    async def _complete(self, order: Order, reference: str | None) -> Order:
+        """topping up -> completed, granting what the order earned. When points are all it
+        is granted, that is one write: on PostgreSQL the move, its history row and the
+        points are one statement (the quote is fixed once the order is paid). Otherwise the
+        full grant follows the move in one transaction."""
+        alone = self._grants_points_alone(order)
+        earning = self._loyalty.earning(order.id, order.quote) if alone and self._loyalty else None
+        async with self._uow.one_write() if alone else self._uow() as uow:
+            moved = await self._move(
+                uow,
+                order.id,
+                (S.TOPPING_UP,),
+                S.COMPLETED,
+                "carrier completed",
+                earning=earning,
+                completed_at=self._clock(),
+                gateway_reference=reference,
+                next_check_at=None,
+            )
+            await uow.commit()
+        return order_of(moved) if moved is not None else await self.get(order.id)
 
     # -- refunds ------------------------------------------------------------------------------
     async def refund(self, order_id: int) -> Order:
@@ -1042,11 +1053,13 @@ class RechargeService:
         cause: str,
         *,
         payment: PaymentRow | None = None,
+        earning: PointsEarning | None = None,
         **values: object,
     ) -> Record | None:
         """The one way an order changes state: a legal transition, applied conditionally.
         The order's row after the move, or None when it was not moved. A move to paid keeps
-        its `payment` with it.
+        its `payment` with it; a move to completed may carry the order's `earning` when that
+        is all it is granted (`LoyaltyService.grants_points_alone`).
 
         The order's offers move with it, in the same transaction: their slots are claimed when
         it is paid, granted when it completes, and given back when it expires or is refunded.
@@ -1060,16 +1073,20 @@ class RechargeService:
             cause[:64],
             self._clock(),
             payment=payment,
+            earning=earning,
             **values,
         )
         if moved is not None and self._loyalty is not None:
             if target is S.PAID:
                 await self._loyalty.hold(uow, moved)
-            elif target is S.COMPLETED:
+            elif target is S.COMPLETED and earning is None:
                 await self._loyalty.grant(uow, moved)
             elif target in (S.EXPIRED, S.REFUNDED):
                 await self._loyalty.release(uow, order_id)
         return moved
+
+    def _grants_points_alone(self, order: Order) -> bool:
+        return self._loyalty is None or self._loyalty.grants_points_alone(order.quote)
 
     async def _note(self, order_id: int, status: OrderStatus, cause: str) -> None:
         async with self._uow() as uow:

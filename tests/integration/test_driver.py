@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.persistence.database import create_engine
 from domain.persistence.driver import Statement
+from domain.persistence.ledgers import PointsEarning
 from domain.persistence.tables import (
+    CampaignRow,
     CustomerRow,
     OrderEventRow,
     OrderRow,
@@ -313,7 +315,7 @@ async def test_points_are_earned_once_per_key_and_never_without_a_balance(
         await work.commit()
     for owner, points in ((without_balance.id, 30), (customer_id, -5)):
         async with uow() as work:
-            with pytest.raises(ValueError, match="cannot earn"):
+            with pytest.raises(ValueError, match="earn"):
                 await work.points.earn_once(owner, points, f"earn:{owner}:{points}", NOW)
     async with uow.read() as work:
         assert await work.points.balance(customer_id) == 30
@@ -359,3 +361,99 @@ async def test_a_move_to_paid_keeps_its_payment_for_the_orders_amount_once(
         (first, 4550, "CNY", "a")
     ]
     assert [e.cause for e in events] == ["customer", "pay"] and status == "paid"
+
+
+def a_campaign(code: str, starts_at: datetime, ends_at: datetime, priority: int) -> CampaignRow:
+    return CampaignRow(
+        code=code,
+        name_zh=code,
+        name_en=code,
+        terms_zh="",
+        terms_en="",
+        starts_at=starts_at,
+        ends_at=ends_at,
+        timezone="Asia/Shanghai",
+        status="active",
+        audience="everyone",
+        priority=priority,
+        loaded_at=NOW,
+    )
+
+
+async def test_live_campaigns_come_with_the_customers_recharge_total_of_the_year(
+    engine: AsyncEngine,
+) -> None:
+    uow = UnitOfWorkFactory.of(engine)
+    customer_id = await a_customer(uow)
+    other = await a_customer(uow, telegram_id=8)
+    year_ago = NOW - timedelta(days=365)
+    async with uow() as work:
+        for owner, fen, completed_at in (
+            (customer_id, 3000, NOW - timedelta(days=10)),
+            (customer_id, 5000, NOW - timedelta(days=400)),  # older than a year
+            (other, 7000, NOW - timedelta(days=1)),
+        ):
+            order = an_order(owner, amount_fen=fen, status="completed", completed_at=completed_at)
+            await work.orders.add(order, "customer")
+        await work.commit()
+    async with uow.read() as work:
+        assert await work.campaigns.live_with_recharge_total(NOW, customer_id, year_ago) == (
+            [],
+            3000,
+        )
+    async with uow() as work:
+        work.session.add(a_campaign("low", NOW - timedelta(days=1), NOW + timedelta(days=1), 1))
+        work.session.add(a_campaign("high", NOW - timedelta(days=1), NOW + timedelta(days=1), 9))
+        work.session.add(a_campaign("over", NOW - timedelta(days=9), NOW - timedelta(days=1), 5))
+        await work.commit()
+    async with uow.read() as work:
+        live, total = await work.campaigns.live_with_recharge_total(NOW, other, year_ago)
+    assert ([campaign.code for campaign, _ in live], total) == (["high", "low"], 7000)
+
+
+async def test_a_completed_move_earns_its_points_once_and_never_without_a_balance(
+    engine: AsyncEngine,
+) -> None:
+    uow = UnitOfWorkFactory.of(engine)
+    customer_id = await a_customer(uow)
+    async with uow() as work:
+        without_balance = CustomerRow(
+            telegram_id=8, language="zh", registered_at=NOW, last_seen_at=NOW
+        )
+        work.customers.add(without_balance)
+        await work.customers.flush()
+        await work.commit()
+    async with uow() as work:
+        earning_order = await work.orders.add(an_order(customer_id, status="topping_up"), "c")
+        stranded = await work.orders.add(an_order(without_balance.id, status="topping_up"), "c")
+        await work.commit()
+    earning = PointsEarning(30, f"earn:{earning_order}", NOW + timedelta(days=365))
+    for _ in range(2):  # the second move finds the order completed: nothing changes
+        async with uow.one_write() as work:
+            await work.orders.move(
+                earning_order, ["topping_up"], "completed", "done", NOW, earning=earning
+            )
+            await work.commit()
+    async with uow.one_write() as work:
+        with pytest.raises(ValueError, match="points balance"):
+            await work.orders.move(
+                stranded,
+                ["topping_up"],
+                "completed",
+                "done",
+                NOW,
+                earning=PointsEarning(30, f"earn:{stranded}"),
+            )
+    async with uow.read() as work:
+        assert (await work.orders.get(earning_order)).status == "completed"
+        assert (await work.orders.get(stranded)).status == "topping_up"
+        assert await work.points.balance(customer_id) == 30
+        entry = await work.points.entry(f"earn:{earning_order}")
+        assert (entry.points, entry.order_id, entry.expires_at) == (
+            30,
+            earning_order,
+            NOW + timedelta(days=365),
+        )
+        assert not await work.points.has_entry(f"earn:{stranded}")
+        events = await work.orders.events(earning_order)
+    assert [e.to_status for e in events] == ["topping_up", "completed"]

@@ -1,0 +1,165 @@
+"""Statements on the running balances and their ledgers (wallet money, points), shared by the
+repositories of orders and of loyalty: a completed order earns its points with its own move."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Column, Integer, Table, bindparam, func, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.selectable import CTE
+
+from domain.persistence.driver import Driver, Statement
+from domain.persistence.tables import PointsBalanceRow, PointsEntryRow
+
+POINTS_BALANCES = cast(Table, PointsBalanceRow.__table__)
+POINTS_ENTRIES = cast(Table, PointsEntryRow.__table__)
+
+
+def balance_shift(balance: Column[int], owner: Column[int]) -> Statement:
+    """Add `delta` to the running balance of `owner` = `owner_id` unless it would go below
+    zero: one conditional statement, so concurrent moves can never overdraw it."""
+    delta = bindparam("delta", type_=Integer)
+    return Statement(
+        update(balance.table)
+        .where(owner == bindparam("owner_id"), balance + delta >= 0)
+        .values({balance: balance + delta})
+    )
+
+
+POINTS_SHIFT = balance_shift(POINTS_BALANCES.c.points, POINTS_BALANCES.c.customer_id)
+POINTS_ENTRY_COLUMNS = (
+    "customer_id",
+    "points",
+    "kind",
+    "order_id",
+    "idempotency_key",
+    "note",
+    "at",
+    "expires_at",
+)
+POINTS_ENTRY = Statement(
+    POINTS_ENTRIES.insert().values({name: bindparam(f"v_{name}") for name in POINTS_ENTRY_COLUMNS})
+)
+
+
+@dataclass(frozen=True)
+class PointsEarning:
+    """Points (> 0) a customer earns, as one ledger entry keyed `key` that lapses at
+    `expires_at`."""
+
+    points: int
+    key: str
+    expires_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.points <= 0:
+            raise ValueError(f"cannot earn {self.points} points")
+
+
+def _first_entry_sqlite() -> Statement:
+    """Insert a points entry unless one with its key exists; its id when inserted."""
+    return Statement(
+        sqlite_insert(POINTS_ENTRIES)
+        .values({name: bindparam(f"v_{name}") for name in POINTS_ENTRY_COLUMNS})
+        .on_conflict_do_nothing(index_elements=[POINTS_ENTRIES.c.idempotency_key])
+        .returning(POINTS_ENTRIES.c.id)
+    )
+
+
+def earning_ctes(source: Any, customer_id: Any, order_id: Any) -> tuple[CTE, CTE]:
+    """PostgreSQL: the entry of the earning bound as `e_points`, `e_key`, `e_expires_at` (at
+    `v_at`) for each row of `source`, unless its key exists, and the balance moved by it."""
+    entry = (
+        postgresql_insert(POINTS_ENTRIES)
+        .from_select(
+            list(POINTS_ENTRY_COLUMNS),
+            select(
+                customer_id,
+                bindparam("e_points", type_=Integer),
+                literal("earn"),
+                order_id,
+                bindparam("e_key", type_=POINTS_ENTRIES.c.idempotency_key.type),
+                literal(""),
+                bindparam("v_at", type_=POINTS_ENTRIES.c.at.type),
+                bindparam("e_expires_at", type_=POINTS_ENTRIES.c.expires_at.type),
+            ).select_from(source),
+        )
+        .on_conflict_do_nothing(index_elements=[POINTS_ENTRIES.c.idempotency_key])
+        .returning(POINTS_ENTRIES.c.customer_id, POINTS_ENTRIES.c.points)
+        .cte("entry")
+    )
+    shifted = (
+        update(POINTS_BALANCES)
+        .where(POINTS_BALANCES.c.customer_id == entry.c.customer_id)
+        .values(points=POINTS_BALANCES.c.points + entry.c.points)
+        .returning(POINTS_BALANCES.c.customer_id)
+        .cte("shifted")
+    )
+    return entry, shifted
+
+
+def earning_params(earning: PointsEarning, at: datetime) -> dict[str, Any]:
+    return {
+        "e_points": earning.points,
+        "e_key": earning.key,
+        "e_expires_at": earning.expires_at,
+        "v_at": at,
+    }
+
+
+def _earn_once_postgresql() -> Statement:
+    """PostgreSQL: the entry unless its key exists, and the balance moved by it, in one
+    statement; how many entries went in (`earned`) and balances moved (`shifted`)."""
+    customer = bindparam("customer_id", type_=Integer)
+    order = bindparam("order_id", type_=POINTS_ENTRIES.c.order_id.type)
+    entry, shifted = earning_ctes(select(literal(1)).subquery("one"), customer, order)
+    return Statement(
+        select(
+            select(func.count()).select_from(entry).scalar_subquery().label("earned"),
+            select(func.count()).select_from(shifted).scalar_subquery().label("shifted"),
+        )
+    )
+
+
+_EARN_ONCE = {"postgresql": _earn_once_postgresql(), "sqlite": _first_entry_sqlite()}
+
+
+async def earn_points_once(
+    driver: Driver,
+    customer_id: int,
+    earning: PointsEarning,
+    at: datetime,
+    order_id: int | None = None,
+) -> bool:
+    """Earn with the entry keyed `earning.key`, unless that entry exists: False then, and
+    nothing changes (a replay). A customer with no points balance cannot earn (ValueError):
+    the entry must not stand alone, so the caller's transaction ends without it."""
+    params = earning_params(earning, at) | {"customer_id": customer_id, "order_id": order_id}
+    if driver.dialect.name == "postgresql":
+        counts = await driver.row(_EARN_ONCE["postgresql"], **params)
+        assert counts is not None  # two counts, always one row
+        inserted, shifted = counts.earned, counts.shifted
+    else:
+        inserted = await driver.run(
+            _EARN_ONCE["sqlite"],
+            v_customer_id=customer_id,
+            v_points=earning.points,
+            v_kind="earn",
+            v_order_id=order_id,
+            v_idempotency_key=earning.key,
+            v_note="",
+            v_at=at,
+            v_expires_at=earning.expires_at,
+        )
+        shifted = inserted and await driver.run(
+            POINTS_SHIFT, owner_id=customer_id, delta=earning.points
+        )
+    if not inserted:
+        return False
+    if not shifted:
+        raise ValueError(f"customer {customer_id} has no points balance to earn into")
+    return True
