@@ -390,13 +390,23 @@ _ORDER_SET = StatementsByKeys(
         .values({key: bindparam(f"v_{key}") for key in keys})
     )
 )
-_AMOUNT_SINCE = StatementsByKeys(
-    lambda statuses: select(func.coalesce(func.sum(_ORDERS.c.amount_fen), 0)).where(
+
+
+def _amount_since(statuses: tuple[str, ...]) -> Select[Any]:
+    """What the customer's orders of `purpose` in `statuses` created since `since` add up to."""
+    return select(func.coalesce(func.sum(_ORDERS.c.amount_fen), 0)).where(
         _ORDERS.c.customer_id == bindparam("customer_id"),
         _ORDERS.c.created_at >= bindparam("since"),
         or_(*(_ORDERS.c.status == status for status in statuses)),
         _ORDERS.c.purpose == bindparam("purpose"),
     )
+
+
+_AMOUNT_SINCE = StatementsByKeys(_amount_since)
+_PRODUCT_WITH_AMOUNT_SINCE = StatementsByKeys(
+    lambda statuses: select(
+        _PRODUCTS, _amount_since(statuses).scalar_subquery().label("amount_since")
+    ).where(_PRODUCTS.c.id == bindparam("product_id"))
 )
 
 
@@ -424,6 +434,24 @@ class OrderRepository(Repository):
             .limit(limit)
         )
         return list(result.scalars())
+
+    async def product_with_amount_since(
+        self,
+        product_id: int,
+        customer_id: int,
+        since: datetime,
+        statuses: Iterable[str],
+        purpose: str,
+    ) -> Record | None:
+        """The product's row (as `ProductRepository.get`), read with `amount_since` of the
+        customer who orders it (column `amount_since`): one statement."""
+        return await (await self._driver()).row(
+            _PRODUCT_WITH_AMOUNT_SINCE(statuses),
+            product_id=product_id,
+            customer_id=customer_id,
+            since=since,
+            purpose=purpose,
+        )
 
     async def amount_since(
         self, customer_id: int, since: datetime, statuses: Iterable[str], purpose: str

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
@@ -276,7 +276,10 @@ class RechargeService:
             raise CarrierNotServed(number.carrier)
         now = self._clock()
         async with self._uow.one_write() as uow:
-            row = await uow.products.get(product_id)
+            since, statuses = self._limit_window()
+            row = await uow.orders.product_with_amount_since(
+                product_id, customer_id, since, statuses, OrderPurpose.RECHARGE.value
+            )
             if row is None or not row.active:
                 raise ProductUnavailable(product_id)
             product = product_of(row)
@@ -294,7 +297,7 @@ class RechargeService:
                     coupon_code=coupon_code,
                 )
                 price = quote.price
-            await self._check_limits(uow, customer_id, price, OrderPurpose.RECHARGE)
+            check_limits(self.config.limits, price, Money(row.amount_since, price.currency))
             order = OrderRow(
                 customer_id=customer_id,
                 chat_id=chat_id,
@@ -520,11 +523,15 @@ class RechargeService:
         number = PhoneNumber(previous.phone_digits, previous.carrier)
         return await self.create_order(customer_id, chat_id, number, previous.product_id)
 
+    def _limit_window(self) -> tuple[datetime, list[str]]:
+        """Orders created since the start of today (China time) in these statuses count
+        towards the daily limit."""
+        return china_day_start(self._clock()), [s.value for s in COUNTS_TOWARDS_LIMIT]
+
     async def _check_limits(
         self, uow: UnitOfWork, customer_id: int, amount: Money, purpose: OrderPurpose
     ) -> None:
-        since = china_day_start(self._clock())
-        statuses = [s.value for s in COUNTS_TOWARDS_LIMIT]
+        since, statuses = self._limit_window()
         spent = await uow.orders.amount_since(customer_id, since, statuses, purpose.value)
         check_limits(self.config.limits, amount, Money(spent, amount.currency))
 
