@@ -284,22 +284,32 @@ class LoyaltyService:
         campaigns = [campaign_of(row, rows) for row, rows in live]
         return evaluate(campaigns, situation, rule.multiplier_percent)
 
-    async def hold(self, uow: UnitOfWork, order: Record) -> Quote | None:
-        """At payment: claim the slots of the offers the order gets; what is gone is dropped."""
+    async def quote_of(
+        self, uow: UnitOfWork, order: Record, exhausted: frozenset[str] = frozenset()
+    ) -> Quote | None:
+        """The quote a recharge order gets now, leaving out the `exhausted` offers (None: it
+        is not a recharge of a product)."""
         if order.purpose != "recharge" or order.product_kind is None or order.carrier is None:
             return None
+        return await self.quote_in(
+            uow,
+            order.customer_id,
+            Money(order.list_price_fen or order.amount_fen, order.currency),
+            ProductKind(order.product_kind),
+            Carrier(order.carrier),
+            coupon_code=order.coupon_code,
+            bundle_with=order.bundle_product_code,
+            exhausted=exhausted,
+        )
+
+    async def hold(self, uow: UnitOfWork, order: Record) -> Quote | None:
+        """When a paid order is carried on: claim the slots of the offers the order gets;
+        what is gone is dropped, and the order keeps the quote it was held at."""
         exhausted: set[str] = set()
         for _ in range(10):
-            quote = await self.quote_in(
-                uow,
-                order.customer_id,
-                Money(order.list_price_fen or order.amount_fen, order.currency),
-                ProductKind(order.product_kind),
-                Carrier(order.carrier),
-                coupon_code=order.coupon_code,
-                bundle_with=order.bundle_product_code,
-                exhausted=frozenset(exhausted),
-            )
+            quote = await self.quote_of(uow, order, frozenset(exhausted))
+            if quote is None:
+                return None
             lost = await self._claim_all(uow, order, quote) if quote.benefits else set()
             if not lost:
                 held = quote_json(quote)

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -604,7 +605,7 @@ class RechargeService:
                 balance = await uow.wallets.balance(customer_id)
                 raise InsufficientBalance(Money(balance, order.amount.currency), order.amount)
             try:
-                carried = await self._carry_on(uow, order_of(moved))
+                carried = await self._carry_on(uow, moved)
                 await uow.commit()
             except IntegrityError as error:
                 raise NotPayable(order) from error
@@ -730,9 +731,9 @@ class RechargeService:
     async def settle(
         self, order_id: int, method: PaymentMethod, reference: str | None
     ) -> Order | None:
-        """Mark a provider-approved order paid and carry it on in the same transaction (see
-        `_carry_on`); the order as it then is, only for the one call that settled it."""
-        async with self._uow() as uow:
+        """Mark a provider-approved order paid, with its payment, then carry it on (see
+        `_carry_on_paid`); the order as it then is, only for the one call that settled it."""
+        async with self._uow.one_write() as uow:
             try:
                 moved = await self._move(
                     uow,
@@ -743,15 +744,15 @@ class RechargeService:
                     payment=self._payment(method, reference),
                     payment_method=method.value,
                 )
-                if moved is None:
-                    if await uow.orders.get(order_id) is None:
-                        raise OrderNotFound(order_id)
-                    return None
-                carried = await self._carry_on(uow, order_of(moved))
-                await uow.commit()
             except IntegrityError:
                 return None
-            return carried
+            if moved is None:
+                if await uow.orders.get(order_id) is None:
+                    raise OrderNotFound(order_id)
+                return None
+            await uow.commit()
+        # Kept paid first: should the process stop here, recovery carries the order on.
+        return await self._carry_on_paid(moved)
 
     async def cancel(self, customer_id: int, order_id: int) -> Order:
         """The customer drops an unpaid order."""
@@ -774,17 +775,19 @@ class RechargeService:
             order = order_of(row)
             if order.status is not S.PAID:
                 return order
-            carried = await self._carry_on(uow, order)
+            carried = await self._carry_on(uow, row)
             if carried is None:
                 return await self._reload(uow, order.id)  # another worker is on it
             await uow.commit()
         return await self._top_up(carried)
 
-    async def _carry_on(self, uow: UnitOfWork, order: Order) -> Order | None:
+    async def _carry_on(self, uow: UnitOfWork, row: Record) -> Order | None:
         """Inside the transaction that finds an order paid: a wallet top-up is credited and
-        completed, a recharge is marked as sent to the carrier. The order as it then is; None
-        when another worker moved it first."""
+        completed; a recharge is marked as sent to the carrier, and the slots of the offers
+        it gets are claimed (`LoyaltyService.hold`). The order as it then is; None when
+        another worker moved it first."""
         now = self._clock()
+        order = order_of(row)
         if order.purpose is OrderPurpose.WALLET_TOPUP:
             credited = await self._move(
                 uow, order.id, (S.PAID,), S.COMPLETED, "wallet credited", completed_at=now
@@ -801,15 +804,47 @@ class RechargeService:
                 order.id,
             )
             return order_of(credited)
-        sent = await self._move(
+        sent = await self._send_to_carrier(uow, order.id)
+        if sent is None:
+            return None
+        held = await self._loyalty.hold(uow, sent) if self._loyalty is not None else None
+        return replace(order_of(sent), quote=held) if held is not None else order_of(sent)
+
+    async def _carry_on_paid(self, row: Record) -> Order | None:
+        """A paid order (its row as paid) carried on in its own unit of work (`_carry_on`).
+        A recharge that gets no offer whose slot must be claimed is one read (its quote now)
+        and one write (sent to the carrier with that quote): on PostgreSQL with no
+        transaction around them."""
+        if row.purpose == OrderPurpose.RECHARGE.value:
+            async with self._uow.one_write() as uow:
+                quote = await self._loyalty.quote_of(uow, row) if self._loyalty else None
+                if quote is None or not quote.benefits:
+                    held = quote_json(quote) if quote is not None else row.quote
+                    sent = await self._send_to_carrier(
+                        uow, row.id, held if held != row.quote else None
+                    )
+                    await uow.commit()
+                    return order_of(sent) if sent is not None else None
+        async with self._uow() as uow:
+            carried = await self._carry_on(uow, row)
+            if carried is not None:
+                await uow.commit()
+        return carried
+
+    async def _send_to_carrier(
+        self, uow: UnitOfWork, order_id: int, quote: dict[str, Any] | None = None
+    ) -> Record | None:
+        """paid -> topping up (with the `quote` it is now held at, when that changed)."""
+        values: dict[str, Any] = {"quote": quote} if quote is not None else {}
+        return await self._move(
             uow,
-            order.id,
+            order_id,
             (S.PAID,),
             S.TOPPING_UP,
             "sent to carrier",
-            next_check_at=now + self.config.recheck_after,
+            next_check_at=self._clock() + self.config.recheck_after,
+            **values,
         )
-        return order_of(sent) if sent is not None else None
 
     async def _top_up(self, order: Order) -> Order:
         """After `_carry_on` committed: a recharge sent to the carrier is submitted to it."""
@@ -1068,8 +1103,9 @@ class RechargeService:
         its `payment` with it; a move to completed may carry the order's `earning` when that
         is all it is granted (`LoyaltyService.grants_points_alone`).
 
-        The order's offers move with it, in the same transaction: their slots are claimed when
-        it is paid, granted when it completes, and given back when it expires or is refunded.
+        The order's offers move with it, in the same transaction: their slots are granted when
+        it completes and given back when it expires or is refunded (they are claimed when it
+        is sent to the carrier, `_carry_on`).
         """
         for source in sources:
             check_transition(source, target)
@@ -1084,9 +1120,7 @@ class RechargeService:
             **values,
         )
         if moved is not None and self._loyalty is not None:
-            if target is S.PAID:
-                await self._loyalty.hold(uow, moved)
-            elif target is S.COMPLETED and earning is None:
+            if target is S.COMPLETED and earning is None:
                 await self._loyalty.grant(uow, moved)
             elif target in (S.EXPIRED, S.REFUNDED):
                 await self._loyalty.release(uow, order_id)

@@ -149,6 +149,25 @@ async def test_a_failed_recharge_gives_its_slot_back(loyal: Loyal) -> None:
     assert await loyal.used("double") == 1
 
 
+async def test_a_paid_order_left_by_a_crash_claims_its_slot_once_however_many_carry_it_on(
+    loyal: Loyal,
+) -> None:
+    customer = await loyal.customer(1)
+    products = await loyal.services.recharge.products(ProductKind.CREDIT)
+    product = next(p for p in products if p.price == Money.yuan(50))
+    order = await loyal.services.recharge.create_order(customer.id, 1, NUMBER, product.id)
+    # The process dies right after the payment was kept, before the order was carried on.
+    async with UnitOfWorkFactory.of(loyal.engine)() as uow:
+        assert await uow.orders.move(order.id, ["created"], "paid", "test", loyal.clock())
+        await uow.commit()
+    assert await loyal.used("double") == 0  # a slot is claimed only when carried on
+    recharge = loyal.services.recharge
+    await asyncio.gather(recharge.recover(), recharge.fulfil(order.id), recharge.fulfil(order.id))
+    assert (await recharge.get(order.id)).status is S.COMPLETED
+    assert await loyal.used("double") == 1
+    assert await loyal.points(customer) == 100  # 50 yuan, doubled, once
+
+
 async def test_an_expired_order_never_held_a_slot_and_the_preview_agrees_with_the_grant(
     loyal: Loyal,
 ) -> None:

@@ -228,8 +228,8 @@ async def test_a_crash_after_payment_is_carried_on_by_the_recovery_sweep(world: 
     customer = await world.customer()
     order = await world.recharge.create_order(customer.id, 1, UNICOM, await world.product_id(30))
     await world.recharge.start_invoice(customer.id, order.id)
-    # The process dies right after the charge was recorded (and the order marked as sent to
-    # the carrier in the same transaction), before the gateway was asked.
+    # The process dies right after the charge was recorded and the order marked as sent to
+    # the carrier, before the gateway was asked.
     settled = await world.recharge.settle(order.id, PaymentMethod.TELEGRAM, "charge")
     assert settled is not None and settled.status is S.TOPPING_UP
     assert world.gateway.submit_calls == 0
