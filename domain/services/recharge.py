@@ -731,8 +731,9 @@ class RechargeService:
     async def settle(
         self, order_id: int, method: PaymentMethod, reference: str | None
     ) -> Order | None:
-        """Mark a provider-approved order paid, with its payment, then carry it on (see
-        `_carry_on_paid`); the order as it then is, only for the one call that settled it."""
+        """Mark a provider-approved order paid, with its payment, and carry it on (see
+        `_send_without_slots` and `_carry_on`); the order as it then is, only for the one
+        call that settled it."""
         async with self._uow.one_write() as uow:
             try:
                 moved = await self._move(
@@ -750,9 +751,16 @@ class RechargeService:
                 if await uow.orders.get(order_id) is None:
                     raise OrderNotFound(order_id)
                 return None
+            needs_slots, sent = await self._send_without_slots(uow, moved)
             await uow.commit()
-        # Kept paid first: should the process stop here, recovery carries the order on.
-        return await self._carry_on_paid(moved)
+        if not needs_slots:
+            return order_of(sent) if sent is not None else None
+        # Kept paid: should the process stop here, recovery carries the order on.
+        async with self._uow() as uow:
+            carried = await self._carry_on(uow, moved)
+            if carried is not None:
+                await uow.commit()
+        return carried
 
     async def cancel(self, customer_id: int, order_id: int) -> Order:
         """The customer drops an unpaid order."""
@@ -810,26 +818,19 @@ class RechargeService:
         held = await self._loyalty.hold(uow, sent) if self._loyalty is not None else None
         return replace(order_of(sent), quote=held) if held is not None else order_of(sent)
 
-    async def _carry_on_paid(self, row: Record) -> Order | None:
-        """A paid order (its row as paid) carried on in its own unit of work (`_carry_on`).
-        A recharge that gets no offer whose slot must be claimed is one read (its quote now)
-        and one write (sent to the carrier with that quote): on PostgreSQL with no
-        transaction around them."""
-        if row.purpose == OrderPurpose.RECHARGE.value:
-            async with self._uow.one_write() as uow:
-                quote = await self._loyalty.quote_of(uow, row) if self._loyalty else None
-                if quote is None or not quote.benefits:
-                    held = quote_json(quote) if quote is not None else row.quote
-                    sent = await self._send_to_carrier(
-                        uow, row.id, held if held != row.quote else None
-                    )
-                    await uow.commit()
-                    return order_of(sent) if sent is not None else None
-        async with self._uow() as uow:
-            carried = await self._carry_on(uow, row)
-            if carried is not None:
-                await uow.commit()
-        return carried
+    async def _send_without_slots(self, uow: UnitOfWork, row: Record) -> tuple[bool, Record | None]:
+        """Right after an order was paid (`row`): a recharge that gets no offer whose slot
+        must be claimed is sent to the carrier at once, with its quote now (one read and one
+        write; on PostgreSQL with no transaction around them). (False, the order's row as
+        sent, or None when another worker moved it first); (True, None) when the order needs
+        `_carry_on` in a transaction instead."""
+        if row.purpose != OrderPurpose.RECHARGE.value:
+            return True, None
+        quote = await self._loyalty.quote_of(uow, row) if self._loyalty is not None else None
+        if quote is not None and quote.benefits:
+            return True, None
+        held = quote_json(quote) if quote is not None else row.quote
+        return False, await self._send_to_carrier(uow, row.id, held if held != row.quote else None)
 
     async def _send_to_carrier(
         self, uow: UnitOfWork, order_id: int, quote: dict[str, Any] | None = None
