@@ -9,7 +9,7 @@ from typing import cast
 from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.persistence.driver import Record, Repository, Statement
+from domain.persistence.driver import Record, Repository, Statement, StatementsByKeys
 from domain.persistence.ledgers import (
     POINTS_ENTRY,
     POINTS_SHIFT,
@@ -89,6 +89,9 @@ _OFFERS_OF = Statement(
     select(_OFFERS).where(_OFFERS.c.campaign_id == bindparam("campaign_id")).order_by(_OFFERS.c.id)
 )
 _OFFER_BY_CODE = Statement(select(_OFFERS).where(_OFFERS.c.code == bindparam("code")))
+_OFFERS_BY_CODE = StatementsByKeys(
+    lambda names: select(_OFFERS).where(or_(*(_OFFERS.c.code == bindparam(n) for n in names)))
+)
 _CLAIMS_OF_ORDER = Statement(
     select(_CLAIMS).where(_CLAIMS.c.order_id == bindparam("order_id")).order_by(_CLAIMS.c.id)
 )
@@ -161,6 +164,14 @@ class CampaignRepository(Repository):
 
     async def offer_by_code(self, code: str) -> Record | None:
         return await (await self._driver()).row(_OFFER_BY_CODE, code=code)
+
+    async def offers_by_code(self, codes: Iterable[str]) -> dict[str, Record]:
+        """The offers of `codes` that exist, by code: one statement."""
+        names = {f"code_{index}": code for index, code in enumerate(codes)}
+        if not names:
+            return {}
+        rows = await (await self._driver()).rows(_OFFERS_BY_CODE(names), **names)
+        return {row.code: row for row in rows}
 
     async def offer_to_edit(self, code: str) -> OfferRow | None:
         """The offer as a row of the session, for loading a campaign file over it."""

@@ -306,15 +306,19 @@ class LoyaltyService:
         """When a paid order is carried on: claim the slots of the offers the order gets;
         what is gone is dropped, and the order keeps the quote it was held at."""
         exhausted: set[str] = set()
+        kept = order.quote
         for _ in range(10):
             quote = await self.quote_of(uow, order, frozenset(exhausted))
             if quote is None:
                 return None
+            held = quote_json(quote)
+            if held != kept:  # what the order was created with, most often
+                # Written before any slot is taken: an offer's row stays locked from its
+                # claim to the commit, so nothing else is sent in between.
+                await uow.orders.set_values(order.id, quote=held)
+                kept = held
             lost = await self._claim_all(uow, order, quote) if quote.benefits else set()
             if not lost:
-                held = quote_json(quote)
-                if held != order.quote:  # what the order was created with, most often
-                    await uow.orders.set_values(order.id, quote=held)
                 return quote
             exhausted |= lost
         return None
@@ -322,8 +326,9 @@ class LoyaltyService:
     async def _claim_all(self, uow: UnitOfWork, order: Record, quote: Quote) -> set[str]:
         lost: set[str] = set()
         claimed = {c.offer_id for c in await uow.claims.of_order(order.id)}
+        offers = await uow.campaigns.offers_by_code([b.offer for b in quote.benefits])
         for benefit in quote.benefits:
-            offer = await uow.campaigns.offer_by_code(benefit.offer)
+            offer = offers.get(benefit.offer)
             if offer is None or offer.id in claimed:
                 continue
             if not await uow.claims.claim(

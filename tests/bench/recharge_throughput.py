@@ -16,6 +16,11 @@ The wallet workload funds each wallet (a wallet top-up paid by the sandbox) befo
 starts, then `create_order` + `pay_with_wallet`, and checks that every wallet ends at zero with
 a ledger that adds up.
 
+With `--campaign`, a campaign from the seeds is live while the clock runs: double points for
+the first half of the recharges (a quota, so every recharge that gets it claims a slot) and a
+10-yuan red packet into the wallet for every 100 yuan of call credit. Afterwards the slots
+taken must equal the double-points orders completed, and never exceed the quota.
+
 SQLite runs on a temporary file; PostgreSQL on a fresh database created on the server of
 `--postgres-url` (or TEST_POSTGRES_URL) and dropped afterwards. Targets on the 2-core machine:
 ≥ 200 recharges/s on SQLite and ≥ 400/s on PostgreSQL. `--profile` prints where the provider
@@ -41,7 +46,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +54,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.campaign_file import parse_campaign_file
 from domain.catalogue import Product, ProductKind
 from domain.customers import TelegramProfile
 from domain.integrations.sandbox import SandboxGateway, SandboxMode, SandboxPayments
@@ -57,7 +63,14 @@ from domain.orders import OrderPurpose, OrderStatus, PaymentMethod, RechargeLimi
 from domain.persistence.database import create_engine
 from domain.persistence.driver import Driver, PostgresDriver, SqliteDriver, Statement
 from domain.persistence.migrate import upgrade
-from domain.persistence.tables import OrderRow, PaymentRow, WalletEntryRow, WalletRow
+from domain.persistence.tables import (
+    OfferClaimRow,
+    OfferRow,
+    OrderRow,
+    PaymentRow,
+    WalletEntryRow,
+    WalletRow,
+)
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.phone import Carrier, PhoneNumber, parse_phone_number
 from domain.services.recharge import RechargeConfig
@@ -128,6 +141,54 @@ async def register(bench: Bench, count: int) -> list[Customer]:
         await bench.services.customers.bind_phone(turn.customer.id, number)
         customers.append(Customer(turn.customer.id, telegram_id, number, index))
     return customers
+
+
+CAMPAIGN = """
+[[campaigns]]
+code = "bench-festival"
+name_zh = "充值节"
+name_en = "Recharge festival"
+terms_zh = "前{quota}笔充值双倍积分；每满100元返10元红包。"
+terms_en = "The first {quota} recharges get double points; 10 yuan back for every 100."
+starts_at = {starts_at}
+ends_at = {ends_at}
+
+[[campaigns.offers]]
+code = "bench-double"
+kind = "points_multiplier"
+multiplier = 2
+quota = {quota}
+
+[[campaigns.offers]]
+code = "bench-every-100"
+kind = "threshold_red_packet"
+every_yuan = 100
+returns_yuan = 10
+"""
+
+
+async def load_campaign(bench: Bench, quota: int) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    text = CAMPAIGN.format(
+        quota=quota,
+        starts_at=(now - timedelta(days=1)).isoformat(),
+        ends_at=(now + timedelta(days=1)).isoformat(),
+    )
+    await bench.services.campaigns.load(parse_campaign_file(text))
+
+
+async def verify_campaign(bench: Bench, run: Run, quota: int) -> None:
+    """The double-points slots taken are the completed orders that got them, within quota."""
+    used = await bench.scalar(select(OfferRow.used).where(OfferRow.code == "bench-double"))
+    granted = await bench.scalar(
+        select(func.count())
+        .select_from(OfferClaimRow)
+        .join(OfferRow, OfferRow.id == OfferClaimRow.offer_id)
+        .where(OfferRow.code == "bench-double", OfferClaimRow.status == "granted")
+    )
+    if used != granted or used > quota:
+        run.errors[f"slots {used} used, {granted} granted, quota {quota}"] += 1
+    print(f"  campaign: {used} of {quota} double-points slots taken", flush=True)
 
 
 async def unicom_products(bench: Bench) -> list[Product]:
@@ -297,8 +358,15 @@ async def verify_wallets(bench: Bench, run: Run) -> None:
     ledger = await bench.scalar(select(func.coalesce(func.sum(WalletEntryRow.amount_fen), 0)))
     if balances != ledger:
         run.problems.append(f"wallet balances {balances} fen but ledger {ledger} fen")
-    if balances != 0:
-        run.problems.append(f"wallets hold {balances} fen after spending exactly what they got")
+    cashback = await bench.scalar(
+        select(func.coalesce(func.sum(WalletEntryRow.amount_fen), 0)).where(
+            WalletEntryRow.kind == "cashback"
+        )
+    )
+    if balances != cashback:  # red packets (`--campaign`) are all that is left to spend
+        run.problems.append(
+            f"wallets hold {balances} fen after spending what they got ({cashback} fen cash-back)"
+        )
 
 
 # -- SQL counters (--sql) -----------------------------------------------------------------------
@@ -450,6 +518,9 @@ async def bench_backend(
     try:
         await upgrade(engine)
         bench = Bench.on(engine)
+        quota = args.recharges // 2
+        if args.campaign:
+            await load_campaign(bench, quota)
         customers = await register(bench, args.customers)
         plan = Plan(await unicom_products(bench))
         runs: list[Run] = []
@@ -475,6 +546,8 @@ async def bench_backend(
             args.recharges + WARMUP_PER_CUSTOMER * len(customers) - sum(provider.errors.values())
         )
         await verify_orders(bench, provider, OrderPurpose.RECHARGE, expected)
+        if args.campaign:
+            await verify_campaign(bench, provider, quota)
         runs.append(provider)
         report_run(provider)
         if args.sql:
@@ -696,6 +769,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true", help="cProfile the provider workload")
     parser.add_argument("--profile-lines", type=int, default=35)
     parser.add_argument("--sql", action="store_true", help="count and time statements")
+    parser.add_argument(
+        "--campaign", action="store_true", help="with a campaign of offers live (see above)"
+    )
     args = parser.parse_args(argv)
     if args.customers < 1 or args.recharges < 0 or args.wallet_recharges < 0:
         parser.error("--customers must be ≥ 1 and the counts ≥ 0")
