@@ -251,7 +251,8 @@ class OfferRow(Base):
 
 
 class OfferClaimRow(Base):
-    """One order's use of one offer: held at payment, granted on completion, released on failure."""
+    """One order's use of one offer: held when the paid order is sent to the carrier, granted
+    on completion, released on failure."""
 
     __tablename__ = "offer_claims"
     __table_args__ = (UniqueConstraint("offer_id", "order_id"),)

@@ -1,8 +1,9 @@
 """Offers, points and tiers as use cases: quotes, quota claims, grants, reversals, redemption.
 
 The recharge use cases call `hold`, `grant` and `release` inside their own transactions, so an
-order's benefits move together with its state: claimed when it is paid, granted when it is
-completed, given back when it expires or is refunded.
+order's benefits move together with its state: claimed when the paid order is sent to the
+carrier, granted when it is completed, given back when it expires or is refunded. An order that
+is granted points alone earns them with its completing move (`earning`), in one statement.
 """
 
 from __future__ import annotations
