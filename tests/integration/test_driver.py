@@ -32,7 +32,8 @@ ORDER_EVENTS = cast(Table, OrderEventRow.__table__)
 PAYMENTS = cast(Table, PaymentRow.__table__)
 
 
-async def a_customer(uow: UnitOfWorkFactory, telegram_id: int = 7) -> int:
+async def a_customer(uow: UnitOfWorkFactory, telegram_id: int = 7, *, points: bool = True) -> int:
+    """A registered customer with a wallet and (unless `points` is False) a points balance."""
     async with uow() as work:
         row = CustomerRow(
             telegram_id=telegram_id, language="zh", registered_at=NOW, last_seen_at=NOW
@@ -40,7 +41,8 @@ async def a_customer(uow: UnitOfWorkFactory, telegram_id: int = 7) -> int:
         work.customers.add(row)
         await work.customers.flush()
         work.wallets.open(row.id, "CNY")
-        work.points.open(row.id)
+        if points:
+            work.points.open(row.id)
         await work.commit()
         return row.id
 
@@ -306,21 +308,15 @@ async def test_points_are_earned_once_per_key_and_never_without_a_balance(
         assert await work.points.earn_once(customer_id, 30, "earn:1", NOW)
         assert not await work.points.earn_once(customer_id, 30, "earn:1", NOW)  # a replay
         await work.commit()
-    async with uow() as work:
-        without_balance = CustomerRow(
-            telegram_id=8, language="zh", registered_at=NOW, last_seen_at=NOW
-        )
-        work.customers.add(without_balance)
-        await work.customers.flush()
-        await work.commit()
-    for owner, points in ((without_balance.id, 30), (customer_id, -5)):
+    without_balance = await a_customer(uow, telegram_id=8, points=False)
+    for owner, points in ((without_balance, 30), (customer_id, -5)):
         async with uow() as work:
             with pytest.raises(ValueError, match="earn"):
                 await work.points.earn_once(owner, points, f"earn:{owner}:{points}", NOW)
     async with uow.read() as work:
         assert await work.points.balance(customer_id) == 30
         assert await work.points.has_entry("earn:1")
-        assert not await work.points.has_entry(f"earn:{without_balance.id}:30")
+        assert not await work.points.has_entry(f"earn:{without_balance}:30")
         assert not await work.points.has_entry(f"earn:{customer_id}:-5")
 
 
@@ -416,16 +412,10 @@ async def test_a_completed_move_earns_its_points_once_and_never_without_a_balanc
 ) -> None:
     uow = UnitOfWorkFactory.of(engine)
     customer_id = await a_customer(uow)
-    async with uow() as work:
-        without_balance = CustomerRow(
-            telegram_id=8, language="zh", registered_at=NOW, last_seen_at=NOW
-        )
-        work.customers.add(without_balance)
-        await work.customers.flush()
-        await work.commit()
+    without_balance = await a_customer(uow, telegram_id=8, points=False)
     async with uow() as work:
         earning_order = await work.orders.add(an_order(customer_id, status="topping_up"), "c")
-        stranded = await work.orders.add(an_order(without_balance.id, status="topping_up"), "c")
+        stranded = await work.orders.add(an_order(without_balance, status="topping_up"), "c")
         await work.commit()
     earning = PointsEarning(30, f"earn:{earning_order}", NOW + timedelta(days=365))
     for _ in range(2):  # the second move finds the order completed: nothing changes

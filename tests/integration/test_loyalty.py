@@ -14,7 +14,7 @@ from domain.catalogue import ProductKind
 from domain.customers import Customer, TelegramProfile
 from domain.integrations.sandbox import SandboxGateway, SandboxPayments
 from domain.money import Money
-from domain.orders import OrderStatus, PaymentMethod, RechargeLimits
+from domain.orders import Order, OrderStatus, PaymentMethod, RechargeLimits
 from domain.persistence.database import create_session_factory
 from domain.persistence.tables import OfferRow, OrderRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
@@ -101,12 +101,16 @@ class Loyal:
         turn = await self.services.customers.begin_turn(TelegramProfile(telegram_id), telegram_id)
         return turn.customer
 
+    async def order(self, customer: Customer, yuan: int, number: PhoneNumber = NUMBER) -> Order:
+        """A new order of `yuan` of call credit."""
+        products = await self.services.recharge.products(ProductKind.CREDIT)
+        product = next(p for p in products if p.price == Money.yuan(yuan))
+        return await self.services.recharge.create_order(customer.id, 1, number, product.id)
+
     async def recharge(
         self, customer: Customer, yuan: int, number: PhoneNumber = NUMBER
     ) -> OrderStatus:
-        products = await self.services.recharge.products(ProductKind.CREDIT)
-        product = next(p for p in products if p.price == Money.yuan(yuan))
-        order = await self.services.recharge.create_order(customer.id, 1, number, product.id)
+        order = await self.order(customer, yuan, number)
         done = await self.services.recharge.pay_with_provider(
             customer.id, order.id, PaymentMethod.SANDBOX
         )
@@ -153,9 +157,7 @@ async def test_a_paid_order_left_by_a_crash_claims_its_slot_once_however_many_ca
     loyal: Loyal,
 ) -> None:
     customer = await loyal.customer(1)
-    products = await loyal.services.recharge.products(ProductKind.CREDIT)
-    product = next(p for p in products if p.price == Money.yuan(50))
-    order = await loyal.services.recharge.create_order(customer.id, 1, NUMBER, product.id)
+    order = await loyal.order(customer, 50)
     # The process dies right after the payment was kept, before the order was carried on.
     async with UnitOfWorkFactory.of(loyal.engine)() as uow:
         assert await uow.orders.move(order.id, ["created"], "paid", "test", loyal.clock())
@@ -172,14 +174,12 @@ async def test_an_expired_order_never_held_a_slot_and_the_preview_agrees_with_th
     loyal: Loyal,
 ) -> None:
     customer = await loyal.customer(1)
-    products = await loyal.services.recharge.products(ProductKind.CREDIT)
-    hundred = next(p for p in products if p.price == Money.yuan(100))
-    order = await loyal.services.recharge.create_order(customer.id, 1, NUMBER, hundred.id)
+    order = await loyal.order(customer, 100)
     assert order.quote is not None and order.quote.points == 200
     loyal.clock.now += timedelta(minutes=30)
     await loyal.services.recharge.expire_due()
     assert await loyal.used("double") == 0
-    again = await loyal.services.recharge.create_order(customer.id, 1, NUMBER, hundred.id)
+    again = await loyal.order(customer, 100)
     done = await loyal.services.recharge.pay_with_provider(
         customer.id, again.id, PaymentMethod.SANDBOX
     )
