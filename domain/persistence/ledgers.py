@@ -1,22 +1,107 @@
-"""Statements on the running balances and their ledgers (wallet money, points), shared by the
-repositories of orders and of loyalty: a completed order earns its points with its own move."""
+"""Statements on running counts and their ledgers (points balances and entries, offers' slots
+and their claims), shared by the repositories of orders and of loyalty: an order's move may
+earn its points or take its offers' slots in the same statement."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Column, Integer, Table, bindparam, func, literal, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Integer,
+    Table,
+    Update,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.selectable import CTE
 
 from domain.persistence.driver import Driver, Statement
-from domain.persistence.tables import PointsBalanceRow, PointsEntryRow
+from domain.persistence.tables import OfferClaimRow, OfferRow, PointsBalanceRow, PointsEntryRow
 
 POINTS_BALANCES = cast(Table, PointsBalanceRow.__table__)
 POINTS_ENTRIES = cast(Table, PointsEntryRow.__table__)
+OFFERS = cast(Table, OfferRow.__table__)
+CLAIMS = cast(Table, OfferClaimRow.__table__)
+HELD = "held"
+CLAIM_COLUMNS = ("offer_id", "order_id", "customer_id", "cashback_fen", "status", "at")
+
+
+def take_slot(prefix: str = "", *guards: ColumnElement[bool]) -> Update:
+    """Take one slot of the offer `<prefix>offer_id` (and `<prefix>cashback_fen` of its
+    budget) if any is left: one conditional statement, so however many take at once, the
+    quota and the budget are never exceeded. Returns the offer's id when taken."""
+    cashback = bindparam(f"{prefix}cashback_fen", type_=Integer)
+    return (
+        update(OFFERS)
+        .where(
+            OFFERS.c.id == bindparam(f"{prefix}offer_id"),
+            OFFERS.c.quota.is_(None) | (OFFERS.c.used < OFFERS.c.quota),
+            OFFERS.c.budget_fen.is_(None) | (OFFERS.c.spent_fen + cashback <= OFFERS.c.budget_fen),
+            *guards,
+        )
+        .values(used=OFFERS.c.used + 1, spent_fen=OFFERS.c.spent_fen + cashback)
+        .returning(OFFERS.c.id)
+    )
+
+
+def claim_of_taken(taken: CTE, prefix: str = "", status: Any = None) -> Any:
+    """The claim row for the slot `taken` took: for `order_id` and `customer_id`, with
+    `<prefix>cashback_fen`, at `at` (status `status`, or the parameter `status`)."""
+    return (
+        insert(CLAIMS)
+        .from_select(
+            list(CLAIM_COLUMNS),
+            select(
+                taken.c.id,
+                bindparam("order_id"),
+                bindparam("customer_id"),
+                bindparam(f"{prefix}cashback_fen", type_=Integer),
+                status if status is not None else bindparam("status"),
+                bindparam("at", type_=CLAIMS.c.at.type),
+            ),
+        )
+        .returning(CLAIMS.c.id)
+    )
+
+
+@dataclass(frozen=True)
+class SlotClaim:
+    """A slot of an offer that a customer's order takes, with the cash-back it spends of the
+    offer's budget."""
+
+    offer_id: int
+    customer_id: int
+    cashback_fen: int = 0
+
+
+def slot_claims_ctes(count: int, *guards: ColumnElement[bool]) -> list[CTE]:
+    """PostgreSQL: `count` slots taken and claimed (held) while `guards` hold, the i-th for
+    `c<i>_offer_id` and `c<i>_cashback_fen`; each CTE returns a row per claim made."""
+    claims: list[CTE] = []
+    for index in range(count):
+        taken = take_slot(f"c{index}_", *guards).cte(f"taken_{index}")
+        claims.append(claim_of_taken(taken, f"c{index}_", literal(HELD)).cte(f"claim_{index}"))
+    return claims
+
+
+def slot_claims_params(claims: Sequence[SlotClaim], at: datetime) -> dict[str, Any]:
+    """The parameters of `slot_claims_ctes(len(claims))`, the claims all of one customer."""
+    params: dict[str, Any] = {"customer_id": claims[0].customer_id, "at": at}
+    for index, claim in enumerate(claims):
+        params[f"c{index}_offer_id"] = claim.offer_id
+        params[f"c{index}_cashback_fen"] = claim.cashback_fen
+    return params
 
 
 def balance_shift(balance: Column[int], owner: Column[int]) -> Statement:

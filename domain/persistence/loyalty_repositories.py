@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
@@ -11,10 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.persistence.driver import Record, Repository, Statement, StatementsByKeys
 from domain.persistence.ledgers import (
+    CLAIM_COLUMNS,
+    HELD,
     POINTS_ENTRY,
     POINTS_SHIFT,
     PointsEarning,
+    claim_of_taken,
     earn_points_once,
+    take_slot,
 )
 from domain.persistence.tables import (
     CampaignRow,
@@ -28,45 +33,16 @@ from domain.persistence.tables import (
     RewardRow,
 )
 
-HELD, GRANTED, RELEASED = "held", "granted", "released"
+GRANTED, RELEASED = "granted", "released"
 
 _OFFERS = cast(Table, OfferRow.__table__)
 _CLAIMS = cast(Table, OfferClaimRow.__table__)
 
 # The quota path, built once with bound parameters (offer_id, order_id, customer_id,
 # cashback_fen, status, at): it runs for every paid order of a live campaign.
-_take_slot = (
-    update(_OFFERS)
-    .where(
-        _OFFERS.c.id == bindparam("offer_id"),
-        _OFFERS.c.quota.is_(None) | (_OFFERS.c.used < _OFFERS.c.quota),
-        _OFFERS.c.budget_fen.is_(None)
-        | (_OFFERS.c.spent_fen + bindparam("cashback_fen") <= _OFFERS.c.budget_fen),
-    )
-    .values(used=_OFFERS.c.used + 1, spent_fen=_OFFERS.c.spent_fen + bindparam("cashback_fen"))
-    .returning(_OFFERS.c.id)
-)
-_CLAIM_COLUMNS = ("offer_id", "order_id", "customer_id", "cashback_fen", "status", "at")
-_TAKE_SLOT = Statement(_take_slot)
-_RECORD_CLAIM = Statement(
-    insert(_CLAIMS).values({name: bindparam(name) for name in _CLAIM_COLUMNS})
-)
-_TAKEN = _take_slot.cte("taken")
-_TAKE_AND_RECORD = Statement(
-    insert(_CLAIMS)
-    .from_select(
-        list(_CLAIM_COLUMNS),
-        select(
-            _TAKEN.c.id,
-            bindparam("order_id"),
-            bindparam("customer_id"),
-            bindparam("cashback_fen"),
-            bindparam("status"),
-            bindparam("at", type_=_CLAIMS.c.at.type),
-        ),
-    )
-    .returning(_CLAIMS.c.id)
-)
+_TAKE_SLOT = Statement(take_slot())
+_RECORD_CLAIM = Statement(insert(_CLAIMS).values({name: bindparam(name) for name in CLAIM_COLUMNS}))
+_TAKE_AND_RECORD = Statement(claim_of_taken(take_slot().cte("taken")))
 
 
 _CAMPAIGNS = cast(Table, CampaignRow.__table__)
@@ -106,14 +82,6 @@ _GIVE_SLOT_BACK = Statement(
     .values(used=_OFFERS.c.used - 1, spent_fen=_OFFERS.c.spent_fen - bindparam("cashback_fen"))
 )
 _FORGET_CLAIMS = Statement(delete(_CLAIMS).where(_CLAIMS.c.order_id == bindparam("order_id")))
-_USED_BY_CUSTOMER = Statement(
-    select(_CLAIMS.c.offer_id, func.count())
-    .where(
-        _CLAIMS.c.customer_id == bindparam("customer_id"),
-        or_(_CLAIMS.c.status == HELD, _CLAIMS.c.status == GRANTED),
-    )
-    .group_by(_CLAIMS.c.offer_id)
-)
 _POINTS_BALANCE = Statement(
     select(_BALANCES.c.points).where(_BALANCES.c.customer_id == bindparam("customer_id"))
 )
@@ -135,26 +103,59 @@ _RECHARGE_TOTAL_SINCE = Statement(
         *_COMPLETED_RECHARGES, _ORDERS.c.completed_at >= bindparam("since")
     )
 )
-_COMPLETED_COUNT = Statement(select(func.count()).where(*_COMPLETED_RECHARGES))
 
 
-def _live_with_recharge_total() -> Statement:
+def _live_with_customer_figures() -> Statement:
     """The live campaigns (as `_LIVE_CAMPAIGNS`), each row also carrying the customer's total
-    of completed recharges since `since`; one row with no campaign when none is live."""
-    total = (
-        select(func.coalesce(func.sum(_ORDERS.c.amount_fen), 0).label("recharge_total"))
-        .where(*_COMPLETED_RECHARGES, _ORDERS.c.completed_at >= bindparam("since"))
-        .subquery("total")
+    of completed recharges since `since` and count of completed recharges ever; one row with
+    no campaign when none is live."""
+    completed_since = _ORDERS.c.completed_at >= bindparam("since")
+    figures = (
+        select(
+            func.coalesce(func.sum(_ORDERS.c.amount_fen).filter(completed_since), 0).label(
+                "recharge_total"
+            ),
+            func.count().label("completed_recharges"),
+        )
+        .where(*_COMPLETED_RECHARGES)
+        .subquery("figures")
     )
     live = and_(_CAMPAIGNS.c.starts_at <= bindparam("now"), _CAMPAIGNS.c.ends_at > bindparam("now"))
     return Statement(
-        select(total.c.recharge_total, _CAMPAIGNS)
-        .select_from(total.outerjoin(_CAMPAIGNS, live))
+        select(figures.c.recharge_total, figures.c.completed_recharges, _CAMPAIGNS)
+        .select_from(figures.outerjoin(_CAMPAIGNS, live))
         .order_by(_CAMPAIGNS.c.priority.desc(), _CAMPAIGNS.c.code)
     )
 
 
-_LIVE_WITH_RECHARGE_TOTAL = _live_with_recharge_total()
+_LIVE_WITH_CUSTOMER_FIGURES = _live_with_customer_figures()
+_LIVE_OFFERS_WITH_USE = Statement(
+    select(
+        _OFFERS,
+        select(func.count())
+        .where(
+            _CLAIMS.c.offer_id == _OFFERS.c.id,
+            _CLAIMS.c.customer_id == bindparam("customer_id"),
+            or_(_CLAIMS.c.status == HELD, _CLAIMS.c.status == GRANTED),
+        )
+        .scalar_subquery()
+        .label("used_by_customer"),
+    )
+    .join(_CAMPAIGNS, _CAMPAIGNS.c.id == _OFFERS.c.campaign_id)
+    .where(_CAMPAIGNS.c.starts_at <= bindparam("now"), _CAMPAIGNS.c.ends_at > bindparam("now"))
+    .order_by(_OFFERS.c.id)
+)
+
+
+@dataclass(frozen=True)
+class LiveForCustomer:
+    """What a quote for one customer reads: the live campaigns with their offers (each with
+    `used_by_customer`, the slots this customer holds or was granted), the customer's total
+    of completed recharges since a date (its tier) and its count of completed recharges."""
+
+    campaigns: list[tuple[Record, list[Record]]]
+    recharge_total: int
+    completed_recharges: int
 
 
 class CampaignRepository(Repository):
@@ -196,23 +197,24 @@ class CampaignRepository(Repository):
             offers.setdefault(offer.campaign_id, []).append(offer)
         return [(campaign, offers[campaign.id]) for campaign in campaigns]
 
-    async def live_with_recharge_total(
+    async def live_for_customer(
         self, now: datetime, customer_id: int, since: datetime
-    ) -> tuple[list[tuple[Record, list[Record]]], int]:
-        """`live(now)`, and the customer's total of completed recharges since `since` (what
-        its tier is reckoned from), read together: one statement when no campaign is live."""
+    ) -> LiveForCustomer:
+        """`live(now)` with the customer's figures a quote needs (`LiveForCustomer`): one
+        statement when no campaign is live, two when any is."""
         driver = await self._driver()
-        rows = await driver.rows(
-            _LIVE_WITH_RECHARGE_TOTAL, now=now, customer_id=customer_id, since=since
-        )
+        params = {"now": now, "customer_id": customer_id, "since": since}
+        rows = await driver.rows(_LIVE_WITH_CUSTOMER_FIGURES, **params)
         total = int(rows[0].recharge_total) if rows else 0
+        completed = int(rows[0].completed_recharges) if rows else 0
         campaigns = [row for row in rows if row.id is not None]
         if not campaigns:
-            return [], total
+            return LiveForCustomer([], total, completed)
         offers: dict[int, list[Record]] = {campaign.id: [] for campaign in campaigns}
-        for offer in await driver.rows(_LIVE_OFFERS, now=now):
+        for offer in await driver.rows(_LIVE_OFFERS_WITH_USE, **params):
             offers.setdefault(offer.campaign_id, []).append(offer)
-        return [(campaign, offers[campaign.id]) for campaign in campaigns], total
+        live = [(campaign, offers[campaign.id]) for campaign in campaigns]
+        return LiveForCustomer(live, total, completed)
 
     async def all(self) -> list[CampaignRow]:
         result = await self._session.execute(select(CampaignRow).order_by(CampaignRow.starts_at))
@@ -272,14 +274,6 @@ class OfferClaimRepository(Repository):
         for claim in await self.of_order(order_id):
             await self.settle(claim, RELEASED)
         await (await self._driver()).run(_FORGET_CLAIMS, order_id=order_id)
-
-    async def used_by_customer(self, customer_id: int, offer_ids: Iterable[int]) -> dict[int, int]:
-        ids = set(offer_ids)
-        if not ids:
-            return {}
-        driver = await self._driver()
-        rows = await driver.rows(_USED_BY_CUSTOMER, customer_id=customer_id)
-        return {offer_id: int(count) for offer_id, count in rows if offer_id in ids}
 
 
 class PointsRepository(Repository):
@@ -380,10 +374,6 @@ class PointsRepository(Repository):
         driver = await self._driver()
         total = await driver.value(_RECHARGE_TOTAL_SINCE, customer_id=customer_id, since=since)
         return int(total or 0)
-
-    async def completed_recharges(self, customer_id: int) -> int:
-        driver = await self._driver()
-        return int(await driver.value(_COMPLETED_COUNT, customer_id=customer_id) or 0)
 
 
 class RewardRepository:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import operator
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import reduce
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -37,11 +39,15 @@ from domain.persistence.driver import (
 from domain.persistence.ledgers import (
     POINTS_BALANCES,
     PointsEarning,
+    SlotClaim,
     balance_shift,
     earn_points_once,
     earning_ctes,
     earning_params,
+    slot_claims_ctes,
+    slot_claims_params,
 )
+from domain.persistence.loyalty_repositories import OfferClaimRepository
 from domain.persistence.tables import (
     ConversationRow,
     CustomerRow,
@@ -331,6 +337,32 @@ def _order_move_earning_with_event(keys: tuple[str, ...]) -> Select[Any]:
 
 
 _ORDER_MOVE_EARNING_WITH_EVENT = StatementsByKeys(_order_move_earning_with_event)
+CLAIM_KEY = "claim."  # keys of a move's slot claims, beside the order's own
+
+
+def _order_move_claiming_with_event(keys: tuple[str, ...]) -> Select[Any]:
+    """PostgreSQL: the slots of the claims (see `ledgers.slot_claims_ctes`) taken, and the
+    move with its event only when every one of them was taken, in one statement. The slots
+    taken stay held when the order does not move."""
+    order_keys = tuple(key for key in keys if not key.startswith(CLAIM_KEY))
+    still_current = exists().where(
+        _ORDERS.c.id == bindparam("order_id"), _ORDERS.c.status == bindparam("current")
+    )  # no slot is taken for an order another worker already moved
+    claims = slot_claims_ctes(len(keys) - len(order_keys), still_current)
+    taken = [select(func.count()).select_from(claim).scalar_subquery() for claim in claims]
+    moved = _order_update(order_keys, reduce(operator.add, taken) == len(claims)).cte("moved")
+    event = (
+        insert(_ORDER_EVENTS)
+        .from_select(_EVENT_COLUMNS, select(*_event_values(moved.c.id)))
+        .cte("event")
+    )
+    statement = select(moved).add_cte(event)
+    for claim in claims:
+        statement = statement.add_cte(claim)
+    return statement
+
+
+_ORDER_MOVE_CLAIMING_WITH_EVENT = StatementsByKeys(_order_move_claiming_with_event)
 
 
 def _order_insert_with_event(keys: tuple[str, ...]) -> Select[Any]:
@@ -472,6 +504,7 @@ class OrderRepository(Repository):
         *,
         payment: PaymentRow | None = None,
         earning: PointsEarning | None = None,
+        claims: Sequence[SlotClaim] = (),
         **values: object,
     ) -> Record | None:
         """Move the order to `to_status` only if it is in one of `from_statuses` now; the
@@ -483,7 +516,9 @@ class OrderRepository(Repository):
         the move, on PostgreSQL in the same statement; a second payment of the order is an
         IntegrityError. With `earning`, the order's customer earns those points by the move,
         once, on PostgreSQL in the same statement; a customer with no points balance cannot
-        (ValueError, and the order is not moved).
+        (ValueError, and the order is not moved). With `claims`, the order takes a slot of
+        each offer first and moves only if it got them all (on PostgreSQL in the same
+        statement); the slots it took stay held when it did not move.
         """
         driver = await self._driver()
         sources = list(from_statuses)
@@ -502,6 +537,10 @@ class OrderRepository(Repository):
         }
         paid_by = _payment_columns(payment) if payment is not None else {}
         if driver.dialect.name == "postgresql":
+            if claims:
+                keys = [*values, *(f"{CLAIM_KEY}{index}" for index in range(len(claims)))]
+                statement = _ORDER_MOVE_CLAIMING_WITH_EVENT(keys)
+                return await driver.row(statement, **params, **slot_claims_params(claims, at))
             if earning is not None:
                 statement = _ORDER_MOVE_EARNING_WITH_EVENT(values)
                 moved = await driver.row(statement, **params, **earning_params(earning, at))
@@ -516,6 +555,14 @@ class OrderRepository(Repository):
                 paid = {f"p_{key}": value for key, value in paid_by.items()}
                 return await driver.row(_ORDER_MOVE_PAID_WITH_EVENT(keys), **params, **paid)
             return await driver.row(_ORDER_MOVE_WITH_EVENT(values), **params)
+        if claims and await driver.value(_ORDER_STATUS, order_id=order_id) != current:
+            return None  # no slot is taken for an order another worker already moved
+        for claim in claims:
+            taken = await OfferClaimRepository(self._uow).claim(
+                claim.offer_id, order_id, claim.customer_id, claim.cashback_fen, at
+            )
+            if not taken:
+                return None
         moved = await driver.row(_ORDER_MOVE(values), **params)
         if moved is not None:
             await driver.run(_MOVE_EVENT, **params)

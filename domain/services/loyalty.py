@@ -32,7 +32,7 @@ from domain.clock import Clock, utc_now
 from domain.money import CNY, Money
 from domain.orders import CHINA
 from domain.persistence.driver import Record
-from domain.persistence.ledgers import PointsEarning
+from domain.persistence.ledgers import PointsEarning, SlotClaim
 from domain.persistence.loyalty_repositories import RELEASED
 from domain.persistence.tables import CampaignRow, OfferRow, RedemptionRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -249,24 +249,22 @@ class LoyaltyService:
         exhausted: frozenset[str] = frozenset(),
     ) -> Quote:
         now = self._clock()
-        live, recharged = await uow.campaigns.live_with_recharge_total(
-            now, customer_id, now - timedelta(days=365)
-        )
+        found = await uow.campaigns.live_for_customer(now, customer_id, now - timedelta(days=365))
+        live = found.campaigns
         offers = [o for _, rows in live for o in rows]
-        total = Money(recharged)
+        total = Money(found.recharge_total)
         rule = tier_for(total, self.config.tiers)
         base_points = amount.fen // 100 * self.config.points_per_yuan
         if not offers:  # no campaign live: base points times the tier's multiplier
             points = base_points * rule.multiplier_percent // 100
             return Quote(amount, amount, Money(0, amount.currency), points, ())
-        used = await uow.claims.used_by_customer(customer_id, [o.id for o in offers])
         situation = Situation(
             now=now,
             amount=amount,
             product_kind=product_kind,
             carrier=carrier,
             tier=rule.tier,
-            new_customer=await uow.points.completed_recharges(customer_id) == 0,
+            new_customer=found.completed_recharges == 0,
             base_points=base_points,
             coupon_code=coupon_code,
             bundle_with=bundle_with,
@@ -275,7 +273,7 @@ class LoyaltyService:
                 for o in offers
                 if o.quota is not None
             },
-            used_by_customer={o.code: used.get(o.id, 0) for o in offers},
+            used_by_customer={o.code: o.used_by_customer for o in offers},
             budget_left={
                 o.code: Money(0 if o.code in exhausted else o.budget_fen - o.spent_fen)
                 for o in offers
@@ -324,18 +322,25 @@ class LoyaltyService:
             exhausted |= lost
         return None
 
-    async def _claim_all(self, uow: UnitOfWork, order: Record, quote: Quote) -> set[str]:
-        lost: set[str] = set()
+    async def slot_claims(
+        self, uow: UnitOfWork, order: Record, quote: Quote
+    ) -> dict[str, SlotClaim]:
+        """The slots `order` has still to take for the benefits of `quote`, by offer code."""
         claimed = {c.offer_id for c in await uow.claims.of_order(order.id)}
         offers = await uow.campaigns.offers_by_code([b.offer for b in quote.benefits])
-        for benefit in quote.benefits:
-            offer = offers.get(benefit.offer)
-            if offer is None or offer.id in claimed:
-                continue
+        return {
+            benefit.offer: SlotClaim(offer.id, order.customer_id, benefit.cashback.fen)
+            for benefit in quote.benefits
+            if (offer := offers.get(benefit.offer)) is not None and offer.id not in claimed
+        }
+
+    async def _claim_all(self, uow: UnitOfWork, order: Record, quote: Quote) -> set[str]:
+        lost: set[str] = set()
+        for code, slot in (await self.slot_claims(uow, order, quote)).items():
             if not await uow.claims.claim(
-                offer.id, order.id, order.customer_id, benefit.cashback.fen, self._clock()
+                slot.offer_id, order.id, order.customer_id, slot.cashback_fen, self._clock()
             ):
-                lost.add(benefit.offer)
+                lost.add(code)
         if lost:  # give back what this round took; the next round claims again without them
             await uow.claims.withdraw(order.id)
         return lost

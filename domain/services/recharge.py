@@ -35,7 +35,7 @@ from domain.orders import (
     china_day_start,
 )
 from domain.persistence.driver import Record
-from domain.persistence.ledgers import PointsEarning
+from domain.persistence.ledgers import PointsEarning, SlotClaim
 from domain.persistence.tables import OrderRow, PaymentRow, ProductRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier, PhoneNumber
@@ -732,8 +732,8 @@ class RechargeService:
         self, order_id: int, method: PaymentMethod, reference: str | None
     ) -> Order | None:
         """Mark a provider-approved order paid, with its payment, and carry it on (see
-        `_send_without_slots` and `_carry_on`); the order as it then is, only for the one
-        call that settled it."""
+        `_send_at_once` and `_carry_on`); the order as it then is, only for the one call that
+        settled it."""
         async with self._uow.one_write() as uow:
             try:
                 moved = await self._move(
@@ -751,10 +751,10 @@ class RechargeService:
                 if await uow.orders.get(order_id) is None:
                     raise OrderNotFound(order_id)
                 return None
-            needs_slots, sent = await self._send_without_slots(uow, moved)
+            sent = await self._send_at_once(uow, moved)
             await uow.commit()
-        if not needs_slots:
-            return order_of(sent) if sent is not None else None
+        if sent is not None:
+            return order_of(sent)
         # Kept paid: should the process stop here, recovery carries the order on.
         async with self._uow() as uow:
             carried = await self._carry_on(uow, moved)
@@ -818,24 +818,36 @@ class RechargeService:
         held = await self._loyalty.hold(uow, sent) if self._loyalty is not None else None
         return replace(order_of(sent), quote=held) if held is not None else order_of(sent)
 
-    async def _send_without_slots(self, uow: UnitOfWork, row: Record) -> tuple[bool, Record | None]:
-        """Right after an order was paid (`row`): a recharge that gets no offer whose slot
-        must be claimed is sent to the carrier at once, with its quote now (one read and one
-        write; on PostgreSQL with no transaction around them). (False, the order's row as
-        sent, or None when another worker moved it first); (True, None) when the order needs
-        `_carry_on` in a transaction instead."""
+    async def _send_at_once(self, uow: UnitOfWork, row: Record) -> Record | None:
+        """Right after an order was paid (`row`): a recharge is sent to the carrier at once,
+        with its quote now, taking the slots of the offers it gets in the same write (on
+        PostgreSQL one statement, with no transaction around it). The order's row as sent,
+        or None when it was not: it is no recharge, another worker moved it first, or a slot
+        was gone (the slots it took stay held); `_carry_on` in a transaction then finds out
+        which, and re-quotes without what is gone."""
         if row.purpose != OrderPurpose.RECHARGE.value:
-            return True, None
+            return None
         quote = await self._loyalty.quote_of(uow, row) if self._loyalty is not None else None
-        if quote is not None and quote.benefits:
-            return True, None
+        claims = []
+        if self._loyalty is not None and quote is not None and quote.benefits:
+            claims = list((await self._loyalty.slot_claims(uow, row, quote)).values())
         held = quote_json(quote) if quote is not None else row.quote
-        return False, await self._send_to_carrier(uow, row.id, held if held != row.quote else None)
+        try:
+            return await self._send_to_carrier(
+                uow, row.id, held if held != row.quote else None, claims
+            )
+        except IntegrityError:  # another worker claimed for this order at the same moment
+            return None
 
     async def _send_to_carrier(
-        self, uow: UnitOfWork, order_id: int, quote: dict[str, Any] | None = None
+        self,
+        uow: UnitOfWork,
+        order_id: int,
+        quote: dict[str, Any] | None = None,
+        claims: Sequence[SlotClaim] = (),
     ) -> Record | None:
-        """paid -> topping up (with the `quote` it is now held at, when that changed)."""
+        """paid -> topping up (with the `quote` it is now held at, when that changed, and the
+        slots of its offers, `claims`)."""
         values: dict[str, Any] = {"quote": quote} if quote is not None else {}
         return await self._move(
             uow,
@@ -843,6 +855,7 @@ class RechargeService:
             (S.PAID,),
             S.TOPPING_UP,
             "sent to carrier",
+            claims=claims,
             next_check_at=self._clock() + self.config.recheck_after,
             **values,
         )
@@ -1097,12 +1110,14 @@ class RechargeService:
         *,
         payment: PaymentRow | None = None,
         earning: PointsEarning | None = None,
+        claims: Sequence[SlotClaim] = (),
         **values: object,
     ) -> Record | None:
         """The one way an order changes state: a legal transition, applied conditionally.
         The order's row after the move, or None when it was not moved. A move to paid keeps
         its `payment` with it; a move to completed may carry the order's `earning` when that
-        is all it is granted (`LoyaltyService.grants_points_alone`).
+        is all it is granted (`LoyaltyService.grants_points_alone`); a move may take the
+        slots of its offers (`claims`), and happens only if it got them all.
 
         The order's offers move with it, in the same transaction: their slots are granted when
         it completes and given back when it expires or is refunded (they are claimed when it
@@ -1118,6 +1133,7 @@ class RechargeService:
             self._clock(),
             payment=payment,
             earning=earning,
+            claims=claims,
             **values,
         )
         if moved is not None and self._loyalty is not None:

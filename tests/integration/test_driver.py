@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.persistence.database import create_engine
 from domain.persistence.driver import Statement
-from domain.persistence.ledgers import PointsEarning
+from domain.persistence.ledgers import PointsEarning, SlotClaim
 from domain.persistence.tables import (
     CampaignRow,
     CustomerRow,
+    OfferRow,
     OrderEventRow,
     OrderRow,
     PaymentRow,
@@ -376,7 +377,7 @@ def a_campaign(code: str, starts_at: datetime, ends_at: datetime, priority: int)
     )
 
 
-async def test_live_campaigns_come_with_the_customers_recharge_total_of_the_year(
+async def test_live_campaigns_come_with_the_customers_figures_and_use_of_each_offer(
     engine: AsyncEngine,
 ) -> None:
     uow = UnitOfWorkFactory.of(engine)
@@ -384,27 +385,51 @@ async def test_live_campaigns_come_with_the_customers_recharge_total_of_the_year
     other = await a_customer(uow, telegram_id=8)
     year_ago = NOW - timedelta(days=365)
     async with uow() as work:
-        for owner, fen, completed_at in (
-            (customer_id, 3000, NOW - timedelta(days=10)),
-            (customer_id, 5000, NOW - timedelta(days=400)),  # older than a year
-            (other, 7000, NOW - timedelta(days=1)),
+        for owner, fen, status, completed_at in (
+            (customer_id, 3000, "completed", NOW - timedelta(days=10)),
+            (customer_id, 5000, "completed", NOW - timedelta(days=400)),  # over a year ago
+            (customer_id, 9000, "refunded", None),
+            (other, 7000, "completed", NOW - timedelta(days=1)),
         ):
-            order = an_order(owner, amount_fen=fen, status="completed", completed_at=completed_at)
+            order = an_order(owner, amount_fen=fen, status=status, completed_at=completed_at)
             await work.orders.add(order, "customer")
         await work.commit()
     async with uow.read() as work:
-        assert await work.campaigns.live_with_recharge_total(NOW, customer_id, year_ago) == (
-            [],
-            3000,
-        )
+        found = await work.campaigns.live_for_customer(NOW, customer_id, year_ago)
+    assert (found.campaigns, found.recharge_total, found.completed_recharges) == ([], 3000, 2)
+
     async with uow() as work:
-        work.session.add(a_campaign("low", NOW - timedelta(days=1), NOW + timedelta(days=1), 1))
-        work.session.add(a_campaign("high", NOW - timedelta(days=1), NOW + timedelta(days=1), 9))
-        work.session.add(a_campaign("over", NOW - timedelta(days=9), NOW - timedelta(days=1), 5))
+        low = a_campaign("low", NOW - timedelta(days=1), NOW + timedelta(days=1), 1)
+        high = a_campaign("high", NOW - timedelta(days=1), NOW + timedelta(days=1), 9)
+        over = a_campaign("over", NOW - timedelta(days=9), NOW - timedelta(days=1), 5)
+        work.session.add_all([low, high, over])
+        await work.session.flush()
+        work.session.add_all(
+            [
+                OfferRow(campaign_id=high.id, code="double", kind="points_multiplier", quota=9),
+                OfferRow(campaign_id=low.id, code="packet", kind="threshold_red_packet"),
+            ]
+        )
         await work.commit()
+    for offer, status in (("double", "held"), ("double", "released")):
+        async with uow() as work:
+            offer_id = (await work.campaigns.offers_by_code([offer]))[offer].id
+            order_id = await work.orders.add(an_order(customer_id), "customer")
+            assert await work.claims.claim(offer_id, order_id, customer_id, 0, NOW)
+            if status == "released":
+                await work.claims.settle((await work.claims.of_order(order_id))[0], status)
+            await work.commit()
     async with uow.read() as work:
-        live, total = await work.campaigns.live_with_recharge_total(NOW, other, year_ago)
-    assert ([campaign.code for campaign, _ in live], total) == (["high", "low"], 7000)
+        mine = await work.campaigns.live_for_customer(NOW, customer_id, year_ago)
+        theirs = await work.campaigns.live_for_customer(NOW, other, year_ago)
+    assert [
+        (c.code, [(o.code, o.used_by_customer) for o in offers]) for c, offers in mine.campaigns
+    ] == [
+        ("high", [("double", 1)]),  # a released claim is no use
+        ("low", [("packet", 0)]),
+    ]
+    assert [o.used_by_customer for _, offers in theirs.campaigns for o in offers] == [0, 0]
+    assert (theirs.recharge_total, theirs.completed_recharges) == (7000, 1)
 
 
 async def test_a_completed_move_earns_its_points_once_and_never_without_a_balance(
@@ -447,3 +472,48 @@ async def test_a_completed_move_earns_its_points_once_and_never_without_a_balanc
         assert not await work.points.has_entry(f"earn:{stranded}")
         events = await work.orders.events(earning_order)
     assert [e.to_status for e in events] == ["topping_up", "completed"]
+
+
+async def test_a_move_takes_its_offers_slots_all_or_moves_not(engine: AsyncEngine) -> None:
+    uow = UnitOfWorkFactory.of(engine)
+    customer_id = await a_customer(uow)
+    async with uow() as work:
+        campaign = a_campaign("c", NOW - timedelta(days=1), NOW + timedelta(days=1), 1)
+        work.session.add(campaign)
+        await work.session.flush()
+        work.session.add_all(
+            [
+                OfferRow(campaign_id=campaign.id, code="one-left", kind="k", quota=1),
+                OfferRow(campaign_id=campaign.id, code="budget", kind="k", budget_fen=5000),
+            ]
+        )
+        await work.commit()
+        offers = await work.campaigns.offers_by_code(["one-left", "budget"])
+        first = await work.orders.add(an_order(customer_id, status="paid"), "c")
+        second = await work.orders.add(an_order(customer_id, status="paid"), "c")
+        await work.commit()
+    one_left = SlotClaim(offers["one-left"].id, customer_id)
+    budget = SlotClaim(offers["budget"].id, customer_id, cashback_fen=1000)
+
+    async def send(order_id: int, *claims: SlotClaim) -> object:
+        async with uow.one_write() as work:
+            moved = await work.orders.move(
+                order_id, ["paid"], "topping_up", "s", NOW, claims=claims
+            )
+            await work.commit()
+            return moved
+
+    assert await send(first, one_left, budget) is not None
+    assert await send(second, budget, one_left) is None  # the last slot is gone
+    async with uow.read() as work:
+        assert (await work.orders.get(second)).status == "paid"
+        held = await work.claims.of_order(second)  # kept for the transaction that follows
+        taken = await work.campaigns.offers_by_code(["one-left", "budget"])
+    assert [c.offer_id for c in held] == [budget.offer_id]
+    assert [(taken[code].used, taken[code].spent_fen) for code in ("one-left", "budget")] == [
+        (1, 0),
+        (2, 2000),
+    ]
+    assert await send(first, budget) is None  # moved already: no slot taken for it
+    async with uow.read() as work:
+        assert (await work.campaigns.offers_by_code(["budget"]))["budget"].used == 2
