@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
+    exists,
     func,
     insert,
     literal,
@@ -27,13 +28,22 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.selectable import CTE
 
 from domain.persistence.driver import Driver, Statement
-from domain.persistence.tables import OfferClaimRow, OfferRow, PointsBalanceRow, PointsEntryRow
+from domain.persistence.tables import (
+    OfferClaimRow,
+    OfferRow,
+    PointsBalanceRow,
+    PointsEntryRow,
+    WalletEntryRow,
+    WalletRow,
+)
 
 POINTS_BALANCES = cast(Table, PointsBalanceRow.__table__)
 POINTS_ENTRIES = cast(Table, PointsEntryRow.__table__)
 OFFERS = cast(Table, OfferRow.__table__)
 CLAIMS = cast(Table, OfferClaimRow.__table__)
-HELD = "held"
+WALLETS = cast(Table, WalletRow.__table__)
+WALLET_ENTRIES = cast(Table, WalletEntryRow.__table__)
+HELD, GRANTED = "held", "granted"
 CLAIM_COLUMNS = ("offer_id", "order_id", "customer_id", "cashback_fen", "status", "at")
 
 
@@ -143,6 +153,107 @@ class PointsEarning:
     def __post_init__(self) -> None:
         if self.points <= 0:
             raise ValueError(f"cannot earn {self.points} points")
+
+
+@dataclass(frozen=True)
+class Cashback:
+    """Cash-back (> 0) into a customer's wallet, as one wallet ledger entry keyed `key`."""
+
+    amount_fen: int
+    currency: str
+    key: str
+
+    def __post_init__(self) -> None:
+        if self.amount_fen <= 0:
+            raise ValueError(f"cannot pay {self.amount_fen} fen of cash-back")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What completing an order grants: its points, its cash-back, and the slots it holds
+    granted (`claims`)."""
+
+    earning: PointsEarning | None = None
+    cashback: Cashback | None = None
+    claims: bool = False
+
+    def keys(self) -> tuple[str, ...]:
+        """Which parts there are, as the keys of the statements that grant them."""
+        parts = ("points", self.earning), ("cashback", self.cashback), ("claims", self.claims)
+        return tuple(name for name, part in parts if part)
+
+    def params(self, at: datetime) -> dict[str, Any]:
+        """The parameters of `grant_ctes` for this grant, at `at`."""
+        params: dict[str, Any] = {"v_at": at}
+        if self.earning is not None:
+            params |= earning_params(self.earning, at)
+        if self.cashback is not None:
+            params |= {
+                "w_amount_fen": self.cashback.amount_fen,
+                "w_currency": self.cashback.currency,
+                "w_key": self.cashback.key,
+            }
+        return params
+
+
+def cashback_ctes(source: Any, customer_id: Any, order_id: Any) -> tuple[CTE, CTE]:
+    """PostgreSQL: the wallet entry of the cash-back bound as `w_amount_fen`, `w_currency`,
+    `w_key` (at `v_at`) for each row of `source`, unless its key exists, and the wallet's
+    balance moved by it."""
+    entry = (
+        postgresql_insert(WALLET_ENTRIES)
+        .from_select(
+            ["customer_id", "amount_fen", "currency", "kind", "order_id", "idempotency_key", "at"],
+            select(
+                customer_id,
+                bindparam("w_amount_fen", type_=Integer),
+                bindparam("w_currency", type_=WALLET_ENTRIES.c.currency.type),
+                literal("cashback"),
+                order_id,
+                bindparam("w_key", type_=WALLET_ENTRIES.c.idempotency_key.type),
+                bindparam("v_at", type_=WALLET_ENTRIES.c.at.type),
+            ).select_from(source),
+        )
+        .on_conflict_do_nothing(index_elements=[WALLET_ENTRIES.c.idempotency_key])
+        .returning(WALLET_ENTRIES.c.customer_id, WALLET_ENTRIES.c.amount_fen)
+        .cte("cashback_entry")
+    )
+    credited = (
+        update(WALLETS)
+        .where(WALLETS.c.customer_id == entry.c.customer_id)
+        .values(balance_fen=WALLETS.c.balance_fen + entry.c.amount_fen)
+        .returning(WALLETS.c.customer_id)
+        .cte("credited")
+    )
+    return entry, credited
+
+
+def grant_ctes(keys: tuple[str, ...], source: Any, customer_id: Any, order_id: Any) -> list[CTE]:
+    """PostgreSQL: the parts `keys` of a grant (`Grant.keys`) for each row of `source`."""
+    ctes: list[CTE] = []
+    if "points" in keys:
+        ctes.extend(earning_ctes(source, customer_id, order_id))
+    if "cashback" in keys:
+        ctes.extend(cashback_ctes(source, customer_id, order_id))
+    if "claims" in keys:
+        granted = (
+            update(CLAIMS)
+            .where(CLAIMS.c.order_id == select(order_id).select_from(source).scalar_subquery())
+            .where(CLAIMS.c.status == HELD)
+            .values(status=GRANTED)
+        )
+        ctes.append(granted.cte("granted"))
+    return ctes
+
+
+def grant_guards(keys: tuple[str, ...], customer_id: Any) -> list[ColumnElement[bool]]:
+    """The customer has the points balance and the wallet the parts `keys` move."""
+    guards: list[ColumnElement[bool]] = []
+    if "points" in keys:
+        guards.append(exists().where(POINTS_BALANCES.c.customer_id == customer_id))
+    if "cashback" in keys:
+        guards.append(exists().where(WALLETS.c.customer_id == customer_id))
+    return guards
 
 
 def _first_entry_sqlite() -> Statement:

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from domain.persistence.driver import (
+    Driver,
     Record,
     Repository,
     RowInserter,
@@ -37,13 +38,12 @@ from domain.persistence.driver import (
     prefixed,
 )
 from domain.persistence.ledgers import (
-    POINTS_BALANCES,
-    PointsEarning,
+    Grant,
     SlotClaim,
     balance_shift,
     earn_points_once,
-    earning_ctes,
-    earning_params,
+    grant_ctes,
+    grant_guards,
     slot_claims_ctes,
     slot_claims_params,
 )
@@ -321,22 +321,26 @@ def _order_move_paid_with_event(keys: tuple[str, ...]) -> Select[Any]:
 _ORDER_MOVE_PAID_WITH_EVENT = StatementsByKeys(_order_move_paid_with_event)
 
 
-def _order_move_earning_with_event(keys: tuple[str, ...]) -> Select[Any]:
-    """PostgreSQL: the move, its event, and the points the order earns by it (`e_*`, see
-    `ledgers.earning_ctes`) in one statement. An order whose customer has no points balance
-    is not moved: its entry must not stand alone."""
-    has_balance = exists().where(POINTS_BALANCES.c.customer_id == _ORDERS.c.customer_id)
-    moved = _order_update(keys, has_balance).cte("moved")
+def _order_move_granting_with_event(keys: tuple[str, ...]) -> Select[Any]:
+    """PostgreSQL: the move, its event, and the parts `keys` of what the order is granted by
+    it (`ledgers.Grant`), in one statement. An order whose customer lacks the points balance
+    or the wallet its grant moves is not moved: no ledger entry stands alone."""
+    order_keys = tuple(key for key in keys if not key.startswith(GRANT_KEY))
+    parts = tuple(key.removeprefix(GRANT_KEY) for key in keys if key.startswith(GRANT_KEY))
+    moved = _order_update(order_keys, *grant_guards(parts, _ORDERS.c.customer_id)).cte("moved")
     event = (
         insert(_ORDER_EVENTS)
         .from_select(_EVENT_COLUMNS, select(*_event_values(moved.c.id)))
         .cte("event")
     )
-    entry, shifted = earning_ctes(moved, moved.c.customer_id, moved.c.id)
-    return select(moved).add_cte(event).add_cte(entry).add_cte(shifted)
+    statement = select(moved).add_cte(event)
+    for cte in grant_ctes(parts, moved, moved.c.customer_id, moved.c.id):
+        statement = statement.add_cte(cte)
+    return statement
 
 
-_ORDER_MOVE_EARNING_WITH_EVENT = StatementsByKeys(_order_move_earning_with_event)
+_ORDER_MOVE_GRANTING_WITH_EVENT = StatementsByKeys(_order_move_granting_with_event)
+GRANT_KEY = "grant."  # keys of the parts of a move's grant, beside the order's own
 CLAIM_KEY = "claim."  # keys of a move's slot claims, beside the order's own
 
 
@@ -503,7 +507,7 @@ class OrderRepository(Repository):
         at: datetime,
         *,
         payment: PaymentRow | None = None,
-        earning: PointsEarning | None = None,
+        grant: Grant | None = None,
         claims: Sequence[SlotClaim] = (),
         **values: object,
     ) -> Record | None:
@@ -514,11 +518,12 @@ class OrderRepository(Repository):
         attempts exactly one succeeds. The transition is recorded with its time and cause.
         With `payment`, the order is paid by it (for the order's amount): it is inserted with
         the move, on PostgreSQL in the same statement; a second payment of the order is an
-        IntegrityError. With `earning`, the order's customer earns those points by the move,
-        once, on PostgreSQL in the same statement; a customer with no points balance cannot
-        (ValueError, and the order is not moved). With `claims`, the order takes a slot of
-        each offer first and moves only if it got them all (on PostgreSQL in the same
-        statement); the slots it took stay held when it did not move.
+        IntegrityError. With `grant`, the order's customer is granted it by the move (points,
+        cash-back, slots), each once, on PostgreSQL in the same statement; a customer with no
+        points balance or wallet to move cannot be (ValueError, and the order is not moved).
+        With `claims`, the order takes a slot of each offer first and moves only if it got
+        them all (on PostgreSQL in the same statement); the slots it took stay held when it
+        did not move.
         """
         driver = await self._driver()
         sources = list(from_statuses)
@@ -541,14 +546,15 @@ class OrderRepository(Repository):
                 keys = [*values, *(f"{CLAIM_KEY}{index}" for index in range(len(claims)))]
                 statement = _ORDER_MOVE_CLAIMING_WITH_EVENT(keys)
                 return await driver.row(statement, **params, **slot_claims_params(claims, at))
-            if earning is not None:
-                statement = _ORDER_MOVE_EARNING_WITH_EVENT(values)
-                moved = await driver.row(statement, **params, **earning_params(earning, at))
+            if grant is not None:
+                keys = [*values, *(GRANT_KEY + part for part in grant.keys())]
+                statement = _ORDER_MOVE_GRANTING_WITH_EVENT(keys)
+                moved = await driver.row(statement, **params, **grant.params(at))
                 if (
                     moved is None
                     and await driver.value(_ORDER_STATUS, order_id=order_id) == current
                 ):
-                    raise ValueError(f"order {order_id}: its customer has no points balance")
+                    raise ValueError(f"order {order_id}: its customer has no balance to grant to")
                 return moved
             if paid_by:
                 keys = [*values, *(PAYMENT_KEY + key for key in paid_by)]
@@ -570,9 +576,31 @@ class OrderRepository(Repository):
                 payment.order_id = order_id
                 payment.amount_fen, payment.currency = moved.amount_fen, moved.currency
                 await _PAYMENT_INSERT.insert(driver, payment)
-            if earning is not None:
-                await earn_points_once(driver, moved.customer_id, earning, at, order_id)
+            if grant is not None:
+                await self._grant(driver, moved.customer_id, order_id, grant, at)
         return moved
+
+    async def _grant(
+        self, driver: Driver, customer_id: int, order_id: int, grant: Grant, at: datetime
+    ) -> None:
+        """SQLite: the parts of `grant`, in the unit of work's transaction."""
+        if grant.earning is not None:
+            await earn_points_once(driver, customer_id, grant.earning, at, order_id)
+        cashback, wallets = grant.cashback, WalletRepository(self._uow)
+        if cashback is not None and not await wallets.has_entry(cashback.key):
+            credited = await wallets.post(
+                customer_id,
+                cashback.amount_fen,
+                cashback.currency,
+                "cashback",
+                cashback.key,
+                at,
+                order_id,
+            )
+            if not credited:
+                raise ValueError(f"order {order_id}: its customer has no wallet to grant to")
+        if grant.claims:
+            await OfferClaimRepository(self._uow).grant_all(order_id)
 
     async def start_payment(
         self,

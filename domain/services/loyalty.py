@@ -3,7 +3,7 @@
 The recharge use cases call `hold`, `grant` and `release` inside their own transactions, so an
 order's benefits move together with its state: claimed when the paid order is sent to the
 carrier, granted when it is completed, given back when it expires or is refunded. An order that
-is granted points alone earns them with its completing move (`earning`), in one statement.
+is completed with what it is granted (`grant_of`) in one write.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from domain.clock import Clock, utc_now
 from domain.money import CNY, Money
 from domain.orders import CHINA
 from domain.persistence.driver import Record
-from domain.persistence.ledgers import PointsEarning, SlotClaim
+from domain.persistence.ledgers import Cashback, Grant, PointsEarning, SlotClaim
 from domain.persistence.loyalty_repositories import RELEASED
 from domain.persistence.tables import CampaignRow, OfferRow, RedemptionRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -345,50 +345,51 @@ class LoyaltyService:
             await uow.claims.withdraw(order.id)
         return lost
 
-    @staticmethod
-    def grants_points_alone(quote: Quote | None) -> bool:
-        """Completing an order of this quote grants points at most: no cash-back, and no
-        offer whose slot it claimed. Such an order earns them with its own move
-        (`earning`), with no `grant` after it."""
-        return quote is None or (not quote.cashback.is_positive and not quote.benefits)
-
-    def earning(self, order_id: int, quote: Quote | None) -> PointsEarning | None:
-        """The points an order of this quote earns when it completes (None: none)."""
-        if quote is None or quote.points <= 0:
+    def grant_of(self, order_id: int, quote: Quote | None) -> Grant | None:
+        """What completing an order of this quote grants (None: nothing): its points, its
+        cash-back, and the slots of its benefits (claimed by `hold`)."""
+        if quote is None:
             return None
-        now = self._clock()
-        expires_at = end_of_twelfth_month(now, self.config.expiry_months)
-        return PointsEarning(quote.points, f"earn:{order_id}", expires_at)
+        earning = None
+        if quote.points > 0:
+            expires_at = end_of_twelfth_month(self._clock(), self.config.expiry_months)
+            earning = PointsEarning(quote.points, f"earn:{order_id}", expires_at)
+        cashback = None
+        if quote.cashback.is_positive:
+            cashback = Cashback(quote.cashback.fen, CNY, f"cashback:{order_id}")
+        grant = Grant(earning, cashback, claims=bool(quote.benefits))
+        return grant if grant.keys() else None
 
     async def grant(self, uow: UnitOfWork, order: Record) -> None:
-        """On completion: points into the ledger, cash-back into the wallet, claims granted."""
-        if order.quote is None:
+        """On completion, for an order moved without its grant: points into the ledger,
+        cash-back into the wallet, claims granted; a replay changes nothing."""
+        grant = self.grant_of(order.id, quote_from_json(order.quote) if order.quote else None)
+        if grant is None:
             return
-        quote = quote_from_json(order.quote)
         now = self._clock()
-        earning = self.earning(order.id, quote)
-        if earning is not None:
+        if grant.earning is not None:
             earned = await uow.points.earn_once(
                 order.customer_id,
-                earning.points,
-                earning.key,
+                grant.earning.points,
+                grant.earning.key,
                 now,
                 order_id=order.id,
-                expires_at=earning.expires_at,
+                expires_at=grant.earning.expires_at,
             )
             if not earned:
                 return  # granted already: a replay changes nothing
-        if quote.cashback.is_positive and not await uow.wallets.has_entry(f"cashback:{order.id}"):
+        cashback = grant.cashback
+        if cashback is not None and not await uow.wallets.has_entry(cashback.key):
             await uow.wallets.post(
                 order.customer_id,
-                quote.cashback.fen,
-                CNY,
+                cashback.amount_fen,
+                cashback.currency,
                 "cashback",
-                f"cashback:{order.id}",
+                cashback.key,
                 now,
                 order.id,
             )
-        if quote.benefits:  # slots are claimed only for an order's benefits (`hold`)
+        if grant.claims:  # slots are claimed only for an order's benefits (`hold`)
             await uow.claims.grant_all(order.id)
 
     async def release(self, uow: UnitOfWork, order_id: int) -> None:

@@ -35,7 +35,7 @@ from domain.orders import (
     china_day_start,
 )
 from domain.persistence.driver import Record
-from domain.persistence.ledgers import PointsEarning, SlotClaim
+from domain.persistence.ledgers import Grant, SlotClaim
 from domain.persistence.tables import OrderRow, PaymentRow, ProductRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier, PhoneNumber
@@ -920,20 +920,17 @@ class RechargeService:
         return await self.get(order.id)
 
     async def _complete(self, order: Order, reference: str | None) -> Order:
-        """topping up -> completed, granting what the order earned. When points are all it
-        is granted, that is one write: on PostgreSQL the move, its history row and the
-        points are one statement (the quote is fixed once the order is paid). Otherwise the
-        full grant follows the move in one transaction."""
-        alone = self._grants_points_alone(order)
-        earning = self._loyalty.earning(order.id, order.quote) if alone and self._loyalty else None
-        async with self._uow.one_write() if alone else self._uow() as uow:
+        """topping up -> completed, with what the order is granted (its quote is fixed once
+        it is paid): one write, on PostgreSQL one statement with its history row."""
+        grant = self._loyalty.grant_of(order.id, order.quote) if self._loyalty else None
+        async with self._uow.one_write() as uow:
             moved = await self._move(
                 uow,
                 order.id,
                 (S.TOPPING_UP,),
                 S.COMPLETED,
                 "carrier completed",
-                earning=earning,
+                grant=grant,
                 completed_at=self._clock(),
                 gateway_reference=reference,
                 next_check_at=None,
@@ -1109,14 +1106,14 @@ class RechargeService:
         cause: str,
         *,
         payment: PaymentRow | None = None,
-        earning: PointsEarning | None = None,
+        grant: Grant | None = None,
         claims: Sequence[SlotClaim] = (),
         **values: object,
     ) -> Record | None:
         """The one way an order changes state: a legal transition, applied conditionally.
         The order's row after the move, or None when it was not moved. A move to paid keeps
-        its `payment` with it; a move to completed may carry the order's `earning` when that
-        is all it is granted (`LoyaltyService.grants_points_alone`); a move may take the
+        its `payment` with it; a move to completed carries what the order is `grant`ed
+        (`LoyaltyService.grant_of`, else it is granted after the move); a move may take the
         slots of its offers (`claims`), and happens only if it got them all.
 
         The order's offers move with it, in the same transaction: their slots are granted when
@@ -1132,19 +1129,16 @@ class RechargeService:
             cause[:64],
             self._clock(),
             payment=payment,
-            earning=earning,
+            grant=grant,
             claims=claims,
             **values,
         )
         if moved is not None and self._loyalty is not None:
-            if target is S.COMPLETED and earning is None:
+            if target is S.COMPLETED and grant is None:
                 await self._loyalty.grant(uow, moved)
             elif target in (S.EXPIRED, S.REFUNDED):
                 await self._loyalty.release(uow, order_id)
         return moved
-
-    def _grants_points_alone(self, order: Order) -> bool:
-        return self._loyalty is None or self._loyalty.grants_points_alone(order.quote)
 
     async def _note(self, order_id: int, status: OrderStatus, cause: str) -> None:
         async with self._uow() as uow:

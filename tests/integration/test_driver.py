@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.persistence.database import create_engine
 from domain.persistence.driver import Statement
-from domain.persistence.ledgers import PointsEarning, SlotClaim
+from domain.persistence.ledgers import Cashback, Grant, PointsEarning, SlotClaim
 from domain.persistence.tables import (
     CampaignRow,
     CustomerRow,
@@ -432,45 +432,58 @@ async def test_live_campaigns_come_with_the_customers_figures_and_use_of_each_of
     assert (theirs.recharge_total, theirs.completed_recharges) == (7000, 1)
 
 
-async def test_a_completed_move_earns_its_points_once_and_never_without_a_balance(
+async def test_a_completed_move_grants_points_cashback_and_slots_once_or_moves_not(
     engine: AsyncEngine,
 ) -> None:
     uow = UnitOfWorkFactory.of(engine)
     customer_id = await a_customer(uow)
     without_balance = await a_customer(uow, telegram_id=8, points=False)
     async with uow() as work:
-        earning_order = await work.orders.add(an_order(customer_id, status="topping_up"), "c")
-        stranded = await work.orders.add(an_order(without_balance, status="topping_up"), "c")
+        campaign = a_campaign("c", NOW - timedelta(days=1), NOW + timedelta(days=1), 1)
+        work.session.add(campaign)
+        await work.session.flush()
+        work.session.add(OfferRow(campaign_id=campaign.id, code="packet", kind="k", quota=5))
         await work.commit()
-    earning = PointsEarning(30, f"earn:{earning_order}", NOW + timedelta(days=365))
+    async with uow() as work:
+        order = await work.orders.add(an_order(customer_id, status="topping_up"), "c")
+        stranded = await work.orders.add(an_order(without_balance, status="topping_up"), "c")
+        offer_id = (await work.campaigns.offers_by_code(["packet"]))["packet"].id
+        assert await work.claims.claim(offer_id, order, customer_id, 500, NOW)
+        await work.commit()
+    grant = Grant(
+        PointsEarning(30, f"earn:{order}", NOW + timedelta(days=365)),
+        Cashback(500, "CNY", f"cashback:{order}"),
+        claims=True,
+    )
     for _ in range(2):  # the second move finds the order completed: nothing changes
         async with uow.one_write() as work:
-            await work.orders.move(
-                earning_order, ["topping_up"], "completed", "done", NOW, earning=earning
-            )
+            await work.orders.move(order, ["topping_up"], "completed", "done", NOW, grant=grant)
             await work.commit()
     async with uow.one_write() as work:
-        with pytest.raises(ValueError, match="points balance"):
+        with pytest.raises(ValueError, match="balance"):
             await work.orders.move(
                 stranded,
                 ["topping_up"],
                 "completed",
                 "done",
                 NOW,
-                earning=PointsEarning(30, f"earn:{stranded}"),
+                grant=Grant(PointsEarning(30, f"earn:{stranded}")),
             )
     async with uow.read() as work:
-        assert (await work.orders.get(earning_order)).status == "completed"
+        assert (await work.orders.get(order)).status == "completed"
         assert (await work.orders.get(stranded)).status == "topping_up"
         assert await work.points.balance(customer_id) == 30
-        entry = await work.points.entry(f"earn:{earning_order}")
+        entry = await work.points.entry(f"earn:{order}")
         assert (entry.points, entry.order_id, entry.expires_at) == (
             30,
-            earning_order,
+            order,
             NOW + timedelta(days=365),
         )
         assert not await work.points.has_entry(f"earn:{stranded}")
-        events = await work.orders.events(earning_order)
+        assert await work.wallets.balance(customer_id) == 500
+        assert await work.wallets.has_entry(f"cashback:{order}")
+        assert [c.status for c in await work.claims.of_order(order)] == ["granted"]
+        events = await work.orders.events(order)
     assert [e.to_status for e in events] == ["topping_up", "completed"]
 
 
