@@ -229,10 +229,10 @@ class UnitOfWorkFactory:
 
     def one_write(self) -> UnitOfWork:
         """A unit of work whose reads need no transaction around them and whose writes are
-        each a new order or an order's move, with its history row (and the payment or the
-        points that go with that move), each a state the order may be left in: on
-        PostgreSQL each write is one statement, atomic by itself, so no transaction is
-        opened; on SQLite they are several statements, in one transaction."""
+        each a new order or an order's move, with its history row and what goes with that
+        move (its payment, its offers' slots, its grant), each a state the order may be left
+        in: on PostgreSQL each write is one statement, atomic by itself, so no transaction
+        is opened; on SQLite they are several statements, in one transaction."""
         if self._engine.dialect.name == "postgresql":
             return UnitOfWork(self._engine, transaction=False)
         return UnitOfWork(self._engine, transaction=True)
