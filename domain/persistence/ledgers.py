@@ -196,36 +196,57 @@ class Grant:
         return params
 
 
+def _entry_and_balance(
+    entries: Table,
+    columns: list[str],
+    values: Any,
+    amount: str,
+    balance: Column[int],
+    owner: Column[int],
+    name: str,
+) -> tuple[CTE, CTE]:
+    """PostgreSQL: an entry of the ledger `entries` from `values` unless its idempotency key
+    exists, and the running `balance` of its customer moved by its `amount`."""
+    entry = (
+        postgresql_insert(entries)
+        .from_select(columns, values)
+        .on_conflict_do_nothing(index_elements=[entries.c.idempotency_key])
+        .returning(entries.c.customer_id, entries.c[amount])
+        .cte(f"{name}_entry")
+    )
+    moved = (
+        update(balance.table)
+        .where(owner == entry.c.customer_id)
+        .values({balance: balance + entry.c[amount]})
+        .returning(owner)
+        .cte(f"{name}_balance")
+    )
+    return entry, moved
+
+
 def cashback_ctes(source: Any, customer_id: Any, order_id: Any) -> tuple[CTE, CTE]:
     """PostgreSQL: the wallet entry of the cash-back bound as `w_amount_fen`, `w_currency`,
     `w_key` (at `v_at`) for each row of `source`, unless its key exists, and the wallet's
     balance moved by it."""
-    entry = (
-        postgresql_insert(WALLET_ENTRIES)
-        .from_select(
-            ["customer_id", "amount_fen", "currency", "kind", "order_id", "idempotency_key", "at"],
-            select(
-                customer_id,
-                bindparam("w_amount_fen", type_=Integer),
-                bindparam("w_currency", type_=WALLET_ENTRIES.c.currency.type),
-                literal("cashback"),
-                order_id,
-                bindparam("w_key", type_=WALLET_ENTRIES.c.idempotency_key.type),
-                bindparam("v_at", type_=WALLET_ENTRIES.c.at.type),
-            ).select_from(source),
-        )
-        .on_conflict_do_nothing(index_elements=[WALLET_ENTRIES.c.idempotency_key])
-        .returning(WALLET_ENTRIES.c.customer_id, WALLET_ENTRIES.c.amount_fen)
-        .cte("cashback_entry")
+    values = select(
+        customer_id,
+        bindparam("w_amount_fen", type_=Integer),
+        bindparam("w_currency", type_=WALLET_ENTRIES.c.currency.type),
+        literal("cashback"),
+        order_id,
+        bindparam("w_key", type_=WALLET_ENTRIES.c.idempotency_key.type),
+        bindparam("v_at", type_=WALLET_ENTRIES.c.at.type),
+    ).select_from(source)
+    columns = ["customer_id", "amount_fen", "currency", "kind", "order_id", "idempotency_key", "at"]
+    return _entry_and_balance(
+        WALLET_ENTRIES,
+        columns,
+        values,
+        "amount_fen",
+        WALLETS.c.balance_fen,
+        WALLETS.c.customer_id,
+        "cashback",
     )
-    credited = (
-        update(WALLETS)
-        .where(WALLETS.c.customer_id == entry.c.customer_id)
-        .values(balance_fen=WALLETS.c.balance_fen + entry.c.amount_fen)
-        .returning(WALLETS.c.customer_id)
-        .cte("credited")
-    )
-    return entry, credited
 
 
 def grant_ctes(keys: tuple[str, ...], source: Any, customer_id: Any, order_id: Any) -> list[CTE]:
@@ -269,33 +290,25 @@ def _first_entry_sqlite() -> Statement:
 def earning_ctes(source: Any, customer_id: Any, order_id: Any) -> tuple[CTE, CTE]:
     """PostgreSQL: the entry of the earning bound as `e_points`, `e_key`, `e_expires_at` (at
     `v_at`) for each row of `source`, unless its key exists, and the balance moved by it."""
-    entry = (
-        postgresql_insert(POINTS_ENTRIES)
-        .from_select(
-            list(POINTS_ENTRY_COLUMNS),
-            select(
-                customer_id,
-                bindparam("e_points", type_=Integer),
-                literal("earn"),
-                order_id,
-                bindparam("e_key", type_=POINTS_ENTRIES.c.idempotency_key.type),
-                literal(""),
-                bindparam("v_at", type_=POINTS_ENTRIES.c.at.type),
-                bindparam("e_expires_at", type_=POINTS_ENTRIES.c.expires_at.type),
-            ).select_from(source),
-        )
-        .on_conflict_do_nothing(index_elements=[POINTS_ENTRIES.c.idempotency_key])
-        .returning(POINTS_ENTRIES.c.customer_id, POINTS_ENTRIES.c.points)
-        .cte("entry")
+    values = select(
+        customer_id,
+        bindparam("e_points", type_=Integer),
+        literal("earn"),
+        order_id,
+        bindparam("e_key", type_=POINTS_ENTRIES.c.idempotency_key.type),
+        literal(""),
+        bindparam("v_at", type_=POINTS_ENTRIES.c.at.type),
+        bindparam("e_expires_at", type_=POINTS_ENTRIES.c.expires_at.type),
+    ).select_from(source)
+    return _entry_and_balance(
+        POINTS_ENTRIES,
+        list(POINTS_ENTRY_COLUMNS),
+        values,
+        "points",
+        POINTS_BALANCES.c.points,
+        POINTS_BALANCES.c.customer_id,
+        "points",
     )
-    shifted = (
-        update(POINTS_BALANCES)
-        .where(POINTS_BALANCES.c.customer_id == entry.c.customer_id)
-        .values(points=POINTS_BALANCES.c.points + entry.c.points)
-        .returning(POINTS_BALANCES.c.customer_id)
-        .cte("shifted")
-    )
-    return entry, shifted
 
 
 def earning_params(earning: PointsEarning, at: datetime) -> dict[str, Any]:
