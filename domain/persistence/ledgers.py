@@ -1,6 +1,7 @@
-"""Statements on running counts and their ledgers (points balances and entries, offers' slots
-and their claims), shared by the repositories of orders and of loyalty: an order's move may
-earn its points or take its offers' slots in the same statement."""
+"""Statements on running counts and their ledgers (points and wallet balances with their
+entries, offers' slots with their claims), shared by the repositories of orders and of loyalty:
+an order's move may take its offers' slots, or grant its points and cash-back, in the same
+statement."""
 
 from __future__ import annotations
 
@@ -155,6 +156,78 @@ class PointsEarning:
             raise ValueError(f"cannot earn {self.points} points")
 
 
+def _entry_and_balance(
+    entries: Table,
+    columns: list[str],
+    values: Any,
+    amount: str,
+    balance: Column[int],
+    owner: Column[int],
+    name: str,
+) -> tuple[CTE, CTE]:
+    """PostgreSQL: an entry of the ledger `entries` from `values` unless its idempotency key
+    exists, and the running `balance` of its customer moved by its `amount`."""
+    entry = (
+        postgresql_insert(entries)
+        .from_select(columns, values)
+        .on_conflict_do_nothing(index_elements=[entries.c.idempotency_key])
+        .returning(entries.c.customer_id, entries.c[amount])
+        .cte(f"{name}_entry")
+    )
+    moved = (
+        update(balance.table)
+        .where(owner == entry.c.customer_id)
+        .values({balance: balance + entry.c[amount]})
+        .returning(owner)
+        .cte(f"{name}_balance")
+    )
+    return entry, moved
+
+
+def earning_ctes(source: Any, customer_id: Any, order_id: Any) -> tuple[CTE, CTE]:
+    """PostgreSQL: the entry of the earning bound as `e_points`, `e_key`, `e_expires_at` (at
+    `v_at`) for each row of `source`, unless its key exists, and the balance moved by it."""
+    values = select(
+        customer_id,
+        bindparam("e_points", type_=Integer),
+        literal("earn"),
+        order_id,
+        bindparam("e_key", type_=POINTS_ENTRIES.c.idempotency_key.type),
+        literal(""),
+        bindparam("v_at", type_=POINTS_ENTRIES.c.at.type),
+        bindparam("e_expires_at", type_=POINTS_ENTRIES.c.expires_at.type),
+    ).select_from(source)
+    return _entry_and_balance(
+        POINTS_ENTRIES,
+        list(POINTS_ENTRY_COLUMNS),
+        values,
+        "points",
+        POINTS_BALANCES.c.points,
+        POINTS_BALANCES.c.customer_id,
+        "points",
+    )
+
+
+def earning_params(earning: PointsEarning, at: datetime) -> dict[str, Any]:
+    """The parameters of `earning_ctes` for this earning, at `at`."""
+    return {
+        "e_points": earning.points,
+        "e_key": earning.key,
+        "e_expires_at": earning.expires_at,
+        "v_at": at,
+    }
+
+
+def _first_entry_sqlite() -> Statement:
+    """Insert a points entry unless one with its key exists; its id when inserted."""
+    return Statement(
+        sqlite_insert(POINTS_ENTRIES)
+        .values({name: bindparam(f"v_{name}") for name in POINTS_ENTRY_COLUMNS})
+        .on_conflict_do_nothing(index_elements=[POINTS_ENTRIES.c.idempotency_key])
+        .returning(POINTS_ENTRIES.c.id)
+    )
+
+
 @dataclass(frozen=True)
 class Cashback:
     """Cash-back (> 0) into a customer's wallet, as one wallet ledger entry keyed `key`."""
@@ -166,6 +239,31 @@ class Cashback:
     def __post_init__(self) -> None:
         if self.amount_fen <= 0:
             raise ValueError(f"cannot pay {self.amount_fen} fen of cash-back")
+
+
+def cashback_ctes(source: Any, customer_id: Any, order_id: Any) -> tuple[CTE, CTE]:
+    """PostgreSQL: the wallet entry of the cash-back bound as `w_amount_fen`, `w_currency`,
+    `w_key` (at `v_at`) for each row of `source`, unless its key exists, and the wallet's
+    balance moved by it."""
+    values = select(
+        customer_id,
+        bindparam("w_amount_fen", type_=Integer),
+        bindparam("w_currency", type_=WALLET_ENTRIES.c.currency.type),
+        literal("cashback"),
+        order_id,
+        bindparam("w_key", type_=WALLET_ENTRIES.c.idempotency_key.type),
+        bindparam("v_at", type_=WALLET_ENTRIES.c.at.type),
+    ).select_from(source)
+    columns = ["customer_id", "amount_fen", "currency", "kind", "order_id", "idempotency_key", "at"]
+    return _entry_and_balance(
+        WALLET_ENTRIES,
+        columns,
+        values,
+        "amount_fen",
+        WALLETS.c.balance_fen,
+        WALLETS.c.customer_id,
+        "cashback",
+    )
 
 
 @dataclass(frozen=True)
@@ -196,59 +294,6 @@ class Grant:
         return params
 
 
-def _entry_and_balance(
-    entries: Table,
-    columns: list[str],
-    values: Any,
-    amount: str,
-    balance: Column[int],
-    owner: Column[int],
-    name: str,
-) -> tuple[CTE, CTE]:
-    """PostgreSQL: an entry of the ledger `entries` from `values` unless its idempotency key
-    exists, and the running `balance` of its customer moved by its `amount`."""
-    entry = (
-        postgresql_insert(entries)
-        .from_select(columns, values)
-        .on_conflict_do_nothing(index_elements=[entries.c.idempotency_key])
-        .returning(entries.c.customer_id, entries.c[amount])
-        .cte(f"{name}_entry")
-    )
-    moved = (
-        update(balance.table)
-        .where(owner == entry.c.customer_id)
-        .values({balance: balance + entry.c[amount]})
-        .returning(owner)
-        .cte(f"{name}_balance")
-    )
-    return entry, moved
-
-
-def cashback_ctes(source: Any, customer_id: Any, order_id: Any) -> tuple[CTE, CTE]:
-    """PostgreSQL: the wallet entry of the cash-back bound as `w_amount_fen`, `w_currency`,
-    `w_key` (at `v_at`) for each row of `source`, unless its key exists, and the wallet's
-    balance moved by it."""
-    values = select(
-        customer_id,
-        bindparam("w_amount_fen", type_=Integer),
-        bindparam("w_currency", type_=WALLET_ENTRIES.c.currency.type),
-        literal("cashback"),
-        order_id,
-        bindparam("w_key", type_=WALLET_ENTRIES.c.idempotency_key.type),
-        bindparam("v_at", type_=WALLET_ENTRIES.c.at.type),
-    ).select_from(source)
-    columns = ["customer_id", "amount_fen", "currency", "kind", "order_id", "idempotency_key", "at"]
-    return _entry_and_balance(
-        WALLET_ENTRIES,
-        columns,
-        values,
-        "amount_fen",
-        WALLETS.c.balance_fen,
-        WALLETS.c.customer_id,
-        "cashback",
-    )
-
-
 def grant_ctes(keys: tuple[str, ...], source: Any, customer_id: Any, order_id: Any) -> list[CTE]:
     """PostgreSQL: the parts `keys` of a grant (`Grant.keys`) for each row of `source`."""
     ctes: list[CTE] = []
@@ -275,49 +320,6 @@ def grant_guards(keys: tuple[str, ...], customer_id: Any) -> list[ColumnElement[
     if "cashback" in keys:
         guards.append(exists().where(WALLETS.c.customer_id == customer_id))
     return guards
-
-
-def _first_entry_sqlite() -> Statement:
-    """Insert a points entry unless one with its key exists; its id when inserted."""
-    return Statement(
-        sqlite_insert(POINTS_ENTRIES)
-        .values({name: bindparam(f"v_{name}") for name in POINTS_ENTRY_COLUMNS})
-        .on_conflict_do_nothing(index_elements=[POINTS_ENTRIES.c.idempotency_key])
-        .returning(POINTS_ENTRIES.c.id)
-    )
-
-
-def earning_ctes(source: Any, customer_id: Any, order_id: Any) -> tuple[CTE, CTE]:
-    """PostgreSQL: the entry of the earning bound as `e_points`, `e_key`, `e_expires_at` (at
-    `v_at`) for each row of `source`, unless its key exists, and the balance moved by it."""
-    values = select(
-        customer_id,
-        bindparam("e_points", type_=Integer),
-        literal("earn"),
-        order_id,
-        bindparam("e_key", type_=POINTS_ENTRIES.c.idempotency_key.type),
-        literal(""),
-        bindparam("v_at", type_=POINTS_ENTRIES.c.at.type),
-        bindparam("e_expires_at", type_=POINTS_ENTRIES.c.expires_at.type),
-    ).select_from(source)
-    return _entry_and_balance(
-        POINTS_ENTRIES,
-        list(POINTS_ENTRY_COLUMNS),
-        values,
-        "points",
-        POINTS_BALANCES.c.points,
-        POINTS_BALANCES.c.customer_id,
-        "points",
-    )
-
-
-def earning_params(earning: PointsEarning, at: datetime) -> dict[str, Any]:
-    return {
-        "e_points": earning.points,
-        "e_key": earning.key,
-        "e_expires_at": earning.expires_at,
-        "v_at": at,
-    }
 
 
 def _earn_once_postgresql() -> Statement:

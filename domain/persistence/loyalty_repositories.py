@@ -16,9 +16,7 @@ from domain.persistence.ledgers import (
     HELD,
     POINTS_ENTRY,
     POINTS_SHIFT,
-    PointsEarning,
     claim_of_taken,
-    earn_points_once,
     take_slot,
 )
 from domain.persistence.tables import (
@@ -64,7 +62,6 @@ _LIVE_OFFERS = Statement(
 _OFFERS_OF = Statement(
     select(_OFFERS).where(_OFFERS.c.campaign_id == bindparam("campaign_id")).order_by(_OFFERS.c.id)
 )
-_OFFER_BY_CODE = Statement(select(_OFFERS).where(_OFFERS.c.code == bindparam("code")))
 _OFFERS_BY_CODE = StatementsByKeys(
     lambda names: select(_OFFERS).where(or_(*(_OFFERS.c.code == bindparam(n) for n in names)))
 )
@@ -162,9 +159,6 @@ class CampaignRepository(Repository):
     async def by_code(self, code: str) -> CampaignRow | None:
         result = await self._session.execute(select(CampaignRow).where(CampaignRow.code == code))
         return result.scalar_one_or_none()
-
-    async def offer_by_code(self, code: str) -> Record | None:
-        return await (await self._driver()).row(_OFFER_BY_CODE, code=code)
 
     async def offers_by_code(self, codes: Iterable[str]) -> dict[str, Record]:
         """The offers of `codes` that exist, by code: one statement."""
@@ -329,21 +323,6 @@ class PointsRepository(Repository):
             v_expires_at=expires_at,
         )
         return True
-
-    async def earn_once(
-        self,
-        customer_id: int,
-        points: int,
-        key: str,
-        at: datetime,
-        *,
-        order_id: int | None = None,
-        expires_at: datetime | None = None,
-    ) -> bool:
-        """Earn `points` (> 0) with the entry keyed `key`, unless that entry exists: False
-        then, and nothing changes (a replay)."""
-        earning = PointsEarning(points, key, expires_at)
-        return await earn_points_once(await self._driver(), customer_id, earning, at, order_id)
 
     async def entries(self, customer_id: int, limit: int) -> list[PointsEntryRow]:
         result = await self._session.execute(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from functools import reduce
 from typing import Any, cast
@@ -27,9 +27,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.selectable import CTE
 
 from domain.persistence.driver import (
-    Driver,
     Record,
     Repository,
     RowInserter,
@@ -276,46 +276,52 @@ def _event_values(order_id: Any) -> list[Any]:
 _EVENT_COLUMNS = ["order_id", "from_status", "to_status", "cause", "at"]
 
 
-def _order_move_with_event(keys: tuple[str, ...], *guards: ColumnElement[bool]) -> Select[Any]:
-    """PostgreSQL: the move and its event in one statement (one round trip)."""
+def _order_move_with_event(
+    keys: tuple[str, ...],
+    *guards: ColumnElement[bool],
+    along: Callable[[CTE], Iterable[CTE]] = lambda moved: (),
+) -> Select[Any]:
+    """PostgreSQL: the move and its event in one statement (one round trip), with the
+    statements `along(moved)` builds on the moved row, in the same statement."""
     moved = _order_update(keys, *guards).cte("moved")
     event = (
         insert(_ORDER_EVENTS)
         .from_select(_EVENT_COLUMNS, select(*_event_values(moved.c.id)))
         .cte("event")
     )
-    return select(moved).add_cte(event)
+    statement = select(moved).add_cte(event)
+    for cte in along(moved):
+        statement = statement.add_cte(cte)
+    return statement
+
+
+def _split(keys: tuple[str, ...], prefix: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The order's own keys, and those marked with `prefix` (without it)."""
+    own = tuple(key for key in keys if not key.startswith(prefix))
+    marked = tuple(key.removeprefix(prefix) for key in keys if key.startswith(prefix))
+    return own, marked
 
 
 _ORDER_MOVE = StatementsByKeys(_order_update)
-PAYMENT_KEY = "payment."  # keys of a move's payment columns, beside the order's own
+# Keys that mark, beside the order's own keys, what goes with a move: its payment's columns,
+# the parts of its grant, its slot claims.
+PAYMENT_KEY, GRANT_KEY, CLAIM_KEY = "payment.", "grant.", "claim."
 
 
 def _order_move_paid_with_event(keys: tuple[str, ...]) -> Select[Any]:
     """PostgreSQL: the move, its event and the order's payment (columns `p_<column>`, the
     amount and currency the order's own) in one statement."""
-    order_keys = tuple(key for key in keys if not key.startswith(PAYMENT_KEY))
-    payment_keys = [key.removeprefix(PAYMENT_KEY) for key in keys if key.startswith(PAYMENT_KEY)]
-    moved = _order_update(order_keys).cte("moved")
-    event = (
-        insert(_ORDER_EVENTS)
-        .from_select(_EVENT_COLUMNS, select(*_event_values(moved.c.id)))
-        .cte("event")
-    )
-    payment = (
-        insert(_PAYMENTS)
-        .from_select(
+    order_keys, payment_keys = _split(keys, PAYMENT_KEY)
+
+    def payment(moved: CTE) -> list[CTE]:
+        columns = (bindparam(f"p_{key}", type_=_PAYMENTS.c[key].type) for key in payment_keys)
+        paid = insert(_PAYMENTS).from_select(
             ["order_id", "amount_fen", "currency", *payment_keys],
-            select(
-                moved.c.id,
-                moved.c.amount_fen,
-                moved.c.currency,
-                *(bindparam(f"p_{key}", type_=_PAYMENTS.c[key].type) for key in payment_keys),
-            ),
+            select(moved.c.id, moved.c.amount_fen, moved.c.currency, *columns),
         )
-        .cte("payment")
-    )
-    return select(moved).add_cte(event).add_cte(payment)
+        return [paid.cte("payment")]
+
+    return _order_move_with_event(order_keys, along=payment)
 
 
 _ORDER_MOVE_PAID_WITH_EVENT = StatementsByKeys(_order_move_paid_with_event)
@@ -325,45 +331,29 @@ def _order_move_granting_with_event(keys: tuple[str, ...]) -> Select[Any]:
     """PostgreSQL: the move, its event, and the parts `keys` of what the order is granted by
     it (`ledgers.Grant`), in one statement. An order whose customer lacks the points balance
     or the wallet its grant moves is not moved: no ledger entry stands alone."""
-    order_keys = tuple(key for key in keys if not key.startswith(GRANT_KEY))
-    parts = tuple(key.removeprefix(GRANT_KEY) for key in keys if key.startswith(GRANT_KEY))
-    moved = _order_update(order_keys, *grant_guards(parts, _ORDERS.c.customer_id)).cte("moved")
-    event = (
-        insert(_ORDER_EVENTS)
-        .from_select(_EVENT_COLUMNS, select(*_event_values(moved.c.id)))
-        .cte("event")
+    order_keys, parts = _split(keys, GRANT_KEY)
+    return _order_move_with_event(
+        order_keys,
+        *grant_guards(parts, _ORDERS.c.customer_id),
+        along=lambda moved: grant_ctes(parts, moved, moved.c.customer_id, moved.c.id),
     )
-    statement = select(moved).add_cte(event)
-    for cte in grant_ctes(parts, moved, moved.c.customer_id, moved.c.id):
-        statement = statement.add_cte(cte)
-    return statement
 
 
 _ORDER_MOVE_GRANTING_WITH_EVENT = StatementsByKeys(_order_move_granting_with_event)
-GRANT_KEY = "grant."  # keys of the parts of a move's grant, beside the order's own
-CLAIM_KEY = "claim."  # keys of a move's slot claims, beside the order's own
 
 
 def _order_move_claiming_with_event(keys: tuple[str, ...]) -> Select[Any]:
     """PostgreSQL: the slots of the claims (see `ledgers.slot_claims_ctes`) taken, and the
     move with its event only when every one of them was taken, in one statement. The slots
     taken stay held when the order does not move."""
-    order_keys = tuple(key for key in keys if not key.startswith(CLAIM_KEY))
+    order_keys, marked = _split(keys, CLAIM_KEY)
     still_current = exists().where(
         _ORDERS.c.id == bindparam("order_id"), _ORDERS.c.status == bindparam("current")
     )  # no slot is taken for an order another worker already moved
-    claims = slot_claims_ctes(len(keys) - len(order_keys), still_current)
+    claims = slot_claims_ctes(len(marked), still_current)
     taken = [select(func.count()).select_from(claim).scalar_subquery() for claim in claims]
-    moved = _order_update(order_keys, reduce(operator.add, taken) == len(claims)).cte("moved")
-    event = (
-        insert(_ORDER_EVENTS)
-        .from_select(_EVENT_COLUMNS, select(*_event_values(moved.c.id)))
-        .cte("event")
-    )
-    statement = select(moved).add_cte(event)
-    for claim in claims:
-        statement = statement.add_cte(claim)
-    return statement
+    every_slot = reduce(operator.add, taken) == len(claims)
+    return _order_move_with_event(order_keys, every_slot, along=lambda moved: claims)
 
 
 _ORDER_MOVE_CLAIMING_WITH_EVENT = StatementsByKeys(_order_move_claiming_with_event)
@@ -525,6 +515,8 @@ class OrderRepository(Repository):
         them all (on PostgreSQL in the same statement); the slots it took stay held when it
         did not move.
         """
+        if sum((payment is not None, grant is not None, bool(claims))) > 1:
+            raise ValueError("a move carries a payment, a grant or slot claims, not several")
         driver = await self._driver()
         sources = list(from_statuses)
         if len(sources) == 1:
@@ -577,15 +569,18 @@ class OrderRepository(Repository):
                 payment.amount_fen, payment.currency = moved.amount_fen, moved.currency
                 await _PAYMENT_INSERT.insert(driver, payment)
             if grant is not None:
-                await self._grant(driver, moved.customer_id, order_id, grant, at)
+                await self.grant(order_id, moved.customer_id, grant, at)
         return moved
 
-    async def _grant(
-        self, driver: Driver, customer_id: int, order_id: int, grant: Grant, at: datetime
-    ) -> None:
-        """SQLite: the parts of `grant`, in the unit of work's transaction."""
+    async def grant(self, order_id: int, customer_id: int, grant: Grant, at: datetime) -> bool:
+        """Grant the order's customer what completing it earned, in the unit of work's
+        transaction: the points, the cash-back, the slots it holds. False when the points
+        were granted already: a replay grants nothing again. A customer with no points
+        balance or wallet to move cannot be granted (ValueError)."""
+        driver = await self._driver()
         if grant.earning is not None:
-            await earn_points_once(driver, customer_id, grant.earning, at, order_id)
+            if not await earn_points_once(driver, customer_id, grant.earning, at, order_id):
+                return False
         cashback, wallets = grant.cashback, WalletRepository(self._uow)
         if cashback is not None and not await wallets.has_entry(cashback.key):
             credited = await wallets.post(
@@ -601,6 +596,7 @@ class OrderRepository(Repository):
                 raise ValueError(f"order {order_id}: its customer has no wallet to grant to")
         if grant.claims:
             await OfferClaimRepository(self._uow).grant_all(order_id)
+        return True
 
     async def start_payment(
         self,

@@ -2,8 +2,8 @@
 
 The recharge use cases call `hold`, `grant` and `release` inside their own transactions, so an
 order's benefits move together with its state: claimed when the paid order is sent to the
-carrier, granted when it is completed, given back when it expires or is refunded. An order that
-is completed with what it is granted (`grant_of`) in one write.
+carrier, granted when it is completed, given back when it expires or is refunded. An order is
+completed together with what it is granted (`grant_of`), in one write.
 """
 
 from __future__ import annotations
@@ -364,33 +364,8 @@ class LoyaltyService:
         """On completion, for an order moved without its grant: points into the ledger,
         cash-back into the wallet, claims granted; a replay changes nothing."""
         grant = self.grant_of(order.id, quote_from_json(order.quote) if order.quote else None)
-        if grant is None:
-            return
-        now = self._clock()
-        if grant.earning is not None:
-            earned = await uow.points.earn_once(
-                order.customer_id,
-                grant.earning.points,
-                grant.earning.key,
-                now,
-                order_id=order.id,
-                expires_at=grant.earning.expires_at,
-            )
-            if not earned:
-                return  # granted already: a replay changes nothing
-        cashback = grant.cashback
-        if cashback is not None and not await uow.wallets.has_entry(cashback.key):
-            await uow.wallets.post(
-                order.customer_id,
-                cashback.amount_fen,
-                cashback.currency,
-                "cashback",
-                cashback.key,
-                now,
-                order.id,
-            )
-        if grant.claims:  # slots are claimed only for an order's benefits (`hold`)
-            await uow.claims.grant_all(order.id)
+        if grant is not None:
+            await uow.orders.grant(order.id, order.customer_id, grant, self._clock())
 
     async def release(self, uow: UnitOfWork, order_id: int) -> None:
         """On expiry or refund: slots and budget go back; anything granted is reversed."""

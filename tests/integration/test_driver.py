@@ -14,7 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.persistence.database import create_engine
 from domain.persistence.driver import Statement
-from domain.persistence.ledgers import Cashback, Grant, PointsEarning, SlotClaim
+from domain.persistence.ledgers import (
+    Cashback,
+    Grant,
+    PointsEarning,
+    SlotClaim,
+    earn_points_once,
+)
 from domain.persistence.tables import (
     CampaignRow,
     CustomerRow,
@@ -25,7 +31,7 @@ from domain.persistence.tables import (
     WalletEntryRow,
     WalletRow,
 )
-from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 NOW = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)
 ORDERS = cast(Table, OrderRow.__table__)
@@ -305,15 +311,19 @@ async def test_points_are_earned_once_per_key_and_never_without_a_balance(
 ) -> None:
     uow = UnitOfWorkFactory.of(engine)
     customer_id = await a_customer(uow)
+
+    async def earn(work: UnitOfWork, owner: int, points: int, key: str) -> bool:
+        return await earn_points_once(await work.driver(), owner, PointsEarning(points, key), NOW)
+
     async with uow() as work:
-        assert await work.points.earn_once(customer_id, 30, "earn:1", NOW)
-        assert not await work.points.earn_once(customer_id, 30, "earn:1", NOW)  # a replay
+        assert await earn(work, customer_id, 30, "earn:1")
+        assert not await earn(work, customer_id, 30, "earn:1")  # a replay
         await work.commit()
     without_balance = await a_customer(uow, telegram_id=8, points=False)
     for owner, points in ((without_balance, 30), (customer_id, -5)):
         async with uow() as work:
             with pytest.raises(ValueError, match="earn"):
-                await work.points.earn_once(owner, points, f"earn:{owner}:{points}", NOW)
+                await earn(work, owner, points, f"earn:{owner}:{points}")
     async with uow.read() as work:
         assert await work.points.balance(customer_id) == 30
         assert await work.points.has_entry("earn:1")
