@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-
-from domain.persistence.inline_sqlite import inline_connector
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+SQLITE_POOL_SIZE = 5
 
 
 def is_sqlite(url: str) -> bool:
@@ -61,25 +61,21 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine with the settings each backend needs for concurrent use."""
     if is_sqlite(url):
         ensure_sqlite_directory(url)
-        path = make_url(url).database or ":memory:"
         engine = create_async_engine(
             url,
             echo=echo,
-            # Statements run inline on the event loop's thread (see inline_sqlite), so the
-            # engine keeps exactly one connection: units of work queue for it in the pool.
-            async_creator=inline_connector(path, SQLITE_BUSY_TIMEOUT_MS / 1000),
-            pool_reset_on_return=None,  # every unit of work ends its own transaction
-            pool_size=1,
+            # aiosqlite runs each connection's statements on a thread of its own, so a
+            # connection waiting for SQLite's write lock (another process writing) never
+            # stops the event loop. Writers of this process queue for the lock in
+            # `UnitOfWorkFactory`; readers of a WAL database never wait for writers.
+            poolclass=AsyncAdaptedQueuePool,
+            pool_size=SQLITE_POOL_SIZE,
             max_overflow=0,
             pool_timeout=120,
         )
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
-    # Enough connections that a burst of customers waits for the database, never times out.
-    # No ping before each use (it costs three round trips per unit of work): a connection the
-    # server dropped fails its unit of work once and is then thrown away (`unit_of_work.py`),
-    # and connections are renewed hourly.
     return create_async_engine(
         url, echo=echo, pool_size=20, max_overflow=40, pool_timeout=120, pool_recycle=3600
     )

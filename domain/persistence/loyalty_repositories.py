@@ -5,18 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.persistence.driver import Record, Repository, Statement, StatementsByKeys
+from domain.persistence.core import Record, Repository, StatementsByKeys
 from domain.persistence.ledgers import (
-    CLAIM_COLUMNS,
     HELD,
     POINTS_ENTRY,
     POINTS_SHIFT,
-    claim_of_taken,
     take_slot,
 )
 from domain.persistence.tables import (
@@ -38,9 +36,8 @@ _CLAIMS = cast(Table, OfferClaimRow.__table__)
 
 # The quota path, built once with bound parameters (offer_id, order_id, customer_id,
 # cashback_fen, status, at): it runs for every paid order of a live campaign.
-_TAKE_SLOT = Statement(take_slot())
-_RECORD_CLAIM = Statement(insert(_CLAIMS).values({name: bindparam(name) for name in CLAIM_COLUMNS}))
-_TAKE_AND_RECORD = Statement(claim_of_taken(take_slot().cte("taken")))
+_TAKE_SLOT = take_slot()
+_RECORD_CLAIM = insert(_CLAIMS)
 
 
 _CAMPAIGNS = cast(Table, CampaignRow.__table__)
@@ -48,61 +45,57 @@ _ORDERS = cast(Table, OrderRow.__table__)
 _BALANCES = cast(Table, PointsBalanceRow.__table__)
 _ENTRIES = cast(Table, PointsEntryRow.__table__)
 
-_LIVE_CAMPAIGNS = Statement(
+_LIVE_CAMPAIGNS = (
     select(_CAMPAIGNS)
     .where(_CAMPAIGNS.c.starts_at <= bindparam("now"), _CAMPAIGNS.c.ends_at > bindparam("now"))
     .order_by(_CAMPAIGNS.c.priority.desc(), _CAMPAIGNS.c.code)
 )
-_LIVE_OFFERS = Statement(
+_LIVE_OFFERS = (
     select(_OFFERS)
     .join(_CAMPAIGNS, _CAMPAIGNS.c.id == _OFFERS.c.campaign_id)
     .where(_CAMPAIGNS.c.starts_at <= bindparam("now"), _CAMPAIGNS.c.ends_at > bindparam("now"))
     .order_by(_OFFERS.c.id)
 )
-_OFFERS_OF = Statement(
+_OFFERS_OF = (
     select(_OFFERS).where(_OFFERS.c.campaign_id == bindparam("campaign_id")).order_by(_OFFERS.c.id)
 )
 _OFFERS_BY_CODE = StatementsByKeys(
     lambda names: select(_OFFERS).where(or_(*(_OFFERS.c.code == bindparam(n) for n in names)))
 )
-_CLAIMS_OF_ORDER = Statement(
+_CLAIMS_OF_ORDER = (
     select(_CLAIMS).where(_CLAIMS.c.order_id == bindparam("order_id")).order_by(_CLAIMS.c.id)
 )
-_SETTLE_CLAIM = Statement(
+_SETTLE_CLAIM = (
     update(_CLAIMS)
     .where(_CLAIMS.c.id == bindparam("claim_id"), _CLAIMS.c.status == HELD)
     .values(status=bindparam("v_status"))
 )
-_GIVE_SLOT_BACK = Statement(
+_GIVE_SLOT_BACK = (
     update(_OFFERS)
     .where(_OFFERS.c.id == bindparam("offer_id"))
     .values(used=_OFFERS.c.used - 1, spent_fen=_OFFERS.c.spent_fen - bindparam("cashback_fen"))
 )
-_FORGET_CLAIMS = Statement(delete(_CLAIMS).where(_CLAIMS.c.order_id == bindparam("order_id")))
-_POINTS_BALANCE = Statement(
-    select(_BALANCES.c.points).where(_BALANCES.c.customer_id == bindparam("customer_id"))
+_FORGET_CLAIMS = delete(_CLAIMS).where(_CLAIMS.c.order_id == bindparam("order_id"))
+_POINTS_BALANCE = select(_BALANCES.c.points).where(
+    _BALANCES.c.customer_id == bindparam("customer_id")
 )
-_GRANT_CLAIMS = Statement(
+_GRANT_CLAIMS = (
     update(_CLAIMS)
-    .where(_CLAIMS.c.order_id == bindparam("order_id"), _CLAIMS.c.status == HELD)
+    .where(_CLAIMS.c.order_id == bindparam("of_order"), _CLAIMS.c.status == HELD)
     .values(status=GRANTED)
 )
-_POINTS_ENTRY_BY_KEY = Statement(
-    select(_ENTRIES).where(_ENTRIES.c.idempotency_key == bindparam("key"))
-)
+_POINTS_ENTRY_BY_KEY = select(_ENTRIES).where(_ENTRIES.c.idempotency_key == bindparam("key"))
 _COMPLETED_RECHARGES = (
     _ORDERS.c.customer_id == bindparam("customer_id"),
     _ORDERS.c.purpose == "recharge",
     _ORDERS.c.status == "completed",
 )
-_RECHARGE_TOTAL_SINCE = Statement(
-    select(func.coalesce(func.sum(_ORDERS.c.amount_fen), 0)).where(
-        *_COMPLETED_RECHARGES, _ORDERS.c.completed_at >= bindparam("since")
-    )
+_RECHARGE_TOTAL_SINCE = select(func.coalesce(func.sum(_ORDERS.c.amount_fen), 0)).where(
+    *_COMPLETED_RECHARGES, _ORDERS.c.completed_at >= bindparam("since")
 )
 
 
-def _live_with_customer_figures() -> Statement:
+def _live_with_customer_figures() -> Select[Any]:
     """The live campaigns (as `_LIVE_CAMPAIGNS`), each row also carrying the customer's total
     of completed recharges since `since` and count of completed recharges ever; one row with
     no campaign when none is live."""
@@ -118,7 +111,7 @@ def _live_with_customer_figures() -> Statement:
         .subquery("figures")
     )
     live = and_(_CAMPAIGNS.c.starts_at <= bindparam("now"), _CAMPAIGNS.c.ends_at > bindparam("now"))
-    return Statement(
+    return (
         select(figures.c.recharge_total, figures.c.completed_recharges, _CAMPAIGNS)
         .select_from(figures.outerjoin(_CAMPAIGNS, live))
         .order_by(_CAMPAIGNS.c.priority.desc(), _CAMPAIGNS.c.code)
@@ -126,7 +119,7 @@ def _live_with_customer_figures() -> Statement:
 
 
 _LIVE_WITH_CUSTOMER_FIGURES = _live_with_customer_figures()
-_LIVE_OFFERS_WITH_USE = Statement(
+_LIVE_OFFERS_WITH_USE = (
     select(
         _OFFERS,
         select(func.count())
@@ -165,7 +158,7 @@ class CampaignRepository(Repository):
         names = {f"code_{index}": code for index, code in enumerate(codes)}
         if not names:
             return {}
-        rows = await (await self._driver()).rows(_OFFERS_BY_CODE(names), **names)
+        rows = await (await self._core()).rows(_OFFERS_BY_CODE(names), **names)
         return {row.code: row for row in rows}
 
     async def offer_to_edit(self, code: str) -> OfferRow | None:
@@ -182,12 +175,12 @@ class CampaignRepository(Repository):
     async def live(self, now: datetime) -> list[tuple[Record, list[Record]]]:
         """Campaigns whose window contains `now` (any status; the engine checks status), each
         with its offers: two statements however many campaigns are live."""
-        driver = await self._driver()
-        campaigns = await driver.rows(_LIVE_CAMPAIGNS, now=now)
+        core = await self._core()
+        campaigns = await core.rows(_LIVE_CAMPAIGNS, now=now)
         if not campaigns:
             return []
         offers: dict[int, list[Record]] = {campaign.id: [] for campaign in campaigns}
-        for offer in await driver.rows(_LIVE_OFFERS, now=now):
+        for offer in await core.rows(_LIVE_OFFERS, now=now):
             offers.setdefault(offer.campaign_id, []).append(offer)
         return [(campaign, offers[campaign.id]) for campaign in campaigns]
 
@@ -196,16 +189,16 @@ class CampaignRepository(Repository):
     ) -> LiveForCustomer:
         """`live(now)` with the customer's figures a quote needs (`LiveForCustomer`): one
         statement when no campaign is live, two when any is."""
-        driver = await self._driver()
+        core = await self._core()
         params = {"now": now, "customer_id": customer_id, "since": since}
-        rows = await driver.rows(_LIVE_WITH_CUSTOMER_FIGURES, **params)
+        rows = await core.rows(_LIVE_WITH_CUSTOMER_FIGURES, **params)
         total = int(rows[0].recharge_total) if rows else 0
         completed = int(rows[0].completed_recharges) if rows else 0
         campaigns = [row for row in rows if row.id is not None]
         if not campaigns:
             return LiveForCustomer([], total, completed)
         offers: dict[int, list[Record]] = {campaign.id: [] for campaign in campaigns}
-        for offer in await driver.rows(_LIVE_OFFERS_WITH_USE, **params):
+        for offer in await core.rows(_LIVE_OFFERS_WITH_USE, **params):
             offers.setdefault(offer.campaign_id, []).append(offer)
         live = [(campaign, offers[campaign.id]) for campaign in campaigns]
         return LiveForCustomer(live, total, completed)
@@ -215,7 +208,7 @@ class CampaignRepository(Repository):
         return list(result.scalars())
 
     async def offers_of(self, campaign_id: int) -> list[Record]:
-        return await (await self._driver()).rows(_OFFERS_OF, campaign_id=campaign_id)
+        return await (await self._core()).rows(_OFFERS_OF, campaign_id=campaign_id)
 
 
 class OfferClaimRepository(Repository):
@@ -227,7 +220,7 @@ class OfferClaimRepository(Repository):
         The check and the increment are one conditional statement, so however many claim at
         once, the quota and the budget are never exceeded.
         """
-        driver = await self._driver()
+        core = await self._core()
         values = {
             "offer_id": offer_id,
             "order_id": order_id,
@@ -236,38 +229,34 @@ class OfferClaimRepository(Repository):
             "status": HELD,
             "at": at,
         }
-        if driver.dialect.name == "postgresql":
-            # One round trip: every customer contends for the offer's row, whose lock is then
-            # held only for this statement and the commit.
-            return await driver.run(_TAKE_AND_RECORD, **values) > 0
-        if not await driver.run(_TAKE_SLOT, **values):
+        if not await core.run(_TAKE_SLOT, **values):
             return False
-        await driver.run(_RECORD_CLAIM, **values)
+        await core.run(_RECORD_CLAIM, **values)
         return True
 
     async def of_order(self, order_id: int) -> list[Record]:
-        return await (await self._driver()).rows(_CLAIMS_OF_ORDER, order_id=order_id)
+        return await (await self._core()).rows(_CLAIMS_OF_ORDER, order_id=order_id)
 
     async def settle(self, claim: Record, to_status: str) -> bool:
         """held -> granted, or held -> released (giving the slot and budget back)."""
-        driver = await self._driver()
-        if not await driver.run(_SETTLE_CLAIM, claim_id=claim.id, v_status=to_status):
+        core = await self._core()
+        if not await core.run(_SETTLE_CLAIM, claim_id=claim.id, v_status=to_status):
             return False
         if to_status == RELEASED:
-            await driver.run(
+            await core.run(
                 _GIVE_SLOT_BACK, offer_id=claim.offer_id, cashback_fen=claim.cashback_fen
             )
         return True
 
     async def grant_all(self, order_id: int) -> None:
         """Every slot the order holds becomes granted (its offers' counts stay taken)."""
-        await (await self._driver()).run(_GRANT_CLAIMS, order_id=order_id)
+        await (await self._core()).run(_GRANT_CLAIMS, of_order=order_id)
 
     async def withdraw(self, order_id: int) -> None:
         """Give back every slot the order holds and forget its claims, as if never made."""
         for claim in await self.of_order(order_id):
             await self.settle(claim, RELEASED)
-        await (await self._driver()).run(_FORGET_CLAIMS, order_id=order_id)
+        await (await self._core()).run(_FORGET_CLAIMS, order_id=order_id)
 
 
 class PointsRepository(Repository):
@@ -275,8 +264,8 @@ class PointsRepository(Repository):
         self._session.add(PointsBalanceRow(customer_id=customer_id, points=0))
 
     async def balance(self, customer_id: int) -> int:
-        driver = await self._driver()
-        return int(await driver.value(_POINTS_BALANCE, customer_id=customer_id) or 0)
+        core = await self._core()
+        return int(await core.value(_POINTS_BALANCE, customer_id=customer_id) or 0)
 
     async def ledger_sum(self, customer_id: int) -> int:
         value = await self._session.scalar(
@@ -290,7 +279,7 @@ class PointsRepository(Repository):
         return await self.entry(key) is not None
 
     async def entry(self, key: str) -> Record | None:
-        return await (await self._driver()).row(_POINTS_ENTRY_BY_KEY, key=key)
+        return await (await self._core()).row(_POINTS_ENTRY_BY_KEY, key=key)
 
     async def post(
         self,
@@ -308,10 +297,10 @@ class PointsRepository(Repository):
 
         One conditional statement moves the balance; the entry's unique key makes a replay
         fail with an IntegrityError."""
-        driver = await self._driver()
-        if not await driver.run(POINTS_SHIFT, owner_id=customer_id, delta=points):
+        core = await self._core()
+        if not await core.run(POINTS_SHIFT, owner_id=customer_id, delta=points):
             return False
-        await driver.run(
+        await core.run(
             POINTS_ENTRY,
             v_customer_id=customer_id,
             v_points=points,
@@ -350,8 +339,8 @@ class PointsRepository(Repository):
         return list(result.scalars())
 
     async def recharge_total_since(self, customer_id: int, since: datetime) -> int:
-        driver = await self._driver()
-        total = await driver.value(_RECHARGE_TOTAL_SINCE, customer_id=customer_id, since=since)
+        core = await self._core()
+        total = await core.value(_RECHARGE_TOTAL_SINCE, customer_id=customer_id, since=since)
         return int(total or 0)
 
 

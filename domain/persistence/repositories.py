@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from functools import reduce
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -17,23 +15,18 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
-    exists,
     func,
     insert,
-    null,
     or_,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.sql.selectable import CTE
 
-from domain.persistence.driver import (
+from domain.persistence.core import (
+    OnConflict,
     Record,
     Repository,
     RowInserter,
-    Statement,
     StatementsByKeys,
     prefixed,
 )
@@ -42,10 +35,6 @@ from domain.persistence.ledgers import (
     SlotClaim,
     balance_shift,
     earn_points_once,
-    grant_ctes,
-    grant_guards,
-    slot_claims_ctes,
-    slot_claims_params,
 )
 from domain.persistence.loyalty_repositories import OfferClaimRepository
 from domain.persistence.tables import (
@@ -65,7 +54,7 @@ _CONVERSATIONS = cast(Table, ConversationRow.__table__)
 
 # The statement of every turn, built once: a customer and their conversation in one chat.
 # Core, not ORM loading: it is read on every update and only copied into plain rows.
-_TURN = Statement(
+_TURN = (
     select(
         _CUSTOMERS.c.id,
         _CUSTOMERS.c.telegram_id,
@@ -91,9 +80,8 @@ _TURN = Statement(
 )
 
 
-def _state_upsert(dialect: str) -> Insert:
+def _state_upsert(insert: Any) -> Insert:
     """Insert a chat's conversation state or replace it, with bound parameters."""
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(_CONVERSATIONS).values(
         chat_id=bindparam("chat_id"),
         telegram_id=bindparam("telegram_id"),
@@ -101,7 +89,7 @@ def _state_upsert(dialect: str) -> Insert:
         data=bindparam("data", type_=_CONVERSATIONS.c.data.type),
         updated_at=bindparam("updated_at", type_=_CONVERSATIONS.c.updated_at.type),
     )
-    return statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(  # type: ignore[no-any-return]
         index_elements=[_CONVERSATIONS.c.chat_id, _CONVERSATIONS.c.telegram_id],
         set_={
             "step": statement.excluded.step,
@@ -111,9 +99,7 @@ def _state_upsert(dialect: str) -> Insert:
     )
 
 
-_STATE_UPSERTS = {
-    dialect: Statement(_state_upsert(dialect)) for dialect in ("sqlite", "postgresql")
-}
+_STATE_UPSERT = OnConflict(_state_upsert)
 
 
 class CustomerRepository(Repository):
@@ -129,8 +115,8 @@ class CustomerRepository(Repository):
     async def turn(self, telegram_id: int, chat_id: int) -> Record | None:
         """The customer (columns as `CustomerRow` names them) with their conversation in this
         chat (`conversation_id`, `step`, `data`: None when there is none yet), in one query."""
-        driver = await self._driver()
-        return await driver.row(_TURN, telegram_id=telegram_id, chat_id=chat_id)
+        core = await self._core()
+        return await core.row(_TURN, telegram_id=telegram_id, chat_id=chat_id)
 
     def add(self, row: CustomerRow) -> None:
         self._session.add(row)
@@ -140,7 +126,7 @@ class CustomerRepository(Repository):
 
 
 _PHONES = cast(Table, PhoneBindingRow.__table__)
-_PHONES_OF_CUSTOMER = Statement(
+_PHONES_OF_CUSTOMER = (
     select(_PHONES)
     .where(_PHONES.c.customer_id == bindparam("customer_id"))
     .order_by(_PHONES.c.bound_at, _PHONES.c.id)
@@ -151,8 +137,8 @@ class PhoneBindingRepository(Repository):
     async def of_customer(self, customer_id: int) -> list[Record]:
         """The customer's bound numbers (columns as `PhoneBindingRow` names them), oldest
         first: shown on every phones screen."""
-        driver = await self._driver()
-        return await driver.rows(_PHONES_OF_CUSTOMER, customer_id=customer_id)
+        core = await self._core()
+        return await core.rows(_PHONES_OF_CUSTOMER, customer_id=customer_id)
 
     def add(self, row: PhoneBindingRow) -> None:
         self._session.add(row)
@@ -186,9 +172,9 @@ class ConversationRepository(Repository):
     async def upsert(
         self, chat_id: int, telegram_id: int, step: str, data: dict[str, object], at: datetime
     ) -> None:
-        driver = await self._driver()
-        await driver.run(
-            _STATE_UPSERTS[driver.dialect.name],
+        core = await self._core()
+        await core.run(
+            _STATE_UPSERT,
             chat_id=chat_id,
             telegram_id=telegram_id,
             step=step,
@@ -217,7 +203,7 @@ _PAYMENTS = cast(Table, PaymentRow.__table__)
 _WALLETS = cast(Table, WalletRow.__table__)
 _WALLET_ENTRIES = cast(Table, WalletEntryRow.__table__)
 
-_PRODUCT = Statement(select(_PRODUCTS).where(_PRODUCTS.c.id == bindparam("product_id")))
+_PRODUCT = select(_PRODUCTS).where(_PRODUCTS.c.id == bindparam("product_id"))
 
 
 class ProductRepository(Repository):
@@ -231,15 +217,15 @@ class ProductRepository(Repository):
 
     async def get(self, product_id: int) -> Record | None:
         """The product's row (columns by name), whatever its state."""
-        return await (await self._driver()).row(_PRODUCT, product_id=product_id)
+        return await (await self._core()).row(_PRODUCT, product_id=product_id)
 
     async def by_code(self, code: str) -> ProductRow | None:
         result = await self._session.execute(select(ProductRow).where(ProductRow.code == code))
         return result.scalar_one_or_none()
 
 
-_ORDER = Statement(select(_ORDERS).where(_ORDERS.c.id == bindparam("order_id")))
-_ORDER_STATUS = Statement(select(_ORDERS.c.status).where(_ORDERS.c.id == bindparam("order_id")))
+_ORDER = select(_ORDERS).where(_ORDERS.c.id == bindparam("order_id"))
+_ORDER_STATUS = select(_ORDERS.c.status).where(_ORDERS.c.id == bindparam("order_id"))
 _ORDER_INSERT = RowInserter(_ORDERS)
 
 
@@ -261,130 +247,7 @@ def _order_update(keys: tuple[str, ...], *guards: ColumnElement[bool]) -> Update
     )
 
 
-def _event_values(order_id: Any) -> list[Any]:
-    """The columns of an order's event: the order, from `current` to `v_status`, with
-    `v_cause`, at `v_updated_at`."""
-    return [
-        order_id,
-        bindparam("current", type_=_ORDER_EVENTS.c.from_status.type),
-        bindparam("v_status", type_=_ORDER_EVENTS.c.to_status.type),
-        bindparam("v_cause", type_=_ORDER_EVENTS.c.cause.type),
-        bindparam("v_updated_at", type_=_ORDER_EVENTS.c.at.type),
-    ]
-
-
-_EVENT_COLUMNS = ["order_id", "from_status", "to_status", "cause", "at"]
-
-
-def _order_move_with_event(
-    keys: tuple[str, ...],
-    *guards: ColumnElement[bool],
-    along: Callable[[CTE], Iterable[CTE]] = lambda moved: (),
-) -> Select[Any]:
-    """PostgreSQL: the move and its event in one statement (one round trip), with the
-    statements `along(moved)` builds on the moved row, in the same statement."""
-    moved = _order_update(keys, *guards).cte("moved")
-    event = (
-        insert(_ORDER_EVENTS)
-        .from_select(_EVENT_COLUMNS, select(*_event_values(moved.c.id)))
-        .cte("event")
-    )
-    statement = select(moved).add_cte(event)
-    for cte in along(moved):
-        statement = statement.add_cte(cte)
-    return statement
-
-
-def _split(keys: tuple[str, ...], prefix: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The order's own keys, and those marked with `prefix` (without it)."""
-    own = tuple(key for key in keys if not key.startswith(prefix))
-    marked = tuple(key.removeprefix(prefix) for key in keys if key.startswith(prefix))
-    return own, marked
-
-
 _ORDER_MOVE = StatementsByKeys(_order_update)
-# Keys that mark, beside the order's own keys, what goes with a move: its payment's columns,
-# the parts of its grant, its slot claims.
-PAYMENT_KEY, GRANT_KEY, CLAIM_KEY = "payment.", "grant.", "claim."
-
-
-def _order_move_paid_with_event(keys: tuple[str, ...]) -> Select[Any]:
-    """PostgreSQL: the move, its event and the order's payment (columns `p_<column>`, the
-    amount and currency the order's own) in one statement."""
-    order_keys, payment_keys = _split(keys, PAYMENT_KEY)
-
-    def payment(moved: CTE) -> list[CTE]:
-        columns = (bindparam(f"p_{key}", type_=_PAYMENTS.c[key].type) for key in payment_keys)
-        paid = insert(_PAYMENTS).from_select(
-            ["order_id", "amount_fen", "currency", *payment_keys],
-            select(moved.c.id, moved.c.amount_fen, moved.c.currency, *columns),
-        )
-        return [paid.cte("payment")]
-
-    return _order_move_with_event(order_keys, along=payment)
-
-
-_ORDER_MOVE_PAID_WITH_EVENT = StatementsByKeys(_order_move_paid_with_event)
-
-
-def _order_move_granting_with_event(keys: tuple[str, ...]) -> Select[Any]:
-    """PostgreSQL: the move, its event, and the parts `keys` of what the order is granted by
-    it (`ledgers.Grant`), in one statement. An order whose customer lacks the points balance
-    or the wallet its grant moves is not moved: no ledger entry stands alone."""
-    order_keys, parts = _split(keys, GRANT_KEY)
-    return _order_move_with_event(
-        order_keys,
-        *grant_guards(parts, _ORDERS.c.customer_id),
-        along=lambda moved: grant_ctes(parts, moved, moved.c.customer_id, moved.c.id),
-    )
-
-
-_ORDER_MOVE_GRANTING_WITH_EVENT = StatementsByKeys(_order_move_granting_with_event)
-
-
-def _order_move_claiming_with_event(keys: tuple[str, ...]) -> Select[Any]:
-    """PostgreSQL: the slots of the claims (see `ledgers.slot_claims_ctes`) taken, and the
-    move with its event only when every one of them was taken, in one statement. The slots
-    taken stay held when the order does not move."""
-    order_keys, marked = _split(keys, CLAIM_KEY)
-    still_current = exists().where(
-        _ORDERS.c.id == bindparam("order_id"), _ORDERS.c.status == bindparam("current")
-    )  # no slot is taken for an order another worker already moved
-    claims = slot_claims_ctes(len(marked), still_current)
-    taken = [select(func.count()).select_from(claim).scalar_subquery() for claim in claims]
-    every_slot = reduce(operator.add, taken) == len(claims)
-    return _order_move_with_event(order_keys, every_slot, along=lambda moved: claims)
-
-
-_ORDER_MOVE_CLAIMING_WITH_EVENT = StatementsByKeys(_order_move_claiming_with_event)
-
-
-def _order_insert_with_event(keys: tuple[str, ...]) -> Select[Any]:
-    """PostgreSQL: a new order and its first history row (cause `v_cause`) in one statement."""
-    inserted = (
-        insert(_ORDERS)
-        .values({key: bindparam(f"v_{key}") for key in keys})
-        .returning(_ORDERS.c.id, _ORDERS.c.status, _ORDERS.c.created_at)
-        .cte("inserted")
-    )
-    event = (
-        insert(_ORDER_EVENTS)
-        .from_select(
-            _EVENT_COLUMNS,
-            select(
-                inserted.c.id,
-                null(),
-                inserted.c.status,
-                bindparam("v_cause", type_=_ORDER_EVENTS.c.cause.type),
-                inserted.c.created_at,
-            ),
-        )
-        .cte("event")
-    )
-    return select(inserted.c.id).add_cte(event)
-
-
-_ORDER_INSERT_WITH_EVENT = RowInserter(_ORDERS, _order_insert_with_event)
 
 
 def _payment_guards(purposes: tuple[str, ...]) -> tuple[ColumnElement[bool], ...]:
@@ -400,15 +263,7 @@ def _payment_guards(purposes: tuple[str, ...]) -> tuple[ColumnElement[bool], ...
 _START_PAYMENT = StatementsByKeys(
     lambda purposes: _order_update(("payment_method",), *_payment_guards(purposes))
 )
-_START_PAYMENT_WITH_EVENT = StatementsByKeys(
-    lambda purposes: _order_move_with_event(("payment_method",), *_payment_guards(purposes))
-)
-_ORDER_MOVE_WITH_EVENT = StatementsByKeys(_order_move_with_event)
-_MOVE_EVENT = Statement(
-    insert(_ORDER_EVENTS).values(
-        dict(zip(_EVENT_COLUMNS, _event_values(bindparam("order_id")), strict=True))
-    )
-)
+_MOVE_EVENT = insert(_ORDER_EVENTS)
 _ORDER_SET = StatementsByKeys(
     lambda keys: (
         update(_ORDERS)
@@ -439,18 +294,14 @@ _PRODUCT_WITH_AMOUNT_SINCE = StatementsByKeys(
 class OrderRepository(Repository):
     async def add(self, row: OrderRow, cause: str) -> int:
         """Insert a new order (the columns `row` sets) with its first history row, from no
-        status to its own, for `cause`; on PostgreSQL one statement, atomic by itself. Its id
-        is set on `row` and returned."""
-        driver = await self._driver()
-        if driver.dialect.name == "postgresql":
-            return await _ORDER_INSERT_WITH_EVENT.insert(driver, row, v_cause=cause)
-        order_id = await _ORDER_INSERT.insert(driver, row)
+        status to its own, for `cause`. Its id is set on `row` and returned."""
+        order_id = await _ORDER_INSERT.insert(await self._core(), row)
         await self.record(order_id, None, row.status, cause, row.created_at)
         return order_id
 
     async def get(self, order_id: int) -> Record | None:
         """The order's row (columns by name, as `OrderRow` names them)."""
-        return await (await self._driver()).row(_ORDER, order_id=order_id)
+        return await (await self._core()).row(_ORDER, order_id=order_id)
 
     async def of_customer(self, customer_id: int, limit: int) -> list[OrderRow]:
         result = await self._session.execute(
@@ -471,7 +322,7 @@ class OrderRepository(Repository):
     ) -> Record | None:
         """The product's row (as `ProductRepository.get`), read with `amount_since` of the
         customer who orders it (column `amount_since`): one statement."""
-        return await (await self._driver()).row(
+        return await (await self._core()).row(
             _PRODUCT_WITH_AMOUNT_SINCE(statuses),
             product_id=product_id,
             customer_id=customer_id,
@@ -482,8 +333,8 @@ class OrderRepository(Repository):
     async def amount_since(
         self, customer_id: int, since: datetime, statuses: Iterable[str], purpose: str
     ) -> int:
-        driver = await self._driver()
-        total = await driver.value(
+        core = await self._core()
+        total = await core.value(
             _AMOUNT_SINCE(statuses), customer_id=customer_id, since=since, purpose=purpose
         )
         return int(total or 0)
@@ -506,23 +357,21 @@ class OrderRepository(Repository):
 
         The condition is checked by the database in the same statement, so of two concurrent
         attempts exactly one succeeds. The transition is recorded with its time and cause.
-        With `payment`, the order is paid by it (for the order's amount): it is inserted with
-        the move, on PostgreSQL in the same statement; a second payment of the order is an
-        IntegrityError. With `grant`, the order's customer is granted it by the move (points,
-        cash-back, slots), each once, on PostgreSQL in the same statement; a customer with no
-        points balance or wallet to move cannot be (ValueError, and the order is not moved).
-        With `claims`, the order takes a slot of each offer first and moves only if it got
-        them all (on PostgreSQL in the same statement); the slots it took stay held when it
+        With `payment`, the order is paid by it (for the order's amount); a second payment of
+        the order is an IntegrityError. With `grant`, the order's customer is granted it by
+        the move (points, cash-back, slots), each once; a customer with no points balance or
+        wallet to move cannot be (ValueError). With `claims`, the order takes a slot of each
+        offer first and moves only if it got them all; the slots it took stay held when it
         did not move.
         """
         if sum((payment is not None, grant is not None, bool(claims))) > 1:
             raise ValueError("a move carries a payment, a grant or slot claims, not several")
-        driver = await self._driver()
+        core = await self._core()
         sources = list(from_statuses)
         if len(sources) == 1:
             current: str | None = sources[0]  # the conditional update below checks it
         else:
-            current = await driver.value(_ORDER_STATUS, order_id=order_id)
+            current = await core.value(_ORDER_STATUS, order_id=order_id)
             if current is None or current not in sources:
                 return None
         params = prefixed(values) | {
@@ -532,28 +381,7 @@ class OrderRepository(Repository):
             "v_updated_at": at,
             "v_cause": cause,
         }
-        paid_by = _payment_columns(payment) if payment is not None else {}
-        if driver.dialect.name == "postgresql":
-            if claims:
-                keys = [*values, *(f"{CLAIM_KEY}{index}" for index in range(len(claims)))]
-                statement = _ORDER_MOVE_CLAIMING_WITH_EVENT(keys)
-                return await driver.row(statement, **params, **slot_claims_params(claims, at))
-            if grant is not None:
-                keys = [*values, *(GRANT_KEY + part for part in grant.keys())]
-                statement = _ORDER_MOVE_GRANTING_WITH_EVENT(keys)
-                moved = await driver.row(statement, **params, **grant.params(at))
-                if (
-                    moved is None
-                    and await driver.value(_ORDER_STATUS, order_id=order_id) == current
-                ):
-                    raise ValueError(f"order {order_id}: its customer has no balance to grant to")
-                return moved
-            if paid_by:
-                keys = [*values, *(PAYMENT_KEY + key for key in paid_by)]
-                paid = {f"p_{key}": value for key, value in paid_by.items()}
-                return await driver.row(_ORDER_MOVE_PAID_WITH_EVENT(keys), **params, **paid)
-            return await driver.row(_ORDER_MOVE_WITH_EVENT(values), **params)
-        if claims and await driver.value(_ORDER_STATUS, order_id=order_id) != current:
+        if claims and await core.value(_ORDER_STATUS, order_id=order_id) != current:
             return None  # no slot is taken for an order another worker already moved
         for claim in claims:
             taken = await OfferClaimRepository(self._uow).claim(
@@ -561,13 +389,13 @@ class OrderRepository(Repository):
             )
             if not taken:
                 return None
-        moved = await driver.row(_ORDER_MOVE(values), **params)
+        moved = await core.row(_ORDER_MOVE(values), **params)
         if moved is not None:
-            await driver.run(_MOVE_EVENT, **params)
+            await self.record(order_id, current, to_status, cause, at)
             if payment is not None:
                 payment.order_id = order_id
                 payment.amount_fen, payment.currency = moved.amount_fen, moved.currency
-                await _PAYMENT_INSERT.insert(driver, payment)
+                await _PAYMENT_INSERT.insert(core, payment)
             if grant is not None:
                 await self.grant(order_id, moved.customer_id, grant, at)
         return moved
@@ -577,9 +405,9 @@ class OrderRepository(Repository):
         transaction: the points, the cash-back, the slots it holds. False when the points
         were granted already: a replay grants nothing again. A customer with no points
         balance or wallet to move cannot be granted (ValueError)."""
-        driver = await self._driver()
+        core = await self._core()
         if grant.earning is not None:
-            if not await earn_points_once(driver, customer_id, grant.earning, at, order_id):
+            if not await earn_points_once(core, customer_id, grant.earning, at, order_id):
                 return False
         cashback, wallets = grant.cashback, WalletRepository(self._uow)
         if cashback is not None and not await wallets.has_entry(cashback.key):
@@ -610,7 +438,7 @@ class OrderRepository(Repository):
         """created -> awaiting_payment by `method`, only for the owner's order, still in its
         payment window and of one of `purposes`; recorded like any move. On PostgreSQL this
         is one statement, atomic by itself. The order's row after it, or None."""
-        driver = await self._driver()
+        core = await self._core()
         params = {
             "order_id": order_id,
             "owner": owner,
@@ -620,28 +448,26 @@ class OrderRepository(Repository):
             "v_payment_method": method,
             "v_cause": cause,
         }
-        if driver.dialect.name == "postgresql":
-            return await driver.row(_START_PAYMENT_WITH_EVENT(purposes), **params)
-        started = await driver.row(_START_PAYMENT(purposes), **params)
+        started = await core.row(_START_PAYMENT(purposes), **params)
         if started is not None:
-            await driver.run(_MOVE_EVENT, **params)
+            await self.record(order_id, "created", "awaiting_payment", cause, at)
         return started
 
     async def record(
         self, order_id: int, from_status: str | None, to_status: str, cause: str, at: datetime
     ) -> None:
-        await (await self._driver()).run(
+        await (await self._core()).run(
             _MOVE_EVENT,
             order_id=order_id,
-            current=from_status,
-            v_status=to_status,
-            v_cause=cause,
-            v_updated_at=at,
+            from_status=from_status,
+            to_status=to_status,
+            cause=cause,
+            at=at,
         )
 
     async def set_values(self, order_id: int, **values: object) -> None:
-        driver = await self._driver()
-        await driver.run(_ORDER_SET(values), order_id=order_id, **prefixed(values))
+        core = await self._core()
+        await core.run(_ORDER_SET(values), order_id=order_id, **prefixed(values))
 
     async def events(self, order_id: int) -> list[OrderEventRow]:
         result = await self._session.execute(
@@ -729,44 +555,30 @@ class OrderRepository(Repository):
 
 _PAYMENT_INSERT = RowInserter(_PAYMENTS)
 
-
-def _payment_columns(payment: PaymentRow) -> dict[str, object]:
-    """The columns a move's payment sets itself (the order, amount and currency are the
-    order's)."""
-    return {
-        column.key: getattr(payment, column.key)
-        for column in _PAYMENTS.columns
-        if column.key not in ("id", "order_id", "amount_fen", "currency")
-        and getattr(payment, column.key) is not None
-    }
-
-
-_WALLET_BALANCE = Statement(
-    select(_WALLETS.c.balance_fen).where(_WALLETS.c.customer_id == bindparam("customer_id"))
+_WALLET_BALANCE = select(_WALLETS.c.balance_fen).where(
+    _WALLETS.c.customer_id == bindparam("customer_id")
 )
 
 
 _WALLET_SHIFT = balance_shift(_WALLETS.c.balance_fen, _WALLETS.c.customer_id)
-_WALLET_ENTRY = Statement(
-    insert(_WALLET_ENTRIES).values(
-        customer_id=bindparam("customer_id"),
-        amount_fen=bindparam("v_amount_fen"),
-        currency=bindparam("v_currency"),
-        kind=bindparam("v_kind"),
-        order_id=bindparam("v_order_id"),
-        idempotency_key=bindparam("v_key"),
-        at=bindparam("v_at"),
-    )
+_WALLET_ENTRY = insert(_WALLET_ENTRIES).values(
+    customer_id=bindparam("customer_id"),
+    amount_fen=bindparam("v_amount_fen"),
+    currency=bindparam("v_currency"),
+    kind=bindparam("v_kind"),
+    order_id=bindparam("v_order_id"),
+    idempotency_key=bindparam("v_key"),
+    at=bindparam("v_at"),
 )
-_WALLET_ENTRY_BY_KEY = Statement(
-    select(_WALLET_ENTRIES.c.id).where(_WALLET_ENTRIES.c.idempotency_key == bindparam("key"))
+_WALLET_ENTRY_BY_KEY = select(_WALLET_ENTRIES.c.id).where(
+    _WALLET_ENTRIES.c.idempotency_key == bindparam("key")
 )
 
 
 class PaymentRepository(Repository):
     async def add(self, row: PaymentRow) -> int:
         """Insert the order's payment; a second one for the order is an IntegrityError."""
-        return await _PAYMENT_INSERT.insert(await self._driver(), row)
+        return await _PAYMENT_INSERT.insert(await self._core(), row)
 
     async def of_order(self, order_id: int) -> PaymentRow | None:
         result = await self._session.execute(
@@ -796,8 +608,8 @@ class WalletRepository(Repository):
         self._session.add(WalletRow(customer_id=customer_id, balance_fen=0, currency=currency))
 
     async def balance(self, customer_id: int) -> int:
-        driver = await self._driver()
-        return int(await driver.value(_WALLET_BALANCE, customer_id=customer_id) or 0)
+        core = await self._core()
+        return int(await core.value(_WALLET_BALANCE, customer_id=customer_id) or 0)
 
     async def ledger_sum(self, customer_id: int) -> int:
         value = await self._session.scalar(
@@ -817,8 +629,8 @@ class WalletRepository(Repository):
         return list(result.scalars())
 
     async def has_entry(self, key: str) -> bool:
-        driver = await self._driver()
-        return await driver.value(_WALLET_ENTRY_BY_KEY, key=key) is not None
+        core = await self._core()
+        return await core.value(_WALLET_ENTRY_BY_KEY, key=key) is not None
 
     async def post(
         self,
@@ -835,10 +647,10 @@ class WalletRepository(Repository):
         One conditional statement moves the balance, so concurrent moves can never overdraw
         it; the entry's unique key makes a replay fail with an IntegrityError.
         """
-        driver = await self._driver()
-        if not await driver.run(_WALLET_SHIFT, owner_id=customer_id, delta=amount_fen):
+        core = await self._core()
+        if not await core.run(_WALLET_SHIFT, owner_id=customer_id, delta=amount_fen):
             return False
-        await driver.run(
+        await core.run(
             _WALLET_ENTRY,
             customer_id=customer_id,
             v_amount_fen=amount_fen,

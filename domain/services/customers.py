@@ -12,6 +12,7 @@ from domain.conversation import IDLE, ConversationState
 from domain.customers import MAX_BOUND_PHONES, BoundPhone, Customer, TelegramProfile
 from domain.languages import Language, language_from_telegram
 from domain.money import CNY
+from domain.persistence.core import Record
 from domain.persistence.support_repositories import SupportRepository
 from domain.persistence.tables import CustomerRow, PhoneBindingRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -43,7 +44,7 @@ class Turn:
     state: ConversationState
 
 
-def _customer(row: CustomerRow, *, is_new: bool = False) -> Customer:
+def _customer(row: CustomerRow | Record, *, is_new: bool = False) -> Customer:
     return Customer(
         id=row.id,
         telegram_id=row.telegram_id,
@@ -54,7 +55,7 @@ def _customer(row: CustomerRow, *, is_new: bool = False) -> Customer:
     )
 
 
-def _bound_phone(row: PhoneBindingRow) -> BoundPhone:
+def _bound_phone(row: PhoneBindingRow | Record) -> BoundPhone:
     return BoundPhone(
         id=row.id, digits=row.digits, carrier=Carrier(row.carrier), bound_at=row.bound_at
     )
@@ -213,7 +214,7 @@ class ConversationService:
 
     async def save(self, chat_id: int, telegram_id: int, state: ConversationState) -> None:
         """One statement: insert the chat's state or replace it (the last turn wins)."""
-        async with self._uow.single() as uow:
+        async with self._uow() as uow:
             await uow.conversations.upsert(
                 chat_id, telegram_id, state.step, dict(state.data), self._clock()
             )

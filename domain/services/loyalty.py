@@ -31,7 +31,7 @@ from domain.catalogue import ProductKind
 from domain.clock import Clock, utc_now
 from domain.money import CNY, Money
 from domain.orders import CHINA
-from domain.persistence.driver import Record
+from domain.persistence.core import Record
 from domain.persistence.ledgers import Cashback, Grant, PointsEarning, SlotClaim
 from domain.persistence.loyalty_repositories import RELEASED
 from domain.persistence.tables import CampaignRow, OfferRow, RedemptionRow
@@ -88,7 +88,7 @@ def offer_params(offer: Offer) -> dict[str, Any]:
     return params
 
 
-def offer_of(row: OfferRow) -> Offer:
+def offer_of(row: OfferRow | Record) -> Offer:
     p: dict[str, Any] = dict(row.params)
     money = {name: Money(int(p[name])) for name in MONEY_PARAMS if p.get(name) is not None}
     return Offer(
@@ -108,7 +108,7 @@ def offer_of(row: OfferRow) -> Offer:
     )
 
 
-def campaign_of(row: CampaignRow, offers: Sequence[OfferRow]) -> Campaign:
+def campaign_of(row: CampaignRow | Record, offers: Sequence[OfferRow | Record]) -> Campaign:
     return Campaign(
         code=row.code,
         name_zh=row.name_zh,
@@ -358,7 +358,7 @@ class LoyaltyService:
         if quote.cashback.is_positive:
             cashback = Cashback(quote.cashback.fen, CNY, f"cashback:{order_id}")
         grant = Grant(earning, cashback, claims=bool(quote.benefits))
-        return grant if grant.keys() else None
+        return grant if grant else None
 
     async def grant(self, uow: UnitOfWork, order: Record) -> None:
         """On completion, for an order moved without its grant: points into the ledger,

@@ -34,7 +34,7 @@ from domain.orders import (
     check_transition,
     china_day_start,
 )
-from domain.persistence.driver import Record
+from domain.persistence.core import Record
 from domain.persistence.ledgers import Grant, SlotClaim
 from domain.persistence.tables import OrderRow, PaymentRow, ProductRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -142,7 +142,7 @@ class RechargeConfig:
     served_carriers: frozenset[Carrier] = frozenset(Carrier)
 
 
-def product_of(row: ProductRow) -> Product:
+def product_of(row: ProductRow | Record) -> Product:
     return Product(
         id=row.id,
         kind=ProductKind(row.kind),
@@ -157,7 +157,7 @@ def product_of(row: ProductRow) -> Product:
     )
 
 
-def order_of(row: OrderRow) -> Order:
+def order_of(row: OrderRow | Record) -> Order:
     return Order(
         id=row.id,
         customer_id=row.customer_id,
@@ -181,7 +181,7 @@ def order_of(row: OrderRow) -> Order:
     )
 
 
-def bundle_of(row: OrderRow) -> BundledPack | None:
+def bundle_of(row: OrderRow | Record) -> BundledPack | None:
     if row.bundle_product_id is None or row.bundle_product_code is None:
         return None
     return BundledPack(
@@ -204,7 +204,7 @@ def order_id_from_payload(payload: str) -> int | None:
     return int(value)
 
 
-def _takes_bundle(row: OrderRow) -> bool:
+def _takes_bundle(row: OrderRow | Record) -> bool:
     """An unpaid call-credit recharge without a pack yet may take one."""
     return (
         row.purpose == OrderPurpose.RECHARGE.value
@@ -215,7 +215,7 @@ def _takes_bundle(row: OrderRow) -> bool:
     )
 
 
-def _keep_bundle(row: OrderRow, replacement: OrderRow) -> None:
+def _keep_bundle(row: OrderRow | Record, replacement: OrderRow) -> None:
     """The replacement of an unpaid order keeps the data pack the order had."""
     replacement.bundle_product_id = row.bundle_product_id
     replacement.bundle_product_code = row.bundle_product_code
@@ -224,7 +224,7 @@ def _keep_bundle(row: OrderRow, replacement: OrderRow) -> None:
     replacement.bundle_price_fen = row.bundle_price_fen
 
 
-def _credit_price(row: OrderRow) -> Money:
+def _credit_price(row: OrderRow | Record) -> Money:
     """The call credit's list price alone (the list price less any bundled pack)."""
     return Money((row.list_price_fen or row.amount_fen) - (row.bundle_price_fen or 0), row.currency)
 
@@ -276,7 +276,7 @@ class RechargeService:
         if number.carrier not in self.config.served_carriers:
             raise CarrierNotServed(number.carrier)
         now = self._clock()
-        async with self._uow.one_write() as uow:
+        async with self._uow() as uow:
             since, statuses = self._limit_window()
             row = await uow.orders.product_with_amount_since(
                 product_id, customer_id, since, statuses, OrderPurpose.RECHARGE.value
@@ -324,7 +324,7 @@ class RechargeService:
 
     async def create_wallet_topup(self, customer_id: int, chat_id: int, amount: Money) -> Order:
         now = self._clock()
-        async with self._uow.one_write() as uow:
+        async with self._uow() as uow:
             await self._check_limits(uow, customer_id, amount, OrderPurpose.WALLET_TOPUP)
             order = OrderRow(
                 customer_id=customer_id,
@@ -444,7 +444,7 @@ class RechargeService:
                 raise NotPayable(await self._reload(uow, row.id))
             return await self._insert(uow, self._replacement(row, quote, credit))
 
-    async def _own_unpaid(self, uow: UnitOfWork, customer_id: int, order_id: int) -> OrderRow:
+    async def _own_unpaid(self, uow: UnitOfWork, customer_id: int, order_id: int) -> Record:
         row = await uow.orders.get(order_id)
         if row is None or row.customer_id != customer_id:
             raise OrderNotFound(order_id)
@@ -474,7 +474,7 @@ class RechargeService:
                     packs.append(pack)
         return packs
 
-    async def _bundle_quote(self, uow: UnitOfWork, row: OrderRow, pack: Product) -> Quote:
+    async def _bundle_quote(self, uow: UnitOfWork, row: OrderRow | Record, pack: Product) -> Quote:
         assert self._loyalty is not None and row.carrier
         return await self._loyalty.quote_in(
             uow,
@@ -486,7 +486,7 @@ class RechargeService:
             bundle_with=pack.code,
         )
 
-    def _replacement(self, row: OrderRow, quote: Quote, list_price: Money) -> OrderRow:
+    def _replacement(self, row: OrderRow | Record, quote: Quote, list_price: Money) -> OrderRow:
         """A new unpaid order like `row` at the quoted price (the bundle columns left empty)."""
         now = self._clock()
         coupon = any(b.kind is OfferKind.COUPON for b in quote.benefits)
@@ -734,7 +734,7 @@ class RechargeService:
         """Mark a provider-approved order paid, with its payment, and carry it on (see
         `_send_at_once` and `_carry_on`); the order as it then is, only for the one call that
         settled it."""
-        async with self._uow.one_write() as uow:
+        async with self._uow() as uow:
             try:
                 moved = await self._move(
                     uow,
@@ -923,7 +923,7 @@ class RechargeService:
         """topping up -> completed, with what the order is granted (its quote is fixed once
         it is paid): one write, on PostgreSQL one statement with its history row."""
         grant = self._loyalty.grant_of(order.id, order.quote) if self._loyalty else None
-        async with self._uow.one_write() as uow:
+        async with self._uow() as uow:
             moved = await self._move(
                 uow,
                 order.id,
@@ -1054,7 +1054,7 @@ class RechargeService:
         purposes = [p.value for p in OrderPurpose if method in self.methods_for(p)]
         started = None
         if purposes:
-            async with self._uow.one_write() as uow:
+            async with self._uow() as uow:
                 started = await uow.orders.start_payment(
                     order_id, customer_id, purposes, method.value, f"pay by {method}", self._clock()
                 )
@@ -1076,8 +1076,8 @@ class RechargeService:
                 )
             else:
                 await uow.orders.set_values(order.id, payment_method=method.value)
-                moved = True
-            if not moved:
+                moved = await uow.orders.get(order.id)
+            if moved is None:
                 raise NotPayable(await self._reload(uow, order.id))
             await uow.commit()
             return replace(order, status=S.AWAITING_PAYMENT, payment_method=method)

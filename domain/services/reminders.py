@@ -405,7 +405,7 @@ class ReminderService:
         )
 
     async def sent(self, outbox_id: int, message_id: int | None) -> bool:
-        async with self._uow.single() as uow:
+        async with self._uow() as uow:
             done = await ReminderRepository(uow.session).settle(
                 outbox_id, SENT, self._clock(), message_id=message_id
             )
@@ -414,7 +414,7 @@ class ReminderService:
 
     async def failed(self, outbox_id: int, reason: str) -> None:
         """Dead-lettered: given up on, with the reason."""
-        async with self._uow.single() as uow:
+        async with self._uow() as uow:
             await ReminderRepository(uow.session).settle(
                 outbox_id, FAILED, self._clock(), reason=reason
             )
