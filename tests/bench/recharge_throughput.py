@@ -61,7 +61,6 @@ from domain.integrations.sandbox import SandboxGateway, SandboxMode, SandboxPaym
 from domain.money import Money
 from domain.orders import OrderPurpose, OrderStatus, PaymentMethod, RechargeLimits
 from domain.persistence.database import create_engine
-from domain.persistence.driver import Driver, PostgresDriver, SqliteDriver, Statement
 from domain.persistence.migrate import upgrade
 from domain.persistence.tables import (
     OfferClaimRow,
@@ -399,24 +398,6 @@ class SqlCounter:
         event.listen(sync, "rollback", self._event("rollback"))
         event.listen(sync.pool, "checkout", self._event("pool checkout"))
         event.listen(sync.pool, "connect", self._event("new connection"))
-        # Statements the recharge path sends on the driver connection itself (driver.py).
-        for driver_class in (SqliteDriver, PostgresDriver):
-            for name in ("rows", "run"):
-                setattr(driver_class, name, self._timed(getattr(driver_class, name)))
-
-    def _timed(self, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        async def timed(driver: Driver, statement: Statement, **params: Any) -> Any:
-            if not self.enabled:
-                return await method(driver, statement, **params)
-            started = time.perf_counter()
-            try:
-                return await method(driver, statement, **params)
-            finally:
-                kind = statement_kind(statement.on(driver.dialect).sql)
-                self.statements[kind] += 1
-                self.seconds[kind] += time.perf_counter() - started
-
-        return timed
 
     def _event(self, name: str) -> Callable[..., None]:
         def count(*_args: Any) -> None:
