@@ -76,6 +76,14 @@ class Offer:
     coupon_code: str | None = None
     expires_at: datetime | None = None
 
+    @property
+    def uses_per_customer(self) -> int | None:
+        """How many of its customer's orders may get it (None: any number). A first-recharge
+        bonus goes to one order of a customer, however many are placed at once."""
+        if self.kind is OfferKind.FIRST_RECHARGE:
+            return 1 if self.per_customer is None else min(self.per_customer, 1)
+        return self.per_customer
+
 
 @dataclass(frozen=True)
 class Campaign:
@@ -166,7 +174,8 @@ def _available(offer: Offer, situation: Situation) -> bool:
     if offer.quota is not None and situation.slots_left.get(offer.code, offer.quota) <= 0:
         return False
     used = situation.used_by_customer.get(offer.code, 0)
-    if offer.per_customer is not None and used >= offer.per_customer:
+    uses = offer.uses_per_customer
+    if uses is not None and used >= uses:
         return False
     return offer.expires_at is None or situation.now < offer.expires_at
 

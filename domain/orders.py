@@ -140,13 +140,13 @@ class LimitExceeded(ValueError):
         self.limit = limit
 
 
-def check_limits(limits: RechargeLimits, amount: Money, spent_today: Money) -> None:
+def check_limits(limits: RechargeLimits, amount: Money) -> None:
+    """The smallest and largest amount of one order. The daily limit is taken, within its
+    limit, when the order is kept (`OrderRepository.add`)."""
     if amount < limits.minimum:
         raise LimitExceeded("below_minimum", limits.minimum)
     if amount > limits.maximum:
         raise LimitExceeded("above_maximum", limits.maximum)
-    if spent_today + amount > limits.daily:
-        raise LimitExceeded("daily", limits.daily)
 
 
 def china_day_start(moment: datetime) -> datetime:

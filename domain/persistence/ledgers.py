@@ -56,6 +56,8 @@ class SlotClaim:
     offer_id: int
     customer_id: int
     cashback_fen: int = 0
+    # How many of the customer's orders may hold or be granted the offer (None: any).
+    uses_per_customer: int | None = None
 
 
 def balance_shift(balance: Column[int], owner: Column[int]) -> Update:

@@ -10,11 +10,14 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.allowances import UNLIMITED, offer_scope
+from domain.persistence.allowance_repository import AllowanceRepository
 from domain.persistence.core import Record, Repository, StatementsByKeys
 from domain.persistence.ledgers import (
     HELD,
     POINTS_ENTRY,
     POINTS_SHIFT,
+    SlotClaim,
     take_slot,
 )
 from domain.persistence.tables import (
@@ -212,26 +215,30 @@ class CampaignRepository(Repository):
 
 
 class OfferClaimRepository(Repository):
-    async def claim(
-        self, offer_id: int, order_id: int, customer_id: int, cashback_fen: int, at: datetime
-    ) -> bool:
-        """Take one slot (and the cash-back from the budget) if any is left; False if not.
-
-        The check and the increment are one conditional statement, so however many claim at
-        once, the quota and the budget are never exceeded.
-        """
-        core = await self._core()
-        values = {
-            "offer_id": offer_id,
-            "order_id": order_id,
-            "customer_id": customer_id,
-            "cashback_fen": cashback_fen,
-            "status": HELD,
-            "at": at,
-        }
-        if not await core.run(_TAKE_SLOT, **values):
+    async def claim(self, slot: SlotClaim, order_id: int, at: datetime) -> bool:
+        """Take one of the offer's slots for the order (and its cash-back from the budget),
+        and one of the customer's uses of it, if both are left; False, with nothing taken,
+        if not. Each is one conditional statement, so however many orders claim at once,
+        in any number of processes, the quota, the budget and the customer's uses are never
+        exceeded."""
+        allowances = AllowanceRepository(self._uow)
+        scope = offer_scope(slot.offer_id)
+        limit = UNLIMITED if slot.uses_per_customer is None else slot.uses_per_customer
+        if not await allowances.take(slot.customer_id, scope, 1, limit):
             return False
-        await core.run(_RECORD_CLAIM, **values)
+        core = await self._core()
+        values = {"offer_id": slot.offer_id, "cashback_fen": slot.cashback_fen}
+        if not await core.run(_TAKE_SLOT, **values):
+            await allowances.give_back(slot.customer_id, scope, 1)
+            return False
+        await core.run(
+            _RECORD_CLAIM,
+            **values,
+            order_id=order_id,
+            customer_id=slot.customer_id,
+            status=HELD,
+            at=at,
+        )
         return True
 
     async def of_order(self, order_id: int) -> list[Record]:
@@ -245,6 +252,9 @@ class OfferClaimRepository(Repository):
         if to_status == RELEASED:
             await core.run(
                 _GIVE_SLOT_BACK, offer_id=claim.offer_id, cashback_fen=claim.cashback_fen
+            )
+            await AllowanceRepository(self._uow).give_back(
+                claim.customer_id, offer_scope(claim.offer_id), 1
             )
         return True
 

@@ -9,7 +9,6 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Insert,
-    Select,
     Table,
     Update,
     and_,
@@ -22,6 +21,10 @@ from sqlalchemy import (
     update,
 )
 
+from domain.allowances import daily_scope
+from domain.money import Money
+from domain.orders import COUNTS_TOWARDS_LIMIT, LimitExceeded
+from domain.persistence.allowance_repository import AllowanceRepository
 from domain.persistence.core import (
     OnConflict,
     Record,
@@ -248,6 +251,8 @@ def _order_update(keys: tuple[str, ...], *guards: ColumnElement[bool]) -> Update
 
 
 _ORDER_MOVE = StatementsByKeys(_order_update)
+# An order in these statuses counts towards its customer's daily total.
+_COUNTING = frozenset(status.value for status in COUNTS_TOWARDS_LIMIT)
 
 
 def _payment_guards(purposes: tuple[str, ...]) -> tuple[ColumnElement[bool], ...]:
@@ -273,31 +278,25 @@ _ORDER_SET = StatementsByKeys(
 )
 
 
-def _amount_since(statuses: tuple[str, ...]) -> Select[Any]:
-    """What the customer's orders of `purpose` in `statuses` created since `since` add up to."""
-    return select(func.coalesce(func.sum(_ORDERS.c.amount_fen), 0)).where(
-        _ORDERS.c.customer_id == bindparam("customer_id"),
-        _ORDERS.c.created_at >= bindparam("since"),
-        or_(*(_ORDERS.c.status == status for status in statuses)),
-        _ORDERS.c.purpose == bindparam("purpose"),
-    )
-
-
-_AMOUNT_SINCE = StatementsByKeys(_amount_since)
-_PRODUCT_WITH_AMOUNT_SINCE = StatementsByKeys(
-    lambda statuses: select(
-        _PRODUCTS, _amount_since(statuses).scalar_subquery().label("amount_since")
-    ).where(_PRODUCTS.c.id == bindparam("product_id"))
-)
-
-
 class OrderRepository(Repository):
-    async def add(self, row: OrderRow, cause: str) -> int:
+    async def add(self, row: OrderRow, cause: str, daily_limit_fen: int) -> int:
         """Insert a new order (the columns `row` sets) with its first history row, from no
-        status to its own, for `cause`. Its id is set on `row` and returned."""
+        status to its own, for `cause`. Its id is set on `row` and returned.
+
+        The order's amount is taken from its customer's total of the day for its purpose
+        first, only within `daily_limit_fen` (`LimitExceeded`, nothing inserted): however
+        many orders arrive at once, in any number of processes. It is given back when the
+        order leaves the statuses that count (`move`)."""
+        scope = daily_scope(row.purpose, row.created_at)
+        if not await self._allowances.take(row.customer_id, scope, row.amount_fen, daily_limit_fen):
+            raise LimitExceeded("daily", Money(daily_limit_fen, row.currency))
         order_id = await _ORDER_INSERT.insert(await self._core(), row)
         await self.record(order_id, None, row.status, cause, row.created_at)
         return order_id
+
+    @property
+    def _allowances(self) -> AllowanceRepository:
+        return AllowanceRepository(self._uow)
 
     async def get(self, order_id: int) -> Record | None:
         """The order's row (columns by name, as `OrderRow` names them)."""
@@ -311,33 +310,6 @@ class OrderRepository(Repository):
             .limit(limit)
         )
         return list(result.scalars())
-
-    async def product_with_amount_since(
-        self,
-        product_id: int,
-        customer_id: int,
-        since: datetime,
-        statuses: Iterable[str],
-        purpose: str,
-    ) -> Record | None:
-        """The product's row (as `ProductRepository.get`), read with `amount_since` of the
-        customer who orders it (column `amount_since`): one statement."""
-        return await (await self._core()).row(
-            _PRODUCT_WITH_AMOUNT_SINCE(statuses),
-            product_id=product_id,
-            customer_id=customer_id,
-            since=since,
-            purpose=purpose,
-        )
-
-    async def amount_since(
-        self, customer_id: int, since: datetime, statuses: Iterable[str], purpose: str
-    ) -> int:
-        core = await self._core()
-        total = await core.value(
-            _AMOUNT_SINCE(statuses), customer_id=customer_id, since=since, purpose=purpose
-        )
-        return int(total or 0)
 
     async def move(
         self,
@@ -384,14 +356,15 @@ class OrderRepository(Repository):
         if claims and await core.value(_ORDER_STATUS, order_id=order_id) != current:
             return None  # no slot is taken for an order another worker already moved
         for claim in claims:
-            taken = await OfferClaimRepository(self._uow).claim(
-                claim.offer_id, order_id, claim.customer_id, claim.cashback_fen, at
-            )
+            taken = await OfferClaimRepository(self._uow).claim(claim, order_id, at)
             if not taken:
                 return None
         moved = await core.row(_ORDER_MOVE(values), **params)
         if moved is not None:
             await self.record(order_id, current, to_status, cause, at)
+            if current in _COUNTING and to_status not in _COUNTING:
+                scope = daily_scope(moved.purpose, moved.created_at)
+                await self._allowances.give_back(moved.customer_id, scope, moved.amount_fen)
             if payment is not None:
                 payment.order_id = order_id
                 payment.amount_fen, payment.currency = moved.amount_fen, moved.currency

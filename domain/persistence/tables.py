@@ -266,6 +266,18 @@ class OfferClaimRow(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class AllowanceRow(Base):
+    """How much of one limited allowance a customer has taken: a day's order total in fen
+    (`daily:<purpose>:<day>`), the uses of an offer (`offer:<id>`) or of a reward
+    (`reward:<id>`). Taken only by a conditional update that stays within the limit."""
+
+    __tablename__ = "customer_allowances"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class PointsEntryRow(Base):
     """Append-only points ledger: earn, redeem, expire, reverse, adjust. Never edited."""
 

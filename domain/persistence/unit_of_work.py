@@ -12,8 +12,9 @@ from contextvars import ContextVar
 from functools import cached_property
 from types import TracebackType
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from domain.persistence.allowance_repository import AllowanceRepository
 from domain.persistence.core import CoreConnection
 from domain.persistence.database import READ_ONLY
 from domain.persistence.loyalty_repositories import (
@@ -46,6 +47,7 @@ class UnitOfWork:
         self._bind = bind
         self._writers = writers
         self._session: AsyncSession | None = None
+        self._connection: AsyncConnection | None = None  # opened when Core came first
         self._core: CoreConnection | None = None
 
     async def __aenter__(self) -> UnitOfWork:
@@ -72,6 +74,9 @@ class UnitOfWork:
             if self._session is not None:
                 session, self._session = self._session, None
                 await session.close()
+            if self._connection is not None:
+                connection, self._connection = self._connection, None
+                await connection.close()
         finally:
             if self._writers is not None:
                 self._writers.release()
@@ -79,20 +84,37 @@ class UnitOfWork:
     @property
     def session(self) -> AsyncSession:
         if self._session is None:
-            self._session = AsyncSession(self._bind, expire_on_commit=False, autoflush=False)
+            # On a connection Core opened first, the session joins its transaction, which
+            # `commit()` then ends.
+            self._session = AsyncSession(
+                self._connection or self._bind,
+                expire_on_commit=False,
+                autoflush=False,
+                join_transaction_mode="rollback_only",
+            )
         return self._session
 
     async def core(self) -> CoreConnection:
-        """The session's connection for Core statements, inside this unit of work's
-        transaction."""
+        """The connection for Core statements, inside this unit of work's transaction: the
+        session's when the session came first, or one of its own that a session later
+        joins (a use case on Core alone never builds a session)."""
         if self._core is None:
-            self._core = CoreConnection(await self.session.connection())
+            if self._session is not None:
+                connection = await self._session.connection()
+            else:
+                connection = self._connection = await self._bind.connect()
+            self._core = CoreConnection(connection)
         return self._core
 
     async def commit(self) -> None:
-        self._core = None
         if self._session is not None:
             await self._session.commit()
+        if self._connection is not None and self._connection.in_transaction():
+            await self._connection.commit()
+
+    @cached_property
+    def allowances(self) -> AllowanceRepository:
+        return AllowanceRepository(self)
 
     @cached_property
     def customers(self) -> CustomerRepository:

@@ -329,7 +329,12 @@ class LoyaltyService:
         claimed = {c.offer_id for c in await uow.claims.of_order(order.id)}
         offers = await uow.campaigns.offers_by_code([b.offer for b in quote.benefits])
         return {
-            benefit.offer: SlotClaim(offer.id, order.customer_id, benefit.cashback.fen)
+            benefit.offer: SlotClaim(
+                offer.id,
+                order.customer_id,
+                benefit.cashback.fen,
+                offer_of(offer).uses_per_customer,
+            )
             for benefit in quote.benefits
             if (offer := offers.get(benefit.offer)) is not None and offer.id not in claimed
         }
@@ -337,9 +342,7 @@ class LoyaltyService:
     async def _claim_all(self, uow: UnitOfWork, order: Record, quote: Quote) -> set[str]:
         lost: set[str] = set()
         for code, slot in (await self.slot_claims(uow, order, quote)).items():
-            if not await uow.claims.claim(
-                slot.offer_id, order.id, order.customer_id, slot.cashback_fen, self._clock()
-            ):
+            if not await uow.claims.claim(slot, order.id, self._clock()):
                 lost.add(code)
         if lost:  # give back what this round took; the next round claims again without them
             await uow.claims.withdraw(order.id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +22,6 @@ from domain.catalogue import Product, ProductKind
 from domain.clock import Clock, utc_now
 from domain.money import Money
 from domain.orders import (
-    COUNTS_TOWARDS_LIMIT,
     PAYABLE,
     BundledPack,
     Order,
@@ -32,7 +31,6 @@ from domain.orders import (
     RechargeLimits,
     check_limits,
     check_transition,
-    china_day_start,
 )
 from domain.persistence.core import Record
 from domain.persistence.ledgers import Grant, SlotClaim
@@ -277,10 +275,7 @@ class RechargeService:
             raise CarrierNotServed(number.carrier)
         now = self._clock()
         async with self._uow() as uow:
-            since, statuses = self._limit_window()
-            row = await uow.orders.product_with_amount_since(
-                product_id, customer_id, since, statuses, OrderPurpose.RECHARGE.value
-            )
+            row = await uow.products.get(product_id)
             if row is None or not row.active:
                 raise ProductUnavailable(product_id)
             product = product_of(row)
@@ -298,7 +293,7 @@ class RechargeService:
                     coupon_code=coupon_code,
                 )
                 price = quote.price
-            check_limits(self.config.limits, price, Money(row.amount_since, price.currency))
+            check_limits(self.config.limits, price)
             order = OrderRow(
                 customer_id=customer_id,
                 chat_id=chat_id,
@@ -325,7 +320,7 @@ class RechargeService:
     async def create_wallet_topup(self, customer_id: int, chat_id: int, amount: Money) -> Order:
         now = self._clock()
         async with self._uow() as uow:
-            await self._check_limits(uow, customer_id, amount, OrderPurpose.WALLET_TOPUP)
+            check_limits(self.config.limits, amount)
             order = OrderRow(
                 customer_id=customer_id,
                 chat_id=chat_id,
@@ -416,7 +411,7 @@ class RechargeService:
                 raise BundleUnavailable(pack_id)
             if not await self._move(uow, row.id, PAYABLE, S.EXPIRED, "replaced by a bundle order"):
                 raise NotPayable(await self._reload(uow, row.id))  # a concurrent tap got there
-            await self._check_limits(uow, customer_id, quote.price, OrderPurpose.RECHARGE)
+            check_limits(self.config.limits, quote.price)
             replacement = self._replacement(row, quote, _credit_price(row) + pack.price)
             replacement.bundle_product_id = pack.id
             replacement.bundle_product_code = pack.code
@@ -524,20 +519,8 @@ class RechargeService:
         number = PhoneNumber(previous.phone_digits, previous.carrier)
         return await self.create_order(customer_id, chat_id, number, previous.product_id)
 
-    def _limit_window(self) -> tuple[datetime, list[str]]:
-        """Orders created since the start of today (China time) in these statuses count
-        towards the daily limit."""
-        return china_day_start(self._clock()), [s.value for s in COUNTS_TOWARDS_LIMIT]
-
-    async def _check_limits(
-        self, uow: UnitOfWork, customer_id: int, amount: Money, purpose: OrderPurpose
-    ) -> None:
-        since, statuses = self._limit_window()
-        spent = await uow.orders.amount_since(customer_id, since, statuses, purpose.value)
-        check_limits(self.config.limits, amount, Money(spent, amount.currency))
-
     async def _insert(self, uow: UnitOfWork, row: OrderRow) -> Order:
-        await uow.orders.add(row, "customer")
+        await uow.orders.add(row, "customer", self.config.limits.daily.fen)
         await uow.commit()
         return order_of(row)
 

@@ -12,6 +12,7 @@ from sqlalchemy import Table, bindparam, func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.allowances import UNLIMITED
 from domain.persistence.database import create_engine
 from domain.persistence.ledgers import (
     Cashback,
@@ -79,6 +80,7 @@ async def test_what_core_writes_the_session_reads_alike_and_back(
         order_id = await work.orders.add(
             an_order(customer_id, created_at=NOW.astimezone(beijing), quote={"points": 30}),
             "customer",
+            UNLIMITED,
         )
         await work.commit()
     async with uow() as work:
@@ -159,7 +161,7 @@ async def test_an_order_moves_once_and_each_move_is_recorded(engine: AsyncEngine
     uow = UnitOfWorkFactory.of(engine)
     customer_id = await a_customer(uow)
     async with uow() as work:
-        order_id = await work.orders.add(an_order(customer_id), "customer")
+        order_id = await work.orders.add(an_order(customer_id), "customer", UNLIMITED)
         moved = await work.orders.move(
             order_id, ["created"], "awaiting_payment", "pay", NOW, payment_method="sandbox"
         )
@@ -182,7 +184,9 @@ async def test_a_new_order_that_breaks_a_key_leaves_neither_order_nor_history(
     customer_id = await a_customer(uow)
     async with uow() as work:
         with pytest.raises(IntegrityError):
-            await work.orders.add(an_order(customer_id + 1000), "customer")  # no such customer
+            await work.orders.add(
+                an_order(customer_id + 1000), "customer", UNLIMITED
+            )  # no such customer
     async with uow.read() as work:
         driver = await work.core()
         orders = await driver.value(select(func.count()).select_from(ORDERS))
@@ -195,7 +199,7 @@ async def test_a_statement_with_an_expanding_list_reads_each_value(engine: Async
     customer_id = await a_customer(uow)
     async with uow() as work:
         for status in ("paid", "created", "expired"):
-            await work.orders.add(an_order(customer_id, status=status), "test")
+            await work.orders.add(an_order(customer_id, status=status), "test", UNLIMITED)
         await work.commit()
     statement = select(ORDERS.c.status).where(
         ORDERS.c.status.in_(bindparam("wanted", expanding=True))
@@ -244,8 +248,10 @@ async def test_rows_are_read_by_column_name(engine: AsyncEngine) -> None:
         .order_by(ORDERS.c.id)
     )
     async with uow() as work:
-        first = await work.orders.add(an_order(customer_id, amount_fen=1000), "customer")
-        second = await work.orders.add(an_order(customer_id, amount_fen=2000), "customer")
+        first = await work.orders.add(an_order(customer_id, amount_fen=1000), "customer", UNLIMITED)
+        second = await work.orders.add(
+            an_order(customer_id, amount_fen=2000), "customer", UNLIMITED
+        )
         rows = await (await work.core()).rows(by_customer, customer_id=customer_id)
         await work.commit()
     assert [(row.id, row.fen) for row in rows] == [(first, 1000), (second, 2000)]
@@ -288,7 +294,7 @@ async def test_a_payment_starts_only_on_the_owners_unexpired_order_of_a_paid_pur
     uow = UnitOfWorkFactory.of(engine)
     owner = await a_customer(uow)
     async with uow() as work:
-        order_id = await work.orders.add(an_order(owner), "customer")
+        order_id = await work.orders.add(an_order(owner), "customer", UNLIMITED)
         await work.commit()
 
     async def start(customer_id: int, purposes: list[str], at: datetime) -> object:
@@ -345,8 +351,8 @@ async def test_a_move_to_paid_keeps_its_payment_for_the_orders_amount_once(
     uow = UnitOfWorkFactory.of(engine)
     customer_id = await a_customer(uow)
     async with uow() as work:
-        first = await work.orders.add(an_order(customer_id, amount_fen=4550), "customer")
-        second = await work.orders.add(an_order(customer_id), "customer")
+        first = await work.orders.add(an_order(customer_id, amount_fen=4550), "customer", UNLIMITED)
+        second = await work.orders.add(an_order(customer_id), "customer", UNLIMITED)
         await work.commit()
 
     def payment(reference: str) -> PaymentRow:
@@ -408,7 +414,7 @@ async def test_live_campaigns_come_with_the_customers_figures_and_use_of_each_of
             (other, 7000, "completed", NOW - timedelta(days=1)),
         ):
             order = an_order(owner, amount_fen=fen, status=status, completed_at=completed_at)
-            await work.orders.add(order, "customer")
+            await work.orders.add(order, "customer", UNLIMITED)
         await work.commit()
     async with uow.read() as work:
         found = await work.campaigns.live_for_customer(NOW, customer_id, year_ago)
@@ -430,8 +436,8 @@ async def test_live_campaigns_come_with_the_customers_figures_and_use_of_each_of
     for offer, status in (("double", "held"), ("double", "released")):
         async with uow() as work:
             offer_id = (await work.campaigns.offers_by_code([offer]))[offer].id
-            order_id = await work.orders.add(an_order(customer_id), "customer")
-            assert await work.claims.claim(offer_id, order_id, customer_id, 0, NOW)
+            order_id = await work.orders.add(an_order(customer_id), "customer", UNLIMITED)
+            assert await work.claims.claim(SlotClaim(offer_id, customer_id), order_id, NOW)
             if status == "released":
                 await work.claims.settle((await work.claims.of_order(order_id))[0], status)
             await work.commit()
@@ -461,10 +467,12 @@ async def test_a_completed_move_grants_points_cashback_and_slots_once_or_moves_n
         work.session.add(OfferRow(campaign_id=campaign.id, code="packet", kind="k", quota=5))
         await work.commit()
     async with uow() as work:
-        order = await work.orders.add(an_order(customer_id, status="topping_up"), "c")
-        stranded = await work.orders.add(an_order(without_balance, status="topping_up"), "c")
+        order = await work.orders.add(an_order(customer_id, status="topping_up"), "c", UNLIMITED)
+        stranded = await work.orders.add(
+            an_order(without_balance, status="topping_up"), "c", UNLIMITED
+        )
         offer_id = (await work.campaigns.offers_by_code(["packet"]))["packet"].id
-        assert await work.claims.claim(offer_id, order, customer_id, 500, NOW)
+        assert await work.claims.claim(SlotClaim(offer_id, customer_id, 500), order, NOW)
         await work.commit()
     grant = Grant(
         PointsEarning(30, f"earn:{order}", NOW + timedelta(days=365)),
@@ -518,8 +526,8 @@ async def test_a_move_takes_its_offers_slots_all_or_moves_not(engine: AsyncEngin
         )
         await work.commit()
         offers = await work.campaigns.offers_by_code(["one-left", "budget"])
-        first = await work.orders.add(an_order(customer_id, status="paid"), "c")
-        second = await work.orders.add(an_order(customer_id, status="paid"), "c")
+        first = await work.orders.add(an_order(customer_id, status="paid"), "c", UNLIMITED)
+        second = await work.orders.add(an_order(customer_id, status="paid"), "c", UNLIMITED)
         await work.commit()
     one_left = SlotClaim(offers["one-left"].id, customer_id)
     budget = SlotClaim(offers["budget"].id, customer_id, cashback_fen=1000)

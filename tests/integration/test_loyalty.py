@@ -16,6 +16,7 @@ from domain.integrations.sandbox import SandboxGateway, SandboxPayments
 from domain.money import Money
 from domain.orders import Order, OrderStatus, PaymentMethod, RechargeLimits
 from domain.persistence.database import create_session_factory
+from domain.persistence.ledgers import SlotClaim
 from domain.persistence.tables import OfferRow, OrderRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.phone import PhoneNumber, parse_phone_number
@@ -226,7 +227,7 @@ async def test_2000_concurrent_claims_on_100_slots_grant_exactly_100(engine: Asy
 
     async def claim(order_id: int) -> bool:
         async with uow() as work:
-            granted = await work.claims.claim(offer_id, order_id, customer.id, 0, now)
+            granted = await work.claims.claim(SlotClaim(offer_id, customer.id), order_id, now)
             await work.commit()
             return granted
 

@@ -17,6 +17,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from domain.allowances import UNLIMITED
 from domain.campaigns import Quote
 from domain.customers import TelegramProfile
 from domain.money import Money
@@ -118,7 +119,7 @@ class PointsLedgerMachine(RuleBasedStateMachine):
                 outcome_notified=True,
                 quote=quote_json(quote),
             )
-            await uow.orders.add(row, "customer")
+            await uow.orders.add(row, "customer", UNLIMITED)
             await uow.commit()
             return row.id
 
