@@ -387,14 +387,6 @@ class RewardRepository:
         )
         return result.first() is not None
 
-    async def redeemed_by(self, customer_id: int, reward_id: int) -> int:
-        count = await self._session.scalar(
-            select(func.count()).where(
-                RedemptionRow.customer_id == customer_id, RedemptionRow.reward_id == reward_id
-            )
-        )
-        return int(count or 0)
-
 
 class NoticeRepository:
     def __init__(self, session: AsyncSession) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from domain.allowances import UNLIMITED, reward_scope
 from domain.campaigns import (
     Audience,
     Benefit,
@@ -523,9 +524,8 @@ class RewardCatalogue:
                 raise RedeemRefused("unknown")
             if await uow.points.has_entry(key):
                 return reward_of(row)  # this request was redeemed already
-            if row.per_customer is not None and (
-                await uow.rewards.redeemed_by(customer_id, reward_id) >= row.per_customer
-            ):
+            limit = UNLIMITED if row.per_customer is None else row.per_customer
+            if not await uow.allowances.take(customer_id, reward_scope(reward_id), 1, limit):
                 raise RedeemRefused("limit")
             if not await uow.rewards.take_stock(reward_id):
                 raise RedeemRefused("out_of_stock")
