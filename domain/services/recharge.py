@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from domain.campaigns import Benefit, OfferKind, Quote
 from domain.catalogue import Product, ProductKind
 from domain.clock import Clock, utc_now
-from domain.money import Money
+from domain.money import CNY, Money
 from domain.orders import (
     PAYABLE,
     BundledPack,
@@ -97,6 +97,19 @@ class BundleChoice:
 
 class OrderNotFound(RechargeError):
     reason = "order_not_found"
+
+
+class PaymentNotMatched(RechargeError):
+    """A charge that cannot pay the order it names (no such order of this customer's, or
+    another amount or currency): kept all the same, in the customer's wallet (`credited`) or,
+    where it cannot go there, for staff."""
+
+    reason = "payment_not_matched"
+
+    def __init__(self, amount: Money, credited: bool) -> None:
+        super().__init__(amount.format())
+        self.amount = amount
+        self.credited = credited
 
 
 class NotPayable(RechargeError):
@@ -197,9 +210,10 @@ def invoice_payload(order: Order) -> str:
 
 def order_id_from_payload(payload: str) -> int | None:
     prefix, _, value = payload.partition(":")
-    if prefix != "order" or not value.isdigit() or len(value) > 18:
+    if prefix != "order" or not value.isdigit() or len(value) > 10:
         return None
-    return int(value)
+    order_id = int(value)
+    return order_id if 0 < order_id < 2**31 else None  # an id the database can hold
 
 
 def _takes_bundle(row: OrderRow | Record) -> bool:
@@ -654,18 +668,17 @@ class RechargeService:
         """
         order_id = order_id_from_payload(payload)
         now = self._clock()
+        charged = Money(total_fen, currency)
         async with self._uow() as uow:
             existing = await uow.payments.by_telegram_charge(charge_id)
             if existing is not None:
                 return await self._reload(uow, existing.order_id)  # a duplicate update
             row = await uow.orders.get(order_id) if order_id is not None else None
-            if row is None or row.customer_id != customer_id:
-                raise OrderNotFound(payload)
-            order = order_of(row)
-            if (currency, total_fen) != (order.amount.currency, order.amount.fen):
-                log.error(
-                    "payment %s for %s is %s %s", charge_id, order.number, total_fen, currency
-                )
+            order = order_of(row) if row is not None and row.customer_id == customer_id else None
+            if order is None or charged != order.amount:
+                credited = await self._keep_unmatched(uow, customer_id, order, charged, charge_id)
+                await uow.commit()
+                raise PaymentNotMatched(charged, credited)
             moved = await self._move(
                 uow,
                 order.id,
@@ -678,10 +691,7 @@ class RechargeService:
                 payment = self._payment(PaymentMethod.TELEGRAM, provider_charge_id)
                 payment.order_id, payment.telegram_charge_id = order.id, charge_id
                 payment.amount_fen, payment.currency = total_fen, currency  # what was charged
-                try:
-                    await uow.payments.add(payment)
-                except IntegrityError:
-                    return await self.get(order.id)  # a concurrent duplicate got there first
+                await uow.payments.add(payment)
             elif await uow.payments.by_telegram_charge(charge_id) is not None:
                 # A duplicate of this very update settled the order while we waited for it.
                 return await self._reload(uow, order.id)
@@ -708,8 +718,48 @@ class RechargeService:
             try:
                 await uow.commit()
             except IntegrityError:
-                return await self.get(order.id)  # a concurrent duplicate got there first
+                moved = None  # a concurrent duplicate of this update settled it first
         return await self.fulfil(order.id) if moved else await self.get(order.id)
+
+    async def _keep_unmatched(
+        self,
+        uow: UnitOfWork,
+        customer_id: int,
+        order: Order | None,
+        charged: Money,
+        charge_id: str,
+    ) -> bool:
+        """A charge that pays no order of the customer's as it is: into the customer's wallet,
+        keyed by the charge so only once (True); one the wallet cannot take (no wallet, another
+        currency) is logged for staff with everything needed to give it back (False)."""
+        named = order.number if order is not None else "no order"
+        key = f"unmatched:{charge_id}"
+        if await uow.wallets.has_entry(key):
+            return True  # a replay of this update
+        if charged.currency == CNY and charged.fen > 0:
+            order_id = order.id if order is not None else None
+            if await uow.wallets.post(
+                customer_id, charged.fen, charged.currency, "refund", key, self._clock(), order_id
+            ):
+                log.error(
+                    "payment %s of %s for %s matches no order as it is: credited to the wallet "
+                    "of customer %s",
+                    charge_id,
+                    charged.format(),
+                    named,
+                    customer_id,
+                )
+                return True
+        log.error(
+            "payment %s of %s %s for %s matches no order and cannot go to a wallet "
+            "(customer %s): kept for staff to give back",
+            charge_id,
+            charged.fen,
+            charged.currency,
+            named,
+            customer_id,
+        )
+        return False
 
     async def settle(
         self, order_id: int, method: PaymentMethod, reference: str | None

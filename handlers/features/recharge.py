@@ -15,6 +15,7 @@ from domain.services.recharge import (
     InsufficientBalance,
     NotPayable,
     OrderNotFound,
+    PaymentNotMatched,
     RechargeError,
     invoice_payload,
 )
@@ -470,6 +471,10 @@ def register(router: ConversationRouter) -> None:
                 payment.telegram_charge_id,
                 payment.provider_charge_id,
             )
+        except PaymentNotMatched as kept:
+            text = "pay.unmatched_credited" if kept.credited else "pay.unmatched_held"
+            ctx.reply(ctx.t(text, amount=kept.amount.format()))
+            return
         except RechargeError as error:
             explain_refusal(ctx, error)
             return

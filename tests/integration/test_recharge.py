@@ -22,6 +22,7 @@ from domain.services.recharge import (
     NotPayable,
     OrderNotFound,
     PaymentDeclined,
+    PaymentNotMatched,
     PaymentUnconfirmed,
     RechargeConfig,
     invoice_payload,
@@ -177,6 +178,43 @@ async def test_duplicated_successful_payment_updates_settle_once(world: World) -
     assert await world.services.wallet.balance(customer.id) == Money(0)  # nothing "late" credited
     assert world.gateway.submit_calls == 1
     assert (await world.recharge.get(order.id)).status is S.COMPLETED
+
+
+async def test_a_payment_of_another_amount_never_pays_the_order_and_is_credited_once(
+    world: World,
+) -> None:
+    customer = await world.customer()
+    order = await world.recharge.create_order(customer.id, 1, UNICOM, await world.product_id(50))
+    await world.recharge.start_invoice(customer.id, order.id)
+    for _ in range(2):  # the update, and a replay of it
+        with pytest.raises(PaymentNotMatched) as kept:
+            await world.recharge.settle_telegram_payment(
+                customer.id, invoice_payload(order), "CNY", 1, "tg-one-fen"
+            )
+        assert kept.value.credited and kept.value.amount == Money(1)
+    assert (await world.recharge.get(order.id)).status is S.AWAITING_PAYMENT
+    assert await world.count(PaymentRow) == 0
+    assert world.gateway.submit_calls == 0
+    assert await world.services.wallet.balance(customer.id) == Money(1)
+
+
+async def test_a_payment_for_no_order_of_the_customers_is_kept_in_their_wallet(
+    world: World,
+) -> None:
+    customer, other = await world.customer(1), await world.customer(2)
+    order = await world.recharge.create_order(other.id, 1, UNICOM, await world.product_id(20))
+    for payload in (invoice_payload(order), "order:99999999999999999", "nonsense"):
+        with pytest.raises(PaymentNotMatched) as kept:
+            await world.recharge.settle_telegram_payment(
+                customer.id, payload, "CNY", 2000, f"tg-{payload}"
+            )
+        assert kept.value.credited
+    assert await world.services.wallet.balance(customer.id) == Money.yuan(60)
+    assert await world.services.wallet.balance(other.id) == Money(0)
+    with pytest.raises(PaymentNotMatched) as kept:  # a currency the wallet does not hold
+        await world.recharge.settle_telegram_payment(customer.id, "x", "USD", 500, "tg-usd")
+    assert not kept.value.credited
+    assert await world.services.wallet.balance(customer.id) == Money.yuan(60)
 
 
 async def test_pre_checkout_refuses_what_cannot_be_paid(world: World) -> None:
