@@ -57,6 +57,8 @@ class ConsoleFrontend:
             self._print(f"> {text}")
             outcome = await self._conversation.handle(self.event_for(text))
             self.render(outcome)
+            for then in outcome.after_delivery:
+                await then()
 
     def event_for(self, text: str) -> Incoming:
         chat_id = self._user.telegram_id

@@ -20,8 +20,10 @@ class OutcomeSender(ABC):
             await self.answer_button(event.callback_id, outcome.notice)
         if event.kind is EventKind.PRE_CHECKOUT and event.payment is not None:
             await self.answer_pre_checkout(event.payment.query_id, outcome.pre_checkout_error)
-        for reply in outcome.replies:
-            await self.reply(event, reply)
+        delivered = [await self.reply(event, reply) for reply in outcome.replies]
+        if all(delivered):
+            for then in outcome.after_delivery:
+                await then()
 
     @abstractmethod
     async def answer_button(self, callback_id: str, notice: str | None) -> None: ...
@@ -29,19 +31,20 @@ class OutcomeSender(ABC):
     @abstractmethod
     async def answer_pre_checkout(self, query_id: str | None, error: str | None) -> None: ...
 
-    async def reply(self, event: Incoming, reply: Reply) -> None:
+    async def reply(self, event: Incoming, reply: Reply) -> bool:
         """Edit the pressed button's message when asked and possible, else send anew; a short
-        flood-wait (429) is waited out once."""
+        flood-wait (429) is waited out once. True when the reply reached the chat."""
         chat_id = reply.chat_id if reply.chat_id is not None else event.chat_id
         if reply.edit and event.message_id is not None and chat_id == event.chat_id:
             if await self._edit(chat_id, event.message_id, reply):
-                return
+                return True
         delivery = await self.send(chat_id, reply)
         wait = delivery.retry_after
         if delivery.status is DeliveryStatus.RATE_LIMITED and wait is not None:
             if wait <= MAX_RETRY_AFTER_SECONDS:
                 await asyncio.sleep(wait)
-                await self.send(chat_id, reply)
+                delivery = await self.send(chat_id, reply)
+        return bool(delivery)
 
     @abstractmethod
     async def send(self, chat_id: int, reply: Reply) -> Delivery:

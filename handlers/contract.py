@@ -6,6 +6,7 @@ conversation, and turns the `Outcome` it gets back into Bot API calls. Nothing e
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -254,6 +255,9 @@ class Outcome:
     notice: str | None = None
     # The answer to a PRE_CHECKOUT event: None means "ok"; a text is the refusal shown.
     pre_checkout_error: str | None = None
+    # Run by the front end once every reply was accepted (by Telegram, or shown by the
+    # console): what may be recorded as told only when it was.
+    after_delivery: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 class DeliveryStatus(StrEnum):

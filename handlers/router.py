@@ -73,6 +73,11 @@ class Context:
     def notice(self, text: str) -> None:
         self.outcome.notice = text
 
+    def after_delivery(self, then: Callable[[], Awaitable[None]]) -> None:
+        """Run `then` once the front end delivered this turn's replies (never if it could
+        not): for records that say a customer was told."""
+        self.outcome.after_delivery.append(then)
+
     async def staff_only(self) -> bool:
         """True when the person behind this event is staff. Anyone else gets a polite refusal
         (a notice under a pressed button, a reply to a command) and the caller does nothing."""

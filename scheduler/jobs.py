@@ -56,27 +56,33 @@ async def sweep_orders(services: Services, notifier: Notifier) -> int:
     """Expire unpaid orders, carry paid ones on, and tell customers how theirs ended.
 
     Returns how many customers were told. Each outcome is claimed before it is sent, so two
-    sweeps never send it twice; one that could not be delivered is released to try again.
+    sweeps never send it twice, and marked told only once it was delivered; one that could
+    not be is released to try again, and one whose sender stopped midway is sent again when
+    its claim lapses.
     """
     expired = await services.recharge.expire_due()
     moved = await services.recharge.recover()
     if expired or moved:
         log.info("orders: %d expired, %d moved on", len(expired), len(moved))
     told = 0
-    for order in await services.recharge.unnotified_outcomes():
-        if not await services.recharge.mark_notified(order.id):
-            continue
+    recharge = services.recharge
+    for order in await recharge.unnotified_outcomes():
+        if not await recharge.claim_outcome(order.id):
+            continue  # another sweep or the customer's own turn is telling them
         try:
             customer = await services.customers.get(order.customer_id)
         except CustomerNotFound:
-            continue  # erased: nobody to tell
+            await recharge.outcome_told(order.id)  # erased: nobody to tell
+            continue
         if order.chat_id is None:
+            await recharge.outcome_told(order.id)
             continue
         reply = outcome_reply(texts(customer.language), order)
         if await notifier.send(order.chat_id, reply):
+            await recharge.outcome_told(order.id)
             told += 1
         else:
-            await services.recharge.release_notification(order.id)
+            await recharge.release_outcome(order.id)
     return told
 
 

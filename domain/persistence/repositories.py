@@ -278,6 +278,11 @@ _ORDER_SET = StatementsByKeys(
 )
 
 
+def _OUTCOME_FREE(now: datetime) -> ColumnElement[bool]:
+    """Nobody holds a live claim to tell the order's outcome."""
+    return OrderRow.outcome_claimed_until.is_(None) | (OrderRow.outcome_claimed_until <= now)
+
+
 class OrderRepository(Repository):
     async def add(self, row: OrderRow, cause: str, daily_limit_fen: int) -> int:
         """Insert a new order (the columns `row` sets) with its first history row, from no
@@ -492,24 +497,53 @@ class OrderRepository(Repository):
         )
         return list(result.scalars())
 
-    async def unnotified(self, statuses: Iterable[str], limit: int) -> list[int]:
+    async def unnotified(self, statuses: Iterable[str], limit: int, now: datetime) -> list[int]:
+        """Orders in `statuses` whose customer was not told, and that nobody is telling now."""
         result = await self._session.execute(
             select(OrderRow.id)
-            .where(OrderRow.status.in_(list(statuses)), OrderRow.outcome_notified.is_(False))
+            .where(
+                OrderRow.status.in_(list(statuses)),
+                OrderRow.outcome_notified.is_(False),
+                _OUTCOME_FREE(now),
+            )
             .order_by(OrderRow.id)
             .limit(limit)
         )
         return list(result.scalars())
 
-    async def mark_notified(self, order_id: int) -> bool:
+    async def claim_outcome(self, order_id: int, now: datetime, until: datetime) -> bool:
+        """True for the one caller that may tell the customer the order's outcome now, until
+        `until` (then, unless it was marked told, another may)."""
         result = await self._session.execute(
             update(OrderRow)
-            .where(OrderRow.id == order_id, OrderRow.outcome_notified.is_(False))
-            .values(outcome_notified=True)
+            .where(
+                OrderRow.id == order_id,
+                OrderRow.outcome_notified.is_(False),
+                _OUTCOME_FREE(now),
+            )
+            .values(outcome_claimed_until=until)
             .returning(OrderRow.id)
             .execution_options(synchronize_session=False)
         )
         return result.first() is not None
+
+    async def outcome_told(self, order_id: int) -> None:
+        """The customer was told: never again."""
+        await self._session.execute(
+            update(OrderRow)
+            .where(OrderRow.id == order_id)
+            .values(outcome_notified=True, outcome_claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def release_outcome(self, order_id: int) -> None:
+        """The outcome could not be delivered: free for the next sweep at once."""
+        await self._session.execute(
+            update(OrderRow)
+            .where(OrderRow.id == order_id, OrderRow.outcome_notified.is_(False))
+            .values(outcome_claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
 
     async def anonymise_phones(self, customer_id: int) -> None:
         """Keep only 138****5678 of every number the customer's orders were for."""

@@ -138,8 +138,11 @@ class OrderRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    # Has the customer been told the final outcome? (A sweep tells those who were not.)
+    # Has the customer been told the final outcome? (A sweep tells those who were not.) It
+    # is set only once the message was delivered; while one is being sent, the outcome is
+    # claimed until a deadline, after which the sweep sends it again.
     outcome_notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    outcome_claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Price before offers, and what the campaign engine quoted (benefits, points, cash-back).
     list_price_fen: Mapped[int | None] = mapped_column(Integer)
     quote: Mapped[dict[str, object] | None] = mapped_column(JSON)

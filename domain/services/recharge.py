@@ -47,6 +47,10 @@ PAYABLE_VALUES = frozenset(s.value for s in PAYABLE)
 S = OrderStatus
 
 
+# How long a claim to tell a customer an order's outcome lasts before the sweep may tell them.
+OUTCOME_CLAIM = timedelta(minutes=2)
+
+
 class RechargeError(Exception):
     """A customer-facing refusal; `reason` names a text."""
 
@@ -1062,23 +1066,32 @@ class RechargeService:
                     await self._top_up(settled)
 
     async def unnotified_outcomes(self, limit: int = 100) -> list[Order]:
-        """Orders that reached their end while nobody was told (the customer had left)."""
+        """Orders that reached their end while nobody was told (the customer had left, or a
+        message could not be delivered), and that nobody is telling now."""
         finals = [S.COMPLETED.value, S.REFUNDED.value]
         async with self._uow.read() as uow:
-            ids = await uow.orders.unnotified(finals, limit)
+            ids = await uow.orders.unnotified(finals, limit, self._clock())
         return [await self.get(order_id) for order_id in ids]
 
-    async def mark_notified(self, order_id: int) -> bool:
-        """True once per order: the caller that gets True tells the customer."""
+    async def claim_outcome(self, order_id: int) -> bool:
+        """True for the one caller that tells the customer how the order ended, now; it then
+        says `outcome_told` once the message was delivered, or `release_outcome`. A caller
+        that stops in between loses its claim after `OUTCOME_CLAIM`: the sweep tells then."""
+        now = self._clock()
         async with self._uow() as uow:
-            marked = await uow.orders.mark_notified(order_id)
+            claimed = await uow.orders.claim_outcome(order_id, now, now + OUTCOME_CLAIM)
             await uow.commit()
-            return marked
+            return claimed
 
-    async def release_notification(self, order_id: int) -> None:
+    async def outcome_told(self, order_id: int) -> None:
+        async with self._uow() as uow:
+            await uow.orders.outcome_told(order_id)
+            await uow.commit()
+
+    async def release_outcome(self, order_id: int) -> None:
         """The outcome could not be delivered: let the next sweep try again."""
         async with self._uow() as uow:
-            await uow.orders.set_values(order_id, outcome_notified=False)
+            await uow.orders.release_outcome(order_id)
             await uow.commit()
 
     # -- helpers ------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from domain.campaigns import OfferKind
 from domain.catalogue import ProductKind
@@ -112,8 +113,10 @@ def outcome_reply(t: Texts, order: Order) -> Reply:
 async def show_receipt(ctx: Context, order: Order, *, edit: bool = False) -> None:
     """The order's current account; a final outcome shown here is not sent again later."""
     ctx.reply(receipt(ctx.t, order), receipt_buttons(ctx.t, order), edit=edit)
+    recharge = ctx.services.recharge
     if order.status in (OrderStatus.COMPLETED, OrderStatus.REFUNDED):
-        await ctx.services.recharge.mark_notified(order.id)
+        if await recharge.claim_outcome(order.id):
+            ctx.after_delivery(partial(recharge.outcome_told, order.id))
 
 
 async def _choose_number(ctx: Context, *, edit: bool) -> None:

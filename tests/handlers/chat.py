@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from domain.customers import TelegramProfile
 from handlers.contract import (
     Button,
+    Incoming,
     Outcome,
     Reply,
     button_event,
@@ -21,6 +22,8 @@ class Chat:
     conversation: ConversationRouter
     user: TelegramProfile
     last: Outcome = field(default_factory=Outcome)
+    # As a front end does once Telegram accepted every reply; False: the process stopped first.
+    delivers: bool = True
 
     @classmethod
     def of(
@@ -32,19 +35,23 @@ class Chat:
     def chat_id(self) -> int:
         return self.user.telegram_id
 
-    async def send(self, text: str) -> Outcome:
-        self.last = await self.conversation.handle(message_event(self.user, self.chat_id, text))
+    async def handle(self, event: Incoming) -> Outcome:
+        self.last = await self.conversation.handle(event)
+        if self.delivers:
+            for then in self.last.after_delivery:
+                await then()
         return self.last
+
+    async def send(self, text: str) -> Outcome:
+        return await self.handle(message_event(self.user, self.chat_id, text))
 
     async def share_contact(self, phone: str) -> Outcome:
         event = contact_event(self.user, self.chat_id, phone, contact_user_id=self.chat_id)
-        self.last = await self.conversation.handle(event)
-        return self.last
+        return await self.handle(event)
 
     async def press_data(self, data: str) -> Outcome:
         event = button_event(self.user, self.chat_id, data, callback_id="cb", message_id=1)
-        self.last = await self.conversation.handle(event)
-        return self.last
+        return await self.handle(event)
 
     async def press(self, label: str) -> Outcome:
         """Press the button whose text contains `label` in the last answer."""

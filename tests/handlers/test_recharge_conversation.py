@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -85,6 +85,39 @@ async def test_recharge_a_bound_number_with_the_sandbox_to_a_receipt(chat: Chat)
     assert f"订单号：{order_number}" in receipt and "（北京时间）" in receipt
     assert "18612345678" not in receipt
     assert chat.replies[0].edit
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_a_receipt_is_told_once_delivered_and_sent_later_when_the_bot_stopped_first(
+    sqlite_url: str,
+) -> None:
+    clock = Clock()
+    app = await build_app(make_settings(sqlite_url, sandbox_topup_delay_seconds=0), clock=clock)
+    try:
+        delivered, cut_off = Chat.of(app.conversation, 1), Chat.of(app.conversation, 2)
+        cut_off.delivers = False  # the process stops right after the receipt was made
+        for chat in (delivered, cut_off):
+            await _to_confirmation(chat)
+            await chat.press("模拟支付")
+            assert chat.texts[0].startswith("✅ 充值成功")
+        notifier = CollectingNotifier()
+        await sweep_orders(app.services, notifier)
+        assert notifier.sent == []  # one was told, the other is still being told
+        clock.now += timedelta(minutes=3)
+        await sweep_orders(app.services, notifier)
+        await sweep_orders(app.services, notifier)
+        assert [(chat_id, reply.text[:6]) for chat_id, reply in notifier.sent] == [
+            (2, "✅ 充值成功")
+        ]
+    finally:
+        await app.close()
 
 
 async def test_a_double_tapped_pay_button_charges_once(chat: Chat, shop: App) -> None:
