@@ -21,6 +21,7 @@ from domain.services.campaign_catalogue import LoadReport
 from domain.services.customers import PhoneAlreadyBound
 from domain.services.staff import StaffRole
 from scheduler.jobs import Schedule, build_scheduler
+from scheduler.reminders import SchedulerLease
 from scheduler.support import StaffChat
 
 log = logging.getLogger("bot")
@@ -45,7 +46,10 @@ async def run(settings: Settings) -> None:
         reminder_sweep_seconds=settings.reminder_sweep_seconds,
         scheduler_lease_seconds=settings.scheduler_lease_seconds,
     )
-    scheduler = build_scheduler(app.services, schedule, app.delivery, outbox=app.delivery)
+    lease = SchedulerLease(app.services, settings.scheduler_lease_seconds)
+    scheduler = build_scheduler(
+        app.services, schedule, app.delivery, outbox=app.delivery, lease=lease
+    )
     scheduler.start()
     # What start-up made is never garbage: full collections skip it (no 100 ms pauses).
     gc.freeze()
@@ -54,6 +58,7 @@ async def run(settings: Settings) -> None:
     finally:
         scheduler.shutdown(wait=False)
         await finish_running_sweeps()
+        await lease.release()  # a restart sweeps at once (receipts, reminders, support)
         await app.close()
 
 

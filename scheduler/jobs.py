@@ -128,6 +128,7 @@ def build_scheduler(
     notifier: Notifier,
     *,
     outbox: SettlingNotifier | None = None,
+    lease: SchedulerLease | None = None,
 ) -> AsyncIOScheduler:
     """A scheduler with every sweep registered; the caller starts and shuts it down.
 
@@ -137,7 +138,7 @@ def build_scheduler(
     """
     scheduler = AsyncIOScheduler(timezone="UTC")
     common = {"max_instances": 1, "coalesce": True, "replace_existing": True}
-    lease = SchedulerLease(services, schedule.scheduler_lease_seconds)
+    lease = lease or SchedulerLease(services, schedule.scheduler_lease_seconds)
     scheduler.add_job(
         under_lease(lease, reset_abandoned_conversations),
         "interval",

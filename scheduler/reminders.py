@@ -57,6 +57,12 @@ class SchedulerLease:
             log.exception("taking the scheduler lease failed")
             return False
 
+    async def release(self) -> None:
+        try:
+            await self.services.reminders.release_lease(self.holder)
+        except Exception:
+            log.exception("giving the scheduler lease up failed")
+
 
 async def plan_reminders(services: Services, lease: SchedulerLease | None = None) -> int:
     """Plan every reminder now known; returns how many were added."""

@@ -368,3 +368,11 @@ class LeaseRepository:
             .returning(SchedulerLeaseRow.name)
         )
         return taken.first() is not None
+
+    async def release(self, name: str, holder: str) -> None:
+        """Give the lease up, when it is ours: another process may take it at once."""
+        await self._session.execute(
+            delete(SchedulerLeaseRow).where(
+                SchedulerLeaseRow.name == name, SchedulerLeaseRow.holder == holder
+            )
+        )

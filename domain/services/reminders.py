@@ -470,6 +470,12 @@ class ReminderService:
             await uow.commit()
         return held
 
+    async def release_lease(self, holder: str, name: str = SCHEDULER_LEASE) -> None:
+        """On a clean exit: the next process runs the sweeps at once, not when it lapses."""
+        async with self._uow() as uow:
+            await LeaseRepository(uow.session).release(name, holder)
+            await uow.commit()
+
 
 async def _load_campaign(reminders: ReminderRepository, campaign_id: int) -> _CampaignNow | None:
     found = await reminders.campaign(campaign_id)

@@ -106,3 +106,17 @@ async def test_of_two_bot_processes_only_the_lease_holder_sweeps(app: App) -> No
     await second("worker-2")
     await first("worker-1")
     assert swept == ["worker-1", "worker-1"]
+
+
+async def test_a_lease_given_up_on_a_clean_exit_is_taken_at_once_by_the_next_process(
+    app: App,
+) -> None:
+    stopping = SchedulerLease(app.services, 60, holder="worker-1")
+    starting = SchedulerLease(app.services, 60, holder="worker-2")
+    assert await stopping.held()
+    assert not await starting.held()
+    await starting.release()  # not its lease: nothing changes
+    assert not await starting.held()
+    await stopping.release()
+    assert await starting.held()
+    assert not await stopping.held()
