@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     gateway_timeout_seconds: float = Field(default=5.0, gt=0)
     # Ask the gateway again about a pending top-up after this long; sweep orders this often.
     order_recheck_seconds: float = Field(default=30.0, gt=0)
-    order_sweep_seconds: float = Field(default=15.0, gt=0)
+    order_sweep_seconds: float = Field(default=1.0, gt=0)
 
     # Points: earned per yuan recharged; warn this many days before points lapse.
     points_per_yuan: int = Field(default=1, ge=0)

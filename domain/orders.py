@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -147,6 +147,18 @@ def check_limits(limits: RechargeLimits, amount: Money) -> None:
         raise LimitExceeded("below_minimum", limits.minimum)
     if amount > limits.maximum:
         raise LimitExceeded("above_maximum", limits.maximum)
+
+
+# A fresh top-up is asked about again after a second, then after twice as long each time
+# (1, 2, 4, 8 s...), up to the configured longest wait: most complete within seconds.
+FIRST_RECHECK = timedelta(seconds=1)
+
+
+def recheck_delay(since_sent: timedelta, longest: timedelta) -> timedelta:
+    """How long to wait before asking the carrier again about a top-up sent `since_sent` ago:
+    as long as it has been pending (a doubling backoff), at least a second, at most
+    `longest`."""
+    return min(longest, max(FIRST_RECHECK, since_sent))
 
 
 def china_day_start(moment: datetime) -> datetime:

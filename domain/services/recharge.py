@@ -31,6 +31,7 @@ from domain.orders import (
     RechargeLimits,
     check_limits,
     check_transition,
+    recheck_delay,
 )
 from domain.persistence.core import Record
 from domain.persistence.ledgers import Grant, SlotClaim
@@ -893,7 +894,7 @@ class RechargeService:
             S.TOPPING_UP,
             "sent to carrier",
             claims=claims,
-            next_check_at=self._clock() + self.config.recheck_after,
+            next_check_at=self._clock() + recheck_delay(timedelta(0), self.config.recheck_after),
             **values,
         )
 
@@ -946,9 +947,11 @@ class RechargeService:
                     next_check_at=None,
                 )
             else:
+                sent = await uow.orders.get(order.id)  # moved to topping up when sent
+                since_sent = now - sent.updated_at if sent is not None else timedelta(0)
                 await uow.orders.set_values(
                     order.id,
-                    next_check_at=now + self.config.recheck_after,
+                    next_check_at=now + recheck_delay(since_sent, self.config.recheck_after),
                     gateway_reference=result.reference,
                 )
             await uow.commit()

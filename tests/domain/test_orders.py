@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -20,6 +20,7 @@ from domain.orders import (
     check_limits,
     check_transition,
     china_day_start,
+    recheck_delay,
 )
 
 S = OrderStatus
@@ -111,3 +112,15 @@ def test_the_daily_limit_restarts_at_midnight_china_time() -> None:
     # 16:30 UTC is 00:30 the next day in Beijing.
     start = china_day_start(datetime(2026, 11, 10, 16, 30, tzinfo=UTC))
     assert start.astimezone(UTC) == datetime(2026, 11, 10, 16, 0, tzinfo=UTC)
+
+
+def test_a_pending_top_up_is_asked_about_on_a_doubling_backoff_up_to_the_longest_wait() -> None:
+    longest = timedelta(seconds=30)
+    asked, waits = timedelta(0), []
+    while asked < timedelta(minutes=2):
+        wait = recheck_delay(asked, longest)
+        waits.append(wait.total_seconds())
+        asked += wait
+    assert waits[:7] == [1, 1, 2, 4, 8, 16, 30]
+    assert set(waits[6:]) == {30}
+    assert recheck_delay(timedelta(0), timedelta(seconds=0.01)) == timedelta(seconds=0.01)

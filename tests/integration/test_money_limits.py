@@ -20,6 +20,8 @@ from domain.phone import parse_phone_number
 from domain.services.loyalty import RedeemRefused
 from domain.services.recharge import RechargeConfig
 from domain.services.registry import Ports, Services, build_services
+from handlers.contract import Reply
+from scheduler.jobs import sweep_orders
 
 NUMBER = parse_phone_number("18612345678")
 TOP_UP_TAKES = timedelta(seconds=3)
@@ -191,3 +193,32 @@ async def test_a_reward_limited_per_customer_is_redeemed_that_many_times_at_once
 
 def _gets(order: Order, kind: OfferKind) -> bool:
     return order.quote is not None and any(b.kind is kind for b in order.quote.benefits)
+
+
+class Told:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.at: list[datetime] = []
+
+    async def send(self, chat_id: int, reply: Reply) -> bool:
+        self.at.append(self.clock.now)
+        return True
+
+
+async def test_a_receipt_reaches_the_customer_within_seconds_of_a_three_second_top_up(
+    engine: AsyncEngine,
+) -> None:
+    world = World(engine, daily=Money.yuan(100_000))
+    customer = await world.customer()
+    order = await world.order(customer, 50)
+    paid_at = world.clock.now
+    paying = await world.services.recharge.pay_with_provider(
+        customer.id, order.id, PaymentMethod.SANDBOX
+    )
+    assert paying.status is OrderStatus.TOPPING_UP  # the carrier takes 3 s
+    told = Told(world.clock)
+    while not told.at and world.clock.now - paid_at < timedelta(minutes=1):
+        world.clock.now += timedelta(seconds=1)  # the order sweep runs every second
+        await sweep_orders(world.services, told)
+    assert told.at and told.at[0] - paid_at <= timedelta(seconds=5)
+    assert (await world.services.recharge.get(order.id)).status is OrderStatus.COMPLETED
