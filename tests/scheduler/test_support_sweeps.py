@@ -34,6 +34,7 @@ def clock() -> FakeClock:
 async def app(sqlite_url: str, clock: FakeClock) -> AsyncIterator[App]:
     settings = make_settings(
         sqlite_url,
+        demo_mode=True,
         admin_ids=str(ADMIN),
         support_first_response_minutes=30,
         support_auto_close_hours=48,

@@ -32,7 +32,11 @@ FORUM = StaffChat(GROUP, is_forum=True)
 async def built(sqlite_url: str, **settings: object) -> App:
     return await build_app(
         make_settings(
-            sqlite_url, admin_ids=str(STAFF_ID), sandbox_topup_delay_seconds=0, **settings
+            sqlite_url,
+            demo_mode=True,
+            admin_ids=str(STAFF_ID),
+            sandbox_topup_delay_seconds=0,
+            **settings,
         )
     )
 
