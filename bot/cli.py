@@ -47,6 +47,12 @@ async def run(settings: Settings) -> None:
         reminder_sweep_seconds=settings.reminder_sweep_seconds,
         scheduler_lease_seconds=settings.scheduler_lease_seconds,
     )
+    if settings.staff_chat_id is None:
+        log.warning(
+            "no staff chat is set (STAFF_CHAT_ID): tickets and referral alerts are posted to no "
+            "chat; staff see tickets with /tickets and /ticket N and answer with /answer N TEXT, "
+            "and supervisors still get overdue tickets privately"
+        )
     scheduler = build_scheduler(app.services, schedule, app.delivery, outbox=app.delivery)
     scheduler.start()
     # What start-up made is never garbage: full collections skip it (no 100 ms pauses).

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 SETTINGS_OF_THE_MACHINE = {
+    "STAFF_CHAT_ID",
     "BOT_TOKEN",
     "DATABASE_URL",
     "WEBHOOK_URL",
@@ -133,3 +134,13 @@ def test_make_run_is_a_demo_the_customer_can_pay_in_with_the_sandbox(tmp_path: P
     result = _run(["run"], tmp_path, script, DEMO_MODE="true")
     assert result.returncode == 0, result.stderr
     assert "已支付，正在充值" in result.stdout and "支付方式：模拟支付" in result.stdout
+
+
+def test_run_says_at_start_up_when_no_staff_chat_is_set(tmp_path: Path) -> None:
+    without = _run(["run"], tmp_path, "/start\n", DEMO_MODE="true")
+    assert without.returncode == 0, without.stderr
+    assert "no staff chat is set (STAFF_CHAT_ID)" in without.stderr
+    assert "/tickets" in without.stderr
+    with_chat = _run(["run"], tmp_path, "/start\n", DEMO_MODE="true", STAFF_CHAT_ID="-100555")
+    assert with_chat.returncode == 0, with_chat.stderr
+    assert "STAFF_CHAT_ID" not in with_chat.stderr

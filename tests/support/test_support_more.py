@@ -97,7 +97,9 @@ async def test_the_card_follows_the_ticket_state_when_replies_change_it(app: App
 async def test_staff_chat_speaks_its_language_and_each_staff_member_their_own(
     sqlite_url: str,
 ) -> None:
-    app = await built(sqlite_url, staff_chat_language="en")
+    app = await built(
+        sqlite_url, staff_chat_language="en", staff_chat_id=GROUP, staff_chat_is_forum=True
+    )
     try:
         port = RecordingPort()
         customer = Chat.of(app.conversation)
