@@ -244,8 +244,8 @@ class Settings(BaseSettings):
             return None
         return (
             "no carrier gateway: set GATEWAY_URL (and GATEWAY_API_KEY) to recharge for real, "
-            "or DEMO_MODE=true for the sandbox gateway and sandbox payment (demos only, "
-            "free top-ups); the bot does not start without one of them"
+            "or DEMO_MODE=true for the sandbox gateway and sandbox payment (demos only: "
+            "nothing is charged or topped up); the bot does not start without one of them"
         )
 
     @property

@@ -41,8 +41,8 @@ class PrivacyRepository:
             .execution_options(synchronize_session=False)
         )
         await self._session.execute(
-            update(ReminderOutboxRow)
-            .where(ReminderOutboxRow.customer_id == customer_id)
+            update(outbox)
+            .where(outbox.customer_id == customer_id)
             .values(chat_id=NO_CHAT)
             .execution_options(synchronize_session=False)
         )
