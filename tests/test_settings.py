@@ -82,7 +82,7 @@ def test_a_real_gateway_or_provider_token_in_demo_mode_turns_sandbox_payment_off
     with_gateway = Settings(_env_file=None, demo_mode=True, gateway_url="https://carrier.example")  # type: ignore[call-arg]
     assert PaymentMethod.SANDBOX not in with_gateway.offered_payment_methods
     assert not with_gateway.sandbox_gateway
-    with_token = Settings(_env_file=None, demo_mode=True, payment_provider_token="prov")  # type: ignore[call-arg]
+    with_token = Settings(_env_file=None, demo_mode=True, payment_provider_token="prov")  # type: ignore[call-arg, arg-type]
     assert with_token.offered_payment_methods == (PaymentMethod.WALLET, PaymentMethod.TELEGRAM)
 
 
