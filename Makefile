@@ -13,9 +13,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Run the bot: SQLite under ./var/ and the console front end when BOT_TOKEN is unset.
+## Run the demo: demo mode (sandbox payment and carrier gateway), SQLite under ./var/, and the
+## console front end when BOT_TOKEN is unset.
 run: $(STAMP)
-	$(BIN)/python -m bot run
+	DEMO_MODE=true $(BIN)/python -m bot run
 
 ## Run every test (PostgreSQL tests too when TEST_POSTGRES_URL is set).
 test: $(STAMP)

@@ -17,11 +17,11 @@ from domain.clock import Clock, utc_now
 from domain.integrations.http_gateway import GatewaySettings, HttpTopUpGateway
 from domain.integrations.sandbox import SandboxGateway, SandboxPayments
 from domain.money import Money
-from domain.orders import PaymentMethod, RechargeLimits
+from domain.orders import Order, PaymentMethod, RechargeLimits
 from domain.persistence.database import create_engine
 from domain.persistence.migrate import upgrade
 from domain.persistence.unit_of_work import UnitOfWorkFactory
-from domain.ports import TopUpGateway
+from domain.ports import PaymentProvider, TopUpGateway, TopUpResult
 from domain.reminders import QuietHours
 from domain.services.loyalty import LoyaltyConfig
 from domain.services.recharge import RechargeConfig
@@ -87,16 +87,38 @@ def recharge_config(settings: Settings) -> RechargeConfig:
     )
 
 
+class NoCarrierGateway:
+    """No carrier gateway is configured (no GATEWAY_URL, no demo mode): nothing is topped up.
+
+    `python -m bot run` refuses to start in that configuration; the other commands (campaigns,
+    staff roles, seed data) never top up, so they run with this one.
+    """
+
+    async def submit(self, order: Order) -> TopUpResult:
+        raise RuntimeError(NO_GATEWAY)
+
+    async def status(self, order: Order) -> TopUpResult:
+        raise RuntimeError(NO_GATEWAY)
+
+
+NO_GATEWAY = "no carrier gateway is configured (GATEWAY_URL, or DEMO_MODE=true)"
+
+
 def build_ports(settings: Settings, clock: Clock = utc_now) -> Ports:
+    """The real gateway when GATEWAY_URL is set; the sandboxes only in demo mode."""
     gateway: TopUpGateway
     if settings.gateway_url:
         api_key = settings.gateway_api_key.get_secret_value() if settings.gateway_api_key else ""
         gateway = HttpTopUpGateway(
             GatewaySettings(settings.gateway_url, api_key, settings.gateway_timeout_seconds)
         )
-    else:
+    elif settings.sandbox_gateway:
         gateway = SandboxGateway(timedelta(seconds=settings.sandbox_topup_delay_seconds), clock)
-    providers = {PaymentMethod.SANDBOX: SandboxPayments(mode=settings.sandbox_payment_mode)}
+    else:
+        gateway = NoCarrierGateway()
+    providers: dict[PaymentMethod, PaymentProvider] = {}
+    if PaymentMethod.SANDBOX in settings.offered_payment_methods:
+        providers[PaymentMethod.SANDBOX] = SandboxPayments(mode=settings.sandbox_payment_mode)
     return Ports(gateway=gateway, providers=providers)
 
 
@@ -130,6 +152,7 @@ async def build_app(
     )
     conversation = build_conversation(services)
     conversation.bot_username = settings.bot_username
+    conversation.staff_chat_id = settings.staff_chat_id
     return App(settings, engine, services, conversation, ports)
 
 

@@ -10,6 +10,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from bot.assembly import App, build_app
 from bot.settings import Frontend, Settings
 from domain.campaign_file import CampaignFile, CampaignFileError, parse_campaign_file
@@ -46,6 +48,12 @@ async def run(settings: Settings) -> None:
         reminder_sweep_seconds=settings.reminder_sweep_seconds,
         scheduler_lease_seconds=settings.scheduler_lease_seconds,
     )
+    if settings.staff_chat_id is None:
+        log.warning(
+            "no staff chat is set (STAFF_CHAT_ID): tickets and referral alerts are posted to no "
+            "chat; staff see tickets with /tickets and /ticket N and answer with /answer N TEXT, "
+            "and supervisors still get overdue tickets privately"
+        )
     lease = SchedulerLease(app.services, settings.scheduler_lease_seconds)
     scheduler = build_scheduler(
         app.services, schedule, app.delivery, outbox=app.delivery, lease=lease
@@ -183,7 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     revoke.add_argument("telegram_id", type=int)
     args = parser.parse_args(argv)
 
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+        print(f"refusing to start, the settings are not valid: {problems}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -195,6 +208,16 @@ def main(argv: list[str] | None = None) -> int:
     # A line for every sweep every few seconds drowns what the sweeps themselves report.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     if args.command == "run":
+        problem = settings.missing_gateway
+        if problem is not None:
+            print(f"refusing to start: {problem}", file=sys.stderr)
+            return 2
+        if settings.demo_mode:
+            log.warning(
+                "DEMO_MODE is on (not for real customers): payment methods %s, %s carrier gateway",
+                ", ".join(method.value for method in settings.offered_payment_methods),
+                "the sandbox" if settings.sandbox_gateway else "the GATEWAY_URL",
+            )
         asyncio.run(run(settings))
     elif args.command == "migrate":
         revision = asyncio.run(migrate(settings))

@@ -53,11 +53,12 @@ class Settings(BaseSettings):
     recharge_max_fen: int = Field(default=50_000, ge=1)
     recharge_daily_fen: int = Field(default=200_000, ge=1)
     payment_window_minutes: int = Field(default=15, ge=1)
-    # Payment methods offered, in order; `telegram` is added when a provider token is set.
-    payment_methods: Annotated[tuple[PaymentMethod, ...], NoDecode] = (
-        PaymentMethod.WALLET,
-        PaymentMethod.SANDBOX,
-    )
+    # Demo mode: the sandbox payment provider and the sandbox carrier gateway (free top-ups, for
+    # demos and tests only). Off unless turned on; `make run` turns it on.
+    demo_mode: bool = False
+    # Payment methods offered, in order (empty: the wallet, and the sandbox in demo mode);
+    # `telegram` is added when a provider token is set.
+    payment_methods: Annotated[tuple[PaymentMethod, ...], NoDecode] = ()
     payment_provider_token: SecretStr | None = None
     sandbox_payment_mode: SandboxMode = SandboxMode.APPROVE
     sandbox_topup_delay_seconds: float = Field(default=3.0, ge=0)
@@ -182,6 +183,42 @@ class Settings(BaseSettings):
             raise ValueError("WEBHOOK_URL needs WEBHOOK_SECRET: every request must carry it")
         return self
 
+    @model_validator(mode="after")
+    def _sandbox_only_in_demo_mode(self) -> Settings:
+        """Sandbox payment approves without taking money: it is offered only in demo mode, and
+        never beside a real carrier gateway or a real payment provider."""
+        if PaymentMethod.SANDBOX not in self.payment_methods:
+            return self
+        if not self.demo_mode:
+            raise ValueError(
+                "PAYMENT_METHODS lists sandbox, which takes no money: it is offered only in demo "
+                "mode (DEMO_MODE=true); remove sandbox from PAYMENT_METHODS for real customers"
+            )
+        if self.gateway_url:
+            raise ValueError(
+                "sandbox payment with GATEWAY_URL would top up real numbers for free: "
+                "remove sandbox from PAYMENT_METHODS (and set DEMO_MODE=false), "
+                "or unset GATEWAY_URL for a demo"
+            )
+        if self.payment_provider_token is not None:
+            raise ValueError(
+                "sandbox payment beside PAYMENT_PROVIDER_TOKEN mixes free and real payments: "
+                "remove sandbox from PAYMENT_METHODS (and set DEMO_MODE=false), "
+                "or unset PAYMENT_PROVIDER_TOKEN for a demo"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _default_payment_methods(self) -> Settings:
+        """Unset PAYMENT_METHODS: the wallet, and in demo mode sandbox payment too, unless a
+        real gateway or payment provider is configured."""
+        if not self.payment_methods:
+            methods = [PaymentMethod.WALLET]
+            if self.demo_mode and not self.gateway_url and self.payment_provider_token is None:
+                methods.append(PaymentMethod.SANDBOX)
+            self.payment_methods = tuple(methods)
+        return self
+
     @property
     def token(self) -> str | None:
         return self.bot_token.get_secret_value() if self.bot_token else None
@@ -194,6 +231,22 @@ class Settings(BaseSettings):
         if self.payment_provider_token is not None:
             methods.append(PaymentMethod.TELEGRAM)
         return tuple(dict.fromkeys(methods))
+
+    @property
+    def sandbox_gateway(self) -> bool:
+        """Top-ups go to the sandbox gateway: demo mode without a real GATEWAY_URL."""
+        return self.demo_mode and not self.gateway_url
+
+    @property
+    def missing_gateway(self) -> str | None:
+        """Why the bot cannot run recharges (None: it can): no carrier gateway outside demo."""
+        if self.gateway_url or self.demo_mode:
+            return None
+        return (
+            "no carrier gateway: set GATEWAY_URL (and GATEWAY_API_KEY) to recharge for real, "
+            "or DEMO_MODE=true for the sandbox gateway and sandbox payment (demos only: "
+            "nothing is charged or topped up); the bot does not start without one of them"
+        )
 
     @property
     def chosen_frontend(self) -> Frontend:

@@ -138,6 +138,8 @@ class ConversationRouter:
         self._unknown_command: Handler | None = None
         # The bot's @username for links (t.me/<bot>): from settings or the front end's getMe.
         self.bot_username: str | None = None
+        # The staff chat where tickets are posted (None: none is set; staff use /tickets).
+        self.staff_chat_id: int | None = None
         self._text_hooks: list[TextHook] = []
 
     # -- registration -------------------------------------------------------------------------

@@ -5,9 +5,13 @@ Delivery is a sweep over `ticket_messages` not yet delivered: each is claimed (a
 update, so two sweeps never both send it), sent through the outbound port, and marked delivered
 with the message id it became; that id is how a staff reply finds its ticket. A send that may
 work later (network, 429, no front end yet) is released for the next sweep; one that never will
-(blocked, rejected) is given up. Messages of one ticket go in order: after one is held back, the
-rest of that ticket waits for the next sweep. A sweep that dies between sending and recording
-leaves the claim to go stale; the message is then sent again (at least once, never lost).
+(blocked, rejected) is given up. Messages of one ticket go in order to each place they go (the
+customer, the staff chat, each supervisor): after one is held back, the rest of that ticket's
+messages to the same place wait for the next sweep, and those to the others go on. So a message
+to the customer never waits behind one to staff. Without a staff chat (no STAFF_CHAT_ID), what
+would go there is given up at once (staff see tickets with /tickets and /ticket N). A sweep
+that dies between sending and recording leaves the claim to go stale; the message is then sent
+again (at least once, never lost).
 
 A change of a ticket's state leaves a "refresh" row: the relay edits the ticket's card in the
 staff chat (the message id its card became is stored) so its state line and buttons follow.
@@ -43,22 +47,29 @@ class StaffChat:
 async def relay_support(services: Services, notifier: Notifier, staff: StaffChat) -> int:
     """Deliver what is waiting; returns how many messages were sent."""
     await _open_topics(services, notifier, staff)
-    held: set[int] = set()
+    # (ticket, where its messages go) held back this sweep: later ones to the same place wait.
+    held: set[tuple[int, Destination, int | None]] = set()
     sent = 0
     pending = await services.support.pending()
     # Of several refreshes of one card waiting, the last one is enough (it shows the state now).
     last_refresh = {o.ticket.id: o.id for o in pending if o.kind is MessageKind.REFRESH}
     for out in pending:
         ticket = out.ticket
-        if ticket.id in held:
+        lane = (ticket.id, out.destination, out.to_chat_id)
+        if lane in held:
+            continue
+        if out.destination is Destination.STAFF and staff.chat_id is None:
+            # No staff chat to post it in, now or later: staff work through /tickets.
+            if await services.support.claim(out.id):
+                await services.support.delivered(out.id, None, None)
             continue
         if out.kind is MessageKind.REFRESH:
             if not await _refresh_card(services, notifier, out, last_refresh[ticket.id]):
-                held.add(ticket.id)
+                held.add(lane)
             continue
         chat_id = await _destination(services, out, staff)
         if chat_id is None:
-            held.add(ticket.id)
+            held.add(lane)
             continue
         if not await services.support.claim(out.id):
             continue
@@ -75,7 +86,7 @@ async def relay_support(services: Services, notifier: Notifier, staff: StaffChat
             await services.support.delivered(out.id, chat_id, None)
         else:
             await services.support.release(out.id)
-            held.add(ticket.id)
+            held.add(lane)
     return sent
 
 
@@ -133,7 +144,7 @@ async def _destination(services: Services, out: Outgoing, staff: StaffChat) -> i
     if out.destination is Destination.PRIVATE:
         return out.to_chat_id
     if staff.chat_id is None:
-        return None  # kept until a staff chat is configured
+        return None  # no staff chat: given up before it gets here
     if staff.is_forum and out.ticket.thread_id is None:
         return None  # its topic is not open yet
     return staff.chat_id

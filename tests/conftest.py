@@ -97,8 +97,9 @@ async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> Async
 
 @pytest.fixture
 async def app(sqlite_url: str) -> AsyncIterator[App]:
-    """The assembled product on a fresh, migrated SQLite database."""
-    built = await build_app(make_settings(sqlite_url))
+    """The assembled product on a fresh, migrated SQLite database, in demo mode (sandbox
+    payment and the sandbox carrier gateway)."""
+    built = await build_app(make_settings(sqlite_url, demo_mode=True))
     try:
         yield built
     finally:

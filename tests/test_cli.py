@@ -12,12 +12,23 @@ from domain.persistence.migrate import head_revision
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(args: list[str], tmp_path: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"BOT_TOKEN", "DATABASE_URL", "WEBHOOK_URL"}
-    }
+SETTINGS_OF_THE_MACHINE = {
+    "STAFF_CHAT_ID",
+    "BOT_TOKEN",
+    "DATABASE_URL",
+    "WEBHOOK_URL",
+    "DEMO_MODE",
+    "GATEWAY_URL",
+    "PAYMENT_METHODS",
+    "PAYMENT_PROVIDER_TOKEN",
+}
+
+
+def _run(
+    args: list[str], tmp_path: Path, stdin: str = "", **settings: str
+) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key not in SETTINGS_OF_THE_MACHINE}
+    env.update(settings)
     env["PYTHONPATH"] = str(ROOT)
     env["LOG_LEVEL"] = "WARNING"
     return subprocess.run(
@@ -34,7 +45,7 @@ def _run(args: list[str], tmp_path: Path, stdin: str = "") -> subprocess.Complet
 
 def test_console_conversation_scripted_on_standard_input(tmp_path: Path) -> None:
     script = "/start\n3\n1\n12345\n18612345678\n/language\n2\n/phones\n"
-    result = _run(["run"], tmp_path, script)
+    result = _run(["run"], tmp_path, script, DEMO_MODE="true")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Console，您好！" in out
@@ -55,7 +66,7 @@ def test_migrate_and_seed_demo_are_repeatable(tmp_path: Path) -> None:
     for _ in range(2):
         seeded = _run(["seed-demo"], tmp_path)
         assert seeded.returncode == 0, seeded.stderr
-    result = _run(["run"], tmp_path, "/phones\n")
+    result = _run(["run"], tmp_path, "/phones\n", DEMO_MODE="true")
     assert "186****5678" in result.stdout and "138****8000" in result.stdout
     assert result.stdout.count("****") == 4  # two numbers, each in the list and on a button
 
@@ -77,14 +88,59 @@ def test_campaign_files_load_whole_or_are_refused_with_the_line(tmp_path: Path) 
 
 
 def test_staff_roles_are_granted_and_revoked_from_the_command_line(tmp_path: Path) -> None:
-    refused = _run(["run"], tmp_path, "/tickets\n")
+    refused = _run(["run"], tmp_path, "/tickets\n", DEMO_MODE="true")
     assert "抱歉，此功能仅限客服人员使用。" in refused.stdout
     granted = _run(["staff", "grant", "1", "supervisor"], tmp_path)
     assert granted.returncode == 0, granted.stderr
     assert "1: supervisor" in granted.stdout
-    allowed = _run(["run"], tmp_path, "/tickets\n")
+    allowed = _run(["run"], tmp_path, "/tickets\n", DEMO_MODE="true")
     assert "没有待处理的工单。" in allowed.stdout
     revoked = _run(["staff", "revoke", "1"], tmp_path)
     assert revoked.returncode == 0 and "1: no staff role" in revoked.stdout
-    assert "仅限客服人员" in _run(["run"], tmp_path, "/tickets\n").stdout
+    assert "仅限客服人员" in _run(["run"], tmp_path, "/tickets\n", DEMO_MODE="true").stdout
     assert _run(["staff", "grant", "1", "king"], tmp_path).returncode != 0
+
+
+def test_run_refuses_to_start_without_a_carrier_gateway_outside_demo_mode(tmp_path: Path) -> None:
+    result = _run(["run"], tmp_path, "/start\n")
+    assert result.returncode == 2
+    assert "refusing to start" in result.stderr
+    assert "GATEWAY_URL" in result.stderr and "DEMO_MODE=true" in result.stderr
+    assert "您好" not in result.stdout
+
+
+def test_run_refuses_sandbox_payment_beside_a_real_gateway_or_provider_token(
+    tmp_path: Path,
+) -> None:
+    for real in ({"GATEWAY_URL": "https://carrier.example/api"}, {"PAYMENT_PROVIDER_TOKEN": "x"}):
+        result = _run(
+            ["run"],
+            tmp_path,
+            "/start\n",
+            DEMO_MODE="true",
+            PAYMENT_METHODS="wallet,sandbox",
+            **real,
+        )
+        assert result.returncode == 2
+        assert "sandbox" in result.stderr and next(iter(real)) in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_make_run_is_a_demo_the_customer_can_pay_in_with_the_sandbox(tmp_path: Path) -> None:
+    """`make run` on a fresh clone: demo mode, a recharge in the console paid with the sandbox."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "DEMO_MODE=true $(BIN)/python -m bot run" in makefile
+    script = "/start\n/recharge\n18612345678\n1\n1\n2\n"
+    result = _run(["run"], tmp_path, script, DEMO_MODE="true")
+    assert result.returncode == 0, result.stderr
+    assert "已支付，正在充值" in result.stdout and "支付方式：模拟支付" in result.stdout
+
+
+def test_run_says_at_start_up_when_no_staff_chat_is_set(tmp_path: Path) -> None:
+    without = _run(["run"], tmp_path, "/start\n", DEMO_MODE="true")
+    assert without.returncode == 0, without.stderr
+    assert "no staff chat is set (STAFF_CHAT_ID)" in without.stderr
+    assert "/tickets" in without.stderr
+    with_chat = _run(["run"], tmp_path, "/start\n", DEMO_MODE="true", STAFF_CHAT_ID="-100555")
+    assert with_chat.returncode == 0, with_chat.stderr
+    assert "STAFF_CHAT_ID" not in with_chat.stderr

@@ -7,9 +7,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from bot.assembly import build_ports
 from bot.settings import Frontend, Settings
+from domain.integrations.sandbox import SandboxGateway
 from domain.orders import PaymentMethod
 from domain.phone import Carrier
+from domain.services.registry import Ports
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,12 +20,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_the_example_env_file_is_valid_and_means_the_embedded_default(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in ("BOT_TOKEN", "DATABASE_URL", "PAYMENT_PROVIDER_TOKEN", "WEBHOOK_URL"):
+    for name in ("BOT_TOKEN", "DATABASE_URL", "PAYMENT_PROVIDER_TOKEN", "WEBHOOK_URL", "DEMO_MODE"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings(_env_file=ROOT / ".env.example")  # type: ignore[call-arg]
     assert settings.token is None and settings.chosen_frontend is Frontend.CONSOLE
     assert settings.database_url.startswith("sqlite+aiosqlite:///./var/")
-    assert settings.offered_payment_methods == (PaymentMethod.WALLET, PaymentMethod.SANDBOX)
+    # The example is a real configuration: no sandbox payment (demo mode is off).
+    assert settings.demo_mode is False
+    assert settings.offered_payment_methods == (PaymentMethod.WALLET,)
     assert settings.served_carriers == frozenset(Carrier)
     assert settings.staff_chat_id is None and settings.admin_ids == frozenset()
 
@@ -57,3 +62,64 @@ def test_bad_values_are_refused_with_the_setting_named(monkeypatch: pytest.Monke
     monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.com/tg/hook")
     with pytest.raises(ValidationError, match="WEBHOOK_SECRET"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_without_demo_mode_no_sandbox_payment_is_offered_and_no_gateway_means_no_start() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.demo_mode is False
+    assert settings.offered_payment_methods == (PaymentMethod.WALLET,)
+    assert settings.missing_gateway is not None
+    assert "GATEWAY_URL" in settings.missing_gateway and "DEMO_MODE" in settings.missing_gateway
+
+
+def test_demo_mode_offers_sandbox_payment_and_the_sandbox_gateway() -> None:
+    settings = Settings(_env_file=None, demo_mode=True)  # type: ignore[call-arg]
+    assert settings.offered_payment_methods == (PaymentMethod.WALLET, PaymentMethod.SANDBOX)
+    assert settings.sandbox_gateway and settings.missing_gateway is None
+
+
+def test_a_real_gateway_or_provider_token_in_demo_mode_turns_sandbox_payment_off() -> None:
+    with_gateway = Settings(_env_file=None, demo_mode=True, gateway_url="https://carrier.example")  # type: ignore[call-arg]
+    assert PaymentMethod.SANDBOX not in with_gateway.offered_payment_methods
+    assert not with_gateway.sandbox_gateway
+    with_token = Settings(_env_file=None, demo_mode=True, payment_provider_token="prov")  # type: ignore[call-arg, arg-type]
+    assert with_token.offered_payment_methods == (PaymentMethod.WALLET, PaymentMethod.TELEGRAM)
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"payment_methods": "wallet,sandbox"}, "DEMO_MODE"),
+        (
+            {
+                "demo_mode": True,
+                "payment_methods": "wallet,sandbox",
+                "gateway_url": "https://carrier.example",
+            },
+            "GATEWAY_URL",
+        ),
+        (
+            {"demo_mode": True, "payment_methods": "sandbox", "payment_provider_token": "prov"},
+            "PAYMENT_PROVIDER_TOKEN",
+        ),
+        (
+            {"payment_methods": "wallet,sandbox", "gateway_url": "https://carrier.example"},
+            "DEMO_MODE",
+        ),
+    ],
+)
+def test_sandbox_payment_mixed_with_a_real_configuration_is_refused(
+    values: dict[str, object], named: str
+) -> None:
+    with pytest.raises(ValidationError, match=named):
+        Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
+
+
+def test_the_wiring_chooses_the_ports_and_never_defaults_to_the_sandbox() -> None:
+    with pytest.raises(TypeError):
+        Ports()  # type: ignore[call-arg]
+    real = build_ports(Settings(_env_file=None))  # type: ignore[call-arg]
+    assert not isinstance(real.gateway, SandboxGateway) and dict(real.providers) == {}
+    demo = build_ports(Settings(_env_file=None, demo_mode=True))  # type: ignore[call-arg]
+    assert isinstance(demo.gateway, SandboxGateway)
+    assert list(demo.providers) == [PaymentMethod.SANDBOX]

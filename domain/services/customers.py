@@ -13,6 +13,7 @@ from domain.customers import MAX_BOUND_PHONES, BoundPhone, Customer, TelegramPro
 from domain.languages import Language, language_from_telegram
 from domain.money import CNY
 from domain.persistence.core import Record
+from domain.persistence.privacy_repositories import PrivacyRepository
 from domain.persistence.support_repositories import SupportRepository
 from domain.persistence.tables import CustomerRow, PhoneBindingRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -176,8 +177,9 @@ class CustomerService:
             return removed
 
     async def erase_personal_data(self, customer_id: int) -> None:
-        """Erase names, numbers, conversations and what they wrote to support (tickets keep their
-        states and times for the support figures); the anonymised row stays for financial records.
+        """Erase names, numbers, conversations, every chat id of theirs (orders, reminders,
+        tickets) and what they wrote to support (tickets keep their states and times for the
+        support figures); the anonymised row stays for financial records.
 
         The next /start from the same Telegram account registers a new, empty customer.
         """
@@ -186,6 +188,7 @@ class CustomerService:
             if row.telegram_id is not None:
                 await uow.conversations.forget_user(row.telegram_id)
             await uow.orders.anonymise_phones(customer_id)
+            await PrivacyRepository(uow.session).forget_chats(customer_id)
             await uow.phones.remove_all(customer_id)
             await SupportRepository(uow.session).erase_customer(
                 customer_id, ERASED_TEXT, ERASED_KINDS

@@ -154,7 +154,7 @@ class RechargeConfig:
     payment_window: timedelta = timedelta(minutes=15)
     # How long to wait before asking the carrier gateway again about a pending top-up.
     recheck_after: timedelta = timedelta(seconds=30)
-    methods: tuple[PaymentMethod, ...] = (PaymentMethod.WALLET, PaymentMethod.SANDBOX)
+    methods: tuple[PaymentMethod, ...] = (PaymentMethod.WALLET,)
     served_carriers: frozenset[Carrier] = frozenset(Carrier)
 
 

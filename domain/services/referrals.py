@@ -221,6 +221,20 @@ class ReferralService:
         counts[RewardStatus.CLAIMABLE] = len(claimable)
         return InviteSummary(code, sum(friends.values()), qualified, counts, claimable, programme)
 
+    async def unclaimed(self, customer_id: int) -> list[Reward]:
+        """The customer's rewards not claimed yet that may still become theirs: under review, or
+        claimable within their window (what erasing their data would take from them)."""
+        now = self._clock()
+        async with self._uow.read() as uow:
+            rows = await ReferralRepository(uow.session).rewards_of(customer_id)
+        rewards = [_reward(row) for row in rows]
+        return [
+            r
+            for r in rewards
+            if r.status is RewardStatus.PENDING
+            or (r.status is RewardStatus.CLAIMABLE and (r.claim_by is None or r.claim_by > now))
+        ]
+
     async def leaderboard(self, limit: int = 10) -> tuple[Programme, list[tuple[str, int]]] | None:
         """The live programme's top inviters by qualified friends, names masked."""
         async with self._uow.read() as uow:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass
 
 from domain.clock import Clock, utc_now
-from domain.integrations.sandbox import SandboxGateway, SandboxPayments
 from domain.money import Money
 from domain.orders import PaymentMethod, RechargeLimits
 from domain.persistence.unit_of_work import UnitOfWorkFactory
@@ -29,12 +27,11 @@ DEFAULT_LIMITS = RechargeLimits(
 
 @dataclass(frozen=True)
 class Ports:
-    """The outside world the services talk to; sandboxes unless configured otherwise."""
+    """The outside world the services talk to: the carrier's top-up gateway and the payment
+    providers by method. The wiring (bot/) chooses them; there is no default."""
 
-    gateway: TopUpGateway = field(default_factory=lambda: SandboxGateway(timedelta(0)))
-    providers: Mapping[PaymentMethod, PaymentProvider] = field(
-        default_factory=lambda: {PaymentMethod.SANDBOX: SandboxPayments()}
-    )
+    gateway: TopUpGateway
+    providers: Mapping[PaymentMethod, PaymentProvider]
 
 
 @dataclass(frozen=True)
@@ -57,13 +54,12 @@ def build_services(
     clock: Clock = utc_now,
     *,
     recharge: RechargeConfig | None = None,
-    ports: Ports | None = None,
+    ports: Ports,
     loyalty: LoyaltyConfig | None = None,
     admin_ids: frozenset[int] = frozenset(),
     support: SupportConfig | None = None,
     reminders: ReminderConfig | None = None,
 ) -> Services:
-    ports = ports or Ports()
     loyalty_service = LoyaltyService(uow, loyalty or LoyaltyConfig(), clock)
     return Services(
         customers=CustomerService(uow, clock),

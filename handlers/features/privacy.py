@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from domain.referrals import RewardKind, RewardStatus
 from handlers.buttons import ButtonData
 from handlers.contract import Button, RemoveKeyboard
+from handlers.features.referrals import reward_text
 from handlers.menu import back_to_menu, show_menu
 from handlers.router import Context, ConversationRouter
 
@@ -31,10 +33,34 @@ def _privacy_buttons(ctx: Context) -> tuple[tuple[Button, ...], ...]:
     return ((Button(ctx.t("erase.button"), AskErase().pack()),), back_to_menu(ctx.t))
 
 
-def _ask(ctx: Context) -> None:
+async def losses_text(ctx: Context) -> str:
+    """What erasing takes from the customer for good: the wallet balance, the points and the
+    invitation rewards not claimed yet (under review or claimable)."""
+    t, customer_id = ctx.t, ctx.customer.id
+    balance = await ctx.services.wallet.balance(customer_id)
+    points, _ = await ctx.services.loyalty.balance(customer_id)
+    rewards = []
+    for reward in await ctx.services.referrals.unclaimed(customer_id):
+        what = (
+            t("erase.reward_coupon")
+            if reward.kind is RewardKind.COUPON
+            else reward_text(t, reward.kind, reward.points, reward.amount.format(), None)
+        )
+        if reward.status is RewardStatus.PENDING:
+            what = t("erase.reward_under_review", reward=what)
+        rewards.append(what)
+    return t(
+        "erase.losses",
+        balance=balance.format(),
+        points=points,
+        rewards=t("erase.list_separator").join(rewards) if rewards else t("erase.no_rewards"),
+    )
+
+
+async def _ask(ctx: Context) -> None:
     ctx.go(CONFIRMING)
     ctx.reply(
-        ctx.t("erase.confirm"),
+        f"{await losses_text(ctx)}\n\n{ctx.t('erase.confirm')}",
         (
             (
                 Button(ctx.t("erase.yes"), AnswerErase(True).pack()),
@@ -57,11 +83,11 @@ def register(router: ConversationRouter) -> None:
 
     @router.command("delete_my_data")
     async def delete_command(ctx: Context) -> None:
-        _ask(ctx)
+        await _ask(ctx)
 
     @router.button(AskErase)
     async def delete_button(ctx: Context, _data: AskErase) -> None:
-        _ask(ctx)
+        await _ask(ctx)
 
     @router.button(AnswerErase)
     async def answer(ctx: Context, data: AnswerErase) -> None:

@@ -1,5 +1,6 @@
 """The staff side of support: answering tickets by replying to their messages in the staff chat,
-the ticket card's buttons (take, resolve, refund), /tickets, /ticket N and /support_stats.
+the ticket card's buttons (take, resolve, refund), /tickets, /ticket N, /answer N TEXT and
+/support_stats. Without a staff chat, /tickets, /ticket N and /answer N are how staff work.
 
 Every staff command and button checks `is_staff` first; anyone else gets a polite refusal and
 nothing changes. Text in a group that is not a reply to a ticket message stays among staff.
@@ -87,22 +88,25 @@ async def _refresh_card(ctx: Context, ticket: Ticket, notice: str) -> None:
     ctx.reply(card.text, card.buttons, edit=True)
 
 
-async def relay_staff_reply(ctx: Context, ticket_id: int) -> None:
-    """A staff member's reply to a ticket message goes to the customer, as "Support"."""
+async def relay_staff_reply(ctx: Context, ticket_id: int, text: str | None = None) -> bool:
+    """A staff member's answer (a reply to a ticket message, or `text`) goes to the customer,
+    as "Support". True when it was taken to be relayed."""
     event = ctx.event
     t = desk_texts(ctx)
     if event.message_id is None:
-        return
+        return False
     try:
         await ctx.services.support.staff_reply(
             event.user.telegram_id,
             ticket_id,
-            event.text[:MAX_TEXT],
+            (event.text if text is None else text)[:MAX_TEXT],
             source_chat_id=event.chat_id,
             source_message_id=event.message_id,
         )
     except SupportError as error:
         _answer(ctx, t(f"staff.refused.{error.reason}", number=f"#{ticket_id}"))
+        return False
+    return True
 
 
 def register(router: ConversationRouter) -> None:
@@ -147,6 +151,21 @@ def register(router: ConversationRouter) -> None:
             return
         await _show(ctx, int(number))
 
+    @router.command("answer")
+    async def answer_command(ctx: Context) -> None:
+        """/answer N TEXT: the answer goes to ticket N's customer (the way to answer from a
+        private chat, and the only one without a staff chat)."""
+        if not await ctx.staff_only():
+            return
+        t = desk_texts(ctx)
+        number, _, text = ctx.event.args.strip().partition(" ")
+        number = number.lstrip("#")
+        if not number.isdigit() or len(number) > 12 or not text.strip():
+            _answer(ctx, t("staff.answer_usage"))
+            return
+        if await relay_staff_reply(ctx, int(number), text.strip()):
+            _answer(ctx, t("staff.answered", number=f"#{number}"))
+
     @router.command("support_stats")
     async def stats_command(ctx: Context) -> None:
         if not await ctx.staff_only():
@@ -154,7 +173,11 @@ def register(router: ConversationRouter) -> None:
         arg = ctx.event.args.strip()
         days = int(arg) if arg.isdigit() and 0 < int(arg) <= 3660 else DEFAULT_STATS_DAYS
         stats = await ctx.services.support.stats(days)
-        _answer(ctx, stats_text(desk_texts(ctx), days, stats))
+        t = desk_texts(ctx)
+        text = stats_text(t, days, stats)
+        if router.staff_chat_id is None:
+            text = f"{t('staff.no_staff_chat')}\n\n{text}"
+        _answer(ctx, text)
 
     @router.button(StaffTicket)
     async def show_ticket(ctx: Context, data: StaffTicket) -> None:
@@ -226,6 +249,8 @@ async def _show(ctx: Context, ticket_id: int) -> None:
             t("staff.said_customer") if line.kind is MessageKind.CUSTOMER else t("staff.said_staff")
         )
         lines.append(f"{who}: {words(t, line.text)}")
+    if ticket.active:
+        lines.append(t("staff.answer_hint", id=ticket.id))
     _answer(ctx, "\n".join(lines), card.buttons)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain.money import Money
-from domain.orders import LimitExceeded
+from domain.orders import LimitExceeded, OrderPurpose
 from domain.services.recharge import RechargeError
 from handlers.buttons import ButtonData
 from handlers.contract import Button
@@ -35,12 +35,22 @@ async def _show_wallet(ctx: Context, *, edit: bool) -> None:
     if entries:
         lines.append(ctx.t("wallet.recent"))
         lines += [ctx.t(f"wallet.entry.{e.kind}", amount=e.amount.format()) for e in entries]
+    if not _can_top_up(ctx):
+        lines.append(ctx.t("wallet.no_top_up"))
+        ctx.reply("\n".join(lines), (back_to_menu(ctx.t),), edit=edit)
+        return
     buttons = tuple(
         Button(ctx.t("wallet.top_up", amount=amount.format()), TopUpWallet(i).pack())
         for i, amount in enumerate(TOP_UP_CHOICES)
     )
     rows = (buttons[:2], buttons[2:], back_to_menu(ctx.t))
     ctx.reply("\n".join(lines), rows, edit=edit)
+
+
+def _can_top_up(ctx: Context) -> bool:
+    """A wallet is topped up with a payment method other than the wallet itself; a configuration
+    with none (no payment provider, no demo mode) offers no top-up."""
+    return bool(ctx.services.recharge.methods_for(OrderPurpose.WALLET_TOPUP))
 
 
 def register(router: ConversationRouter) -> None:
@@ -56,7 +66,7 @@ def register(router: ConversationRouter) -> None:
 
     @router.button(TopUpWallet)
     async def top_up(ctx: Context, data: TopUpWallet) -> None:
-        if not 0 <= data.choice < len(TOP_UP_CHOICES):
+        if not 0 <= data.choice < len(TOP_UP_CHOICES) or not _can_top_up(ctx):
             ctx.notice(ctx.t("button.expired"))
             await _show_wallet(ctx, edit=True)
             return

@@ -52,6 +52,7 @@ async def aiogram_bot(api: FakeBotApi, database_url: str, **settings: Any) -> As
     app = await build_app(
         make_settings(
             database_url,
+            demo_mode=True,
             bot_token=api.token,
             telegram_api_url=api.base_url,
             bot_frontend="aiogram",
@@ -288,7 +289,9 @@ async def test_every_reply_shape_reaches_the_chat_it_is_for(
     staff = FakeUser(id=2999, first_name="Staff")
     api.add_user(LI)
     api.add_user(staff)
-    settings = make_settings(sqlite_url, bot_token=api.token, telegram_api_url=api.base_url)
+    settings = make_settings(
+        sqlite_url, demo_mode=True, bot_token=api.token, telegram_api_url=api.base_url
+    )
     bot: Bot = build_bot(settings)
     event = message_event(TelegramProfile(LI.id, LI.first_name), LI.id, "hi")
     outcome = Outcome(
@@ -400,7 +403,9 @@ async def test_run_aiogram_stops_cleanly_when_cancelled_or_signalled(
     api: FakeBotApi, sqlite_url: str
 ) -> None:
     app = await build_app(
-        make_settings(sqlite_url, bot_token=api.token, telegram_api_url=api.base_url)
+        make_settings(
+            sqlite_url, demo_mode=True, bot_token=api.token, telegram_api_url=api.base_url
+        )
     )
     try:
         running = asyncio.create_task(run_aiogram(app))
@@ -467,7 +472,11 @@ async def test_webhook_refuses_a_request_without_the_secret(
 async def test_webhook_mode_needs_a_secret(api: FakeBotApi, sqlite_url: str) -> None:
     # Settings refuse this already; the front end does not rely on it.
     settings = make_settings(
-        sqlite_url, bot_token=api.token, telegram_api_url=api.base_url, **webhook_settings()
+        sqlite_url,
+        demo_mode=True,
+        bot_token=api.token,
+        telegram_api_url=api.base_url,
+        **webhook_settings(),
     ).model_copy(update={"webhook_secret": None})
     app = await build_app(settings)
     frontend = AiogramFrontend(app)

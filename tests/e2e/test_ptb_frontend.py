@@ -47,6 +47,7 @@ async def running_bot(api: FakeBotApi, database_url: str, **settings: Any) -> As
     app = await build_app(
         make_settings(
             database_url,
+            demo_mode=True,
             bot_token=api.token,
             telegram_api_url=api.base_url,
             bot_frontend="ptb",
@@ -352,7 +353,9 @@ async def test_someone_else_cannot_pay_the_invoice(shop: FakeBotApi) -> None:
 
 async def test_a_wrong_token_fails_at_start(api: FakeBotApi, sqlite_url: str) -> None:
     app = await build_app(
-        make_settings(sqlite_url, bot_token="999:WRONG", telegram_api_url=api.base_url)
+        make_settings(
+            sqlite_url, demo_mode=True, bot_token="999:WRONG", telegram_api_url=api.base_url
+        )
     )
     try:
         with pytest.raises(InvalidToken):
@@ -428,7 +431,9 @@ async def test_a_restart_continues_the_conversation(api: FakeBotApi, sqlite_url:
 @pytest.mark.parametrize("how", ["cancel", "SIGTERM"])
 async def test_run_ptb_serves_until_stopped(api: FakeBotApi, sqlite_url: str, how: str) -> None:
     app = await build_app(
-        make_settings(sqlite_url, bot_token=api.token, telegram_api_url=api.base_url)
+        make_settings(
+            sqlite_url, demo_mode=True, bot_token=api.token, telegram_api_url=api.base_url
+        )
     )
     running = asyncio.create_task(run_ptb(app))
     try:

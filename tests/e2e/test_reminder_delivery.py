@@ -59,7 +59,7 @@ async def running(
     api: FakeBotApi, sqlite_url: str, sender: SenderFactory, clock: Clock, **limits: object
 ) -> AsyncIterator[App]:
     settings = make_settings(
-        sqlite_url, bot_token=api.token, telegram_api_url=api.base_url, **limits
+        sqlite_url, demo_mode=True, bot_token=api.token, telegram_api_url=api.base_url, **limits
     )
     app = await build_app(settings, clock=clock)
     try:

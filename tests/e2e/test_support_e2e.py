@@ -152,6 +152,7 @@ async def bot_on_clock(
     app = await build_app(
         make_settings(
             database_url,
+            demo_mode=True,
             bot_token=api.token,
             telegram_api_url=api.base_url,
             bot_frontend=frontend,

@@ -27,7 +27,7 @@ class Clock:
 
 @pytest.fixture
 async def shop(sqlite_url: str) -> AsyncIterator[App]:
-    settings = make_settings(sqlite_url, sandbox_topup_delay_seconds=0)
+    settings = make_settings(sqlite_url, demo_mode=True, sandbox_topup_delay_seconds=0)
     app = await build_app(settings, clock=Clock())
     await app.services.campaigns.load(demo_campaigns(START))
     try:

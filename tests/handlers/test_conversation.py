@@ -186,12 +186,12 @@ async def test_an_old_confirmation_button_does_not_erase(chat: Chat, app: App) -
 async def test_a_restart_mid_conversation_continues_where_the_customer_was(
     sqlite_url: str,
 ) -> None:
-    first = await build_app(make_settings(sqlite_url))
+    first = await build_app(make_settings(sqlite_url, demo_mode=True))
     chat = Chat.of(first.conversation)
     await chat.send("/bind")
     await first.close()
 
-    second = await build_app(make_settings(sqlite_url))
+    second = await build_app(make_settings(sqlite_url, demo_mode=True))
     try:
         chat.conversation = build_conversation(second.services)
         await chat.send("13800138000")

@@ -30,8 +30,8 @@ class CollectingNotifier:
 async def _app(sqlite_url: str, **overrides: object) -> App:
     settings = make_settings(
         sqlite_url,
+        demo_mode=True,
         sandbox_topup_delay_seconds=0,
-        payment_provider_token="PROVIDER-TEST",
         **overrides,
     )
     return await build_app(settings)
@@ -49,6 +49,21 @@ async def shop(sqlite_url: str) -> AsyncIterator[App]:
 @pytest.fixture
 def chat(shop: App) -> Chat:
     return Chat.of(shop.conversation)
+
+
+@pytest.fixture
+async def telegram_shop(sqlite_url: str) -> AsyncIterator[App]:
+    """Telegram Payments (a provider token) in demo mode: no sandbox payment beside it."""
+    app = await _app(sqlite_url, payment_provider_token="PROVIDER-TEST")
+    try:
+        yield app
+    finally:
+        await app.close()
+
+
+@pytest.fixture
+def telegram_chat(telegram_shop: App) -> Chat:
+    return Chat.of(telegram_shop.conversation)
 
 
 async def _to_confirmation(chat: Chat, number: str = "18612345678", product: str = "100元") -> str:
@@ -75,7 +90,6 @@ async def test_recharge_a_bound_number_with_the_sandbox_to_a_receipt(chat: Chat)
     assert [b.text for b in chat.buttons()] == [
         "👛 钱包余额支付",
         "🧪 模拟支付（测试）",
-        "💳 Telegram 支付",
         "✖️ 取消订单",
     ]
     await chat.press("模拟支付")
@@ -153,43 +167,45 @@ async def test_not_enough_in_the_wallet_then_top_up_and_pay_from_it(chat: Chat, 
 
 
 async def test_telegram_payments_from_invoice_to_receipt_exactly_once(
-    chat: Chat, shop: App
+    telegram_chat: Chat, telegram_shop: App
 ) -> None:
-    await _to_confirmation(chat, product="30元")
-    await chat.press("Telegram 支付")
-    (invoice_reply,) = chat.replies
+    await _to_confirmation(telegram_chat, product="30元")
+    await telegram_chat.press("Telegram 支付")
+    (invoice_reply,) = telegram_chat.replies
     invoice = invoice_reply.invoice
     assert invoice is not None
     assert (invoice.currency, invoice.amount) == ("CNY", 3000)
     assert invoice.title == "30元话费"
 
-    conversation = shop.conversation
+    conversation = telegram_shop.conversation
     asked = await conversation.handle(
-        pre_checkout_event(chat.user, "q1", invoice.payload, "CNY", 3000)
+        pre_checkout_event(telegram_chat.user, "q1", invoice.payload, "CNY", 3000)
     )
     assert asked.pre_checkout_error is None
-    paid = payment_event(chat.user, chat.chat_id, invoice.payload, "CNY", 3000, "tg-1", "p-1")
+    paid = payment_event(
+        telegram_chat.user, telegram_chat.chat_id, invoice.payload, "CNY", 3000, "tg-1", "p-1"
+    )
     first = await conversation.handle(paid)
     assert first.replies[0].text.startswith("✅ 充值成功")
     assert "支付方式：Telegram 支付" in first.replies[0].text
     again = await conversation.handle(paid)  # Telegram delivered the update twice
     assert again.replies[0].text.startswith("✅ 充值成功")
-    assert await _payments(shop) == 1
+    assert await _payments(telegram_shop) == 1
 
 
 async def test_pre_checkout_refuses_a_wrong_amount_or_someone_elses_order(
-    chat: Chat, shop: App
+    telegram_chat: Chat, telegram_shop: App
 ) -> None:
-    await _to_confirmation(chat, product="30元")
-    await chat.press("Telegram 支付")
-    invoice = chat.replies[0].invoice
+    await _to_confirmation(telegram_chat, product="30元")
+    await telegram_chat.press("Telegram 支付")
+    invoice = telegram_chat.replies[0].invoice
     assert invoice is not None
-    wrong = await shop.conversation.handle(
-        pre_checkout_event(chat.user, "q1", invoice.payload, "CNY", 1)
+    wrong = await telegram_shop.conversation.handle(
+        pre_checkout_event(telegram_chat.user, "q1", invoice.payload, "CNY", 1)
     )
     assert wrong.pre_checkout_error == "订单金额已变化，请重新下单。"
-    stranger = Chat.of(shop.conversation, telegram_id=9009, language="en")
-    theirs = await shop.conversation.handle(
+    stranger = Chat.of(telegram_shop.conversation, telegram_id=9009, language="en")
+    theirs = await telegram_shop.conversation.handle(
         pre_checkout_event(stranger.user, "q2", invoice.payload, "CNY", 3000)
     )
     assert theirs.pre_checkout_error == "That order was not found."
@@ -370,3 +386,18 @@ async def test_wallet_top_up_buttons_never_carry_an_amount(chat: Chat) -> None:
     await chat.press_data("wal+:99")
     assert chat.last.notice == "这个按钮已失效，请从最新菜单中选择。"
     assert Money.yuan(0) == Money(0)
+
+
+async def test_a_real_gateway_never_comes_with_sandbox_payment(sqlite_url: str) -> None:
+    """Outside demo mode, with the carrier's real gateway, the customer pays for real or not at
+    all: "模拟支付" is never offered."""
+    app = await build_app(make_settings(sqlite_url, gateway_url="http://127.0.0.1:9/topup"))
+    try:
+        chat = Chat.of(app.conversation)
+        await _to_confirmation(chat)
+        assert [b.text for b in chat.buttons()] == ["👛 钱包余额支付", "✖️ 取消订单"]
+        await chat.send("/wallet")
+        assert chat.text == "钱包余额：¥0.00\n暂不支持为钱包充值。"
+        assert [b.text for b in chat.buttons()] == ["« 返回菜单"]
+    finally:
+        await app.close()

@@ -56,7 +56,12 @@ class Outbox:
 @pytest.fixture
 async def shop(sqlite_url: str) -> AsyncIterator[App]:
     app = await build_app(
-        make_settings(sqlite_url, sandbox_topup_delay_seconds=0, bot_username="wallet_test_bot")
+        make_settings(
+            sqlite_url,
+            demo_mode=True,
+            sandbox_topup_delay_seconds=0,
+            bot_username="wallet_test_bot",
+        )
     )
     await app.services.campaigns.load(parse_campaign_file(CAMPAIGN))
     try:
@@ -175,6 +180,7 @@ async def desk(sqlite_url: str) -> AsyncIterator[App]:
     app = await build_app(
         make_settings(
             sqlite_url,
+            demo_mode=True,
             sandbox_topup_delay_seconds=0,
             bot_username="wallet_test_bot",
             admin_ids=str(STAFF_ID),

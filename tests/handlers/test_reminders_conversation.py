@@ -27,7 +27,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def shop(sqlite_url: str, clock: Clock) -> AsyncIterator[App]:
-    settings = make_settings(sqlite_url, sandbox_topup_delay_seconds=0, admin_ids=str(STAFF))
+    settings = make_settings(
+        sqlite_url, demo_mode=True, sandbox_topup_delay_seconds=0, admin_ids=str(STAFF)
+    )
     app = await build_app(settings, clock=clock)
     await app.services.campaigns.load(demo_campaigns(START))
     try:

@@ -43,6 +43,7 @@ from domain.services.recharge import (
 from domain.services.registry import Ports, Services, build_services
 from tests.fakes.carrier_gateway import FakeCarrierGateway
 from tests.integration.test_http_gateway import an_order, settings
+from tests.sandbox import SANDBOX_METHODS
 
 S = OrderStatus
 NUMBER = parse_phone_number("18612345678")
@@ -369,7 +370,10 @@ async def test_a_bundle_over_the_daily_limit_is_refused_and_the_order_stays(
     shop.services = build_services(
         UnitOfWorkFactory.of(engine),
         shop.clock,
-        recharge=RechargeConfig(limits=RechargeLimits(Money(1), Money.yuan(1000), Money.yuan(60))),
+        recharge=RechargeConfig(
+            limits=RechargeLimits(Money(1), Money.yuan(1000), Money.yuan(60)),
+            methods=SANDBOX_METHODS,
+        ),
         ports=Ports(shop.gateway, {PaymentMethod.SANDBOX: shop.payments}),
     )
     shop.recharge = shop.services.recharge

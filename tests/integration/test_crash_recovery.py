@@ -22,8 +22,8 @@ from bot.assembly import build_app
 from bot.settings import Settings
 from domain.catalogue import ProductKind
 from domain.customers import TelegramProfile
-from domain.orders import PaymentMethod
 from domain.phone import parse_phone_number
+from domain.services.recharge import invoice_payload
 
 async def main() -> None:
     app = await build_app(Settings())
@@ -32,8 +32,9 @@ async def main() -> None:
     order = await app.services.recharge.create_order(
         turn.customer.id, 42, parse_phone_number("18612345678"), product.id
     )
-    order = await app.services.recharge.pay_with_provider(
-        turn.customer.id, order.id, PaymentMethod.SANDBOX
+    order = await app.services.recharge.start_invoice(turn.customer.id, order.id)
+    order = await app.services.recharge.settle_telegram_payment(
+        turn.customer.id, invoice_payload(order), "CNY", order.amount.fen, "charge-1"
     )
     print(order.id, order.status.value, flush=True)
     await asyncio.sleep(3600)  # killed here, with the top-up still at the carrier
@@ -62,6 +63,7 @@ async def test_an_order_in_flight_when_the_process_is_killed_completes_after_res
             "DATABASE_URL": sqlite_url,
             "GATEWAY_URL": gateway.base_url,
             "GATEWAY_API_KEY": "carrier-key",
+            "PAYMENT_PROVIDER_TOKEN": "provider-test",
             "LOG_LEVEL": "WARNING",
             "ORDER_RECHECK_SECONDS": "0.01",
         }

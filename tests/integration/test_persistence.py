@@ -20,6 +20,7 @@ from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.phone import parse_phone_number
 from domain.services.customers import PhoneAlreadyBound
 from domain.services.registry import Services, build_services
+from tests.sandbox import sandbox_ports
 
 
 class FakeClock:
@@ -37,7 +38,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def services(engine: AsyncEngine, clock: FakeClock) -> Services:
-    return build_services(UnitOfWorkFactory.of(engine), clock)
+    return build_services(UnitOfWorkFactory.of(engine), clock, ports=sandbox_ports())
 
 
 def _diff(connection: Connection) -> list[object]:

@@ -33,6 +33,7 @@ from domain.services.loyalty import (
     quote_json,
 )
 from domain.services.registry import build_services
+from tests.sandbox import sandbox_ports
 
 
 class Clock:
@@ -72,7 +73,7 @@ class PointsLedgerMachine(RuleBasedStateMachine):
         self.uow = UnitOfWorkFactory.of(self.engine)
         self.loyalty = LoyaltyService(self.uow, LoyaltyConfig(), self.clock)
         self.rewards = RewardCatalogue(self.uow, self.clock)
-        services = build_services(self.uow, self.clock)
+        services = build_services(self.uow, self.clock, ports=sandbox_ports())
         turn = self.runner.run(services.customers.begin_turn(TelegramProfile(1), 1))
         self.customer = turn.customer.id
         self.orders: dict[int, int] = {}  # order id -> points it was quoted

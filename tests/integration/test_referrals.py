@@ -23,6 +23,7 @@ from domain.services.referrals import ClaimRefused
 from domain.services.registry import Services, build_services
 from handlers.contract import Reply
 from scheduler.referrals import sweep_referrals
+from tests.sandbox import sandbox_ports
 
 STAFF_CHAT = -100500
 
@@ -86,7 +87,9 @@ class World:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.clock = FakeClock()
-        self.services: Services = build_services(UnitOfWorkFactory.of(engine), self.clock)
+        self.services: Services = build_services(
+            UnitOfWorkFactory.of(engine), self.clock, ports=sandbox_ports()
+        )
         self.referrals = self.services.referrals
         self.outbox = Outbox()
         self._orders = 0

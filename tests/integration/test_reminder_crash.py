@@ -54,7 +54,7 @@ async def test_reminders_cut_off_by_a_killed_process_are_each_sent_exactly_once(
         for telegram_id in CUSTOMERS:
             api.add_user(FakeUser(telegram_id, "客户"))
         settings = make_settings(
-            sqlite_url, bot_token=api.token, telegram_api_url=api.base_url, **limits
+            sqlite_url, demo_mode=True, bot_token=api.token, telegram_api_url=api.base_url, **limits
         )
         app = await build_app(settings)
         campaign = campaign_file(

@@ -43,7 +43,8 @@ def clock() -> Clock:
 @pytest.fixture
 async def world(database_url: str, clock: Clock) -> AsyncIterator[App]:
     app = await build_app(
-        make_settings(database_url, sandbox_topup_delay_seconds=0, admin_ids="9"), clock=clock
+        make_settings(database_url, demo_mode=True, sandbox_topup_delay_seconds=0, admin_ids="9"),
+        clock=clock,
     )
     try:
         yield app

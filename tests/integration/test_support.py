@@ -21,6 +21,7 @@ from domain.services.support import (
 )
 from domain.tickets import ERASED_TEXT, Category, TicketStatus
 from tests.integration.test_recharge import FakeClock
+from tests.sandbox import sandbox_ports
 
 
 @pytest.fixture
@@ -31,7 +32,10 @@ def clock() -> FakeClock:
 @pytest.fixture
 def services(engine: AsyncEngine, clock: FakeClock) -> Services:
     return build_services(
-        UnitOfWorkFactory.of(engine), clock, support=SupportConfig(flood_messages=5)
+        UnitOfWorkFactory.of(engine),
+        clock,
+        support=SupportConfig(flood_messages=5),
+        ports=sandbox_ports(),
     )
 
 

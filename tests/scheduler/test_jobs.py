@@ -67,7 +67,9 @@ class _Collecting:
 
 async def test_points_lapse_warning_is_sent_once_then_points_lapse(sqlite_url: str) -> None:
     clock = _Clock()
-    app = await build_app(make_settings(sqlite_url, sandbox_topup_delay_seconds=0), clock=clock)
+    app = await build_app(
+        make_settings(sqlite_url, demo_mode=True, sandbox_topup_delay_seconds=0), clock=clock
+    )
     try:
         chat = Chat.of(app.conversation)
         await chat.send("/recharge")

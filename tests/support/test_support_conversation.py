@@ -33,7 +33,9 @@ FORUM = StaffChat(GROUP, is_forum=True)
 @pytest.fixture
 async def app(sqlite_url: str) -> AsyncIterator[App]:
     built = await build_app(
-        make_settings(sqlite_url, admin_ids=str(STAFF_ID), sandbox_topup_delay_seconds=0)
+        make_settings(
+            sqlite_url, demo_mode=True, admin_ids=str(STAFF_ID), sandbox_topup_delay_seconds=0
+        )
     )
     try:
         yield built
@@ -173,7 +175,7 @@ async def test_staff_take_list_and_see_a_ticket(app: App, port: RecordingPort) -
 
 
 async def test_flooding_is_limited_politely(sqlite_url: str, port: RecordingPort) -> None:
-    app = await build_app(make_settings(sqlite_url, support_flood_messages=2))
+    app = await build_app(make_settings(sqlite_url, demo_mode=True, support_flood_messages=2))
     try:
         customer = Chat.of(app.conversation)
         for text in ("一", "二"):
@@ -221,7 +223,9 @@ async def test_a_completed_recharge_is_rated_in_one_tap_with_an_optional_comment
 async def test_top_up_not_received_checks_the_order_and_opens_a_high_priority_ticket(
     sqlite_url: str, port: RecordingPort
 ) -> None:
-    settings = make_settings(sqlite_url, sandbox_topup_delay_seconds=600, admin_ids=str(STAFF_ID))
+    settings = make_settings(
+        sqlite_url, demo_mode=True, sandbox_topup_delay_seconds=600, admin_ids=str(STAFF_ID)
+    )
     app = await build_app(settings)
     try:
         customer = Chat.of(app.conversation)

@@ -32,7 +32,11 @@ FORUM = StaffChat(GROUP, is_forum=True)
 async def built(sqlite_url: str, **settings: object) -> App:
     return await build_app(
         make_settings(
-            sqlite_url, admin_ids=str(STAFF_ID), sandbox_topup_delay_seconds=0, **settings
+            sqlite_url,
+            demo_mode=True,
+            admin_ids=str(STAFF_ID),
+            sandbox_topup_delay_seconds=0,
+            **settings,
         )
     )
 
@@ -93,7 +97,9 @@ async def test_the_card_follows_the_ticket_state_when_replies_change_it(app: App
 async def test_staff_chat_speaks_its_language_and_each_staff_member_their_own(
     sqlite_url: str,
 ) -> None:
-    app = await built(sqlite_url, staff_chat_language="en")
+    app = await built(
+        sqlite_url, staff_chat_language="en", staff_chat_id=GROUP, staff_chat_is_forum=True
+    )
     try:
         port = RecordingPort()
         customer = Chat.of(app.conversation)
