@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine: `make run` and `make test`.
 VENV ?= .venv
 PYTHON ?= python3
+# Extra pip options for the install, e.g. `-c constraints.txt` or `--upgrade` (see .ci/run).
+PIP_OPTIONS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -8,7 +10,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check $(PIP_OPTIONS) -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
