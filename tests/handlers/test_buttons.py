@@ -40,6 +40,10 @@ def test_round_trip_of_typed_fields() -> None:
         "erase:2",
         "erase:yes",
         "ph-:" + "9" * 40,
+        "ph-:2147483648",
+        "ph-:-1",
+        "ph-:01",
+        "ph-:١",
         "x" * 65,
     ],
 )
