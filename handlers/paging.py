@@ -17,10 +17,15 @@ from handlers.i18n import Texts
 
 # Room kept on every page for the page line ("第 2/9 页") and what a screen adds around a page.
 PAGE_LINE_ROOM = 64
+# Room kept in a block for its "…and N more" line.
+MORE_LINE_ROOM = 40
 # Blocks on one page at most, however short: a screen stays readable on a phone.
 MAX_BLOCKS_PER_PAGE = 10
 # Lines of one block at most (a campaign's offers, say); more are summed up in one line.
 MAX_BLOCK_LINES = 12
+# Characters of one line and of one block's lines at most, so that any block fits a page.
+MAX_LINE_CHARS = 400
+MAX_BLOCK_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -39,11 +44,28 @@ class Block:
         return sum(len(row) for row in self.rows)
 
 
-def capped(t: Texts, lines: Sequence[str], limit: int = MAX_BLOCK_LINES) -> list[str]:
-    """At most `limit` lines: the first ones, then "…and N more" for the rest."""
-    if len(lines) <= limit:
-        return list(lines)
-    return [*lines[: limit - 1], t("list.more", count=len(lines) - (limit - 1))]
+def shortened(text: str, limit: int = MAX_LINE_CHARS) -> str:
+    """`text`, cut to `limit` characters with "…" when longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def capped(
+    t: Texts, lines: Sequence[str], limit: int = MAX_BLOCK_LINES, room: int = MAX_BLOCK_CHARS
+) -> list[str]:
+    """At most `limit` lines within `room` characters: the first ones (each cut to a line's
+    length), then "…and N more" for the rest."""
+    keep = len(lines) if len(lines) <= limit else limit - 1
+    shown: list[str] = []
+    used = MORE_LINE_ROOM
+    for line in lines[:keep]:
+        line = shortened(line)
+        used += text_length(line) + 1
+        if used > room:
+            break
+        shown.append(line)
+    if len(shown) < len(lines):
+        shown.append(t("list.more", count=len(lines) - len(shown)))
+    return shown
 
 
 def paginate(

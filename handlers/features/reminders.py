@@ -24,11 +24,14 @@ from handlers.paging import (
     page_of,
     paginate,
     rows_of,
+    shortened,
 )
 from handlers.router import Context, ConversationRouter
 
 # Campaigns on one page of the staff's delivery figures.
 MAX_DELIVERY_LINES = 20
+# An offer named on a button: its description cut to this many characters.
+MAX_LABEL_CHARS = 48
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def remind_buttons(
                 continue
             on = (campaign_id, offer.code) in subscribed
             key = "reminders.offer_off" if on else "reminders.offer_on"
-            label = t(key, offer=offer_label(t, offer))
+            label = t(key, offer=shortened(offer_label(t, offer), MAX_LABEL_CHARS))
             rows.append((Button(label, RemindOffer(offer_id).pack()),))
         on = (campaign_id, WHOLE_CAMPAIGN) in subscribed
         key = "reminders.campaign_off" if on else "reminders.campaign_on"

@@ -4,23 +4,36 @@ languages, and a customer can still recharge."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from bot.assembly import App, build_app
 from domain.campaign_file import parse_campaign_file
+from domain.campaigns import Campaign, Offer, OfferKind
+from domain.languages import Language
+from domain.money import Money
 from domain.persistence.tables import CampaignRow, CustomerRow
-from domain.reminders import WHOLE_CAMPAIGN
+from domain.referrals import RewardKind, RewardStatus, Side
+from domain.reminders import WHOLE_CAMPAIGN, ReminderKind
+from domain.services.referrals import InviteSummary
+from domain.services.referrals import Reward as ReferralReward
+from domain.services.reminders import DueReminder, SlotsLeft
 from handlers.contract import (
     MAX_BUTTON_DATA_BYTES,
     MAX_KEYBOARD_BUTTONS,
     MAX_MESSAGE_CHARS,
     MAX_ROW_BUTTONS,
     Outcome,
+    Reply,
     text_length,
 )
+from handlers.features.referrals import invite_screen
+from handlers.features.reminders import reminder_reply
+from handlers.i18n import texts
 from scheduler.reminders import plan_reminders
 from tests.conftest import make_settings
 from tests.handlers.chat import Chat
@@ -187,3 +200,85 @@ async def test_rewards_reminders_and_delivery_figures_page_through(shop: App) ->
     assert sum(p.count(LONG_EN) for p in pages) == CAMPAIGNS
     stranger = await chat.press_data(staff.button("Previous").data or "")
     assert stranger.notice is not None and not stranger.replies  # staff only
+
+
+def _reply_fits(reply: Reply) -> None:
+    _fits(Outcome(replies=[reply]))
+
+
+def test_a_countdown_reminder_of_a_campaign_with_many_offers_fits() -> None:
+    offers = tuple(
+        Offer(
+            code=f"step-{n}",
+            kind=OfferKind.DENOMINATION_BONUS,
+            quota=1000,
+            steps=tuple((Money(100 * k), Money(k)) for k in range(1, 21)),
+        )
+        for n in range(60)
+    )
+    now = datetime(2026, 11, 5, tzinfo=UTC)
+    campaign = Campaign(
+        "carnival", LONG_ZH, LONG_EN, "条款", "Terms", now, now + timedelta(days=1), offers=offers
+    )
+    due = DueReminder(
+        1,
+        1,
+        1,
+        Language.ZH_CN,
+        1,
+        campaign,
+        ReminderKind.COUNTDOWN,
+        timedelta(hours=2),
+        tuple(SlotsLeft(offer, n, 10) for n, offer in enumerate(offers)),
+    )
+    for language in Language:
+        reply = reminder_reply(texts(language), due)
+        _reply_fits(reply)
+    assert "……另有 55 项" in reminder_reply(texts(Language.ZH_CN), due).text  # 5 of 60 shown
+
+
+def test_the_invite_screen_shows_a_keyboard_of_claim_buttons_at_most() -> None:
+    claimable = [
+        ReferralReward(
+            n,
+            1,
+            n,
+            Side.INVITER,
+            RewardKind.POINTS,
+            200,
+            Money(0),
+            None,
+            RewardStatus.CLAIMABLE,
+            datetime(2099, 1, 1, tzinfo=UTC),
+        )
+        for n in range(1, 301)
+    ]
+    summary = InviteSummary("a" * 16, 300, 300, Counter(), claimable, None)
+    for language in Language:
+        text, rows = invite_screen(texts(language), summary, "wallet_bot")
+        _reply_fits(Reply(text, rows))
+        assert any("200" in b.text for row in rows for b in row)
+
+
+async def test_a_campaign_of_twenty_long_offers_fits_the_offers_screen(sqlite_url: str) -> None:
+    steps = ", ".join(f"[{99_970 + k}.99, {99_950 + k}.99]" for k in range(1, 21))
+    offers = "".join(
+        f"""
+[[campaigns.offers]]
+code = "steps-{n}"
+kind = "denomination_bonus"
+steps = [{steps}]
+quota = 1000
+"""
+        for n in range(18)  # and the two of `_campaign`: 20, as many as a campaign holds
+    )
+    app = await build_app(make_settings(sqlite_url))
+    try:
+        await app.services.campaigns.load(parse_campaign_file(_campaign(0) + offers))
+        for language in ("zh-hans", "en"):
+            chat = Chat.of(app.conversation, language=language)
+            _fits(await chat.send("/offers"))
+            assert "¥99,971.99" in chat.texts[0] or "¥99971.99" in chat.texts[0]
+            _fits(await chat.press_data(chat.buttons()[1].data or ""))  # a "remind me" switch
+    finally:
+        await app.close()
