@@ -3,12 +3,14 @@
 Data that comes back from a client is untrusted: `unpack` returns None for anything that is not
 exactly one of the declared shapes. An int field is an id, a page or a small choice: plain
 digits from 0 to the database's largest integer, so a forged id beyond that range (or negative,
-or written any other way) is a stale button, never a database error.
+or written any other way) is a stale button, never a database error. A str field is a code:
+1 to 48 ASCII letters, digits, "-", "_" or ".".
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from enum import Enum
 from typing import Any, ClassVar, Self
@@ -17,13 +19,16 @@ from domain.limits import parse_id
 from handlers.contract import MAX_BUTTON_DATA_BYTES
 
 SEPARATOR = ":"
+# What a str field may hold: a code (a campaign's, say), never free text.
+CODE = re.compile(r"[A-Za-z0-9_.-]{1,48}")
 _REGISTRY: dict[str, type[ButtonData]] = {}
 
 
 class ButtonData:
     """Base of every button's data. Subclasses are frozen dataclasses with a unique prefix.
 
-    Field types allowed: int, str (no separator), bool, and str/int enums.
+    Field types allowed: int (0 to the database's largest integer), str (a code: see
+    `CODE`), bool, and str/int enums.
     """
 
     prefix: ClassVar[str]
@@ -44,6 +49,8 @@ class ButtonData:
             text = _encode(value)
             if type(value) is int and parse_id(text) is None:
                 raise ValueError(f"{field.name} out of range: {value}")
+            if type(value) is str and not CODE.fullmatch(text):
+                raise ValueError(f"{field.name} is not a code: {value!r}")
             if SEPARATOR in text:
                 raise ValueError(f"{field.name} may not contain {SEPARATOR!r}")
             parts.append(text)
@@ -85,6 +92,8 @@ def _decode(kind: Any, text: str) -> object:
                 return member
         raise ValueError(text)
     if kind is str:
+        if not CODE.fullmatch(text):
+            raise ValueError(text)
         return text
     raise TypeError(f"unsupported button field type {kind!r}")
 

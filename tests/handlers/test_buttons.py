@@ -44,6 +44,10 @@ def test_round_trip_of_typed_fields() -> None:
         "ph-:-1",
         "ph-:01",
         "ph-:١",
+        "ofr-t:\x00",
+        "ofr-t:" + "a" * 49,
+        "ofr-t:双11",
+        "ofr-t:",
         "x" * 65,
     ],
 )

@@ -1,5 +1,6 @@
 """Forged button data and invoice payloads on SQLite and PostgreSQL: an id beyond the database's
-integer range, negative or malformed is answered as any stale button, and nothing changes."""
+integer range, negative or malformed, or a code with a NUL, too long or not ASCII, is answered as
+any stale button, and nothing changes."""
 
 from __future__ import annotations
 
@@ -35,21 +36,27 @@ FORGED_IDS = [
 ]
 
 
+# Codes no campaign can have: a NUL, longer than a code, or not ASCII.
+FORGED_CODES = ["\x00", "a" * 49, "双11", "a b"]
+
+
 def _button_classes() -> list[type[ButtonData]]:
     return [cls for cls in registered() if not cls.prefix.startswith("t-")]
 
 
-def _forged(cls: type[ButtonData], value: str) -> str | None:
-    """`cls`'s data with every int field set to `value` (None when it has no int field)."""
+def _forged(cls: type[ButtonData], value: str, kind_forged: type) -> str | None:
+    """`cls`'s data with every field of `kind_forged` set to `value` (None when it has none)."""
     hints = typing.get_type_hints(cls)
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-    if not any(hints[f.name] is int for f in fields):
+    if not any(hints[f.name] is kind_forged for f in fields):
         return None
     samples: list[str] = []
     for field in fields:
         kind = hints[field.name]
-        if kind is int:
+        if kind is kind_forged:
             samples.append(value)
+        elif kind is int:
+            samples.append("1")
         elif kind is bool:
             samples.append("1")
         elif kind is str:
@@ -83,7 +90,7 @@ def _answer(outcome: Outcome) -> tuple[object, ...]:
     return (outcome.notice, [(r.text, r.buttons, r.edit) for r in outcome.replies])
 
 
-async def test_button_ids_out_of_range_are_answered_as_a_stale_button(
+async def test_forged_button_ids_and_codes_are_answered_as_a_stale_button(
     shop: App, caplog: pytest.LogCaptureFixture
 ) -> None:
     chat = Chat.of(shop.conversation)
@@ -94,9 +101,10 @@ async def test_button_ids_out_of_range_are_answered_as_a_stale_button(
     before = await _row_counts(shop)
     caplog.set_level(logging.WARNING)
     pressed = 0
+    forged = [(value, int) for value in FORGED_IDS] + [(value, str) for value in FORGED_CODES]
     for cls in _button_classes():
-        for value in FORGED_IDS:
-            data = _forged(cls, value)
+        for value, kind in forged:
+            data = _forged(cls, value, kind)
             if data is None:
                 continue
             pressed += 1
