@@ -86,14 +86,29 @@ stock = 10
     )
 
 
-@pytest.fixture
-async def shop(sqlite_url: str) -> AsyncIterator[App]:
-    settings = make_settings(sqlite_url, sandbox_topup_delay_seconds=0, admin_ids=str(STAFF))
+async def _shop(database_url: str) -> App:
+    settings = make_settings(database_url, sandbox_topup_delay_seconds=0, admin_ids=str(STAFF))
     app = await build_app(settings)
     for first in range(0, CAMPAIGNS, 100):  # a file holds at most 100 campaigns
         text = "".join(_campaign(n) for n in range(first, first + 100))
         await app.services.campaigns.load(parse_campaign_file(text))
     await app.services.campaigns.load(parse_campaign_file(_rewards(200)))
+    return app
+
+
+@pytest.fixture
+async def shop(sqlite_url: str) -> AsyncIterator[App]:
+    app = await _shop(sqlite_url)
+    try:
+        yield app
+    finally:
+        await app.close()
+
+
+@pytest.fixture
+async def shop_on_each_database(database_url: str) -> AsyncIterator[App]:
+    """The same shop on SQLite, and on PostgreSQL when configured."""
+    app = await _shop(database_url)
     try:
         yield app
     finally:
@@ -158,8 +173,10 @@ async def test_a_reminder_switch_or_the_terms_keep_the_customer_on_their_page(sh
     assert "第 2/" in chat.texts[0]
 
 
-async def test_a_customer_can_recharge_with_every_campaign_applying(shop: App) -> None:
-    chat = Chat.of(shop.conversation)
+async def test_a_customer_can_recharge_with_every_campaign_applying(
+    shop_on_each_database: App,
+) -> None:
+    chat = Chat.of(shop_on_each_database.conversation)
     _fits(await chat.send("/recharge"))
     _fits(await chat.send("18612345678"))
     _fits(await chat.press("话费"))
