@@ -14,7 +14,13 @@ from pydantic import ValidationError
 
 from bot.assembly import App, build_app
 from bot.settings import Frontend, Settings
-from domain.campaign_file import CampaignFile, CampaignFileError, parse_campaign_file
+from domain.campaign_file import (
+    MAX_FILE_BYTES,
+    CampaignFile,
+    CampaignFileError,
+    parse_campaign_file,
+    read_campaign_file,
+)
 from domain.customers import TelegramProfile
 from domain.persistence.database import create_engine
 from domain.persistence.migrate import current_revision, upgrade
@@ -113,14 +119,20 @@ async def migrate(settings: Settings) -> str | None:
         await engine.dispose()
 
 
-async def load_campaigns(settings: Settings, text: str) -> LoadReport:
+async def load_campaigns(settings: Settings, data: bytes) -> LoadReport:
     """Validate the whole file, then load it in one transaction (or not at all)."""
-    file = parse_campaign_file(text)
+    file = read_campaign_file(data)
     app = await build_app(settings)
     try:
         return await app.services.campaigns.load(file)
     finally:
         await app.close()
+
+
+def _read_file(path: Path) -> bytes:
+    """A campaign file's bytes; one over the size limit is read only that far (and refused)."""
+    with path.open("rb") as file:
+        return file.read(MAX_FILE_BYTES + 1)
 
 
 def demo_campaigns(now: datetime) -> CampaignFile:
@@ -227,8 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         print("demo data in place")
     elif args.command == "campaigns":
         try:
-            text = args.file.read_text(encoding="utf-8")
-            report = asyncio.run(load_campaigns(settings, text))
+            report = asyncio.run(load_campaigns(settings, _read_file(args.file)))
         except (CampaignFileError, OSError) as error:
             print(f"{args.file}: {error}", file=sys.stderr)
             return 2

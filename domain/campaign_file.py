@@ -36,15 +36,25 @@
 
 Amounts are in yuan with at most two decimals (`every_yuan = 100`, `returns_yuan = 10`).
 A bad file is refused with the line of the first problem; nothing of it is loaded.
+
+What a file may hold: UTF-8 text of at most 1 MiB; at most 100 campaigns, 20 offers a campaign,
+500 offers and 200 rewards; names of at most 128 characters and terms of at most 2,000, without
+control characters; counts (quota, per_customer, stock, slots_left_reminders) up to
+1,000,000,000; points up to 10,000,000; an order's amounts (min_amount_yuan, every_yuan,
+returns_yuan, cap_yuan, bonus_yuan, discount_yuan, steps) up to ¥100,000 and a budget up to
+¥10,000,000; priority between -1,000,000 and 1,000,000; at most 10 countdown reminders, each
+1 to 43,200 minutes (30 days) before the end, and at most 10 slots-left reminders; dates
+between 2000 and 2100.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -66,14 +76,73 @@ from domain.tiers import Tier
 
 CODE = r"^[a-z0-9][a-z0-9_-]{0,47}$"
 
+# What one file may hold.
+MAX_FILE_BYTES = 1024 * 1024
+MAX_CAMPAIGNS = 100
+MAX_OFFERS_PER_CAMPAIGN = 20
+MAX_OFFERS = 500
+MAX_REWARDS = 200
+MAX_REMINDERS = 10
+MAX_COUNTDOWN_MINUTES = 30 * 24 * 60
+# Counts (slots, uses, stock), points, an order's amounts and a campaign budget.
+MAX_COUNT = 1_000_000_000
+MAX_POINTS = 10_000_000
+MAX_ORDER_YUAN = Decimal(100_000)
+MAX_BUDGET_YUAN = Decimal(10_000_000)
+MAX_PRIORITY = 1_000_000
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
 
 def _yuan(value: Decimal) -> Decimal:
     if value < 0 or (value * 100) % 1 != 0:
         raise ValueError("an amount in yuan is not negative and has at most two decimals")
+    if value > MAX_ORDER_YUAN:
+        raise ValueError(f"an amount is at most {MAX_ORDER_YUAN:,} yuan")
+    return value
+
+
+def _budget(value: Decimal) -> Decimal:
+    if value < 0 or (value * 100) % 1 != 0:
+        raise ValueError("an amount in yuan is not negative and has at most two decimals")
+    if value > MAX_BUDGET_YUAN:
+        raise ValueError(f"a budget is at most {MAX_BUDGET_YUAN:,} yuan")
+    return value
+
+
+def _plain_text(value: str) -> str:
+    """Names and terms: printable text, line breaks allowed, no other control characters."""
+    if any((ord(ch) < 32 and ch not in "\r\n\t") or 0x7F <= ord(ch) < 0xA0 for ch in value):
+        raise ValueError("text may not contain control characters")
+    return value
+
+
+def _moment(value: datetime) -> datetime:
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError("a date is between 2000 and 2100")
+    return value
+
+
+def _distinct(values: list[int]) -> list[int]:
+    if len(set(values)) != len(values):
+        raise ValueError("each value may be given once")
+    return values
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(f"unknown time zone {value!r}") from error
     return value
 
 
 Yuan = Annotated[Decimal, AfterValidator(_yuan)]
+Budget = Annotated[Decimal, AfterValidator(_budget)]
+Moment = Annotated[AwareDatetime, AfterValidator(_moment)]
+Name = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_plain_text)]
+Terms = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_plain_text)]
+Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
 
 
 def fen(value: Decimal | None) -> Money | None:
@@ -85,23 +154,23 @@ class OfferSpec(BaseModel):
 
     code: str = Field(pattern=CODE)
     kind: OfferKind
-    quota: int | None = Field(default=None, ge=1)
-    per_customer: int | None = Field(default=None, ge=1)
-    product_kinds: list[ProductKind] = []
+    quota: Count | None = None
+    per_customer: Count | None = None
+    product_kinds: list[ProductKind] = Field(default=[], max_length=len(ProductKind))
     min_amount_yuan: Yuan = Decimal(0)
     multiplier: Decimal = Field(default=Decimal(1), ge=1, le=100)
     every_yuan: Yuan | None = None
     returns_yuan: Yuan | None = None
     percent: Decimal = Field(default=Decimal(0), ge=0, le=100)
     cap_yuan: Yuan | None = None
-    budget_yuan: Yuan | None = None
+    budget_yuan: Budget | None = None
     bonus_yuan: Yuan = Decimal(0)
-    bonus_points: int = Field(default=0, ge=0)
-    steps: list[tuple[Yuan, Yuan]] = []
-    bundle_product: str | None = None
+    bonus_points: int = Field(default=0, ge=0, le=MAX_POINTS)
+    steps: list[tuple[Yuan, Yuan]] = Field(default=[], max_length=20)
+    bundle_product: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
     discount_yuan: Yuan = Decimal(0)
     coupon_code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{4,32}$")
-    expires_at: AwareDatetime | None = None
+    expires_at: Moment | None = None
 
     @model_validator(mode="after")
     def _kind_needs(self) -> OfferSpec:
@@ -190,9 +259,9 @@ class ReferralSpec(BaseModel):
     inviter: ReferralRewardSpec
     friend: ReferralRewardSpec
     claim_days: int = Field(default=7, ge=1, le=90)
-    cap_per_inviter: int = Field(default=20, ge=1)
+    cap_per_inviter: int = Field(default=20, ge=1, le=MAX_COUNT)
     cap_period_days: int = Field(default=30, ge=1, le=366)
-    burst_count: int = Field(default=5, ge=2)
+    burst_count: int = Field(default=5, ge=2, le=MAX_COUNT)
     burst_minutes: int = Field(default=60, ge=1, le=10_080)
 
     def to_rules(self) -> ReferralRules:
@@ -212,24 +281,30 @@ class CampaignSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(pattern=CODE)
-    name_zh: str = Field(min_length=1, max_length=128)
-    name_en: str = Field(min_length=1, max_length=128)
-    terms_zh: str = Field(min_length=1, max_length=2000)
-    terms_en: str = Field(min_length=1, max_length=2000)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    timezone: str = "Asia/Shanghai"
+    name_zh: Name
+    name_en: Name
+    terms_zh: Terms
+    terms_en: Terms
+    starts_at: Moment
+    ends_at: Moment
+    timezone: Annotated[str, Field(max_length=48), AfterValidator(_timezone)] = "Asia/Shanghai"
     status: CampaignStatus = CampaignStatus.ACTIVE
     audience: Audience = Audience.EVERYONE
     audience_tier: Tier | None = None
     audience_carrier: Carrier | None = None
-    priority: int = 0
+    priority: int = Field(default=0, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
     exclusive: bool = False
-    countdown_minutes: list[int] = Field(default=[1440, 120, 15])
+    countdown_minutes: Annotated[
+        list[Annotated[int, Field(ge=1, le=MAX_COUNTDOWN_MINUTES)]],
+        Field(max_length=MAX_REMINDERS),
+        AfterValidator(_distinct),
+    ] = Field(default=[1440, 120, 15])
     # Countdown reminders go out that many minutes before the end (above); a slots-left
     # reminder when an offer's remaining quota reaches one of these.
-    slots_left_reminders: list[Annotated[int, Field(ge=1)]] = []
-    offers: list[OfferSpec] = Field(min_length=1)
+    slots_left_reminders: Annotated[
+        list[Count], Field(max_length=MAX_REMINDERS), AfterValidator(_distinct)
+    ] = []
+    offers: list[OfferSpec] = Field(min_length=1, max_length=MAX_OFFERS_PER_CAMPAIGN)
     referral: ReferralSpec | None = None
 
     @model_validator(mode="after")
@@ -290,11 +365,11 @@ class RewardSpec(BaseModel):
 
     code: str = Field(pattern=CODE)
     kind: str = Field(pattern=r"^(coupon|data_pack|goods)$")
-    name_zh: str = Field(min_length=1, max_length=128)
-    name_en: str = Field(min_length=1, max_length=128)
-    cost_points: int = Field(ge=1)
-    stock: int | None = Field(default=None, ge=0)
-    per_customer: int | None = Field(default=None, ge=1)
+    name_zh: Name
+    name_en: Name
+    cost_points: int = Field(ge=1, le=MAX_POINTS)
+    stock: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    per_customer: Count | None = None
 
 
 class CampaignFile(BaseModel):
@@ -331,12 +406,74 @@ class CampaignFileError(ValueError):
         self.message = message
 
 
+def read_campaign_file(data: bytes) -> CampaignFile:
+    """A campaign file as read from disk: UTF-8 text (a byte-order mark is fine) within the size
+    limit, then parsed and validated whole."""
+    _check_size(data)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        start = data.rfind(b"\n", 0, error.start) + 1
+        raise CampaignFileError(
+            f"not UTF-8 text (byte 0x{data[error.start]:02x} at column "
+            f"{error.start - start + 1}); save the file as UTF-8",
+            data.count(b"\n", 0, error.start) + 1,
+        ) from None
+    return parse_campaign_file(text)
+
+
+def _check_size(data: bytes) -> None:
+    if len(data) > MAX_FILE_BYTES:
+        raise CampaignFileError(
+            f"a campaign file holds at most {MAX_FILE_BYTES:,} bytes (1 MiB) and this one is "
+            "longer: split it",
+            data.count(b"\n", 0, MAX_FILE_BYTES) + 1,
+        )
+
+
+def _check_counts(text: str, data: dict[str, Any]) -> None:
+    """At most so many campaigns, offers and rewards in one file, naming the first one over."""
+    campaigns = data.get("campaigns")
+    if isinstance(campaigns, list):
+        if len(campaigns) > MAX_CAMPAIGNS:
+            raise CampaignFileError(
+                f"campaigns: at most {MAX_CAMPAIGNS} campaigns in a file; split it",
+                line_of(text, ("campaigns", MAX_CAMPAIGNS)),
+            )
+        total = 0
+        for number, campaign in enumerate(campaigns):
+            offers = campaign.get("offers") if isinstance(campaign, dict) else None
+            if not isinstance(offers, list):
+                continue
+            if len(offers) > MAX_OFFERS_PER_CAMPAIGN:
+                raise CampaignFileError(
+                    f"campaigns.{number}.offers: at most {MAX_OFFERS_PER_CAMPAIGN} offers in a "
+                    "campaign",
+                    line_of(text, ("campaigns", number, "offers", MAX_OFFERS_PER_CAMPAIGN)),
+                )
+            total += len(offers)
+            if total > MAX_OFFERS:
+                over = len(offers) - (total - MAX_OFFERS)
+                raise CampaignFileError(
+                    f"campaigns.{number}.offers: at most {MAX_OFFERS} offers in a file; split it",
+                    line_of(text, ("campaigns", number, "offers", over)),
+                )
+    rewards = data.get("rewards")
+    if isinstance(rewards, list) and len(rewards) > MAX_REWARDS:
+        raise CampaignFileError(
+            f"rewards: at most {MAX_REWARDS} rewards in a file; split it",
+            line_of(text, ("rewards", MAX_REWARDS)),
+        )
+
+
 def parse_campaign_file(text: str) -> CampaignFile:
+    _check_size(text.encode())
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         found = re.search(r"line (\d+)", str(error))
         raise CampaignFileError(str(error), int(found.group(1)) if found else None) from error
+    _check_counts(text, data)
     try:
         return CampaignFile.model_validate(data)
     except ValidationError as error:
@@ -356,18 +493,19 @@ def line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     Follows the array-of-tables headers ([[campaigns]], then [[campaigns.offers]]) to the
     element, then the key inside it; the element's header line when the key is not written.
     """
-    lines = text.splitlines()
+    lines = text.split("\n")  # TOML counts lines by line feeds only
     compact = [line.strip().replace(" ", "") for line in lines]
-    start, end, path = 0, len(lines), []
+    start, end = 0, len(lines)
+    path: list[str] = []
     parts = list(loc)
     position = 0
     while position < len(parts):
         name = str(parts[position])
         nth = parts[position + 1] if position + 1 < len(parts) else None
-        if isinstance(nth, int):
+        header = "[[" + ".".join([*path, name]) + "]]"
+        hits = [n for n in range(start, end) if compact[n] == header]
+        if isinstance(nth, int) and hits:
             path.append(name)
-            header = "[[" + ".".join(path) + "]]"
-            hits = [n for n in range(start, end) if compact[n] == header]
             if nth >= len(hits):
                 return None
             start = hits[nth]

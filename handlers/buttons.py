@@ -1,26 +1,34 @@
 """Typed button data: `prefix:a:b`, at most 64 bytes, ids and choices only, never amounts.
 
 Data that comes back from a client is untrusted: `unpack` returns None for anything that is not
-exactly one of the declared shapes.
+exactly one of the declared shapes. An int field is an id, a page or a small choice: plain
+digits from 0 to the database's largest integer, so a forged id beyond that range (or negative,
+or written any other way) is a stale button, never a database error. A str field is a code:
+1 to 48 ASCII letters, digits, "-", "_" or ".".
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from enum import Enum
 from typing import Any, ClassVar, Self
 
+from domain.limits import parse_id
 from handlers.contract import MAX_BUTTON_DATA_BYTES
 
 SEPARATOR = ":"
+# What a str field may hold: a code (a campaign's, say), never free text.
+CODE = re.compile(r"[A-Za-z0-9_.-]{1,48}")
 _REGISTRY: dict[str, type[ButtonData]] = {}
 
 
 class ButtonData:
     """Base of every button's data. Subclasses are frozen dataclasses with a unique prefix.
 
-    Field types allowed: int, str (no separator), bool, and str/int enums.
+    Field types allowed: int (0 to the database's largest integer), str (a code: see
+    `CODE`), bool, and str/int enums.
     """
 
     prefix: ClassVar[str]
@@ -39,6 +47,10 @@ class ButtonData:
         for field in _fields(type(self)):
             value = getattr(self, field.name)
             text = _encode(value)
+            if type(value) is int and parse_id(text) is None:
+                raise ValueError(f"{field.name} out of range: {value}")
+            if type(value) is str and not CODE.fullmatch(text):
+                raise ValueError(f"{field.name} is not a code: {value!r}")
             if SEPARATOR in text:
                 raise ValueError(f"{field.name} may not contain {SEPARATOR!r}")
             parts.append(text)
@@ -70,15 +82,18 @@ def _decode(kind: Any, text: str) -> object:
             raise ValueError(text)
         return text == "1"
     if kind is int:
-        if not text.lstrip("-").isdigit() or len(text) > 19:
+        number = parse_id(text)
+        if number is None:
             raise ValueError(text)
-        return int(text)
+        return number
     if isinstance(kind, type) and issubclass(kind, Enum):
         for member in kind:
             if str(member.value) == text:
                 return member
         raise ValueError(text)
     if kind is str:
+        if not CODE.fullmatch(text):
+            raise ValueError(text)
         return text
     raise TypeError(f"unsupported button field type {kind!r}")
 
@@ -124,3 +139,8 @@ def unpack(data: str | None) -> ButtonData | None:
         return cls(**kwargs)
     except (ValueError, TypeError):
         return None
+
+
+def registered() -> tuple[type[ButtonData], ...]:
+    """Every declared kind of button data."""
+    return tuple(_REGISTRY.values())

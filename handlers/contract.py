@@ -15,7 +15,16 @@ from domain.customers import TelegramProfile
 
 # Telegram limits that the contract guarantees to the front ends.
 MAX_BUTTON_DATA_BYTES = 64
+# A message's text, counted as Telegram counts it: in UTF-16 code units (an emoji is two).
 MAX_MESSAGE_CHARS = 4096
+# An inline keyboard: at most 100 buttons in all, at most 8 in a row.
+MAX_KEYBOARD_BUTTONS = 100
+MAX_ROW_BUTTONS = 8
+
+
+def text_length(text: str) -> int:
+    """The length of a text as Telegram counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 class EventKind(StrEnum):
@@ -236,8 +245,12 @@ class Reply:
     thread_id: int | None = None
 
     def __post_init__(self) -> None:
-        if len(self.text) > MAX_MESSAGE_CHARS:
+        if len(self.text) > MAX_MESSAGE_CHARS // 2 and text_length(self.text) > MAX_MESSAGE_CHARS:
             raise ValueError("message text over Telegram's limit")
+        if sum(len(row) for row in self.buttons) > MAX_KEYBOARD_BUTTONS:
+            raise ValueError("more buttons than an inline keyboard holds")
+        if any(len(row) > MAX_ROW_BUTTONS for row in self.buttons):
+            raise ValueError("more buttons in a row than Telegram shows")
         if not self.text.strip():
             raise ValueError("a message needs text")
         if self.edit and self.keyboard is not None:

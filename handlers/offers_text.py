@@ -76,8 +76,18 @@ def live_offer_line(t: Texts, live: LiveOffer) -> str:
     return line
 
 
+# Benefits listed one by one on a confirmation or a receipt; the rest are counted in one line
+# (the totals of points, cash-back and price include them all).
+MAX_BENEFIT_LINES = 10
+
+
 def benefit_lines(t: Texts, quote: Quote) -> list[str]:
-    return ["• " + t(b.explanation, **dict(b.values)) for b in quote.benefits if b.explanation]
+    explained = [b for b in quote.benefits if b.explanation]
+    shown = explained if len(explained) <= MAX_BENEFIT_LINES else explained[: MAX_BENEFIT_LINES - 1]
+    lines = ["• " + t(b.explanation, **dict(b.values)) for b in shown]
+    if len(shown) < len(explained):
+        lines.append(t("offer.more_benefits", count=len(explained) - len(shown)))
+    return lines
 
 
 def earnings_line(t: Texts, quote: Quote) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from domain.campaigns import Benefit, OfferKind, Quote
 from domain.catalogue import Product, ProductKind
 from domain.clock import Clock, utc_now
+from domain.limits import parse_id
 from domain.money import CNY, Money
 from domain.orders import (
     PAYABLE,
@@ -214,11 +215,9 @@ def invoice_payload(order: Order) -> str:
 
 
 def order_id_from_payload(payload: str) -> int | None:
+    """The order an invoice payload names, or None when it names none the database could hold."""
     prefix, _, value = payload.partition(":")
-    if prefix != "order" or not value.isdigit() or len(value) > 10:
-        return None
-    order_id = int(value)
-    return order_id if 0 < order_id < 2**31 else None  # an id the database can hold
+    return parse_id(value) if prefix == "order" else None
 
 
 def _takes_bundle(row: OrderRow | Record) -> bool:

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.campaigns import Campaign, Offer
+from domain.campaigns import Campaign
 from domain.languages import Language
 from domain.services.loyalty import LiveOffer
 from handlers.buttons import ButtonData
-from handlers.contract import Button
+from handlers.contract import MAX_KEYBOARD_BUTTONS, MAX_MESSAGE_CHARS, Button, text_length
 from handlers.features.recharge import ShowRecharge
 from handlers.menu import back_to_menu
 from handlers.offers_text import campaign_name, countdown, live_offer_line
+from handlers.paging import (
+    MAX_BLOCK_LINES,
+    Block,
+    capped,
+    lines_of,
+    navigation,
+    page_holding,
+    page_line,
+    page_of,
+    paginate,
+    rows_of,
+)
 from handlers.router import Context, ConversationRouter
 
 
@@ -25,49 +37,92 @@ class ShowTerms(ButtonData, prefix="ofr-t"):
     campaign: str
 
 
-async def _show_offers(ctx: Context, *, edit: bool) -> None:
+@dataclass(frozen=True)
+class OffersPage(ButtonData, prefix="ofr-p"):
+    """A page of the offers screen."""
+
+    page: int
+
+
+@dataclass(frozen=True)
+class OffersOf(ButtonData, prefix="ofr-c"):
+    """The page of the offers screen that shows this campaign (back from its terms)."""
+
+    campaign: str
+
+
+async def _show_offers(
+    ctx: Context,
+    *,
+    edit: bool,
+    page: int = 0,
+    campaign: str | int | None = None,
+) -> None:
+    """The live offers, a page at a time: the page `page`, or the one showing `campaign` (its
+    code or its id) when given."""
     live = await ctx.services.loyalty.live_offers()
     if not live:
         ctx.reply(ctx.t("offers.none"), (back_to_menu(ctx.t),), edit=edit)
         return
-    now = ctx.services.loyalty.now()
-    lines = [ctx.t("offers.header")]
-    campaigns: dict[str, Campaign] = {}
-    for item in live:
-        if item.campaign.code not in campaigns:
-            campaigns[item.campaign.code] = item.campaign
-            left = countdown(ctx.t, item.campaign.ends_at - now)
-            name = campaign_name(item.campaign, ctx.language)
-            lines.append("\n" + ctx.t("offers.campaign", name=name, left=left))
-        lines.append(live_offer_line(ctx.t, item))
-    rows: list[tuple[Button, ...]] = [
-        (
-            Button(
-                ctx.t("offers.terms", name=campaign_name(c, ctx.language)), ShowTerms(c.code).pack()
-            ),
-        )
-        for c in campaigns.values()
-    ]
-    rows.extend(await _remind_rows(ctx, live))
-    rows.append((Button(ctx.t("offers.recharge_now"), ShowRecharge().pack()),))
-    rows.append(back_to_menu(ctx.t))
+    header = ctx.t("offers.header")
+    footer = (
+        (Button(ctx.t("offers.recharge_now"), ShowRecharge().pack()),),
+        back_to_menu(ctx.t),
+    )
+    blocks, keys = await _campaign_blocks(ctx, live)
+    pages = paginate(
+        blocks,
+        text_room=MAX_MESSAGE_CHARS - text_length(header) - 1,
+        button_room=MAX_KEYBOARD_BUTTONS - sum(len(row) for row in footer),
+    )
+    wanted = next(
+        (n for n, key in enumerate(keys) if campaign is not None and campaign in key), None
+    )
+    page = page_holding(pages, wanted) if wanted is not None else page_of(pages, page)
+    lines = [header, *lines_of(pages[page]), *page_line(ctx.t, page, len(pages))]
+    rows = [*rows_of(pages[page]), *navigation(ctx.t, page, len(pages), OffersPage), *footer]
     ctx.reply("\n".join(lines), tuple(rows), edit=edit)
 
 
-async def _remind_rows(ctx: Context, live: list[LiveOffer]) -> list[tuple[Button, ...]]:
-    """ "Remind me" buttons: each time-limited offer, and all reminders of each campaign."""
+async def _campaign_blocks(
+    ctx: Context, live: list[LiveOffer]
+) -> tuple[list[Block], list[tuple[str, int | None]]]:
+    """One block a campaign: its name and countdown, its offers, and its buttons (terms, and
+    "Remind me" for each time-limited offer and for the whole campaign); with each block, its
+    campaign's code and id."""
     from handlers.features.reminders import remind_buttons
 
+    now = ctx.services.loyalty.now()
     ids = await ctx.services.reminders.offer_ids()
     subscribed = await ctx.services.reminders.subscribed_scopes(ctx.customer.id)
-    campaigns: dict[int, tuple[int, Campaign, list[tuple[int, Offer]]]] = {}
+    campaigns: dict[str, tuple[Campaign, list[LiveOffer]]] = {}
     for item in live:
-        if item.offer.code not in ids:
-            continue
-        campaign_id, offer_id = ids[item.offer.code]
-        entry = campaigns.setdefault(campaign_id, (campaign_id, item.campaign, []))
-        entry[2].append((offer_id, item.offer))
-    return remind_buttons(ctx.t, ctx.language, list(campaigns.values()), subscribed)
+        campaigns.setdefault(item.campaign.code, (item.campaign, []))[1].append(item)
+    blocks: list[Block] = []
+    keys: list[tuple[str, int | None]] = []
+    for code, (campaign, items) in campaigns.items():
+        name = campaign_name(campaign, ctx.language)
+        left = countdown(ctx.t, campaign.ends_at - now)
+        lines = [
+            "\n" + ctx.t("offers.campaign", name=name, left=left),
+            *capped(ctx.t, [live_offer_line(ctx.t, item) for item in items]),
+        ]
+        rows: list[tuple[Button, ...]] = [
+            (Button(ctx.t("offers.terms", name=name), ShowTerms(code).pack()),)
+        ]
+        remindable = [
+            (ids[item.offer.code][1], item.offer) for item in items if item.offer.code in ids
+        ]
+        campaign_id = next((ids[i.offer.code][0] for i in items if i.offer.code in ids), None)
+        if campaign_id is not None:
+            remind = remind_buttons(
+                ctx.t, ctx.language, [(campaign_id, campaign, remindable)], subscribed
+            )
+            # The offers' own switches (as many as lines shown), then the campaign's switch.
+            rows += [*remind[:-1][: MAX_BLOCK_LINES - 1], remind[-1]]
+        blocks.append(Block(tuple(lines), tuple(rows)))
+        keys.append((code, campaign_id))
+    return blocks, keys
 
 
 def register(router: ConversationRouter) -> None:
@@ -81,6 +136,14 @@ def register(router: ConversationRouter) -> None:
     async def offers_button(ctx: Context, _data: ShowOffers) -> None:
         await _show_offers(ctx, edit=True)
 
+    @router.button(OffersPage)
+    async def offers_page(ctx: Context, data: OffersPage) -> None:
+        await _show_offers(ctx, edit=True, page=data.page)
+
+    @router.button(OffersOf)
+    async def offers_of(ctx: Context, data: OffersOf) -> None:
+        await _show_offers(ctx, edit=True, campaign=data.campaign)
+
     @router.button(ShowTerms)
     async def terms(ctx: Context, data: ShowTerms) -> None:
         campaign = await ctx.services.loyalty.campaign(data.campaign)
@@ -92,7 +155,7 @@ def register(router: ConversationRouter) -> None:
         ctx.reply(
             f"{campaign_name(campaign, ctx.language)}\n{text}",
             (
-                (Button(ctx.t("offers.back"), ShowOffers().pack()),),
+                (Button(ctx.t("offers.back"), OffersOf(campaign.code).pack()),),
                 (Button(ctx.t("offers.recharge_now"), ShowRecharge().pack()),),
             ),
             edit=True,

@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 
 from domain.services.loyalty import RedeemRefused
 from handlers.buttons import ButtonData
-from handlers.contract import Button, Reply
+from handlers.contract import MAX_KEYBOARD_BUTTONS, Button, Reply
 from handlers.i18n import Texts
 from handlers.menu import back_to_menu
 from handlers.offers_text import day, tier_name
+from handlers.paging import Block, navigation, page_line, page_of, paginate, rows_of
 from handlers.router import Context, ConversationRouter
 
 WARN_WITHIN = timedelta(days=30)
@@ -26,6 +27,13 @@ class ShowPoints(ButtonData, prefix="pts"):
 @dataclass(frozen=True)
 class ShowRewards(ButtonData, prefix="rwd"):
     pass
+
+
+@dataclass(frozen=True)
+class RewardsPage(ButtonData, prefix="rwd-p"):
+    """A page of the rewards to redeem points for."""
+
+    page: int
 
 
 @dataclass(frozen=True)
@@ -82,22 +90,30 @@ async def _show_points(ctx: Context, *, edit: bool) -> None:
     ctx.reply("\n".join(lines), buttons, edit=edit)
 
 
-async def _show_rewards(ctx: Context, *, edit: bool) -> None:
+async def _show_rewards(ctx: Context, *, edit: bool, page: int = 0) -> None:
+    """The rewards, ten a page, each a button to redeem it."""
     rewards = await ctx.services.rewards.rewards()
     balance, _ = await ctx.services.loyalty.balance(ctx.customer.id)
     if not rewards:
         ctx.reply(ctx.t("rewards.none"), (back_to_menu(ctx.t),), edit=edit)
         return
-    rows: list[tuple[Button, ...]] = []
+    blocks: list[Block] = []
     for reward in rewards:
         label = ctx.t(
             "rewards.item", name=reward.name(ctx.language.value), points=reward.cost_points
         )
         if reward.left is not None:
             label += ctx.t("rewards.left", left=max(reward.left, 0))
-        rows.append((Button(label, AskRedeem(reward.id).pack()),))
-    rows.append((Button(ctx.t("points.back"), ShowPoints().pack()),))
-    ctx.reply(ctx.t("rewards.header", points=balance), tuple(rows), edit=edit)
+        blocks.append(Block((), ((Button(label, AskRedeem(reward.id).pack()),),)))
+    pages = paginate(blocks, button_room=MAX_KEYBOARD_BUTTONS - 1)
+    page = page_of(pages, page)
+    rows = [
+        *rows_of(pages[page]),
+        *navigation(ctx.t, page, len(pages), RewardsPage),
+        (Button(ctx.t("points.back"), ShowPoints().pack()),),
+    ]
+    text = "\n".join([ctx.t("rewards.header", points=balance), *page_line(ctx.t, page, len(pages))])
+    ctx.reply(text, tuple(rows), edit=edit)
 
 
 def register(router: ConversationRouter) -> None:
@@ -115,6 +131,10 @@ def register(router: ConversationRouter) -> None:
     @router.button(ShowRewards)
     async def rewards_button(ctx: Context, _data: ShowRewards) -> None:
         await _show_rewards(ctx, edit=True)
+
+    @router.button(RewardsPage)
+    async def rewards_page(ctx: Context, data: RewardsPage) -> None:
+        await _show_rewards(ctx, edit=True, page=data.page)
 
     @router.button(AskRedeem)
     async def ask(ctx: Context, data: AskRedeem) -> None:

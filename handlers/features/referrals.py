@@ -106,6 +106,10 @@ def _rules(t: Texts, programme: Programme) -> str:
     )
 
 
+# Claim buttons on the invite screen at most.
+MAX_CLAIM_BUTTONS = 20
+
+
 def invite_screen(
     t: Texts, summary: InviteSummary, bot_username: str | None
 ) -> tuple[str, tuple[tuple[Button, ...], ...]]:
@@ -133,9 +137,10 @@ def invite_screen(
     rows: list[tuple[Button, ...]] = []
     if bot_username:
         rows.append((Button(t("invite.share"), url=share_url(link, t("invite.share_text"))),))
+    # The first claimable rewards, as many as a keyboard shows; claiming one brings the next.
     rows += [
         (Button(t("invite.claim", reward=_reward(t, r)), data=ClaimReward(r.id).pack()),)
-        for r in summary.claimable
+        for r in summary.claimable[:MAX_CLAIM_BUTTONS]
     ]
     rows.append((Button(t("invite.leaderboard"), data=ShowLeaderboard().pack()),))
     rows.append(back_to_menu(t))

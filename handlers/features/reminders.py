@@ -10,12 +10,28 @@ from domain.languages import Language
 from domain.reminders import WHOLE_CAMPAIGN, ReminderKind
 from domain.services.reminders import DueReminder
 from handlers.buttons import ButtonData
-from handlers.contract import Button, Reply
+from handlers.contract import MAX_KEYBOARD_BUTTONS, MAX_MESSAGE_CHARS, Button, Reply, text_length
 from handlers.features.recharge import ShowRecharge
 from handlers.i18n import Texts
 from handlers.menu import back_to_menu, show_menu
 from handlers.offers_text import campaign_name, countdown, describe
+from handlers.paging import (
+    Block,
+    capped,
+    lines_of,
+    navigation,
+    page_line,
+    page_of,
+    paginate,
+    rows_of,
+    shortened,
+)
 from handlers.router import Context, ConversationRouter
+
+# Campaigns on one page of the staff's delivery figures.
+MAX_DELIVERY_LINES = 20
+# An offer named on a button: its description cut to this many characters.
+MAX_LABEL_CHARS = 48
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,20 @@ class ShowReminders(ButtonData, prefix="rmd"):
     pass
 
 
+@dataclass(frozen=True)
+class RemindersPage(ButtonData, prefix="rmd-p"):
+    """A page of the customer's reminders."""
+
+    page: int
+
+
+@dataclass(frozen=True)
+class DeliveriesPage(ButtonData, prefix="dlv-p"):
+    """A page of the staff's reminder delivery figures."""
+
+    page: int
+
+
 def offer_label(t: Texts, offer: Offer) -> str:
     return describe(t, offer)
 
@@ -63,7 +93,7 @@ def remind_buttons(
                 continue
             on = (campaign_id, offer.code) in subscribed
             key = "reminders.offer_off" if on else "reminders.offer_on"
-            label = t(key, offer=offer_label(t, offer))
+            label = t(key, offer=shortened(offer_label(t, offer), MAX_LABEL_CHARS))
             rows.append((Button(label, RemindOffer(offer_id).pack()),))
         on = (campaign_id, WHOLE_CAMPAIGN) in subscribed
         key = "reminders.campaign_off" if on else "reminders.campaign_on"
@@ -91,12 +121,13 @@ def reminder_reply(t: Texts, reminder: DueReminder) -> Reply:
             t("reminders.time_left", left=left),
         ]
     else:
-        lines = [t("reminders.countdown_title", name=name, left=left)]
+        offers = []
         for item in reminder.offers:
             line = "• " + offer_label(t, item.offer)
             if item.left is not None and item.offer.quota:
                 line += t("offers.slots_left", left=item.left, quota=item.offer.quota)
-            lines.append(line)
+            offers.append(line)
+        lines = [t("reminders.countdown_title", name=name, left=left), *capped(t, offers)]
     lines.append(t("reminders.call_to_action"))
     return Reply(
         "\n".join(lines),
@@ -107,15 +138,15 @@ def reminder_reply(t: Texts, reminder: DueReminder) -> Reply:
     )
 
 
-async def _show_reminders(ctx: Context, *, edit: bool) -> None:
+async def _show_reminders(ctx: Context, *, edit: bool, page: int = 0) -> None:
+    """The customer's reminders, a campaign a block, a page at a time."""
     subscriptions = await ctx.services.reminders.subscriptions(ctx.customer.id)
     if not subscriptions:
         ctx.reply(ctx.t("reminders.none"), (back_to_menu(ctx.t),), edit=edit)
         return
-    lines = [ctx.t("reminders.header")]
-    rows: list[tuple[Button, ...]] = []
-    seen: set[int] = set()
     now = ctx.services.reminders.now()
+    by_campaign: dict[int, list[str]] = {}
+    names: dict[int, str] = {}
     for item in subscriptions:
         name = campaign_name(item.campaign, ctx.language)
         what = (
@@ -124,19 +155,71 @@ async def _show_reminders(ctx: Context, *, edit: bool) -> None:
             else offer_label(ctx.t, item.offer)
         )
         left = countdown(ctx.t, item.campaign.ends_at - now)
-        lines.append(ctx.t("reminders.item", name=name, what=what, left=left))
-        if item.campaign_id not in seen:
-            seen.add(item.campaign_id)
-            rows.append(
+        names[item.campaign_id] = name
+        by_campaign.setdefault(item.campaign_id, []).append(
+            ctx.t("reminders.item", name=name, what=what, left=left)
+        )
+    blocks = [
+        Block(
+            tuple(capped(ctx.t, lines)),
+            (
                 (
                     Button(
-                        ctx.t("reminders.stop_campaign", name=name),
-                        StopReminders(item.campaign_id).pack(),
+                        ctx.t("reminders.stop_campaign", name=names[campaign_id]),
+                        StopReminders(campaign_id).pack(),
                     ),
-                )
-            )
-    rows.append(back_to_menu(ctx.t))
+                ),
+            ),
+        )
+        for campaign_id, lines in by_campaign.items()
+    ]
+    header = ctx.t("reminders.header")
+    footer = back_to_menu(ctx.t)
+    pages = paginate(
+        blocks,
+        text_room=MAX_MESSAGE_CHARS - text_length(header) - 1,
+        button_room=MAX_KEYBOARD_BUTTONS - len(footer),
+    )
+    page = page_of(pages, page)
+    lines = [header, *lines_of(pages[page]), *page_line(ctx.t, page, len(pages))]
+    rows = [*rows_of(pages[page]), *navigation(ctx.t, page, len(pages), RemindersPage), footer]
     ctx.reply("\n".join(lines), tuple(rows), edit=edit)
+
+
+async def _show_deliveries(ctx: Context, *, edit: bool, page: int = 0) -> None:
+    """Each campaign's reminder figures, for staff, a page at a time."""
+    progress = await ctx.services.reminders.progress()
+    if not progress:
+        ctx.reply(ctx.t("deliveries.none"), edit=edit)
+        return
+    blocks = [
+        Block(
+            (
+                _progress_line(
+                    ctx.t,
+                    ctx.language,
+                    item.campaign,
+                    {
+                        "planned": item.planned,
+                        "sent": item.sent,
+                        "pending": item.pending,
+                        "failed": item.failed,
+                        "skipped": item.skipped,
+                    },
+                ),
+            )
+        )
+        for item in progress
+    ]
+    header = ctx.t("deliveries.header")
+    pages = paginate(
+        blocks,
+        text_room=MAX_MESSAGE_CHARS - text_length(header) - 1,
+        per_page=MAX_DELIVERY_LINES,
+    )
+    page = page_of(pages, page)
+    lines = [header, *lines_of(pages[page]), *page_line(ctx.t, page, len(pages))]
+    ctx.reply("\n".join(lines), navigation(ctx.t, page, len(pages), DeliveriesPage), edit=edit)
 
 
 def _progress_line(t: Texts, language: Language, campaign: Campaign, counts: dict[str, int]) -> str:
@@ -163,7 +246,7 @@ def register(router: ConversationRouter) -> None:
             ctx.customer.id, ctx.event.chat_id, campaign_id, code
         )
         ctx.notice(ctx.t("reminders.on" if on else "reminders.off"))
-        await _refresh_offers(ctx)
+        await _refresh_offers(ctx, campaign_id)
 
     @router.button(RemindCampaign)
     async def remind_campaign(ctx: Context, data: RemindCampaign) -> None:
@@ -174,7 +257,7 @@ def register(router: ConversationRouter) -> None:
             ctx.customer.id, ctx.event.chat_id, data.campaign_id, WHOLE_CAMPAIGN
         )
         ctx.notice(ctx.t("reminders.on" if on else "reminders.off"))
-        await _refresh_offers(ctx)
+        await _refresh_offers(ctx, data.campaign_id)
 
     @router.button(StopReminders)
     async def stop(ctx: Context, data: StopReminders) -> None:
@@ -185,31 +268,27 @@ def register(router: ConversationRouter) -> None:
             ((Button(ctx.t("reminders.list"), ShowReminders().pack()),), back_to_menu(ctx.t)),
         )
 
+    @router.button(RemindersPage)
+    async def reminders_page(ctx: Context, data: RemindersPage) -> None:
+        await _show_reminders(ctx, edit=True, page=data.page)
+
     @router.command("deliveries")
     async def deliveries(ctx: Context) -> None:
         if not await ctx.services.staff.is_staff(ctx.event.user.telegram_id):
             ctx.reply(ctx.t("command.unknown"))
             show_menu(ctx, router)
             return
-        progress = await ctx.services.reminders.progress()
-        if not progress:
-            ctx.reply(ctx.t("deliveries.none"))
-            return
-        lines = [ctx.t("deliveries.header")]
-        for item in progress:
-            counts = {
-                "planned": item.planned,
-                "sent": item.sent,
-                "pending": item.pending,
-                "failed": item.failed,
-                "skipped": item.skipped,
-            }
-            lines.append(_progress_line(ctx.t, ctx.language, item.campaign, counts))
-        ctx.reply("\n".join(lines))
+        await _show_deliveries(ctx, edit=False)
+
+    @router.button(DeliveriesPage)
+    async def deliveries_page(ctx: Context, data: DeliveriesPage) -> None:
+        if await ctx.staff_only():
+            await _show_deliveries(ctx, edit=True, page=data.page)
 
 
-async def _refresh_offers(ctx: Context) -> None:
-    """Show the offers screen again, with the buttons in their new state."""
+async def _refresh_offers(ctx: Context, campaign_id: int) -> None:
+    """Show the offers screen again, at the page of the campaign, with the buttons in their new
+    state."""
     from handlers.features.offers import show_offers
 
-    await show_offers(ctx, edit=True)
+    await show_offers(ctx, edit=True, campaign=campaign_id)

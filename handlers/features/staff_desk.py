@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from domain.limits import parse_id
 from domain.orders import OrderStatus
 from domain.services.recharge import RechargeError
 from domain.services.registry import Services
@@ -145,11 +146,11 @@ def register(router: ConversationRouter) -> None:
     async def ticket_command(ctx: Context) -> None:
         if not await ctx.staff_only():
             return
-        number = ctx.event.args.strip().lstrip("#")
-        if not number.isdigit() or len(number) > 12:
+        number = parse_id(ctx.event.args.strip().lstrip("#"))
+        if number is None:
             _answer(ctx, desk_texts(ctx)("staff.ticket_usage"))
             return
-        await _show(ctx, int(number))
+        await _show(ctx, number)
 
     @router.command("answer")
     async def answer_command(ctx: Context) -> None:
