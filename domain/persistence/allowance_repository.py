@@ -53,9 +53,12 @@ class AllowanceRepository(Repository):
         False (nothing taken) if it would be. Of any number of concurrent takes, exactly
         those that fit succeed: the check and the increment are one statement."""
         core = await self._core()
-        params = {"owner": customer_id, "of_scope": scope}
-        await core.run(_OPEN, **params)
-        return await core.run(_TAKE, **params, amount=amount, ceiling=limit) > 0
+        params = {"owner": customer_id, "of_scope": scope, "amount": amount, "ceiling": limit}
+        if await core.run(_TAKE, **params):
+            return True  # the allowance has been used before: one statement
+        # Its first use (or it is used up): the row exists once this returns, whoever made it.
+        await core.run(_OPEN, owner=customer_id, of_scope=scope)
+        return await core.run(_TAKE, **params) > 0
 
     async def give_back(self, customer_id: int, scope: str, amount: int) -> None:
         """Give back `amount` taken of `scope` (never below nothing)."""

@@ -87,7 +87,9 @@ stock = 10
 
 
 async def _shop(database_url: str) -> App:
-    settings = make_settings(database_url, sandbox_topup_delay_seconds=0, admin_ids=str(STAFF))
+    settings = make_settings(
+        database_url, demo_mode=True, sandbox_topup_delay_seconds=0, admin_ids=str(STAFF)
+    )
     app = await build_app(settings)
     for first in range(0, CAMPAIGNS, 100):  # a file holds at most 100 campaigns
         text = "".join(_campaign(n) for n in range(first, first + 100))

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.assembly import App, build_app
+from domain.money import Money
 from domain.persistence.tables import Base
 from handlers.buttons import ButtonData, registered
 from handlers.contract import Outcome, payment_event, pre_checkout_event
@@ -121,15 +122,22 @@ async def test_invoice_payloads_out_of_range_name_no_order(
     await chat.send("/start")
     before = await _row_counts(shop)
     caplog.set_level(logging.WARNING)
-    for value in ("2147483648", "99999999999999999", "9999999999999999999", "-1", "٣"):
-        payload = f"order:{value}"
+    values = ("2147483648", "99999999999999999", "9999999999999999999", "-1", "٣")
+    for value in values:
         asked = await shop.conversation.handle(
-            pre_checkout_event(chat.user, "q1", payload, "CNY", 3000)
+            pre_checkout_event(chat.user, "q1", f"order:{value}", "CNY", 3000)
         )
-        assert asked.pre_checkout_error == "没有找到这个订单。", payload
-        paid = await shop.conversation.handle(
-            payment_event(chat.user, chat.chat_id, payload, "CNY", 3000, f"tg-{value}")
-        )
-        assert [r.text for r in paid.replies] == ["没有找到这个订单。"], payload
+        assert asked.pre_checkout_error == "没有找到这个订单。", value
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert await _row_counts(shop) == before
+    # Money that arrived all the same for no order is never lost: it goes to the wallet, once.
+    for value in (*values, values[0]):
+        paid = await shop.conversation.handle(
+            payment_event(chat.user, chat.chat_id, f"order:{value}", "CNY", 3000, f"tg-{value}")
+        )
+        assert [r.text for r in paid.replies] == [
+            "您的付款 ¥30.00 与所付订单不符，订单未使用这笔付款；款项已全额存入您的钱包余额。"
+        ], value
+    turn = await shop.services.customers.begin_turn(chat.user, chat.chat_id)
+    customer = turn.customer
+    assert await shop.services.wallet.balance(customer.id) == Money.yuan(30 * len(values))
