@@ -49,6 +49,12 @@ def test_domain_rules_do_not_import_persistence() -> None:
         ), path.name
 
 
+def test_services_see_no_sqlalchemy() -> None:
+    """Services work on the unit of work's repositories and domain exceptions only."""
+    for path in (ROOT / "domain" / "services").glob("*.py"):
+        assert not any(name.startswith("sqlalchemy") for name in _full_imports(path)), path.name
+
+
 def _full_imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names: set[str] = set()

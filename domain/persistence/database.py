@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -14,6 +15,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from domain.errors import RecordConflict
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 SQLITE_POOL_SIZE = 5
@@ -42,6 +45,14 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
 
 
 READ_ONLY = "wallet_read_only"
+
+
+def _as_domain_error(context: ExceptionContext) -> BaseException | None:
+    """A broken constraint reaches the services as the domain's `RecordConflict`, whatever
+    ran the statement (a repository's Core statement or the session's flush)."""
+    if isinstance(context.sqlalchemy_exception, IntegrityError):
+        return RecordConflict(str(context.original_exception))
+    return None
 
 
 def _begin_immediate(connection: Any) -> None:
@@ -75,10 +86,12 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         )
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
-        return engine
-    return create_async_engine(
-        url, echo=echo, pool_size=20, max_overflow=40, pool_timeout=120, pool_recycle=3600
-    )
+    else:
+        engine = create_async_engine(
+            url, echo=echo, pool_size=20, max_overflow=40, pool_timeout=120, pool_recycle=3600
+        )
+    event.listen(engine.sync_engine, "handle_error", _as_domain_error)
+    return engine
 
 
 def create_session_factory(

@@ -65,6 +65,8 @@ _OFFERS_OF = (
 _OFFERS_BY_CODE = StatementsByKeys(
     lambda names: select(_OFFERS).where(or_(*(_OFFERS.c.code == bindparam(n) for n in names)))
 )
+_OFFER = select(_OFFERS).where(_OFFERS.c.id == bindparam("offer_id"))
+_CAMPAIGN_ID = select(_CAMPAIGNS.c.id).where(_CAMPAIGNS.c.id == bindparam("campaign_id"))
 _CLAIMS_OF_ORDER = (
     select(_CLAIMS).where(_CLAIMS.c.order_id == bindparam("order_id")).order_by(_CLAIMS.c.id)
 )
@@ -209,6 +211,13 @@ class CampaignRepository(Repository):
     async def all(self) -> list[CampaignRow]:
         result = await self._session.execute(select(CampaignRow).order_by(CampaignRow.starts_at))
         return list(result.scalars())
+
+    async def offer(self, offer_id: int) -> Record | None:
+        return await (await self._core()).row(_OFFER, offer_id=offer_id)
+
+    async def exists(self, campaign_id: int) -> bool:
+        found = await (await self._core()).value(_CAMPAIGN_ID, campaign_id=campaign_id)
+        return found is not None
 
     async def offers_of(self, campaign_id: int) -> list[Record]:
         return await (await self._core()).rows(_OFFERS_OF, campaign_id=campaign_id)

@@ -25,6 +25,15 @@ class SupportRepository:
         self._session = session
 
     # -- tickets ------------------------------------------------------------------------------
+    def add_suggestion(self, customer_id: int, text: str, at: datetime) -> None:
+        self._session.add(SuggestionRow(customer_id=customer_id, text=text, at=at))
+
+    def add_rating(self, order_id: int, customer_id: int, stars: int, at: datetime) -> None:
+        """A rating of an order; a second of the same order breaks a unique key on commit."""
+        self._session.add(
+            OrderRatingRow(order_id=order_id, customer_id=customer_id, stars=stars, at=at)
+        )
+
     def add(self, row: TicketRow | TicketMessageRow) -> None:
         self._session.add(row)
 
@@ -68,11 +77,14 @@ class SupportRepository:
         sources: Iterable[str],
         target: str,
         at: datetime,
-        *conditions: ColumnElement[bool],
+        *,
+        unassigned: bool = False,
         **values: object,
     ) -> bool:
-        """Move the ticket to `target` only if it is in one of `sources` now (and `conditions`
-        hold), in one statement: of two concurrent attempts exactly one succeeds."""
+        """Move the ticket to `target` only if it is in one of `sources` now (and nobody took
+        it, when `unassigned`), in one statement: of two concurrent attempts exactly one
+        succeeds."""
+        conditions = [TicketRow.assignee_id.is_(None)] if unassigned else []
         result = await self._session.execute(
             update(TicketRow)
             .where(TicketRow.id == ticket_id, TicketRow.status.in_(list(sources)), *conditions)
@@ -81,6 +93,43 @@ class SupportRepository:
             .execution_options(synchronize_session=False)
         )
         return result.first() is not None
+
+    async def rate(self, ticket_id: int, stars: int, at: datetime) -> bool:
+        """The customer's rating of a resolved ticket, once."""
+        return await self.set_values(
+            ticket_id,
+            TicketRow.csat.is_(None),
+            TicketRow.resolved_at.is_not(None),
+            csat=stars,
+            csat_at=at,
+        )
+
+    async def take_if_unassigned(
+        self, ticket_id: int, staff_id: int, statuses: Iterable[str], at: datetime
+    ) -> bool:
+        """A ticket in `statuses` that nobody took yet is taken by `staff_id`, once."""
+        return await self.set_values(
+            ticket_id,
+            TicketRow.assignee_id.is_(None),
+            TicketRow.status.in_(list(statuses)),
+            assignee_id=staff_id,
+            updated_at=at,
+        )
+
+    async def escalate(self, ticket_id: int, waiting_since_before: datetime, at: datetime) -> bool:
+        """A ticket whose customer has waited since before `waiting_since_before` is raised,
+        once per wait."""
+        return await self.set_values(
+            ticket_id,
+            TicketRow.waiting_since.is_not(None),
+            TicketRow.waiting_since <= waiting_since_before,
+            (TicketRow.escalated_at.is_(None)) | (TicketRow.escalated_at < TicketRow.waiting_since),
+            escalated_at=at,
+        )
+
+    async def set_topic(self, ticket_id: int, thread_id: int) -> bool:
+        """The staff chat's topic of the ticket, set once."""
+        return await self.set_values(ticket_id, TicketRow.thread_id.is_(None), thread_id=thread_id)
 
     async def set_values(
         self, ticket_id: int, *conditions: ColumnElement[bool], **values: object

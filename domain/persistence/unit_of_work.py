@@ -24,6 +24,9 @@ from domain.persistence.loyalty_repositories import (
     PointsRepository,
     RewardRepository,
 )
+from domain.persistence.privacy_repositories import PrivacyRepository
+from domain.persistence.referral_repositories import ReferralRepository
+from domain.persistence.reminder_repositories import LeaseRepository, ReminderRepository
 from domain.persistence.repositories import (
     ConversationRepository,
     CustomerRepository,
@@ -33,6 +36,7 @@ from domain.persistence.repositories import (
     ProductRepository,
     WalletRepository,
 )
+from domain.persistence.support_repositories import SupportRepository
 
 
 class NestedUnitOfWorkError(RuntimeError):
@@ -106,6 +110,13 @@ class UnitOfWork:
             self._core = CoreConnection(connection)
         return self._core
 
+    async def rollback(self) -> None:
+        """End the transaction without keeping anything; the unit of work may go on reading."""
+        if self._session is not None:
+            await self._session.rollback()
+        if self._connection is not None and self._connection.in_transaction():
+            await self._connection.rollback()
+
     async def commit(self) -> None:
         if self._session is not None:
             await self._session.commit()
@@ -163,6 +174,26 @@ class UnitOfWork:
     @cached_property
     def notices(self) -> NoticeRepository:
         return NoticeRepository(self.session)
+
+    @cached_property
+    def support(self) -> SupportRepository:
+        return SupportRepository(self.session)
+
+    @cached_property
+    def referrals(self) -> ReferralRepository:
+        return ReferralRepository(self.session)
+
+    @cached_property
+    def reminders(self) -> ReminderRepository:
+        return ReminderRepository(self.session)
+
+    @cached_property
+    def leases(self) -> LeaseRepository:
+        return LeaseRepository(self.session)
+
+    @cached_property
+    def privacy(self) -> PrivacyRepository:
+        return PrivacyRepository(self.session)
 
 
 class UnitOfWorkFactory:

@@ -5,16 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.exc import IntegrityError
-
 from domain.clock import Clock, utc_now
 from domain.conversation import IDLE, ConversationState
 from domain.customers import MAX_BOUND_PHONES, BoundPhone, Customer, TelegramProfile
+from domain.errors import RecordConflict
 from domain.languages import Language, language_from_telegram
 from domain.money import CNY
 from domain.persistence.core import Record
-from domain.persistence.privacy_repositories import PrivacyRepository
-from domain.persistence.support_repositories import SupportRepository
 from domain.persistence.tables import CustomerRow, PhoneBindingRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier, PhoneNumber
@@ -87,7 +84,7 @@ class CustomerService:
             return Turn(customer=_customer(row), state=state)
         try:
             return await self._begin_turn(profile, chat_id)
-        except IntegrityError:
+        except RecordConflict:
             # Two updates of a brand-new customer raced to register; the other one won.
             return await self._begin_turn(profile, chat_id)
 
@@ -165,7 +162,7 @@ class CustomerService:
             uow.phones.add(row)
             try:
                 await uow.commit()
-            except IntegrityError as error:
+            except RecordConflict as error:
                 raise PhoneAlreadyBound(number.digits) from error
             return _bound_phone(row)
 
@@ -188,11 +185,9 @@ class CustomerService:
             if row.telegram_id is not None:
                 await uow.conversations.forget_user(row.telegram_id)
             await uow.orders.anonymise_phones(customer_id)
-            await PrivacyRepository(uow.session).forget_chats(customer_id)
+            await uow.privacy.forget_chats(customer_id)
             await uow.phones.remove_all(customer_id)
-            await SupportRepository(uow.session).erase_customer(
-                customer_id, ERASED_TEXT, ERASED_KINDS
-            )
+            await uow.support.erase_customer(customer_id, ERASED_TEXT, ERASED_KINDS)
             row.telegram_id = None
             row.first_name = None
             row.last_name = None

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from domain.allowances import UNLIMITED, reward_scope
 from domain.campaigns import (
     Audience,
@@ -30,6 +28,7 @@ from domain.campaigns import (
 )
 from domain.catalogue import ProductKind
 from domain.clock import Clock, utc_now
+from domain.errors import RecordConflict
 from domain.money import CNY, Money
 from domain.orders import CHINA
 from domain.persistence.core import Record
@@ -510,7 +509,7 @@ class RewardCatalogue:
         key = f"redeem:{customer_id}:{request_key}"[:64]
         try:
             return await self._redeem(customer_id, reward_id, key)
-        except IntegrityError:
+        except RecordConflict:
             pass  # a concurrent duplicate of this very request won the race
         except RedeemRefused:
             if not await self._redeemed(key):

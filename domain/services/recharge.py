@@ -15,11 +15,10 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from domain.campaigns import Benefit, OfferKind, Quote
 from domain.catalogue import Product, ProductKind
 from domain.clock import Clock, utc_now
+from domain.errors import RecordConflict
 from domain.limits import parse_id
 from domain.money import CNY, Money
 from domain.orders import (
@@ -589,7 +588,7 @@ class RechargeService:
                     payment=self._payment(PaymentMethod.WALLET, f"wallet:{order.id}"),
                     payment_method=PaymentMethod.WALLET.value,
                 )
-            except IntegrityError as error:
+            except RecordConflict as error:
                 raise NotPayable(order) from error
             if not moved:
                 raise NotPayable(await self._reload(uow, order.id))
@@ -608,7 +607,7 @@ class RechargeService:
             try:
                 carried = await self._carry_on(uow, moved)
                 await uow.commit()
-            except IntegrityError as error:
+            except RecordConflict as error:
                 raise NotPayable(order) from error
         return await self._top_up(carried) if carried else await self.fulfil(order.id)
 
@@ -721,7 +720,7 @@ class RechargeService:
                 )
             try:
                 await uow.commit()
-            except IntegrityError:
+            except RecordConflict:
                 moved = None  # a concurrent duplicate of this update settled it first
         return await self.fulfil(order.id) if moved else await self.get(order.id)
 
@@ -782,7 +781,7 @@ class RechargeService:
                     payment=self._payment(method, reference),
                     payment_method=method.value,
                 )
-            except IntegrityError:
+            except RecordConflict:
                 return None
             if moved is None:
                 if await uow.orders.get(order_id) is None:
@@ -873,7 +872,7 @@ class RechargeService:
             return await self._send_to_carrier(
                 uow, row.id, held if held != row.quote else None, claims
             )
-        except IntegrityError:  # another worker claimed for this order at the same moment
+        except RecordConflict:  # another worker claimed for this order at the same moment
             return None
 
     async def _send_to_carrier(

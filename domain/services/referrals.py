@@ -11,9 +11,8 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
-
 from domain.clock import Clock, utc_now
+from domain.errors import RecordConflict
 from domain.money import CNY, Money
 from domain.orders import OrderStatus
 from domain.persistence.referral_repositories import ReferralRepository
@@ -183,17 +182,17 @@ class ReferralService:
     async def invite_code(self, customer_id: int) -> str:
         """The customer's personal code, made on first use; the same one ever after."""
         async with self._uow.read() as uow:
-            code = await ReferralRepository(uow.session).code_of(customer_id)
+            code = await uow.referrals.code_of(customer_id)
         if code is not None:
             return code
         for _ in range(3):
             try:
                 async with self._uow() as uow:
-                    repo = ReferralRepository(uow.session)
+                    repo = uow.referrals
                     await repo.add_code(customer_id, new_invite_code(), self._clock())
                     code = await repo.code_of(customer_id)
                     await uow.commit()
-            except IntegrityError:  # a code collided with another customer's: draw again
+            except RecordConflict:  # a code collided with another customer's: draw again
                 continue
             if code is not None:
                 return code
@@ -203,7 +202,7 @@ class ReferralService:
         code = await self.invite_code(customer_id)
         now = self._clock()
         async with self._uow.read() as uow:
-            repo = ReferralRepository(uow.session)
+            repo = uow.referrals
             friends = await repo.of_inviter(customer_id)
             rewards = [_reward(row) for row in await repo.rewards_of(customer_id)]
             programme = await self._programme(uow, now)
@@ -226,7 +225,7 @@ class ReferralService:
         claimable within their window (what erasing their data would take from them)."""
         now = self._clock()
         async with self._uow.read() as uow:
-            rows = await ReferralRepository(uow.session).rewards_of(customer_id)
+            rows = await uow.referrals.rewards_of(customer_id)
         rewards = [_reward(row) for row in rows]
         return [
             r
@@ -241,7 +240,7 @@ class ReferralService:
             programme = await self._programme(uow, self._clock())
             if programme is None:
                 return None
-            leaders = await ReferralRepository(uow.session).leaders(
+            leaders = await uow.referrals.leaders(
                 programme.campaign_code, ReferralStatus.QUALIFIED, limit
             )
         return programme, [(masked_name(name), count) for name, count in leaders]
@@ -258,7 +257,7 @@ class ReferralService:
             return False
         try:
             async with self._uow() as uow:
-                repo = ReferralRepository(uow.session)
+                repo = uow.referrals
                 inviter_id = await repo.owner_of(code)
                 if inviter_id is None or inviter_id == friend_id:
                     return False
@@ -277,20 +276,20 @@ class ReferralService:
                     )
                 )
                 await uow.commit()
-        except IntegrityError:
+        except RecordConflict:
             return False  # attributed already: the first touch stands
         return True
 
     async def inviter_of(self, friend_id: int) -> int | None:
         async with self._uow.read() as uow:
-            return await ReferralRepository(uow.session).inviter_of(friend_id)
+            return await uow.referrals.inviter_of(friend_id)
 
     # -- qualification (sweep) ------------------------------------------------------------------
     async def qualify_due(self) -> list[int]:
         """Referrals whose friend's first qualifying recharge completed: recorded once each,
         with both rewards claimable, or held for staff when screening says so."""
         async with self._uow.read() as uow:
-            candidates = await ReferralRepository(uow.session).qualifying_candidates(
+            candidates = await uow.referrals.qualifying_candidates(
                 ReferralStatus.JOINED, OrderStatus.COMPLETED, SWEEP_BATCH
             )
         done: list[int] = []
@@ -325,7 +324,7 @@ class ReferralService:
         now = self._clock()
         try:
             async with self._uow() as uow:
-                repo = ReferralRepository(uow.session)
+                repo = uow.referrals
                 if not await repo.move(
                     referral_id,
                     [ReferralStatus.JOINED],
@@ -378,7 +377,7 @@ class ReferralService:
                         )
                     )
                 await uow.commit()
-        except IntegrityError:
+        except RecordConflict:
             return False  # the order qualified another referral, or rewards exist already
         if reasons:
             log.warning("referral %s held for staff: %s", referral_id, ",".join(reasons))
@@ -389,7 +388,7 @@ class ReferralService:
         """Staff let a held referral pay out: its rewards become claimable (once)."""
         now = self._clock()
         async with self._uow() as uow:
-            repo = ReferralRepository(uow.session)
+            repo = uow.referrals
             row = await repo.get(referral_id)
             if row is None or row.campaign_code is None:
                 return False
@@ -414,7 +413,7 @@ class ReferralService:
     async def reject(self, referral_id: int) -> bool:
         """Staff refuse a held referral: its rewards are revoked."""
         async with self._uow() as uow:
-            repo = ReferralRepository(uow.session)
+            repo = uow.referrals
             if not await repo.move(
                 referral_id, [ReferralStatus.HELD], status=ReferralStatus.REJECTED
             ):
@@ -429,13 +428,13 @@ class ReferralService:
     async def review(self, referral_id: int) -> StaffAlert | None:
         """A referral as staff review it: who, which order, why it was held, where it stands."""
         async with self._uow.read() as uow:
-            row = await ReferralRepository(uow.session).get(referral_id)
+            row = await uow.referrals.get(referral_id)
         return None if row is None or row.alert is None else _alert(row)
 
     async def held(self, limit: int = 20) -> list[StaffAlert]:
         """Referrals waiting for staff, oldest first."""
         async with self._uow.read() as uow:
-            rows = await ReferralRepository(uow.session).with_status(ReferralStatus.HELD, limit)
+            rows = await uow.referrals.with_status(ReferralStatus.HELD, limit)
         return [_alert(row) for row in rows]
 
     # -- claiming -------------------------------------------------------------------------------
@@ -446,7 +445,7 @@ class ReferralService:
         """
         now = self._clock()
         async with self._uow() as uow:
-            repo = ReferralRepository(uow.session)
+            repo = uow.referrals
             row = await repo.move_reward(
                 reward_id,
                 [RewardStatus.CLAIMABLE],
@@ -478,7 +477,7 @@ class ReferralService:
         """Referrals whose qualifying order was refunded: rewards not yet claimed are revoked,
         claimed ones clawed back from points or wallet down to zero, the rest recorded."""
         async with self._uow.read() as uow:
-            due = await ReferralRepository(uow.session).refunded(
+            due = await uow.referrals.refunded(
                 [ReferralStatus.QUALIFIED, ReferralStatus.HELD], OrderStatus.REFUNDED, SWEEP_BATCH
             )
         return [referral_id for referral_id in due if await self._reverse(referral_id)]
@@ -486,7 +485,7 @@ class ReferralService:
     async def _reverse(self, referral_id: int) -> bool:
         now = self._clock()
         async with self._uow() as uow:
-            repo = ReferralRepository(uow.session)
+            repo = uow.referrals
             if not await repo.move(
                 referral_id,
                 [ReferralStatus.QUALIFIED, ReferralStatus.HELD],
@@ -564,7 +563,7 @@ class ReferralService:
     # -- expiry and notices (sweep) -------------------------------------------------------------
     async def expire_due(self) -> int:
         async with self._uow() as uow:
-            count = await ReferralRepository(uow.session).expire(
+            count = await uow.referrals.expire(
                 RewardStatus.CLAIMABLE, RewardStatus.EXPIRED, self._clock()
             )
             await uow.commit()
@@ -572,32 +571,30 @@ class ReferralService:
 
     async def unnotified_rewards(self) -> list[Reward]:
         async with self._uow.read() as uow:
-            rows = await ReferralRepository(uow.session).unnotified(
-                RewardStatus.CLAIMABLE, SWEEP_BATCH
-            )
+            rows = await uow.referrals.unnotified(RewardStatus.CLAIMABLE, SWEEP_BATCH)
         return [_reward(row) for row in rows]
 
     async def mark_notified(self, reward_id: int, notified: bool = True) -> bool:
         """Claim (True) a reward's notice before sending it, or release it (False) to retry."""
         async with self._uow() as uow:
-            changed = await ReferralRepository(uow.session).set_notified(reward_id, notified)
+            changed = await uow.referrals.set_notified(reward_id, notified)
             await uow.commit()
         return changed
 
     async def unsent_alerts(self) -> list[StaffAlert]:
         async with self._uow.read() as uow:
-            rows = await ReferralRepository(uow.session).unsent_alerts(SWEEP_BATCH)
+            rows = await uow.referrals.unsent_alerts(SWEEP_BATCH)
         return [_alert(row) for row in rows]
 
     async def mark_alert_sent(self, referral_id: int, sent: bool = True) -> bool:
         async with self._uow() as uow:
-            changed = await ReferralRepository(uow.session).set_alert_sent(referral_id, sent)
+            changed = await uow.referrals.set_alert_sent(referral_id, sent)
             await uow.commit()
         return changed
 
     async def shortfalls(self, *, unsent_only: bool = False) -> list[Shortfall]:
         async with self._uow.read() as uow:
-            repo = ReferralRepository(uow.session)
+            repo = uow.referrals
             rows = await repo.shortfalls(unsent_only=unsent_only, limit=SWEEP_BATCH)
             coupons = await repo.coupon_codes([r.reward_id for r in rows])
         return [
@@ -614,14 +611,14 @@ class ReferralService:
 
     async def mark_shortfall_sent(self, shortfall_id: int, sent: bool = True) -> bool:
         async with self._uow() as uow:
-            changed = await ReferralRepository(uow.session).set_shortfall_sent(shortfall_id, sent)
+            changed = await uow.referrals.set_shortfall_sent(shortfall_id, sent)
             await uow.commit()
         return changed
 
     async def unnotified_reversals(self) -> list[ReversedReward]:
         """Rewards taken away (refund or staff rejection) whose customer was not told yet."""
         async with self._uow.read() as uow:
-            rows = await ReferralRepository(uow.session).unnotified_reversals(
+            rows = await uow.referrals.unnotified_reversals(
                 [RewardStatus.REVOKED, RewardStatus.CLAWED_BACK], SWEEP_BATCH
             )
         return [

@@ -23,7 +23,6 @@ from domain.persistence.reminder_repositories import (
     SENDING,
     SENT,
     SKIPPED,
-    LeaseRepository,
     ReminderRepository,
 )
 from domain.persistence.reminder_tables import ReminderOutboxRow
@@ -130,7 +129,7 @@ class ReminderService:
         """Subscribe to a campaign's reminders (one offer's, or all with "*"), or unsubscribe
         when already subscribed. True when subscribed now."""
         async with self._uow() as uow:
-            reminders = ReminderRepository(uow.session)
+            reminders = uow.reminders
             subscribed = await reminders.subscribe(
                 customer_id, campaign_id, scope, chat_id, self.config.timezone, self._clock()
             )
@@ -143,9 +142,7 @@ class ReminderService:
     async def unsubscribe(self, customer_id: int, campaign_id: int) -> int:
         """Every reminder of the campaign off; how many subscriptions there were."""
         async with self._uow() as uow:
-            removed = await ReminderRepository(uow.session).unsubscribe(
-                customer_id, campaign_id, None
-            )
+            removed = await uow.reminders.unsubscribe(customer_id, campaign_id, None)
             await uow.commit()
         return removed
 
@@ -153,12 +150,12 @@ class ReminderService:
         """The customer's subscriptions to campaigns not yet over."""
         now = self._clock()
         async with self._uow.read() as uow:
-            rows = await ReminderRepository(uow.session).subscriptions_of(customer_id)
+            rows = await uow.reminders.subscriptions_of(customer_id)
             campaigns: dict[int, _CampaignNow] = {}
             found = []
             for row in rows:
                 if row.campaign_id not in campaigns:
-                    loaded = await _load_campaign(ReminderRepository(uow.session), row.campaign_id)
+                    loaded = await _load_campaign(uow.reminders, row.campaign_id)
                     if loaded is None:
                         continue
                     campaigns[row.campaign_id] = loaded
@@ -173,7 +170,7 @@ class ReminderService:
 
     async def subscribed_scopes(self, customer_id: int) -> set[tuple[int, str]]:
         async with self._uow.read() as uow:
-            rows = await ReminderRepository(uow.session).subscriptions_of(customer_id)
+            rows = await uow.reminders.subscriptions_of(customer_id)
         return {(row.campaign_id, row.scope) for row in rows}
 
     async def offer_ids(self) -> dict[str, tuple[int, int]]:
@@ -190,12 +187,12 @@ class ReminderService:
     async def offer_of(self, offer_id: int) -> tuple[int, str] | None:
         """(campaign id, offer code) of an offer, or None."""
         async with self._uow.read() as uow:
-            row = await uow.session.get(OfferRow, offer_id)
+            row = await uow.campaigns.offer(offer_id)
             return None if row is None else (row.campaign_id, row.code)
 
     async def campaign_exists(self, campaign_id: int) -> bool:
         async with self._uow.read() as uow:
-            return await uow.session.get(CampaignRow, campaign_id) is not None
+            return await uow.campaigns.exists(campaign_id)
 
     # -- planning -----------------------------------------------------------------------------
     async def plan(self) -> int:
@@ -211,7 +208,7 @@ class ReminderService:
             ]
             campaigns = []
             for row in rows:
-                loaded = await _load_campaign(ReminderRepository(uow.session), row.id)
+                loaded = await _load_campaign(uow.reminders, row.id)
                 if loaded is not None:
                     campaigns.append(loaded)
         planned = 0
@@ -221,7 +218,7 @@ class ReminderService:
 
     async def _plan_campaign(self, current: _CampaignNow, now: datetime) -> int:
         async with self._uow.read() as uow:
-            zones = await ReminderRepository(uow.session).timezones(current.row.id)
+            zones = await uow.reminders.timezones(current.row.id)
         extra = current.row.extra or {}
         minutes = [int(m) for m in extra.get("countdown_minutes", []) or []]  # type: ignore[attr-defined]
         thresholds = [int(t) for t in extra.get("slots_left_reminders", []) or []]  # type: ignore[attr-defined]
@@ -280,7 +277,7 @@ class ReminderService:
         while after < top:
             upto = min(after + self.config.plan_batch, top)
             async with self._uow() as uow:
-                planned += await ReminderRepository(uow.session).plan(
+                planned += await uow.reminders.plan(
                     campaign_id=campaign_id,
                     timezone=zone,
                     after_id=after,
@@ -307,7 +304,7 @@ class ReminderService:
         now = self._clock()
         until = now + timedelta(seconds=self.config.claim_seconds)
         async with self._uow() as uow:
-            reminders = ReminderRepository(uow.session)
+            reminders = uow.reminders
             rows = await reminders.claim_due(now, until, limit)
             if not rows:
                 await uow.commit()
@@ -406,25 +403,21 @@ class ReminderService:
 
     async def sent(self, outbox_id: int, message_id: int | None) -> bool:
         async with self._uow() as uow:
-            done = await ReminderRepository(uow.session).settle(
-                outbox_id, SENT, self._clock(), message_id=message_id
-            )
+            done = await uow.reminders.settle(outbox_id, SENT, self._clock(), message_id=message_id)
             await uow.commit()
         return done
 
     async def failed(self, outbox_id: int, reason: str) -> None:
         """Dead-lettered: given up on, with the reason."""
         async with self._uow() as uow:
-            await ReminderRepository(uow.session).settle(
-                outbox_id, FAILED, self._clock(), reason=reason
-            )
+            await uow.reminders.settle(outbox_id, FAILED, self._clock(), reason=reason)
             await uow.commit()
 
     async def blocked(self, outbox_id: int, customer_id: int, reason: str) -> None:
         """The customer blocked the bot: this reminder failed, and no more go to them."""
         now = self._clock()
         async with self._uow() as uow:
-            reminders = ReminderRepository(uow.session)
+            reminders = uow.reminders
             await reminders.settle(outbox_id, FAILED, now, reason=f"blocked: {reason}")
             await reminders.mark_unreachable(customer_id, now)
             await uow.commit()
@@ -432,18 +425,18 @@ class ReminderService:
     async def release(self, outbox_ids: Sequence[int]) -> None:
         """Claimed reminders given back unsent (a sender stopping midway)."""
         async with self._uow() as uow:
-            await ReminderRepository(uow.session).release(outbox_ids)
+            await uow.reminders.release(outbox_ids)
             await uow.commit()
 
     async def progress(self) -> list[DeliveryProgress]:
         async with self._uow.read() as uow:
-            counts = await ReminderRepository(uow.session).progress()
+            counts = await uow.reminders.progress()
             totals: dict[int, dict[str, int]] = {}
             for campaign_id, status, count in counts:
                 totals.setdefault(campaign_id, {})[status] = count
             found = []
             for campaign_id, by_status in sorted(totals.items()):
-                loaded = await _load_campaign(ReminderRepository(uow.session), campaign_id)
+                loaded = await _load_campaign(uow.reminders, campaign_id)
                 if loaded is None:
                     continue
                 found.append(
@@ -464,16 +457,14 @@ class ReminderService:
         """Take or renew the lease that lets one process run the scheduler's sweeps."""
         now = self._clock()
         async with self._uow() as uow:
-            held = await LeaseRepository(uow.session).hold(
-                name, holder, now, now + timedelta(seconds=seconds)
-            )
+            held = await uow.leases.hold(name, holder, now, now + timedelta(seconds=seconds))
             await uow.commit()
         return held
 
     async def release_lease(self, holder: str, name: str = SCHEDULER_LEASE) -> None:
         """On a clean exit: the next process runs the sweeps at once, not when it lapses."""
         async with self._uow() as uow:
-            await LeaseRepository(uow.session).release(name, holder)
+            await uow.leases.release(name, holder)
             await uow.commit()
 
 

@@ -8,7 +8,6 @@ from enum import StrEnum
 
 from domain.clock import Clock, utc_now
 from domain.languages import Language
-from domain.persistence.support_repositories import SupportRepository
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 
 
@@ -48,7 +47,7 @@ class StaffDirectory:
         if self._uow is None:
             return None
         async with self._uow.read() as uow:
-            found = await SupportRepository(uow.session).role(telegram_id)
+            found = await uow.support.role(telegram_id)
         return StaffRole(found) if found else None
 
     async def supervisors(self) -> list[int]:
@@ -56,21 +55,21 @@ class StaffDirectory:
         granted: list[int] = []
         if self._uow is not None:
             async with self._uow.read() as uow:
-                granted = await SupportRepository(uow.session).with_role(StaffRole.SUPERVISOR)
+                granted = await uow.support.with_role(StaffRole.SUPERVISOR)
         return sorted(set(granted) | self._admin_ids)
 
     async def grant(self, telegram_id: int, role: StaffRole) -> None:
         if self._uow is None:
             raise RuntimeError("staff roles need the database")
         async with self._uow() as uow:
-            await SupportRepository(uow.session).grant(telegram_id, role.value, self._clock())
+            await uow.support.grant(telegram_id, role.value, self._clock())
             await uow.commit()
 
     async def revoke(self, telegram_id: int) -> bool:
         if self._uow is None:
             return False
         async with self._uow() as uow:
-            done = await SupportRepository(uow.session).revoke(telegram_id)
+            done = await uow.support.revoke(telegram_id)
             await uow.commit()
         return done
 

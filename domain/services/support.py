@@ -14,20 +14,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-
-from sqlalchemy import ColumnElement
-from sqlalchemy.exc import IntegrityError
+from typing import Any
 
 from domain.clock import Clock, utc_now
+from domain.errors import RecordConflict
 from domain.languages import DEFAULT_LANGUAGE, Language
 from domain.persistence.support_repositories import SupportRepository
 from domain.persistence.support_tables import (
-    OrderRatingRow,
-    SuggestionRow,
     TicketMessageRow,
     TicketRow,
 )
-from domain.persistence.tables import OrderRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.tickets import (
     ACTIVE,
@@ -170,7 +166,7 @@ class SupportService:
     async def suggest(self, customer_id: int, text: str) -> None:
         await self._use_quota(customer_id)
         async with self._uow() as uow:
-            uow.session.add(SuggestionRow(customer_id=customer_id, text=text, at=self._clock()))
+            uow.support.add_suggestion(customer_id, text, self._clock())
             await uow.commit()
 
     async def rate_order(self, customer_id: int, order_id: int, stars: int) -> bool:
@@ -178,31 +174,25 @@ class SupportService:
         if not 1 <= stars <= 5:
             raise ValueError(stars)
         async with self._uow() as uow:
-            order = await uow.session.get(OrderRow, order_id)
+            order = await uow.orders.get(order_id)
             if order is None or order.customer_id != customer_id or order.status != "completed":
                 raise OrderNotTheirs(order_id)
-            uow.session.add(
-                OrderRatingRow(
-                    order_id=order_id, customer_id=customer_id, stars=stars, at=self._clock()
-                )
-            )
+            uow.support.add_rating(order_id, customer_id, stars, self._clock())
             try:
                 await uow.commit()
-            except IntegrityError:
+            except RecordConflict:
                 return False
         return True
 
     async def comment_order(self, customer_id: int, order_id: int, comment: str) -> bool:
         async with self._uow() as uow:
-            done = await SupportRepository(uow.session).comment_rating(
-                customer_id, order_id, comment
-            )
+            done = await uow.support.comment_rating(customer_id, order_id, comment)
             await uow.commit()
         return done
 
     async def order_rating(self, order_id: int) -> tuple[int, str | None] | None:
         async with self._uow.read() as uow:
-            row = await SupportRepository(uow.session).rating(order_id)
+            row = await uow.support.rating(order_id)
             return (row.stars, row.comment) if row is not None else None
 
     # -- customers: tickets -------------------------------------------------------------------
@@ -221,10 +211,10 @@ class SupportService:
         now = self._clock()
         async with self._uow() as uow:
             if order_id is not None:
-                order = await uow.session.get(OrderRow, order_id)
+                order = await uow.orders.get(order_id)
                 if order is None or order.customer_id != customer_id:
                     raise OrderNotTheirs(order_id)
-            repo = SupportRepository(uow.session)
+            repo = uow.support
             row = TicketRow(
                 customer_id=customer_id,
                 chat_id=chat_id,
@@ -256,7 +246,7 @@ class SupportService:
         await self._use_quota(customer_id)
         now = self._clock()
         async with self._uow() as uow:
-            repo = SupportRepository(uow.session)
+            repo = uow.support
             row = await repo.own_ticket(customer_id, ticket_id)
             if row is None:
                 raise TicketNotFound(ticket_id)
@@ -268,7 +258,7 @@ class SupportService:
                 if current in (T.OPEN, T.ASSIGNED)
                 else back_to_staff(row.assignee_id is not None)
             )
-            values: dict[str, object] = {}
+            values: dict[str, Any] = {}
             if row.waiting_since is None:
                 values["waiting_since"] = now
             if current is T.RESOLVED:
@@ -287,14 +277,14 @@ class SupportService:
             )
             try:
                 await uow.commit()
-            except IntegrityError:  # the same message delivered twice: kept once
-                await uow.session.rollback()
+            except RecordConflict:  # the same message delivered twice: kept once
+                await uow.rollback()
             return await self._ticket(uow, ticket_id)
 
     async def close_by_customer(self, customer_id: int, ticket_id: int) -> Ticket:
         now = self._clock()
         async with self._uow() as uow:
-            repo = SupportRepository(uow.session)
+            repo = uow.support
             row = await repo.own_ticket(customer_id, ticket_id)
             if row is None:
                 raise TicketNotFound(ticket_id)
@@ -316,7 +306,7 @@ class SupportService:
         """ "Not solved": a resolved ticket goes back to staff."""
         now = self._clock()
         async with self._uow() as uow:
-            repo = SupportRepository(uow.session)
+            repo = uow.support
             row = await repo.own_ticket(customer_id, ticket_id)
             if row is None:
                 raise TicketNotFound(ticket_id)
@@ -342,19 +332,13 @@ class SupportService:
             raise ValueError(stars)
         now = self._clock()
         async with self._uow() as uow:
-            repo = SupportRepository(uow.session)
+            repo = uow.support
             row = await repo.own_ticket(customer_id, ticket_id)
             if row is None:
                 raise TicketNotFound(ticket_id)
             if row.resolved_at is None:
                 raise TicketNotActive(ticket_id)
-            rated = await repo.set_values(
-                ticket_id,
-                TicketRow.csat.is_(None),
-                TicketRow.resolved_at.is_not(None),
-                csat=stars,
-                csat_at=now,
-            )
+            rated = await repo.rate(ticket_id, stars, now)
             if not rated:
                 return False
             await self._move(repo, ticket_id, [T.RESOLVED], T.CLOSED, now, closed_at=now)
@@ -365,12 +349,12 @@ class SupportService:
 
     async def tickets_of(self, customer_id: int, limit: int = 10) -> list[Ticket]:
         async with self._uow.read() as uow:
-            rows = await SupportRepository(uow.session).tickets_of(customer_id, limit)
+            rows = await uow.support.tickets_of(customer_id, limit)
             return [ticket_of(row) for row in rows]
 
     async def own_ticket(self, customer_id: int, ticket_id: int) -> Ticket:
         async with self._uow.read() as uow:
-            row = await SupportRepository(uow.session).own_ticket(customer_id, ticket_id)
+            row = await uow.support.own_ticket(customer_id, ticket_id)
             if row is None:
                 raise TicketNotFound(ticket_id)
             return ticket_of(row)
@@ -378,7 +362,7 @@ class SupportService:
     async def ticket_answered_by(self, chat_id: int, message_id: int) -> int | None:
         """The ticket whose message `message_id` in `chat_id` was (None: no ticket's)."""
         async with self._uow.read() as uow:
-            return await SupportRepository(uow.session).ticket_of_sent(chat_id, message_id)
+            return await uow.support.ticket_of_sent(chat_id, message_id)
 
     async def average_first_response(self, days: int = 30) -> timedelta | None:
         """What the customer is told to expect: the average first response of late."""
@@ -391,39 +375,31 @@ class SupportService:
 
     async def transcript(self, ticket_id: int) -> list[TranscriptLine]:
         async with self._uow.read() as uow:
-            rows = await SupportRepository(uow.session).transcript(
-                ticket_id, [k.value for k in TRANSCRIPT]
-            )
+            rows = await uow.support.transcript(ticket_id, [k.value for k in TRANSCRIPT])
         return [TranscriptLine(MessageKind(r.kind), r.text, r.created_at) for r in rows]
 
     async def tickets(self, statuses: frozenset[TicketStatus] = ACTIVE) -> list[Ticket]:
         async with self._uow.read() as uow:
-            rows = await SupportRepository(uow.session).tickets([s.value for s in statuses], 30)
+            rows = await uow.support.tickets([s.value for s in statuses], 30)
             return [ticket_of(row) for row in rows]
 
     async def take(self, staff_id: int, ticket_id: int) -> Ticket:
         """The staff member takes the ticket; of two taking it at once, one wins."""
         now = self._clock()
         async with self._uow() as uow:
-            repo = SupportRepository(uow.session)
+            repo = uow.support
             taken = await self._move(
                 repo,
                 ticket_id,
                 [T.OPEN],
                 T.ASSIGNED,
                 now,
-                TicketRow.assignee_id.is_(None),
+                unassigned=True,
                 assignee_id=staff_id,
             )
             if not taken:
                 # A waiting ticket nobody took yet (answered before being taken) is taken too.
-                taken = await repo.set_values(
-                    ticket_id,
-                    TicketRow.assignee_id.is_(None),
-                    TicketRow.status.in_(ACTIVE_VALUES),
-                    assignee_id=staff_id,
-                    updated_at=now,
-                )
+                taken = await repo.take_if_unassigned(ticket_id, staff_id, ACTIVE_VALUES, now)
             if taken:
                 self._refresh(repo, ticket_id)
             await uow.commit()
@@ -449,14 +425,14 @@ class SupportService:
         message was relayed already (a duplicated update)."""
         now = self._clock()
         async with self._uow() as uow:
-            repo = SupportRepository(uow.session)
+            repo = uow.support
             row = await repo.ticket(ticket_id)
             if row is None:
                 raise TicketNotFound(ticket_id)
             current = TicketStatus(row.status)
             if current not in ACTIVE:
                 raise TicketNotActive(ticket_id)
-            values: dict[str, object] = {"waiting_since": None}
+            values: dict[str, Any] = {"waiting_since": None}
             if row.first_response_at is None:
                 values["first_response_at"] = now
             if row.assignee_id is None:
@@ -476,7 +452,7 @@ class SupportService:
             )
             try:
                 await uow.commit()
-            except IntegrityError:
+            except RecordConflict:
                 return None
             return await self._ticket(uow, ticket_id)
 
@@ -484,11 +460,11 @@ class SupportService:
         """Resolved: the customer is told and asked to rate the support (once)."""
         now = self._clock()
         async with self._uow() as uow:
-            repo = SupportRepository(uow.session)
+            repo = uow.support
             row = await repo.ticket(ticket_id)
             if row is None:
                 raise TicketNotFound(ticket_id)
-            values: dict[str, object] = {"resolved_at": now, "waiting_since": None}
+            values: dict[str, Any] = {"resolved_at": now, "waiting_since": None}
             if row.first_response_at is None:
                 values["first_response_at"] = now
             if row.assignee_id is None:
@@ -505,7 +481,7 @@ class SupportService:
     async def reopen_by_staff(self, staff_id: int, ticket_id: int) -> Ticket:
         now = self._clock()
         async with self._uow() as uow:
-            repo = SupportRepository(uow.session)
+            repo = uow.support
             if not await self._move(
                 repo,
                 ticket_id,
@@ -524,7 +500,7 @@ class SupportService:
     async def stats(self, days: int) -> SupportStats:
         since = self._clock() - timedelta(days=days)
         async with self._uow.read() as uow:
-            rows = await SupportRepository(uow.session).opened_since(since)
+            rows = await uow.support.opened_since(since)
             return support_stats([ticket_of(row) for row in rows])
 
     # -- sweeps -------------------------------------------------------------------------------
@@ -533,21 +509,12 @@ class SupportService:
         a note in the staff chat and one to each supervisor."""
         now = self._clock()
         async with self._uow.read() as uow:
-            due = await SupportRepository(uow.session).unanswered(
-                now - self.config.first_response, ACTIVE_VALUES
-            )
+            due = await uow.support.unanswered(now - self.config.first_response, ACTIVE_VALUES)
         raised: list[Ticket] = []
         for ticket_id in due:
             async with self._uow() as uow:
-                repo = SupportRepository(uow.session)
-                if not await repo.set_values(
-                    ticket_id,
-                    TicketRow.waiting_since.is_not(None),
-                    TicketRow.waiting_since <= now - self.config.first_response,
-                    (TicketRow.escalated_at.is_(None))
-                    | (TicketRow.escalated_at < TicketRow.waiting_since),
-                    escalated_at=now,
-                ):
+                repo = uow.support
+                if not await repo.escalate(ticket_id, now - self.config.first_response, now):
                     continue
                 self._post(repo, ticket_id, MessageKind.ESCALATION, Destination.STAFF)
                 for supervisor in supervisors:
@@ -566,11 +533,11 @@ class SupportService:
         """Resolved tickets close by themselves after the auto-close time."""
         now = self._clock()
         async with self._uow.read() as uow:
-            due = await SupportRepository(uow.session).resolved_before(now - self.config.auto_close)
+            due = await uow.support.resolved_before(now - self.config.auto_close)
         closed = 0
         for ticket_id in due:
             async with self._uow() as uow:
-                repo = SupportRepository(uow.session)
+                repo = uow.support
                 if await self._move(repo, ticket_id, [T.RESOLVED], T.CLOSED, now, closed_at=now):
                     self._refresh(repo, ticket_id)
                     await uow.commit()
@@ -579,21 +546,19 @@ class SupportService:
 
     async def tickets_without_topic(self) -> list[Ticket]:
         async with self._uow.read() as uow:
-            repo = SupportRepository(uow.session)
+            repo = uow.support
             return [await self._ticket(uow, i) for i in await repo.without_topic()]
 
     async def set_topic(self, ticket_id: int, thread_id: int) -> bool:
         async with self._uow() as uow:
-            done = await SupportRepository(uow.session).set_values(
-                ticket_id, TicketRow.thread_id.is_(None), thread_id=thread_id
-            )
+            done = await uow.support.set_topic(ticket_id, thread_id)
             await uow.commit()
         return done
 
     async def pending(self, limit: int = 100) -> list[Outgoing]:
         stale = self._clock() - self.config.stale_claim
         async with self._uow.read() as uow:
-            repo = SupportRepository(uow.session)
+            repo = uow.support
             rows = await repo.pending(stale, limit)
             tickets: dict[int, Ticket] = {}
             found: list[Outgoing] = []
@@ -616,9 +581,7 @@ class SupportService:
         """True once per delivery attempt: the caller that gets True sends the message."""
         now = self._clock()
         async with self._uow() as uow:
-            claimed = await SupportRepository(uow.session).claim(
-                message_id, now, now - self.config.stale_claim
-            )
+            claimed = await uow.support.claim(message_id, now, now - self.config.stale_claim)
             await uow.commit()
         return claimed
 
@@ -626,7 +589,7 @@ class SupportService:
         """Sent (or given up when `sent_id` is None): never sent again. The sent message now
         leads back to its ticket."""
         async with self._uow() as uow:
-            await SupportRepository(uow.session).set_message(
+            await uow.support.set_message(
                 message_id,
                 delivered=True,
                 sent_at=self._clock(),
@@ -638,13 +601,13 @@ class SupportService:
     async def release(self, message_id: int) -> None:
         """Not sent this time; the next sweep tries again."""
         async with self._uow() as uow:
-            await SupportRepository(uow.session).set_message(message_id, claimed_at=None)
+            await uow.support.set_message(message_id, claimed_at=None)
             await uow.commit()
 
     async def card_message(self, ticket_id: int) -> tuple[int, int] | None:
         """The (chat, message) the ticket's card became in the staff chat; None if not sent."""
         async with self._uow.read() as uow:
-            return await SupportRepository(uow.session).card_message(ticket_id)
+            return await uow.support.card_message(ticket_id)
 
     # -- helpers ------------------------------------------------------------------------------
     def _refresh(self, repo: SupportRepository, ticket_id: int) -> None:
@@ -680,7 +643,7 @@ class SupportService:
 
     @staticmethod
     async def _ticket(uow: UnitOfWork, ticket_id: int) -> Ticket:
-        row = await SupportRepository(uow.session).ticket(ticket_id)
+        row = await uow.support.ticket(ticket_id)
         if row is None:
             raise TicketNotFound(ticket_id)
         return ticket_of(row)
@@ -692,7 +655,8 @@ class SupportService:
         sources: Iterable[str],
         target: TicketStatus,
         at: datetime,
-        *conditions: ColumnElement[bool],
+        *,
+        unassigned: bool = False,
         **values: object,
     ) -> bool:
         """The one way a ticket changes state: each transition checked against the state
@@ -702,7 +666,12 @@ class SupportService:
             if state is not target:
                 check_transition(state, target)
         return await repo.move(
-            ticket_id, [state.value for state in states], target.value, at, *conditions, **values
+            ticket_id,
+            [state.value for state in states],
+            target.value,
+            at,
+            unassigned=unassigned,
+            **values,
         )
 
     async def _use_quota(self, customer_id: int) -> None:
@@ -711,7 +680,7 @@ class SupportService:
         window = self.config.flood_window.total_seconds()
         start = datetime.fromtimestamp(now.timestamp() // window * window, UTC)
         async with self._uow() as uow:
-            repo = SupportRepository(uow.session)
+            repo = uow.support
             await repo.open_quota(customer_id, start)
             if not await repo.use_quota(customer_id, start, self.config.flood_messages):
                 raise Flooded(customer_id)

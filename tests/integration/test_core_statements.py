@@ -9,10 +9,11 @@ from typing import cast
 
 import pytest
 from sqlalchemy import Table, bindparam, func, select, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.allowances import UNLIMITED
+from domain.errors import RecordConflict
 from domain.persistence.database import create_engine
 from domain.persistence.ledgers import (
     Cashback,
@@ -134,7 +135,7 @@ async def test_a_broken_unique_key_is_an_integrity_error_and_nothing_is_kept(
         assert await work.wallets.post(customer_id, 500, "CNY", "topup", "same", NOW)
         await work.commit()
     async with uow() as work:
-        with pytest.raises(IntegrityError):
+        with pytest.raises(RecordConflict):
             await work.wallets.post(customer_id, 500, "CNY", "topup", "same", NOW)
     async with uow.read() as work:
         assert await work.wallets.balance(customer_id) == 500
@@ -183,7 +184,7 @@ async def test_a_new_order_that_breaks_a_key_leaves_neither_order_nor_history(
     uow = UnitOfWorkFactory.of(engine)
     customer_id = await a_customer(uow)
     async with uow() as work:
-        with pytest.raises(IntegrityError):
+        with pytest.raises(RecordConflict):
             await work.orders.add(
                 an_order(customer_id + 1000), "customer", UNLIMITED
             )  # no such customer
@@ -364,7 +365,7 @@ async def test_a_move_to_paid_keeps_its_payment_for_the_orders_amount_once(
         await work.commit()
     async with uow() as work:  # a second payment of the order: refused, nothing kept
         await work.orders.set_values(first, status="created")
-        with pytest.raises(IntegrityError):
+        with pytest.raises(RecordConflict):
             await work.orders.move(first, ["created"], "paid", "again", NOW, payment=payment("b"))
     async with uow() as work:  # not moved: no payment either
         assert (

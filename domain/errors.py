@@ -1,0 +1,9 @@
+"""What a service may be told about a write that the database refused."""
+
+from __future__ import annotations
+
+
+class RecordConflict(Exception):
+    """A write broke a unique key or another constraint of the data: most often a concurrent
+    duplicate of the same request got there first (a double tap, a replayed update). The unit
+    of work's transaction is then over; nothing of it is kept."""
