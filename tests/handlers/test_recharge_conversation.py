@@ -113,7 +113,8 @@ async def test_a_receipt_is_told_once_delivered_and_sent_later_when_the_bot_stop
     sqlite_url: str,
 ) -> None:
     clock = Clock()
-    app = await build_app(make_settings(sqlite_url, sandbox_topup_delay_seconds=0), clock=clock)
+    settings = make_settings(sqlite_url, demo_mode=True, sandbox_topup_delay_seconds=0)
+    app = await build_app(settings, clock=clock)
     try:
         delivered, cut_off = Chat.of(app.conversation, 1), Chat.of(app.conversation, 2)
         cut_off.delivers = False  # the process stops right after the receipt was made
