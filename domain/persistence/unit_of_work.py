@@ -46,6 +46,11 @@ class NestedUnitOfWorkError(RuntimeError):
 _open_unit: ContextVar[UnitOfWork | None] = ContextVar("open_unit_of_work", default=None)
 
 
+def in_unit_of_work() -> bool:
+    """Whether this task has a unit of work open (none may be, across a network call)."""
+    return _open_unit.get() is not None
+
+
 class UnitOfWork:
     def __init__(self, bind: AsyncEngine, writers: asyncio.Lock | None = None) -> None:
         self._bind = bind

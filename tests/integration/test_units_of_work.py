@@ -1,0 +1,115 @@
+"""A unit of work is never opened inside another, and none is held across a call to a payment
+provider or the carrier gateway (a slow carrier would hold a connection and, on SQLite, the
+write lock, for every other customer)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.catalogue import ProductKind
+from domain.customers import TelegramProfile
+from domain.integrations.sandbox import SandboxGateway, SandboxMode, SandboxPayments
+from domain.money import Money
+from domain.orders import Order, OrderStatus, PaymentMethod, RechargeLimits
+from domain.persistence.unit_of_work import (
+    NestedUnitOfWorkError,
+    UnitOfWorkFactory,
+    in_unit_of_work,
+)
+from domain.phone import parse_phone_number
+from domain.ports import ChargeResult, TopUpResult
+from domain.services.recharge import PaymentDeclined, RechargeConfig
+from domain.services.registry import Ports, build_services
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 5, 4, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class WatchedPayments(SandboxPayments):
+    calls_inside: list[str]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls_inside = []
+
+    async def charge(self, order: Order) -> ChargeResult:
+        if in_unit_of_work():
+            self.calls_inside.append("charge")
+        return await super().charge(order)
+
+    async def refund(self, order: Order, reference: str | None) -> bool:
+        if in_unit_of_work():
+            self.calls_inside.append("refund")
+        return await super().refund(order, reference)
+
+
+class WatchedGateway(SandboxGateway):
+    calls_inside: list[str]
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(timedelta(seconds=3), clock)
+        self.calls_inside = []
+
+    async def submit(self, order: Order) -> TopUpResult:
+        if in_unit_of_work():
+            self.calls_inside.append("submit")
+        return await super().submit(order)
+
+    async def status(self, order: Order) -> TopUpResult:
+        if in_unit_of_work():
+            self.calls_inside.append("status")
+        return await super().status(order)
+
+
+async def test_no_unit_of_work_is_held_across_a_provider_or_carrier_call(
+    engine: AsyncEngine,
+) -> None:
+    clock = Clock()
+    payments, gateway = WatchedPayments(), WatchedGateway(clock)
+    services = build_services(
+        UnitOfWorkFactory.of(engine),
+        clock,
+        recharge=RechargeConfig(
+            limits=RechargeLimits(Money(1), Money.yuan(1000), Money.yuan(100_000)),
+            methods=(PaymentMethod.WALLET, PaymentMethod.SANDBOX),
+        ),
+        ports=Ports(gateway, {PaymentMethod.SANDBOX: payments}),
+    )
+    turn = await services.customers.begin_turn(TelegramProfile(1), 1)
+    customer = turn.customer
+    products = await services.recharge.products(ProductKind.CREDIT)
+    product = next(p for p in products if p.price == Money.yuan(50))
+    recharge = services.recharge
+    for digits in ("18612345678", "18600000000"):  # completes; fails at the carrier, refunded
+        order = await recharge.create_order(customer.id, 1, parse_phone_number(digits), product.id)
+        await recharge.pay_with_provider(customer.id, order.id, PaymentMethod.SANDBOX)
+    payments.mode = SandboxMode.DECLINE
+    declined = await recharge.create_order(
+        customer.id, 1, parse_phone_number("18612345678"), product.id
+    )
+    with pytest.raises(PaymentDeclined):
+        await recharge.pay_with_provider(customer.id, declined.id, PaymentMethod.SANDBOX)
+    clock.now += timedelta(seconds=5)
+    await recharge.recover()
+    statuses = [o.status for o in await recharge.orders_of(customer.id)]
+    assert OrderStatus.COMPLETED in statuses and OrderStatus.REFUNDED in statuses
+    assert gateway.submit_calls >= 2
+    assert payments.calls_inside == [] and gateway.calls_inside == []
+
+
+async def test_a_unit_of_work_opened_inside_another_is_refused(engine: AsyncEngine) -> None:
+    uow = UnitOfWorkFactory.of(engine)
+    async with uow.read():
+        with pytest.raises(NestedUnitOfWorkError):
+            async with uow():
+                pass
+    async with uow():  # one after another is the way
+        pass
