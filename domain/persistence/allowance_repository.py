@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, bindparam, case, select, update
+from sqlalchemy import BigInteger, Insert, Table, bindparam, case, select, update
 
 from domain.persistence.core import OnConflict, Repository
 from domain.persistence.tables import AllowanceRow
@@ -29,20 +29,16 @@ def _opened(insert: Any) -> Insert:
 
 
 _OPEN = OnConflict(_opened)
+_AMOUNT = bindparam("amount", type_=BigInteger)
 _TAKE = (
     update(_ALLOWANCES)
-    .where(*_OF, _ALLOWANCES.c.used + bindparam("amount") <= bindparam("ceiling"))
-    .values(used=_ALLOWANCES.c.used + bindparam("amount"))
+    .where(*_OF, _ALLOWANCES.c.used + _AMOUNT <= bindparam("ceiling", type_=BigInteger))
+    .values(used=_ALLOWANCES.c.used + _AMOUNT)
 )
 _GIVE_BACK = (
     update(_ALLOWANCES)
     .where(*_OF)
-    .values(
-        used=case(
-            (_ALLOWANCES.c.used > bindparam("amount"), _ALLOWANCES.c.used - bindparam("amount")),
-            else_=0,
-        )
-    )
+    .values(used=case((_ALLOWANCES.c.used > _AMOUNT, _ALLOWANCES.c.used - _AMOUNT), else_=0))
 )
 _USED = select(_ALLOWANCES.c.used).where(*_OF)
 

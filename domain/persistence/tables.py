@@ -278,7 +278,7 @@ class AllowanceRow(Base):
 
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
     scope: Mapped[str] = mapped_column(String(64), primary_key=True)
-    used: Mapped[int] = mapped_column(Integer, default=0)
+    used: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class PointsEntryRow(Base):

@@ -135,6 +135,13 @@ async def test_thirty_orders_at_once_keep_within_the_daily_limit(engine: AsyncEn
     assert sum(isinstance(o, LimitExceeded) for o in again) == 1
 
 
+async def test_a_daily_limit_beyond_a_32_bit_number_of_fen_holds_too(engine: AsyncEngine) -> None:
+    world = World(engine, daily=Money(10**11))
+    customer = await world.customer()
+    order = await world.order(customer, 100)
+    assert order.amount == Money.yuan(100)
+
+
 async def test_a_first_recharge_bonus_goes_to_one_order_however_many_are_paid_at_once(
     engine: AsyncEngine,
 ) -> None:

@@ -28,7 +28,7 @@ def upgrade() -> None:
         "customer_allowances",
         sa.Column("customer_id", sa.Integer(), nullable=False),
         sa.Column("scope", sa.String(length=64), nullable=False),
-        sa.Column("used", sa.Integer(), nullable=False),
+        sa.Column("used", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["customer_id"],
             ["customers.id"],
