@@ -266,7 +266,7 @@ def _payment_guards(purposes: tuple[str, ...]) -> tuple[ColumnElement[bool], ...
 
 
 _START_PAYMENT = StatementsByKeys(
-    lambda purposes: _order_update(("payment_method",), *_payment_guards(purposes))
+    lambda purposes: _order_update(("payment_method", "last_cause"), *_payment_guards(purposes))
 )
 _MOVE_EVENT = insert(_ORDER_EVENTS)
 _ORDER_SET = StatementsByKeys(
@@ -295,9 +295,8 @@ class OrderRepository(Repository):
         scope = daily_scope(row.purpose, row.created_at)
         if not await self._allowances.take(row.customer_id, scope, row.amount_fen, daily_limit_fen):
             raise LimitExceeded("daily", Money(daily_limit_fen, row.currency))
-        order_id = await _ORDER_INSERT.insert(await self._core(), row)
-        await self.record(order_id, None, row.status, cause, row.created_at)
-        return order_id
+        row.last_cause = cause  # the database writes the first history row with it
+        return await _ORDER_INSERT.insert(await self._core(), row)
 
     @property
     def _allowances(self) -> AllowanceRepository:
@@ -333,7 +332,8 @@ class OrderRepository(Repository):
         order's row after the move, or None when it was not moved.
 
         The condition is checked by the database in the same statement, so of two concurrent
-        attempts exactly one succeeds. The transition is recorded with its time and cause.
+        attempts exactly one succeeds. The transition is recorded with its time and cause, by
+        the database in the same statement.
         With `payment`, the order is paid by it (for the order's amount); a second payment of
         the order is an IntegrityError. With `grant`, the order's customer is granted it by
         the move (points, cash-back, slots), each once; a customer with no points balance or
@@ -351,12 +351,12 @@ class OrderRepository(Repository):
             current = await core.value(_ORDER_STATUS, order_id=order_id)
             if current is None or current not in sources:
                 return None
+        values = {**values, "last_cause": cause}  # the history row, by the database
         params = prefixed(values) | {
             "order_id": order_id,
             "current": current,
             "v_status": to_status,
             "v_updated_at": at,
-            "v_cause": cause,
         }
         if claims and await core.value(_ORDER_STATUS, order_id=order_id) != current:
             return None  # no slot is taken for an order another worker already moved
@@ -366,7 +366,6 @@ class OrderRepository(Repository):
                 return None
         moved = await core.row(_ORDER_MOVE(values), **params)
         if moved is not None:
-            await self.record(order_id, current, to_status, cause, at)
             if current in _COUNTING and to_status not in _COUNTING:
                 scope = daily_scope(moved.purpose, moved.created_at)
                 await self._allowances.give_back(moved.customer_id, scope, moved.amount_fen)
@@ -414,8 +413,8 @@ class OrderRepository(Repository):
         at: datetime,
     ) -> Record | None:
         """created -> awaiting_payment by `method`, only for the owner's order, still in its
-        payment window and of one of `purposes`; recorded like any move. On PostgreSQL this
-        is one statement, atomic by itself. The order's row after it, or None."""
+        payment window and of one of `purposes`; recorded like any move. The order's row after
+        it, or None."""
         core = await self._core()
         params = {
             "order_id": order_id,
@@ -424,16 +423,15 @@ class OrderRepository(Repository):
             "v_status": "awaiting_payment",
             "v_updated_at": at,
             "v_payment_method": method,
-            "v_cause": cause,
+            "v_last_cause": cause,
         }
-        started = await core.row(_START_PAYMENT(purposes), **params)
-        if started is not None:
-            await self.record(order_id, "created", "awaiting_payment", cause, at)
-        return started
+        return await core.row(_START_PAYMENT(purposes), **params)
 
     async def record(
         self, order_id: int, from_status: str | None, to_status: str, cause: str, at: datetime
     ) -> None:
+        """A history row of its own: a note on the order that is no change of status (the
+        database writes the row of every change of status itself)."""
         await (await self._core()).run(
             _MOVE_EVENT,
             order_id=order_id,

@@ -143,6 +143,9 @@ class OrderRow(Base):
     # claimed until a deadline, after which the sweep sends it again.
     outcome_notified: Mapped[bool] = mapped_column(Boolean, default=False)
     outcome_claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Why the order last changed status: the database writes it into the order's history row
+    # (order_events) in the same statement as the change (migration 0011's triggers).
+    last_cause: Mapped[str | None] = mapped_column(String(64))
     # Price before offers, and what the campaign engine quoted (benefits, points, cash-back).
     list_price_fen: Mapped[int | None] = mapped_column(Integer)
     quote: Mapped[dict[str, object] | None] = mapped_column(JSON)
