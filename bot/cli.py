@@ -10,9 +10,11 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from aiohttp import web
 from pydantic import ValidationError
 
 from bot.assembly import App, build_app
+from bot.carrier_callback import start_carrier_callback
 from bot.settings import Frontend, Settings
 from domain.campaign_file import (
     MAX_FILE_BYTES,
@@ -65,15 +67,29 @@ async def run(settings: Settings) -> None:
         app.services, schedule, app.delivery, outbox=app.delivery, lease=lease
     )
     scheduler.start()
+    callbacks = await _carrier_callbacks(app)
     # What start-up made is never garbage: full collections skip it (no 100 ms pauses).
     gc.freeze()
     try:
         await run_frontend(app)
     finally:
+        if callbacks is not None:
+            await callbacks.cleanup()
         scheduler.shutdown(wait=False)
         await finish_running_sweeps()
         await lease.release()  # a restart sweeps at once (receipts, reminders, support)
         await app.close()
+
+
+async def _carrier_callbacks(app: App) -> web.AppRunner | None:
+    """The carrier gateway's callback server, when one is configured."""
+    listen, secret = app.settings.gateway_callback_host_port, app.settings.gateway_callback_secret
+    if listen is None or secret is None:
+        return None
+    host, port = listen
+    return await start_carrier_callback(
+        app.services.recharge, secret.get_secret_value(), host, port
+    )
 
 
 async def finish_running_sweeps() -> None:

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     gateway_url: str | None = None
     gateway_api_key: SecretStr | None = None
     gateway_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Where the carrier gateway posts how each top-up ended (bot/carrier_callback.py), signed
+    # with GATEWAY_CALLBACK_SECRET; unset: the bot only asks it.
+    gateway_callback_listen: str | None = None
+    gateway_callback_secret: SecretStr | None = None
     # Ask the gateway again about a pending top-up after this long; sweep orders this often.
     order_recheck_seconds: float = Field(default=30.0, gt=0)
     order_sweep_seconds: float = Field(default=1.0, gt=0)
@@ -144,6 +148,8 @@ class Settings(BaseSettings):
         "payment_provider_token",
         "gateway_url",
         "gateway_api_key",
+        "gateway_callback_listen",
+        "gateway_callback_secret",
         "staff_chat_id",
         "bot_username",
         mode="before",
@@ -181,6 +187,21 @@ class Settings(BaseSettings):
     def _webhook_needs_a_secret(self) -> Settings:
         if self.webhook_url and self.webhook_secret is None:
             raise ValueError("WEBHOOK_URL needs WEBHOOK_SECRET: every request must carry it")
+        return self
+
+    @model_validator(mode="after")
+    def _callbacks_are_signed(self) -> Settings:
+        if self.gateway_callback_listen is None:
+            return self
+        secret = self.gateway_callback_secret
+        if secret is None or len(secret.get_secret_value()) < 16:
+            raise ValueError(
+                "GATEWAY_CALLBACK_LISTEN needs GATEWAY_CALLBACK_SECRET (16 characters or more): "
+                "every callback must be signed with it"
+            )
+        port = self.gateway_callback_listen.rpartition(":")[2]
+        if not port.isdigit():
+            raise ValueError("GATEWAY_CALLBACK_LISTEN is host:port, e.g. 0.0.0.0:8090")
         return self
 
     @model_validator(mode="after")
@@ -252,6 +273,13 @@ class Settings(BaseSettings):
     def chosen_frontend(self) -> Frontend:
         """Without a token only the console can run."""
         return self.bot_frontend if self.token else Frontend.CONSOLE
+
+    @property
+    def gateway_callback_host_port(self) -> tuple[str, int] | None:
+        if self.gateway_callback_listen is None:
+            return None
+        host, _, port = self.gateway_callback_listen.rpartition(":")
+        return host or "0.0.0.0", int(port)
 
     @property
     def webhook_host_port(self) -> tuple[str, int]:

@@ -219,6 +219,13 @@ def order_id_from_payload(payload: str) -> int | None:
     return parse_id(value) if prefix == "order" else None
 
 
+def order_id_from_number(number: str) -> int | None:
+    """The id in an order number (`R` + the China date + the id, see `Order.number`)."""
+    if len(number) < 15 or not number.startswith("R"):
+        return None
+    return parse_id(number[9:].lstrip("0") or "0")
+
+
 def _takes_bundle(row: OrderRow | Record) -> bool:
     """An unpaid call-credit recharge without a pack yet may take one."""
     return (
@@ -912,6 +919,23 @@ class RechargeService:
         if order.status is S.FAILED:
             return await self.refund(order_id)
         return order
+
+    async def carrier_reported(self, number: str, result: TopUpResult) -> Order | None:
+        """The carrier gateway's own word on a top-up (its callback): applied to the order it
+        names when that is still topping up, exactly as an answer to asking would be; a replay
+        or a word on a finished order changes nothing. None: no such order."""
+        order_id = order_id_from_number(number)
+        if order_id is None:
+            return None
+        try:
+            order = await self.get(order_id)
+        except OrderNotFound:
+            return None
+        if order.number != number:
+            return None  # the id of another day's order: not the one the carrier means
+        if order.status is not S.TOPPING_UP or result.state is TopUpState.PENDING:
+            return order
+        return await self._apply(order, result)
 
     async def _ask_gateway(self, order: Order, *, submit: bool) -> TopUpResult:
         try:
