@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, cast
 
@@ -23,7 +24,7 @@ from sqlalchemy import (
 
 from domain.allowances import daily_scope
 from domain.money import Money
-from domain.orders import COUNTS_TOWARDS_LIMIT, LimitExceeded
+from domain.orders import COUNTS_TOWARDS_LIMIT, LimitExceeded, OrderStatus
 from domain.persistence.allowance_repository import AllowanceRepository
 from domain.persistence.core import (
     OnConflict,
@@ -278,6 +279,43 @@ _ORDER_SET = StatementsByKeys(
 )
 
 
+@dataclass(frozen=True)
+class OrderChange:
+    """An unpaid order's new price and terms, in place: same id, same number."""
+
+    amount_fen: int
+    list_price_fen: int
+    quote: dict[str, Any] | None
+    coupon_code: str | None
+    bundle_product_id: int | None = None
+    bundle_product_code: str | None = None
+    bundle_name_zh: str | None = None
+    bundle_name_en: str | None = None
+    bundle_price_fen: int | None = None
+
+
+# The columns an in-place change writes, and those that say the order is as it was read.
+_CHANGED = tuple(f.name for f in fields(OrderChange))
+_AS_READ = ("amount_fen", "list_price_fen", "coupon_code", "bundle_product_id")
+_ORDER_CHANGE = (
+    update(_ORDERS)
+    .where(
+        _ORDERS.c.id == bindparam("order_id"),
+        _ORDERS.c.status == bindparam("unpaid"),
+        _ORDERS.c.expires_at > bindparam("at", type_=_ORDERS.c.expires_at.type),
+        *(
+            _ORDERS.c[key].is_not_distinct_from(bindparam(f"was_{key}", type_=_ORDERS.c[key].type))
+            for key in _AS_READ
+        ),
+    )
+    .values(
+        {key: bindparam(f"v_{key}", type_=_ORDERS.c[key].type) for key in _CHANGED}
+        | {"updated_at": bindparam("at", type_=_ORDERS.c.updated_at.type)}
+    )
+    .returning(*_ORDERS.c)
+)
+
+
 def _OUTCOME_FREE(now: datetime) -> ColumnElement[bool]:
     """Nobody holds a live claim to tell the order's outcome."""
     return OrderRow.outcome_claimed_until.is_(None) | (OrderRow.outcome_claimed_until <= now)
@@ -376,6 +414,46 @@ class OrderRepository(Repository):
             if grant is not None:
                 await self.grant(order_id, moved.customer_id, grant, at)
         return moved
+
+    async def change_unpaid(
+        self,
+        was: Record,
+        change: OrderChange,
+        cause: str,
+        at: datetime,
+        daily_limit_fen: int,
+    ) -> Record | None:
+        """Change the unpaid order `was` (its row as read) in place to `change`, only while it
+        is still new (no payment started), in its payment window and as it was read (price,
+        coupon, pack): of concurrent changes and payments, one that read it before another
+        wrote never applies. The change is recorded in its history for `cause`. The order's row
+        after it, or None when it was not changed.
+
+        Its customer's total of the day follows the new price in the same transaction: a rise
+        is taken within `daily_limit_fen` (`LimitExceeded`: the caller's unit of work then
+        keeps nothing), a fall is given back."""
+        core = await self._core()
+        params = {f"was_{key}": getattr(was, key) for key in _AS_READ}
+        changed = await core.row(
+            _ORDER_CHANGE,
+            order_id=was.id,
+            unpaid=OrderStatus.CREATED.value,
+            at=at,
+            **params,
+            **prefixed({key: getattr(change, key) for key in _CHANGED}),
+        )
+        if changed is None:
+            return None
+        scope = daily_scope(changed.purpose, changed.created_at)
+        rise = changed.amount_fen - was.amount_fen
+        if rise > 0 and not await self._allowances.take(
+            changed.customer_id, scope, rise, daily_limit_fen
+        ):
+            raise LimitExceeded("daily", Money(daily_limit_fen, changed.currency))
+        if rise < 0:
+            await self._allowances.give_back(changed.customer_id, scope, -rise)
+        await self.record(was.id, changed.status, changed.status, cause[:64], at)
+        return changed
 
     async def grant(self, order_id: int, customer_id: int, grant: Grant, at: datetime) -> bool:
         """Grant the order's customer what completing it earned, in the unit of work's

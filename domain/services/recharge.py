@@ -35,6 +35,7 @@ from domain.orders import (
 )
 from domain.persistence.core import Record
 from domain.persistence.ledgers import Grant, SlotClaim
+from domain.persistence.repositories import OrderChange
 from domain.persistence.tables import OrderRow, PaymentRow, ProductRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier, PhoneNumber
@@ -121,6 +122,27 @@ class NotPayable(RechargeError):
     """The order was paid already, expired, or is otherwise past payment."""
 
     reason = "not_payable"
+
+    def __init__(self, order: Order) -> None:
+        super().__init__(order.status)
+        self.order = order
+
+
+class PaymentStarted(RechargeError):
+    """A payment of the order has started: its price and terms can no longer change."""
+
+    reason = "payment_started"
+
+    def __init__(self, order: Order) -> None:
+        super().__init__(order.status)
+        self.order = order
+
+
+class OrderChanged(RechargeError):
+    """The order changed (another tap, or its payment started) while this change was being
+    made: nothing was changed by it; `order` is the order as it is now."""
+
+    reason = "order_changed"
 
     def __init__(self, order: Order) -> None:
         super().__init__(order.status)
@@ -237,13 +259,23 @@ def _takes_bundle(row: OrderRow | Record) -> bool:
     )
 
 
-def _keep_bundle(row: OrderRow | Record, replacement: OrderRow) -> None:
-    """The replacement of an unpaid order keeps the data pack the order had."""
-    replacement.bundle_product_id = row.bundle_product_id
-    replacement.bundle_product_code = row.bundle_product_code
-    replacement.bundle_name_zh = row.bundle_name_zh
-    replacement.bundle_name_en = row.bundle_name_en
-    replacement.bundle_price_fen = row.bundle_price_fen
+def _change_of(
+    row: Record, quote: Quote, list_price: Money, coupon_code: str | None
+) -> OrderChange:
+    """The order `row` at the `quote`d price, keeping its data pack; the coupon stays only
+    while the quote still takes it."""
+    coupon = any(b.kind is OfferKind.COUPON for b in quote.benefits)
+    return OrderChange(
+        amount_fen=quote.price.fen,
+        list_price_fen=list_price.fen,
+        quote=quote_json(quote),
+        coupon_code=coupon_code if coupon else None,
+        bundle_product_id=row.bundle_product_id,
+        bundle_product_code=row.bundle_product_code,
+        bundle_name_zh=row.bundle_name_zh,
+        bundle_name_en=row.bundle_name_en,
+        bundle_price_fen=row.bundle_price_fen,
+    )
 
 
 def _credit_price(row: OrderRow | Record) -> Money:
@@ -362,12 +394,11 @@ class RechargeService:
             return await self._insert(uow, order)
 
     async def apply_coupon(self, customer_id: int, order_id: int, code: str) -> Order:
-        """Replace an unpaid order by the same order with the coupon's price, or refuse."""
+        """The unpaid order, in place, at the coupon's price (same number), or a refusal."""
+        code = code.strip().upper()
         async with self._uow() as uow:
-            row = await uow.orders.get(order_id)
-            if row is None or row.customer_id != customer_id:
-                raise OrderNotFound(order_id)
-            if row.status not in PAYABLE_VALUES or row.product_kind is None or not row.carrier:
+            row = await self._own_unpaid(uow, customer_id, order_id)
+            if row.product_kind is None or not row.carrier:
                 raise NotPayable(order_of(row))
             since = self._clock() - COUPON_WINDOW
             if await uow.orders.events_since(customer_id, COUPON_REJECTED, since) >= COUPON_MISSES:
@@ -381,7 +412,7 @@ class RechargeService:
                 list_price,
                 ProductKind(row.product_kind),
                 Carrier(row.carrier),
-                coupon_code=code.strip().upper(),
+                coupon_code=code,
                 bundle_with=row.bundle_product_code,
             )
             if not any(b.kind is OfferKind.COUPON for b in quote.benefits):
@@ -390,11 +421,8 @@ class RechargeService:
                 )
                 await uow.commit()
                 raise CouponInvalid(code)
-            await self._move(uow, row.id, PAYABLE, S.EXPIRED, "replaced by a coupon order")
-            replacement = self._replacement(row, quote, list_price)
-            replacement.coupon_code = code.strip().upper()
-            _keep_bundle(row, replacement)
-            return await self._insert(uow, replacement)
+            change = _change_of(row, quote, list_price, coupon_code=code)
+            return await self._change(uow, row, change, f"coupon {code}")
 
     # -- bundles: call credit together with a data pack at the bundle price -------------------
     async def bundle_for(self, customer_id: int, order_id: int) -> BundleChoice | None:
@@ -418,8 +446,8 @@ class RechargeService:
             return best
 
     async def add_bundle(self, customer_id: int, order_id: int, pack_id: int) -> Order:
-        """Replace an unpaid call-credit order by the same order with the data pack added, at
-        the catalogue's prices less what the live offers take off, or refuse."""
+        """The unpaid call-credit order, in place (same number), with the data pack added at
+        the catalogue's prices less what the live offers take off, or a refusal."""
         async with self._uow() as uow:
             row = await self._own_unpaid(uow, customer_id, order_id)
             pack_row = await uow.products.get(pack_id)
@@ -433,19 +461,18 @@ class RechargeService:
             quote = await self._bundle_quote(uow, row, pack)
             if not _bundle_saving(quote.benefits).is_positive:
                 raise BundleUnavailable(pack_id)
-            if not await self._move(uow, row.id, PAYABLE, S.EXPIRED, "replaced by a bundle order"):
-                raise NotPayable(await self._reload(uow, row.id))  # a concurrent tap got there
-            check_limits(self.config.limits, quote.price)
-            replacement = self._replacement(row, quote, _credit_price(row) + pack.price)
-            replacement.bundle_product_id = pack.id
-            replacement.bundle_product_code = pack.code
-            replacement.bundle_name_zh = pack.name_zh
-            replacement.bundle_name_en = pack.name_en
-            replacement.bundle_price_fen = pack.price.fen
-            return await self._insert(uow, replacement)
+            change = replace(
+                _change_of(row, quote, _credit_price(row) + pack.price, row.coupon_code),
+                bundle_product_id=pack.id,
+                bundle_product_code=pack.code,
+                bundle_name_zh=pack.name_zh,
+                bundle_name_en=pack.name_en,
+                bundle_price_fen=pack.price.fen,
+            )
+            return await self._change(uow, row, change, f"pack {pack.code} added")
 
     async def remove_bundle(self, customer_id: int, order_id: int) -> Order:
-        """Replace an unpaid bundle order by the same order for the call credit alone."""
+        """The unpaid bundle order, in place (same number), for the call credit alone."""
         async with self._uow() as uow:
             row = await self._own_unpaid(uow, customer_id, order_id)
             if self._loyalty is None or row.bundle_product_id is None or not row.carrier:
@@ -459,11 +486,37 @@ class RechargeService:
                 Carrier(row.carrier),
                 coupon_code=row.coupon_code,
             )
-            if not await self._move(uow, row.id, PAYABLE, S.EXPIRED, "bundle removed"):
-                raise NotPayable(await self._reload(uow, row.id))
-            return await self._insert(uow, self._replacement(row, quote, credit))
+            change = replace(
+                _change_of(row, quote, credit, row.coupon_code),
+                bundle_product_id=None,
+                bundle_product_code=None,
+                bundle_name_zh=None,
+                bundle_name_en=None,
+                bundle_price_fen=None,
+            )
+            return await self._change(uow, row, change, f"pack {row.bundle_product_code} removed")
+
+    async def _change(self, uow: UnitOfWork, row: Record, change: OrderChange, cause: str) -> Order:
+        """Apply `change` to the unpaid order `row` as it was read, and keep it; `OrderChanged`
+        when the order changed or its payment started meanwhile (nothing is kept then)."""
+        amount = Money(change.amount_fen, row.currency)
+        check_limits(self.config.limits, amount)
+        before = Money(row.amount_fen, row.currency).format()
+        changed = await uow.orders.change_unpaid(
+            row,
+            change,
+            f"{cause}: {before} -> {amount.format()}",
+            self._clock(),
+            self.config.limits.daily.fen,
+        )
+        if changed is None:
+            raise OrderChanged(await self._reload(uow, row.id))
+        await uow.commit()
+        return order_of(changed)
 
     async def _own_unpaid(self, uow: UnitOfWork, customer_id: int, order_id: int) -> Record:
+        """The customer's order that may still change: new, no payment started, in its
+        payment window."""
         row = await uow.orders.get(order_id)
         if row is None or row.customer_id != customer_id:
             raise OrderNotFound(order_id)
@@ -471,6 +524,8 @@ class RechargeService:
             raise NotPayable(order_of(row))
         if self._clock() >= row.expires_at:
             raise NotPayable(replace(order_of(row), status=S.EXPIRED))
+        if row.status != S.CREATED.value:
+            raise PaymentStarted(order_of(row))
         return row
 
     async def _bundle_packs(self, uow: UnitOfWork, carrier: Carrier) -> list[Product]:
@@ -503,32 +558,6 @@ class RechargeService:
             Carrier(row.carrier),
             coupon_code=row.coupon_code,
             bundle_with=pack.code,
-        )
-
-    def _replacement(self, row: OrderRow | Record, quote: Quote, list_price: Money) -> OrderRow:
-        """A new unpaid order like `row` at the quoted price (the bundle columns left empty)."""
-        now = self._clock()
-        coupon = any(b.kind is OfferKind.COUPON for b in quote.benefits)
-        return OrderRow(
-            customer_id=row.customer_id,
-            chat_id=row.chat_id,
-            purpose=row.purpose,
-            status=S.CREATED.value,
-            list_price_fen=list_price.fen,
-            quote=quote_json(quote),
-            coupon_code=row.coupon_code if coupon else None,
-            amount_fen=quote.price.fen,
-            currency=row.currency,
-            phone_digits=row.phone_digits,
-            carrier=row.carrier,
-            product_id=row.product_id,
-            product_kind=row.product_kind,
-            product_name_zh=row.product_name_zh,
-            product_name_en=row.product_name_en,
-            created_at=now,
-            expires_at=now + self.config.payment_window,
-            updated_at=now,
-            outcome_notified=False,
         )
 
     async def repeat(self, customer_id: int, chat_id: int, order_id: int) -> Order:
@@ -599,18 +628,14 @@ class RechargeService:
                 raise NotPayable(order) from error
             if not moved:
                 raise NotPayable(await self._reload(uow, order.id))
+            # The price the order has as it is paid (a change just before is paid as changed).
+            price = Money(moved.amount_fen, moved.currency)
             debited = await uow.wallets.post(
-                customer_id,
-                -order.amount.fen,
-                order.amount.currency,
-                "payment",
-                f"pay:{order.id}",
-                now,
-                order.id,
+                customer_id, -price.fen, price.currency, "payment", f"pay:{order.id}", now, order.id
             )
             if not debited:
                 balance = await uow.wallets.balance(customer_id)
-                raise InsufficientBalance(Money(balance, order.amount.currency), order.amount)
+                raise InsufficientBalance(Money(balance, price.currency), price)
             try:
                 carried = await self._carry_on(uow, moved)
                 await uow.commit()

@@ -15,8 +15,10 @@ from domain.services.recharge import (
     CouponInvalid,
     InsufficientBalance,
     NotPayable,
+    OrderChanged,
     OrderNotFound,
     PaymentNotMatched,
+    PaymentStarted,
     RechargeError,
     invoice_payload,
 )
@@ -172,6 +174,9 @@ async def _number_served(ctx: Context, number: PhoneNumber) -> bool:
 async def confirmation_buttons(ctx: Context, order: Order) -> tuple[tuple[Button, ...], ...]:
     methods = ctx.services.recharge.methods_for(order.purpose)
     rows = [(Button(ctx.t(f"pay.with.{m}"), PayOrder(order.id, m).pack()),) for m in methods]
+    if order.status is not OrderStatus.CREATED:  # a payment started: it cannot change now
+        rows.append((Button(ctx.t("pay.cancel"), CancelOrder(order.id).pack()),))
+        return tuple(rows)
     if order.purpose is OrderPurpose.RECHARGE and not order.quote_has_coupon:
         live = await ctx.services.loyalty.live_offers()
         if any(item.offer.kind is OfferKind.COUPON for item in live):
@@ -271,6 +276,29 @@ async def _not_payable(ctx: Context, order: Order) -> None:
         return
     ctx.notice(ctx.t("pay.already_paid"))
     await show_receipt(ctx, order)
+
+
+async def _current(ctx: Context, order_id: int) -> Order | None:
+    """The customer's order as it is now, payable or not; None when there is none."""
+    try:
+        return await ctx.services.recharge.order_for(ctx.customer.id, order_id)
+    except RechargeError:
+        return None
+
+
+async def _not_changed(
+    ctx: Context, refusal: NotPayable | PaymentStarted | OrderChanged, *, edit: bool
+) -> None:
+    """A change (coupon, data pack) that did not apply: say why, and show the order as it is
+    now, under its one number."""
+    if isinstance(refusal, NotPayable):
+        await _not_payable(ctx, refusal.order)
+        return
+    ctx.reply(ctx.t(f"recharge.refused.{refusal.reason}"))
+    if refusal.order.payable:
+        await show_confirmation(ctx, refusal.order, edit=False)
+    else:
+        await show_receipt(ctx, refusal.order)
 
 
 def _invoice(ctx: Context, order: Order) -> Invoice:
@@ -408,11 +436,11 @@ def register(router: ConversationRouter) -> None:
         except CouponInvalid:
             ctx.reply(ctx.t("coupon.invalid"))  # still at this step: try again or /cancel
             return
-        except NotPayable as refusal:
+        except (NotPayable, PaymentStarted, OrderChanged) as refusal:
             ctx.finish()
-            await _not_payable(ctx, refusal.order)
+            await _not_changed(ctx, refusal, edit=False)
             return
-        except RechargeError as error:
+        except (RechargeError, LimitExceeded) as error:
             ctx.finish()
             explain_refusal(ctx, error)
             return
@@ -426,10 +454,16 @@ def register(router: ConversationRouter) -> None:
             order = await ctx.services.recharge.add_bundle(
                 ctx.customer.id, data.order_id, data.pack_id
             )
-        except NotPayable as refusal:
-            await _not_payable(ctx, refusal.order)
+        except (NotPayable, PaymentStarted, OrderChanged) as refusal:
+            await _not_changed(ctx, refusal, edit=True)
             return
         except BundleUnavailable as error:
+            current = await _current(ctx, data.order_id)
+            if current is not None and current.bundle is not None:
+                # A button of a confirmation shown before the pack was added: it is there.
+                ctx.notice(ctx.t("bundle.already_added", amount=current.amount.format()))
+                await show_confirmation(ctx, current, edit=True)
+                return
             explain_refusal(ctx, error)
             await _offer_again(ctx, data.order_id)
             return
@@ -443,10 +477,19 @@ def register(router: ConversationRouter) -> None:
     async def remove_bundle(ctx: Context, data: RemoveBundle) -> None:
         try:
             order = await ctx.services.recharge.remove_bundle(ctx.customer.id, data.order_id)
-        except NotPayable as refusal:
-            await _not_payable(ctx, refusal.order)
+        except (NotPayable, PaymentStarted, OrderChanged) as refusal:
+            await _not_changed(ctx, refusal, edit=True)
             return
-        except RechargeError as error:
+        except BundleUnavailable:
+            current = await _current(ctx, data.order_id)
+            if current is None:
+                ctx.reply(ctx.t("recharge.refused.order_not_found"))
+                return
+            # A button of a confirmation shown while the order had a pack: it has none now.
+            ctx.notice(ctx.t("bundle.already_removed", amount=current.amount.format()))
+            await show_confirmation(ctx, current, edit=True)
+            return
+        except (RechargeError, LimitExceeded) as error:
             explain_refusal(ctx, error)
             return
         await show_confirmation(ctx, order, edit=True)

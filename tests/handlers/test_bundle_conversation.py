@@ -109,13 +109,16 @@ async def test_a_forged_or_stale_bundle_button_changes_nothing(shop: App) -> Non
     untouched = await shop.services.recharge.get(order_id)
     assert untouched.status is OrderStatus.CREATED and untouched.bundle is None
 
-    await owner.press_data(add)
-    assert "应付金额：¥125.00" in owner.text
-    await owner.press_data(add)  # the same button again: that order was replaced
-    assert owner.texts == ["订单已超时关闭，未扣款。请重新下单。"]
     forged_pack = add.rsplit(":", 1)[0] + ":1"  # a call-credit product as the "pack"
     await owner.press_data(forged_pack)
-    assert owner.texts[0] == "订单已超时关闭，未扣款。请重新下单。"
+    assert owner.texts[0] == "该组合优惠现在不可用，订单未作改动。"
+    assert "应付金额：¥100.00" in owner.text
+    await owner.press_data(add)
+    assert "应付金额：¥125.00" in owner.text
+    await owner.press_data(add)  # the same button again: the pack is in the order already
+    assert owner.last.notice == "流量包已在订单里，应付金额 ¥125.00。"
+    assert "应付金额：¥125.00" in owner.text and f"R20261120{order_id:06d}" in owner.text
+    assert (await shop.services.recharge.get(order_id)).amount.fen == 12500
 
 
 async def test_english_bundle_button_and_receipt(shop: App) -> None:
@@ -133,3 +136,79 @@ async def test_english_bundle_button_and_receipt(shop: App) -> None:
     assert chat.text.startswith("✅ Recharge completed")
     assert "Product: ¥100 call credit + 5 GB data (30 days)\n" in chat.text
     assert "Amount: ¥125.00" in chat.text
+
+
+def _number_line(text: str) -> str:
+    return next(line for line in text.split("\n") if line.startswith("订单号"))
+
+
+async def test_pack_then_coupon_then_pay_is_one_order_paid_at_the_final_price(shop: App) -> None:
+    chat = Chat.of(shop.conversation)
+    await _confirmation(chat)
+    number = _number_line(chat.text)
+    first_pay = chat.button("模拟支付").data or ""  # of the confirmation before any change
+    await chat.press("加购")
+    assert "应付金额：¥125.00" in chat.text and _number_line(chat.text) == number
+    await chat.press("使用优惠码")
+    await chat.send("wallet5")
+    assert chat.texts[0] == "优惠码已使用，应付金额 ¥120.00。"
+    assert "应付金额：¥120.00" in chat.text and _number_line(chat.text) == number
+
+    await chat.send("/orders")
+    orders = [b.text for b in chat.buttons() if "¥" in b.text]
+    assert len(orders) == 1 and "¥120.00" in orders[0] and "待支付" in orders[0]
+
+    await chat.press_data(first_pay)  # pays the order as it is now
+    assert chat.text.startswith("✅ 充值成功")
+    assert "金额：¥120.00" in chat.text and _number_line(chat.text) == number
+    assert "100元话费 + 5GB流量包（30天）" in chat.text
+    await chat.send("/orders")
+    orders = [b.text for b in chat.buttons() if "¥" in b.text]
+    assert len(orders) == 1 and "¥120.00" in orders[0] and "已关闭" not in orders[0]
+
+
+async def test_an_old_coupon_or_pack_button_works_on_the_order_as_it_is(shop: App) -> None:
+    chat = Chat.of(shop.conversation)
+    await _confirmation(chat)
+    number = _number_line(chat.text)
+    add = chat.button("加购").data or ""
+    coupon = chat.button("使用优惠码").data or ""
+    await chat.press_data(add)
+    remove = chat.button("不要流量包").data or ""
+    await chat.press_data(remove)
+    assert "应付金额：¥100.00" in chat.text
+    await chat.press_data(remove)  # the button of a confirmation that had the pack
+    assert chat.last.notice == "订单里已没有流量包，应付金额 ¥100.00。"
+    assert "应付金额：¥100.00" in chat.text and _number_line(chat.text) == number
+    await chat.press_data(add)
+    await chat.press_data(coupon)  # from the first confirmation: applies to the bundle order
+    await chat.send("WALLET5")
+    assert "应付金额：¥120.00" in chat.text and _number_line(chat.text) == number
+    assert "订单已超时关闭" not in chat.text
+
+
+async def test_an_order_whose_payment_started_is_not_changed_and_says_so(
+    sqlite_url: str,
+) -> None:
+    settings = make_settings(
+        sqlite_url, demo_mode=True, sandbox_topup_delay_seconds=0, sandbox_payment_mode="timeout"
+    )
+    app = await build_app(settings, clock=Clock())
+    try:
+        await app.services.campaigns.load(demo_campaigns(START))
+        chat = Chat.of(app.conversation, telegram_id=4242, language="en")
+        await chat.send("/recharge")
+        await chat.send("18612345678")
+        await chat.press("Call credit")
+        await chat.press("¥100")
+        add = chat.button("➕ Add").data or ""
+        order_id = int(add.split(":")[1])
+        await chat.press("Sandbox")  # the provider gives no answer: the payment is under way
+        await chat.press_data(add)
+        assert chat.texts[0].startswith("A payment of this order has started")
+        assert "To pay: ¥100.00" in chat.text
+        assert not [b for b in chat.buttons() if "Add" in b.text or "coupon" in b.text]
+        order = await app.services.recharge.get(order_id)
+        assert (order.amount.fen, order.bundle) == (10000, None)
+    finally:
+        await app.close()
