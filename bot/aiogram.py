@@ -63,12 +63,11 @@ from aiogram.types import (
     Update,
     User,
 )
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
-from aiohttp import web
 
 from bot.assembly import App, until_stop_signal
 from bot.delivery import REPLY_DEADLINE_SECONDS, OutcomeSender, deadline_in, waited_out
 from bot.settings import Settings
+from bot.webhook import WebhookServer
 from domain.customers import TelegramProfile
 from handlers.chat_queues import DEFAULT_LIMIT as DEFAULT_CHAT_LIMIT
 from handlers.chat_queues import ChatQueues
@@ -595,7 +594,7 @@ class AiogramFrontend:
         self.dispatcher = build_dispatcher(app, flow=self.flow)
         self._polling_timeout = polling_timeout
         self._polling: asyncio.Task[None] | None = None
-        self._runner: web.AppRunner | None = None
+        self._server: WebhookServer | None = None
 
     @property
     def webhook_mode(self) -> bool:
@@ -620,10 +619,11 @@ class AiogramFrontend:
         try:
             if self._polling is not None:
                 await self._stop_polling(self._polling)
-            if self._runner is not None:
-                await self._stop_webhook(self._runner)
+            if self._server is not None:
+                await self._stop_webhook(self._server)
         finally:
-            self._polling = self._runner = None
+            self._polling = None
+            self._server = None
             await self.bot.session.close()
 
     @property
@@ -675,30 +675,36 @@ class AiogramFrontend:
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         if not secret or not settings.webhook_url:
             raise ValueError("webhook mode needs WEBHOOK_SECRET as well as WEBHOOK_URL")
-        web_app = web.Application()
-        # Acknowledge an update only once handled: a failure is redelivered, not lost.
-        requests = SimpleRequestHandler(
-            self.dispatcher, self.bot, handle_in_background=False, secret_token=secret
+        bot = self.bot
+
+        def parse(data: dict[str, Any]) -> Update:
+            return Update.model_validate(data, context={"bot": bot})
+
+        async def feed(update: Update) -> None:
+            # Acknowledged only once handled: a failure is redelivered, not lost.
+            await self.dispatcher.feed_update(bot, update)
+
+        self._server = WebhookServer(
+            settings.webhook_path,
+            secret,
+            parse,
+            feed,
+            max_body_bytes=settings.webhook_max_body_bytes,
         )
-        requests.register(web_app, path=settings.webhook_path)
-        setup_application(web_app, self.dispatcher, bot=self.bot)
-        self._runner = web.AppRunner(web_app)
-        await self._runner.setup()
         host, port = settings.webhook_host_port
-        await web.TCPSite(self._runner, host, port).start()
+        await self._server.start(host, port)
         await self.bot.set_webhook(
             settings.webhook_url,
             secret_token=secret,
             allowed_updates=self.dispatcher.resolve_used_update_types(),
         )
 
-    async def _stop_webhook(self, runner: web.AppRunner) -> None:
+    async def _stop_webhook(self, server: WebhookServer) -> None:
         # The webhook stays registered: another worker, or this one restarted, takes over.
-        for site in runner.sites:
-            await site.stop()
+        await server.stop_listening()
         if not await self.flow.drained():
             log.warning("stopped with updates still being handled")
-        await runner.cleanup()
+        await server.close()
 
 
 async def run_aiogram(app: App) -> None:

@@ -29,6 +29,7 @@ from bot.delivery import REPLY_DEADLINE_SECONDS
 from bot.ptb.events import event_from_update
 from bot.ptb.replies import Sender
 from bot.settings import Settings
+from bot.webhook import WebhookServer
 from handlers.chat_queues import DEFAULT_LIMIT as DEFAULT_CHAT_LIMIT
 from handlers.chat_queues import ChatQueues
 from handlers.contract import Incoming, Outcome
@@ -254,6 +255,7 @@ class PtbFrontend:
             reply_deadline=app.settings.reply_deadline_seconds,
         )
         self._poll_timeout = poll_timeout
+        self._server: WebhookServer | None = None
 
     @property
     def webhook_mode(self) -> bool:
@@ -275,12 +277,17 @@ class PtbFrontend:
 
     async def stop(self) -> None:
         self._app.outbound.detach()
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop_listening()
         updater = self.application.updater
         if updater is not None and updater.running:
             await updater.stop()
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()
+        if server is not None:
+            await server.close()
 
     async def __aenter__(self) -> PtbFrontend:
         await self.start()
@@ -303,21 +310,36 @@ class PtbFrontend:
             await updater.start_polling(timeout=self._poll_timeout, allowed_updates=ALLOWED_UPDATES)
             log.info("polling %s for updates", self.settings.telegram_api_url)
             return
-        host, port = self.settings.webhook_host_port
-        secret = self.settings.webhook_secret
-        if secret is None:
-            log.warning(
-                "WEBHOOK_SECRET is unset: anyone who finds the webhook URL can post updates"
-            )
-        await updater.start_webhook(
-            listen=host,
-            port=port,
-            url_path=self.settings.webhook_path,
-            webhook_url=self.settings.webhook_url,
-            secret_token=secret.get_secret_value() if secret else None,
-            allowed_updates=ALLOWED_UPDATES,
+        await self._start_webhook()
+
+    async def _start_webhook(self) -> None:
+        """Updates posted to our own webhook server go into the application's update queue,
+        through the same per-chat processor as polled ones."""
+        settings = self.settings
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        if not secret or not settings.webhook_url:
+            raise ValueError("webhook mode needs WEBHOOK_SECRET as well as WEBHOOK_URL")
+        bot = self.application.bot
+
+        def parse(data: dict[str, Any]) -> Update:
+            update = Update.de_json(data, bot)
+            if update is None:
+                raise ValueError("not an update")
+            return update
+
+        self._server = WebhookServer(
+            settings.webhook_path,
+            secret,
+            parse,
+            self.application.update_queue.put,
+            max_body_bytes=settings.webhook_max_body_bytes,
         )
-        log.info("listening for updates on %s:%s%s", host, port, self.settings.webhook_path)
+        host, port = settings.webhook_host_port
+        await self._server.start(host, port)
+        await bot.set_webhook(
+            settings.webhook_url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES)
+        )
+        log.info("listening for updates on %s:%s%s", host, port, settings.webhook_path)
 
 
 async def run_ptb(app: App) -> None:
