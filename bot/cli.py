@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.assembly import App, build_app
+from bot.log_redaction import install_redaction, settings_secrets
 from bot.settings import Frontend, Settings
 from domain.campaign_file import CampaignFile, CampaignFileError, parse_campaign_file
 from domain.customers import TelegramProfile
@@ -184,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # No secret and no full phone number is written, whichever library writes the line.
+    install_redaction(settings_secrets(settings))
     # HTTP client logs show request URLs, and a Bot API URL carries the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
