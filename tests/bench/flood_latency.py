@@ -1,15 +1,21 @@
 """Other customers' reply latency while one chat floods the bot, on real processes.
 
-    .venv/bin/python tests/bench/flood_latency.py [--flood 6000] [--others 40] [--rounds 5]
-                                                  [--frameworks ptb,aiogram]
+    .venv/bin/python tests/bench/flood_latency.py [--flood 6000] [--flood-rate 300]
+                          [--others 40] [--rounds 5] [--frameworks ptb,aiogram]
 
 For each framework a real `python -m bot run` process (SQLite in a temporary directory, polling)
 is started against the project's fake Bot API server, which runs in this process. The other
-customers register first (/start). Then one customer sends `--flood` messages at once, and while
-they are queued every other customer sends /help `--rounds` times, each waiting for the answer
-(and 100 ms) before the next; the time from sending to the answer's arrival at the fake server
-is one sample. Printed: p50, p95 and the worst sample, what the flooder got (answers and "please
-slow down" notices), how long the fake server held unfetched updates, and the process's memory.
+customers register first (/start). Then one customer sends `--flood` messages, `--flood-rate` a
+second (0: all at once, queued in front of everyone else), and meanwhile every other customer
+sends /help `--rounds` times, each waiting for the answer and a random 100-300 ms before the
+next; the time from sending to the answer's arrival at the fake server is one sample.
+
+Telegram hands a bot its updates in one queue, in order: an update behind a burst can only be
+answered once the burst before it was fetched and dropped, so with `--flood-rate 0` the first
+answers wait for that (about the flood's size over the framework's parsing rate).
+
+Printed: p50, p95 and the worst sample, what the flooder got (answers and "please slow down"
+notices), how long the fake server held unfetched updates, and the process's memory.
 Target: p95 ≤ 300 ms for the other customers.
 """
 
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import signal
 import statistics
 import sys
@@ -62,8 +69,11 @@ async def start_bot(api: FakeBotApi, framework: str, workdir: Path) -> asyncio.s
         "WEBHOOK_URL": "",
     }
     log = (workdir / f"{framework}.log").open("wb")
+    profile = os.environ.get("FLOOD_PROFILE_DIR")
+    profiling = ["-m", "cProfile", "-o", f"{profile}/{framework}.prof"] if profile else []
     process = await asyncio.create_subprocess_exec(
         sys.executable,
+        *profiling,
         "-m",
         "bot",
         "run",
@@ -79,6 +89,7 @@ async def start_bot(api: FakeBotApi, framework: str, workdir: Path) -> asyncio.s
 async def customer(
     api: FakeBotApi, user: FakeUser, rounds: int, samples: list[float], answer: str
 ) -> None:
+    await asyncio.sleep(random.uniform(0, 0.3))
     for _ in range(rounds):
         mark = api.mark()
         sent = time.perf_counter()
@@ -86,10 +97,26 @@ async def customer(
         [reply] = await api.wait_for_message(user.id, after=mark, timeout=60)
         samples.append((time.perf_counter() - sent) * 1000)
         assert reply["text"] == answer, reply["text"]
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(random.uniform(0.1, 0.3))
 
 
-async def measure(framework: str, flood: int, others: int, rounds: int) -> bool:
+async def flood_chat(api: FakeBotApi, count: int, rate: float) -> None:
+    """`count` messages from the flooder, `rate` a second (in steps of 10 ms), or all at once."""
+    if rate <= 0:
+        for n in range(count):
+            api.send_text(FLOODER, f"/help {n}")
+        return
+    loop = asyncio.get_running_loop()
+    start, sent = loop.time(), 0
+    while sent < count:
+        due = min(count, int((loop.time() - start) * rate) + 1)
+        while sent < due:
+            api.send_text(FLOODER, f"/help {sent}")
+            sent += 1
+        await asyncio.sleep(0.01)
+
+
+async def measure(framework: str, flood: int, rate: float, others: int, rounds: int) -> bool:
     users = [
         FakeUser(id=9_100_000 + n, first_name=f"C{n}", language_code="zh-hans")
         for n in range(others)
@@ -105,13 +132,14 @@ async def measure(framework: str, flood: int, others: int, rounds: int) -> bool:
                 before_mb = resident_mb(process.pid)
 
                 started = time.perf_counter()
-                for n in range(flood):
-                    api.send_text(FLOODER, f"/help {n}")
+                flooding = asyncio.create_task(flood_chat(api, flood, rate))
+                await asyncio.sleep(0.05)
                 samples: list[float] = []
                 answer = texts(Language.ZH_CN)("help.text")
                 await asyncio.gather(
                     *(customer(api, user, rounds, samples, answer) for user in users)
                 )
+                await flooding
                 await api.wait_for(lambda: not api.pending_updates, timeout=300, what="drained")
                 drained = time.perf_counter() - started
                 await asyncio.sleep(1.0)
@@ -145,16 +173,19 @@ async def measure(framework: str, flood: int, others: int, rounds: int) -> bool:
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flood", type=int, default=6000)
+    parser.add_argument("--flood-rate", type=float, default=300.0)
     parser.add_argument("--others", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--frameworks", default="ptb,aiogram")
     args = parser.parse_args()
     print(
-        f"one chat sends {args.flood} messages at once; {args.others} other customers send "
+        f"one chat sends {args.flood} messages "
+        f"{f'at {args.flood_rate:.0f}/s' if args.flood_rate > 0 else 'at once'}; "
+        f"{args.others} other customers send "
         f"/help {args.rounds} times each meanwhile (real `python -m bot run`, SQLite, polling)"
     )
     results = [
-        await measure(framework, args.flood, args.others, args.rounds)
+        await measure(framework, args.flood, args.flood_rate, args.others, args.rounds)
         for framework in args.frameworks.split(",")
     ]
     return 0 if all(results) else 1
