@@ -681,8 +681,8 @@ class AiogramFrontend:
             return Update.model_validate(data, context={"bot": bot})
 
         async def feed(update: Update) -> None:
-            # Acknowledged only once handled: a failure is redelivered, not lost.
-            await self.dispatcher.feed_update(bot, update)
+            # Acknowledged once handled (within Telegram's minute; longer ones go on after).
+            await self.dispatcher.feed_webhook_update(bot, update)
 
         self._server = WebhookServer(
             settings.webhook_path,

@@ -192,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     # A line for every sweep every few seconds drowns what the sweeps themselves report.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # aiogram writes a line for every update (a flood would write thousands); failures still show.
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     if args.command == "run":
         asyncio.run(run(settings))
     elif args.command == "migrate":
