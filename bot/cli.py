@@ -195,7 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     # aiogram writes a line for every update (a flood would write thousands); failures still show.
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     if args.command == "run":
-        asyncio.run(run(settings))
+        try:
+            asyncio.run(run(settings))
+        except Exception:
+            # Through the log, so its redaction applies: a Bot API error can carry the token.
+            log.exception("the bot stopped on an error")
+            return 1
     elif args.command == "migrate":
         revision = asyncio.run(migrate(settings))
         print(f"database at revision {revision}")

@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +21,7 @@ from tests.fakes.bot_api import FakeBotApi, FakeUser
 
 pytestmark = pytest.mark.timeout(30)
 
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "7123456789:AAH9x_redactMe-0123456789abcdefghijk"
 SECRETS = {
     "payment_provider_token": "284685063:TEST:ProviderSecret42",
@@ -103,3 +107,41 @@ def test_the_redactor_masks_numbers_and_secrets() -> None:
         "POST http://h/bot[redacted]/getUpdates secret=[redacted] phone 186****5678, "
         "138****8000 id=1700000000 charge=4412008113000000001 other=[redacted bot token]"
     )
+
+
+@pytest.mark.parametrize("framework", ["ptb", "aiogram"])
+async def test_a_bot_process_that_cannot_reach_the_bot_api_writes_no_token(
+    tmp_path: Path, framework: str
+) -> None:
+    broken = await asyncio.start_server(answer_garbage, "127.0.0.1", 0)
+    port = broken.sockets[0].getsockname()[1]
+    env = {key: value for key, value in os.environ.items() if key not in {"WEBHOOK_URL"}}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        LOG_LEVEL="DEBUG",
+        BOT_TOKEN=TOKEN,
+        BOT_FRONTEND=framework,
+        TELEGRAM_API_URL=f"http://127.0.0.1:{port}",
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/bot.sqlite3",
+        PAYMENT_PROVIDER_TOKEN=SECRETS["payment_provider_token"],
+    )
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=25)
+    finally:
+        broken.close()
+    text = output.decode(errors="replace")
+
+    assert process.returncode == 1, text[-2000:]
+    assert "getMe" in text or "stopped on an error" in text
+    assert TOKEN not in text and TOKEN.split(":", 1)[1] not in text
+    assert "ProviderSecret42" not in text
