@@ -16,7 +16,8 @@ class OutageLog:
     """Tells failures that mean "the database is unreachable" apart from other failures (each
     logged with its traceback, as before), and logs an outage once at each end."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, counted: str = "turns", clock: Callable[[], float] = time.monotonic) -> None:
+        self._counted = counted  # what failed meanwhile: "turns" (updates), "sweeps"
         self._clock = clock
         self._since: float | None = None
         self.failed_during = 0
@@ -35,10 +36,11 @@ class OutageLog:
         if self._since is None:
             self._since = self._clock()
             log.error(
-                "the database is unreachable (%s: %s); turns fail until it is back, counted "
+                "the database is unreachable (%s: %s); %s fail until it is back, counted "
                 "rather than logged one by one",
                 type(error).__name__,
                 _first_line(error),
+                self._counted,
             )
 
     def succeeded(self) -> None:
@@ -46,9 +48,10 @@ class OutageLog:
         if self._since is None:
             return
         log.warning(
-            "the database is back after %.1f s; %s turns failed while it was unreachable",
+            "the database is back after %.1f s; %s %s failed while it was unreachable",
             self._clock() - self._since,
             self.failed_during,
+            self._counted,
         )
         self._since = None
         self.failed_during = 0

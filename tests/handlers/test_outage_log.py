@@ -10,6 +10,8 @@ from sqlalchemy.exc import OperationalError
 from bot.assembly import App
 from domain.languages import Language
 from handlers.i18n import texts
+from scheduler.jobs import under_lease
+from scheduler.reminders import SchedulerLease
 from tests.handlers.chat import Chat
 
 
@@ -60,3 +62,32 @@ async def test_other_failures_keep_their_traceback(
     await Chat.of(app.conversation).send("/help")
 
     assert len([r for r in caplog.records if r.exc_info]) == 2
+
+
+async def test_sweeps_during_an_outage_are_logged_once_at_each_end(
+    app: App, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    swept: list[int] = []
+
+    async def sweep() -> None:
+        swept.append(1)
+
+    leased = under_lease(SchedulerLease(app.services, 60, holder="worker-1"), sweep)
+    reminders = app.services.reminders
+    hold_lease = reminders.hold_lease
+
+    async def unreachable(*_args: object) -> bool:
+        raise refused()
+
+    monkeypatch.setattr(reminders, "hold_lease", unreachable)
+    caplog.set_level(logging.INFO)
+    for _ in range(12):
+        await leased()
+    monkeypatch.setattr(reminders, "hold_lease", hold_lease)
+    await leased()
+
+    assert swept == [1]  # nothing swept while the database was away
+    records = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [r for r in records if r.exc_info]
+    assert len(records) == 2
+    assert "12 sweeps failed" in records[1].getMessage()
