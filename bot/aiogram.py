@@ -19,7 +19,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -61,15 +60,17 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
     TelegramObject,
+    Update,
     User,
 )
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
-from aiohttp import web
 
 from bot.assembly import App, until_stop_signal
-from bot.delivery import MAX_RETRY_AFTER_SECONDS, OutcomeSender
+from bot.delivery import REPLY_DEADLINE_SECONDS, OutcomeSender, deadline_in, waited_out
 from bot.settings import Settings
+from bot.webhook import WebhookServer
 from domain.customers import TelegramProfile
+from handlers.chat_queues import DEFAULT_LIMIT as DEFAULT_CHAT_LIMIT
+from handlers.chat_queues import ChatQueues
 from handlers.contract import (
     Button,
     ContactKeyboard,
@@ -254,15 +255,18 @@ def _share_contact_keyboard(share_text: str) -> ReplyKeyboardMarkup:
 REMOVE_KEYBOARD = ReplyKeyboardRemove()
 
 
-async def call(bot: Bot, method: TelegramMethod[T]) -> T:
-    """One Bot API call, made again once after a short flood-control pause (429)."""
-    try:
-        return await bot(method)
-    except TelegramRetryAfter as error:
-        if error.retry_after > MAX_RETRY_AFTER_SECONDS:
-            raise
-        await asyncio.sleep(error.retry_after)
-        return await bot(method)
+async def call(
+    bot: Bot, method: TelegramMethod[T], deadline_seconds: float = REPLY_DEADLINE_SECONDS
+) -> T:
+    """One Bot API call, made again after each flood-control pause (429) Telegram asks for,
+    as long as the next try starts within `deadline_seconds`."""
+    deadline = deadline_in(deadline_seconds)
+    while True:
+        try:
+            return await bot(method)
+        except TelegramRetryAfter as error:
+            if not await waited_out(float(error.retry_after), deadline):
+                raise
 
 
 def delivery_of(error: TelegramAPIError) -> Delivery:
@@ -285,9 +289,16 @@ class Sender(OutcomeSender):
     so one blocked chat or one network hiccup cannot stop the bot.
     """
 
-    def __init__(self, bot: Bot, *, provider_token: str | None = None) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        provider_token: str | None = None,
+        reply_deadline: float = REPLY_DEADLINE_SECONDS,
+    ) -> None:
         self.bot = bot
         self._provider_token = provider_token
+        self.reply_deadline = reply_deadline
 
     async def answer_button(self, callback_id: str, notice: str | None) -> None:
         answer = AnswerCallbackQuery(callback_query_id=callback_id, text=notice or None)
@@ -349,7 +360,7 @@ class Sender(OutcomeSender):
             reply_markup=inline_markup(reply.buttons),
         )
         try:
-            await call(self.bot, edit)
+            await call(self.bot, edit, self.reply_deadline)
         except TelegramBadRequest as error:
             if NOT_MODIFIED in error.message.lower():
                 return True
@@ -362,7 +373,7 @@ class Sender(OutcomeSender):
 
     async def _call(self, method: TelegramMethod[Any], what: str) -> bool:
         try:
-            await call(self.bot, method)
+            await call(self.bot, method, self.reply_deadline)
         except TelegramAPIError as error:
             log.warning("%s failed: %s", what, error)
             return False
@@ -371,7 +382,9 @@ class Sender(OutcomeSender):
     async def open_topic(self, chat_id: int, name: str) -> int | None:
         """A new forum topic in `chat_id` (the staff chat); its thread id, None if refused."""
         try:
-            topic = await call(self.bot, CreateForumTopic(chat_id=chat_id, name=name[:128]))
+            topic = await call(
+                self.bot, CreateForumTopic(chat_id=chat_id, name=name[:128]), self.reply_deadline
+            )
         except TelegramAPIError as error:
             log.warning("opening a topic in chat %s failed: %s", chat_id, error)
             return None
@@ -415,18 +428,26 @@ async def converse(
 
 
 async def on_message(
-    message: Message, bot: Bot, conversation: ConversationRouter, payments_token: str | None
+    message: Message,
+    bot: Bot,
+    conversation: ConversationRouter,
+    payments_token: str | None,
+    reply_deadline: float = REPLY_DEADLINE_SECONDS,
 ) -> None:
     if await for_another_bot(bot, message):
         return
-    sender = Sender(bot, provider_token=payments_token)
+    sender = Sender(bot, provider_token=payments_token, reply_deadline=reply_deadline)
     await converse(conversation, sender, message_to_event(message))
 
 
 async def on_button(
-    query: CallbackQuery, bot: Bot, conversation: ConversationRouter, payments_token: str | None
+    query: CallbackQuery,
+    bot: Bot,
+    conversation: ConversationRouter,
+    payments_token: str | None,
+    reply_deadline: float = REPLY_DEADLINE_SECONDS,
 ) -> None:
-    sender = Sender(bot, provider_token=payments_token)
+    sender = Sender(bot, provider_token=payments_token, reply_deadline=reply_deadline)
     event = callback_to_event(query)
     if event is None:
         await sender.answer_button(query.id, None)
@@ -439,8 +460,9 @@ async def on_pre_checkout(
     bot: Bot,
     conversation: ConversationRouter,
     payments_token: str | None,
+    reply_deadline: float = REPLY_DEADLINE_SECONDS,
 ) -> None:
-    sender = Sender(bot, provider_token=payments_token)
+    sender = Sender(bot, provider_token=payments_token, reply_deadline=reply_deadline)
     await converse(conversation, sender, pre_checkout_to_event(query))
 
 
@@ -458,23 +480,30 @@ def build_router() -> Router:
     return router
 
 
-# -- ordering and draining of updates ----------------------------------------------------------
-@dataclass
-class _ChatSlot:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    queued: int = 0  # updates of the chat holding or waiting for the lock
-
-
+# -- ordering, bounds and draining of updates --------------------------------------------------
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+FloodNotice = Callable[[int, str | None], Awaitable[object]]
+
+
+def carries_a_payment(event: TelegramObject) -> bool:
+    """A payment question or a successful payment: never dropped, whatever the chat sent."""
+    if not isinstance(event, Update):
+        return False
+    message = event.message
+    return event.pre_checkout_query is not None or (
+        message is not None and message.successful_payment is not None
+    )
 
 
 class UpdateFlow(BaseMiddleware):
     """Outer update middleware: each chat's updates one at a time in arrival order (its state is
-    read and written per update), different chats concurrently; counts updates in flight so a
-    stop can wait for them."""
+    read and written per update), different chats concurrently; a chat holding `chat_limit`
+    updates gets no more in (dropped; the first drop of a flood asks the customer to slow down
+    through `on_flood`); counts updates in flight so a stop can wait for them."""
 
-    def __init__(self) -> None:
-        self._chats: dict[int, _ChatSlot] = {}
+    def __init__(self, chat_limit: int = DEFAULT_CHAT_LIMIT) -> None:
+        self.queues = ChatQueues(chat_limit)
+        self.on_flood: FloodNotice | None = None
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -496,17 +525,18 @@ class UpdateFlow(BaseMiddleware):
     async def _in_chat_turn(
         self, chat_id: int, handler: Handler, event: TelegramObject, data: dict[str, Any]
     ) -> Any:
-        slot = self._chats.get(chat_id)
-        if slot is None:
-            slot = self._chats[chat_id] = _ChatSlot()
-        slot.queued += 1
+        admission = self.queues.admit(chat_id, always=carries_a_payment(event))
+        if admission.lock is None:
+            if admission.tell and self.on_flood is not None:
+                context = data.get(EVENT_CONTEXT_KEY)
+                user = context.user if isinstance(context, EventContext) else None
+                await self.on_flood(chat_id, user.language_code if user is not None else None)
+            return None
         try:
-            async with slot.lock:
+            async with admission.lock:
                 return await handler(event, data)
         finally:
-            slot.queued -= 1
-            if not slot.queued:
-                del self._chats[chat_id]
+            self.queues.leave(admission)
 
     async def drained(self, seconds: float = DRAIN_SECONDS) -> bool:
         """Wait until no update is being handled; False when `seconds` ran out first."""
@@ -539,8 +569,9 @@ def build_dispatcher(app: App, *, flow: UpdateFlow | None = None) -> Dispatcher:
         disable_fsm=True,
         conversation=app.conversation,
         payments_token=payments_token(app.settings),
+        reply_deadline=app.settings.reply_deadline_seconds,
     )
-    dispatcher.update.outer_middleware(flow or UpdateFlow())
+    dispatcher.update.outer_middleware(flow or UpdateFlow(app.settings.chat_queue_limit))
     dispatcher.include_router(build_router())
     return dispatcher
 
@@ -553,12 +584,17 @@ class AiogramFrontend:
         self.settings = app.settings
         self._app = app
         self.bot = build_bot(app.settings)
-        self.sender = Sender(self.bot, provider_token=payments_token(app.settings))
-        self.flow = UpdateFlow()
+        self.sender = Sender(
+            self.bot,
+            provider_token=payments_token(app.settings),
+            reply_deadline=app.settings.reply_deadline_seconds,
+        )
+        self.flow = UpdateFlow(app.settings.chat_queue_limit)
+        self.flow.on_flood = self.sender.slow_down
         self.dispatcher = build_dispatcher(app, flow=self.flow)
         self._polling_timeout = polling_timeout
         self._polling: asyncio.Task[None] | None = None
-        self._runner: web.AppRunner | None = None
+        self._server: WebhookServer | None = None
 
     @property
     def webhook_mode(self) -> bool:
@@ -583,10 +619,11 @@ class AiogramFrontend:
         try:
             if self._polling is not None:
                 await self._stop_polling(self._polling)
-            if self._runner is not None:
-                await self._stop_webhook(self._runner)
+            if self._server is not None:
+                await self._stop_webhook(self._server)
         finally:
-            self._polling = self._runner = None
+            self._polling = None
+            self._server = None
             await self.bot.session.close()
 
     @property
@@ -607,6 +644,8 @@ class AiogramFrontend:
                 self.bot,
                 polling_timeout=self._polling_timeout,
                 handle_as_tasks=True,
+                # Fetch no more than is being worked off: Telegram keeps the rest.
+                tasks_concurrency_limit=self.settings.updates_in_flight,
                 handle_signals=False,
                 close_bot_session=False,
                 allowed_updates=self.dispatcher.resolve_used_update_types(),
@@ -636,30 +675,36 @@ class AiogramFrontend:
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         if not secret or not settings.webhook_url:
             raise ValueError("webhook mode needs WEBHOOK_SECRET as well as WEBHOOK_URL")
-        web_app = web.Application()
-        # Acknowledge an update only once handled: a failure is redelivered, not lost.
-        requests = SimpleRequestHandler(
-            self.dispatcher, self.bot, handle_in_background=False, secret_token=secret
+        bot = self.bot
+
+        def parse(data: dict[str, Any]) -> Update:
+            return Update.model_validate(data, context={"bot": bot})
+
+        async def feed(update: Update) -> None:
+            # Acknowledged once handled (within Telegram's minute; longer ones go on after).
+            await self.dispatcher.feed_webhook_update(bot, update)
+
+        self._server = WebhookServer(
+            settings.webhook_path,
+            secret,
+            parse,
+            feed,
+            max_body_bytes=settings.webhook_max_body_bytes,
         )
-        requests.register(web_app, path=settings.webhook_path)
-        setup_application(web_app, self.dispatcher, bot=self.bot)
-        self._runner = web.AppRunner(web_app)
-        await self._runner.setup()
         host, port = settings.webhook_host_port
-        await web.TCPSite(self._runner, host, port).start()
+        await self._server.start(host, port)
         await self.bot.set_webhook(
             settings.webhook_url,
             secret_token=secret,
             allowed_updates=self.dispatcher.resolve_used_update_types(),
         )
 
-    async def _stop_webhook(self, runner: web.AppRunner) -> None:
+    async def _stop_webhook(self, server: WebhookServer) -> None:
         # The webhook stays registered: another worker, or this one restarted, takes over.
-        for site in runner.sites:
-            await site.stop()
+        await server.stop_listening()
         if not await self.flow.drained():
             log.warning("stopped with updates still being handled")
-        await runner.cleanup()
+        await server.close()
 
 
 async def run_aiogram(app: App) -> None:

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from bot.assembly import App, build_app
 from bot.carrier_callback import start_carrier_callback
+from bot.log_redaction import install_redaction, settings_secrets
 from bot.settings import Frontend, Settings
 from domain.campaign_file import (
     MAX_FILE_BYTES,
@@ -230,11 +231,15 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # No secret and no full phone number is written, whichever library writes the line.
+    install_redaction(settings_secrets(settings))
     # HTTP client logs show request URLs, and a Bot API URL carries the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     # A line for every sweep every few seconds drowns what the sweeps themselves report.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # aiogram writes a line for every update (a flood would write thousands); failures still show.
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     if args.command == "run":
         problem = settings.missing_gateway
         if problem is not None:
@@ -246,7 +251,12 @@ def main(argv: list[str] | None = None) -> int:
                 ", ".join(method.value for method in settings.offered_payment_methods),
                 "the sandbox" if settings.sandbox_gateway else "the GATEWAY_URL",
             )
-        asyncio.run(run(settings))
+        try:
+            asyncio.run(run(settings))
+        except Exception:
+            # Through the log, so its redaction applies: a Bot API error can carry the token.
+            log.exception("the bot stopped on an error")
+            return 1
     elif args.command == "migrate":
         revision = asyncio.run(migrate(settings))
         print(f"database at revision {revision}")

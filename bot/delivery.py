@@ -3,16 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from abc import ABC, abstractmethod
 
+from handlers.chat_queues import slow_down_reply
 from handlers.contract import Delivery, DeliveryStatus, EventKind, Incoming, Outcome, Reply
 
-# A flood-wait this short is waited out once for an answer; a longer one loses it (logged).
-MAX_RETRY_AFTER_SECONDS = 5.0
+log = logging.getLogger(__name__)
+
+# An answer refused with a 429 is sent again after each `retry_after`, until this long after the
+# first try (REPLY_DEADLINE_SECONDS); then it is given up and logged.
+REPLY_DEADLINE_SECONDS = 30.0
+
+
+def deadline_in(seconds: float) -> float:
+    """The event-loop time `seconds` from now."""
+    return asyncio.get_running_loop().time() + seconds
+
+
+async def waited_out(retry_after: float, deadline: float) -> bool:
+    """Sleep out a 429's `retry_after` when the next try still starts before `deadline`;
+    False (at once) when it would not."""
+    if asyncio.get_running_loop().time() + retry_after > deadline:
+        return False
+    await asyncio.sleep(retry_after)
+    return True
 
 
 class OutcomeSender(ABC):
     """A front end's sender: it only says how to make each Bot API call."""
+
+    # How long an answer may wait out Telegram's flood control (429) before it is given up.
+    reply_deadline: float = REPLY_DEADLINE_SECONDS
 
     async def deliver(self, event: Incoming, outcome: Outcome) -> None:
         """Answer the pressed button or the payment question (always, first), then each reply."""
@@ -25,6 +47,10 @@ class OutcomeSender(ABC):
             for then in outcome.after_delivery:
                 await then()
 
+    async def slow_down(self, chat_id: int, language_code: str | None) -> None:
+        """Ask a chat that floods the bot to slow down (once per flood), tried once."""
+        await self.send(chat_id, slow_down_reply(language_code))
+
     @abstractmethod
     async def answer_button(self, callback_id: str, notice: str | None) -> None: ...
 
@@ -32,18 +58,26 @@ class OutcomeSender(ABC):
     async def answer_pre_checkout(self, query_id: str | None, error: str | None) -> None: ...
 
     async def reply(self, event: Incoming, reply: Reply) -> bool:
-        """Edit the pressed button's message when asked and possible, else send anew; a short
-        flood-wait (429) is waited out once. True when the reply reached the chat."""
+        """Edit the pressed button's message when asked and possible, else send anew. Flood
+        control (429) is waited out, each `retry_after` in turn, within `reply_deadline`; the
+        chat's next answers wait behind this one, so they still arrive in order. True when the
+        reply reached the chat."""
         chat_id = reply.chat_id if reply.chat_id is not None else event.chat_id
         if reply.edit and event.message_id is not None and chat_id == event.chat_id:
             if await self._edit(chat_id, event.message_id, reply):
                 return True
+        deadline = deadline_in(self.reply_deadline)
         delivery = await self.send(chat_id, reply)
-        wait = delivery.retry_after
-        if delivery.status is DeliveryStatus.RATE_LIMITED and wait is not None:
-            if wait <= MAX_RETRY_AFTER_SECONDS:
-                await asyncio.sleep(wait)
-                delivery = await self.send(chat_id, reply)
+        while delivery.status is DeliveryStatus.RATE_LIMITED:
+            wait = delivery.retry_after if delivery.retry_after is not None else 1.0
+            if not await waited_out(wait, deadline):
+                log.warning(
+                    "an answer to chat %s was given up: Telegram's flood control outlasted %s s",
+                    chat_id,
+                    self.reply_deadline,
+                )
+                return False
+            delivery = await self.send(chat_id, reply)
         return bool(delivery)
 
     @abstractmethod

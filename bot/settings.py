@@ -118,6 +118,17 @@ class Settings(BaseSettings):
     # Several bot processes: the one holding this lease (renewed by it) runs the sweeps.
     scheduler_lease_seconds: float = Field(default=60.0, gt=0)
 
+    # One chat holds at most this many updates (one handled, the rest waiting); more are dropped
+    # and the chat is asked, once per flood, to slow down. Other chats are served as usual.
+    chat_queue_limit: int = Field(default=20, ge=1)
+    # aiogram polling: updates fetched and not yet handled, at most; Telegram keeps the rest.
+    updates_in_flight: int = Field(default=100, ge=1)
+    # A reply Telegram refuses with a 429 is sent after its retry_after, again until this long
+    # after the first try; then it is given up (logged).
+    reply_deadline_seconds: float = Field(default=30.0, gt=0)
+    # Webhook requests: bodies larger than this are refused before they are read.
+    webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
     @field_validator("telegram_api_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:

@@ -27,6 +27,7 @@ from handlers.contract import (
     ReplyKeyboard,
 )
 from handlers.i18n import Texts, texts
+from handlers.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,8 @@ class ConversationRouter:
         # The staff chat where tickets are posted (None: none is set; staff use /tickets).
         self.staff_chat_id: int | None = None
         self._text_hooks: list[TextHook] = []
+        # A database outage is logged when it starts and when it ends, not once per turn.
+        self.outage = OutageLog()
 
     # -- registration -------------------------------------------------------------------------
     def command(self, *names: str) -> Callable[[Handler], Handler]:
@@ -233,9 +236,11 @@ class ConversationRouter:
         nothing half-done is kept (each use case rolled back its own transaction)."""
         try:
             turn = await self.services.customers.begin_turn(event.user, event.chat_id)
-        except Exception:
-            log.exception("starting a turn for a %s event failed", event.kind)
+        except Exception as error:
+            what = f"starting a turn for a {event.kind} event"
+            self.outage.failed(error, what, only_the_database=True)
             return failure(event, texts(language_from_telegram(event.language_code)))
+        self.outage.succeeded()
         ctx = Context(event, turn.customer, turn.state, self.services)
         try:
             await self._dispatch(ctx)
@@ -243,8 +248,8 @@ class ConversationRouter:
                 await self.services.conversations.save(
                     event.chat_id, event.user.telegram_id, ctx.state
                 )
-        except Exception:
-            log.exception("handling a %s event failed", event.kind)
+        except Exception as error:
+            self.outage.failed(error, f"handling a {event.kind} event")
             return failure(event, ctx.t)
         return ctx.outcome
 

@@ -29,6 +29,7 @@ from domain.services.reminders import DueReminder
 from handlers.contract import Delivery, DeliveryStatus
 from handlers.features.reminders import reminder_reply
 from handlers.i18n import texts
+from handlers.outage import OutageLog
 from handlers.outbound import SettlingNotifier, finish_even_if_cancelled
 
 log = logging.getLogger(__name__)
@@ -50,12 +51,17 @@ class SchedulerLease:
     seconds: float
     holder: str = field(default_factory=process_name)
 
+    # A database outage stops every sweep here: logged when it starts and when it ends.
+    outage: OutageLog = field(default_factory=lambda: OutageLog("sweeps"))
+
     async def held(self) -> bool:
         try:
-            return await self.services.reminders.hold_lease(self.holder, self.seconds)
-        except Exception:
-            log.exception("taking the scheduler lease failed")
+            held = await self.services.reminders.hold_lease(self.holder, self.seconds)
+        except Exception as error:
+            self.outage.failed(error, "taking the scheduler lease", only_the_database=True)
             return False
+        self.outage.succeeded()
+        return held
 
     async def release(self) -> None:
         try:

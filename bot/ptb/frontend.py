@@ -7,8 +7,9 @@ ConversationHandler and no PTB persistence: one TypeHandler hands every update t
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Protocol
@@ -24,9 +25,13 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.assembly import App, until_stop_signal
+from bot.delivery import REPLY_DEADLINE_SECONDS
 from bot.ptb.events import event_from_update
 from bot.ptb.replies import Sender
 from bot.settings import Settings
+from bot.webhook import WebhookServer
+from handlers.chat_queues import DEFAULT_LIMIT as DEFAULT_CHAT_LIMIT
+from handlers.chat_queues import ChatQueues
 from handlers.contract import Incoming, Outcome
 
 log = logging.getLogger(__name__)
@@ -47,16 +52,23 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
 
     Two quick messages of one customer ("/bind", then the number) must see each other's state.
     An update first waits for its chat's turn, then for one of `max_running` slots, so a chat
-    that floods the bot occupies one slot, not all of them.
+    that floods the bot occupies one slot, not all of them; and a chat holds at most
+    `chat_limit` updates: more are dropped at once (the first drop of a flood asks the customer
+    to slow down through `on_flood`), so they never fill the `max_pending` places either.
     """
 
     def __init__(
-        self, max_running: int = MAX_RUNNING_UPDATES, max_pending: int = MAX_PENDING_UPDATES
+        self,
+        max_running: int = MAX_RUNNING_UPDATES,
+        max_pending: int = MAX_PENDING_UPDATES,
+        *,
+        chat_limit: int = DEFAULT_CHAT_LIMIT,
     ) -> None:
         super().__init__(max_pending)
         self._running = asyncio.Semaphore(max_running)
-        self._chats: dict[int, asyncio.Lock] = {}
-        self._waiting: dict[int, int] = {}
+        self.queues = ChatQueues(chat_limit)
+        # Asks a flooding chat (id, the customer's Telegram language) to slow down, once.
+        self.on_flood: FloodNotice | None = None
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = _chat_key(update)
@@ -64,21 +76,48 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
             async with self._running:
                 await coroutine
             return
-        lock = self._chats.setdefault(key, asyncio.Lock())
-        self._waiting[key] = self._waiting.get(key, 0) + 1
+        admission = self.queues.admit(key, always=_carries_a_payment(update))
+        if not admission.taken:
+            _discard(coroutine)
+            if admission.tell and self.on_flood is not None:
+                await self.on_flood(key, _language_code(update))
+            return
+        assert admission.lock is not None
         try:
-            async with lock, self._running:
+            async with admission.lock, self._running:
                 await coroutine
         finally:
-            self._waiting[key] -= 1
-            if not self._waiting[key]:
-                del self._waiting[key], self._chats[key]
+            self.queues.leave(admission)
 
     async def initialize(self) -> None:
         pass
 
     async def shutdown(self) -> None:
         pass
+
+
+FloodNotice = Callable[[int, str | None], Awaitable[object]]
+
+
+def _discard(coroutine: Awaitable[Any]) -> None:
+    """A dropped update's handling is never started."""
+    if inspect.iscoroutine(coroutine):
+        coroutine.close()
+
+
+def _carries_a_payment(update: object) -> bool:
+    """A payment question or a successful payment: never dropped, whatever the chat sent."""
+    if not isinstance(update, Update):
+        return False
+    message = update.message
+    return update.pre_checkout_query is not None or (
+        message is not None and message.successful_payment is not None
+    )
+
+
+def _language_code(update: object) -> str | None:
+    user = update.effective_user if isinstance(update, Update) else None
+    return user.language_code if user is not None else None
 
 
 def _chat_key(update: object) -> int | None:
@@ -103,7 +142,7 @@ def application_builder(
         .token(settings.token)
         .base_url(f"{settings.telegram_api_url}/bot")
         .base_file_url(f"{settings.telegram_api_url}/file/bot")
-        .concurrent_updates(ChatOrderedProcessor())
+        .concurrent_updates(ChatOrderedProcessor(chat_limit=settings.chat_queue_limit))
     )
     if request is not None:
         builder = builder.request(request)
@@ -122,15 +161,27 @@ def build_ptb_application(
     application = application_builder(
         app.settings, request=request, get_updates_request=get_updates_request
     ).build()
-    serve_conversation(application, app.conversation, provider_token=_provider_token(app.settings))
+    serve_conversation(
+        application,
+        app.conversation,
+        provider_token=_provider_token(app.settings),
+        reply_deadline=app.settings.reply_deadline_seconds,
+    )
     return application
 
 
 def serve_conversation(
-    application: PtbApplication, conversation: Conversation, *, provider_token: str | None = None
+    application: PtbApplication,
+    conversation: Conversation,
+    *,
+    provider_token: str | None = None,
+    reply_deadline: float = REPLY_DEADLINE_SECONDS,
 ) -> Sender:
     """Hand every update of `application` to `conversation`; the Sender that answers them."""
-    sender = Sender(application.bot, provider_token=provider_token)
+    sender = Sender(application.bot, provider_token=provider_token, reply_deadline=reply_deadline)
+    processor = application.update_processor
+    if isinstance(processor, ChatOrderedProcessor):
+        processor.on_flood = sender.slow_down
     application.add_handler(TypeHandler(Update, ConversationCallback(conversation, sender)))
     application.add_error_handler(_log_error)
     return sender
@@ -198,9 +249,13 @@ class PtbFrontend:
             app.settings, request=request, get_updates_request=get_updates_request
         ).build()
         self.sender = serve_conversation(
-            self.application, app.conversation, provider_token=_provider_token(app.settings)
+            self.application,
+            app.conversation,
+            provider_token=_provider_token(app.settings),
+            reply_deadline=app.settings.reply_deadline_seconds,
         )
         self._poll_timeout = poll_timeout
+        self._server: WebhookServer | None = None
 
     @property
     def webhook_mode(self) -> bool:
@@ -222,12 +277,17 @@ class PtbFrontend:
 
     async def stop(self) -> None:
         self._app.outbound.detach()
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop_listening()
         updater = self.application.updater
         if updater is not None and updater.running:
             await updater.stop()
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()
+        if server is not None:
+            await server.close()
 
     async def __aenter__(self) -> PtbFrontend:
         await self.start()
@@ -250,21 +310,36 @@ class PtbFrontend:
             await updater.start_polling(timeout=self._poll_timeout, allowed_updates=ALLOWED_UPDATES)
             log.info("polling %s for updates", self.settings.telegram_api_url)
             return
-        host, port = self.settings.webhook_host_port
-        secret = self.settings.webhook_secret
-        if secret is None:
-            log.warning(
-                "WEBHOOK_SECRET is unset: anyone who finds the webhook URL can post updates"
-            )
-        await updater.start_webhook(
-            listen=host,
-            port=port,
-            url_path=self.settings.webhook_path,
-            webhook_url=self.settings.webhook_url,
-            secret_token=secret.get_secret_value() if secret else None,
-            allowed_updates=ALLOWED_UPDATES,
+        await self._start_webhook()
+
+    async def _start_webhook(self) -> None:
+        """Updates posted to our own webhook server go into the application's update queue,
+        through the same per-chat processor as polled ones."""
+        settings = self.settings
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        if not secret or not settings.webhook_url:
+            raise ValueError("webhook mode needs WEBHOOK_SECRET as well as WEBHOOK_URL")
+        bot = self.application.bot
+
+        def parse(data: dict[str, Any]) -> Update:
+            update = Update.de_json(data, bot)
+            if update is None:
+                raise ValueError("not an update")
+            return update
+
+        self._server = WebhookServer(
+            settings.webhook_path,
+            secret,
+            parse,
+            self.application.update_queue.put,
+            max_body_bytes=settings.webhook_max_body_bytes,
         )
-        log.info("listening for updates on %s:%s%s", host, port, self.settings.webhook_path)
+        host, port = settings.webhook_host_port
+        await self._server.start(host, port)
+        await bot.set_webhook(
+            settings.webhook_url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES)
+        )
+        log.info("listening for updates on %s:%s%s", host, port, settings.webhook_path)
 
 
 async def run_ptb(app: App) -> None:

@@ -6,7 +6,6 @@ chat or one network hiccup cannot stop the bot.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import warnings
 from collections.abc import Awaitable, Callable
@@ -27,7 +26,7 @@ from telegram import (
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.delivery import MAX_RETRY_AFTER_SECONDS, OutcomeSender
+from bot.delivery import REPLY_DEADLINE_SECONDS, OutcomeSender, deadline_in, waited_out
 from handlers.contract import (
     Button,
     ContactKeyboard,
@@ -56,9 +55,16 @@ REMOVE_KEYBOARD_PARAMETER = REMOVE_KEYBOARD.to_dict()
 class Sender(OutcomeSender):
     """Shows the conversation's answers through one bot; also the outbound port's notifier."""
 
-    def __init__(self, bot: Bot, *, provider_token: str | None = None) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        provider_token: str | None = None,
+        reply_deadline: float = REPLY_DEADLINE_SECONDS,
+    ) -> None:
         self._bot = bot
         self._provider_token = provider_token
+        self.reply_deadline = reply_deadline
 
     async def answer_button(self, callback_id: str, notice: str | None) -> None:
         await self._call(
@@ -137,7 +143,9 @@ class Sender(OutcomeSender):
             "reply_markup": inline_parameter(reply.buttons),
         }
         try:
-            await _retrying(lambda: self._bot._post("editMessageText", parameters))
+            await _retrying(
+                lambda: self._bot._post("editMessageText", parameters), self.reply_deadline
+            )
         except BadRequest as error:
             if NOT_MODIFIED in error.message.lower():
                 return True
@@ -148,11 +156,10 @@ class Sender(OutcomeSender):
             log.warning("editing message %s in chat %s failed: %r", message_id, chat_id, error)
         return True
 
-    @staticmethod
-    async def _call(make: ApiCall, what: str) -> bool:
+    async def _call(self, make: ApiCall, what: str) -> bool:
         """Make one Bot API call; a failure is logged, never raised."""
         try:
-            await _retrying(make)
+            await _retrying(make, self.reply_deadline)
         except TelegramError as error:
             log.warning("%s failed: %r", what, error)
             return False
@@ -259,16 +266,16 @@ def _message_id(sent: object) -> int | None:
     return message_id if isinstance(message_id, int) else None
 
 
-async def _retrying(make: ApiCall) -> object:
-    """The call, made again once after a short flood-wait (429) that Telegram asks for."""
-    try:
-        return await make()
-    except RetryAfter as error:
-        wait = _seconds(error)
-        if wait > MAX_RETRY_AFTER_SECONDS:
-            raise
-        await asyncio.sleep(wait)
-        return await make()
+async def _retrying(make: ApiCall, deadline_seconds: float = REPLY_DEADLINE_SECONDS) -> object:
+    """The call, made again after each flood-control pause (429) Telegram asks for, as long as
+    the next try starts within `deadline_seconds`."""
+    deadline = deadline_in(deadline_seconds)
+    while True:
+        try:
+            return await make()
+        except RetryAfter as error:
+            if not await waited_out(_seconds(error), deadline):
+                raise
 
 
 def _seconds(error: RetryAfter) -> float:

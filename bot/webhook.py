@@ -1,0 +1,111 @@
+"""The webhook server both Telegram front ends listen on (WEBHOOK_URL, WEBHOOK_LISTEN).
+
+A request is checked before its body is read: without the secret Telegram was given
+(`X-Telegram-Bot-Api-Secret-Token`) it is refused with 403, and a body announced or found to be
+larger than WEBHOOK_MAX_BODY_BYTES with 413, having read at most that much. A body that is not
+a JSON update is the sender's mistake (400). Only then is the update handed to the front end.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+JSONDict = dict[str, Any]
+# The front end's part: make the framework's update of the JSON (raising when it cannot) ...
+Parse = Callable[[JSONDict], Any]
+# ... and take it in; the request is answered once this returns.
+Feed = Callable[[Any], Awaitable[object]]
+
+
+class WebhookServer:
+    """An aiohttp server with one route, `path`, for Telegram's POSTs."""
+
+    def __init__(
+        self,
+        path: str,
+        secret: str,
+        parse: Parse,
+        feed: Feed,
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        if not secret:
+            raise ValueError("the webhook needs a secret: every request must carry it")
+        self._secret = secret.encode()
+        self._parse = parse
+        self._feed = feed
+        self._max_body = max_body_bytes
+        self.app = web.Application(client_max_size=max_body_bytes)
+        self.app.router.add_post(path, self.handle)
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+
+    async def start(self, host: str, port: int) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, host, port)
+        await self._site.start()
+
+    async def stop_listening(self) -> None:
+        """Take no new connections (requests under way are still answered)."""
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+
+    async def close(self) -> None:
+        await self.stop_listening()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), self._secret):
+            return _refused(403, "Forbidden")
+        declared = request.content_length
+        if declared is not None and declared > self._max_body:
+            return _refused(413, "Request Entity Too Large")
+        body = await self._read(request)
+        if body is None:
+            return _refused(413, "Request Entity Too Large")
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("not an update")
+            update = self._parse(data)
+        except Exception as error:
+            log.info("webhook: a request with the secret carried no update (%s)", type(error))
+            return web.Response(status=400, text="Bad Request: not a Telegram update")
+        await self._feed(update)
+        return web.Response(status=200)
+
+    async def _read(self, request: web.Request) -> bytes | None:
+        """The body, or None as soon as it grows beyond the limit."""
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > self._max_body:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _refused(status: int, text: str) -> web.Response:
+    response = web.Response(status=status, text=text)
+    # The rest of the body is never read: the connection closes with the answer.
+    response.force_close()
+    return response
+
+
+__all__ = ["SECRET_HEADER", "WebhookServer"]
