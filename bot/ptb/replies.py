@@ -11,7 +11,6 @@ import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from functools import lru_cache
-from typing import Any
 
 from telegram import (
     Bot,
@@ -41,7 +40,6 @@ log = logging.getLogger(__name__)
 
 ApiCall = Callable[[], Awaitable[object]]
 # A Bot API parameter as JSON (a markup's wire form).
-JSONDict = dict[str, Any]
 ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 NOT_MODIFIED = "message is not modified"
 # PTB's markups cannot change once built, so each distinct keyboard (a menu in one language, a
@@ -49,7 +47,6 @@ NOT_MODIFIED = "message is not modified"
 # are forgotten beyond this many.
 KEYBOARDS_KEPT = 1024
 REMOVE_KEYBOARD = ReplyKeyboardRemove()
-REMOVE_KEYBOARD_PARAMETER = REMOVE_KEYBOARD.to_dict()
 
 
 class Sender(OutcomeSender):
@@ -97,21 +94,14 @@ class Sender(OutcomeSender):
         return Delivery.sent(message_id)
 
     async def _send_message(self, chat_id: int, reply: Reply) -> int | None:
-        """sendMessage with the parameters `Bot.send_message` would send; the new message's id.
-
-        Only the id is read from Telegram's answer, so the answer is not made into a PTB
-        `Message` (that costs more than the rest of the call); errors are PTB's own.
-        """
-        sent = await self._bot._post(
-            "sendMessage",
-            {
-                "chat_id": chat_id,
-                "text": reply.text,
-                "reply_markup": markup_parameter(reply),
-                "message_thread_id": reply.thread_id,
-            },
+        """sendMessage; the new message's id."""
+        sent = await self._bot.send_message(
+            chat_id,
+            reply.text,
+            reply_markup=reply_markup(reply),
+            message_thread_id=reply.thread_id,
         )
-        return _message_id(sent)
+        return sent.message_id
 
     def _send_invoice(
         self,
@@ -133,18 +123,13 @@ class Sender(OutcomeSender):
         )
 
     async def _edit(self, chat_id: int, message_id: int, reply: Reply) -> bool:
-        """Edit the pressed button's message; False when it cannot be (send anew instead).
-
-        As with `_send_message`, Telegram's answer (the edited message) is not parsed."""
-        parameters = {
-            "chat_id": chat_id,
-            "message_id": message_id,
-            "text": reply.text,
-            "reply_markup": inline_parameter(reply.buttons),
-        }
+        """Edit the pressed button's message; False when it cannot be (send anew instead)."""
         try:
             await _retrying(
-                lambda: self._bot._post("editMessageText", parameters), self.reply_deadline
+                lambda: self._bot.edit_message_text(
+                    reply.text, chat_id, message_id, reply_markup=inline_markup(reply.buttons)
+                ),
+                self.reply_deadline,
             )
         except BadRequest as error:
             if NOT_MODIFIED in error.message.lower():
@@ -211,31 +196,10 @@ def reply_markup(reply: Reply) -> ReplyMarkup | None:
     return inline_markup(reply.buttons)
 
 
-def markup_parameter(reply: Reply) -> JSONDict | None:
-    """`reply_markup(reply)` as the JSON object the Bot API receives."""
-    if isinstance(reply.keyboard, ContactKeyboard):
-        return _share_contact_parameter(reply.keyboard.share_text)
-    if isinstance(reply.keyboard, RemoveKeyboard):
-        return REMOVE_KEYBOARD_PARAMETER
-    return inline_parameter(reply.buttons)
-
-
-def inline_parameter(buttons: tuple[tuple[Button, ...], ...]) -> JSONDict | None:
-    """`inline_markup(buttons)` as the JSON object the Bot API receives."""
-    if not buttons:
-        return None
-    return _inline_parameter(buttons)
-
-
 @lru_cache(maxsize=16)
 def _share_contact_keyboard(share_text: str) -> ReplyKeyboardMarkup:
     share = KeyboardButton(share_text, request_contact=True)
     return ReplyKeyboardMarkup([[share]], resize_keyboard=True, one_time_keyboard=True)
-
-
-@lru_cache(maxsize=16)
-def _share_contact_parameter(share_text: str) -> JSONDict:
-    return _share_contact_keyboard(share_text).to_dict()
 
 
 def inline_markup(buttons: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
@@ -249,21 +213,10 @@ def _inline_keyboard(buttons: tuple[tuple[Button, ...], ...]) -> InlineKeyboardM
     return InlineKeyboardMarkup([[_inline_button(button) for button in row] for row in buttons])
 
 
-@lru_cache(maxsize=KEYBOARDS_KEPT)
-def _inline_parameter(buttons: tuple[tuple[Button, ...], ...]) -> JSONDict:
-    return _inline_keyboard(buttons).to_dict()
-
-
 def _inline_button(button: Button) -> InlineKeyboardButton:
     if button.url is not None:
         return InlineKeyboardButton(button.text, url=button.url)
     return InlineKeyboardButton(button.text, callback_data=button.data)
-
-
-def _message_id(sent: object) -> int | None:
-    """The id of the message in a Bot API answer (a Message object), if it is one."""
-    message_id = sent.get("message_id") if isinstance(sent, dict) else None
-    return message_id if isinstance(message_id, int) else None
 
 
 async def _retrying(make: ApiCall, deadline_seconds: float = REPLY_DEADLINE_SECONDS) -> object:
