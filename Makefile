@@ -27,7 +27,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bot handlers domain scheduler
+	$(BIN)/mypy bot handlers domain scheduler tests
 
 ## Benchmarks: scripts that print figures (each says whether it meets its target).
 bench: $(STAMP)

@@ -28,6 +28,7 @@ from domain.campaigns import Campaign, Offer, OfferKind, Situation, evaluate
 from domain.catalogue import ProductKind
 from domain.money import Money
 from domain.persistence.database import create_engine, create_session_factory
+from domain.persistence.ledgers import SlotClaim
 from domain.persistence.migrate import upgrade
 from domain.persistence.tables import (
     CampaignRow,
@@ -43,7 +44,10 @@ DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 
 
-async def _prepare(url: str, customers: int, claims: int, quota: int) -> tuple[int, list[int]]:
+async def _prepare(
+    url: str, customers: int, claims: int, quota: int
+) -> tuple[int, list[tuple[int, int]]]:
+    """The offer, and each paid order with its customer."""
     engine = create_engine(url)
     await upgrade(engine)
     factory = create_session_factory(engine)
@@ -97,28 +101,31 @@ async def _prepare(url: str, customers: int, claims: int, quota: int) -> tuple[i
             for n in range(claims)
         )
         await session.commit()
-        order_ids = list((await session.execute(select(OrderRow.id))).scalars())
+        orders = [
+            (row.id, row.customer_id)
+            for row in await session.execute(select(OrderRow.id, OrderRow.customer_id))
+        ]
     await engine.dispose()
-    return offer.id, order_ids
+    return offer.id, orders
 
 
 async def measure_claims(url: str, customers: int, claims: int, quota: int) -> dict[str, float]:
-    offer_id, order_ids = await _prepare(url, customers, claims, quota)
+    offer_id, orders = await _prepare(url, customers, claims, quota)
     engine = create_engine(url)
     uow = UnitOfWorkFactory.of(engine)
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for order_id in order_ids:
-        queue.put_nowait(order_id)
+    queue: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
+    for order in orders:
+        queue.put_nowait(order)
     latencies: list[float] = []
     granted = 0
 
     async def customer() -> None:
         nonlocal granted
         while not queue.empty():
-            order_id = queue.get_nowait()
+            order_id, customer_id = queue.get_nowait()
             started = time.perf_counter()
             async with uow() as work:
-                if await work.claims.claim(offer_id, order_id, 1, 0, NOW):
+                if await work.claims.claim(SlotClaim(offer_id, customer_id), order_id, NOW):
                     granted += 1
                 await work.commit()
             latencies.append(time.perf_counter() - started)

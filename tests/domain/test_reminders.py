@@ -24,8 +24,10 @@ BERLIN = ZoneInfo("Europe/Berlin")
 NIGHT = QuietHours.parse("22:00-08:00")
 
 
-def local(zone: ZoneInfo, *args: int) -> datetime:
-    return datetime(*args, tzinfo=zone).astimezone(UTC)  # type: ignore[misc]
+def local(
+    zone: ZoneInfo, year: int, month: int, day: int, hour: int = 0, minute: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=zone).astimezone(UTC)
 
 
 def test_quiet_hours_are_read_from_settings_text() -> None:

@@ -8,7 +8,8 @@ chat is remembered by its message id. Both front ends must say the same.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
 
 import pytest
 from aiogram.types import Update as AiogramUpdate
@@ -18,7 +19,7 @@ from telegram import Update as PtbUpdate
 from bot import aiogram as aiogram_frontend
 from bot.ptb.events import event_from_update
 from bot.ptb.replies import Sender as PtbSender
-from handlers.contract import Delivery, DeliveryStatus, Incoming, Notifier, Reply
+from handlers.contract import Delivery, DeliveryStatus, Incoming, MessageEditor, Notifier, Reply
 from tests.conftest import make_settings
 from tests.fakes.bot_api import FakeBotApi, FakeGroup, FakeUser, JSONDict
 
@@ -29,15 +30,22 @@ STAFF = FakeUser(id=3002, first_name="Support")
 STAFF_CHAT = FakeGroup(id=-1003003, title="Support", is_forum=True)
 
 
+class CardSender(Notifier, MessageEditor, Protocol):
+    """What each front end's sender is: it sends and it edits what it sent."""
+
+
+SenderFactory = Callable[[FakeBotApi, str], AbstractAsyncContextManager[CardSender]]
+
+
 @asynccontextmanager
-async def ptb_sender(api: FakeBotApi, sqlite_url: str) -> AsyncIterator[Notifier]:
+async def ptb_sender(api: FakeBotApi, sqlite_url: str) -> AsyncIterator[CardSender]:
     bot = PtbBot(api.token, base_url=f"{api.base_url}/bot")
     async with bot:
         yield PtbSender(bot)
 
 
 @asynccontextmanager
-async def aiogram_sender(api: FakeBotApi, sqlite_url: str) -> AsyncIterator[Notifier]:
+async def aiogram_sender(api: FakeBotApi, sqlite_url: str) -> AsyncIterator[CardSender]:
     settings = make_settings(sqlite_url, bot_token=api.token, telegram_api_url=api.base_url)
     bot = aiogram_frontend.build_bot(settings)
     try:
@@ -75,10 +83,10 @@ async def api() -> AsyncIterator[FakeBotApi]:
 async def test_each_failure_says_whether_sending_again_can_help(
     api: FakeBotApi,
     sqlite_url: str,
-    sender: Callable[[FakeBotApi, str], AsyncIterator[Notifier]],
+    sender: SenderFactory,
     to_event: Callable[[JSONDict], Incoming | None],
 ) -> None:
-    async with sender(api, sqlite_url) as notifier:  # type: ignore[attr-defined]
+    async with sender(api, sqlite_url) as notifier:
         sent = await notifier.send(CUSTOMER.id, Reply("双倍积分还剩2小时"))
         [shown] = api.messages_to(CUSTOMER.id)
         assert sent and sent.message_id == shown["message_id"]
@@ -104,11 +112,11 @@ async def test_each_failure_says_whether_sending_again_can_help(
 async def test_a_staff_reply_in_a_forum_topic_names_the_message_and_topic_it_answers(
     api: FakeBotApi,
     sqlite_url: str,
-    sender: Callable[[FakeBotApi, str], AsyncIterator[Notifier]],
+    sender: SenderFactory,
     to_event: Callable[[JSONDict], Incoming | None],
 ) -> None:
     thread_id = api.create_topic(STAFF_CHAT, "工单 #12")
-    async with sender(api, sqlite_url) as notifier:  # type: ignore[attr-defined]
+    async with sender(api, sqlite_url) as notifier:
         posted: Delivery = await notifier.send(
             STAFF_CHAT.id, Reply("新工单 #12", thread_id=thread_id)
         )
@@ -128,28 +136,26 @@ async def test_a_staff_reply_in_a_forum_topic_names_the_message_and_topic_it_ans
 async def test_a_sent_card_is_edited_in_place_and_an_unchanged_one_counts_as_done(
     api: FakeBotApi,
     sqlite_url: str,
-    sender: Callable[[FakeBotApi, str], AsyncIterator[Notifier]],
+    sender: SenderFactory,
     to_event: Callable[[JSONDict], Incoming | None],
 ) -> None:
-    async with sender(api, sqlite_url) as notifier:  # type: ignore[attr-defined]
+    async with sender(api, sqlite_url) as notifier:
         posted = await notifier.send(STAFF_CHAT.id, Reply("工单 #12 · 待处理"))
         assert posted.message_id is not None
-        edited = await notifier.edit_message(  # type: ignore[attr-defined]
+        edited = await notifier.edit_message(
             STAFF_CHAT.id, posted.message_id, Reply("工单 #12 · 已解决")
         )
         assert edited and edited.message_id == posted.message_id
-        again = await notifier.edit_message(  # type: ignore[attr-defined]
+        again = await notifier.edit_message(
             STAFF_CHAT.id, posted.message_id, Reply("工单 #12 · 已解决")
         )
         assert again  # "message is not modified": nothing left to do
         api.fail_next("editMessageText", 502, "Bad Gateway")
-        failed = await notifier.edit_message(  # type: ignore[attr-defined]
+        failed = await notifier.edit_message(
             STAFF_CHAT.id, posted.message_id, Reply("工单 #12 · 已关闭")
         )
         assert failed.status is DeliveryStatus.RETRY
-        missing = await notifier.edit_message(  # type: ignore[attr-defined]
-            STAFF_CHAT.id, 999999, Reply("工单 #12 · 已关闭")
-        )
+        missing = await notifier.edit_message(STAFF_CHAT.id, 999999, Reply("工单 #12 · 已关闭"))
         assert missing.status is DeliveryStatus.REJECTED
     [card] = api.messages_to(STAFF_CHAT.id)
     assert card["text"] == "工单 #12 · 已解决"

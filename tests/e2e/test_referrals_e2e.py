@@ -54,7 +54,7 @@ Runner = Callable[..., AbstractAsyncContextManager[App]]
 
 @pytest.fixture(params=["ptb", "aiogram"])
 def runner(request: pytest.FixtureRequest) -> Runner:
-    return running_bot if request.param == "ptb" else aiogram_bot  # type: ignore[return-value]
+    return running_bot if request.param == "ptb" else aiogram_bot
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 
 import pytest
@@ -51,7 +51,7 @@ async def aiogram_sender(settings: Settings) -> AsyncIterator[Notifier]:
 
 
 FRONT_ENDS = [pytest.param(ptb_sender, id="ptb"), pytest.param(aiogram_sender, id="aiogram")]
-SenderFactory = Callable[[Settings], "asynccontextmanager[Notifier]"]
+SenderFactory = Callable[[Settings], AbstractAsyncContextManager[Notifier]]
 
 
 @asynccontextmanager
@@ -63,7 +63,7 @@ async def running(
     )
     app = await build_app(settings, clock=clock)
     try:
-        async with sender(settings) as notifier:  # type: ignore[attr-defined]
+        async with sender(settings) as notifier:
             app.outbound.attach(notifier)
             yield app
     finally:

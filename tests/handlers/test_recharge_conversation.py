@@ -12,7 +12,7 @@ from domain.integrations.sandbox import SandboxGateway
 from domain.money import Money
 from domain.orders import OrderStatus
 from domain.persistence.tables import PaymentRow
-from handlers.contract import Outcome, Reply, payment_event, pre_checkout_event
+from handlers.contract import Delivery, Outcome, Reply, payment_event, pre_checkout_event
 from scheduler.jobs import sweep_orders
 from tests.conftest import make_settings
 from tests.handlers.chat import Chat
@@ -22,9 +22,9 @@ class CollectingNotifier:
     def __init__(self) -> None:
         self.sent: list[tuple[int, Reply]] = []
 
-    async def send(self, chat_id: int, reply: Reply) -> bool:
+    async def send(self, chat_id: int, reply: Reply) -> Delivery:
         self.sent.append((chat_id, reply))
-        return True
+        return Delivery.sent()
 
 
 async def _app(sqlite_url: str, **overrides: object) -> App:

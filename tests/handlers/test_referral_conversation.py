@@ -10,7 +10,7 @@ import pytest
 from bot.assembly import App, build_app
 from domain.campaign_file import parse_campaign_file
 from domain.customers import TelegramProfile
-from handlers.contract import Outcome, Reply, button_event, message_event
+from handlers.contract import Delivery, Outcome, Reply, button_event, message_event
 from scheduler.referrals import sweep_referrals
 from tests.conftest import make_settings
 from tests.handlers.chat import Chat
@@ -45,9 +45,9 @@ class Outbox:
     def __init__(self) -> None:
         self.sent: list[tuple[int, Reply]] = []
 
-    async def send(self, chat_id: int, reply: Reply) -> bool:
+    async def send(self, chat_id: int, reply: Reply) -> Delivery:
         self.sent.append((chat_id, reply))
-        return True
+        return Delivery.sent()
 
     def to(self, chat_id: int) -> list[Reply]:
         return [reply for chat, reply in self.sent if chat == chat_id]

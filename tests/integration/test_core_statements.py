@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.allowances import UNLIMITED
 from domain.errors import RecordConflict
+from domain.persistence.core import Record
 from domain.persistence.database import create_engine
 from domain.persistence.ledgers import (
     Cashback,
@@ -38,6 +39,13 @@ NOW = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)
 ORDERS = cast(Table, OrderRow.__table__)
 ORDER_EVENTS = cast(Table, OrderEventRow.__table__)
 PAYMENTS = cast(Table, PaymentRow.__table__)
+
+
+async def order_of(work: UnitOfWork, order_id: int) -> Record:
+    """The order's row, which the test has created."""
+    row = await work.orders.get(order_id)
+    assert row is not None
+    return row
 
 
 async def a_customer(uow: UnitOfWorkFactory, telegram_id: int = 7, *, points: bool = True) -> int:
@@ -94,6 +102,7 @@ async def test_what_core_writes_the_session_reads_alike_and_back(
         await work.commit()
     async with uow.read() as work:
         read = await work.orders.get(order_id)
+    assert read is not None
     assert read.created_at == NOW and read.created_at.utcoffset() == timedelta(0)
     assert read.quote == {"points": 31}
     assert read.outcome_notified is False
@@ -298,7 +307,7 @@ async def test_a_payment_starts_only_on_the_owners_unexpired_order_of_a_paid_pur
         order_id = await work.orders.add(an_order(owner), "customer", UNLIMITED)
         await work.commit()
 
-    async def start(customer_id: int, purposes: list[str], at: datetime) -> object:
+    async def start(customer_id: int, purposes: list[str], at: datetime) -> Record | None:
         async with uow() as work:
             started = await work.orders.start_payment(
                 order_id, customer_id, purposes, "sandbox", "pay by sandbox", at
@@ -376,7 +385,7 @@ async def test_a_move_to_paid_keeps_its_payment_for_the_orders_amount_once(
     async with uow.read() as work:
         payments = await (await work.core()).rows(select(PAYMENTS).order_by(PAYMENTS.c.id))
         events = await work.orders.events(first)
-        status = (await work.orders.get(first)).status
+        status = (await order_of(work, first)).status
     assert [(p.order_id, p.amount_fen, p.currency, p.reference) for p in payments] == [
         (first, 4550, "CNY", "a")
     ]
@@ -495,10 +504,11 @@ async def test_a_completed_move_grants_points_cashback_and_slots_once_or_moves_n
                 grant=Grant(PointsEarning(30, f"earn:{stranded}")),
             )
     async with uow.read() as work:
-        assert (await work.orders.get(order)).status == "completed"
-        assert (await work.orders.get(stranded)).status == "topping_up"
+        assert (await order_of(work, order)).status == "completed"
+        assert (await order_of(work, stranded)).status == "topping_up"
         assert await work.points.balance(customer_id) == 30
         entry = await work.points.entry(f"earn:{order}")
+        assert entry is not None
         assert (entry.points, entry.order_id, entry.expires_at) == (
             30,
             order,
@@ -533,7 +543,7 @@ async def test_a_move_takes_its_offers_slots_all_or_moves_not(engine: AsyncEngin
     one_left = SlotClaim(offers["one-left"].id, customer_id)
     budget = SlotClaim(offers["budget"].id, customer_id, cashback_fen=1000)
 
-    async def send(order_id: int, *claims: SlotClaim) -> object:
+    async def send(order_id: int, *claims: SlotClaim) -> Record | None:
         async with uow() as work:
             moved = await work.orders.move(
                 order_id, ["paid"], "topping_up", "s", NOW, claims=claims
@@ -544,7 +554,7 @@ async def test_a_move_takes_its_offers_slots_all_or_moves_not(engine: AsyncEngin
     assert await send(first, one_left, budget) is not None
     assert await send(second, budget, one_left) is None  # the last slot is gone
     async with uow.read() as work:
-        assert (await work.orders.get(second)).status == "paid"
+        assert (await order_of(work, second)).status == "paid"
         held = await work.claims.of_order(second)  # kept for the transaction that follows
         taken = await work.campaigns.offers_by_code(["one-left", "budget"])
     assert [c.offer_id for c in held] == [budget.offer_id]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.assembly import build_app
 from domain.orders import OrderStatus
-from handlers.contract import Reply
+from handlers.contract import Delivery, Reply
 from scheduler.jobs import sweep_orders
 from tests.conftest import make_settings
 from tests.fakes.carrier_gateway import FakeCarrierGateway
@@ -47,9 +47,9 @@ class Collecting:
     def __init__(self) -> None:
         self.sent: list[tuple[int, Reply]] = []
 
-    async def send(self, chat_id: int, reply: Reply) -> bool:
+    async def send(self, chat_id: int, reply: Reply) -> Delivery:
         self.sent.append((chat_id, reply))
-        return True
+        return Delivery.sent()
 
 
 async def test_an_order_in_flight_when_the_process_is_killed_completes_after_restart(

@@ -80,10 +80,11 @@ async def shop(database_url: str) -> AsyncIterator[App]:
 
 
 async def _row_counts(app: App) -> dict[str, int]:
-    counts = {}
+    counts: dict[str, int] = {}
     async with app.engine.connect() as connection:
         for table in Base.metadata.sorted_tables:
-            counts[table.name] = await connection.scalar(select(func.count()).select_from(table))
+            count = select(func.count()).select_from(table)
+            counts[table.name] = (await connection.execute(count)).scalar_one()
     return counts
 
 

@@ -20,7 +20,7 @@ from domain.phone import parse_phone_number
 from domain.services.loyalty import RedeemRefused
 from domain.services.recharge import RechargeConfig
 from domain.services.registry import Ports, Services, build_services
-from handlers.contract import Reply
+from handlers.contract import Delivery, Reply
 from scheduler.jobs import sweep_orders
 
 NUMBER = parse_phone_number("18612345678")
@@ -207,9 +207,9 @@ class Told:
         self.clock = clock
         self.at: list[datetime] = []
 
-    async def send(self, chat_id: int, reply: Reply) -> bool:
+    async def send(self, chat_id: int, reply: Reply) -> Delivery:
         self.at.append(self.clock.now)
-        return True
+        return Delivery.sent()
 
 
 async def test_a_receipt_reaches_the_customer_within_seconds_of_a_three_second_top_up(

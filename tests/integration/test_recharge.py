@@ -13,7 +13,7 @@ from domain.catalogue import ProductKind
 from domain.customers import Customer, TelegramProfile
 from domain.integrations.sandbox import SandboxGateway, SandboxMode, SandboxPayments
 from domain.money import Money
-from domain.orders import LimitExceeded, OrderStatus, PaymentMethod, RechargeLimits
+from domain.orders import LimitExceeded, Order, OrderStatus, PaymentMethod, RechargeLimits
 from domain.persistence.tables import PaymentRow, WalletEntryRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.phone import parse_phone_number
@@ -312,9 +312,10 @@ async def test_a_refund_that_failed_is_retried_by_the_sweep(world: World) -> Non
         customer.id, 1, parse_phone_number("13800000000"), await world.product_id(20)
     )
 
-    async def refused(*_args: object) -> bool:
+    async def refused(order: Order, reference: str | None) -> bool:
         return False
 
+    # The provider refuses refunds for a while: replaced on the instance, restored by `del`.
     world.payments.refund = refused  # type: ignore[method-assign]
     stuck = await world.recharge.pay_with_provider(customer.id, order.id, PaymentMethod.SANDBOX)
     assert stuck.status is S.FAILED

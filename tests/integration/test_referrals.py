@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.campaign_file import parse_campaign_file
@@ -21,7 +22,7 @@ from domain.phone import parse_phone_number
 from domain.referrals import AlertReason, ReferralStatus, RewardStatus, start_payload
 from domain.services.referrals import ClaimRefused
 from domain.services.registry import Services, build_services
-from handlers.contract import Reply
+from handlers.contract import Delivery, DeliveryStatus, Reply
 from scheduler.referrals import sweep_referrals
 from tests.sandbox import sandbox_ports
 
@@ -73,11 +74,11 @@ class Outbox:
         self.sent: list[tuple[int, Reply]] = []
         self.failing = False
 
-    async def send(self, chat_id: int, reply: Reply) -> bool:
+    async def send(self, chat_id: int, reply: Reply) -> Delivery:
         if self.failing:
-            return False
+            return Delivery(DeliveryStatus.RETRY, reason="offline")
         self.sent.append((chat_id, reply))
-        return True
+        return Delivery.sent()
 
     def to(self, chat_id: int) -> list[str]:
         return [reply.text for chat, reply in self.sent if chat == chat_id]
@@ -115,7 +116,7 @@ class World:
         now = self.clock()
         async with self.engine.begin() as connection:
             result = await connection.execute(
-                OrderRow.__table__.insert()
+                insert(OrderRow)
                 .values(
                     customer_id=customer.id,
                     chat_id=customer.telegram_id,
@@ -149,21 +150,22 @@ class World:
     async def sweep(self) -> None:
         await sweep_referrals(self.services, self.outbox, STAFF_CHAT)
 
-    async def rewards(self, **where: object) -> list[ReferralRewardRow]:
+    async def rewards(self, **where: object) -> list[Row[Any]]:
+        """The rewards' columns (as `ReferralRewardRow` names them), read on a connection."""
         query = select(ReferralRewardRow).order_by(ReferralRewardRow.id)
         for name, value in where.items():
             query = query.where(getattr(ReferralRewardRow, name) == value)
         async with self.engine.connect() as connection:
-            return list((await connection.execute(query)).all())  # type: ignore[arg-type]
+            return list((await connection.execute(query)).all())
 
-    async def referral(self, friend: Customer) -> ReferralRow:
+    async def referral(self, friend: Customer) -> Row[Any]:
+        """The referral's columns (as `ReferralRow` names them), read on a connection."""
         async with self.engine.connect() as connection:
-            row = (
+            return (
                 await connection.execute(
                     select(ReferralRow).where(ReferralRow.friend_id == friend.id)
                 )
             ).one()
-            return row  # type: ignore[return-value]
 
     async def points(self, customer: Customer) -> int:
         balance, ledger = await self.services.loyalty.balance(customer.id)

@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from bot.assembly import App, build_app
-from handlers.contract import ContactKeyboard, Reply
+from handlers.contract import ContactKeyboard, Delivery, DeliveryStatus, Reply
 from scheduler.jobs import (
     Schedule,
     build_scheduler,
@@ -59,10 +59,11 @@ class _Collecting:
         self.sent: list[tuple[int, Reply]] = []
         self.deliver = deliver
 
-    async def send(self, chat_id: int, reply: Reply) -> bool:
-        if self.deliver:
-            self.sent.append((chat_id, reply))
-        return self.deliver
+    async def send(self, chat_id: int, reply: Reply) -> Delivery:
+        if not self.deliver:
+            return Delivery(DeliveryStatus.RETRY, reason="offline")
+        self.sent.append((chat_id, reply))
+        return Delivery.sent()
 
 
 async def test_points_lapse_warning_is_sent_once_then_points_lapse(sqlite_url: str) -> None:
