@@ -22,13 +22,13 @@ SQLITE = [
     f"""CREATE TRIGGER orders_created AFTER INSERT ON orders FOR EACH ROW
     BEGIN
         INSERT INTO order_events ({_COLUMNS})
-        VALUES (NEW.id, NULL, NEW.status, NEW.last_cause, NEW.created_at);
+        VALUES (NEW.id, NULL, NEW.status, COALESCE(NEW.last_cause, ''), NEW.created_at);
     END""",
     f"""CREATE TRIGGER orders_moved AFTER UPDATE OF status ON orders FOR EACH ROW
     WHEN NEW.status IS NOT OLD.status
     BEGIN
         INSERT INTO order_events ({_COLUMNS})
-        VALUES (NEW.id, OLD.status, NEW.status, NEW.last_cause, NEW.updated_at);
+        VALUES (NEW.id, OLD.status, NEW.status, COALESCE(NEW.last_cause, ''), NEW.updated_at);
     END""",
 ]
 POSTGRESQL = [
@@ -36,10 +36,10 @@ POSTGRESQL = [
     BEGIN
         IF TG_OP = 'INSERT' THEN
             INSERT INTO order_events ({_COLUMNS})
-            VALUES (NEW.id, NULL, NEW.status, NEW.last_cause, NEW.created_at);
+            VALUES (NEW.id, NULL, NEW.status, COALESCE(NEW.last_cause, ''), NEW.created_at);
         ELSE
             INSERT INTO order_events ({_COLUMNS})
-            VALUES (NEW.id, OLD.status, NEW.status, NEW.last_cause, NEW.updated_at);
+            VALUES (NEW.id, OLD.status, NEW.status, COALESCE(NEW.last_cause, ''), NEW.updated_at);
         END IF;
         RETURN NULL;
     END $$""",
