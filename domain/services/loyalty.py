@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from domain.allowances import UNLIMITED, reward_scope
 from domain.campaigns import (
+    REWARD_COUPON_CAMPAIGN,
     Audience,
     Benefit,
     Campaign,
@@ -35,7 +36,7 @@ from domain.orders import CHINA
 from domain.persistence.core import Record
 from domain.persistence.ledgers import Cashback, Grant, PointsEarning, SlotClaim
 from domain.persistence.loyalty_repositories import RELEASED
-from domain.persistence.tables import CampaignRow, OfferRow, RedemptionRow
+from domain.persistence.tables import CampaignRow, OfferRow, RedemptionRow, RewardCouponRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier
 from domain.tiers import DEFAULT_TIERS, Tier, TierRule, next_tier, tier_for
@@ -248,6 +249,7 @@ class LoyaltyService:
         coupon_code: str | None = None,
         bundle_with: str | None = None,
         exhausted: frozenset[str] = frozenset(),
+        reward_coupon: Money | None = None,
     ) -> Quote:
         now = self._clock()
         found = await uow.campaigns.live_for_customer(now, customer_id, now - timedelta(days=365))
@@ -256,7 +258,9 @@ class LoyaltyService:
         total = Money(found.recharge_total)
         rule = tier_for(total, self.config.tiers)
         base_points = amount.fen // 100 * self.config.points_per_yuan
-        if not offers:  # no campaign live: base points times the tier's multiplier
+        own = reward_coupon if reward_coupon is not None else Money(0, amount.currency)
+        if not offers and not own.is_positive:
+            # no campaign live: base points times the tier's multiplier
             points = base_points * rule.multiplier_percent // 100
             return Quote(amount, amount, Money(0, amount.currency), points, ())
         situation = Situation(
@@ -280,17 +284,25 @@ class LoyaltyService:
                 for o in offers
                 if o.budget_fen is not None
             },
+            reward_coupon=own,
         )
         campaigns = [campaign_of(row, rows) for row, rows in live]
         return evaluate(campaigns, situation, rule.multiplier_percent)
 
     async def quote_of(
-        self, uow: UnitOfWork, order: Record, exhausted: frozenset[str] = frozenset()
+        self,
+        uow: UnitOfWork,
+        order: Record,
+        exhausted: frozenset[str] = frozenset(),
+        *,
+        coupon_lost: bool = False,
     ) -> Quote | None:
-        """The quote a recharge order gets now, leaving out the `exhausted` offers (None: it
-        is not a recharge of a product)."""
+        """The quote a recharge order gets now, leaving out the `exhausted` offers, and the
+        customer's own coupon when it was `coupon_lost` to another order (None: it is not a
+        recharge of a product)."""
         if order.purpose != "recharge" or order.product_kind is None or order.carrier is None:
             return None
+        coupon = None if coupon_lost else await self._reward_coupon_of(uow, order)
         return await self.quote_in(
             uow,
             order.customer_id,
@@ -300,6 +312,29 @@ class LoyaltyService:
             coupon_code=order.coupon_code,
             bundle_with=order.bundle_product_code,
             exhausted=exhausted,
+            reward_coupon=coupon,
+        )
+
+    async def _reward_coupon_of(self, uow: UnitOfWork, order: Record) -> Money | None:
+        """What the customer's own coupon on this order takes off: only while the order is
+        priced with it, and the coupon is not another order's or expired."""
+        if order.reward_coupon_id is None or not priced_with_reward_coupon(order.quote):
+            return None
+        coupon = await uow.reward_coupons.get(order.reward_coupon_id)
+        if coupon is None or coupon.customer_id != order.customer_id:
+            return None
+        if coupon.order_id not in (None, order.id) or coupon.expires_at <= self._clock():
+            return None
+        return Money(coupon.value_fen, coupon.currency)
+
+    async def take_reward_coupon(self, uow: UnitOfWork, order: Record) -> bool:
+        """The paid order takes the customer's own coupon it is priced with (one conditional
+        write: of two orders paid at once with the same coupon, one gets it); False when it has
+        none to take or another order took it first."""
+        if order.reward_coupon_id is None or not priced_with_reward_coupon(order.quote):
+            return False
+        return await uow.reward_coupons.take(
+            order.reward_coupon_id, order.customer_id, order.id, self._clock()
         )
 
     async def hold(self, uow: UnitOfWork, order: Record) -> Quote | None:
@@ -307,8 +342,11 @@ class LoyaltyService:
         what is gone is dropped, and the order keeps the quote it was held at."""
         exhausted: set[str] = set()
         kept = order.quote
+        coupon_lost = order.reward_coupon_id is not None and not await self.take_reward_coupon(
+            uow, order
+        )
         for _ in range(10):
-            quote = await self.quote_of(uow, order, frozenset(exhausted))
+            quote = await self.quote_of(uow, order, frozenset(exhausted), coupon_lost=coupon_lost)
             if quote is None:
                 return None
             held = quote_json(quote)
@@ -375,6 +413,7 @@ class LoyaltyService:
         """On expiry or refund: slots and budget go back; anything granted is reversed."""
         for claim in await uow.claims.of_order(order_id):
             await uow.claims.settle(claim, RELEASED)
+        await uow.reward_coupons.give_back(order_id)
         order = await uow.orders.get(order_id)
         if order is None:
             return
@@ -438,6 +477,12 @@ class LoyaltyService:
         return lapsed
 
 
+def priced_with_reward_coupon(quote: dict[str, Any] | None) -> bool:
+    return quote is not None and any(
+        b.get("campaign") == REWARD_COUPON_CAMPAIGN for b in quote.get("benefits", ())
+    )
+
+
 def _lapsing(entries: Sequence[Any], before: datetime) -> list[tuple[int, int, datetime]]:
     """(entry id, points still unspent, expiry) of earned entries lapsing by `before`.
 
@@ -464,9 +509,35 @@ class Reward:
     cost_points: int
     left: int | None
     per_customer: int | None
+    # A coupon: what it takes off a recharge and for how many days it can be used.
+    value: Money | None = None
+    valid_days: int | None = None
 
     def name(self, language_code: str) -> str:
         return self.name_en if language_code == "en" else self.name_zh
+
+
+@dataclass(frozen=True)
+class RewardCoupon:
+    """A coupon a customer redeemed points for: theirs alone, for one recharge, until it
+    expires."""
+
+    id: int
+    name_zh: str
+    name_en: str
+    value: Money
+    expires_at: datetime
+
+    def name(self, language_code: str) -> str:
+        return self.name_en if language_code == "en" else self.name_zh
+
+
+@dataclass(frozen=True)
+class Redemption:
+    """What a redemption delivered: the reward, and the coupon it gave (for a coupon)."""
+
+    reward: Reward
+    coupon: RewardCoupon | None = None
 
 
 class RedeemRefused(Exception):
@@ -488,22 +559,42 @@ def reward_of(row: Any) -> Reward:
         row.cost_points,
         left,
         row.per_customer,
+        Money(row.value_fen) if row.value_fen is not None else None,
+        row.valid_days,
+    )
+
+
+def reward_coupon_of(row: RewardCouponRow) -> RewardCoupon:
+    return RewardCoupon(
+        row.id, row.name_zh, row.name_en, Money(row.value_fen, row.currency), row.expires_at
     )
 
 
 class RewardCatalogue:
-    """Redeeming points for coupons, data packs and goods: atomic, once per request."""
+    """Redeeming points for coupons and data packs: atomic, once per request, delivered."""
 
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock = utc_now) -> None:
         self._uow = uow
         self._clock = clock
 
     async def rewards(self) -> list[Reward]:
+        """The rewards on offer (those this version can deliver), cheapest first."""
         async with self._uow.read() as uow:
-            return [reward_of(row) for row in await uow.rewards.active()]
+            return [
+                reward_of(row)
+                for row in await uow.rewards.active()
+                if row.kind in DELIVERABLE and (row.kind != "coupon" or row.value_fen)
+            ]
 
-    async def redeem(self, customer_id: int, reward_id: int, request_key: str) -> Reward:
-        """Take one from stock and the points from the balance together, or neither.
+    async def coupons(self, customer_id: int) -> list[RewardCoupon]:
+        """The customer's coupons still to use (not taken by an order, not expired)."""
+        async with self._uow.read() as uow:
+            rows = await uow.reward_coupons.usable(customer_id, self._clock())
+            return [reward_coupon_of(row) for row in rows]
+
+    async def redeem(self, customer_id: int, reward_id: int, request_key: str) -> Redemption:
+        """Take one from stock and the points from the balance together, or neither; a
+        coupon reward gives the customer their coupon in the same write.
 
         The same request (a double tap) redeems once.
         """
@@ -515,15 +606,20 @@ class RewardCatalogue:
         except RedeemRefused:
             if not await self._redeemed(key):
                 raise
-        return await self._reward(reward_id)
+        return await self._redemption(reward_id, key)
 
-    async def _redeem(self, customer_id: int, reward_id: int, key: str) -> Reward:
+    async def _redeem(self, customer_id: int, reward_id: int, key: str) -> Redemption:
         async with self._uow() as uow:
             row = await uow.rewards.get(reward_id)
-            if row is None or not row.active:
+            if row is None or not row.active or row.kind not in DELIVERABLE:
                 raise RedeemRefused("unknown")
-            if await uow.points.has_entry(key):
-                return reward_of(row)  # this request was redeemed already
+            if row.kind == "coupon" and not row.value_fen:
+                raise RedeemRefused("unknown")
+            if await uow.points.has_entry(key):  # this request was redeemed already
+                found = await _redemption_in(uow, reward_id, key)
+                if found is None:
+                    raise RedeemRefused("unknown")
+                return found
             limit = UNLIMITED if row.per_customer is None else row.per_customer
             if not await uow.allowances.take(customer_id, reward_scope(reward_id), 1, limit):
                 raise RedeemRefused("limit")
@@ -543,16 +639,50 @@ class RewardCatalogue:
                     at=now,
                 )
             )
+            if row.kind == "coupon" and row.value_fen:
+                uow.reward_coupons.add(
+                    RewardCouponRow(
+                        customer_id=customer_id,
+                        redemption_key=key,
+                        reward_code=row.code,
+                        name_zh=row.name_zh,
+                        name_en=row.name_en,
+                        value_fen=row.value_fen,
+                        currency=CNY,
+                        created_at=now,
+                        expires_at=coupon_expiry(now, row.valid_days or DEFAULT_COUPON_DAYS),
+                    )
+                )
             await uow.commit()
-        return await self._reward(reward_id)
+        return await self._redemption(reward_id, key)
 
     async def _redeemed(self, key: str) -> bool:
         async with self._uow.read() as uow:
             return await uow.points.has_entry(key)
 
-    async def _reward(self, reward_id: int) -> Reward:
+    async def _redemption(self, reward_id: int, key: str) -> Redemption:
         async with self._uow.read() as uow:
-            row = await uow.rewards.get(reward_id)
-            if row is None:
-                raise RedeemRefused("unknown")
-            return reward_of(row)
+            found = await _redemption_in(uow, reward_id, key)
+        if found is None:
+            raise RedeemRefused("unknown")
+        return found
+
+
+async def _redemption_in(uow: UnitOfWork, reward_id: int, key: str) -> Redemption | None:
+    row = await uow.rewards.get(reward_id)
+    if row is None:
+        return None
+    coupon = await uow.reward_coupons.by_key(key)
+    return Redemption(reward_of(row), reward_coupon_of(coupon) if coupon is not None else None)
+
+
+# The kinds of reward a redemption delivers.
+DELIVERABLE = frozenset({"coupon", "data_pack"})
+DEFAULT_COUPON_DAYS = 30
+
+
+def coupon_expiry(now: datetime, valid_days: int) -> datetime:
+    """A coupon redeemed today can be used until the end of the last of its days (Beijing)."""
+    local = now.astimezone(CHINA)
+    end = datetime(local.year, local.month, local.day, tzinfo=CHINA) + timedelta(days=valid_days)
+    return end

@@ -862,8 +862,8 @@ class RechargeService:
         or None when it was not: it is no recharge, another worker moved it first, or a slot
         was gone (the slots it took stay held); `_carry_on` in a transaction then finds out
         which, and re-quotes without what is gone."""
-        if row.purpose != OrderPurpose.RECHARGE.value:
-            return None
+        if row.purpose != OrderPurpose.RECHARGE.value or row.reward_coupon_id is not None:
+            return None  # a customer's own coupon is taken by `_carry_on`
         quote = await self._loyalty.quote_of(uow, row) if self._loyalty is not None else None
         claims = []
         if self._loyalty is not None and quote is not None and quote.benefits:

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from domain.services.loyalty import RedeemRefused
+from domain.services.loyalty import RedeemRefused, Reward, RewardCoupon
 from handlers.buttons import ButtonData
 from handlers.contract import MAX_KEYBOARD_BUTTONS, Button, Reply
 from handlers.i18n import Texts
@@ -79,6 +79,7 @@ async def _show_points(ctx: Context, *, edit: bool) -> None:
                 day=day(standing.expiring_by - timedelta(seconds=1)),
             )
         )
+    lines += coupon_lines(ctx.t, await ctx.services.rewards.coupons(ctx.customer.id), ctx)
     entries = await ctx.services.loyalty.entries(ctx.customer.id)
     if entries:
         lines.append(ctx.t("points.recent"))
@@ -90,8 +91,31 @@ async def _show_points(ctx: Context, *, edit: bool) -> None:
     ctx.reply("\n".join(lines), buttons, edit=edit)
 
 
+def coupon_lines(t: Texts, coupons: list[RewardCoupon], ctx: Context) -> list[str]:
+    """The customer's coupons still to use: what each takes off and until when."""
+    if not coupons:
+        return []
+    return [t("points.coupons")] + [
+        t(
+            "points.coupon",
+            name=coupon.name(ctx.language.value),
+            value=coupon.value.format(),
+            day=day(coupon.expires_at - timedelta(seconds=1)),
+        )
+        for coupon in coupons
+    ]
+
+
+def reward_terms(ctx: Context, reward: Reward) -> str:
+    """What redeeming the reward delivers."""
+    if reward.kind == "coupon" and reward.value is not None:
+        return ctx.t("rewards.coupon_terms", value=reward.value.format(), days=reward.valid_days)
+    return ctx.t("rewards.data_terms")
+
+
 async def _show_rewards(ctx: Context, *, edit: bool, page: int = 0) -> None:
-    """The rewards, ten a page, each a button to redeem it."""
+    """The rewards, ten a page, each a button to redeem it; those the customer's points do not
+    reach are shown locked (a tap says how many points are missing)."""
     rewards = await ctx.services.rewards.rewards()
     balance, _ = await ctx.services.loyalty.balance(ctx.customer.id)
     if not rewards:
@@ -100,7 +124,9 @@ async def _show_rewards(ctx: Context, *, edit: bool, page: int = 0) -> None:
     blocks: list[Block] = []
     for reward in rewards:
         label = ctx.t(
-            "rewards.item", name=reward.name(ctx.language.value), points=reward.cost_points
+            "rewards.item" if reward.cost_points <= balance else "rewards.locked",
+            name=reward.name(ctx.language.value),
+            points=reward.cost_points,
         )
         if reward.left is not None:
             label += ctx.t("rewards.left", left=max(reward.left, 0))
@@ -112,7 +138,10 @@ async def _show_rewards(ctx: Context, *, edit: bool, page: int = 0) -> None:
         *navigation(ctx.t, page, len(pages), RewardsPage),
         (Button(ctx.t("points.back"), ShowPoints().pack()),),
     ]
-    text = "\n".join([ctx.t("rewards.header", points=balance), *page_line(ctx.t, page, len(pages))])
+    header = [ctx.t("rewards.header", points=balance)]
+    if any(reward.cost_points > balance for reward in rewards):
+        header.append(ctx.t("rewards.locked_note"))
+    text = "\n".join([*header, *page_line(ctx.t, page, len(pages))])
     ctx.reply(text, tuple(rows), edit=edit)
 
 
@@ -145,12 +174,31 @@ def register(router: ConversationRouter) -> None:
             ctx.notice(ctx.t("rewards.refused.unknown"))
             await _show_rewards(ctx, edit=True)
             return
+        balance, _ = await ctx.services.loyalty.balance(ctx.customer.id)
+        name = reward.name(ctx.language.value)
+        if reward.cost_points > balance:
+            ctx.notice(
+                ctx.t(
+                    "rewards.cannot_afford",
+                    name=name,
+                    points=reward.cost_points,
+                    missing=reward.cost_points - balance,
+                )
+            )
+            await _show_rewards(ctx, edit=True)
+            return
         nonce = secrets.randbelow(1_000_000_000)
         ctx.go(CONFIRMING, reward=reward.id, nonce=nonce)
         ctx.reply(
             ctx.t(
-                "rewards.confirm", name=reward.name(ctx.language.value), points=reward.cost_points
-            ),
+                "rewards.confirm",
+                name=name,
+                points=reward.cost_points,
+                balance=balance,
+                left=balance - reward.cost_points,
+            )
+            + "\n"
+            + reward_terms(ctx, reward),
             (
                 (
                     Button(ctx.t("rewards.yes"), ConfirmRedeem(reward.id, nonce).pack()),
@@ -169,7 +217,7 @@ def register(router: ConversationRouter) -> None:
             await _show_rewards(ctx, edit=True)
             return
         try:
-            reward = await ctx.services.rewards.redeem(
+            redeemed = await ctx.services.rewards.redeem(
                 ctx.customer.id, data.reward_id, f"{data.reward_id}:{data.nonce}"
             )
         except RedeemRefused as refused:
@@ -177,8 +225,18 @@ def register(router: ConversationRouter) -> None:
             await _show_rewards(ctx, edit=False)
             return
         balance, _ = await ctx.services.loyalty.balance(ctx.customer.id)
+        name = redeemed.reward.name(ctx.language.value)
+        text = ctx.t("rewards.done", name=name, points=balance)
+        if redeemed.coupon is not None:
+            text = ctx.t(
+                "rewards.done_coupon",
+                name=name,
+                value=redeemed.coupon.value.format(),
+                day=day(redeemed.coupon.expires_at - timedelta(seconds=1)),
+                points=balance,
+            )
         ctx.reply(
-            ctx.t("rewards.done", name=reward.name(ctx.language.value), points=balance),
+            text,
             ((Button(ctx.t("points.back"), ShowPoints().pack()),), back_to_menu(ctx.t)),
             edit=True,
         )

@@ -48,6 +48,8 @@ name_zh = "5元抵用券"
 name_en = "¥5 coupon"
 cost_points = 500
 stock = 1000
+value_yuan = 5
+valid_days = 30
 """
 GOOD = CAMPAIGN.format(n="") + OFFER.format(n="") + CASHBACK + REWARD
 
