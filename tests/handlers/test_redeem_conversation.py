@@ -87,7 +87,8 @@ async def test_a_redeemed_coupon_is_shown_and_takes_five_yuan_off_one_recharge(
     await _redeem_coupon(chat)
     assert chat.texts[0] == (
         "兑换成功：5元充值抵用券。\n"
-        "🎟 您的抵用券：立减 ¥5.00，2026-12-19 前有效。充值时在订单确认页点“使用我的抵用券”即可抵扣。\n"
+        "🎟 您的抵用券：立减 ¥5.00，2026-12-19 前有效。"
+        "充值时在订单确认页点“使用我的抵用券”即可抵扣。\n"
         "剩余积分 150。"
     )
     await chat.send("/points")
@@ -131,6 +132,6 @@ async def test_english_coupon_redemption(shop: App) -> None:
     await chat.press("Redeem")
     assert "🎟 Your coupon: ¥5.00 off, valid until 2026-12-19." in chat.texts[0]
     await chat.send("/points")
-    assert "🎟 My coupons:\n• ¥5 recharge coupon: ¥5.00 off, valid until 2026-12-19" in (
-        chat.texts[0]
+    assert (
+        "🎟 My coupons:\n• ¥5 recharge coupon: ¥5.00 off, valid until 2026-12-19" in (chat.texts[0])
     )
