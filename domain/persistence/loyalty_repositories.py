@@ -375,6 +375,24 @@ class RewardRepository:
     def add(self, row: RewardRow | RedemptionRow) -> None:
         self._session.add(row)
 
+    async def redemption(self, request_key: str) -> RedemptionRow | None:
+        return await self._session.scalar(
+            select(RedemptionRow).where(RedemptionRow.request_key == request_key)
+        )
+
+    async def redemption_of_order(self, order_id: int) -> RedemptionRow | None:
+        return await self._session.scalar(
+            select(RedemptionRow).where(RedemptionRow.order_id == order_id)
+        )
+
+    async def give_back_stock(self, reward_id: int) -> None:
+        await self._session.execute(
+            update(RewardRow)
+            .where(RewardRow.id == reward_id, RewardRow.redeemed > 0)
+            .values(redeemed=RewardRow.redeemed - 1)
+            .execution_options(synchronize_session=False)
+        )
+
     async def take_stock(self, reward_id: int) -> bool:
         result = await self._session.execute(
             update(RewardRow)

@@ -346,6 +346,8 @@ class RedemptionRow(Base):
     points: Mapped[int] = mapped_column(Integer)
     request_key: Mapped[str] = mapped_column(String(64), unique=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # A data pack: the order that tops it up (paid by these points, given back if it fails).
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
 
 
 class RewardCouponRow(Base):

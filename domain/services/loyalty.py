@@ -32,13 +32,19 @@ from domain.campaigns import (
 from domain.catalogue import ProductKind
 from domain.clock import Clock, utc_now
 from domain.money import CNY, Money
-from domain.orders import CHINA
+from domain.orders import CHINA, OrderPurpose, OrderStatus, PaymentMethod
 from domain.persistence.core import Record
 from domain.persistence.ledgers import Cashback, Grant, PointsEarning, SlotClaim
 from domain.persistence.loyalty_repositories import RELEASED
-from domain.persistence.tables import CampaignRow, OfferRow, RedemptionRow, RewardCouponRow
+from domain.persistence.tables import (
+    CampaignRow,
+    OfferRow,
+    OrderRow,
+    RedemptionRow,
+    RewardCouponRow,
+)
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from domain.phone import Carrier
+from domain.phone import Carrier, PhoneNumber
 from domain.tiers import DEFAULT_TIERS, Tier, TierRule, next_tier, tier_for
 
 log = logging.getLogger(__name__)
@@ -417,6 +423,9 @@ class LoyaltyService:
         order = await uow.orders.get(order_id)
         if order is None:
             return
+        if order.purpose == OrderPurpose.REWARD.value:
+            await self._give_back_redemption(uow, order_id)
+            return
         earned = await uow.points.entry(f"earn:{order_id}")
         if earned is not None and not await uow.points.has_entry(f"reverse:{order_id}"):
             balance = await uow.points.balance(order.customer_id)
@@ -431,6 +440,26 @@ class LoyaltyService:
                 self._clock(),
                 order_id=order_id,
             )
+
+    async def _give_back_redemption(self, uow: UnitOfWork, order_id: int) -> None:
+        """A data pack the carrier could not top up: the points, the stock and the customer's
+        use of the reward come back, once."""
+        redemption = await uow.rewards.redemption_of_order(order_id)
+        key = f"redeem-back:{order_id}"
+        if redemption is None or await uow.points.has_entry(key):
+            return
+        await uow.points.post(
+            redemption.customer_id,
+            redemption.points,
+            "redeem_back",
+            key,
+            self._clock(),
+            order_id=order_id,
+        )
+        await uow.rewards.give_back_stock(redemption.reward_id)
+        await uow.allowances.give_back(
+            redemption.customer_id, reward_scope(redemption.reward_id), 1
+        )
 
     async def lapse_warnings(self, within: timedelta) -> list[tuple[int, int, datetime]]:
         """(customer, points, date) for each customer whose points lapse within `within` and
@@ -538,10 +567,13 @@ class Redemption:
 
     reward: Reward
     coupon: RewardCoupon | None = None
+    # A data pack: the order that tops it up (paid, to be carried on by the recharge service).
+    order_id: int | None = None
 
 
 class RedeemRefused(Exception):
-    """reason: "unknown", "out_of_stock", "limit" or "not_enough_points"."""
+    """reason: "unknown", "out_of_stock", "limit", "not_enough_points", or for a data pack
+    "number_needed" (no number given) or "carrier" (the pack does not serve its carrier)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -592,15 +624,24 @@ class RewardCatalogue:
             rows = await uow.reward_coupons.usable(customer_id, self._clock())
             return [reward_coupon_of(row) for row in rows]
 
-    async def redeem(self, customer_id: int, reward_id: int, request_key: str) -> Redemption:
+    async def redeem(
+        self,
+        customer_id: int,
+        reward_id: int,
+        request_key: str,
+        *,
+        number: PhoneNumber | None = None,
+        chat_id: int | None = None,
+    ) -> Redemption:
         """Take one from stock and the points from the balance together, or neither; a
-        coupon reward gives the customer their coupon in the same write.
+        coupon reward gives the customer their coupon in the same write, a data pack an order
+        paid by the points to top up `number` (the recharge service carries it on).
 
         The same request (a double tap) redeems once.
         """
         key = f"redeem:{customer_id}:{request_key}"[:64]
         try:
-            return await self._redeem(customer_id, reward_id, key)
+            return await self._redeem(customer_id, reward_id, key, number, chat_id)
         except IntegrityError:
             pass  # a concurrent duplicate of this very request won the race
         except RedeemRefused:
@@ -608,18 +649,36 @@ class RewardCatalogue:
                 raise
         return await self._redemption(reward_id, key)
 
-    async def _redeem(self, customer_id: int, reward_id: int, key: str) -> Redemption:
+    async def _redeem(
+        self,
+        customer_id: int,
+        reward_id: int,
+        key: str,
+        number: PhoneNumber | None,
+        chat_id: int | None,
+    ) -> Redemption:
         async with self._uow() as uow:
             row = await uow.rewards.get(reward_id)
             if row is None or not row.active or row.kind not in DELIVERABLE:
                 raise RedeemRefused("unknown")
             if row.kind == "coupon" and not row.value_fen:
                 raise RedeemRefused("unknown")
+            pack = None
+            if row.kind == "data_pack":
+                pack = await uow.products.by_code(row.product_code or "")
+                if pack is None or not pack.active or pack.kind != ProductKind.DATA.value:
+                    raise RedeemRefused("unknown")
             if await uow.points.has_entry(key):  # this request was redeemed already
                 found = await _redemption_in(uow, reward_id, key)
                 if found is None:
                     raise RedeemRefused("unknown")
                 return found
+            if pack is not None:
+                if number is None:
+                    raise RedeemRefused("number_needed")
+                served = [c for c in pack.carriers.split(",") if c]
+                if served and number.carrier.value not in served:
+                    raise RedeemRefused("carrier")
             limit = UNLIMITED if row.per_customer is None else row.per_customer
             if not await uow.allowances.take(customer_id, reward_scope(reward_id), 1, limit):
                 raise RedeemRefused("limit")
@@ -630,6 +689,11 @@ class RewardCatalogue:
                 customer_id, -row.cost_points, "redeem", key, now, note=row.code
             ):
                 raise RedeemRefused("not_enough_points")
+            order_id = None
+            if pack is not None and number is not None:
+                order_id = await uow.orders.add(
+                    _reward_order(customer_id, chat_id, number, pack, now), "redeemed", UNLIMITED
+                )
             uow.rewards.add(
                 RedemptionRow(
                     reward_id=reward_id,
@@ -637,6 +701,7 @@ class RewardCatalogue:
                     points=row.cost_points,
                     request_key=key,
                     at=now,
+                    order_id=order_id,
                 )
             )
             if row.kind == "coupon" and row.value_fen:
@@ -673,7 +738,38 @@ async def _redemption_in(uow: UnitOfWork, reward_id: int, key: str) -> Redemptio
     if row is None:
         return None
     coupon = await uow.reward_coupons.by_key(key)
-    return Redemption(reward_of(row), reward_coupon_of(coupon) if coupon is not None else None)
+    redemption = await uow.rewards.redemption(key)
+    return Redemption(
+        reward_of(row),
+        reward_coupon_of(coupon) if coupon is not None else None,
+        redemption.order_id if redemption is not None else None,
+    )
+
+
+def _reward_order(
+    customer_id: int, chat_id: int | None, number: PhoneNumber, pack: Any, now: datetime
+) -> OrderRow:
+    """The order that tops up a redeemed data pack: paid by the points, nothing to charge."""
+    return OrderRow(
+        customer_id=customer_id,
+        chat_id=chat_id,
+        purpose=OrderPurpose.REWARD.value,
+        status=OrderStatus.PAID.value,
+        list_price_fen=0,
+        amount_fen=0,
+        currency=CNY,
+        phone_digits=number.digits,
+        carrier=number.carrier.value,
+        product_id=pack.id,
+        product_kind=pack.kind,
+        product_name_zh=pack.name_zh,
+        product_name_en=pack.name_en,
+        payment_method=PaymentMethod.POINTS.value,
+        created_at=now,
+        expires_at=now,
+        updated_at=now,
+        outcome_notified=False,
+    )
 
 
 # The kinds of reward a redemption delivers.

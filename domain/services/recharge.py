@@ -274,6 +274,8 @@ class RechargeService:
 
     def methods_for(self, purpose: OrderPurpose) -> tuple[PaymentMethod, ...]:
         """The wallet cannot top itself up; every other configured method pays for anything."""
+        if purpose is OrderPurpose.REWARD:
+            return ()  # paid with points when it is redeemed
         if purpose is OrderPurpose.WALLET_TOPUP:
             return tuple(m for m in self.config.methods if m is not PaymentMethod.WALLET)
         return self.config.methods

@@ -1,5 +1,6 @@
 """reward delivery: a coupon reward's value and validity, a data-pack reward's product, the
-coupons customers redeemed, and the redeemed coupon an order is priced with
+coupons customers redeemed, the redeemed coupon an order is priced with, and the order that
+tops up a redeemed data pack
 
 Revision ID: 0011_reward_delivery
 Revises: 0010_outcome_claims
@@ -24,6 +25,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("product_code", sa.String(length=32), nullable=True))
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.add_column(sa.Column("reward_coupon_id", sa.Integer(), nullable=True))
+    with op.batch_alter_table("redemptions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("order_id", sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_redemptions_order_id_orders"), "orders", ["order_id"], ["id"]
+        )
+        batch_op.create_index(batch_op.f("ix_redemptions_order_id"), ["order_id"], unique=False)
     op.create_table(
         "reward_coupons",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -61,6 +68,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_reward_coupons_order_id"))
         batch_op.drop_index(batch_op.f("ix_reward_coupons_customer_id"))
     op.drop_table("reward_coupons")
+    with op.batch_alter_table("redemptions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_redemptions_order_id"))
+        batch_op.drop_constraint(batch_op.f("fk_redemptions_order_id_orders"), type_="foreignkey")
+        batch_op.drop_column("order_id")
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_column("reward_coupon_id")
     with op.batch_alter_table("rewards", schema=None) as batch_op:
