@@ -135,3 +135,53 @@ async def test_english_coupon_redemption(shop: App) -> None:
     assert (
         "🎟 My coupons:\n• ¥5 recharge coupon: ¥5.00 off, valid until 2026-12-19" in (chat.texts[0])
     )
+
+
+async def _earn_points(chat: Chat) -> None:
+    for _ in range(2):  # 650 points, then 600 more
+        await _order(chat, 300)
+        await chat.press("模拟支付")
+
+
+async def test_a_redeemed_data_pack_asks_the_number_and_tops_it_up_with_a_receipt(
+    shop: App,
+) -> None:
+    chat = Chat.of(shop.conversation)
+    await _earn_points(chat)
+    await chat.send("/points")
+    balance = chat.texts[0].splitlines()[0]
+    await chat.press("积分兑换")
+    await chat.press("1GB流量包")
+    assert "兑换「1GB流量包（7天）」需要 800 积分" in chat.texts[0]
+    assert chat.texts[0].endswith("请选择要充值流量包的号码：")
+    await chat.press("输入其他号码")
+    await chat.send("12345")
+    assert "确认兑换" not in [b.text for b in chat.buttons()]
+    await chat.send("18612345678")
+    assert "充值号码：186****5678（中国联通）" in chat.texts[0]
+    await chat.press("确认兑换")
+    assert chat.texts[0].startswith("兑换成功：1GB流量包（7天），正在为您充值。")
+    receipt = chat.texts[1]
+    assert receipt.startswith("✅ 充值成功")  # the sandbox tops up at once here
+    assert "1GB流量包" in receipt and "186****5678" in receipt
+    assert "积分兑换" in receipt and "¥0.00" in receipt
+    await chat.send("/points")
+    assert chat.texts[0].splitlines()[0] != balance
+    assert "兑换 -800" in chat.texts[0]
+
+
+async def test_a_data_pack_the_carrier_cannot_top_up_gives_the_points_back(shop: App) -> None:
+    chat = Chat.of(shop.conversation)
+    await _earn_points(chat)
+    await chat.send("/points")
+    before = chat.texts[0].splitlines()[0]
+    await chat.press("积分兑换")
+    await chat.press("1GB流量包")
+    await chat.press("输入其他号码")
+    await chat.send("18612340000")  # the sandbox carrier fails numbers ending in 0000
+    await chat.press("确认兑换")
+    assert chat.texts[1].startswith("↩️ 充值失败，已退款")
+    assert "兑换所用的积分已退回" in chat.texts[1]
+    await chat.send("/points")
+    assert chat.texts[0].splitlines()[0] == before
+    assert "兑换退回 +800" in chat.texts[0]
