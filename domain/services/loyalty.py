@@ -334,11 +334,11 @@ class LoyaltyService:
         return Money(coupon.value_fen, coupon.currency)
 
     async def take_reward_coupon(self, uow: UnitOfWork, order: Record) -> bool:
-        """The paid order takes the customer's own coupon it is priced with (one conditional
-        write: of two orders paid at once with the same coupon, one gets it); False when it has
-        none to take or another order took it first."""
+        """The order takes the customer's own coupon it is priced with (one conditional write:
+        of two orders paid at once with the same coupon, one gets it). False only when another
+        order took it first (or it expired); True when the order has it now or has none."""
         if order.reward_coupon_id is None or not priced_with_reward_coupon(order.quote):
-            return False
+            return True
         return await uow.reward_coupons.take(
             order.reward_coupon_id, order.customer_id, order.id, self._clock()
         )
@@ -348,9 +348,7 @@ class LoyaltyService:
         what is gone is dropped, and the order keeps the quote it was held at."""
         exhausted: set[str] = set()
         kept = order.quote
-        coupon_lost = order.reward_coupon_id is not None and not await self.take_reward_coupon(
-            uow, order
-        )
+        coupon_lost = not await self.take_reward_coupon(uow, order)
         for _ in range(10):
             quote = await self.quote_of(uow, order, frozenset(exhausted), coupon_lost=coupon_lost)
             if quote is None:

@@ -2,7 +2,8 @@
 
 An unpaid recharge order is priced with one of the customer's coupons in place (the same order
 number), through the campaign engine's quote, like a coupon benefit. The coupon is taken when
-the paid order is sent to the carrier (`LoyaltyService.hold`, a conditional write) and given
+the order is paid, before any money moves (`RechargeService._take_reward_coupon`, a conditional
+write; `LoyaltyService.hold` confirms it when the paid order is sent to the carrier) and given
 back when the order expires or is refunded (`LoyaltyService.release`).
 """
 
@@ -27,15 +28,9 @@ from domain.services.loyalty import (
     quote_json,
     reward_coupon_of,
 )
-from domain.services.recharge import NotPayable, OrderNotFound, RechargeError, order_of
+from domain.services.recharge import CouponUnavailable, NotPayable, OrderNotFound, order_of
 
 PAYABLE_VALUES = frozenset(s.value for s in PAYABLE)
-
-
-class CouponUnavailable(RechargeError):
-    """The coupon is not the customer's, is used or expired, or the order cannot take one."""
-
-    reason = "coupon_unavailable"
 
 
 class CouponCheckout:

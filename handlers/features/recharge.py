@@ -13,6 +13,7 @@ from domain.services.recharge import (
     BundleUnavailable,
     CarrierNotServed,
     CouponInvalid,
+    CouponUnavailable,
     InsufficientBalance,
     NotPayable,
     OrderNotFound,
@@ -20,7 +21,6 @@ from domain.services.recharge import (
     RechargeError,
     invoice_payload,
 )
-from domain.services.reward_coupons import CouponUnavailable
 from handlers.buttons import ButtonData
 from handlers.contract import Button, Invoice, Reply
 from handlers.i18n import Texts
@@ -260,12 +260,28 @@ async def pay(ctx: Context, order_id: int, method: PaymentMethod) -> None:
     except NotPayable as refusal:
         await _not_payable(ctx, refusal.order)
         return
+    except CouponUnavailable:
+        await _coupon_lost(ctx, order_id)
+        return
     except RechargeError as error:
         explain_refusal(ctx, error)
         if not isinstance(error, OrderNotFound):
             await _offer_again(ctx, order_id)
         return
     await show_receipt(ctx, order, edit=True)
+
+
+async def _coupon_lost(ctx: Context, order_id: int) -> None:
+    """The order's own coupon went to another order first: this one is closed unpaid, and
+    "recharge again" makes a new one at today's price."""
+    try:
+        await ctx.services.recharge.cancel(ctx.customer.id, order_id)
+    except RechargeError:
+        pass  # closed already
+    ctx.reply(
+        ctx.t("reward_coupon.lost"),
+        ((Button(ctx.t("recharge.again"), RepeatOrder(order_id).pack()),), back_to_menu(ctx.t)),
+    )
 
 
 async def _offer_again(ctx: Context, order_id: int) -> None:

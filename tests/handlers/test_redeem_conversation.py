@@ -185,3 +185,24 @@ async def test_a_data_pack_the_carrier_cannot_top_up_gives_the_points_back(shop:
     await chat.send("/points")
     assert chat.texts[0].splitlines()[0] == before
     assert "兑换退回 +800" in chat.texts[0]
+
+
+async def test_a_coupon_put_on_two_orders_pays_for_one_and_the_other_is_closed_unpaid(
+    shop: App,
+) -> None:
+    chat = Chat.of(shop.conversation)
+    await _redeem_coupon(chat)
+    await _order(chat, 50)
+    await chat.press("使用我的抵用券 ¥5.00")
+    first = chat.button("模拟支付").data or ""
+    await _order(chat, 30)
+    await chat.press("使用我的抵用券 ¥5.00")
+    second = chat.button("模拟支付").data or ""
+    await chat.press_data(first)
+    assert chat.texts[0].startswith("✅ 充值成功") and "金额：¥45.00" in chat.texts[0]
+    await chat.press_data(second)
+    assert chat.texts[0] == (
+        "这张抵用券已在另一笔订单中使用，本订单已关闭，未扣款。可点“再充一次”按原价重新下单。"
+    )
+    await chat.press("再充一次")
+    assert "应付金额：¥30.00" in chat.texts[0]

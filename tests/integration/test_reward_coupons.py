@@ -4,6 +4,8 @@ back; an expired coupon fits no order."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from datetime import timedelta
 
 import pytest
@@ -15,7 +17,7 @@ from domain.customers import Customer
 from domain.money import Money
 from domain.orders import Order, OrderStatus, PaymentMethod
 from domain.phone import parse_phone_number
-from domain.services.reward_coupons import CouponUnavailable
+from domain.services.recharge import CouponUnavailable
 from tests.integration.test_money_limits import TOP_UP_TAKES, World
 
 REWARD = """
@@ -54,20 +56,38 @@ async def _with_coupon_for(world: World, telegram_id: int = 1) -> tuple[Customer
     return customer, redeemed.coupon.id
 
 
+@pytest.mark.parametrize("method", [PaymentMethod.SANDBOX, PaymentMethod.WALLET])
 async def test_two_orders_paid_at_once_with_one_coupon_exactly_one_gets_the_discount(
-    engine: AsyncEngine,
+    engine: AsyncEngine, method: PaymentMethod
 ) -> None:
     world = World(engine, daily=Money.yuan(100_000))
     customer, coupon_id = await _with_coupon(world)
+    recharge, coupons = world.services.recharge, world.services.coupons
+    if method is PaymentMethod.WALLET:
+        topup = await recharge.create_wallet_topup(customer.id, 1, Money.yuan(200))
+        await recharge.pay_with_provider(customer.id, topup.id, PaymentMethod.SANDBOX)
+    wallet_before = await world.services.wallet.balance(customer.id)
     orders = [await world.order(customer, 50) for _ in range(2)]
-    coupons = world.services.coupons
     priced = [await coupons.use(customer.id, order.id, coupon_id) for order in orders]
     assert [order.amount for order in priced] == [Money.yuan(45)] * 2  # as offered
 
-    done = await world.pay_all_at_once(customer, priced)
+    def pay(order: Order) -> Awaitable[Order]:
+        if method is PaymentMethod.WALLET:
+            return recharge.pay_with_wallet(customer.id, order.id)
+        return recharge.pay_with_provider(customer.id, order.id, method)
 
-    assert [order.status for order in done] == [OrderStatus.COMPLETED] * 2
-    assert sum(_discounted(order) for order in done) == 1
+    outcomes = await asyncio.gather(*(pay(order) for order in priced), return_exceptions=True)
+
+    paid = [o for o in outcomes if isinstance(o, Order)]
+    refused = [o for o in outcomes if isinstance(o, CouponUnavailable)]
+    assert (len(paid), len(refused)) == (1, 1), outcomes
+    world.clock.now += TOP_UP_TAKES
+    (done,) = [await recharge.refresh(order.id) for order in paid]
+    assert done.status is OrderStatus.COMPLETED and _discounted(done)
+    other = next(o for o in priced if o.id != done.id)
+    assert (await recharge.get(other.id)).status is not OrderStatus.PAID  # nothing charged
+    if method is PaymentMethod.WALLET:
+        assert await world.services.wallet.balance(customer.id) == wallet_before - Money.yuan(45)
     assert await world.services.rewards.coupons(customer.id) == []  # used
     third = await world.order(customer, 50)
     assert await coupons.fitting(customer.id, third.id) is None
