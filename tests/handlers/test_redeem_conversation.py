@@ -206,3 +206,25 @@ async def test_a_coupon_put_on_two_orders_pays_for_one_and_the_other_is_closed_u
     )
     await chat.press("再充一次")
     assert "应付金额：¥30.00" in chat.texts[0]
+
+
+async def test_a_data_pack_goes_to_a_bound_number_in_english(shop: App) -> None:
+    chat = Chat.of(shop.conversation, telegram_id=8081, language="en")
+    await chat.send("/phones")
+    await chat.press("Bind a number")
+    await chat.send("18612345678")
+    for _ in range(2):
+        await chat.send("/recharge")
+        await chat.press("Recharge 186****5678")
+        await chat.press("Call credit")
+        await chat.press("¥300 call credit")
+        await chat.press("Sandbox")
+    await chat.send("/points")
+    await chat.press("Redeem points")
+    await chat.press("1 GB data")
+    assert "Which number should get the data pack?" in chat.texts[0]
+    await chat.press("To 186****5678")
+    assert "Number: 186****5678 (China Unicom)" in chat.texts[0]
+    await chat.press("Redeem")
+    assert chat.texts[0].startswith("Redeemed: 1 GB data (7 days), topping it up now.")
+    assert "186****5678" in chat.texts[1] and "Points" in chat.texts[1]

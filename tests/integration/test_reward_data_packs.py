@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.campaign_file import parse_campaign_file
+from domain.campaign_file import CampaignFileError, parse_campaign_file
 from domain.money import Money
 from domain.orders import OrderPurpose, OrderStatus, PaymentMethod
 from domain.phone import parse_phone_number
@@ -72,3 +72,13 @@ async def test_a_failed_data_pack_top_up_gives_the_points_back(engine: AsyncEngi
     assert reward.left == 5  # the stock is back, and so is the customer's one use
     second = await rewards.redeem(customer_id, reward_id, "tap-2", number=NUMBER, chat_id=1)
     assert second.order_id is not None
+
+
+async def test_a_data_pack_reward_names_a_data_pack_of_the_catalogue(engine: AsyncEngine) -> None:
+    world = World(engine, daily=Money.yuan(100_000))
+    for product in ("no-such-pack", "credit-50"):
+        with pytest.raises(CampaignFileError, match="is no data pack of the catalogue"):
+            await world.services.campaigns.load(
+                parse_campaign_file(REWARD.replace("data-1g-7d", product))
+            )
+    assert await world.services.rewards.rewards() == []  # nothing of it loaded
