@@ -228,3 +228,14 @@ async def test_a_data_pack_goes_to_a_bound_number_in_english(shop: App) -> None:
     await chat.press("Redeem")
     assert chat.texts[0].startswith("Redeemed: 1 GB data (7 days), topping it up now.")
     assert "186****5678" in chat.texts[1] and "Points" in chat.texts[1]
+
+
+async def test_erasing_the_account_says_the_unused_coupons_go_too(shop: App) -> None:
+    chat = Chat.of(shop.conversation)
+    await chat.send("/delete_my_data")
+    assert "抵用券" not in chat.texts[0]
+    await _redeem_coupon(chat)
+    await chat.send("/delete_my_data")
+    assert (
+        "• 未领取的邀请奖励：无\n• 未使用的抵用券：5元充值抵用券（立减 ¥5.00）\n" in chat.texts[0]
+    )
