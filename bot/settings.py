@@ -244,6 +244,11 @@ class Settings(BaseSettings):
     def _default_payment_methods(self) -> Settings:
         """Unset PAYMENT_METHODS: the wallet, and in demo mode sandbox payment too, unless a
         real gateway or payment provider is configured."""
+        if PaymentMethod.POINTS in self.payment_methods:
+            raise ValueError(
+                "PAYMENT_METHODS: points pay only for rewards redeemed in /points; "
+                "list wallet, sandbox or telegram"
+            )
         if not self.payment_methods:
             methods = [PaymentMethod.WALLET]
             if self.demo_mode and not self.gateway_url and self.payment_provider_token is None:

@@ -28,11 +28,13 @@
 
     [[rewards]]
     code = "coupon-5"
-    kind = "coupon"                 # data_pack, goods
+    kind = "coupon"                 # or data_pack (with product = "<a data pack's code>")
     name_zh = "5元抵用券"
     name_en = "¥5 coupon"
     cost_points = 500
     stock = 1000
+    value_yuan = 5                  # a coupon: what it takes off one recharge
+    valid_days = 30                 # ... usable for this many days (Beijing), then it lapses
 
 Amounts are in yuan with at most two decimals (`every_yuan = 100`, `returns_yuan = 10`).
 A bad file is refused with the line of the first problem; nothing of it is loaded.
@@ -82,6 +84,7 @@ MAX_CAMPAIGNS = 100
 MAX_OFFERS_PER_CAMPAIGN = 20
 MAX_OFFERS = 500
 MAX_REWARDS = 200
+MAX_COUPON_DAYS = 366
 MAX_REMINDERS = 10
 MAX_COUNTDOWN_MINUTES = 30 * 24 * 60
 # Counts (slots, uses, stock), points, an order's amounts and a campaign budget.
@@ -361,15 +364,33 @@ class CampaignSpec(BaseModel):
 
 
 class RewardSpec(BaseModel):
+    """A reward to redeem points for: a coupon (`value_yuan` off one recharge, usable for
+    `valid_days`) or a data pack (`product`, a data pack of the catalogue, topped up to a
+    number the customer picks). There are no physical goods: nothing could deliver them."""
+
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(pattern=CODE)
-    kind: str = Field(pattern=r"^(coupon|data_pack|goods)$")
+    kind: str = Field(pattern=r"^(coupon|data_pack)$")
     name_zh: Name
     name_en: Name
     cost_points: int = Field(ge=1, le=MAX_POINTS)
     stock: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     per_customer: Count | None = None
+    value_yuan: Yuan | None = None
+    valid_days: int | None = Field(default=None, ge=1, le=MAX_COUPON_DAYS)
+    product: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> RewardSpec:
+        if self.kind == "coupon":
+            if self.value_yuan is None or self.value_yuan <= 0 or self.valid_days is None:
+                raise ValueError("a coupon reward needs value_yuan (above 0) and valid_days")
+            if self.product is not None:
+                raise ValueError("a coupon reward has no product")
+        elif self.product is None or self.value_yuan is not None or self.valid_days is not None:
+            raise ValueError("a data_pack reward needs product and no value_yuan or valid_days")
+        return self
 
 
 class CampaignFile(BaseModel):

@@ -17,6 +17,9 @@ from domain.phone import Carrier
 from domain.tiers import Tier
 
 ZERO = Money(0)
+# The campaign and offer code a customer's own coupon's benefit carries (no campaign's code:
+# campaign and offer codes are letters, digits, '-', '_' and '.').
+REWARD_COUPON_CAMPAIGN = "@reward-coupon"
 
 
 class CampaignStatus(StrEnum):
@@ -126,6 +129,8 @@ class Situation:
     slots_left: Mapping[str, int] = field(default_factory=dict)
     used_by_customer: Mapping[str, int] = field(default_factory=dict)
     budget_left: Mapping[str, Money] = field(default_factory=dict)
+    # The customer's own coupon (redeemed with points) put on this recharge: what it takes off.
+    reward_coupon: Money = ZERO
 
 
 @dataclass(frozen=True)
@@ -302,6 +307,17 @@ def evaluate(
                 break
             continue  # an exclusive campaign does not join others that already apply
         chosen.extend(benefits)
+    if situation.reward_coupon.is_positive:  # the customer's own coupon joins any campaign
+        chosen.append(
+            Benefit(
+                REWARD_COUPON_CAMPAIGN,
+                REWARD_COUPON_CAMPAIGN,
+                OfferKind.COUPON,
+                discount=situation.reward_coupon,
+                explanation="offer.explain.reward_coupon",
+                values=(("discount", situation.reward_coupon.format()),),
+            )
+        )
     # Discounts never take the price below zero.
     discount = min(sum((b.discount for b in chosen), ZERO), max(situation.amount, ZERO))
     price = situation.amount - discount

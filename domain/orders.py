@@ -30,11 +30,15 @@ class PaymentMethod(StrEnum):
     WALLET = "wallet"
     TELEGRAM = "telegram"
     SANDBOX = "sandbox"
+    # A reward redeemed with points (a data pack): nothing to charge, the points paid for it.
+    POINTS = "points"
 
 
 class OrderPurpose(StrEnum):
     RECHARGE = "recharge"
     WALLET_TOPUP = "wallet_topup"
+    # A data pack redeemed with points, topped up like a recharge.
+    REWARD = "reward"
 
 
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from domain.campaigns import Quote
 from domain.money import Money
-from domain.orders import CHINA, Order, OrderPurpose, OrderStatus
+from domain.orders import CHINA, Order, OrderPurpose, OrderStatus, PaymentMethod
 from handlers.i18n import Texts
 from handlers.offers_text import benefit_lines, earnings_line
 
@@ -93,6 +93,8 @@ def headline_key(order: Order) -> str:
 
 
 def _explanation(t: Texts, order: Order) -> str:
+    if order.status is S.REFUNDED and order.payment_method is PaymentMethod.POINTS:
+        return "\n" + t("receipt.refunded_points", reason=failure_reason(t, order.failure_reason))
     if order.status is S.REFUNDED:
         return "\n" + t(
             "receipt.refunded",

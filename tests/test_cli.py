@@ -75,7 +75,7 @@ def test_campaign_files_load_whole_or_are_refused_with_the_line(tmp_path: Path) 
     demo = ROOT / "bot" / "demo" / "unicom_wallet_campaign.toml"
     loaded = _run(["campaigns", "load", str(demo)], tmp_path)
     assert loaded.returncode == 0, loaded.stderr
-    assert "loaded 3 campaigns, 7 offers, 3 rewards" in loaded.stdout
+    assert "loaded 3 campaigns, 7 offers, 2 rewards" in loaded.stdout
     bad = tmp_path / "bad.toml"
     text = demo.read_text(encoding="utf-8").replace(
         'kind = "coupon"\ncoupon_code', 'kind = "coupon"\nx_code'

@@ -29,6 +29,7 @@ from domain.persistence.tables import (
     PointsBalanceRow,
     PointsEntryRow,
     RedemptionRow,
+    RewardCouponRow,
     RewardRow,
 )
 
@@ -383,6 +384,24 @@ class RewardRepository:
     def add(self, row: RewardRow | RedemptionRow) -> None:
         self._session.add(row)
 
+    async def redemption(self, request_key: str) -> RedemptionRow | None:
+        return await self._session.scalar(
+            select(RedemptionRow).where(RedemptionRow.request_key == request_key)
+        )
+
+    async def redemption_of_order(self, order_id: int) -> RedemptionRow | None:
+        return await self._session.scalar(
+            select(RedemptionRow).where(RedemptionRow.order_id == order_id)
+        )
+
+    async def give_back_stock(self, reward_id: int) -> None:
+        await self._session.execute(
+            update(RewardRow)
+            .where(RewardRow.id == reward_id, RewardRow.redeemed > 0)
+            .values(redeemed=RewardRow.redeemed - 1)
+            .execution_options(synchronize_session=False)
+        )
+
     async def take_stock(self, reward_id: int) -> bool:
         result = await self._session.execute(
             update(RewardRow)
@@ -395,6 +414,65 @@ class RewardRepository:
             .execution_options(synchronize_session=False)
         )
         return result.first() is not None
+
+
+class RewardCouponRepository:
+    """Coupons customers redeemed points for. Taking one for an order is a conditional write:
+    of two orders at once, exactly one gets it."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add(self, row: RewardCouponRow) -> None:
+        self._session.add(row)
+
+    async def get(self, coupon_id: int) -> RewardCouponRow | None:
+        return await self._session.get(RewardCouponRow, coupon_id, populate_existing=True)
+
+    async def by_key(self, redemption_key: str) -> RewardCouponRow | None:
+        return await self._session.scalar(
+            select(RewardCouponRow).where(RewardCouponRow.redemption_key == redemption_key)
+        )
+
+    async def usable(self, customer_id: int, now: datetime) -> list[RewardCouponRow]:
+        """The customer's coupons not taken by an order and not expired, soonest first."""
+        result = await self._session.execute(
+            select(RewardCouponRow)
+            .where(
+                RewardCouponRow.customer_id == customer_id,
+                RewardCouponRow.order_id.is_(None),
+                RewardCouponRow.expires_at > now,
+            )
+            .order_by(RewardCouponRow.expires_at, RewardCouponRow.id)
+            .execution_options(populate_existing=True)
+        )
+        return list(result.scalars())
+
+    async def take(self, coupon_id: int, customer_id: int, order_id: int, now: datetime) -> bool:
+        """The order takes the customer's coupon if it is free and not expired (or it has it
+        already): one conditional write."""
+        result = await self._session.execute(
+            update(RewardCouponRow)
+            .where(
+                RewardCouponRow.id == coupon_id,
+                RewardCouponRow.customer_id == customer_id,
+                RewardCouponRow.expires_at > now,
+                or_(RewardCouponRow.order_id.is_(None), RewardCouponRow.order_id == order_id),
+            )
+            .values(order_id=order_id, used_at=now)
+            .returning(RewardCouponRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+    async def give_back(self, order_id: int) -> None:
+        """The order expired or was refunded: its coupon can be used again."""
+        await self._session.execute(
+            update(RewardCouponRow)
+            .where(RewardCouponRow.order_id == order_id)
+            .values(order_id=None, used_at=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 class NoticeRepository:

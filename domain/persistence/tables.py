@@ -144,7 +144,7 @@ class OrderRow(Base):
     outcome_notified: Mapped[bool] = mapped_column(Boolean, default=False)
     outcome_claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Why the order last changed status: the database writes it into the order's history row
-    # (order_events) in the same statement as the change (migration 0011's triggers).
+    # (order_events) in the same statement as the change (migration 0012's triggers).
     last_cause: Mapped[str | None] = mapped_column(String(64))
     # Price before offers, and what the campaign engine quoted (benefits, points, cash-back).
     list_price_fen: Mapped[int | None] = mapped_column(Integer)
@@ -156,6 +156,9 @@ class OrderRow(Base):
     bundle_name_zh: Mapped[str | None] = mapped_column(String(64))
     bundle_name_en: Mapped[str | None] = mapped_column(String(64))
     bundle_price_fen: Mapped[int | None] = mapped_column(Integer)
+    # The customer's own coupon (redeemed with points) this order is priced with; it is
+    # taken when the paid order is sent to the carrier.
+    reward_coupon_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class OrderEventRow(Base):
@@ -330,6 +333,11 @@ class RewardRow(Base):
     redeemed: Mapped[int] = mapped_column(Integer, default=0)
     per_customer: Mapped[int | None] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A coupon: what it takes off a recharge and for how many days it can be used.
+    value_fen: Mapped[int | None] = mapped_column(Integer)
+    valid_days: Mapped[int | None] = mapped_column(Integer)
+    # A data pack: the catalogue product topped up.
+    product_code: Mapped[str | None] = mapped_column(String(32))
 
 
 class RedemptionRow(Base):
@@ -341,6 +349,29 @@ class RedemptionRow(Base):
     points: Mapped[int] = mapped_column(Integer)
     request_key: Mapped[str] = mapped_column(String(64), unique=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # A data pack: the order that tops it up (paid by these points, given back if it fails).
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+
+
+class RewardCouponRow(Base):
+    """A coupon a customer redeemed points for: theirs alone, used on one recharge before it
+    expires. `order_id` is the order that took it (none: still free to use); taking it is a
+    conditional write, and an order that expires or is refunded gives it back."""
+
+    __tablename__ = "reward_coupons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    redemption_key: Mapped[str] = mapped_column(String(64), unique=True)
+    reward_code: Mapped[str] = mapped_column(String(48))
+    name_zh: Mapped[str] = mapped_column(String(128))
+    name_en: Mapped[str] = mapped_column(String(128))
+    value_fen: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class NoticeRow(Base):

@@ -22,6 +22,7 @@ from domain.persistence.loyalty_repositories import (
     NoticeRepository,
     OfferClaimRepository,
     PointsRepository,
+    RewardCouponRepository,
     RewardRepository,
 )
 from domain.persistence.privacy_repositories import PrivacyRepository
@@ -175,6 +176,10 @@ class UnitOfWork:
     @cached_property
     def rewards(self) -> RewardRepository:
         return RewardRepository(self.session)
+
+    @cached_property
+    def reward_coupons(self) -> RewardCouponRepository:
+        return RewardCouponRepository(self.session)
 
     @cached_property
     def notices(self) -> NoticeRepository:

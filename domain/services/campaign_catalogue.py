@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.campaign_file import CampaignFile, CampaignFileError, CampaignSpec
+from domain.campaign_file import CampaignFile, CampaignFileError, CampaignSpec, fen
 from domain.campaigns import OfferKind
 from domain.catalogue import ProductKind
 from domain.clock import Clock, utc_now
@@ -50,6 +50,18 @@ class CampaignCatalogue:
                 row.name_zh, row.name_en = reward.name_zh, reward.name_en
                 row.cost_points = reward.cost_points
                 row.stock, row.per_customer = reward.stock, reward.per_customer
+                value = fen(reward.value_yuan)
+                row.value_fen = value.fen if value is not None else None
+                row.valid_days = reward.valid_days
+                row.product_code = reward.product
+                if reward.product is not None:
+                    pack = await uow.products.by_code(reward.product)
+                    if pack is None or pack.kind != ProductKind.DATA.value:
+                        raise CampaignFileError(
+                            f"rewards.{reward.code}: product {reward.product!r} is no data pack "
+                            "of the catalogue",
+                            None,
+                        )
             await uow.commit()
         return LoadReport(len(file.campaigns), offers, len(file.rewards))
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from domain.allowances import UNLIMITED, reward_scope
 from domain.campaigns import (
+    REWARD_COUPON_CAMPAIGN,
     Audience,
     Benefit,
     Campaign,
@@ -30,13 +31,19 @@ from domain.catalogue import ProductKind
 from domain.clock import Clock, utc_now
 from domain.errors import RecordConflict
 from domain.money import CNY, Money
-from domain.orders import CHINA
+from domain.orders import CHINA, OrderPurpose, OrderStatus, PaymentMethod
 from domain.persistence.core import Record
 from domain.persistence.ledgers import Cashback, Grant, PointsEarning, SlotClaim
 from domain.persistence.loyalty_repositories import RELEASED
-from domain.persistence.tables import CampaignRow, OfferRow, RedemptionRow
+from domain.persistence.tables import (
+    CampaignRow,
+    OfferRow,
+    OrderRow,
+    RedemptionRow,
+    RewardCouponRow,
+)
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from domain.phone import Carrier
+from domain.phone import Carrier, PhoneNumber
 from domain.tiers import DEFAULT_TIERS, Tier, TierRule, next_tier, tier_for
 
 log = logging.getLogger(__name__)
@@ -247,6 +254,7 @@ class LoyaltyService:
         coupon_code: str | None = None,
         bundle_with: str | None = None,
         exhausted: frozenset[str] = frozenset(),
+        reward_coupon: Money | None = None,
     ) -> Quote:
         now = self._clock()
         found = await uow.campaigns.live_for_customer(now, customer_id, now - timedelta(days=365))
@@ -255,7 +263,9 @@ class LoyaltyService:
         total = Money(found.recharge_total)
         rule = tier_for(total, self.config.tiers)
         base_points = amount.fen // 100 * self.config.points_per_yuan
-        if not offers:  # no campaign live: base points times the tier's multiplier
+        own = reward_coupon if reward_coupon is not None else Money(0, amount.currency)
+        if not offers and not own.is_positive:
+            # no campaign live: base points times the tier's multiplier
             points = base_points * rule.multiplier_percent // 100
             return Quote(amount, amount, Money(0, amount.currency), points, ())
         situation = Situation(
@@ -279,17 +289,25 @@ class LoyaltyService:
                 for o in offers
                 if o.budget_fen is not None
             },
+            reward_coupon=own,
         )
         campaigns = [campaign_of(row, rows) for row, rows in live]
         return evaluate(campaigns, situation, rule.multiplier_percent)
 
     async def quote_of(
-        self, uow: UnitOfWork, order: Record, exhausted: frozenset[str] = frozenset()
+        self,
+        uow: UnitOfWork,
+        order: Record,
+        exhausted: frozenset[str] = frozenset(),
+        *,
+        coupon_lost: bool = False,
     ) -> Quote | None:
-        """The quote a recharge order gets now, leaving out the `exhausted` offers (None: it
-        is not a recharge of a product)."""
+        """The quote a recharge order gets now, leaving out the `exhausted` offers, and the
+        customer's own coupon when it was `coupon_lost` to another order (None: it is not a
+        recharge of a product)."""
         if order.purpose != "recharge" or order.product_kind is None or order.carrier is None:
             return None
+        coupon = None if coupon_lost else await self._reward_coupon_of(uow, order)
         return await self.quote_in(
             uow,
             order.customer_id,
@@ -299,6 +317,29 @@ class LoyaltyService:
             coupon_code=order.coupon_code,
             bundle_with=order.bundle_product_code,
             exhausted=exhausted,
+            reward_coupon=coupon,
+        )
+
+    async def _reward_coupon_of(self, uow: UnitOfWork, order: Record) -> Money | None:
+        """What the customer's own coupon on this order takes off: only while the order is
+        priced with it, and the coupon is not another order's or expired."""
+        if order.reward_coupon_id is None or not priced_with_reward_coupon(order.quote):
+            return None
+        coupon = await uow.reward_coupons.get(order.reward_coupon_id)
+        if coupon is None or coupon.customer_id != order.customer_id:
+            return None
+        if coupon.order_id not in (None, order.id) or coupon.expires_at <= self._clock():
+            return None
+        return Money(coupon.value_fen, coupon.currency)
+
+    async def take_reward_coupon(self, uow: UnitOfWork, order: Record) -> bool:
+        """The order takes the customer's own coupon it is priced with (one conditional write:
+        of two orders paid at once with the same coupon, one gets it). False only when another
+        order took it first (or it expired); True when the order has it now or has none."""
+        if order.reward_coupon_id is None or not priced_with_reward_coupon(order.quote):
+            return True
+        return await uow.reward_coupons.take(
+            order.reward_coupon_id, order.customer_id, order.id, self._clock()
         )
 
     async def hold(self, uow: UnitOfWork, order: Record) -> Quote | None:
@@ -306,8 +347,9 @@ class LoyaltyService:
         what is gone is dropped, and the order keeps the quote it was held at."""
         exhausted: set[str] = set()
         kept = order.quote
+        coupon_lost = not await self.take_reward_coupon(uow, order)
         for _ in range(10):
-            quote = await self.quote_of(uow, order, frozenset(exhausted))
+            quote = await self.quote_of(uow, order, frozenset(exhausted), coupon_lost=coupon_lost)
             if quote is None:
                 return None
             held = quote_json(quote)
@@ -374,8 +416,12 @@ class LoyaltyService:
         """On expiry or refund: slots and budget go back; anything granted is reversed."""
         for claim in await uow.claims.of_order(order_id):
             await uow.claims.settle(claim, RELEASED)
+        await uow.reward_coupons.give_back(order_id)
         order = await uow.orders.get(order_id)
         if order is None:
+            return
+        if order.purpose == OrderPurpose.REWARD.value:
+            await self._give_back_redemption(uow, order_id)
             return
         earned = await uow.points.entry(f"earn:{order_id}")
         if earned is not None and not await uow.points.has_entry(f"reverse:{order_id}"):
@@ -391,6 +437,26 @@ class LoyaltyService:
                 self._clock(),
                 order_id=order_id,
             )
+
+    async def _give_back_redemption(self, uow: UnitOfWork, order_id: int) -> None:
+        """A data pack the carrier could not top up: the points, the stock and the customer's
+        use of the reward come back, once."""
+        redemption = await uow.rewards.redemption_of_order(order_id)
+        key = f"redeem-back:{order_id}"
+        if redemption is None or await uow.points.has_entry(key):
+            return
+        await uow.points.post(
+            redemption.customer_id,
+            redemption.points,
+            "redeem_back",
+            key,
+            self._clock(),
+            order_id=order_id,
+        )
+        await uow.rewards.give_back_stock(redemption.reward_id)
+        await uow.allowances.give_back(
+            redemption.customer_id, reward_scope(redemption.reward_id), 1
+        )
 
     async def lapse_warnings(self, within: timedelta) -> list[tuple[int, int, datetime]]:
         """(customer, points, date) for each customer whose points lapse within `within` and
@@ -437,6 +503,12 @@ class LoyaltyService:
         return lapsed
 
 
+def priced_with_reward_coupon(quote: dict[str, Any] | None) -> bool:
+    return quote is not None and any(
+        b.get("campaign") == REWARD_COUPON_CAMPAIGN for b in quote.get("benefits", ())
+    )
+
+
 def _lapsing(entries: Sequence[Any], before: datetime) -> list[tuple[int, int, datetime]]:
     """(entry id, points still unspent, expiry) of earned entries lapsing by `before`.
 
@@ -463,13 +535,42 @@ class Reward:
     cost_points: int
     left: int | None
     per_customer: int | None
+    # A coupon: what it takes off a recharge and for how many days it can be used.
+    value: Money | None = None
+    valid_days: int | None = None
 
     def name(self, language_code: str) -> str:
         return self.name_en if language_code == "en" else self.name_zh
 
 
+@dataclass(frozen=True)
+class RewardCoupon:
+    """A coupon a customer redeemed points for: theirs alone, for one recharge, until it
+    expires."""
+
+    id: int
+    name_zh: str
+    name_en: str
+    value: Money
+    expires_at: datetime
+
+    def name(self, language_code: str) -> str:
+        return self.name_en if language_code == "en" else self.name_zh
+
+
+@dataclass(frozen=True)
+class Redemption:
+    """What a redemption delivered: the reward, and the coupon it gave (for a coupon)."""
+
+    reward: Reward
+    coupon: RewardCoupon | None = None
+    # A data pack: the order that tops it up (paid, to be carried on by the recharge service).
+    order_id: int | None = None
+
+
 class RedeemRefused(Exception):
-    """reason: "unknown", "out_of_stock", "limit" or "not_enough_points"."""
+    """reason: "unknown", "out_of_stock", "limit", "not_enough_points", or for a data pack
+    "number_needed" (no number given) or "carrier" (the pack does not serve its carrier)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -487,42 +588,94 @@ def reward_of(row: Any) -> Reward:
         row.cost_points,
         left,
         row.per_customer,
+        Money(row.value_fen) if row.value_fen is not None else None,
+        row.valid_days,
+    )
+
+
+def reward_coupon_of(row: RewardCouponRow) -> RewardCoupon:
+    return RewardCoupon(
+        row.id, row.name_zh, row.name_en, Money(row.value_fen, row.currency), row.expires_at
     )
 
 
 class RewardCatalogue:
-    """Redeeming points for coupons, data packs and goods: atomic, once per request."""
+    """Redeeming points for coupons and data packs: atomic, once per request, delivered."""
 
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock = utc_now) -> None:
         self._uow = uow
         self._clock = clock
 
     async def rewards(self) -> list[Reward]:
+        """The rewards on offer (those this version can deliver), cheapest first."""
         async with self._uow.read() as uow:
-            return [reward_of(row) for row in await uow.rewards.active()]
+            return [
+                reward_of(row)
+                for row in await uow.rewards.active()
+                if row.kind in DELIVERABLE and (row.kind != "coupon" or row.value_fen)
+            ]
 
-    async def redeem(self, customer_id: int, reward_id: int, request_key: str) -> Reward:
-        """Take one from stock and the points from the balance together, or neither.
+    async def coupons(self, customer_id: int) -> list[RewardCoupon]:
+        """The customer's coupons still to use (not taken by an order, not expired)."""
+        async with self._uow.read() as uow:
+            rows = await uow.reward_coupons.usable(customer_id, self._clock())
+            return [reward_coupon_of(row) for row in rows]
+
+    async def redeem(
+        self,
+        customer_id: int,
+        reward_id: int,
+        request_key: str,
+        *,
+        number: PhoneNumber | None = None,
+        chat_id: int | None = None,
+    ) -> Redemption:
+        """Take one from stock and the points from the balance together, or neither; a
+        coupon reward gives the customer their coupon in the same write, a data pack an order
+        paid by the points to top up `number` (the recharge service carries it on).
 
         The same request (a double tap) redeems once.
         """
         key = f"redeem:{customer_id}:{request_key}"[:64]
         try:
-            return await self._redeem(customer_id, reward_id, key)
+            return await self._redeem(customer_id, reward_id, key, number, chat_id)
         except RecordConflict:
             pass  # a concurrent duplicate of this very request won the race
         except RedeemRefused:
             if not await self._redeemed(key):
                 raise
-        return await self._reward(reward_id)
+        return await self._redemption(reward_id, key)
 
-    async def _redeem(self, customer_id: int, reward_id: int, key: str) -> Reward:
+    async def _redeem(
+        self,
+        customer_id: int,
+        reward_id: int,
+        key: str,
+        number: PhoneNumber | None,
+        chat_id: int | None,
+    ) -> Redemption:
         async with self._uow() as uow:
             row = await uow.rewards.get(reward_id)
-            if row is None or not row.active:
+            if row is None or not row.active or row.kind not in DELIVERABLE:
                 raise RedeemRefused("unknown")
-            if await uow.points.has_entry(key):
-                return reward_of(row)  # this request was redeemed already
+            if row.kind == "coupon" and not row.value_fen:
+                raise RedeemRefused("unknown")
+            pack = None
+            if row.kind == "data_pack":
+                pack = await uow.products.by_code(row.product_code or "")
+                if pack is None or not pack.active or pack.kind != ProductKind.DATA.value:
+                    raise RedeemRefused("unknown")
+            if await uow.points.has_entry(key):  # this request was redeemed already
+                found = await _redemption_in(uow, reward_id, key)
+                if found is None:
+                    raise RedeemRefused("unknown")
+                return found
+            if pack is not None:
+                if number is None:
+                    raise RedeemRefused("number_needed")
+                served = [c for c in pack.carriers.split(",") if c]
+                if served and number.carrier.value not in served:
+                    raise RedeemRefused("carrier")
             limit = UNLIMITED if row.per_customer is None else row.per_customer
             if not await uow.allowances.take(customer_id, reward_scope(reward_id), 1, limit):
                 raise RedeemRefused("limit")
@@ -533,6 +686,11 @@ class RewardCatalogue:
                 customer_id, -row.cost_points, "redeem", key, now, note=row.code
             ):
                 raise RedeemRefused("not_enough_points")
+            order_id = None
+            if pack is not None and number is not None:
+                order_id = await uow.orders.add(
+                    _reward_order(customer_id, chat_id, number, pack, now), "redeemed", UNLIMITED
+                )
             uow.rewards.add(
                 RedemptionRow(
                     reward_id=reward_id,
@@ -540,18 +698,84 @@ class RewardCatalogue:
                     points=row.cost_points,
                     request_key=key,
                     at=now,
+                    order_id=order_id,
                 )
             )
+            if row.kind == "coupon" and row.value_fen:
+                uow.reward_coupons.add(
+                    RewardCouponRow(
+                        customer_id=customer_id,
+                        redemption_key=key,
+                        reward_code=row.code,
+                        name_zh=row.name_zh,
+                        name_en=row.name_en,
+                        value_fen=row.value_fen,
+                        currency=CNY,
+                        created_at=now,
+                        expires_at=coupon_expiry(now, row.valid_days or DEFAULT_COUPON_DAYS),
+                    )
+                )
             await uow.commit()
-        return await self._reward(reward_id)
+        return await self._redemption(reward_id, key)
 
     async def _redeemed(self, key: str) -> bool:
         async with self._uow.read() as uow:
             return await uow.points.has_entry(key)
 
-    async def _reward(self, reward_id: int) -> Reward:
+    async def _redemption(self, reward_id: int, key: str) -> Redemption:
         async with self._uow.read() as uow:
-            row = await uow.rewards.get(reward_id)
-            if row is None:
-                raise RedeemRefused("unknown")
-            return reward_of(row)
+            found = await _redemption_in(uow, reward_id, key)
+        if found is None:
+            raise RedeemRefused("unknown")
+        return found
+
+
+async def _redemption_in(uow: UnitOfWork, reward_id: int, key: str) -> Redemption | None:
+    row = await uow.rewards.get(reward_id)
+    if row is None:
+        return None
+    coupon = await uow.reward_coupons.by_key(key)
+    redemption = await uow.rewards.redemption(key)
+    return Redemption(
+        reward_of(row),
+        reward_coupon_of(coupon) if coupon is not None else None,
+        redemption.order_id if redemption is not None else None,
+    )
+
+
+def _reward_order(
+    customer_id: int, chat_id: int | None, number: PhoneNumber, pack: Any, now: datetime
+) -> OrderRow:
+    """The order that tops up a redeemed data pack: paid by the points, nothing to charge."""
+    return OrderRow(
+        customer_id=customer_id,
+        chat_id=chat_id,
+        purpose=OrderPurpose.REWARD.value,
+        status=OrderStatus.PAID.value,
+        list_price_fen=0,
+        amount_fen=0,
+        currency=CNY,
+        phone_digits=number.digits,
+        carrier=number.carrier.value,
+        product_id=pack.id,
+        product_kind=pack.kind,
+        product_name_zh=pack.name_zh,
+        product_name_en=pack.name_en,
+        payment_method=PaymentMethod.POINTS.value,
+        created_at=now,
+        expires_at=now,
+        updated_at=now,
+        outcome_notified=False,
+    )
+
+
+# The kinds of reward a redemption delivers.
+DELIVERABLE = frozenset({"coupon", "data_pack"})
+DEFAULT_COUPON_DAYS = 30
+
+
+def coupon_expiry(now: datetime, valid_days: int) -> datetime:
+    """A coupon redeemed today can be used until the end of the last of its days (Beijing)."""
+    local = now.astimezone(CHINA)
+    end = datetime(local.year, local.month, local.day, tzinfo=CHINA) + timedelta(days=valid_days)
+    return end

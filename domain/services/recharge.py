@@ -101,6 +101,12 @@ class BundleChoice:
     saving: Money
 
 
+class CouponUnavailable(RechargeError):
+    """The customer's own coupon is used (by another order), expired, or does not fit."""
+
+    reason = "coupon_unavailable"
+
+
 class OrderNotFound(RechargeError):
     reason = "order_not_found"
 
@@ -312,6 +318,8 @@ class RechargeService:
 
     def methods_for(self, purpose: OrderPurpose) -> tuple[PaymentMethod, ...]:
         """The wallet cannot top itself up; every other configured method pays for anything."""
+        if purpose is OrderPurpose.REWARD:
+            return ()  # paid with points when it is redeemed
         if purpose is OrderPurpose.WALLET_TOPUP:
             return tuple(m for m in self.config.methods if m is not PaymentMethod.WALLET)
         return self.config.methods
@@ -612,6 +620,7 @@ class RechargeService:
         now = self._clock()
         async with self._uow() as uow:
             order = await self._own_payable(uow, customer_id, order_id, PaymentMethod.WALLET)
+            await self._take_reward_coupon(uow, customer_id, order.id)
             if order.status is S.CREATED:
                 await self._move(uow, order.id, (S.CREATED,), S.AWAITING_PAYMENT, "pay by wallet")
             try:
@@ -893,8 +902,8 @@ class RechargeService:
         or None when it was not: it is no recharge, another worker moved it first, or a slot
         was gone (the slots it took stay held); `_carry_on` in a transaction then finds out
         which, and re-quotes without what is gone."""
-        if row.purpose != OrderPurpose.RECHARGE.value:
-            return None
+        if row.purpose != OrderPurpose.RECHARGE.value or row.reward_coupon_id is not None:
+            return None  # a customer's own coupon is taken by `_carry_on`
         quote = await self._loyalty.quote_of(uow, row) if self._loyalty is not None else None
         claims = []
         if self._loyalty is not None and quote is not None and quote.benefits:
@@ -1147,6 +1156,9 @@ class RechargeService:
     # -- helpers ------------------------------------------------------------------------------
     async def _await_payment(self, customer_id: int, order_id: int, method: PaymentMethod) -> Order:
         check_transition(S.CREATED, S.AWAITING_PAYMENT)
+        async with self._uow() as uow:  # before any money moves
+            await self._take_reward_coupon(uow, customer_id, order_id)
+            await uow.commit()
         purposes = [p.value for p in OrderPurpose if method in self.methods_for(p)]
         started = None
         if purposes:
@@ -1177,6 +1189,16 @@ class RechargeService:
                 raise NotPayable(await self._reload(uow, order.id))
             await uow.commit()
             return replace(order, status=S.AWAITING_PAYMENT, payment_method=method)
+
+    async def _take_reward_coupon(self, uow: UnitOfWork, customer_id: int, order_id: int) -> None:
+        """An order priced with the customer's own coupon takes it before it is paid (a
+        conditional write; given back if the order expires or is refunded): of two orders paid
+        at once with one coupon, the other is refused before any money moves."""
+        row = await uow.orders.get(order_id)
+        if self._loyalty is None or row is None or row.customer_id != customer_id:
+            return
+        if row.status in PAYABLE_VALUES and not await self._loyalty.take_reward_coupon(uow, row):
+            raise CouponUnavailable(order_id)
 
     async def _own_payable(
         self, uow: UnitOfWork, customer_id: int, order_id: int, method: PaymentMethod

@@ -16,6 +16,7 @@ from domain.services.loyalty import LoyaltyConfig, LoyaltyService, RewardCatalog
 from domain.services.recharge import RechargeConfig, RechargeService
 from domain.services.referrals import ReferralService
 from domain.services.reminders import ReminderConfig, ReminderService
+from domain.services.reward_coupons import CouponCheckout
 from domain.services.staff import StaffDirectory
 from domain.services.support import SupportConfig, SupportService
 from domain.services.wallet import WalletService
@@ -43,6 +44,7 @@ class Services:
     loyalty: LoyaltyService
     campaigns: CampaignCatalogue
     rewards: RewardCatalogue
+    coupons: CouponCheckout
     staff: StaffDirectory
     referrals: ReferralService
     support: SupportService
@@ -76,6 +78,7 @@ def build_services(
         loyalty=loyalty_service,
         campaigns=CampaignCatalogue(uow, clock),
         rewards=RewardCatalogue(uow, clock),
+        coupons=CouponCheckout(uow, loyalty_service, clock),
         referrals=ReferralService(uow, clock),
         staff=StaffDirectory(admin_ids, uow, clock),
         support=SupportService(uow, support, clock),

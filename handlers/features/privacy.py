@@ -34,8 +34,9 @@ def _privacy_buttons(ctx: Context) -> tuple[tuple[Button, ...], ...]:
 
 
 async def losses_text(ctx: Context) -> str:
-    """What erasing takes from the customer for good: the wallet balance, the points and the
-    invitation rewards not claimed yet (under review or claimable)."""
+    """What erasing takes from the customer for good: the wallet balance, the points, the
+    invitation rewards not claimed yet (under review or claimable) and the coupons redeemed
+    with points and not used yet."""
     t, customer_id = ctx.t, ctx.customer.id
     balance = await ctx.services.wallet.balance(customer_id)
     points, _ = await ctx.services.loyalty.balance(customer_id)
@@ -49,11 +50,19 @@ async def losses_text(ctx: Context) -> str:
         if reward.status is RewardStatus.PENDING:
             what = t("erase.reward_under_review", reward=what)
         rewards.append(what)
+    coupons = [
+        t("erase.coupon", name=c.name(ctx.language.value), value=c.value.format())
+        for c in await ctx.services.rewards.coupons(customer_id)
+    ]
     return t(
         "erase.losses",
         balance=balance.format(),
         points=points,
         rewards=t("erase.list_separator").join(rewards) if rewards else t("erase.no_rewards"),
+        # coupons redeemed with points and not used yet
+        coupons="\n" + t("erase.coupons", coupons=t("erase.list_separator").join(coupons))
+        if coupons
+        else "",
     )
 
 

@@ -13,6 +13,7 @@ from domain.services.recharge import (
     BundleUnavailable,
     CarrierNotServed,
     CouponInvalid,
+    CouponUnavailable,
     InsufficientBalance,
     NotPayable,
     OrderChanged,
@@ -75,6 +76,14 @@ class CancelOrder(ButtonData, prefix="pay-x"):
 @dataclass(frozen=True)
 class UseCoupon(ButtonData, prefix="cpn"):
     order_id: int
+
+
+@dataclass(frozen=True)
+class UseRewardCoupon(ButtonData, prefix="cpn#"):
+    """Price the unpaid order with one of the customer's own coupons (redeemed with points)."""
+
+    order_id: int
+    coupon_id: int
 
 
 @dataclass(frozen=True)
@@ -181,6 +190,10 @@ async def confirmation_buttons(ctx: Context, order: Order) -> tuple[tuple[Button
         live = await ctx.services.loyalty.live_offers()
         if any(item.offer.kind is OfferKind.COUPON for item in live):
             rows.append((Button(ctx.t("coupon.use"), UseCoupon(order.id).pack()),))
+    own = await ctx.services.coupons.fitting(ctx.customer.id, order.id)
+    if own is not None:
+        label = ctx.t("reward_coupon.use", value=own.value.format())
+        rows.append((Button(label, UseRewardCoupon(order.id, own.id).pack()),))
     rows.extend(await _bundle_buttons(ctx, order))
     rows.append((Button(ctx.t("pay.cancel"), CancelOrder(order.id).pack()),))
     return tuple(rows)
@@ -252,12 +265,28 @@ async def pay(ctx: Context, order_id: int, method: PaymentMethod) -> None:
     except NotPayable as refusal:
         await _not_payable(ctx, refusal.order)
         return
+    except CouponUnavailable:
+        await _coupon_lost(ctx, order_id)
+        return
     except RechargeError as error:
         explain_refusal(ctx, error)
         if not isinstance(error, OrderNotFound):
             await _offer_again(ctx, order_id)
         return
     await show_receipt(ctx, order, edit=True)
+
+
+async def _coupon_lost(ctx: Context, order_id: int) -> None:
+    """The order's own coupon went to another order first: this one is closed unpaid, and
+    "recharge again" makes a new one at today's price."""
+    try:
+        await ctx.services.recharge.cancel(ctx.customer.id, order_id)
+    except RechargeError:
+        pass  # closed already
+    ctx.reply(
+        ctx.t("reward_coupon.lost"),
+        ((Button(ctx.t("recharge.again"), RepeatOrder(order_id).pack()),), back_to_menu(ctx.t)),
+    )
 
 
 async def _offer_again(ctx: Context, order_id: int) -> None:
@@ -425,6 +454,30 @@ def register(router: ConversationRouter) -> None:
     async def use_coupon(ctx: Context, data: UseCoupon) -> None:
         ctx.go(TYPING_COUPON, order=data.order_id)
         ctx.reply(ctx.t("coupon.ask"), (back_to_menu(ctx.t),))
+
+    @router.button(UseRewardCoupon)
+    async def use_reward_coupon(ctx: Context, data: UseRewardCoupon) -> None:
+        try:
+            order = await ctx.services.coupons.use(ctx.customer.id, data.order_id, data.coupon_id)
+        except NotPayable as refusal:
+            await _not_payable(ctx, refusal.order)
+            return
+        except CouponUnavailable:
+            ctx.notice(ctx.t("reward_coupon.unavailable"))
+            try:
+                order = await ctx.services.recharge.order_for(ctx.customer.id, data.order_id)
+            except OrderNotFound:
+                ctx.reply(ctx.t("recharge.refused.order_not_found"))
+                return
+            if order.payable:
+                await show_confirmation(ctx, order, edit=True)
+            else:
+                await _not_payable(ctx, order)
+            return
+        except RechargeError as error:
+            explain_refusal(ctx, error)
+            return
+        await show_confirmation(ctx, order, edit=True)
 
     @router.step(TYPING_COUPON)
     async def typed_coupon(ctx: Context) -> None:

@@ -76,11 +76,13 @@ def _rewards(count: int) -> str:
         f"""
 [[rewards]]
 code = "gift-{n:03d}"
-kind = "goods"
+kind = "coupon"
 name_zh = "{LONG_ZH}{n:03d}"
 name_en = "{LONG_EN}{n:03d}"
 cost_points = 1000
 stock = 10
+value_yuan = 1
+valid_days = 30
 """
         for n in range(count)
     )

@@ -48,6 +48,8 @@ name_zh = "5元抵用券"
 name_en = "¥5 coupon"
 cost_points = 500
 stock = 1000
+value_yuan = 5
+valid_days = 30
 """
 GOOD = CAMPAIGN.format(n="") + OFFER.format(n="") + CASHBACK + REWARD
 
@@ -66,6 +68,18 @@ def _line(text: str, fragment: str, nth: int = 0) -> int:
 
 # (a bad file, the start of the line that must be named and which of those lines, what is said)
 BAD: dict[str, tuple[str, str, int, str]] = {
+    "goods": (
+        GOOD.replace('kind = "coupon"', 'kind = "goods"'),
+        'kind = "goods"',
+        0,
+        "String should match pattern '^(coupon|data_pack)$'",
+    ),
+    "coupon without value": (
+        GOOD.replace("value_yuan = 5\n", ""),
+        "[[rewards]]",
+        0,
+        "a coupon reward needs value_yuan (above 0) and valid_days",
+    ),
     "quota": (GOOD.replace("quota = 100", "quota = 99999999999"), "quota =", 0, "1000000000"),
     "stock": (GOOD.replace("stock = 1000", "stock = 3000000000"), "stock =", 0, "1000000000"),
     "budget": (

@@ -68,6 +68,8 @@ name_en = "¥5 coupon"
 cost_points = 100
 stock = 2
 per_customer = 1
+value_yuan = 5
+valid_days = 30
 """
 
 

@@ -55,6 +55,8 @@ name_zh = "1GB"
 name_en = "1GB"
 cost_points = 10
 per_customer = 3
+value_yuan = 1
+valid_days = 30
 """
 
 

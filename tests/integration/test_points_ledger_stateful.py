@@ -93,6 +93,8 @@ class PointsLedgerMachine(RuleBasedStateMachine):
                 redeemed=0,
                 per_customer=None,
                 active=True,
+                value_fen=500,
+                valid_days=30,
             )
             uow.rewards.add(row)
             await uow.session.flush()

@@ -1,8 +1,8 @@
 """order history written by the database: every new order and every change of an order's status
 adds its history row in the same statement, with the cause the change gave (orders.last_cause)
 
-Revision ID: 0011_order_history
-Revises: 0010_outcome_claims
+Revision ID: 0012_order_history
+Revises: 0011_reward_delivery
 Create Date: 2026-12-04
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_order_history"
-down_revision = "0010_outcome_claims"
+revision = "0012_order_history"
+down_revision = "0011_reward_delivery"
 branch_labels = None
 depends_on = None
 
