@@ -124,6 +124,8 @@ async def test_a_bot_process_that_cannot_reach_the_bot_api_writes_no_token(
         TELEGRAM_API_URL=f"http://127.0.0.1:{port}",
         DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/bot.sqlite3",
         PAYMENT_PROVIDER_TOKEN=SECRETS["payment_provider_token"],
+        GATEWAY_URL="http://127.0.0.1:9/carrier",  # a real configuration; never reached here
+        GATEWAY_API_KEY="carrier-key",
     )
     try:
         process = await asyncio.create_subprocess_exec(
