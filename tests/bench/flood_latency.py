@@ -69,6 +69,7 @@ async def start_bot(api: FakeBotApi, framework: str, workdir: Path) -> asyncio.s
         "DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/bench.sqlite3",
         "LOG_LEVEL": "WARNING",
         "WEBHOOK_URL": "",
+        "DEMO_MODE": "true",  # the sandbox gateway and payment: nothing real is charged
     }
     log = (workdir / f"{framework}.log").open("wb")
     profile = os.environ.get("FLOOD_PROFILE_DIR")
