@@ -403,6 +403,9 @@ class OrderRepository(Repository):
             if not taken:
                 return None
         moved = await core.row(_ORDER_MOVE(values), **params)
+        if moved is not None and current == to_status:
+            # The database records changes of status; a move that keeps it says why itself.
+            await self.record(order_id, current, to_status, cause, at)
         if moved is not None:
             if current in _COUNTING and to_status not in _COUNTING:
                 scope = daily_scope(moved.purpose, moved.created_at)

@@ -178,12 +178,17 @@ async def test_an_order_moves_once_and_each_move_is_recorded(engine: AsyncEngine
         assert moved is not None
         assert (moved.status, moved.payment_method) == ("awaiting_payment", "sandbox")
         assert await work.orders.move(order_id, ["created"], "expired", "late", NOW) is None
+        kept = await work.orders.move(
+            order_id, ["awaiting_payment"], "awaiting_payment", "coupon", NOW, amount_fen=2500
+        )
+        assert kept is not None and kept.amount_fen == 2500
         await work.commit()
     async with uow.read() as work:
         events = await work.orders.events(order_id)
     assert [(e.from_status, e.to_status, e.cause) for e in events] == [
         (None, "created", "customer"),
         ("created", "awaiting_payment", "pay"),
+        ("awaiting_payment", "awaiting_payment", "coupon"),
     ]
 
 
