@@ -89,6 +89,16 @@ async def start_bot(api: FakeBotApi, framework: str, workdir: Path) -> asyncio.s
     return process
 
 
+async def stop_bot(process: asyncio.subprocess.Process) -> None:
+    """Stop the bot as an operator would (SIGTERM), killing it if it does not end in 30 s."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+
+
 def backlog(api: FakeBotApi) -> int:
     """Updates the bot has not yet confirmed having fetched."""
     polls = api.calls_to("getUpdates")
@@ -162,12 +172,7 @@ async def measure(framework: str, flood: int, rate: float, others: int, rounds: 
                 await asyncio.sleep(1.0)
                 after_mb = resident_mb(process.pid)
             finally:
-                if process.returncode is None:
-                    process.send_signal(signal.SIGTERM)
-                    try:
-                        await asyncio.wait_for(process.wait(), 30)
-                    except TimeoutError:
-                        process.kill()
+                await stop_bot(process)
             flooder_saw = [m.get("text", "") for m in api.messages_to(FLOODER.id)]
 
     en = texts(Language.EN)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.bench.flood_latency import percentile, start_bot  # noqa: E402
+from tests.bench.flood_latency import percentile, start_bot, stop_bot  # noqa: E402
 from tests.fakes.bot_api import FakeBotApi, FakeUser, JSONDict  # noqa: E402
 
 TARGET_P95_S = 6.0
@@ -83,12 +82,7 @@ async def measure(framework: str, customers: int) -> bool:
             try:
                 seconds = await asyncio.gather(*(pay_to_receipt(api, user) for user in users))
             finally:
-                if process.returncode is None:
-                    process.send_signal(signal.SIGTERM)
-                    try:
-                        await asyncio.wait_for(process.wait(), 30)
-                    except TimeoutError:
-                        process.kill()
+                await stop_bot(process)
     p50, p95 = percentile(seconds, 0.5), percentile(seconds, 0.95)
     ok = p95 <= TARGET_P95_S
     print(
