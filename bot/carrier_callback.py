@@ -22,7 +22,7 @@ import logging
 from aiohttp import web
 
 from domain.ports import TopUpResult, TopUpState
-from domain.services.recharge import RechargeService
+from domain.services.fulfilment import FulfilmentService
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def callback_app(recharge: RechargeService, secret: str) -> web.Application:
+def callback_app(fulfilment: FulfilmentService, secret: str) -> web.Application:
     """The web application that takes the carrier's callbacks."""
 
     async def reported(request: web.Request) -> web.Response:
@@ -59,7 +59,7 @@ def callback_app(recharge: RechargeService, secret: str) -> web.Application:
                 raise TypeError(number)
         except (ValueError, KeyError, TypeError):
             return web.json_response({"error": "malformed"}, status=400)
-        order = await recharge.carrier_reported(number, result)
+        order = await fulfilment.carrier_reported(number, result)
         if order is None:
             return web.json_response({"error": "unknown order"}, status=404)
         return web.json_response({"status": order.status.value})
@@ -70,10 +70,10 @@ def callback_app(recharge: RechargeService, secret: str) -> web.Application:
 
 
 async def start_carrier_callback(
-    recharge: RechargeService, secret: str, host: str, port: int
+    fulfilment: FulfilmentService, secret: str, host: str, port: int
 ) -> web.AppRunner:
     """Serve the callback at host:port until the runner is cleaned up."""
-    runner = web.AppRunner(callback_app(recharge, secret), access_log=None)
+    runner = web.AppRunner(callback_app(fulfilment, secret), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     log.info("taking the carrier's callbacks at %s:%s%s", host, port, PATH)

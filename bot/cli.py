@@ -89,7 +89,7 @@ async def _carrier_callbacks(app: App) -> web.AppRunner | None:
         return None
     host, port = listen
     return await start_carrier_callback(
-        app.services.recharge, secret.get_secret_value(), host, port
+        app.services.fulfilment, secret.get_secret_value(), host, port
     )
 
 

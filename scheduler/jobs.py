@@ -60,29 +60,28 @@ async def sweep_orders(services: Services, notifier: Notifier) -> int:
     not be is released to try again, and one whose sender stopped midway is sent again when
     its claim lapses.
     """
-    expired = await services.recharge.expire_due()
-    moved = await services.recharge.recover()
+    expired = await services.fulfilment.expire_due()
+    moved = await services.paying.recover()
     if expired or moved:
         log.info("orders: %d expired, %d moved on", len(expired), len(moved))
     told = 0
-    recharge = services.recharge
-    for order in await recharge.unnotified_outcomes():
-        if not await recharge.claim_outcome(order.id):
+    for order in await services.outcomes.unnotified_outcomes():
+        if not await services.outcomes.claim_outcome(order.id):
             continue  # another sweep or the customer's own turn is telling them
         try:
             customer = await services.customers.get(order.customer_id)
         except CustomerNotFound:
-            await recharge.outcome_told(order.id)  # erased: nobody to tell
+            await services.outcomes.outcome_told(order.id)  # erased: nobody to tell
             continue
         if order.chat_id is None:
-            await recharge.outcome_told(order.id)
+            await services.outcomes.outcome_told(order.id)
             continue
         reply = outcome_reply(texts(customer.language), order)
         if await notifier.send(order.chat_id, reply):
-            await recharge.outcome_told(order.id)
+            await services.outcomes.outcome_told(order.id)
             told += 1
         else:
-            await recharge.release_outcome(order.id)
+            await services.outcomes.release_outcome(order.id)
     return told
 
 

@@ -12,8 +12,12 @@ from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.ports import PaymentProvider, TopUpGateway
 from domain.services.campaign_catalogue import CampaignCatalogue
 from domain.services.customers import ConversationService, CustomerService
+from domain.services.fulfilment import FulfilmentService
 from domain.services.loyalty import LoyaltyConfig, LoyaltyService, RewardCatalogue
-from domain.services.recharge import RechargeConfig, RechargeService
+from domain.services.ordering import OrderingService
+from domain.services.outcomes import OutcomeService
+from domain.services.paying import PaymentService
+from domain.services.recharge import RechargeConfig
 from domain.services.referrals import ReferralService
 from domain.services.reminders import ReminderConfig, ReminderService
 from domain.services.reward_coupons import CouponCheckout
@@ -39,7 +43,10 @@ class Ports:
 class Services:
     customers: CustomerService
     conversations: ConversationService
-    recharge: RechargeService
+    ordering: OrderingService
+    paying: PaymentService
+    fulfilment: FulfilmentService
+    outcomes: OutcomeService
     wallet: WalletService
     loyalty: LoyaltyService
     campaigns: CampaignCatalogue
@@ -63,17 +70,17 @@ def build_services(
     reminders: ReminderConfig | None = None,
 ) -> Services:
     loyalty_service = LoyaltyService(uow, loyalty or LoyaltyConfig(), clock)
+    orders = recharge or RechargeConfig(limits=DEFAULT_LIMITS)
+    fulfilment = FulfilmentService(
+        uow, orders, ports.providers, ports.gateway, clock, loyalty_service
+    )
     return Services(
         customers=CustomerService(uow, clock),
         conversations=ConversationService(uow, clock),
-        recharge=RechargeService(
-            uow,
-            recharge or RechargeConfig(limits=DEFAULT_LIMITS),
-            ports.providers,
-            ports.gateway,
-            clock,
-            loyalty_service,
-        ),
+        ordering=OrderingService(uow, orders, clock, loyalty_service),
+        paying=PaymentService(uow, orders, ports.providers, fulfilment, clock, loyalty_service),
+        fulfilment=fulfilment,
+        outcomes=OutcomeService(uow, orders, clock, loyalty_service),
         wallet=WalletService(uow),
         loyalty=loyalty_service,
         campaigns=CampaignCatalogue(uow, clock),

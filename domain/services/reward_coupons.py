@@ -2,7 +2,7 @@
 
 An unpaid recharge order is priced with one of the customer's coupons in place (the same order
 number), through the campaign engine's quote, like a coupon benefit. The coupon is taken when
-the order is paid, before any money moves (`RechargeService._take_reward_coupon`, a conditional
+the order is paid, before any money moves (`PaymentService._take_reward_coupon`, a conditional
 write; `LoyaltyService.hold` confirms it when the paid order is sent to the carrier) and given
 back when the order expires or is refunded (`LoyaltyService.release`).
 """

@@ -29,7 +29,7 @@ class CheckOrder(ButtonData, prefix="ord?"):
 
 
 async def _show_orders(ctx: Context, *, edit: bool) -> None:
-    orders = await ctx.services.recharge.orders_of(ctx.customer.id, limit=10)
+    orders = await ctx.services.ordering.orders_of(ctx.customer.id, limit=10)
     if not orders:
         ctx.reply(ctx.t("orders.none"), (back_to_menu(ctx.t),), edit=edit)
         return
@@ -41,11 +41,10 @@ async def _show_orders(ctx: Context, *, edit: bool) -> None:
 
 
 async def _show_order(ctx: Context, order_id: int, *, refresh: bool) -> None:
-    recharge = ctx.services.recharge
     try:
-        order = await recharge.order_for(ctx.customer.id, order_id)
+        order = await ctx.services.ordering.order_for(ctx.customer.id, order_id)
         if refresh and order.in_flight:
-            order = await recharge.refresh(order.id)
+            order = await ctx.services.fulfilment.refresh(order.id)
     except RechargeError:
         ctx.notice(ctx.t("recharge.refused.order_not_found"))
         await _show_orders(ctx, edit=True)

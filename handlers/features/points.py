@@ -198,7 +198,7 @@ async def _choose_number(ctx: Context, reward: Reward, balance: int) -> None:
 
 async def _number_chosen(ctx: Context, reward: Reward, number: PhoneNumber, *, edit: bool) -> None:
     carrier = ctx.t(f"carrier.{number.carrier}")
-    if number.carrier not in ctx.services.recharge.config.served_carriers:
+    if number.carrier not in ctx.services.ordering.config.served_carriers:
         ctx.reply(ctx.t("recharge.carrier_not_served", carrier=carrier))
         return
     balance, _ = await ctx.services.loyalty.balance(ctx.customer.id)
@@ -337,7 +337,7 @@ def register(router: ConversationRouter) -> None:
         name = redeemed.reward.name(ctx.language.value)
         if redeemed.order_id is not None:  # a data pack: topped up now, its receipt follows
             ctx.reply(ctx.t("rewards.done_data", name=name, points=balance), edit=True)
-            await show_receipt(ctx, await ctx.services.recharge.fulfil(redeemed.order_id))
+            await show_receipt(ctx, await ctx.services.fulfilment.fulfil(redeemed.order_id))
             return
         text = ctx.t("rewards.done", name=name, points=balance)
         if redeemed.coupon is not None:

@@ -124,10 +124,9 @@ def outcome_reply(t: Texts, order: Order) -> Reply:
 async def show_receipt(ctx: Context, order: Order, *, edit: bool = False) -> None:
     """The order's current account; a final outcome shown here is not sent again later."""
     ctx.reply(receipt(ctx.t, order), receipt_buttons(ctx.t, order), edit=edit)
-    recharge = ctx.services.recharge
     if order.status in (OrderStatus.COMPLETED, OrderStatus.REFUNDED):
-        if await recharge.claim_outcome(order.id):
-            ctx.after_delivery(partial(recharge.outcome_told, order.id))
+        if await ctx.services.outcomes.claim_outcome(order.id):
+            ctx.after_delivery(partial(ctx.services.outcomes.outcome_told, order.id))
 
 
 async def _choose_number(ctx: Context, *, edit: bool) -> None:
@@ -174,14 +173,14 @@ def _number_in_progress(ctx: Context) -> PhoneNumber | None:
 
 
 async def _number_served(ctx: Context, number: PhoneNumber) -> bool:
-    if number.carrier in ctx.services.recharge.config.served_carriers:
+    if number.carrier in ctx.services.ordering.config.served_carriers:
         return True
     ctx.reply(ctx.t("recharge.carrier_not_served", carrier=ctx.t(f"carrier.{number.carrier}")))
     return False
 
 
 async def confirmation_buttons(ctx: Context, order: Order) -> tuple[tuple[Button, ...], ...]:
-    methods = ctx.services.recharge.methods_for(order.purpose)
+    methods = ctx.services.ordering.methods_for(order.purpose)
     rows = [(Button(ctx.t(f"pay.with.{m}"), PayOrder(order.id, m).pack()),) for m in methods]
     if order.status is not OrderStatus.CREATED:  # a payment started: it cannot change now
         rows.append((Button(ctx.t("pay.cancel"), CancelOrder(order.id).pack()),))
@@ -205,7 +204,7 @@ async def _bundle_buttons(ctx: Context, order: Order) -> list[tuple[Button]]:
         return [(Button(ctx.t("bundle.remove"), RemoveBundle(order.id).pack()),)]
     if order.product_kind is not ProductKind.CREDIT:
         return []
-    choice = await ctx.services.recharge.bundle_for(ctx.customer.id, order.id)
+    choice = await ctx.services.ordering.bundle_for(ctx.customer.id, order.id)
     if choice is None:
         return []
     label = ctx.t(
@@ -225,7 +224,7 @@ async def show_confirmation(ctx: Context, order: Order, *, edit: bool) -> None:
         target=target(ctx.t, order),
         amount=order.amount.format(),
         number=order.number,
-        minutes=int(ctx.services.recharge.config.payment_window.total_seconds() // 60),
+        minutes=int(ctx.services.ordering.config.payment_window.total_seconds() // 60),
         balance=balance.format(),
     )
     if order.quote is not None and (order.quote.benefits or order.quote.points):
@@ -252,16 +251,15 @@ def explain_refusal(ctx: Context, error: RechargeError | LimitExceeded) -> None:
 
 async def pay(ctx: Context, order_id: int, method: PaymentMethod) -> None:
     """Pay an order by the chosen method; the answer is a receipt or why not."""
-    recharge = ctx.services.recharge
     try:
         if method is PaymentMethod.TELEGRAM:
-            order = await recharge.start_invoice(ctx.customer.id, order_id)
+            order = await ctx.services.paying.start_invoice(ctx.customer.id, order_id)
             ctx.send_invoice(_invoice(ctx, order))
             return
         if method is PaymentMethod.WALLET:
-            order = await recharge.pay_with_wallet(ctx.customer.id, order_id)
+            order = await ctx.services.paying.pay_with_wallet(ctx.customer.id, order_id)
         else:
-            order = await recharge.pay_with_provider(ctx.customer.id, order_id, method)
+            order = await ctx.services.paying.pay_with_provider(ctx.customer.id, order_id, method)
     except NotPayable as refusal:
         await _not_payable(ctx, refusal.order)
         return
@@ -280,7 +278,7 @@ async def _coupon_lost(ctx: Context, order_id: int) -> None:
     """The order's own coupon went to another order first: this one is closed unpaid, and
     "recharge again" makes a new one at today's price."""
     try:
-        await ctx.services.recharge.cancel(ctx.customer.id, order_id)
+        await ctx.services.paying.cancel(ctx.customer.id, order_id)
     except RechargeError:
         pass  # closed already
     ctx.reply(
@@ -292,7 +290,7 @@ async def _coupon_lost(ctx: Context, order_id: int) -> None:
 async def _offer_again(ctx: Context, order_id: int) -> None:
     """After a refusal, the same order can still be paid another way."""
     try:
-        order = await ctx.services.recharge.order_for(ctx.customer.id, order_id)
+        order = await ctx.services.ordering.order_for(ctx.customer.id, order_id)
     except RechargeError:
         return
     if order.payable:
@@ -310,7 +308,7 @@ async def _not_payable(ctx: Context, order: Order) -> None:
 async def _current(ctx: Context, order_id: int) -> Order | None:
     """The customer's order as it is now, payable or not; None when there is none."""
     try:
-        return await ctx.services.recharge.order_for(ctx.customer.id, order_id)
+        return await ctx.services.ordering.order_for(ctx.customer.id, order_id)
     except RechargeError:
         return None
 
@@ -390,7 +388,7 @@ def register(router: ConversationRouter) -> None:
             ctx.notice(ctx.t("button.expired"))
             await _choose_number(ctx, edit=False)
             return
-        products = await ctx.services.recharge.products(data.kind, number.carrier)
+        products = await ctx.services.ordering.products(data.kind, number.carrier)
         rows = [
             tuple(
                 Button(f"{p.name(ctx.language)} · {p.price.format()}", RechargeProduct(p.id).pack())
@@ -413,7 +411,7 @@ def register(router: ConversationRouter) -> None:
             await _choose_number(ctx, edit=False)
             return
         try:
-            order = await ctx.services.recharge.create_order(
+            order = await ctx.services.ordering.create_order(
                 ctx.customer.id, ctx.event.chat_id, number, data.product_id
             )
         except (RechargeError, LimitExceeded) as error:
@@ -429,7 +427,7 @@ def register(router: ConversationRouter) -> None:
     @router.button(CancelOrder)
     async def cancel_order(ctx: Context, data: CancelOrder) -> None:
         try:
-            await ctx.services.recharge.cancel(ctx.customer.id, data.order_id)
+            await ctx.services.paying.cancel(ctx.customer.id, data.order_id)
         except NotPayable as refusal:
             await _not_payable(ctx, refusal.order)
             return
@@ -442,7 +440,7 @@ def register(router: ConversationRouter) -> None:
     @router.button(RepeatOrder)
     async def repeat_order(ctx: Context, data: RepeatOrder) -> None:
         try:
-            order = await ctx.services.recharge.repeat(
+            order = await ctx.services.ordering.repeat(
                 ctx.customer.id, ctx.event.chat_id, data.order_id
             )
         except (RechargeError, LimitExceeded) as error:
@@ -465,7 +463,7 @@ def register(router: ConversationRouter) -> None:
         except CouponUnavailable:
             ctx.notice(ctx.t("reward_coupon.unavailable"))
             try:
-                order = await ctx.services.recharge.order_for(ctx.customer.id, data.order_id)
+                order = await ctx.services.ordering.order_for(ctx.customer.id, data.order_id)
             except OrderNotFound:
                 ctx.reply(ctx.t("recharge.refused.order_not_found"))
                 return
@@ -483,7 +481,7 @@ def register(router: ConversationRouter) -> None:
     async def typed_coupon(ctx: Context) -> None:
         order_id = int(ctx.state.data.get("order", 0))
         try:
-            order = await ctx.services.recharge.apply_coupon(
+            order = await ctx.services.ordering.apply_coupon(
                 ctx.customer.id, order_id, ctx.event.text
             )
         except CouponInvalid:
@@ -504,7 +502,7 @@ def register(router: ConversationRouter) -> None:
     @router.button(AddBundle)
     async def add_bundle(ctx: Context, data: AddBundle) -> None:
         try:
-            order = await ctx.services.recharge.add_bundle(
+            order = await ctx.services.ordering.add_bundle(
                 ctx.customer.id, data.order_id, data.pack_id
             )
         except (NotPayable, PaymentStarted, OrderChanged) as refusal:
@@ -529,7 +527,7 @@ def register(router: ConversationRouter) -> None:
     @router.button(RemoveBundle)
     async def remove_bundle(ctx: Context, data: RemoveBundle) -> None:
         try:
-            order = await ctx.services.recharge.remove_bundle(ctx.customer.id, data.order_id)
+            order = await ctx.services.ordering.remove_bundle(ctx.customer.id, data.order_id)
         except (NotPayable, PaymentStarted, OrderChanged) as refusal:
             await _not_changed(ctx, refusal, edit=True)
             return
@@ -551,7 +549,7 @@ def register(router: ConversationRouter) -> None:
     async def pre_checkout(ctx: Context) -> None:
         payment = ctx.event.payment
         assert payment is not None
-        reason = await ctx.services.recharge.check_pre_checkout(
+        reason = await ctx.services.paying.check_pre_checkout(
             ctx.customer.id, payment.payload, payment.currency, payment.total_amount
         )
         if reason is not None:
@@ -562,7 +560,7 @@ def register(router: ConversationRouter) -> None:
         payment = ctx.event.payment
         assert payment is not None and payment.telegram_charge_id is not None
         try:
-            order = await ctx.services.recharge.settle_telegram_payment(
+            order = await ctx.services.paying.settle_telegram_payment(
                 ctx.customer.id,
                 payment.payload,
                 payment.currency,

@@ -48,11 +48,11 @@ async def gather_facts(services: Services, ticket: Ticket) -> CardFacts:
     """What staff see of the customer beside a ticket: masked numbers, tier, points, orders."""
     phones = tuple(p.masked for p in await services.customers.phones(ticket.customer_id))
     standing = await services.loyalty.standing(ticket.customer_id, warn_within=_NO_WARNING)
-    orders = tuple(await services.recharge.orders_of(ticket.customer_id, limit=3))
+    orders = tuple(await services.ordering.orders_of(ticket.customer_id, limit=3))
     order = None
     if ticket.order_id is not None:
         try:
-            order = await services.recharge.get(ticket.order_id)
+            order = await services.ordering.get(ticket.order_id)
         except RechargeError:
             order = None
     return CardFacts(phones, standing.tier.tier.key, standing.points, orders, order)
@@ -265,18 +265,17 @@ async def _refund(ctx: Context, ticket_id: int) -> None:
     except TicketNotFound:
         ctx.notice(own("staff.refused.not_found", number=f"#{ticket_id}"))
         return
-    recharge = ctx.services.recharge
     if ticket.order_id is None:
         ctx.notice(own("staff.refund_no_order"))
         return
-    order = await recharge.get(ticket.order_id)
+    order = await ctx.services.ordering.get(ticket.order_id)
     if order.status is OrderStatus.COMPLETED:
         _answer(ctx, t("staff.refund_completed", order=order_line(t, order)))
         return
     if order.status not in REFUNDABLE:
         _answer(ctx, t("staff.refund_not_allowed", order=order_line(t, order)))
         return
-    order = await recharge.refresh(order.id)
+    order = await ctx.services.fulfilment.refresh(order.id)
     key = "staff.refunded" if order.status is OrderStatus.REFUNDED else "staff.refund_pending"
     _answer(ctx, t(key, order=order_line(t, order)))
     ctx.notice(own(key, order=order.number)[:200])

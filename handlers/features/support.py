@@ -95,11 +95,10 @@ def _ask_description(ctx: Context, category: Category, order_id: int, priority: 
 async def _missing_topup(ctx: Context, order_id: int) -> None:
     """ "Top-up not received": the order's status is checked at once; still not completed,
     a high-priority ticket opens right away."""
-    recharge = ctx.services.recharge
     try:
-        order = await recharge.order_for(ctx.customer.id, order_id)
+        order = await ctx.services.ordering.order_for(ctx.customer.id, order_id)
         if order.in_flight:
-            order = await recharge.refresh(order.id)
+            order = await ctx.services.fulfilment.refresh(order.id)
     except RechargeError as error:
         _refused(ctx, error)
         return
@@ -191,7 +190,7 @@ def register(router: ConversationRouter) -> None:
     @router.button(ComplaintCategory)
     async def category_chosen(ctx: Context, data: ComplaintCategory) -> None:
         if data.category in ORDER_CATEGORIES:
-            orders = await ctx.services.recharge.orders_of(ctx.customer.id, limit=5)
+            orders = await ctx.services.ordering.orders_of(ctx.customer.id, limit=5)
             if orders:
                 rows = [
                     (Button(summary_line(ctx.t, o), ComplaintOrder(data.category, o.id).pack()),)
@@ -210,7 +209,7 @@ def register(router: ConversationRouter) -> None:
             return
         if data.order_id:
             try:
-                await ctx.services.recharge.order_for(ctx.customer.id, data.order_id)
+                await ctx.services.ordering.order_for(ctx.customer.id, data.order_id)
             except RechargeError as error:
                 _refused(ctx, error)
                 return
@@ -338,7 +337,7 @@ def register(router: ConversationRouter) -> None:
     async def comment(ctx: Context, data: CommentOrder) -> None:
         rating = await ctx.services.support.order_rating(data.order_id)
         try:
-            await ctx.services.recharge.order_for(ctx.customer.id, data.order_id)
+            await ctx.services.ordering.order_for(ctx.customer.id, data.order_id)
         except RechargeError:
             ctx.notice(ctx.t("support.refused.order_not_found"))
             return

@@ -50,7 +50,7 @@ async def _show_wallet(ctx: Context, *, edit: bool) -> None:
 def _can_top_up(ctx: Context) -> bool:
     """A wallet is topped up with a payment method other than the wallet itself; a configuration
     with none (no payment provider, no demo mode) offers no top-up."""
-    return bool(ctx.services.recharge.methods_for(OrderPurpose.WALLET_TOPUP))
+    return bool(ctx.services.ordering.methods_for(OrderPurpose.WALLET_TOPUP))
 
 
 def register(router: ConversationRouter) -> None:
@@ -71,7 +71,7 @@ def register(router: ConversationRouter) -> None:
             await _show_wallet(ctx, edit=True)
             return
         try:
-            order = await ctx.services.recharge.create_wallet_topup(
+            order = await ctx.services.ordering.create_wallet_topup(
                 ctx.customer.id, ctx.event.chat_id, TOP_UP_CHOICES[data.choice]
             )
         except (RechargeError, LimitExceeded) as error:

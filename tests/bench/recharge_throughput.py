@@ -1,4 +1,4 @@
-"""Completed recharges per second through RechargeService on SQLite and PostgreSQL.
+"""Completed recharges per second through the order services on SQLite and PostgreSQL.
 
     .venv/bin/python tests/bench/recharge_throughput.py [--backend sqlite|postgres|both]
         [--customers 50] [--recharges 2000] [--wallet-recharges 1000]
@@ -193,7 +193,7 @@ async def verify_campaign(bench: Bench, run: Run, quota: int) -> None:
 async def unicom_products(bench: Bench) -> list[Product]:
     found: list[Product] = []
     for kind in ProductKind:
-        found += await bench.services.recharge.products(kind, Carrier.UNICOM)
+        found += await bench.services.ordering.products(kind, Carrier.UNICOM)
     usable = [p for p in found if LIMITS.minimum <= p.price <= LIMITS.maximum]
     assert usable, "the catalogue has no product for China Unicom"
     return usable
@@ -261,17 +261,21 @@ class Plan:
 
 async def recharge_by_provider(bench: Bench, plan: Plan, customer: Customer) -> OrderStatus:
     number, product = plan.next(customer)
-    recharge = bench.services.recharge
-    order = await recharge.create_order(customer.id, customer.chat_id, number, product.id)
-    done = await recharge.pay_with_provider(customer.id, order.id, PaymentMethod.SANDBOX)
+    order = await bench.services.ordering.create_order(
+        customer.id, customer.chat_id, number, product.id
+    )
+    done = await bench.services.paying.pay_with_provider(
+        customer.id, order.id, PaymentMethod.SANDBOX
+    )
     return done.status
 
 
 async def recharge_by_wallet(bench: Bench, plan: Plan, customer: Customer) -> OrderStatus:
     number, product = plan.next(customer)
-    recharge = bench.services.recharge
-    order = await recharge.create_order(customer.id, customer.chat_id, number, product.id)
-    done = await recharge.pay_with_wallet(customer.id, order.id)
+    order = await bench.services.ordering.create_order(
+        customer.id, customer.chat_id, number, product.id
+    )
+    done = await bench.services.paying.pay_with_wallet(customer.id, order.id)
     return done.status
 
 
@@ -559,7 +563,6 @@ async def wallet_workload(
     # Each customer's plan is deterministic: replay it on a copy to know what it will spend.
     preview = Plan(plan.products)
     preview._turns = Counter(plan._turns)
-    recharge = bench.services.recharge
     orders_before = await bench.scalar(
         select(func.count())
         .select_from(OrderRow)
@@ -569,8 +572,12 @@ async def wallet_workload(
         spend = sum((preview.next(customer)[1].price for _ in range(count)), Money(0))
         if spend.fen == 0:
             continue
-        topup = await recharge.create_wallet_topup(customer.id, customer.chat_id, spend)
-        done = await recharge.pay_with_provider(customer.id, topup.id, PaymentMethod.SANDBOX)
+        topup = await bench.services.ordering.create_wallet_topup(
+            customer.id, customer.chat_id, spend
+        )
+        done = await bench.services.paying.pay_with_provider(
+            customer.id, topup.id, PaymentMethod.SANDBOX
+        )
         if done.status is not S.COMPLETED:
             raise RuntimeError(f"wallet top-up ended {done.status}")
     await measured(

@@ -61,7 +61,7 @@ async def main() -> int:
                 (await services.customers.begin_turn(TelegramProfile(n), n)).customer
                 for n in range(1, CUSTOMERS + 1)
             ]
-            product = (await services.recharge.products(ProductKind.CREDIT))[0]
+            product = (await services.ordering.products(ProductKind.CREDIT))[0]
             number = parse_phone_number("18612345678")
 
             holder = await asyncio.create_subprocess_exec(
@@ -83,13 +83,13 @@ async def main() -> int:
             async def read(customer_id: int) -> None:
                 nonlocal reads_while_locked
                 await services.loyalty.live_offers()
-                await services.recharge.orders_of(customer_id)
+                await services.ordering.orders_of(customer_id)
                 if time.perf_counter() - locked_at < HOLD_SECONDS:
                     reads_while_locked += 1
 
             async def write(customer_id: int) -> float:
                 started = time.perf_counter()
-                await services.recharge.create_order(customer_id, 1, number, product.id)
+                await services.ordering.create_order(customer_id, 1, number, product.id)
                 return time.perf_counter() - started
 
             reading = [read(c.id) for c in customers for _ in range(5)]

@@ -106,7 +106,7 @@ async def test_a_forged_or_stale_bundle_button_changes_nothing(shop: App) -> Non
     await stranger.press_data(add)  # another customer's order
     assert stranger.texts == ["没有找到这个订单。"]
     order_id = int(add.split(":")[1])
-    untouched = await shop.services.recharge.get(order_id)
+    untouched = await shop.services.ordering.get(order_id)
     assert untouched.status is OrderStatus.CREATED and untouched.bundle is None
 
     forged_pack = add.rsplit(":", 1)[0] + ":1"  # a call-credit product as the "pack"
@@ -118,7 +118,7 @@ async def test_a_forged_or_stale_bundle_button_changes_nothing(shop: App) -> Non
     await owner.press_data(add)  # the same button again: the pack is in the order already
     assert owner.last.notice == "流量包已在订单里，应付金额 ¥125.00。"
     assert "应付金额：¥125.00" in owner.text and f"R20261120{order_id:06d}" in owner.text
-    assert (await shop.services.recharge.get(order_id)).amount.fen == 12500
+    assert (await shop.services.ordering.get(order_id)).amount.fen == 12500
 
 
 async def test_english_bundle_button_and_receipt(shop: App) -> None:
@@ -208,7 +208,7 @@ async def test_an_order_whose_payment_started_is_not_changed_and_says_so(
         assert chat.texts[0].startswith("A payment of this order has started")
         assert "To pay: ¥100.00" in chat.text
         assert not [b for b in chat.buttons() if "Add" in b.text or "coupon" in b.text]
-        order = await app.services.recharge.get(order_id)
+        order = await app.services.ordering.get(order_id)
         assert (order.amount.fen, order.bundle) == (10000, None)
     finally:
         await app.close()

@@ -354,7 +354,7 @@ async def test_cancelling_an_unpaid_order(chat: Chat, shop: App) -> None:
     assert chat.texts[0] == "订单已取消，未扣款。"
     await chat.press_data(pay)
     assert chat.texts[0] == "订单已超时关闭，未扣款。请重新下单。"
-    orders = await shop.services.recharge.orders_of(await _customer_id(chat, shop))
+    orders = await shop.services.ordering.orders_of(await _customer_id(chat, shop))
     assert orders[0].status is OrderStatus.EXPIRED
 
 

@@ -121,7 +121,6 @@ class Shop:
             ),
             ports=Ports(gateway or self.gateway, {PaymentMethod.SANDBOX: self.payments}),
         )
-        self.recharge = self.services.recharge
 
     async def load(self, quota: int = 100) -> None:
         await self.services.campaigns.load(parse_campaign_file(CAMPAIGN.format(quota=quota)))
@@ -137,17 +136,17 @@ class Shop:
         number: PhoneNumber = NUMBER,
         kind: ProductKind = ProductKind.CREDIT,
     ) -> Order:
-        products = await self.recharge.products(kind)
+        products = await self.services.ordering.products(kind)
         product = next(p for p in products if p.price == Money.yuan(yuan))
-        return await self.recharge.create_order(customer.id, 1, number, product.id)
+        return await self.services.ordering.create_order(customer.id, 1, number, product.id)
 
     async def pack_id(self) -> int:
-        packs = await self.recharge.products(ProductKind.DATA)
+        packs = await self.services.ordering.products(ProductKind.DATA)
         return next(p.id for p in packs if p.code == PACK)
 
     async def bundled(self, customer: Customer, yuan: int = 100, **kwargs: object) -> Order:
         order = await self.order(customer, yuan, **kwargs)  # type: ignore[arg-type]
-        return await self.recharge.add_bundle(customer.id, order.id, await self.pack_id())
+        return await self.services.ordering.add_bundle(customer.id, order.id, await self.pack_id())
 
     async def offer_used(self, code: str) -> int:
         async with self.engine.connect() as connection:
@@ -155,8 +154,8 @@ class Shop:
         return int(used or 0)
 
     async def fund_wallet(self, customer: Customer, yuan: int) -> None:
-        topup = await self.recharge.create_wallet_topup(customer.id, 1, Money.yuan(yuan))
-        await self.recharge.pay_with_provider(customer.id, topup.id, PaymentMethod.SANDBOX)
+        topup = await self.services.ordering.create_wallet_topup(customer.id, 1, Money.yuan(yuan))
+        await self.services.paying.pay_with_provider(customer.id, topup.id, PaymentMethod.SANDBOX)
 
 
 @pytest.fixture
@@ -171,14 +170,14 @@ async def test_the_bundle_is_offered_priced_by_the_engine_paid_and_topped_up_tog
 ) -> None:
     customer = await shop.customer()
     order = await shop.order(customer, 100)
-    choice = await shop.recharge.bundle_for(customer.id, order.id)
+    choice = await shop.services.ordering.bundle_for(customer.id, order.id)
     assert choice is not None
     assert (choice.pack.code, choice.extra, choice.saving) == (PACK, Money.yuan(25), Money.yuan(5))
 
-    bundled = await shop.recharge.add_bundle(customer.id, order.id, choice.pack.id)
+    bundled = await shop.services.ordering.add_bundle(customer.id, order.id, choice.pack.id)
     # The same order, changed in place: one number, still to be paid.
     assert (bundled.id, bundled.number, bundled.status) == (order.id, order.number, S.CREATED)
-    assert [o.id for o in await shop.recharge.orders_of(customer.id)] == [order.id]
+    assert [o.id for o in await shop.services.ordering.orders_of(customer.id)] == [order.id]
     assert bundled.amount == Money.yuan(125)  # ¥100 credit + ¥30 pack − ¥5
     assert bundled.bundle == BundledPack(
         choice.pack.id, PACK, "5GB流量包（30天）", "5 GB data (30 days)", Money.yuan(30)
@@ -187,9 +186,13 @@ async def test_the_bundle_is_offered_priced_by_the_engine_paid_and_topped_up_tog
     assert quote is not None and quote.amount == Money.yuan(130)
     assert {b.offer for b in quote.benefits} == {"double", "every-100", "credit-plus-5g"}
     assert (quote.points, quote.cashback) == (260, Money.yuan(10))
-    assert await shop.recharge.bundle_for(customer.id, bundled.id) is None  # one pack per order
+    assert (
+        await shop.services.ordering.bundle_for(customer.id, bundled.id) is None
+    )  # one pack per order
 
-    done = await shop.recharge.pay_with_provider(customer.id, bundled.id, PaymentMethod.SANDBOX)
+    done = await shop.services.paying.pay_with_provider(
+        customer.id, bundled.id, PaymentMethod.SANDBOX
+    )
     assert done.status is S.COMPLETED and done.bundle == bundled.bundle
     assert shop.gateway.packs == {bundled.id: PACK}
     assert shop.gateway.submit_calls == 1
@@ -198,8 +201,8 @@ async def test_the_bundle_is_offered_priced_by_the_engine_paid_and_topped_up_tog
     assert await shop.services.wallet.balance(customer.id) == Money.yuan(10)
     assert await shop.offer_used("credit-plus-5g") == 1
     # Asked again (a double tap, the sweep): nothing is topped up or granted twice.
-    assert (await shop.recharge.refresh(bundled.id)).status is S.COMPLETED
-    assert await shop.recharge.recover() == []
+    assert (await shop.services.fulfilment.refresh(bundled.id)).status is S.COMPLETED
+    assert await shop.services.paying.recover() == []
     assert shop.gateway.submit_calls == 1
     assert await shop.services.loyalty.balance(customer.id) == (260, 260)
 
@@ -211,7 +214,7 @@ async def test_a_failed_top_up_refunds_the_whole_bundle_price_and_gives_the_slot
     await shop.fund_wallet(customer, 200)
     bundled = await shop.bundled(customer, 50, number=FAILING)
     assert bundled.amount == Money.yuan(75)
-    done = await shop.recharge.pay_with_wallet(customer.id, bundled.id)
+    done = await shop.services.paying.pay_with_wallet(customer.id, bundled.id)
     assert done.status is S.REFUNDED and done.failure_reason == "number_not_rechargeable"
     assert shop.gateway.packs == {bundled.id: PACK}
     assert await shop.services.wallet.balance(customer.id) == Money.yuan(200)
@@ -219,7 +222,7 @@ async def test_a_failed_top_up_refunds_the_whole_bundle_price_and_gives_the_slot
     assert await shop.offer_used("credit-plus-5g") == 0
 
     provider_paid = await shop.bundled(customer, 30, number=FAILING)
-    refunded = await shop.recharge.pay_with_provider(
+    refunded = await shop.services.paying.pay_with_provider(
         customer.id, provider_paid.id, PaymentMethod.SANDBOX
     )
     assert refunded.status is S.REFUNDED
@@ -232,42 +235,42 @@ async def test_only_the_customers_own_unpaid_credit_order_takes_a_bundle(shop: S
     order = await shop.order(owner, 50)
     pack = await shop.pack_id()
     with pytest.raises(OrderNotFound):  # another customer's order: not found, nothing changes
-        await shop.recharge.add_bundle(other.id, order.id, pack)
-    assert await shop.recharge.bundle_for(other.id, order.id) is None
-    assert (await shop.recharge.get(order.id)).status is S.CREATED
+        await shop.services.ordering.add_bundle(other.id, order.id, pack)
+    assert await shop.services.ordering.bundle_for(other.id, order.id) is None
+    assert (await shop.services.ordering.get(order.id)).status is S.CREATED
 
-    data_packs = await shop.recharge.products(ProductKind.DATA)
+    data_packs = await shop.services.ordering.products(ProductKind.DATA)
     unnamed = next(p.id for p in data_packs if p.code == "data-1g-7d")
     with pytest.raises(BundleUnavailable):  # no live offer pairs this pack with credit
-        await shop.recharge.add_bundle(owner.id, order.id, unnamed)
-    credit = await shop.recharge.products(ProductKind.CREDIT)
+        await shop.services.ordering.add_bundle(owner.id, order.id, unnamed)
+    credit = await shop.services.ordering.products(ProductKind.CREDIT)
     with pytest.raises(BundleUnavailable):  # call credit is not a pack
-        await shop.recharge.add_bundle(owner.id, order.id, credit[0].id)
+        await shop.services.ordering.add_bundle(owner.id, order.id, credit[0].id)
     with pytest.raises(BundleUnavailable):
-        await shop.recharge.add_bundle(owner.id, order.id, 999_999)
-    assert (await shop.recharge.get(order.id)).amount == Money.yuan(50)
+        await shop.services.ordering.add_bundle(owner.id, order.id, 999_999)
+    assert (await shop.services.ordering.get(order.id)).amount == Money.yuan(50)
 
     data_order = await shop.order(owner, 30, kind=ProductKind.DATA)
-    assert await shop.recharge.bundle_for(owner.id, data_order.id) is None
+    assert await shop.services.ordering.bundle_for(owner.id, data_order.id) is None
     with pytest.raises(BundleUnavailable):
-        await shop.recharge.add_bundle(owner.id, data_order.id, pack)
+        await shop.services.ordering.add_bundle(owner.id, data_order.id, pack)
 
-    bundled = await shop.recharge.add_bundle(owner.id, order.id, pack)
+    bundled = await shop.services.ordering.add_bundle(owner.id, order.id, pack)
     assert bundled.id == order.id and bundled.amount == Money.yuan(75)
     with pytest.raises(BundleUnavailable):  # one pack per order
-        await shop.recharge.add_bundle(owner.id, order.id, pack)
-    assert (await shop.recharge.get(order.id)).amount == Money.yuan(75)
+        await shop.services.ordering.add_bundle(owner.id, order.id, pack)
+    assert (await shop.services.ordering.get(order.id)).amount == Money.yuan(75)
 
     paid = await shop.order(owner, 50)
-    await shop.recharge.pay_with_provider(owner.id, paid.id, PaymentMethod.SANDBOX)
+    await shop.services.paying.pay_with_provider(owner.id, paid.id, PaymentMethod.SANDBOX)
     with pytest.raises(NotPayable):
-        await shop.recharge.add_bundle(owner.id, paid.id, pack)
-    assert await shop.recharge.bundle_for(owner.id, paid.id) is None
+        await shop.services.ordering.add_bundle(owner.id, paid.id, pack)
+    assert await shop.services.ordering.bundle_for(owner.id, paid.id) is None
 
     late = await shop.order(owner, 50)
     shop.clock.now += timedelta(minutes=16)  # past the payment window
     with pytest.raises(NotPayable):
-        await shop.recharge.add_bundle(owner.id, late.id, pack)
+        await shop.services.ordering.add_bundle(owner.id, late.id, pack)
 
 
 async def test_removing_the_pack_goes_back_to_the_credit_and_a_coupon_keeps_the_pack(
@@ -275,20 +278,22 @@ async def test_removing_the_pack_goes_back_to_the_credit_and_a_coupon_keeps_the_
 ) -> None:
     customer = await shop.customer()
     bundled = await shop.bundled(customer, 100)
-    with_coupon = await shop.recharge.apply_coupon(customer.id, bundled.id, "save3")
+    with_coupon = await shop.services.ordering.apply_coupon(customer.id, bundled.id, "save3")
     assert with_coupon.bundle == bundled.bundle
     assert with_coupon.amount == Money.yuan(122)  # 130 − 5 bundle − 3 coupon
     assert with_coupon.quote is not None
     kinds = {b.kind for b in with_coupon.quote.benefits}
     assert {OfferKind.BUNDLE, OfferKind.COUPON} <= kinds
 
-    credit_only = await shop.recharge.remove_bundle(customer.id, with_coupon.id)
+    credit_only = await shop.services.ordering.remove_bundle(customer.id, with_coupon.id)
     assert credit_only.bundle is None and credit_only.amount == Money.yuan(97)
     assert credit_only.quote is not None and credit_only.quote.amount == Money.yuan(100)
     assert credit_only.id == with_coupon.id == bundled.id  # one order, changed in place
     with pytest.raises(BundleUnavailable):  # nothing left to remove
-        await shop.recharge.remove_bundle(customer.id, credit_only.id)
-    done = await shop.recharge.pay_with_provider(customer.id, credit_only.id, PaymentMethod.SANDBOX)
+        await shop.services.ordering.remove_bundle(customer.id, credit_only.id)
+    done = await shop.services.paying.pay_with_provider(
+        customer.id, credit_only.id, PaymentMethod.SANDBOX
+    )
     assert done.status is S.COMPLETED and shop.gateway.packs == {}
 
 
@@ -300,11 +305,11 @@ async def test_no_bundle_is_offered_once_its_slots_or_the_customers_uses_are_gon
     first, second = await shop.customer(1), await shop.customer(2)
     taken = await shop.bundled(first, 50)
     waiting = await shop.order(second, 50)
-    assert await shop.recharge.bundle_for(second.id, waiting.id) is not None
-    await shop.recharge.pay_with_provider(first.id, taken.id, PaymentMethod.SANDBOX)
-    assert await shop.recharge.bundle_for(second.id, waiting.id) is None
+    assert await shop.services.ordering.bundle_for(second.id, waiting.id) is not None
+    await shop.services.paying.pay_with_provider(first.id, taken.id, PaymentMethod.SANDBOX)
+    assert await shop.services.ordering.bundle_for(second.id, waiting.id) is None
     with pytest.raises(BundleUnavailable):
-        await shop.recharge.add_bundle(second.id, waiting.id, await shop.pack_id())
+        await shop.services.ordering.add_bundle(second.id, waiting.id, await shop.pack_id())
 
 
 async def test_the_http_gateway_sends_the_pack_and_tops_up_once(engine: AsyncEngine) -> None:
@@ -325,7 +330,7 @@ async def test_the_http_gateway_sends_the_pack_and_tops_up_once(engine: AsyncEng
             await shop.load()
             customer = await shop.customer()
             bundled = await shop.bundled(customer, 50)
-            done = await shop.recharge.pay_with_provider(
+            done = await shop.services.paying.pay_with_provider(
                 customer.id, bundled.id, PaymentMethod.SANDBOX
             )
             assert done.status is S.COMPLETED
@@ -352,15 +357,15 @@ async def test_two_taps_at_once_add_the_pack_once(shop: Shop) -> None:
     order = await shop.order(customer, 50)
     pack = await shop.pack_id()
     results = await asyncio.gather(
-        shop.recharge.add_bundle(customer.id, order.id, pack),
-        shop.recharge.add_bundle(customer.id, order.id, pack),
+        shop.services.ordering.add_bundle(customer.id, order.id, pack),
+        shop.services.ordering.add_bundle(customer.id, order.id, pack),
         return_exceptions=True,
     )
     made = [r for r in results if isinstance(r, Order)]
     refused = next(r for r in results if r not in made)
     # The second tap finds the pack there, or the order changed under it: it adds nothing.
     assert len(made) == 1 and isinstance(refused, BundleUnavailable | OrderChanged)
-    orders = await shop.recharge.orders_of(customer.id)
+    orders = await shop.services.ordering.orders_of(customer.id)
     assert [(o.id, o.status, o.amount.fen) for o in orders] == [(order.id, S.CREATED, 7500)]
 
 
@@ -377,11 +382,10 @@ async def test_a_bundle_over_the_daily_limit_is_refused_and_the_order_stays(
         ),
         ports=Ports(shop.gateway, {PaymentMethod.SANDBOX: shop.payments}),
     )
-    shop.recharge = shop.services.recharge
     await shop.load()
     customer = await shop.customer()
     order = await shop.order(customer, 50)
     with pytest.raises(LimitExceeded):
-        await shop.recharge.add_bundle(customer.id, order.id, await shop.pack_id())
-    still = await shop.recharge.get(order.id)
+        await shop.services.ordering.add_bundle(customer.id, order.id, await shop.pack_id())
+    still = await shop.services.ordering.get(order.id)
     assert (still.status, still.amount, still.bundle) == (S.CREATED, Money.yuan(50), None)

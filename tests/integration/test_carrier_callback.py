@@ -53,7 +53,7 @@ async def services(engine: AsyncEngine) -> Services:
 
 @pytest.fixture
 async def carrier(services: Services) -> AsyncIterator[TestClient[web.Request, web.Application]]:
-    client = TestClient(TestServer(callback_app(services.recharge, SECRET)))
+    client = TestClient(TestServer(callback_app(services.fulfilment, SECRET)))
     await client.start_server()
     try:
         yield client
@@ -63,12 +63,12 @@ async def carrier(services: Services) -> AsyncIterator[TestClient[web.Request, w
 
 async def topping_up(services: Services) -> Order:
     customer = (await services.customers.begin_turn(TelegramProfile(1), 1)).customer
-    products = await services.recharge.products(ProductKind.CREDIT)
+    products = await services.ordering.products(ProductKind.CREDIT)
     product = next(p for p in products if p.price == Money.yuan(50))
-    order = await services.recharge.create_order(
+    order = await services.ordering.create_order(
         customer.id, 1, parse_phone_number("18612345678"), product.id
     )
-    paid = await services.recharge.pay_with_provider(customer.id, order.id, PaymentMethod.SANDBOX)
+    paid = await services.paying.pay_with_provider(customer.id, order.id, PaymentMethod.SANDBOX)
     assert paid.status is OrderStatus.TOPPING_UP
     return paid
 
@@ -90,9 +90,9 @@ async def test_a_signed_report_completes_the_order_once(
     report = {"order_id": order.number, "status": "completed", "reference": "CU-1"}
     assert await post(carrier, report) == (200, {"status": "completed"})
     assert await post(carrier, report) == (200, {"status": "completed"})  # a replay
-    done = await services.recharge.get(order.id)
+    done = await services.ordering.get(order.id)
     assert done.status is OrderStatus.COMPLETED
-    assert [cause for _, _, cause in await services.recharge.history(order.id)].count(
+    assert [cause for _, _, cause in await services.ordering.history(order.id)].count(
         "carrier completed"
     ) == 1
 
@@ -124,4 +124,4 @@ async def test_forged_unsigned_or_malformed_reports_change_nothing(
         PATH, data=huge, headers={SIGNATURE_HEADER: signature(SECRET, huge)}
     )
     assert too_large.status == 413
-    assert (await services.recharge.get(order.id)).status is OrderStatus.TOPPING_UP
+    assert (await services.ordering.get(order.id)).status is OrderStatus.TOPPING_UP

@@ -28,12 +28,12 @@ from domain.services.recharge import invoice_payload
 async def main() -> None:
     app = await build_app(Settings())
     turn = await app.services.customers.begin_turn(TelegramProfile(42, "Li"), 42)
-    product = (await app.services.recharge.products(ProductKind.CREDIT))[0]
-    order = await app.services.recharge.create_order(
+    product = (await app.services.ordering.products(ProductKind.CREDIT))[0]
+    order = await app.services.ordering.create_order(
         turn.customer.id, 42, parse_phone_number("18612345678"), product.id
     )
-    order = await app.services.recharge.start_invoice(turn.customer.id, order.id)
-    order = await app.services.recharge.settle_telegram_payment(
+    order = await app.services.paying.start_invoice(turn.customer.id, order.id)
+    order = await app.services.paying.settle_telegram_payment(
         turn.customer.id, invoice_payload(order), "CNY", order.amount.fen, "charge-1"
     )
     print(order.id, order.status.value, flush=True)
@@ -96,7 +96,7 @@ async def test_an_order_in_flight_when_the_process_is_killed_completes_after_res
                 if notifier.sent:
                     break
                 await asyncio.sleep(0.02)
-            order = await app.services.recharge.get(int(order_id))
+            order = await app.services.ordering.get(int(order_id))
             assert order.status is OrderStatus.COMPLETED
             assert gateway.topped_up[order.number] == 1
             ((chat_id, reply),) = notifier.sent

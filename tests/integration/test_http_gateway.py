@@ -319,7 +319,6 @@ class World:
             recharge=self.config,
             ports=Ports(gateway, {PaymentMethod.SANDBOX: self.payments}),
         )
-        self.recharge = self.services.recharge
 
     async def customer(self) -> Customer:
         return (await self.services.customers.begin_turn(TelegramProfile(1), 1)).customer
@@ -327,10 +326,14 @@ class World:
     async def paid_order(self, phone: str = "18612345678", yuan: int = 30) -> Order:
         """A customer's order, paid with the sandbox provider, as the service carried it on."""
         customer = await self.customer()
-        products = await self.recharge.products(ProductKind.CREDIT)
+        products = await self.services.ordering.products(ProductKind.CREDIT)
         product = next(p.id for p in products if p.price == Money.yuan(yuan))
-        order = await self.recharge.create_order(customer.id, 1, parse_phone_number(phone), product)
-        return await self.recharge.pay_with_provider(customer.id, order.id, PaymentMethod.SANDBOX)
+        order = await self.services.ordering.create_order(
+            customer.id, 1, parse_phone_number(phone), product
+        )
+        return await self.services.paying.pay_with_provider(
+            customer.id, order.id, PaymentMethod.SANDBOX
+        )
 
 
 @pytest.fixture
@@ -349,22 +352,22 @@ async def test_a_top_up_that_times_out_stays_topping_up_until_the_sweep_complete
     assert carrier.topped_up == {order.number: 1}  # the gateway did it; nobody heard of it
     # Not due to be asked again yet: the sweep leaves it alone.
     asked = len(carrier.requests)
-    assert await world.recharge.recover() == []
+    assert await world.services.paying.recover() == []
     assert len(carrier.requests) == asked
 
     carrier.recover()
     world.clock.advance(seconds=world.config.recheck_after.total_seconds() + 1)
-    moved = await world.recharge.recover()
+    moved = await world.services.paying.recover()
     assert [(o.id, o.status) for o in moved] == [(order.id, S.COMPLETED)]
-    done = await world.recharge.get(order.id)
+    done = await world.services.ordering.get(order.id)
     assert done.completed_at == world.clock.now
     assert carrier.topped_up == {order.number: 1}
     assert world.payments.refunds == set()
-    assert [step[1] for step in await world.recharge.history(order.id)][-2:] == [
+    assert [step[1] for step in await world.services.ordering.history(order.id)][-2:] == [
         "topping_up",
         "completed",
     ]
-    assert await world.recharge.recover() == []
+    assert await world.services.paying.recover() == []
 
 
 async def test_a_refused_status_check_never_refunds_a_top_up_that_may_have_happened(
@@ -375,12 +378,12 @@ async def test_a_refused_status_check_never_refunds_a_top_up_that_may_have_happe
     assert order.status is S.TOPPING_UP
     carrier.api_key = "rotated"  # the sweep's status check is refused: 401
     world.clock.advance(seconds=31)
-    assert await world.recharge.recover() == []
-    assert (await world.recharge.get(order.id)).status is S.TOPPING_UP
+    assert await world.services.paying.recover() == []
+    assert (await world.services.ordering.get(order.id)).status is S.TOPPING_UP
     assert world.payments.refunds == set()
     carrier.api_key = API_KEY
     world.clock.advance(seconds=31)
-    assert [o.status for o in await world.recharge.recover()] == [S.COMPLETED]
+    assert [o.status for o in await world.services.paying.recover()] == [S.COMPLETED]
     assert carrier.topped_up == {order.number: 1}
 
 

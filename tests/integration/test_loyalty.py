@@ -106,15 +106,15 @@ class Loyal:
 
     async def order(self, customer: Customer, yuan: int, number: PhoneNumber = NUMBER) -> Order:
         """A new order of `yuan` of call credit."""
-        products = await self.services.recharge.products(ProductKind.CREDIT)
+        products = await self.services.ordering.products(ProductKind.CREDIT)
         product = next(p for p in products if p.price == Money.yuan(yuan))
-        return await self.services.recharge.create_order(customer.id, 1, number, product.id)
+        return await self.services.ordering.create_order(customer.id, 1, number, product.id)
 
     async def recharge(
         self, customer: Customer, yuan: int, number: PhoneNumber = NUMBER
     ) -> OrderStatus:
         order = await self.order(customer, yuan, number)
-        done = await self.services.recharge.pay_with_provider(
+        done = await self.services.paying.pay_with_provider(
             customer.id, order.id, PaymentMethod.SANDBOX
         )
         return done.status
@@ -166,9 +166,12 @@ async def test_a_paid_order_left_by_a_crash_claims_its_slot_once_however_many_ca
         assert await uow.orders.move(order.id, ["created"], "paid", "test", loyal.clock())
         await uow.commit()
     assert await loyal.used("double") == 0  # a slot is claimed only when carried on
-    recharge = loyal.services.recharge
-    await asyncio.gather(recharge.recover(), recharge.fulfil(order.id), recharge.fulfil(order.id))
-    assert (await recharge.get(order.id)).status is S.COMPLETED
+    await asyncio.gather(
+        loyal.services.paying.recover(),
+        loyal.services.fulfilment.fulfil(order.id),
+        loyal.services.fulfilment.fulfil(order.id),
+    )
+    assert (await loyal.services.ordering.get(order.id)).status is S.COMPLETED
     assert await loyal.used("double") == 1
     assert await loyal.points(customer) == 100  # 50 yuan, doubled, once
 
@@ -180,10 +183,10 @@ async def test_an_expired_order_never_held_a_slot_and_the_preview_agrees_with_th
     order = await loyal.order(customer, 100)
     assert order.quote is not None and order.quote.points == 200
     loyal.clock.now += timedelta(minutes=30)
-    await loyal.services.recharge.expire_due()
+    await loyal.services.fulfilment.expire_due()
     assert await loyal.used("double") == 0
     again = await loyal.order(customer, 100)
-    done = await loyal.services.recharge.pay_with_provider(
+    done = await loyal.services.paying.pay_with_provider(
         customer.id, again.id, PaymentMethod.SANDBOX
     )
     assert done.quote == again.quote and await loyal.points(customer) == 200

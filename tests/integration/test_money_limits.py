@@ -88,21 +88,23 @@ class World:
         return turn.customer
 
     async def product_id(self, yuan: int) -> int:
-        products = await self.services.recharge.products(ProductKind.CREDIT)
+        products = await self.services.ordering.products(ProductKind.CREDIT)
         return next(p for p in products if p.price == Money.yuan(yuan)).id
 
     async def order(self, customer: Customer, yuan: int) -> Order:
         product_id = await self.product_id(yuan)
-        return await self.services.recharge.create_order(customer.id, 1, NUMBER, product_id)
+        return await self.services.ordering.create_order(customer.id, 1, NUMBER, product_id)
 
     async def pay_all_at_once(self, customer: Customer, orders: list[Order]) -> list[Order]:
         """Every order paid at the same moment, then completed by the carrier."""
-        recharge = self.services.recharge
         await asyncio.gather(
-            *(recharge.pay_with_provider(customer.id, o.id, PaymentMethod.SANDBOX) for o in orders)
+            *(
+                self.services.paying.pay_with_provider(customer.id, o.id, PaymentMethod.SANDBOX)
+                for o in orders
+            )
         )
         self.clock.now += TOP_UP_TAKES
-        return list(await asyncio.gather(*(recharge.refresh(o.id) for o in orders)))
+        return list(await asyncio.gather(*(self.services.fulfilment.refresh(o.id) for o in orders)))
 
 
 async def test_thirty_orders_at_once_keep_within_the_daily_limit(engine: AsyncEngine) -> None:
@@ -111,7 +113,7 @@ async def test_thirty_orders_at_once_keep_within_the_daily_limit(engine: AsyncEn
     product_id = await world.product_id(100)
     outcomes = await asyncio.gather(
         *(
-            world.services.recharge.create_order(customer.id, 1, NUMBER, product_id)
+            world.services.ordering.create_order(customer.id, 1, NUMBER, product_id)
             for _ in range(30)
         ),
         return_exceptions=True,
@@ -120,15 +122,15 @@ async def test_thirty_orders_at_once_keep_within_the_daily_limit(engine: AsyncEn
     refused = [o for o in outcomes if isinstance(o, LimitExceeded)]
     assert (len(created), len(refused)) == (10, 20)
     assert {error.reason for error in refused} == {"daily"}
-    orders = await world.services.recharge.orders_of(customer.id, limit=50)
+    orders = await world.services.ordering.orders_of(customer.id, limit=50)
     assert sum(order.amount.fen for order in orders) == Money.yuan(1000).fen
 
     # Orders that lapse unpaid give their amounts back to the day's total.
     world.clock.now += timedelta(minutes=30)
-    await world.services.recharge.expire_due()
+    await world.services.fulfilment.expire_due()
     again = await asyncio.gather(
         *(
-            world.services.recharge.create_order(customer.id, 1, NUMBER, product_id)
+            world.services.ordering.create_order(customer.id, 1, NUMBER, product_id)
             for _ in range(11)
         ),
         return_exceptions=True,
@@ -221,7 +223,7 @@ async def test_a_receipt_reaches_the_customer_within_seconds_of_a_three_second_t
     customer = await world.customer()
     order = await world.order(customer, 50)
     paid_at = world.clock.now
-    paying = await world.services.recharge.pay_with_provider(
+    paying = await world.services.paying.pay_with_provider(
         customer.id, order.id, PaymentMethod.SANDBOX
     )
     assert paying.status is OrderStatus.TOPPING_UP  # the carrier takes 3 s
@@ -230,4 +232,4 @@ async def test_a_receipt_reaches_the_customer_within_seconds_of_a_three_second_t
         world.clock.now += timedelta(seconds=1)  # the order sweep runs every second
         await sweep_orders(world.services, told)
     assert told.at and told.at[0] - paid_at <= timedelta(seconds=5)
-    assert (await world.services.recharge.get(order.id)).status is OrderStatus.COMPLETED
+    assert (await world.services.ordering.get(order.id)).status is OrderStatus.COMPLETED

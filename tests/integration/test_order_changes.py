@@ -71,20 +71,20 @@ async def test_changes_keep_one_order_number_and_the_daily_total_follows_the_pri
     customer = await shop.customer()
     order = await shop.order(customer, 100)
     pack = await shop.pack_id()
-    bundled = await shop.recharge.add_bundle(customer.id, order.id, pack)
-    coupon = await shop.recharge.apply_coupon(customer.id, order.id, "save3")
-    plain = await shop.recharge.remove_bundle(customer.id, order.id)
+    bundled = await shop.services.ordering.add_bundle(customer.id, order.id, pack)
+    coupon = await shop.services.ordering.apply_coupon(customer.id, order.id, "save3")
+    plain = await shop.services.ordering.remove_bundle(customer.id, order.id)
     assert {o.number for o in (order, bundled, coupon, plain)} == {order.number}
     assert [o.amount.fen for o in (order, bundled, coupon, plain)] == [10000, 12500, 12200, 9700]
     assert await _allowance(engine, customer, order) == 9700
-    history = await shop.recharge.history(order.id)
+    history = await shop.services.ordering.history(order.id)
     assert [cause for _, _, cause in history] == [
         "customer",
         "pack data-5g-30d added: ¥100.00 -> ¥125.00",
         "coupon SAVE3: ¥125.00 -> ¥122.00",
         "pack data-5g-30d removed: ¥122.00 -> ¥97.00",
     ]
-    assert [o.id for o in await shop.recharge.orders_of(customer.id)] == [order.id]
+    assert [o.id for o in await shop.services.ordering.orders_of(customer.id)] == [order.id]
 
 
 async def test_a_change_read_before_another_write_never_applies(engine: AsyncEngine) -> None:
@@ -96,20 +96,20 @@ async def test_a_change_read_before_another_write_never_applies(engine: AsyncEng
     async with uows.read() as uow:
         stale = await uow.orders.get(order.id)
     assert stale is not None
-    await shop.recharge.add_bundle(customer.id, order.id, await shop.pack_id())
+    await shop.services.ordering.add_bundle(customer.id, order.id, await shop.pack_id())
     change = OrderChange(amount_fen=4700, list_price_fen=5000, quote=None, coupon_code="SAVE3")
     async with uows() as uow:
         changed = await uow.orders.change_unpaid(stale, change, "stale", shop.clock(), 10**8)
         await uow.commit()
     assert changed is None  # read before the pack was added: applies nothing
-    now = await shop.recharge.get(order.id)
+    now = await shop.services.ordering.get(order.id)
     assert (now.amount.fen, now.bundle is not None) == (7500, True)
 
     async with uows.read() as uow:
         before_payment = await uow.orders.get(order.id)
     assert before_payment is not None
     await shop.fund_wallet(customer, 100)
-    paid = await shop.recharge.pay_with_wallet(customer.id, order.id)
+    paid = await shop.services.paying.pay_with_wallet(customer.id, order.id)
     assert paid.status is S.COMPLETED
     change = OrderChange(amount_fen=1, list_price_fen=8000, quote=None, coupon_code=None)
     async with uows() as uow:
@@ -132,7 +132,7 @@ async def test_a_rise_over_the_daily_limit_changes_nothing(engine: AsyncEngine) 
     async with uows() as uow:
         with pytest.raises(LimitExceeded):
             await uow.orders.change_unpaid(row, change, "pack", shop.clock(), 6000)
-    assert (await shop.recharge.get(order.id)).amount.fen == 5000
+    assert (await shop.services.ordering.get(order.id)).amount.fen == 5000
     assert await _allowance(engine, customer, order) == 5000
     async with engine.connect() as connection:
         causes = await connection.scalars(
@@ -153,11 +153,11 @@ async def test_concurrent_changes_and_a_payment_never_pay_or_change_on_stale_dat
         await one.fund_wallet(customer, 500)
         order = await one.order(customer, 100)
         taps = [
-            one.recharge.add_bundle(customer.id, order.id, pack),
-            two.recharge.apply_coupon(customer.id, order.id, "SAVE3"),
-            two.recharge.add_bundle(customer.id, order.id, pack),  # a double tap
-            one.recharge.remove_bundle(customer.id, order.id),
-            two.recharge.pay_with_wallet(customer.id, order.id),
+            one.services.ordering.add_bundle(customer.id, order.id, pack),
+            two.services.ordering.apply_coupon(customer.id, order.id, "SAVE3"),
+            two.services.ordering.add_bundle(customer.id, order.id, pack),  # a double tap
+            one.services.ordering.remove_bundle(customer.id, order.id),
+            two.services.paying.pay_with_wallet(customer.id, order.id),
         ]
         turn = attempt % len(taps)
         results = await asyncio.gather(*(taps[turn:] + taps[:turn]), return_exceptions=True)
@@ -166,12 +166,14 @@ async def test_concurrent_changes_and_a_payment_never_pay_or_change_on_stale_dat
             assert isinstance(result, Order | RechargeError), repr(result)
         added, couponed, added_again, removed, payment = results
 
-        final = await one.recharge.get(order.id)
-        recharges = [o for o in await one.recharge.orders_of(customer.id) if o.carrier]
+        final = await one.services.ordering.get(order.id)
+        recharges = [o for o in await one.services.ordering.orders_of(customer.id) if o.carrier]
         assert [o.id for o in recharges] == [order.id]  # one order, one number
         # Each change that applied started from the price the one before left, and only the
         # changes the customer was told about applied.
-        changes = [cause for _, _, cause in await one.recharge.history(order.id) if "->" in cause]
+        changes = [
+            cause for _, _, cause in await one.services.ordering.history(order.id) if "->" in cause
+        ]
         prices = ["¥100.00"]
         for cause in changes:
             before, after = cause.split(": ", 1)[1].split(" -> ")

@@ -62,10 +62,10 @@ async def test_two_orders_paid_at_once_with_one_coupon_exactly_one_gets_the_disc
 ) -> None:
     world = World(engine, daily=Money.yuan(100_000))
     customer, coupon_id = await _with_coupon(world)
-    recharge, coupons = world.services.recharge, world.services.coupons
+    coupons = world.services.coupons
     if method is PaymentMethod.WALLET:
-        topup = await recharge.create_wallet_topup(customer.id, 1, Money.yuan(200))
-        await recharge.pay_with_provider(customer.id, topup.id, PaymentMethod.SANDBOX)
+        topup = await world.services.ordering.create_wallet_topup(customer.id, 1, Money.yuan(200))
+        await world.services.paying.pay_with_provider(customer.id, topup.id, PaymentMethod.SANDBOX)
     wallet_before = await world.services.wallet.balance(customer.id)
     orders = [await world.order(customer, 50) for _ in range(2)]
     priced = [await coupons.use(customer.id, order.id, coupon_id) for order in orders]
@@ -73,8 +73,8 @@ async def test_two_orders_paid_at_once_with_one_coupon_exactly_one_gets_the_disc
 
     def pay(order: Order) -> Awaitable[Order]:
         if method is PaymentMethod.WALLET:
-            return recharge.pay_with_wallet(customer.id, order.id)
-        return recharge.pay_with_provider(customer.id, order.id, method)
+            return world.services.paying.pay_with_wallet(customer.id, order.id)
+        return world.services.paying.pay_with_provider(customer.id, order.id, method)
 
     outcomes = await asyncio.gather(*(pay(order) for order in priced), return_exceptions=True)
 
@@ -82,10 +82,12 @@ async def test_two_orders_paid_at_once_with_one_coupon_exactly_one_gets_the_disc
     refused = [o for o in outcomes if isinstance(o, CouponUnavailable)]
     assert (len(paid), len(refused)) == (1, 1), outcomes
     world.clock.now += TOP_UP_TAKES
-    (done,) = [await recharge.refresh(order.id) for order in paid]
+    (done,) = [await world.services.fulfilment.refresh(order.id) for order in paid]
     assert done.status is OrderStatus.COMPLETED and _discounted(done)
     other = next(o for o in priced if o.id != done.id)
-    assert (await recharge.get(other.id)).status is not OrderStatus.PAID  # nothing charged
+    assert (
+        await world.services.ordering.get(other.id)
+    ).status is not OrderStatus.PAID  # nothing charged
     if method is PaymentMethod.WALLET:
         assert await world.services.wallet.balance(customer.id) == wallet_before - Money.yuan(45)
     assert await world.services.rewards.coupons(customer.id) == []  # used
@@ -98,27 +100,29 @@ async def test_two_orders_paid_at_once_with_one_coupon_exactly_one_gets_the_disc
 async def test_a_failed_top_up_gives_its_coupon_back(engine: AsyncEngine) -> None:
     world = World(engine, daily=Money.yuan(100_000))
     customer, coupon_id = await _with_coupon(world)
-    recharge, coupons = world.services.recharge, world.services.coupons
+    coupons = world.services.coupons
     pending = await coupons.use(customer.id, (await world.order(customer, 50)).id, coupon_id)
-    topping_up = await recharge.pay_with_provider(customer.id, pending.id, PaymentMethod.SANDBOX)
+    topping_up = await world.services.paying.pay_with_provider(
+        customer.id, pending.id, PaymentMethod.SANDBOX
+    )
     assert topping_up.status is OrderStatus.TOPPING_UP and _discounted(topping_up)
     assert await world.services.rewards.coupons(customer.id) == []  # taken by the paid order
 
     second = await world.order(customer, 50)
     assert await coupons.fitting(customer.id, second.id) is None
-    await recharge.cancel(customer.id, second.id)
+    await world.services.paying.cancel(customer.id, second.id)
     # The carrier fails the top-up: the order is refunded and the coupon is the customer's again.
     product_id = await world.product_id(50)
-    failing = await recharge.create_order(customer.id, 1, FAILS, product_id)
+    failing = await world.services.ordering.create_order(customer.id, 1, FAILS, product_id)
     world.clock.now += TOP_UP_TAKES
-    assert (await recharge.refresh(pending.id)).status is OrderStatus.COMPLETED
+    assert (await world.services.fulfilment.refresh(pending.id)).status is OrderStatus.COMPLETED
     assert await coupons.fitting(customer.id, failing.id) is None  # used on a completed order
 
     world2 = World(engine, daily=Money.yuan(100_000))
     other, other_coupon = await _with_coupon_for(world2, telegram_id=2)
-    failing = await world2.services.recharge.create_order(other.id, 2, FAILS, product_id)
+    failing = await world2.services.ordering.create_order(other.id, 2, FAILS, product_id)
     failing = await world2.services.coupons.use(other.id, failing.id, other_coupon)
-    refunded = await world2.services.recharge.pay_with_provider(
+    refunded = await world2.services.paying.pay_with_provider(
         other.id, failing.id, PaymentMethod.SANDBOX
     )
     assert refunded.status is OrderStatus.REFUNDED
@@ -135,7 +139,7 @@ async def test_an_order_that_lapses_unpaid_leaves_the_coupon_free(engine: AsyncE
     lapsing = await world.order(customer, 50)
     await world.services.coupons.use(customer.id, lapsing.id, coupon_id)
     world.clock.now += timedelta(minutes=30)
-    await world.services.recharge.expire_due()
+    await world.services.fulfilment.expire_due()
     order = await world.order(customer, 50)
     priced = await world.services.coupons.use(customer.id, order.id, coupon_id)
     (done,) = await world.pay_all_at_once(customer, [priced])

@@ -38,7 +38,7 @@ async def _points(world: World) -> tuple[int, int]:
 async def test_a_redeemed_data_pack_is_topped_up_to_the_chosen_number(engine: AsyncEngine) -> None:
     world = World(engine, daily=Money.yuan(100_000))
     customer_id, reward_id = await _points(world)
-    rewards, recharge = world.services.rewards, world.services.recharge
+    rewards = world.services.rewards
     with pytest.raises(RedeemRefused) as refused:
         await rewards.redeem(customer_id, reward_id, "no-number")
     assert refused.value.reason == "number_needed"
@@ -46,27 +46,29 @@ async def test_a_redeemed_data_pack_is_topped_up_to_the_chosen_number(engine: As
     redeemed = await rewards.redeem(customer_id, reward_id, "tap", number=NUMBER, chat_id=1)
     again = await rewards.redeem(customer_id, reward_id, "tap", number=NUMBER, chat_id=1)
     assert redeemed.order_id is not None and again.order_id == redeemed.order_id  # once
-    order = await recharge.fulfil(redeemed.order_id)
+    order = await world.services.fulfilment.fulfil(redeemed.order_id)
     assert order.purpose is OrderPurpose.REWARD
     assert order.payment_method is PaymentMethod.POINTS and order.amount == Money(0)
     assert order.phone_digits == NUMBER.digits and order.product_name_zh == "1GB流量包（7天）"
     assert order.status is OrderStatus.TOPPING_UP
     world.clock.now += TOP_UP_TAKES
-    assert (await recharge.refresh(order.id)).status is OrderStatus.COMPLETED
+    assert (await world.services.fulfilment.refresh(order.id)).status is OrderStatus.COMPLETED
     assert await world.services.loyalty.balance(customer_id) == (20, 20)
-    assert order.id in [o.id for o in await recharge.unnotified_outcomes()]  # a receipt
+    assert order.id in [
+        o.id for o in await world.services.outcomes.unnotified_outcomes()
+    ]  # a receipt
 
 
 async def test_a_failed_data_pack_top_up_gives_the_points_back(engine: AsyncEngine) -> None:
     world = World(engine, daily=Money.yuan(100_000))
     customer_id, reward_id = await _points(world)
-    rewards, recharge = world.services.rewards, world.services.recharge
+    rewards = world.services.rewards
     redeemed = await rewards.redeem(customer_id, reward_id, "tap", number=FAILS, chat_id=1)
     assert redeemed.order_id is not None
     assert await world.services.loyalty.balance(customer_id) == (20, 20)
-    order = await recharge.fulfil(redeemed.order_id)
+    order = await world.services.fulfilment.fulfil(redeemed.order_id)
     assert order.status is OrderStatus.REFUNDED
-    assert await recharge.refresh(order.id) == order  # once
+    assert await world.services.fulfilment.refresh(order.id) == order  # once
     assert await world.services.loyalty.balance(customer_id) == (100, 100)
     (reward,) = await rewards.rewards()
     assert reward.left == 5  # the stock is back, and so is the customer's one use

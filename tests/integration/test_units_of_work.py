@@ -85,21 +85,22 @@ async def test_no_unit_of_work_is_held_across_a_provider_or_carrier_call(
     )
     turn = await services.customers.begin_turn(TelegramProfile(1), 1)
     customer = turn.customer
-    products = await services.recharge.products(ProductKind.CREDIT)
+    products = await services.ordering.products(ProductKind.CREDIT)
     product = next(p for p in products if p.price == Money.yuan(50))
-    recharge = services.recharge
     for digits in ("18612345678", "18600000000"):  # completes; fails at the carrier, refunded
-        order = await recharge.create_order(customer.id, 1, parse_phone_number(digits), product.id)
-        await recharge.pay_with_provider(customer.id, order.id, PaymentMethod.SANDBOX)
+        order = await services.ordering.create_order(
+            customer.id, 1, parse_phone_number(digits), product.id
+        )
+        await services.paying.pay_with_provider(customer.id, order.id, PaymentMethod.SANDBOX)
     payments.mode = SandboxMode.DECLINE
-    declined = await recharge.create_order(
+    declined = await services.ordering.create_order(
         customer.id, 1, parse_phone_number("18612345678"), product.id
     )
     with pytest.raises(PaymentDeclined):
-        await recharge.pay_with_provider(customer.id, declined.id, PaymentMethod.SANDBOX)
+        await services.paying.pay_with_provider(customer.id, declined.id, PaymentMethod.SANDBOX)
     clock.now += timedelta(seconds=5)
-    await recharge.recover()
-    statuses = [o.status for o in await recharge.orders_of(customer.id)]
+    await services.paying.recover()
+    statuses = [o.status for o in await services.ordering.orders_of(customer.id)]
     assert OrderStatus.COMPLETED in statuses and OrderStatus.REFUNDED in statuses
     assert gateway.submit_calls >= 2
     assert payments.calls_inside == [] and gateway.calls_inside == []

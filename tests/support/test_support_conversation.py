@@ -216,7 +216,7 @@ async def test_a_completed_recharge_is_rated_in_one_tap_with_an_optional_comment
     customer.last = receipt_buttons
     await customer.press("5⭐")
     assert customer.last.notice == "这笔订单已经评价过了，谢谢！"
-    [order] = await app.services.recharge.orders_of(1)
+    [order] = await app.services.ordering.orders_of(1)
     assert await app.services.support.order_rating(order.id) == (4, "到账很快")
 
 

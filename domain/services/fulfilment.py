@@ -1,0 +1,308 @@
+"""Fulfilment: a paid order sent to the carrier with its offers' slots, completed with what it
+earns, or refunded where its money came from, exactly once; unpaid orders expire and paid
+ones are carried on after any stop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from domain.clock import Clock, utc_now
+from domain.errors import RecordConflict
+from domain.orders import (
+    PAYABLE,
+    Order,
+    OrderPurpose,
+    PaymentMethod,
+    recheck_delay,
+)
+from domain.persistence.core import Record
+from domain.persistence.ledgers import SlotClaim
+from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from domain.ports import PaymentProvider, TopUpGateway, TopUpResult, TopUpState
+from domain.services.loyalty import LoyaltyService, quote_json
+from domain.services.recharge import (
+    OrderNotFound,
+    OrderSteps,
+    RechargeConfig,
+    S,
+    order_id_from_number,
+    order_of,
+)
+
+log = logging.getLogger(__name__)
+
+
+class FulfilmentService(OrderSteps):
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        config: RechargeConfig,
+        providers: Mapping[PaymentMethod, PaymentProvider],
+        gateway: TopUpGateway,
+        clock: Clock = utc_now,
+        loyalty: LoyaltyService | None = None,
+    ) -> None:
+        super().__init__(uow, config, clock, loyalty)
+        self._providers = providers
+        self._gateway = gateway
+
+    # -- topping up ---------------------------------------------------------------------------
+    async def fulfil(self, order_id: int) -> Order:
+        """Carry a paid order on: a wallet top-up credits at once, a recharge asks the gateway."""
+        async with self._uow() as uow:
+            row = await uow.orders.get(order_id)
+            if row is None:
+                raise OrderNotFound(order_id)
+            order = order_of(row)
+            if order.status is not S.PAID:
+                return order
+            carried = await self.carry_on(uow, row)
+            if carried is None:
+                return await self._reload(uow, order.id)  # another worker is on it
+            await uow.commit()
+        return await self.top_up(carried)
+
+    async def carry_on(self, uow: UnitOfWork, row: Record) -> Order | None:
+        """Inside the transaction that finds an order paid: a wallet top-up is credited and
+        completed; a recharge is marked as sent to the carrier, and the slots of the offers
+        it gets are claimed (`LoyaltyService.hold`). The order as it then is; None when
+        another worker moved it first."""
+        now = self._clock()
+        order = order_of(row)
+        if order.purpose is OrderPurpose.WALLET_TOPUP:
+            credited = await self._move(
+                uow, order.id, (S.PAID,), S.COMPLETED, "wallet credited", completed_at=now
+            )
+            if credited is None:
+                return None
+            await uow.wallets.post(
+                order.customer_id,
+                order.amount.fen,
+                order.amount.currency,
+                "topup",
+                f"topup:{order.id}",
+                now,
+                order.id,
+            )
+            return order_of(credited)
+        sent = await self._send_to_carrier(uow, order.id)
+        if sent is None:
+            return None
+        held = await self._loyalty.hold(uow, sent) if self._loyalty is not None else None
+        return replace(order_of(sent), quote=held) if held is not None else order_of(sent)
+
+    async def send_at_once(self, uow: UnitOfWork, row: Record) -> Record | None:
+        """Right after an order was paid (`row`): a recharge is sent to the carrier at once,
+        with its quote now, taking the slots of the offers it gets in the same write (on
+        PostgreSQL one statement, with no transaction around it). The order's row as sent,
+        or None when it was not: it is no recharge, another worker moved it first, or a slot
+        was gone (the slots it took stay held); `_carry_on` in a transaction then finds out
+        which, and re-quotes without what is gone."""
+        if row.purpose != OrderPurpose.RECHARGE.value or row.reward_coupon_id is not None:
+            return None  # a customer's own coupon is taken by `_carry_on`
+        quote = await self._loyalty.quote_of(uow, row) if self._loyalty is not None else None
+        claims = []
+        if self._loyalty is not None and quote is not None and quote.benefits:
+            claims = list((await self._loyalty.slot_claims(uow, row, quote)).values())
+        held = quote_json(quote) if quote is not None else row.quote
+        try:
+            return await self._send_to_carrier(
+                uow, row.id, held if held != row.quote else None, claims
+            )
+        except RecordConflict:  # another worker claimed for this order at the same moment
+            return None
+
+    async def _send_to_carrier(
+        self,
+        uow: UnitOfWork,
+        order_id: int,
+        quote: dict[str, Any] | None = None,
+        claims: Sequence[SlotClaim] = (),
+    ) -> Record | None:
+        """paid -> topping up (with the `quote` it is now held at, when that changed, and the
+        slots of its offers, `claims`)."""
+        values: dict[str, Any] = {"quote": quote} if quote is not None else {}
+        return await self._move(
+            uow,
+            order_id,
+            (S.PAID,),
+            S.TOPPING_UP,
+            "sent to carrier",
+            claims=claims,
+            next_check_at=self._clock() + recheck_delay(timedelta(0), self.config.recheck_after),
+            **values,
+        )
+
+    async def top_up(self, order: Order) -> Order:
+        """After `_carry_on` committed: a recharge sent to the carrier is submitted to it."""
+        if order.status is not S.TOPPING_UP:
+            return order
+        return await self._apply(order, await self._ask_gateway(order, submit=True))
+
+    async def refresh(self, order_id: int) -> Order:
+        """Ask again about an order in flight ("check status" and the recovery sweep)."""
+        order = await self.get(order_id)
+        if order.status is S.PAID:
+            return await self.fulfil(order_id)
+        if order.status is S.TOPPING_UP:
+            return await self._apply(order, await self._ask_gateway(order, submit=False))
+        if order.status is S.FAILED:
+            return await self.refund(order_id)
+        return order
+
+    async def carrier_reported(self, number: str, result: TopUpResult) -> Order | None:
+        """The carrier gateway's own word on a top-up (its callback): applied to the order it
+        names when that is still topping up, exactly as an answer to asking would be; a replay
+        or a word on a finished order changes nothing. None: no such order."""
+        order_id = order_id_from_number(number)
+        if order_id is None:
+            return None
+        try:
+            order = await self.get(order_id)
+        except OrderNotFound:
+            return None
+        if order.number != number:
+            return None  # the id of another day's order: not the one the carrier means
+        if order.status is not S.TOPPING_UP or result.state is TopUpState.PENDING:
+            return order
+        return await self._apply(order, result)
+
+    async def _ask_gateway(self, order: Order, *, submit: bool) -> TopUpResult:
+        try:
+            if submit:
+                return await self._gateway.submit(order)
+            return await self._gateway.status(order)
+        except Exception:  # an unknown outcome is never a failure: ask again later
+            log.exception("carrier gateway gave no answer for %s", order.number)
+            return TopUpResult(TopUpState.PENDING)
+
+    async def _apply(self, order: Order, result: TopUpResult) -> Order:
+        now = self._clock()
+        # What the gateway says is kept within its columns, whatever it sends.
+        result = TopUpResult(
+            result.state,
+            str(result.reference)[:64] if result.reference is not None else None,
+            str(result.reason)[:64] if result.reason is not None else None,
+        )
+        if result.state is TopUpState.COMPLETED:
+            return await self._complete(order, result.reference)
+        async with self._uow() as uow:
+            if result.state is TopUpState.FAILED:
+                await self._move(
+                    uow,
+                    order.id,
+                    (S.TOPPING_UP,),
+                    S.FAILED,
+                    f"carrier failed: {result.reason or ''}"[:64],
+                    failure_reason=(result.reason or "carrier_failed")[:64],
+                    gateway_reference=result.reference,
+                    next_check_at=None,
+                )
+            else:
+                sent = await uow.orders.get(order.id)  # moved to topping up when sent
+                since_sent = now - sent.updated_at if sent is not None else timedelta(0)
+                await uow.orders.set_values(
+                    order.id,
+                    next_check_at=now + recheck_delay(since_sent, self.config.recheck_after),
+                    gateway_reference=result.reference,
+                )
+            await uow.commit()
+        if result.state is TopUpState.FAILED:
+            return await self.refund(order.id)
+        return await self.get(order.id)
+
+    async def _complete(self, order: Order, reference: str | None) -> Order:
+        """topping up -> completed, with what the order is granted (its quote is fixed once
+        it is paid): one write, on PostgreSQL one statement with its history row."""
+        grant = self._loyalty.grant_of(order.id, order.quote) if self._loyalty else None
+        async with self._uow() as uow:
+            moved = await self._move(
+                uow,
+                order.id,
+                (S.TOPPING_UP,),
+                S.COMPLETED,
+                "carrier completed",
+                grant=grant,
+                completed_at=self._clock(),
+                gateway_reference=reference,
+                next_check_at=None,
+            )
+            await uow.commit()
+        return order_of(moved) if moved is not None else await self.get(order.id)
+
+    # -- refunds ------------------------------------------------------------------------------
+    async def refund(self, order_id: int) -> Order:
+        """Give a failed order's money back where it came from, once.
+
+        Wallet payments go back to the wallet; a provider payment is refunded through the
+        provider; Telegram Payments cannot be refunded by a bot, so it goes to the wallet.
+        """
+        order = await self.get(order_id)
+        if order.status is not S.FAILED:
+            return order
+        async with self._uow() as uow:
+            payment = await uow.payments.of_order(order_id)
+        method = PaymentMethod(payment.method) if payment else None
+        provider = self._providers.get(method) if method else None
+        route = "wallet"
+        if provider is not None and payment is not None:
+            if not await provider.refund(order, payment.reference):
+                log.error("provider refund of %s failed; will retry", order.number)
+                return order
+            route = "provider"
+        now = self._clock()
+        async with self._uow() as uow:
+            if not await self._move(uow, order_id, (S.FAILED,), S.REFUNDED, f"refunded to {route}"):
+                return await self._reload(uow, order_id)
+            if payment is not None:
+                await uow.payments.mark_refunded(order_id, now, route)
+                if route == "wallet":
+                    await uow.wallets.post(
+                        order.customer_id,
+                        payment.amount_fen,
+                        payment.currency,
+                        "refund",
+                        f"refund:{order_id}",
+                        now,
+                        order_id,
+                    )
+            await uow.commit()
+        return await self.get(order_id)
+
+    # -- sweeps -------------------------------------------------------------------------------
+    async def expire_due(self) -> list[Order]:
+        """Unpaid orders past their payment window expire (each once)."""
+        now = self._clock()
+        async with self._uow() as uow:
+            due = await uow.orders.due_for_expiry(now, [s.value for s in PAYABLE])
+        expired: list[Order] = []
+        for order_id in due:
+            async with self._uow() as uow:
+                if await self._move(
+                    uow,
+                    order_id,
+                    PAYABLE,
+                    S.EXPIRED,
+                    "payment window over",
+                ):
+                    await uow.commit()
+                    expired.append(await self._reload(uow, order_id))
+        return expired
+
+    async def recover(self, limit: int = 200) -> list[Order]:
+        """Carry every paid order on (after a crash too); returns the orders it moved on."""
+        now = self._clock()
+        statuses = [S.PAID.value, S.TOPPING_UP.value, S.FAILED.value]
+        async with self._uow() as uow:
+            due = await uow.orders.in_flight(now, statuses, limit)
+        moved: list[Order] = []
+        for order_id in due:
+            before = await self.get(order_id)
+            after = await self.refresh(order_id)
+            if after.status is not before.status:
+                moved.append(after)
+        return moved
