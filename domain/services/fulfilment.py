@@ -43,10 +43,10 @@ class FulfilmentService(OrderSteps):
         config: RechargeConfig,
         providers: Mapping[PaymentMethod, PaymentProvider],
         gateway: TopUpGateway,
+        loyalty: LoyaltyService,
         clock: Clock = utc_now,
-        loyalty: LoyaltyService | None = None,
     ) -> None:
-        super().__init__(uow, config, clock, loyalty)
+        super().__init__(uow, config, loyalty, clock)
         self._providers = providers
         self._gateway = gateway
 
@@ -92,7 +92,7 @@ class FulfilmentService(OrderSteps):
         sent = await self._send_to_carrier(uow, order.id)
         if sent is None:
             return None
-        held = await self._loyalty.hold(uow, sent) if self._loyalty is not None else None
+        held = await self._loyalty.hold(uow, sent)
         return replace(order_of(sent), quote=held) if held is not None else order_of(sent)
 
     async def send_at_once(self, uow: UnitOfWork, row: Record) -> Record | None:
@@ -104,9 +104,9 @@ class FulfilmentService(OrderSteps):
         which, and re-quotes without what is gone."""
         if row.purpose != OrderPurpose.RECHARGE.value or row.reward_coupon_id is not None:
             return None  # a customer's own coupon is taken by `_carry_on`
-        quote = await self._loyalty.quote_of(uow, row) if self._loyalty is not None else None
+        quote = await self._loyalty.quote_of(uow, row)
         claims = []
-        if self._loyalty is not None and quote is not None and quote.benefits:
+        if quote is not None and quote.benefits:
             claims = list((await self._loyalty.slot_claims(uow, row, quote)).values())
         held = quote_json(quote) if quote is not None else row.quote
         try:
@@ -218,7 +218,7 @@ class FulfilmentService(OrderSteps):
     async def _complete(self, order: Order, reference: str | None) -> Order:
         """topping up -> completed, with what the order is granted (its quote is fixed once
         it is paid): one write, on PostgreSQL one statement with its history row."""
-        grant = self._loyalty.grant_of(order.id, order.quote) if self._loyalty else None
+        grant = self._loyalty.grant_of(order.id, order.quote)
         async with self._uow() as uow:
             moved = await self._move(
                 uow,

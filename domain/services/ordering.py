@@ -112,18 +112,15 @@ class OrderingService(OrderSteps):
             product = product_of(row)
             if not product.serves(number.carrier):
                 raise CarrierNotServed(number.carrier)
-            quote = None
-            price = product.price
-            if self._loyalty is not None:
-                quote = await self._loyalty.quote_in(
-                    uow,
-                    customer_id,
-                    product.price,
-                    product.kind,
-                    number.carrier,
-                    coupon_code=coupon_code,
-                )
-                price = quote.price
+            quote = await self._loyalty.quote_in(
+                uow,
+                customer_id,
+                product.price,
+                product.kind,
+                number.carrier,
+                coupon_code=coupon_code,
+            )
+            price = quote.price
             check_limits(self.config.limits, price)
             order = OrderRow(
                 customer_id=customer_id,
@@ -178,8 +175,6 @@ class OrderingService(OrderSteps):
             since = self._clock() - COUPON_WINDOW
             if await uow.orders.events_since(customer_id, COUPON_REJECTED, since) >= COUPON_MISSES:
                 raise CouponThrottled(code)
-            if self._loyalty is None:
-                raise CouponInvalid(code)
             list_price = Money(row.list_price_fen or row.amount_fen, row.currency)
             quote = await self._loyalty.quote_in(
                 uow,
@@ -203,8 +198,6 @@ class OrderingService(OrderSteps):
     async def bundle_for(self, customer_id: int, order_id: int) -> BundleChoice | None:
         """The data pack a live bundle offer would add to this unpaid call-credit order, with
         what it adds to the price and what it saves (the engine's quote); None when none."""
-        if self._loyalty is None:
-            return None
         async with self._uow.read() as uow:
             row = await uow.orders.get(order_id)
             if row is None or row.customer_id != customer_id or row.carrier is None:
@@ -226,7 +219,7 @@ class OrderingService(OrderSteps):
         async with self._uow() as uow:
             row = await self._own_unpaid(uow, customer_id, order_id)
             pack_row = await uow.products.get(pack_id)
-            if self._loyalty is None or not _takes_bundle(row) or pack_row is None:
+            if not _takes_bundle(row) or pack_row is None:
                 raise BundleUnavailable(pack_id)
             pack = product_of(pack_row)
             if not pack_row.active or pack.kind is not ProductKind.DATA:
@@ -250,7 +243,7 @@ class OrderingService(OrderSteps):
         """The unpaid bundle order, in place (same number), for the call credit alone."""
         async with self._uow() as uow:
             row = await self._own_unpaid(uow, customer_id, order_id)
-            if self._loyalty is None or row.bundle_product_id is None or not row.carrier:
+            if row.bundle_product_id is None or not row.carrier:
                 raise BundleUnavailable(order_id)
             credit = _credit_price(row)
             quote = await self._loyalty.quote_in(
@@ -324,7 +317,7 @@ class OrderingService(OrderSteps):
         return packs
 
     async def _bundle_quote(self, uow: UnitOfWork, row: OrderRow | Record, pack: Product) -> Quote:
-        assert self._loyalty is not None and row.carrier
+        assert row.carrier
         return await self._loyalty.quote_in(
             uow,
             row.customer_id,

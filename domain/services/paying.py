@@ -50,10 +50,10 @@ class PaymentService(OrderSteps):
         config: RechargeConfig,
         providers: Mapping[PaymentMethod, PaymentProvider],
         fulfilment: FulfilmentService,
+        loyalty: LoyaltyService,
         clock: Clock = utc_now,
-        loyalty: LoyaltyService | None = None,
     ) -> None:
-        super().__init__(uow, config, clock, loyalty)
+        super().__init__(uow, config, loyalty, clock)
         self._providers = providers
         self._fulfilment = fulfilment
 
@@ -361,7 +361,7 @@ class PaymentService(OrderSteps):
         conditional write; given back if the order expires or is refunded): of two orders paid
         at once with one coupon, the other is refused before any money moves."""
         row = await uow.orders.get(order_id)
-        if self._loyalty is None or row is None or row.customer_id != customer_id:
+        if row is None or row.customer_id != customer_id:
             return
         if row.status in PAYABLE_VALUES and not await self._loyalty.take_reward_coupon(uow, row):
             raise CouponUnavailable(order_id)

@@ -257,8 +257,8 @@ class OrderSteps:
         self,
         uow: UnitOfWorkFactory,
         config: RechargeConfig,
+        loyalty: LoyaltyService,
         clock: Clock = utc_now,
-        loyalty: LoyaltyService | None = None,
     ) -> None:
         self._uow = uow
         self.config = config
@@ -316,7 +316,7 @@ class OrderSteps:
             claims=claims,
             **values,
         )
-        if moved is not None and self._loyalty is not None:
+        if moved is not None:
             if target is S.COMPLETED and grant is None:
                 await self._loyalty.grant(uow, moved)
             elif target in (S.EXPIRED, S.REFUNDED):

@@ -72,15 +72,15 @@ def build_services(
     loyalty_service = LoyaltyService(uow, loyalty or LoyaltyConfig(), clock)
     orders = recharge or RechargeConfig(limits=DEFAULT_LIMITS)
     fulfilment = FulfilmentService(
-        uow, orders, ports.providers, ports.gateway, clock, loyalty_service
+        uow, orders, ports.providers, ports.gateway, loyalty_service, clock
     )
     return Services(
         customers=CustomerService(uow, clock),
         conversations=ConversationService(uow, clock),
-        ordering=OrderingService(uow, orders, clock, loyalty_service),
-        paying=PaymentService(uow, orders, ports.providers, fulfilment, clock, loyalty_service),
+        ordering=OrderingService(uow, orders, loyalty_service, clock),
+        paying=PaymentService(uow, orders, ports.providers, fulfilment, loyalty_service, clock),
         fulfilment=fulfilment,
-        outcomes=OutcomeService(uow, orders, clock, loyalty_service),
+        outcomes=OutcomeService(uow, orders, loyalty_service, clock),
         wallet=WalletService(uow),
         loyalty=loyalty_service,
         campaigns=CampaignCatalogue(uow, clock),
