@@ -18,7 +18,7 @@ from domain.integrations.http_gateway import GatewaySettings, HttpTopUpGateway
 from domain.integrations.sandbox import SandboxGateway, SandboxPayments
 from domain.money import Money
 from domain.orders import Order, PaymentMethod, RechargeLimits
-from domain.persistence.database import create_engine
+from domain.persistence.database import PoolBudget, create_engine
 from domain.persistence.migrate import upgrade
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.ports import PaymentProvider, TopUpGateway, TopUpResult
@@ -136,7 +136,14 @@ async def build_app(
     settings: Settings, *, migrate: bool = True, clock: Clock = utc_now, ports: Ports | None = None
 ) -> App:
     """Everything a front end needs, with the database brought up to date first."""
-    engine = create_engine(settings.database_url)
+    engine = create_engine(
+        settings.database_url,
+        pool=PoolBudget(
+            settings.database_pool_size,
+            settings.database_max_overflow,
+            settings.database_pool_timeout_seconds,
+        ),
+    )
     if migrate:
         await upgrade(engine)
     ports = ports or build_ports(settings, clock)

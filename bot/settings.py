@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     bot_frontend: Frontend = Frontend.AIOGRAM
     telegram_api_url: str = TELEGRAM_DEFAULT_API_URL
     database_url: str = DEFAULT_DATABASE_URL
+    # PostgreSQL connections of this process (SQLite keeps its own few): kept open, more at a
+    # burst, and how long a unit of work waits for one.
+    database_pool_size: int = Field(default=20, ge=1, le=1000)
+    database_max_overflow: int = Field(default=40, ge=0, le=1000)
+    database_pool_timeout_seconds: float = Field(default=120.0, gt=0)
 
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,18 @@ def _begin_immediate(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+@dataclass(frozen=True)
+class PoolBudget:
+    """How many PostgreSQL connections one process may hold: `size` kept open, `overflow` more
+    at a burst, waiting at most `timeout_seconds` for one. Every process of a deployment takes
+    up to size + overflow of the server's connections (see the README's rule)."""
+
+    size: int = 20
+    overflow: int = 40
+    timeout_seconds: float = 120.0
+
+
+def create_engine(url: str, *, echo: bool = False, pool: PoolBudget | None = None) -> AsyncEngine:
     """An async engine with the settings each backend needs for concurrent use."""
     if is_sqlite(url):
         ensure_sqlite_directory(url)
@@ -87,8 +99,14 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
     else:
+        budget = pool or PoolBudget()
         engine = create_async_engine(
-            url, echo=echo, pool_size=20, max_overflow=40, pool_timeout=120, pool_recycle=3600
+            url,
+            echo=echo,
+            pool_size=budget.size,
+            max_overflow=budget.overflow,
+            pool_timeout=budget.timeout_seconds,
+            pool_recycle=3600,
         )
     event.listen(engine.sync_engine, "handle_error", _as_domain_error)
     return engine
