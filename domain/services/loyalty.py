@@ -301,13 +301,17 @@ class LoyaltyService:
         exhausted: frozenset[str] = frozenset(),
         *,
         coupon_lost: bool = False,
+        with_coupon: Money | None = None,
     ) -> Quote | None:
         """The quote a recharge order gets now, leaving out the `exhausted` offers, and the
-        customer's own coupon when it was `coupon_lost` to another order (None: it is not a
-        recharge of a product)."""
+        customer's own coupon when it was `coupon_lost` to another order; `with_coupon`: priced
+        with a coupon of this value the order is about to take (None: it is not a recharge of
+        a product)."""
         if order.purpose != "recharge" or order.product_kind is None or order.carrier is None:
             return None
-        coupon = None if coupon_lost else await self._reward_coupon_of(uow, order)
+        coupon = with_coupon
+        if coupon is None and not coupon_lost:
+            coupon = await self._reward_coupon_of(uow, order)
         return await self.quote_in(
             uow,
             order.customer_id,

@@ -12,15 +12,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from domain.allowances import daily_scope
-from domain.campaigns import Quote
-from domain.catalogue import ProductKind
 from domain.clock import Clock, utc_now
 from domain.money import Money
 from domain.orders import PAYABLE, Order, OrderPurpose
 from domain.orders import OrderStatus as S
 from domain.persistence.core import Record
-from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from domain.phone import Carrier
+from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.services.loyalty import (
     LoyaltyService,
     RewardCoupon,
@@ -79,7 +76,9 @@ class CouponCheckout:
                 or coupon.value_fen >= row.amount_fen
             ):
                 raise CouponUnavailable(order_id)
-            quote = await self._quote(uow, row, Money(coupon.value_fen, coupon.currency))
+            value = Money(coupon.value_fen, coupon.currency)
+            quote = await self._loyalty.quote_of(uow, row, with_coupon=value)
+            assert quote is not None  # `_takes_coupon`: a recharge of a product
             moved = await uow.orders.move(
                 order_id,
                 [row.status],
@@ -98,19 +97,6 @@ class CouponCheckout:
                 await uow.allowances.give_back(customer_id, scope, lower)
             await uow.commit()
             return order_of(moved)
-
-    async def _quote(self, uow: UnitOfWork, row: Record, value: Money) -> Quote:
-        assert row.product_kind is not None and row.carrier is not None
-        return await self._loyalty.quote_in(
-            uow,
-            row.customer_id,
-            Money(row.list_price_fen or row.amount_fen, row.currency),
-            ProductKind(row.product_kind),
-            Carrier(row.carrier),
-            coupon_code=row.coupon_code,
-            bundle_with=row.bundle_product_code,
-            reward_coupon=value,
-        )
 
 
 def _takes_coupon(row: Record) -> bool:
