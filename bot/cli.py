@@ -1,4 +1,5 @@
-"""Command line: `python -m bot run | migrate | seed-demo | campaigns load | staff grant`."""
+"""Command line: `python -m bot run | migrate | seed-demo | campaigns load | staff grant |
+staff link | dashboard`."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from pathlib import Path
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.assembly import App, build_app
+from bot.assembly import App, build_app, until_stop_signal
 from bot.carrier_callback import start_carrier_callback
+from bot.dashboard.metrics import BotMetrics
+from bot.dashboard.server import DashboardDeps, start_dashboard
 from bot.log_redaction import install_redaction, settings_secrets
 from bot.settings import Frontend, Settings
 from domain.campaign_file import (
@@ -30,7 +33,9 @@ from domain.persistence.migrate import current_revision, upgrade
 from domain.phone import parse_phone_number
 from domain.services.campaign_catalogue import LoadReport
 from domain.services.customers import PhoneAlreadyBound
+from domain.services.dashboard_access import NotStaff
 from domain.services.staff import StaffRole
+from handlers.features.dashboard import sign_in_url
 from scheduler.jobs import Schedule, build_scheduler
 from scheduler.reminders import SchedulerLease
 from scheduler.support import StaffChat
@@ -69,6 +74,7 @@ async def run(settings: Settings) -> None:
     )
     scheduler.start()
     callbacks = await _carrier_callbacks(app)
+    dashboard = await _dashboard(app, app.settings.chosen_frontend.value)
     # What start-up made is never garbage: full collections skip it (no 100 ms pauses).
     gc.freeze()
     try:
@@ -76,6 +82,8 @@ async def run(settings: Settings) -> None:
     finally:
         if callbacks is not None:
             await callbacks.cleanup()
+        if dashboard is not None:
+            await dashboard.cleanup()
         scheduler.shutdown(wait=False)
         await finish_running_sweeps()
         await lease.release()  # a restart sweeps at once (receipts, reminders, support)
@@ -91,6 +99,49 @@ async def _carrier_callbacks(app: App) -> web.AppRunner | None:
     return await start_carrier_callback(
         app.services.fulfilment, secret.get_secret_value(), host, port
     )
+
+
+async def _dashboard(app: App, frontend: str) -> web.AppRunner | None:
+    """The dashboard and /metrics at DASHBOARD_LISTEN (None: off, or the address is taken)."""
+    listen = app.settings.dashboard_host_port
+    if listen is None:
+        return None
+    metrics = BotMetrics(frontend)
+    app.conversation.observers.append(metrics.handled)
+    deps = DashboardDeps(
+        app.services,
+        app.engine,
+        metrics,
+        secure_cookie=(app.settings.dashboard_base_url or "").startswith("https://"),
+    )
+    return await start_dashboard(deps, *listen)
+
+
+async def serve_dashboard(settings: Settings) -> int:
+    """`python -m bot dashboard`: the dashboard alone, until SIGINT or SIGTERM."""
+    app = await build_app(settings)
+    try:
+        runner = await _dashboard(app, "none")
+        if runner is None:
+            log.error("the dashboard is off or its address is taken (DASHBOARD_LISTEN)")
+            return 2
+        try:
+            await until_stop_signal()
+        finally:
+            await runner.cleanup()
+    finally:
+        await app.close()
+    return 0
+
+
+async def staff_link(settings: Settings, telegram_id: int) -> str:
+    """A single-use dashboard sign-in link for a staff member (NotStaff for anybody else)."""
+    app = await build_app(settings)
+    try:
+        token = await app.services.dashboard.issue_link(telegram_id)
+    finally:
+        await app.close()
+    return sign_in_url(settings.dashboard_base_url or "http://127.0.0.1:8081", token)
 
 
 async def finish_running_sweeps() -> None:
@@ -218,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     grant.add_argument("role", choices=[role.value for role in StaffRole])
     revoke = staff.add_parser("revoke", help="take a Telegram user's staff role away")
     revoke.add_argument("telegram_id", type=int)
+    link = staff.add_parser("link", help="a single-use dashboard sign-in link (10 minutes)")
+    link.add_argument("telegram_id", type=int)
+    commands.add_parser("dashboard", help="serve the dashboard and /metrics alone")
     args = parser.parse_args(argv)
 
     try:
@@ -273,6 +327,14 @@ def main(argv: list[str] | None = None) -> int:
             f"loaded {report.campaigns} campaigns, {report.offers} offers, "
             f"{report.rewards} rewards from {args.file}"
         )
+    elif args.command == "dashboard":
+        return asyncio.run(serve_dashboard(settings))
+    elif args.command == "staff" and args.action == "link":
+        try:
+            print(asyncio.run(staff_link(settings, args.telegram_id)))
+        except NotStaff:
+            print(f"{args.telegram_id} is not staff (ADMIN_IDS or a granted role)", file=sys.stderr)
+            return 2
     elif args.command == "staff":
         role = StaffRole(args.role) if args.action == "grant" else None
         done = asyncio.run(set_staff_role(settings, args.telegram_id, role))

@@ -134,6 +134,12 @@ class Settings(BaseSettings):
     # Webhook requests: bodies larger than this are refused before they are read.
     webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
+    # The campaign dashboard, /metrics, /healthz and /readyz: served at this address by the bot
+    # process (empty: not served) and by `python -m bot dashboard`. DASHBOARD_URL is where staff
+    # reach it (its public base URL, for sign-in links); unset: http://DASHBOARD_LISTEN.
+    dashboard_listen: str = "127.0.0.1:8081"
+    dashboard_url: str | None = None
+
     @field_validator("telegram_api_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -168,6 +174,7 @@ class Settings(BaseSettings):
         "gateway_callback_secret",
         "staff_chat_id",
         "bot_username",
+        "dashboard_url",
         mode="before",
     )
     @classmethod
@@ -218,6 +225,16 @@ class Settings(BaseSettings):
         port = self.gateway_callback_listen.rpartition(":")[2]
         if not port.isdigit():
             raise ValueError("GATEWAY_CALLBACK_LISTEN is host:port, e.g. 0.0.0.0:8090")
+        return self
+
+    @model_validator(mode="after")
+    def _dashboard_address(self) -> Settings:
+        if self.dashboard_listen.strip():
+            port = self.dashboard_listen.rpartition(":")[2]
+            if not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("DASHBOARD_LISTEN is host:port, e.g. 127.0.0.1:8081 (empty: off)")
+        if self.dashboard_url and not self.dashboard_url.startswith(("http://", "https://")):
+            raise ValueError("DASHBOARD_URL is an http:// or https:// address")
         return self
 
     @model_validator(mode="after")
@@ -301,6 +318,26 @@ class Settings(BaseSettings):
             return None
         host, _, port = self.gateway_callback_listen.rpartition(":")
         return host or "0.0.0.0", int(port)
+
+    @property
+    def dashboard_host_port(self) -> tuple[str, int] | None:
+        """Where the dashboard listens; None: it is off."""
+        if not self.dashboard_listen.strip():
+            return None
+        host, _, port = self.dashboard_listen.strip().rpartition(":")
+        return host or "127.0.0.1", int(port)
+
+    @property
+    def dashboard_base_url(self) -> str | None:
+        """The dashboard's address in sign-in links; None when it is off and no URL is set."""
+        if self.dashboard_url:
+            return self.dashboard_url.rstrip("/")
+        listen = self.dashboard_host_port
+        if listen is None:
+            return None
+        host, port = listen
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        return f"http://{shown}:{port}"
 
     @property
     def webhook_host_port(self) -> tuple[str, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from domain.services.registry import Services
 from handlers.features import (
+    dashboard,
     language,
     offers,
     orders,
@@ -36,6 +37,7 @@ FEATURES = (
     support,
     reminders,
     referral_review,
+    dashboard,
 )
 
 

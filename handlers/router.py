@@ -8,6 +8,7 @@ is saved when it changed. Features register their commands, buttons and steps at
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -141,6 +142,10 @@ class ConversationRouter:
         self.bot_username: str | None = None
         # The staff chat where tickets are posted (None: none is set; staff use /tickets).
         self.staff_chat_id: int | None = None
+        # Where staff open the dashboard (its public base URL; None: the dashboard is off).
+        self.dashboard_url: str | None = None
+        # Told of every event handled and the seconds its answer took (metrics).
+        self.observers: list[Callable[[Incoming, float], None]] = []
         self._text_hooks: list[TextHook] = []
         # A database outage is logged when it starts and when it ends, not once per turn.
         self.outage = OutageLog()
@@ -234,6 +239,15 @@ class ConversationRouter:
     async def handle(self, event: Incoming) -> Outcome:
         """The answer to one event. Whatever fails, the customer gets a clear answer and
         nothing half-done is kept (each use case rolled back its own transaction)."""
+        started = time.perf_counter()
+        try:
+            return await self._answer(event)
+        finally:
+            elapsed = time.perf_counter() - started
+            for observe in self.observers:
+                observe(event, elapsed)
+
+    async def _answer(self, event: Incoming) -> Outcome:
         try:
             turn = await self.services.customers.begin_turn(event.user, event.chat_id)
         except Exception as error:

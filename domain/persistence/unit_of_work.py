@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from domain.persistence.allowance_repository import AllowanceRepository
 from domain.persistence.core import CoreConnection
+from domain.persistence.dashboard_repositories import DashboardTokenRepository
 from domain.persistence.database import READ_ONLY
+from domain.persistence.figure_queries import FigureQueries
 from domain.persistence.loyalty_repositories import (
     CampaignRepository,
     NoticeRepository,
@@ -204,6 +206,14 @@ class UnitOfWork:
     @cached_property
     def privacy(self) -> PrivacyRepository:
         return PrivacyRepository(self.session)
+
+    @cached_property
+    def dashboard_tokens(self) -> DashboardTokenRepository:
+        return DashboardTokenRepository(self.session)
+
+    @cached_property
+    def figures(self) -> FigureQueries:
+        return FigureQueries(self)
 
 
 class UnitOfWorkFactory:

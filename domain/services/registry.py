@@ -12,6 +12,8 @@ from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.ports import PaymentProvider, TopUpGateway
 from domain.services.campaign_catalogue import CampaignCatalogue
 from domain.services.customers import ConversationService, CustomerService
+from domain.services.dashboard_access import DashboardAccess
+from domain.services.dashboard_figures import DashboardFigures
 from domain.services.fulfilment import FulfilmentService
 from domain.services.loyalty import LoyaltyConfig, LoyaltyService, RewardCatalogue
 from domain.services.ordering import OrderingService
@@ -56,6 +58,8 @@ class Services:
     referrals: ReferralService
     support: SupportService
     reminders: ReminderService
+    dashboard: DashboardAccess
+    figures: DashboardFigures
 
 
 def build_services(
@@ -74,6 +78,7 @@ def build_services(
     fulfilment = FulfilmentService(
         uow, orders, ports.providers, ports.gateway, loyalty_service, clock
     )
+    staff = StaffDirectory(admin_ids, uow, clock)
     return Services(
         customers=CustomerService(uow, clock),
         conversations=ConversationService(uow, clock),
@@ -87,7 +92,9 @@ def build_services(
         rewards=RewardCatalogue(uow, clock),
         coupons=CouponCheckout(uow, loyalty_service, clock),
         referrals=ReferralService(uow, clock),
-        staff=StaffDirectory(admin_ids, uow, clock),
+        staff=staff,
         support=SupportService(uow, support, clock),
         reminders=ReminderService(uow, reminders, clock),
+        dashboard=DashboardAccess(uow, staff, clock),
+        figures=DashboardFigures(uow),
     )

@@ -1,0 +1,1 @@
+"""The campaign dashboard and the operations endpoints (/metrics, /healthz, /readyz)."""

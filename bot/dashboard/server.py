@@ -1,0 +1,274 @@
+"""The dashboard's web server (aiohttp): sign-in, pages, /metrics, /healthz and /readyz.
+
+Every page checks the session cookie (HttpOnly, SameSite=Strict, expiring) against the
+database and that its holder is still staff. Forms carry a token derived from the session and
+must come from the dashboard's own origin. Pages are rendered on the server (Jinja2) in the
+staff member's language; charts are drawn by Apache ECharts, served from the package.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from bot.dashboard.metrics import CONTENT_TYPE, BotMetrics
+from domain.clock import Clock, utc_now
+from domain.languages import DEFAULT_LANGUAGE, Language
+from domain.orders import OrderStatus
+from domain.persistence.migrate import current_revision, head_revision
+from domain.services.dashboard_access import DashboardSession
+from domain.services.registry import Services
+from handlers.i18n import Texts, texts
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+COOKIE = "dashboard_session"
+PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
+DEFAULT_PERIOD = "week"
+SECURITY_HEADERS = {
+    # Scripts only from the dashboard itself: chart data travels as JSON, never as script.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    # The sign-in token is in the link's query: never sent on to anybody.
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class DashboardDeps:
+    services: Services
+    engine: Any  # AsyncEngine: its pool is read for /metrics, its revision for /readyz
+    metrics: BotMetrics
+    secure_cookie: bool = False
+    clock: Clock = utc_now
+    # Whether the front end is connected (None: this process runs none).
+    frontend_ready: Callable[[], bool] | None = None
+
+
+DEPS = web.AppKey("dashboard", DashboardDeps)
+
+
+def templates() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+TEMPLATES = web.AppKey("templates", Environment)
+
+
+def build_dashboard(deps: DashboardDeps) -> web.Application:
+    app = web.Application(middlewares=[_security_headers])
+    app[DEPS] = deps
+    app[TEMPLATES] = templates()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/signin", sign_in_page)
+    app.router.add_post("/signin", sign_in)
+    app.router.add_post("/signout", sign_out)
+    app.router.add_get("/", overview)
+    app.router.add_static("/static/", STATIC, append_version=False)
+    return app
+
+
+@web.middleware
+async def _security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+# -- operations -------------------------------------------------------------------------------
+async def metrics(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    body = await deps.metrics.render(deps.services.figures, deps.engine)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    checks: dict[str, bool] = {}
+    try:
+        checks["migrations"] = await current_revision(deps.engine) == head_revision()
+        checks["database"] = True
+    except Exception:
+        log.warning("readiness: the database is not reachable", exc_info=True)
+        checks["database"] = checks["migrations"] = False
+    if deps.frontend_ready is not None:
+        checks["frontend"] = deps.frontend_ready()
+    ready = all(checks.values())
+    return web.json_response(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+# -- sign-in ----------------------------------------------------------------------------------
+def _render(
+    request: web.Request, name: str, t: Texts, status: int = 200, **values: Any
+) -> web.Response:
+    page = request.app[TEMPLATES].get_template(name)
+    html = page.render(t=t, lang="zh-CN" if t.language is Language.ZH_CN else "en", **values)
+    return web.Response(text=html, content_type="text/html", status=status)
+
+
+def _same_origin(request: web.Request) -> bool:
+    """A form post from the dashboard's own pages (Origin, or else Referer, names its host)."""
+    origin = request.headers.get("Origin") or request.headers.get("Referer")
+    if not origin:
+        return False
+    return origin.split("://", 1)[-1].split("/", 1)[0] == request.host
+
+
+async def sign_in_page(request: web.Request) -> web.Response:
+    """The link opens a page with one button: a link preview fetching the URL uses nothing."""
+    token = request.query.get("token", "")
+    return _render(request, "signin.html", texts(DEFAULT_LANGUAGE), token=token)
+
+
+async def sign_in(request: web.Request) -> web.StreamResponse:
+    deps = request.app[DEPS]
+    t = texts(DEFAULT_LANGUAGE)
+    if not _same_origin(request):
+        return _render(request, "message.html", t, status=403, message=t("dashboard.refused"))
+    form = await request.post()
+    token = form.get("token")
+    session = await deps.services.dashboard.open_session(token if isinstance(token, str) else "")
+    if session is None:
+        return _render(
+            request, "message.html", t, status=403, message=t("dashboard.signin.invalid")
+        )
+    response = web.Response(status=303, headers={"Location": "/"})
+    response.set_cookie(
+        COOKIE,
+        session.token,
+        max_age=int(session.lifetime.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=deps.secure_cookie,
+    )
+    return response
+
+
+async def _session(request: web.Request) -> DashboardSession | None:
+    token = request.cookies.get(COOKIE, "")
+    if not token:
+        return None
+    return await request.app[DEPS].services.dashboard.session(token)
+
+
+async def _language(request: web.Request, session: DashboardSession) -> Texts:
+    language = await request.app[DEPS].services.staff.language_of(session.telegram_id)
+    return texts(language or DEFAULT_LANGUAGE)
+
+
+def _needs_sign_in(request: web.Request) -> web.Response:
+    t = texts(DEFAULT_LANGUAGE)
+    response = _render(request, "message.html", t, status=401, message=t("dashboard.signin.needed"))
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+async def sign_out(request: web.Request) -> web.StreamResponse:
+    session = await _session(request)
+    if session is None:
+        return _needs_sign_in(request)
+    form = await request.post()
+    t = await _language(request, session)
+    if not _same_origin(request) or form.get("csrf") != session.csrf:
+        return _render(request, "message.html", t, status=403, message=t("dashboard.refused"))
+    await request.app[DEPS].services.dashboard.sign_out(session.token)
+    response = _render(request, "message.html", t, message=t("dashboard.signed_out"))
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+# -- pages ------------------------------------------------------------------------------------
+def _period(request: web.Request, now: datetime) -> tuple[str, datetime, datetime]:
+    name = request.query.get("period", DEFAULT_PERIOD)
+    if name not in PERIODS:
+        name = DEFAULT_PERIOD
+    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    return name, end - PERIODS[name], end
+
+
+async def overview(request: web.Request) -> web.Response:
+    session = await _session(request)
+    if session is None:
+        return _needs_sign_in(request)
+    deps = request.app[DEPS]
+    t = await _language(request, session)
+    period, start, end = _period(request, deps.clock())
+    statuses = await deps.services.figures.orders_by_status()
+    sales = await deps.services.figures.sales_by_hour(start, end)
+    charts = {
+        "orders_by_status": {
+            "kind": "bar",
+            "labels": [t(f"order.status.{status}") for status in OrderStatus],
+            "series": [
+                {"name": t("dashboard.count"), "values": [statuses[s] for s in OrderStatus]}
+            ],
+        },
+        "sales_by_hour": {
+            "kind": "line",
+            "labels": [s.hour.strftime("%m-%d %H:00") for s in sales],
+            "series": [
+                {"name": t("dashboard.count"), "values": [s.count for s in sales]},
+                {"name": t("dashboard.yuan"), "values": [s.fen / 100 for s in sales]},
+            ],
+        },
+    }
+    return _render(
+        request,
+        "overview.html",
+        t,
+        csrf=session.csrf,
+        period=period,
+        periods=list(PERIODS),
+        charts=json.dumps(charts, ensure_ascii=False).replace("<", "\\u003c"),
+        has_sales=bool(sales),
+    )
+
+
+async def start_dashboard(deps: DashboardDeps, host: str, port: int) -> web.AppRunner | None:
+    """Serve the dashboard; None (and a warning) when the address cannot be taken: the bot
+    runs on without it."""
+    runner = web.AppRunner(build_dashboard(deps), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as error:
+        log.warning(
+            "the dashboard cannot listen on %s:%s (%s); running without it", host, port, error
+        )
+        await runner.cleanup()
+        return None
+    log.info("dashboard at http://%s:%s/", host, port)
+    return runner

@@ -1,0 +1,30 @@
+"""Dashboard sign-in: single-use links and the sessions they open, kept only as hashes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from domain.persistence.tables import Base, UtcDateTime
+
+
+class DashboardTokenRow(Base):
+    """A sign-in link ("link") or a browser session ("session") of one staff member.
+
+    Only the SHA-256 of the token is stored: whoever reads the database cannot sign in with it.
+    A link is used once (`used_at` set by a conditional update) and a session ends at
+    `expires_at` or when signed out.
+    """
+
+    __tablename__ = "dashboard_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    telegram_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_dashboard_tokens_expires_at", "expires_at"),)

@@ -1,0 +1,53 @@
+"""Hand-made figures for the dashboard tests: customers and orders written straight into the
+database with the times and amounts each test works its answers out from."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.orders import OrderPurpose, OrderStatus
+from domain.persistence.tables import CustomerRow, OrderRow
+
+
+async def add_customer(engine: AsyncEngine, telegram_id: int, at: datetime) -> int:
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            insert(CustomerRow)
+            .values(telegram_id=telegram_id, language="zh-CN", registered_at=at, last_seen_at=at)
+            .returning(CustomerRow.id)
+        )
+        return int(result.scalar_one())
+
+
+async def add_order(
+    engine: AsyncEngine,
+    customer_id: int,
+    fen: int,
+    at: datetime,
+    status: OrderStatus = OrderStatus.COMPLETED,
+    purpose: OrderPurpose = OrderPurpose.RECHARGE,
+) -> int:
+    """An order created at `at`; a completed one completed a minute later."""
+    completed = at + timedelta(minutes=1) if status is OrderStatus.COMPLETED else None
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            insert(OrderRow)
+            .values(
+                customer_id=customer_id,
+                purpose=purpose.value,
+                status=status.value,
+                amount_fen=fen,
+                currency="CNY",
+                phone_digits="18612345678",
+                carrier="unicom",
+                created_at=at,
+                expires_at=at + timedelta(minutes=15),
+                updated_at=completed or at,
+                completed_at=completed,
+            )
+            .returning(OrderRow.id)
+        )
+        return int(result.scalar_one())

@@ -1,0 +1,71 @@
+"""/metrics in Prometheus text format, read back with prometheus-client's own parser; and the
+operations endpoints /healthz and /readyz."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from domain.orders import OrderStatus
+from tests.dashboard.conftest import STAFF_ID, Site
+from tests.dashboard.data import add_customer, add_order
+from tests.handlers.chat import Chat
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+async def test_metrics_count_orders_by_status_and_the_updates_handled(site: Site) -> None:
+    now = site.clock()
+    customer = await add_customer(site.app.engine, 5001, now)
+    for fen in (1000, 2000):
+        await add_order(site.app.engine, customer, fen, now)
+    await add_order(site.app.engine, customer, 3000, now, OrderStatus.EXPIRED)
+    chat = Chat.of(site.app.conversation, 5002)
+    await chat.send("/start")
+    await chat.send("/help")
+    response = await site.client.get("/metrics")
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    samples = _samples(await response.text())
+    assert samples[("bot_orders", (("status", "completed"),))] == 2
+    assert samples[("bot_orders", (("status", "expired"),))] == 1
+    assert samples[("bot_orders", (("status", "paid"),))] == 0
+    handled = (("frontend", "console"), ("kind", "command"))
+    assert samples[("bot_updates_handled_total", handled)] == 2
+    assert samples[("bot_reply_seconds_count", (("kind", "command"),))] == 2
+    assert samples[("bot_reply_seconds_bucket", (("kind", "command"), ("le", "+Inf")))] == 2
+
+
+async def test_health_and_readiness_answer_in_json(site: Site) -> None:
+    health = await site.client.get("/healthz")
+    assert health.status == 200 and (await health.json())["status"] == "ok"
+    ready = await site.client.get("/readyz")
+    body = await ready.json()
+    assert ready.status == 200, body
+    assert body == {"status": "ready", "checks": {"database": True, "migrations": True}}
+
+
+async def test_the_overview_charts_the_hours_recharges_completed_in(site: Site) -> None:
+    now = site.clock()
+    customer = await add_customer(site.app.engine, 5003, now)
+    await add_order(site.app.engine, customer, 1000, now - timedelta(hours=2))
+    await add_order(site.app.engine, customer, 2550, now - timedelta(hours=2, minutes=-20))
+    await add_order(site.app.engine, customer, 500, now - timedelta(hours=30))
+    await site.sign_in(STAFF_ID)
+    html = await (await site.client.get("/", params={"period": "day"})).text()
+    data = html.split('id="chart-data">', 1)[1].split("</script>", 1)[0]
+    import json
+
+    charts = json.loads(data)
+    sales = charts["sales_by_hour"]
+    # 10:01 and 10:21 in one hour bucket; the order 30 hours ago is outside the last day.
+    assert sales["labels"] == ["12-01 10:00"]
+    assert sales["series"][0]["values"] == [2]
+    assert sales["series"][1]["values"] == [35.5]
