@@ -23,6 +23,7 @@ from domain.persistence.migrate import upgrade
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.ports import PaymentProvider, TopUpGateway, TopUpResult
 from domain.reminders import QuietHours
+from domain.services.broadcasts import BroadcastConfig
 from domain.services.loyalty import LoyaltyConfig
 from domain.services.recharge import RechargeConfig
 from domain.services.registry import Ports, Services, build_services
@@ -67,6 +68,15 @@ def delivery_limits(settings: Settings) -> DeliveryLimits:
 
 def reminder_config(settings: Settings) -> ReminderConfig:
     return ReminderConfig(
+        quiet_hours=QuietHours.parse(settings.quiet_hours),
+        timezone=settings.reminder_timezone,
+        claim_seconds=settings.delivery_claim_seconds,
+    )
+
+
+def broadcast_config(settings: Settings) -> BroadcastConfig:
+    return BroadcastConfig(
+        daily_cap=settings.broadcast_daily_cap,
         quiet_hours=QuietHours.parse(settings.quiet_hours),
         timezone=settings.reminder_timezone,
         claim_seconds=settings.delivery_claim_seconds,
@@ -156,6 +166,7 @@ async def build_app(
         admin_ids=settings.admin_ids,
         support=support_config(settings),
         reminders=reminder_config(settings),
+        broadcasts=broadcast_config(settings),
     )
     conversation = build_conversation(services)
     conversation.bot_username = settings.bot_username

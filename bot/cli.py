@@ -61,6 +61,7 @@ async def run(settings: Settings) -> None:
         staff_chat=StaffChat(settings.staff_chat_id, settings.staff_chat_is_forum),
         reminder_sweep_seconds=settings.reminder_sweep_seconds,
         scheduler_lease_seconds=settings.scheduler_lease_seconds,
+        broadcast_sweep_seconds=settings.broadcast_sweep_seconds,
     )
     if settings.staff_chat_id is None:
         log.warning(

@@ -140,6 +140,11 @@ class Settings(BaseSettings):
     dashboard_listen: str = "127.0.0.1:8081"
     dashboard_url: str | None = None
 
+    # Campaign pushes (broadcasts): at most this many a customer a day (China time) across all
+    # broadcasts; planned and sent every BROADCAST_SWEEP_SECONDS (never in QUIET_HOURS).
+    broadcast_daily_cap: int = Field(default=1, ge=1)
+    broadcast_sweep_seconds: float = Field(default=5.0, gt=0)
+
     @field_validator("telegram_api_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:

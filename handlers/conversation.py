@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from domain.services.registry import Services
 from handlers.features import (
+    broadcasts,
     dashboard,
     language,
     offers,
@@ -38,6 +39,7 @@ FEATURES = (
     reminders,
     referral_review,
     dashboard,
+    broadcasts,
 )
 
 

@@ -300,6 +300,15 @@ class ConversationRouter:
             step = next((h for matches, h in self._idle_text if matches(event.text)), None)
         await self._call(step or self._fallback, ctx)
 
+    async def press(self, ctx: Context, data: ButtonData) -> None:
+        """Run the handler of a button as if `data` had been pressed (a button that leads on
+        to another feature's screen)."""
+        handler = self._buttons.get(type(data))
+        if handler is None:
+            await self._call(self._stale_button, ctx)
+            return
+        await handler(ctx, data)
+
     @staticmethod
     async def _call(handler: Handler | None, ctx: Context) -> None:
         if handler is None:

@@ -22,6 +22,7 @@ from handlers.features.points import lapse_warning
 from handlers.features.recharge import outcome_reply
 from handlers.i18n import texts
 from handlers.outbound import SettlingNotifier
+from scheduler.broadcasts import sweep_broadcasts
 from scheduler.notify import tell_customer
 from scheduler.referrals import sweep_referrals
 from scheduler.reminders import SchedulerLease, sweep_reminders
@@ -43,6 +44,7 @@ class Schedule:
     staff_chat: StaffChat = field(default_factory=lambda: StaffChat(None))
     reminder_sweep_seconds: float = 30.0
     scheduler_lease_seconds: float = 60.0
+    broadcast_sweep_seconds: float = 5.0
 
 
 async def reset_abandoned_conversations(services: Services, idle_seconds: float) -> int:
@@ -195,6 +197,15 @@ def build_scheduler(
             seconds=schedule.reminder_sweep_seconds,
             args=(services, outbox, lease),
             id="sweep_reminders",
+            next_run_time=datetime.now(UTC),
+            **common,
+        )
+        scheduler.add_job(
+            sweep_broadcasts,
+            "interval",
+            seconds=schedule.broadcast_sweep_seconds,
+            args=(services, outbox, lease),
+            id="sweep_broadcasts",
             next_run_time=datetime.now(UTC),
             **common,
         )

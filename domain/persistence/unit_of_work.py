@@ -15,6 +15,7 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from domain.persistence.allowance_repository import AllowanceRepository
+from domain.persistence.broadcast_repositories import BroadcastRepository
 from domain.persistence.core import CoreConnection
 from domain.persistence.dashboard_repositories import DashboardTokenRepository
 from domain.persistence.database import READ_ONLY
@@ -198,6 +199,10 @@ class UnitOfWork:
     @cached_property
     def reminders(self) -> ReminderRepository:
         return ReminderRepository(self.session)
+
+    @cached_property
+    def broadcasts(self) -> BroadcastRepository:
+        return BroadcastRepository(self.session)
 
     @cached_property
     def leases(self) -> LeaseRepository:

@@ -10,6 +10,7 @@ from domain.money import Money
 from domain.orders import PaymentMethod, RechargeLimits
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.ports import PaymentProvider, TopUpGateway
+from domain.services.broadcasts import BroadcastConfig, BroadcastService
 from domain.services.campaign_catalogue import CampaignCatalogue
 from domain.services.customers import ConversationService, CustomerService
 from domain.services.dashboard_access import DashboardAccess
@@ -60,6 +61,7 @@ class Services:
     reminders: ReminderService
     dashboard: DashboardAccess
     figures: DashboardFigures
+    broadcasts: BroadcastService
 
 
 def build_services(
@@ -72,6 +74,7 @@ def build_services(
     admin_ids: frozenset[int] = frozenset(),
     support: SupportConfig | None = None,
     reminders: ReminderConfig | None = None,
+    broadcasts: BroadcastConfig | None = None,
 ) -> Services:
     loyalty_service = LoyaltyService(uow, loyalty or LoyaltyConfig(), clock)
     orders = recharge or RechargeConfig(limits=DEFAULT_LIMITS)
@@ -97,4 +100,5 @@ def build_services(
         reminders=ReminderService(uow, reminders, clock),
         dashboard=DashboardAccess(uow, staff, clock),
         figures=DashboardFigures(uow),
+        broadcasts=BroadcastService(uow, broadcasts, clock),
     )

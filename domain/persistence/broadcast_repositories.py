@@ -1,0 +1,359 @@
+"""Repository of campaign pushes: broadcasts, their outbox, opt-outs and staff actions. It
+never commits; every change is one conditional statement, or an insert that a unique key makes
+idempotent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, exists, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.broadcasts import BroadcastStatus
+from domain.persistence.broadcast_tables import (
+    BroadcastActionRow,
+    BroadcastOutboxRow,
+    BroadcastRow,
+    PushOptOutRow,
+)
+from domain.persistence.reminder_tables import UnreachableCustomerRow
+from domain.persistence.tables import CustomerRow
+
+PLANNED, SENDING, SENT, SKIPPED, FAILED = "planned", "sending", "sent", "skipped", "failed"
+QUEUED = (PLANNED, SENDING)
+
+
+def reachable() -> list[ColumnElement[bool]]:
+    """Customers a push may be planned for: not erased, pushes on, not blocked the bot."""
+    return [
+        CustomerRow.telegram_id.is_not(None),
+        ~exists().where(PushOptOutRow.customer_id == CustomerRow.id),
+        ~exists().where(UnreachableCustomerRow.customer_id == CustomerRow.id),
+    ]
+
+
+def audience_conditions(audience: dict[str, object], now: datetime) -> list[ColumnElement[bool]]:
+    """The segments of an audience as conditions on customers ({}: everyone reachable)."""
+    return []
+
+
+class BroadcastRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def _insert(self, table: Any) -> Any:
+        dialect = self._session.get_bind().dialect.name
+        return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+    # -- consent ------------------------------------------------------------------------------
+    async def opt_out(self, customer_id: int, at: datetime) -> int:
+        """Pushes off, and every push queued for the customer skipped in the same statement
+        batch; how many queued pushes were stopped."""
+        await self._session.execute(
+            self._insert(PushOptOutRow)
+            .values(customer_id=customer_id, since=at)
+            .on_conflict_do_nothing()
+        )
+        result = await self._session.execute(
+            update(BroadcastOutboxRow)
+            .where(
+                BroadcastOutboxRow.customer_id == customer_id,
+                BroadcastOutboxRow.status == PLANNED,
+            )
+            .values(status=SKIPPED, reason="opted_out", settled_at=at)
+            .returning(BroadcastOutboxRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return len(result.all())
+
+    async def opt_in(self, customer_id: int) -> None:
+        await self._session.execute(
+            delete(PushOptOutRow)
+            .where(PushOptOutRow.customer_id == customer_id)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def opted_out(self, ids: Iterable[int]) -> set[int]:
+        wanted = set(ids)
+        if not wanted:
+            return set()
+        result = await self._session.execute(
+            select(PushOptOutRow.customer_id).where(PushOptOutRow.customer_id.in_(wanted))
+        )
+        return set(result.scalars())
+
+    # -- broadcasts ---------------------------------------------------------------------------
+    async def add(self, row: BroadcastRow) -> int:
+        self._session.add(row)
+        await self._session.flush()
+        return row.id
+
+    async def get(self, broadcast_id: int) -> BroadcastRow | None:
+        return await self._session.get(BroadcastRow, broadcast_id)
+
+    async def many(self, ids: Iterable[int]) -> dict[int, BroadcastRow]:
+        wanted = set(ids)
+        if not wanted:
+            return {}
+        result = await self._session.execute(
+            select(BroadcastRow).where(BroadcastRow.id.in_(wanted))
+        )
+        return {row.id: row for row in result.scalars()}
+
+    async def recent(self, limit: int) -> list[BroadcastRow]:
+        result = await self._session.execute(
+            select(BroadcastRow).order_by(BroadcastRow.id.desc()).limit(limit)
+        )
+        return list(result.scalars())
+
+    async def due(self, now: datetime) -> list[BroadcastRow]:
+        """Broadcasts being sent: scheduled and their time has come."""
+        result = await self._session.execute(
+            select(BroadcastRow)
+            .where(
+                BroadcastRow.status == BroadcastStatus.SCHEDULED.value,
+                BroadcastRow.send_at <= now,
+            )
+            .order_by(BroadcastRow.send_at, BroadcastRow.id)
+        )
+        return list(result.scalars())
+
+    async def move(
+        self, broadcast_id: int, to: BroadcastStatus, allowed_from: Sequence[BroadcastStatus]
+    ) -> bool:
+        """Change the broadcast's status when it is in one of `allowed_from`; False if not."""
+        result = await self._session.execute(
+            update(BroadcastRow)
+            .where(
+                BroadcastRow.id == broadcast_id,
+                BroadcastRow.status.in_([s.value for s in allowed_from]),
+            )
+            .values(status=to.value)
+            .returning(BroadcastRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+    async def record(self, broadcast_id: int, staff_id: int, action: str, at: datetime) -> None:
+        self._session.add(
+            BroadcastActionRow(broadcast_id=broadcast_id, staff_id=staff_id, action=action, at=at)
+        )
+        await self._session.flush()
+
+    async def actions(self, broadcast_id: int) -> list[BroadcastActionRow]:
+        result = await self._session.execute(
+            select(BroadcastActionRow)
+            .where(BroadcastActionRow.broadcast_id == broadcast_id)
+            .order_by(BroadcastActionRow.id)
+        )
+        return list(result.scalars())
+
+    async def skip_queued(self, broadcast_id: int, reason: str, now: datetime) -> int:
+        """Skip every push of the broadcast not sent yet (planned, or claimed by a sender whose
+        claim lapsed); returns how many."""
+        result = await self._session.execute(
+            update(BroadcastOutboxRow)
+            .where(
+                BroadcastOutboxRow.broadcast_id == broadcast_id,
+                or_(
+                    BroadcastOutboxRow.status == PLANNED,
+                    and_(
+                        BroadcastOutboxRow.status == SENDING,
+                        BroadcastOutboxRow.claimed_until < now,
+                    ),
+                ),
+            )
+            .values(status=SKIPPED, reason=reason, settled_at=now, claimed_until=None)
+            .returning(BroadcastOutboxRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return len(result.all())
+
+    # -- planning -----------------------------------------------------------------------------
+    async def top_customer_id(self) -> int:
+        return int(await self._session.scalar(select(func.max(CustomerRow.id))) or 0)
+
+    async def plan(
+        self,
+        broadcast_id: int,
+        audience: dict[str, object],
+        after_id: int,
+        up_to_id: int,
+        now: datetime,
+    ) -> int:
+        """Plan the push for reachable customers of the audience whose ids are in
+        (after_id, up_to_id]: one statement, existing rows untouched; how many were added."""
+        rows = select(
+            literal(broadcast_id),
+            CustomerRow.id,
+            CustomerRow.telegram_id,
+            literal(0),
+            literal(PLANNED),
+            literal(0),
+            literal(now, BroadcastOutboxRow.planned_at.type),
+        ).where(
+            CustomerRow.id > after_id,
+            CustomerRow.id <= up_to_id,
+            *reachable(),
+            *audience_conditions(audience, now),
+        )
+        statement = (
+            self._insert(BroadcastOutboxRow)
+            .from_select(
+                [
+                    "broadcast_id",
+                    "customer_id",
+                    "chat_id",
+                    "variant",
+                    "status",
+                    "attempts",
+                    "planned_at",
+                ],
+                rows,
+            )
+            .on_conflict_do_nothing()
+        )
+        result = await self._session.execute(statement)
+        return max(int(getattr(result, "rowcount", 0) or 0), 0)
+
+    async def planned_through(self, broadcast_id: int, through: int, finished: bool) -> None:
+        await self._session.execute(
+            update(BroadcastRow)
+            .where(BroadcastRow.id == broadcast_id)
+            .values(planned_through=through, planned=finished)
+            .execution_options(synchronize_session=False)
+        )
+
+    # -- sending ------------------------------------------------------------------------------
+    async def claim(
+        self, broadcast_ids: Sequence[int], now: datetime, until: datetime, limit: int
+    ) -> list[BroadcastOutboxRow]:
+        """Take up to `limit` pushes of the broadcasts for sending until `until`: ones whose
+        sender's claim lapsed (it was killed midway) first, then planned ones. One conditional
+        update each: two senders never take the same row."""
+        if not broadcast_ids:
+            return []
+        mine = BroadcastOutboxRow.broadcast_id.in_(list(broadcast_ids))
+        lapsed = and_(
+            mine, BroadcastOutboxRow.status == SENDING, BroadcastOutboxRow.claimed_until < now
+        )
+        rows = await self._claim(lapsed, until, limit)
+        if len(rows) < limit:
+            planned = and_(mine, BroadcastOutboxRow.status == PLANNED)
+            rows += await self._claim(planned, until, limit - len(rows))
+        return sorted(rows, key=lambda row: row.id)
+
+    async def _claim(
+        self, condition: ColumnElement[bool], until: datetime, limit: int
+    ) -> list[BroadcastOutboxRow]:
+        ids = (
+            select(BroadcastOutboxRow.id)
+            .where(condition)
+            .order_by(BroadcastOutboxRow.id)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        result = await self._session.execute(
+            update(BroadcastOutboxRow)
+            .where(BroadcastOutboxRow.id.in_(ids), condition)
+            .values(
+                status=SENDING,
+                claimed_until=until,
+                attempts=BroadcastOutboxRow.attempts + 1,
+            )
+            .returning(BroadcastOutboxRow)
+            .execution_options(synchronize_session=False)
+        )
+        return list(result.scalars())
+
+    async def took_cap(self, outbox_id: int, scope: str) -> None:
+        await self._session.execute(
+            update(BroadcastOutboxRow)
+            .where(BroadcastOutboxRow.id == outbox_id)
+            .values(cap_scope=scope)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def settle(
+        self,
+        outbox_id: int,
+        status: str,
+        at: datetime,
+        *,
+        reason: str | None = None,
+        message_id: int | None = None,
+    ) -> BroadcastOutboxRow | None:
+        """sending -> sent / failed / skipped; the row, or None when it was not being sent."""
+        result = await self._session.execute(
+            update(BroadcastOutboxRow)
+            .where(BroadcastOutboxRow.id == outbox_id, BroadcastOutboxRow.status == SENDING)
+            .values(
+                status=status,
+                reason=reason[:200] if reason else None,
+                message_id=message_id,
+                settled_at=at,
+                claimed_until=None,
+            )
+            .returning(BroadcastOutboxRow)
+            .execution_options(synchronize_session=False)
+        )
+        return result.scalars().first()
+
+    async def release(self, ids: Iterable[int]) -> None:
+        """Give claimed pushes back, unsent, to be sent later."""
+        wanted = list(ids)
+        if wanted:
+            await self._session.execute(
+                update(BroadcastOutboxRow)
+                .where(BroadcastOutboxRow.id.in_(wanted), BroadcastOutboxRow.status == SENDING)
+                .values(status=PLANNED, claimed_until=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def finish_sent(self, now: datetime) -> list[int]:
+        """Broadcasts fully planned with nothing left queued become done; their ids."""
+        queued = exists().where(
+            BroadcastOutboxRow.broadcast_id == BroadcastRow.id,
+            BroadcastOutboxRow.status.in_(QUEUED),
+        )
+        result = await self._session.execute(
+            update(BroadcastRow)
+            .where(
+                BroadcastRow.status == BroadcastStatus.SCHEDULED.value,
+                BroadcastRow.planned.is_(True),
+                BroadcastRow.send_at <= now,
+                ~queued,
+            )
+            .values(status=BroadcastStatus.DONE.value)
+            .returning(BroadcastRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return list(result.scalars())
+
+    async def pressed(self, broadcast_id: int, customer_id: int, at: datetime) -> bool:
+        """The first press of a button of the customer's push; False if pressed before."""
+        result = await self._session.execute(
+            update(BroadcastOutboxRow)
+            .where(
+                BroadcastOutboxRow.broadcast_id == broadcast_id,
+                BroadcastOutboxRow.customer_id == customer_id,
+                BroadcastOutboxRow.pressed_at.is_(None),
+            )
+            .values(pressed_at=at)
+            .returning(BroadcastOutboxRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+    async def progress(self, broadcast_id: int) -> list[tuple[str, str | None, int]]:
+        """(status, reason, count) of the broadcast's outbox."""
+        result = await self._session.execute(
+            select(BroadcastOutboxRow.status, BroadcastOutboxRow.reason, func.count())
+            .where(BroadcastOutboxRow.broadcast_id == broadcast_id)
+            .group_by(BroadcastOutboxRow.status, BroadcastOutboxRow.reason)
+        )
+        return [(status, reason, int(count)) for status, reason, count in result.all()]

@@ -1,0 +1,430 @@
+"""Campaign pushes: consent, creating a broadcast, planning its outbox, taking the due pushes
+for sending (each checked again at that moment), recording what became of each, and staff's
+pause, resume and cancel, each recorded with who and when.
+
+Planning and claiming work in batches of short transactions, and planning yields to the event
+loop between batches, so a broadcast to 100,000 customers never holds up a conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from domain.broadcasts import BroadcastStatus, PushContent, PushSkip, PushTarget, push_cap_scope
+from domain.clock import Clock, utc_now
+from domain.languages import Language, parse_language
+from domain.persistence.broadcast_repositories import (
+    FAILED,
+    PLANNED,
+    SENDING,
+    SENT,
+    SKIPPED,
+)
+from domain.persistence.broadcast_tables import BroadcastOutboxRow, BroadcastRow
+from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from domain.reminders import QuietHours
+from domain.services.loyalty import campaign_of
+
+
+@dataclass(frozen=True)
+class BroadcastConfig:
+    # Pushes a customer gets a day (China time), across every broadcast.
+    daily_cap: int = 1
+    quiet_hours: QuietHours = field(default_factory=lambda: QuietHours.parse("22:00-08:00"))
+    # The customers' time zone for quiet hours.
+    timezone: str = "Asia/Shanghai"
+    # How long a sender holds a claimed push; one killed midway lets it lapse after this.
+    claim_seconds: float = 300.0
+    # Customers planned per transaction.
+    plan_batch: int = 2000
+
+
+@dataclass(frozen=True)
+class DuePush:
+    """A push to send now."""
+
+    outbox_id: int
+    broadcast_id: int
+    customer_id: int
+    chat_id: int
+    language: Language
+    text: str
+    targets: tuple[PushTarget, ...]
+    variant: int
+
+
+@dataclass(frozen=True)
+class BroadcastProgress:
+    broadcast_id: int
+    status: BroadcastStatus
+    send_at: datetime
+    text_zh: str
+    text_en: str
+    planned: bool
+    queued: int
+    sent: int
+    failed: int
+    # Skipped, by reason.
+    skipped: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return self.queued + self.sent + self.failed + sum(self.skipped.values())
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """Pushes taken for sending: those to send now, and how many rows were taken in all
+    (the rest were skipped with their reason)."""
+
+    due: list[DuePush]
+    taken: int
+
+
+class BroadcastNotFound(LookupError):
+    pass
+
+
+class BroadcastService:
+    def __init__(
+        self, uow: UnitOfWorkFactory, config: BroadcastConfig | None = None, clock: Clock = utc_now
+    ) -> None:
+        self._uow = uow
+        self.config = config or BroadcastConfig()
+        self._clock = clock
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.config.timezone)
+
+    # -- consent ------------------------------------------------------------------------------
+    async def pushes_on(self, customer_id: int) -> bool:
+        async with self._uow.read() as uow:
+            return customer_id not in await uow.broadcasts.opted_out([customer_id])
+
+    async def turn_pushes(self, customer_id: int, on: bool) -> int:
+        """Pushes on or off for the customer. Off stops every push queued for them in the same
+        transaction; returns how many were stopped."""
+        async with self._uow() as uow:
+            if on:
+                await uow.broadcasts.opt_in(customer_id)
+                await uow.reminders.mark_reachable(customer_id)
+                stopped = 0
+            else:
+                stopped = await uow.broadcasts.opt_out(customer_id, self._clock())
+            await uow.commit()
+        return stopped
+
+    async def pressed(self, broadcast_id: int, customer_id: int) -> None:
+        """The customer pressed a button of the broadcast's push (counted once)."""
+        async with self._uow() as uow:
+            await uow.broadcasts.pressed(broadcast_id, customer_id, self._clock())
+            await uow.commit()
+
+    # -- staff --------------------------------------------------------------------------------
+    async def create(
+        self,
+        content: PushContent,
+        staff_id: int,
+        *,
+        audience: dict[str, object] | None = None,
+        campaign_id: int | None = None,
+        offer_id: int | None = None,
+        send_at: datetime | None = None,
+    ) -> int:
+        """A broadcast scheduled for `send_at` (now when None); recorded as created and sent
+        by `staff_id`."""
+        now = self._clock()
+        async with self._uow() as uow:
+            broadcast_id = await uow.broadcasts.add(
+                BroadcastRow(
+                    status=BroadcastStatus.SCHEDULED.value,
+                    text_zh=content.text_zh,
+                    text_en=content.text_en,
+                    targets=[target.value for target in content.targets],
+                    audience=dict(audience or {}),
+                    campaign_id=campaign_id,
+                    offer_id=offer_id,
+                    send_at=send_at or now,
+                    created_by=staff_id,
+                    created_at=now,
+                    planned_through=0,
+                    planned=False,
+                )
+            )
+            await uow.broadcasts.record(broadcast_id, staff_id, "create", now)
+            await uow.broadcasts.record(broadcast_id, staff_id, "send", now)
+            await uow.commit()
+        return broadcast_id
+
+    async def pause(self, broadcast_id: int, staff_id: int) -> bool:
+        return await self._move(
+            broadcast_id, staff_id, "pause", BroadcastStatus.PAUSED, (BroadcastStatus.SCHEDULED,)
+        )
+
+    async def resume(self, broadcast_id: int, staff_id: int) -> bool:
+        return await self._move(
+            broadcast_id, staff_id, "resume", BroadcastStatus.SCHEDULED, (BroadcastStatus.PAUSED,)
+        )
+
+    async def cancel(self, broadcast_id: int, staff_id: int) -> bool:
+        """Nothing more of the broadcast is sent: every queued push is skipped at once."""
+        return await self._move(
+            broadcast_id,
+            staff_id,
+            "cancel",
+            BroadcastStatus.CANCELLED,
+            (BroadcastStatus.SCHEDULED, BroadcastStatus.PAUSED, BroadcastStatus.DRAFT),
+        )
+
+    async def _move(
+        self,
+        broadcast_id: int,
+        staff_id: int,
+        action: str,
+        to: BroadcastStatus,
+        allowed_from: Sequence[BroadcastStatus],
+    ) -> bool:
+        now = self._clock()
+        async with self._uow() as uow:
+            if not await uow.broadcasts.move(broadcast_id, to, allowed_from):
+                return False
+            if to is BroadcastStatus.CANCELLED:
+                await uow.broadcasts.skip_queued(broadcast_id, PushSkip.CANCELLED.value, now)
+            await uow.broadcasts.record(broadcast_id, staff_id, action, now)
+            await uow.commit()
+        return True
+
+    async def actions(self, broadcast_id: int) -> list[tuple[int, str, datetime]]:
+        """(staff id, action, when) of everything staff did to the broadcast, in order."""
+        async with self._uow.read() as uow:
+            rows = await uow.broadcasts.actions(broadcast_id)
+        return [(row.staff_id, row.action, row.at) for row in rows]
+
+    async def progress(self, broadcast_id: int) -> BroadcastProgress:
+        async with self._uow.read() as uow:
+            row = await uow.broadcasts.get(broadcast_id)
+            if row is None:
+                raise BroadcastNotFound(broadcast_id)
+            counts = await uow.broadcasts.progress(broadcast_id)
+        return _progress(row, counts)
+
+    async def recent(self, limit: int = 10) -> list[BroadcastProgress]:
+        async with self._uow.read() as uow:
+            found = []
+            for row in await uow.broadcasts.recent(limit):
+                found.append(_progress(row, await uow.broadcasts.progress(row.id)))
+        return found
+
+    # -- planning -----------------------------------------------------------------------------
+    async def plan(self) -> int:
+        """Plan the outbox of every broadcast whose time has come, in short batches; safe to
+        run twice or at once (a unique key per broadcast and customer). How many were added."""
+        now = self._clock()
+        async with self._uow.read() as uow:
+            due = [row for row in await uow.broadcasts.due(now) if not row.planned]
+            top = await uow.broadcasts.top_customer_id()
+        planned = 0
+        for row in due:
+            planned += await self._plan_one(row, top, now)
+        return planned
+
+    async def _plan_one(self, row: BroadcastRow, top: int, now: datetime) -> int:
+        audience = dict(row.audience or {})
+        after = row.planned_through
+        planned = 0
+        while True:
+            upto = min(after + self.config.plan_batch, top)
+            async with self._uow() as uow:
+                if upto > after:
+                    planned += await uow.broadcasts.plan(row.id, audience, after, upto, now)
+                await uow.broadcasts.planned_through(row.id, upto, finished=upto >= top)
+                await uow.commit()
+            after = upto
+            await asyncio.sleep(0)  # let conversations run between batches
+            if after >= top:
+                return planned
+
+    # -- sending ------------------------------------------------------------------------------
+    def in_quiet_hours(self, now: datetime) -> bool:
+        return self.config.quiet_hours.end_after(now, self.zone) != now
+
+    async def claim_due(self, limit: int) -> Claimed:
+        """Take up to `limit` pushes for sending, each checked again now: one to a customer who
+        turned pushes off, blocked the bot or was erased, past the day's frequency cap, or about
+        an offer they took or that sold out or ended, is skipped with its reason. Nothing is
+        taken in quiet hours."""
+        now = self._clock()
+        if self.in_quiet_hours(now):
+            return Claimed([], 0)
+        until = now + timedelta(seconds=self.config.claim_seconds)
+        async with self._uow() as uow:
+            broadcasts = {row.id: row for row in await uow.broadcasts.due(now)}
+            rows = await uow.broadcasts.claim(list(broadcasts), now, until, limit)
+            if not rows:
+                await uow.commit()
+                return Claimed([], 0)
+            due = await self._check(uow, rows, broadcasts, now)
+            await uow.commit()
+        return Claimed(due, len(rows))
+
+    async def _check(
+        self,
+        uow: UnitOfWork,
+        rows: list[BroadcastOutboxRow],
+        broadcasts: dict[int, BroadcastRow],
+        now: datetime,
+    ) -> list[DuePush]:
+        customer_ids = [row.customer_id for row in rows]
+        customers = await uow.reminders.customers(customer_ids)
+        opted_out = await uow.broadcasts.opted_out(customer_ids)
+        unreachable = await uow.reminders.unreachable(customer_ids)
+        about = {b.id: await self._about(uow, b, now) for b in broadcasts.values()}
+        offer_ids = {offer for _, offers in about.values() for offer in offers}
+        claimed = await uow.reminders.claimed_offers(customer_ids, offer_ids)
+        due: list[DuePush] = []
+        scope = push_cap_scope(now)
+        for row in rows:
+            broadcast = broadcasts[row.broadcast_id]
+            customer = customers.get(row.customer_id)
+            verdict: PushSkip | None = None
+            over, offers = about[row.broadcast_id]
+            if customer is None or customer.telegram_id is None:
+                verdict = PushSkip.ERASED
+            elif row.customer_id in opted_out:
+                verdict = PushSkip.OPTED_OUT
+            elif row.customer_id in unreachable:
+                verdict = PushSkip.UNREACHABLE
+            elif over is not None:
+                verdict = over
+            elif any((row.customer_id, offer) in claimed for offer in offers):
+                verdict = PushSkip.TAKEN
+            elif row.cap_scope is None:
+                # The frequency cap: one conditional write, held however many senders run.
+                if await uow.allowances.take(row.customer_id, scope, 1, self.config.daily_cap):
+                    await uow.broadcasts.took_cap(row.id, scope)
+                else:
+                    verdict = PushSkip.FREQUENCY_CAP
+            if verdict is not None:
+                await self._settle_in(uow, row.id, SKIPPED, now, reason=verdict.value)
+                continue
+            language = parse_language(customer.language if customer else "") or Language.ZH_CN
+            due.append(
+                DuePush(
+                    outbox_id=row.id,
+                    broadcast_id=row.broadcast_id,
+                    customer_id=row.customer_id,
+                    chat_id=row.chat_id,
+                    language=language,
+                    text=broadcast.text_zh if language is Language.ZH_CN else broadcast.text_en,
+                    targets=tuple(PushTarget(t) for t in broadcast.targets),
+                    variant=row.variant,
+                )
+            )
+        return due
+
+    async def _about(
+        self, uow: UnitOfWork, broadcast: BroadcastRow, now: datetime
+    ) -> tuple[PushSkip | None, list[int]]:
+        """Whether what the broadcast is about is over or sold out now, and its offers (a
+        customer who took one of them gets no push about it)."""
+        if broadcast.campaign_id is None:
+            return None, []
+        found = await uow.reminders.campaign(broadcast.campaign_id)
+        if found is None:
+            return PushSkip.OVER, []
+        row, offers = found
+        if not campaign_of(row, offers).live_at(now):
+            return PushSkip.OVER, []
+        if broadcast.offer_id is not None:
+            offers = [offer for offer in offers if offer.id == broadcast.offer_id]
+            if not offers:
+                return PushSkip.OVER, []
+        limited = [offer for offer in offers if offer.quota is not None]
+        if offers and len(limited) == len(offers):
+            if all(offer.used >= (offer.quota or 0) for offer in limited):
+                return PushSkip.SOLD_OUT, []
+        return None, [offer.id for offer in offers]
+
+    async def _settle_in(
+        self,
+        uow: UnitOfWork,
+        outbox_id: int,
+        status: str,
+        now: datetime,
+        *,
+        reason: str | None = None,
+        message_id: int | None = None,
+    ) -> bool:
+        """Settle a claimed push; one that did not arrive gives its frequency cap back."""
+        row = await uow.broadcasts.settle(
+            outbox_id, status, now, reason=reason, message_id=message_id
+        )
+        if row is None:
+            return False
+        if status != SENT and row.cap_scope is not None:
+            await uow.allowances.give_back(row.customer_id, row.cap_scope, 1)
+        return True
+
+    async def sent(self, outbox_id: int, message_id: int | None) -> bool:
+        async with self._uow() as uow:
+            done = await self._settle_in(uow, outbox_id, SENT, self._clock(), message_id=message_id)
+            await uow.commit()
+        return done
+
+    async def failed(self, outbox_id: int, reason: str) -> None:
+        """Dead-lettered: given up on, with the reason."""
+        async with self._uow() as uow:
+            await self._settle_in(uow, outbox_id, FAILED, self._clock(), reason=reason)
+            await uow.commit()
+
+    async def blocked(self, outbox_id: int, customer_id: int, reason: str) -> None:
+        """The customer blocked the bot: this push failed, and no more go to them."""
+        now = self._clock()
+        async with self._uow() as uow:
+            await self._settle_in(uow, outbox_id, FAILED, now, reason=f"blocked: {reason}")
+            await uow.reminders.mark_unreachable(customer_id, now)
+            await uow.commit()
+
+    async def release(self, outbox_ids: Sequence[int]) -> None:
+        """Claimed pushes given back unsent (a sender stopping midway); the frequency cap they
+        took stays with them, so sending them later takes nothing twice."""
+        async with self._uow() as uow:
+            await uow.broadcasts.release(outbox_ids)
+            await uow.commit()
+
+    async def finish(self) -> list[int]:
+        """Broadcasts with nothing left to send become done; their ids."""
+        async with self._uow() as uow:
+            done = await uow.broadcasts.finish_sent(self._clock())
+            await uow.commit()
+        return done
+
+
+def _progress(row: BroadcastRow, counts: list[tuple[str, str | None, int]]) -> BroadcastProgress:
+    skipped: dict[str, int] = {}
+    totals = {PLANNED: 0, SENDING: 0, SENT: 0, FAILED: 0}
+    for status, reason, count in counts:
+        if status == SKIPPED:
+            skipped[reason or ""] = skipped.get(reason or "", 0) + count
+        else:
+            totals[status] = totals.get(status, 0) + count
+    return BroadcastProgress(
+        broadcast_id=row.id,
+        status=BroadcastStatus(row.status),
+        send_at=row.send_at,
+        text_zh=row.text_zh,
+        text_en=row.text_en,
+        planned=row.planned,
+        queued=totals[PLANNED] + totals[SENDING],
+        sent=totals[SENT],
+        failed=totals[FAILED],
+        skipped=skipped,
+    )

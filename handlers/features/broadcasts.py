@@ -1,0 +1,89 @@
+"""Campaign pushes as customers see them: the push itself (its text in their language, up to
+three buttons into the bot, and "turn pushes off"), and `/notifications` to turn them on or
+off. Turning them off stops every push queued for the customer at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.broadcasts import PushTarget
+from domain.services.broadcasts import DuePush
+from handlers.buttons import ButtonData
+from handlers.contract import Button, Reply
+from handlers.features.offers import ShowOffers
+from handlers.features.recharge import ShowRecharge
+from handlers.i18n import Texts
+from handlers.menu import back_to_menu
+from handlers.router import Context, ConversationRouter
+
+
+@dataclass(frozen=True)
+class PushesOff(ButtonData, prefix="psh-0"):
+    """Campaign pushes off (the button on every push, and on /notifications)."""
+
+
+@dataclass(frozen=True)
+class PushesOn(ButtonData, prefix="psh-1"):
+    """Campaign pushes on again."""
+
+
+@dataclass(frozen=True)
+class PushOpen(ButtonData, prefix="psh-go"):
+    """A push's button: leads into the bot (offers, recharge, survey) for broadcast N."""
+
+    broadcast_id: int
+    target: PushTarget
+
+
+TARGET_LABELS = {
+    PushTarget.OFFERS: "push.button.offers",
+    PushTarget.RECHARGE: "push.button.recharge",
+    PushTarget.SURVEY: "push.button.survey",
+}
+
+
+def push_reply(t: Texts, push: DuePush) -> Reply:
+    """The push as the customer reads it: its text, its buttons, and a one-tap way out."""
+    rows = [
+        (Button(t(TARGET_LABELS[target]), PushOpen(push.broadcast_id, target).pack()),)
+        for target in push.targets
+    ]
+    rows.append((Button(t("push.off_button"), PushesOff().pack()),))
+    return Reply(push.text, tuple(rows))
+
+
+async def _show_notifications(ctx: Context, *, edit: bool) -> None:
+    on = await ctx.services.broadcasts.pushes_on(ctx.customer.id)
+    if on:
+        text, switch = ctx.t("notifications.on"), Button(ctx.t("push.off"), PushesOff().pack())
+    else:
+        text, switch = ctx.t("notifications.off"), Button(ctx.t("push.on"), PushesOn().pack())
+    ctx.reply(text, ((switch,), back_to_menu(ctx.t)), edit=edit)
+
+
+def register(router: ConversationRouter) -> None:
+    @router.command("notifications")
+    async def notifications(ctx: Context) -> None:
+        await _show_notifications(ctx, edit=False)
+
+    @router.button(PushesOff)
+    async def pushes_off(ctx: Context, _data: PushesOff) -> None:
+        await ctx.services.broadcasts.turn_pushes(ctx.customer.id, on=False)
+        ctx.notice(ctx.t("push.turned_off"))
+        await _show_notifications(ctx, edit=False)
+
+    @router.button(PushesOn)
+    async def pushes_on(ctx: Context, _data: PushesOn) -> None:
+        await ctx.services.broadcasts.turn_pushes(ctx.customer.id, on=True)
+        ctx.notice(ctx.t("push.turned_on"))
+        await _show_notifications(ctx, edit=True)
+
+    @router.button(PushOpen)
+    async def push_open(ctx: Context, data: PushOpen) -> None:
+        await ctx.services.broadcasts.pressed(data.broadcast_id, ctx.customer.id)
+        if data.target is PushTarget.OFFERS:
+            await router.press(ctx, ShowOffers())
+        elif data.target is PushTarget.RECHARGE:
+            await router.press(ctx, ShowRecharge())
+        else:
+            ctx.notice(ctx.t("button.expired"))

@@ -1,0 +1,123 @@
+"""Broadcast sweeps: plan the outbox of each broadcast whose time has come, then send the
+queued pushes, once each.
+
+Both are plain coroutines over database rows, safe to run twice, at once or after a crash:
+
+* planning inserts outbox rows under a unique key (broadcast, customer), in short batches that
+  leave the event loop free, so running it again adds nothing;
+* sending claims rows (`sending`, until a deadline) by a conditional update, so two processes
+  never take the same row, sends each through the rate-limited delivery port and records it
+  sent in the same uninterruptible step; a sweep cancelled midway gives its unsent rows back,
+  and the rows of a process killed with `kill -9` are taken again when their claim lapses.
+
+As with reminders, the one window left is a process killed after Telegram accepted a message and
+before the database recorded it (milliseconds): that push is sent again after the restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from domain.services.broadcasts import Claimed, DuePush
+from domain.services.registry import Services
+from handlers.contract import Delivery, DeliveryStatus
+from handlers.features.broadcasts import push_reply
+from handlers.i18n import texts
+from handlers.outbound import SettlingNotifier, finish_even_if_cancelled
+from scheduler.reminders import SchedulerLease
+
+log = logging.getLogger(__name__)
+
+CLAIM_BATCH = 200
+# Messages under way at once; the port's limiter decides when each goes.
+CONCURRENCY = 64
+
+
+async def plan_broadcasts(services: Services, lease: SchedulerLease | None = None) -> int:
+    if lease is not None and not await lease.held():
+        return 0
+    planned = await services.broadcasts.plan()
+    if planned:
+        log.info("planned %d pushes", planned)
+    return planned
+
+
+async def deliver_broadcasts(
+    services: Services,
+    notifier: SettlingNotifier,
+    lease: SchedulerLease | None = None,
+    *,
+    batch: int = CLAIM_BATCH,
+    concurrency: int = CONCURRENCY,
+) -> int:
+    """Send every queued push of the broadcasts being sent; returns how many were sent."""
+    sent = 0
+    while lease is None or await lease.held():
+        claimed = await _claim(services, batch)
+        if not claimed.taken:
+            break
+        if claimed.due:
+            sent += await _send(services, notifier, claimed.due, concurrency)
+    await services.broadcasts.finish()
+    return sent
+
+
+async def sweep_broadcasts(
+    services: Services, notifier: SettlingNotifier, lease: SchedulerLease | None = None
+) -> int:
+    """The scheduler's job: plan, then send."""
+    await plan_broadcasts(services, lease)
+    return await deliver_broadcasts(services, notifier, lease)
+
+
+async def _claim(services: Services, batch: int) -> Claimed:
+    """Claim queued pushes; cancelled meanwhile, the claim is finished and given back whole."""
+    claim = asyncio.ensure_future(services.broadcasts.claim_due(batch))
+    try:
+        return await asyncio.shield(claim)
+    except asyncio.CancelledError:
+        await asyncio.wait([claim])
+        if not claim.cancelled() and claim.exception() is None and claim.result().due:
+            ids = [push.outbox_id for push in claim.result().due]
+            await finish_even_if_cancelled(services.broadcasts.release(ids))
+        raise
+
+
+async def _send(
+    services: Services, notifier: SettlingNotifier, due: list[DuePush], concurrency: int
+) -> int:
+    unsettled = {push.outbox_id for push in due}
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(push: DuePush) -> bool:
+        async def settle(delivery: Delivery) -> None:
+            await finish_even_if_cancelled(record(delivery))
+
+        async def record(delivery: Delivery) -> None:
+            if delivery:
+                await services.broadcasts.sent(push.outbox_id, delivery.message_id)
+            elif delivery.status is DeliveryStatus.BLOCKED:
+                await services.broadcasts.blocked(push.outbox_id, push.customer_id, delivery.reason)
+            else:
+                reason = delivery.reason or delivery.status.value
+                await services.broadcasts.failed(push.outbox_id, reason)
+            unsettled.discard(push.outbox_id)
+
+        async with gate:
+            reply = push_reply(texts(push.language), push)
+            delivery = await notifier.send(push.chat_id, reply, settle=settle)
+            return bool(delivery)
+
+    try:
+        results = await asyncio.gather(*(one(push) for push in due), return_exceptions=True)
+    except asyncio.CancelledError:
+        if unsettled:
+            await finish_even_if_cancelled(services.broadcasts.release(sorted(unsettled)))
+        raise
+    for result in results:
+        if isinstance(result, BaseException):
+            log.error("sending a push failed", exc_info=result)
+    if unsettled:
+        await services.broadcasts.release(sorted(unsettled))
+    return sum(1 for result in results if result is True)
