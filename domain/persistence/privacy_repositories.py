@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.persistence.broadcast_tables import BroadcastOutboxRow
 from domain.persistence.reminder_repositories import PLANNED, SKIPPED
 from domain.persistence.reminder_tables import ReminderOutboxRow, ReminderSubscriptionRow
 from domain.persistence.tables import OrderRow
@@ -21,7 +22,8 @@ class PrivacyRepository:
 
     async def forget_chats(self, customer_id: int) -> None:
         """Orders keep no chat (their outcome is told to nobody), reminder subscriptions go,
-        reminders not sent yet are skipped, and the record of those sent keeps no chat."""
+        reminders and pushes not sent yet are skipped, and the record of those sent keeps no
+        chat."""
         await self._session.execute(
             update(OrderRow)
             .where(OrderRow.customer_id == customer_id, OrderRow.chat_id.is_not(None))
@@ -43,6 +45,19 @@ class PrivacyRepository:
         await self._session.execute(
             update(outbox)
             .where(outbox.customer_id == customer_id)
+            .values(chat_id=NO_CHAT)
+            .execution_options(synchronize_session=False)
+        )
+        pushes = BroadcastOutboxRow
+        await self._session.execute(
+            update(pushes)
+            .where(pushes.customer_id == customer_id, pushes.status == PLANNED)
+            .values(status=SKIPPED, reason="erased")
+            .execution_options(synchronize_session=False)
+        )
+        await self._session.execute(
+            update(pushes)
+            .where(pushes.customer_id == customer_id)
             .values(chat_id=NO_CHAT)
             .execution_options(synchronize_session=False)
         )

@@ -8,10 +8,13 @@ import pytest
 from sqlalchemy import select
 
 from bot.assembly import App, build_app
+from domain.broadcasts import PushContent, PushTarget
 from domain.campaign_file import parse_campaign_file
 from domain.persistence.tables import Base
 from domain.tickets import Category
 from handlers.contract import Delivery, Reply
+from handlers.outbound import Settle
+from scheduler.broadcasts import plan_broadcasts, sweep_broadcasts
 from scheduler.jobs import sweep_orders
 from scheduler.referrals import sweep_referrals
 from scheduler.support import StaffChat, relay_support
@@ -54,10 +57,13 @@ class Outbox:
         self.sent: list[tuple[int, Reply]] = []
         self.next_id = 100
 
-    async def send(self, chat_id: int, reply: Reply) -> Delivery:
+    async def send(self, chat_id: int, reply: Reply, *, settle: Settle | None = None) -> Delivery:
         self.sent.append((chat_id, reply))
         self.next_id += 1
-        return Delivery.sent(self.next_id)
+        delivery = Delivery.sent(self.next_id)
+        if settle is not None:
+            await settle(delivery)
+        return delivery
 
 
 @pytest.fixture
@@ -69,6 +75,7 @@ async def shop(database_url: str) -> AsyncIterator[App]:
             sandbox_topup_delay_seconds=0,
             admin_ids=str(STAFF),
             bot_username="wallet_test_bot",
+            quiet_hours="off",
         )
     )
     await app.services.campaigns.load(parse_campaign_file(CAMPAIGN))
@@ -121,6 +128,11 @@ async def test_after_erasure_no_table_holds_the_customers_telegram_id(shop: App)
     campaign_id = (await services.reminders.campaign_ids())["privacy-fest"]
     await services.reminders.toggle(me.id, CUSTOMER, campaign_id, "*")
     await services.reminders.plan()
+    push = PushContent("新活动", "New campaign", (PushTarget.OFFERS,))
+    await services.broadcasts.create(push, STAFF)
+    await sweep_broadcasts(services, outbox)  # one push sent to the customer
+    await services.broadcasts.create(push, STAFF)
+    await plan_broadcasts(services)  # and one still queued
     await services.support.suggest(me.id, "more offers please")
     ticket = await services.support.open_ticket(me.id, CUSTOMER, Category.OTHER, "where is it?")
     await services.support.customer_message(
