@@ -23,6 +23,7 @@ from domain.persistence.migrate import upgrade
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.ports import PaymentProvider, TopUpGateway, TopUpResult
 from domain.reminders import QuietHours
+from domain.risk import DEFAULT_ACTIONS, RiskRules
 from domain.services.broadcasts import BroadcastConfig
 from domain.services.loyalty import LoyaltyConfig
 from domain.services.recharge import RechargeConfig
@@ -132,6 +133,20 @@ def build_ports(settings: Settings, clock: Clock = utc_now) -> Ports:
     return Ports(gateway=gateway, providers=providers)
 
 
+def risk_rules(settings: Settings) -> RiskRules:
+    return RiskRules(
+        orders_per_hour=settings.risk_orders_per_hour,
+        orders_per_day=settings.risk_orders_per_day,
+        amount_per_hour_fen=settings.risk_amount_per_hour_fen,
+        numbers_per_day=settings.risk_numbers_per_day,
+        declines_in_a_row=settings.risk_declines_in_a_row,
+        new_account_large_fen=settings.risk_new_account_large_fen,
+        new_account_window=timedelta(minutes=settings.risk_new_account_minutes),
+        actions={**DEFAULT_ACTIONS, **settings.risk_actions},
+        enabled=settings.risk_rules_enabled,
+    )
+
+
 def support_config(settings: Settings) -> SupportConfig:
     return SupportConfig(
         first_response=timedelta(minutes=settings.support_first_response_minutes),
@@ -167,6 +182,7 @@ async def build_app(
         support=support_config(settings),
         reminders=reminder_config(settings),
         broadcasts=broadcast_config(settings),
+        risk=risk_rules(settings),
     )
     conversation = build_conversation(services)
     conversation.bot_username = settings.bot_username

@@ -56,6 +56,7 @@ async def run(settings: Settings) -> None:
         settings.order_sweep_seconds,
         points_warn_days=settings.points_warn_days,
         referral_sweep_seconds=settings.referral_sweep_seconds,
+        risk_sweep_seconds=settings.risk_sweep_seconds,
         support_relay_seconds=settings.support_relay_seconds,
         support_sla_seconds=settings.support_sla_sweep_seconds,
         staff_chat=StaffChat(settings.staff_chat_id, settings.staff_chat_is_forum),

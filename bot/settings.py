@@ -15,6 +15,7 @@ from domain.languages import DEFAULT_LANGUAGE, Language
 from domain.orders import PaymentMethod
 from domain.phone import Carrier
 from domain.reminders import QuietHours
+from domain.risk import RiskAction, RiskRule
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/wallet-bot.sqlite3"
 TELEGRAM_DEFAULT_API_URL = "https://api.telegram.org"
@@ -144,6 +145,34 @@ class Settings(BaseSettings):
     # broadcasts; planned and sent every BROADCAST_SWEEP_SECONDS (never in QUIET_HOURS).
     broadcast_daily_cap: int = Field(default=1, ge=1)
     broadcast_sweep_seconds: float = Field(default=5.0, gt=0)
+    # Risk rules (0 turns one off): an order over a limit is held for staff, or the account
+    # frozen, as RISK_ACTIONS says (rule=hold|freeze, comma-separated; the rest as by default).
+    risk_rules_enabled: bool = True
+    risk_orders_per_hour: int = Field(default=10, ge=0)
+    risk_orders_per_day: int = Field(default=30, ge=0)
+    risk_amount_per_hour_fen: int = Field(default=200_000, ge=0)
+    risk_numbers_per_day: int = Field(default=5, ge=0)
+    risk_declines_in_a_row: int = Field(default=5, ge=0)
+    risk_new_account_large_fen: int = Field(default=30_000, ge=0)
+    risk_new_account_minutes: int = Field(default=60, ge=1)
+    risk_actions: Annotated[dict[RiskRule, RiskAction], NoDecode] = Field(default_factory=dict)
+    risk_sweep_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("risk_actions", mode="before")
+    @classmethod
+    def _risk_actions(cls, value: object) -> object:
+        """ "orders_per_hour=freeze,new_account_large=hold": each rule and action by name."""
+        if not isinstance(value, str):
+            return value
+        actions: dict[str, str] = {}
+        for part in value.split(","):
+            if not part.strip():
+                continue
+            rule, sep, action = part.partition("=")
+            if not sep:
+                raise ValueError(f"RISK_ACTIONS: {part.strip()!r} is not rule=hold|freeze")
+            actions[rule.strip()] = action.strip()
+        return actions
 
     @field_validator("telegram_api_url")
     @classmethod

@@ -24,6 +24,9 @@ class OrderStatus(StrEnum):
     FAILED = "failed"
     REFUNDED = "refunded"
     EXPIRED = "expired"
+    # Kept but not payable: a risk rule held it for staff (released: created again; refused:
+    # expired, nothing having been charged).
+    HELD = "held"
 
 
 class PaymentMethod(StrEnum):
@@ -50,6 +53,7 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.COMPLETED: frozenset(),
     OrderStatus.REFUNDED: frozenset(),
     OrderStatus.EXPIRED: frozenset(),
+    OrderStatus.HELD: frozenset({OrderStatus.CREATED, OrderStatus.EXPIRED}),
 }
 
 PAYABLE = frozenset({OrderStatus.CREATED, OrderStatus.AWAITING_PAYMENT})
@@ -126,6 +130,10 @@ class Order:
     @property
     def payable(self) -> bool:
         return self.status in PAYABLE
+
+    @property
+    def held(self) -> bool:
+        return self.status is OrderStatus.HELD
 
 
 @dataclass(frozen=True)

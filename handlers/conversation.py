@@ -16,6 +16,7 @@ from handlers.features import (
     referral_review,
     referrals,
     reminders,
+    risk_review,
     staff_desk,
     start,
     support,
@@ -40,6 +41,7 @@ FEATURES = (
     referral_review,
     dashboard,
     broadcasts,
+    risk_review,
 )
 
 

@@ -26,6 +26,7 @@ from scheduler.broadcasts import sweep_broadcasts
 from scheduler.notify import tell_customer
 from scheduler.referrals import sweep_referrals
 from scheduler.reminders import SchedulerLease, sweep_reminders
+from scheduler.risk import sweep_risk
 from scheduler.support import StaffChat, relay_support, sweep_support_sla
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class Schedule:
     points_sweep_seconds: float = 3600.0
     points_warn_days: int = 14
     referral_sweep_seconds: float = 10.0
+    risk_sweep_seconds: float = 5.0
     support_relay_seconds: float = 3.0
     support_sla_seconds: float = 60.0
     staff_chat: StaffChat = field(default_factory=lambda: StaffChat(None))
@@ -171,6 +173,14 @@ def build_scheduler(
         seconds=schedule.referral_sweep_seconds,
         args=(services, notifier, schedule.staff_chat.chat_id),
         id="sweep_referrals",
+        **common,
+    )
+    scheduler.add_job(
+        under_lease(lease, sweep_risk),
+        "interval",
+        seconds=schedule.risk_sweep_seconds,
+        args=(services, notifier, schedule.staff_chat.chat_id),
+        id="sweep_risk",
         **common,
     )
     scheduler.add_job(

@@ -22,7 +22,12 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {"database_url": database_url, "bot_token": None}
+    # Risk rules are off unless a test turns them on (many tests order often in a minute).
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "bot_token": None,
+        "risk_rules_enabled": False,
+    }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type, call-arg]
 

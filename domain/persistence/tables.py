@@ -389,4 +389,5 @@ from domain.persistence import broadcast_tables as _broadcast_tables  # noqa: E4
 from domain.persistence import dashboard_tables as _dashboard_tables  # noqa: E402, F401
 from domain.persistence import referral_tables as referral_tables  # noqa: E402
 from domain.persistence import reminder_tables as _reminder_tables  # noqa: E402, F401
+from domain.persistence import risk_tables as _risk_tables  # noqa: E402, F401
 from domain.persistence import support_tables as _support_tables  # noqa: E402,F401

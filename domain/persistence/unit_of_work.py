@@ -40,6 +40,7 @@ from domain.persistence.repositories import (
     ProductRepository,
     WalletRepository,
 )
+from domain.persistence.risk_repository import RiskRepository
 from domain.persistence.support_repositories import SupportRepository
 
 
@@ -219,6 +220,9 @@ class UnitOfWork:
     @cached_property
     def figures(self) -> FigureQueries:
         return FigureQueries(self)
+
+    def risk(self) -> RiskRepository:
+        return RiskRepository(self)
 
 
 class UnitOfWorkFactory:

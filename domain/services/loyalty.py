@@ -574,7 +574,8 @@ class Redemption:
 
 class RedeemRefused(Exception):
     """reason: "unknown", "out_of_stock", "limit", "not_enough_points", or for a data pack
-    "number_needed" (no number given) or "carrier" (the pack does not serve its carrier)."""
+    "number_needed" (no number given) or "carrier" (the pack does not serve its carrier), or
+    "frozen" (a risk rule froze the account until staff release it)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -659,6 +660,8 @@ class RewardCatalogue:
         chat_id: int | None,
     ) -> Redemption:
         async with self._uow() as uow:
+            if await uow.risk.frozen(customer_id):
+                raise RedeemRefused("frozen")
             row = await uow.rewards.get(reward_id)
             if row is None or not row.active or row.kind not in DELIVERABLE:
                 raise RedeemRefused("unknown")

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from domain.campaigns import Benefit, OfferKind, Quote
 from domain.catalogue import Product, ProductKind
+from domain.clock import Clock, utc_now
 from domain.money import Money
 from domain.orders import (
     Order,
@@ -18,9 +19,9 @@ from domain.orders import (
 from domain.persistence.core import Record
 from domain.persistence.repositories import OrderChange
 from domain.persistence.tables import OrderRow
-from domain.persistence.unit_of_work import UnitOfWork
+from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier, PhoneNumber
-from domain.services.loyalty import offer_of, quote_json
+from domain.services.loyalty import LoyaltyService, offer_of, quote_json
 from domain.services.recharge import (
     COUPON_MISSES,
     COUPON_REJECTED,
@@ -37,10 +38,12 @@ from domain.services.recharge import (
     OrderSteps,
     PaymentStarted,
     ProductUnavailable,
+    RechargeConfig,
     S,
     order_of,
     product_of,
 )
+from domain.services.risk import RiskService
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,17 @@ def _bundle_saving(benefits: Sequence[Benefit]) -> Money:
 
 
 class OrderingService(OrderSteps):
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        config: RechargeConfig,
+        loyalty: LoyaltyService,
+        risk: RiskService,
+        clock: Clock = utc_now,
+    ) -> None:
+        super().__init__(uow, config, loyalty, clock)
+        self._risk = risk
+
     # -- catalogue ----------------------------------------------------------------------------
     async def products(self, kind: ProductKind, carrier: Carrier | None = None) -> list[Product]:
         async with self._uow.read() as uow:
@@ -341,7 +355,17 @@ class OrderingService(OrderSteps):
         return await self.create_order(customer_id, chat_id, number, previous.product_id)
 
     async def _insert(self, uow: UnitOfWork, row: OrderRow) -> Order:
-        await uow.orders.add(row, "customer", self.config.limits.daily.fen)
+        """Keep the new order, counted against the risk rules in this same transaction: one
+        over a limit is kept held (not payable) with a case for staff; a frozen account's is
+        refused (`AccountFrozen`)."""
+        await self._risk.refuse_frozen(uow, row.customer_id)
+        verdict = await self._risk.assess(uow, row)
+        if verdict is not None:
+            row.status = S.HELD.value
+        cause = f"held: {verdict.rule}" if verdict is not None else "customer"
+        await uow.orders.add(row, cause, self.config.limits.daily.fen)
+        if verdict is not None:
+            await self._risk.open_case(uow, row.customer_id, row.id, verdict)
         await uow.commit()
         return order_of(row)
 

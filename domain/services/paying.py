@@ -39,6 +39,7 @@ from domain.services.recharge import (
     order_id_from_payload,
     order_of,
 )
+from domain.services.risk import AccountFrozen, RiskService
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +52,13 @@ class PaymentService(OrderSteps):
         providers: Mapping[PaymentMethod, PaymentProvider],
         fulfilment: FulfilmentService,
         loyalty: LoyaltyService,
+        risk: RiskService,
         clock: Clock = utc_now,
     ) -> None:
         super().__init__(uow, config, loyalty, clock)
         self._providers = providers
         self._fulfilment = fulfilment
+        self._risk = risk
 
     # -- paying -------------------------------------------------------------------------------
     async def pay_with_wallet(self, customer_id: int, order_id: int) -> Order:
@@ -113,6 +116,8 @@ class PaymentService(OrderSteps):
         result = await provider.charge(order)
         if result.outcome is ChargeOutcome.DECLINED:
             await self._note(order.id, S.AWAITING_PAYMENT, f"declined: {result.reason or ''}")
+            if await self._risk.declined(customer_id, order.id) is not None:
+                raise AccountFrozen(str(customer_id))
             raise PaymentDeclined(result.reason)
         if result.outcome is ChargeOutcome.UNKNOWN:
             await self._note(order.id, S.AWAITING_PAYMENT, "charge unconfirmed")
@@ -282,6 +287,7 @@ class PaymentService(OrderSteps):
                 if await uow.orders.get(order_id) is None:
                     raise OrderNotFound(order_id)
                 return None
+            await self._risk.paid(uow, moved.customer_id)
             sent = await self._fulfilment.send_at_once(uow, moved)
             await uow.commit()
         if sent is not None:

@@ -10,6 +10,7 @@ from domain.money import Money
 from domain.orders import PaymentMethod, RechargeLimits
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.ports import PaymentProvider, TopUpGateway
+from domain.risk import RiskRules
 from domain.services.broadcasts import BroadcastConfig, BroadcastService
 from domain.services.campaign_catalogue import CampaignCatalogue
 from domain.services.customers import ConversationService, CustomerService
@@ -24,6 +25,7 @@ from domain.services.recharge import RechargeConfig
 from domain.services.referrals import ReferralService
 from domain.services.reminders import ReminderConfig, ReminderService
 from domain.services.reward_coupons import CouponCheckout
+from domain.services.risk import RiskService
 from domain.services.staff import StaffDirectory
 from domain.services.support import SupportConfig, SupportService
 from domain.services.wallet import WalletService
@@ -62,6 +64,7 @@ class Services:
     dashboard: DashboardAccess
     figures: DashboardFigures
     broadcasts: BroadcastService
+    risk: RiskService
 
 
 def build_services(
@@ -75,6 +78,7 @@ def build_services(
     support: SupportConfig | None = None,
     reminders: ReminderConfig | None = None,
     broadcasts: BroadcastConfig | None = None,
+    risk: RiskRules | None = None,
 ) -> Services:
     loyalty_service = LoyaltyService(uow, loyalty or LoyaltyConfig(), clock)
     orders = recharge or RechargeConfig(limits=DEFAULT_LIMITS)
@@ -82,11 +86,15 @@ def build_services(
         uow, orders, ports.providers, ports.gateway, loyalty_service, clock
     )
     staff = StaffDirectory(admin_ids, uow, clock)
+    rules = risk or RiskRules(enabled=False)
+    risk_service = RiskService(uow, orders, loyalty_service, rules, clock)
     return Services(
         customers=CustomerService(uow, clock),
         conversations=ConversationService(uow, clock),
-        ordering=OrderingService(uow, orders, loyalty_service, clock),
-        paying=PaymentService(uow, orders, ports.providers, fulfilment, loyalty_service, clock),
+        ordering=OrderingService(uow, orders, loyalty_service, risk_service, clock),
+        paying=PaymentService(
+            uow, orders, ports.providers, fulfilment, loyalty_service, risk_service, clock
+        ),
         fulfilment=fulfilment,
         outcomes=OutcomeService(uow, orders, loyalty_service, clock),
         wallet=WalletService(uow),
@@ -101,4 +109,5 @@ def build_services(
         dashboard=DashboardAccess(uow, staff, clock),
         figures=DashboardFigures(uow),
         broadcasts=BroadcastService(uow, broadcasts, clock),
+        risk=risk_service,
     )

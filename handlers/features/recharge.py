@@ -25,6 +25,7 @@ from domain.services.recharge import (
 )
 from handlers.buttons import ButtonData
 from handlers.contract import Button, Invoice, Reply
+from handlers.features.risk_review import held_notice
 from handlers.i18n import Texts
 from handlers.menu import back_to_menu, show_menu
 from handlers.offers_text import benefit_lines, earnings_line
@@ -217,6 +218,10 @@ async def _bundle_buttons(ctx: Context, order: Order) -> list[tuple[Button]]:
 
 
 async def show_confirmation(ctx: Context, order: Order, *, edit: bool) -> None:
+    if order.held:  # a risk rule held it: nothing to pay until staff release it
+        frozen = await ctx.services.risk.is_frozen(ctx.customer.id)
+        ctx.reply(held_notice(ctx.t, order, frozen), receipt_buttons(ctx.t, order), edit=edit)
+        return
     balance = await ctx.services.wallet.balance(ctx.customer.id)
     text = ctx.t(
         "recharge.confirm",

@@ -1,0 +1,171 @@
+"""Risk rules: velocity limits that hold an order before it is paid, or freeze an account.
+
+Each count is an allowance of the customer's (`domain/allowances.py`) taken by one conditional
+write inside the order's own unit of work, so two orders at once cannot both slip under a limit.
+An order over a limit is still kept, as held: staff release it (it may then be paid), refuse it
+(nothing was charged), or keep the account frozen. The rules here are plain Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from types import MappingProxyType
+
+from domain.orders import CHINA
+
+
+class RiskRule(StrEnum):
+    ORDERS_PER_HOUR = "orders_per_hour"
+    ORDERS_PER_DAY = "orders_per_day"
+    AMOUNT_PER_HOUR = "amount_per_hour"
+    NUMBERS_PER_DAY = "numbers_per_day"
+    DECLINES_IN_A_ROW = "declines_in_a_row"
+    NEW_ACCOUNT_LARGE = "new_account_large"
+
+
+class RiskAction(StrEnum):
+    # The order is kept but cannot be paid until staff release it.
+    HOLD = "hold"
+    # The customer can place no new order and redeem nothing until staff release them.
+    FREEZE = "freeze"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    RELEASED = "released"
+    REFUNDED = "refunded"
+    KEPT_FROZEN = "kept_frozen"
+
+
+class Decision(StrEnum):
+    RELEASE = "release"
+    REFUND = "refund"
+    KEEP_FROZEN = "keep_frozen"
+
+
+DECISION_STATUS: Mapping[Decision, CaseStatus] = MappingProxyType(
+    {
+        Decision.RELEASE: CaseStatus.RELEASED,
+        Decision.REFUND: CaseStatus.REFUNDED,
+        Decision.KEEP_FROZEN: CaseStatus.KEPT_FROZEN,
+    }
+)
+# The statuses a decision may be taken from: an open case, and a frozen account released later.
+DECIDABLE_FROM: Mapping[Decision, frozenset[CaseStatus]] = MappingProxyType(
+    {
+        Decision.RELEASE: frozenset({CaseStatus.OPEN, CaseStatus.KEPT_FROZEN}),
+        Decision.REFUND: frozenset({CaseStatus.OPEN}),
+        Decision.KEEP_FROZEN: frozenset({CaseStatus.OPEN}),
+    }
+)
+
+DEFAULT_ACTIONS: Mapping[RiskRule, RiskAction] = MappingProxyType(
+    {
+        RiskRule.ORDERS_PER_HOUR: RiskAction.HOLD,
+        RiskRule.ORDERS_PER_DAY: RiskAction.HOLD,
+        RiskRule.AMOUNT_PER_HOUR: RiskAction.HOLD,
+        RiskRule.NUMBERS_PER_DAY: RiskAction.HOLD,
+        RiskRule.DECLINES_IN_A_ROW: RiskAction.FREEZE,
+        RiskRule.NEW_ACCOUNT_LARGE: RiskAction.HOLD,
+    }
+)
+
+
+@dataclass(frozen=True)
+class RiskRules:
+    """The limits (0 turns a rule off) and what each rule does when it fires."""
+
+    orders_per_hour: int = 10
+    orders_per_day: int = 30
+    amount_per_hour_fen: int = 200_000
+    numbers_per_day: int = 5
+    declines_in_a_row: int = 5
+    new_account_large_fen: int = 30_000
+    new_account_window: timedelta = timedelta(hours=1)
+    actions: Mapping[RiskRule, RiskAction] = field(default_factory=lambda: DEFAULT_ACTIONS)
+    enabled: bool = True
+
+    def action(self, rule: RiskRule) -> RiskAction:
+        return self.actions.get(rule, DEFAULT_ACTIONS[rule])
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A rule that fired, what it does, and the evidence staff see."""
+
+    rule: RiskRule
+    action: RiskAction
+    evidence: str
+
+
+@dataclass(frozen=True)
+class RiskCase:
+    id: int
+    customer_id: int
+    order_id: int | None
+    rule: RiskRule
+    action: RiskAction
+    evidence: str
+    status: CaseStatus
+    created_at: datetime
+    decided_by: int | None = None
+    decided_by_name: str | None = None
+    decided_at: datetime | None = None
+
+    @property
+    def freezes(self) -> bool:
+        """Whether this case keeps the customer's account frozen."""
+        if self.status is CaseStatus.KEPT_FROZEN:
+            return True
+        return self.status is CaseStatus.OPEN and self.action is RiskAction.FREEZE
+
+
+def freezing_statuses() -> tuple[str, ...]:
+    """Case statuses that may freeze (with the action): see `RiskCase.freezes`."""
+    return (CaseStatus.OPEN.value, CaseStatus.KEPT_FROZEN.value)
+
+
+def hour_stamp(at: datetime) -> str:
+    return at.astimezone(CHINA).strftime("%Y%m%d%H")
+
+
+def day_stamp(at: datetime) -> str:
+    return at.astimezone(CHINA).strftime("%Y%m%d")
+
+
+def orders_hour_scope(at: datetime) -> str:
+    return f"risk:orders:h:{hour_stamp(at)}"
+
+
+def orders_day_scope(at: datetime) -> str:
+    return f"risk:orders:d:{day_stamp(at)}"
+
+
+def amount_hour_scope(at: datetime) -> str:
+    return f"risk:amount:h:{hour_stamp(at)}"
+
+
+def numbers_day_scope(at: datetime) -> str:
+    return f"risk:numbers:d:{day_stamp(at)}"
+
+
+def number_seen_scope(at: datetime, digits: str) -> str:
+    """Taken once per number and day: the first order to a number that day counts it."""
+    return f"risk:seen:{day_stamp(at)}:{digits}"
+
+
+DECLINES_SCOPE = "risk:declines"
+
+
+def new_account_large(
+    rules: RiskRules, registered_at: datetime, now: datetime, amount_fen: int
+) -> bool:
+    """A large amount from an account younger than the window."""
+    if rules.new_account_large_fen <= 0:
+        return False
+    return now - registered_at < rules.new_account_window and (
+        amount_fen >= rules.new_account_large_fen
+    )

@@ -1,0 +1,230 @@
+"""Risk: the rules of `domain/risk.py` applied inside an order's own unit of work, the cases
+staff decide (release, refuse and refund, keep frozen), and who is told.
+
+`assess` runs in the unit of work that keeps a new order: its counts are allowances taken by
+conditional writes, so of two orders at once only those within a limit pass; the others are
+kept held. A frozen account places no order and redeems nothing (`refuse_frozen`; the loyalty
+service checks the same cases); it still reads its data, writes feedback and erases its data.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from domain.allowances import UNLIMITED
+from domain.clock import Clock, utc_now
+from domain.orders import OrderStatus
+from domain.persistence.risk_tables import RiskCaseRow
+from domain.persistence.tables import OrderRow
+from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from domain.risk import (
+    DECIDABLE_FROM,
+    DECISION_STATUS,
+    DECLINES_SCOPE,
+    CaseStatus,
+    Decision,
+    RiskAction,
+    RiskCase,
+    RiskRule,
+    RiskRules,
+    Verdict,
+    amount_hour_scope,
+    new_account_large,
+    number_seen_scope,
+    numbers_day_scope,
+    orders_day_scope,
+    orders_hour_scope,
+)
+from domain.services.loyalty import LoyaltyService
+from domain.services.recharge import OrderSteps, RechargeConfig, RechargeError
+
+log = logging.getLogger(__name__)
+
+S = OrderStatus
+
+
+class AccountFrozen(RechargeError):
+    """A risk rule froze the account: no new order until staff release it."""
+
+    reason = "account_frozen"
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """The case after a decision; `done` only for the one press that took it."""
+
+    case: RiskCase
+    done: bool
+
+
+class RiskService(OrderSteps):
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        config: RechargeConfig,
+        loyalty: LoyaltyService,
+        rules: RiskRules,
+        clock: Clock = utc_now,
+    ) -> None:
+        super().__init__(uow, config, loyalty, clock)
+        self.rules = rules
+
+    # -- inside an order's unit of work --------------------------------------------------------
+    async def refuse_frozen(self, uow: UnitOfWork, customer_id: int) -> None:
+        if await uow.risk.frozen(customer_id):
+            raise AccountFrozen(str(customer_id))
+
+    async def assess(self, uow: UnitOfWork, row: OrderRow) -> Verdict | None:
+        """Count the new order `row` against every rule (each count one conditional write);
+        the rule that holds it (a freezing one first), or None when it passes."""
+        rules = self.rules
+        if not rules.enabled:
+            return None
+        customer_id, at = row.customer_id, row.created_at
+        take = uow.allowances.take
+        fired: list[Verdict] = []
+
+        def fire(rule: RiskRule, limit: int) -> None:
+            fired.append(Verdict(rule, rules.action(rule), str(limit)))
+
+        if rules.orders_per_hour > 0 and not await take(
+            customer_id, orders_hour_scope(at), 1, rules.orders_per_hour
+        ):
+            fire(RiskRule.ORDERS_PER_HOUR, rules.orders_per_hour)
+        if rules.orders_per_day > 0 and not await take(
+            customer_id, orders_day_scope(at), 1, rules.orders_per_day
+        ):
+            fire(RiskRule.ORDERS_PER_DAY, rules.orders_per_day)
+        if rules.amount_per_hour_fen > 0 and not await take(
+            customer_id, amount_hour_scope(at), row.amount_fen, rules.amount_per_hour_fen
+        ):
+            fire(RiskRule.AMOUNT_PER_HOUR, rules.amount_per_hour_fen)
+        if rules.numbers_per_day > 0 and row.phone_digits:
+            seen = number_seen_scope(at, row.phone_digits)
+            if await take(customer_id, seen, 1, 1) and not await take(
+                customer_id, numbers_day_scope(at), 1, rules.numbers_per_day
+            ):
+                # Not counted: every order to this number today is held, not just the first.
+                await uow.allowances.give_back(customer_id, seen, 1)
+                fire(RiskRule.NUMBERS_PER_DAY, rules.numbers_per_day)
+        customer = await uow.customers.get(customer_id)
+        if customer is not None and new_account_large(
+            rules, customer.registered_at, at, row.amount_fen
+        ):
+            fire(RiskRule.NEW_ACCOUNT_LARGE, rules.new_account_large_fen)
+        freezing = [v for v in fired if v.action is RiskAction.FREEZE]
+        chosen = freezing or fired
+        return chosen[0] if chosen else None
+
+    async def open_case(
+        self, uow: UnitOfWork, customer_id: int, order_id: int | None, verdict: Verdict
+    ) -> int:
+        log.warning(
+            "risk rule %s (%s) fired for customer %s, order %s",
+            verdict.rule,
+            verdict.action,
+            customer_id,
+            order_id,
+        )
+        return await uow.risk.open_case(
+            RiskCaseRow(
+                customer_id=customer_id,
+                order_id=order_id,
+                rule=verdict.rule.value,
+                action=verdict.action.value,
+                evidence=verdict.evidence,
+                status=CaseStatus.OPEN.value,
+                created_at=self._clock(),
+                alert_sent=False,
+                customer_told=True,
+            )
+        )
+
+    async def paid(self, uow: UnitOfWork, customer_id: int) -> None:
+        """A payment went through: the declines in a row start again from none."""
+        await uow.allowances.give_back(customer_id, DECLINES_SCOPE, UNLIMITED)
+
+    # -- use cases of their own ----------------------------------------------------------------
+    async def declined(self, customer_id: int, order_id: int) -> Verdict | None:
+        """A payment was declined: counted; the one that reaches the limit in a row opens a
+        case (a freeze by default) and the count starts again."""
+        limit = self.rules.declines_in_a_row
+        if not self.rules.enabled or limit <= 0:
+            return None
+        async with self._uow() as uow:
+            if await uow.allowances.take(customer_id, DECLINES_SCOPE, 1, limit - 1):
+                await uow.commit()
+                return None
+            await uow.allowances.give_back(customer_id, DECLINES_SCOPE, UNLIMITED)
+            rule = RiskRule.DECLINES_IN_A_ROW
+            verdict = Verdict(rule, self.rules.action(rule), str(limit))
+            await self.open_case(uow, customer_id, None, verdict)
+            await uow.commit()
+        return verdict
+
+    async def is_frozen(self, customer_id: int) -> bool:
+        async with self._uow.read() as uow:
+            return await uow.risk.frozen(customer_id)
+
+    async def case(self, case_id: int) -> RiskCase | None:
+        async with self._uow.read() as uow:
+            return await uow.risk.get(case_id)
+
+    async def pending(self, limit: int = 20) -> list[RiskCase]:
+        async with self._uow.read() as uow:
+            return await uow.risk.pending(limit)
+
+    async def decide(
+        self, case_id: int, decision: Decision, staff_id: int, staff_name: str
+    ) -> DecisionResult | None:
+        """Take `decision` on the case once, with who and when, and move its held order with
+        it in the same transaction: released, it may be paid (a fresh payment window);
+        refused or kept frozen, it ends (nothing was charged). None: no such case."""
+        now = self._clock()
+        async with self._uow() as uow:
+            case = await uow.risk.get(case_id)
+            if case is None:
+                return None
+            sources = [s.value for s in DECIDABLE_FROM[decision]]
+            target = DECISION_STATUS[decision]
+            if not await uow.risk.decide(case_id, sources, target.value, staff_id, staff_name, now):
+                return DecisionResult(case, False)
+            if case.order_id is not None:
+                if decision is Decision.RELEASE:
+                    await self._move(
+                        uow,
+                        case.order_id,
+                        (S.HELD,),
+                        S.CREATED,
+                        "released by staff",
+                        expires_at=now + self.config.payment_window,
+                    )
+                else:
+                    await self._move(uow, case.order_id, (S.HELD,), S.EXPIRED, "refused by staff")
+            await uow.commit()
+            after = await uow.risk.get(case_id)
+        assert after is not None
+        log.info("risk case %s: %s by staff %s", case_id, decision, staff_id)
+        return DecisionResult(after, True)
+
+    # -- who is told ---------------------------------------------------------------------------
+    async def unsent_alerts(self, limit: int = 50) -> list[RiskCase]:
+        async with self._uow.read() as uow:
+            return await uow.risk.unsent_alerts(limit)
+
+    async def untold_decisions(self, limit: int = 50) -> list[RiskCase]:
+        async with self._uow.read() as uow:
+            return await uow.risk.untold_decisions(limit)
+
+    async def mark_alert_sent(self, case_id: int, sent: bool = True) -> bool:
+        return await self._mark(case_id, "alert_sent", sent)
+
+    async def mark_customer_told(self, case_id: int, told: bool = True) -> bool:
+        return await self._mark(case_id, "customer_told", told)
+
+    async def _mark(self, case_id: int, flag: str, value: bool) -> bool:
+        async with self._uow() as uow:
+            changed = await uow.risk.mark(case_id, flag, value)
+            await uow.commit()
+        return changed

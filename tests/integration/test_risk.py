@@ -1,0 +1,240 @@
+"""Risk rules hold an order (or freeze an account) inside the order's own transaction, on
+SQLite and PostgreSQL: however many orders arrive at once, only those within a limit pass."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.catalogue import ProductKind
+from domain.customers import Customer, TelegramProfile
+from domain.integrations.sandbox import SandboxGateway, SandboxMode, SandboxPayments
+from domain.money import Money
+from domain.orders import Order, OrderStatus, PaymentMethod, RechargeLimits
+from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.phone import PhoneNumber, parse_phone_number
+from domain.risk import CaseStatus, Decision, RiskAction, RiskRule, RiskRules
+from domain.services.loyalty import RedeemRefused
+from domain.services.recharge import PaymentDeclined, RechargeConfig
+from domain.services.registry import Ports, Services, build_services
+from domain.services.risk import AccountFrozen
+
+NUMBER = parse_phone_number("18612345678")
+STAFF = 777
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 5, 4, 10, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class World:
+    def __init__(self, engine: AsyncEngine, rules: RiskRules, payments: SandboxPayments) -> None:
+        self.clock = Clock()
+        self.services: Services = build_services(
+            UnitOfWorkFactory.of(engine),
+            self.clock,
+            recharge=RechargeConfig(
+                limits=RechargeLimits(Money(1), Money.yuan(1000), Money.yuan(100_000)),
+                methods=(PaymentMethod.WALLET, PaymentMethod.SANDBOX),
+            ),
+            ports=Ports(
+                SandboxGateway(timedelta(0), self.clock), {PaymentMethod.SANDBOX: payments}
+            ),
+            risk=rules,
+        )
+
+    async def customer(self, telegram_id: int = 1) -> Customer:
+        turn = await self.services.customers.begin_turn(TelegramProfile(telegram_id), telegram_id)
+        return turn.customer
+
+    async def product_id(self, yuan: int) -> int:
+        products = await self.services.ordering.products(ProductKind.CREDIT)
+        return next(p for p in products if p.price == Money.yuan(yuan)).id
+
+    async def order(self, customer: Customer, yuan: int, number: PhoneNumber = NUMBER) -> Order:
+        product_id = await self.product_id(yuan)
+        return await self.services.ordering.create_order(customer.id, 1, number, product_id)
+
+
+def world_of(
+    engine: AsyncEngine, payments: SandboxPayments | None = None, **rules: object
+) -> World:
+    # Every rule off unless the test names it; accounts are old unless it says otherwise.
+    values: dict[str, object] = {
+        "orders_per_hour": 0,
+        "orders_per_day": 0,
+        "amount_per_hour_fen": 0,
+        "numbers_per_day": 0,
+        "declines_in_a_row": 0,
+        "new_account_large_fen": 0,
+    }
+    values.update(rules)
+    return World(engine, RiskRules(**values), payments or SandboxPayments())  # type: ignore[arg-type]
+
+
+async def test_orders_at_once_cannot_all_slip_under_the_hourly_count(engine: AsyncEngine) -> None:
+    world = world_of(engine, orders_per_hour=3)
+    customer = await world.customer()
+    product_id = await world.product_id(50)
+    orders = await asyncio.gather(
+        *(
+            world.services.ordering.create_order(customer.id, 1, NUMBER, product_id)
+            for _ in range(10)
+        )
+    )
+    statuses = sorted(o.status for o in orders)
+    assert statuses.count(OrderStatus.CREATED) == 3
+    assert statuses.count(OrderStatus.HELD) == 7
+    cases = await world.services.risk.pending(50)
+    assert len(cases) == 7
+    assert {c.rule for c in cases} == {RiskRule.ORDERS_PER_HOUR}
+    assert {c.order_id for c in cases} == {o.id for o in orders if o.held}
+    # A held order cannot be paid.
+    held = next(o for o in orders if o.held)
+    with pytest.raises(Exception) as refused:
+        await world.services.paying.pay_with_provider(customer.id, held.id, PaymentMethod.SANDBOX)
+    assert getattr(refused.value, "reason", None) == "not_payable"
+    # The next hour counts again.
+    world.clock.now += timedelta(hours=1)
+    assert (await world.order(customer, 50)).status is OrderStatus.CREATED
+
+
+async def test_amounts_at_once_cannot_pass_the_hourly_amount(engine: AsyncEngine) -> None:
+    world = world_of(engine, amount_per_hour_fen=Money.yuan(200).fen)
+    customer = await world.customer()
+    product_id = await world.product_id(50)
+    orders = await asyncio.gather(
+        *(
+            world.services.ordering.create_order(customer.id, 1, NUMBER, product_id)
+            for _ in range(8)
+        )
+    )
+    passed = [o for o in orders if o.status is OrderStatus.CREATED]
+    assert sum(o.amount.fen for o in passed) == Money.yuan(200).fen
+    assert sum(o.held for o in orders) == 4
+
+
+async def test_a_new_number_over_the_daily_count_is_held_each_time(engine: AsyncEngine) -> None:
+    world = world_of(engine, numbers_per_day=2)
+    customer = await world.customer()
+    first, second, third = (
+        parse_phone_number(n) for n in ("13800000001", "13800000002", "13800000003")
+    )
+    assert (await world.order(customer, 50, first)).status is OrderStatus.CREATED
+    assert (await world.order(customer, 50, second)).status is OrderStatus.CREATED
+    assert (await world.order(customer, 50, third)).held
+    assert (await world.order(customer, 50, first)).status is OrderStatus.CREATED
+    assert (await world.order(customer, 50, third)).held  # still the third number of the day
+
+
+async def test_a_new_account_ordering_a_large_amount_is_held(engine: AsyncEngine) -> None:
+    world = world_of(engine, new_account_large_fen=Money.yuan(100).fen)
+    customer = await world.customer()
+    assert (await world.order(customer, 50)).status is OrderStatus.CREATED
+    assert (await world.order(customer, 100)).held
+    world.clock.now += timedelta(hours=1)
+    assert (await world.order(customer, 100)).status is OrderStatus.CREATED
+
+
+async def test_staff_release_once_and_the_order_can_be_paid(engine: AsyncEngine) -> None:
+    world = world_of(engine, orders_per_hour=1)
+    customer = await world.customer()
+    await world.order(customer, 50)
+    held = await world.order(customer, 50)
+    [case] = await world.services.risk.pending()
+    world.clock.now += timedelta(hours=2)  # longer than the payment window
+    decided = await world.services.risk.decide(case.id, Decision.RELEASE, STAFF, "Li")
+    assert decided is not None and decided.done
+    assert decided.case.status is CaseStatus.RELEASED
+    assert (decided.case.decided_by, decided.case.decided_by_name) == (STAFF, "Li")
+    assert decided.case.decided_at == world.clock.now
+    again = await world.services.risk.decide(case.id, Decision.REFUND, 778, "Wang")
+    assert again is not None and not again.done
+    assert again.case.decided_by == STAFF
+    released = await world.services.paying.get(held.id)
+    assert released.status is OrderStatus.CREATED
+    assert released.expires_at > world.clock.now  # a fresh payment window
+    paid = await world.services.paying.pay_with_provider(
+        customer.id, held.id, PaymentMethod.SANDBOX
+    )
+    assert paid.status in (OrderStatus.TOPPING_UP, OrderStatus.COMPLETED)
+
+
+async def test_staff_refuse_the_held_order(engine: AsyncEngine) -> None:
+    world = world_of(engine, orders_per_hour=1)
+    customer = await world.customer()
+    await world.order(customer, 50)
+    held = await world.order(customer, 50)
+    [case] = await world.services.risk.pending()
+    decided = await world.services.risk.decide(case.id, Decision.REFUND, STAFF, "Li")
+    assert decided is not None and decided.case.status is CaseStatus.REFUNDED
+    assert (await world.services.paying.get(held.id)).status is OrderStatus.EXPIRED
+    assert await world.services.risk.pending() == []
+
+
+async def test_a_freezing_rule_stops_orders_and_redemptions_until_released(
+    engine: AsyncEngine,
+) -> None:
+    world = world_of(
+        engine,
+        orders_per_hour=1,
+        actions={RiskRule.ORDERS_PER_HOUR: RiskAction.FREEZE},
+    )
+    customer = await world.customer()
+    await world.order(customer, 50)
+    held = await world.order(customer, 50)
+    assert held.held
+    assert await world.services.risk.is_frozen(customer.id)
+    with pytest.raises(AccountFrozen):
+        await world.order(customer, 50)
+    with pytest.raises(AccountFrozen):
+        await world.services.ordering.create_wallet_topup(customer.id, 1, Money.yuan(50))
+    with pytest.raises(RedeemRefused) as refused:
+        await world.services.rewards.redeem(customer.id, 1, "tap-1")
+    assert refused.value.reason == "frozen"
+    # Reading still works.
+    assert len(await world.services.ordering.orders_of(customer.id)) == 2
+    [case] = await world.services.risk.pending()
+    kept = await world.services.risk.decide(case.id, Decision.KEEP_FROZEN, STAFF, "Li")
+    assert kept is not None and kept.case.status is CaseStatus.KEPT_FROZEN
+    assert (await world.services.paying.get(held.id)).status is OrderStatus.EXPIRED
+    assert await world.services.risk.is_frozen(customer.id)
+    released = await world.services.risk.decide(case.id, Decision.RELEASE, STAFF, "Li")
+    assert released is not None and released.done
+    assert not await world.services.risk.is_frozen(customer.id)
+    world.clock.now += timedelta(hours=1)
+    assert (await world.order(customer, 50)).status is OrderStatus.CREATED
+
+
+async def test_declines_in_a_row_freeze_the_account(engine: AsyncEngine) -> None:
+    payments = SandboxPayments(mode=SandboxMode.DECLINE)
+    world = world_of(engine, payments, declines_in_a_row=3)
+    customer = await world.customer()
+    for _ in range(2):
+        order = await world.order(customer, 50)
+        with pytest.raises(PaymentDeclined):
+            await world.services.paying.pay_with_provider(
+                customer.id, order.id, PaymentMethod.SANDBOX
+            )
+    # A payment that goes through starts the count again.
+    payments.mode = SandboxMode.APPROVE
+    order = await world.order(customer, 50)
+    await world.services.paying.pay_with_provider(customer.id, order.id, PaymentMethod.SANDBOX)
+    payments.mode = SandboxMode.DECLINE
+    for attempt in range(3):
+        order = await world.order(customer, 50)
+        expected = AccountFrozen if attempt == 2 else PaymentDeclined
+        with pytest.raises(expected):
+            await world.services.paying.pay_with_provider(
+                customer.id, order.id, PaymentMethod.SANDBOX
+            )
+    assert await world.services.risk.is_frozen(customer.id)
+    [case] = await world.services.risk.pending()
+    assert (case.rule, case.action) == (RiskRule.DECLINES_IN_A_ROW, RiskAction.FREEZE)
