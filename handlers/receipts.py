@@ -113,3 +113,11 @@ def failure_reason(t: Texts, reason: str | None) -> str:
 
 def balance_line(t: Texts, balance: Money) -> str:
     return t("wallet.balance", balance=balance.format())
+
+
+def held_notice(t: Texts, order: Order, frozen: bool) -> str:
+    """What the customer is told when a risk rule holds their order (or freezes them)."""
+    text = t("risk.held", number=order.number, amount=order.amount.format())
+    if frozen:
+        text += "\n\n" + t("risk.frozen")
+    return text

@@ -49,7 +49,7 @@ async def _show_order(ctx: Context, order_id: int, *, refresh: bool) -> None:
         ctx.notice(ctx.t("recharge.refused.order_not_found"))
         await _show_orders(ctx, edit=True)
         return
-    if order.payable:
+    if order.payable or order.held:
         await show_confirmation(ctx, order, edit=True)
         return
     if not order.in_flight:

@@ -25,11 +25,10 @@ from domain.services.recharge import (
 )
 from handlers.buttons import ButtonData
 from handlers.contract import Button, Invoice, Reply
-from handlers.features.risk_review import held_notice
 from handlers.i18n import Texts
 from handlers.menu import back_to_menu, show_menu
 from handlers.offers_text import benefit_lines, earnings_line
-from handlers.receipts import product_name, receipt, target
+from handlers.receipts import held_notice, product_name, receipt, target
 from handlers.router import Context, ConversationRouter
 from handlers.support_views import order_rating_row
 

@@ -21,6 +21,7 @@ from domain.services.recharge import RechargeError
 from domain.services.registry import Services
 from handlers.buttons import ButtonData
 from handlers.contract import Button, Reply
+from handlers.features.orders import OrderDetail
 from handlers.i18n import Texts, texts
 from handlers.router import Context, ConversationRouter
 
@@ -37,14 +38,6 @@ class DecideRisk(ButtonData, prefix="risk"):
     decision: Decision
     # Pressed in the /risk list (the list is shown again) rather than under the alert.
     listed: bool = False
-
-
-def held_notice(t: Texts, order: Order, frozen: bool) -> str:
-    """What the customer is told at once when a rule holds their order (or freezes them)."""
-    text = t("risk.held", number=order.number, amount=order.amount.format())
-    if frozen:
-        text += "\n\n" + t("risk.frozen")
-    return text
 
 
 def rule_text(t: Texts, case: RiskCase) -> str:
@@ -131,8 +124,12 @@ def decision_notice(t: Texts, case: RiskCase, order: Order | None, minutes: int)
     """What the customer is told of the decision, plainly."""
     number = order.number if order is not None else ""
     if case.status is CaseStatus.RELEASED:
-        if order is not None and case.action is RiskAction.HOLD and order.payable:
-            return Reply(t("risk.told.released_order", number=number, minutes=minutes))
+        if order is not None and order.payable:
+            text = t("risk.told.released_order", number=number, minutes=minutes)
+            if case.action is RiskAction.FREEZE:
+                text += "\n\n" + t("risk.told.released_account")
+            pay = Button(t("risk.open_order"), OrderDetail(order.id).pack())
+            return Reply(text, ((pay,),))
         return Reply(t("risk.told.released_account"))
     if case.status is CaseStatus.REFUNDED:
         return Reply(t("risk.told.refused", number=number))
