@@ -221,6 +221,7 @@ class UnitOfWork:
     def figures(self) -> FigureQueries:
         return FigureQueries(self)
 
+    @cached_property
     def risk(self) -> RiskRepository:
         return RiskRepository(self)
 
