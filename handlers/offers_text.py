@@ -33,7 +33,9 @@ def describe(t: Texts, offer: Offer) -> str:
         case OfferKind.POINTS_MULTIPLIER:
             times = f"{offer.multiplier_percent / 100:g}"
             if offer.quota:
-                return t("offer.describe.multiplier_quota", times=times, quota=offer.quota)
+                return t.plural(
+                    "offer.describe.multiplier_quota", offer.quota, times=times, quota=offer.quota
+                )
             return t("offer.describe.multiplier", times=times)
         case OfferKind.RED_PACKET:
             return t(
@@ -47,8 +49,9 @@ def describe(t: Texts, offer: Offer) -> str:
                 text += t("offer.describe.cap", cap=offer.cap.format())
             return text
         case OfferKind.FIRST_RECHARGE:
-            return t(
+            return t.plural(
                 "offer.describe.first_recharge",
+                offer.bonus_points,
                 bonus=offer.bonus.format(),
                 points=offer.bonus_points,
             )
@@ -86,14 +89,19 @@ def benefit_lines(t: Texts, quote: Quote) -> list[str]:
     shown = explained if len(explained) <= MAX_BENEFIT_LINES else explained[: MAX_BENEFIT_LINES - 1]
     lines = ["• " + t(b.explanation, **dict(b.values)) for b in shown]
     if len(shown) < len(explained):
-        lines.append(t("offer.more_benefits", count=len(explained) - len(shown)))
+        lines.append(t.plural("offer.more_benefits", len(explained) - len(shown)))
     return lines
 
 
 def earnings_line(t: Texts, quote: Quote) -> str:
     if quote.cashback.is_positive:
-        return t("offer.earn_with_cashback", points=quote.points, cashback=quote.cashback.format())
-    return t("offer.earn", points=quote.points)
+        return t.plural(
+            "offer.earn_with_cashback",
+            quote.points,
+            points=quote.points,
+            cashback=quote.cashback.format(),
+        )
+    return t.plural("offer.earn", quote.points, points=quote.points)
 
 
 def tier_name(t: Texts, tier: Tier) -> str:

@@ -74,7 +74,9 @@ def _benefits(t: Texts, order: Order) -> str:
     if quote.price < quote.amount:
         lines.insert(0, t("receipt.list_price", amount=quote.amount.format()))
     if order.status is S.COMPLETED:
-        lines.append(t("receipt.earned", points=quote.points) + _cashback(t, quote))
+        lines.append(
+            t.plural("receipt.earned", quote.points, points=quote.points) + _cashback(t, quote)
+        )
     elif quote.points or quote.cashback.is_positive:
         lines.append(earnings_line(t, quote))
     return "".join("\n" + line for line in lines)

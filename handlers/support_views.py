@@ -234,8 +234,9 @@ def card_text(t: Texts, ticket: Ticket, facts: CardFacts, description: str) -> s
             category=category_name(t, ticket.category),
             status=staff_status(t, ticket),
         ),
-        t(
+        t.plural(
             "staff.customer",
+            facts.points,
             phones=", ".join(facts.phones) or "-",
             tier=t(f"tier.{facts.tier_key}"),
             points=facts.points,
@@ -257,7 +258,12 @@ def staff_note(t: Texts, out: Outgoing) -> str:
     if out.kind is MessageKind.CUSTOMER:
         return t("staff.from_customer", number=ticket.number, text=words(t, out.text))[:4096]
     if out.kind is MessageKind.RATED:
-        return t("staff.rated", number=ticket.number, stars=out.text)
+        return t.plural(
+            "staff.rated",
+            int(out.text) if out.text.isdigit() else 0,
+            number=ticket.number,
+            stars=out.text,
+        )
     if out.kind is MessageKind.ESCALATION:
         return t(
             "staff.escalation",
@@ -296,10 +302,10 @@ def stats_text(t: Texts, days: int, stats: SupportStats) -> str:
             p90=duration(t, stats.first_response_p90),
         ),
         t("staff.stats_resolution", average=duration(t, stats.resolution_avg)),
-        t(
+        t.plural(
             "staff.stats_csat",
+            stats.csat_count,
             csat=f"{stats.csat_avg:.1f}" if stats.csat_avg is not None else "-",
-            count=stats.csat_count,
         ),
     ]
     for category in Category:

@@ -20,6 +20,7 @@ from handlers.features.referrals import (
     shortfall_alert,
     staff_alert,
 )
+from handlers.i18n import texts
 from scheduler.notify import tell_customer
 
 log = logging.getLogger(__name__)
@@ -73,17 +74,18 @@ async def sweep_referrals(
             await referrals.mark_notified(reward.id, False)
     alerts = 0
     if staff_chat_id is not None:
+        staff_t = texts(services.support.config.staff_language)
         for alert in await referrals.unsent_alerts():
             if not await referrals.mark_alert_sent(alert.referral_id):
                 continue
-            if await notifier.send(staff_chat_id, staff_alert(alert)):
+            if await notifier.send(staff_chat_id, staff_alert(alert, t=staff_t)):
                 alerts += 1
             else:
                 await referrals.mark_alert_sent(alert.referral_id, False)
         for shortfall in await referrals.shortfalls(unsent_only=True):
             if not await referrals.mark_shortfall_sent(shortfall.id):
                 continue
-            if await notifier.send(staff_chat_id, shortfall_alert(shortfall)):
+            if await notifier.send(staff_chat_id, shortfall_alert(shortfall, staff_t)):
                 alerts += 1
             else:
                 await referrals.mark_shortfall_sent(shortfall.id, False)

@@ -91,8 +91,9 @@ async def _show_points(ctx: Context, *, edit: bool) -> None:
         lines.append(ctx.t("points.top_tier"))
     if standing.expiring_soon and standing.expiring_by is not None:
         lines.append(
-            ctx.t(
+            ctx.t.plural(
                 "points.expiring",
+                standing.expiring_soon,
                 points=standing.expiring_soon,
                 day=day(standing.expiring_by - timedelta(seconds=1)),
             )
@@ -127,7 +128,12 @@ def coupon_lines(t: Texts, coupons: list[RewardCoupon], ctx: Context) -> list[st
 def reward_terms(ctx: Context, reward: Reward) -> str:
     """What redeeming the reward delivers."""
     if reward.kind == "coupon" and reward.value is not None:
-        return ctx.t("rewards.coupon_terms", value=reward.value.format(), days=reward.valid_days)
+        return ctx.t.plural(
+            "rewards.coupon_terms",
+            reward.valid_days or 0,
+            value=reward.value.format(),
+            days=reward.valid_days,
+        )
     return ctx.t("rewards.data_terms")
 
 
@@ -141,8 +147,9 @@ async def _show_rewards(ctx: Context, *, edit: bool, page: int = 0) -> None:
         return
     blocks: list[Block] = []
     for reward in rewards:
-        label = ctx.t(
+        label = ctx.t.plural(
             "rewards.item" if reward.cost_points <= balance else "rewards.locked",
+            reward.cost_points,
             name=reward.name(ctx.language.value),
             points=reward.cost_points,
         )
@@ -156,7 +163,7 @@ async def _show_rewards(ctx: Context, *, edit: bool, page: int = 0) -> None:
         *navigation(ctx.t, page, len(pages), RewardsPage),
         (Button(ctx.t("points.back"), ShowPoints().pack()),),
     ]
-    header = [ctx.t("rewards.header", points=balance)]
+    header = [ctx.t.plural("rewards.header", balance, points=balance)]
     if any(reward.cost_points > balance for reward in rewards):
         header.append(ctx.t("rewards.locked_note"))
     text = "\n".join([*header, *page_line(ctx.t, page, len(pages))])
@@ -173,8 +180,9 @@ def _back_to_rewards(ctx: Context) -> Button:
 
 def _confirm_text(ctx: Context, reward: Reward, balance: int) -> str:
     """What the redemption costs, what is left after, and what it delivers."""
-    cost = ctx.t(
+    cost = ctx.t.plural(
         "rewards.confirm",
+        reward.cost_points,
         name=reward.name(ctx.language.value),
         points=reward.cost_points,
         balance=balance,
@@ -261,8 +269,9 @@ def register(router: ConversationRouter) -> None:
         name = reward.name(ctx.language.value)
         if reward.cost_points > balance:
             ctx.notice(
-                ctx.t(
+                ctx.t.plural(
                     "rewards.cannot_afford",
+                    reward.cost_points,
                     name=name,
                     points=reward.cost_points,
                     missing=reward.cost_points - balance,
@@ -336,13 +345,16 @@ def register(router: ConversationRouter) -> None:
         balance, _ = await ctx.services.loyalty.balance(ctx.customer.id)
         name = redeemed.reward.name(ctx.language.value)
         if redeemed.order_id is not None:  # a data pack: topped up now, its receipt follows
-            ctx.reply(ctx.t("rewards.done_data", name=name, points=balance), edit=True)
+            ctx.reply(
+                ctx.t.plural("rewards.done_data", balance, name=name, points=balance), edit=True
+            )
             await show_receipt(ctx, await ctx.services.fulfilment.fulfil(redeemed.order_id))
             return
-        text = ctx.t("rewards.done", name=name, points=balance)
+        text = ctx.t.plural("rewards.done", balance, name=name, points=balance)
         if redeemed.coupon is not None:
-            text = ctx.t(
+            text = ctx.t.plural(
                 "rewards.done_coupon",
+                balance,
                 name=name,
                 value=redeemed.coupon.value.format(),
                 day=day(redeemed.coupon.expires_at - timedelta(seconds=1)),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 
-from domain.languages import DEFAULT_LANGUAGE
 from domain.referrals import ReferralStatus
 from domain.services.referrals import StaffAlert
 from handlers.contract import Button, Reply
@@ -22,6 +21,7 @@ from handlers.features.referrals import (
     alert_reasons,
     staff_alert,
 )
+from handlers.features.staff_desk import desk_texts
 from handlers.i18n import Texts, texts
 from handlers.router import Context, ConversationRouter
 
@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 HELD_LISTED = 20
 
 
-def _staff_texts() -> Texts:
-    return texts(DEFAULT_LANGUAGE)
+def _staff_chat_texts(ctx: Context) -> Texts:
+    return texts(ctx.services.support.config.staff_language)
 
 
 def _staff_name(ctx: Context) -> str:
@@ -83,7 +83,9 @@ def _answer(ctx: Context, reply: Reply, *, edit: bool = False) -> None:
 
 
 async def _decide(ctx: Context, referral_id: int, *, approve: bool, listed: bool) -> None:
-    t = _staff_texts()
+    # The notice is the presser's own; the list is in the language of the chat it is in; the
+    # alert stays in the staff chat's language.
+    t = ctx.t
     referrals = ctx.services.referrals
     before = await referrals.review(referral_id)
     if before is None:
@@ -108,9 +110,13 @@ async def _decide(ctx: Context, referral_id: int, *, approve: bool, listed: bool
         state = t(f"invite.review.state.{after.status.value}")
         ctx.notice(t("invite.review.already", referral=referral_id, state=state))
     if listed:
-        _answer(ctx, held_list(t, await referrals.held(HELD_LISTED)), edit=True)
+        _answer(ctx, held_list(desk_texts(ctx), await referrals.held(HELD_LISTED)), edit=True)
     else:
-        _answer(ctx, staff_alert(after, outcome), edit=True)
+        staff_t = _staff_chat_texts(ctx)
+        if outcome is not None:
+            key = "invite.review.approved" if approve else "invite.review.rejected"
+            outcome = staff_t(key, referral=referral_id, staff=_staff_name(ctx))
+        _answer(ctx, staff_alert(after, outcome, staff_t), edit=True)
 
 
 def register(router: ConversationRouter) -> None:
@@ -119,7 +125,7 @@ def register(router: ConversationRouter) -> None:
         if not await ctx.staff_only():
             return
         held = await ctx.services.referrals.held(HELD_LISTED)
-        _answer(ctx, held_list(_staff_texts(), held))
+        _answer(ctx, held_list(desk_texts(ctx), held))
 
     @router.button(ApproveReferral)
     async def approve(ctx: Context, data: ApproveReferral) -> None:

@@ -73,7 +73,7 @@ def reward_text(
     t: Texts, kind: RewardKind, points: int, amount: str, coupon_code: str | None
 ) -> str:
     if kind is RewardKind.POINTS:
-        return t("invite.reward.points", points=points)
+        return t.plural("invite.reward.points", points, points=points)
     if kind is RewardKind.RED_PACKET:
         return t("invite.reward.red_packet", amount=amount)
     return t("invite.reward.coupon", code=coupon_code or "")
@@ -85,8 +85,9 @@ def _reward(t: Texts, reward: Reward) -> str:
 
 def _rules(t: Texts, programme: Programme) -> str:
     rules = programme.rules
-    return t(
+    return t.plural(
         "invite.rules",
+        rules.claim_window.days,
         minimum=rules.minimum.format(),
         inviter=reward_text(
             t,
@@ -164,10 +165,11 @@ def alert_reasons(t: Texts, alert: StaffAlert) -> str:
     return "、".join(t(f"invite.alert.{reason.value}") for reason in alert.reasons)
 
 
-def staff_alert(alert: StaffAlert, outcome: str | None = None) -> Reply:
+def staff_alert(alert: StaffAlert, outcome: str | None = None, t: Texts | None = None) -> Reply:
     """For the staff chat: a qualification that waits for review instead of paying out, with
-    approve and reject buttons while it waits; once decided, what became of it."""
-    t = texts(DEFAULT_LANGUAGE)
+    approve and reject buttons while it waits; once decided, what became of it. In the staff
+    chat's language `t` (Chinese when none is given)."""
+    t = t or texts(DEFAULT_LANGUAGE)
     text = t(
         "invite.alert",
         referral=alert.referral_id,
@@ -207,8 +209,8 @@ def reversal_notice(t: Texts, reversed_: ReversedReward) -> Reply:
     )
 
 
-def shortfall_alert(shortfall: Shortfall) -> Reply:
-    t = texts(DEFAULT_LANGUAGE)
+def shortfall_alert(shortfall: Shortfall, t: Texts | None = None) -> Reply:
+    t = t or texts(DEFAULT_LANGUAGE)
     if shortfall.coupon_code is not None and not (shortfall.points or shortfall.amount.fen):
         return Reply(
             t(
@@ -292,7 +294,7 @@ def register(router: ConversationRouter) -> None:
         programme, leaders = found
         lines = [ctx.t("invite.leaderboard_title", campaign=programme.name(ctx.language.value))]
         lines += [
-            ctx.t("invite.leaderboard_line", rank=rank, name=name, friends=friends)
+            ctx.t.plural("invite.leaderboard_line", friends, rank=rank, name=name, friends=friends)
             for rank, (name, friends) in enumerate(leaders, start=1)
         ]
         ctx.reply("\n".join(lines), back, edit=True)

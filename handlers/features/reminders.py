@@ -112,8 +112,9 @@ def reminder_reply(t: Texts, reminder: DueReminder) -> Reply:
     if reminder.kind is ReminderKind.SLOTS_LEFT and reminder.offers:
         item = reminder.offers[0]
         lines = [
-            t(
+            t.plural(
                 "reminders.slots_title",
+                item.left or 0,
                 name=name,
                 left=item.left if item.left is not None else 0,
                 offer=offer_label(t, item.offer),

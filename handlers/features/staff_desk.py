@@ -140,7 +140,7 @@ def register(router: ConversationRouter) -> None:
             (Button(ticket_summary(t, ticket), StaffTicket(ticket.id).pack()),)
             for ticket in tickets
         )
-        _answer(ctx, t("staff.tickets_header", count=len(tickets)), rows)
+        _answer(ctx, t.plural("staff.tickets_header", len(tickets)), rows)
 
     @router.command("ticket")
     async def ticket_command(ctx: Context) -> None:

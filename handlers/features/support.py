@@ -311,7 +311,11 @@ def register(router: ConversationRouter) -> None:
         if not rated:
             ctx.notice(ctx.t("support.rated_before"))
             return
-        ctx.reply(ctx.t("support.csat_thanks", stars=data.stars), (back_to_menu(ctx.t),), edit=True)
+        ctx.reply(
+            ctx.t.plural("support.csat_thanks", data.stars, stars=data.stars),
+            (back_to_menu(ctx.t),),
+            edit=True,
+        )
 
     # -- rating a completed recharge ----------------------------------------------------------
     @router.button(RateOrder)
@@ -329,9 +333,12 @@ def register(router: ConversationRouter) -> None:
         if not rated:
             ctx.notice(ctx.t("rate.already"))
             return
-        ctx.notice(ctx.t("rate.thanks", stars=data.stars))
+        ctx.notice(ctx.t.plural("rate.thanks", data.stars, stars=data.stars))
         comment = (Button(ctx.t("rate.comment"), CommentOrder(data.order_id).pack()),)
-        ctx.reply(ctx.t("rate.thanks", stars=data.stars), (comment, back_to_menu(ctx.t)))
+        ctx.reply(
+            ctx.t.plural("rate.thanks", data.stars, stars=data.stars),
+            (comment, back_to_menu(ctx.t)),
+        )
 
     @router.button(CommentOrder)
     async def comment(ctx: Context, data: CommentOrder) -> None:

@@ -11,7 +11,7 @@ from handlers.i18n import catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 # Keys used in code: ctx.t("key"...), t("key"...), and f-string families like f"carrier.{x}".
-KEY_USE = re.compile(r"""\bt\(\s*f?["']([a-z_]+(?:\.[a-z_{}.]+)+)["']""")
+KEY_USE = re.compile(r"""\bt(?:\.plural)?\(\s*f?["']([a-z_]+(?:\.[a-z_{}.]+)+)["']""")
 
 
 def _placeholders(template: str) -> set[str]:
