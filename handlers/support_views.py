@@ -310,5 +310,5 @@ def stats_text(t: Texts, days: int, stats: SupportStats) -> str:
     ]
     for category in Category:
         count = stats.by_category.get(category, 0)
-        lines.append(f"• {category_name(t, category)}: {count}")
+        lines.append(t("staff.stats_line", category=category_name(t, category), count=count))
     return "\n".join(lines)

@@ -198,7 +198,8 @@ async def test_staff_approve_a_held_referral_in_the_staff_chat(
         assert len(await app.services.referrals.held()) == 1
 
         answer = await press(api, STAFF, alert, "批准")
-        assert "已由 Agent 批准" in answer["text"]
+        # The notice is in the presser's own language; the alert stays in the staff chat's.
+        assert "approved by Agent" in answer["text"]
         edited = await api.wait_for_edit(STAFF_CHAT)
         assert "已由 Agent 批准" in edited["text"] and buttons(edited) == []
 

@@ -92,7 +92,7 @@ async def test_inviter_sees_a_personal_link_with_a_share_button(shop: App) -> No
     assert link.startswith("https://t.me/wallet_test_bot?start=ref_")
     payload = link.split("start=")[1]
     assert len(payload) <= 64
-    assert "首次充值满¥30.00后：您得200 积分，好友得¥5.00 红包" in inviter.text
+    assert "首次充值满 ¥30.00 后：您得 200 积分，好友得 ¥5.00 红包" in inviter.text
     assert "已加入好友：0 位，已完成首充：0 位" in inviter.text
     share = inviter.button("分享给好友")
     assert share.url is not None and share.data is None

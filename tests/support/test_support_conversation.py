@@ -168,7 +168,7 @@ async def test_staff_take_list_and_see_a_ticket(app: App, port: RecordingPort) -
     assert "积分没有到账" in first.texts[0]
     assert first.last.replies[0].thread_id == card.reply.thread_id
     await first.say("/support_stats 7")
-    assert "最近 7 天：工单 1 个" in first.texts[0] and "账户或安全: 1" in first.texts[0]
+    assert "最近 7 天：工单 1 个" in first.texts[0] and "账户或安全：1" in first.texts[0]
     # Staff talking among themselves in the group gets no answer and goes nowhere.
     await first.say("谁来看一下 #1？")
     assert first.last.replies == []

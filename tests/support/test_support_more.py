@@ -121,9 +121,9 @@ async def test_staff_chat_speaks_its_language_and_each_staff_member_their_own(
         assert zh_staff.last.notice == "已接手工单 #1。"
         assert "· being handled" in zh_staff.texts[0]
         await zh_staff.say("/support_stats")
-        assert zh_staff.texts[0].startswith("📊 Last 7 days: 1 tickets")
+        assert zh_staff.texts[0].startswith("📊 Tickets in the last 7 d: 1\n")
         await zh_staff.say("/tickets")
-        assert zh_staff.texts == ["1 open tickets:"]
+        assert zh_staff.texts == ["1 open ticket:"]
 
         # In private, each in their own language.
         outcome = await private(app, zh_staff.user, "/tickets")
