@@ -93,7 +93,8 @@ class ConsoleFrontend:
                 self._print("  " + "   ".join(cells))
             if isinstance(reply.keyboard, ContactKeyboard):
                 self._contact_keyboard = True
-                self._print(f"  <{reply.keyboard.share_text}: type the number to share it>")
+                hint = reply.keyboard.typed_hint
+                self._print(f"  <{reply.keyboard.share_text}{': ' + hint if hint else ''}>")
             elif isinstance(reply.keyboard, RemoveKeyboard):
                 self._contact_keyboard = False
 

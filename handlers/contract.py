@@ -205,9 +205,11 @@ class Button:
 
 @dataclass(frozen=True)
 class ContactKeyboard:
-    """A reply keyboard whose button shares the customer's own phone number."""
+    """A reply keyboard whose button shares the customer's own phone number. `typed_hint` is
+    for a front end without such a button (the console): how to give the number instead."""
 
     share_text: str
+    typed_hint: str = ""
 
 
 @dataclass(frozen=True)

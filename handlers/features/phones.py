@@ -51,7 +51,8 @@ async def _show_phones(ctx: Context, *, edit: bool) -> None:
 
 def _ask_for_number(ctx: Context) -> None:
     ctx.go(ADDING)
-    ctx.reply(ctx.t("phones.ask"), keyboard=ContactKeyboard(ctx.t("phones.share_button")))
+    keyboard = ContactKeyboard(ctx.t("phones.share_button"), ctx.t("phones.share_typed"))
+    ctx.reply(ctx.t("phones.ask"), keyboard=keyboard)
 
 
 def _is_phone_number(text: str) -> bool:
