@@ -52,6 +52,7 @@ from domain.persistence.tables import (
     WalletEntryRow,
     WalletRow,
 )
+from domain.repositories import WalletEntryRecord
 
 _CUSTOMERS = cast(Table, CustomerRow.__table__)
 _CONVERSATIONS = cast(Table, ConversationRow.__table__)
@@ -705,14 +706,18 @@ class WalletRepository(Repository):
         )
         return int(value or 0)
 
-    async def entries(self, customer_id: int, limit: int) -> list[WalletEntryRow]:
+    async def entries(self, customer_id: int, limit: int) -> list[WalletEntryRecord]:
         result = await self._session.execute(
             select(WalletEntryRow)
             .where(WalletEntryRow.customer_id == customer_id)
             .order_by(WalletEntryRow.id.desc())
             .limit(limit)
         )
-        return list(result.scalars())
+        names = [f.name for f in fields(WalletEntryRecord)]
+        return [
+            WalletEntryRecord(**{name: getattr(row, name) for name in names})
+            for row in result.scalars()
+        ]
 
     async def has_entry(self, key: str) -> bool:
         core = await self._core()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import fields
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
@@ -18,6 +19,33 @@ from domain.persistence.support_tables import (
     TicketMessageRow,
     TicketRow,
 )
+from domain.repositories import (
+    NewTicket,
+    NewTicketMessage,
+    OrderRatingRecord,
+    TicketMessageRecord,
+    TicketRecord,
+)
+
+_TICKET = tuple(f.name for f in fields(TicketRecord))
+_MESSAGE = tuple(f.name for f in fields(TicketMessageRecord))
+_RATING = tuple(f.name for f in fields(OrderRatingRecord))
+
+
+def ticket_record(row: TicketRow) -> TicketRecord:
+    return TicketRecord(**{name: getattr(row, name) for name in _TICKET})
+
+
+def message_record(row: TicketMessageRow) -> TicketMessageRecord:
+    return TicketMessageRecord(**{name: getattr(row, name) for name in _MESSAGE})
+
+
+def _tickets(rows: Iterable[TicketRow]) -> list[TicketRecord]:
+    return [ticket_record(row) for row in rows]
+
+
+def _messages(rows: Iterable[TicketMessageRow]) -> list[TicketMessageRecord]:
+    return [message_record(row) for row in rows]
 
 
 class SupportRepository:
@@ -34,42 +62,70 @@ class SupportRepository:
             OrderRatingRow(order_id=order_id, customer_id=customer_id, stars=stars, at=at)
         )
 
-    def add(self, row: TicketRow | TicketMessageRow) -> None:
+    async def open_ticket(self, ticket: NewTicket) -> TicketRecord:
+        row = TicketRow(
+            customer_id=ticket.customer_id,
+            chat_id=ticket.chat_id,
+            category=ticket.category,
+            priority=ticket.priority,
+            status=ticket.status,
+            order_id=ticket.order_id,
+            created_at=ticket.at,
+            updated_at=ticket.at,
+            waiting_since=ticket.at,
+        )
         self._session.add(row)
-
-    async def flush(self) -> None:
         await self._session.flush()
+        return ticket_record(row)
 
-    async def ticket(self, ticket_id: int) -> TicketRow | None:
-        return await self._session.get(TicketRow, ticket_id, populate_existing=True)
-
-    async def own_ticket(self, customer_id: int, ticket_id: int) -> TicketRow | None:
-        """The ticket only when it is this customer's: anybody else's is not found."""
-        return await self._session.scalar(
-            select(TicketRow).where(TicketRow.id == ticket_id, TicketRow.customer_id == customer_id)
+    def add_message(self, message: NewTicketMessage) -> None:
+        self._session.add(
+            TicketMessageRow(
+                ticket_id=message.ticket_id,
+                kind=message.kind,
+                author_id=message.author_id,
+                text=message.text,
+                source_chat_id=message.source_chat_id,
+                source_message_id=message.source_message_id,
+                destination=message.destination,
+                to_chat_id=message.to_chat_id,
+                created_at=message.at,
+                delivered=False,
+            )
         )
 
-    async def tickets_of(self, customer_id: int, limit: int) -> list[TicketRow]:
+    async def ticket(self, ticket_id: int) -> TicketRecord | None:
+        row = await self._session.get(TicketRow, ticket_id, populate_existing=True)
+        return ticket_record(row) if row is not None else None
+
+    async def own_ticket(self, customer_id: int, ticket_id: int) -> TicketRecord | None:
+        """The ticket only when it is this customer's: anybody else's is not found."""
+        row = await self._session.scalar(
+            select(TicketRow).where(TicketRow.id == ticket_id, TicketRow.customer_id == customer_id)
+        )
+        return ticket_record(row) if row is not None else None
+
+    async def tickets_of(self, customer_id: int, limit: int) -> list[TicketRecord]:
         rows = await self._session.scalars(
             select(TicketRow)
             .where(TicketRow.customer_id == customer_id)
             .order_by(TicketRow.id.desc())
             .limit(limit)
         )
-        return list(rows)
+        return _tickets(rows)
 
-    async def tickets(self, statuses: Iterable[str], limit: int) -> list[TicketRow]:
+    async def tickets(self, statuses: Iterable[str], limit: int) -> list[TicketRecord]:
         rows = await self._session.scalars(
             select(TicketRow)
             .where(TicketRow.status.in_(list(statuses)))
             .order_by(TicketRow.priority.asc(), TicketRow.id.asc())
             .limit(limit)
         )
-        return list(rows)
+        return _tickets(rows)
 
-    async def opened_since(self, since: datetime) -> list[TicketRow]:
+    async def opened_since(self, since: datetime) -> list[TicketRecord]:
         rows = await self._session.scalars(select(TicketRow).where(TicketRow.created_at >= since))
-        return list(rows)
+        return _tickets(rows)
 
     async def move(
         self,
@@ -181,10 +237,11 @@ class SupportRepository:
         return list(rows)
 
     # -- messages -----------------------------------------------------------------------------
-    async def message(self, message_id: int) -> TicketMessageRow | None:
-        return await self._session.get(TicketMessageRow, message_id, populate_existing=True)
+    async def message(self, message_id: int) -> TicketMessageRecord | None:
+        row = await self._session.get(TicketMessageRow, message_id, populate_existing=True)
+        return message_record(row) if row is not None else None
 
-    async def pending(self, stale_before: datetime, limit: int) -> list[TicketMessageRow]:
+    async def pending(self, stale_before: datetime, limit: int) -> list[TicketMessageRecord]:
         """Messages not yet delivered, oldest first, not claimed (or claimed too long ago by a
         sweep that died mid-send)."""
         rows = await self._session.scalars(
@@ -199,7 +256,7 @@ class SupportRepository:
             .order_by(TicketMessageRow.id)
             .limit(limit)
         )
-        return list(rows)
+        return _messages(rows)
 
     async def claim(self, message_id: int, at: datetime, stale_before: datetime) -> bool:
         result = await self._session.execute(
@@ -235,13 +292,13 @@ class SupportRepository:
             )
         )
 
-    async def transcript(self, ticket_id: int, kinds: Iterable[str]) -> list[TicketMessageRow]:
+    async def transcript(self, ticket_id: int, kinds: Iterable[str]) -> list[TicketMessageRecord]:
         rows = await self._session.scalars(
             select(TicketMessageRow)
             .where(TicketMessageRow.ticket_id == ticket_id, TicketMessageRow.kind.in_(list(kinds)))
             .order_by(TicketMessageRow.id)
         )
-        return list(rows)
+        return _messages(rows)
 
     async def card_message(self, ticket_id: int) -> tuple[int, int] | None:
         """Where the ticket's card went in the staff chat: (chat, message), None if not sent."""
@@ -316,8 +373,11 @@ class SupportRepository:
         )
 
     # -- ratings ------------------------------------------------------------------------------
-    async def rating(self, order_id: int) -> OrderRatingRow | None:
-        return await self._session.get(OrderRatingRow, order_id, populate_existing=True)
+    async def rating(self, order_id: int) -> OrderRatingRecord | None:
+        row = await self._session.get(OrderRatingRow, order_id, populate_existing=True)
+        if row is None:
+            return None
+        return OrderRatingRecord(**{name: getattr(row, name) for name in _RATING})
 
     async def comment_rating(self, customer_id: int, order_id: int, comment: str) -> bool:
         result = await self._session.execute(

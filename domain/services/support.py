@@ -19,12 +19,14 @@ from typing import Any
 from domain.clock import Clock, utc_now
 from domain.errors import RecordConflict
 from domain.languages import DEFAULT_LANGUAGE, Language
-from domain.persistence.support_repositories import SupportRepository
-from domain.persistence.support_tables import (
-    TicketMessageRow,
-    TicketRow,
+from domain.repositories import (
+    NewTicket,
+    NewTicketMessage,
+    SupportRepository,
+    TicketRecord,
+    UnitOfWork,
+    UnitOfWorkFactory,
 )
-from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.tickets import (
     ACTIVE,
     Category,
@@ -135,7 +137,7 @@ class TranscriptLine:
     at: datetime
 
 
-def ticket_of(row: TicketRow) -> Ticket:
+def ticket_of(row: TicketRecord) -> Ticket:
     return Ticket(
         id=row.id,
         customer_id=row.customer_id,
@@ -215,19 +217,17 @@ class SupportService:
                 if order is None or order.customer_id != customer_id:
                     raise OrderNotTheirs(order_id)
             repo = uow.support
-            row = TicketRow(
-                customer_id=customer_id,
-                chat_id=chat_id,
-                category=category.value,
-                priority=priority.value,
-                status=T.OPEN.value,
-                order_id=order_id,
-                created_at=now,
-                updated_at=now,
-                waiting_since=now,
+            row = await repo.open_ticket(
+                NewTicket(
+                    customer_id=customer_id,
+                    chat_id=chat_id,
+                    category=category.value,
+                    priority=priority.value,
+                    status=T.OPEN.value,
+                    order_id=order_id,
+                    at=now,
+                )
             )
-            repo.add(row)
-            await repo.flush()
             self._post(repo, row.id, MessageKind.CARD, Destination.STAFF, text=text)
             await uow.commit()
             return ticket_of(row)
@@ -626,18 +626,17 @@ class SupportService:
         to_chat_id: int | None = None,
         source: tuple[int | None, int | None] = (None, None),
     ) -> None:
-        repo.add(
-            TicketMessageRow(
+        repo.add_message(
+            NewTicketMessage(
                 ticket_id=ticket_id,
                 kind=kind.value,
-                author_id=author,
+                destination=destination.value,
+                at=self._clock(),
                 text=text,
+                author_id=author,
+                to_chat_id=to_chat_id,
                 source_chat_id=source[0] if source[1] is not None else None,
                 source_message_id=source[1],
-                destination=destination.value,
-                to_chat_id=to_chat_id,
-                created_at=self._clock(),
-                delivered=False,
             )
         )
 

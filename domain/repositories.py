@@ -1,0 +1,310 @@
+"""What services may ask of the unit of work: its repositories as typed protocols, and the
+frozen records they return.
+
+The SQLAlchemy repositories (`domain/persistence/`) implement these protocols, and so do the
+in-memory ones of the fake unit of work the service tests run on (`tests/fakes/`); one contract
+test suite (`tests/contracts/`) holds both to the same behaviour. Nothing here knows of a
+session, an ORM row or a SQL statement.
+
+Conventions every implementation keeps:
+- A repository never commits; the unit of work does (`commit()`), and nothing of a unit of work
+  that was not committed is kept.
+- A write that breaks a unique key raises `domain.errors.RecordConflict`, at the latest when the
+  unit of work commits (then nothing of it is kept).
+- A conditional write (`move`, `claim`, `use_quota`, `post`, ...) says whether it applied: of
+  concurrent attempts, only those whose condition held when they wrote apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol
+
+# -- records -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TicketRecord:
+    """A support ticket as stored (`domain.tickets.Ticket` is what the service makes of it)."""
+
+    id: int
+    customer_id: int
+    chat_id: int
+    category: str
+    priority: str
+    status: str
+    order_id: int | None
+    assignee_id: int | None
+    thread_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    waiting_since: datetime | None
+    escalated_at: datetime | None
+    csat: int | None
+    csat_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    customer_id: int
+    chat_id: int
+    category: str
+    priority: str
+    status: str
+    order_id: int | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class TicketMessageRecord:
+    """One message of a ticket: the transcript, and the outbox that delivers it once."""
+
+    id: int
+    ticket_id: int
+    kind: str
+    author_id: int | None
+    text: str
+    source_chat_id: int | None
+    source_message_id: int | None
+    destination: str
+    to_chat_id: int | None
+    created_at: datetime
+    claimed_at: datetime | None
+    delivered: bool
+    sent_at: datetime | None
+    sent_chat_id: int | None
+    sent_message_id: int | None
+
+
+@dataclass(frozen=True)
+class NewTicketMessage:
+    """A message to keep with its ticket; one that came in (`source_message_id` set) is kept
+    once per source (a second is a `RecordConflict`)."""
+
+    ticket_id: int
+    kind: str
+    destination: str
+    at: datetime
+    text: str = ""
+    author_id: int | None = None
+    to_chat_id: int | None = None
+    source_chat_id: int | None = None
+    source_message_id: int | None = None
+
+
+@dataclass(frozen=True)
+class OrderRatingRecord:
+    order_id: int
+    customer_id: int
+    stars: int
+    comment: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class WalletEntryRecord:
+    """One entry of a wallet's ledger: what moved its balance, once per idempotency key."""
+
+    id: int
+    customer_id: int
+    amount_fen: int
+    currency: str
+    kind: str
+    order_id: int | None
+    idempotency_key: str
+    at: datetime
+
+
+class OrderView(Protocol):
+    """What every reader of an order may rely on, however the repository returns it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def customer_id(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+
+
+# -- repositories ------------------------------------------------------------------------------
+
+
+class SupportRepository(Protocol):
+    """Tickets, their messages (transcript and outbox), suggestions, order ratings, the flood
+    counter and staff roles."""
+
+    def add_suggestion(self, customer_id: int, text: str, at: datetime) -> None: ...
+
+    def add_rating(self, order_id: int, customer_id: int, stars: int, at: datetime) -> None:
+        """A second rating of the same order is a `RecordConflict` (at the latest on commit)."""
+
+    async def rating(self, order_id: int) -> OrderRatingRecord | None: ...
+
+    async def comment_rating(self, customer_id: int, order_id: int, comment: str) -> bool:
+        """The comment of the customer's rating, once."""
+
+    async def open_ticket(self, ticket: NewTicket) -> TicketRecord:
+        """A new ticket (its id given now)."""
+
+    def add_message(self, message: NewTicketMessage) -> None:
+        """A message of a ticket, not yet delivered."""
+
+    async def ticket(self, ticket_id: int) -> TicketRecord | None: ...
+
+    async def own_ticket(self, customer_id: int, ticket_id: int) -> TicketRecord | None:
+        """The ticket only when it is this customer's."""
+
+    async def tickets_of(self, customer_id: int, limit: int) -> list[TicketRecord]:
+        """The customer's tickets, newest first."""
+
+    async def tickets(self, statuses: Iterable[str], limit: int) -> list[TicketRecord]:
+        """Tickets in `statuses`, by priority ("high" first), then oldest first."""
+
+    async def opened_since(self, since: datetime) -> list[TicketRecord]: ...
+
+    async def move(
+        self,
+        ticket_id: int,
+        sources: Iterable[str],
+        target: str,
+        at: datetime,
+        *,
+        unassigned: bool = False,
+        **values: object,
+    ) -> bool:
+        """To `target` (setting `values`, columns of `TicketRecord`) only from one of `sources`
+        (and only when nobody took it, with `unassigned`)."""
+
+    async def rate(self, ticket_id: int, stars: int, at: datetime) -> bool:
+        """The customer's rating of a resolved ticket, once."""
+
+    async def take_if_unassigned(
+        self, ticket_id: int, staff_id: int, statuses: Iterable[str], at: datetime
+    ) -> bool: ...
+
+    async def escalate(self, ticket_id: int, waiting_since_before: datetime, at: datetime) -> bool:
+        """Raised once per wait, when its customer waits since before `waiting_since_before`."""
+
+    async def set_topic(self, ticket_id: int, thread_id: int) -> bool:
+        """The staff chat's topic of the ticket, set once."""
+
+    async def unanswered(self, waited_since: datetime, statuses: Iterable[str]) -> list[int]: ...
+
+    async def resolved_before(self, before: datetime) -> list[int]: ...
+
+    async def without_topic(self) -> list[int]:
+        """Tickets with no topic and something undelivered for the staff chat."""
+
+    async def message(self, message_id: int) -> TicketMessageRecord | None: ...
+
+    async def pending(self, stale_before: datetime, limit: int) -> list[TicketMessageRecord]:
+        """Undelivered messages, oldest first, unclaimed or claimed before `stale_before`."""
+
+    async def claim(self, message_id: int, at: datetime, stale_before: datetime) -> bool: ...
+
+    async def set_message(self, message_id: int, **values: object) -> None:
+        """Set columns of `TicketMessageRecord` of the message."""
+
+    async def ticket_of_sent(self, chat_id: int, message_id: int) -> int | None: ...
+
+    async def transcript(self, ticket_id: int, kinds: Iterable[str]) -> list[TicketMessageRecord]:
+        """The ticket's messages of `kinds`, oldest first."""
+
+    async def card_message(self, ticket_id: int) -> tuple[int, int] | None:
+        """(chat, message) the ticket's card became in the staff chat."""
+
+    async def erase_customer(self, customer_id: int, marker: str, texts: Iterable[str]) -> None:
+        """Blank what the customer wrote (messages of kinds `texts`, suggestions, rating
+        comments) with `marker` and forget their chat; the figures stay."""
+
+    async def open_quota(self, customer_id: int, window_start: datetime) -> None:
+        """The window's counter, at zero unless it exists already."""
+
+    async def use_quota(self, customer_id: int, window_start: datetime, limit: int) -> bool:
+        """One more message in the window, if fewer than `limit` were used."""
+
+    async def role(self, telegram_id: int) -> str | None: ...
+
+    async def with_role(self, role: str) -> list[int]: ...
+
+    async def grant(self, telegram_id: int, role: str, at: datetime) -> None: ...
+
+    async def revoke(self, telegram_id: int) -> bool: ...
+
+
+class WalletRepository(Protocol):
+    """A customer's wallet: a balance that never goes negative, and its ledger."""
+
+    def open(self, customer_id: int, currency: str) -> None: ...
+
+    async def balance(self, customer_id: int) -> int: ...
+
+    async def ledger_sum(self, customer_id: int) -> int: ...
+
+    async def entries(self, customer_id: int, limit: int) -> list[WalletEntryRecord]:
+        """The newest entries first."""
+
+    async def has_entry(self, key: str) -> bool: ...
+
+    async def post(
+        self,
+        customer_id: int,
+        amount_fen: int,
+        currency: str,
+        kind: str,
+        key: str,
+        at: datetime,
+        order_id: int | None = None,
+    ) -> bool:
+        """Move the balance by `amount_fen` with its ledger entry under `key`; False (nothing
+        moved) when it would go negative or there is no wallet. A second entry under the same
+        key is a `RecordConflict`."""
+
+
+class OrderReader(Protocol):
+    """Reading one order (the whole order repository is the persistence's for now)."""
+
+    async def get(self, order_id: int) -> OrderView | None: ...
+
+
+# -- the unit of work --------------------------------------------------------------------------
+
+
+class UnitOfWork(Protocol):
+    """One use case's transaction, and the repositories that work inside it."""
+
+    async def __aenter__(self) -> UnitOfWork: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+    @property
+    def support(self) -> SupportRepository: ...
+
+    @property
+    def wallets(self) -> WalletRepository: ...
+
+    @property
+    def orders(self) -> OrderReader: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """A fresh unit of work per use case; `read()` for one that only reads."""
+
+    def __call__(self) -> UnitOfWork: ...
+
+    def read(self) -> UnitOfWork: ...
