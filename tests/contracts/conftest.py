@@ -1,0 +1,89 @@
+"""The contract tests' world: the same test bodies against the fake unit of work, SQLite and
+PostgreSQL (when TEST_POSTGRES_URL is set), so the fake cannot drift from the repositories."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+
+from domain.allowances import UNLIMITED
+from domain.persistence.database import create_engine
+from domain.persistence.migrate import upgrade
+from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.repositories import UnitOfWorkFactory as UnitsOfWork
+from tests.conftest import POSTGRES_URL, _drop_postgres_database, _fresh_postgres_database
+from tests.fakes.unit_of_work import FakeUnitOfWorkFactory
+from tests.integration.test_core_statements import a_customer, an_order
+
+NOW = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)
+
+
+class World:
+    """Where a contract runs: its units of work, and how a test gets the customers and orders
+    that the repositories under test refer to."""
+
+    units: UnitsOfWork
+
+    async def customer(self) -> int:
+        """A registered customer with an empty wallet."""
+        raise NotImplementedError
+
+    async def order(self, customer_id: int, status: str = "completed") -> int:
+        raise NotImplementedError
+
+
+@dataclass
+class FakeWorld(World):
+    units: FakeUnitOfWorkFactory
+
+    async def customer(self) -> int:
+        customer_id = self.units.database.add_customer()
+        async with self.units() as uow:
+            uow.wallets.open(customer_id, "CNY")
+            await uow.commit()
+        return customer_id
+
+    async def order(self, customer_id: int, status: str = "completed") -> int:
+        return self.units.database.add_order(customer_id, status)
+
+
+@dataclass
+class DatabaseWorld(World):
+    units: UnitOfWorkFactory
+    telegram_ids: int = 0
+
+    async def customer(self) -> int:
+        self.telegram_ids += 1
+        return await a_customer(self.units, 1000 + self.telegram_ids, points=False)
+
+    async def order(self, customer_id: int, status: str = "completed") -> int:
+        async with self.units() as uow:
+            order_id = await uow.orders.add(an_order(customer_id, status=status), "test", UNLIMITED)
+            await uow.commit()
+        return order_id
+
+
+@pytest.fixture(params=["fake", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def world(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[World]:
+    if request.param == "fake":
+        yield FakeWorld(FakeUnitOfWorkFactory())
+        return
+    name = None
+    if request.param == "sqlite":
+        url = sqlite_url
+    else:
+        if not POSTGRES_URL:
+            pytest.skip("TEST_POSTGRES_URL is not set")
+        url, name = await _fresh_postgres_database(request.getfixturevalue("postgres_template"))
+    engine = create_engine(url)
+    try:
+        if name is None:
+            await upgrade(engine)
+        yield DatabaseWorld(UnitOfWorkFactory.of(engine))
+    finally:
+        await engine.dispose()
+        if name is not None:
+            await _drop_postgres_database(name)

@@ -1,0 +1,556 @@
+"""A unit of work in memory: the repositories of `domain/repositories.py` over dictionaries, with
+the database's semantics where services rely on them.
+
+- One transaction per unit of work: it works on a copy of what was committed and keeps it only
+  on `commit()`; leaving without committing keeps nothing.
+- Writers take turns (like SQLite's one writer): a unit of work that writes holds the turn from
+  entering to leaving, so a conditional write sees every write committed before it; `read()`
+  units of work never wait and see what was committed when they began.
+- Unique keys: a broken one raises `RecordConflict` where the database would (a Core write at
+  once, an added row when the unit of work commits).
+- A unit of work is never opened inside another (`NestedUnitOfWorkError`).
+
+The contract tests (`tests/contracts/`) run the same bodies against this and both databases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+from types import TracebackType
+
+from domain.errors import RecordConflict
+from domain.persistence.unit_of_work import NestedUnitOfWorkError
+from domain.repositories import (
+    NewTicket,
+    NewTicketMessage,
+    OrderRatingRecord,
+    TicketMessageRecord,
+    TicketRecord,
+    WalletEntryRecord,
+)
+
+
+@dataclass(frozen=True)
+class FakeOrder:
+    """An order as far as the fake keeps one."""
+
+    id: int
+    customer_id: int
+    status: str
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    id: int
+    customer_id: int
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Wallet:
+    balance_fen: int
+    currency: str
+
+
+@dataclass
+class Tables:
+    """Everything the fake keeps; records are frozen, so a shallow copy of each table is a
+    snapshot."""
+
+    ids: dict[str, int] = field(default_factory=dict)
+    customers: set[int] = field(default_factory=set)
+    orders: dict[int, FakeOrder] = field(default_factory=dict)
+    tickets: dict[int, TicketRecord] = field(default_factory=dict)
+    messages: dict[int, TicketMessageRecord] = field(default_factory=dict)
+    suggestions: dict[int, Suggestion] = field(default_factory=dict)
+    ratings: dict[int, OrderRatingRecord] = field(default_factory=dict)
+    quota: dict[tuple[int, datetime], int] = field(default_factory=dict)
+    roles: dict[int, tuple[str, datetime]] = field(default_factory=dict)
+    wallets: dict[int, Wallet] = field(default_factory=dict)
+    wallet_entries: dict[int, WalletEntryRecord] = field(default_factory=dict)
+
+    def snapshot(self) -> Tables:
+        return Tables(**{f.name: copy.copy(getattr(self, f.name)) for f in fields(self)})
+
+    def next_id(self, table: str) -> int:
+        self.ids[table] = self.ids.get(table, 0) + 1
+        return self.ids[table]
+
+
+class FakeDatabase:
+    """What units of work commit to; a test may seed it directly."""
+
+    def __init__(self) -> None:
+        self.tables = Tables()
+        self.writers = asyncio.Lock()
+        self.commits = 0
+
+    def add_customer(self) -> int:
+        customer_id = self.tables.next_id("customers")
+        self.tables.customers.add(customer_id)
+        return customer_id
+
+    def add_order(self, customer_id: int, status: str) -> int:
+        order_id = self.tables.next_id("orders")
+        self.tables.orders[order_id] = FakeOrder(order_id, customer_id, status)
+        return order_id
+
+
+_open_unit: ContextVar[FakeUnitOfWork | None] = ContextVar("open_fake_unit", default=None)
+
+
+class FakeUnitOfWork:
+    def __init__(self, database: FakeDatabase, *, writes: bool) -> None:
+        self._database = database
+        self._writes = writes
+        self.tables = database.tables.snapshot()
+        self._on_commit: list[_Check] = []
+        self.support = FakeSupportRepository(self)
+        self.wallets = FakeWalletRepository(self)
+        self.orders = FakeOrderRepository(self)
+
+    async def __aenter__(self) -> FakeUnitOfWork:
+        if _open_unit.get() is not None:
+            raise NestedUnitOfWorkError("a unit of work was opened inside another")
+        if self._writes:
+            await self._database.writers.acquire()
+        self._token = _open_unit.set(self)
+        self._begin()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        _open_unit.reset(self._token)
+        if self._writes:
+            self._database.writers.release()
+
+    def _begin(self) -> None:
+        self.tables = self._database.tables.snapshot()
+        self._on_commit = []
+
+    def check_later(self, check: _Check) -> None:
+        """A unique key the database checks when the added row is flushed (on commit)."""
+        self._on_commit.append(check)
+
+    async def commit(self) -> None:
+        if not self._writes:
+            raise RuntimeError("a read-only unit of work commits nothing")
+        checks, tables = self._on_commit, self.tables
+        self._begin()
+        for check in checks:
+            check(tables)  # RecordConflict: nothing of the transaction is kept
+        self._database.tables = tables
+        self._database.commits += 1
+        self._begin()
+
+    async def rollback(self) -> None:
+        self._begin()
+
+
+class _Check:
+    def __init__(self, table: str, key: object) -> None:
+        self.table, self.key = table, key
+
+    def __call__(self, tables: Tables) -> None:
+        raise NotImplementedError
+
+
+class _Unique(_Check):
+    """At most one record of `table` has `key`."""
+
+    def __init__(self, table: str, key: object, names: tuple[str, ...]) -> None:
+        super().__init__(table, key)
+        self.names = names
+
+    def __call__(self, tables: Tables) -> None:
+        records: dict[int, object] = getattr(tables, self.table)
+        found = [
+            r for r in records.values() if tuple(getattr(r, n) for n in self.names) == self.key
+        ]
+        if len(found) > 1:
+            raise RecordConflict(f"{self.table}: {self.names} = {self.key} exists")
+
+
+class _Raise(_Check):
+    def __call__(self, tables: Tables) -> None:
+        raise RecordConflict(f"{self.table}: {self.key} exists")
+
+
+class FakeUnitOfWorkFactory:
+    def __init__(self, database: FakeDatabase | None = None) -> None:
+        self.database = database or FakeDatabase()
+
+    def __call__(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.database, writes=True)
+
+    def read(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.database, writes=False)
+
+
+# -- repositories ------------------------------------------------------------------------------
+
+
+class _Repository:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    @property
+    def _t(self) -> Tables:
+        return self._uow.tables
+
+
+class FakeOrderRepository(_Repository):
+    async def get(self, order_id: int) -> FakeOrder | None:
+        return self._t.orders.get(order_id)
+
+
+class FakeSupportRepository(_Repository):
+    # -- suggestions and ratings --------------------------------------------------------------
+    def add_suggestion(self, customer_id: int, text: str, at: datetime) -> None:
+        suggestion_id = self._t.next_id("suggestions")
+        self._t.suggestions[suggestion_id] = Suggestion(suggestion_id, customer_id, text, at)
+
+    def add_rating(self, order_id: int, customer_id: int, stars: int, at: datetime) -> None:
+        if order_id in self._t.ratings:
+            self._uow.check_later(_Raise("order_ratings", order_id))
+            return
+        self._t.ratings[order_id] = OrderRatingRecord(order_id, customer_id, stars, None, at)
+
+    async def rating(self, order_id: int) -> OrderRatingRecord | None:
+        return self._t.ratings.get(order_id)
+
+    async def comment_rating(self, customer_id: int, order_id: int, comment: str) -> bool:
+        rating = self._t.ratings.get(order_id)
+        if rating is None or rating.customer_id != customer_id or rating.comment is not None:
+            return False
+        self._t.ratings[order_id] = replace(rating, comment=comment)
+        return True
+
+    # -- tickets ------------------------------------------------------------------------------
+    async def open_ticket(self, ticket: NewTicket) -> TicketRecord:
+        ticket_id = self._t.next_id("tickets")
+        record = TicketRecord(
+            id=ticket_id,
+            customer_id=ticket.customer_id,
+            chat_id=ticket.chat_id,
+            category=ticket.category,
+            priority=ticket.priority,
+            status=ticket.status,
+            order_id=ticket.order_id,
+            assignee_id=None,
+            thread_id=None,
+            created_at=ticket.at,
+            updated_at=ticket.at,
+            first_response_at=None,
+            resolved_at=None,
+            closed_at=None,
+            waiting_since=ticket.at,
+            escalated_at=None,
+            csat=None,
+            csat_at=None,
+        )
+        self._t.tickets[ticket_id] = record
+        return record
+
+    def add_message(self, message: NewTicketMessage) -> None:
+        message_id = self._t.next_id("messages")
+        self._t.messages[message_id] = TicketMessageRecord(
+            id=message_id,
+            ticket_id=message.ticket_id,
+            kind=message.kind,
+            author_id=message.author_id,
+            text=message.text,
+            source_chat_id=message.source_chat_id,
+            source_message_id=message.source_message_id,
+            destination=message.destination,
+            to_chat_id=message.to_chat_id,
+            created_at=message.at,
+            claimed_at=None,
+            delivered=False,
+            sent_at=None,
+            sent_chat_id=None,
+            sent_message_id=None,
+        )
+        if message.source_message_id is not None:
+            key = (message.source_chat_id, message.source_message_id)
+            self._uow.check_later(_Unique("messages", key, ("source_chat_id", "source_message_id")))
+
+    async def ticket(self, ticket_id: int) -> TicketRecord | None:
+        return self._t.tickets.get(ticket_id)
+
+    async def own_ticket(self, customer_id: int, ticket_id: int) -> TicketRecord | None:
+        found = self._t.tickets.get(ticket_id)
+        return found if found is not None and found.customer_id == customer_id else None
+
+    async def tickets_of(self, customer_id: int, limit: int) -> list[TicketRecord]:
+        mine = [t for t in self._t.tickets.values() if t.customer_id == customer_id]
+        return sorted(mine, key=lambda t: t.id, reverse=True)[:limit]
+
+    async def tickets(self, statuses: Iterable[str], limit: int) -> list[TicketRecord]:
+        wanted = set(statuses)
+        found = [t for t in self._t.tickets.values() if t.status in wanted]
+        return sorted(found, key=lambda t: (t.priority, t.id))[:limit]
+
+    async def opened_since(self, since: datetime) -> list[TicketRecord]:
+        return [t for t in self._t.tickets.values() if t.created_at >= since]
+
+    def _update(self, ticket_id: int, condition: bool, **values: object) -> bool:
+        if not condition:
+            return False
+        ticket = self._t.tickets[ticket_id]
+        self._t.tickets[ticket_id] = replace(ticket, **values)  # type: ignore[arg-type]
+        return True
+
+    async def move(
+        self,
+        ticket_id: int,
+        sources: Iterable[str],
+        target: str,
+        at: datetime,
+        *,
+        unassigned: bool = False,
+        **values: object,
+    ) -> bool:
+        ticket = self._t.tickets.get(ticket_id)
+        return ticket is not None and self._update(
+            ticket_id,
+            ticket.status in set(sources) and (not unassigned or ticket.assignee_id is None),
+            status=target,
+            updated_at=at,
+            **values,
+        )
+
+    async def rate(self, ticket_id: int, stars: int, at: datetime) -> bool:
+        ticket = self._t.tickets.get(ticket_id)
+        return ticket is not None and self._update(
+            ticket_id,
+            ticket.csat is None and ticket.resolved_at is not None,
+            csat=stars,
+            csat_at=at,
+        )
+
+    async def take_if_unassigned(
+        self, ticket_id: int, staff_id: int, statuses: Iterable[str], at: datetime
+    ) -> bool:
+        ticket = self._t.tickets.get(ticket_id)
+        return ticket is not None and self._update(
+            ticket_id,
+            ticket.assignee_id is None and ticket.status in set(statuses),
+            assignee_id=staff_id,
+            updated_at=at,
+        )
+
+    @staticmethod
+    def _due(ticket: TicketRecord, waiting_since_before: datetime) -> bool:
+        return (
+            ticket.waiting_since is not None
+            and ticket.waiting_since <= waiting_since_before
+            and (ticket.escalated_at is None or ticket.escalated_at < ticket.waiting_since)
+        )
+
+    async def escalate(self, ticket_id: int, waiting_since_before: datetime, at: datetime) -> bool:
+        ticket = self._t.tickets.get(ticket_id)
+        return ticket is not None and self._update(
+            ticket_id, self._due(ticket, waiting_since_before), escalated_at=at
+        )
+
+    async def set_topic(self, ticket_id: int, thread_id: int) -> bool:
+        ticket = self._t.tickets.get(ticket_id)
+        return ticket is not None and self._update(
+            ticket_id, ticket.thread_id is None, thread_id=thread_id
+        )
+
+    async def unanswered(self, waited_since: datetime, statuses: Iterable[str]) -> list[int]:
+        wanted = set(statuses)
+        return [
+            t.id
+            for t in self._t.tickets.values()
+            if t.status in wanted and self._due(t, waited_since)
+        ]
+
+    async def resolved_before(self, before: datetime) -> list[int]:
+        return [
+            t.id
+            for t in self._t.tickets.values()
+            if t.status == "resolved" and t.resolved_at is not None and t.resolved_at <= before
+        ]
+
+    async def without_topic(self) -> list[int]:
+        waiting = {
+            m.ticket_id
+            for m in self._t.messages.values()
+            if m.destination == "staff" and not m.delivered
+        }
+        return sorted(t for t in waiting if self._t.tickets[t].thread_id is None)
+
+    # -- messages -----------------------------------------------------------------------------
+    async def message(self, message_id: int) -> TicketMessageRecord | None:
+        return self._t.messages.get(message_id)
+
+    @staticmethod
+    def _claimable(message: TicketMessageRecord, stale_before: datetime) -> bool:
+        return not message.delivered and (
+            message.claimed_at is None or message.claimed_at < stale_before
+        )
+
+    async def pending(self, stale_before: datetime, limit: int) -> list[TicketMessageRecord]:
+        found = [m for m in self._t.messages.values() if self._claimable(m, stale_before)]
+        return sorted(found, key=lambda m: m.id)[:limit]
+
+    async def claim(self, message_id: int, at: datetime, stale_before: datetime) -> bool:
+        message = self._t.messages.get(message_id)
+        if message is None or not self._claimable(message, stale_before):
+            return False
+        self._t.messages[message_id] = replace(message, claimed_at=at)
+        return True
+
+    async def set_message(self, message_id: int, **values: object) -> None:
+        message = self._t.messages.get(message_id)
+        if message is None:
+            return
+        changed = replace(message, **values)  # type: ignore[arg-type]
+        self._t.messages[message_id] = changed
+        if "sent_message_id" in values and changed.sent_message_id is not None:
+            key = (changed.sent_chat_id, changed.sent_message_id)
+            taken = [
+                m for m in self._t.messages.values() if (m.sent_chat_id, m.sent_message_id) == key
+            ]
+            if len(taken) > 1:
+                raise RecordConflict(f"ticket_messages: sent {key} exists")
+
+    async def ticket_of_sent(self, chat_id: int, message_id: int) -> int | None:
+        for m in self._t.messages.values():
+            if m.sent_chat_id == chat_id and m.sent_message_id == message_id:
+                return m.ticket_id
+        return None
+
+    async def transcript(self, ticket_id: int, kinds: Iterable[str]) -> list[TicketMessageRecord]:
+        wanted = set(kinds)
+        found = [
+            m for m in self._t.messages.values() if m.ticket_id == ticket_id and m.kind in wanted
+        ]
+        return sorted(found, key=lambda m: m.id)
+
+    async def card_message(self, ticket_id: int) -> tuple[int, int] | None:
+        for m in sorted(self._t.messages.values(), key=lambda m: m.id):
+            if (
+                m.ticket_id == ticket_id
+                and m.kind == "card"
+                and m.destination == "staff"
+                and m.sent_message_id is not None
+            ):
+                if m.sent_chat_id is None:
+                    return None
+                return m.sent_chat_id, m.sent_message_id
+        return None
+
+    # -- erasure ------------------------------------------------------------------------------
+    async def erase_customer(self, customer_id: int, marker: str, texts: Iterable[str]) -> None:
+        kinds = set(texts)
+        theirs = {t.id for t in self._t.tickets.values() if t.customer_id == customer_id}
+        for m in list(self._t.messages.values()):
+            if m.ticket_id not in theirs:
+                continue
+            if m.kind in kinds:
+                m = replace(m, text=marker)
+            if m.destination == "customer" or (
+                m.kind == "customer" and m.source_message_id is not None
+            ):
+                m = replace(
+                    m,
+                    source_chat_id=None,
+                    source_message_id=None,
+                    sent_chat_id=None,
+                    sent_message_id=None,
+                )
+            self._t.messages[m.id] = m
+        for ticket_id in theirs:
+            self._t.tickets[ticket_id] = replace(self._t.tickets[ticket_id], chat_id=0)
+        for s in list(self._t.suggestions.values()):
+            if s.customer_id == customer_id:
+                self._t.suggestions[s.id] = replace(s, text=marker)
+        for r in list(self._t.ratings.values()):
+            if r.customer_id == customer_id and r.comment is not None:
+                self._t.ratings[r.order_id] = replace(r, comment=marker)
+
+    # -- flood quota --------------------------------------------------------------------------
+    async def open_quota(self, customer_id: int, window_start: datetime) -> None:
+        self._t.quota.setdefault((customer_id, window_start), 0)
+
+    async def use_quota(self, customer_id: int, window_start: datetime, limit: int) -> bool:
+        key = (customer_id, window_start)
+        used = self._t.quota.get(key)
+        if used is None or used >= limit:
+            return False
+        self._t.quota[key] = used + 1
+        return True
+
+    # -- staff roles --------------------------------------------------------------------------
+    async def role(self, telegram_id: int) -> str | None:
+        found = self._t.roles.get(telegram_id)
+        return found[0] if found is not None else None
+
+    async def with_role(self, role: str) -> list[int]:
+        return [telegram_id for telegram_id, (r, _) in self._t.roles.items() if r == role]
+
+    async def grant(self, telegram_id: int, role: str, at: datetime) -> None:
+        self._t.roles[telegram_id] = (role, at)
+
+    async def revoke(self, telegram_id: int) -> bool:
+        return self._t.roles.pop(telegram_id, None) is not None
+
+
+class FakeWalletRepository(_Repository):
+    def open(self, customer_id: int, currency: str) -> None:
+        if customer_id in self._t.wallets:
+            self._uow.check_later(_Raise("wallets", customer_id))
+            return
+        self._t.wallets[customer_id] = Wallet(0, currency)
+
+    async def balance(self, customer_id: int) -> int:
+        wallet = self._t.wallets.get(customer_id)
+        return wallet.balance_fen if wallet is not None else 0
+
+    async def ledger_sum(self, customer_id: int) -> int:
+        return sum(
+            e.amount_fen for e in self._t.wallet_entries.values() if e.customer_id == customer_id
+        )
+
+    async def entries(self, customer_id: int, limit: int) -> list[WalletEntryRecord]:
+        theirs = [e for e in self._t.wallet_entries.values() if e.customer_id == customer_id]
+        return sorted(theirs, key=lambda e: e.id, reverse=True)[:limit]
+
+    async def has_entry(self, key: str) -> bool:
+        return any(e.idempotency_key == key for e in self._t.wallet_entries.values())
+
+    async def post(
+        self,
+        customer_id: int,
+        amount_fen: int,
+        currency: str,
+        kind: str,
+        key: str,
+        at: datetime,
+        order_id: int | None = None,
+    ) -> bool:
+        wallet = self._t.wallets.get(customer_id)
+        if wallet is None or wallet.balance_fen + amount_fen < 0:
+            return False
+        if await self.has_entry(key):
+            raise RecordConflict(f"wallet_entries: {key} exists")
+        self._t.wallets[customer_id] = replace(wallet, balance_fen=wallet.balance_fen + amount_fen)
+        entry_id = self._t.next_id("wallet_entries")
+        self._t.wallet_entries[entry_id] = WalletEntryRecord(
+            entry_id, customer_id, amount_fen, currency, kind, order_id, key, at
+        )
+        return True
