@@ -1,5 +1,6 @@
 """Support on SQLite and PostgreSQL: tickets change once however many press at once, a duplicated
-staff reply is relayed once, an outbox message is claimed by one sweep, the flood limit holds."""
+staff reply is relayed once, an outbox message is claimed by one sweep, the flood limit holds.
+The service's other rules run on the fake unit of work (tests/support/test_support_service.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ from domain.services.support import (
     Flooded,
     MessageKind,
     SupportConfig,
-    TicketNotActive,
-    TicketNotFound,
 )
 from domain.tickets import ERASED_TEXT, Category, TicketStatus
 from tests.integration.test_recharge import FakeClock
@@ -89,18 +88,6 @@ async def test_each_outbox_message_is_claimed_by_one_sweep(services: Services) -
     assert await services.support.ticket_answered_by(-100, 322) is None
 
 
-async def test_a_claim_left_by_a_dead_sweep_is_sent_again_later(
-    services: Services, clock: FakeClock
-) -> None:
-    customer = await _customer(services, 1)
-    await services.support.open_ticket(customer, 1, Category.OTHER, "help")
-    [card] = await services.support.pending()
-    assert await services.support.claim(card.id)
-    assert await services.support.pending() == []
-    clock.advance(minutes=3)
-    assert [m.id for m in await services.support.pending()] == [card.id]
-
-
 async def test_the_flood_limit_holds_under_concurrency(services: Services) -> None:
     customer = await _customer(services, 1)
     results = await asyncio.gather(
@@ -109,49 +96,6 @@ async def test_the_flood_limit_holds_under_concurrency(services: Services) -> No
     )
     assert sum(1 for r in results if r is None) == 5
     assert all(isinstance(r, Flooded) for r in results if r is not None)
-
-
-async def test_the_flood_window_passes(services: Services, clock: FakeClock) -> None:
-    customer = await _customer(services, 1)
-    for n in range(5):
-        await services.support.suggest(customer, f"idea {n}")
-    with pytest.raises(Flooded):
-        await services.support.suggest(customer, "one more")
-    clock.advance(minutes=10)
-    await services.support.suggest(customer, "later")
-
-
-async def test_a_customer_never_reaches_another_customers_ticket(services: Services) -> None:
-    owner = await _customer(services, 1)
-    other = await _customer(services, 2)
-    ticket = await services.support.open_ticket(owner, 1, Category.OTHER, "private matter")
-    with pytest.raises(TicketNotFound):
-        await services.support.own_ticket(other, ticket.id)
-    with pytest.raises(TicketNotFound):
-        await services.support.customer_message(other, ticket.id, "hi")
-    with pytest.raises(TicketNotFound):
-        await services.support.close_by_customer(other, ticket.id)
-    with pytest.raises(TicketNotFound):
-        await services.support.rate_support(other, ticket.id, 5)
-    assert await services.support.tickets_of(other) == []
-    assert (await services.support.get(ticket.id)).status is TicketStatus.OPEN
-
-
-async def test_a_closed_ticket_takes_no_staff_reply_and_a_resolved_one_reopens(
-    services: Services,
-) -> None:
-    customer = await _customer(services, 1)
-    ticket = await services.support.open_ticket(customer, 1, Category.PAYMENT, "charged twice")
-    await services.support.resolve(901, ticket.id)
-    reopened = await services.support.customer_message(customer, ticket.id, "still charged")
-    assert reopened.status is TicketStatus.ASSIGNED and reopened.resolved_at is None
-    await services.support.close_by_customer(customer, ticket.id)
-    with pytest.raises(TicketNotActive):
-        await services.support.staff_reply(
-            901, ticket.id, "late", source_chat_id=-100, source_message_id=1
-        )
-    with pytest.raises(TicketNotActive):
-        await services.support.customer_message(customer, ticket.id, "again")
 
 
 async def test_erasure_blanks_support_texts_of_that_customer_only(services: Services) -> None:
