@@ -64,13 +64,13 @@ from aiogram.types import (
     User,
 )
 
-from bot.assembly import App, until_stop_signal
+from bot.assembly import App, shared_chat_turns, until_stop_signal
 from bot.delivery import REPLY_DEADLINE_SECONDS, OutcomeSender, deadline_in, waited_out
 from bot.settings import Settings
 from bot.webhook import WebhookServer
 from domain.customers import TelegramProfile
 from handlers.chat_queues import DEFAULT_LIMIT as DEFAULT_CHAT_LIMIT
-from handlers.chat_queues import ChatQueues
+from handlers.chat_queues import ChatQueues, SharedTurns
 from handlers.contract import (
     Button,
     ContactKeyboard,
@@ -499,10 +499,14 @@ class UpdateFlow(BaseMiddleware):
     """Outer update middleware: each chat's updates one at a time in arrival order (its state is
     read and written per update), different chats concurrently; a chat holding `chat_limit`
     updates gets no more in (dropped; the first drop of a flood asks the customer to slow down
-    through `on_flood`); counts updates in flight so a stop can wait for them."""
+    through `on_flood`); counts updates in flight so a stop can wait for them. With `shared`
+    turns a chat's updates are also one at a time across processes, and one already worked is
+    skipped."""
 
-    def __init__(self, chat_limit: int = DEFAULT_CHAT_LIMIT) -> None:
-        self.queues = ChatQueues(chat_limit)
+    def __init__(
+        self, chat_limit: int = DEFAULT_CHAT_LIMIT, *, shared: SharedTurns | None = None
+    ) -> None:
+        self.queues = ChatQueues(chat_limit, shared=shared)
         self.on_flood: FloodNotice | None = None
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -532,8 +536,12 @@ class UpdateFlow(BaseMiddleware):
                 user = context.user if isinstance(context, EventContext) else None
                 await self.on_flood(chat_id, user.language_code if user is not None else None)
             return None
+        update_id = event.update_id if isinstance(event, Update) else None
         try:
-            async with admission.lock:
+            async with self.queues.turn(admission, update_id) as fresh:
+                if not fresh:
+                    log.info("update %s was handled before: not again", update_id)
+                    return None
                 return await handler(event, data)
         finally:
             self.queues.leave(admission)
@@ -589,7 +597,7 @@ class AiogramFrontend:
             provider_token=payments_token(app.settings),
             reply_deadline=app.settings.reply_deadline_seconds,
         )
-        self.flow = UpdateFlow(app.settings.chat_queue_limit)
+        self.flow = UpdateFlow(app.settings.chat_queue_limit, shared=shared_chat_turns(app))
         self.flow.on_flood = self.sender.slow_down
         self.dispatcher = build_dispatcher(app, flow=self.flow)
         self._polling_timeout = polling_timeout

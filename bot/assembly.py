@@ -18,7 +18,8 @@ from domain.integrations.http_gateway import GatewaySettings, HttpTopUpGateway
 from domain.integrations.sandbox import SandboxGateway, SandboxPayments
 from domain.money import Money
 from domain.orders import Order, PaymentMethod, RechargeLimits
-from domain.persistence.database import PoolBudget, create_engine
+from domain.persistence.chat_turns import PostgresChatTurns
+from domain.persistence.database import PoolBudget, create_engine, is_sqlite
 from domain.persistence.migrate import upgrade
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.ports import PaymentProvider, TopUpGateway, TopUpResult
@@ -189,6 +190,21 @@ async def build_app(
     conversation.staff_chat_id = settings.staff_chat_id
     conversation.dashboard_url = settings.dashboard_base_url
     return App(settings, engine, services, conversation, ports)
+
+
+def shared_chat_turns(app: App) -> PostgresChatTurns | None:
+    """Per-chat turns across processes for webhook workers on PostgreSQL; None otherwise (one
+    process: SQLite, or polling, which only one process may do)."""
+    settings = app.settings
+    if settings.webhook_url is None or is_sqlite(settings.database_url):
+        return None
+    # A turn holds one connection for its lock: at most half the pool, the rest for its work.
+    connections = settings.database_pool_size + settings.database_max_overflow
+    return PostgresChatTurns(
+        app.engine,
+        wait_seconds=settings.chat_turn_wait_seconds,
+        concurrent=max(1, connections // 2),
+    )
 
 
 async def until_stop_signal() -> None:

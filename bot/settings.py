@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     reply_deadline_seconds: float = Field(default=30.0, gt=0)
     # Webhook requests: bodies larger than this are refused before they are read.
     webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Webhook workers on PostgreSQL: an update that cannot take its chat's turn (shared by every
+    # process) within this long is answered 503, and Telegram delivers it again.
+    chat_turn_wait_seconds: float = Field(default=10.0, gt=0)
 
     # The campaign dashboard, /metrics, /healthz and /readyz: served at this address by the bot
     # process (empty: not served) and by `python -m bot dashboard`. DASHBOARD_URL is where staff

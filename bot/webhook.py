@@ -3,7 +3,9 @@
 A request is checked before its body is read: without the secret Telegram was given
 (`X-Telegram-Bot-Api-Secret-Token`) it is refused with 403, and a body announced or found to be
 larger than WEBHOOK_MAX_BODY_BYTES with 413, having read at most that much. A body that is not
-a JSON update is the sender's mistake (400). Only then is the update handed to the front end.
+a JSON update is the sender's mistake (400). Only then is the update handed to the front end,
+and answered once handled: 200, or 503 when its chat's turn could not be had in time
+(`ChatTurnBusy`), so that Telegram delivers it again.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+
+from domain.errors import ChatTurnBusy
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +90,12 @@ class WebhookServer:
         except Exception as error:
             log.info("webhook: a request with the secret carried no update (%s)", type(error))
             return web.Response(status=400, text="Bad Request: not a Telegram update")
-        await self._feed(update)
+        try:
+            await self._feed(update)
+        except ChatTurnBusy as busy:
+            # Not handled now: Telegram delivers the update again after a non-2xx answer.
+            log.warning("webhook: update %s answered 503 (%s)", data["update_id"], busy)
+            return web.Response(status=503, text="Service Unavailable: try again")
         return web.Response(status=200)
 
     async def _read(self, request: web.Request) -> bytes | None:

@@ -7,3 +7,8 @@ class RecordConflict(Exception):
     """A write broke a unique key or another constraint of the data: most often a concurrent
     duplicate of the same request got there first (a double tap, a replayed update). The unit
     of work's transaction is then over; nothing of it is kept."""
+
+
+class ChatTurnBusy(Exception):
+    """A chat's turn could not be taken in time (another process holds it, or the database
+    did not answer): the update is not handled now and must be delivered again."""

@@ -9,6 +9,11 @@ So one chat sending thousands of messages cannot take the bot away from everyone
 
 A flood lasts while drops keep coming; `calm_seconds` without one ends it (logged with how many
 updates were dropped), and a later flood is told again.
+
+With several processes (webhook workers on one PostgreSQL database) a chat's turn is also
+`shared`: once its turn in this process comes, the update takes the chat's turn across every
+process (see `domain.persistence.chat_turns`), which may find it already worked (skip it) or
+raise `ChatTurnBusy` (the webhook answers non-2xx; Telegram delivers the update again).
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from domain.languages import language_from_telegram
 from handlers.contract import Reply
@@ -63,6 +70,15 @@ class Admission:
         return self.lock is not None
 
 
+class SharedTurns(Protocol):
+    """A chat's turn across processes, entered once this process's `lane` is free; yields
+    False when the update was worked before (by any process)."""
+
+    def turn(
+        self, chat_id: int, update_id: int, lane: asyncio.Lock
+    ) -> AbstractAsyncContextManager[bool]: ...
+
+
 class ChatQueues:
     """Per-chat turns and bounds, shared by every front end (see the module docstring)."""
 
@@ -72,12 +88,14 @@ class ChatQueues:
         *,
         calm_seconds: float = CALM_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedTurns | None = None,
     ) -> None:
         if limit < 1:
             raise ValueError("a chat must be able to hold at least one update")
         self.limit = limit
         self._calm = calm_seconds
         self._clock = clock
+        self.shared = shared
         self._lanes: dict[int, _Lane] = {}
         self._floods: dict[int, _Flood] = {}
         # Updates dropped since start, over all chats (the counter the operators read).
@@ -98,6 +116,18 @@ class ChatQueues:
             lane.held += 1
             return Admission(chat_id, lane.lock)
         return Admission(chat_id, None, tell=self._drop(chat_id))
+
+    @asynccontextmanager
+    async def turn(self, admission: Admission, update_id: int | None) -> AsyncIterator[bool]:
+        """The taken update's turn in its chat (in this process, and across processes when the
+        turns are shared); yields whether to handle it (False: already worked)."""
+        assert admission.lock is not None, "a dropped update has no turn"
+        if self.shared is None or update_id is None:
+            async with admission.lock:
+                yield True
+            return
+        async with self.shared.turn(admission.chat_id, update_id, admission.lock) as fresh:
+            yield fresh
 
     def leave(self, admission: Admission) -> None:
         """The update's turn is over (handled, failed or cancelled)."""
@@ -160,4 +190,4 @@ class ChatQueues:
         )
 
 
-__all__ = ["Admission", "ChatQueues", "slow_down_reply"]
+__all__ = ["Admission", "ChatQueues", "SharedTurns", "slow_down_reply"]

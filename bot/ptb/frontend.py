@@ -24,14 +24,14 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot.assembly import App, until_stop_signal
+from bot.assembly import App, shared_chat_turns, until_stop_signal
 from bot.delivery import REPLY_DEADLINE_SECONDS
 from bot.ptb.events import event_from_update
 from bot.ptb.replies import Sender
 from bot.settings import Settings
 from bot.webhook import WebhookServer
 from handlers.chat_queues import DEFAULT_LIMIT as DEFAULT_CHAT_LIMIT
-from handlers.chat_queues import ChatQueues
+from handlers.chat_queues import ChatQueues, SharedTurns
 from handlers.contract import Incoming, Outcome
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
     that floods the bot occupies one slot, not all of them; and a chat holds at most
     `chat_limit` updates: more are dropped at once (the first drop of a flood asks the customer
     to slow down through `on_flood`), so they never fill the `max_pending` places either.
+    With `shared` turns a chat's updates are one at a time across processes too, and an update
+    already worked (by any process) is skipped.
     """
 
     def __init__(
@@ -63,10 +65,11 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
         max_pending: int = MAX_PENDING_UPDATES,
         *,
         chat_limit: int = DEFAULT_CHAT_LIMIT,
+        shared: SharedTurns | None = None,
     ) -> None:
         super().__init__(max_pending)
         self._running = asyncio.Semaphore(max_running)
-        self.queues = ChatQueues(chat_limit)
+        self.queues = ChatQueues(chat_limit, shared=shared)
         # Asks a flooding chat (id, the customer's Telegram language) to slow down, once.
         self.on_flood: FloodNotice | None = None
 
@@ -82,11 +85,16 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
             if admission.tell and self.on_flood is not None:
                 await self.on_flood(key, _language_code(update))
             return
-        assert admission.lock is not None
+        update_id = update.update_id if isinstance(update, Update) else None
         try:
-            async with admission.lock, self._running:
-                await coroutine
+            async with self.queues.turn(admission, update_id) as fresh:
+                if not fresh:
+                    log.info("update %s was handled before: not again", update_id)
+                    return
+                async with self._running:
+                    await coroutine
         finally:
+            _discard(coroutine)  # not started (skipped, or no turn): never will be
             self.queues.leave(admission)
 
     async def initialize(self) -> None:
@@ -133,8 +141,10 @@ def application_builder(
     *,
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
+    shared: SharedTurns | None = None,
 ) -> ApplicationBuilder[Any, Any, Any, Any, Any, Any]:
-    """PTB's builder pointed at TELEGRAM_API_URL, serving many chats at once."""
+    """PTB's builder pointed at TELEGRAM_API_URL, serving many chats at once (one at a time in
+    each chat, across processes too with `shared` turns)."""
     if not settings.token:
         raise ValueError("the python-telegram-bot front end needs BOT_TOKEN")
     builder = (
@@ -142,7 +152,9 @@ def application_builder(
         .token(settings.token)
         .base_url(f"{settings.telegram_api_url}/bot")
         .base_file_url(f"{settings.telegram_api_url}/file/bot")
-        .concurrent_updates(ChatOrderedProcessor(chat_limit=settings.chat_queue_limit))
+        .concurrent_updates(
+            ChatOrderedProcessor(chat_limit=settings.chat_queue_limit, shared=shared)
+        )
     )
     if request is not None:
         builder = builder.request(request)
@@ -246,7 +258,10 @@ class PtbFrontend:
         self.settings = app.settings
         self._app = app
         self.application = application_builder(
-            app.settings, request=request, get_updates_request=get_updates_request
+            app.settings,
+            request=request,
+            get_updates_request=get_updates_request,
+            shared=shared_chat_turns(app),
         ).build()
         self.sender = serve_conversation(
             self.application,
@@ -279,15 +294,14 @@ class PtbFrontend:
         self._app.outbound.detach()
         server, self._server = self._server, None
         if server is not None:
-            await server.stop_listening()
+            # Requests under way are answered (their updates handled) before PTB stops.
+            await server.close()
         updater = self.application.updater
         if updater is not None and updater.running:
             await updater.stop()
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()
-        if server is not None:
-            await server.close()
 
     async def __aenter__(self) -> PtbFrontend:
         await self.start()
@@ -327,11 +341,20 @@ class PtbFrontend:
                 raise ValueError("not an update")
             return update
 
+        application = self.application
+
+        async def feed(update: Update) -> None:
+            # Answered once handled, so an update whose turn failed (ChatTurnBusy) or whose
+            # worker died is delivered again by Telegram.
+            await application.update_processor.process_update(
+                update, application.process_update(update)
+            )
+
         self._server = WebhookServer(
             settings.webhook_path,
             secret,
             parse,
-            self.application.update_queue.put,
+            feed,
             max_body_bytes=settings.webhook_max_body_bytes,
         )
         host, port = settings.webhook_host_port

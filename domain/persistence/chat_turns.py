@@ -1,0 +1,217 @@
+"""One chat's turn across processes, on PostgreSQL.
+
+Several webhook workers share one database; Telegram may post two updates of one chat to two
+of them at once. Each update is recorded when it arrives (`chat_updates`), then its turn is a
+transaction that holds a PostgreSQL advisory lock on the chat for as long as the update is
+handled:
+
+- two updates of one chat never run at the same time, whichever worker got them; different
+  chats take different locks and run side by side;
+- an update that got the lock while an older update of its chat is still waiting (recorded in
+  the last `order_window_seconds`, not done) lets it go first, so a chat's updates run in
+  update-id order;
+- an update already marked done (Telegram posted it again) is not worked twice;
+- the done mark is written in the same transaction that holds the lock, so it commits exactly
+  when the lock is released; a worker that dies mid-turn loses its connection, PostgreSQL
+  releases the lock and nothing is marked: the update runs again when Telegram resends it;
+- an update that cannot take its turn within `wait_seconds` (or finds the database away)
+  raises `ChatTurnBusy`: the webhook answers non-2xx and Telegram delivers it again later.
+
+Why the database and not Redis: the lock lives exactly as long as its holder's connection (no
+expiry to guess: a turn longer than a Redis key's time to live would let a second turn in, a
+shorter turn's crash would keep the chat locked until the key expires), the done mark commits
+atomically with the release, and no second service is needed. Its price is one connection per
+turn being handled, bounded by `concurrent` (the rest of the pool stays for the turns' work).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager, suppress
+from typing import TypeVar
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from domain.errors import ChatTurnBusy
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# The first key of every chat lock (pg_advisory_xact_lock(int, int)): chats never meet other locks.
+LOCK_NAMESPACE = 1_633_771_873
+LOCK_NOT_AVAILABLE = "55P03"
+# How long an update that let an older one go first waits before it asks for the lock again.
+YIELD_SECONDS = 0.005
+# Records older than this are deleted (Telegram gives up resending long before).
+KEEP_DAYS = 2
+CLEAN_EVERY = 1000
+
+ARRIVED = text(
+    "INSERT INTO chat_updates (update_id, chat_id, received_at)"
+    " VALUES (:update_id, :chat_id, now()) ON CONFLICT (update_id) DO NOTHING"
+)
+CLEAN = text(f"DELETE FROM chat_updates WHERE received_at < now() - interval '{KEEP_DAYS} days'")
+LOCK_TIMEOUT = text("SELECT set_config('lock_timeout', :timeout, true)")
+LOCK = text("SELECT pg_advisory_xact_lock(:namespace, :key)")
+# Read after the lock is granted (a statement of its own: it sees what the last holder committed).
+STATE = text(
+    "SELECT"
+    " EXISTS (SELECT 1 FROM chat_updates WHERE update_id = :update_id AND done_at IS NOT NULL),"
+    " EXISTS (SELECT 1 FROM chat_updates WHERE chat_id = :chat_id AND update_id < :update_id"
+    "   AND done_at IS NULL AND received_at > now() - make_interval(secs => :window))"
+)
+DONE = text("UPDATE chat_updates SET done_at = clock_timestamp() WHERE update_id = :update_id")
+
+
+def lock_key(chat_id: int) -> int:
+    """The chat's 32-bit lock key (two chats rarely share one; if they do, they take turns)."""
+    folded = (chat_id ^ (chat_id >> 32)) & 0xFFFFFFFF
+    return folded - (1 << 32) if folded >= 1 << 31 else folded
+
+
+class _Held:
+    """A granted turn: its transaction holds the chat's lock until `finish` or `close`."""
+
+    def __init__(self, connection: AsyncConnection | None, update_id: int) -> None:
+        self.connection = connection
+        self.update_id = update_id
+
+    @property
+    def done(self) -> bool:
+        """The update was worked before (a resend): nothing to do."""
+        return self.connection is None
+
+    async def finish(self) -> None:
+        """Mark the update done; the commit releases the lock."""
+        assert self.connection is not None
+        await self.connection.execute(DONE, {"update_id": self.update_id})
+        await self.connection.commit()
+
+    async def close(self) -> None:
+        """Release the lock (rolled back when not finished)."""
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            with suppress(DBAPIError, OSError):
+                await connection.close()
+
+
+class PostgresChatTurns:
+    """Per-chat turns shared by every process on one PostgreSQL database (module docstring)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        wait_seconds: float = 10.0,
+        order_window_seconds: float = 5.0,
+        concurrent: int = 20,
+    ) -> None:
+        self._engine = engine
+        self.wait_seconds = wait_seconds
+        self.order_window_seconds = order_window_seconds
+        self._slots = asyncio.Semaphore(concurrent)
+        self._arrivals = 0
+
+    @asynccontextmanager
+    async def turn(self, chat_id: int, update_id: int, lane: asyncio.Lock) -> AsyncIterator[bool]:
+        """Hold the chat's turn (this process's `lane` first, then the database lock) while the
+        body runs; yields False when the update was already worked. Raises `ChatTurnBusy` when
+        the turn cannot be had within `wait_seconds`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_seconds
+        await self._arrived(chat_id, update_id)
+        while True:
+            await _within(deadline, lane.acquire())
+            try:
+                held = await self._enter(chat_id, update_id, deadline)
+            except BaseException:
+                lane.release()
+                raise
+            if held is not None:
+                break
+            lane.release()
+            await asyncio.sleep(YIELD_SECONDS)
+        try:
+            if held.done:
+                yield False
+            else:
+                yield True
+                await held.finish()
+        finally:
+            await held.close()
+            self._slots.release()
+            lane.release()
+
+    async def _arrived(self, chat_id: int, update_id: int) -> None:
+        self._arrivals += 1
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(ARRIVED, {"update_id": update_id, "chat_id": chat_id})
+                if self._arrivals % CLEAN_EVERY == 0:
+                    await connection.execute(CLEAN)
+        except (DBAPIError, OSError) as error:
+            raise ChatTurnBusy(f"the database did not record the update ({error})") from error
+
+    async def _enter(self, chat_id: int, update_id: int, deadline: float) -> _Held | None:
+        """The granted turn; None when an older update of the chat waits (let it go first)."""
+        await _within(deadline, self._slots.acquire())
+        held: _Held | None = None
+        try:
+            connection = await _within(deadline, self._engine.connect())
+            held = _Held(connection, update_id)
+            remaining = deadline - asyncio.get_running_loop().time()
+            timeout = f"{max(1, int(remaining * 1000))}ms"
+            await connection.execute(LOCK_TIMEOUT, {"timeout": timeout})
+            await connection.execute(LOCK, {"namespace": LOCK_NAMESPACE, "key": lock_key(chat_id)})
+            done, older_waiting = (
+                await connection.execute(
+                    STATE,
+                    {
+                        "update_id": update_id,
+                        "chat_id": chat_id,
+                        "window": self.order_window_seconds,
+                    },
+                )
+            ).one()
+        except ChatTurnBusy:
+            await self._give_back(held)
+            raise
+        except (DBAPIError, OSError) as error:
+            await self._give_back(held)
+            if getattr(getattr(error, "orig", None), "sqlstate", None) == LOCK_NOT_AVAILABLE:
+                raise ChatTurnBusy(f"chat {chat_id} stayed busy") from error
+            raise ChatTurnBusy(f"the database did not answer ({error})") from error
+        except BaseException:
+            await self._give_back(held)
+            raise
+        if older_waiting and not done:
+            await self._give_back(held)
+            return None
+        if done:
+            await held.close()  # keeps the slot: released when the turn ends
+        return held
+
+    async def _give_back(self, held: _Held | None) -> None:
+        if held is not None:
+            await held.close()
+        self._slots.release()
+
+
+async def _within(deadline: float, waiting: Awaitable[T]) -> T:
+    """What `waiting` gives, or `ChatTurnBusy` once the turn's deadline has passed."""
+    remaining = deadline - asyncio.get_running_loop().time()
+    if remaining <= 0:
+        if inspect.iscoroutine(waiting):
+            waiting.close()
+        raise ChatTurnBusy("no turn within the time allowed")
+    try:
+        async with asyncio.timeout(remaining):
+            return await waiting
+    except TimeoutError as error:
+        raise ChatTurnBusy("no turn within the time allowed") from error

@@ -1,0 +1,24 @@
+"""What the scale-out tests share: a PostgreSQL database of their own (they are about several
+processes on one server; each module skips without TEST_POSTGRES_URL)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.conftest import POSTGRES_URL, _drop_postgres_database, _fresh_postgres_database
+
+
+@pytest.fixture
+async def postgres_url(postgres_template: str) -> AsyncIterator[str]:
+    """A migrated PostgreSQL database of this test's own."""
+    url, name = await _fresh_postgres_database(postgres_template)
+    try:
+        yield url
+    finally:
+        await _drop_postgres_database(name)
+
+
+def needs_postgres() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(not POSTGRES_URL, reason="TEST_POSTGRES_URL is not set")

@@ -1,0 +1,194 @@
+"""A chat's turns across processes on PostgreSQL: two engines stand for two worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.errors import ChatTurnBusy
+from domain.persistence.chat_turns import LOCK_NAMESPACE, PostgresChatTurns, lock_key
+from domain.persistence.database import create_engine
+from tests.scale.conftest import needs_postgres
+
+pytestmark = [needs_postgres(), pytest.mark.postgres, pytest.mark.timeout(30)]
+
+CHAT, OTHER_CHAT = 7001, 7002
+
+
+@pytest.fixture
+async def engines(postgres_url: str) -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
+    first, second = create_engine(postgres_url), create_engine(postgres_url)
+    try:
+        yield first, second
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+class Worker:
+    """One process's side: its own engine, turns and per-chat lanes; records what ran."""
+
+    def __init__(self, engine: AsyncEngine, log: list[str], **options: float) -> None:
+        self.turns = PostgresChatTurns(engine, **options)  # type: ignore[arg-type]
+        self.lanes: dict[int, asyncio.Lock] = {}
+        self.log = log
+
+    async def handle(self, chat_id: int, update_id: int, gate: asyncio.Event | None = None) -> bool:
+        lane = self.lanes.setdefault(chat_id, asyncio.Lock())
+        async with self.turns.turn(chat_id, update_id, lane) as fresh:
+            if not fresh:
+                return False
+            self.log.append(f"start {update_id}")
+            if gate is not None:
+                await gate.wait()
+            await asyncio.sleep(0.01)
+            self.log.append(f"end {update_id}")
+            return True
+
+
+async def arrived(engine: AsyncEngine, *update_ids: int) -> None:
+    """Wait until every update is recorded as arrived."""
+    for _ in range(500):
+        async with engine.connect() as connection:
+            found = (
+                await connection.execute(
+                    text("SELECT count(*) FROM chat_updates WHERE update_id = ANY(:ids)"),
+                    {"ids": list(update_ids)},
+                )
+            ).scalar_one()
+        if found == len(update_ids):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"updates {update_ids} never arrived")
+
+
+def no_overlap(log: list[str]) -> None:
+    running: str | None = None
+    for entry in log:
+        what, update = entry.split()
+        if what == "start":
+            assert running is None, f"{update} started while {running} ran: {log}"
+            running = update
+        else:
+            assert running == update
+            running = None
+
+
+async def test_one_chat_never_runs_twice_at_once_across_processes(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    log: list[str] = []
+    first, second = Worker(engines[0], log), Worker(engines[1], log)
+    runs = [
+        (first if n % 2 else second).handle(CHAT, 100 + n)
+        for n in range(20)  # alternately to each process, all at once
+    ]
+    assert all(await asyncio.gather(*runs))
+    no_overlap(log)
+    assert len(log) == 40
+
+
+async def test_other_chats_run_while_a_chat_is_held(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    log: list[str] = []
+    first, second = Worker(engines[0], log), Worker(engines[1], log)
+    gate = asyncio.Event()
+    held = asyncio.create_task(first.handle(CHAT, 200, gate))
+    await asyncio.sleep(0.1)
+    assert await asyncio.wait_for(second.handle(OTHER_CHAT, 201), 2)  # not held up
+    assert log == ["start 200", "start 201", "end 201"]
+    gate.set()
+    assert await held
+
+
+async def test_waiting_updates_of_a_chat_run_in_update_id_order(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    log: list[str] = []
+    first, second = Worker(engines[0], log), Worker(engines[1], log)
+    gate = asyncio.Event()
+    held = asyncio.create_task(first.handle(CHAT, 300, gate))
+    await arrived(engines[0], 300)
+    # The later updates reach the processes newest first, and all wait for the held turn.
+    waiting = []
+    for update_id, worker in ((304, second), (303, first), (302, second), (301, first)):
+        waiting.append(asyncio.create_task(worker.handle(CHAT, update_id)))
+        await arrived(engines[0], update_id)
+    await asyncio.sleep(0.05)
+    gate.set()
+    assert await held and all(await asyncio.gather(*waiting))
+    assert [entry for entry in log if entry.startswith("start")] == [
+        f"start {n}" for n in (300, 301, 302, 303, 304)
+    ]
+    no_overlap(log)
+
+
+async def test_an_update_delivered_again_is_not_worked_twice(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    log: list[str] = []
+    first, second = Worker(engines[0], log), Worker(engines[1], log)
+    # The same update reaches both processes at once (Telegram resent it): one works it.
+    results = await asyncio.gather(first.handle(CHAT, 400), second.handle(CHAT, 400))
+    assert sorted(results) == [False, True]
+    assert await second.handle(CHAT, 400) is False  # and later, again, nothing
+    assert log == ["start 400", "end 400"]
+
+
+async def test_a_turn_not_had_in_time_is_busy_and_runs_when_sent_again(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    log: list[str] = []
+    first = Worker(engines[0], log)
+    impatient = Worker(engines[1], log, wait_seconds=0.3)
+    gate = asyncio.Event()
+    held = asyncio.create_task(first.handle(CHAT, 500, gate))
+    await arrived(engines[0], 500)
+    with pytest.raises(ChatTurnBusy):
+        await impatient.handle(CHAT, 501)
+    assert log == ["start 500"]  # 501 did nothing
+    gate.set()
+    assert await held
+    assert await impatient.handle(CHAT, 501)  # Telegram's resend is worked
+    assert log == ["start 500", "end 500", "start 501", "end 501"]
+
+
+async def test_a_holder_that_dies_mid_turn_leaves_the_update_to_be_worked_again(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    log: list[str] = []
+    first, second = Worker(engines[0], log), Worker(engines[1], log)
+    gate = asyncio.Event()
+    held = asyncio.create_task(first.handle(CHAT, 600, gate))
+    await arrived(engines[0], 600)
+    await asyncio.sleep(0.05)
+    # The holder's process dies: its connection goes, and PostgreSQL releases its lock.
+    async with engines[1].connect() as connection:
+        killed = (
+            await connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND classid = CAST(:namespace AS oid) AND objid = CAST(:key AS oid)"
+                    " AND granted"
+                ),
+                {"namespace": LOCK_NAMESPACE, "key": lock_key(CHAT) & 0xFFFFFFFF},
+            )
+        ).all()
+    assert killed == [(True,)]
+    # Telegram resends the update to the other process, which works it.
+    assert await asyncio.wait_for(second.handle(CHAT, 600), 5)
+    assert log == ["start 600", "start 600", "end 600"]
+    gate.set()
+    with pytest.raises(Exception):  # noqa: B017 - the dead holder's connection is gone
+        await held
+
+
+def test_chat_ids_fold_into_lock_keys() -> None:
+    for chat_id in (1, -1, 2**31, -(10**12) - 5, 7_999_999_999):
+        assert -(2**31) <= lock_key(chat_id) < 2**31
+    assert lock_key(CHAT) != lock_key(OTHER_CHAT)
