@@ -2,8 +2,8 @@
 its turn is over, so several processes handle a chat's updates one at a time, in update-id order,
 and a retried update is not worked twice
 
-Revision ID: 0013_chat_updates
-Revises: 0012_order_history
+Revision ID: 0015_chat_updates
+Revises: 0014_broadcasts
 Create Date: 2026-12-05
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_chat_updates"
-down_revision = "0012_order_history"
+revision = "0015_chat_updates"
+down_revision = "0014_broadcasts"
 branch_labels = None
 depends_on = None
 
