@@ -2,8 +2,8 @@
 its turn is over, so several processes handle a chat's updates one at a time, in update-id order,
 and a retried update is not worked twice
 
-Revision ID: 0015_chat_updates
-Revises: 0014_broadcasts
+Revision ID: 0016_chat_updates
+Revises: 0015_risk_cases
 Create Date: 2026-12-05
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_chat_updates"
-down_revision = "0014_broadcasts"
+revision = "0016_chat_updates"
+down_revision = "0015_risk_cases"
 branch_labels = None
 depends_on = None
 
