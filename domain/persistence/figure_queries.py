@@ -1,31 +1,81 @@
-"""Read-only queries behind the dashboard and /metrics. They never write."""
+"""Read-only queries behind the dashboard and /metrics. They never write.
+
+Each figure is one statement (or a few) that the database aggregates; only hourly buckets and
+per-customer counts come back, never rows per order.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import Select, and_, case, distinct, exists, func, select
 
-from domain.figures import HourlySales
+from domain.figures import (
+    Funnel,
+    FunnelStep,
+    HourlySales,
+    OfferFigures,
+    Period,
+    PointsFigures,
+    ReferralFigures,
+    Sales,
+)
 from domain.orders import OrderPurpose, OrderStatus
-from domain.persistence.tables import OrderRow
+from domain.persistence.referral_tables import ReferralRewardRow, ReferralRow
+from domain.persistence.support_tables import TicketRow
+from domain.persistence.tables import (
+    CampaignRow,
+    CustomerRow,
+    OfferClaimRow,
+    OfferRow,
+    OrderRow,
+    PaymentRow,
+    PhoneBindingRow,
+    PointsBalanceRow,
+    PointsEntryRow,
+)
 
 if TYPE_CHECKING:
     from domain.persistence.unit_of_work import UnitOfWork
 
+GRANTED = "granted"
+RECHARGE = OrderPurpose.RECHARGE.value
+COMPLETED = OrderStatus.COMPLETED.value
 
-def _hour_of(column: Any, dialect: str) -> ColumnElement[str]:
+
+def _hour_of(column: Any, dialect: str) -> Any:
     """The UTC hour of a timestamp as text "YYYY-MM-DD HH" (one bucket key on both databases)."""
     if dialect == "postgresql":
         return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24")
     return func.strftime("%Y-%m-%d %H", column)
 
 
+def _hour(key: str) -> datetime:
+    return datetime.strptime(key, "%Y-%m-%d %H").replace(tzinfo=UTC)
+
+
+def _campaign_orders(campaign_id: int, statuses: tuple[str, ...] = (GRANTED,)) -> Any:
+    """Orders that took an offer of the campaign."""
+    return (
+        select(OfferClaimRow.order_id)
+        .join(OfferRow, OfferRow.id == OfferClaimRow.offer_id)
+        .where(OfferRow.campaign_id == campaign_id, OfferClaimRow.status.in_(statuses))
+    )
+
+
 class FigureQueries:
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
 
+    @property
+    def _dialect(self) -> str:
+        return self._uow.session.get_bind().dialect.name
+
+    async def _one(self, statement: Select[Any]) -> Any:
+        return (await self._uow.session.execute(statement)).one()
+
+    # -- operations ---------------------------------------------------------------------------
     async def orders_by_status(self) -> dict[OrderStatus, int]:
         rows = await self._uow.session.execute(
             select(OrderRow.status, func.count()).group_by(OrderRow.status)
@@ -35,22 +85,242 @@ class FigureQueries:
             counts[OrderStatus(status)] = int(count)
         return counts
 
-    async def sales_by_hour(self, start: datetime, end: datetime) -> list[HourlySales]:
-        """Completed recharges by the UTC hour they completed in, within [start, end)."""
-        dialect = self._uow.session.get_bind().dialect.name
-        hour = _hour_of(OrderRow.completed_at, dialect).label("hour")
+    # -- overview -----------------------------------------------------------------------------
+    def _recharges(self, period: Period, campaign_id: int | None) -> list[Any]:
+        conditions = [
+            OrderRow.purpose == RECHARGE,
+            OrderRow.status == COMPLETED,
+            OrderRow.completed_at >= period.start,
+            OrderRow.completed_at < period.end,
+        ]
+        if campaign_id is not None:
+            conditions.append(OrderRow.id.in_(_campaign_orders(campaign_id)))
+        return conditions
+
+    async def sales_by_hour(
+        self, period: Period, campaign_id: int | None = None
+    ) -> list[HourlySales]:
+        """Completed recharges by the UTC hour they completed in."""
+        hour = _hour_of(OrderRow.completed_at, self._dialect).label("hour")
         rows = await self._uow.session.execute(
             select(hour, func.count(), func.coalesce(func.sum(OrderRow.amount_fen), 0))
-            .where(
-                OrderRow.purpose == OrderPurpose.RECHARGE.value,
-                OrderRow.status == OrderStatus.COMPLETED.value,
-                OrderRow.completed_at >= start,
-                OrderRow.completed_at < end,
-            )
+            .where(*self._recharges(period, campaign_id))
             .group_by(hour)
             .order_by(hour)
         )
-        return [
-            HourlySales(datetime.strptime(key, "%Y-%m-%d %H").replace(tzinfo=UTC), n, int(fen))
-            for key, n, fen in rows
-        ]
+        return [HourlySales(_hour(key), int(n), int(fen)) for key, n, fen in rows]
+
+    async def sales(self, period: Period, campaign_id: int | None = None) -> Sales:
+        per_customer = (
+            select(
+                OrderRow.customer_id,
+                func.count().label("n"),
+                func.sum(OrderRow.amount_fen).label("fen"),
+            )
+            .where(*self._recharges(period, campaign_id))
+            .group_by(OrderRow.customer_id)
+            .subquery()
+        )
+        n, fen, customers, repeat = await self._one(
+            select(
+                func.coalesce(func.sum(per_customer.c.n), 0),
+                func.coalesce(func.sum(per_customer.c.fen), 0),
+                func.count(),
+                func.coalesce(func.sum(case((per_customer.c.n >= 2, 1), else_=0)), 0),
+            )
+        )
+        return Sales(int(n), int(fen), int(customers), int(repeat))
+
+    async def reached(self, period: Period) -> tuple[int, int, int]:
+        """(reached, started, bound) in the period."""
+        reached, started = await self._one(
+            select(
+                func.coalesce(
+                    func.sum(
+                        case(
+                            (
+                                and_(
+                                    CustomerRow.last_seen_at >= period.start,
+                                    CustomerRow.registered_at < period.end,
+                                ),
+                                1,
+                            ),
+                            else_=0,
+                        )
+                    ),
+                    0,
+                ),
+                func.coalesce(
+                    func.sum(case((CustomerRow.registered_at >= period.start, 1), else_=0)), 0
+                ),
+            ).where(CustomerRow.registered_at < period.end)
+        )
+        first_bound = (
+            select(PhoneBindingRow.customer_id, func.min(PhoneBindingRow.bound_at).label("first"))
+            .group_by(PhoneBindingRow.customer_id)
+            .subquery()
+        )
+        bound = await self._uow.session.scalar(
+            select(func.count()).where(
+                first_bound.c.first >= period.start, first_bound.c.first < period.end
+            )
+        )
+        return int(reached), int(started), int(bound or 0)
+
+    # -- funnel -------------------------------------------------------------------------------
+    async def funnel(self, period: Period, campaign_id: int | None = None) -> Funnel:
+        """Customers who started in the period, and how many went on to each step."""
+        cohort = and_(
+            CustomerRow.registered_at >= period.start, CustomerRow.registered_at < period.end
+        )
+        orders = [OrderRow.customer_id == CustomerRow.id, OrderRow.purpose == RECHARGE]
+        if campaign_id is not None:
+            orders.append(OrderRow.id.in_(_campaign_orders(campaign_id, ("held", GRANTED))))
+        completed = (
+            select(func.count())
+            .where(*orders, OrderRow.status == COMPLETED)
+            .correlate(CustomerRow)
+            .scalar_subquery()
+        )
+        bound = exists().where(PhoneBindingRow.customer_id == CustomerRow.id)
+        ordered = exists().where(*orders)
+        paid = exists().where(*orders, PaymentRow.order_id == OrderRow.id)
+
+        def count(condition: Any) -> Any:
+            return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+        row = await self._one(
+            select(
+                func.count(),
+                count(bound),
+                count(ordered),
+                count(paid),
+                count(completed >= 1),
+                count(completed >= 2),
+            ).where(cohort)
+        )
+        keys = ("started", "bound", "ordered", "paid", "completed", "again")
+        return Funnel([FunnelStep(key, int(n)) for key, n in zip(keys, row, strict=True)])
+
+    # -- offers -------------------------------------------------------------------------------
+    async def campaigns(self) -> list[tuple[int, str, str, str, datetime, datetime]]:
+        """(id, code, name zh, name en, starts, ends) of every campaign, newest first."""
+        rows = await self._uow.session.execute(
+            select(
+                CampaignRow.id,
+                CampaignRow.code,
+                CampaignRow.name_zh,
+                CampaignRow.name_en,
+                CampaignRow.starts_at,
+                CampaignRow.ends_at,
+            ).order_by(CampaignRow.starts_at.desc(), CampaignRow.id.desc())
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    async def offers(self, period: Period, campaign_id: int | None = None) -> list[OfferFigures]:
+        in_period = and_(
+            OfferClaimRow.offer_id == OfferRow.id,
+            OfferClaimRow.status == GRANTED,
+            OfferClaimRow.at >= period.start,
+            OfferClaimRow.at < period.end,
+        )
+        claims = select(func.count()).where(in_period).correlate(OfferRow).scalar_subquery()
+        cashback = (
+            select(func.coalesce(func.sum(OfferClaimRow.cashback_fen), 0))
+            .where(in_period)
+            .correlate(OfferRow)
+            .scalar_subquery()
+        )
+        statement = select(
+            OfferRow.id,
+            OfferRow.code,
+            OfferRow.kind,
+            OfferRow.quota,
+            OfferRow.used,
+            claims,
+            cashback,
+        ).order_by(OfferRow.id)
+        if campaign_id is not None:
+            statement = statement.where(OfferRow.campaign_id == campaign_id)
+        figures = []
+        for offer_id, code, kind, quota, used, n, fen in await self._uow.session.execute(statement):
+            sold_out, burn = None, []
+            if quota is not None:
+                burn = await self._burn_down(offer_id, quota)
+                if used >= quota:
+                    sold_out = await self._uow.session.scalar(
+                        select(OfferClaimRow.at)
+                        .where(OfferClaimRow.offer_id == offer_id)
+                        .order_by(OfferClaimRow.at, OfferClaimRow.id)
+                        .offset(quota - 1)
+                        .limit(1)
+                    )
+            figures.append(
+                OfferFigures(offer_id, code, kind, quota, used, int(n), int(fen), sold_out, burn)
+            )
+        return figures
+
+    async def _burn_down(self, offer_id: int, quota: int) -> list[tuple[datetime, int]]:
+        hour = _hour_of(OfferClaimRow.at, self._dialect).label("hour")
+        rows = await self._uow.session.execute(
+            select(hour, func.count())
+            .where(OfferClaimRow.offer_id == offer_id)
+            .group_by(hour)
+            .order_by(hour)
+        )
+        left, burn = quota, []
+        for key, n in rows:
+            left -= int(n)
+            burn.append((_hour(key), max(left, 0)))
+        return burn
+
+    # -- points -------------------------------------------------------------------------------
+    async def points(self, period: Period) -> PointsFigures:
+        def of(kind: str) -> Any:
+            return func.coalesce(
+                func.sum(case((PointsEntryRow.kind == kind, PointsEntryRow.points), else_=0)), 0
+            )
+
+        earned, redeemed, lapsed = await self._one(
+            select(of("earn"), of("redeem"), of("expire")).where(
+                PointsEntryRow.at >= period.start, PointsEntryRow.at < period.end
+            )
+        )
+        liability = await self._uow.session.scalar(
+            select(func.coalesce(func.sum(PointsBalanceRow.points), 0))
+        )
+        return PointsFigures(int(earned), -int(redeemed), -int(lapsed), int(liability or 0))
+
+    # -- referrals ----------------------------------------------------------------------------
+    async def referrals(self, period: Period, campaign_code: str | None = None) -> ReferralFigures:
+        statement = select(
+            func.count(distinct(ReferralRow.inviter_id)),
+            func.count(),
+            func.coalesce(func.sum(case((ReferralRow.status == "qualified", 1), else_=0)), 0),
+            func.coalesce(func.sum(case((ReferralRow.status == "held", 1), else_=0)), 0),
+        ).where(ReferralRow.joined_at >= period.start, ReferralRow.joined_at < period.end)
+        if campaign_code is not None:
+            statement = statement.where(ReferralRow.campaign_code == campaign_code)
+        inviters, joined, qualified, held = await self._one(statement)
+        claimed = (
+            select(func.count())
+            .select_from(ReferralRewardRow)
+            .where(
+                ReferralRewardRow.claimed_at >= period.start,
+                ReferralRewardRow.claimed_at < period.end,
+            )
+        )
+        if campaign_code is not None:
+            claimed = claimed.join(ReferralRow, ReferralRow.id == ReferralRewardRow.referral_id)
+            claimed = claimed.where(ReferralRow.campaign_code == campaign_code)
+        rewards = await self._uow.session.scalar(claimed)
+        return ReferralFigures(int(inviters), int(joined), int(qualified), int(held), rewards or 0)
+
+    # -- support ------------------------------------------------------------------------------
+    async def tickets(self, period: Period) -> list[TicketRow]:
+        rows = await self._uow.session.scalars(
+            select(TicketRow).where(
+                TicketRow.created_at >= period.start, TicketRow.created_at < period.end
+            )
+        )
+        return list(rows)

@@ -4,19 +4,27 @@ database with the times and amounts each test works its answers out from."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.orders import OrderPurpose, OrderStatus
-from domain.persistence.tables import CustomerRow, OrderRow
+from domain.persistence.tables import CampaignRow, CustomerRow, OrderRow
 
 
-async def add_customer(engine: AsyncEngine, telegram_id: int, at: datetime) -> int:
+async def add_customer(
+    engine: AsyncEngine, telegram_id: int, at: datetime, seen: datetime | None = None
+) -> int:
     async with engine.begin() as connection:
         result = await connection.execute(
             insert(CustomerRow)
-            .values(telegram_id=telegram_id, language="zh-CN", registered_at=at, last_seen_at=at)
+            .values(
+                telegram_id=telegram_id,
+                language="zh-CN",
+                registered_at=at,
+                last_seen_at=seen or at,
+            )
             .returning(CustomerRow.id)
         )
         return int(result.scalar_one())
@@ -51,3 +59,35 @@ async def add_order(
             .returning(OrderRow.id)
         )
         return int(result.scalar_one())
+
+
+async def put(engine: AsyncEngine, row: type[Any], **values: object) -> int:
+    """Insert one row of `row`'s table with these values; its id (or 0 without one)."""
+    table = row.__table__
+    async with engine.begin() as connection:
+        statement = insert(table).values(**values)
+        if "id" in table.c:
+            return int((await connection.execute(statement.returning(table.c.id))).scalar_one())
+        await connection.execute(statement)
+        return 0
+
+
+async def add_campaign(engine: AsyncEngine, code: str, start: datetime, end: datetime) -> int:
+    return await put(
+        engine,
+        CampaignRow,
+        code=code,
+        name_zh=f"活动{code}",
+        name_en=f"Campaign {code}",
+        terms_zh="",
+        terms_en="",
+        starts_at=start,
+        ends_at=end,
+        timezone="Asia/Shanghai",
+        status="active",
+        audience="all",
+        priority=0,
+        exclusive=False,
+        extra={},
+        loaded_at=start,
+    )
