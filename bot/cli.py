@@ -10,6 +10,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -115,6 +116,7 @@ async def _dashboard(app: App, frontend: str) -> web.AppRunner | None:
         app.engine,
         metrics,
         secure_cookie=(app.settings.dashboard_base_url or "").startswith("https://"),
+        zone=ZoneInfo(app.settings.reminder_timezone),
     )
     return await start_dashboard(deps, *listen)
 

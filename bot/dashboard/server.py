@@ -11,18 +11,22 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from bot.dashboard.exports import XLSX_TYPE, as_csv, as_xlsx
 from bot.dashboard.metrics import CONTENT_TYPE, BotMetrics
+from bot.dashboard.pages import PAGES, Scope
 from domain.clock import Clock, utc_now
+from domain.figures import Period
 from domain.languages import DEFAULT_LANGUAGE, Language
-from domain.orders import OrderStatus
 from domain.persistence.migrate import current_revision, head_revision
 from domain.services.dashboard_access import DashboardSession
 from domain.services.registry import Services
@@ -60,6 +64,8 @@ class DashboardDeps:
     clock: Clock = utc_now
     # Whether the front end is connected (None: this process runs none).
     frontend_ready: Callable[[], bool] | None = None
+    # Days and hours are shown in this time zone (the customers', REMINDER_TIMEZONE).
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
 
 
 DEPS = web.AppKey("dashboard", DashboardDeps)
@@ -87,7 +93,9 @@ def build_dashboard(deps: DashboardDeps) -> web.Application:
     app.router.add_get("/signin", sign_in_page)
     app.router.add_post("/signin", sign_in)
     app.router.add_post("/signout", sign_out)
-    app.router.add_get("/", overview)
+    app.router.add_get("/", page)
+    app.router.add_get("/p/{page}", page)
+    app.router.add_get("/export/{page}/{table}.{kind}", export)
     app.router.add_static("/static/", STATIC, append_version=False)
     return app
 
@@ -211,49 +219,106 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
 
 
 # -- pages ------------------------------------------------------------------------------------
-def _period(request: web.Request, now: datetime) -> tuple[str, datetime, datetime]:
-    name = request.query.get("period", DEFAULT_PERIOD)
-    if name not in PERIODS:
-        name = DEFAULT_PERIOD
-    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    return name, end - PERIODS[name], end
+def _date(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
-async def overview(request: web.Request) -> web.Response:
+async def _scope(request: web.Request, deps: DashboardDeps) -> tuple[Scope, dict[str, str]]:
+    """The period and campaign asked for (unknown values fall back to the last 7 days, all
+    campaigns), and the query that asks for them again (for links and exports)."""
+    query = request.query
+    campaigns = await deps.services.figures.campaigns()
+    chosen = next((c for c in campaigns if str(c.id) == query.get("campaign", "")), None)
+    now = deps.clock()
+    name = query.get("period", DEFAULT_PERIOD)
+    period: Period
+    first, last = _date(query.get("from", "")), _date(query.get("to", ""))
+    if name == "campaign" and chosen is not None:
+        period = Period(
+            chosen.starts_at, min(chosen.ends_at, now) if chosen.starts_at < now else chosen.ends_at
+        )
+    elif name == "custom" and first is not None and last is not None and first <= last:
+        start = datetime.combine(first, time(), deps.zone)
+        end = datetime.combine(last + timedelta(days=1), time(), deps.zone)
+        period = Period(start.astimezone(UTC), end.astimezone(UTC))
+    else:
+        if name not in PERIODS:
+            name = DEFAULT_PERIOD
+        end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        period = Period(end - PERIODS[name], end)
+    kept = {"period": name}
+    if chosen is not None:
+        kept["campaign"] = str(chosen.id)
+    if name == "custom" and first is not None and last is not None:
+        kept.update({"from": first.isoformat(), "to": last.isoformat()})
+    return Scope(period, chosen, deps.zone), kept
+
+
+async def page(request: web.Request) -> web.Response:
     session = await _session(request)
     if session is None:
         return _needs_sign_in(request)
+    name = request.match_info.get("page", "overview")
+    builder = PAGES.get(name)
+    if builder is None:
+        raise web.HTTPNotFound()
     deps = request.app[DEPS]
     t = await _language(request, session)
-    period, start, end = _period(request, deps.clock())
-    statuses = await deps.services.figures.orders_by_status()
-    sales = await deps.services.figures.sales_by_hour(start, end)
-    charts = {
-        "orders_by_status": {
-            "kind": "bar",
-            "labels": [t(f"order.status.{status}") for status in OrderStatus],
-            "series": [
-                {"name": t("dashboard.count"), "values": [statuses[s] for s in OrderStatus]}
-            ],
-        },
-        "sales_by_hour": {
-            "kind": "line",
-            "labels": [s.hour.strftime("%m-%d %H:00") for s in sales],
-            "series": [
-                {"name": t("dashboard.count"), "values": [s.count for s in sales]},
-                {"name": t("dashboard.yuan"), "values": [s.fen / 100 for s in sales]},
-            ],
-        },
-    }
+    scope, kept = await _scope(request, deps)
+    built = await builder(deps.services, t, scope)
+    charts = {chart.key: chart.as_json() for chart in built.charts}
+    campaigns = await deps.services.figures.campaigns()
     return _render(
         request,
-        "overview.html",
+        "page.html",
         t,
         csrf=session.csrf,
-        period=period,
-        periods=list(PERIODS),
+        page=name,
+        pages=list(PAGES),
+        built=built,
+        query=urlencode(kept),
+        kept=kept,
+        periods=[*PERIODS, "campaign", "custom"],
+        campaigns=campaigns,
+        zh=t.language is Language.ZH_CN,
+        shown_from=scope.local(scope.period.start).strftime("%Y-%m-%d %H:%M"),
+        shown_to=scope.local(scope.period.end).strftime("%Y-%m-%d %H:%M"),
         charts=json.dumps(charts, ensure_ascii=False).replace("<", "\\u003c"),
-        has_sales=bool(sales),
+    )
+
+
+async def export(request: web.Request) -> web.StreamResponse:
+    session = await _session(request)
+    if session is None:
+        return _needs_sign_in(request)
+    name, table_key, kind = (
+        request.match_info["page"],
+        request.match_info["table"],
+        request.match_info["kind"],
+    )
+    builder = PAGES.get(name)
+    if builder is None or kind not in ("csv", "xlsx"):
+        raise web.HTTPNotFound()
+    deps = request.app[DEPS]
+    t = await _language(request, session)
+    scope, _ = await _scope(request, deps)
+    built = await builder(deps.services, t, scope)
+    table = next((table for table in built.tables if table.key == table_key), None)
+    if table is None:
+        raise web.HTTPNotFound()
+    filename = f"{name}-{table.key}-{scope.local(scope.period.start):%Y%m%d}.{kind}"
+    body, content_type = (
+        (as_csv(table), "text/csv; charset=utf-8") if kind == "csv" else (as_xlsx(table), XLSX_TYPE)
+    )
+    return web.Response(
+        body=body,
+        headers={
+            "Content-Type": content_type,
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        },
     )
 
 

@@ -3,6 +3,7 @@ operations endpoints /healthz and /readyz."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -52,20 +53,23 @@ async def test_health_and_readiness_answer_in_json(site: Site) -> None:
     assert body == {"status": "ready", "checks": {"database": True, "migrations": True}}
 
 
-async def test_the_overview_charts_the_hours_recharges_completed_in(site: Site) -> None:
-    now = site.clock()
-    customer = await add_customer(site.app.engine, 5003, now)
+async def test_the_overview_charts_recharges_by_beijing_day_against_the_period_before(
+    site: Site,
+) -> None:
+    now = site.clock()  # 1 December 12:00 UTC, 20:00 in Beijing
+    customer = await add_customer(site.app.engine, 5003, now - timedelta(days=20))
     await add_order(site.app.engine, customer, 1000, now - timedelta(hours=2))
     await add_order(site.app.engine, customer, 2550, now - timedelta(hours=2, minutes=-20))
+    # 30 hours before now is the day before, inside the period before the last 24 hours.
     await add_order(site.app.engine, customer, 500, now - timedelta(hours=30))
     await site.sign_in(STAFF_ID)
     html = await (await site.client.get("/", params={"period": "day"})).text()
     data = html.split('id="chart-data">', 1)[1].split("</script>", 1)[0]
-    import json
-
-    charts = json.loads(data)
-    sales = charts["sales_by_hour"]
-    # 10:01 and 10:21 in one hour bucket; the order 30 hours ago is outside the last day.
-    assert sales["labels"] == ["12-01 10:00"]
-    assert sales["series"][0]["values"] == [2]
-    assert sales["series"][1]["values"] == [35.5]
+    sales = json.loads(data)["sales_by_day"]
+    # The last 24 hours end at 13:00 UTC (the hour under way): 10:01 and 10:21 UTC are 18:01
+    # and 18:21 on 1 December in Beijing; the earlier order, moved on by the period's length,
+    # lands on the same day of this period: 06:01 UTC on 30 Nov + 24 h.
+    assert sales["labels"] == ["12-01"]
+    assert sales["series"][0]["values"] == [35.5]
+    assert sales["series"][1]["values"] == [5.0]
+    assert "<td>35.50</td>" in html  # the amount in the table, in yuan with two decimals

@@ -28,7 +28,7 @@ async def test_a_staff_member_signs_in_with_the_link_the_bot_sent_and_sees_the_c
     overview = await site.client.get("/")
     assert overview.status == 200
     html = await overview.text()
-    assert 'data-chart="orders_by_status"' in html and "/static/echarts.min.js" in html
+    assert 'data-chart="sales_by_day"' in html and "/static/echarts.min.js" in html
     assert "script-src 'self'" in overview.headers["Content-Security-Policy"]
     script = await site.client.get("/static/echarts.min.js")
     assert script.status == 200 and len(await script.read()) > 500_000
@@ -140,4 +140,4 @@ async def test_pages_are_in_the_staff_members_language(site: Site) -> None:
     await english.send("/start")
     await site.sign_in()
     html = await (await site.client.get("/")).text()
-    assert "Orders by status" in html and "订单状态" not in html
+    assert "Recharges by day" in html and "每日充值" not in html

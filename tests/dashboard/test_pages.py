@@ -1,0 +1,92 @@
+"""Every dashboard page after sign-in, for all campaigns and for one, and each table's CSV and
+XLSX export (amounts in yuan with two decimals, formulas neutralised)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from openpyxl import load_workbook
+
+from domain.persistence.tables import OfferRow
+from tests.dashboard.conftest import Site
+from tests.dashboard.data import put
+from tests.dashboard.test_figures import Shop, _fill
+
+WEEK = {"period": "custom", "from": "2026-12-01", "to": "2026-12-07"}
+
+
+@pytest.fixture
+async def shop(site: Site) -> Shop:
+    filled = await _fill(site.app.engine)
+    await site.sign_in()
+    return filled
+
+
+@pytest.mark.parametrize("page", ["funnel", "offers", "points", "referrals", "support"])
+async def test_each_page_shows_its_tables_and_charts(site: Site, shop: Shop, page: str) -> None:
+    response = await site.client.get(f"/p/{page}", params=WEEK)
+    assert response.status == 200
+    html = await response.text()
+    assert "<table" in html and "data-chart=" in html
+
+
+async def test_a_page_that_does_not_exist_is_not_found(site: Site, shop: Shop) -> None:
+    assert (await site.client.get("/p/nothing")).status == 404
+
+
+async def test_the_overview_of_one_campaign_in_the_chosen_week(site: Site, shop: Shop) -> None:
+    # Beijing dates 1-7 December are 30 Nov 16:00 - 7 Dec 16:00 UTC: B's 10 yuan on 7 Dec at
+    # 08:00 UTC is inside, as in the UTC week of the figures tests.
+    html = await (await site.client.get("/", params=WEEK)).text()
+    assert "<td>210.00</td>" in html and "<td>70.00</td>" in html
+    one = {**WEEK, "campaign": str(shop.campaign)}
+    html = await (await site.client.get("/", params=one)).text()
+    assert "<td>150.00</td>" in html and "<td>50.00</td>" in html
+
+
+async def test_tables_export_as_csv_with_amounts_in_yuan(site: Site, shop: Shop) -> None:
+    response = await site.client.get("/export/overview/sales.csv", params=WEEK)
+    assert response.status == 200
+    assert "attachment" in response.headers["Content-Disposition"]
+    text = (await response.read()).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["指标", "本时段", "前一同长时段"]
+    assert ["充值金额（元）", "210.00", "100.00"] in rows
+
+
+async def test_csv_cells_that_would_be_formulas_are_neutralised(site: Site, shop: Shop) -> None:
+    await put(
+        site.app.engine,
+        OfferRow,
+        campaign_id=shop.campaign,
+        code="=HYPERLINK(1)",
+        kind="-cmd",
+        params={},
+        used=0,
+        spent_fen=0,
+    )
+    text = (await (await site.client.get("/export/offers/offers.csv", params=WEEK)).read()).decode(
+        "utf-8-sig"
+    )
+    rows = list(csv.reader(io.StringIO(text)))
+    assert ["'=HYPERLINK(1)", "'-cmd"] == rows[-1][:2]
+    workbook = await (await site.client.get("/export/offers/offers.xlsx", params=WEEK)).read()
+    sheet = load_workbook(io.BytesIO(workbook)).active
+    assert sheet is not None
+    last = [cell.value for cell in sheet[sheet.max_row]]
+    assert last[0] == "=HYPERLINK(1)" and sheet.cell(sheet.max_row, 1).data_type == "s"
+
+
+async def test_tables_export_as_xlsx_with_two_decimal_amounts(site: Site, shop: Shop) -> None:
+    response = await site.client.get("/export/overview/sales.xlsx", params=WEEK)
+    assert response.status == 200
+    sheet = load_workbook(io.BytesIO(await response.read())).active
+    assert sheet is not None
+    amount = next(row for row in sheet.iter_rows() if row[0].value == "充值金额（元）")
+    assert float(amount[1].value) == 210.0 and amount[1].number_format == "0.00"
+
+
+async def test_exports_need_a_session(site: Site) -> None:
+    assert (await site.client.get("/export/overview/sales.csv")).status == 401
