@@ -23,6 +23,7 @@ from domain.figures import (
 )
 from domain.orders import OrderPurpose, OrderStatus
 from domain.persistence.referral_tables import ReferralRewardRow, ReferralRow
+from domain.persistence.support_repositories import ticket_record
 from domain.persistence.support_tables import TicketRow
 from domain.persistence.tables import (
     CampaignRow,
@@ -35,6 +36,7 @@ from domain.persistence.tables import (
     PointsBalanceRow,
     PointsEntryRow,
 )
+from domain.repositories import TicketRecord
 
 if TYPE_CHECKING:
     from domain.persistence.unit_of_work import UnitOfWork
@@ -317,10 +319,10 @@ class FigureQueries:
         return ReferralFigures(int(inviters), int(joined), int(qualified), int(held), rewards or 0)
 
     # -- support ------------------------------------------------------------------------------
-    async def tickets(self, period: Period) -> list[TicketRow]:
+    async def tickets(self, period: Period) -> list[TicketRecord]:
         rows = await self._uow.session.scalars(
             select(TicketRow).where(
                 TicketRow.created_at >= period.start, TicketRow.created_at < period.end
             )
         )
-        return list(rows)
+        return [ticket_record(row) for row in rows]
