@@ -9,11 +9,14 @@ ended by the moment of sending.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from domain.orders import china_day_start
+from domain.phone import Carrier
+from domain.tiers import Tier
 
 
 class BroadcastStatus(StrEnum):
@@ -70,3 +73,87 @@ class PushContent:
 
     def text_in(self, chinese: bool) -> str:
         return self.text_zh if chinese else self.text_en
+
+
+class Stage(StrEnum):
+    NEW = "new"  # no completed recharge yet
+    EXISTING = "existing"  # at least one completed recharge
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who a broadcast is for: every segment set narrows it (they combine with "and"); none set
+    is everyone reachable. Campaigns are named by id; `recharged_within_days` with `recharged`
+    False means "did not recharge within N days", and likewise `took_offer_of`/`took`."""
+
+    stage: Stage | None = None
+    tier_at_least: Tier | None = None
+    carrier: Carrier | None = None
+    recharged_within_days: int | None = None
+    recharged: bool = True
+    took_offer_of: int | None = None
+    took: bool = True
+    reminders_of: int | None = None
+    inviters: bool = False
+
+    @property
+    def everyone(self) -> bool:
+        return self == Audience()
+
+    def to_json(self) -> dict[str, object]:
+        found: dict[str, object] = {}
+        if self.stage is not None:
+            found["stage"] = self.stage.value
+        if self.tier_at_least is not None:
+            found["tier_at_least"] = int(self.tier_at_least)
+        if self.carrier is not None:
+            found["carrier"] = self.carrier.value
+        if self.recharged_within_days is not None:
+            found["recharged_within_days"] = self.recharged_within_days
+            found["recharged"] = self.recharged
+        if self.took_offer_of is not None:
+            found["took_offer_of"] = self.took_offer_of
+            found["took"] = self.took
+        if self.reminders_of is not None:
+            found["reminders_of"] = self.reminders_of
+        if self.inviters:
+            found["inviters"] = True
+        return found
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object] | None) -> Audience:
+        data = data or {}
+
+        def number(key: str) -> int | None:
+            value = data.get(key)
+            return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
+
+        stage, carrier, tier = data.get("stage"), data.get("carrier"), number("tier_at_least")
+        return cls(
+            stage=Stage(str(stage)) if stage in {s.value for s in Stage} else None,
+            tier_at_least=Tier(tier) if tier is not None and tier in set(Tier) else None,
+            carrier=Carrier(str(carrier)) if carrier in {c.value for c in Carrier} else None,
+            recharged_within_days=number("recharged_within_days"),
+            recharged=bool(data.get("recharged", True)),
+            took_offer_of=number("took_offer_of"),
+            took=bool(data.get("took", True)),
+            reminders_of=number("reminders_of"),
+            inviters=bool(data.get("inviters", False)),
+        )
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How many customers an audience holds, and how many of them a push would not reach now,
+    by reason (opted out, blocked the bot, at the day's frequency cap)."""
+
+    matching: int
+    excluded: dict[PushSkip, int]
+
+    @property
+    def reachable(self) -> int:
+        return self.matching - sum(self.excluded.values())
+
+
+# The longest "recharged within N days" staff may ask for.
+MAX_SEGMENT_DAYS = 3650

@@ -5,7 +5,7 @@ idempotent."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, exists, func, literal, or_, select, update
@@ -13,15 +13,26 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.broadcasts import BroadcastStatus
+from domain.broadcasts import Audience, BroadcastStatus, PushSkip, Stage
+from domain.orders import OrderPurpose, OrderStatus
 from domain.persistence.broadcast_tables import (
     BroadcastActionRow,
     BroadcastOutboxRow,
     BroadcastRow,
     PushOptOutRow,
 )
-from domain.persistence.reminder_tables import UnreachableCustomerRow
-from domain.persistence.tables import CustomerRow
+from domain.persistence.referral_tables import ReferralRow
+from domain.persistence.reminder_repositories import CLAIMS_THAT_COUNT
+from domain.persistence.reminder_tables import ReminderSubscriptionRow, UnreachableCustomerRow
+from domain.persistence.tables import (
+    AllowanceRow,
+    CustomerRow,
+    OfferClaimRow,
+    OfferRow,
+    OrderRow,
+    PhoneBindingRow,
+)
+from domain.tiers import DEFAULT_TIERS, Tier, TierRule
 
 PLANNED, SENDING, SENT, SKIPPED, FAILED = "planned", "sending", "sent", "skipped", "failed"
 QUEUED = (PLANNED, SENDING)
@@ -36,9 +47,68 @@ def reachable() -> list[ColumnElement[bool]]:
     ]
 
 
-def audience_conditions(audience: dict[str, object], now: datetime) -> list[ColumnElement[bool]]:
-    """The segments of an audience as conditions on customers ({}: everyone reachable)."""
-    return []
+def _completed_recharge(since: datetime | None = None) -> ColumnElement[bool]:
+    conditions = [
+        OrderRow.customer_id == CustomerRow.id,
+        OrderRow.purpose == OrderPurpose.RECHARGE.value,
+        OrderRow.status == OrderStatus.COMPLETED.value,
+    ]
+    if since is not None:
+        conditions.append(OrderRow.completed_at >= since)
+    return exists().where(*conditions)
+
+
+def audience_conditions(
+    audience: Audience, now: datetime, tiers: Sequence[TierRule] = DEFAULT_TIERS
+) -> list[ColumnElement[bool]]:
+    """The segments of an audience as conditions on customers (none: everyone)."""
+    found: list[ColumnElement[bool]] = []
+    if audience.stage is Stage.NEW:
+        found.append(~_completed_recharge())
+    elif audience.stage is Stage.EXISTING:
+        found.append(_completed_recharge())
+    if audience.tier_at_least is not None and audience.tier_at_least > Tier.NORMAL:
+        threshold = min(r.threshold.fen for r in tiers if r.tier >= audience.tier_at_least)
+        total = (
+            select(func.coalesce(func.sum(OrderRow.amount_fen), 0))
+            .where(
+                OrderRow.customer_id == CustomerRow.id,
+                OrderRow.purpose == OrderPurpose.RECHARGE.value,
+                OrderRow.status == OrderStatus.COMPLETED.value,
+                OrderRow.completed_at >= now - timedelta(days=365),
+            )
+            .scalar_subquery()
+        )
+        found.append(total >= threshold)
+    if audience.carrier is not None:
+        found.append(
+            exists().where(
+                PhoneBindingRow.customer_id == CustomerRow.id,
+                PhoneBindingRow.carrier == audience.carrier.value,
+            )
+        )
+    if audience.recharged_within_days is not None:
+        recent = _completed_recharge(now - timedelta(days=audience.recharged_within_days))
+        found.append(recent if audience.recharged else ~recent)
+    if audience.took_offer_of is not None:
+        took = exists().where(
+            OfferClaimRow.customer_id == CustomerRow.id,
+            OfferClaimRow.status.in_(CLAIMS_THAT_COUNT),
+            OfferClaimRow.offer_id.in_(
+                select(OfferRow.id).where(OfferRow.campaign_id == audience.took_offer_of)
+            ),
+        )
+        found.append(took if audience.took else ~took)
+    if audience.reminders_of is not None:
+        found.append(
+            exists().where(
+                ReminderSubscriptionRow.customer_id == CustomerRow.id,
+                ReminderSubscriptionRow.campaign_id == audience.reminders_of,
+            )
+        )
+    if audience.inviters:
+        found.append(exists().where(ReferralRow.inviter_id == CustomerRow.id))
+    return found
 
 
 class BroadcastRepository:
@@ -173,6 +243,36 @@ class BroadcastRepository:
         )
         return len(result.all())
 
+    async def reach(
+        self, audience: Audience, now: datetime, cap_scope: str, cap: int
+    ) -> tuple[int, dict[PushSkip, int]]:
+        """How many customers (not erased) the audience holds, and how many of them a push
+        would not reach now, by reason; each counted under the first reason that applies."""
+        opted = exists().where(PushOptOutRow.customer_id == CustomerRow.id)
+        blocked = exists().where(UnreachableCustomerRow.customer_id == CustomerRow.id)
+        capped = exists().where(
+            AllowanceRow.customer_id == CustomerRow.id,
+            AllowanceRow.scope == cap_scope,
+            AllowanceRow.used >= cap,
+        )
+        row = (
+            await self._session.execute(
+                select(
+                    func.count(),
+                    func.count().filter(opted),
+                    func.count().filter(~opted, blocked),
+                    func.count().filter(~opted, ~blocked, capped),
+                ).where(CustomerRow.telegram_id.is_not(None), *audience_conditions(audience, now))
+            )
+        ).one()
+        matching, opted_out, unreachable, at_cap = (int(value or 0) for value in row)
+        excluded = {
+            PushSkip.OPTED_OUT: opted_out,
+            PushSkip.UNREACHABLE: unreachable,
+            PushSkip.FREQUENCY_CAP: at_cap,
+        }
+        return matching, {reason: n for reason, n in excluded.items() if n}
+
     # -- planning -----------------------------------------------------------------------------
     async def top_customer_id(self) -> int:
         return int(await self._session.scalar(select(func.max(CustomerRow.id))) or 0)
@@ -180,7 +280,7 @@ class BroadcastRepository:
     async def plan(
         self,
         broadcast_id: int,
-        audience: dict[str, object],
+        audience: Audience,
         after_id: int,
         up_to_id: int,
         now: datetime,

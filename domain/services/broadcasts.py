@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from domain.broadcasts import BroadcastStatus, PushContent, PushSkip, PushTarget, push_cap_scope
+from domain.broadcasts import (
+    Audience,
+    BroadcastStatus,
+    PushContent,
+    PushSkip,
+    PushTarget,
+    Reach,
+    push_cap_scope,
+)
 from domain.clock import Clock, utc_now
 from domain.languages import Language, parse_language
 from domain.persistence.broadcast_repositories import (
@@ -134,7 +142,7 @@ class BroadcastService:
         content: PushContent,
         staff_id: int,
         *,
-        audience: dict[str, object] | None = None,
+        audience: Audience | None = None,
         campaign_id: int | None = None,
         offer_id: int | None = None,
         send_at: datetime | None = None,
@@ -149,7 +157,7 @@ class BroadcastService:
                     text_zh=content.text_zh,
                     text_en=content.text_en,
                     targets=[target.value for target in content.targets],
-                    audience=dict(audience or {}),
+                    audience=(audience or Audience()).to_json(),
                     campaign_id=campaign_id,
                     offer_id=offer_id,
                     send_at=send_at or now,
@@ -163,6 +171,15 @@ class BroadcastService:
             await uow.broadcasts.record(broadcast_id, staff_id, "send", now)
             await uow.commit()
         return broadcast_id
+
+    async def reach(self, audience: Audience) -> Reach:
+        """How many customers the audience holds now, and who of them a push would miss."""
+        now = self._clock()
+        async with self._uow.read() as uow:
+            matching, excluded = await uow.broadcasts.reach(
+                audience, now, push_cap_scope(now), self.config.daily_cap
+            )
+        return Reach(matching, excluded)
 
     async def pause(self, broadcast_id: int, staff_id: int) -> bool:
         return await self._move(
@@ -237,7 +254,7 @@ class BroadcastService:
         return planned
 
     async def _plan_one(self, row: BroadcastRow, top: int, now: datetime) -> int:
-        audience = dict(row.audience or {})
+        audience = Audience.from_json(row.audience)
         after = row.planned_through
         planned = 0
         while True:
