@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from domain.services.registry import Services
 from handlers.features import (
+    broadcast_desk,
     broadcasts,
     dashboard,
     language,
@@ -42,6 +43,7 @@ FEATURES = (
     dashboard,
     broadcasts,
     risk_review,
+    broadcast_desk,
 )
 
 

@@ -84,6 +84,21 @@ class BroadcastProgress:
         return self.queued + self.sent + self.failed + sum(self.skipped.values())
 
 
+# Campaigns offered to choose from in the broadcast conversation.
+MAX_CAMPAIGN_CHOICES = 10
+
+
+@dataclass(frozen=True)
+class CampaignChoice:
+    campaign_id: int
+    name_zh: str
+    name_en: str
+    ends_at: datetime
+
+    def name(self, language: Language) -> str:
+        return self.name_en if language is Language.EN else self.name_zh
+
+
 @dataclass(frozen=True)
 class Claimed:
     """Pushes taken for sending: those to send now, and how many rows were taken in all
@@ -171,6 +186,18 @@ class BroadcastService:
             await uow.broadcasts.record(broadcast_id, staff_id, "send", now)
             await uow.commit()
         return broadcast_id
+
+    async def campaigns(self) -> list[CampaignChoice]:
+        """Campaigns a broadcast may be about or aim at (any not ended yet, and those ended
+        within the last 30 days for "took its offer" segments), newest first."""
+        since = self._clock() - timedelta(days=30)
+        async with self._uow.read() as uow:
+            rows = await uow.campaigns.all()
+        return [
+            CampaignChoice(row.id, row.name_zh, row.name_en, row.ends_at)
+            for row in reversed(rows)
+            if row.ends_at > since
+        ][:MAX_CAMPAIGN_CHOICES]
 
     async def reach(self, audience: Audience) -> Reach:
         """How many customers the audience holds now, and who of them a push would miss."""

@@ -1,0 +1,691 @@
+"""Broadcasts as staff make them: `/broadcast`, a guided conversation (the text in Chinese and in
+English, up to three buttons into the bot, the campaign it is about, the audience from segments
+with its reach), a test send to oneself, then send now or at a local time outside quiet hours;
+and `/broadcasts` to watch progress and pause, resume or cancel. Staff only; every action on a
+broadcast is recorded with who and when (by the service)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from domain.broadcasts import (
+    MAX_PUSH_BUTTONS,
+    MAX_SEGMENT_DAYS,
+    Audience,
+    BroadcastStatus,
+    PushContent,
+    PushSkip,
+    PushTarget,
+    Stage,
+)
+from domain.languages import Language
+from domain.phone import Carrier
+from domain.services.broadcasts import BroadcastProgress, CampaignChoice, DuePush
+from domain.tiers import Tier
+from handlers.buttons import ButtonData
+from handlers.contract import Button
+from handlers.features.broadcasts import TARGET_LABELS, push_reply
+from handlers.i18n import Texts, texts
+from handlers.paging import shortened
+from handlers.router import Context, ConversationRouter
+
+WRITING_ZH = "bc.zh"
+WRITING_EN = "bc.en"
+CHOOSING = "bc.compose"
+TYPING_DAYS = "bc.days"
+TYPING_WHEN = "bc.when"
+# The longest text of a push (Telegram allows 4096; room is left for nothing else).
+MAX_PUSH_CHARS = 1000
+RECENT_BROADCASTS = 5
+PREVIEW_CHARS = 60
+
+
+class Segment(StrEnum):
+    EVERYONE = "all"
+    NEW = "new"
+    EXISTING = "old"
+    TIER = "tier"
+    CARRIER = "car"
+    RECHARGED = "rc"
+    NOT_RECHARGED = "norc"
+    TOOK = "took"
+    NOT_TOOK = "notk"
+    REMINDERS = "rmd"
+    INVITERS = "inv"
+
+
+class Control(StrEnum):
+    PAUSE = "p"
+    RESUME = "r"
+    CANCEL = "c"
+    REFRESH = "f"
+
+
+CONTROL_NOTICES = {
+    Control.PAUSE: "bcs.paused",
+    Control.RESUME: "bcs.resumed",
+    Control.CANCEL: "bcs.cancelled",
+    Control.REFRESH: "bcs.refreshed",
+}
+
+
+@dataclass(frozen=True)
+class BcTarget(ButtonData, prefix="bc-t"):
+    """A button of the push being composed, on or off."""
+
+    target: PushTarget
+
+
+@dataclass(frozen=True)
+class BcTargetsDone(ButtonData, prefix="bc-td"):
+    pass
+
+
+@dataclass(frozen=True)
+class BcAbout(ButtonData, prefix="bc-a"):
+    """The campaign the push is about (0: none)."""
+
+    campaign_id: int
+
+
+@dataclass(frozen=True)
+class BcSegment(ButtonData, prefix="bc-s"):
+    segment: Segment
+
+
+@dataclass(frozen=True)
+class BcTier(ButtonData, prefix="bc-st"):
+    tier: int
+
+
+@dataclass(frozen=True)
+class BcCarrier(ButtonData, prefix="bc-sc"):
+    carrier: Carrier
+
+
+@dataclass(frozen=True)
+class BcSegmentCampaign(ButtonData, prefix="bc-sg"):
+    segment: Segment
+    campaign_id: int
+
+
+@dataclass(frozen=True)
+class BcAudienceDone(ButtonData, prefix="bc-ad"):
+    pass
+
+
+@dataclass(frozen=True)
+class BcTest(ButtonData, prefix="bc-x"):
+    pass
+
+
+@dataclass(frozen=True)
+class BcSendNow(ButtonData, prefix="bc-go"):
+    pass
+
+
+@dataclass(frozen=True)
+class BcSchedule(ButtonData, prefix="bc-at"):
+    pass
+
+
+@dataclass(frozen=True)
+class BcAbort(ButtonData, prefix="bc-no"):
+    pass
+
+
+@dataclass(frozen=True)
+class BcControl(ButtonData, prefix="bcs"):
+    """Pause, resume, cancel or refresh broadcast N (in /broadcasts)."""
+
+    broadcast_id: int
+    action: Control
+
+
+@dataclass(frozen=True)
+class Draft:
+    """The broadcast being composed, as kept in the conversation state."""
+
+    zh: str = ""
+    en: str = ""
+    targets: tuple[PushTarget, ...] = ()
+    about: int | None = None
+    audience: Audience = field(default_factory=Audience)
+
+    @classmethod
+    def of(cls, data: dict[str, object]) -> Draft | None:
+        zh, en = data.get("zh"), data.get("en")
+        if not isinstance(zh, str) or not isinstance(en, str) or not zh or not en:
+            return None
+        raw_targets = data.get("targets")
+        targets = tuple(
+            PushTarget(t)
+            for t in (raw_targets if isinstance(raw_targets, list) else [])
+            if t in {target.value for target in PushTarget}
+        )
+        about = data.get("about")
+        audience = data.get("aud")
+        return cls(
+            zh,
+            en,
+            targets[:MAX_PUSH_BUTTONS],
+            about if isinstance(about, int) and about > 0 else None,
+            Audience.from_json(audience if isinstance(audience, dict) else None),
+        )
+
+    def data(self) -> dict[str, object]:
+        return {
+            "zh": self.zh,
+            "en": self.en,
+            "targets": [t.value for t in self.targets],
+            "about": self.about,
+            "aud": self.audience.to_json(),
+        }
+
+    @property
+    def content(self) -> PushContent:
+        return PushContent(self.zh, self.en, self.targets)
+
+
+def _abort_row(t: Texts) -> tuple[Button, ...]:
+    return (Button(t("bc.abort"), BcAbort().pack()),)
+
+
+def _names(choices: list[CampaignChoice], language: Language) -> dict[int, str]:
+    return {choice.campaign_id: choice.name(language) for choice in choices}
+
+
+def audience_lines(t: Texts, audience: Audience, names: dict[int, str]) -> list[str]:
+    """The audience in words, one segment a line."""
+    if audience.everyone:
+        return [t("bc.aud.everyone")]
+    lines = []
+    if audience.stage is Stage.NEW:
+        lines.append(t("bc.aud.new"))
+    elif audience.stage is Stage.EXISTING:
+        lines.append(t("bc.aud.existing"))
+    if audience.tier_at_least is not None:
+        lines.append(t("bc.aud.tier", tier=t(f"tier.{audience.tier_at_least.key}")))
+    if audience.carrier is not None:
+        lines.append(t("bc.aud.carrier", carrier=t(f"carrier.{audience.carrier.value}")))
+    if audience.recharged_within_days is not None:
+        key = "bc.aud.recharged" if audience.recharged else "bc.aud.not_recharged"
+        lines.append(t(key, days=audience.recharged_within_days))
+    if audience.took_offer_of is not None:
+        key = "bc.aud.took" if audience.took else "bc.aud.not_took"
+        lines.append(t(key, name=names.get(audience.took_offer_of, f"#{audience.took_offer_of}")))
+    if audience.reminders_of is not None:
+        name = names.get(audience.reminders_of, f"#{audience.reminders_of}")
+        lines.append(t("bc.aud.reminders", name=name))
+    if audience.inviters:
+        lines.append(t("bc.aud.inviters"))
+    return lines
+
+
+async def reach_lines(ctx: Context, audience: Audience) -> list[str]:
+    reach = await ctx.services.broadcasts.reach(audience)
+    lines = [
+        ctx.t(
+            "bc.reach",
+            reachable=reach.reachable,
+            matching=reach.matching,
+            excluded=reach.matching - reach.reachable,
+        )
+    ]
+    for reason, count in reach.excluded.items():
+        lines.append(ctx.t("bc.excluded", reason=ctx.t(f"bc.skip.{reason.value}"), count=count))
+    return lines
+
+
+def _draft(ctx: Context) -> Draft | None:
+    if not ctx.state.step.startswith("bc."):
+        return None
+    return Draft.of(dict(ctx.state.data))
+
+
+def _keep(ctx: Context, draft: Draft, step: str = CHOOSING, **extra: object) -> None:
+    ctx.go(step, **draft.data(), **extra)
+
+
+async def _show_targets(ctx: Context, draft: Draft, *, edit: bool) -> None:
+    rows: list[tuple[Button, ...]] = []
+    for target in PushTarget:
+        on = target in draft.targets
+        label = ctx.t("bc.button_on" if on else "bc.button_off", name=ctx.t(TARGET_LABELS[target]))
+        rows.append((Button(label, BcTarget(target).pack()),))
+    rows.append((Button(ctx.t("bc.next"), BcTargetsDone().pack()),))
+    rows.append(_abort_row(ctx.t))
+    ctx.reply(ctx.t("bc.buttons", most=MAX_PUSH_BUTTONS), tuple(rows), edit=edit)
+
+
+async def _show_about(ctx: Context, *, edit: bool) -> None:
+    choices = await ctx.services.broadcasts.campaigns()
+    rows: list[tuple[Button, ...]] = [
+        (Button(shortened(c.name(ctx.language), 48), BcAbout(c.campaign_id).pack()),)
+        for c in choices
+    ]
+    rows.append((Button(ctx.t("bc.about_none"), BcAbout(0).pack()),))
+    rows.append(_abort_row(ctx.t))
+    ctx.reply(ctx.t("bc.about"), tuple(rows), edit=edit)
+
+
+async def _show_audience(ctx: Context, draft: Draft, *, edit: bool) -> None:
+    names = _names(await ctx.services.broadcasts.campaigns(), ctx.language)
+    lines = [
+        ctx.t("bc.audience"),
+        *audience_lines(ctx.t, draft.audience, names),
+        "",
+        *await reach_lines(ctx, draft.audience),
+    ]
+    segments = [s for s in Segment if s is not Segment.EVERYONE]
+    buttons = [Button(ctx.t(f"bc.seg.{s.value}"), BcSegment(s).pack()) for s in segments]
+    rows = [tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2)]
+    rows.append((Button(ctx.t("bc.seg.all"), BcSegment(Segment.EVERYONE).pack()),))
+    rows.append((Button(ctx.t("bc.audience_done"), BcAudienceDone().pack()),))
+    rows.append(_abort_row(ctx.t))
+    ctx.reply("\n".join(lines), tuple(rows), edit=edit)
+
+
+async def _show_review(ctx: Context, draft: Draft, *, edit: bool) -> None:
+    choices = await ctx.services.broadcasts.campaigns()
+    names = _names(choices, ctx.language)
+    buttons = "、".join(ctx.t(TARGET_LABELS[t]) for t in draft.targets) or ctx.t("bc.no_buttons")
+    about = (
+        names.get(draft.about, ctx.t("bc.about_none")) if draft.about else ctx.t("bc.about_none")
+    )
+    lines = [
+        ctx.t("bc.review"),
+        ctx.t("bc.review.zh", text=draft.zh),
+        ctx.t("bc.review.en", text=draft.en),
+        ctx.t("bc.review.buttons", buttons=buttons),
+        ctx.t("bc.review.about", about=about),
+        ctx.t("bc.review.audience"),
+        *audience_lines(ctx.t, draft.audience, names),
+        *await reach_lines(ctx, draft.audience),
+    ]
+    rows = (
+        (Button(ctx.t("bc.test"), BcTest().pack()),),
+        (
+            Button(ctx.t("bc.send_now"), BcSendNow().pack()),
+            Button(ctx.t("bc.schedule"), BcSchedule().pack()),
+        ),
+        _abort_row(ctx.t),
+    )
+    ctx.reply("\n".join(lines), rows, edit=edit)
+
+
+def progress_text(t: Texts, item: BroadcastProgress, zone_name: str) -> str:
+    when = item.send_at.astimezone(ZoneInfo(zone_name)).strftime("%Y-%m-%d %H:%M")
+    text = item.text_en if t.language is Language.EN else item.text_zh
+    skipped = "，".join(
+        t("bc.excluded_short", reason=t(f"bc.skip.{reason}"), count=count)
+        for reason, count in sorted(item.skipped.items())
+        if reason in {s.value for s in PushSkip}
+    )
+    lines = [
+        t(
+            "bcs.item",
+            id=item.broadcast_id,
+            status=t(f"bcs.status.{item.status.value}"),
+            when=when,
+            text=shortened(text.replace("\n", " "), PREVIEW_CHARS),
+        ),
+        t(
+            "bcs.counts",
+            queued=item.queued,
+            sent=item.sent,
+            failed=item.failed,
+            skipped=sum(item.skipped.values()),
+        ),
+    ]
+    if skipped:
+        lines.append(t("bcs.skipped", reasons=skipped))
+    return "\n".join(lines)
+
+
+def control_buttons(t: Texts, item: BroadcastProgress) -> tuple[Button, ...]:
+    actions = {
+        BroadcastStatus.SCHEDULED: (Control.PAUSE, Control.CANCEL, Control.REFRESH),
+        BroadcastStatus.PAUSED: (Control.RESUME, Control.CANCEL, Control.REFRESH),
+    }.get(item.status, (Control.REFRESH,))
+    return tuple(
+        Button(t(f"bcs.{action.name.lower()}"), BcControl(item.broadcast_id, action).pack())
+        for action in actions
+    )
+
+
+async def _show_broadcasts(ctx: Context) -> None:
+    recent = await ctx.services.broadcasts.recent(RECENT_BROADCASTS)
+    if not recent:
+        ctx.reply(ctx.t("bcs.none"))
+        return
+    zone = ctx.services.broadcasts.config.timezone
+    for item in recent:
+        ctx.reply(progress_text(ctx.t, item, zone), (control_buttons(ctx.t, item),))
+
+
+def _parse_when(text: str, zone_name: str) -> datetime | None:
+    try:
+        local = datetime.strptime(text.strip(), "%Y-%m-%d %H:%M")
+    except ValueError:
+        return None
+    return local.replace(tzinfo=ZoneInfo(zone_name))
+
+
+def register(router: ConversationRouter) -> None:
+    async def staff(ctx: Context) -> bool:
+        if await ctx.staff_only():
+            return True
+        ctx.finish()
+        return False
+
+    async def drafted(ctx: Context) -> Draft | None:
+        """The draft being composed by this staff member, or None (told so)."""
+        if not await staff(ctx):
+            return None
+        draft = _draft(ctx)
+        if draft is None:
+            ctx.notice(ctx.t("button.expired"))
+            ctx.reply(ctx.t("bc.expired"))
+        return draft
+
+    @router.command("broadcast")
+    async def broadcast(ctx: Context) -> None:
+        if not await staff(ctx):
+            return
+        ctx.go(WRITING_ZH)
+        ctx.reply(ctx.t("bc.ask_zh", most=MAX_PUSH_CHARS), (_abort_row(ctx.t),))
+
+    @router.step(WRITING_ZH)
+    async def write_zh(ctx: Context) -> None:
+        if not await staff(ctx):
+            return
+        text = ctx.event.text.strip()
+        if not text or len(text) > MAX_PUSH_CHARS:
+            ctx.reply(ctx.t("bc.bad_text", most=MAX_PUSH_CHARS), (_abort_row(ctx.t),))
+            return
+        ctx.go(WRITING_EN, zh=text)
+        ctx.reply(ctx.t("bc.ask_en", most=MAX_PUSH_CHARS), (_abort_row(ctx.t),))
+
+    @router.step(WRITING_EN)
+    async def write_en(ctx: Context) -> None:
+        if not await staff(ctx):
+            return
+        text = ctx.event.text.strip()
+        if not text or len(text) > MAX_PUSH_CHARS:
+            ctx.reply(ctx.t("bc.bad_text", most=MAX_PUSH_CHARS), (_abort_row(ctx.t),))
+            return
+        draft = Draft(zh=str(ctx.state.data.get("zh") or ""), en=text)
+        _keep(ctx, draft)
+        await _show_targets(ctx, draft, edit=False)
+
+    @router.step(CHOOSING)
+    async def typed_while_choosing(ctx: Context) -> None:
+        ctx.reply(ctx.t("bc.use_buttons"), (_abort_row(ctx.t),))
+
+    @router.button(BcTarget)
+    async def toggle_target(ctx: Context, data: BcTarget) -> None:
+        draft = await drafted(ctx)
+        if draft is None:
+            return
+        if data.target in draft.targets:
+            targets = tuple(t for t in draft.targets if t is not data.target)
+        elif len(draft.targets) < MAX_PUSH_BUTTONS:
+            targets = (*draft.targets, data.target)
+        else:
+            targets = draft.targets
+        draft = replace(draft, targets=targets)
+        _keep(ctx, draft)
+        await _show_targets(ctx, draft, edit=True)
+
+    @router.button(BcTargetsDone)
+    async def targets_done(ctx: Context, _data: BcTargetsDone) -> None:
+        if await drafted(ctx) is not None:
+            await _show_about(ctx, edit=True)
+
+    @router.button(BcAbout)
+    async def about(ctx: Context, data: BcAbout) -> None:
+        draft = await drafted(ctx)
+        if draft is None:
+            return
+        draft = replace(draft, about=data.campaign_id or None)
+        _keep(ctx, draft)
+        await _show_audience(ctx, draft, edit=True)
+
+    @router.button(BcSegment)
+    async def segment(ctx: Context, data: BcSegment) -> None:
+        draft = await drafted(ctx)
+        if draft is None:
+            return
+        audience = draft.audience
+        choice = data.segment
+        if choice is Segment.EVERYONE:
+            audience = Audience()
+        elif choice in (Segment.NEW, Segment.EXISTING):
+            audience = replace(
+                audience, stage=Stage.NEW if choice is Segment.NEW else Stage.EXISTING
+            )
+        elif choice is Segment.INVITERS:
+            audience = replace(audience, inviters=True)
+        elif choice is Segment.TIER:
+            tiers = [t for t in Tier if t > Tier.NORMAL]
+            rows = tuple(
+                (Button(ctx.t(f"tier.{tier.key}"), BcTier(int(tier)).pack()),) for tier in tiers
+            )
+            ctx.reply(ctx.t("bc.pick_tier"), (*rows, _abort_row(ctx.t)), edit=True)
+            return
+        elif choice is Segment.CARRIER:
+            rows = tuple(
+                (Button(ctx.t(f"carrier.{c.value}"), BcCarrier(c).pack()),) for c in Carrier
+            )
+            ctx.reply(ctx.t("bc.pick_carrier"), (*rows, _abort_row(ctx.t)), edit=True)
+            return
+        elif choice in (Segment.RECHARGED, Segment.NOT_RECHARGED):
+            _keep(ctx, draft, TYPING_DAYS, days_for=choice.value)
+            ctx.reply(ctx.t("bc.ask_days", most=MAX_SEGMENT_DAYS), (_abort_row(ctx.t),))
+            return
+        else:
+            choices = await ctx.services.broadcasts.campaigns()
+            if not choices:
+                ctx.notice(ctx.t("bc.no_campaigns"))
+                return
+            rows = tuple(
+                (
+                    Button(
+                        shortened(c.name(ctx.language), 48),
+                        BcSegmentCampaign(choice, c.campaign_id).pack(),
+                    ),
+                )
+                for c in choices
+            )
+            ctx.reply(ctx.t("bc.pick_campaign"), (*rows, _abort_row(ctx.t)), edit=True)
+            return
+        draft = replace(draft, audience=audience)
+        _keep(ctx, draft)
+        await _show_audience(ctx, draft, edit=True)
+
+    async def narrowed(ctx: Context, audience: Audience) -> None:
+        draft = await drafted(ctx)
+        if draft is None:
+            return
+        draft = replace(draft, audience=audience)
+        _keep(ctx, draft)
+        await _show_audience(ctx, draft, edit=True)
+
+    @router.button(BcTier)
+    async def tier(ctx: Context, data: BcTier) -> None:
+        draft = _draft(ctx)
+        if data.tier not in {int(t) for t in Tier} or draft is None:
+            await drafted(ctx)
+            return
+        await narrowed(ctx, replace(draft.audience, tier_at_least=Tier(data.tier)))
+
+    @router.button(BcCarrier)
+    async def carrier(ctx: Context, data: BcCarrier) -> None:
+        draft = _draft(ctx)
+        if draft is None:
+            await drafted(ctx)
+            return
+        await narrowed(ctx, replace(draft.audience, carrier=data.carrier))
+
+    @router.button(BcSegmentCampaign)
+    async def segment_campaign(ctx: Context, data: BcSegmentCampaign) -> None:
+        draft = _draft(ctx)
+        if draft is None:
+            await drafted(ctx)
+            return
+        audience = draft.audience
+        if data.segment in (Segment.TOOK, Segment.NOT_TOOK):
+            audience = replace(
+                audience, took_offer_of=data.campaign_id, took=data.segment is Segment.TOOK
+            )
+        elif data.segment is Segment.REMINDERS:
+            audience = replace(audience, reminders_of=data.campaign_id)
+        await narrowed(ctx, audience)
+
+    @router.step(TYPING_DAYS)
+    async def days(ctx: Context) -> None:
+        if not await staff(ctx):
+            return
+        draft = _draft(ctx)
+        if draft is None:
+            ctx.finish()
+            ctx.reply(ctx.t("bc.expired"))
+            return
+        text = ctx.event.text.strip()
+        if not text.isdigit() or not 1 <= int(text) <= MAX_SEGMENT_DAYS:
+            ctx.reply(ctx.t("bc.bad_days", most=MAX_SEGMENT_DAYS), (_abort_row(ctx.t),))
+            return
+        recharged = ctx.state.data.get("days_for") == Segment.RECHARGED.value
+        audience = replace(draft.audience, recharged_within_days=int(text), recharged=recharged)
+        draft = replace(draft, audience=audience)
+        _keep(ctx, draft)
+        await _show_audience(ctx, draft, edit=False)
+
+    @router.button(BcAudienceDone)
+    async def audience_done(ctx: Context, _data: BcAudienceDone) -> None:
+        draft = await drafted(ctx)
+        if draft is not None:
+            await _show_review(ctx, draft, edit=True)
+
+    @router.button(BcTest)
+    async def test_send(ctx: Context, _data: BcTest) -> None:
+        draft = await drafted(ctx)
+        if draft is None:
+            return
+        for language in (Language.ZH_CN, Language.EN):
+            push = DuePush(
+                outbox_id=0,
+                broadcast_id=0,
+                customer_id=ctx.customer.id,
+                chat_id=ctx.event.chat_id,
+                language=language,
+                text=draft.zh if language is Language.ZH_CN else draft.en,
+                targets=draft.targets,
+                variant=0,
+            )
+            ctx.outcome.replies.append(push_reply(texts(language), push))
+        ctx.notice(ctx.t("bc.test_sent"))
+        await _show_review(ctx, draft, edit=False)
+
+    @router.button(BcSendNow)
+    async def send_now(ctx: Context, _data: BcSendNow) -> None:
+        draft = await drafted(ctx)
+        if draft is None:
+            return
+        broadcasts = ctx.services.broadcasts
+        reach = await broadcasts.reach(draft.audience)
+        broadcast_id = await broadcasts.create(
+            draft.content,
+            ctx.event.user.telegram_id,
+            audience=draft.audience,
+            campaign_id=draft.about,
+        )
+        ctx.finish()
+        key = "bc.sent_quiet" if broadcasts.in_quiet_hours(broadcasts.now()) else "bc.sent"
+        quiet = str(broadcasts.config.quiet_hours)
+        ctx.reply(ctx.t(key, id=broadcast_id, reach=reach.reachable, quiet=quiet), edit=True)
+
+    @router.button(BcSchedule)
+    async def schedule(ctx: Context, _data: BcSchedule) -> None:
+        draft = await drafted(ctx)
+        if draft is None:
+            return
+        _keep(ctx, draft, TYPING_WHEN)
+        config = ctx.services.broadcasts.config
+        ctx.reply(
+            ctx.t("bc.ask_when", zone=config.timezone, quiet=str(config.quiet_hours)),
+            (_abort_row(ctx.t),),
+        )
+
+    @router.step(TYPING_WHEN)
+    async def when(ctx: Context) -> None:
+        if not await staff(ctx):
+            return
+        draft = _draft(ctx)
+        if draft is None:
+            ctx.finish()
+            ctx.reply(ctx.t("bc.expired"))
+            return
+        broadcasts = ctx.services.broadcasts
+        config = broadcasts.config
+        moment = _parse_when(ctx.event.text, config.timezone)
+        quiet = str(config.quiet_hours)
+        if moment is None:
+            ctx.reply(ctx.t("bc.bad_when", zone=config.timezone), (_abort_row(ctx.t),))
+            return
+        if moment <= broadcasts.now():
+            ctx.reply(ctx.t("bc.when_past"), (_abort_row(ctx.t),))
+            return
+        if broadcasts.in_quiet_hours(moment):
+            ctx.reply(ctx.t("bc.when_quiet", quiet=quiet), (_abort_row(ctx.t),))
+            return
+        broadcast_id = await broadcasts.create(
+            draft.content,
+            ctx.event.user.telegram_id,
+            audience=draft.audience,
+            campaign_id=draft.about,
+            send_at=moment,
+        )
+        ctx.finish()
+        ctx.reply(
+            ctx.t("bc.scheduled", id=broadcast_id, when=moment.strftime("%Y-%m-%d %H:%M")),
+        )
+
+    @router.button(BcAbort)
+    async def abort(ctx: Context, _data: BcAbort) -> None:
+        if not await staff(ctx):
+            return
+        ctx.finish()
+        ctx.reply(ctx.t("bc.aborted"), edit=True)
+
+    @router.command("broadcasts")
+    async def broadcasts_command(ctx: Context) -> None:
+        if await ctx.staff_only():
+            await _show_broadcasts(ctx)
+
+    @router.button(BcControl)
+    async def control(ctx: Context, data: BcControl) -> None:
+        if not await ctx.staff_only():
+            return
+        broadcasts = ctx.services.broadcasts
+        staff_id = ctx.event.user.telegram_id
+        if data.action is Control.PAUSE:
+            done = await broadcasts.pause(data.broadcast_id, staff_id)
+        elif data.action is Control.RESUME:
+            done = await broadcasts.resume(data.broadcast_id, staff_id)
+        elif data.action is Control.CANCEL:
+            done = await broadcasts.cancel(data.broadcast_id, staff_id)
+        else:
+            done = True
+        ctx.notice(ctx.t(CONTROL_NOTICES[data.action] if done else "bcs.not_changed"))
+        try:
+            item = await broadcasts.progress(data.broadcast_id)
+        except LookupError:
+            ctx.notice(ctx.t("button.expired"))
+            return
+        zone = broadcasts.config.timezone
+        ctx.reply(progress_text(ctx.t, item, zone), (control_buttons(ctx.t, item),), edit=True)
