@@ -213,7 +213,7 @@ def audience_lines(t: Texts, audience: Audience, names: dict[int, str]) -> list[
         lines.append(t("bc.aud.carrier", carrier=t(f"carrier.{audience.carrier.value}")))
     if audience.recharged_within_days is not None:
         key = "bc.aud.recharged" if audience.recharged else "bc.aud.not_recharged"
-        lines.append(t(key, days=audience.recharged_within_days))
+        lines.append(t.plural(key, audience.recharged_within_days))
     if audience.took_offer_of is not None:
         key = "bc.aud.took" if audience.took else "bc.aud.not_took"
         lines.append(t(key, name=names.get(audience.took_offer_of, f"#{audience.took_offer_of}")))

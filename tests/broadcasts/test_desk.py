@@ -82,7 +82,7 @@ async def test_staff_compose_test_and_send_a_broadcast_that_customers_get(
     assert "已关闭推送：1 人" in staff.text
     await staff.press("老客户")
     assert "可触达 1 人（符合条件 1 人，排除 0 人）" in staff.text
-    await staff.press("N 天内未充值")
+    await staff.press("近期未充值")
     await staff.send("abc")
     assert "1 到 3650" in staff.text
     await staff.send("7")
