@@ -43,6 +43,7 @@ from aiogram.methods import (
     EditMessageText,
     GetMe,
     GetUpdates,
+    SendDocument,
     SendInvoice,
     SendMessage,
     SetWebhook,
@@ -50,6 +51,7 @@ from aiogram.methods import (
 )
 from aiogram.methods.base import Response
 from aiogram.types import (
+    BufferedInputFile,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -314,9 +316,19 @@ class Sender(OutcomeSender):
 
     async def send(self, chat_id: int, reply: Reply) -> Delivery:
         """One new message (or invoice) in `chat_id`, tried once; what became of it."""
-        method: SendInvoice | SendMessage
+        method: SendInvoice | SendMessage | SendDocument
         if reply.invoice is not None:
             method = self._invoice(chat_id, reply.invoice, reply.buttons, reply.thread_id)
+        elif reply.document is not None:
+            method = SendDocument(
+                chat_id=chat_id,
+                document=BufferedInputFile(
+                    reply.document.content, filename=reply.document.filename
+                ),
+                caption=reply.text,
+                reply_markup=inline_markup(reply.buttons),
+                message_thread_id=reply.thread_id,
+            )
         else:
             method = SendMessage(
                 chat_id=chat_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from domain.customers import TelegramProfile
@@ -17,6 +18,7 @@ from handlers.contract import (
     ContactKeyboard,
     Delivery,
     DeliveryStatus,
+    Document,
     Incoming,
     Outcome,
     RemoveKeyboard,
@@ -80,6 +82,8 @@ class ConsoleFrontend:
         self._buttons = {}
         for reply in outcome.replies:
             self._print(("(edited) " if reply.edit else "") + reply.text)
+            if reply.document is not None:
+                self._print(self._saved(reply.document))
             self._next_message_id += 0 if reply.edit else 1
             for row in reply.buttons:
                 cells = []
@@ -97,6 +101,14 @@ class ConsoleFrontend:
                 self._print(f"  <{reply.keyboard.share_text}{': ' + hint if hint else ''}>")
             elif isinstance(reply.keyboard, RemoveKeyboard):
                 self._contact_keyboard = False
+
+    def _saved(self, document: Document) -> str:
+        """A document is kept under ./var/documents (the console has no chat to attach it to)."""
+        folder = Path("var") / "documents"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / document.filename
+        path.write_bytes(document.content)
+        return f"  <file {document.filename}, {len(document.content)} bytes: saved to {path}>"
 
     def _print(self, text: str) -> None:
         print(text, file=self._stdout, flush=True)

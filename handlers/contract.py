@@ -232,6 +232,26 @@ class Invoice:
     label: str
 
 
+# A document's caption, at most (Telegram's limit), and its size (a bot may send 50 MB).
+MAX_CAPTION_CHARS = 1024
+MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Document:
+    """A file sent as a document (sendDocument); the reply's text is its caption."""
+
+    filename: str
+    content: bytes
+    mime_type: str = "text/csv"
+
+    def __post_init__(self) -> None:
+        if not self.filename or "/" in self.filename or "\\" in self.filename:
+            raise ValueError(f"bad document file name {self.filename!r}")
+        if not self.content or len(self.content) > MAX_DOCUMENT_BYTES:
+            raise ValueError("a document holds 1 byte to 50 MB")
+
+
 @dataclass(frozen=True)
 class Reply:
     """One message to show. `edit` replaces the message whose button was pressed."""
@@ -245,6 +265,8 @@ class Reply:
     invoice: Invoice | None = None
     # The forum topic of `chat_id` to post in (a staff chat with one topic per ticket).
     thread_id: int | None = None
+    # When set, the message is a document (sendDocument) with `text` as its caption.
+    document: Document | None = None
 
     def __post_init__(self) -> None:
         if len(self.text) > MAX_MESSAGE_CHARS // 2 and text_length(self.text) > MAX_MESSAGE_CHARS:
@@ -259,6 +281,11 @@ class Reply:
             raise ValueError("an edited message cannot change the reply keyboard")
         if self.buttons and self.keyboard is not None:
             raise ValueError("a message has inline buttons or a reply keyboard, not both")
+        if self.document is not None:
+            if self.edit or self.invoice is not None:
+                raise ValueError("a document is sent anew, never as an edit or an invoice")
+            if text_length(self.text) > MAX_CAPTION_CHARS:
+                raise ValueError("a document's caption over Telegram's limit")
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from domain.services.registry import Services
 from handlers.features import (
+    audit,
     broadcast_desk,
     broadcasts,
     dashboard,
@@ -44,6 +45,7 @@ FEATURES = (
     broadcasts,
     risk_review,
     broadcast_desk,
+    audit,
 )
 
 

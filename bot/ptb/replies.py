@@ -31,6 +31,7 @@ from handlers.contract import (
     ContactKeyboard,
     Delivery,
     DeliveryStatus,
+    Document,
     Invoice,
     RemoveKeyboard,
     Reply,
@@ -85,6 +86,8 @@ class Sender(OutcomeSender):
                     chat_id, reply.invoice, inline_markup(reply.buttons), reply.thread_id
                 )
                 message_id: int | None = invoice.message_id
+            elif reply.document is not None:
+                message_id = await self._send_document(chat_id, reply, reply.document)
             else:
                 message_id = await self._send_message(chat_id, reply)
         except TelegramError as error:
@@ -99,6 +102,18 @@ class Sender(OutcomeSender):
             chat_id,
             reply.text,
             reply_markup=reply_markup(reply),
+            message_thread_id=reply.thread_id,
+        )
+        return sent.message_id
+
+    async def _send_document(self, chat_id: int, reply: Reply, document: Document) -> int:
+        """sendDocument, the reply's text as the caption; the new message's id."""
+        sent = await self._bot.send_document(
+            chat_id,
+            document.content,
+            filename=document.filename,
+            caption=reply.text,
+            reply_markup=inline_markup(reply.buttons),
             message_thread_id=reply.thread_id,
         )
         return sent.message_id

@@ -385,6 +385,7 @@ class NoticeRow(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+from domain.persistence import audit_tables as _audit_tables  # noqa: E402, F401
 from domain.persistence import broadcast_tables as _broadcast_tables  # noqa: E402,F401
 from domain.persistence import chat_update_tables as _chat_update_tables  # noqa: E402,F401
 from domain.persistence import dashboard_tables as _dashboard_tables  # noqa: E402, F401

@@ -15,6 +15,7 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from domain.persistence.allowance_repository import AllowanceRepository
+from domain.persistence.audit_repository import AuditRepository
 from domain.persistence.broadcast_repositories import BroadcastRepository
 from domain.persistence.core import CoreConnection
 from domain.persistence.dashboard_repositories import DashboardTokenRepository
@@ -224,6 +225,10 @@ class UnitOfWork:
     @cached_property
     def risk(self) -> RiskRepository:
         return RiskRepository(self)
+
+    @cached_property
+    def audit(self) -> AuditRepository:
+        return AuditRepository(self)
 
 
 class UnitOfWorkFactory:

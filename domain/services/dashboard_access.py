@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.clock import Clock, utc_now
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.services.staff import StaffDirectory
@@ -89,6 +90,15 @@ class DashboardAccess:
         async with self._uow() as uow:
             uow.dashboard_tokens.add(
                 token_hash(token), SESSION, telegram_id, now, now + SESSION_LIFETIME
+            )
+            await uow.audit.append(
+                AuditEntry(
+                    AuditAction.DASHBOARD_SIGN_IN,
+                    ActorKind.STAFF,
+                    telegram_id,
+                    f"staff:{telegram_id}",
+                ),
+                now,
             )
             await uow.commit()
         return DashboardSession(token, telegram_id, SESSION_LIFETIME)

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
+from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.clock import Clock, utc_now
 from domain.errors import RecordConflict
 from domain.money import CNY, Money
@@ -384,8 +385,9 @@ class ReferralService:
         return True
 
     # -- staff review ---------------------------------------------------------------------------
-    async def approve(self, referral_id: int) -> bool:
-        """Staff let a held referral pay out: its rewards become claimable (once)."""
+    async def approve(self, referral_id: int, by: int = 0, by_name: str = "") -> bool:
+        """Staff (`by`, a Telegram id) let a held referral pay out: its rewards become
+        claimable (once); recorded in the audit trail in the same transaction."""
         now = self._clock()
         async with self._uow() as uow:
             repo = uow.referrals
@@ -407,11 +409,13 @@ class ReferralService:
                     RewardStatus.CLAIMABLE,
                     claim_by=now + programme.rules.claim_window,
                 )
+            await _audit_review(uow, AuditAction.REFERRAL_APPROVED, referral_id, by, by_name, now)
             await uow.commit()
         return True
 
-    async def reject(self, referral_id: int) -> bool:
-        """Staff refuse a held referral: its rewards are revoked."""
+    async def reject(self, referral_id: int, by: int = 0, by_name: str = "") -> bool:
+        """Staff refuse a held referral: its rewards are revoked (recorded in the audit
+        trail in the same transaction)."""
         async with self._uow() as uow:
             repo = uow.referrals
             if not await repo.move(
@@ -422,6 +426,9 @@ class ReferralService:
                 await repo.move_reward(
                     reward.id, [RewardStatus.PENDING], RewardStatus.REVOKED, notified=False
                 )
+            await _audit_review(
+                uow, AuditAction.REFERRAL_REJECTED, referral_id, by, by_name, self._clock()
+            )
             await uow.commit()
         return True
 
@@ -624,3 +631,11 @@ class ReferralService:
         return [
             ReversedReward(_reward(row), status == ReferralStatus.REJECTED) for row, status in rows
         ]
+
+
+async def _audit_review(
+    uow: UnitOfWork, action: AuditAction, referral_id: int, by: int, by_name: str, at: datetime
+) -> None:
+    kind = ActorKind.STAFF if by else ActorKind.SYSTEM
+    entry = AuditEntry(action, kind, by, f"referral:{referral_id}", "", by_name)
+    await uow.audit.append(entry, at)

@@ -11,6 +11,7 @@ from domain.orders import PaymentMethod, RechargeLimits
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.ports import PaymentProvider, TopUpGateway
 from domain.risk import RiskRules
+from domain.services.audit import AuditTrail
 from domain.services.broadcasts import BroadcastConfig, BroadcastService
 from domain.services.campaign_catalogue import CampaignCatalogue
 from domain.services.customers import ConversationService, CustomerService
@@ -65,6 +66,7 @@ class Services:
     figures: DashboardFigures
     broadcasts: BroadcastService
     risk: RiskService
+    audit: AuditTrail
 
 
 def build_services(
@@ -110,4 +112,5 @@ def build_services(
         figures=DashboardFigures(uow),
         broadcasts=BroadcastService(uow, broadcasts, clock),
         risk=risk_service,
+        audit=AuditTrail(uow, clock),
     )

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 
 from domain.allowances import UNLIMITED
+from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.clock import Clock, utc_now
 from domain.orders import OrderStatus
 from domain.persistence.risk_tables import RiskCaseRow
@@ -42,6 +43,13 @@ from domain.services.recharge import OrderSteps, RechargeConfig, RechargeError
 log = logging.getLogger(__name__)
 
 S = OrderStatus
+
+
+DECISION_AUDIT = {
+    Decision.RELEASE: AuditAction.RISK_RELEASED,
+    Decision.REFUND: AuditAction.RISK_REFUNDED,
+    Decision.KEEP_FROZEN: AuditAction.RISK_KEPT_FROZEN,
+}
 
 
 class AccountFrozen(RechargeError):
@@ -127,7 +135,8 @@ class RiskService(OrderSteps):
             customer_id,
             order_id,
         )
-        return await uow.risk.open_case(
+        now = self._clock()
+        case_id = await uow.risk.open_case(
             RiskCaseRow(
                 customer_id=customer_id,
                 order_id=order_id,
@@ -135,11 +144,23 @@ class RiskService(OrderSteps):
                 action=verdict.action.value,
                 evidence=verdict.evidence,
                 status=CaseStatus.OPEN.value,
-                created_at=self._clock(),
+                created_at=now,
                 alert_sent=False,
                 customer_told=True,
             )
         )
+        detail = f"rule={verdict.rule.value} limit={verdict.evidence} action={verdict.action.value}"
+        if order_id is not None:
+            detail += f" order={order_id}"
+        subject = f"case:{case_id}"
+        fired = AuditEntry(AuditAction.RISK_RULE_FIRED, ActorKind.SYSTEM, 0, subject, detail)
+        await uow.audit.append(fired, now)
+        if verdict.action is RiskAction.FREEZE:
+            frozen = AuditEntry(
+                AuditAction.ACCOUNT_FROZEN, ActorKind.SYSTEM, 0, f"customer:{customer_id}", subject
+            )
+            await uow.audit.append(frozen, now)
+        return case_id
 
     async def paid(self, uow: UnitOfWork, customer_id: int) -> None:
         """A payment went through: the declines in a row start again from none."""
@@ -202,6 +223,18 @@ class RiskService(OrderSteps):
                     )
                 else:
                     await self._move(uow, case.order_id, (S.HELD,), S.EXPIRED, "refused by staff")
+            detail = f"customer={case.customer_id}"
+            if case.order_id is not None:
+                detail += f" order={case.order_id}"
+            entry = AuditEntry(
+                DECISION_AUDIT[decision],
+                ActorKind.STAFF,
+                staff_id,
+                f"case:{case_id}",
+                detail,
+                staff_name,
+            )
+            await uow.audit.append(entry, now)
             await uow.commit()
             after = await uow.risk.get(case_id)
         assert after is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
+from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.clock import Clock, utc_now
 from domain.languages import Language
 from domain.persistence.unit_of_work import UnitOfWorkFactory
@@ -58,18 +59,35 @@ class StaffDirectory:
                 granted = await uow.support.with_role(StaffRole.SUPERVISOR)
         return sorted(set(granted) | self._admin_ids)
 
-    async def grant(self, telegram_id: int, role: StaffRole) -> None:
+    async def grant(self, telegram_id: int, role: StaffRole, by: str = "command line") -> None:
+        """Grant `role`; recorded in the audit trail (by whom: `by`) in the same transaction."""
         if self._uow is None:
             raise RuntimeError("staff roles need the database")
+        now = self._clock()
         async with self._uow() as uow:
-            await uow.support.grant(telegram_id, role.value, self._clock())
+            await uow.support.grant(telegram_id, role.value, now)
+            entry = AuditEntry(
+                AuditAction.ROLE_GRANTED,
+                ActorKind.SYSTEM,
+                0,
+                f"staff:{telegram_id}",
+                f"role={role.value}",
+                by,
+            )
+            await uow.audit.append(entry, now)
             await uow.commit()
 
-    async def revoke(self, telegram_id: int) -> bool:
+    async def revoke(self, telegram_id: int, by: str = "command line") -> bool:
         if self._uow is None:
             return False
+        now = self._clock()
         async with self._uow() as uow:
             done = await uow.support.revoke(telegram_id)
+            if done:
+                entry = AuditEntry(
+                    AuditAction.ROLE_REVOKED, ActorKind.SYSTEM, 0, f"staff:{telegram_id}", "", by
+                )
+                await uow.audit.append(entry, now)
             await uow.commit()
         return done
 

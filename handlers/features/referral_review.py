@@ -91,7 +91,8 @@ async def _decide(ctx: Context, referral_id: int, *, approve: bool, listed: bool
     if before is None:
         ctx.notice(t("invite.review.not_found", referral=referral_id))
         return
-    done = await (referrals.approve if approve else referrals.reject)(referral_id)
+    decide = referrals.approve if approve else referrals.reject
+    done = await decide(referral_id, ctx.event.user.telegram_id, _staff_name(ctx))
     after = await referrals.review(referral_id) or before
     outcome: str | None = None
     if done:

@@ -451,6 +451,8 @@ class FakeBotApi:
         self.errors: list[ApiError] = []
         self.edits: list[JSONDict] = []
         self.deleted: list[tuple[int, int]] = []
+        # Files the bot sent with sendDocument, by (chat id, message id).
+        self.documents: dict[tuple[int, int], UploadedFile] = {}
         self.callback_answers: list[JSONDict] = []
         self.pre_checkout_answers: list[JSONDict] = []
         self.webhook_deliveries: list[WebhookDelivery] = []
@@ -515,6 +517,7 @@ class FakeBotApi:
             ("getChat", self._get_chat),
             ("createForumTopic", self._create_forum_topic),
             ("sendInvoice", self._send_invoice),
+            ("sendDocument", self._send_document),
             ("answerPreCheckoutQuery", self._answer_pre_checkout_query),
             ("close", self._return_true),
             ("logOut", self._return_true),
@@ -1327,6 +1330,41 @@ class FakeBotApi:
         return True
 
     # ---------------------------------------------------------------------- method: payments
+
+    async def _send_document(self, params: JSONDict) -> JSONDict:
+        """A document uploaded in the request (multipart); a caption of up to 1024 characters."""
+        known = self._target(params)
+        document = params.get("document")
+        if isinstance(document, str) and document.startswith("attach://"):
+            document = params.get(document.removeprefix("attach://"))  # a part named by the field
+        if not isinstance(document, UploadedFile):
+            raise _bad_request("there is no document in the request")
+        if not document.data:
+            raise _bad_request("file must be non-empty")
+        if len(document.data) > 50 * 1024 * 1024:
+            raise web.HTTPRequestEntityTooLarge(max_size=50 * 1024 * 1024, actual_size=0)
+        content: JSONDict = {
+            "document": {
+                "file_id": f"doc-{len(self.documents) + 1}",
+                "file_unique_id": f"udoc-{len(self.documents) + 1}",
+                "file_name": document.filename,
+                "mime_type": document.content_type,
+                "file_size": len(document.data),
+            }
+        }
+        if params.get("caption"):
+            caption, entities = self._format(params, "caption")
+            if utf16_len(caption) > 1024:
+                raise _bad_request("message caption is too long")
+            content["caption"] = caption
+            if entities:
+                content["caption_entities"] = entities
+        inline, other = self._markup(params)
+        if inline is not None:
+            content["reply_markup"] = inline
+        message = self._send(known, params, content, other_markup=other)
+        self.documents[(known.chat["id"], message["message_id"])] = document
+        return message
 
     async def _send_invoice(self, params: JSONDict) -> JSONDict:
         known = self._target(params)
