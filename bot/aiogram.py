@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, TypeVar
 
 from aiogram import Bot, Dispatcher, Router
@@ -71,6 +71,7 @@ from bot.delivery import REPLY_DEADLINE_SECONDS, OutcomeSender, deadline_in, wai
 from bot.settings import Settings
 from bot.webhook import WebhookServer
 from domain.customers import TelegramProfile
+from domain.persistence.health import database_answers
 from handlers.chat_queues import DEFAULT_LIMIT as DEFAULT_CHAT_LIMIT
 from handlers.chat_queues import ChatQueues, SharedTurns
 from handlers.contract import (
@@ -631,6 +632,8 @@ class AiogramFrontend:
         else:
             await self._start_polling()
         self._app.outbound.attach(self.sender)
+        if self._server is not None:
+            self._server.serving = True  # /readyz: updates are taken in
 
     async def stop(self) -> None:
         """Stop taking updates, let those in hand finish, close the connection. Idempotent.
@@ -710,6 +713,7 @@ class AiogramFrontend:
             parse,
             feed,
             max_body_bytes=settings.webhook_max_body_bytes,
+            database_check=partial(database_answers, self._app.engine),
         )
         host, port = settings.webhook_host_port
         await self._server.start(host, port)

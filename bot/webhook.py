@@ -6,6 +6,10 @@ larger than WEBHOOK_MAX_BODY_BYTES with 413, having read at most that much. A bo
 a JSON update is the sender's mistake (400). Only then is the update handed to the front end,
 and answered once handled: 200, or 503 when its chat's turn could not be had in time
 (`ChatTurnBusy`), so that Telegram delivers it again.
+
+The same server answers the load balancer's health checks (no secret needed, nothing private in
+them): GET /healthz is 200 while the process runs; GET /readyz is 200 when the database answers
+and the front end has started (`serving`), 503 otherwise, with the checks as JSON.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ JSONDict = dict[str, Any]
 Parse = Callable[[JSONDict], Any]
 # ... and take it in; the request is answered once this returns.
 Feed = Callable[[Any], Awaitable[object]]
+# Whether the database answers (for /readyz).
+DatabaseCheck = Callable[[], Awaitable[bool]]
 
 
 class WebhookServer:
@@ -43,6 +49,7 @@ class WebhookServer:
         feed: Feed,
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        database_check: DatabaseCheck | None = None,
     ) -> None:
         if not secret:
             raise ValueError("the webhook needs a secret: every request must carry it")
@@ -52,6 +59,11 @@ class WebhookServer:
         self._max_body = max_body_bytes
         self.app = web.Application(client_max_size=max_body_bytes)
         self.app.router.add_post(path, self.handle)
+        self.app.router.add_get("/healthz", self.healthz)
+        self.app.router.add_get("/readyz", self.readyz)
+        self._database_check = database_check
+        # Set by the front end once updates are taken in, cleared when it stops.
+        self.serving = False
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
 
@@ -63,6 +75,7 @@ class WebhookServer:
 
     async def stop_listening(self) -> None:
         """Take no new connections (requests under way are still answered)."""
+        self.serving = False
         if self._site is not None:
             await self._site.stop()
             self._site = None
@@ -72,6 +85,19 @@ class WebhookServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        checks = {"frontend": self.serving}
+        if self._database_check is not None:
+            checks["database"] = await self._database_check()
+        ready = all(checks.values())
+        return web.json_response(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status=200 if ready else 503,
+        )
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), self._secret):

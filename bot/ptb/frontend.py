@@ -11,6 +11,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -30,6 +31,7 @@ from bot.ptb.events import event_from_update
 from bot.ptb.replies import Sender
 from bot.settings import Settings
 from bot.webhook import WebhookServer
+from domain.persistence.health import database_answers
 from handlers.chat_queues import DEFAULT_LIMIT as DEFAULT_CHAT_LIMIT
 from handlers.chat_queues import ChatQueues, SharedTurns
 from handlers.contract import Incoming, Outcome
@@ -284,6 +286,8 @@ class PtbFrontend:
             )
             await self._start_receiving()
             await self.application.start()
+            if self._server is not None:
+                self._server.serving = True  # /readyz: updates are taken in
         except BaseException:
             await self.stop()
             raise
@@ -356,6 +360,7 @@ class PtbFrontend:
             parse,
             feed,
             max_body_bytes=settings.webhook_max_body_bytes,
+            database_check=partial(database_answers, self._app.engine),
         )
         host, port = settings.webhook_host_port
         await self._server.start(host, port)

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.conftest import POSTGRES_URL, _drop_postgres_database, _fresh_postgres_database
+from tests.fakes.bot_api import FakeBotApi
+from tests.scale.workers import ANNA
 
 
 @pytest.fixture
@@ -22,3 +24,11 @@ async def postgres_url(postgres_template: str) -> AsyncIterator[str]:
 
 def needs_postgres() -> pytest.MarkDecorator:
     return pytest.mark.skipif(not POSTGRES_URL, reason="TEST_POSTGRES_URL is not set")
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi() as server:
+        server.add_user(ANNA)
+        yield server
+        assert not server.internal_errors
