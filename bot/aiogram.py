@@ -67,7 +67,13 @@ from aiogram.types import (
 )
 
 from bot.assembly import App, shared_chat_turns, until_stop_signal
-from bot.delivery import REPLY_DEADLINE_SECONDS, OutcomeSender, deadline_in, waited_out
+from bot.delivery import (
+    REPLY_DEADLINE_SECONDS,
+    OutcomeSender,
+    SharedLimiter,
+    deadline_in,
+    waited_out,
+)
 from bot.settings import Settings
 from bot.webhook import WebhookServer
 from domain.customers import TelegramProfile
@@ -446,10 +452,12 @@ async def on_message(
     conversation: ConversationRouter,
     payments_token: str | None,
     reply_deadline: float = REPLY_DEADLINE_SECONDS,
+    unasked_limiter: SharedLimiter | None = None,
 ) -> None:
     if await for_another_bot(bot, message):
         return
     sender = Sender(bot, provider_token=payments_token, reply_deadline=reply_deadline)
+    sender.unasked_limiter = unasked_limiter
     await converse(conversation, sender, message_to_event(message))
 
 
@@ -459,8 +467,10 @@ async def on_button(
     conversation: ConversationRouter,
     payments_token: str | None,
     reply_deadline: float = REPLY_DEADLINE_SECONDS,
+    unasked_limiter: SharedLimiter | None = None,
 ) -> None:
     sender = Sender(bot, provider_token=payments_token, reply_deadline=reply_deadline)
+    sender.unasked_limiter = unasked_limiter
     event = callback_to_event(query)
     if event is None:
         await sender.answer_button(query.id, None)
@@ -474,8 +484,10 @@ async def on_pre_checkout(
     conversation: ConversationRouter,
     payments_token: str | None,
     reply_deadline: float = REPLY_DEADLINE_SECONDS,
+    unasked_limiter: SharedLimiter | None = None,
 ) -> None:
     sender = Sender(bot, provider_token=payments_token, reply_deadline=reply_deadline)
+    sender.unasked_limiter = unasked_limiter
     await converse(conversation, sender, pre_checkout_to_event(query))
 
 
@@ -591,6 +603,7 @@ def build_dispatcher(app: App, *, flow: UpdateFlow | None = None) -> Dispatcher:
         conversation=app.conversation,
         payments_token=payments_token(app.settings),
         reply_deadline=app.settings.reply_deadline_seconds,
+        unasked_limiter=app.outbound_limiter,
     )
     dispatcher.update.outer_middleware(flow or UpdateFlow(app.settings.chat_queue_limit))
     dispatcher.include_router(build_router())

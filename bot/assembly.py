@@ -21,6 +21,7 @@ from domain.orders import Order, PaymentMethod, RechargeLimits
 from domain.persistence.chat_turns import PostgresChatTurns
 from domain.persistence.database import PoolBudget, create_engine, is_sqlite
 from domain.persistence.migrate import upgrade
+from domain.persistence.outbound_limits import PostgresOutboundLimiter, SharedLimits
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.ports import PaymentProvider, TopUpGateway, TopUpResult
 from domain.reminders import QuietHours
@@ -46,11 +47,16 @@ class App:
     ports: Ports
     # Messages that nobody just asked for (sweeps, later staff alerts) leave through here.
     outbound: OutboundPort = field(default_factory=OutboundPort)
+    # Several webhook workers on PostgreSQL: Telegram's limits kept by every process together
+    # for what nobody just asked for (sweeps, staff alerts); None with one process.
+    outbound_limiter: PostgresOutboundLimiter | None = None
     # ...within Telegram's limits, with retries: every sweep sends through this one port.
     delivery: DeliveryPort = field(init=False)
 
     def __post_init__(self) -> None:
-        self.delivery = DeliveryPort(self.outbound, delivery_limits(self.settings))
+        self.delivery = DeliveryPort(
+            self.outbound, delivery_limits(self.settings), shared=self.outbound_limiter
+        )
 
     async def close(self) -> None:
         if isinstance(self.ports.gateway, HttpTopUpGateway):
@@ -189,14 +195,42 @@ async def build_app(
     conversation.bot_username = settings.bot_username
     conversation.staff_chat_id = settings.staff_chat_id
     conversation.dashboard_url = settings.dashboard_base_url
-    return App(settings, engine, services, conversation, ports)
+    return App(
+        settings,
+        engine,
+        services,
+        conversation,
+        ports,
+        outbound_limiter=shared_outbound_limiter(settings, engine),
+    )
+
+
+def several_processes(settings: Settings) -> bool:
+    """Webhook workers on PostgreSQL: the one set-up where several processes serve one bot."""
+    return settings.webhook_url is not None and not is_sqlite(settings.database_url)
+
+
+def shared_outbound_limiter(
+    settings: Settings, engine: AsyncEngine
+) -> PostgresOutboundLimiter | None:
+    """Telegram's limits for unasked messages, kept by every process together (None: one)."""
+    if not several_processes(settings):
+        return None
+    return PostgresOutboundLimiter(
+        engine,
+        SharedLimits(
+            global_per_second=settings.delivery_global_per_second,
+            chat_per_second=settings.delivery_chat_per_second,
+            group_per_minute=settings.delivery_group_per_minute,
+        ),
+    )
 
 
 def shared_chat_turns(app: App) -> PostgresChatTurns | None:
     """Per-chat turns across processes for webhook workers on PostgreSQL; None otherwise (one
     process: SQLite, or polling, which only one process may do)."""
     settings = app.settings
-    if settings.webhook_url is None or is_sqlite(settings.database_url):
+    if not several_processes(settings):
         return None
     # A turn holds one connection for its lock: at most half the pool, the rest for its work.
     connections = settings.database_pool_size + settings.database_max_overflow

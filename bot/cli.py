@@ -15,10 +15,11 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.assembly import App, build_app, until_stop_signal
+from bot.assembly import App, build_app, several_processes, until_stop_signal
 from bot.carrier_callback import start_carrier_callback
 from bot.dashboard.metrics import BotMetrics
 from bot.dashboard.server import DashboardDeps, start_dashboard
+from bot.delivery_port import LeaseFence
 from bot.log_redaction import install_redaction, settings_secrets
 from bot.settings import Frontend, Settings
 from domain.campaign_file import (
@@ -72,6 +73,9 @@ async def run(settings: Settings) -> None:
             "and supervisors still get overdue tickets privately"
         )
     lease = SchedulerLease(app.services, settings.scheduler_lease_seconds)
+    if several_processes(settings):
+        # A holder paused past its lease sends none of the sweeps' messages once it resumes.
+        app.delivery.fence = LeaseFence(lease.held)
     scheduler = build_scheduler(
         app.services, schedule, app.delivery, outbox=app.delivery, lease=lease
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
+from typing import Protocol
 
 from handlers.chat_queues import slow_down_reply
 from handlers.contract import Delivery, DeliveryStatus, EventKind, Incoming, Outcome, Reply
@@ -14,6 +15,13 @@ log = logging.getLogger(__name__)
 # An answer refused with a 429 is sent again after each `retry_after`, until this long after the
 # first try (REPLY_DEADLINE_SECONDS); then it is given up and logged.
 REPLY_DEADLINE_SECONDS = 30.0
+
+
+class SharedLimiter(Protocol):
+    """Telegram's sending limits kept by every process together: `acquire` waits until one more
+    message to the chat keeps them, and takes its place."""
+
+    async def acquire(self, chat_id: int) -> None: ...
 
 
 def deadline_in(seconds: float) -> float:
@@ -35,6 +43,9 @@ class OutcomeSender(ABC):
 
     # How long an answer may wait out Telegram's flood control (429) before it is given up.
     reply_deadline: float = REPLY_DEADLINE_SECONDS
+    # With several processes: a reply to another chat than the one that wrote (a staff alert)
+    # was asked for by nobody there, and takes its place within the limits shared by all.
+    unasked_limiter: SharedLimiter | None = None
 
     async def deliver(self, event: Incoming, outcome: Outcome) -> None:
         """Answer the pressed button or the payment question (always, first), then each reply."""
@@ -66,6 +77,8 @@ class OutcomeSender(ABC):
         if reply.edit and event.message_id is not None and chat_id == event.chat_id:
             if await self._edit(chat_id, event.message_id, reply):
                 return True
+        if chat_id != event.chat_id and self.unasked_limiter is not None:
+            await self.unasked_limiter.acquire(chat_id)
         deadline = deadline_in(self.reply_deadline)
         delivery = await self.send(chat_id, reply)
         while delivery.status is DeliveryStatus.RATE_LIMITED:
@@ -77,6 +90,8 @@ class OutcomeSender(ABC):
                     self.reply_deadline,
                 )
                 return False
+            if chat_id != event.chat_id and self.unasked_limiter is not None:
+                await self.unasked_limiter.acquire(chat_id)
             delivery = await self.send(chat_id, reply)
         return bool(delivery)
 

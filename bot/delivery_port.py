@@ -15,6 +15,11 @@
 A caller that must record a sent message (an outbox) passes `settle`: it runs right after the
 attempt that ended the message, and a cancellation arriving meanwhile waits for both, so a
 stopped task never leaves a message sent but unrecorded.
+
+With several processes two more gates stand before each attempt: the `fence` (does this process
+still hold the scheduler lease? a process that lost it while it was paused sends nothing more:
+the message is answered "try again" at once, and the new holder sends it) and the `shared`
+limiter (Telegram's limits kept by every process together).
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.delivery import SharedLimiter
 from handlers.contract import (
     Delivery,
     DeliveryStatus,
@@ -170,6 +176,36 @@ class RateLimiter:
             del self._paused[chat_id]
 
 
+NOT_THE_HOLDER = "this process no longer holds the scheduler lease"
+# A fence that said yes is believed this long (a process frozen longer asks again).
+FENCE_FRESH_SECONDS = 1.0
+
+
+class LeaseFence:
+    """Whether this process may still send the sweeps' messages: `holds` (the scheduler lease,
+    renewed by asking) asked at most once every `fresh_seconds` while it says yes."""
+
+    def __init__(
+        self,
+        holds: Callable[[], Awaitable[bool]],
+        *,
+        fresh_seconds: float = FENCE_FRESH_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._holds = holds
+        self._fresh = fresh_seconds
+        self._clock = clock
+        self._yes_at: float | None = None
+
+    async def allows(self) -> bool:
+        now = self._clock()
+        if self._yes_at is not None and now - self._yes_at < self._fresh:
+            return True
+        held = await self._holds()
+        self._yes_at = self._clock() if held else None
+        return held
+
+
 class DeliveryPort:
     """A `Notifier` that keeps Telegram's limits, retries, and dead-letters (see the module)."""
 
@@ -180,17 +216,41 @@ class DeliveryPort:
         *,
         clock: Callable[[], float] = time.monotonic,
         dead_letter_capacity: int = 1000,
+        shared: SharedLimiter | None = None,
+        fence: LeaseFence | None = None,
     ) -> None:
         self._target = target
         self.limits = limits or DeliveryLimits()
         self.limiter = RateLimiter(self.limits, clock)
         self.dead_letters: deque[DeadLetter] = deque(maxlen=dead_letter_capacity)
+        self.shared = shared
+        self.fence = fence
+
+    async def _take_place(self, chat_id: int) -> Delivery | None:
+        """Wait for the message's place within every limit (None: taken, send it now), or why
+        it may not be sent now (the place is then not held)."""
+        if self.fence is not None and not await self.fence.allows():
+            return Delivery(DeliveryStatus.RETRY, reason=NOT_THE_HOLDER)
+        await self.limiter.acquire(chat_id)
+        if self.shared is None:
+            return None
+        try:
+            await self.shared.acquire(chat_id)
+        except BaseException as error:
+            self.limiter.release(chat_id)
+            if not isinstance(error, Exception):
+                raise
+            log.warning("the limits shared by every process cannot be read: %r", error)
+            return Delivery(DeliveryStatus.RETRY, reason=f"shared limits: {error!r}")
+        return None
 
     async def send(self, chat_id: int, reply: Reply, *, settle: Settle | None = None) -> Delivery:
         """Send `reply` to `chat_id` within the limits, trying again while that can help."""
         failures = 0
         while True:
-            await self.limiter.acquire(chat_id)
+            refused = await self._take_place(chat_id)
+            if refused is not None:
+                return refused  # not sent, and not counted: the sweep tries again later
             delivery = await finish_even_if_cancelled(
                 self._attempt(chat_id, reply, failures, settle)
             )
@@ -210,7 +270,8 @@ class DeliveryPort:
         chat's limits like any message; None when the front end cannot or Telegram refused."""
         if not isinstance(self._target, TopicOpener):
             return None
-        await self.limiter.acquire(chat_id)
+        if await self._take_place(chat_id) is not None:
+            return None
         try:
             return await self._target.open_topic(chat_id, name)
         finally:
@@ -221,7 +282,9 @@ class DeliveryPort:
         message; tried once: the caller (a sweep) tries again later when that can help."""
         if not isinstance(self._target, MessageEditor):
             return Delivery(DeliveryStatus.REJECTED, reason="this front end cannot edit")
-        await self.limiter.acquire(chat_id)
+        refused = await self._take_place(chat_id)
+        if refused is not None:
+            return refused
         try:
             delivery = await self._target.edit_message(chat_id, message_id, reply)
         finally:

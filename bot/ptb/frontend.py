@@ -271,6 +271,7 @@ class PtbFrontend:
             provider_token=_provider_token(app.settings),
             reply_deadline=app.settings.reply_deadline_seconds,
         )
+        self.sender.unasked_limiter = app.outbound_limiter
         self._poll_timeout = poll_timeout
         self._server: WebhookServer | None = None
 

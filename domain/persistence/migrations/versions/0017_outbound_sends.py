@@ -1,0 +1,34 @@
+"""outbound sends: the places taken by unasked messages, so that every process together keeps
+Telegram's sending limits
+
+Revision ID: 0017_outbound_sends
+Revises: 0016_chat_updates
+Create Date: 2026-12-05
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0017_outbound_sends"
+down_revision = "0016_chat_updates"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "outbound_sends",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("chat_id", sa.BigInteger(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_outbound_sends_at", "outbound_sends", ["at"])
+    op.create_index("ix_outbound_sends_chat", "outbound_sends", ["chat_id", "at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_outbound_sends_chat", table_name="outbound_sends")
+    op.drop_index("ix_outbound_sends_at", table_name="outbound_sends")
+    op.drop_table("outbound_sends")
