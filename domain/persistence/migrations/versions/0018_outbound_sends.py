@@ -1,8 +1,8 @@
 """outbound sends: the places taken by unasked messages, so that every process together keeps
 Telegram's sending limits
 
-Revision ID: 0017_outbound_sends
-Revises: 0016_chat_updates
+Revision ID: 0018_outbound_sends
+Revises: 0017_audit_log
 Create Date: 2026-12-05
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017_outbound_sends"
-down_revision = "0016_chat_updates"
+revision = "0018_outbound_sends"
+down_revision = "0017_audit_log"
 branch_labels = None
 depends_on = None
 
