@@ -8,6 +8,7 @@
     audience = "everyone"           # new_customers, existing_customers, tier_at_least, carrier
     priority = 10
     exclusive = false
+    holdout_percent = 10            # optional control group (0-50 %): never offered this campaign
     countdown_minutes = [1440, 120, 15]
     slots_left_reminders = [10]     # "only 10 slots left" for each offer with a quota
 
@@ -70,6 +71,7 @@ from pydantic import (
 
 from domain.campaigns import Audience, Campaign, CampaignStatus, Offer, OfferKind
 from domain.catalogue import ProductKind
+from domain.holdout import MAX_HOLDOUT_PERCENT
 from domain.money import Money
 from domain.phone import Carrier
 from domain.referrals import ReferralRules, RewardKind
@@ -297,6 +299,9 @@ class CampaignSpec(BaseModel):
     audience_carrier: Carrier | None = None
     priority: int = Field(default=0, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
     exclusive: bool = False
+    # A control group of this share of customers never sees the campaign's offers or reminders
+    # (domain/holdout.py); the dashboard measures the uplift against it.
+    holdout_percent: int = Field(default=0, ge=0, le=MAX_HOLDOUT_PERCENT)
     countdown_minutes: Annotated[
         list[Annotated[int, Field(ge=1, le=MAX_COUNTDOWN_MINUTES)]],
         Field(max_length=MAX_REMINDERS),
@@ -360,6 +365,7 @@ class CampaignSpec(BaseModel):
             priority=self.priority,
             exclusive=self.exclusive,
             offers=tuple(o.to_offer() for o in self.offers),
+            holdout_percent=self.holdout_percent,
         )
 
 

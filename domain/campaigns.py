@@ -106,6 +106,8 @@ class Campaign:
     # An exclusive campaign that applies is the only one that applies.
     exclusive: bool = False
     offers: tuple[Offer, ...] = ()
+    # This share of customers (by a stable hash) is the control group: never offered it.
+    holdout_percent: int = 0
 
     def live_at(self, moment: datetime) -> bool:
         return self.status is CampaignStatus.ACTIVE and self.starts_at <= moment < self.ends_at

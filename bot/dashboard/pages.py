@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from domain.figures import HourlySales, Period, Sales
+from domain.holdout import Interval
 from domain.services.dashboard_figures import CampaignChoice
 from domain.services.registry import Services
 from handlers.i18n import Texts
@@ -337,6 +338,78 @@ async def support(services: Services, t: Texts, scope: Scope) -> Page:
     )
 
 
+def _interval(value: Interval | None, scale: float, unit: str) -> str | None:
+    if value is None:
+        return None
+    low, high = value.low * scale, value.high * scale
+    return f"{value.estimate * scale:+.2f}{unit} ({low:+.2f} … {high:+.2f})"
+
+
+async def holdout(services: Services, t: Texts, scope: Scope) -> Page:
+    if scope.campaign is None:
+        return Page(notes=[t("dashboard.holdout.choose")])
+    found = await services.figures.holdout(scope.period, scope.campaign.id)
+    if found is None:
+        return Page(notes=[t("dashboard.holdout.none")])
+    groups = [
+        (t("dashboard.holdout.treated"), found.treated),
+        (t("dashboard.holdout.control"), found.control),
+    ]
+    rows: list[list[Cell]] = [
+        [
+            name,
+            group.customers,
+            group.recharged,
+            share(group.rate),
+            yuan(None if group.fen_per_customer is None else round(group.fen_per_customer)),
+        ]
+        for name, group in groups
+    ]
+    rows.append(
+        [
+            t("dashboard.holdout.uplift"),
+            None,
+            None,
+            _interval(found.rate, 100, "%"),
+            _interval(found.fen_per_customer, 0.01, ""),
+        ]
+    )
+    notes = [t("dashboard.holdout.note")]
+    if not found.enough:
+        notes.insert(0, t("dashboard.holdout.too_small"))
+    return Page(
+        tables=[
+            Table(
+                "holdout",
+                t("dashboard.page.holdout"),
+                [
+                    t("dashboard.holdout.group"),
+                    t("dashboard.customers_count"),
+                    t("dashboard.holdout.recharged"),
+                    t("dashboard.holdout.rate"),
+                    t("dashboard.holdout.yuan_per_customer"),
+                ],
+                rows,
+            )
+        ],
+        charts=[
+            Chart(
+                "holdout",
+                t("dashboard.holdout.rate"),
+                "bar",
+                [name for name, _ in groups],
+                [
+                    (
+                        t("dashboard.holdout.rate"),
+                        [round((group.rate or 0) * 100, 2) for _, group in groups],
+                    )
+                ],
+            )
+        ],
+        notes=notes,
+    )
+
+
 PAGES: dict[str, PageBuilder] = {
     "overview": overview,
     "funnel": funnel,
@@ -344,4 +417,5 @@ PAGES: dict[str, PageBuilder] = {
     "points": points,
     "referrals": referrals,
     "support": support,
+    "holdout": holdout,
 }

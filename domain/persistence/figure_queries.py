@@ -318,6 +318,38 @@ class FigureQueries:
         rewards = await self._uow.session.scalar(claimed)
         return ReferralFigures(int(inviters), int(joined), int(qualified), int(held), rewards or 0)
 
+    # -- hold-out ----------------------------------------------------------------------------
+    async def reached_with_recharges(self, period: Period) -> list[tuple[int, int, int]]:
+        """(customer id, recharges, fen) of every customer reached in the period, with their
+        completed recharges in it (any campaign or none: control customers get no offers)."""
+        per_customer = (
+            select(
+                OrderRow.customer_id.label("customer_id"),
+                func.count().label("n"),
+                func.sum(OrderRow.amount_fen).label("fen"),
+            )
+            .where(*self._recharges(period, None))
+            .group_by(OrderRow.customer_id)
+            .subquery()
+        )
+        rows = await self._uow.session.execute(
+            select(
+                CustomerRow.id,
+                func.coalesce(per_customer.c.n, 0),
+                func.coalesce(per_customer.c.fen, 0),
+            )
+            .outerjoin(per_customer, per_customer.c.customer_id == CustomerRow.id)
+            .where(CustomerRow.last_seen_at >= period.start, CustomerRow.registered_at < period.end)
+        )
+        return [(int(c), int(n), int(fen)) for c, n, fen in rows]
+
+    async def holdout_percent(self, campaign_id: int) -> tuple[str, int] | None:
+        row = await self._uow.session.get(CampaignRow, campaign_id)
+        if row is None:
+            return None
+        value = (row.extra or {}).get("holdout_percent", 0)
+        return row.code, value if isinstance(value, int) else 0
+
     # -- support ------------------------------------------------------------------------------
     async def tickets(self, period: Period) -> list[TicketRecord]:
         rows = await self._uow.session.scalars(

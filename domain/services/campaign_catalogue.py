@@ -84,6 +84,7 @@ class CampaignCatalogue:
         row.extra = {
             "countdown_minutes": spec.countdown_minutes,
             "slots_left_reminders": spec.slots_left_reminders,
+            "holdout_percent": spec.holdout_percent,
         }
         if spec.referral is not None:
             row.extra = {**row.extra, "referral": spec.referral.to_rules().to_json()}

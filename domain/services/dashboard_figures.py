@@ -15,6 +15,7 @@ from domain.figures import (
     ReferralFigures,
     SupportFigures,
 )
+from domain.holdout import GroupOutcome, Uplift, in_control, uplift
 from domain.orders import OrderStatus
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.services.support import ticket_of
@@ -77,6 +78,23 @@ class DashboardFigures:
     async def referrals(self, period: Period, campaign_code: str | None = None) -> ReferralFigures:
         async with self._uow.read() as uow:
             return await uow.figures.referrals(period, campaign_code)
+
+    async def holdout(self, period: Period, campaign_id: int) -> Uplift | None:
+        """Treated against control of a campaign with a hold-out group (None: it has none)."""
+        async with self._uow.read() as uow:
+            found = await uow.figures.holdout_percent(campaign_id)
+            if found is None or found[1] <= 0:
+                return None
+            code, percent = found
+            customers = await uow.figures.reached_with_recharges(period)
+        groups: dict[bool, list[int]] = {True: [0, 0, 0, 0], False: [0, 0, 0, 0]}
+        for customer_id, recharges, fen in customers:
+            group = groups[in_control(code, customer_id, percent)]
+            group[0] += 1
+            group[1] += 1 if recharges else 0
+            group[2] += fen
+            group[3] += fen * fen
+        return uplift(GroupOutcome(*groups[False]), GroupOutcome(*groups[True]))
 
     async def support(self, period: Period) -> SupportFigures:
         async with self._uow.read() as uow:

@@ -30,6 +30,7 @@ from domain.campaigns import (
 from domain.catalogue import ProductKind
 from domain.clock import Clock, utc_now
 from domain.errors import RecordConflict
+from domain.holdout import in_control
 from domain.money import CNY, Money
 from domain.orders import CHINA, OrderPurpose, OrderStatus, PaymentMethod
 from domain.persistence.core import Record
@@ -132,7 +133,18 @@ def campaign_of(row: CampaignRow | Record, offers: Sequence[OfferRow | Record]) 
         priority=row.priority,
         exclusive=row.exclusive,
         offers=tuple(offer_of(o) for o in offers),
+        holdout_percent=holdout_percent_of(row),
     )
+
+
+def holdout_percent_of(row: CampaignRow | Record) -> int:
+    value = (row.extra or {}).get("holdout_percent", 0)
+    return value if isinstance(value, int) else 0
+
+
+def held_out(row: CampaignRow | Record, customer_id: int) -> bool:
+    """Whether the customer is in the campaign's control group (never offered it)."""
+    return in_control(row.code, customer_id, holdout_percent_of(row))
 
 
 def quote_json(quote: Quote) -> dict[str, Any]:
@@ -198,7 +210,8 @@ class LoyaltyService:
     def now(self) -> datetime:
         return self._clock()
 
-    async def live_offers(self) -> list[LiveOffer]:
+    async def live_offers(self, customer_id: int | None = None) -> list[LiveOffer]:
+        """The offers live now; for a customer, without those of campaigns that hold them out."""
         now = self._clock()
         async with self._uow.read() as uow:
             found = await uow.campaigns.live(now)
@@ -206,6 +219,8 @@ class LoyaltyService:
         for row, offers in found:
             campaign = campaign_of(row, offers)
             if not campaign.live_at(now):
+                continue
+            if customer_id is not None and held_out(row, customer_id):
                 continue
             for offer_row, offer in zip(offers, campaign.offers, strict=True):
                 left = None if offer_row.quota is None else offer_row.quota - offer_row.used
@@ -258,7 +273,7 @@ class LoyaltyService:
     ) -> Quote:
         now = self._clock()
         found = await uow.campaigns.live_for_customer(now, customer_id, now - timedelta(days=365))
-        live = found.campaigns
+        live = [(row, rows) for row, rows in found.campaigns if not held_out(row, customer_id)]
         offers = [o for _, rows in live for o in rows]
         total = Money(found.recharge_total)
         rule = tier_for(total, self.config.tiers)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from domain.campaigns import Campaign, CampaignStatus, Offer
 from domain.clock import Clock, utc_now
+from domain.holdout import in_control
 from domain.languages import DEFAULT_LANGUAGE, Language, parse_language
 from domain.persistence.reminder_repositories import (
     FAILED,
@@ -127,9 +128,15 @@ class ReminderService:
     # -- what customers ask for ---------------------------------------------------------------
     async def toggle(self, customer_id: int, chat_id: int, campaign_id: int, scope: str) -> bool:
         """Subscribe to a campaign's reminders (one offer's, or all with "*"), or unsubscribe
-        when already subscribed. True when subscribed now."""
+        when already subscribed. True when subscribed now; never for a customer the campaign
+        holds out (its control group gets none of its reminders)."""
         async with self._uow() as uow:
             reminders = uow.reminders
+            loaded = await _load_campaign(reminders, campaign_id)
+            if loaded is not None and in_control(
+                loaded.campaign.code, customer_id, loaded.campaign.holdout_percent
+            ):
+                return False
             subscribed = await reminders.subscribe(
                 customer_id, campaign_id, scope, chat_id, self.config.timezone, self._clock()
             )

@@ -60,7 +60,7 @@ async def _show_offers(
 ) -> None:
     """The live offers, a page at a time: the page `page`, or the one showing `campaign` (its
     code or its id) when given."""
-    live = await ctx.services.loyalty.live_offers()
+    live = await ctx.services.loyalty.live_offers(ctx.customer.id)
     if not live:
         ctx.reply(ctx.t("offers.none"), (back_to_menu(ctx.t),), edit=edit)
         return

@@ -186,7 +186,7 @@ async def confirmation_buttons(ctx: Context, order: Order) -> tuple[tuple[Button
         rows.append((Button(ctx.t("pay.cancel"), CancelOrder(order.id).pack()),))
         return tuple(rows)
     if order.purpose is OrderPurpose.RECHARGE and not order.quote_has_coupon:
-        live = await ctx.services.loyalty.live_offers()
+        live = await ctx.services.loyalty.live_offers(ctx.customer.id)
         if any(item.offer.kind is OfferKind.COUPON for item in live):
             rows.append((Button(ctx.t("coupon.use"), UseCoupon(order.id).pack()),))
     own = await ctx.services.coupons.fitting(ctx.customer.id, order.id)

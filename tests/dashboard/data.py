@@ -72,7 +72,9 @@ async def put(engine: AsyncEngine, row: type[Any], **values: object) -> int:
         return 0
 
 
-async def add_campaign(engine: AsyncEngine, code: str, start: datetime, end: datetime) -> int:
+async def add_campaign(
+    engine: AsyncEngine, code: str, start: datetime, end: datetime, holdout_percent: int = 0
+) -> int:
     return await put(
         engine,
         CampaignRow,
@@ -88,6 +90,6 @@ async def add_campaign(engine: AsyncEngine, code: str, start: datetime, end: dat
         audience="all",
         priority=0,
         exclusive=False,
-        extra={},
+        extra={"holdout_percent": holdout_percent},
         loaded_at=start,
     )

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from datetime import timedelta
 
 import pytest
 from openpyxl import load_workbook
 
+from domain.holdout import in_control
 from domain.persistence.tables import OfferRow
 from tests.dashboard.conftest import Site
-from tests.dashboard.data import put
+from tests.dashboard.data import add_campaign, add_customer, add_order, put
 from tests.dashboard.test_figures import Shop, _fill
 
 WEEK = {"period": "custom", "from": "2026-12-01", "to": "2026-12-07"}
@@ -90,3 +93,46 @@ async def test_tables_export_as_xlsx_with_two_decimal_amounts(site: Site, shop: 
 
 async def test_exports_need_a_session(site: Site) -> None:
     assert (await site.client.get("/export/overview/sales.csv")).status == 401
+
+
+async def test_the_hold_out_page_compares_treated_and_control(site: Site) -> None:
+    now = site.clock()
+    campaign = await add_campaign(
+        site.app.engine, "held", now - timedelta(days=3), now + timedelta(days=3), 50
+    )
+    groups = {True: [0, 0], False: [0, 0]}  # control?: [customers, recharged]
+    for n in range(1, 81):
+        customer = await add_customer(site.app.engine, 9000 + n, now - timedelta(days=2))
+        recharged = n % 3 == 0
+        if recharged:
+            await add_order(site.app.engine, customer, 1000, now - timedelta(days=1))
+        group = groups[in_control("held", customer, 50)]
+        group[0] += 1
+        group[1] += int(recharged)
+    await site.sign_in()
+    html = await (
+        await site.client.get(
+            "/p/holdout", params={"campaign": str(campaign), "period": "campaign"}
+        )
+    ).text()
+    (treated, treated_paid), (control, control_paid) = groups[False], groups[True]
+    assert treated + control == 80 and control > 0 and treated > 0
+    cells = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", html)]
+    rows = [row for row in cells if row]  # the header row has no <td>
+    assert rows[0][:3] == ["实验组", str(treated), str(treated_paid)]
+    assert rows[1][:3] == ["对照组", str(control), str(control_paid)]
+    rate = (treated_paid / treated - control_paid / control) * 100
+    assert f"{rate:+.2f}%" in html
+    # Each group is about 40 customers, about 13 of whom recharged: enough to say something.
+    assert "too small" not in html and "太少" not in html
+
+
+async def test_the_hold_out_page_asks_for_a_campaign_with_a_control_group(
+    site: Site, shop: Shop
+) -> None:
+    html = await (await site.client.get("/p/holdout")).text()
+    assert "设了对照组的活动" in html
+    one = await (
+        await site.client.get("/p/holdout", params={"campaign": str(shop.campaign)})
+    ).text()
+    assert "holdout_percent" in one
