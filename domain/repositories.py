@@ -121,6 +121,63 @@ class WalletEntryRecord:
     at: datetime
 
 
+@dataclass(frozen=True)
+class CustomerRecord:
+    id: int
+    telegram_id: int | None  # None once they erased their personal data
+    first_name: str | None
+    last_name: str | None
+    username: str | None
+    language: str
+    registered_at: datetime
+    last_seen_at: datetime
+    erased_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewCustomer:
+    telegram_id: int
+    first_name: str | None
+    last_name: str | None
+    username: str | None
+    language: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    """A customer with their conversation in one chat (`conversation_id` None: none yet)."""
+
+    id: int
+    telegram_id: int
+    first_name: str | None
+    last_name: str | None
+    username: str | None
+    language: str
+    registered_at: datetime
+    conversation_id: int | None
+    step: str | None
+    data: dict[str, object] | None
+
+
+@dataclass(frozen=True)
+class ConversationRecord:
+    chat_id: int
+    telegram_id: int
+    step: str
+    data: dict[str, object]
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PhoneBindingRecord:
+    id: int
+    customer_id: int
+    digits: str
+    carrier: str
+    bound_at: datetime
+
+
 class OrderView(Protocol):
     """What every reader of an order may rely on, however the repository returns it."""
 
@@ -268,9 +325,81 @@ class WalletRepository(Protocol):
 
 
 class OrderReader(Protocol):
-    """Reading one order (the whole order repository is the persistence's for now)."""
+    """Reading one order, and forgetting the numbers of a customer's orders (the rest of the
+    order repository is the persistence's for now)."""
 
     async def get(self, order_id: int) -> OrderView | None: ...
+
+    async def anonymise_phones(self, customer_id: int) -> None:
+        """Keep only 138****5678 of every number the customer's orders were for."""
+
+
+class CustomerRepository(Protocol):
+    async def turn(self, telegram_id: int, chat_id: int) -> TurnRecord | None:
+        """The customer with their conversation in this chat, in one read."""
+
+    async def by_telegram_id(self, telegram_id: int) -> CustomerRecord | None: ...
+
+    async def get(self, customer_id: int) -> CustomerRecord | None: ...
+
+    async def register(self, customer: NewCustomer) -> CustomerRecord:
+        """A new customer (its id given now); a second one of a Telegram id is a
+        `RecordConflict` (at the latest on commit)."""
+
+    async def rename(
+        self,
+        customer_id: int,
+        first_name: str | None,
+        last_name: str | None,
+        username: str | None,
+        at: datetime,
+    ) -> None:
+        """Their names as Telegram gives them now, seen at `at`."""
+
+    async def set_language(self, customer_id: int, language: str) -> None: ...
+
+    async def erase(self, customer_id: int, at: datetime) -> None:
+        """Forget their Telegram id and names; the row stays for the financial records."""
+
+
+class PhoneBindingRepository(Protocol):
+    async def of_customer(self, customer_id: int) -> list[PhoneBindingRecord]:
+        """Oldest first."""
+
+    async def bind(
+        self, customer_id: int, digits: str, carrier: str, at: datetime
+    ) -> PhoneBindingRecord:
+        """A number of the customer; the same number twice is a `RecordConflict` (at the
+        latest on commit)."""
+
+    async def remove(self, customer_id: int, binding_id: int) -> bool:
+        """Only one of the customer's own numbers."""
+
+    async def remove_all(self, customer_id: int) -> None: ...
+
+
+class ConversationRepository(Protocol):
+    async def find(self, chat_id: int, telegram_id: int) -> ConversationRecord | None: ...
+
+    async def upsert(
+        self, chat_id: int, telegram_id: int, step: str, data: dict[str, object], at: datetime
+    ) -> None:
+        """The chat's state, inserted or replaced."""
+
+    async def forget_user(self, telegram_id: int) -> None: ...
+
+    async def reset_idle_since(self, cutoff: datetime, idle_step: str) -> int:
+        """States untouched since before `cutoff` go to `idle_step` (empty data); how many."""
+
+
+class PointsOpener(Protocol):
+    def open(self, customer_id: int) -> None:
+        """A new customer's points balance, at zero."""
+
+
+class PrivacyRepository(Protocol):
+    async def forget_chats(self, customer_id: int) -> None:
+        """Every place that keeps the chat the bot talks to the customer in forgets it."""
 
 
 # -- the unit of work --------------------------------------------------------------------------
@@ -300,6 +429,21 @@ class UnitOfWork(Protocol):
 
     @property
     def orders(self) -> OrderReader: ...
+
+    @property
+    def customers(self) -> CustomerRepository: ...
+
+    @property
+    def phones(self) -> PhoneBindingRepository: ...
+
+    @property
+    def conversations(self) -> ConversationRepository: ...
+
+    @property
+    def points(self) -> PointsOpener: ...
+
+    @property
+    def privacy(self) -> PrivacyRepository: ...
 
 
 class UnitOfWorkFactory(Protocol):

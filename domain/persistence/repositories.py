@@ -52,7 +52,14 @@ from domain.persistence.tables import (
     WalletEntryRow,
     WalletRow,
 )
-from domain.repositories import WalletEntryRecord
+from domain.repositories import (
+    ConversationRecord,
+    CustomerRecord,
+    NewCustomer,
+    PhoneBindingRecord,
+    TurnRecord,
+    WalletEntryRecord,
+)
 
 _CUSTOMERS = cast(Table, CustomerRow.__table__)
 _CONVERSATIONS = cast(Table, ConversationRow.__table__)
@@ -107,23 +114,92 @@ def _state_upsert(insert: Any) -> Insert:
 _STATE_UPSERT = OnConflict(_state_upsert)
 
 
+_CUSTOMER = tuple(f.name for f in fields(CustomerRecord))
+_TURN_FIELDS = tuple(f.name for f in fields(TurnRecord))
+_PHONE = tuple(f.name for f in fields(PhoneBindingRecord))
+
+
+def _customer_record(row: CustomerRow) -> CustomerRecord:
+    return CustomerRecord(**{name: getattr(row, name) for name in _CUSTOMER})
+
+
 class CustomerRepository(Repository):
-    async def by_telegram_id(self, telegram_id: int) -> CustomerRow | None:
+    async def _row_by_telegram_id(self, telegram_id: int) -> CustomerRow | None:
         result = await self._session.execute(
             select(CustomerRow).where(CustomerRow.telegram_id == telegram_id)
         )
         return result.scalar_one_or_none()
 
-    async def get(self, customer_id: int) -> CustomerRow | None:
-        return await self._session.get(CustomerRow, customer_id)
+    async def by_telegram_id(self, telegram_id: int) -> CustomerRecord | None:
+        row = await self._row_by_telegram_id(telegram_id)
+        return _customer_record(row) if row is not None else None
 
-    async def turn(self, telegram_id: int, chat_id: int) -> Record | None:
-        """The customer (columns as `CustomerRow` names them) with their conversation in this
-        chat (`conversation_id`, `step`, `data`: None when there is none yet), in one query."""
+    async def get(self, customer_id: int) -> CustomerRecord | None:
+        row = await self._session.get(CustomerRow, customer_id, populate_existing=True)
+        return _customer_record(row) if row is not None else None
+
+    async def turn(self, telegram_id: int, chat_id: int) -> TurnRecord | None:
+        """The customer with their conversation in this chat (`conversation_id`, `step`,
+        `data`: None when there is none yet), in one query."""
         core = await self._core()
-        return await core.row(_TURN, telegram_id=telegram_id, chat_id=chat_id)
+        row = await core.row(_TURN, telegram_id=telegram_id, chat_id=chat_id)
+        if row is None:
+            return None
+        return TurnRecord(**{name: getattr(row, name) for name in _TURN_FIELDS})
+
+    async def register(self, customer: NewCustomer) -> CustomerRecord:
+        row = CustomerRow(
+            telegram_id=customer.telegram_id,
+            first_name=customer.first_name,
+            last_name=customer.last_name,
+            username=customer.username,
+            language=customer.language,
+            registered_at=customer.at,
+            last_seen_at=customer.at,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _customer_record(row)
+
+    async def rename(
+        self,
+        customer_id: int,
+        first_name: str | None,
+        last_name: str | None,
+        username: str | None,
+        at: datetime,
+    ) -> None:
+        await self._set(
+            customer_id,
+            first_name=first_name,
+            last_name=last_name,
+            username=username,
+            last_seen_at=at,
+        )
+
+    async def set_language(self, customer_id: int, language: str) -> None:
+        await self._set(customer_id, language=language)
+
+    async def erase(self, customer_id: int, at: datetime) -> None:
+        await self._set(
+            customer_id,
+            telegram_id=None,
+            first_name=None,
+            last_name=None,
+            username=None,
+            erased_at=at,
+        )
+
+    async def _set(self, customer_id: int, **values: object) -> None:
+        await self._session.execute(
+            update(CustomerRow)
+            .where(CustomerRow.id == customer_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
 
     def add(self, row: CustomerRow) -> None:
+        """A customer row as it is (for tests that build one)."""
         self._session.add(row)
 
     async def flush(self) -> None:
@@ -139,14 +215,19 @@ _PHONES_OF_CUSTOMER = (
 
 
 class PhoneBindingRepository(Repository):
-    async def of_customer(self, customer_id: int) -> list[Record]:
-        """The customer's bound numbers (columns as `PhoneBindingRow` names them), oldest
-        first: shown on every phones screen."""
+    async def of_customer(self, customer_id: int) -> list[PhoneBindingRecord]:
+        """The customer's bound numbers, oldest first: shown on every phones screen."""
         core = await self._core()
-        return await core.rows(_PHONES_OF_CUSTOMER, customer_id=customer_id)
+        rows = await core.rows(_PHONES_OF_CUSTOMER, customer_id=customer_id)
+        return [PhoneBindingRecord(**{name: getattr(r, name) for name in _PHONE}) for r in rows]
 
-    def add(self, row: PhoneBindingRow) -> None:
+    async def bind(
+        self, customer_id: int, digits: str, carrier: str, at: datetime
+    ) -> PhoneBindingRecord:
+        row = PhoneBindingRow(customer_id=customer_id, digits=digits, carrier=carrier, bound_at=at)
         self._session.add(row)
+        await self._session.flush()
+        return PhoneBindingRecord(**{name: getattr(row, name) for name in _PHONE})
 
     async def remove(self, customer_id: int, binding_id: int) -> bool:
         result = await self._session.execute(
@@ -163,16 +244,18 @@ class PhoneBindingRepository(Repository):
 
 
 class ConversationRepository(Repository):
-    async def find(self, chat_id: int, telegram_id: int) -> ConversationRow | None:
+    async def find(self, chat_id: int, telegram_id: int) -> ConversationRecord | None:
         result = await self._session.execute(
             select(ConversationRow).where(
                 ConversationRow.chat_id == chat_id, ConversationRow.telegram_id == telegram_id
             )
         )
-        return result.scalar_one_or_none()
-
-    def add(self, row: ConversationRow) -> None:
-        self._session.add(row)
+        row = result.scalar_one_or_none()
+        if row is None:
+            return None
+        return ConversationRecord(
+            row.chat_id, row.telegram_id, row.step, dict(row.data), row.updated_at
+        )
 
     async def upsert(
         self, chat_id: int, telegram_id: int, step: str, data: dict[str, object], at: datetime

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from domain.clock import Clock, utc_now
@@ -11,10 +11,15 @@ from domain.customers import MAX_BOUND_PHONES, BoundPhone, Customer, TelegramPro
 from domain.errors import RecordConflict
 from domain.languages import Language, language_from_telegram
 from domain.money import CNY
-from domain.persistence.core import Record
-from domain.persistence.tables import CustomerRow, PhoneBindingRow
-from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier, PhoneNumber
+from domain.repositories import (
+    CustomerRecord,
+    NewCustomer,
+    PhoneBindingRecord,
+    TurnRecord,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from domain.services.support import TRANSCRIPT
 from domain.tickets import ERASED_TEXT
 
@@ -42,7 +47,8 @@ class Turn:
     state: ConversationState
 
 
-def _customer(row: CustomerRow | Record, *, is_new: bool = False) -> Customer:
+def _customer(row: CustomerRecord | TurnRecord, *, is_new: bool = False) -> Customer:
+    assert row.telegram_id is not None  # an erased customer is never served
     return Customer(
         id=row.id,
         telegram_id=row.telegram_id,
@@ -53,7 +59,7 @@ def _customer(row: CustomerRow | Record, *, is_new: bool = False) -> Customer:
     )
 
 
-def _bound_phone(row: PhoneBindingRow | Record) -> BoundPhone:
+def _bound_phone(row: PhoneBindingRecord) -> BoundPhone:
     return BoundPhone(
         id=row.id, digits=row.digits, carrier=Carrier(row.carrier), bound_at=row.bound_at
     )
@@ -77,8 +83,8 @@ class CustomerService:
             profile.username,
         ):
             state = (
-                ConversationState(step=row.step, data=dict(row.data))
-                if row.conversation_id is not None
+                ConversationState(step=row.step, data=dict(row.data or {}))
+                if row.step is not None
                 else ConversationState()
             )
             return Turn(customer=_customer(row), state=state)
@@ -95,17 +101,16 @@ class CustomerService:
             is_new = row is None
             changed = is_new
             if row is None:
-                row = CustomerRow(
-                    telegram_id=profile.telegram_id,
-                    first_name=profile.first_name,
-                    last_name=profile.last_name,
-                    username=profile.username,
-                    language=language_from_telegram(profile.language_code).value,
-                    registered_at=now,
-                    last_seen_at=now,
+                row = await uow.customers.register(
+                    NewCustomer(
+                        telegram_id=profile.telegram_id,
+                        first_name=profile.first_name,
+                        last_name=profile.last_name,
+                        username=profile.username,
+                        language=language_from_telegram(profile.language_code).value,
+                        at=now,
+                    )
                 )
-                uow.customers.add(row)
-                await uow.customers.flush()
                 uow.wallets.open(row.id, CNY)
                 uow.points.open(row.id)
             elif (row.first_name, row.last_name, row.username) != (
@@ -113,10 +118,16 @@ class CustomerService:
                 profile.last_name,
                 profile.username,
             ):
-                row.first_name = profile.first_name
-                row.last_name = profile.last_name
-                row.username = profile.username
-                row.last_seen_at = now
+                await uow.customers.rename(
+                    row.id, profile.first_name, profile.last_name, profile.username, now
+                )
+                row = replace(
+                    row,
+                    first_name=profile.first_name,
+                    last_name=profile.last_name,
+                    username=profile.username,
+                    last_seen_at=now,
+                )
                 changed = True
             conversation = await uow.conversations.find(chat_id, profile.telegram_id)
             state = (
@@ -136,9 +147,9 @@ class CustomerService:
     async def set_language(self, customer_id: int, language: Language) -> Customer:
         async with self._uow() as uow:
             row = await self._row(uow, customer_id)
-            row.language = language.value
+            await uow.customers.set_language(customer_id, language.value)
             await uow.commit()
-            return _customer(row)
+            return _customer(replace(row, language=language.value))
 
     async def phones(self, customer_id: int) -> list[BoundPhone]:
         async with self._uow.read() as uow:
@@ -153,14 +164,10 @@ class CustomerService:
                 raise PhoneAlreadyBound(number.digits)
             if len(bound) >= MAX_BOUND_PHONES:
                 raise TooManyPhones(number.digits)
-            row = PhoneBindingRow(
-                customer_id=customer_id,
-                digits=number.digits,
-                carrier=number.carrier.value,
-                bound_at=self._clock(),
-            )
-            uow.phones.add(row)
             try:
+                row = await uow.phones.bind(
+                    customer_id, number.digits, number.carrier.value, self._clock()
+                )
                 await uow.commit()
             except RecordConflict as error:
                 raise PhoneAlreadyBound(number.digits) from error
@@ -188,15 +195,11 @@ class CustomerService:
             await uow.privacy.forget_chats(customer_id)
             await uow.phones.remove_all(customer_id)
             await uow.support.erase_customer(customer_id, ERASED_TEXT, ERASED_KINDS)
-            row.telegram_id = None
-            row.first_name = None
-            row.last_name = None
-            row.username = None
-            row.erased_at = self._clock()
+            await uow.customers.erase(customer_id, self._clock())
             await uow.commit()
 
     @staticmethod
-    async def _row(uow: UnitOfWork, customer_id: int) -> CustomerRow:
+    async def _row(uow: UnitOfWork, customer_id: int) -> CustomerRecord:
         row = await uow.customers.get(customer_id)
         if row is None or row.erased_at is not None:
             raise CustomerNotFound(customer_id)

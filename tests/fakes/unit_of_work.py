@@ -20,17 +20,22 @@ import copy
 from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 
 from domain.errors import RecordConflict
 from domain.persistence.unit_of_work import NestedUnitOfWorkError
 from domain.repositories import (
+    ConversationRecord,
+    CustomerRecord,
+    NewCustomer,
     NewTicket,
     NewTicketMessage,
     OrderRatingRecord,
+    PhoneBindingRecord,
     TicketMessageRecord,
     TicketRecord,
+    TurnRecord,
     WalletEntryRecord,
 )
 
@@ -64,7 +69,10 @@ class Tables:
     snapshot."""
 
     ids: dict[str, int] = field(default_factory=dict)
-    customers: set[int] = field(default_factory=set)
+    customers: dict[int, CustomerRecord] = field(default_factory=dict)
+    phones: dict[int, PhoneBindingRecord] = field(default_factory=dict)
+    conversations: dict[tuple[int, int], ConversationRecord] = field(default_factory=dict)
+    points: set[int] = field(default_factory=set)
     orders: dict[int, FakeOrder] = field(default_factory=dict)
     tickets: dict[int, TicketRecord] = field(default_factory=dict)
     messages: dict[int, TicketMessageRecord] = field(default_factory=dict)
@@ -91,9 +99,12 @@ class FakeDatabase:
         self.writers = asyncio.Lock()
         self.commits = 0
 
-    def add_customer(self) -> int:
+    def add_customer(self, at: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> int:
+        """A registered customer (Telegram id 1000 + their id) without a wallet."""
         customer_id = self.tables.next_id("customers")
-        self.tables.customers.add(customer_id)
+        self.tables.customers[customer_id] = CustomerRecord(
+            customer_id, 1000 + customer_id, None, None, None, "zh_CN", at, at, None
+        )
         return customer_id
 
     def add_order(self, customer_id: int, status: str) -> int:
@@ -114,6 +125,11 @@ class FakeUnitOfWork:
         self.support = FakeSupportRepository(self)
         self.wallets = FakeWalletRepository(self)
         self.orders = FakeOrderRepository(self)
+        self.customers = FakeCustomerRepository(self)
+        self.phones = FakePhoneBindingRepository(self)
+        self.conversations = FakeConversationRepository(self)
+        self.points = FakePointsRepository(self)
+        self.privacy = FakePrivacyRepository(self)
 
     async def __aenter__(self) -> FakeUnitOfWork:
         if _open_unit.get() is not None:
@@ -212,6 +228,156 @@ class _Repository:
 class FakeOrderRepository(_Repository):
     async def get(self, order_id: int) -> FakeOrder | None:
         return self._t.orders.get(order_id)
+
+    async def anonymise_phones(self, customer_id: int) -> None:
+        """The fake's orders keep no number."""
+
+
+class FakePointsRepository(_Repository):
+    def open(self, customer_id: int) -> None:
+        if customer_id in self._t.points:
+            self._uow.check_later(_Raise("points_balances", customer_id))
+        self._t.points.add(customer_id)
+
+
+class FakePrivacyRepository(_Repository):
+    async def forget_chats(self, customer_id: int) -> None:
+        """The fake keeps no chat outside tickets (`FakeSupportRepository.erase_customer`)."""
+
+
+class FakeCustomerRepository(_Repository):
+    async def turn(self, telegram_id: int, chat_id: int) -> TurnRecord | None:
+        customer = await self.by_telegram_id(telegram_id)
+        if customer is None:
+            return None
+        state = self._t.conversations.get((chat_id, telegram_id))
+        return TurnRecord(
+            id=customer.id,
+            telegram_id=telegram_id,
+            first_name=customer.first_name,
+            last_name=customer.last_name,
+            username=customer.username,
+            language=customer.language,
+            registered_at=customer.registered_at,
+            conversation_id=hash((chat_id, telegram_id)) if state is not None else None,
+            step=state.step if state is not None else None,
+            data=dict(state.data) if state is not None else None,
+        )
+
+    async def by_telegram_id(self, telegram_id: int) -> CustomerRecord | None:
+        for customer in self._t.customers.values():
+            if customer.telegram_id == telegram_id:
+                return customer
+        return None
+
+    async def get(self, customer_id: int) -> CustomerRecord | None:
+        return self._t.customers.get(customer_id)
+
+    async def register(self, customer: NewCustomer) -> CustomerRecord:
+        if await self.by_telegram_id(customer.telegram_id) is not None:
+            raise RecordConflict(f"customers: telegram id {customer.telegram_id} exists")
+        customer_id = self._t.next_id("customers")
+        record = CustomerRecord(
+            id=customer_id,
+            telegram_id=customer.telegram_id,
+            first_name=customer.first_name,
+            last_name=customer.last_name,
+            username=customer.username,
+            language=customer.language,
+            registered_at=customer.at,
+            last_seen_at=customer.at,
+            erased_at=None,
+        )
+        self._t.customers[customer_id] = record
+        return record
+
+    def _set(self, customer_id: int, **values: object) -> None:
+        customer = self._t.customers.get(customer_id)
+        if customer is not None:
+            self._t.customers[customer_id] = replace(customer, **values)  # type: ignore[arg-type]
+
+    async def rename(
+        self,
+        customer_id: int,
+        first_name: str | None,
+        last_name: str | None,
+        username: str | None,
+        at: datetime,
+    ) -> None:
+        self._set(
+            customer_id,
+            first_name=first_name,
+            last_name=last_name,
+            username=username,
+            last_seen_at=at,
+        )
+
+    async def set_language(self, customer_id: int, language: str) -> None:
+        self._set(customer_id, language=language)
+
+    async def erase(self, customer_id: int, at: datetime) -> None:
+        self._set(
+            customer_id,
+            telegram_id=None,
+            first_name=None,
+            last_name=None,
+            username=None,
+            erased_at=at,
+        )
+
+
+class FakePhoneBindingRepository(_Repository):
+    async def of_customer(self, customer_id: int) -> list[PhoneBindingRecord]:
+        theirs = [p for p in self._t.phones.values() if p.customer_id == customer_id]
+        return sorted(theirs, key=lambda p: (p.bound_at, p.id))
+
+    async def bind(
+        self, customer_id: int, digits: str, carrier: str, at: datetime
+    ) -> PhoneBindingRecord:
+        if any(p.digits == digits for p in await self.of_customer(customer_id)):
+            raise RecordConflict(f"phone_bindings: {customer_id}, {digits} exists")
+        binding_id = self._t.next_id("phones")
+        record = PhoneBindingRecord(binding_id, customer_id, digits, carrier, at)
+        self._t.phones[binding_id] = record
+        return record
+
+    async def remove(self, customer_id: int, binding_id: int) -> bool:
+        found = self._t.phones.get(binding_id)
+        if found is None or found.customer_id != customer_id:
+            return False
+        del self._t.phones[binding_id]
+        return True
+
+    async def remove_all(self, customer_id: int) -> None:
+        for binding in await self.of_customer(customer_id):
+            del self._t.phones[binding.id]
+
+
+class FakeConversationRepository(_Repository):
+    async def find(self, chat_id: int, telegram_id: int) -> ConversationRecord | None:
+        return self._t.conversations.get((chat_id, telegram_id))
+
+    async def upsert(
+        self, chat_id: int, telegram_id: int, step: str, data: dict[str, object], at: datetime
+    ) -> None:
+        state = ConversationRecord(chat_id, telegram_id, step, copy.deepcopy(data), at)
+        self._t.conversations[(chat_id, telegram_id)] = state
+
+    async def forget_user(self, telegram_id: int) -> None:
+        for key in [k for k in self._t.conversations if k[1] == telegram_id]:
+            del self._t.conversations[key]
+
+    async def reset_idle_since(self, cutoff: datetime, idle_step: str) -> int:
+        idle = [
+            key
+            for key, state in self._t.conversations.items()
+            if state.updated_at < cutoff and state.step != idle_step
+        ]
+        for key in idle:
+            self._t.conversations[key] = replace(
+                self._t.conversations[key], step=idle_step, data={}, updated_at=cutoff
+            )
+        return len(idle)
 
 
 class FakeSupportRepository(_Repository):

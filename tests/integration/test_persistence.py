@@ -1,9 +1,10 @@
-"""The same services on SQLite and on PostgreSQL, concurrency included."""
+"""The same services on SQLite and on PostgreSQL, concurrency included (their rules without a race
+run on the fake unit of work: tests/services/test_customer_service.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -12,7 +13,6 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.conversation import ConversationState
 from domain.customers import TelegramProfile
 from domain.persistence.migrate import current_revision, head_revision, upgrade
 from domain.persistence.tables import Base, CustomerRow, PhoneBindingRow
@@ -79,48 +79,6 @@ async def test_concurrent_binding_of_one_number_keeps_one_binding(
     async with engine.connect() as connection:
         count = await connection.scalar(select(func.count()).select_from(PhoneBindingRow))
     assert count == 1
-
-
-async def test_conversation_state_survives_and_is_per_chat(services: Services) -> None:
-    profile = TelegramProfile(888, "Zhao")
-    await services.customers.begin_turn(profile, 888)
-    await services.conversations.save(888, 888, ConversationState("phones.adding", {"n": 1}))
-    await services.conversations.save(-100, 888, ConversationState("other", {}))
-    turn = await services.customers.begin_turn(profile, 888)
-    assert turn.state == ConversationState("phones.adding", {"n": 1})
-    group = await services.customers.begin_turn(profile, -100)
-    assert group.state.step == "other"
-
-
-async def test_abandoned_conversations_go_back_to_the_menu(
-    services: Services, clock: FakeClock
-) -> None:
-    profile = TelegramProfile(999, "Sun")
-    await services.customers.begin_turn(profile, 999)
-    await services.conversations.save(999, 999, ConversationState("phones.adding"))
-    clock.now += timedelta(hours=1)
-    assert await services.conversations.reset_abandoned(idle_for_seconds=2 * 3600) == 0
-    clock.now += timedelta(hours=2)
-    assert await services.conversations.reset_abandoned(idle_for_seconds=2 * 3600) == 1
-    assert (await services.customers.begin_turn(profile, 999)).state.idle
-    assert await services.conversations.reset_abandoned(idle_for_seconds=2 * 3600) == 0
-
-
-async def test_erasure_keeps_an_anonymous_row_and_nothing_personal(
-    services: Services, engine: AsyncEngine
-) -> None:
-    profile = TelegramProfile(1212, "Qian", "Wu", "qw", "en")
-    turn = await services.customers.begin_turn(profile, 1212)
-    await services.customers.bind_phone(turn.customer.id, parse_phone_number("13800138000"))
-    await services.conversations.save(1212, 1212, ConversationState("phones.adding"))
-    await services.customers.erase_personal_data(turn.customer.id)
-    async with engine.connect() as connection:
-        row = (await connection.execute(select(CustomerRow))).one()
-        phones = await connection.scalar(select(func.count()).select_from(PhoneBindingRow))
-    assert (row.telegram_id, row.first_name, row.last_name, row.username) == (None,) * 4
-    assert row.erased_at is not None and phones == 0
-    again = await services.customers.begin_turn(profile, 1212)
-    assert again.customer.is_new and again.state.idle
 
 
 async def test_many_customers_arriving_at_once_are_all_registered(
