@@ -157,3 +157,58 @@ class Reach:
 
 # The longest "recharged within N days" staff may ask for.
 MAX_SEGMENT_DAYS = 3650
+
+
+# A/B testing: at most this many texts for one broadcast, split by shares of 100.
+MAX_VARIANTS = 3
+
+
+def even_split(count: int) -> tuple[int, ...]:
+    """Shares of 100 as even as whole numbers allow: 2 -> (50, 50), 3 -> (34, 33, 33)."""
+    base, extra = divmod(100, count)
+    return tuple(base + (1 if index < extra else 0) for index in range(count))
+
+
+def valid_split(shares: tuple[int, ...], count: int) -> bool:
+    return len(shares) == count and sum(shares) == 100 and all(s > 0 for s in shares)
+
+
+def parse_split(text: str, count: int) -> tuple[int, ...] | None:
+    """ "70/30" -> (70, 30) for two variants; None unless whole shares adding up to 100."""
+    parts = [part.strip().rstrip("%") for part in text.replace("：", "/").split("/")]
+    if not all(part.isdigit() for part in parts):
+        return None
+    shares = tuple(int(part) for part in parts)
+    return shares if valid_split(shares, count) else None
+
+
+# The bucket (0-99) of a customer in a broadcast: stable, spread evenly over consecutive ids,
+# and different from one broadcast to the next. The database computes the same expression.
+BUCKET_CUSTOMER_FACTOR = 7919
+BUCKET_BROADCAST_FACTOR = 104729
+
+
+def bucket_of(customer_id: int, broadcast_id: int) -> int:
+    return (customer_id * BUCKET_CUSTOMER_FACTOR + broadcast_id * BUCKET_BROADCAST_FACTOR) % 100
+
+
+def variant_of(bucket: int, shares: tuple[int, ...]) -> int:
+    """The variant whose share holds the bucket: buckets 0-69 -> 0 and 70-99 -> 1 for 70/30."""
+    edge = 0
+    for index, share in enumerate(shares):
+        edge += share
+        if bucket < edge:
+            return index
+    return len(shares) - 1
+
+
+@dataclass(frozen=True)
+class VariantReport:
+    """What one text of a broadcast did: pushes delivered, customers who pressed a button,
+    customers who completed a recharge within 24 hours of their push."""
+
+    variant: int
+    share: int
+    delivered: int
+    pressed: int
+    recharged: int

@@ -8,12 +8,32 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, literal, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    and_,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.broadcasts import Audience, BroadcastStatus, PushSkip, Stage
+from domain.broadcasts import (
+    BUCKET_BROADCAST_FACTOR,
+    BUCKET_CUSTOMER_FACTOR,
+    Audience,
+    BroadcastStatus,
+    PushSkip,
+    Stage,
+)
 from domain.orders import OrderPurpose, OrderStatus
 from domain.persistence.broadcast_tables import (
     BroadcastActionRow,
@@ -109,6 +129,25 @@ def audience_conditions(
     if audience.inviters:
         found.append(exists().where(ReferralRow.inviter_id == CustomerRow.id))
     return found
+
+
+def _variant(broadcast_id: int, shares: tuple[int, ...]) -> ColumnElement[int]:
+    """`variant_of(bucket_of(customer, broadcast), shares)` as SQL, the same on both databases."""
+    if len(shares) <= 1:
+        return literal(0)
+    bucket = (
+        cast(CustomerRow.id, BigInteger) * BUCKET_CUSTOMER_FACTOR
+        + broadcast_id * BUCKET_BROADCAST_FACTOR
+    ) % 100
+    edges = [sum(shares[: index + 1]) for index in range(len(shares) - 1)]
+    return case(
+        *((bucket < edge, literal(index)) for index, edge in enumerate(edges)),
+        else_=literal(len(shares) - 1),
+    )
+
+
+# A sent push: its variant, a button pressed, when it was sent, the first recharge since.
+PushOutcome = tuple[int, bool, datetime | None, datetime | None]
 
 
 class BroadcastRepository:
@@ -284,14 +323,16 @@ class BroadcastRepository:
         after_id: int,
         up_to_id: int,
         now: datetime,
+        shares: tuple[int, ...] = (100,),
     ) -> int:
         """Plan the push for reachable customers of the audience whose ids are in
-        (after_id, up_to_id]: one statement, existing rows untouched; how many were added."""
+        (after_id, up_to_id]: one statement, existing rows untouched; how many were added.
+        Each gets the variant its bucket falls in (`domain.broadcasts.variant_of`)."""
         rows = select(
             literal(broadcast_id),
             CustomerRow.id,
             CustomerRow.telegram_id,
-            literal(0),
+            _variant(broadcast_id, shares),
             literal(PLANNED),
             literal(0),
             literal(now, BroadcastOutboxRow.planned_at.type),
@@ -448,6 +489,32 @@ class BroadcastRepository:
             .execution_options(synchronize_session=False)
         )
         return result.first() is not None
+
+    async def outcomes(self, broadcast_id: int) -> list[PushOutcome]:
+        """Each push sent: its variant, whether a button was pressed, when it was sent, and
+        the customer's first completed recharge since then (or None)."""
+        first_recharge = (
+            select(func.min(OrderRow.completed_at))
+            .where(
+                OrderRow.customer_id == BroadcastOutboxRow.customer_id,
+                OrderRow.purpose == OrderPurpose.RECHARGE.value,
+                OrderRow.status == OrderStatus.COMPLETED.value,
+                OrderRow.completed_at >= BroadcastOutboxRow.settled_at,
+            )
+            .scalar_subquery()
+        )
+        result = await self._session.execute(
+            select(
+                BroadcastOutboxRow.variant,
+                BroadcastOutboxRow.pressed_at.is_not(None),
+                BroadcastOutboxRow.settled_at,
+                first_recharge,
+            ).where(
+                BroadcastOutboxRow.broadcast_id == broadcast_id,
+                BroadcastOutboxRow.status == SENT,
+            )
+        )
+        return [(int(v), bool(p), sent, first) for v, p, sent, first in result.all()]
 
     async def progress(self, broadcast_id: int) -> list[tuple[str, str | None, int]]:
         """(status, reason, count) of the broadcast's outbox."""

@@ -41,6 +41,8 @@ class BroadcastRow(Base):
     send_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_by: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # A/B variants: [{"zh": ..., "en": ..., "share": 50}, ...]; None: one text (the above).
+    variants: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
     planned_through: Mapped[int] = mapped_column(Integer, default=0)
     planned: Mapped[bool] = mapped_column(Boolean, default=False)
 

@@ -15,13 +15,17 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from domain.broadcasts import (
+    MAX_VARIANTS,
     Audience,
     BroadcastStatus,
     PushContent,
     PushSkip,
     PushTarget,
     Reach,
+    VariantReport,
+    even_split,
     push_cap_scope,
+    valid_split,
 )
 from domain.clock import Clock, utc_now
 from domain.languages import Language, parse_language
@@ -84,6 +88,8 @@ class BroadcastProgress:
         return self.queued + self.sent + self.failed + sum(self.skipped.values())
 
 
+# A recharge this soon after a push counts for it in the report.
+RECHARGE_WINDOW = timedelta(hours=24)
 # Campaigns offered to choose from in the broadcast conversation.
 MAX_CAMPAIGN_CHOICES = 10
 
@@ -161,10 +167,23 @@ class BroadcastService:
         campaign_id: int | None = None,
         offer_id: int | None = None,
         send_at: datetime | None = None,
+        variants: Sequence[PushContent] = (),
+        shares: tuple[int, ...] | None = None,
     ) -> int:
         """A broadcast scheduled for `send_at` (now when None); recorded as created and sent
-        by `staff_id`."""
+        by `staff_id`. `variants` are more texts (B, C) for an A/B test, split by `shares`
+        (evenly when None)."""
         now = self._clock()
+        texts = [content, *variants][:MAX_VARIANTS]
+        split = shares if shares and valid_split(shares, len(texts)) else even_split(len(texts))
+        stored = (
+            [
+                {"zh": text.text_zh, "en": text.text_en, "share": share}
+                for text, share in zip(texts, split, strict=True)
+            ]
+            if len(texts) > 1
+            else None
+        )
         async with self._uow() as uow:
             broadcast_id = await uow.broadcasts.add(
                 BroadcastRow(
@@ -176,6 +195,7 @@ class BroadcastService:
                     campaign_id=campaign_id,
                     offer_id=offer_id,
                     send_at=send_at or now,
+                    variants=stored,
                     created_by=staff_id,
                     created_at=now,
                     planned_through=0,
@@ -252,6 +272,34 @@ class BroadcastService:
             rows = await uow.broadcasts.actions(broadcast_id)
         return [(row.staff_id, row.action, row.at) for row in rows]
 
+    async def report(self, broadcast_id: int) -> list[VariantReport]:
+        """Per variant: delivered, pressed a button, recharged within 24 hours of the push."""
+        async with self._uow.read() as uow:
+            row = await uow.broadcasts.get(broadcast_id)
+            if row is None:
+                raise BroadcastNotFound(broadcast_id)
+            outcomes = await uow.broadcasts.outcomes(broadcast_id)
+        shares = _shares(row)
+        found = []
+        for variant, share in enumerate(shares):
+            mine = [o for o in outcomes if o[0] == variant]
+            found.append(
+                VariantReport(
+                    variant=variant,
+                    share=share,
+                    delivered=len(mine),
+                    pressed=sum(1 for o in mine if o[1]),
+                    recharged=sum(
+                        1
+                        for _, _, sent, first in mine
+                        if sent is not None
+                        and first is not None
+                        and first - sent <= RECHARGE_WINDOW
+                    ),
+                )
+            )
+        return found
+
     async def progress(self, broadcast_id: int) -> BroadcastProgress:
         async with self._uow.read() as uow:
             row = await uow.broadcasts.get(broadcast_id)
@@ -288,7 +336,9 @@ class BroadcastService:
             upto = min(after + self.config.plan_batch, top)
             async with self._uow() as uow:
                 if upto > after:
-                    planned += await uow.broadcasts.plan(row.id, audience, after, upto, now)
+                    planned += await uow.broadcasts.plan(
+                        row.id, audience, after, upto, now, _shares(row)
+                    )
                 await uow.broadcasts.planned_through(row.id, upto, finished=upto >= top)
                 await uow.commit()
             after = upto
@@ -367,7 +417,7 @@ class BroadcastService:
                     customer_id=row.customer_id,
                     chat_id=row.chat_id,
                     language=language,
-                    text=broadcast.text_zh if language is Language.ZH_CN else broadcast.text_en,
+                    text=_text(broadcast, row.variant, language),
                     targets=tuple(PushTarget(t) for t in broadcast.targets),
                     variant=row.variant,
                 )
@@ -450,6 +500,18 @@ class BroadcastService:
             done = await uow.broadcasts.finish_sent(self._clock())
             await uow.commit()
         return done
+
+
+def _shares(row: BroadcastRow) -> tuple[int, ...]:
+    return tuple(int(str(v.get("share", 0))) for v in row.variants or []) or (100,)
+
+
+def _text(row: BroadcastRow, variant: int, language: Language) -> str:
+    """The text of one variant of the broadcast in the language."""
+    key = "zh" if language is Language.ZH_CN else "en"
+    if row.variants and 0 <= variant < len(row.variants):
+        return str(row.variants[variant][key])
+    return row.text_zh if language is Language.ZH_CN else row.text_en
 
 
 def _progress(row: BroadcastRow, counts: list[tuple[str, str | None, int]]) -> BroadcastProgress:
