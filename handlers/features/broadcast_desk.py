@@ -14,12 +14,17 @@ from zoneinfo import ZoneInfo
 from domain.broadcasts import (
     MAX_PUSH_BUTTONS,
     MAX_SEGMENT_DAYS,
+    MAX_VARIANTS,
     Audience,
     BroadcastStatus,
     PushContent,
     PushSkip,
     PushTarget,
     Stage,
+    VariantReport,
+    even_split,
+    parse_split,
+    valid_split,
 )
 from domain.languages import Language
 from domain.phone import Carrier
@@ -37,6 +42,9 @@ WRITING_EN = "bc.en"
 CHOOSING = "bc.compose"
 TYPING_DAYS = "bc.days"
 TYPING_WHEN = "bc.when"
+WRITING_VARIANT_ZH = "bc.vzh"
+WRITING_VARIANT_EN = "bc.ven"
+TYPING_SPLIT = "bc.split"
 # The longest text of a push (Telegram allows 4096; room is left for nothing else).
 MAX_PUSH_CHARS = 1000
 RECENT_BROADCASTS = 5
@@ -62,6 +70,7 @@ class Control(StrEnum):
     RESUME = "r"
     CANCEL = "c"
     REFRESH = "f"
+    REPORT = "r2"
 
 
 CONTROL_NOTICES = {
@@ -69,6 +78,7 @@ CONTROL_NOTICES = {
     Control.RESUME: "bcs.resumed",
     Control.CANCEL: "bcs.cancelled",
     Control.REFRESH: "bcs.refreshed",
+    Control.REPORT: "bcs.refreshed",
 }
 
 
@@ -113,6 +123,16 @@ class BcSegmentCampaign(ButtonData, prefix="bc-sg"):
 
 
 @dataclass(frozen=True)
+class BcAddVariant(ButtonData, prefix="bc-v"):
+    """Another text for an A/B test."""
+
+
+@dataclass(frozen=True)
+class BcSplit(ButtonData, prefix="bc-vs"):
+    """Set the split between the texts."""
+
+
+@dataclass(frozen=True)
 class BcAudienceDone(ButtonData, prefix="bc-ad"):
     pass
 
@@ -154,6 +174,9 @@ class Draft:
     targets: tuple[PushTarget, ...] = ()
     about: int | None = None
     audience: Audience = field(default_factory=Audience)
+    # More texts for an A/B test (B, C): (Chinese, English) each; split by `shares`.
+    variants: tuple[tuple[str, str], ...] = ()
+    shares: tuple[int, ...] | None = None
 
     @classmethod
     def of(cls, data: dict[str, object]) -> Draft | None:
@@ -168,12 +191,28 @@ class Draft:
         )
         about = data.get("about")
         audience = data.get("aud")
+        raw_variants = data.get("variants")
+        variants = tuple(
+            (str(pair[0]), str(pair[1]))
+            for pair in (raw_variants if isinstance(raw_variants, list) else [])
+            if isinstance(pair, list) and len(pair) == 2
+        )[: MAX_VARIANTS - 1]
+        raw_shares = data.get("shares")
+        shares = (
+            tuple(int(n) for n in raw_shares if isinstance(n, int))
+            if isinstance(raw_shares, list)
+            else None
+        )
+        if shares is not None and not valid_split(shares, len(variants) + 1):
+            shares = None
         return cls(
             zh,
             en,
             targets[:MAX_PUSH_BUTTONS],
             about if isinstance(about, int) and about > 0 else None,
             Audience.from_json(audience if isinstance(audience, dict) else None),
+            variants,
+            shares,
         )
 
     def data(self) -> dict[str, object]:
@@ -183,11 +222,26 @@ class Draft:
             "targets": [t.value for t in self.targets],
             "about": self.about,
             "aud": self.audience.to_json(),
+            "variants": [list(pair) for pair in self.variants],
+            "shares": list(self.shares) if self.shares else None,
         }
+
+    @property
+    def split(self) -> tuple[int, ...]:
+        return self.shares or even_split(len(self.variants) + 1)
+
+    @property
+    def texts(self) -> list[tuple[str, str]]:
+        """Every text, A first: (Chinese, English)."""
+        return [(self.zh, self.en), *self.variants]
 
     @property
     def content(self) -> PushContent:
         return PushContent(self.zh, self.en, self.targets)
+
+    @property
+    def more_contents(self) -> tuple[PushContent, ...]:
+        return tuple(PushContent(zh, en, self.targets) for zh, en in self.variants)
 
 
 def _abort_row(t: Texts) -> tuple[Button, ...]:
@@ -256,9 +310,23 @@ async def _show_targets(ctx: Context, draft: Draft, *, edit: bool) -> None:
         on = target in draft.targets
         label = ctx.t("bc.button_on" if on else "bc.button_off", name=ctx.t(TARGET_LABELS[target]))
         rows.append((Button(label, BcTarget(target).pack()),))
+    if len(draft.texts) < MAX_VARIANTS:
+        rows.append((Button(ctx.t("bc.add_variant"), BcAddVariant().pack()),))
+    lines = [ctx.t("bc.buttons", most=MAX_PUSH_BUTTONS)]
+    if draft.variants:
+        rows.append((Button(ctx.t("bc.set_split"), BcSplit().pack()),))
+        lines.append(ctx.t("bc.variants", split=split_words(ctx.t, draft.split)))
     rows.append((Button(ctx.t("bc.next"), BcTargetsDone().pack()),))
     rows.append(_abort_row(ctx.t))
-    ctx.reply(ctx.t("bc.buttons", most=MAX_PUSH_BUTTONS), tuple(rows), edit=edit)
+    ctx.reply("\n".join(lines), tuple(rows), edit=edit)
+
+
+def split_words(t: Texts, shares: tuple[int, ...]) -> str:
+    """ "甲 50%，乙 50%" / "A 50%, B 50%"."""
+    return t("bc.split_joiner").join(
+        t("bc.share", name=t(f"bc.variant.{index}"), share=share)
+        for index, share in enumerate(shares)
+    )
 
 
 async def _show_about(ctx: Context, *, edit: bool) -> None:
@@ -298,8 +366,7 @@ async def _show_review(ctx: Context, draft: Draft, *, edit: bool) -> None:
     )
     lines = [
         ctx.t("bc.review"),
-        ctx.t("bc.review.zh", text=draft.zh),
-        ctx.t("bc.review.en", text=draft.en),
+        *_text_lines(ctx.t, draft),
         ctx.t("bc.review.buttons", buttons=buttons),
         ctx.t("bc.review.about", about=about),
         ctx.t("bc.review.audience"),
@@ -315,6 +382,33 @@ async def _show_review(ctx: Context, draft: Draft, *, edit: bool) -> None:
         _abort_row(ctx.t),
     )
     ctx.reply("\n".join(lines), rows, edit=edit)
+
+
+def _text_lines(t: Texts, draft: Draft) -> list[str]:
+    if not draft.variants:
+        return [t("bc.review.zh", text=draft.zh), t("bc.review.en", text=draft.en)]
+    lines = []
+    for index, ((zh, en), share) in enumerate(zip(draft.texts, draft.split, strict=True)):
+        name = t(f"bc.variant.{index}")
+        lines.append(t("bc.review.variant", name=name, share=share))
+        lines.extend(("  " + t("bc.review.zh", text=zh), "  " + t("bc.review.en", text=en)))
+    return lines
+
+
+def report_text(t: Texts, broadcast_id: int, reports: list[VariantReport]) -> str:
+    lines = [t("bcs.report_title", id=broadcast_id)]
+    for item in reports:
+        lines.append(
+            t(
+                "bcs.report.variant",
+                name=t(f"bc.variant.{item.variant}"),
+                share=item.share,
+                delivered=item.delivered,
+                pressed=item.pressed,
+                recharged=item.recharged,
+            )
+        )
+    return "\n".join(lines)
 
 
 def progress_text(t: Texts, item: BroadcastProgress, zone_name: str) -> str:
@@ -348,9 +442,9 @@ def progress_text(t: Texts, item: BroadcastProgress, zone_name: str) -> str:
 
 def control_buttons(t: Texts, item: BroadcastProgress) -> tuple[Button, ...]:
     actions = {
-        BroadcastStatus.SCHEDULED: (Control.PAUSE, Control.CANCEL, Control.REFRESH),
-        BroadcastStatus.PAUSED: (Control.RESUME, Control.CANCEL, Control.REFRESH),
-    }.get(item.status, (Control.REFRESH,))
+        BroadcastStatus.SCHEDULED: (Control.PAUSE, Control.CANCEL, Control.REFRESH, Control.REPORT),
+        BroadcastStatus.PAUSED: (Control.RESUME, Control.CANCEL, Control.REFRESH, Control.REPORT),
+    }.get(item.status, (Control.REFRESH, Control.REPORT))
     return tuple(
         Button(t(f"bcs.{action.name.lower()}"), BcControl(item.broadcast_id, action).pack())
         for action in actions
@@ -389,6 +483,16 @@ def register(router: ConversationRouter) -> None:
         draft = _draft(ctx)
         if draft is None:
             ctx.notice(ctx.t("button.expired"))
+            ctx.reply(ctx.t("bc.expired"))
+        return draft
+
+    async def typed_draft(ctx: Context) -> Draft | None:
+        """The draft behind a typed step, or None (the conversation ends, told so)."""
+        if not await staff(ctx):
+            return None
+        draft = _draft(ctx)
+        if draft is None:
+            ctx.finish()
             ctx.reply(ctx.t("bc.expired"))
         return draft
 
@@ -440,6 +544,68 @@ def register(router: ConversationRouter) -> None:
         draft = replace(draft, targets=targets)
         _keep(ctx, draft)
         await _show_targets(ctx, draft, edit=True)
+
+    @router.button(BcAddVariant)
+    async def add_variant(ctx: Context, _data: BcAddVariant) -> None:
+        draft = await drafted(ctx)
+        if draft is None:
+            return
+        if len(draft.texts) >= MAX_VARIANTS:
+            ctx.notice(ctx.t("bc.variants_full", most=MAX_VARIANTS))
+            return
+        name = ctx.t(f"bc.variant.{len(draft.texts)}")
+        _keep(ctx, draft, WRITING_VARIANT_ZH)
+        ctx.reply(ctx.t("bc.ask_variant_zh", name=name, most=MAX_PUSH_CHARS), (_abort_row(ctx.t),))
+
+    @router.step(WRITING_VARIANT_ZH)
+    async def write_variant_zh(ctx: Context) -> None:
+        draft = await typed_draft(ctx)
+        if draft is None:
+            return
+        text = ctx.event.text.strip()
+        if not text or len(text) > MAX_PUSH_CHARS:
+            ctx.reply(ctx.t("bc.bad_text", most=MAX_PUSH_CHARS), (_abort_row(ctx.t),))
+            return
+        name = ctx.t(f"bc.variant.{len(draft.texts)}")
+        _keep(ctx, draft, WRITING_VARIANT_EN, vzh=text)
+        ctx.reply(ctx.t("bc.ask_variant_en", name=name, most=MAX_PUSH_CHARS), (_abort_row(ctx.t),))
+
+    @router.step(WRITING_VARIANT_EN)
+    async def write_variant_en(ctx: Context) -> None:
+        draft = await typed_draft(ctx)
+        if draft is None:
+            return
+        text = ctx.event.text.strip()
+        if not text or len(text) > MAX_PUSH_CHARS:
+            ctx.reply(ctx.t("bc.bad_text", most=MAX_PUSH_CHARS), (_abort_row(ctx.t),))
+            return
+        chinese = str(ctx.state.data.get("vzh") or "")
+        draft = replace(draft, variants=(*draft.variants, (chinese, text)), shares=None)
+        _keep(ctx, draft)
+        await _show_targets(ctx, draft, edit=False)
+
+    @router.button(BcSplit)
+    async def ask_split(ctx: Context, _data: BcSplit) -> None:
+        draft = await drafted(ctx)
+        if draft is None or not draft.variants:
+            return
+        _keep(ctx, draft, TYPING_SPLIT)
+        example = "/".join(str(n) for n in even_split(len(draft.texts)))
+        ctx.reply(ctx.t("bc.ask_split", example=example), (_abort_row(ctx.t),))
+
+    @router.step(TYPING_SPLIT)
+    async def split(ctx: Context) -> None:
+        draft = await typed_draft(ctx)
+        if draft is None:
+            return
+        shares = parse_split(ctx.event.text, len(draft.texts))
+        if shares is None:
+            example = "/".join(str(n) for n in even_split(len(draft.texts)))
+            ctx.reply(ctx.t("bc.bad_split", example=example), (_abort_row(ctx.t),))
+            return
+        draft = replace(draft, shares=shares)
+        _keep(ctx, draft)
+        await _show_targets(ctx, draft, edit=False)
 
     @router.button(BcTargetsDone)
     async def targets_done(ctx: Context, _data: BcTargetsDone) -> None:
@@ -576,18 +742,19 @@ def register(router: ConversationRouter) -> None:
         draft = await drafted(ctx)
         if draft is None:
             return
-        for language in (Language.ZH_CN, Language.EN):
-            push = DuePush(
-                outbox_id=0,
-                broadcast_id=0,
-                customer_id=ctx.customer.id,
-                chat_id=ctx.event.chat_id,
-                language=language,
-                text=draft.zh if language is Language.ZH_CN else draft.en,
-                targets=draft.targets,
-                variant=0,
-            )
-            ctx.outcome.replies.append(push_reply(texts(language), push))
+        for index, (zh, en) in enumerate(draft.texts):
+            for language in (Language.ZH_CN, Language.EN):
+                push = DuePush(
+                    outbox_id=0,
+                    broadcast_id=0,
+                    customer_id=ctx.customer.id,
+                    chat_id=ctx.event.chat_id,
+                    language=language,
+                    text=zh if language is Language.ZH_CN else en,
+                    targets=draft.targets,
+                    variant=index,
+                )
+                ctx.outcome.replies.append(push_reply(texts(language), push))
         ctx.notice(ctx.t("bc.test_sent"))
         await _show_review(ctx, draft, edit=False)
 
@@ -603,6 +770,8 @@ def register(router: ConversationRouter) -> None:
             ctx.event.user.telegram_id,
             audience=draft.audience,
             campaign_id=draft.about,
+            variants=draft.more_contents,
+            shares=draft.shares,
         )
         ctx.finish()
         key = "bc.sent_quiet" if broadcasts.in_quiet_hours(broadcasts.now()) else "bc.sent"
@@ -649,6 +818,8 @@ def register(router: ConversationRouter) -> None:
             audience=draft.audience,
             campaign_id=draft.about,
             send_at=moment,
+            variants=draft.more_contents,
+            shares=draft.shares,
         )
         ctx.finish()
         ctx.reply(
@@ -679,6 +850,14 @@ def register(router: ConversationRouter) -> None:
             done = await broadcasts.resume(data.broadcast_id, staff_id)
         elif data.action is Control.CANCEL:
             done = await broadcasts.cancel(data.broadcast_id, staff_id)
+        elif data.action is Control.REPORT:
+            try:
+                reports = await broadcasts.report(data.broadcast_id)
+            except LookupError:
+                ctx.notice(ctx.t("button.expired"))
+                return
+            ctx.reply(report_text(ctx.t, data.broadcast_id, reports))
+            return
         else:
             done = True
         ctx.notice(ctx.t(CONTROL_NOTICES[data.action] if done else "bcs.not_changed"))

@@ -4,6 +4,7 @@ customers get it and its buttons lead into the bot."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
@@ -171,7 +172,11 @@ async def test_staff_watch_pause_resume_and_cancel_and_each_action_is_recorded(
     await staff.press("刷新")
     assert "已完成" in staff.text
     assert "已发 4" in staff.text
-    assert [b.text for b in staff.buttons()] == ["🔄 刷新"]
+    assert [b.text for b in staff.buttons()] == ["🔄 刷新", "📊 报告"]
+    await staff.press("报告")
+    assert staff.text == (
+        "📊 推送 #1 的效果：\n版本甲（100%）：送达 4 · 点击按钮 0 · 24 小时内充值 0"
+    )
 
     await compose(staff)
     await staff.press("确认受众")
@@ -198,3 +203,44 @@ async def test_only_staff_may_broadcast(world: App) -> None:
         assert customer.text == "抱歉，此功能仅限客服人员使用。"
     await customer.send("你好")
     assert "请发送中文内容" not in customer.text
+
+
+async def test_staff_compare_two_texts_with_a_split_and_read_the_report(world: App) -> None:
+    await customers(world, range(501, 511))
+    staff = Chat.of(world.conversation, telegram_id=STAFF_ID)
+    await staff.send("/broadcast")
+    await staff.send("今晚充值送双倍积分")
+    await staff.send("Double points tonight")
+    await staff.press("查看优惠")
+    await staff.press("添加对比版本")
+    assert "版本乙的中文内容" in staff.text
+    await staff.send("今晚充值立减五元")
+    await staff.send("Five yuan off tonight")
+    assert "对比版本：版本甲 50%，版本乙 50%" in staff.text
+    await staff.press("设置各版本比例")
+    await staff.send("80/30")
+    assert "合计 100" in staff.text
+    await staff.send("70/30")
+    assert "对比版本：版本甲 70%，版本乙 30%" in staff.text
+    await staff.press("下一步")
+    await staff.press("不针对具体活动")
+    await staff.press("确认受众")
+    assert "版本乙（30%）：" in staff.text
+    await staff.press("先发给我看看")
+    assert staff.texts[:4] == [
+        "今晚充值送双倍积分",
+        "Double points tonight",
+        "今晚充值立减五元",
+        "Five yuan off tonight",
+    ]
+    await staff.press("立即发送")
+
+    outbox = RecordingOutbox()
+    assert await sweep_broadcasts(world.services, outbox) == 11  # the staff member too
+    texts = Counter(reply.text for _, reply in outbox.sent)
+    assert set(texts) == {"今晚充值送双倍积分", "今晚充值立减五元"}
+    report = await world.services.broadcasts.report(1)
+    assert [(r.share, r.delivered) for r in report] == [
+        (70, texts["今晚充值送双倍积分"]),
+        (30, texts["今晚充值立减五元"]),
+    ]
