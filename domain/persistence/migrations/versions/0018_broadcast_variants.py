@@ -1,7 +1,7 @@
 """A/B variants of a broadcast
 
-Revision ID: 0017_broadcast_variants
-Revises: 0016_chat_updates
+Revision ID: 0018_broadcast_variants
+Revises: 0017_audit_log
 Create Date: 2026-12-05
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017_broadcast_variants"
-down_revision = "0016_chat_updates"
+revision = "0018_broadcast_variants"
+down_revision = "0017_audit_log"
 branch_labels = None
 depends_on = None
 
