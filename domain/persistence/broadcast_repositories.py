@@ -40,12 +40,14 @@ from domain.persistence.broadcast_tables import (
     BroadcastOutboxRow,
     BroadcastRow,
     PushOptOutRow,
+    SurveyAnswerRow,
 )
 from domain.persistence.referral_tables import ReferralRow
 from domain.persistence.reminder_repositories import CLAIMS_THAT_COUNT
 from domain.persistence.reminder_tables import ReminderSubscriptionRow, UnreachableCustomerRow
 from domain.persistence.tables import (
     AllowanceRow,
+    CampaignRow,
     CustomerRow,
     OfferClaimRow,
     OfferRow,
@@ -515,6 +517,73 @@ class BroadcastRepository:
             )
         )
         return [(int(v), bool(p), sent, first) for v, p, sent, first in result.all()]
+
+    async def was_sent(self, broadcast_id: int, customer_id: int) -> bool:
+        found = await self._session.scalar(
+            select(BroadcastOutboxRow.id).where(
+                BroadcastOutboxRow.broadcast_id == broadcast_id,
+                BroadcastOutboxRow.customer_id == customer_id,
+                BroadcastOutboxRow.status == SENT,
+            )
+        )
+        return found is not None
+
+    # -- surveys ------------------------------------------------------------------------------
+    async def rate(
+        self,
+        broadcast_id: int,
+        customer_id: int,
+        campaign_id: int | None,
+        rating: int,
+        at: datetime,
+    ) -> bool:
+        """The customer's rating of the broadcast's campaign; False when they rated it before
+        (the first rating stays)."""
+        result = await self._session.execute(
+            self._insert(SurveyAnswerRow)
+            .values(
+                broadcast_id=broadcast_id,
+                customer_id=customer_id,
+                campaign_id=campaign_id,
+                rating=rating,
+                at=at,
+            )
+            .on_conflict_do_nothing()
+            .returning(SurveyAnswerRow.id)
+        )
+        return result.first() is not None
+
+    async def comment(self, broadcast_id: int, customer_id: int, text: str) -> bool:
+        """The comment beside a rating, once."""
+        result = await self._session.execute(
+            update(SurveyAnswerRow)
+            .where(
+                SurveyAnswerRow.broadcast_id == broadcast_id,
+                SurveyAnswerRow.customer_id == customer_id,
+                SurveyAnswerRow.comment.is_(None),
+            )
+            .values(comment=text)
+            .returning(SurveyAnswerRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+    async def survey_results(self, since: datetime) -> list[tuple[int, str, str, int, float]]:
+        """(campaign id, Chinese name, English name, answers, average rating) per campaign."""
+        result = await self._session.execute(
+            select(
+                CampaignRow.id,
+                CampaignRow.name_zh,
+                CampaignRow.name_en,
+                func.count(),
+                func.avg(SurveyAnswerRow.rating),
+            )
+            .join(CampaignRow, CampaignRow.id == SurveyAnswerRow.campaign_id)
+            .where(SurveyAnswerRow.at >= since)
+            .group_by(CampaignRow.id, CampaignRow.name_zh, CampaignRow.name_en)
+            .order_by(CampaignRow.id)
+        )
+        return [(int(i), zh, en, int(n), float(avg)) for i, zh, en, n, avg in result.all()]
 
     async def progress(self, broadcast_id: int) -> list[tuple[str, str | None, int]]:
         """(status, reason, count) of the broadcast's outbox."""

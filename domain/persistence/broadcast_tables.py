@@ -97,3 +97,19 @@ class BroadcastActionRow(Base):
     staff_id: Mapped[int] = mapped_column(BigInteger)
     action: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class SurveyAnswerRow(Base):
+    """A customer's answer to a post-campaign survey push: a rating 1-5 (once) and an optional
+    comment, about the broadcast's campaign."""
+
+    __tablename__ = "survey_answers"
+    __table_args__ = (UniqueConstraint("broadcast_id", "customer_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    rating: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())

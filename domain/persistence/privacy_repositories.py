@@ -6,10 +6,11 @@ from __future__ import annotations
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.persistence.broadcast_tables import BroadcastOutboxRow
+from domain.persistence.broadcast_tables import BroadcastOutboxRow, SurveyAnswerRow
 from domain.persistence.reminder_repositories import PLANNED, SKIPPED
 from domain.persistence.reminder_tables import ReminderOutboxRow, ReminderSubscriptionRow
 from domain.persistence.tables import OrderRow
+from domain.tickets import ERASED_TEXT
 
 # Where an erased customer's chat was: no chat has this id.
 NO_CHAT = 0
@@ -59,5 +60,11 @@ class PrivacyRepository:
             update(pushes)
             .where(pushes.customer_id == customer_id)
             .values(chat_id=NO_CHAT)
+            .execution_options(synchronize_session=False)
+        )
+        await self._session.execute(
+            update(SurveyAnswerRow)
+            .where(SurveyAnswerRow.customer_id == customer_id, SurveyAnswerRow.comment.is_not(None))
+            .values(comment=ERASED_TEXT)
             .execution_options(synchronize_session=False)
         )

@@ -105,6 +105,22 @@ class CampaignChoice:
         return self.name_en if language is Language.EN else self.name_zh
 
 
+# The longest survey comment kept.
+MAX_COMMENT = 500
+
+
+@dataclass(frozen=True)
+class SurveyResult:
+    campaign_id: int
+    name_zh: str
+    name_en: str
+    answers: int
+    average: float
+
+    def name(self, language: Language) -> str:
+        return self.name_en if language is Language.EN else self.name_zh
+
+
 @dataclass(frozen=True)
 class Claimed:
     """Pushes taken for sending: those to send now, and how many rows were taken in all
@@ -156,6 +172,50 @@ class BroadcastService:
         async with self._uow() as uow:
             await uow.broadcasts.pressed(broadcast_id, customer_id, self._clock())
             await uow.commit()
+
+    # -- post-campaign surveys ----------------------------------------------------------------
+    async def survey_of(self, broadcast_id: int) -> CampaignChoice | None:
+        """The campaign a survey push asks about (None: the push is about no campaign, or
+        there is no such push)."""
+        async with self._uow.read() as uow:
+            row = await uow.broadcasts.get(broadcast_id)
+            if row is None or row.campaign_id is None:
+                return None
+            found = await uow.reminders.campaign(row.campaign_id)
+        if found is None:
+            return None
+        campaign = found[0]
+        return CampaignChoice(campaign.id, campaign.name_zh, campaign.name_en, campaign.ends_at)
+
+    async def rate(self, broadcast_id: int, customer_id: int, rating: int) -> bool:
+        """A rating from 1 to 5 of the survey's campaign; False when out of range, not a
+        survey this customer was sent, or rated before (the first rating stays)."""
+        if not 1 <= rating <= 5:
+            return False
+        async with self._uow() as uow:
+            row = await uow.broadcasts.get(broadcast_id)
+            if row is None or PushTarget.SURVEY.value not in row.targets:
+                return False
+            if not await uow.broadcasts.was_sent(broadcast_id, customer_id):
+                return False
+            done = await uow.broadcasts.rate(
+                broadcast_id, customer_id, row.campaign_id, rating, self._clock()
+            )
+            await uow.commit()
+        return done
+
+    async def comment(self, broadcast_id: int, customer_id: int, text: str) -> bool:
+        async with self._uow() as uow:
+            done = await uow.broadcasts.comment(broadcast_id, customer_id, text[:MAX_COMMENT])
+            await uow.commit()
+        return done
+
+    async def survey_results(self, days: int) -> list[SurveyResult]:
+        """Post-campaign survey answers of the last `days` days, by campaign."""
+        since = self._clock() - timedelta(days=days)
+        async with self._uow.read() as uow:
+            rows = await uow.broadcasts.survey_results(since)
+        return [SurveyResult(*row) for row in rows]
 
     # -- staff --------------------------------------------------------------------------------
     async def create(
@@ -428,8 +488,9 @@ class BroadcastService:
         self, uow: UnitOfWork, broadcast: BroadcastRow, now: datetime
     ) -> tuple[PushSkip | None, list[int]]:
         """Whether what the broadcast is about is over or sold out now, and its offers (a
-        customer who took one of them gets no push about it)."""
-        if broadcast.campaign_id is None:
+        customer who took one of them gets no push about it). A survey asks about a campaign
+        once it is over, of those who took part too: none of this holds it back."""
+        if broadcast.campaign_id is None or PushTarget.SURVEY.value in broadcast.targets:
             return None, []
         found = await uow.reminders.campaign(broadcast.campaign_id)
         if found is None:

@@ -35,6 +35,23 @@ class PushOpen(ButtonData, prefix="psh-go"):
     target: PushTarget
 
 
+@dataclass(frozen=True)
+class SurveyRate(ButtonData, prefix="svy"):
+    """A rating (1-5) of the campaign a survey push asks about."""
+
+    broadcast_id: int
+    rating: int
+
+
+@dataclass(frozen=True)
+class SurveySkip(ButtonData, prefix="svy-x"):
+    """No comment beside the rating."""
+
+    broadcast_id: int
+
+
+COMMENTING = "survey.comment"
+
 TARGET_LABELS = {
     PushTarget.OFFERS: "push.button.offers",
     PushTarget.RECHARGE: "push.button.recharge",
@@ -86,4 +103,40 @@ def register(router: ConversationRouter) -> None:
         elif data.target is PushTarget.RECHARGE:
             await router.press(ctx, ShowRecharge())
         else:
-            ctx.notice(ctx.t("button.expired"))
+            await _ask_rating(ctx, data.broadcast_id)
+
+    @router.button(SurveyRate)
+    async def survey_rate(ctx: Context, data: SurveyRate) -> None:
+        if not await ctx.services.broadcasts.rate(data.broadcast_id, ctx.customer.id, data.rating):
+            ctx.notice(ctx.t("survey.already"))
+            return
+        ctx.go(COMMENTING, broadcast=data.broadcast_id)
+        skip = Button(ctx.t("survey.skip"), SurveySkip(data.broadcast_id).pack())
+        ctx.reply(ctx.t("survey.ask_comment", stars="⭐" * data.rating), ((skip,),), edit=True)
+
+    @router.button(SurveySkip)
+    async def survey_skip(ctx: Context, _data: SurveySkip) -> None:
+        ctx.finish()
+        ctx.reply(ctx.t("survey.thanks"), (back_to_menu(ctx.t),), edit=True)
+
+    @router.step(COMMENTING)
+    async def survey_comment(ctx: Context) -> None:
+        broadcast_id = ctx.state.data.get("broadcast")
+        text = ctx.event.text.strip()
+        if not isinstance(broadcast_id, int) or not text:
+            ctx.finish()
+            ctx.reply(ctx.t("survey.thanks"), (back_to_menu(ctx.t),))
+            return
+        await ctx.services.broadcasts.comment(broadcast_id, ctx.customer.id, text)
+        ctx.finish()
+        ctx.reply(ctx.t("survey.thanks"), (back_to_menu(ctx.t),))
+
+
+async def _ask_rating(ctx: Context, broadcast_id: int) -> None:
+    """The survey's question: 1 to 5 stars for the campaign."""
+    campaign = await ctx.services.broadcasts.survey_of(broadcast_id)
+    name = campaign.name(ctx.language) if campaign else ctx.t("survey.this_campaign")
+    stars = tuple(
+        Button("⭐" * rating, SurveyRate(broadcast_id, rating).pack()) for rating in range(1, 6)
+    )
+    ctx.reply(ctx.t("survey.ask", name=name), tuple((star,) for star in stars))

@@ -176,6 +176,16 @@ def register(router: ConversationRouter) -> None:
         stats = await ctx.services.support.stats(days)
         t = desk_texts(ctx)
         text = stats_text(t, days, stats)
+        surveys = await ctx.services.broadcasts.survey_results(days)
+        if surveys:
+            lines = [t("survey.stats_header")]
+            for item in surveys:
+                average = f"{item.average:.1f}"
+                name = item.name(t.language)
+                lines.append(
+                    t.plural("survey.stats_item", item.answers, name=name, average=average)
+                )
+            text = "\n".join([text, "", *lines])
         if router.staff_chat_id is None:
             text = f"{t('staff.no_staff_chat')}\n\n{text}"
         _answer(ctx, text)
