@@ -1,7 +1,7 @@
 """A/B variants of a broadcast, and answers to post-campaign surveys
 
-Revision ID: 0018_broadcast_variants
-Revises: 0017_audit_log
+Revision ID: 0019_broadcast_variants
+Revises: 0018_outbound_sends
 Create Date: 2026-12-05
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018_broadcast_variants"
-down_revision = "0017_audit_log"
+revision = "0019_broadcast_variants"
+down_revision = "0018_outbound_sends"
 branch_labels = None
 depends_on = None
 
