@@ -178,6 +178,35 @@ class PhoneBindingRecord:
     bound_at: datetime
 
 
+@dataclass(frozen=True)
+class NewPayment:
+    """A payment captured at `captured_at`; its order, amount and currency are set where it is
+    kept (the amount charged, or the order's)."""
+
+    method: str
+    reference: str | None
+    captured_at: datetime
+    telegram_charge_id: str | None = None
+    amount_fen: int | None = None
+    currency: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    """The one payment of an order, and its refund."""
+
+    id: int
+    order_id: int
+    method: str
+    amount_fen: int
+    currency: str
+    reference: str | None
+    telegram_charge_id: str | None
+    captured_at: datetime
+    refunded_at: datetime | None
+    refund_route: str | None
+
+
 class OrderView(Protocol):
     """What every reader of an order may rely on, however the repository returns it."""
 
@@ -324,6 +353,19 @@ class WalletRepository(Protocol):
         key is a `RecordConflict`."""
 
 
+class PaymentRepository(Protocol):
+    async def add(self, order_id: int, payment: NewPayment) -> int:
+        """Keep the order's payment (with its amount and currency); a second payment of the
+        order, or of the same Telegram charge, is a `RecordConflict`."""
+
+    async def of_order(self, order_id: int) -> PaymentRecord | None: ...
+
+    async def by_telegram_charge(self, charge_id: str) -> PaymentRecord | None: ...
+
+    async def mark_refunded(self, order_id: int, at: datetime, route: str) -> bool:
+        """Refunded by `route`, once."""
+
+
 class OrderReader(Protocol):
     """Reading one order, and forgetting the numbers of a customer's orders (the rest of the
     order repository is the persistence's for now)."""
@@ -429,6 +471,9 @@ class UnitOfWork(Protocol):
 
     @property
     def orders(self) -> OrderReader: ...
+
+    @property
+    def payments(self) -> PaymentRepository: ...
 
     @property
     def customers(self) -> CustomerRepository: ...

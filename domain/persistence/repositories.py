@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -27,6 +27,7 @@ from domain.money import Money
 from domain.orders import COUNTS_TOWARDS_LIMIT, LimitExceeded, OrderStatus
 from domain.persistence.allowance_repository import AllowanceRepository
 from domain.persistence.core import (
+    CoreConnection,
     OnConflict,
     Record,
     Repository,
@@ -56,6 +57,8 @@ from domain.repositories import (
     ConversationRecord,
     CustomerRecord,
     NewCustomer,
+    NewPayment,
+    PaymentRecord,
     PhoneBindingRecord,
     TurnRecord,
     WalletEntryRecord,
@@ -445,7 +448,7 @@ class OrderRepository(Repository):
         cause: str,
         at: datetime,
         *,
-        payment: PaymentRow | None = None,
+        payment: NewPayment | None = None,
         grant: Grant | None = None,
         claims: Sequence[SlotClaim] = (),
         **values: object,
@@ -495,9 +498,11 @@ class OrderRepository(Repository):
                 scope = daily_scope(moved.purpose, moved.created_at)
                 await self._allowances.give_back(moved.customer_id, scope, moved.amount_fen)
             if payment is not None:
-                payment.order_id = order_id
-                payment.amount_fen, payment.currency = moved.amount_fen, moved.currency
-                await _PAYMENT_INSERT.insert(core, payment)
+                await _insert_payment(
+                    core,
+                    order_id,
+                    replace(payment, amount_fen=moved.amount_fen, currency=moved.currency),
+                )
             if grant is not None:
                 await self.grant(order_id, moved.customer_id, grant, at)
         return moved
@@ -745,22 +750,45 @@ _WALLET_ENTRY_BY_KEY = select(_WALLET_ENTRIES.c.id).where(
 )
 
 
-class PaymentRepository(Repository):
-    async def add(self, row: PaymentRow) -> int:
-        """Insert the order's payment; a second one for the order is an IntegrityError."""
-        return await _PAYMENT_INSERT.insert(await self._core(), row)
+_PAYMENT = tuple(f.name for f in fields(PaymentRecord))
 
-    async def of_order(self, order_id: int) -> PaymentRow | None:
+
+def _payment_record(row: PaymentRow | None) -> PaymentRecord | None:
+    if row is None:
+        return None
+    return PaymentRecord(**{name: getattr(row, name) for name in _PAYMENT})
+
+
+async def _insert_payment(core: CoreConnection, order_id: int, payment: NewPayment) -> int:
+    """Insert the order's payment; a second one for the order is a `RecordConflict`."""
+    row = PaymentRow(
+        order_id=order_id,
+        method=payment.method,
+        reference=payment.reference,
+        captured_at=payment.captured_at,
+        telegram_charge_id=payment.telegram_charge_id,
+        amount_fen=payment.amount_fen,
+        currency=payment.currency,
+    )
+    return await _PAYMENT_INSERT.insert(core, row)
+
+
+class PaymentRepository(Repository):
+    async def add(self, order_id: int, payment: NewPayment) -> int:
+        """Insert the order's payment; a second one for the order is a `RecordConflict`."""
+        return await _insert_payment(await self._core(), order_id, payment)
+
+    async def of_order(self, order_id: int) -> PaymentRecord | None:
         result = await self._session.execute(
             select(PaymentRow).where(PaymentRow.order_id == order_id)
         )
-        return result.scalar_one_or_none()
+        return _payment_record(result.scalar_one_or_none())
 
-    async def by_telegram_charge(self, charge_id: str) -> PaymentRow | None:
+    async def by_telegram_charge(self, charge_id: str) -> PaymentRecord | None:
         result = await self._session.execute(
             select(PaymentRow).where(PaymentRow.telegram_charge_id == charge_id)
         )
-        return result.scalar_one_or_none()
+        return _payment_record(result.scalar_one_or_none())
 
     async def mark_refunded(self, order_id: int, at: datetime, route: str) -> bool:
         result = await self._session.execute(

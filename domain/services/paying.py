@@ -18,9 +18,9 @@ from domain.orders import (
     PaymentMethod,
     check_transition,
 )
-from domain.persistence.tables import PaymentRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.ports import ChargeOutcome, PaymentProvider
+from domain.repositories import NewPayment
 from domain.services.fulfilment import FulfilmentService
 from domain.services.loyalty import LoyaltyService
 from domain.services.recharge import (
@@ -191,10 +191,13 @@ class PaymentService(OrderSteps):
                 payment_method=PaymentMethod.TELEGRAM.value,
             )
             if moved:
-                payment = self._payment(PaymentMethod.TELEGRAM, provider_charge_id)
-                payment.order_id, payment.telegram_charge_id = order.id, charge_id
-                payment.amount_fen, payment.currency = total_fen, currency  # what was charged
-                await uow.payments.add(payment)
+                payment = replace(
+                    self._payment(PaymentMethod.TELEGRAM, provider_charge_id),
+                    telegram_charge_id=charge_id,
+                    amount_fen=total_fen,  # what was charged
+                    currency=currency,
+                )
+                await uow.payments.add(order.id, payment)
             elif await uow.payments.by_telegram_charge(charge_id) is not None:
                 # A duplicate of this very update settled the order while we waited for it.
                 return await self._reload(uow, order.id)
@@ -372,9 +375,9 @@ class PaymentService(OrderSteps):
         if row.status in PAYABLE_VALUES and not await self._loyalty.take_reward_coupon(uow, row):
             raise CouponUnavailable(order_id)
 
-    def _payment(self, method: PaymentMethod, reference: str | None) -> PaymentRow:
+    def _payment(self, method: PaymentMethod, reference: str | None) -> NewPayment:
         """A payment captured now; its order, amount and currency are set where it is kept."""
-        return PaymentRow(method=method.value, reference=reference, captured_at=self._clock())
+        return NewPayment(method=method.value, reference=reference, captured_at=self._clock())
 
     async def poll_providers(self) -> None:
         """Ask providers about charges that got no definite answer; settle the approved ones."""

@@ -34,9 +34,10 @@ from domain.orders import (
 )
 from domain.persistence.core import Record
 from domain.persistence.ledgers import Grant, SlotClaim
-from domain.persistence.tables import OrderRow, PaymentRow, ProductRow
+from domain.persistence.tables import OrderRow, ProductRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier
+from domain.repositories import NewPayment
 from domain.services.loyalty import LoyaltyService, quote_from_json
 
 PAYABLE_VALUES = frozenset(s.value for s in PAYABLE)
@@ -288,7 +289,7 @@ class OrderSteps:
         target: OrderStatus,
         cause: str,
         *,
-        payment: PaymentRow | None = None,
+        payment: NewPayment | None = None,
         grant: Grant | None = None,
         claims: Sequence[SlotClaim] = (),
         **values: object,

@@ -29,9 +29,11 @@ from domain.repositories import (
     ConversationRecord,
     CustomerRecord,
     NewCustomer,
+    NewPayment,
     NewTicket,
     NewTicketMessage,
     OrderRatingRecord,
+    PaymentRecord,
     PhoneBindingRecord,
     TicketMessageRecord,
     TicketRecord,
@@ -82,6 +84,7 @@ class Tables:
     roles: dict[int, tuple[str, datetime]] = field(default_factory=dict)
     wallets: dict[int, Wallet] = field(default_factory=dict)
     wallet_entries: dict[int, WalletEntryRecord] = field(default_factory=dict)
+    payments: dict[int, PaymentRecord] = field(default_factory=dict)
 
     def snapshot(self) -> Tables:
         return Tables(**{f.name: copy.copy(getattr(self, f.name)) for f in fields(self)})
@@ -126,6 +129,7 @@ class FakeUnitOfWork:
         self.wallets = FakeWalletRepository(self)
         self.orders = FakeOrderRepository(self)
         self.customers = FakeCustomerRepository(self)
+        self.payments = FakePaymentRepository(self)
         self.phones = FakePhoneBindingRepository(self)
         self.conversations = FakeConversationRepository(self)
         self.points = FakePointsRepository(self)
@@ -231,6 +235,46 @@ class FakeOrderRepository(_Repository):
 
     async def anonymise_phones(self, customer_id: int) -> None:
         """The fake's orders keep no number."""
+
+
+class FakePaymentRepository(_Repository):
+    async def add(self, order_id: int, payment: NewPayment) -> int:
+        if payment.amount_fen is None or payment.currency is None:
+            raise ValueError("a payment is kept with its amount and currency")
+        for kept in self._t.payments.values():
+            if kept.order_id == order_id or (
+                payment.telegram_charge_id is not None
+                and kept.telegram_charge_id == payment.telegram_charge_id
+            ):
+                raise RecordConflict(f"payments: order {order_id} is paid already")
+        payment_id = self._t.next_id("payments")
+        self._t.payments[payment_id] = PaymentRecord(
+            id=payment_id,
+            order_id=order_id,
+            method=payment.method,
+            amount_fen=payment.amount_fen,
+            currency=payment.currency,
+            reference=payment.reference,
+            telegram_charge_id=payment.telegram_charge_id,
+            captured_at=payment.captured_at,
+            refunded_at=None,
+            refund_route=None,
+        )
+        return payment_id
+
+    async def of_order(self, order_id: int) -> PaymentRecord | None:
+        return next((p for p in self._t.payments.values() if p.order_id == order_id), None)
+
+    async def by_telegram_charge(self, charge_id: str) -> PaymentRecord | None:
+        found = (p for p in self._t.payments.values() if p.telegram_charge_id == charge_id)
+        return next(found, None)
+
+    async def mark_refunded(self, order_id: int, at: datetime, route: str) -> bool:
+        payment = await self.of_order(order_id)
+        if payment is None or payment.refunded_at is not None:
+            return False
+        self._t.payments[payment.id] = replace(payment, refunded_at=at, refund_route=route)
+        return True
 
 
 class FakePointsRepository(_Repository):

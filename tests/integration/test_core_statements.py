@@ -34,6 +34,7 @@ from domain.persistence.tables import (
     WalletRow,
 )
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from domain.repositories import NewPayment
 
 NOW = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)
 ORDERS = cast(Table, OrderRow.__table__)
@@ -370,8 +371,8 @@ async def test_a_move_to_paid_keeps_its_payment_for_the_orders_amount_once(
         second = await work.orders.add(an_order(customer_id), "customer", UNLIMITED)
         await work.commit()
 
-    def payment(reference: str) -> PaymentRow:
-        return PaymentRow(method="sandbox", reference=reference, captured_at=NOW)
+    def payment(reference: str) -> NewPayment:
+        return NewPayment(method="sandbox", reference=reference, captured_at=NOW)
 
     async with uow() as work:
         paid = await work.orders.move(first, ["created"], "paid", "pay", NOW, payment=payment("a"))
