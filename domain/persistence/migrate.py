@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -28,9 +29,19 @@ def _upgrade_on(connection: Connection, revision: str) -> None:
     command.upgrade(config, revision)
 
 
+# pg_advisory_xact_lock(namespace, 0): several processes starting at once migrate one at a time.
+MIGRATION_LOCK = 1_633_771_875
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the database to `revision` in one transaction."""
+    """Bring the database to `revision` in one transaction. On PostgreSQL, processes starting
+    together (several webhook workers) take turns: the first migrates, the others then find
+    nothing to do."""
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:namespace, 0)"), {"namespace": MIGRATION_LOCK}
+            )
         await connection.run_sync(_upgrade_on, revision)
 
 

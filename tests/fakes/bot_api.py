@@ -472,6 +472,8 @@ class FakeBotApi:
         self._webhook: _Webhook | None = None
         self._webhook_last_error: tuple[int, str] | None = None
         self._deliverer: asyncio.Task[None] | None = None
+        # Chats whose sendMessage calls wait for their event (a turn held mid-way, see `hold`).
+        self._held_chats: dict[str, asyncio.Event] = {}
 
         # Chats and messages.
         self._chats: dict[int, _Known] = {}
@@ -628,6 +630,10 @@ class FakeBotApi:
             if handler is None:
                 raise _TelegramError(404, "Not Found: method not found")
             self._raise_injected(canonical)
+            if self._held_chats and canonical == "sendMessage":
+                held = self._held_chats.get(str(params.get("chat_id")))
+                if held is not None:
+                    await held.wait()
             result = await handler(params)
         except _TelegramError as error:
             if connected is None or connected():
@@ -1895,6 +1901,11 @@ class FakeBotApi:
         return list(self._open_callback_queries)
 
     # ==================================================================== test driver: waiting
+
+    def hold(self, chat_id: int) -> asyncio.Event:
+        """Make every sendMessage to `chat_id` wait (the bot's turn in that chat stays under way)
+        until the returned event is set."""
+        return self._held_chats.setdefault(str(chat_id), asyncio.Event())
 
     async def wait_for(
         self,

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.errors import ChatTurnBusy
 from domain.persistence.chat_turns import LOCK_NAMESPACE, PostgresChatTurns, lock_key
 from domain.persistence.database import create_engine
+from domain.persistence.migrate import current_revision, head_revision, upgrade
+from tests.conftest import _drop_postgres_database, _fresh_postgres_database
 from tests.scale.conftest import needs_postgres
 
 pytestmark = [needs_postgres(), pytest.mark.postgres, pytest.mark.timeout(30)]
@@ -192,3 +194,15 @@ def test_chat_ids_fold_into_lock_keys() -> None:
     for chat_id in (1, -1, 2**31, -(10**12) - 5, 7_999_999_999):
         assert -(2**31) <= lock_key(chat_id) < 2**31
     assert lock_key(CHAT) != lock_key(OTHER_CHAT)
+
+
+async def test_workers_starting_together_migrate_one_at_a_time() -> None:
+    url, name = await _fresh_postgres_database()  # empty: every migration is to be applied
+    engines = [create_engine(url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(upgrade(engine) for engine in engines))
+        assert {await current_revision(engine) for engine in engines} == {head_revision()}
+    finally:
+        for engine in engines:
+            await engine.dispose()
+        await _drop_postgres_database(name)
