@@ -23,6 +23,7 @@ from domain.persistence.database import PoolBudget, create_engine, is_sqlite
 from domain.persistence.migrate import upgrade
 from domain.persistence.outbound_limits import PostgresOutboundLimiter, SharedLimits
 from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.pin import PinRules
 from domain.ports import PaymentProvider, TopUpGateway, TopUpResult
 from domain.reminders import QuietHours
 from domain.risk import DEFAULT_ACTIONS, RiskRules
@@ -154,6 +155,16 @@ def risk_rules(settings: Settings) -> RiskRules:
     )
 
 
+def pin_rules(settings: Settings) -> PinRules:
+    return PinRules(
+        wallet_threshold_fen=settings.pin_wallet_threshold_fen,
+        unverified_threshold_fen=settings.pin_unverified_threshold_fen,
+        redeem_threshold_points=settings.pin_redeem_threshold_points,
+        max_wrong=settings.pin_max_wrong,
+        lock=timedelta(minutes=settings.pin_lock_minutes),
+    )
+
+
 def support_config(settings: Settings) -> SupportConfig:
     return SupportConfig(
         first_response=timedelta(minutes=settings.support_first_response_minutes),
@@ -190,6 +201,7 @@ async def build_app(
         reminders=reminder_config(settings),
         broadcasts=broadcast_config(settings),
         risk=risk_rules(settings),
+        pin=pin_rules(settings),
     )
     conversation = build_conversation(services)
     conversation.bot_username = settings.bot_username

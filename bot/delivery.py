@@ -48,7 +48,10 @@ class OutcomeSender(ABC):
     unasked_limiter: SharedLimiter | None = None
 
     async def deliver(self, event: Incoming, outcome: Outcome) -> None:
-        """Answer the pressed button or the payment question (always, first), then each reply."""
+        """Delete what must not stay in the chat (a typed PIN), answer the pressed button or the
+        payment question (always), then each reply."""
+        for message_id in outcome.delete_messages:
+            await self.delete_message(event.chat_id, message_id)
         if event.callback_id is not None:
             await self.answer_button(event.callback_id, outcome.notice)
         if event.kind is EventKind.PRE_CHECKOUT and event.payment is not None:
@@ -64,6 +67,10 @@ class OutcomeSender(ABC):
 
     @abstractmethod
     async def answer_button(self, callback_id: str, notice: str | None) -> None: ...
+
+    @abstractmethod
+    async def delete_message(self, chat_id: int, message_id: int) -> None:
+        """deleteMessage, tried once; a failure is logged (the message may be gone already)."""
 
     @abstractmethod
     async def answer_pre_checkout(self, query_id: str | None, error: str | None) -> None: ...

@@ -160,6 +160,15 @@ class Settings(BaseSettings):
     risk_new_account_minutes: int = Field(default=60, ge=1)
     risk_actions: Annotated[dict[RiskRule, RiskAction], NoDecode] = Field(default_factory=dict)
     risk_sweep_seconds: float = Field(default=5.0, gt=0)
+    # The payment PIN (/pin), once a customer set one, is asked: paying from the wallet from
+    # PIN_WALLET_THRESHOLD_FEN, recharging a typed (unverified) number from
+    # PIN_UNVERIFIED_THRESHOLD_FEN, redeeming from PIN_REDEEM_THRESHOLD_POINTS; PIN_MAX_WRONG
+    # wrong tries in a row lock those for PIN_LOCK_MINUTES.
+    pin_wallet_threshold_fen: int = Field(default=10_000, ge=0)
+    pin_unverified_threshold_fen: int = Field(default=5_000, ge=0)
+    pin_redeem_threshold_points: int = Field(default=1_000, ge=0)
+    pin_max_wrong: int = Field(default=5, ge=1)
+    pin_lock_minutes: int = Field(default=30, ge=1)
 
     @field_validator("risk_actions", mode="before")
     @classmethod

@@ -297,6 +297,8 @@ class Outcome:
     notice: str | None = None
     # The answer to a PRE_CHECKOUT event: None means "ok"; a text is the refusal shown.
     pre_checkout_error: str | None = None
+    # Messages of the event's chat to delete before anything is answered (a typed PIN).
+    delete_messages: list[int] = field(default_factory=list)
     # Run by the front end once every reply was accepted (by Telegram, or shown by the
     # console): what may be recorded as told only when it was.
     after_delivery: list[Callable[[], Awaitable[None]]] = field(default_factory=list)

@@ -12,6 +12,7 @@ from handlers.features import (
     offers,
     orders,
     phones,
+    pin,
     points,
     privacy,
     recharge,
@@ -46,6 +47,7 @@ FEATURES = (
     risk_review,
     broadcast_desk,
     audit,
+    pin,
 )
 
 

@@ -72,6 +72,11 @@ class Context:
     def send_invoice(self, invoice: Invoice) -> None:
         self.outcome.replies.append(Reply(text=invoice.title, invoice=invoice))
 
+    def delete_event_message(self) -> None:
+        """Delete the message this event came with from the chat (a PIN, once read)."""
+        if self.event.message_id is not None:
+            self.outcome.delete_messages.append(self.event.message_id)
+
     def notice(self, text: str) -> None:
         self.outcome.notice = text
 

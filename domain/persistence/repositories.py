@@ -225,9 +225,12 @@ class PhoneBindingRepository(Repository):
         return [PhoneBindingRecord(**{name: getattr(r, name) for name in _PHONE}) for r in rows]
 
     async def bind(
-        self, customer_id: int, digits: str, carrier: str, at: datetime
+        self, customer_id: int, digits: str, carrier: str, at: datetime, *, verified: bool = False
     ) -> PhoneBindingRecord:
-        row = PhoneBindingRow(customer_id=customer_id, digits=digits, carrier=carrier, bound_at=at)
+        """A new bound number: `verified` when shared as the customer's own contact."""
+        row = PhoneBindingRow(
+            customer_id=customer_id, digits=digits, carrier=carrier, bound_at=at, verified=verified
+        )
         self._session.add(row)
         await self._session.flush()
         return PhoneBindingRecord(**{name: getattr(row, name) for name in _PHONE})

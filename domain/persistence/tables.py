@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -80,6 +81,8 @@ class PhoneBindingRow(Base):
     digits: Mapped[str] = mapped_column(String(11), index=True)
     carrier: Mapped[str] = mapped_column(String(16))
     bound_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Shared as the customer's own Telegram contact (True), or typed (False: unverified).
+    verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ConversationRow(Base):
@@ -389,6 +392,7 @@ from domain.persistence import audit_tables as _audit_tables  # noqa: E402, F401
 from domain.persistence import broadcast_tables as _broadcast_tables  # noqa: E402,F401
 from domain.persistence import chat_update_tables as _chat_update_tables  # noqa: E402,F401
 from domain.persistence import dashboard_tables as _dashboard_tables  # noqa: E402, F401
+from domain.persistence import pin_tables as _pin_tables  # noqa: E402, F401
 from domain.persistence import referral_tables as referral_tables  # noqa: E402
 from domain.persistence import reminder_tables as _reminder_tables  # noqa: E402, F401
 from domain.persistence import risk_tables as _risk_tables  # noqa: E402, F401

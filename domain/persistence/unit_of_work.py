@@ -29,6 +29,7 @@ from domain.persistence.loyalty_repositories import (
     RewardCouponRepository,
     RewardRepository,
 )
+from domain.persistence.pin_repository import PinRepository
 from domain.persistence.privacy_repositories import PrivacyRepository
 from domain.persistence.referral_repositories import ReferralRepository
 from domain.persistence.reminder_repositories import LeaseRepository, ReminderRepository
@@ -229,6 +230,10 @@ class UnitOfWork:
     @cached_property
     def audit(self) -> AuditRepository:
         return AuditRepository(self)
+
+    @cached_property
+    def pins(self) -> PinRepository:
+        return PinRepository(self)
 
 
 class UnitOfWorkFactory:

@@ -155,18 +155,29 @@ class CustomerService:
         async with self._uow.read() as uow:
             return [_bound_phone(row) for row in await uow.phones.of_customer(customer_id)]
 
-    async def bind_phone(self, customer_id: int, number: PhoneNumber) -> BoundPhone:
-        """Bind a validated number. Binding the same number twice is refused, nothing changes."""
+    async def bind_phone(
+        self, customer_id: int, number: PhoneNumber, *, verified: bool = False
+    ) -> BoundPhone:
+        """Bind a validated number: `verified` when shared as the customer's own Telegram
+        contact, else typed (unverified). Binding the same number twice is refused; sharing
+        as a contact a number typed before marks it verified."""
         async with self._uow() as uow:
             await self._row(uow, customer_id)
             bound = await uow.phones.of_customer(customer_id)
             if any(row.digits == number.digits for row in bound):
+                if verified:
+                    await uow.pins.mark_verified(customer_id, number.digits)
+                    await uow.commit()
                 raise PhoneAlreadyBound(number.digits)
             if len(bound) >= MAX_BOUND_PHONES:
                 raise TooManyPhones(number.digits)
             try:
                 row = await uow.phones.bind(
-                    customer_id, number.digits, number.carrier.value, self._clock()
+                    customer_id,
+                    number.digits,
+                    number.carrier.value,
+                    self._clock(),
+                    verified=verified,
                 )
                 await uow.commit()
             except RecordConflict as error:
@@ -194,6 +205,7 @@ class CustomerService:
             await uow.orders.anonymise_phones(customer_id)
             await uow.privacy.forget_chats(customer_id)
             await uow.phones.remove_all(customer_id)
+            await uow.pins.remove(customer_id)
             await uow.support.erase_customer(customer_id, ERASED_TEXT, ERASED_KINDS)
             await uow.customers.erase(customer_id, self._clock())
             await uow.commit()

@@ -9,6 +9,7 @@ from domain.clock import Clock, utc_now
 from domain.money import Money
 from domain.orders import PaymentMethod, RechargeLimits
 from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.pin import PinRules
 from domain.ports import PaymentProvider, TopUpGateway
 from domain.risk import RiskRules
 from domain.services.audit import AuditTrail
@@ -22,6 +23,7 @@ from domain.services.loyalty import LoyaltyConfig, LoyaltyService, RewardCatalog
 from domain.services.ordering import OrderingService
 from domain.services.outcomes import OutcomeService
 from domain.services.paying import PaymentService
+from domain.services.pins import PinService
 from domain.services.recharge import RechargeConfig
 from domain.services.referrals import ReferralService
 from domain.services.reminders import ReminderConfig, ReminderService
@@ -67,6 +69,7 @@ class Services:
     broadcasts: BroadcastService
     risk: RiskService
     audit: AuditTrail
+    pins: PinService
 
 
 def build_services(
@@ -81,6 +84,7 @@ def build_services(
     reminders: ReminderConfig | None = None,
     broadcasts: BroadcastConfig | None = None,
     risk: RiskRules | None = None,
+    pin: PinRules | None = None,
 ) -> Services:
     loyalty_service = LoyaltyService(uow, loyalty or LoyaltyConfig(), clock)
     orders = recharge or RechargeConfig(limits=DEFAULT_LIMITS)
@@ -113,4 +117,5 @@ def build_services(
         broadcasts=BroadcastService(uow, broadcasts, clock),
         risk=risk_service,
         audit=AuditTrail(uow, clock),
+        pins=PinService(uow, pin or PinRules(), clock),
     )

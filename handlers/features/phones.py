@@ -8,7 +8,7 @@ from domain.customers import MAX_BOUND_PHONES, BoundPhone
 from domain.phone import PhoneNumberError, parse_phone_number
 from domain.services.customers import PhoneAlreadyBound, TooManyPhones
 from handlers.buttons import ButtonData
-from handlers.contract import Button, ContactKeyboard, RemoveKeyboard
+from handlers.contract import Button, ContactKeyboard, EventKind, RemoveKeyboard
 from handlers.menu import back_to_menu, show_menu
 from handlers.router import Context, ConversationRouter
 
@@ -116,7 +116,13 @@ def register(router: ConversationRouter) -> None:
             ctx.reply(ctx.t(f"phones.invalid.{error.reason}"))
             return
         try:
-            bound = await ctx.services.customers.bind_phone(ctx.customer.id, number)
+            event = ctx.event
+            own_contact = (
+                event.kind is EventKind.CONTACT and event.contact_user_id == event.user.telegram_id
+            )
+            bound = await ctx.services.customers.bind_phone(
+                ctx.customer.id, number, verified=own_contact
+            )
         except PhoneAlreadyBound:
             ctx.finish()
             ctx.reply(

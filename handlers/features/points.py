@@ -10,6 +10,7 @@ from domain.phone import PhoneNumber, PhoneNumberError, parse_phone_number
 from domain.services.loyalty import RedeemRefused, Reward, RewardCoupon
 from handlers.buttons import ButtonData
 from handlers.contract import MAX_KEYBOARD_BUTTONS, Button, Reply
+from handlers.features.pin import ask_pin, read_pin
 from handlers.features.recharge import show_receipt
 from handlers.i18n import Texts
 from handlers.menu import back_to_menu
@@ -18,6 +19,7 @@ from handlers.paging import Block, navigation, page_line, page_of, paginate, row
 from handlers.router import Context, ConversationRouter
 
 WARN_WITHIN = timedelta(days=30)
+PIN_TO_REDEEM = "pin.redeem"  # the same data as CONFIRMING, while the PIN is asked
 CONFIRMING = "points.confirm_redeem"  # data: {"reward": id, "nonce": n[, "phone": digits]}
 TYPING_NUMBER = "points.reward_number"  # data: {"reward": id}: a data pack's number
 
@@ -324,12 +326,30 @@ def register(router: ConversationRouter) -> None:
             ctx.notice(ctx.t("button.expired"))
             await _show_rewards(ctx, edit=True)
             return
+        reward = await _reward(ctx, data.reward_id)
+        if reward is not None and await ctx.services.pins.needed_to_redeem(
+            ctx.customer.id, reward.cost_points
+        ):
+            ask_pin(ctx, PIN_TO_REDEEM, **state)
+            return
+        await _redeem(ctx, data.reward_id, data.nonce, state)
+
+    @router.step(PIN_TO_REDEEM)
+    async def pin_to_redeem(ctx: Context) -> None:
+        if not await read_pin(ctx):
+            return
+        state = dict(ctx.state.data)
+        ctx.finish()
+        await _redeem(ctx, int(str(state.get("reward", 0))), int(str(state.get("nonce", 0))), state)
+
+    async def _redeem(ctx: Context, reward_id: int, nonce: int, state: dict[str, object]) -> None:
         number = None
         if state.get("phone"):
             try:
                 number = parse_phone_number(str(state["phone"]))
             except PhoneNumberError:
                 number = None
+        data = ConfirmRedeem(reward_id, nonce)
         try:
             redeemed = await ctx.services.rewards.redeem(
                 ctx.customer.id,

@@ -25,6 +25,7 @@ from domain.services.recharge import (
 )
 from handlers.buttons import ButtonData
 from handlers.contract import Button, Invoice, Reply
+from handlers.features.pin import ask_pin, read_pin
 from handlers.i18n import Texts
 from handlers.menu import back_to_menu, show_menu
 from handlers.offers_text import benefit_lines, earnings_line
@@ -253,8 +254,19 @@ def explain_refusal(ctx: Context, error: RechargeError | LimitExceeded) -> None:
         ctx.reply(ctx.t(f"recharge.refused.{error.reason}"))
 
 
+PIN_TO_PAY = "pin.pay"
+
+
 async def pay(ctx: Context, order_id: int, method: PaymentMethod) -> None:
-    """Pay an order by the chosen method; the answer is a receipt or why not."""
+    """Pay an order by the chosen method (after the payment PIN when it is needed); the
+    answer is a receipt or why not."""
+    if await ctx.services.pins.needed_to_pay(ctx.customer.id, order_id, method):
+        ask_pin(ctx, PIN_TO_PAY, order_id=order_id, method=method.value)
+        return
+    await _pay_now(ctx, order_id, method)
+
+
+async def _pay_now(ctx: Context, order_id: int, method: PaymentMethod) -> None:
     try:
         if method is PaymentMethod.TELEGRAM:
             order = await ctx.services.paying.start_invoice(ctx.customer.id, order_id)
@@ -427,6 +439,20 @@ def register(router: ConversationRouter) -> None:
     @router.button(PayOrder)
     async def pay_order(ctx: Context, data: PayOrder) -> None:
         await pay(ctx, data.order_id, data.method)
+
+    @router.step(PIN_TO_PAY)
+    async def pin_to_pay(ctx: Context) -> None:
+        if not await read_pin(ctx):
+            return
+        data = ctx.state.data
+        ctx.finish()
+        try:
+            method = PaymentMethod(str(data.get("method")))
+            order_id = int(data.get("order_id", 0))
+        except ValueError:
+            ctx.reply(ctx.t("button.expired"))
+            return
+        await _pay_now(ctx, order_id, method)
 
     @router.button(CancelOrder)
     async def cancel_order(ctx: Context, data: CancelOrder) -> None:

@@ -1,0 +1,98 @@
+"""/pin: set or change the payment PIN, and reading a PIN wherever one is asked (paying,
+redeeming). Every message that may hold a PIN is deleted from the chat as soon as it is read;
+the digits are never kept, not even in the conversation state (a new PIN waiting for its
+repetition is kept as its salted hash)."""
+
+from __future__ import annotations
+
+from domain.orders import CHINA
+from domain.pin import PinCheck, PinOutcome, valid_pin
+from handlers.contract import EventKind
+from handlers.menu import back_to_menu
+from handlers.router import Context, ConversationRouter
+
+CURRENT = "pin.current"
+NEW = "pin.new"
+REPEAT = "pin.repeat"
+
+
+def ask_pin(ctx: Context, step: str, **data: object) -> None:
+    """Ask for the PIN before what `step` does next (its handler calls `read_pin`)."""
+    ctx.go(step, **data)
+    ctx.reply(ctx.t("pin.ask"), (back_to_menu(ctx.t),))
+
+
+def _typed(ctx: Context) -> str | None:
+    """The text of a typed message, deleted from the chat; None for anything else."""
+    if ctx.event.kind is not EventKind.TEXT:
+        return None
+    ctx.delete_event_message()
+    return ctx.event.text.strip()
+
+
+def explain(ctx: Context, check: PinCheck) -> None:
+    """What the customer is told of a PIN that was not right."""
+    if check.outcome is PinOutcome.WRONG:
+        ctx.reply(ctx.t("pin.wrong", left=check.tries_left), (back_to_menu(ctx.t),))
+        return
+    if check.outcome is PinOutcome.LOCKED:
+        until = check.locked_until.astimezone(CHINA) if check.locked_until else None
+        key = "pin.locked_now" if check.just_locked else "pin.locked"
+        ctx.finish()
+        ctx.reply(ctx.t(key, until=f"{until:%H:%M}" if until else "-"), (back_to_menu(ctx.t),))
+        return
+    ctx.finish()
+    ctx.reply(ctx.t("pin.not_set"), (back_to_menu(ctx.t),))
+
+
+async def read_pin(ctx: Context) -> bool:
+    """Read (and delete) the PIN typed at a step that asked for it: True when it is right. A
+    wrong one is told and asked again (the step stays); locked, the step ends."""
+    typed = _typed(ctx)
+    if typed is None:
+        ctx.reply(ctx.t("pin.ask"), (back_to_menu(ctx.t),))
+        return False
+    check = await ctx.services.pins.check(ctx.customer.id, typed)
+    if check.ok:
+        return True
+    explain(ctx, check)
+    return False
+
+
+def register(router: ConversationRouter) -> None:
+    @router.command("pin")
+    async def pin_command(ctx: Context) -> None:
+        if await ctx.services.pins.has_pin(ctx.customer.id):
+            ctx.go(CURRENT)
+            ctx.reply(ctx.t("pin.ask_current"), (back_to_menu(ctx.t),))
+            return
+        ctx.go(NEW)
+        ctx.reply(ctx.t("pin.ask_new"), (back_to_menu(ctx.t),))
+
+    @router.step(CURRENT)
+    async def current(ctx: Context) -> None:
+        if not await read_pin(ctx):
+            return
+        ctx.go(NEW)
+        ctx.reply(ctx.t("pin.ask_new"), (back_to_menu(ctx.t),))
+
+    @router.step(NEW)
+    async def new(ctx: Context) -> None:
+        typed = _typed(ctx)
+        if typed is None or not valid_pin(typed):
+            ctx.reply(ctx.t("pin.invalid"), (back_to_menu(ctx.t),))
+            return
+        ctx.go(REPEAT, first=await ctx.services.pins.seal(typed))
+        ctx.reply(ctx.t("pin.ask_repeat"), (back_to_menu(ctx.t),))
+
+    @router.step(REPEAT)
+    async def repeat(ctx: Context) -> None:
+        typed = _typed(ctx)
+        first = str(ctx.state.data.get("first", ""))
+        if typed is None or not await ctx.services.pins.same(typed, first):
+            ctx.go(NEW)
+            ctx.reply(ctx.t("pin.mismatch"), (back_to_menu(ctx.t),))
+            return
+        await ctx.services.pins.set_pin(ctx.customer.id, typed)
+        ctx.finish()
+        ctx.reply(ctx.t("pin.set"), (back_to_menu(ctx.t),))
