@@ -409,10 +409,13 @@ class PhoneBindingRepository(Protocol):
         """Oldest first."""
 
     async def bind(
-        self, customer_id: int, digits: str, carrier: str, at: datetime
+        self, customer_id: int, digits: str, carrier: str, at: datetime, *, verified: bool = False
     ) -> PhoneBindingRecord:
-        """A number of the customer; the same number twice is a `RecordConflict` (at the
-        latest on commit)."""
+        """A number of the customer (`verified`: shared as their own Telegram contact); the
+        same number twice is a `RecordConflict` (at the latest on commit)."""
+
+    async def mark_verified(self, customer_id: int, digits: str) -> None:
+        """The customer's number, typed before, now shared as their own contact."""
 
     async def remove(self, customer_id: int, binding_id: int) -> bool:
         """Only one of the customer's own numbers."""
@@ -442,6 +445,9 @@ class PointsOpener(Protocol):
 class PrivacyRepository(Protocol):
     async def forget_chats(self, customer_id: int) -> None:
         """Every place that keeps the chat the bot talks to the customer in forgets it."""
+
+    async def forget_secrets(self, customer_id: int) -> None:
+        """The customer's payment PIN (its hash) goes."""
 
 
 # -- the unit of work --------------------------------------------------------------------------

@@ -73,11 +73,3 @@ class PinRepository(Repository):
             )
         )
         return result.first() is not None
-
-    async def mark_verified(self, customer_id: int, digits: str) -> None:
-        await self._session.execute(
-            update(PhoneBindingRow)
-            .where(PhoneBindingRow.customer_id == customer_id, PhoneBindingRow.digits == digits)
-            .values(verified=True)
-            .execution_options(synchronize_session=False)
-        )

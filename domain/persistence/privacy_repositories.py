@@ -7,6 +7,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.persistence.broadcast_tables import BroadcastOutboxRow, SurveyAnswerRow
+from domain.persistence.pin_tables import CustomerPinRow
 from domain.persistence.reminder_repositories import PLANNED, SKIPPED
 from domain.persistence.reminder_tables import ReminderOutboxRow, ReminderSubscriptionRow
 from domain.persistence.tables import OrderRow
@@ -67,4 +68,9 @@ class PrivacyRepository:
             .where(SurveyAnswerRow.customer_id == customer_id, SurveyAnswerRow.comment.is_not(None))
             .values(comment=ERASED_TEXT)
             .execution_options(synchronize_session=False)
+        )
+
+    async def forget_secrets(self, customer_id: int) -> None:
+        await self._session.execute(
+            delete(CustomerPinRow).where(CustomerPinRow.customer_id == customer_id)
         )

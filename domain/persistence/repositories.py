@@ -248,6 +248,14 @@ class PhoneBindingRepository(Repository):
             delete(PhoneBindingRow).where(PhoneBindingRow.customer_id == customer_id)
         )
 
+    async def mark_verified(self, customer_id: int, digits: str) -> None:
+        await self._session.execute(
+            update(PhoneBindingRow)
+            .where(PhoneBindingRow.customer_id == customer_id, PhoneBindingRow.digits == digits)
+            .values(verified=True)
+            .execution_options(synchronize_session=False)
+        )
+
 
 class ConversationRepository(Repository):
     async def find(self, chat_id: int, telegram_id: int) -> ConversationRecord | None:

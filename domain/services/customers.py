@@ -166,7 +166,7 @@ class CustomerService:
             bound = await uow.phones.of_customer(customer_id)
             if any(row.digits == number.digits for row in bound):
                 if verified:
-                    await uow.pins.mark_verified(customer_id, number.digits)
+                    await uow.phones.mark_verified(customer_id, number.digits)
                     await uow.commit()
                 raise PhoneAlreadyBound(number.digits)
             if len(bound) >= MAX_BOUND_PHONES:
@@ -205,7 +205,7 @@ class CustomerService:
             await uow.orders.anonymise_phones(customer_id)
             await uow.privacy.forget_chats(customer_id)
             await uow.phones.remove_all(customer_id)
-            await uow.pins.remove(customer_id)
+            await uow.privacy.forget_secrets(customer_id)
             await uow.support.erase_customer(customer_id, ERASED_TEXT, ERASED_KINDS)
             await uow.customers.erase(customer_id, self._clock())
             await uow.commit()

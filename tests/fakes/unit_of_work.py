@@ -288,6 +288,9 @@ class FakePrivacyRepository(_Repository):
     async def forget_chats(self, customer_id: int) -> None:
         """The fake keeps no chat outside tickets (`FakeSupportRepository.erase_customer`)."""
 
+    async def forget_secrets(self, customer_id: int) -> None:
+        """The fake keeps no payment PIN."""
+
 
 class FakeCustomerRepository(_Repository):
     async def turn(self, telegram_id: int, chat_id: int) -> TurnRecord | None:
@@ -376,7 +379,7 @@ class FakePhoneBindingRepository(_Repository):
         return sorted(theirs, key=lambda p: (p.bound_at, p.id))
 
     async def bind(
-        self, customer_id: int, digits: str, carrier: str, at: datetime
+        self, customer_id: int, digits: str, carrier: str, at: datetime, *, verified: bool = False
     ) -> PhoneBindingRecord:
         if any(p.digits == digits for p in await self.of_customer(customer_id)):
             raise RecordConflict(f"phone_bindings: {customer_id}, {digits} exists")
@@ -395,6 +398,9 @@ class FakePhoneBindingRepository(_Repository):
     async def remove_all(self, customer_id: int) -> None:
         for binding in await self.of_customer(customer_id):
             del self._t.phones[binding.id]
+
+    async def mark_verified(self, customer_id: int, digits: str) -> None:
+        """The fake does not tell verified numbers apart (no service test reads it)."""
 
 
 class FakeConversationRepository(_Repository):
