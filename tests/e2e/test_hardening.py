@@ -207,7 +207,10 @@ async def test_aiogram_polling_leaves_what_it_cannot_work_off_with_telegram(
         assert len(started) == 10
         assert len(api.pending_updates) >= 300 - 100 - 10
         gate.set()
-        await api.wait_for(lambda: not api.pending_updates, what="every update consumed")
+        # 300 turns on a loaded two-core machine: the bound is generous; the test is that all are.
+        await api.wait_for(
+            lambda: not api.pending_updates, timeout=60, what="every update consumed"
+        )
         for customer in customers:
             await api.wait_for_message(customer.id, after=Mark(), timeout=10)
 
