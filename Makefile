@@ -6,7 +6,7 @@ PIP_OPTIONS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench screenshots install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ lint: $(STAMP)
 ## Benchmarks: scripts that print figures (each says whether it meets its target).
 bench: $(STAMP)
 	for script in tests/bench/*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
+## The dashboard's overview in Chinese and English, drawn by headless Chromium, under var/screenshots/.
+screenshots: $(STAMP)
+	mkdir -p var/screenshots
+	DASHBOARD_SCREENSHOTS=var/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/dashboard/test_browser.py -k 'sqlite and staff_sign_in'
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -47,8 +47,9 @@ SECURITY_HEADERS = {
     ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    # The sign-in token is in the link's query: never sent on to anybody.
-    "Referrer-Policy": "no-referrer",
+    # The sign-in token is in the link's query: never sent to another site. (Not no-referrer:
+    # browsers then send "Origin: null" with the dashboard's own forms.)
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 

@@ -8,6 +8,7 @@
     var spec = data[element.dataset.chart];
     if (!spec) { return; }
     var chart = echarts.init(element);
+    chart.on("finished", function () { element.dataset.drawn = "true"; });
     chart.setOption({
       animation: false,
       tooltip: { trigger: "axis" },
@@ -18,7 +19,6 @@
         return { name: s.name, type: spec.kind, data: s.values };
       }),
     });
-    chart.on("finished", function () { element.dataset.drawn = "true"; });
     window.dashboardCharts[element.dataset.chart] = chart;
   });
   window.addEventListener("resize", function () {

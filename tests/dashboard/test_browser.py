@@ -1,0 +1,93 @@
+"""The dashboard in a real browser: headless Chromium (Debian's `chromium`, which .ci/run
+installs) driven by Playwright signs in with the link the bot sent, opens every page, waits for
+the charts to draw and checks that they hold the database's numbers. `make screenshots` keeps
+the overview in both languages under var/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from bot.dashboard.pages import PAGES
+from tests.dashboard.conftest import STAFF_ID, Site
+from tests.dashboard.test_figures import WEEK as PERIOD
+from tests.dashboard.test_figures import Shop, _fill
+from tests.handlers.chat import Chat
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOTS = os.environ.get("DASHBOARD_SCREENSHOTS")
+WEEK = "period=custom&from=2026-12-01&to=2026-12-07"
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI installs Debian's chromium (.ci/run); it is missing")
+        pytest.skip("no chromium on this machine (apt-get install chromium)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def _signed_in(site: Site, browser: Browser, language: str) -> Page:
+    await Chat.of(site.app.conversation, STAFF_ID, language).send("/start")
+    page = await browser.new_page(viewport={"width": 1200, "height": 1400})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    token = await site.link_token()
+    await page.goto(str(site.client.make_url(f"/signin?token={token}")))
+    async with page.expect_navigation():
+        await page.click("#sign-in")
+    assert await page.locator("[data-chart]").count() > 0, await page.content()
+    assert errors == []
+    return page
+
+
+async def _drawn(page: Page, chart: str) -> list[float]:
+    await page.wait_for_selector(f'[data-chart="{chart}"][data-drawn="true"]', timeout=15_000)
+    values = await page.evaluate(
+        "(key) => window.dashboardCharts[key].getOption().series[0].data", chart
+    )
+    return [float(v) for v in values]
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+async def test_staff_sign_in_and_see_every_chart_drawn_with_the_databases_numbers(
+    site: Site, browser: Browser, language: str
+) -> None:
+    shop: Shop = await _fill(site.app.engine)
+    page = await _signed_in(site, browser, language)
+    await page.goto(str(site.client.make_url(f"/?{WEEK}")))
+    # 1-7 December in Beijing: 30, 100, 50, 20 and 10 yuan on the 2nd, 3rd, 4th, 5th and 7th.
+    assert await _drawn(page, "sales_by_day") == [30.0, 100.0, 50.0, 20.0, 10.0]
+    heading = await page.text_content("h2")
+    assert heading == ("总览" if language == "zh-hans" else "Overview")
+    if SCREENSHOTS:
+        await page.screenshot(path=f"{SCREENSHOTS}/overview-{language}.png", full_page=True)
+    await page.goto(str(site.client.make_url(f"/p/funnel?{WEEK}")))
+    # B, C and D started that week, and so did the staff member, who wrote to the bot on the
+    # 1st (the clock of these tests) to get the link.
+    assert await _drawn(page, "funnel") == [4, 2, 2, 2, 2, 1]
+    await page.goto(str(site.client.make_url(f"/p/offers?{WEEK}&campaign={shop.campaign}")))
+    first_three = (await shop.figures.offers(PERIOD, shop.campaign))[0]
+    assert await _drawn(page, f"burn_down_{first_three.offer_id}") == [2, 1, 0]
+    for name in PAGES:
+        await page.goto(str(site.client.make_url(f"/p/{name}?{WEEK}")))
+        assert await page.locator("header h1").count() == 1, name
+
+
+async def test_a_browser_without_a_session_sees_no_chart(site: Site, browser: Browser) -> None:
+    page = await browser.new_page()
+    response = await page.goto(str(site.client.make_url("/")))
+    assert response is not None and response.status == 401
+    assert await page.locator("[data-chart]").count() == 0
