@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, String
+from sqlalchemy import BigInteger, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.persistence.tables import Base, UtcDateTime
+from domain.persistence.tables import Base, CustomerRow, OrderRow, UtcDateTime
 
 
 class DashboardTokenRow(Base):
@@ -28,3 +28,19 @@ class DashboardTokenRow(Base):
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (Index("ix_dashboard_tokens_expires_at", "expires_at"),)
+
+
+# The dashboard's figures read completed recharges by the time they completed, and customers by
+# when they came: indexes for those reads (the recharge one holds what the sums need).
+_ORDERS = OrderRow.__table__.c
+_COMPLETED_RECHARGE = text("status = 'completed' AND purpose = 'recharge'")
+Index(
+    "ix_orders_completed_recharges",
+    _ORDERS.completed_at,
+    _ORDERS.customer_id,
+    _ORDERS.amount_fen,
+    postgresql_where=_COMPLETED_RECHARGE,
+    sqlite_where=_COMPLETED_RECHARGE,
+)
+Index("ix_customers_last_seen_at", CustomerRow.__table__.c.last_seen_at)
+Index("ix_customers_registered_at", CustomerRow.__table__.c.registered_at)

@@ -1,0 +1,187 @@
+"""Benchmark: each dashboard page's queries on PostgreSQL with 1,000,000 orders.
+
+    .venv/bin/python tests/bench/dashboard_queries.py [--orders 1000000] [--customers 200000]
+
+Fills a database of its own (dropped at the end) on TEST_POSTGRES_URL's server with customers,
+their numbers, orders (90 % completed recharges) and payments, one campaign whose offers were
+claimed by one order in ten, a points ledger (one entry per completed order), referrals and
+support tickets; then builds every page (the figures and tables a request renders) for the last
+7 and 30 days, for all campaigns and for the one, and prints p50 and p95 per page.
+
+Target: p95 ≤ 300 ms per page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from bot.dashboard.pages import PAGES, Scope
+from domain.figures import Period
+from domain.languages import Language
+from domain.persistence.database import create_engine
+from domain.persistence.migrate import upgrade
+from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.services.dashboard_figures import CampaignChoice, DashboardFigures
+from domain.services.registry import Ports, build_services
+from handlers.i18n import texts
+
+DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+NOW = datetime(2026, 12, 5, 12, tzinfo=UTC)
+TARGET_MS = 300.0
+RUNS = 15
+
+
+def _fill_statements(customers: int, orders: int) -> list[str]:
+    now = f"TIMESTAMPTZ '{NOW.isoformat()}'"
+    return [
+        f"""INSERT INTO customers (telegram_id, language, registered_at, last_seen_at)
+        SELECT 100000 + i, 'zh-CN', {now} - (i % 90) * INTERVAL '1 day' - INTERVAL '1 hour',
+               {now} - (i % 30) * INTERVAL '1 day'
+        FROM generate_series(1, {customers}) AS i""",
+        """INSERT INTO phone_bindings (customer_id, digits, carrier, bound_at)
+        SELECT id, lpad((18600000000 + id)::text, 11, '0'), 'unicom', registered_at
+        FROM customers""",
+        f"""INSERT INTO orders (customer_id, purpose, status, amount_fen, currency, phone_digits,
+            carrier, product_name_zh, product_name_en, created_at, expires_at, updated_at,
+            completed_at, outcome_notified)
+        SELECT 1 + (i % {customers}), 'recharge',
+               CASE WHEN i % 10 = 0 THEN 'expired' ELSE 'completed' END,
+               (ARRAY[1000, 2000, 5000, 10000])[1 + i % 4], 'CNY', '18600000000', 'unicom',
+               '', '', {now} - (i % 86400) * INTERVAL '1 minute' / 14.4,
+               {now} - (i % 86400) * INTERVAL '1 minute' / 14.4 + INTERVAL '15 minutes',
+               {now} - (i % 86400) * INTERVAL '1 minute' / 14.4,
+               CASE WHEN i % 10 = 0 THEN NULL
+                    ELSE {now} - (i % 86400) * INTERVAL '1 minute' / 14.4 + INTERVAL '1 minute'
+               END, true
+        FROM generate_series(1, {orders}) AS i""",
+        """INSERT INTO payments (order_id, method, amount_fen, currency, captured_at)
+        SELECT id, 'wallet', amount_fen, 'CNY', created_at FROM orders
+        WHERE status = 'completed'""",
+        f"""INSERT INTO campaigns (code, name_zh, name_en, terms_zh, terms_en, starts_at,
+            ends_at, timezone, status, audience, priority, exclusive, extra, loaded_at)
+        VALUES ('bench', '压测活动', 'Bench', '', '', {now} - INTERVAL '30 days',
+            {now} + INTERVAL '30 days', 'Asia/Shanghai', 'active', 'everyone', 0, false,
+            '{{"holdout_percent": 10}}', {now})""",
+        """INSERT INTO offers (campaign_id, code, kind, params, quota, used, spent_fen)
+        SELECT c.id, 'bench-' || n, 'cashback', '{}', 100000, 0, 0
+        FROM campaigns c, generate_series(1, 5) AS n""",
+        """INSERT INTO offer_claims (offer_id, order_id, customer_id, cashback_fen, status, at)
+        SELECT (SELECT min(id) FROM offers) + o.id % 5, o.id, o.customer_id, 100, 'granted',
+               o.created_at
+        FROM orders o WHERE o.id % 10 = 1""",
+        """UPDATE offers SET used = (SELECT count(*) FROM offer_claims WHERE offer_id = offers.id),
+            spent_fen = (SELECT count(*) * 100 FROM offer_claims WHERE offer_id = offers.id)""",
+        """INSERT INTO points_entries (customer_id, points, kind, order_id, idempotency_key, note,
+            at)
+        SELECT customer_id, amount_fen / 100, 'earn', id, 'earn:' || id, '', completed_at
+        FROM orders WHERE status = 'completed'""",
+        """INSERT INTO points_balances (customer_id, points)
+        SELECT customer_id, sum(points) FROM points_entries GROUP BY customer_id""",
+        f"""INSERT INTO referrals (inviter_id, friend_id, status, joined_at, campaign_code,
+            qualified_at, alert_sent)
+        SELECT i, i + 1, CASE WHEN i % 3 = 0 THEN 'qualified' ELSE 'joined' END,
+               {now} - (i % 60) * INTERVAL '1 day', 'bench',
+               CASE WHEN i % 3 = 0 THEN {now} - (i % 60) * INTERVAL '1 day' END, false
+        FROM generate_series(1, {customers // 10} * 2, 2) AS i""",
+        f"""INSERT INTO tickets (customer_id, chat_id, category, priority, status, created_at,
+            updated_at, first_response_at, csat)
+        SELECT 1 + i * 7 % {customers}, i, 'payment', 'normal', 'closed',
+               {now} - (i % 60) * INTERVAL '1 day', {now},
+               {now} - (i % 60) * INTERVAL '1 day' + (i % 90) * INTERVAL '1 minute', 1 + i % 5
+        FROM generate_series(1, 10000) AS i""",
+        "ANALYZE",
+    ]
+
+
+async def _database(base: str) -> tuple[str, str]:
+    name = f"bench_dashboard_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base)
+    async with admin.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    return make_url(base).set(database=name).render_as_string(hide_password=False), name
+
+
+async def _drop(base: str, name: str) -> None:
+    admin = create_engine(base)
+    async with admin.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--customers", type=int, default=200_000)
+    args = parser.parse_args()
+    base = os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG)
+    url, name = await _database(base)
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+        started = time.perf_counter()
+        async with engine.begin() as connection:
+            for statement in _fill_statements(args.customers, args.orders):
+                if statement == "ANALYZE":
+                    continue
+                await connection.execute(text(statement))
+        async with engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text("ANALYZE"))
+        print(
+            f"filled {args.customers:,} customers and {args.orders:,} orders (with payments, "
+            f"claims, points, referrals, tickets) in {time.perf_counter() - started:.0f} s"
+        )
+        uow = UnitOfWorkFactory.of(engine)
+        services = build_services(uow, lambda: NOW, ports=Ports(gateway=None, providers={}))  # type: ignore[arg-type]
+        figures: DashboardFigures = services.figures
+        campaign: CampaignChoice = (await figures.campaigns())[0]
+        t = texts(Language.ZH_CN)
+        zone = ZoneInfo("Asia/Shanghai")
+        worst = 0.0
+        print(f"{'page':<10} {'period':<7} {'campaign':<8} {'p50 ms':>8} {'p95 ms':>8}")
+        for days in (7, 30):
+            period = Period(NOW - timedelta(days=days), NOW)
+            for chosen in (None, campaign):
+                for page, build in PAGES.items():
+                    if page == "holdout" and chosen is None:
+                        continue
+                    scope = Scope(period, chosen, zone)
+                    times = []
+                    for _ in range(RUNS):
+                        began = time.perf_counter()
+                        await build(services, t, scope)
+                        times.append((time.perf_counter() - began) * 1000)
+                    times.sort()
+                    p95 = times[max(0, int(len(times) * 0.95 + 0.5) - 1)]
+                    worst = max(worst, p95)
+                    label = "one" if chosen else "all"
+                    print(
+                        f"{page:<10} {days:>2} days {label:<8} "
+                        f"{statistics.median(times):8.1f} {p95:8.1f}"
+                    )
+        verdict = "meets" if worst <= TARGET_MS else "misses"
+        print(f"worst page p95 {worst:.0f} ms: {verdict} the target of {TARGET_MS:.0f} ms")
+    finally:
+        await engine.dispose()
+        await _drop(base, name)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
