@@ -1,7 +1,7 @@
 """dashboard indexes: completed recharges by completion time, customers by first and last visit
 
-Revision ID: 0020_dashboard_indexes
-Revises: 0019_broadcast_variants
+Revision ID: 0021_dashboard_indexes
+Revises: 0020_payment_pins
 Create Date: 2026-12-05
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0020_dashboard_indexes"
-down_revision = "0019_broadcast_variants"
+revision = "0021_dashboard_indexes"
+down_revision = "0020_payment_pins"
 branch_labels = None
 depends_on = None
 
