@@ -44,8 +44,19 @@ class Money:
         return self.fen > 0
 
     def format(self) -> str:
-        """¥100.00 — the way a receipt shows it."""
+        """¥100.00, ¥1,450.00 — the way a receipt shows it."""
         sign = "-" if self.fen < 0 else ""
         whole, part = divmod(abs(self.fen), 100)
         symbol = "¥" if self.currency == CNY else f"{self.currency} "
-        return f"{sign}{symbol}{whole}.{part:02d}"
+        return f"{sign}{symbol}{whole:,}.{part:02d}"
+
+    def short(self) -> str:
+        """¥50 for whole yuan, ¥49.50 otherwise: the way a button or a list line shows it."""
+        if self.fen % 100:
+            return self.format()
+        return self.format().removesuffix(".00")
+
+    @property
+    def whole_yuan(self) -> int | None:
+        """The amount in yuan when it is whole (50 for ¥50.00), else None."""
+        return None if self.fen % 100 else self.fen // 100

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -40,7 +41,7 @@ _PREFIXES: list[tuple[str, Carrier]] = sorted(
     key=lambda item: -len(item[0]),
 )
 
-_SEPARATORS = re.compile(r"[\s\-()]")
+_SEPARATORS = re.compile(r"[\s\-()\u2010-\u2015\u2212.·]")
 _COUNTRY_PREFIX = re.compile(r"^(?:\+86|0086|86)(?=1\d{10}$)")
 
 
@@ -65,8 +66,9 @@ class PhoneNumber:
 
 
 def normalise(text: str) -> str:
-    """Strip separators and the +86 country prefix a customer or Telegram may add."""
-    compact = _SEPARATORS.sub("", text.strip())
+    """Strip separators and the +86 country prefix a customer or Telegram may add; full-width
+    digits and signs (a Chinese keyboard's １８６－…, ＋８６) read as their ASCII forms."""
+    compact = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text).strip())
     return _COUNTRY_PREFIX.sub("", compact)
 
 

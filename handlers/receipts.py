@@ -46,7 +46,7 @@ def summary_line(t: Texts, order: Order) -> str:
         "order.line",
         date=f"{order.created_at.astimezone(CHINA):%m-%d %H:%M}",
         product=product_name(t, order),
-        amount=order.amount.format(),
+        amount=order.amount.short(),
         status=status_name(t, order.status),
     )
 

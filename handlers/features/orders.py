@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from domain.orders import Order, OrderPurpose, OrderStatus
 from domain.services.recharge import RechargeError
 from handlers.buttons import ButtonData
 from handlers.contract import Button
 from handlers.features.recharge import (
+    RepeatOrder,
     ShowOrders,
     receipt_buttons,
     show_confirmation,
     show_receipt,
 )
+from handlers.i18n import Texts
 from handlers.menu import back_to_menu
-from handlers.receipts import receipt, summary_line
+from handlers.receipts import product_name, receipt, summary_line
 from handlers.router import Context, ConversationRouter
+
+AGAIN_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -36,8 +41,28 @@ async def _show_orders(ctx: Context, *, edit: bool) -> None:
     rows: list[tuple[Button, ...]] = [
         (Button(summary_line(ctx.t, o), OrderDetail(o.id).pack()),) for o in orders
     ]
+    rows += again_rows(ctx.t, orders)
     rows.append(back_to_menu(ctx.t))
     ctx.reply(ctx.t("orders.header"), tuple(rows), edit=edit)
+
+
+def again_rows(t: Texts, orders: list[Order]) -> list[tuple[Button, ...]]:
+    """ "Recharge again" for the latest few different recharges (number and product) that
+    completed: from /orders to a receipt in two taps (this one and pay)."""
+    rows: list[tuple[Button, ...]] = []
+    seen: set[tuple[str | None, int | None]] = set()
+    for order in orders:
+        key = (order.phone_digits, order.product_id)
+        if order.status is not OrderStatus.COMPLETED or order.purpose is not OrderPurpose.RECHARGE:
+            continue
+        if key in seen or not order.phone_digits or "*" in order.phone_digits:
+            continue
+        seen.add(key)
+        label = t("orders.again", product=product_name(t, order), number=order.masked_phone)
+        rows.append((Button(label, RepeatOrder(order.id).pack()),))
+        if len(rows) == AGAIN_SHOWN:
+            break
+    return rows
 
 
 async def _show_order(ctx: Context, order_id: int, *, refresh: bool) -> None:

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from functools import partial
 
 from domain.campaigns import OfferKind
-from domain.catalogue import ProductKind
+from domain.catalogue import Product, ProductKind
+from domain.customers import MAX_BOUND_PHONES
 from domain.orders import LimitExceeded, Order, OrderPurpose, OrderStatus, PaymentMethod
 from domain.phone import PhoneNumber, PhoneNumberError, parse_phone_number
+from domain.services.customers import PhoneAlreadyBound, TooManyPhones
 from domain.services.recharge import (
     BundleUnavailable,
     CarrierNotServed,
@@ -51,6 +53,11 @@ class RechargeTo(ButtonData, prefix="rc#"):
 @dataclass(frozen=True)
 class RechargeOther(ButtonData, prefix="rc?"):
     pass
+
+
+@dataclass(frozen=True)
+class ChangeNumber(ButtonData, prefix="rc~"):
+    """From a denomination grid: recharge another number (a bound one, or one typed)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,13 @@ class ShowOrders(ButtonData, prefix="ord"):
     pass
 
 
+@dataclass(frozen=True)
+class BindOrderNumber(ButtonData, prefix="rc+"):
+    """After a receipt for a typed number: bind that number (read from the order)."""
+
+    order_id: int
+
+
 def receipt_buttons(t: Texts, order: Order) -> tuple[tuple[Button, ...], ...]:
     rows: list[tuple[Button, ...]] = []
     if order.status is OrderStatus.COMPLETED and order.purpose is OrderPurpose.RECHARGE:
@@ -122,19 +136,40 @@ def outcome_reply(t: Texts, order: Order) -> Reply:
     return Reply(receipt(t, order), receipt_buttons(t, order))
 
 
+async def _bind_offer(ctx: Context, order: Order) -> tuple[tuple[Button, ...], ...]:
+    """A recharge of a number the customer typed: bind it in one tap (room left for it)."""
+    if order.purpose is not OrderPurpose.RECHARGE or not order.phone_digits:
+        return ()
+    if "*" in order.phone_digits or order.status not in (OrderStatus.COMPLETED, OrderStatus.PAID):
+        return ()
+    phones = await ctx.services.customers.phones(ctx.customer.id)
+    if len(phones) >= MAX_BOUND_PHONES or any(p.digits == order.phone_digits for p in phones):
+        return ()
+    label = ctx.t("recharge.bind_number", number=order.masked_phone)
+    return ((Button(label, BindOrderNumber(order.id).pack()),),)
+
+
 async def show_receipt(ctx: Context, order: Order, *, edit: bool = False) -> None:
     """The order's current account; a final outcome shown here is not sent again later."""
-    ctx.reply(receipt(ctx.t, order), receipt_buttons(ctx.t, order), edit=edit)
+    buttons = (*await _bind_offer(ctx, order), *receipt_buttons(ctx.t, order))
+    ctx.reply(receipt(ctx.t, order), buttons, edit=edit)
     if order.status in (OrderStatus.COMPLETED, OrderStatus.REFUNDED):
         if await ctx.services.outcomes.claim_outcome(order.id):
             ctx.after_delivery(partial(ctx.services.outcomes.outcome_told, order.id))
 
 
-async def _choose_number(ctx: Context, *, edit: bool) -> None:
+async def _choose_number(ctx: Context, *, edit: bool, changing: bool = False) -> None:
+    """Which number: none bound, type one; one bound, straight to its call credit (unless the
+    customer asked to change it); several, pick one."""
     phones = await ctx.services.customers.phones(ctx.customer.id)
-    if not phones:
+    if not phones or (changing and len(phones) == 1):
         _ask_number(ctx)
         return
+    if len(phones) == 1:
+        number = PhoneNumber(phones[0].digits, phones[0].carrier)
+        if number.carrier in ctx.services.ordering.config.served_carriers:
+            await show_products(ctx, number, ProductKind.CREDIT, edit=edit)
+            return
     rows: list[tuple[Button, ...]] = [
         (Button(ctx.t("recharge.to", number=p.masked), RechargeTo(p.id).pack()),) for p in phones
     ]
@@ -148,20 +183,44 @@ def _ask_number(ctx: Context) -> None:
     ctx.reply(ctx.t("recharge.type_number"), (back_to_menu(ctx.t),))
 
 
-def _choose_kind(ctx: Context, number: PhoneNumber, *, edit: bool) -> None:
-    ctx.go(CHOOSING, phone=number.digits)
-    carrier = ctx.t(f"carrier.{number.carrier}")
-    ctx.reply(
-        ctx.t("recharge.choose_kind", number=number.masked, carrier=carrier),
+def denomination_label(t: Texts, product: Product) -> str:
+    """A grid button as the wallet app shows it: "50元" ("¥50"); the price beside it only when
+    it differs ("50元 ¥49.50"). A data pack by its name and price."""
+    if product.kind is ProductKind.DATA:
+        return t("recharge.pack_button", name=product.name(t.language), price=product.price.short())
+    yuan = product.face_value.whole_yuan
+    face = t("recharge.yuan", yuan=yuan) if yuan is not None else product.face_value.short()
+    if product.price == product.face_value:
+        return face
+    return t("recharge.denomination_priced", face=face, price=product.price.short())
+
+
+async def show_products(
+    ctx: Context, number: PhoneNumber, kind: ProductKind, *, edit: bool
+) -> None:
+    """The denomination grid for the number (call credit first), with the other kind and a
+    change of number one tap away."""
+    ctx.go(CHOOSING, phone=number.digits, kind=kind.value)
+    products = await ctx.services.ordering.products(kind, number.carrier)
+    per_row = 3 if kind is ProductKind.CREDIT else 2
+    rows: list[tuple[Button, ...]] = [
+        tuple(
+            Button(denomination_label(ctx.t, p), RechargeProduct(p.id).pack())
+            for p in products[i : i + per_row]
+        )
+        for i in range(0, len(products), per_row)
+    ]
+    other = ProductKind.DATA if kind is ProductKind.CREDIT else ProductKind.CREDIT
+    rows.append(
         (
-            (
-                Button(ctx.t("recharge.kind.credit"), RechargeKind(ProductKind.CREDIT).pack()),
-                Button(ctx.t("recharge.kind.data"), RechargeKind(ProductKind.DATA).pack()),
-            ),
-            back_to_menu(ctx.t),
-        ),
-        edit=edit,
+            Button(ctx.t(f"recharge.kind.{other}"), RechargeKind(other).pack()),
+            Button(ctx.t("recharge.change_number"), ChangeNumber().pack()),
+        )
     )
+    rows.append(back_to_menu(ctx.t))
+    carrier = ctx.t(f"carrier.{number.carrier}")
+    text = ctx.t(f"recharge.grid.{kind}", number=number.masked, carrier=carrier)
+    ctx.reply(text, tuple(rows), edit=edit)
 
 
 def _number_in_progress(ctx: Context) -> PhoneNumber | None:
@@ -383,7 +442,7 @@ def register(router: ConversationRouter) -> None:
             ctx.reply(ctx.t(f"phones.invalid.{error.reason}"))
             return
         if await _number_served(ctx, number):
-            _choose_kind(ctx, number, edit=False)
+            await show_products(ctx, number, ProductKind.CREDIT, edit=False)
 
     @router.button(RechargeTo)
     async def to_bound_number(ctx: Context, data: RechargeTo) -> None:
@@ -395,7 +454,11 @@ def register(router: ConversationRouter) -> None:
             return
         number = PhoneNumber(own.digits, own.carrier)
         if await _number_served(ctx, number):
-            _choose_kind(ctx, number, edit=True)
+            await show_products(ctx, number, ProductKind.CREDIT, edit=True)
+
+    @router.button(ChangeNumber)
+    async def change_number(ctx: Context, _data: ChangeNumber) -> None:
+        await _choose_number(ctx, edit=True, changing=True)
 
     @router.button(RechargeKind)
     async def kind_chosen(ctx: Context, data: RechargeKind) -> None:
@@ -404,20 +467,7 @@ def register(router: ConversationRouter) -> None:
             ctx.notice(ctx.t("button.expired"))
             await _choose_number(ctx, edit=False)
             return
-        products = await ctx.services.ordering.products(data.kind, number.carrier)
-        rows = [
-            tuple(
-                Button(f"{p.name(ctx.language)} · {p.price.format()}", RechargeProduct(p.id).pack())
-                for p in products[i : i + 2]
-            )
-            for i in range(0, len(products), 2)
-        ]
-        rows.append(back_to_menu(ctx.t))
-        ctx.reply(
-            ctx.t(f"recharge.choose_product.{data.kind}", number=number.masked),
-            tuple(rows),
-            edit=True,
-        )
+        await show_products(ctx, number, data.kind, edit=True)
 
     @router.button(RechargeProduct)
     async def product_chosen(ctx: Context, data: RechargeProduct) -> None:
@@ -477,6 +527,31 @@ def register(router: ConversationRouter) -> None:
             explain_refusal(ctx, error)
             return
         await show_confirmation(ctx, order, edit=False)
+
+    @router.button(BindOrderNumber)
+    async def bind_order_number(ctx: Context, data: BindOrderNumber) -> None:
+        order = await _current(ctx, data.order_id)
+        if order is None or not order.phone_digits:
+            ctx.notice(ctx.t("recharge.refused.order_not_found"))
+            return
+        try:
+            number = parse_phone_number(order.phone_digits)
+            bound = await ctx.services.customers.bind_phone(ctx.customer.id, number)
+        except PhoneNumberError:
+            ctx.notice(ctx.t("recharge.refused.order_not_found"))
+            return
+        except PhoneAlreadyBound:
+            ctx.notice(ctx.t("phones.already_bound", number=order.masked_phone))
+            return
+        except TooManyPhones:
+            ctx.reply(ctx.t("phones.too_many", limit=MAX_BOUND_PHONES), (back_to_menu(ctx.t),))
+            return
+        carrier = ctx.t(f"carrier.{bound.carrier}")
+        ctx.notice(ctx.t("phones.bound", number=bound.masked, carrier=carrier))
+        ctx.reply(
+            ctx.t("phones.bound", number=bound.masked, carrier=carrier),
+            ((Button(ctx.t("menu.recharge"), ShowRecharge().pack()),), back_to_menu(ctx.t)),
+        )
 
     @router.button(UseCoupon)
     async def use_coupon(ctx: Context, data: UseCoupon) -> None:

@@ -24,6 +24,9 @@ class Chat:
     last: Outcome = field(default_factory=Outcome)
     # As a front end does once Telegram accepted every reply; False: the process stopped first.
     delivers: bool = True
+    # Every message, button press or shared contact the customer sent: what a target of "at
+    # most N taps" counts.
+    inputs: int = 0
 
     @classmethod
     def of(
@@ -36,6 +39,7 @@ class Chat:
         return self.user.telegram_id
 
     async def handle(self, event: Incoming) -> Outcome:
+        self.inputs += 1
         self.last = await self.conversation.handle(event)
         if self.delivers:
             for then in self.last.after_delivery:
