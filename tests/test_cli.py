@@ -130,7 +130,7 @@ def test_make_run_is_a_demo_the_customer_can_pay_in_with_the_sandbox(tmp_path: P
     """`make run` on a fresh clone: demo mode, a recharge in the console paid with the sandbox."""
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert "DEMO_MODE=true $(BIN)/python -m bot run" in makefile
-    script = "/start\n/recharge\n18612345678\n1\n1\n2\n"
+    script = "/start\n/recharge\n18612345678\n1\n2\n"
     result = _run(["run"], tmp_path, script, DEMO_MODE="true")
     assert result.returncode == 0, result.stderr
     assert "已支付，正在充值" in result.stdout and "支付方式：模拟支付" in result.stdout

@@ -59,7 +59,7 @@ async def pay_to_receipt(api: FakeBotApi, user: FakeUser) -> float:
         mark = api.mark()
         api.send_text(user, command)
         *_, screen = await api.wait_for_message(user.id, count, after=mark, timeout=60)
-    for label in (f"{NUMBER[:3]}****{NUMBER[-4:]}", "话费", "50元"):
+    for label in ("50元",):  # one bound number: /recharge shows its call credit grid
         screen = await press(api, user, screen, label)
     tapped = time.perf_counter()
     api.press_button(user, screen, button(screen, "模拟支付"))

@@ -167,7 +167,6 @@ async def test_no_push_about_an_offer_taken_sold_out_or_over(world: App, clock: 
     chat = Chat.of(world.conversation, telegram_id=401)
     await chat.send("/recharge")
     await chat.send("18612345678")
-    await chat.press("话费")
     await chat.press("100元")
     await chat.press("模拟支付")
     outbox = RecordingOutbox()

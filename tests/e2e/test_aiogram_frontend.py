@@ -332,11 +332,9 @@ def button_containing(message: JSONDict, part: str) -> str:
 
 
 async def invoice_for_30_yuan(api: FakeBotApi, user: FakeUser) -> JSONDict:
-    """/bind, /recharge, the number, call credit, 30 yuan, pay in Telegram: the invoice."""
+    """/bind, /recharge, 30 yuan, pay in Telegram: the invoice."""
     await say(api, user, f"/bind {NUMBER}", count=2)
-    [numbers] = await say(api, user, "/recharge")
-    kinds = await press_to_edit(api, user, numbers, EN("recharge.to", number=MASKED))
-    products = await press_to_edit(api, user, kinds, EN("recharge.kind.credit"))
+    [products] = await say(api, user, "/recharge")  # one bound number: its call credit grid
     api.press_button(user, products, button_containing(products, "30"))
     confirmation = await api.wait_for_edit(user.id)
     await press(api, user, confirmation, EN("pay.with.telegram"))

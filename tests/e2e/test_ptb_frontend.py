@@ -317,11 +317,9 @@ async def shop(api: FakeBotApi, sqlite_url: str) -> AsyncIterator[FakeBotApi]:
 
 
 async def invoice_for_30_yuan(api: FakeBotApi, user: FakeUser) -> JSONDict:
-    """/bind, /recharge, the number, call credit, 30 yuan, pay by Telegram: the invoice."""
+    """/bind, /recharge, 30 yuan, pay by Telegram: the invoice."""
     await say(api, user, f"/bind {NUMBER}", count=2)
-    [numbers] = await say(api, user, "/recharge")
-    kinds = await press_to_edit(api, user, numbers, f"为 {MASKED} 充值")
-    amounts = await press_to_edit(api, user, kinds, "话费")
+    [amounts] = await say(api, user, "/recharge")  # one bound number: its call credit grid
     confirmation = await press_to_edit(api, user, amounts, "30元")
     await press(api, user, confirmation, "💳 Telegram 支付")
     [invoice] = await api.wait_for_message(user.id)

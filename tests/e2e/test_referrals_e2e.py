@@ -70,7 +70,8 @@ def buttons(message: JSONDict) -> list[JSONDict]:
 
 
 def button(message: JSONDict, label: str) -> JSONDict:
-    found = [b for b in buttons(message) if label in b["text"]]
+    exact = [b for b in buttons(message) if b["text"] == label]
+    found = exact or [b for b in buttons(message) if label in b["text"]]
     assert len(found) == 1, f"{label!r} in {[b['text'] for b in buttons(message)]}"
     return found[0]
 
@@ -93,10 +94,8 @@ async def press_to_edit(api: FakeBotApi, user: FakeUser, message: JSONDict, labe
 
 async def first_recharge(api: FakeBotApi, user: FakeUser, number: str) -> JSONDict:
     await say(api, user, f"/bind {number}", count=2)
-    [numbers] = await say(api, user, "/recharge")
-    kinds = await press_to_edit(api, user, numbers, f"{number[:3]}****{number[-4:]}")
-    amounts = await press_to_edit(api, user, kinds, EN("recharge.kind.credit"))
-    confirmation = await press_to_edit(api, user, amounts, "¥50 call credit")
+    [amounts] = await say(api, user, "/recharge")  # one bound number: its call credit grid
+    confirmation = await press_to_edit(api, user, amounts, "¥50")
     return await press_to_edit(api, user, confirmation, "Sandbox")
 
 

@@ -58,11 +58,12 @@ class Chat:
         return await self.handle(event)
 
     async def press(self, label: str) -> Outcome:
-        """Press the button whose text contains `label` in the last answer."""
+        """Press the button whose text is `label`, or else the one whose text contains it."""
         return await self.press_data(self.button(label).data or "")
 
     def button(self, label: str) -> Button:
-        found = [b for b in self.buttons() if label in b.text]
+        exact = [b for b in self.buttons() if b.text == label]
+        found = exact if len(exact) == 1 else [b for b in self.buttons() if label in b.text]
         assert len(found) == 1, f"{label!r} in {[b.text for b in self.buttons()]}"
         return found[0]
 

@@ -39,7 +39,8 @@ async def shop(sqlite_url: str) -> AsyncIterator[App]:
 async def _confirmation(chat: Chat, kind: str = "话费", product: str = "100元") -> None:
     await chat.send("/recharge")
     await chat.send("18612345678")
-    await chat.press(kind)
+    if kind != "话费":  # call credit is the grid shown first
+        await chat.press(kind)
     await chat.press(product)
     assert chat.texts[0].startswith("请确认订单")
 
@@ -125,7 +126,6 @@ async def test_english_bundle_button_and_receipt(shop: App) -> None:
     chat = Chat.of(shop.conversation, telegram_id=8080, language="en")
     await chat.send("/recharge")
     await chat.send("18612345678")
-    await chat.press("Call credit")
     await chat.press("¥100")
     await chat.press("➕ Add 5 GB data (30 days) for ¥25.00, save ¥5.00")
     assert chat.last.notice == "Data pack added; to pay: ¥125.00."
@@ -156,7 +156,7 @@ async def test_pack_then_coupon_then_pay_is_one_order_paid_at_the_final_price(sh
 
     await chat.send("/orders")
     orders = [b.text for b in chat.buttons() if "¥" in b.text]
-    assert len(orders) == 1 and "¥120.00" in orders[0] and "待支付" in orders[0]
+    assert len(orders) == 1 and "¥120 " in orders[0] and "待支付" in orders[0]
 
     await chat.press_data(first_pay)  # pays the order as it is now
     assert chat.text.startswith("✅ 充值成功")
@@ -164,7 +164,7 @@ async def test_pack_then_coupon_then_pay_is_one_order_paid_at_the_final_price(sh
     assert "100元话费 + 5GB流量包（30天）" in chat.text
     await chat.send("/orders")
     orders = [b.text for b in chat.buttons() if "¥" in b.text]
-    assert len(orders) == 1 and "¥120.00" in orders[0] and "已关闭" not in orders[0]
+    assert len(orders) == 1 and "¥120 " in orders[0] and "已关闭" not in orders[0]
 
 
 async def test_an_old_coupon_or_pack_button_works_on_the_order_as_it_is(shop: App) -> None:
@@ -199,7 +199,6 @@ async def test_an_order_whose_payment_started_is_not_changed_and_says_so(
         chat = Chat.of(app.conversation, telegram_id=4242, language="en")
         await chat.send("/recharge")
         await chat.send("18612345678")
-        await chat.press("Call credit")
         await chat.press("¥100")
         add = chat.button("➕ Add").data or ""
         order_id = int(add.split(":")[1])

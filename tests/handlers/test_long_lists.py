@@ -183,7 +183,6 @@ async def test_a_customer_can_recharge_with_every_campaign_applying(
     chat = Chat.of(shop_on_each_database.conversation)
     _fits(await chat.send("/recharge"))
     _fits(await chat.send("18612345678"))
-    _fits(await chat.press("话费"))
     _fits(await chat.press("100元"))
     confirmation = chat.texts[0]
     assert "本单享受的优惠：" in confirmation

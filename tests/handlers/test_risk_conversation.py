@@ -58,8 +58,6 @@ async def shop(sqlite_url: str) -> AsyncIterator[App]:
 
 async def _order(chat: Chat, product: str = "50元") -> None:
     await chat.send("/recharge")
-    await chat.press(f"为 {NUMBER[:3]}****{NUMBER[-4:]} 充值")
-    await chat.press("话费")
     await chat.press(product)
 
 

@@ -97,7 +97,6 @@ async def test_claimed_unsubscribed_and_blocked_customers_get_no_reminder(
     chat = Chat.of(world.conversation, telegram_id=201)
     await chat.send("/recharge")
     await chat.send("18612345678")
-    await chat.press("话费")
     await chat.press("100元")
     await chat.press("模拟支付")
     await world.services.reminders.unsubscribe(customers[202], campaign_id)

@@ -75,7 +75,6 @@ async def test_points_lapse_warning_is_sent_once_then_points_lapse(sqlite_url: s
         chat = Chat.of(app.conversation)
         await chat.send("/recharge")
         await chat.send("18612345678")
-        await chat.press("话费")
         await chat.press("100元")
         await chat.press("模拟支付")  # 100 points, lapsing at the end of November 2027
         notifier = _Collecting()

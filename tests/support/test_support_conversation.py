@@ -194,8 +194,6 @@ async def test_flooding_is_limited_politely(sqlite_url: str, port: RecordingPort
 async def _pay_recharge(chat: Chat) -> None:
     await chat.send("/bind 18612345678")
     await chat.send("/recharge")
-    await chat.press("为 186****5678 充值")
-    await chat.press("话费")
     await chat.press("100元")
     await chat.press("模拟支付")
 
@@ -234,7 +232,7 @@ async def test_top_up_not_received_checks_the_order_and_opens_a_high_priority_ti
         await customer.send("/feedback")
         await customer.press("投诉")
         await customer.press("充值未到账")
-        await customer.press("¥100.00")
+        await customer.press("¥100 ")
         assert (
             "我们刚刚查询了订单" in customer.texts[0]
             and "已为您转人工加急处理" in customer.texts[0]
