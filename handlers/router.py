@@ -107,6 +107,11 @@ class Context:
         self.customer = customer
 
 
+def normalise_word(text: str) -> str:
+    """A typed word as keywords are kept: trimmed, lowercased, without closing punctuation."""
+    return text.strip().strip("!！?？.。~").strip().lower()
+
+
 def failure(event: Incoming, t: Texts) -> Outcome:
     """What a customer is told when something failed on our side."""
     if event.kind is EventKind.PRE_CHECKOUT:
@@ -137,6 +142,9 @@ class ConversationRouter:
         # The main menu in each language it was shown in; the same buttons every time.
         self._menus: dict[Language, tuple[tuple[Button, ...], ...]] = {}
         self._idle_text: list[tuple[Callable[[str], bool], Handler]] = []
+        # Words a customer may type instead of pressing a button ("充值", "help"): lowercased.
+        self._keywords: dict[str, Handler] = {}
+        self._step_text: dict[str, list[tuple[Callable[[str], bool], Handler]]] = {}
         self._contact: Handler | None = None
         self._pre_checkout: Handler | None = None
         self._payment: Handler | None = None
@@ -189,6 +197,30 @@ class ConversationRouter:
 
         def register(handler: Handler) -> Handler:
             self._idle_text.append((matches, handler))
+            return handler
+
+        return register
+
+    def keyword(self, *words: str) -> Callable[[Handler], Handler]:
+        """Handle a typed word (whole message, any case, at no step waiting for text) as the
+        button it names: "充值" opens recharge."""
+
+        def register(handler: Handler) -> Handler:
+            for word in words:
+                key = normalise_word(word)
+                if key in self._keywords:
+                    raise ValueError(f"keyword {word!r} registered twice")
+                self._keywords[key] = handler
+            return handler
+
+        return register
+
+    def step_text(self, step: str, matches: Callable[[str], bool]) -> Callable[[Handler], Handler]:
+        """Handle text typed at `step` when `matches(text)`, for a step that shows buttons
+        rather than waiting for text (a typed amount on the denomination grid)."""
+
+        def register(handler: Handler) -> Handler:
+            self._step_text.setdefault(step, []).append((matches, handler))
             return handler
 
         return register
@@ -301,6 +333,17 @@ class ConversationRouter:
         if event.kind is EventKind.CONTACT:
             await self._call(step or self._contact or self._fallback, ctx)
             return
+        if step is None:
+            step = next(
+                (
+                    h
+                    for matches, h in self._step_text.get(ctx.state.step, ())
+                    if matches(event.text)
+                ),
+                None,
+            )
+        if step is None:
+            step = self._keywords.get(normalise_word(event.text))
         if step is None:
             step = next((h for matches, h in self._idle_text if matches(event.text)), None)
         await self._call(step or self._fallback, ctx)

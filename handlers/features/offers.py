@@ -132,6 +132,8 @@ def register(router: ConversationRouter) -> None:
     async def offers_command(ctx: Context) -> None:
         await _show_offers(ctx, edit=False)
 
+    router.keyword("优惠", "活动", "优惠活动", "offers", "deals")(offers_command)
+
     @router.button(ShowOffers)
     async def offers_button(ctx: Context, _data: ShowOffers) -> None:
         await _show_offers(ctx, edit=True)

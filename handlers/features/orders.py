@@ -91,6 +91,8 @@ def register(router: ConversationRouter) -> None:
     async def orders_command(ctx: Context) -> None:
         await _show_orders(ctx, edit=False)
 
+    router.keyword("订单", "我的订单", "orders", "my orders")(orders_command)
+
     @router.button(ShowOrders)
     async def orders_button(ctx: Context, _data: ShowOrders) -> None:
         await _show_orders(ctx, edit=True)

@@ -245,6 +245,8 @@ def register(router: ConversationRouter) -> None:
     async def points_command(ctx: Context) -> None:
         await _show_points(ctx, edit=False)
 
+    router.keyword("积分", "我的积分", "points", "my points")(points_command)
+
     @router.button(ShowPoints)
     async def points_button(ctx: Context, _data: ShowPoints) -> None:
         ctx.finish()

@@ -25,11 +25,12 @@ from domain.services.recharge import (
     RechargeError,
     invoice_payload,
 )
+from handlers.amounts import is_amount, parse_yuan
 from handlers.buttons import ButtonData
 from handlers.contract import Button, Invoice, Reply
 from handlers.features.pin import ask_pin, read_pin
 from handlers.i18n import Texts
-from handlers.menu import back_to_menu, show_menu
+from handlers.menu import back_to_menu, cancel_row, show_menu
 from handlers.offers_text import benefit_lines, earnings_line
 from handlers.receipts import held_notice, product_name, receipt, target
 from handlers.router import Context, ConversationRouter
@@ -223,6 +224,34 @@ async def show_products(
     ctx.reply(text, tuple(rows), edit=edit)
 
 
+async def _order_product(ctx: Context, number: PhoneNumber, product_id: int, *, edit: bool) -> None:
+    """A new order for the product; the confirmation. The grid's number and kind stay, so a
+    typed amount on the confirmation picks another denomination."""
+    try:
+        order = await ctx.services.ordering.create_order(
+            ctx.customer.id, ctx.event.chat_id, number, product_id
+        )
+    except (RechargeError, LimitExceeded) as error:
+        explain_refusal(ctx, error)
+        return
+    ctx.go(CHOOSING, phone=number.digits, kind=_kind_in_progress(ctx).value)
+    await show_confirmation(ctx, order, edit=edit)
+
+
+def _yuan_of(product: Product) -> int | None:
+    """What a customer types for it: the face value of call credit, the price of a data pack."""
+    if product.kind is ProductKind.DATA:
+        return product.price.whole_yuan
+    return product.face_value.whole_yuan
+
+
+def _kind_in_progress(ctx: Context) -> ProductKind:
+    try:
+        return ProductKind(str(ctx.state.data.get("kind", ProductKind.CREDIT.value)))
+    except ValueError:
+        return ProductKind.CREDIT
+
+
 def _number_in_progress(ctx: Context) -> PhoneNumber | None:
     if ctx.state.step != CHOOSING:
         return None
@@ -302,7 +331,8 @@ async def show_confirmation(ctx: Context, order: Order, *, edit: bool) -> None:
 
 def explain_refusal(ctx: Context, error: RechargeError | LimitExceeded) -> None:
     if isinstance(error, LimitExceeded):
-        ctx.reply(ctx.t(f"recharge.limit.{error.reason}", limit=error.limit.format()))
+        ways_on = ((Button(ctx.t("menu.orders"), ShowOrders().pack()), *back_to_menu(ctx.t)),)
+        ctx.reply(ctx.t(f"recharge.limit.{error.reason}", limit=error.limit.format()), ways_on)
     elif isinstance(error, InsufficientBalance):
         ctx.reply(
             ctx.t("pay.insufficient", balance=error.balance.format(), needed=error.needed.format())
@@ -374,7 +404,15 @@ async def _offer_again(ctx: Context, order_id: int) -> None:
 
 async def _not_payable(ctx: Context, order: Order) -> None:
     if order.status is OrderStatus.EXPIRED:
-        ctx.reply(ctx.t("recharge.refused.expired"))
+        again = (
+            ()
+            if order.purpose is not OrderPurpose.RECHARGE
+            else (Button(ctx.t("recharge.again"), RepeatOrder(order.id).pack()),)
+        )
+        ctx.reply(
+            ctx.t("recharge.refused.expired"),
+            (again, back_to_menu(ctx.t)) if again else (back_to_menu(ctx.t),),
+        )
         return
     ctx.notice(ctx.t("pay.already_paid"))
     await show_receipt(ctx, order)
@@ -476,15 +514,41 @@ def register(router: ConversationRouter) -> None:
             ctx.notice(ctx.t("button.expired"))
             await _choose_number(ctx, edit=False)
             return
-        try:
-            order = await ctx.services.ordering.create_order(
-                ctx.customer.id, ctx.event.chat_id, number, data.product_id
-            )
-        except (RechargeError, LimitExceeded) as error:
-            explain_refusal(ctx, error)
+        await _order_product(ctx, number, data.product_id, edit=True)
+
+    @router.step_text(CHOOSING, is_amount)
+    async def typed_amount(ctx: Context) -> None:
+        """ "50", "50元", "五十" typed on the grid or its confirmation: that denomination."""
+        number = _number_in_progress(ctx)
+        yuan = parse_yuan(ctx.event.text)
+        if number is None or yuan is None:
             return
+        kind = _kind_in_progress(ctx)
+        products = await ctx.services.ordering.products(kind, number.carrier)
+        chosen = next((p for p in products if _yuan_of(p) == yuan), None)
+        if chosen is None:
+            separator = ctx.t("recharge.amount_separator")
+            amounts = separator.join(denomination_label(ctx.t, p) for p in products)
+            ctx.reply(ctx.t("recharge.no_such_amount", amount=yuan, amounts=amounts))
+            await show_products(ctx, number, kind, edit=False)
+            return
+        await _order_product(ctx, number, chosen.id, edit=False)
+
+    @router.keyword("充值", "充话费", "话费", "recharge", "top up", "credit", "call credit")
+    async def recharge_word(ctx: Context) -> None:
         ctx.finish()
-        await show_confirmation(ctx, order, edit=True)
+        await _choose_number(ctx, edit=False)
+
+    @router.keyword("流量", "充流量", "data", "data pack")
+    async def data_word(ctx: Context) -> None:
+        ctx.finish()
+        phones = await ctx.services.customers.phones(ctx.customer.id)
+        if len(phones) == 1:
+            number = PhoneNumber(phones[0].digits, phones[0].carrier)
+            if await _number_served(ctx, number):
+                await show_products(ctx, number, ProductKind.DATA, edit=False)
+            return
+        await _choose_number(ctx, edit=False)
 
     @router.button(PayOrder)
     async def pay_order(ctx: Context, data: PayOrder) -> None:
@@ -556,7 +620,7 @@ def register(router: ConversationRouter) -> None:
     @router.button(UseCoupon)
     async def use_coupon(ctx: Context, data: UseCoupon) -> None:
         ctx.go(TYPING_COUPON, order=data.order_id)
-        ctx.reply(ctx.t("coupon.ask"), (back_to_menu(ctx.t),))
+        ctx.reply(ctx.t("coupon.ask"), (cancel_row(ctx.t), back_to_menu(ctx.t)))
 
     @router.button(UseRewardCoupon)
     async def use_reward_coupon(ctx: Context, data: UseRewardCoupon) -> None:

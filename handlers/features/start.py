@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from handlers.buttons import ButtonData
 from handlers.contract import RemoveKeyboard
 from handlers.features.referrals import welcome_referred
-from handlers.menu import ShowMenu, back_to_menu, show_menu
+from handlers.menu import CancelInput, ShowMenu, back_to_menu, show_menu
 from handlers.router import Context, ConversationRouter
 
 
@@ -51,6 +51,15 @@ def register(router: ConversationRouter) -> None:
         ctx.finish()
         ctx.reply(ctx.t("cancel.done"), keyboard=RemoveKeyboard())
         show_menu(ctx, router)
+
+    @router.button(CancelInput)
+    async def cancel_button(ctx: Context, _data: CancelInput) -> None:
+        ctx.finish()
+        ctx.reply(ctx.t("cancel.done"), edit=True)
+        show_menu(ctx, router)
+
+    router.keyword("help", "帮助")(help_command)
+    router.keyword("menu", "菜单", "主菜单", "start", "开始")(menu)
 
     @router.unknown_command
     async def unknown_command(ctx: Context) -> None:

@@ -8,6 +8,8 @@ escalation sent to a supervisor) answers the ticket.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from domain.orders import CHINA, OrderStatus
 from domain.services.recharge import RechargeError
 from domain.services.support import (
@@ -20,7 +22,7 @@ from domain.services.support import (
 from domain.tickets import ORDER_CATEGORIES, Category, Priority, Ticket, TicketStatus, priority_for
 from handlers.contract import Button
 from handlers.features.staff_desk import relay_staff_reply
-from handlers.menu import back_to_menu
+from handlers.menu import back_to_menu, cancel_row
 from handlers.receipts import status_name, summary_line
 from handlers.router import Context, ConversationRouter
 from handlers.support_views import (
@@ -49,6 +51,9 @@ from handlers.support_views import (
 SUGGESTING = "support.suggestion"
 DESCRIBING = "support.describe"  # data: {"category": str, "order": int, "priority": str}
 WRITING = "support.writing"  # data: {"ticket": id}
+# Just after a ticket opened: the next text typed joins it. data: {"ticket": id, "until": iso}
+JUST_OPENED = "support.just_opened"
+JOIN_WINDOW = timedelta(minutes=10)
 COMMENTING = "support.order_comment"  # data: {"order": id}
 MAX_TEXT = 2000
 
@@ -81,15 +86,26 @@ async def _expected_wait(ctx: Context) -> str:
     return ctx.t("support.promised_wait", minutes=minutes(support.config.first_response))
 
 
+def _too_long(ctx: Context) -> bool:
+    """A text over the limit is refused with the limit (the customer stays where they are)."""
+    length = len(ctx.event.text)
+    if length <= MAX_TEXT:
+        return False
+    ctx.reply(ctx.t("support.too_long", length=length, limit=MAX_TEXT), (cancel_row(ctx.t),))
+    return True
+
+
 async def _opened(ctx: Context, ticket: Ticket) -> None:
-    ctx.finish()
+    until = datetime.now(UTC) + JOIN_WINDOW
+    ctx.go(JUST_OPENED, ticket=ticket.id, until=until.isoformat())
     text = ctx.t("support.opened", number=ticket.number) + "\n" + await _expected_wait(ctx)
     ctx.reply(text, (*answer_rows(ctx.t, ticket), back_to_menu(ctx.t)))
 
 
 def _ask_description(ctx: Context, category: Category, order_id: int, priority: Priority) -> None:
     ctx.go(DESCRIBING, category=category.value, order=order_id, priority=priority.value)
-    ctx.reply(ctx.t("support.ask_description", category=category_name(ctx.t, category)))
+    text = ctx.t("support.ask_description", category=category_name(ctx.t, category), limit=MAX_TEXT)
+    ctx.reply(text, (cancel_row(ctx.t),))
 
 
 async def _missing_topup(ctx: Context, order_id: int) -> None:
@@ -166,10 +182,12 @@ def register(router: ConversationRouter) -> None:
     @router.button(GiveSuggestion)
     async def suggestion(ctx: Context, _data: GiveSuggestion) -> None:
         ctx.go(SUGGESTING)
-        ctx.reply(ctx.t("support.ask_suggestion"))
+        ctx.reply(ctx.t("support.ask_suggestion", limit=MAX_TEXT), (cancel_row(ctx.t),))
 
     @router.step(SUGGESTING)
     async def typed_suggestion(ctx: Context) -> None:
+        if _too_long(ctx):
+            return
         try:
             await ctx.services.support.suggest(ctx.customer.id, ctx.event.text[:MAX_TEXT])
         except SupportError as error:
@@ -217,6 +235,8 @@ def register(router: ConversationRouter) -> None:
 
     @router.step(DESCRIBING)
     async def described(ctx: Context) -> None:
+        if _too_long(ctx):
+            return
         data = ctx.state.data
         try:
             category = Category(str(data.get("category")))
@@ -266,10 +286,13 @@ def register(router: ConversationRouter) -> None:
             ctx.notice(ctx.t("support.refused.not_active"))
             return
         ctx.go(WRITING, ticket=ticket.id)
-        ctx.reply(ctx.t("support.ask_message", number=ticket.number))
+        text = ctx.t("support.ask_message", number=ticket.number, limit=MAX_TEXT)
+        ctx.reply(text, (cancel_row(ctx.t),))
 
     @router.step(WRITING)
     async def written(ctx: Context) -> None:
+        if _too_long(ctx):
+            return
         ticket_id = int(str(ctx.state.data.get("ticket") or 0))
         ctx.finish()
         await _join_ticket(ctx, ticket_id)
@@ -352,16 +375,47 @@ def register(router: ConversationRouter) -> None:
             ctx.notice(ctx.t("rate.already"))
             return
         ctx.go(COMMENTING, order=data.order_id)
-        ctx.reply(ctx.t("rate.ask_comment"))
+        ctx.reply(ctx.t("rate.ask_comment", limit=MAX_TEXT), (cancel_row(ctx.t),))
 
     @router.step(COMMENTING)
     async def commented(ctx: Context) -> None:
+        if _too_long(ctx):
+            return
         order_id = int(str(ctx.state.data.get("order") or 0))
         ctx.finish()
         await ctx.services.support.comment_order(
             ctx.customer.id, order_id, ctx.event.text[:MAX_TEXT]
         )
         ctx.reply(ctx.t("rate.comment_thanks"), (back_to_menu(ctx.t),))
+
+    # -- text right after a ticket opened joins it -------------------------------------------
+    @router.text_hook
+    async def just_opened(ctx: Context) -> bool:
+        if ctx.state.step != JUST_OPENED or ctx.event.chat_type != "private":
+            return False
+        ticket_id = int(str(ctx.state.data.get("ticket") or 0))
+        until = datetime.fromisoformat(str(ctx.state.data.get("until")))
+        ctx.finish()
+        if datetime.now(UTC) > until or ctx.event.text.startswith("/"):
+            return False
+        if _too_long(ctx):
+            ctx.go(JUST_OPENED, ticket=ticket_id, until=until.isoformat())
+            return True
+        await _join_ticket(ctx, ticket_id)
+        return True
+
+    # -- words for the support screens ------------------------------------------------------
+    router.keyword("客服", "人工客服", "人工", "反馈", "support", "agent", "human", "feedback")(
+        feedback_command
+    )
+
+    @router.keyword("投诉", "complaint", "complain")
+    async def complaint_word(ctx: Context) -> None:
+        ctx.finish()
+        rows = tuple(
+            (Button(category_name(ctx.t, c), ComplaintCategory(c).pack()),) for c in Category
+        )
+        ctx.reply(ctx.t("support.ask_category"), (*rows, back_to_menu(ctx.t)))
 
     # -- a reply to a ticket message ----------------------------------------------------------
     @router.text_hook

@@ -60,6 +60,8 @@ def register(router: ConversationRouter) -> None:
     async def wallet_command(ctx: Context) -> None:
         await _show_wallet(ctx, edit=False)
 
+    router.keyword("钱包", "余额", "wallet", "balance")(wallet_command)
+
     @router.button(ShowWallet)
     async def wallet_button(ctx: Context, _data: ShowWallet) -> None:
         await _show_wallet(ctx, edit=True)

@@ -100,9 +100,14 @@ async def test_binding_twice_and_too_many_numbers_change_nothing(chat: Chat, app
     assert len(await app.services.customers.phones(turn.customer.id)) == 5
 
 
-async def test_a_number_typed_at_the_menu_is_bound(chat: Chat) -> None:
+async def test_a_number_typed_at_the_menu_asks_before_binding_it(chat: Chat) -> None:
     await chat.send("/start")
+    await chat.send("138 0013 8000")
+    assert chat.texts[0] == "要把 138****8000（中国移动）绑定到您的账户，还是直接为它充值？"
+    await chat.send("/phones")
+    assert "138****8000" not in chat.text  # nothing bound silently
     await chat.send("13800138000")
+    await chat.press("绑定")
     assert chat.texts[0] == "绑定成功：138****8000（中国移动）"
 
 
