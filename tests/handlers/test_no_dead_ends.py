@@ -106,12 +106,9 @@ async def test_every_prompt_for_text_says_how_to_cancel_and_has_a_cancel_button(
     await chat.send("/feedback")
     await chat.press("提建议")
     prompts.append(chat.replies[-1])
-    await chat.send("/recharge")
-    await chat.press("10元")
-    await chat.press("优惠码") if any("优惠码" in b.text for b in chat.buttons()) else None
     for prompt in prompts:
         assert "/cancel" in prompt.text and "最多 2000 字" in prompt.text
-        assert [b.text for row in prompt.buttons for b in row][0] == "✖️ 取消"
+        assert prompt.buttons[0][0].text == "✖️ 取消"
     await _complaint_prompt(chat)
     await chat.press("取消")
     assert chat.texts[0] == "已取消。" and chat.texts[1] == "请选择您要办理的业务："
