@@ -52,6 +52,9 @@ from aiogram.methods import (
 )
 from aiogram.methods.base import Response
 from aiogram.types import (
+    BotCommand,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
     BufferedInputFile,
     CallbackQuery,
     InlineKeyboardButton,
@@ -81,6 +84,7 @@ from domain.customers import TelegramProfile
 from domain.persistence.health import database_answers
 from handlers.chat_queues import DEFAULT_LIMIT as DEFAULT_CHAT_LIMIT
 from handlers.chat_queues import ChatQueues, SharedTurns
+from handlers.commands import command_menus
 from handlers.contract import (
     Button,
     ContactKeyboard,
@@ -645,6 +649,7 @@ class AiogramFrontend:
         on the app's outbound port (the scheduler's messages) sends through this bot."""
         me = await self.bot.me()
         self._app.conversation.bot_username = self._app.conversation.bot_username or me.username
+        await self._set_command_menus()
         log.info("aiogram front end for @%s in %s mode", me.username, self._mode)
         if self.webhook_mode:
             await self._start_webhook()
@@ -653,6 +658,24 @@ class AiogramFrontend:
         self._app.outbound.attach(self.sender)
         if self._server is not None:
             self._server.serving = True  # /readyz: updates are taken in
+
+    async def _set_command_menus(self) -> None:
+        """Telegram's command menu: the customer's per language, the staff's in staff chats.
+        A refusal is logged; the bot works without a menu."""
+        staff = await self._app.services.staff.members()
+        for menu in command_menus(self._app.conversation, staff):
+            scope = (
+                BotCommandScopeDefault()
+                if menu.chat_id is None
+                else BotCommandScopeChat(chat_id=menu.chat_id)
+            )
+            commands = [BotCommand(command=name, description=text) for name, text in menu.commands]
+            try:
+                await self.bot.set_my_commands(
+                    commands, scope=scope, language_code=menu.language_code
+                )
+            except (TimeoutError, TelegramAPIError, OSError) as error:
+                log.warning("setMyCommands for %s failed: %s", menu.chat_id or "all chats", error)
 
     async def stop(self) -> None:
         """Stop taking updates, let those in hand finish, close the connection. Idempotent.

@@ -136,6 +136,9 @@ class ConversationRouter:
     def __init__(self, services: Services) -> None:
         self.services = services
         self._commands: dict[str, Handler] = {}
+        # Names in registration order, and those only staff may use (for /help and the menu).
+        self._command_order: list[str] = []
+        self._staff_commands: set[str] = set()
         self._buttons: dict[type[ButtonData], ButtonHandler] = {}
         self._steps: dict[str, Handler] = {}
         self._menu: list[MenuEntry] = []
@@ -164,12 +167,18 @@ class ConversationRouter:
         self.outage = OutageLog()
 
     # -- registration -------------------------------------------------------------------------
-    def command(self, *names: str) -> Callable[[Handler], Handler]:
+    def command(self, *names: str, staff: bool = False) -> Callable[[Handler], Handler]:
+        """Handle /name; `staff`: a staff command (listed to staff only in /help and menus).
+        Each name is described by the text key `command.<name>`."""
+
         def register(handler: Handler) -> Handler:
             for name in names:
                 if name in self._commands:
                     raise ValueError(f"command /{name} registered twice")
                 self._commands[name] = handler
+                self._command_order.append(name)
+                if staff:
+                    self._staff_commands.add(name)
             return handler
 
         return register
@@ -262,6 +271,10 @@ class ConversationRouter:
     @property
     def commands(self) -> frozenset[str]:
         return frozenset(self._commands)
+
+    def command_names(self, *, staff: bool) -> list[str]:
+        """The customer's commands (staff=False) or the staff's own, in registration order."""
+        return [name for name in self._command_order if (name in self._staff_commands) == staff]
 
     def menu_buttons(self, t: Texts) -> tuple[tuple[Button, ...], ...]:
         """The main menu: two buttons a row, only features that are registered."""

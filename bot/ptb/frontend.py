@@ -15,7 +15,8 @@ from functools import partial
 from types import TracebackType
 from typing import Any, Protocol
 
-from telegram import Update
+from telegram import BotCommand, BotCommandScopeChat, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -34,6 +35,7 @@ from bot.webhook import WebhookServer
 from domain.persistence.health import database_answers
 from handlers.chat_queues import DEFAULT_LIMIT as DEFAULT_CHAT_LIMIT
 from handlers.chat_queues import ChatQueues, SharedTurns
+from handlers.commands import command_menus
 from handlers.contract import Incoming, Outcome
 
 log = logging.getLogger(__name__)
@@ -285,6 +287,7 @@ class PtbFrontend:
             self._app.conversation.bot_username = (
                 self._app.conversation.bot_username or self.application.bot.username
             )
+            await self._set_command_menus()
             await self._start_receiving()
             await self.application.start()
             if self._server is not None:
@@ -294,6 +297,20 @@ class PtbFrontend:
             raise
         # Messages nobody just asked for (the scheduler's sweeps) go out through this bot now.
         self._app.outbound.attach(self.sender)
+
+    async def _set_command_menus(self) -> None:
+        """Telegram's command menu: the customer's per language, the staff's in staff chats.
+        A refusal is logged; the bot works without a menu."""
+        staff = await self._app.services.staff.members()
+        for menu in command_menus(self._app.conversation, staff):
+            scope = None if menu.chat_id is None else BotCommandScopeChat(menu.chat_id)
+            commands = [BotCommand(name, text) for name, text in menu.commands]
+            try:
+                await self.application.bot.set_my_commands(
+                    commands, scope=scope, language_code=menu.language_code
+                )
+            except (TimeoutError, TelegramError, OSError) as error:
+                log.warning("setMyCommands for %s failed: %s", menu.chat_id or "all chats", error)
 
     async def stop(self) -> None:
         self._app.outbound.detach()

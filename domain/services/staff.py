@@ -51,6 +51,15 @@ class StaffDirectory:
             found = await uow.support.role(telegram_id)
         return StaffRole(found) if found else None
 
+    async def members(self) -> list[int]:
+        """Everyone who is staff: ADMIN_IDS and every role granted in the database."""
+        granted: list[int] = []
+        if self._uow is not None:
+            async with self._uow.read() as uow:
+                for role in StaffRole:
+                    granted += await uow.support.with_role(role)
+        return sorted(set(granted) | self._admin_ids)
+
     async def supervisors(self) -> list[int]:
         """Who SLA escalations go to: supervisors granted in the database, and ADMIN_IDS."""
         granted: list[int] = []

@@ -16,7 +16,7 @@ def sign_in_url(base_url: str, token: str) -> str:
 
 
 def register(router: ConversationRouter) -> None:
-    @router.command("dashboard")
+    @router.command("dashboard", staff=True)
     async def dashboard(ctx: Context) -> None:
         if not await ctx.staff_only():
             return

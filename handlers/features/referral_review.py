@@ -121,7 +121,7 @@ async def _decide(ctx: Context, referral_id: int, *, approve: bool, listed: bool
 
 
 def register(router: ConversationRouter) -> None:
-    @router.command("referrals_held")
+    @router.command("referrals_held", staff=True)
     async def held_command(ctx: Context) -> None:
         if not await ctx.staff_only():
             return

@@ -273,7 +273,7 @@ def register(router: ConversationRouter) -> None:
     async def reminders_page(ctx: Context, data: RemindersPage) -> None:
         await _show_reminders(ctx, edit=True, page=data.page)
 
-    @router.command("deliveries")
+    @router.command("deliveries", staff=True)
     async def deliveries(ctx: Context) -> None:
         if not await ctx.services.staff.is_staff(ctx.event.user.telegram_id):
             ctx.reply(ctx.t("command.unknown"))

@@ -171,7 +171,7 @@ def _answer(ctx: Context, reply: Reply, *, edit: bool) -> None:
 
 
 def register(router: ConversationRouter) -> None:
-    @router.command("risk")
+    @router.command("risk", staff=True)
     async def risk_command(ctx: Context) -> None:
         if not await ctx.staff_only():
             return

@@ -127,7 +127,7 @@ def register(router: ConversationRouter) -> None:
         await relay_staff_reply(ctx, ticket_id)
         return True
 
-    @router.command("tickets")
+    @router.command("tickets", staff=True)
     async def tickets_command(ctx: Context) -> None:
         if not await ctx.staff_only():
             return
@@ -142,7 +142,7 @@ def register(router: ConversationRouter) -> None:
         )
         _answer(ctx, t.plural("staff.tickets_header", len(tickets)), rows)
 
-    @router.command("ticket")
+    @router.command("ticket", staff=True)
     async def ticket_command(ctx: Context) -> None:
         if not await ctx.staff_only():
             return
@@ -152,7 +152,7 @@ def register(router: ConversationRouter) -> None:
             return
         await _show(ctx, number)
 
-    @router.command("answer")
+    @router.command("answer", staff=True)
     async def answer_command(ctx: Context) -> None:
         """/answer N TEXT: the answer goes to ticket N's customer (the way to answer from a
         private chat, and the only one without a staff chat)."""
@@ -167,7 +167,7 @@ def register(router: ConversationRouter) -> None:
         if await relay_staff_reply(ctx, int(number), text.strip()):
             _answer(ctx, t("staff.answered", number=f"#{number}"))
 
-    @router.command("support_stats")
+    @router.command("support_stats", staff=True)
     async def stats_command(ctx: Context) -> None:
         if not await ctx.staff_only():
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers.buttons import ButtonData
+from handlers.commands import help_text
 from handlers.contract import RemoveKeyboard
 from handlers.features.referrals import welcome_referred
 from handlers.menu import CancelInput, ShowMenu, back_to_menu, show_menu
@@ -38,13 +39,17 @@ def register(router: ConversationRouter) -> None:
         ctx.finish()
         show_menu(ctx, router, edit=True)
 
+    async def _help(ctx: Context) -> str:
+        staff = await ctx.services.staff.is_staff(ctx.event.user.telegram_id)
+        return help_text(router, ctx.t, staff=staff)
+
     @router.command("help")
     async def help_command(ctx: Context) -> None:
-        ctx.reply(ctx.t("help.text"), (back_to_menu(ctx.t),))
+        ctx.reply(await _help(ctx), (back_to_menu(ctx.t),))
 
     @router.button(ShowHelp)
     async def help_button(ctx: Context, _data: ShowHelp) -> None:
-        ctx.reply(ctx.t("help.text"), (back_to_menu(ctx.t),), edit=True)
+        ctx.reply(await _help(ctx), (back_to_menu(ctx.t),), edit=True)
 
     @router.command("cancel")
     async def cancel(ctx: Context) -> None:
