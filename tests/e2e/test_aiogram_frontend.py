@@ -33,6 +33,7 @@ from handlers.contract import (
 from handlers.i18n import Texts, texts
 from tests.conftest import make_settings
 from tests.fakes.bot_api import FakeBotApi, FakeUser, JSONDict, Mark
+from tests.help_text import customer_help
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -167,7 +168,7 @@ async def test_commands_with_a_payload_or_a_bot_name(polling: FakeBotApi) -> Non
     # answered the one before it is done too.
     polling.send_text(ANNA, "/menu@some_other_bot")
     [help_text] = await say(polling, ANNA, "/help")
-    assert help_text["text"] == EN("help.text")
+    assert help_text["text"] == customer_help(Language.EN)
 
 
 async def test_switching_the_language(polling: FakeBotApi) -> None:
@@ -247,7 +248,7 @@ async def test_an_unchanged_edit_is_fine_and_an_uneditable_message_gets_a_new_on
     [menu_again] = await say(polling, ANNA, "/menu")
     assert polling.edits[mark.edits :] == []
     assert [m["text"] for m in polling.messages_to(ANNA.id)[-2:]] == [
-        EN("help.text"),
+        customer_help(Language.EN),
         EN("menu.title"),
     ]
     assert is_menu(menu_again, EN)
@@ -256,7 +257,7 @@ async def test_an_unchanged_edit_is_fine_and_an_uneditable_message_gets_a_new_on
     own = next(m for m in polling.chat_history(ANNA.id) if m["from"]["id"] == ANNA.id)
     polling.press_button(ANNA, own, "help", check=False)
     [sent] = await polling.wait_for_message(ANNA.id)
-    assert sent["text"] == EN("help.text")
+    assert sent["text"] == customer_help(Language.EN)
     assert labels(sent) == [EN("menu.back")]
 
 
@@ -279,7 +280,7 @@ async def test_many_customers_at_once_each_chat_in_order(polling: FakeBotApi) ->
         welcome, menu, help_text = await polling.wait_for_message(user.id, 3, after=Mark())
         assert welcome["text"] == EN("start.welcome_new", name=user.first_name)
         assert is_menu(menu, EN)
-        assert help_text["text"] == EN("help.text")
+        assert help_text["text"] == customer_help(Language.EN)
 
 
 async def test_every_reply_shape_reaches_the_chat_it_is_for(

@@ -21,6 +21,7 @@ from handlers.contract import Incoming, Outcome
 from handlers.i18n import texts
 from tests.conftest import make_settings
 from tests.fakes.bot_api import FakeBotApi, FakeUser, JSONDict, Mark
+from tests.help_text import customer_help
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -104,7 +105,7 @@ def slowed(app: App, gate: asyncio.Event) -> list[Incoming]:
 async def others_answered(api: FakeBotApi) -> None:
     for user in OTHERS:
         [answer] = await api.wait_for_message(user.id, after=Mark(), timeout=5)
-        assert answer["text"] == ZH("help.text")
+        assert answer["text"] == customer_help(Language.ZH_CN)
 
 
 # -- one flooding chat --------------------------------------------------------------------------
@@ -132,7 +133,7 @@ async def test_a_flooding_chat_is_bounded_told_once_and_others_are_served(
     assert flooder_saw.count(slow_down) == 1  # one notice per flood, not one per drop
     # Only what the chat could hold was handled: its first turn and the few waiting.
     assert len(reached) <= 3 + 1
-    assert flooder_saw.count(EN("help.text")) == len(reached)
+    assert flooder_saw.count(customer_help(Language.EN)) == len(reached)
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -285,5 +286,5 @@ async def test_webhook_refuses_big_or_unsigned_bodies_before_reading_them(
             # And a real update still goes through.
             api.send_text(OTHERS[0], "/help")
             [answer] = await api.wait_for_message(OTHERS[0].id, after=Mark())
-    assert answer["text"] == ZH("help.text")
+    assert answer["text"] == customer_help(Language.ZH_CN)
     assert json.dumps(answer)  # a plain message

@@ -13,6 +13,7 @@ from handlers.i18n import texts
 from scheduler.jobs import under_lease
 from scheduler.reminders import SchedulerLease
 from tests.handlers.chat import Chat
+from tests.help_text import customer_help
 
 
 def refused() -> OperationalError:
@@ -42,7 +43,7 @@ async def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
     monkeypatch.setattr(customers, "begin_turn", begin_turn)
     outcome = await chats[0].send("/help")
 
-    assert outcome.replies[0].text == texts(Language.EN)("help.text")
+    assert outcome.replies[0].text == customer_help(Language.EN)
     records = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert not [r for r in records if r.exc_info]  # no traceback at all
     assert len(records) == 2
