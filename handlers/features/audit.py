@@ -64,7 +64,7 @@ async def _export(ctx: Context) -> None:
 
 
 def register(router: ConversationRouter) -> None:
-    @router.command("audit")
+    @router.command("audit", staff=True)
     async def audit_command(ctx: Context) -> None:
         if not await _supervisor(ctx):
             return

@@ -496,7 +496,7 @@ def register(router: ConversationRouter) -> None:
             ctx.reply(ctx.t("bc.expired"))
         return draft
 
-    @router.command("broadcast")
+    @router.command("broadcast", staff=True)
     async def broadcast(ctx: Context) -> None:
         if not await staff(ctx):
             return
@@ -833,7 +833,7 @@ def register(router: ConversationRouter) -> None:
         ctx.finish()
         ctx.reply(ctx.t("bc.aborted"), edit=True)
 
-    @router.command("broadcasts")
+    @router.command("broadcasts", staff=True)
     async def broadcasts_command(ctx: Context) -> None:
         if await ctx.staff_only():
             await _show_broadcasts(ctx)

@@ -61,7 +61,6 @@ async def _one_of_each(app: App) -> tuple[Chat, Chat]:
 async def _confirmation(chat: Chat) -> str:
     await chat.send("/recharge")
     await chat.send("18612345678")
-    await chat.press("话费")
     await chat.press("100元")
     return chat.texts[0]
 
