@@ -152,6 +152,7 @@ def risk_rules(settings: Settings) -> RiskRules:
         new_account_window=timedelta(minutes=settings.risk_new_account_minutes),
         actions={**DEFAULT_ACTIONS, **settings.risk_actions},
         enabled=settings.risk_rules_enabled,
+        two_person_fen=settings.risk_two_person_fen,
     )
 
 

@@ -160,6 +160,9 @@ class Settings(BaseSettings):
     risk_new_account_minutes: int = Field(default=60, ge=1)
     risk_actions: Annotated[dict[RiskRule, RiskAction], NoDecode] = Field(default_factory=dict)
     risk_sweep_seconds: float = Field(default=5.0, gt=0)
+    # Two-person rule: releasing a held order of at least this much (fen) needs two different
+    # staff members (0: one is enough).
+    risk_two_person_fen: int = Field(default=20_000, ge=0)
     # The payment PIN (/pin), once a customer set one, is asked: paying from the wallet from
     # PIN_WALLET_THRESHOLD_FEN, recharging a typed (unverified) number from
     # PIN_UNVERIFIED_THRESHOLD_FEN, redeeming from PIN_REDEEM_THRESHOLD_POINTS; PIN_MAX_WRONG

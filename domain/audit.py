@@ -28,6 +28,7 @@ class AuditAction(StrEnum):
     PIN_SET = "pin_set"
     PIN_LOCKED = "pin_locked"
     AUDIT_EXPORTED = "audit_exported"
+    FIRST_APPROVAL = "first_approval"
 
 
 class ActorKind(StrEnum):

@@ -87,6 +87,8 @@ class RiskRules:
     new_account_window: timedelta = timedelta(hours=1)
     actions: Mapping[RiskRule, RiskAction] = field(default_factory=lambda: DEFAULT_ACTIONS)
     enabled: bool = True
+    # Releasing a held order of at least this much needs two different staff members (0: never).
+    two_person_fen: int = 20_000
 
     def action(self, rule: RiskRule) -> RiskAction:
         return self.actions.get(rule, DEFAULT_ACTIONS[rule])
@@ -114,6 +116,9 @@ class RiskCase:
     decided_by: int | None = None
     decided_by_name: str | None = None
     decided_at: datetime | None = None
+    # Two-person rule: who approved a large release first (a second staff member completes it).
+    first_approver: int | None = None
+    first_approver_name: str | None = None
 
     @property
     def freezes(self) -> bool:

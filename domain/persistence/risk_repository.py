@@ -26,6 +26,8 @@ def case_of(row: RiskCaseRow) -> RiskCase:
         decided_by=row.decided_by,
         decided_by_name=row.decided_by_name,
         decided_at=row.decided_at,
+        first_approver=row.first_approver,
+        first_approver_name=row.first_approver_name,
     )
 
 
@@ -70,6 +72,20 @@ class RiskRepository(Repository):
                 decided_at=at,
                 customer_told=False,
             )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def approve_first(self, case_id: int, by: int, by_name: str) -> bool:
+        """The first of two approvals, once: only an open case nobody approved yet."""
+        result = await self._session.execute(
+            update(RiskCaseRow)
+            .where(
+                RiskCaseRow.id == case_id,
+                RiskCaseRow.status == CaseStatus.OPEN.value,
+                RiskCaseRow.first_approver.is_(None),
+            )
+            .values(first_approver=by, first_approver_name=by_name[:128])
             .execution_options(synchronize_session=False)
         )
         return bool(getattr(result, "rowcount", 0))

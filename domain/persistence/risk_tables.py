@@ -27,6 +27,9 @@ class RiskCaseRow(Base):
     decided_by: Mapped[int | None] = mapped_column(BigInteger)
     decided_by_name: Mapped[str | None] = mapped_column(String(128))
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Two-person rule: the first of two staff members who approved a large release.
+    first_approver: Mapped[int | None] = mapped_column(BigInteger)
+    first_approver_name: Mapped[str | None] = mapped_column(String(128))
     # Staff alerted in the staff chat; the customer told of the decision (claimed, then kept).
     alert_sent: Mapped[bool] = mapped_column(Boolean, default=False)
     customer_told: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -64,6 +64,9 @@ class DecisionResult:
 
     case: RiskCase
     done: bool
+    # Two-person rule: the release waits for a second staff member (this press approved it
+    # first, or the same member pressed again).
+    awaiting_second: bool = False
 
 
 class RiskService(OrderSteps):
@@ -207,6 +210,23 @@ class RiskService(OrderSteps):
             case = await uow.risk.get(case_id)
             if case is None:
                 return None
+            if await self._needs_second(uow, case, decision, staff_id):
+                if case.first_approver is None and await uow.risk.approve_first(
+                    case_id, staff_id, staff_name
+                ):
+                    entry = AuditEntry(
+                        AuditAction.FIRST_APPROVAL,
+                        ActorKind.STAFF,
+                        staff_id,
+                        f"case:{case_id}",
+                        f"release order={case.order_id}",
+                        staff_name,
+                    )
+                    await uow.audit.append(entry, now)
+                    await uow.commit()
+                after = await uow.risk.get(case_id)
+                assert after is not None
+                return DecisionResult(after, False, awaiting_second=True)
             sources = [s.value for s in DECIDABLE_FROM[decision]]
             target = DECISION_STATUS[decision]
             if not await uow.risk.decide(case_id, sources, target.value, staff_id, staff_name, now):
@@ -226,6 +246,8 @@ class RiskService(OrderSteps):
             detail = f"customer={case.customer_id}"
             if case.order_id is not None:
                 detail += f" order={case.order_id}"
+            if decision is Decision.RELEASE and case.first_approver is not None:
+                detail += f" first_approver={case.first_approver}"
             entry = AuditEntry(
                 DECISION_AUDIT[decision],
                 ActorKind.STAFF,
@@ -240,6 +262,21 @@ class RiskService(OrderSteps):
         assert after is not None
         log.info("risk case %s: %s by staff %s", case_id, decision, staff_id)
         return DecisionResult(after, True)
+
+    async def _needs_second(
+        self, uow: UnitOfWork, case: RiskCase, decision: Decision, staff_id: int
+    ) -> bool:
+        """Two-person rule: releasing a held order of at least `two_person_fen` waits for a
+        second, different staff member (the first one's press is recorded)."""
+        threshold = self.rules.two_person_fen
+        if decision is not Decision.RELEASE or threshold <= 0 or case.order_id is None:
+            return False
+        if case.status is not CaseStatus.OPEN:
+            return False
+        order = await uow.orders.get(case.order_id)
+        if order is None or order.amount_fen < threshold:
+            return False
+        return case.first_approver is None or case.first_approver == staff_id
 
     # -- who is told ---------------------------------------------------------------------------
     async def unsent_alerts(self, limit: int = 50) -> list[RiskCase]:

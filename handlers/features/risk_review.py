@@ -84,6 +84,9 @@ async def case_text(t: Texts, services: Services, case: RiskCase) -> str:
 
 def decision_line(t: Texts, case: RiskCase) -> str:
     if case.status is CaseStatus.OPEN:
+        if case.first_approver is not None:
+            name = case.first_approver_name or str(case.first_approver)
+            return t("risk.state.first_approval", staff=name)
         return t("risk.state.open")
     return t(
         "risk.decided",
@@ -188,7 +191,9 @@ def register(router: ConversationRouter) -> None:
         if result is None:
             ctx.notice(t("risk.not_found", case=data.case_id))
             return
-        if result.done:
+        if result.awaiting_second:
+            ctx.notice(t("risk.second_needed", case=data.case_id))
+        elif result.done:
             ctx.notice(decision_line(t, result.case))
         else:
             ctx.notice(t("risk.already", case=data.case_id, state=decision_line(t, result.case)))

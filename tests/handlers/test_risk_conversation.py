@@ -34,15 +34,16 @@ class Outbox:
 
 
 async def _shop(sqlite_url: str, **rules: object) -> App:
+    values: dict[str, object] = {"admin_ids": frozenset({STAFF})}
+    values.update(rules)
     return await build_app(
         make_settings(
             sqlite_url,
             demo_mode=True,
             sandbox_topup_delay_seconds=0,
-            admin_ids=frozenset({STAFF}),
             staff_chat_id=STAFF_CHAT,
             risk_rules_enabled=True,
-            **rules,
+            **values,
         )
     )
 
@@ -162,5 +163,45 @@ async def test_frozen_account_keeps_reading_feedback_and_erasure(sqlite_url: str
         assert not await app.services.risk.is_frozen(1)
         await sweep_risk(app.services, outbox, STAFF_CHAT)
         assert outbox.to(chat.chat_id)[-1].text.startswith("✅ 您的账户已通过安全审核")
+    finally:
+        await app.close()
+
+
+async def test_a_large_release_waits_for_a_second_staff_member(sqlite_url: str) -> None:
+    app = await _shop(
+        sqlite_url,
+        risk_orders_per_hour=1,
+        risk_two_person_fen=10_000,
+        admin_ids=frozenset({STAFF, 9002}),
+    )
+    try:
+        chat = Chat.of(app.conversation)
+        await chat.send("/start")
+        await chat.send(f"/bind {NUMBER}")
+        await _order(chat)
+        await _order(chat, "100元")
+        outbox = Outbox()
+        await sweep_risk(app.services, outbox, STAFF_CHAT)
+        [alert] = outbox.to(STAFF_CHAT)
+        first = await _staff_press(app, "放行", alert)
+        assert first.last.notice == "案件 #1 金额较大：放行需要另一位客服批准。"
+        assert "⏳ 李客服 已批准放行" in first.replies[0].text
+        again = await _staff_press(app, "放行", alert)
+        assert again.last.notice == "案件 #1 金额较大：放行需要另一位客服批准。"
+        second = Chat(app.conversation, TelegramProfile(9002, "王客服", None, None, "zh-hans"))
+        [button] = [b for row in alert.buttons for b in row if "放行" in b.text]
+        await second.handle(
+            button_event(
+                second.user,
+                STAFF_CHAT,
+                button.data or "",
+                callback_id="cb",
+                message_id=5,
+                chat_type="supergroup",
+            )
+        )
+        assert second.last.notice is not None and second.last.notice.startswith("✅ 已放行（王客服")
+        await sweep_risk(app.services, outbox, STAFF_CHAT)
+        assert outbox.to(chat.chat_id)[-1].text.startswith("✅ 订单 R")
     finally:
         await app.close()

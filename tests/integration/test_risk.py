@@ -238,3 +238,36 @@ async def test_declines_in_a_row_freeze_the_account(engine: AsyncEngine) -> None
     assert await world.services.risk.is_frozen(customer.id)
     [case] = await world.services.risk.pending()
     assert (case.rule, case.action) == (RiskRule.DECLINES_IN_A_ROW, RiskAction.FREEZE)
+
+
+async def test_a_large_release_needs_two_different_staff_members(engine: AsyncEngine) -> None:
+    world = world_of(engine, orders_per_hour=1, two_person_fen=Money.yuan(100).fen)
+    customer = await world.customer()
+    await world.order(customer, 50)
+    held = await world.order(customer, 100)
+    [case] = await world.services.risk.pending()
+    first = await world.services.risk.decide(case.id, Decision.RELEASE, STAFF, "Li")
+    assert first is not None and first.awaiting_second and not first.done
+    assert (first.case.first_approver, first.case.first_approver_name) == (STAFF, "Li")
+    again = await world.services.risk.decide(case.id, Decision.RELEASE, STAFF, "Li")
+    assert again is not None and again.awaiting_second
+    assert (await world.services.paying.get(held.id)).status is OrderStatus.HELD
+    second = await world.services.risk.decide(case.id, Decision.RELEASE, 778, "Wang")
+    assert second is not None and second.done
+    assert (second.case.status, second.case.decided_by) == (CaseStatus.RELEASED, 778)
+    assert (await world.services.paying.get(held.id)).status is OrderStatus.CREATED
+    actions = [r.entry.action.value for r in await world.services.audit.recent()]
+    assert actions[:2] == ["risk_released", "first_approval"]
+
+
+async def test_a_small_release_or_a_refusal_needs_one(engine: AsyncEngine) -> None:
+    world = world_of(engine, orders_per_hour=1, two_person_fen=Money.yuan(100).fen)
+    customer = await world.customer()
+    await world.order(customer, 50)
+    await world.order(customer, 50)
+    await world.order(customer, 100)
+    small, large = await world.services.risk.pending()
+    done = await world.services.risk.decide(small.id, Decision.RELEASE, STAFF, "Li")
+    assert done is not None and done.done
+    refused = await world.services.risk.decide(large.id, Decision.REFUND, STAFF, "Li")
+    assert refused is not None and refused.done
