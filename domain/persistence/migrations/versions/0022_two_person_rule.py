@@ -1,7 +1,7 @@
 """two-person rule: the first staff member who approved a large release of a held order
 
-Revision ID: 0021_two_person_rule
-Revises: 0020_payment_pins
+Revision ID: 0022_two_person_rule
+Revises: 0021_dashboard_indexes
 Create Date: 2026-12-05
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021_two_person_rule"
-down_revision = "0020_payment_pins"
+revision = "0022_two_person_rule"
+down_revision = "0021_dashboard_indexes"
 branch_labels = None
 depends_on = None
 
