@@ -35,6 +35,7 @@ from bot.delivery import SharedLimiter
 from handlers.contract import (
     Delivery,
     DeliveryStatus,
+    MessageDeleter,
     MessageEditor,
     Notifier,
     Reply,
@@ -276,6 +277,22 @@ class DeliveryPort:
             return await self._target.open_topic(chat_id, name)
         finally:
             self.limiter.release(chat_id)
+
+    async def delete_message(self, chat_id: int, message_id: int) -> Delivery:
+        """Delete a message sent earlier (a broadcast sent by mistake), within the chat's
+        limits like any message; tried once: the caller (a sweep) tries again when that helps."""
+        if not isinstance(self._target, MessageDeleter):
+            return Delivery(DeliveryStatus.REJECTED, reason="this front end cannot delete")
+        refused = await self._take_place(chat_id)
+        if refused is not None:
+            return refused
+        try:
+            delivery = await self._target.delete_message(chat_id, message_id)
+        finally:
+            self.limiter.release(chat_id)
+        if delivery.status is DeliveryStatus.RATE_LIMITED:
+            self.limiter.refused(chat_id, delivery.retry_after or 1.0)
+        return delivery
 
     async def edit_message(self, chat_id: int, message_id: int, reply: Reply) -> Delivery:
         """Edit a message sent earlier (a ticket's card), within the chat's limits like any

@@ -354,6 +354,14 @@ class TopicOpener(Protocol):
 
 
 @runtime_checkable
+class MessageDeleter(Protocol):
+    """Deletes a message the bot sent earlier (a broadcast sent by mistake). A message that is
+    gone already, or too old for Telegram to delete, is a REJECTED delivery."""
+
+    async def delete_message(self, chat_id: int, message_id: int) -> Delivery: ...
+
+
+@runtime_checkable
 class MessageEditor(Protocol):
     """Replaces the text and buttons of a message the bot sent earlier (a ticket's card in the
     staff chat, when the ticket's state changes). "Not modified" counts as done."""

@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from domain.services.broadcasts import Claimed, DuePush
+from domain.services.broadcasts import Claimed, DuePush, SentPush
 from domain.services.registry import Services
-from handlers.contract import Delivery, DeliveryStatus
+from handlers.contract import Delivery, DeliveryStatus, MessageDeleter
 from handlers.features.broadcasts import push_reply
 from handlers.i18n import texts
 from handlers.outbound import SettlingNotifier, finish_even_if_cancelled
@@ -66,9 +66,52 @@ async def deliver_broadcasts(
 async def sweep_broadcasts(
     services: Services, notifier: SettlingNotifier, lease: SchedulerLease | None = None
 ) -> int:
-    """The scheduler's job: plan, then send."""
+    """The scheduler's job: plan, send, then delete what staff took back."""
     await plan_broadcasts(services, lease)
-    return await deliver_broadcasts(services, notifier, lease)
+    sent = await deliver_broadcasts(services, notifier, lease)
+    if isinstance(notifier, MessageDeleter):
+        await delete_broadcasts(services, notifier, lease)
+    return sent
+
+
+async def delete_broadcasts(
+    services: Services,
+    deleter: MessageDeleter,
+    lease: SchedulerLease | None = None,
+    *,
+    batch: int = CLAIM_BATCH,
+    concurrency: int = CONCURRENCY,
+) -> int:
+    """Delete from their chats the pushes of broadcasts staff took back; how many were. A
+    message Telegram will not delete (gone already, or too old) is recorded with the reason;
+    one that may be deleted later (network, 429) is tried again by the next sweep."""
+    deleted = 0
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(push: SentPush) -> bool:
+        async with gate:
+            delivery = await deleter.delete_message(push.chat_id, push.message_id)
+        if delivery:
+            await services.broadcasts.unsent(push.outbox_id)
+            return True
+        if delivery.status in (DeliveryStatus.REJECTED, DeliveryStatus.BLOCKED):
+            await services.broadcasts.unsent(push.outbox_id, delivery.reason or "refused")
+            return False
+        await services.broadcasts.unsend_later([push.outbox_id])
+        return False
+
+    while lease is None or await lease.held():
+        claimed = await services.broadcasts.claim_unsend(batch)
+        if not claimed:
+            break
+        results = await asyncio.gather(*(one(push) for push in claimed), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                log.error("deleting a push failed", exc_info=result)
+        deleted += sum(1 for result in results if result is True)
+        if all(result is not True for result in results):
+            break  # nothing could be deleted now: the next sweep tries again
+    return deleted
 
 
 async def _claim(services: Services, batch: int) -> Claimed:

@@ -179,6 +179,15 @@ class Sender(OutcomeSender):
             return None
         return topic.message_thread_id
 
+    async def delete_message(self, chat_id: int, message_id: int) -> Delivery:
+        """Delete an earlier message (a broadcast sent by mistake), tried once."""
+        try:
+            await self._bot.delete_message(chat_id, message_id)
+        except TelegramError as error:
+            log.warning("deleting message %s in chat %s: %r", message_id, chat_id, error)
+            return delivery_of(error)
+        return Delivery.sent(message_id)
+
     async def edit_message(self, chat_id: int, message_id: int, reply: Reply) -> Delivery:
         """Replace an earlier message's text and buttons (a ticket card), tried once."""
         try:

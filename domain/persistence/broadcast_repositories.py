@@ -58,6 +58,9 @@ from domain.tiers import DEFAULT_TIERS, Tier, TierRule
 
 PLANNED, SENDING, SENT, SKIPPED, FAILED = "planned", "sending", "sent", "skipped", "failed"
 QUEUED = (PLANNED, SENDING)
+# A sent push taken back: to delete, being deleted (claimed), deleted (or found undeletable).
+UNSEND, UNSENDING, UNSENT = "unsend", "unsending", "unsent"
+DELIVERED = (SENT, UNSEND, UNSENDING, UNSENT)
 
 
 def reachable() -> list[ColumnElement[bool]]:
@@ -513,7 +516,7 @@ class BroadcastRepository:
                 first_recharge,
             ).where(
                 BroadcastOutboxRow.broadcast_id == broadcast_id,
-                BroadcastOutboxRow.status == SENT,
+                BroadcastOutboxRow.status.in_(DELIVERED),
             )
         )
         return [(int(v), bool(p), sent, first) for v, p, sent, first in result.all()]
@@ -527,6 +530,74 @@ class BroadcastRepository:
             )
         )
         return found is not None
+
+    # -- taking a broadcast back ---------------------------------------------------------------
+    async def unsend(self, broadcast_id: int) -> int:
+        """Every push of the broadcast that was sent becomes one to delete; how many."""
+        result = await self._session.execute(
+            update(BroadcastOutboxRow)
+            .where(
+                BroadcastOutboxRow.broadcast_id == broadcast_id,
+                BroadcastOutboxRow.status == SENT,
+                BroadcastOutboxRow.message_id.is_not(None),
+            )
+            .values(status=UNSEND)
+            .returning(BroadcastOutboxRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return len(result.all())
+
+    async def claim_unsend(
+        self, now: datetime, until: datetime, limit: int
+    ) -> list[BroadcastOutboxRow]:
+        """Take up to `limit` pushes to delete (lapsed claims first), one conditional update
+        each: two processes never delete the same message."""
+        lapsed = and_(
+            BroadcastOutboxRow.status == UNSENDING, BroadcastOutboxRow.claimed_until < now
+        )
+        rows = await self._claim_to(lapsed, UNSENDING, until, limit)
+        if len(rows) < limit:
+            waiting = BroadcastOutboxRow.status == UNSEND
+            rows += await self._claim_to(waiting, UNSENDING, until, limit - len(rows))
+        return rows
+
+    async def _claim_to(
+        self, condition: ColumnElement[bool], status: str, until: datetime, limit: int
+    ) -> list[BroadcastOutboxRow]:
+        ids = (
+            select(BroadcastOutboxRow.id)
+            .where(condition)
+            .order_by(BroadcastOutboxRow.id)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        result = await self._session.execute(
+            update(BroadcastOutboxRow)
+            .where(BroadcastOutboxRow.id.in_(ids), condition)
+            .values(status=status, claimed_until=until)
+            .returning(BroadcastOutboxRow)
+            .execution_options(synchronize_session=False)
+        )
+        return list(result.scalars())
+
+    async def unsent(self, outbox_id: int, reason: str | None) -> None:
+        """The message is gone from the chat (or Telegram refused to delete it: `reason`)."""
+        await self._session.execute(
+            update(BroadcastOutboxRow)
+            .where(BroadcastOutboxRow.id == outbox_id, BroadcastOutboxRow.status == UNSENDING)
+            .values(status=UNSENT, claimed_until=None, reason=reason[:200] if reason else None)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def unsend_later(self, ids: Iterable[int]) -> None:
+        wanted = list(ids)
+        if wanted:
+            await self._session.execute(
+                update(BroadcastOutboxRow)
+                .where(BroadcastOutboxRow.id.in_(wanted), BroadcastOutboxRow.status == UNSENDING)
+                .values(status=UNSEND, claimed_until=None)
+                .execution_options(synchronize_session=False)
+            )
 
     # -- surveys ------------------------------------------------------------------------------
     async def rate(

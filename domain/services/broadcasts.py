@@ -35,6 +35,9 @@ from domain.persistence.broadcast_repositories import (
     SENDING,
     SENT,
     SKIPPED,
+    UNSEND,
+    UNSENDING,
+    UNSENT,
 )
 from domain.persistence.broadcast_tables import BroadcastOutboxRow, BroadcastRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -80,6 +83,8 @@ class BroadcastProgress:
     queued: int
     sent: int
     failed: int
+    # Sent, then taken back: deleted from the chats (or being deleted).
+    deleted: int
     # Skipped, by reason.
     skipped: dict[str, int]
 
@@ -119,6 +124,15 @@ class SurveyResult:
 
     def name(self, language: Language) -> str:
         return self.name_en if language is Language.EN else self.name_zh
+
+
+@dataclass(frozen=True)
+class SentPush:
+    """A push sent to a chat, to be deleted from it."""
+
+    outbox_id: int
+    chat_id: int
+    message_id: int
 
 
 @dataclass(frozen=True)
@@ -325,6 +339,41 @@ class BroadcastService:
             await uow.broadcasts.record(broadcast_id, staff_id, action, now)
             await uow.commit()
         return True
+
+    async def delete(self, broadcast_id: int, staff_id: int) -> int | None:
+        """Take a broadcast back: nothing more is sent (queued pushes are skipped) and every
+        push sent is deleted from its chat by the sweep. How many messages are to be deleted;
+        None when there is no such broadcast."""
+        now = self._clock()
+        async with self._uow() as uow:
+            if await uow.broadcasts.get(broadcast_id) is None:
+                return None
+            active = (BroadcastStatus.SCHEDULED, BroadcastStatus.PAUSED, BroadcastStatus.DRAFT)
+            if await uow.broadcasts.move(broadcast_id, BroadcastStatus.CANCELLED, active):
+                await uow.broadcasts.skip_queued(broadcast_id, PushSkip.CANCELLED.value, now)
+            count = await uow.broadcasts.unsend(broadcast_id)
+            await uow.broadcasts.record(broadcast_id, staff_id, "delete", now)
+            await uow.commit()
+        return count
+
+    async def claim_unsend(self, limit: int) -> list[SentPush]:
+        """Take up to `limit` sent pushes to delete from their chats."""
+        now = self._clock()
+        until = now + timedelta(seconds=self.config.claim_seconds)
+        async with self._uow() as uow:
+            rows = await uow.broadcasts.claim_unsend(now, until, limit)
+            await uow.commit()
+        return [SentPush(row.id, row.chat_id, row.message_id or 0) for row in rows]
+
+    async def unsent(self, outbox_id: int, reason: str | None = None) -> None:
+        async with self._uow() as uow:
+            await uow.broadcasts.unsent(outbox_id, reason)
+            await uow.commit()
+
+    async def unsend_later(self, outbox_ids: Sequence[int]) -> None:
+        async with self._uow() as uow:
+            await uow.broadcasts.unsend_later(outbox_ids)
+            await uow.commit()
 
     async def actions(self, broadcast_id: int) -> list[tuple[int, str, datetime]]:
         """(staff id, action, when) of everything staff did to the broadcast, in order."""
@@ -577,7 +626,7 @@ def _text(row: BroadcastRow, variant: int, language: Language) -> str:
 
 def _progress(row: BroadcastRow, counts: list[tuple[str, str | None, int]]) -> BroadcastProgress:
     skipped: dict[str, int] = {}
-    totals = {PLANNED: 0, SENDING: 0, SENT: 0, FAILED: 0}
+    totals = {PLANNED: 0, SENDING: 0, SENT: 0, FAILED: 0, UNSEND: 0, UNSENDING: 0, UNSENT: 0}
     for status, reason, count in counts:
         if status == SKIPPED:
             skipped[reason or ""] = skipped.get(reason or "", 0) + count
@@ -591,7 +640,8 @@ def _progress(row: BroadcastRow, counts: list[tuple[str, str | None, int]]) -> B
         text_en=row.text_en,
         planned=row.planned,
         queued=totals[PLANNED] + totals[SENDING],
-        sent=totals[SENT],
+        sent=totals[SENT] + totals[UNSEND] + totals[UNSENDING] + totals[UNSENT],
         failed=totals[FAILED],
+        deleted=totals[UNSEND] + totals[UNSENDING] + totals[UNSENT],
         skipped=skipped,
     )

@@ -71,6 +71,8 @@ class Control(StrEnum):
     CANCEL = "c"
     REFRESH = "f"
     REPORT = "r2"
+    DELETE = "d"
+    DELETE_CONFIRMED = "d!"
 
 
 CONTROL_NOTICES = {
@@ -79,6 +81,8 @@ CONTROL_NOTICES = {
     Control.CANCEL: "bcs.cancelled",
     Control.REFRESH: "bcs.refreshed",
     Control.REPORT: "bcs.refreshed",
+    Control.DELETE: "bcs.refreshed",
+    Control.DELETE_CONFIRMED: "bcs.deleting",
 }
 
 
@@ -437,6 +441,8 @@ def progress_text(t: Texts, item: BroadcastProgress, zone_name: str) -> str:
     ]
     if skipped:
         lines.append(t("bcs.skipped", reasons=skipped))
+    if item.deleted:
+        lines.append(t("bcs.deleted", count=item.deleted))
     return "\n".join(lines)
 
 
@@ -445,6 +451,8 @@ def control_buttons(t: Texts, item: BroadcastProgress) -> tuple[Button, ...]:
         BroadcastStatus.SCHEDULED: (Control.PAUSE, Control.CANCEL, Control.REFRESH, Control.REPORT),
         BroadcastStatus.PAUSED: (Control.RESUME, Control.CANCEL, Control.REFRESH, Control.REPORT),
     }.get(item.status, (Control.REFRESH, Control.REPORT))
+    if item.sent > item.deleted:
+        actions = (*actions, Control.DELETE)
     return tuple(
         Button(t(f"bcs.{action.name.lower()}"), BcControl(item.broadcast_id, action).pack())
         for action in actions
@@ -850,6 +858,20 @@ def register(router: ConversationRouter) -> None:
             done = await broadcasts.resume(data.broadcast_id, staff_id)
         elif data.action is Control.CANCEL:
             done = await broadcasts.cancel(data.broadcast_id, staff_id)
+        elif data.action is Control.DELETE:
+            confirm = Button(
+                ctx.t("bcs.delete_confirm"),
+                BcControl(data.broadcast_id, Control.DELETE_CONFIRMED).pack(),
+            )
+            ctx.reply(ctx.t("bcs.delete_ask", id=data.broadcast_id), ((confirm,),))
+            return
+        elif data.action is Control.DELETE_CONFIRMED:
+            count = await broadcasts.delete(data.broadcast_id, staff_id)
+            if count is None:
+                ctx.notice(ctx.t("button.expired"))
+                return
+            ctx.reply(ctx.t("bcs.deleting_count", id=data.broadcast_id, count=count), edit=True)
+            return
         elif data.action is Control.REPORT:
             try:
                 reports = await broadcasts.report(data.broadcast_id)

@@ -170,7 +170,7 @@ async def test_staff_watch_pause_resume_and_cancel_and_each_action_is_recorded(
     await staff.press("刷新")
     assert "已完成" in staff.text
     assert "已发 4" in staff.text
-    assert [b.text for b in staff.buttons()] == ["🔄 刷新", "📊 报告"]
+    assert [b.text for b in staff.buttons()] == ["🔄 刷新", "📊 报告", "🗑 撤回已发消息"]
     await staff.press("报告")
     assert staff.text == (
         "📊 推送 #1 的效果：\n版本甲（100%）：送达 4 · 点击按钮 0 · 24 小时内充值 0"
