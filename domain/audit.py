@@ -29,6 +29,11 @@ class AuditAction(StrEnum):
     PIN_LOCKED = "pin_locked"
     AUDIT_EXPORTED = "audit_exported"
     FIRST_APPROVAL = "first_approval"
+    BROADCAST_SENT = "broadcast_sent"
+    BROADCAST_PAUSED = "broadcast_paused"
+    BROADCAST_RESUMED = "broadcast_resumed"
+    BROADCAST_CANCELLED = "broadcast_cancelled"
+    BROADCAST_DELETED = "broadcast_deleted"
 
 
 class ActorKind(StrEnum):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.broadcasts import (
     MAX_VARIANTS,
     Audience,
@@ -278,6 +279,7 @@ class BroadcastService:
             )
             await uow.broadcasts.record(broadcast_id, staff_id, "create", now)
             await uow.broadcasts.record(broadcast_id, staff_id, "send", now)
+            await _audit(uow, AuditAction.BROADCAST_SENT, staff_id, broadcast_id, now)
             await uow.commit()
         return broadcast_id
 
@@ -337,6 +339,7 @@ class BroadcastService:
             if to is BroadcastStatus.CANCELLED:
                 await uow.broadcasts.skip_queued(broadcast_id, PushSkip.CANCELLED.value, now)
             await uow.broadcasts.record(broadcast_id, staff_id, action, now)
+            await _audit(uow, AUDITED[action], staff_id, broadcast_id, now)
             await uow.commit()
         return True
 
@@ -353,6 +356,7 @@ class BroadcastService:
                 await uow.broadcasts.skip_queued(broadcast_id, PushSkip.CANCELLED.value, now)
             count = await uow.broadcasts.unsend(broadcast_id)
             await uow.broadcasts.record(broadcast_id, staff_id, "delete", now)
+            await _audit(uow, AuditAction.BROADCAST_DELETED, staff_id, broadcast_id, now)
             await uow.commit()
         return count
 
@@ -610,6 +614,22 @@ class BroadcastService:
             done = await uow.broadcasts.finish_sent(self._clock())
             await uow.commit()
         return done
+
+
+AUDITED = {
+    "pause": AuditAction.BROADCAST_PAUSED,
+    "resume": AuditAction.BROADCAST_RESUMED,
+    "cancel": AuditAction.BROADCAST_CANCELLED,
+}
+
+
+async def _audit(
+    uow: UnitOfWork, action: AuditAction, staff_id: int, broadcast_id: int, at: datetime
+) -> None:
+    """The staff action in the audit trail too, in the same transaction."""
+    await uow.audit.append(
+        AuditEntry(action, ActorKind.STAFF, staff_id, f"broadcast:{broadcast_id}"), at
+    )
 
 
 def _shares(row: BroadcastRow) -> tuple[int, ...]:

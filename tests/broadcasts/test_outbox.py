@@ -241,6 +241,17 @@ async def test_pause_resume_and_cancel_are_recorded_and_obeyed(world: App) -> No
         (STAFF_ID + 1, "resume"),
         (STAFF_ID, "cancel"),
     ]
+    # The audit trail holds them too.
+    audited = [
+        (r.entry.action.value, r.entry.actor_id, r.entry.subject)
+        for r in await world.services.audit.recent()
+    ]
+    assert audited == [
+        ("broadcast_cancelled", STAFF_ID, f"broadcast:{paused}"),
+        ("broadcast_resumed", STAFF_ID + 1, f"broadcast:{paused}"),
+        ("broadcast_paused", STAFF_ID, f"broadcast:{paused}"),
+        ("broadcast_sent", STAFF_ID, f"broadcast:{paused}"),
+    ]
 
 
 async def test_every_push_is_sent_exactly_once_however_often_sending_is_cut_short(
