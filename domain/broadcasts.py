@@ -46,6 +46,7 @@ class PushSkip(StrEnum):
     SOLD_OUT = "sold_out"
     OVER = "over"
     CANCELLED = "cancelled"
+    HOLDOUT = "holdout"  # in the control group of the campaign the push is about
 
 
 # Most buttons a push may carry (besides "turn pushes off").

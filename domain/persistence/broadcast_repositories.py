@@ -317,6 +317,21 @@ class BroadcastRepository:
         }
         return matching, {reason: n for reason, n in excluded.items() if n}
 
+    async def reachable_ids(
+        self, audience: Audience, now: datetime, cap_scope: str, cap: int
+    ) -> list[int]:
+        """The customers of the audience a push would reach now (not opted out, not blocked,
+        not at the day's cap)."""
+        capped = exists().where(
+            AllowanceRow.customer_id == CustomerRow.id,
+            AllowanceRow.scope == cap_scope,
+            AllowanceRow.used >= cap,
+        )
+        result = await self._session.execute(
+            select(CustomerRow.id).where(*reachable(), ~capped, *audience_conditions(audience, now))
+        )
+        return list(result.scalars())
+
     # -- planning -----------------------------------------------------------------------------
     async def top_customer_id(self) -> int:
         return int(await self._session.scalar(select(func.max(CustomerRow.id))) or 0)

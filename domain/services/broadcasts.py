@@ -43,7 +43,7 @@ from domain.persistence.broadcast_repositories import (
 from domain.persistence.broadcast_tables import BroadcastOutboxRow, BroadcastRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.reminders import QuietHours
-from domain.services.loyalty import campaign_of
+from domain.services.loyalty import campaign_of, held_out
 
 
 @dataclass(frozen=True)
@@ -295,13 +295,22 @@ class BroadcastService:
             if row.ends_at > since
         ][:MAX_CAMPAIGN_CHOICES]
 
-    async def reach(self, audience: Audience) -> Reach:
-        """How many customers the audience holds now, and who of them a push would miss."""
+    async def reach(self, audience: Audience, about: int | None = None) -> Reach:
+        """How many customers the audience holds now, and who of them a push would miss
+        (about campaign `about`: its control group too)."""
         now = self._clock()
+        scope = push_cap_scope(now)
         async with self._uow.read() as uow:
             matching, excluded = await uow.broadcasts.reach(
-                audience, now, push_cap_scope(now), self.config.daily_cap
+                audience, now, scope, self.config.daily_cap
             )
+            if about is not None:
+                reachable = await uow.broadcasts.reachable_ids(
+                    audience, now, scope, self.config.daily_cap
+                )
+                control = len(await self._held_out(uow, about, reachable))
+                if control:
+                    excluded = {**excluded, PushSkip.HOLDOUT: control}
         return Reach(matching, excluded)
 
     async def pause(self, broadcast_id: int, staff_id: int) -> bool:
@@ -496,6 +505,11 @@ class BroadcastService:
         about = {b.id: await self._about(uow, b, now) for b in broadcasts.values()}
         offer_ids = {offer for _, offers in about.values() for offer in offers}
         claimed = await uow.reminders.claimed_offers(customer_ids, offer_ids)
+        held = {
+            b.id: await self._held_out(uow, b.campaign_id, customer_ids)
+            for b in broadcasts.values()
+            if b.campaign_id is not None
+        }
         due: list[DuePush] = []
         scope = push_cap_scope(now)
         for row in rows:
@@ -513,6 +527,8 @@ class BroadcastService:
                 verdict = over
             elif any((row.customer_id, offer) in claimed for offer in offers):
                 verdict = PushSkip.TAKEN
+            elif row.customer_id in held.get(row.broadcast_id, set()):
+                verdict = PushSkip.HOLDOUT
             elif row.cap_scope is None:
                 # The frequency cap: one conditional write, held however many senders run.
                 if await uow.allowances.take(row.customer_id, scope, 1, self.config.daily_cap):
@@ -536,6 +552,17 @@ class BroadcastService:
                 )
             )
         return due
+
+    @staticmethod
+    async def _held_out(
+        uow: UnitOfWork, campaign_id: int | None, customer_ids: Sequence[int]
+    ) -> set[int]:
+        """Of the customers, those in the control group of the campaign (never told of it)."""
+        found = None if campaign_id is None else await uow.reminders.campaign(campaign_id)
+        if found is None:
+            return set()
+        row = found[0]
+        return {customer for customer in customer_ids if held_out(row, customer)}
 
     async def _about(
         self, uow: UnitOfWork, broadcast: BroadcastRow, now: datetime

@@ -283,8 +283,8 @@ def audience_lines(t: Texts, audience: Audience, names: dict[int, str]) -> list[
     return lines
 
 
-async def reach_lines(ctx: Context, audience: Audience) -> list[str]:
-    reach = await ctx.services.broadcasts.reach(audience)
+async def reach_lines(ctx: Context, audience: Audience, about: int | None) -> list[str]:
+    reach = await ctx.services.broadcasts.reach(audience, about)
     lines = [
         ctx.t(
             "bc.reach",
@@ -350,7 +350,7 @@ async def _show_audience(ctx: Context, draft: Draft, *, edit: bool) -> None:
         ctx.t("bc.audience"),
         *audience_lines(ctx.t, draft.audience, names),
         "",
-        *await reach_lines(ctx, draft.audience),
+        *await reach_lines(ctx, draft.audience, draft.about),
     ]
     segments = [s for s in Segment if s is not Segment.EVERYONE]
     buttons = [Button(ctx.t(f"bc.seg.{s.value}"), BcSegment(s).pack()) for s in segments]
@@ -375,7 +375,7 @@ async def _show_review(ctx: Context, draft: Draft, *, edit: bool) -> None:
         ctx.t("bc.review.about", about=about),
         ctx.t("bc.review.audience"),
         *audience_lines(ctx.t, draft.audience, names),
-        *await reach_lines(ctx, draft.audience),
+        *await reach_lines(ctx, draft.audience, draft.about),
     ]
     rows = (
         (Button(ctx.t("bc.test"), BcTest().pack()),),
@@ -772,7 +772,7 @@ def register(router: ConversationRouter) -> None:
         if draft is None:
             return
         broadcasts = ctx.services.broadcasts
-        reach = await broadcasts.reach(draft.audience)
+        reach = await broadcasts.reach(draft.audience, draft.about)
         broadcast_id = await broadcasts.create(
             draft.content,
             ctx.event.user.telegram_id,

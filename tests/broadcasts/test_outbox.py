@@ -14,7 +14,8 @@ from sqlalchemy import update
 
 from bot.assembly import App, build_app
 from bot.delivery_port import DeliveryLimits, DeliveryPort
-from domain.broadcasts import PushContent, PushTarget
+from domain.broadcasts import Audience, PushContent, PushSkip, PushTarget
+from domain.holdout import in_control
 from domain.persistence.tables import OfferRow
 from handlers.contract import Delivery, DeliveryStatus
 from scheduler.broadcasts import deliver_broadcasts, plan_broadcasts, sweep_broadcasts
@@ -301,3 +302,21 @@ async def test_two_processes_never_send_the_same_push(database_url: str, clock: 
         await second.close()
     assert sum(sent) == 30
     assert Counter(n for n, _ in outbox.sent) == {n: 1 for n in range(2001, 2031)}
+
+
+async def test_no_push_about_a_campaign_to_its_control_group(world: App) -> None:
+    text = CAMPAIGN.replace("countdown_minutes", "holdout_percent = 50\ncountdown_minutes", 1)
+    campaign_id = await load_campaign(world, text)
+    ids = await customers(world, range(701, 721))
+    control = {n for n, c in ids.items() if in_control("double-11", c, 50)}
+    assert 0 < len(control) < 20
+    reach = await world.services.broadcasts.reach(Audience(), about=campaign_id)
+    assert (reach.matching, reach.excluded) == (20, {PushSkip.HOLDOUT: len(control)})
+
+    outbox = RecordingOutbox()
+    await world.services.broadcasts.create(PUSH, STAFF_ID, campaign_id=campaign_id)
+    assert await sweep_broadcasts(world.services, outbox) == 20 - len(control)
+    assert {n for n, _ in outbox.sent} == set(ids) - control
+    assert await statuses(world) == Counter(
+        {"sent": 20 - len(control), "skipped:holdout": len(control)}
+    )
