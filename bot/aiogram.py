@@ -419,8 +419,9 @@ class Sender(OutcomeSender):
             return None
         return topic.message_thread_id
 
-    async def delete_message(self, chat_id: int, message_id: int) -> Delivery:
-        """Delete an earlier message (a broadcast sent by mistake), tried once."""
+    async def remove_message(self, chat_id: int, message_id: int) -> Delivery:
+        """Delete an earlier message (a broadcast sent by mistake), tried once; how it went
+        (the outbound port's `MessageDeleter`)."""
         try:
             await self.bot(DeleteMessage(chat_id=chat_id, message_id=message_id))
         except TelegramAPIError as error:

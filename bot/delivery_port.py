@@ -278,7 +278,7 @@ class DeliveryPort:
         finally:
             self.limiter.release(chat_id)
 
-    async def delete_message(self, chat_id: int, message_id: int) -> Delivery:
+    async def remove_message(self, chat_id: int, message_id: int) -> Delivery:
         """Delete a message sent earlier (a broadcast sent by mistake), within the chat's
         limits like any message; tried once: the caller (a sweep) tries again when that helps."""
         if not isinstance(self._target, MessageDeleter):
@@ -287,7 +287,7 @@ class DeliveryPort:
         if refused is not None:
             return refused
         try:
-            delivery = await self._target.delete_message(chat_id, message_id)
+            delivery = await self._target.remove_message(chat_id, message_id)
         finally:
             self.limiter.release(chat_id)
         if delivery.status is DeliveryStatus.RATE_LIMITED:

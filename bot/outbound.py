@@ -58,12 +58,12 @@ class OutboundPort:
             log.exception("editing message %s in chat %s failed", message_id, chat_id)
             return Delivery(DeliveryStatus.RETRY, reason=repr(error))
 
-    async def delete_message(self, chat_id: int, message_id: int) -> Delivery:
+    async def remove_message(self, chat_id: int, message_id: int) -> Delivery:
         """Delete a message through the running front end; "try again" until one runs, refused
         by a front end that cannot delete (the console)."""
         if self._target is None:
             return Delivery(DeliveryStatus.RETRY, reason="no front end is running")
-        deleter = getattr(self._target, "delete_message", None)
+        deleter = getattr(self._target, "remove_message", None)
         if deleter is None:
             return Delivery(DeliveryStatus.REJECTED, reason="this front end cannot delete")
         try:

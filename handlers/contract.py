@@ -358,7 +358,7 @@ class MessageDeleter(Protocol):
     """Deletes a message the bot sent earlier (a broadcast sent by mistake). A message that is
     gone already, or too old for Telegram to delete, is a REJECTED delivery."""
 
-    async def delete_message(self, chat_id: int, message_id: int) -> Delivery: ...
+    async def remove_message(self, chat_id: int, message_id: int) -> Delivery: ...
 
 
 @runtime_checkable

@@ -90,7 +90,7 @@ async def delete_broadcasts(
 
     async def one(push: SentPush) -> bool:
         async with gate:
-            delivery = await deleter.delete_message(push.chat_id, push.message_id)
+            delivery = await deleter.remove_message(push.chat_id, push.message_id)
         if delivery:
             await services.broadcasts.unsent(push.outbox_id)
             return True

@@ -179,8 +179,9 @@ class Sender(OutcomeSender):
             return None
         return topic.message_thread_id
 
-    async def delete_message(self, chat_id: int, message_id: int) -> Delivery:
-        """Delete an earlier message (a broadcast sent by mistake), tried once."""
+    async def remove_message(self, chat_id: int, message_id: int) -> Delivery:
+        """Delete an earlier message (a broadcast sent by mistake), tried once; how it went
+        (the outbound port's `MessageDeleter`)."""
         try:
             await self._bot.delete_message(chat_id, message_id)
         except TelegramError as error:
