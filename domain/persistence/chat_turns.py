@@ -1,9 +1,9 @@
 """One chat's turn across processes, on PostgreSQL.
 
 Several webhook workers share one database; Telegram may post two updates of one chat to two
-of them at once. Each update is recorded when it arrives (`chat_updates`), then its turn is a
-transaction that holds a PostgreSQL advisory lock on the chat for as long as the update is
-handled:
+of them at once. Each update is recorded when it arrives (`chat_updates`), then its turn holds
+a PostgreSQL advisory lock on the chat (the session's, on one connection) for as long as the
+update is handled:
 
 - two updates of one chat never run at the same time, whichever worker got them; different
   chats take different locks and run side by side;
@@ -11,17 +11,18 @@ handled:
   the last `order_window_seconds`, not done) lets it go first, so a chat's updates run in
   update-id order;
 - an update already marked done (Telegram posted it again) is not worked twice;
-- the done mark is written in the same transaction that holds the lock, so it commits exactly
-  when the lock is released; a worker that dies mid-turn loses its connection, PostgreSQL
-  releases the lock and nothing is marked: the update runs again when Telegram resends it;
+- the done mark is committed while the lock is still held, so the next holder sees it; a worker
+  that dies mid-turn loses its connection, PostgreSQL releases the lock and nothing is marked:
+  the update runs again when Telegram resends it;
 - an update that cannot take its turn within `wait_seconds` (or finds the database away)
   raises `ChatTurnBusy`: the webhook answers non-2xx and Telegram delivers it again later.
 
 Why the database and not Redis: the lock lives exactly as long as its holder's connection (no
 expiry to guess: a turn longer than a Redis key's time to live would let a second turn in, a
-shorter turn's crash would keep the chat locked until the key expires), the done mark commits
-atomically with the release, and no second service is needed. Its price is one connection per
-turn being handled, bounded by `concurrent` (the rest of the pool stays for the turns' work).
+shorter turn's crash would keep the chat locked until the key expires), and no second service
+is needed. Its price is one connection per turn being handled, bounded by `concurrent` (the
+rest of the pool stays for the turns' work), and four short statements a turn (arrived, lock
+and read, done, unlock): `tests/bench/chat_turns.py` measures them.
 """
 
 from __future__ import annotations
@@ -52,13 +53,23 @@ YIELD_SECONDS = 0.005
 KEEP_DAYS = 2
 CLEAN_EVERY = 1000
 
+# The record's own statements commit without waiting for the disk (synchronous_commit off for
+# that one transaction): other processes see them at once all the same, and a record lost to a
+# database crash only means a resent update may be worked again (each money step is idempotent
+# by its own keys). Money and orders keep their durable commits.
+NO_FLUSH = "(SELECT set_config('synchronous_commit', 'off', true)) AS no_flush"
 ARRIVED = text(
     "INSERT INTO chat_updates (update_id, chat_id, received_at)"
-    " VALUES (:update_id, :chat_id, now()) ON CONFLICT (update_id) DO NOTHING"
+    f" SELECT :update_id, :chat_id, now() FROM {NO_FLUSH} ON CONFLICT (update_id) DO NOTHING"
 )
 CLEAN = text(f"DELETE FROM chat_updates WHERE received_at < now() - interval '{KEEP_DAYS} days'")
-LOCK_TIMEOUT = text("SELECT set_config('lock_timeout', :timeout, true)")
-LOCK = text("SELECT pg_advisory_xact_lock(:namespace, :key)")
+# One round trip: the lock's time limit is set (in the subquery, evaluated first), then the lock
+# is waited for; the release resets the limit, so a pooled connection keeps nothing of a turn.
+LOCK = text(
+    "SELECT pg_advisory_lock(:namespace, :key)"
+    " FROM (SELECT set_config('lock_timeout', :timeout, false)) AS time_limit"
+)
+UNLOCK = text("SELECT pg_advisory_unlock(:namespace, :key), set_config('lock_timeout', '0', false)")
 # Read after the lock is granted (a statement of its own: it sees what the last holder committed).
 STATE = text(
     "SELECT"
@@ -66,7 +77,10 @@ STATE = text(
     " EXISTS (SELECT 1 FROM chat_updates WHERE chat_id = :chat_id AND update_id < :update_id"
     "   AND done_at IS NULL AND received_at > now() - make_interval(secs => :window))"
 )
-DONE = text("UPDATE chat_updates SET done_at = clock_timestamp() WHERE update_id = :update_id")
+DONE = text(
+    f"UPDATE chat_updates SET done_at = clock_timestamp() FROM {NO_FLUSH}"
+    " WHERE update_id = :update_id"
+)
 
 
 def lock_key(chat_id: int) -> int:
@@ -76,11 +90,12 @@ def lock_key(chat_id: int) -> int:
 
 
 class _Held:
-    """A granted turn: its transaction holds the chat's lock until `finish` or `close`."""
+    """A granted turn: its connection holds the chat's lock until `close`."""
 
-    def __init__(self, connection: AsyncConnection | None, update_id: int) -> None:
+    def __init__(self, connection: AsyncConnection | None, update_id: int, key: int) -> None:
         self.connection = connection
         self.update_id = update_id
+        self.key = key
 
     @property
     def done(self) -> bool:
@@ -88,17 +103,22 @@ class _Held:
         return self.connection is None
 
     async def finish(self) -> None:
-        """Mark the update done; the commit releases the lock."""
+        """Mark the update done (committed before the lock is released by `close`)."""
         assert self.connection is not None
         await self.connection.execute(DONE, {"update_id": self.update_id})
-        await self.connection.commit()
 
     async def close(self) -> None:
-        """Release the lock (rolled back when not finished)."""
+        """Release the lock; a connection that cannot say so is dropped (which releases it)."""
         connection, self.connection = self.connection, None
-        if connection is not None:
+        if connection is None:
+            return
+        try:
+            await connection.execute(UNLOCK, {"namespace": LOCK_NAMESPACE, "key": self.key})
+        except (DBAPIError, OSError):
             with suppress(DBAPIError, OSError):
-                await connection.close()
+                await connection.invalidate()
+        with suppress(DBAPIError, OSError):
+            await connection.close()
 
 
 class PostgresChatTurns:
@@ -151,7 +171,8 @@ class PostgresChatTurns:
     async def _arrived(self, chat_id: int, update_id: int) -> None:
         self._arrivals += 1
         try:
-            async with self._engine.begin() as connection:
+            async with self._engine.connect() as connection:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
                 await connection.execute(ARRIVED, {"update_id": update_id, "chat_id": chat_id})
                 if self._arrivals % CLEAN_EVERY == 0:
                     await connection.execute(CLEAN)
@@ -164,11 +185,14 @@ class PostgresChatTurns:
         held: _Held | None = None
         try:
             connection = await _within(deadline, self._engine.connect())
-            held = _Held(connection, update_id)
+            # Each statement its own transaction: the lock is the session's, held until UNLOCK.
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            held = _Held(connection, update_id, lock_key(chat_id))
             remaining = deadline - asyncio.get_running_loop().time()
             timeout = f"{max(1, int(remaining * 1000))}ms"
-            await connection.execute(LOCK_TIMEOUT, {"timeout": timeout})
-            await connection.execute(LOCK, {"namespace": LOCK_NAMESPACE, "key": lock_key(chat_id)})
+            await connection.execute(
+                LOCK, {"namespace": LOCK_NAMESPACE, "key": held.key, "timeout": timeout}
+            )
             done, older_waiting = (
                 await connection.execute(
                     STATE,
