@@ -18,11 +18,13 @@ import aiohttp
 import pytest
 from sqlalchemy import text
 
+from domain.languages import Language
 from domain.persistence.database import create_engine
 from tests.e2e.test_hardening import update_from
 from tests.fakes.bot_api import FakeBotApi, JSONDict
+from tests.help_text import customer_help
 from tests.scale.conftest import needs_postgres
-from tests.scale.workers import ANNA, EN, HEADERS, SECRET, free_port, until
+from tests.scale.workers import ANNA, HEADERS, SECRET, free_port, until
 
 pytestmark = [needs_postgres(), pytest.mark.postgres, pytest.mark.timeout(60)]
 
@@ -134,7 +136,7 @@ async def test_an_update_whose_worker_was_killed_mid_turn_is_answered_by_another
 
     answers = [m.get("text") for m in api.messages_to(ANNA.id)]
     # The killed worker's message may or may not have got through; the resend's did.
-    assert answers.count(EN("help.text")) >= 2
+    assert answers.count(customer_help(Language.EN)) >= 2
     engine = create_engine(postgres_url)
     try:
         async with engine.connect() as connection:

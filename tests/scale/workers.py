@@ -22,6 +22,7 @@ from handlers.i18n import texts
 from tests.conftest import make_settings
 from tests.e2e.test_hardening import Frontend
 from tests.fakes.bot_api import FakeBotApi, FakeUser, JSONDict
+from tests.help_text import customer_help
 
 EN = texts(Language.EN)
 SECRET = "hook-Secret_7"
@@ -134,4 +135,4 @@ async def until(condition: Callable[[], bool]) -> None:
 
 
 def help_answers(api: FakeBotApi) -> int:
-    return [m.get("text") for m in api.messages_to(ANNA.id)].count(EN("help.text"))
+    return [m.get("text") for m in api.messages_to(ANNA.id)].count(customer_help(Language.EN))
