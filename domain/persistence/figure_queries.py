@@ -134,28 +134,17 @@ class FigureQueries:
         return Sales(int(n), int(fen), int(customers), int(repeat))
 
     async def reached(self, period: Period) -> tuple[int, int, int]:
-        """(reached, started, bound) in the period."""
-        reached, started = await self._one(
-            select(
-                func.coalesce(
-                    func.sum(
-                        case(
-                            (
-                                and_(
-                                    CustomerRow.last_seen_at >= period.start,
-                                    CustomerRow.registered_at < period.end,
-                                ),
-                                1,
-                            ),
-                            else_=0,
-                        )
-                    ),
-                    0,
-                ),
-                func.coalesce(
-                    func.sum(case((CustomerRow.registered_at >= period.start, 1), else_=0)), 0
-                ),
-            ).where(CustomerRow.registered_at < period.end)
+        """(reached, started, bound) in the period: counts over the indexes of when
+        customers came first and last."""
+        reached = await self._uow.session.scalar(
+            select(func.count()).where(
+                CustomerRow.last_seen_at >= period.start, CustomerRow.registered_at < period.end
+            )
+        )
+        started = await self._uow.session.scalar(
+            select(func.count()).where(
+                CustomerRow.registered_at >= period.start, CustomerRow.registered_at < period.end
+            )
         )
         first_bound = (
             select(PhoneBindingRow.customer_id, func.min(PhoneBindingRow.bound_at).label("first"))
@@ -167,26 +156,33 @@ class FigureQueries:
                 first_bound.c.first >= period.start, first_bound.c.first < period.end
             )
         )
-        return int(reached), int(started), int(bound or 0)
+        return int(reached or 0), int(started or 0), int(bound or 0)
 
     # -- funnel -------------------------------------------------------------------------------
     async def funnel(self, period: Period, campaign_id: int | None = None) -> Funnel:
-        """Customers who started in the period, and how many went on to each step."""
+        """Customers who started in the period, and how many went on to each step: one pass
+        over the cohort's recharge orders (with their payments), grouped by customer."""
         cohort = and_(
             CustomerRow.registered_at >= period.start, CustomerRow.registered_at < period.end
         )
-        orders = [OrderRow.customer_id == CustomerRow.id, OrderRow.purpose == RECHARGE]
+        orders = [OrderRow.purpose == RECHARGE]
         if campaign_id is not None:
             orders.append(OrderRow.id.in_(_campaign_orders(campaign_id, ("held", GRANTED))))
-        completed = (
-            select(func.count())
-            .where(*orders, OrderRow.status == COMPLETED)
-            .correlate(CustomerRow)
-            .scalar_subquery()
+        per_customer = (
+            select(
+                OrderRow.customer_id.label("customer_id"),
+                func.count(PaymentRow.order_id).label("paid"),
+                func.coalesce(func.sum(case((OrderRow.status == COMPLETED, 1), else_=0)), 0).label(
+                    "completed"
+                ),
+            )
+            .join(CustomerRow, CustomerRow.id == OrderRow.customer_id)
+            .outerjoin(PaymentRow, PaymentRow.order_id == OrderRow.id)
+            .where(cohort, *orders)
+            .group_by(OrderRow.customer_id)
+            .subquery()
         )
         bound = exists().where(PhoneBindingRow.customer_id == CustomerRow.id)
-        ordered = exists().where(*orders)
-        paid = exists().where(*orders, PaymentRow.order_id == OrderRow.id)
 
         def count(condition: Any) -> Any:
             return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
@@ -195,11 +191,14 @@ class FigureQueries:
             select(
                 func.count(),
                 count(bound),
-                count(ordered),
-                count(paid),
-                count(completed >= 1),
-                count(completed >= 2),
-            ).where(cohort)
+                count(per_customer.c.customer_id.is_not(None)),
+                count(per_customer.c.paid >= 1),
+                count(per_customer.c.completed >= 1),
+                count(per_customer.c.completed >= 2),
+            )
+            .select_from(CustomerRow)
+            .outerjoin(per_customer, per_customer.c.customer_id == CustomerRow.id)
+            .where(cohort)
         )
         keys = ("started", "bound", "ordered", "paid", "completed", "again")
         return Funnel([FunnelStep(key, int(n)) for key, n in zip(keys, row, strict=True)])

@@ -276,6 +276,15 @@ async def test_funnel_of_the_customers_who_started_in_the_week(shop: Shop) -> No
     assert drops[0] is None and drops[1] == pytest.approx(1 / 3) and drops[5] == 0.5
 
 
+async def test_funnel_of_one_campaign_follows_the_orders_that_took_its_offers(
+    shop: Shop,
+) -> None:
+    funnel = await shop.figures.funnel(WEEK, shop.campaign)
+    # B's first order and C's two (one paid and completed, one unpaid holding a slot) took the
+    # campaign's offers; B's second order did not, so nobody recharged again with it.
+    assert [s.customers for s in funnel.steps] == [3, 2, 2, 2, 2, 0]
+
+
 async def test_offers_burn_down_and_sell_out(shop: Shop) -> None:
     first_three, open_offer = await shop.figures.offers(WEEK, shop.campaign)
     assert (first_three.code, first_three.quota, first_three.used) == ("x-first3", 3, 3)
