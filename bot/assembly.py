@@ -203,6 +203,7 @@ async def build_app(
         broadcasts=broadcast_config(settings),
         risk=risk_rules(settings),
         pin=pin_rules(settings),
+        consent_required=settings.privacy_consent_required,
     )
     conversation = build_conversation(services)
     conversation.bot_username = settings.bot_username

@@ -7,6 +7,7 @@ from handlers.features import (
     audit,
     broadcast_desk,
     broadcasts,
+    consent,
     dashboard,
     language,
     offers,
@@ -48,6 +49,7 @@ FEATURES = (
     broadcast_desk,
     audit,
     pin,
+    consent,
 )
 
 

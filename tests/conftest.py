@@ -18,6 +18,11 @@ from domain.persistence.database import create_engine
 from domain.persistence.migrate import upgrade
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
+# The risk rules and the privacy consent are off for every test and every bot process a test
+# starts (they inherit the environment), unless a test turns them on: many tests order often
+# within a minute and begin with /start.
+os.environ.setdefault("RISK_RULES_ENABLED", "false")
+os.environ.setdefault("PRIVACY_CONSENT_REQUIRED", "false")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -27,6 +32,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "database_url": database_url,
         "bot_token": None,
         "risk_rules_enabled": False,
+        # Privacy consent is asked only where a test turns it on (many tests start with /start).
+        "privacy_consent_required": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type, call-arg]

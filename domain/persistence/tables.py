@@ -391,6 +391,7 @@ class NoticeRow(Base):
 from domain.persistence import audit_tables as _audit_tables  # noqa: E402, F401
 from domain.persistence import broadcast_tables as _broadcast_tables  # noqa: E402,F401
 from domain.persistence import chat_update_tables as _chat_update_tables  # noqa: E402,F401
+from domain.persistence import consent_tables as _consent_tables  # noqa: E402, F401
 from domain.persistence import dashboard_tables as _dashboard_tables  # noqa: E402, F401
 from domain.persistence import pin_tables as _pin_tables  # noqa: E402, F401
 from domain.persistence import referral_tables as referral_tables  # noqa: E402

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from domain.persistence.allowance_repository import AllowanceRepository
 from domain.persistence.audit_repository import AuditRepository
 from domain.persistence.broadcast_repositories import BroadcastRepository
+from domain.persistence.consent_repository import ConsentRepository
 from domain.persistence.core import CoreConnection
 from domain.persistence.dashboard_repositories import DashboardTokenRepository
 from domain.persistence.database import READ_ONLY
@@ -234,6 +235,10 @@ class UnitOfWork:
     @cached_property
     def pins(self) -> PinRepository:
         return PinRepository(self)
+
+    @cached_property
+    def consents(self) -> ConsentRepository:
+        return ConsentRepository(self)
 
 
 class UnitOfWorkFactory:

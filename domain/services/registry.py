@@ -15,6 +15,7 @@ from domain.risk import RiskRules
 from domain.services.audit import AuditTrail
 from domain.services.broadcasts import BroadcastConfig, BroadcastService
 from domain.services.campaign_catalogue import CampaignCatalogue
+from domain.services.consent import ConsentService
 from domain.services.customers import ConversationService, CustomerService
 from domain.services.dashboard_access import DashboardAccess
 from domain.services.dashboard_figures import DashboardFigures
@@ -70,6 +71,7 @@ class Services:
     risk: RiskService
     audit: AuditTrail
     pins: PinService
+    consent: ConsentService
 
 
 def build_services(
@@ -85,6 +87,7 @@ def build_services(
     broadcasts: BroadcastConfig | None = None,
     risk: RiskRules | None = None,
     pin: PinRules | None = None,
+    consent_required: bool = False,
 ) -> Services:
     loyalty_service = LoyaltyService(uow, loyalty or LoyaltyConfig(), clock)
     orders = recharge or RechargeConfig(limits=DEFAULT_LIMITS)
@@ -118,4 +121,5 @@ def build_services(
         risk=risk_service,
         audit=AuditTrail(uow, clock),
         pins=PinService(uow, pin or PinRules(), clock),
+        consent=ConsentService(uow, consent_required, clock),
     )

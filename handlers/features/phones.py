@@ -10,6 +10,7 @@ from domain.phone import PhoneNumberError, parse_phone_number
 from domain.services.customers import PhoneAlreadyBound, TooManyPhones
 from handlers.buttons import ButtonData
 from handlers.contract import Button, ContactKeyboard, EventKind, RemoveKeyboard
+from handlers.features.consent import consent_needed
 from handlers.features.recharge import RechargeTo, show_products
 from handlers.menu import back_to_menu, show_menu
 from handlers.router import Context, ConversationRouter
@@ -170,6 +171,9 @@ def register(router: ConversationRouter) -> None:
         await _show_phones(ctx, edit=True)
 
     async def _bind(ctx: Context, text: str) -> None:
+        if await consent_needed(ctx):  # no number is kept before the customer agreed
+            ctx.finish()
+            return
         try:
             number = parse_phone_number(text)
         except PhoneNumberError as error:

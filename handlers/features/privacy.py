@@ -29,6 +29,11 @@ class AnswerErase(ButtonData, prefix="erase"):
     confirmed: bool
 
 
+def _privacy_text(ctx: Context) -> str:
+    """What is kept and why, for how long, and where it goes (Telegram's servers)."""
+    return ctx.t("privacy.text") + "\n\n" + ctx.t("privacy.where")
+
+
 def _privacy_buttons(ctx: Context) -> tuple[tuple[Button, ...], ...]:
     return ((Button(ctx.t("erase.button"), AskErase().pack()),), back_to_menu(ctx.t))
 
@@ -84,11 +89,11 @@ def register(router: ConversationRouter) -> None:
 
     @router.command("privacy")
     async def privacy_command(ctx: Context) -> None:
-        ctx.reply(ctx.t("privacy.text"), _privacy_buttons(ctx))
+        ctx.reply(_privacy_text(ctx), _privacy_buttons(ctx))
 
     @router.button(ShowPrivacy)
     async def privacy_button(ctx: Context, _data: ShowPrivacy) -> None:
-        ctx.reply(ctx.t("privacy.text"), _privacy_buttons(ctx), edit=True)
+        ctx.reply(_privacy_text(ctx), _privacy_buttons(ctx), edit=True)
 
     @router.command("delete_my_data")
     async def delete_command(ctx: Context) -> None:

@@ -28,6 +28,7 @@ from domain.services.recharge import (
 from handlers.amounts import is_amount, parse_yuan
 from handlers.buttons import ButtonData
 from handlers.contract import Button, Invoice, Reply
+from handlers.features.consent import consent_needed
 from handlers.features.pin import ask_pin, read_pin
 from handlers.i18n import Texts
 from handlers.menu import back_to_menu, cancel_row, show_menu
@@ -160,6 +161,8 @@ async def show_receipt(ctx: Context, order: Order, *, edit: bool = False) -> Non
 
 
 async def _choose_number(ctx: Context, *, edit: bool, changing: bool = False) -> None:
+    if await consent_needed(ctx):  # no number is kept before the customer agreed
+        return
     """Which number: none bound, type one; one bound, straight to its call credit (unless the
     customer asked to change it); several, pick one."""
     phones = await ctx.services.customers.phones(ctx.customer.id)

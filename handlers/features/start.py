@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from handlers.buttons import ButtonData
 from handlers.commands import help_text
 from handlers.contract import RemoveKeyboard
+from handlers.features.consent import consent_needed
 from handlers.features.referrals import welcome_referred
 from handlers.menu import CancelInput, ShowMenu, back_to_menu, show_menu
 from handlers.router import Context, ConversationRouter
@@ -28,6 +29,8 @@ def register(router: ConversationRouter) -> None:
         ctx.reply(ctx.t(key, name=name))
         if ctx.customer.is_new and ctx.event.args:
             await welcome_referred(ctx)
+        if await consent_needed(ctx):
+            return  # the menu follows the customer's answer
         show_menu(ctx, router)
 
     @router.command("menu")
