@@ -469,7 +469,7 @@ async def _show_broadcasts(ctx: Context) -> None:
         ctx.reply(progress_text(ctx.t, item, zone), (control_buttons(ctx.t, item),))
 
 
-def _parse_when(text: str, zone_name: str) -> datetime | None:
+def parse_local_time(text: str, zone_name: str) -> datetime | None:
     try:
         local = datetime.strptime(text.strip(), "%Y-%m-%d %H:%M")
     except ValueError:
@@ -809,7 +809,7 @@ def register(router: ConversationRouter) -> None:
             return
         broadcasts = ctx.services.broadcasts
         config = broadcasts.config
-        moment = _parse_when(ctx.event.text, config.timezone)
+        moment = parse_local_time(ctx.event.text, config.timezone)
         quiet = str(config.quiet_hours)
         if moment is None:
             ctx.reply(ctx.t("bc.bad_when", zone=config.timezone), (_abort_row(ctx.t),))
