@@ -23,6 +23,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
+from domain.audit import AuditEntry, AuditRecord
+
 # -- records -----------------------------------------------------------------------------------
 
 
@@ -437,6 +439,16 @@ class ConversationRepository(Protocol):
         """States untouched since before `cutoff` go to `idle_step` (empty data); how many."""
 
 
+class AuditTrail(Protocol):
+    """Append-only: what staff and the system did, in the transaction that did it."""
+
+    async def append(self, entry: AuditEntry, at: datetime) -> None:
+        """Kept with `actor_name` cut to 128 characters, `subject` to 64, `detail` to 255."""
+
+    async def recent(self, limit: int, before_id: int | None = None) -> list[AuditRecord]:
+        """Newest first (only those before `before_id`)."""
+
+
 class PointsOpener(Protocol):
     def open(self, customer_id: int) -> None:
         """A new customer's points balance, at zero."""
@@ -495,6 +507,9 @@ class UnitOfWork(Protocol):
 
     @property
     def privacy(self) -> PrivacyRepository: ...
+
+    @property
+    def audit(self) -> AuditTrail: ...
 
 
 class UnitOfWorkFactory(Protocol):

@@ -9,7 +9,7 @@ from enum import StrEnum
 from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.clock import Clock, utc_now
 from domain.languages import Language
-from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.repositories import UnitOfWorkFactory
 
 
 class StaffRole(StrEnum):

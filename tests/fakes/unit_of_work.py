@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from types import TracebackType
 
+from domain.audit import AuditEntry, AuditRecord
 from domain.errors import RecordConflict
 from domain.persistence.unit_of_work import NestedUnitOfWorkError
 from domain.repositories import (
@@ -85,6 +86,7 @@ class Tables:
     wallets: dict[int, Wallet] = field(default_factory=dict)
     wallet_entries: dict[int, WalletEntryRecord] = field(default_factory=dict)
     payments: dict[int, PaymentRecord] = field(default_factory=dict)
+    audit: dict[int, AuditRecord] = field(default_factory=dict)
 
     def snapshot(self) -> Tables:
         return Tables(**{f.name: copy.copy(getattr(self, f.name)) for f in fields(self)})
@@ -130,6 +132,7 @@ class FakeUnitOfWork:
         self.orders = FakeOrderRepository(self)
         self.customers = FakeCustomerRepository(self)
         self.payments = FakePaymentRepository(self)
+        self.audit = FakeAuditTrail(self)
         self.phones = FakePhoneBindingRepository(self)
         self.conversations = FakeConversationRepository(self)
         self.points = FakePointsRepository(self)
@@ -275,6 +278,22 @@ class FakePaymentRepository(_Repository):
             return False
         self._t.payments[payment.id] = replace(payment, refunded_at=at, refund_route=route)
         return True
+
+
+class FakeAuditTrail(_Repository):
+    async def append(self, entry: AuditEntry, at: datetime) -> None:
+        record_id = self._t.next_id("audit")
+        kept = replace(
+            entry,
+            actor_name=entry.actor_name[:128],
+            subject=entry.subject[:64],
+            detail=entry.detail[:255],
+        )
+        self._t.audit[record_id] = AuditRecord(record_id, at, kept)
+
+    async def recent(self, limit: int, before_id: int | None = None) -> list[AuditRecord]:
+        found = [r for r in self._t.audit.values() if before_id is None or r.id < before_id]
+        return sorted(found, key=lambda r: r.id, reverse=True)[:limit]
 
 
 class FakePointsRepository(_Repository):
