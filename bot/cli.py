@@ -8,6 +8,7 @@ import asyncio
 import gc
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -47,6 +48,9 @@ log = logging.getLogger("bot")
 DEMO_NUMBERS = ("18612345678", "13800138000")
 # How long a sweep under way at shutdown may take to finish before it is cancelled.
 SWEEP_GRACE_SECONDS = 30.0
+# The console's log file, and the bot name its invite links use when BOT_USERNAME is unset.
+CONSOLE_LOG = Path("var") / "bot.log"
+PLACEHOLDER_BOT_USERNAME = "your_wallet_bot"
 DEMO_CAMPAIGNS = Path(__file__).parent / "demo" / "unicom_wallet_campaign.toml"
 
 
@@ -162,6 +166,24 @@ async def finish_running_sweeps() -> None:
             task.cancel()
 
 
+def console_logging(level: str) -> None:
+    """The console is a conversation in the terminal: log lines go to var/bot.log (times in
+    Beijing time, as the chat shows them), and only warnings and errors to the terminal too."""
+    formatter = logging.Formatter("%(asctime)s+08:00 %(levelname)s %(name)s: %(message)s")
+    formatter.converter = _beijing_time
+    Path(CONSOLE_LOG).parent.mkdir(parents=True, exist_ok=True)
+    to_file = logging.FileHandler(CONSOLE_LOG, encoding="utf-8")
+    to_file.setFormatter(formatter)
+    to_terminal = logging.StreamHandler(sys.stderr)
+    to_terminal.setFormatter(formatter)
+    to_terminal.setLevel(logging.WARNING)
+    logging.basicConfig(level=level, handlers=[to_file, to_terminal])
+
+
+def _beijing_time(seconds: float | None) -> time.struct_time:
+    return time.gmtime((seconds or time.time()) + 8 * 3600)
+
+
 async def run_frontend(app: App) -> None:
     frontend = app.settings.chosen_frontend
     log.info("starting the %s front end", frontend.value)
@@ -173,6 +195,8 @@ async def run_frontend(app: App) -> None:
             first_name="Console",
             language_code=app.settings.console_language,
         )
+        # Invite links need the bot's name; the console has no Telegram to ask for it.
+        app.conversation.bot_username = app.conversation.bot_username or PLACEHOLDER_BOT_USERNAME
         console = ConsoleFrontend(app.conversation, user)
         app.outbound.attach(console)
         await console.run()
@@ -288,11 +312,14 @@ def main(argv: list[str] | None = None) -> int:
         problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
         print(f"refusing to start, the settings are not valid: {problems}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    if args.command == "run" and settings.chosen_frontend is Frontend.CONSOLE:
+        console_logging(settings.log_level.upper())
+    else:
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
     # No secret and no full phone number is written, whichever library writes the line.
     install_redaction(settings_secrets(settings))
     # HTTP client logs show request URLs, and a Bot API URL carries the bot token.

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from domain.customers import TelegramProfile
+from domain.languages import language_from_telegram
 from domain.phone import PhoneNumberError, parse_phone_number
 from handlers.contract import (
     ContactKeyboard,
@@ -27,6 +28,7 @@ from handlers.contract import (
     contact_event,
     message_event,
 )
+from handlers.i18n import texts
 from handlers.router import ConversationRouter
 
 
@@ -48,7 +50,7 @@ class ConsoleFrontend:
         self._next_message_id = 1
 
     async def run(self) -> None:
-        self._print("(console: type /start; numbers press buttons; end of input quits)")
+        self._print(self._t("console.intro"))
         while True:
             line = await asyncio.to_thread(self._stdin.readline)
             if not line:
@@ -76,12 +78,16 @@ class ConsoleFrontend:
             return contact_event(self._user, chat_id, text, contact_user_id=self._user.telegram_id)
         return message_event(self._user, chat_id, text)
 
-    def render(self, outcome: Outcome) -> None:
+    def render(self, outcome: Outcome, *, keep_buttons: bool = False) -> None:
+        """Print the replies, their buttons numbered. `keep_buttons`: a message that arrived on
+        its own (a receipt, a reminder) numbers its buttons after those already on screen, so
+        the screen the customer is reading keeps its numbers."""
         if outcome.notice:
             self._print(f"[{outcome.notice}]")
-        self._buttons = {}
+        if not keep_buttons:
+            self._buttons = {}
         for reply in outcome.replies:
-            self._print(("(edited) " if reply.edit else "") + reply.text)
+            self._print((self._t("console.edited") + " " if reply.edit else "") + reply.text)
             if reply.document is not None:
                 self._print(self._saved(reply.document))
             self._next_message_id += 0 if reply.edit else 1
@@ -89,7 +95,7 @@ class ConsoleFrontend:
                 cells = []
                 for button in row:
                     if button.data is not None:
-                        number = len(self._buttons) + 1
+                        number = max(self._buttons, default=0) + 1
                         self._buttons[number] = button.data
                         cells.append(f"[{number}] {button.text}")
                     else:
@@ -110,6 +116,10 @@ class ConsoleFrontend:
         path.write_bytes(document.content)
         return f"  <file {document.filename}, {len(document.content)} bytes: saved to {path}>"
 
+    def _t(self, key: str) -> str:
+        """The console's own words, in the console user's language."""
+        return texts(language_from_telegram(self._user.language_code))(key)
+
     def _print(self, text: str) -> None:
         print(text, file=self._stdout, flush=True)
 
@@ -117,7 +127,7 @@ class ConsoleFrontend:
         """The console's outbound port: a message nobody just asked for (a sweep's news)."""
         if chat_id != self._user.telegram_id:
             return Delivery(DeliveryStatus.REJECTED, reason="not the console's chat")
-        self.render(Outcome(replies=[reply]))
+        self.render(Outcome(replies=[reply]), keep_buttons=True)
         return Delivery.sent()
 
 

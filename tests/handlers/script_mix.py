@@ -16,6 +16,7 @@ NOT_WORDS = re.compile(
     r"|https?://\S+|t\.me/\S+"  # a link
     r"|\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b"  # a setting's name (STAFF_CHAT_ID)
     r"|\b[a-z]+(?:_[a-z0-9]+)+\b"  # a campaign file's field (holdout_percent)
+    r"|\b[a-z]+(?:/[\w.]+)+\b"  # a file's path (var/bot.log)
     r"|\b[A-Z]{1,3}\d[\w-]*"  # an order, ticket or coupon number (R2026…, T12, WELCOME5)
     r"|\b[A-Z0-9]{4,}\b"  # a coupon code
 )
