@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Run the demo: demo mode (sandbox payment and carrier gateway), SQLite under ./var/, and the
+## Run the demo: demo data in place (a live demo campaign with offers, rewards and invites; two
+## bound numbers), demo mode (sandbox payment and carrier gateway), SQLite under ./var/, and the
 ## console front end when BOT_TOKEN is unset.
 run: $(STAMP)
+	DEMO_MODE=true LOG_LEVEL=WARNING $(BIN)/python -m bot seed-demo
 	DEMO_MODE=true $(BIN)/python -m bot run
 
 ## Run every test (PostgreSQL tests too when TEST_POSTGRES_URL is set).

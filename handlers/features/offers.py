@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.campaigns import Campaign
+from domain.campaigns import Campaign, OfferKind
 from domain.languages import Language
 from domain.services.loyalty import LiveOffer
 from handlers.buttons import ButtonData
@@ -154,8 +154,14 @@ def register(router: ConversationRouter) -> None:
             await _show_offers(ctx, edit=True)
             return
         text = campaign.terms_en if ctx.language is Language.EN else campaign.terms_zh
+        # A coupon offer is no use without its code: the terms say it and how to use it.
+        codes = [
+            ctx.t("offers.coupon_code", code=offer.coupon_code, use=ctx.t("coupon.use"))
+            for offer in campaign.offers
+            if offer.kind is OfferKind.COUPON and offer.coupon_code
+        ]
         ctx.reply(
-            f"{campaign_name(campaign, ctx.language)}\n{text}",
+            "\n".join([campaign_name(campaign, ctx.language), text, *codes]),
             (
                 (Button(ctx.t("offers.back"), OffersOf(campaign.code).pack()),),
                 (Button(ctx.t("offers.recharge_now"), ShowRecharge().pack()),),

@@ -58,6 +58,7 @@ async def test_offers_show_countdown_slots_and_terms(shop: App) -> None:
     assert "WALLET5" not in text  # coupon codes are not published here
     await chat.press("数字钱包充值节 活动规则")
     assert "前100笔充值享双倍积分" in chat.texts[0]
+    assert "🎟 优惠码 WALLET5：确认订单时点“🎟 使用优惠码”并输入即可。" in chat.texts[0]
     await chat.press("立即充值")
     assert chat.texts[0].startswith("请输入要充值的 11 位手机号码")
 
