@@ -73,7 +73,7 @@ def _benefits(t: Texts, order: Order) -> str:
     lines = benefit_lines(t, quote)
     if quote.price < quote.amount:
         lines.insert(0, t("receipt.list_price", amount=quote.amount.format()))
-    if order.status is S.COMPLETED:
+    if order.status is S.COMPLETED and (quote.points or quote.cashback.is_positive):
         lines.append(
             t.plural("receipt.earned", quote.points, points=quote.points) + _cashback(t, quote)
         )

@@ -323,12 +323,16 @@ async def show_confirmation(ctx: Context, order: Order, *, edit: bool) -> None:
         minutes=int(ctx.services.ordering.config.payment_window.total_seconds() // 60),
         balance=balance.format(),
     )
-    if order.quote is not None and (order.quote.benefits or order.quote.points):
-        offers = benefit_lines(ctx.t, order.quote)
-        if order.quote.price < order.quote.amount:
-            offers.insert(0, ctx.t("receipt.list_price", amount=order.quote.amount.format()))
-        offers.append(earnings_line(ctx.t, order.quote))
-        text += "\n" + ctx.t("recharge.offers_apply") + "\n" + "\n".join(offers)
+    quote = order.quote
+    if quote is not None:
+        # The heading only over a benefit; the list price only when the price differs.
+        offers = benefit_lines(ctx.t, quote)
+        if quote.price < quote.amount:
+            offers.insert(0, ctx.t("receipt.list_price", amount=quote.amount.format()))
+        if offers:
+            text += "\n" + ctx.t("recharge.offers_apply") + "\n" + "\n".join(offers)
+        if quote.points or quote.cashback.is_positive:
+            text += "\n" + earnings_line(ctx.t, quote)
     ctx.reply(text, await confirmation_buttons(ctx, order), edit=edit)
 
 

@@ -141,3 +141,10 @@ async def test_refusals_offer_the_way_on(chat: Chat) -> None:
     await chat.press("20元")  # over the daily limit of ¥60
     assert chat.texts[0].startswith("已超过每日充值限额")
     assert [b.text for b in chat.buttons()] == ["🧾 我的订单", "« 返回菜单"]
+
+
+async def test_no_benefits_heading_and_no_list_price_without_a_benefit(chat: Chat) -> None:
+    await chat.send("/recharge")
+    await chat.press("50元")
+    confirmation = chat.texts[0]
+    assert "本单享受的优惠" not in confirmation and "原价" not in confirmation
