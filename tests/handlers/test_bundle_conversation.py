@@ -184,7 +184,7 @@ async def test_an_old_coupon_or_pack_button_works_on_the_order_as_it_is(shop: Ap
     await chat.press_data(coupon)  # from the first confirmation: applies to the bundle order
     await chat.send("WALLET5")
     assert "应付金额：¥120.00" in chat.text and _number_line(chat.text) == number
-    assert "订单已超时关闭" not in chat.text
+    assert "该订单已关闭" not in chat.text
 
 
 async def test_an_order_whose_payment_started_is_not_changed_and_says_so(

@@ -345,7 +345,9 @@ async def test_cancelling_an_unpaid_order(chat: Chat, shop: App) -> None:
     await chat.press("取消订单")
     assert chat.texts[0] == "订单已取消，未扣款。"
     await chat.press_data(pay)
-    assert chat.texts[0] == "订单已超时关闭，未扣款。请重新下单。"
+    # The order's real state, with the way on: recharge again, or the menu.
+    assert chat.texts[0] == "该订单已关闭（已取消或超过支付时限），未扣款。"
+    assert [b.text for b in chat.buttons()] == ["🔁 再充一次", "« 返回菜单"]
     orders = await shop.services.ordering.orders_of(await _customer_id(chat, shop))
     assert orders[0].status is OrderStatus.EXPIRED
 
