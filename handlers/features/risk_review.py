@@ -22,6 +22,7 @@ from domain.services.registry import Services
 from handlers.buttons import ButtonData
 from handlers.contract import Button, Reply
 from handlers.features.orders import OrderDetail
+from handlers.features.staff_desk import desk_texts
 from handlers.i18n import Texts, texts
 from handlers.router import Context, ConversationRouter
 
@@ -178,13 +179,14 @@ def register(router: ConversationRouter) -> None:
     async def risk_command(ctx: Context) -> None:
         if not await ctx.staff_only():
             return
-        _answer(ctx, await pending_list(ctx.services, texts(DEFAULT_LANGUAGE)), edit=False)
+        # In the language of the chat it is asked in (the staff member's own in private).
+        _answer(ctx, await pending_list(ctx.services, desk_texts(ctx)), edit=False)
 
     @router.button(DecideRisk)
     async def decide(ctx: Context, data: DecideRisk) -> None:
         if not await ctx.staff_only():
             return
-        t = texts(DEFAULT_LANGUAGE)
+        t = ctx.t  # the notice is the presser's own
         result = await ctx.services.risk.decide(
             data.case_id, data.decision, ctx.event.user.telegram_id, _staff_name(ctx)
         )
@@ -198,6 +200,6 @@ def register(router: ConversationRouter) -> None:
         else:
             ctx.notice(t("risk.already", case=data.case_id, state=decision_line(t, result.case)))
         if data.listed:
-            _answer(ctx, await pending_list(ctx.services, t), edit=True)
+            _answer(ctx, await pending_list(ctx.services, desk_texts(ctx)), edit=True)
         else:
             _answer(ctx, await staff_alert(ctx.services, result.case), edit=True)
