@@ -15,6 +15,7 @@ from domain.services.recharge import (
     BundleUnavailable,
     CarrierNotServed,
     CouponInvalid,
+    CouponThrottled,
     CouponUnavailable,
     InsufficientBalance,
     NotPayable,
@@ -661,7 +662,13 @@ def register(router: ConversationRouter) -> None:
                 ctx.customer.id, order_id, ctx.event.text
             )
         except CouponInvalid:
-            ctx.reply(ctx.t("coupon.invalid"))  # still at this step: try again or /cancel
+            # Still at this step: try again, or cancel.
+            ctx.reply(ctx.t("coupon.invalid"), (cancel_row(ctx.t),))
+            return
+        except CouponThrottled as error:
+            ctx.finish()
+            explain_refusal(ctx, error)
+            await _offer_again(ctx, order_id)  # the way on: pay without the code
             return
         except (NotPayable, PaymentStarted, OrderChanged) as refusal:
             ctx.finish()

@@ -121,6 +121,8 @@ async def test_a_coupon_lowers_the_price_and_guessing_is_throttled(shop: App) ->
         assert guesser.texts[0].startswith("优惠码无效")
     await guesser.send("WALLET5")
     assert guesser.texts[0] == "尝试次数过多，请10分钟后再试。"
+    # The way on: the order, payable without the code.
+    assert guesser.texts[1].startswith("请确认订单") and "模拟支付" in guesser.buttons()[1].text
 
 
 async def test_redeeming_points_once_per_confirmation(shop: App) -> None:
