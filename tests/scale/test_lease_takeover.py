@@ -1,0 +1,107 @@
+"""The scheduler lease's holder is paused mid-batch past its lease: another process takes the
+sweeps over, and every reminder is sent exactly once (the paused holder, resumed, sends none of
+what it had claimed: its fence refuses, its claims are given back, the new holder sends them)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import update
+
+from bot.assembly import App, build_app
+from bot.delivery_port import DeliveryPort, LeaseFence
+from domain.persistence.reminder_tables import ReminderSubscriptionRow
+from handlers.contract import Delivery, Reply
+from scheduler.reminders import SchedulerLease, deliver_reminders, plan_reminders
+from tests.conftest import make_settings
+from tests.reminder_setup import campaign_file, load_campaign, subscribed_customers
+from tests.scale.conftest import needs_postgres
+
+pytestmark = [needs_postgres(), pytest.mark.postgres, pytest.mark.timeout(30)]
+
+CUSTOMERS = range(9101, 9109)
+LEASE = 0.3
+
+
+class Telegram:
+    """Both processes' messages as Telegram got them; the first process freezes at its third."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[str, int]] = []
+        self.frozen = asyncio.Event()
+        self.thaw = asyncio.Event()
+
+    def sender(self, who: str) -> Sender:
+        return Sender(self, who)
+
+
+class Sender:
+    def __init__(self, telegram: Telegram, who: str) -> None:
+        self.telegram, self.who = telegram, who
+
+    async def send(self, chat_id: int, reply: Reply) -> Delivery:
+        telegram = self.telegram
+        if self.who == "first" and len(telegram.got) == 2 and not telegram.frozen.is_set():
+            telegram.frozen.set()  # paused with this message under way, past its lease
+            await telegram.thaw.wait()
+        telegram.got.append((self.who, chat_id))
+        return Delivery.sent(len(telegram.got))
+
+
+@pytest.fixture
+async def apps(postgres_url: str) -> AsyncIterator[tuple[App, App]]:
+    settings = make_settings(postgres_url, quiet_hours="off")
+    first, second = await build_app(settings), await build_app(settings, migrate=False)
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_paused_holder_and_its_successor_send_each_reminder_once(
+    apps: tuple[App, App],
+) -> None:
+    first, second = apps
+    now = datetime.now(UTC)
+    campaign = campaign_file(now - timedelta(days=1), now + timedelta(hours=1), countdown="[120]")
+    campaign_id = await load_campaign(first, campaign)
+    await subscribed_customers(first, campaign_id, CUSTOMERS)
+    async with first.engine.begin() as connection:  # they asked before "2 hours left"
+        await connection.execute(
+            update(ReminderSubscriptionRow).values(created_at=now - timedelta(hours=2))
+        )
+    assert await plan_reminders(first.services) == len(CUSTOMERS)
+
+    telegram = Telegram()
+    leases = [
+        SchedulerLease(app.services, LEASE, holder=name)
+        for app, name in ((first, "first"), (second, "second"))
+    ]
+    ports = [
+        DeliveryPort(telegram.sender(name), fence=LeaseFence(lease.held, fresh_seconds=0.05))
+        for lease, name in zip(leases, ("first", "second"), strict=True)
+    ]
+    assert await leases[0].held()
+    holder = asyncio.create_task(
+        deliver_reminders(first.services, ports[0], leases[0], batch=5, concurrency=1)
+    )
+    await telegram.frozen.wait()
+    await asyncio.sleep(LEASE + 0.2)  # the lease lapses while the holder is frozen
+    # The other process takes the sweeps over: it sends what nobody holds a claim on.
+    taken_over = await deliver_reminders(second.services, ports[1], leases[1], batch=5)
+    telegram.thaw.set()  # the old holder resumes mid-batch
+    await holder
+    # Its claimed reminders were given back; the new holder's next sweep sends them.
+    taken_over += await deliver_reminders(second.services, ports[1], leases[1], batch=5)
+
+    per_chat = Counter(chat for _, chat in telegram.got)
+    assert per_chat == Counter(CUSTOMERS)  # every customer exactly once
+    firsts = [n for n, (who, _) in enumerate(telegram.got) if who == "first"]
+    # The old holder sent its first two, and the one under way when it froze; nothing after.
+    assert len(firsts) == 3
+    assert taken_over == len(CUSTOMERS) - 3
