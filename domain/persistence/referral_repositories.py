@@ -19,6 +19,7 @@ from domain.persistence.referral_tables import (
     ReferralShortfallRow,
 )
 from domain.persistence.tables import CustomerRow, OrderRow, PhoneBindingRow
+from domain.referrals import ReferralStatus
 
 
 class ReferralRepository:
@@ -107,6 +108,21 @@ class ReferralRepository:
             update(ReferralRow)
             .where(ReferralRow.id == referral_id, ReferralRow.status.in_(list(from_statuses)))
             .values(**values)
+            .returning(ReferralRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+    async def approve_first(self, referral_id: int, by: int) -> bool:
+        """The first of two approvals, once: a held referral nobody approved yet."""
+        result = await self._session.execute(
+            update(ReferralRow)
+            .where(
+                ReferralRow.id == referral_id,
+                ReferralRow.status == ReferralStatus.HELD.value,
+                ReferralRow.first_approver.is_(None),
+            )
+            .values(first_approver=by)
             .returning(ReferralRow.id)
             .execution_options(synchronize_session=False)
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -45,6 +46,8 @@ class ReferralRow(Base):
     # Why staff must look at it (comma-separated reasons), and whether they were told.
     alert: Mapped[str | None] = mapped_column(String(96))
     alert_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Two-person rule: the first staff member who approved a large reward (a second one pays).
+    first_approver: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ReferralRewardRow(Base):

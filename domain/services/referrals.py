@@ -155,8 +155,16 @@ def programme_of(row: CampaignRow) -> Programme | None:
     return Programme(row.code, row.name_zh, row.name_en, row.ends_at, ReferralRules.from_json(data))
 
 
+class SecondApprovalNeeded(Exception):
+    """Two-person rule: a large reward waits for a second, different staff member (this
+    approval, if it was the first, is recorded)."""
+
+
 class ReferralService:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock = utc_now, two_person_fen: int = 0
+    ) -> None:
+        self._two_person_fen = two_person_fen
         self._uow = uow
         self._clock = clock
 
@@ -398,11 +406,29 @@ class ReferralService:
             programme = programme_of(campaign) if campaign is not None else None
             if programme is None:
                 return False
+            rewards = await repo.rewards_of_referral(referral_id)
+            large = 0 < self._two_person_fen <= sum(r.amount_fen for r in rewards)
+            if large and row.status == ReferralStatus.HELD.value:
+                if row.first_approver is None:
+                    if await repo.approve_first(referral_id, by):
+                        entry = AuditEntry(
+                            AuditAction.FIRST_APPROVAL,
+                            ActorKind.STAFF,
+                            by,
+                            f"referral:{referral_id}",
+                            "approve",
+                            by_name,
+                        )
+                        await uow.audit.append(entry, now)
+                        await uow.commit()
+                    raise SecondApprovalNeeded(referral_id)
+                if row.first_approver == by:
+                    raise SecondApprovalNeeded(referral_id)
             if not await repo.move(
                 referral_id, [ReferralStatus.HELD], status=ReferralStatus.QUALIFIED
             ):
                 return False
-            for reward in await repo.rewards_of_referral(referral_id):
+            for reward in rewards:
                 await repo.move_reward(
                     reward.id,
                     [RewardStatus.PENDING],

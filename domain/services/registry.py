@@ -111,7 +111,7 @@ def build_services(
         campaigns=CampaignCatalogue(uow, clock),
         rewards=RewardCatalogue(uow, clock),
         coupons=CouponCheckout(uow, loyalty_service, clock),
-        referrals=ReferralService(uow, clock),
+        referrals=ReferralService(uow, clock, two_person_fen=risk.two_person_fen if risk else 0),
         staff=staff,
         support=SupportService(uow, support, clock),
         reminders=ReminderService(uow, reminders, clock),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from domain.referrals import ReferralStatus
-from domain.services.referrals import StaffAlert
+from domain.services.referrals import SecondApprovalNeeded, StaffAlert
 from handlers.contract import Button, Reply
 from handlers.features.referrals import (
     ApproveReferral,
@@ -92,7 +92,11 @@ async def _decide(ctx: Context, referral_id: int, *, approve: bool, listed: bool
         ctx.notice(t("invite.review.not_found", referral=referral_id))
         return
     decide = referrals.approve if approve else referrals.reject
-    done = await decide(referral_id, ctx.event.user.telegram_id, _staff_name(ctx))
+    try:
+        done = await decide(referral_id, ctx.event.user.telegram_id, _staff_name(ctx))
+    except SecondApprovalNeeded:
+        ctx.notice(t("invite.review.second_needed", referral=referral_id))
+        return
     after = await referrals.review(referral_id) or before
     outcome: str | None = None
     if done:
