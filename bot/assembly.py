@@ -89,6 +89,7 @@ def broadcast_config(settings: Settings) -> BroadcastConfig:
         quiet_hours=QuietHours.parse(settings.quiet_hours),
         timezone=settings.reminder_timezone,
         claim_seconds=settings.delivery_claim_seconds,
+        consent_required=settings.privacy_consent_required,
     )
 
 

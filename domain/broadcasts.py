@@ -47,6 +47,7 @@ class PushSkip(StrEnum):
     OVER = "over"
     CANCELLED = "cancelled"
     HOLDOUT = "holdout"  # in the control group of the campaign the push is about
+    NO_CONSENT = "no_consent"  # consent is required and marketing was not agreed to
 
 
 # Most buttons a push may carry (besides "turn pushes off").

@@ -20,6 +20,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -42,6 +43,7 @@ from domain.persistence.broadcast_tables import (
     PushOptOutRow,
     SurveyAnswerRow,
 )
+from domain.persistence.consent_tables import PrivacyConsentRow
 from domain.persistence.referral_tables import ReferralRow
 from domain.persistence.reminder_repositories import CLAIMS_THAT_COUNT
 from domain.persistence.reminder_tables import ReminderSubscriptionRow, UnreachableCustomerRow
@@ -63,13 +65,24 @@ UNSEND, UNSENDING, UNSENT = "unsend", "unsending", "unsent"
 DELIVERED = (SENT, UNSEND, UNSENDING, UNSENT)
 
 
-def reachable() -> list[ColumnElement[bool]]:
-    """Customers a push may be planned for: not erased, pushes on, not blocked the bot."""
-    return [
+def marketing_agreed() -> ColumnElement[bool]:
+    """The customer agreed to marketing pushes (PIPL consent, when it is required)."""
+    return exists().where(
+        PrivacyConsentRow.customer_id == CustomerRow.id, PrivacyConsentRow.marketing.is_(True)
+    )
+
+
+def reachable(consent_required: bool = False) -> list[ColumnElement[bool]]:
+    """Customers a push may be planned for: not erased, pushes on, not blocked the bot, and
+    agreed to marketing where consent is required."""
+    found = [
         CustomerRow.telegram_id.is_not(None),
         ~exists().where(PushOptOutRow.customer_id == CustomerRow.id),
         ~exists().where(UnreachableCustomerRow.customer_id == CustomerRow.id),
     ]
+    if consent_required:
+        found.append(marketing_agreed())
+    return found
 
 
 def _completed_recharge(since: datetime | None = None) -> ColumnElement[bool]:
@@ -182,6 +195,7 @@ class BroadcastRepository:
             .returning(BroadcastOutboxRow.id)
             .execution_options(synchronize_session=False)
         )
+        await self._marketing(customer_id, False)
         return len(result.all())
 
     async def opt_in(self, customer_id: int) -> None:
@@ -190,6 +204,28 @@ class BroadcastRepository:
             .where(PushOptOutRow.customer_id == customer_id)
             .execution_options(synchronize_session=False)
         )
+        await self._marketing(customer_id, True)
+
+    async def _marketing(self, customer_id: int, agreed: bool) -> None:
+        """The marketing choice kept with the customer's privacy consent, if they gave one."""
+        await self._session.execute(
+            update(PrivacyConsentRow)
+            .where(PrivacyConsentRow.customer_id == customer_id)
+            .values(marketing=agreed)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def marketing_refused(self, ids: Iterable[int]) -> set[int]:
+        """Of the customers, those who have not agreed to marketing pushes."""
+        wanted = set(ids)
+        if not wanted:
+            return set()
+        result = await self._session.execute(
+            select(PrivacyConsentRow.customer_id).where(
+                PrivacyConsentRow.customer_id.in_(wanted), PrivacyConsentRow.marketing.is_(True)
+            )
+        )
+        return wanted - set(result.scalars())
 
     async def opted_out(self, ids: Iterable[int]) -> set[int]:
         wanted = set(ids)
@@ -288,7 +324,12 @@ class BroadcastRepository:
         return len(result.all())
 
     async def reach(
-        self, audience: Audience, now: datetime, cap_scope: str, cap: int
+        self,
+        audience: Audience,
+        now: datetime,
+        cap_scope: str,
+        cap: int,
+        consent_required: bool = False,
     ) -> tuple[int, dict[PushSkip, int]]:
         """How many customers (not erased) the audience holds, and how many of them a push
         would not reach now, by reason; each counted under the first reason that applies."""
@@ -299,26 +340,34 @@ class BroadcastRepository:
             AllowanceRow.scope == cap_scope,
             AllowanceRow.used >= cap,
         )
+        agreed = marketing_agreed() if consent_required else true()
         row = (
             await self._session.execute(
                 select(
                     func.count(),
                     func.count().filter(opted),
-                    func.count().filter(~opted, blocked),
-                    func.count().filter(~opted, ~blocked, capped),
+                    func.count().filter(~opted, ~agreed),
+                    func.count().filter(~opted, agreed, blocked),
+                    func.count().filter(~opted, agreed, ~blocked, capped),
                 ).where(CustomerRow.telegram_id.is_not(None), *audience_conditions(audience, now))
             )
         ).one()
-        matching, opted_out, unreachable, at_cap = (int(value or 0) for value in row)
+        matching, opted_out, no_consent, unreachable, at_cap = (int(v or 0) for v in row)
         excluded = {
             PushSkip.OPTED_OUT: opted_out,
+            PushSkip.NO_CONSENT: no_consent,
             PushSkip.UNREACHABLE: unreachable,
             PushSkip.FREQUENCY_CAP: at_cap,
         }
         return matching, {reason: n for reason, n in excluded.items() if n}
 
     async def reachable_ids(
-        self, audience: Audience, now: datetime, cap_scope: str, cap: int
+        self,
+        audience: Audience,
+        now: datetime,
+        cap_scope: str,
+        cap: int,
+        consent_required: bool = False,
     ) -> list[int]:
         """The customers of the audience a push would reach now (not opted out, not blocked,
         not at the day's cap)."""
@@ -344,6 +393,7 @@ class BroadcastRepository:
         up_to_id: int,
         now: datetime,
         shares: tuple[int, ...] = (100,),
+        consent_required: bool = False,
     ) -> int:
         """Plan the push for reachable customers of the audience whose ids are in
         (after_id, up_to_id]: one statement, existing rows untouched; how many were added.

@@ -57,6 +57,8 @@ class BroadcastConfig:
     claim_seconds: float = 300.0
     # Customers planned per transaction.
     plan_batch: int = 2000
+    # Privacy consent is required (PIPL): pushes only to customers who agreed to marketing.
+    consent_required: bool = False
 
 
 @dataclass(frozen=True)
@@ -301,12 +303,13 @@ class BroadcastService:
         now = self._clock()
         scope = push_cap_scope(now)
         async with self._uow.read() as uow:
+            required = self.config.consent_required
             matching, excluded = await uow.broadcasts.reach(
-                audience, now, scope, self.config.daily_cap
+                audience, now, scope, self.config.daily_cap, required
             )
             if about is not None:
                 reachable = await uow.broadcasts.reachable_ids(
-                    audience, now, scope, self.config.daily_cap
+                    audience, now, scope, self.config.daily_cap, required
                 )
                 control = len(await self._held_out(uow, about, reachable))
                 if control:
@@ -459,7 +462,13 @@ class BroadcastService:
             async with self._uow() as uow:
                 if upto > after:
                     planned += await uow.broadcasts.plan(
-                        row.id, audience, after, upto, now, _shares(row)
+                        row.id,
+                        audience,
+                        after,
+                        upto,
+                        now,
+                        _shares(row),
+                        self.config.consent_required,
                     )
                 await uow.broadcasts.planned_through(row.id, upto, finished=upto >= top)
                 await uow.commit()
@@ -501,6 +510,11 @@ class BroadcastService:
         customer_ids = [row.customer_id for row in rows]
         customers = await uow.reminders.customers(customer_ids)
         opted_out = await uow.broadcasts.opted_out(customer_ids)
+        refused = (
+            await uow.broadcasts.marketing_refused(customer_ids)
+            if self.config.consent_required
+            else set()
+        )
         unreachable = await uow.reminders.unreachable(customer_ids)
         about = {b.id: await self._about(uow, b, now) for b in broadcasts.values()}
         offer_ids = {offer for _, offers in about.values() for offer in offers}
@@ -521,6 +535,8 @@ class BroadcastService:
                 verdict = PushSkip.ERASED
             elif row.customer_id in opted_out:
                 verdict = PushSkip.OPTED_OUT
+            elif row.customer_id in refused:
+                verdict = PushSkip.NO_CONSENT
             elif row.customer_id in unreachable:
                 verdict = PushSkip.UNREACHABLE
             elif over is not None:

@@ -8,6 +8,7 @@ import asyncio
 import random
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
@@ -320,3 +321,35 @@ async def test_no_push_about_a_campaign_to_its_control_group(world: App) -> None
     assert await statuses(world) == Counter(
         {"sent": 20 - len(control), "skipped:holdout": len(control)}
     )
+
+
+async def test_with_consent_required_only_customers_who_agreed_to_marketing_get_pushes(
+    sqlite_url: str, clock: Clock
+) -> None:
+    settings = make_settings(
+        sqlite_url, demo_mode=True, admin_ids=str(STAFF_ID), privacy_consent_required=True
+    )
+    app = await build_app(settings, clock=clock)
+    try:
+        ids = await customers(app, range(801, 804))
+        await app.services.consent.accept(ids[801], marketing=True)
+        await app.services.consent.accept(ids[802], marketing=False)
+        # 803 never answered the privacy notice.
+        reach = await app.services.broadcasts.reach(Audience())
+        assert reach.excluded == {PushSkip.NO_CONSENT: 2}
+        outbox = RecordingOutbox()
+        await app.services.broadcasts.create(PUSH, STAFF_ID)
+        assert await sweep_broadcasts(app.services, outbox) == 1
+        assert [n for n, _ in outbox.sent] == [801]
+
+        # 802 turns pushes on with /notifications: that is their consent to marketing.
+        chat = Chat.of(app.conversation, telegram_id=802)
+        await chat.send("/notifications")
+        await chat.press("关闭活动推送")
+        await chat.press("开启活动推送")
+        clock.now = clock.now + timedelta(days=1)
+        await app.services.broadcasts.create(PUSH, STAFF_ID)
+        assert await sweep_broadcasts(app.services, outbox) == 2
+        assert [n for n, _ in outbox.sent] == [801, 801, 802]
+    finally:
+        await app.close()
