@@ -318,11 +318,6 @@ class Sender(OutcomeSender):
         answer = AnswerCallbackQuery(callback_query_id=callback_id, text=notice or None)
         await self._call(answer, "answering a button press")
 
-    async def delete_message(self, chat_id: int, message_id: int) -> None:
-        await self._call(
-            DeleteMessage(chat_id=chat_id, message_id=message_id), "deleting a message"
-        )
-
     async def answer_pre_checkout(self, query_id: str | None, error: str | None) -> None:
         if query_id is None:
             return

@@ -51,7 +51,7 @@ class OutcomeSender(ABC):
         """Delete what must not stay in the chat (a typed PIN), answer the pressed button or the
         payment question (always), then each reply."""
         for message_id in outcome.delete_messages:
-            await self.delete_message(event.chat_id, message_id)
+            await self.remove_message(event.chat_id, message_id)
         if event.callback_id is not None:
             await self.answer_button(event.callback_id, outcome.notice)
         if event.kind is EventKind.PRE_CHECKOUT and event.payment is not None:
@@ -69,8 +69,9 @@ class OutcomeSender(ABC):
     async def answer_button(self, callback_id: str, notice: str | None) -> None: ...
 
     @abstractmethod
-    async def delete_message(self, chat_id: int, message_id: int) -> None:
-        """deleteMessage, tried once; a failure is logged (the message may be gone already)."""
+    async def remove_message(self, chat_id: int, message_id: int) -> Delivery:
+        """deleteMessage, tried once; a failure is logged (the message may be gone already) and
+        said in the `Delivery` (the outbound port's `MessageDeleter`)."""
 
     @abstractmethod
     async def answer_pre_checkout(self, query_id: str | None, error: str | None) -> None: ...

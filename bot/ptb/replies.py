@@ -70,11 +70,6 @@ class Sender(OutcomeSender):
             "answering a button press",
         )
 
-    async def delete_message(self, chat_id: int, message_id: int) -> None:
-        await self._call(
-            lambda: self._bot.delete_message(chat_id, message_id), "deleting a message"
-        )
-
     async def answer_pre_checkout(self, query_id: str | None, error: str | None) -> None:
         if query_id is None:
             return

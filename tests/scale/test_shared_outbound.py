@@ -101,7 +101,9 @@ async def test_a_staff_alert_sent_during_a_turn_takes_its_place_within_the_share
 
     class TurnSender(OutcomeSender):
         async def answer_button(self, callback_id: str, notice: str | None) -> None: ...
-        async def delete_message(self, chat_id: int, message_id: int) -> None: ...
+        async def remove_message(self, chat_id: int, message_id: int) -> Delivery:
+            return Delivery.sent(message_id)
+
         async def answer_pre_checkout(self, query_id: str | None, error: str | None) -> None: ...
         async def send(self, chat_id: int, reply: Reply) -> Delivery:
             sent.append((time.monotonic(), chat_id))
