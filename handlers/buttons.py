@@ -129,12 +129,18 @@ def unpack(data: str | None) -> ButtonData | None:
     if cls is None:
         return None
     fields, hints = _shape(cls)
-    if len(values) != len(fields):
+    # A button sent before a field with a default was added carries fewer values: it still works.
+    required = sum(
+        1
+        for f in fields
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    )
+    if not required <= len(values) <= len(fields):
         return None
     try:
         kwargs = {
             field.name: _decode(hints[field.name], text)
-            for field, text in zip(fields, values, strict=True)
+            for field, text in zip(fields[: len(values)], values, strict=True)
         }
         return cls(**kwargs)
     except (ValueError, TypeError):

@@ -66,11 +66,15 @@ class ChangeNumber(ButtonData, prefix="rc~"):
 @dataclass(frozen=True)
 class RechargeKind(ButtonData, prefix="rck"):
     kind: ProductKind
+    # The bound number the grid was for (0: a typed number), so a press after the conversation
+    # moved on still recharges that number.
+    binding_id: int = 0
 
 
 @dataclass(frozen=True)
 class RechargeProduct(ButtonData, prefix="rcp"):
     product_id: int
+    binding_id: int = 0  # as in RechargeKind
 
 
 @dataclass(frozen=True)
@@ -207,10 +211,12 @@ async def show_products(
     change of number one tap away."""
     ctx.go(CHOOSING, phone=number.digits, kind=kind.value)
     products = await ctx.services.ordering.products(kind, number.carrier)
+    phones = await ctx.services.customers.phones(ctx.customer.id)
+    binding_id = next((p.id for p in phones if p.digits == number.digits), 0)
     per_row = 3 if kind is ProductKind.CREDIT else 2
     rows: list[tuple[Button, ...]] = [
         tuple(
-            Button(denomination_label(ctx.t, p), RechargeProduct(p.id).pack())
+            Button(denomination_label(ctx.t, p), RechargeProduct(p.id, binding_id).pack())
             for p in products[i : i + per_row]
         )
         for i in range(0, len(products), per_row)
@@ -218,7 +224,7 @@ async def show_products(
     other = ProductKind.DATA if kind is ProductKind.CREDIT else ProductKind.CREDIT
     rows.append(
         (
-            Button(ctx.t(f"recharge.kind.{other}"), RechargeKind(other).pack()),
+            Button(ctx.t(f"recharge.kind.{other}"), RechargeKind(other, binding_id).pack()),
             Button(ctx.t("recharge.change_number"), ChangeNumber().pack()),
         )
     )
@@ -263,6 +269,15 @@ def _number_in_progress(ctx: Context) -> PhoneNumber | None:
         return parse_phone_number(str(ctx.state.data.get("phone", "")))
     except PhoneNumberError:
         return None
+
+
+async def _bound_number(ctx: Context, binding_id: int) -> PhoneNumber | None:
+    """The customer's bound number a grid was for, when it is still theirs."""
+    if binding_id == 0:
+        return None
+    phones = await ctx.services.customers.phones(ctx.customer.id)
+    own = next((p for p in phones if p.id == binding_id), None)
+    return None if own is None else PhoneNumber(own.digits, own.carrier)
 
 
 async def _number_served(ctx: Context, number: PhoneNumber) -> bool:
@@ -508,7 +523,7 @@ def register(router: ConversationRouter) -> None:
 
     @router.button(RechargeKind)
     async def kind_chosen(ctx: Context, data: RechargeKind) -> None:
-        number = _number_in_progress(ctx)
+        number = _number_in_progress(ctx) or await _bound_number(ctx, data.binding_id)
         if number is None:
             ctx.notice(ctx.t("button.expired"))
             await _choose_number(ctx, edit=False)
@@ -517,7 +532,7 @@ def register(router: ConversationRouter) -> None:
 
     @router.button(RechargeProduct)
     async def product_chosen(ctx: Context, data: RechargeProduct) -> None:
-        number = _number_in_progress(ctx)
+        number = _number_in_progress(ctx) or await _bound_number(ctx, data.binding_id)
         if number is None:
             ctx.notice(ctx.t("button.expired"))
             await _choose_number(ctx, edit=False)

@@ -14,6 +14,7 @@ from handlers.contract import MAX_BUTTON_DATA_BYTES, Button
 from handlers.features.language import ChooseLanguage
 from handlers.features.phones import RemovePhone
 from handlers.features.privacy import AnswerErase
+from handlers.features.recharge import RechargeProduct
 
 
 @dataclass(frozen=True)
@@ -80,3 +81,10 @@ def test_any_text_either_unpacks_to_a_declared_shape_or_is_refused(data: str) ->
     parsed = unpack(data)
     if parsed is not None:
         assert parsed.pack() == data or unpack(parsed.pack()) == parsed
+
+
+def test_a_button_sent_before_a_field_was_added_still_works() -> None:
+    assert unpack("rcp:5") == RechargeProduct(5, 0)
+    assert unpack("rcp:5:7") == RechargeProduct(5, 7)
+    assert unpack("rcp") is None  # the field without a default is still required
+    assert unpack("rcp:5:7:9") is None

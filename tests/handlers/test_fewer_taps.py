@@ -124,3 +124,35 @@ def test_amounts_of_four_digits_and_more_have_thousands_separators() -> None:
     assert Money(145000).short() == "¥1,450"
     assert Money(4950).short() == "¥49.50"
     assert Money(-123456789).format() == "-¥1,234,567.89"
+
+
+async def test_a_grid_button_pressed_after_the_chat_moved_on_recharges_the_number_it_showed(
+    shop: App,
+) -> None:
+    chat = await _returning_customer(shop)
+    await chat.send("/recharge")
+    fifty = chat.button("50元").data
+    data = chat.button("📶 流量").data
+    await chat.press("30元")
+    await chat.press("模拟支付")  # the recharge is done; the grid is still in the chat
+    assert chat.texts[0].startswith("✅ 充值成功")
+    await chat.press_data(fifty or "")
+    assert chat.texts[0].startswith("请确认订单") and MASKED in chat.texts[0]
+    assert "50元" in chat.texts[0]
+    await chat.send("/cancel")
+    await chat.press_data(data or "")
+    assert chat.texts[0] == f"📶 为 {MASKED}（中国联通）充流量，请选择流量包："
+
+
+async def test_a_grid_button_of_a_number_no_longer_bound_says_the_button_expired(
+    shop: App,
+) -> None:
+    chat = await _returning_customer(shop)
+    await chat.send("/recharge")
+    fifty = chat.button("50元").data
+    await chat.send("/phones")
+    await chat.press(f"解绑 {MASKED}")
+    await chat.send("/cancel")
+    await chat.press_data(fifty or "")
+    assert not any(text.startswith("请确认订单") for text in chat.texts)
+    assert chat.last.notice == "这个按钮已失效，请从最新菜单中选择。"
