@@ -308,6 +308,52 @@ def _keep(ctx: Context, draft: Draft, step: str = CHOOSING, **extra: object) -> 
     ctx.go(step, **draft.data(), **extra)
 
 
+def _ask(ctx: Context, text: str) -> None:
+    """A question whose only button is the abort."""
+    ctx.reply(text, (_abort_row(ctx.t),))
+
+
+def _pick(ctx: Context, key: str, rows: tuple[tuple[Button, ...], ...]) -> None:
+    """The choices of a segment, one a row, then the abort."""
+    ctx.reply(ctx.t(key), (*rows, _abort_row(ctx.t)), edit=True)
+
+
+def _push_text(ctx: Context) -> str | None:
+    """The typed text of a push, or None (told it is empty or too long)."""
+    text = ctx.event.text.strip()
+    if not text or len(text) > MAX_PUSH_CHARS:
+        _ask(ctx, ctx.t("bc.bad_text", most=MAX_PUSH_CHARS))
+        return None
+    return text
+
+
+def _split_example(draft: Draft) -> str:
+    return "/".join(str(n) for n in even_split(len(draft.texts)))
+
+
+async def _kept_targets(ctx: Context, draft: Draft, *, edit: bool) -> None:
+    _keep(ctx, draft)
+    await _show_targets(ctx, draft, edit=edit)
+
+
+async def _kept_audience(ctx: Context, draft: Draft, *, edit: bool) -> None:
+    _keep(ctx, draft)
+    await _show_audience(ctx, draft, edit=edit)
+
+
+async def _create(ctx: Context, draft: Draft, send_at: datetime | None = None) -> int:
+    """The broadcast of the draft, sent now or at `send_at`, by this staff member."""
+    return await ctx.services.broadcasts.create(
+        draft.content,
+        ctx.event.user.telegram_id,
+        audience=draft.audience,
+        campaign_id=draft.about,
+        send_at=send_at,
+        variants=draft.more_contents,
+        shares=draft.shares,
+    )
+
+
 async def _show_targets(ctx: Context, draft: Draft, *, edit: bool) -> None:
     rows: list[tuple[Button, ...]] = []
     for target in PushTarget:
@@ -509,34 +555,31 @@ def register(router: ConversationRouter) -> None:
         if not await staff(ctx):
             return
         ctx.go(WRITING_ZH)
-        ctx.reply(ctx.t("bc.ask_zh", most=MAX_PUSH_CHARS), (_abort_row(ctx.t),))
+        _ask(ctx, ctx.t("bc.ask_zh", most=MAX_PUSH_CHARS))
 
     @router.step(WRITING_ZH)
     async def write_zh(ctx: Context) -> None:
         if not await staff(ctx):
             return
-        text = ctx.event.text.strip()
-        if not text or len(text) > MAX_PUSH_CHARS:
-            ctx.reply(ctx.t("bc.bad_text", most=MAX_PUSH_CHARS), (_abort_row(ctx.t),))
+        text = _push_text(ctx)
+        if text is None:
             return
         ctx.go(WRITING_EN, zh=text)
-        ctx.reply(ctx.t("bc.ask_en", most=MAX_PUSH_CHARS), (_abort_row(ctx.t),))
+        _ask(ctx, ctx.t("bc.ask_en", most=MAX_PUSH_CHARS))
 
     @router.step(WRITING_EN)
     async def write_en(ctx: Context) -> None:
         if not await staff(ctx):
             return
-        text = ctx.event.text.strip()
-        if not text or len(text) > MAX_PUSH_CHARS:
-            ctx.reply(ctx.t("bc.bad_text", most=MAX_PUSH_CHARS), (_abort_row(ctx.t),))
+        text = _push_text(ctx)
+        if text is None:
             return
         draft = Draft(zh=str(ctx.state.data.get("zh") or ""), en=text)
-        _keep(ctx, draft)
-        await _show_targets(ctx, draft, edit=False)
+        await _kept_targets(ctx, draft, edit=False)
 
     @router.step(CHOOSING)
     async def typed_while_choosing(ctx: Context) -> None:
-        ctx.reply(ctx.t("bc.use_buttons"), (_abort_row(ctx.t),))
+        _ask(ctx, ctx.t("bc.use_buttons"))
 
     @router.button(BcTarget)
     async def toggle_target(ctx: Context, data: BcTarget) -> None:
@@ -549,9 +592,7 @@ def register(router: ConversationRouter) -> None:
             targets = (*draft.targets, data.target)
         else:
             targets = draft.targets
-        draft = replace(draft, targets=targets)
-        _keep(ctx, draft)
-        await _show_targets(ctx, draft, edit=True)
+        await _kept_targets(ctx, replace(draft, targets=targets), edit=True)
 
     @router.button(BcAddVariant)
     async def add_variant(ctx: Context, _data: BcAddVariant) -> None:
@@ -563,34 +604,27 @@ def register(router: ConversationRouter) -> None:
             return
         name = ctx.t(f"bc.variant.{len(draft.texts)}")
         _keep(ctx, draft, WRITING_VARIANT_ZH)
-        ctx.reply(ctx.t("bc.ask_variant_zh", name=name, most=MAX_PUSH_CHARS), (_abort_row(ctx.t),))
+        _ask(ctx, ctx.t("bc.ask_variant_zh", name=name, most=MAX_PUSH_CHARS))
 
     @router.step(WRITING_VARIANT_ZH)
     async def write_variant_zh(ctx: Context) -> None:
         draft = await typed_draft(ctx)
-        if draft is None:
-            return
-        text = ctx.event.text.strip()
-        if not text or len(text) > MAX_PUSH_CHARS:
-            ctx.reply(ctx.t("bc.bad_text", most=MAX_PUSH_CHARS), (_abort_row(ctx.t),))
+        text = None if draft is None else _push_text(ctx)
+        if draft is None or text is None:
             return
         name = ctx.t(f"bc.variant.{len(draft.texts)}")
         _keep(ctx, draft, WRITING_VARIANT_EN, vzh=text)
-        ctx.reply(ctx.t("bc.ask_variant_en", name=name, most=MAX_PUSH_CHARS), (_abort_row(ctx.t),))
+        _ask(ctx, ctx.t("bc.ask_variant_en", name=name, most=MAX_PUSH_CHARS))
 
     @router.step(WRITING_VARIANT_EN)
     async def write_variant_en(ctx: Context) -> None:
         draft = await typed_draft(ctx)
-        if draft is None:
-            return
-        text = ctx.event.text.strip()
-        if not text or len(text) > MAX_PUSH_CHARS:
-            ctx.reply(ctx.t("bc.bad_text", most=MAX_PUSH_CHARS), (_abort_row(ctx.t),))
+        text = None if draft is None else _push_text(ctx)
+        if draft is None or text is None:
             return
         chinese = str(ctx.state.data.get("vzh") or "")
         draft = replace(draft, variants=(*draft.variants, (chinese, text)), shares=None)
-        _keep(ctx, draft)
-        await _show_targets(ctx, draft, edit=False)
+        await _kept_targets(ctx, draft, edit=False)
 
     @router.button(BcSplit)
     async def ask_split(ctx: Context, _data: BcSplit) -> None:
@@ -598,8 +632,7 @@ def register(router: ConversationRouter) -> None:
         if draft is None or not draft.variants:
             return
         _keep(ctx, draft, TYPING_SPLIT)
-        example = "/".join(str(n) for n in even_split(len(draft.texts)))
-        ctx.reply(ctx.t("bc.ask_split", example=example), (_abort_row(ctx.t),))
+        _ask(ctx, ctx.t("bc.ask_split", example=_split_example(draft)))
 
     @router.step(TYPING_SPLIT)
     async def split(ctx: Context) -> None:
@@ -608,12 +641,9 @@ def register(router: ConversationRouter) -> None:
             return
         shares = parse_split(ctx.event.text, len(draft.texts))
         if shares is None:
-            example = "/".join(str(n) for n in even_split(len(draft.texts)))
-            ctx.reply(ctx.t("bc.bad_split", example=example), (_abort_row(ctx.t),))
+            _ask(ctx, ctx.t("bc.bad_split", example=_split_example(draft)))
             return
-        draft = replace(draft, shares=shares)
-        _keep(ctx, draft)
-        await _show_targets(ctx, draft, edit=False)
+        await _kept_targets(ctx, replace(draft, shares=shares), edit=False)
 
     @router.button(BcTargetsDone)
     async def targets_done(ctx: Context, _data: BcTargetsDone) -> None:
@@ -625,9 +655,7 @@ def register(router: ConversationRouter) -> None:
         draft = await drafted(ctx)
         if draft is None:
             return
-        draft = replace(draft, about=data.campaign_id or None)
-        _keep(ctx, draft)
-        await _show_audience(ctx, draft, edit=True)
+        await _kept_audience(ctx, replace(draft, about=data.campaign_id or None), edit=True)
 
     @router.button(BcSegment)
     async def segment(ctx: Context, data: BcSegment) -> None:
@@ -649,17 +677,17 @@ def register(router: ConversationRouter) -> None:
             rows = tuple(
                 (Button(ctx.t(f"tier.{tier.key}"), BcTier(int(tier)).pack()),) for tier in tiers
             )
-            ctx.reply(ctx.t("bc.pick_tier"), (*rows, _abort_row(ctx.t)), edit=True)
+            _pick(ctx, "bc.pick_tier", rows)
             return
         elif choice is Segment.CARRIER:
             rows = tuple(
                 (Button(ctx.t(f"carrier.{c.value}"), BcCarrier(c).pack()),) for c in Carrier
             )
-            ctx.reply(ctx.t("bc.pick_carrier"), (*rows, _abort_row(ctx.t)), edit=True)
+            _pick(ctx, "bc.pick_carrier", rows)
             return
         elif choice in (Segment.RECHARGED, Segment.NOT_RECHARGED):
             _keep(ctx, draft, TYPING_DAYS, days_for=choice.value)
-            ctx.reply(ctx.t("bc.ask_days", most=MAX_SEGMENT_DAYS), (_abort_row(ctx.t),))
+            _ask(ctx, ctx.t("bc.ask_days", most=MAX_SEGMENT_DAYS))
             return
         else:
             choices = await ctx.services.broadcasts.campaigns()
@@ -675,41 +703,30 @@ def register(router: ConversationRouter) -> None:
                 )
                 for c in choices
             )
-            ctx.reply(ctx.t("bc.pick_campaign"), (*rows, _abort_row(ctx.t)), edit=True)
+            _pick(ctx, "bc.pick_campaign", rows)
             return
-        draft = replace(draft, audience=audience)
-        _keep(ctx, draft)
-        await _show_audience(ctx, draft, edit=True)
-
-    async def narrowed(ctx: Context, audience: Audience) -> None:
-        draft = await drafted(ctx)
-        if draft is None:
-            return
-        draft = replace(draft, audience=audience)
-        _keep(ctx, draft)
-        await _show_audience(ctx, draft, edit=True)
+        await _kept_audience(ctx, replace(draft, audience=audience), edit=True)
 
     @router.button(BcTier)
     async def tier(ctx: Context, data: BcTier) -> None:
-        draft = _draft(ctx)
-        if data.tier not in {int(t) for t in Tier} or draft is None:
-            await drafted(ctx)
+        draft = await drafted(ctx)
+        if draft is None or data.tier not in {int(t) for t in Tier}:
             return
-        await narrowed(ctx, replace(draft.audience, tier_at_least=Tier(data.tier)))
+        audience = replace(draft.audience, tier_at_least=Tier(data.tier))
+        await _kept_audience(ctx, replace(draft, audience=audience), edit=True)
 
     @router.button(BcCarrier)
     async def carrier(ctx: Context, data: BcCarrier) -> None:
-        draft = _draft(ctx)
+        draft = await drafted(ctx)
         if draft is None:
-            await drafted(ctx)
             return
-        await narrowed(ctx, replace(draft.audience, carrier=data.carrier))
+        audience = replace(draft.audience, carrier=data.carrier)
+        await _kept_audience(ctx, replace(draft, audience=audience), edit=True)
 
     @router.button(BcSegmentCampaign)
     async def segment_campaign(ctx: Context, data: BcSegmentCampaign) -> None:
-        draft = _draft(ctx)
+        draft = await drafted(ctx)
         if draft is None:
-            await drafted(ctx)
             return
         audience = draft.audience
         if data.segment in (Segment.TOOK, Segment.NOT_TOOK):
@@ -718,26 +735,20 @@ def register(router: ConversationRouter) -> None:
             )
         elif data.segment is Segment.REMINDERS:
             audience = replace(audience, reminders_of=data.campaign_id)
-        await narrowed(ctx, audience)
+        await _kept_audience(ctx, replace(draft, audience=audience), edit=True)
 
     @router.step(TYPING_DAYS)
     async def days(ctx: Context) -> None:
-        if not await staff(ctx):
-            return
-        draft = _draft(ctx)
+        draft = await typed_draft(ctx)
         if draft is None:
-            ctx.finish()
-            ctx.reply(ctx.t("bc.expired"))
             return
         text = ctx.event.text.strip()
         if not text.isdigit() or not 1 <= int(text) <= MAX_SEGMENT_DAYS:
-            ctx.reply(ctx.t("bc.bad_days", most=MAX_SEGMENT_DAYS), (_abort_row(ctx.t),))
+            _ask(ctx, ctx.t("bc.bad_days", most=MAX_SEGMENT_DAYS))
             return
         recharged = ctx.state.data.get("days_for") == Segment.RECHARGED.value
         audience = replace(draft.audience, recharged_within_days=int(text), recharged=recharged)
-        draft = replace(draft, audience=audience)
-        _keep(ctx, draft)
-        await _show_audience(ctx, draft, edit=False)
+        await _kept_audience(ctx, replace(draft, audience=audience), edit=False)
 
     @router.button(BcAudienceDone)
     async def audience_done(ctx: Context, _data: BcAudienceDone) -> None:
@@ -773,14 +784,7 @@ def register(router: ConversationRouter) -> None:
             return
         broadcasts = ctx.services.broadcasts
         reach = await broadcasts.reach(draft.audience, draft.about)
-        broadcast_id = await broadcasts.create(
-            draft.content,
-            ctx.event.user.telegram_id,
-            audience=draft.audience,
-            campaign_id=draft.about,
-            variants=draft.more_contents,
-            shares=draft.shares,
-        )
+        broadcast_id = await _create(ctx, draft)
         ctx.finish()
         key = "bc.sent_quiet" if broadcasts.in_quiet_hours(broadcasts.now()) else "bc.sent"
         quiet = str(broadcasts.config.quiet_hours)
@@ -793,42 +797,27 @@ def register(router: ConversationRouter) -> None:
             return
         _keep(ctx, draft, TYPING_WHEN)
         config = ctx.services.broadcasts.config
-        ctx.reply(
-            ctx.t("bc.ask_when", zone=config.timezone, quiet=str(config.quiet_hours)),
-            (_abort_row(ctx.t),),
-        )
+        _ask(ctx, ctx.t("bc.ask_when", zone=config.timezone, quiet=str(config.quiet_hours)))
 
     @router.step(TYPING_WHEN)
     async def when(ctx: Context) -> None:
-        if not await staff(ctx):
-            return
-        draft = _draft(ctx)
+        draft = await typed_draft(ctx)
         if draft is None:
-            ctx.finish()
-            ctx.reply(ctx.t("bc.expired"))
             return
         broadcasts = ctx.services.broadcasts
         config = broadcasts.config
         moment = parse_local_time(ctx.event.text, config.timezone)
         quiet = str(config.quiet_hours)
         if moment is None:
-            ctx.reply(ctx.t("bc.bad_when", zone=config.timezone), (_abort_row(ctx.t),))
+            _ask(ctx, ctx.t("bc.bad_when", zone=config.timezone))
             return
         if moment <= broadcasts.now():
-            ctx.reply(ctx.t("bc.when_past"), (_abort_row(ctx.t),))
+            _ask(ctx, ctx.t("bc.when_past"))
             return
         if broadcasts.in_quiet_hours(moment):
-            ctx.reply(ctx.t("bc.when_quiet", quiet=quiet), (_abort_row(ctx.t),))
+            _ask(ctx, ctx.t("bc.when_quiet", quiet=quiet))
             return
-        broadcast_id = await broadcasts.create(
-            draft.content,
-            ctx.event.user.telegram_id,
-            audience=draft.audience,
-            campaign_id=draft.about,
-            send_at=moment,
-            variants=draft.more_contents,
-            shares=draft.shares,
-        )
+        broadcast_id = await _create(ctx, draft, send_at=moment)
         ctx.finish()
         ctx.reply(
             ctx.t("bc.scheduled", id=broadcast_id, when=moment.strftime("%Y-%m-%d %H:%M")),

@@ -5,35 +5,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
 
 import pytest
 
-from bot.assembly import App
 from domain.services.staff import StaffRole
-from tests.e2e.test_aiogram_frontend import aiogram_bot
-from tests.e2e.test_ptb_frontend import running_bot
+from tests.e2e.conftest import Runner
 from tests.fakes.bot_api import FakeBotApi, FakeUser
 
 pytestmark = pytest.mark.timeout(30)
 
 BOSS = FakeUser(id=4242, first_name="王主管", language_code="zh-hans")
 CUSTOMER = FakeUser(id=1101, first_name="Ann", language_code="en")
-
-Runner = Callable[..., AbstractAsyncContextManager[App]]
-
-
-@pytest.fixture(params=["ptb", "aiogram"])
-def runner(request: pytest.FixtureRequest) -> Runner:
-    return running_bot if request.param == "ptb" else aiogram_bot
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
-        assert not server.internal_errors
 
 
 async def test_supervisor_receives_the_audit_trail_as_a_csv_document(

@@ -2,30 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
-
-import pytest
-
-from bot.assembly import App
-from tests.e2e.test_aiogram_frontend import aiogram_bot
-from tests.e2e.test_ptb_frontend import running_bot
+from tests.e2e.conftest import Runner
 from tests.fakes.bot_api import FakeBotApi
 
-Runner = Callable[..., AbstractAsyncContextManager[App]]
 STAFF_ID = 1199
-
-
-@pytest.fixture(params=["ptb", "aiogram"])
-def runner(request: pytest.FixtureRequest) -> Runner:
-    return running_bot if request.param == "ptb" else aiogram_bot
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
-        assert not server.internal_errors
 
 
 async def test_command_menus_are_set_at_start(

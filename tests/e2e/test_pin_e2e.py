@@ -3,33 +3,14 @@ on the fake Bot API server) right after it is read, before the answer."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
-
 import pytest
 
-from bot.assembly import App
-from tests.e2e.test_aiogram_frontend import aiogram_bot
-from tests.e2e.test_ptb_frontend import running_bot
+from tests.e2e.conftest import Runner
 from tests.fakes.bot_api import FakeBotApi, FakeUser
 
 pytestmark = pytest.mark.timeout(30)
 
 ANN = FakeUser(id=1201, first_name="Ann", language_code="en")
-
-Runner = Callable[..., AbstractAsyncContextManager[App]]
-
-
-@pytest.fixture(params=["ptb", "aiogram"])
-def runner(request: pytest.FixtureRequest) -> Runner:
-    return running_bot if request.param == "ptb" else aiogram_bot
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
-        assert not server.internal_errors
 
 
 async def test_each_pin_message_is_deleted_once_read(

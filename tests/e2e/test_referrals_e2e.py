@@ -3,20 +3,16 @@ link, the friend's first recharge, both notifications, both claims."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
 
-from bot.assembly import App
 from domain.campaign_file import parse_campaign_file
 from domain.customers import TelegramProfile
 from domain.languages import Language
 from handlers.i18n import texts
 from scheduler.referrals import sweep_referrals
-from tests.e2e.test_aiogram_frontend import aiogram_bot
-from tests.e2e.test_ptb_frontend import running_bot
+from tests.e2e.conftest import Runner
 from tests.fakes.bot_api import FakeBotApi, FakeGroup, FakeUser, JSONDict
 
 pytestmark = pytest.mark.timeout(30)
@@ -48,20 +44,6 @@ min_recharge_yuan = 30
 inviter = { kind = "points", points = 200 }
 friend = { kind = "red_packet", yuan = 5 }
 """
-
-Runner = Callable[..., AbstractAsyncContextManager[App]]
-
-
-@pytest.fixture(params=["ptb", "aiogram"])
-def runner(request: pytest.FixtureRequest) -> Runner:
-    return running_bot if request.param == "ptb" else aiogram_bot
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
-        assert not server.internal_errors
 
 
 def buttons(message: JSONDict) -> list[JSONDict]:
