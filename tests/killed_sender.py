@@ -1,0 +1,129 @@
+"""A sending process killed with SIGKILL while Telegram is answering its fifth message, for the
+tests proving that the next process sends every message exactly once (broadcasts, reminders)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from bot import aiogram as aiogram_frontend
+from bot.assembly import App
+from bot.settings import Settings
+from tests.conftest import make_settings
+from tests.fakes.bot_api import FakeBotApi, FakeUser
+
+ROOT = Path(__file__).resolve().parents[1]
+# Sent before the process is killed: the fifth message waits for an answer that never comes.
+ANSWERED = 4
+
+
+def sends_until_killed(module: str, deliver: str) -> str:
+    """The program of a process that runs `module.deliver` in small batches until killed."""
+    return f"""
+import asyncio
+
+from bot import aiogram as aiogram_frontend
+from bot.assembly import build_app
+from bot.settings import Settings
+from {module} import {deliver}
+
+async def main() -> None:
+    settings = Settings()
+    app = await build_app(settings)
+    app.outbound.attach(aiogram_frontend.Sender(aiogram_frontend.build_bot(settings)))
+    while True:
+        await {deliver}(app.services, app.delivery, batch=3, concurrency=2)
+        await asyncio.sleep(0.05)
+
+asyncio.run(main())
+"""
+
+
+@asynccontextmanager
+async def limited_api(
+    database_url: str, customers: Iterable[int]
+) -> AsyncIterator[tuple[FakeBotApi, Settings]]:
+    """A fake Bot API server enforcing Telegram's limits, knowing `customers`, and the settings
+    of a bot using it (no quiet hours; a claim lapses after half a second)."""
+    async with FakeBotApi(enforce_limits=True) as api:
+        for telegram_id in customers:
+            api.add_user(FakeUser(telegram_id, "客户"))
+        settings = make_settings(
+            database_url,
+            demo_mode=True,
+            bot_token=api.token,
+            telegram_api_url=api.base_url,
+            quiet_hours="off",
+            delivery_claim_seconds=0.5,
+        )
+        yield api, settings
+
+
+def messages(api: FakeBotApi, customers: Iterable[int]) -> int:
+    return sum(len(api.messages_to(n)) for n in customers)
+
+
+async def kill_while_sending(
+    api: FakeBotApi,
+    database_url: str,
+    customers: Iterable[int],
+    program: str,
+    recorded_sent: Callable[[], Awaitable[int]],
+) -> None:
+    """Run `program` in a child process until Telegram has answered four messages and the fifth
+    is waiting (and `recorded_sent` says the four are recorded); then SIGKILL it."""
+    chats = list(customers)
+    name, send_message = api._methods["sendmessage"]
+    held = asyncio.Event()
+
+    async def hold_the_fifth(params: dict[str, Any]) -> Any:
+        if messages(api, chats) >= ANSWERED:
+            held.set()
+            await asyncio.Event().wait()
+        return await send_message(params)
+
+    api._methods["sendmessage"] = (name, hold_the_fifth)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "WEBHOOK_"))},
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": database_url,
+        "BOT_TOKEN": api.token,
+        "TELEGRAM_API_URL": api.base_url,
+        "QUIET_HOURS": "off",
+        "DELIVERY_CLAIM_SECONDS": "0.5",
+        "LOG_LEVEL": "WARNING",
+    }
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", program, env=env, cwd=ROOT)
+    await asyncio.wait_for(held.wait(), timeout=30)
+    for _ in range(100):  # the four answered are recorded; the fifth is on its way
+        if await recorded_sent() == ANSWERED:
+            break
+        await asyncio.sleep(0.01)
+    child.kill()  # SIGKILL: no clean-up of any kind
+    await child.wait()
+    api._methods["sendmessage"] = (name, send_message)
+
+
+async def next_process_sends(
+    app: App,
+    settings: Settings,
+    deliver: Callable[[App], Awaitable[int]],
+    expected: int,
+) -> None:
+    """The next process: sends with `deliver` until `expected` more have gone (or 40 rounds)."""
+    bot = aiogram_frontend.build_bot(settings)
+    app.outbound.attach(aiogram_frontend.Sender(bot))
+    try:
+        sent = 0
+        for _ in range(40):
+            sent += await deliver(app)
+            if sent >= expected:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await bot.session.close()
