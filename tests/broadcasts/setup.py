@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from sqlalchemy import select
 
-from bot.assembly import App
+from bot.assembly import App, build_app
 from domain.broadcasts import PushContent, PushTarget
 from domain.persistence.broadcast_tables import BroadcastOutboxRow
-from tests.reminder_setup import customer
+from tests.conftest import make_settings
+from tests.reminder_setup import Clock, customer
 
 STAFF_ID = 9
 PUSH = PushContent(
@@ -17,6 +20,21 @@ PUSH = PushContent(
     "Double 11 starts tonight: double points on every recharge!",
     (PushTarget.OFFERS, PushTarget.RECHARGE),
 )
+
+
+@asynccontextmanager
+async def world_on(database_url: str, clock: Clock) -> AsyncIterator[App]:
+    """The bot on `clock` (demo recharges settle at once), `STAFF_ID` its administrator."""
+    app = await build_app(
+        make_settings(
+            database_url, demo_mode=True, sandbox_topup_delay_seconds=0, admin_ids=str(STAFF_ID)
+        ),
+        clock=clock,
+    )
+    try:
+        yield app
+    finally:
+        await app.close()
 
 
 async def customers(app: App, telegram_ids: range, language: str = "zh-hans") -> dict[int, int]:

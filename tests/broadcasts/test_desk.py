@@ -10,44 +10,40 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
-from bot.assembly import App, build_app
+from bot.assembly import App
 from domain.persistence.broadcast_tables import BroadcastOutboxRow, BroadcastRow
 from domain.phone import parse_phone_number
 from scheduler.broadcasts import sweep_broadcasts
-from tests.broadcasts.setup import STAFF_ID, customers
-from tests.conftest import make_settings
+from tests.broadcasts.setup import STAFF_ID, customers, world_on
 from tests.handlers.chat import Chat
 from tests.reminder_setup import Clock, RecordingOutbox, beijing
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(beijing(2026, 11, 10, 12, 0))
-
-
-@pytest.fixture
 async def world(sqlite_url: str, clock: Clock) -> AsyncIterator[App]:
-    app = await build_app(
-        make_settings(
-            sqlite_url, demo_mode=True, sandbox_topup_delay_seconds=0, admin_ids=str(STAFF_ID)
-        ),
-        clock=clock,
-    )
-    try:
+    async with world_on(sqlite_url, clock) as app:
         yield app
-    finally:
-        await app.close()
+
+
+def desk(world: App) -> Chat:
+    """The staff member's chat."""
+    return Chat.of(world.conversation, telegram_id=STAFF_ID)
+
+
+async def write(staff: Chat, zh: str, en: str) -> None:
+    """/broadcast, its Chinese and English texts, and the offers button."""
+    await staff.send("/broadcast")
+    assert "请发送中文内容" in staff.text
+    await staff.send(zh)
+    assert "英文内容" in staff.text
+    await staff.send(en)
+    await staff.press("查看优惠")
 
 
 async def compose(staff: Chat) -> None:
     """Texts, two buttons, no campaign, existing customers with a Unicom number who did not
     recharge within 7 days."""
-    await staff.send("/broadcast")
-    assert "请发送中文内容" in staff.text
-    await staff.send("双11充值节今晚开始！")
-    assert "英文内容" in staff.text
-    await staff.send("Double 11 starts tonight!")
-    await staff.press("查看优惠")
+    await write(staff, "双11充值节今晚开始！", "Double 11 starts tonight!")
     await staff.press("立即充值")
     assert [b.text for b in staff.buttons()][:3] == [
         "✅ 🎁 查看优惠",
@@ -57,6 +53,12 @@ async def compose(staff: Chat) -> None:
     await staff.press("下一步")
     await staff.press("不针对具体活动")
     assert "全部可触达客户" in staff.text
+
+
+async def review(staff: Chat) -> None:
+    """The composed broadcast to every reachable customer, at its review."""
+    await compose(staff)
+    await staff.press("确认受众")
 
 
 async def test_staff_compose_test_and_send_a_broadcast_that_customers_get(
@@ -74,7 +76,7 @@ async def test_staff_compose_test_and_send_a_broadcast_that_customers_get(
             await chat.press("模拟支付")
     await world.services.broadcasts.turn_pushes(ids[104], on=False)
 
-    staff = Chat.of(world.conversation, telegram_id=STAFF_ID)
+    staff = desk(world)
     await compose(staff)
     # Everyone who started the bot, the staff member too; 104 turned pushes off.
     assert "可触达 4 人（符合条件 5 人，排除 1 人）" in staff.text
@@ -122,9 +124,8 @@ async def test_a_broadcast_is_scheduled_for_a_local_time_outside_quiet_hours(
     world: App, clock: Clock
 ) -> None:
     await customers(world, range(201, 203))
-    staff = Chat.of(world.conversation, telegram_id=STAFF_ID)
-    await compose(staff)
-    await staff.press("确认受众")
+    staff = desk(world)
+    await review(staff)
     await staff.press("定时发送")
     assert "Asia/Shanghai" in staff.text
     await staff.send("明天晚上")
@@ -149,11 +150,10 @@ async def test_staff_watch_pause_resume_and_cancel_and_each_action_is_recorded(
     world: App,
 ) -> None:
     await customers(world, range(301, 304))
-    staff = Chat.of(world.conversation, telegram_id=STAFF_ID)
+    staff = desk(world)
     await staff.send("/broadcasts")
     assert staff.text == "还没有推送。用 /broadcast 新建一条。"
-    await compose(staff)
-    await staff.press("确认受众")
+    await review(staff)
     await staff.press("立即发送")
 
     await staff.send("/broadcasts")
@@ -176,8 +176,7 @@ async def test_staff_watch_pause_resume_and_cancel_and_each_action_is_recorded(
         "📊 推送 #1 的效果：\n版本甲（100%）：送达 4 · 点击按钮 0 · 24 小时内充值 0"
     )
 
-    await compose(staff)
-    await staff.press("确认受众")
+    await review(staff)
     await staff.press("立即发送")
     await staff.send("/broadcasts")
     await staff.press_data(staff.replies[0].buttons[0][1].data or "")  # cancel #2
@@ -205,11 +204,8 @@ async def test_only_staff_may_broadcast(world: App) -> None:
 
 async def test_staff_compare_two_texts_with_a_split_and_read_the_report(world: App) -> None:
     await customers(world, range(501, 511))
-    staff = Chat.of(world.conversation, telegram_id=STAFF_ID)
-    await staff.send("/broadcast")
-    await staff.send("今晚充值送双倍积分")
-    await staff.send("Double points tonight")
-    await staff.press("查看优惠")
+    staff = desk(world)
+    await write(staff, "今晚充值送双倍积分", "Double points tonight")
     await staff.press("添加对比版本")
     assert "版本乙的中文内容" in staff.text
     await staff.send("今晚充值立减五元")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -27,25 +26,6 @@ from tests.reminder_setup import Clock, RecordingOutbox, beijing, campaign_file,
 
 ENDS = beijing(2026, 11, 11, 20, 0)
 CAMPAIGN = campaign_file(beijing(2026, 11, 1, 0, 0), ENDS)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(beijing(2026, 11, 10, 12, 0))
-
-
-@pytest.fixture
-async def world(database_url: str, clock: Clock) -> AsyncIterator[App]:
-    app = await build_app(
-        make_settings(
-            database_url, demo_mode=True, sandbox_topup_delay_seconds=0, admin_ids=str(STAFF_ID)
-        ),
-        clock=clock,
-    )
-    try:
-        yield app
-    finally:
-        await app.close()
 
 
 def labels(outbox: RecordingOutbox, chat_id: int) -> list[str]:

@@ -5,15 +5,13 @@ delivered, pressed and followed by a recharge within 24 hours."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot.assembly import App, build_app
+from bot.assembly import App
 from domain.broadcasts import (
     PushContent,
     PushTarget,
@@ -25,10 +23,9 @@ from domain.broadcasts import (
 from domain.persistence.broadcast_tables import BroadcastOutboxRow
 from scheduler.broadcasts import plan_broadcasts, sweep_broadcasts
 from tests.broadcasts.setup import STAFF_ID, customers
-from tests.conftest import make_settings
 from tests.dashboard.data import add_order
 from tests.handlers.chat import Chat
-from tests.reminder_setup import Clock, RecordingOutbox, beijing
+from tests.reminder_setup import Clock, RecordingOutbox
 
 A = PushContent("版本甲", "Version A", (PushTarget.OFFERS,))
 B = PushContent("版本乙", "Version B", (PushTarget.OFFERS,))
@@ -69,25 +66,6 @@ def test_splits_staff_type() -> None:
     assert parse_split("70/20", 2) is None  # not 100
     assert parse_split("100/0", 2) is None  # a variant sent to nobody
     assert parse_split("七十/三十", 2) is None
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(beijing(2026, 11, 10, 12, 0))
-
-
-@pytest.fixture
-async def world(database_url: str, clock: Clock) -> AsyncIterator[App]:
-    app = await build_app(
-        make_settings(
-            database_url, demo_mode=True, sandbox_topup_delay_seconds=0, admin_ids=str(STAFF_ID)
-        ),
-        clock=clock,
-    )
-    try:
-        yield app
-    finally:
-        await app.close()
 
 
 async def test_each_customer_gets_their_variant_and_the_report_counts_per_variant(
