@@ -21,10 +21,11 @@ import logging
 
 from domain.services.broadcasts import Claimed, DuePush, SentPush
 from domain.services.registry import Services
-from handlers.contract import Delivery, DeliveryStatus, MessageDeleter
+from handlers.contract import DeliveryStatus, MessageDeleter, Reply
 from handlers.features.broadcasts import push_reply
 from handlers.i18n import texts
-from handlers.outbound import SettlingNotifier, finish_even_if_cancelled
+from handlers.outbound import SettlingNotifier
+from scheduler.outbox import claim_whole, send_due
 from scheduler.reminders import SchedulerLease
 
 log = logging.getLogger(__name__)
@@ -114,53 +115,17 @@ async def delete_broadcasts(
     return deleted
 
 
+def _render(push: DuePush) -> Reply:
+    return push_reply(texts(push.language), push)
+
+
 async def _claim(services: Services, batch: int) -> Claimed:
-    """Claim queued pushes; cancelled meanwhile, the claim is finished and given back whole."""
-    claim = asyncio.ensure_future(services.broadcasts.claim_due(batch))
-    try:
-        return await asyncio.shield(claim)
-    except asyncio.CancelledError:
-        await asyncio.wait([claim])
-        if not claim.cancelled() and claim.exception() is None and claim.result().due:
-            ids = [push.outbox_id for push in claim.result().due]
-            await finish_even_if_cancelled(services.broadcasts.release(ids))
-        raise
+    """Claim queued pushes; cancelled meanwhile, the claim is given back whole."""
+    outbox = services.broadcasts
+    return await claim_whole(outbox, outbox.claim_due(batch), lambda claimed: claimed.due)
 
 
 async def _send(
     services: Services, notifier: SettlingNotifier, due: list[DuePush], concurrency: int
 ) -> int:
-    unsettled = {push.outbox_id for push in due}
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(push: DuePush) -> bool:
-        async def settle(delivery: Delivery) -> None:
-            await finish_even_if_cancelled(record(delivery))
-
-        async def record(delivery: Delivery) -> None:
-            if delivery:
-                await services.broadcasts.sent(push.outbox_id, delivery.message_id)
-            elif delivery.status is DeliveryStatus.BLOCKED:
-                await services.broadcasts.blocked(push.outbox_id, push.customer_id, delivery.reason)
-            else:
-                reason = delivery.reason or delivery.status.value
-                await services.broadcasts.failed(push.outbox_id, reason)
-            unsettled.discard(push.outbox_id)
-
-        async with gate:
-            reply = push_reply(texts(push.language), push)
-            delivery = await notifier.send(push.chat_id, reply, settle=settle)
-            return bool(delivery)
-
-    try:
-        results = await asyncio.gather(*(one(push) for push in due), return_exceptions=True)
-    except asyncio.CancelledError:
-        if unsettled:
-            await finish_even_if_cancelled(services.broadcasts.release(sorted(unsettled)))
-        raise
-    for result in results:
-        if isinstance(result, BaseException):
-            log.error("sending a push failed", exc_info=result)
-    if unsettled:
-        await services.broadcasts.release(sorted(unsettled))
-    return sum(1 for result in results if result is True)
+    return await send_due(services.broadcasts, notifier, due, _render, concurrency, what="a push")

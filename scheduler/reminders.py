@@ -17,7 +17,6 @@ Only the process holding the scheduler lease (a row in the database) runs these 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
@@ -26,11 +25,12 @@ from dataclasses import dataclass, field
 
 from domain.services.registry import Services
 from domain.services.reminders import DueReminder
-from handlers.contract import Delivery, DeliveryStatus
+from handlers.contract import Reply
 from handlers.features.reminders import reminder_reply
 from handlers.i18n import texts
 from handlers.outage import OutageLog
-from handlers.outbound import SettlingNotifier, finish_even_if_cancelled
+from handlers.outbound import SettlingNotifier
+from scheduler.outbox import claim_whole, send_due
 
 log = logging.getLogger(__name__)
 
@@ -106,58 +106,19 @@ async def sweep_reminders(
     return await deliver_reminders(services, notifier, lease)
 
 
+def _render(reminder: DueReminder) -> Reply:
+    return reminder_reply(texts(reminder.language), reminder)
+
+
 async def _claim(services: Services, batch: int) -> list[DueReminder]:
-    """Claim due reminders; cancelled meanwhile, the claim is finished and given back whole (a
-    transaction cut off halfway would hold its locks, and its rows, until it timed out)."""
-    claim = asyncio.ensure_future(services.reminders.claim_due(batch))
-    try:
-        return await asyncio.shield(claim)
-    except asyncio.CancelledError:
-        await asyncio.wait([claim])
-        if not claim.cancelled() and claim.exception() is None and claim.result():
-            ids = [reminder.outbox_id for reminder in claim.result()]
-            await finish_even_if_cancelled(services.reminders.release(ids))
-        raise
+    """Claim due reminders; cancelled meanwhile, the claim is given back whole."""
+    outbox = services.reminders
+    return await claim_whole(outbox, outbox.claim_due(batch), lambda due: due)
 
 
 async def _send(
     services: Services, notifier: SettlingNotifier, due: list[DueReminder], concurrency: int
 ) -> int:
-    unsettled = {reminder.outbox_id for reminder in due}
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(reminder: DueReminder) -> bool:
-        async def settle(delivery: Delivery) -> None:
-            # Never cut off halfway by a cancellation (a transaction left open holds the lock).
-            await finish_even_if_cancelled(record(delivery))
-
-        async def record(delivery: Delivery) -> None:
-            if delivery:
-                await services.reminders.sent(reminder.outbox_id, delivery.message_id)
-            elif delivery.status is DeliveryStatus.BLOCKED:
-                await services.reminders.blocked(
-                    reminder.outbox_id, reminder.customer_id, delivery.reason
-                )
-            else:
-                reason = delivery.reason or delivery.status.value
-                await services.reminders.failed(reminder.outbox_id, reason)
-            unsettled.discard(reminder.outbox_id)
-
-        async with gate:
-            reply = reminder_reply(texts(reminder.language), reminder)
-            delivery = await notifier.send(reminder.chat_id, reply, settle=settle)
-            return bool(delivery)
-
-    try:
-        results = await asyncio.gather(*(one(r) for r in due), return_exceptions=True)
-    except asyncio.CancelledError:
-        # Every message under way was sent and recorded, or not sent: give the rest back.
-        if unsettled:
-            await finish_even_if_cancelled(services.reminders.release(sorted(unsettled)))
-        raise
-    for result in results:
-        if isinstance(result, BaseException):
-            log.error("sending a reminder failed", exc_info=result)
-    if unsettled:
-        await services.reminders.release(sorted(unsettled))
-    return sum(1 for result in results if result is True)
+    return await send_due(
+        services.reminders, notifier, due, _render, concurrency, what="a reminder"
+    )

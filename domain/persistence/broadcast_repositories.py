@@ -36,6 +36,7 @@ from domain.broadcasts import (
     Stage,
 )
 from domain.orders import OrderPurpose, OrderStatus
+from domain.persistence import outbox
 from domain.persistence.broadcast_tables import (
     BroadcastActionRow,
     BroadcastOutboxRow,
@@ -461,25 +462,8 @@ class BroadcastRepository:
     async def _claim(
         self, condition: ColumnElement[bool], until: datetime, limit: int
     ) -> list[BroadcastOutboxRow]:
-        ids = (
-            select(BroadcastOutboxRow.id)
-            .where(condition)
-            .order_by(BroadcastOutboxRow.id)
-            .limit(limit)
-            .scalar_subquery()
-        )
-        result = await self._session.execute(
-            update(BroadcastOutboxRow)
-            .where(BroadcastOutboxRow.id.in_(ids), condition)
-            .values(
-                status=SENDING,
-                claimed_until=until,
-                attempts=BroadcastOutboxRow.attempts + 1,
-            )
-            .returning(BroadcastOutboxRow)
-            .execution_options(synchronize_session=False)
-        )
-        return list(result.scalars())
+        order = (BroadcastOutboxRow.id,)
+        return await outbox.claim(self._session, BroadcastOutboxRow, condition, order, until, limit)
 
     async def took_cap(self, outbox_id: int, scope: str) -> None:
         await self._session.execute(
@@ -499,31 +483,19 @@ class BroadcastRepository:
         message_id: int | None = None,
     ) -> BroadcastOutboxRow | None:
         """sending -> sent / failed / skipped; the row, or None when it was not being sent."""
-        result = await self._session.execute(
-            update(BroadcastOutboxRow)
-            .where(BroadcastOutboxRow.id == outbox_id, BroadcastOutboxRow.status == SENDING)
-            .values(
-                status=status,
-                reason=reason[:200] if reason else None,
-                message_id=message_id,
-                settled_at=at,
-                claimed_until=None,
-            )
-            .returning(BroadcastOutboxRow)
-            .execution_options(synchronize_session=False)
+        return await outbox.settle(
+            self._session,
+            BroadcastOutboxRow,
+            outbox_id,
+            status,
+            at,
+            reason=reason,
+            message_id=message_id,
         )
-        return result.scalars().first()
 
     async def release(self, ids: Iterable[int]) -> None:
         """Give claimed pushes back, unsent, to be sent later."""
-        wanted = list(ids)
-        if wanted:
-            await self._session.execute(
-                update(BroadcastOutboxRow)
-                .where(BroadcastOutboxRow.id.in_(wanted), BroadcastOutboxRow.status == SENDING)
-                .values(status=PLANNED, claimed_until=None)
-                .execution_options(synchronize_session=False)
-            )
+        await outbox.release(self._session, BroadcastOutboxRow, ids)
 
     async def finish_sent(self, now: datetime) -> list[int]:
         """Broadcasts fully planned with nothing left queued become done; their ids."""
@@ -547,18 +519,13 @@ class BroadcastRepository:
 
     async def pressed(self, broadcast_id: int, customer_id: int, at: datetime) -> bool:
         """The first press of a button of the customer's push; False if pressed before."""
-        result = await self._session.execute(
-            update(BroadcastOutboxRow)
-            .where(
-                BroadcastOutboxRow.broadcast_id == broadcast_id,
-                BroadcastOutboxRow.customer_id == customer_id,
-                BroadcastOutboxRow.pressed_at.is_(None),
-            )
-            .values(pressed_at=at)
-            .returning(BroadcastOutboxRow.id)
-            .execution_options(synchronize_session=False)
+        return await self._first_time(
+            BroadcastOutboxRow,
+            BroadcastOutboxRow.broadcast_id == broadcast_id,
+            BroadcastOutboxRow.customer_id == customer_id,
+            BroadcastOutboxRow.pressed_at.is_(None),
+            pressed_at=at,
         )
-        return result.first() is not None
 
     async def outcomes(self, broadcast_id: int) -> list[PushOutcome]:
         """Each push sent: its variant, whether a button was pressed, when it was sent, and
@@ -620,30 +587,26 @@ class BroadcastRepository:
         lapsed = and_(
             BroadcastOutboxRow.status == UNSENDING, BroadcastOutboxRow.claimed_until < now
         )
-        rows = await self._claim_to(lapsed, UNSENDING, until, limit)
+        rows = await self._claim_to_unsend(lapsed, until, limit)
         if len(rows) < limit:
             waiting = BroadcastOutboxRow.status == UNSEND
-            rows += await self._claim_to(waiting, UNSENDING, until, limit - len(rows))
+            rows += await self._claim_to_unsend(waiting, until, limit - len(rows))
         return rows
 
-    async def _claim_to(
-        self, condition: ColumnElement[bool], status: str, until: datetime, limit: int
+    async def _claim_to_unsend(
+        self, condition: ColumnElement[bool], until: datetime, limit: int
     ) -> list[BroadcastOutboxRow]:
-        ids = (
-            select(BroadcastOutboxRow.id)
-            .where(condition)
-            .order_by(BroadcastOutboxRow.id)
-            .limit(limit)
-            .scalar_subquery()
+        order = (BroadcastOutboxRow.id,)
+        return await outbox.claim(
+            self._session,
+            BroadcastOutboxRow,
+            condition,
+            order,
+            until,
+            limit,
+            status=UNSENDING,
+            attempt=False,
         )
-        result = await self._session.execute(
-            update(BroadcastOutboxRow)
-            .where(BroadcastOutboxRow.id.in_(ids), condition)
-            .values(status=status, claimed_until=until)
-            .returning(BroadcastOutboxRow)
-            .execution_options(synchronize_session=False)
-        )
-        return list(result.scalars())
 
     async def unsent(self, outbox_id: int, reason: str | None) -> None:
         """The message is gone from the chat (or Telegram refused to delete it: `reason`)."""
@@ -655,14 +618,10 @@ class BroadcastRepository:
         )
 
     async def unsend_later(self, ids: Iterable[int]) -> None:
-        wanted = list(ids)
-        if wanted:
-            await self._session.execute(
-                update(BroadcastOutboxRow)
-                .where(BroadcastOutboxRow.id.in_(wanted), BroadcastOutboxRow.status == UNSENDING)
-                .values(status=UNSEND, claimed_until=None)
-                .execution_options(synchronize_session=False)
-            )
+        """Deletions claimed and not done now (network, 429): the next sweep tries again."""
+        await outbox.release(
+            self._session, BroadcastOutboxRow, ids, claimed=UNSENDING, back_to=UNSEND
+        )
 
     # -- surveys ------------------------------------------------------------------------------
     async def rate(
@@ -691,15 +650,27 @@ class BroadcastRepository:
 
     async def comment(self, broadcast_id: int, customer_id: int, text: str) -> bool:
         """The comment beside a rating, once."""
+        return await self._first_time(
+            SurveyAnswerRow,
+            SurveyAnswerRow.broadcast_id == broadcast_id,
+            SurveyAnswerRow.customer_id == customer_id,
+            SurveyAnswerRow.comment.is_(None),
+            comment=text,
+        )
+
+    async def _first_time(
+        self,
+        table: type[BroadcastOutboxRow] | type[SurveyAnswerRow],
+        *where: ColumnElement[bool],
+        **values: Any,
+    ) -> bool:
+        """Set `values` on the row meeting `where` (which says they are not set yet); False
+        when they were set before."""
         result = await self._session.execute(
-            update(SurveyAnswerRow)
-            .where(
-                SurveyAnswerRow.broadcast_id == broadcast_id,
-                SurveyAnswerRow.customer_id == customer_id,
-                SurveyAnswerRow.comment.is_(None),
-            )
-            .values(comment=text)
-            .returning(SurveyAnswerRow.id)
+            update(table)
+            .where(*where)
+            .values(**values)
+            .returning(table.id)
             .execution_options(synchronize_session=False)
         )
         return result.first() is not None

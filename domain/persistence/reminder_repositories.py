@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.persistence import outbox
 from domain.persistence.reminder_tables import (
     ReminderOutboxRow,
     ReminderSubscriptionRow,
@@ -206,25 +207,8 @@ class ReminderRepository:
     async def _claim(
         self, condition: ColumnElement[bool], until: datetime, limit: int
     ) -> list[ReminderOutboxRow]:
-        ids = (
-            select(ReminderOutboxRow.id)
-            .where(condition)
-            .order_by(ReminderOutboxRow.due_at, ReminderOutboxRow.id)
-            .limit(limit)
-            .scalar_subquery()
-        )
-        result = await self._session.execute(
-            update(ReminderOutboxRow)
-            .where(ReminderOutboxRow.id.in_(ids), condition)
-            .values(
-                status=SENDING,
-                claimed_until=until,
-                attempts=ReminderOutboxRow.attempts + 1,
-            )
-            .returning(ReminderOutboxRow)
-            .execution_options(synchronize_session=False)
-        )
-        return list(result.scalars())
+        order = (ReminderOutboxRow.due_at, ReminderOutboxRow.id)
+        return await outbox.claim(self._session, ReminderOutboxRow, condition, order, until, limit)
 
     async def settle(
         self,
@@ -236,20 +220,16 @@ class ReminderRepository:
         message_id: int | None = None,
     ) -> bool:
         """sending -> sent / failed / skipped; False when it was not being sent."""
-        result = await self._session.execute(
-            update(ReminderOutboxRow)
-            .where(ReminderOutboxRow.id == outbox_id, ReminderOutboxRow.status == SENDING)
-            .values(
-                status=status,
-                reason=reason[:200] if reason else None,
-                message_id=message_id,
-                settled_at=at,
-                claimed_until=None,
-            )
-            .returning(ReminderOutboxRow.id)
-            .execution_options(synchronize_session=False)
+        row = await outbox.settle(
+            self._session,
+            ReminderOutboxRow,
+            outbox_id,
+            status,
+            at,
+            reason=reason,
+            message_id=message_id,
         )
-        return result.first() is not None
+        return row is not None
 
     async def skip(self, reasons: dict[int, str], at: datetime) -> None:
         for reason in set(reasons.values()):
@@ -271,14 +251,7 @@ class ReminderRepository:
 
     async def release(self, ids: Iterable[int]) -> None:
         """Give claimed reminders back, unsent, to be sent later."""
-        wanted = list(ids)
-        if wanted:
-            await self._session.execute(
-                update(ReminderOutboxRow)
-                .where(ReminderOutboxRow.id.in_(wanted), ReminderOutboxRow.status == SENDING)
-                .values(status=PLANNED, claimed_until=None)
-                .execution_options(synchronize_session=False)
-            )
+        await outbox.release(self._session, ReminderOutboxRow, ids)
 
     async def progress(self) -> list[tuple[int, str, int]]:
         """(campaign id, status, count) over the whole outbox."""

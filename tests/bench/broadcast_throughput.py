@@ -19,7 +19,6 @@ import gc
 import logging
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,19 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sqlalchemy import insert
 
-from bot import aiogram as aiogram_frontend
-from bot.assembly import build_app
 from domain.customers import TelegramProfile
 from domain.persistence.tables import CustomerRow
 from handlers.contract import message_event
 from scheduler.broadcasts import deliver_broadcasts, plan_broadcasts
-from tests.bench.reminder_throughput import Heartbeat
+from tests.bench.outbox_bench import FIRST_TELEGRAM_ID, Heartbeat, bench_app, report, timed_planning
 from tests.broadcasts.setup import PUSH, STAFF_ID
-from tests.conftest import make_settings
-from tests.fakes.bot_api import FakeBotApi, FakeUser
 from tests.reminder_setup import Clock, beijing
 
-FIRST_TELEGRAM_ID = 10_000_000
 ASKING_TELEGRAM_ID = 9_000_000
 
 
@@ -52,84 +46,51 @@ async def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     clock = Clock(beijing(2026, 11, 10, 12, 0))
     heartbeat = Heartbeat()
-    folder = tempfile.mkdtemp()
-    chats = int(args.rate * args.seconds * 1.5)
-    async with FakeBotApi(enforce_limits=True, global_per_second=args.rate) as api:
-        for n in range(FIRST_TELEGRAM_ID, FIRST_TELEGRAM_ID + chats):
-            api.add_user(FakeUser(n, "客户"))
-        settings = make_settings(
-            f"sqlite+aiosqlite:///{folder}/bench.db",
-            bot_token=api.token,
-            telegram_api_url=api.base_url,
-            delivery_global_per_second=args.rate,
-        )
-        app = await build_app(settings, clock=clock)
-        bot = aiogram_frontend.build_bot(settings)
-        app.outbound.attach(aiogram_frontend.Sender(bot))
-        try:
-            await bot.get_me()
-            at = clock.now
-            async with app.engine.begin() as connection:
-                for start in range(0, args.customers, 5000):
-                    ids = range(
-                        FIRST_TELEGRAM_ID + start,
-                        FIRST_TELEGRAM_ID + min(start + 5000, args.customers),
-                    )
-                    await connection.execute(
-                        insert(CustomerRow),
-                        [
-                            {"telegram_id": n, "language": "zh_CN", "registered_at": at}
-                            | {"last_seen_at": at}
-                            for n in ids
-                        ],
-                    )
-            await app.services.broadcasts.create(PUSH, STAFF_ID)
-            gc.collect()
-            gc.freeze()
+    async with bench_app(clock, args.rate, args.seconds) as (api, app):
+        at = clock.now
+        async with app.engine.begin() as connection:
+            for start in range(0, args.customers, 5000):
+                ids = range(
+                    FIRST_TELEGRAM_ID + start,
+                    FIRST_TELEGRAM_ID + min(start + 5000, args.customers),
+                )
+                await connection.execute(
+                    insert(CustomerRow),
+                    [
+                        {"telegram_id": n, "language": "zh_CN", "registered_at": at}
+                        | {"last_seen_at": at}
+                        for n in ids
+                    ],
+                )
+        await app.services.broadcasts.create(PUSH, STAFF_ID)
+        gc.collect()
+        gc.freeze()
 
-            heartbeat.start()
-            started = time.perf_counter()
-            planned = await plan_broadcasts(app.services)
-            planning = time.perf_counter() - started
-            planning_stall = heartbeat.stop()
+        planned = await timed_planning(heartbeat, plan_broadcasts(app.services))
 
-            heartbeat.start()
-            sending = asyncio.create_task(deliver_broadcasts(app.services, app.delivery))
-            first = time.perf_counter()
-            asking = TelegramProfile(ASKING_TELEGRAM_ID, "问", None, None, "zh-hans")
-            turns: list[float] = []
-            while time.perf_counter() - first < args.seconds:
-                await asyncio.sleep(0.25)
-                before = time.perf_counter()
-                event = message_event(asking, ASKING_TELEGRAM_ID, "/notifications")
-                await app.conversation.handle(event)
-                turns.append(time.perf_counter() - before)
-            sending.cancel()
-            await asyncio.gather(sending, return_exceptions=True)
-            elapsed = time.perf_counter() - first
-            sending_stall = heartbeat.stop()
-            delivered = sum(1 for call in api.calls if call.method == "sendMessage")
-        finally:
-            await bot.session.close()
-            await app.close()
-    rate = delivered / elapsed
-    share = rate / args.rate
-    print(
-        f"planning  {planned} recipients in {planning:.2f} s "
-        f"({planned / planning:,.0f}/s; {'meets' if planning <= 10 else 'MISSES'} target 10 s "
-        f"for 100,000)"
-    )
-    stall = max(planning_stall, sending_stall)
-    print(
-        f"stall     longest event-loop stall {stall * 1000:.1f} ms (planning "
-        f"{planning_stall * 1000:.1f} ms, sending {sending_stall * 1000:.1f} ms; "
-        f"{'meets' if stall <= 0.1 else 'MISSES'} target 100 ms)"
-    )
-    print(
-        f"delivery  {delivered} pushes in {elapsed:.2f} s = {rate:.1f}/s of {args.rate}/s "
-        f"configured ({share:.1%}), 429s: {api.too_many_requests} "
-        f"({'meets' if share >= 0.95 and api.too_many_requests == 0 else 'MISSES'} target "
-        f">= 95 % and no 429)"
+        heartbeat.start()
+        sending = asyncio.create_task(deliver_broadcasts(app.services, app.delivery))
+        first = time.perf_counter()
+        asking = TelegramProfile(ASKING_TELEGRAM_ID, "问", None, None, "zh-hans")
+        turns: list[float] = []
+        while time.perf_counter() - first < args.seconds:
+            await asyncio.sleep(0.25)
+            before = time.perf_counter()
+            event = message_event(asking, ASKING_TELEGRAM_ID, "/notifications")
+            await app.conversation.handle(event)
+            turns.append(time.perf_counter() - before)
+        sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)
+        elapsed = time.perf_counter() - first
+        sending_stall = heartbeat.stop()
+    report(
+        planned,
+        sending_stall,
+        api,
+        elapsed,
+        args.rate,
+        planned_what="recipients",
+        sent_what="pushes",
     )
     longest = max(turns)
     print(
