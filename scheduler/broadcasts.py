@@ -128,4 +128,6 @@ async def _claim(services: Services, batch: int) -> Claimed:
 async def _send(
     services: Services, notifier: SettlingNotifier, due: list[DuePush], concurrency: int
 ) -> int:
-    return await send_due(services.broadcasts, notifier, due, _render, concurrency, what="a push")
+    return await send_due(
+        services.broadcasts, notifier, due, _render, concurrency, what="a push", log=log
+    )

@@ -12,8 +12,6 @@ from typing import Protocol, TypeVar
 from handlers.contract import Delivery, DeliveryStatus, Reply
 from handlers.outbound import SettlingNotifier, finish_even_if_cancelled
 
-log = logging.getLogger(__name__)
-
 
 class DueMessage(Protocol):
     """A claimed outbox row to send now."""
@@ -68,10 +66,11 @@ async def send_due(
     concurrency: int,
     *,
     what: str,
+    log: logging.Logger,
 ) -> int:
     """Send the claimed messages, at most `concurrency` under way at once, each rendered by
-    `render`; how many were sent. What is left unsettled is given back. `what` names one
-    message in the log ("a reminder")."""
+    `render`; how many were sent. What is left unsettled is given back. A message whose
+    sending failed is logged to `log`, `what` naming it ("a reminder")."""
     unsettled = {message.outbox_id for message in due}
     gate = asyncio.Semaphore(concurrency)
 

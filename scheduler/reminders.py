@@ -120,5 +120,5 @@ async def _send(
     services: Services, notifier: SettlingNotifier, due: list[DueReminder], concurrency: int
 ) -> int:
     return await send_due(
-        services.reminders, notifier, due, _render, concurrency, what="a reminder"
+        services.reminders, notifier, due, _render, concurrency, what="a reminder", log=log
     )

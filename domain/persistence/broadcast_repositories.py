@@ -413,24 +413,16 @@ class BroadcastRepository:
             *reachable(),
             *audience_conditions(audience, now),
         )
-        statement = (
-            self._insert(BroadcastOutboxRow)
-            .from_select(
-                [
-                    "broadcast_id",
-                    "customer_id",
-                    "chat_id",
-                    "variant",
-                    "status",
-                    "attempts",
-                    "planned_at",
-                ],
-                rows,
-            )
-            .on_conflict_do_nothing()
-        )
-        result = await self._session.execute(statement)
-        return max(int(getattr(result, "rowcount", 0) or 0), 0)
+        columns = [
+            "broadcast_id",
+            "customer_id",
+            "chat_id",
+            "variant",
+            "status",
+            "attempts",
+            "planned_at",
+        ]
+        return await outbox.plan(self._session, BroadcastOutboxRow, columns, rows)
 
     async def planned_through(self, broadcast_id: int, through: int, finished: bool) -> None:
         await self._session.execute(

@@ -1,6 +1,6 @@
-"""What the reminder outbox and the push outbox share: rows claimed for sending until a
-deadline by one conditional update (two senders never take the same row), settled once, or
-given back. Never commits."""
+"""What the reminder outbox and the push outbox share: rows planned once (a unique key makes
+the insert idempotent), claimed for sending until a deadline by one conditional update (two
+senders never take the same row), settled once, or given back. Never commits."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import Selectable
 
 from domain.persistence.broadcast_tables import BroadcastOutboxRow
 from domain.persistence.reminder_tables import ReminderOutboxRow
@@ -17,6 +20,18 @@ from domain.persistence.reminder_tables import ReminderOutboxRow
 PLANNED, SENDING = "planned", "sending"
 
 OutboxRow = TypeVar("OutboxRow", ReminderOutboxRow, BroadcastOutboxRow)
+
+
+async def plan(
+    session: AsyncSession, table: type[OutboxRow], columns: Sequence[str], rows: Selectable
+) -> int:
+    """Insert what `rows` selects into `columns`; a row its unique key already has is left as
+    it is. The number inserted."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(table).from_select(list(columns), rows).on_conflict_do_nothing()
+    result = await session.execute(statement)
+    return max(int(getattr(result, "rowcount", 0) or 0), 0)
 
 
 async def claim(

@@ -167,26 +167,18 @@ class ReminderRepository:
             .where(*conditions)
             .distinct()
         )
-        statement = (
-            self._insert(ReminderOutboxRow)
-            .from_select(
-                [
-                    "campaign_id",
-                    "customer_id",
-                    "reminder_key",
-                    "chat_id",
-                    "due_at",
-                    "stale_at",
-                    "status",
-                    "attempts",
-                    "planned_at",
-                ],
-                rows,
-            )
-            .on_conflict_do_nothing()
-        )
-        result = await self._session.execute(statement)
-        return max(int(getattr(result, "rowcount", 0) or 0), 0)
+        columns = [
+            "campaign_id",
+            "customer_id",
+            "reminder_key",
+            "chat_id",
+            "due_at",
+            "stale_at",
+            "status",
+            "attempts",
+            "planned_at",
+        ]
+        return await outbox.plan(self._session, ReminderOutboxRow, columns, rows)
 
     # -- sending ------------------------------------------------------------------------------
     async def claim_due(

@@ -30,7 +30,14 @@ from domain.customers import TelegramProfile
 from domain.persistence.tables import CustomerRow
 from handlers.contract import message_event
 from scheduler.broadcasts import deliver_broadcasts, plan_broadcasts
-from tests.bench.outbox_bench import FIRST_TELEGRAM_ID, Heartbeat, bench_app, report, timed_planning
+from tests.bench.outbox_bench import (
+    FIRST_TELEGRAM_ID,
+    Heartbeat,
+    bench_app,
+    report,
+    timed_planning,
+    timed_sending,
+)
 from tests.broadcasts.setup import PUSH, STAFF_ID
 from tests.reminder_setup import Clock, beijing
 
@@ -68,21 +75,21 @@ async def main() -> None:
 
         planned = await timed_planning(heartbeat, plan_broadcasts(app.services))
 
-        heartbeat.start()
-        sending = asyncio.create_task(deliver_broadcasts(app.services, app.delivery))
-        first = time.perf_counter()
         asking = TelegramProfile(ASKING_TELEGRAM_ID, "问", None, None, "zh-hans")
         turns: list[float] = []
-        while time.perf_counter() - first < args.seconds:
-            await asyncio.sleep(0.25)
-            before = time.perf_counter()
-            event = message_event(asking, ASKING_TELEGRAM_ID, "/notifications")
-            await app.conversation.handle(event)
-            turns.append(time.perf_counter() - before)
-        sending.cancel()
-        await asyncio.gather(sending, return_exceptions=True)
-        elapsed = time.perf_counter() - first
-        sending_stall = heartbeat.stop()
+
+        async def chat() -> None:
+            """A customer's turn every 0.25 s while the broadcast is being sent."""
+            first = time.perf_counter()
+            while time.perf_counter() - first < args.seconds:
+                await asyncio.sleep(0.25)
+                before = time.perf_counter()
+                event = message_event(asking, ASKING_TELEGRAM_ID, "/notifications")
+                await app.conversation.handle(event)
+                turns.append(time.perf_counter() - before)
+
+        sending = deliver_broadcasts(app.services, app.delivery)
+        elapsed, sending_stall = await timed_sending(heartbeat, sending, chat())
     report(
         planned,
         sending_stall,

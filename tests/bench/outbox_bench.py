@@ -1,46 +1,25 @@
-"""What the reminder and broadcast throughput benchmarks share: a heartbeat that measures
-event-loop stalls, the app on SQLite wired to the fake Bot API server enforcing Telegram's
-limits, planning timed, and the figures printed against their targets."""
+"""What the reminder and broadcast throughput benchmarks share: the app on SQLite wired to
+the fake Bot API server enforcing Telegram's limits, planning and sending timed with a
+heartbeat watching the event loop, and the figures printed against their targets."""
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from bot import aiogram as aiogram_frontend
 from bot.assembly import App, build_app
 from tests.conftest import make_settings
 from tests.fakes.bot_api import FakeBotApi, FakeUser
+from tests.heartbeat import Heartbeat
 from tests.reminder_setup import Clock
 
 FIRST_TELEGRAM_ID = 10_000_000
-
-
-class Heartbeat:
-    """Ticks every 5 ms; `longest` is the longest it was kept waiting beyond that."""
-
-    def __init__(self) -> None:
-        self.longest = 0.0
-        self._task: asyncio.Task[None] | None = None
-
-    async def _beat(self) -> None:
-        while True:
-            before = time.perf_counter()
-            await asyncio.sleep(0.005)
-            self.longest = max(self.longest, time.perf_counter() - before - 0.005)
-
-    def start(self) -> None:
-        self.longest = 0.0
-        self._task = asyncio.get_running_loop().create_task(self._beat())
-
-    def stop(self) -> float:
-        assert self._task is not None
-        self._task.cancel()
-        return self.longest
 
 
 @asynccontextmanager
@@ -88,6 +67,21 @@ async def timed_planning(heartbeat: Heartbeat, planning: Awaitable[int]) -> Plan
     planned = await planning
     seconds = time.perf_counter() - started
     return Planned(planned, seconds, heartbeat.stop())
+
+
+async def timed_sending(
+    heartbeat: Heartbeat, sending: Coroutine[Any, Any, int], meanwhile: Awaitable[None]
+) -> tuple[float, float]:
+    """Run a delivery sweep until `meanwhile` is done, then cancel it: how long it ran and the
+    longest event-loop stall meanwhile."""
+    heartbeat.start()
+    task = asyncio.create_task(sending)
+    first = time.perf_counter()
+    await meanwhile
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    elapsed = time.perf_counter() - first
+    return elapsed, heartbeat.stop()
 
 
 def report(

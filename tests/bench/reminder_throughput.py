@@ -15,13 +15,19 @@ import asyncio
 import gc
 import logging
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from scheduler.reminders import deliver_reminders, plan_reminders
-from tests.bench.outbox_bench import FIRST_TELEGRAM_ID, Heartbeat, bench_app, report, timed_planning
+from tests.bench.outbox_bench import (
+    FIRST_TELEGRAM_ID,
+    Heartbeat,
+    bench_app,
+    report,
+    timed_planning,
+    timed_sending,
+)
 from tests.reminder_setup import Clock, beijing, campaign_file, load_campaign, many_subscribers
 
 
@@ -49,14 +55,10 @@ async def main() -> None:
         planned = await timed_planning(heartbeat, plan_reminders(app.services))
 
         clock.now = beijing(2026, 11, 10, 20, 0)  # "24 hours left" is due for everyone
-        heartbeat.start()
-        sending = asyncio.create_task(deliver_reminders(app.services, app.delivery))
-        first = time.perf_counter()
-        await asyncio.sleep(args.seconds)
-        sending.cancel()
-        await asyncio.gather(sending, return_exceptions=True)
-        elapsed = time.perf_counter() - first
-        sending_stall = heartbeat.stop()
+        sending = deliver_reminders(app.services, app.delivery)
+        elapsed, sending_stall = await timed_sending(
+            heartbeat, sending, asyncio.sleep(args.seconds)
+        )
     report(
         planned,
         sending_stall,

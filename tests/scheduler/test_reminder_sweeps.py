@@ -11,6 +11,7 @@ from bot.assembly import build_app
 from scheduler.reminders import deliver_reminders, plan_reminders
 from tests.conftest import make_settings
 from tests.handlers.chat import Chat
+from tests.heartbeat import Heartbeat
 from tests.reminder_setup import (
     Clock,
     RecordingOutbox,
@@ -19,28 +20,6 @@ from tests.reminder_setup import (
     load_campaign,
     many_subscribers,
 )
-
-
-class Heartbeat:
-    """Ticks every 5 ms and remembers the longest it was kept waiting."""
-
-    def __init__(self) -> None:
-        self.longest = 0.0
-        self._task: asyncio.Task[None] | None = None
-
-    async def _beat(self) -> None:
-        while True:
-            before = time.perf_counter()
-            await asyncio.sleep(0.005)
-            self.longest = max(self.longest, time.perf_counter() - before - 0.005)
-
-    def __enter__(self) -> Heartbeat:
-        self._task = asyncio.get_running_loop().create_task(self._beat())
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
 
 
 async def test_a_customer_is_answered_while_a_big_sweep_runs(sqlite_url: str) -> None:
