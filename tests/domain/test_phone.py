@@ -23,6 +23,9 @@ from domain.phone import Carrier, PhoneNumberError, mask, parse_phone_number
         ("17091234567", "17091234567", Carrier.UNICOM),
         ("13491234567", "13491234567", Carrier.TELECOM),
         ("13401234567", "13401234567", Carrier.MOBILE),
+        # What a Chinese keyboard types: full-width digits and signs.
+        ("１８６１２３４５６７８", "18612345678", Carrier.UNICOM),
+        ("＋８６ １８６－１２３４－５６７８", "18612345678", Carrier.UNICOM),
     ],
 )
 def test_valid_numbers_are_normalised_and_carrier_recognised(
@@ -39,7 +42,7 @@ def test_valid_numbers_are_normalised_and_carrier_recognised(
         ("", "not_digits"),
         ("hello", "not_digits"),
         ("1861234567a", "not_digits"),
-        ("１８６１２３４５６７８", "not_digits"),  # full-width digits are refused, not guessed
+        ("١٨٦١٢٣٤٥٦٧٨", "not_digits"),  # digits of another script are refused, not guessed
         ("1861234567", "length"),
         ("186123456789", "length"),
         ("28612345678", "length"),
