@@ -16,6 +16,7 @@ from bot.assembly import App, build_app
 from bot.settings import Settings
 from domain.persistence.database import create_engine
 from domain.persistence.migrate import upgrade
+from tests.fakes.unit_of_work import FakeDatabase
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 # The risk rules and the privacy consent are off for every test and every bot process a test
@@ -116,3 +117,9 @@ async def app(sqlite_url: str) -> AsyncIterator[App]:
         yield built
     finally:
         await built.close()
+
+
+@pytest.fixture
+def database() -> FakeDatabase:
+    """An empty database of the fake unit of work (in memory)."""
+    return FakeDatabase()

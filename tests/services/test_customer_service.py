@@ -21,25 +21,13 @@ from domain.services.customers import (
 )
 from domain.services.support import SupportService
 from domain.tickets import ERASED_TEXT, Category
+from tests.fakes.clock import ManualClock as Clock
 from tests.fakes.unit_of_work import FakeDatabase, FakeUnitOfWorkFactory
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 11, 4, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def database() -> FakeDatabase:
-    return FakeDatabase()
+    return Clock(datetime(2026, 11, 11, 4, 0, tzinfo=UTC))
 
 
 @pytest.fixture

@@ -21,28 +21,13 @@ from domain.services.support import (
     TicketNotFound,
 )
 from domain.tickets import Category, Priority, TicketStatus
+from tests.fakes.clock import ManualClock as Clock
 from tests.fakes.unit_of_work import FakeDatabase, FakeUnitOfWorkFactory
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def database() -> FakeDatabase:
-    return FakeDatabase()
+    return Clock(datetime(2026, 11, 11, 2, 0, tzinfo=UTC))
 
 
 @pytest.fixture
