@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -53,21 +54,29 @@ class Outbox:
         return [reply for chat, reply in self.sent if chat == chat_id]
 
 
-@pytest.fixture
-async def shop(sqlite_url: str) -> AsyncIterator[App]:
+@asynccontextmanager
+async def invite_fest(database_url: str, **settings: object) -> AsyncIterator[App]:
+    """The bot with the invite festival loaded; demo recharges settle at once."""
     app = await build_app(
         make_settings(
-            sqlite_url,
+            database_url,
             demo_mode=True,
             sandbox_topup_delay_seconds=0,
             bot_username="wallet_test_bot",
+            **settings,
         )
     )
-    await app.services.campaigns.load(parse_campaign_file(CAMPAIGN))
     try:
+        await app.services.campaigns.load(parse_campaign_file(CAMPAIGN))
         yield app
     finally:
         await app.close()
+
+
+@pytest.fixture
+async def shop(sqlite_url: str) -> AsyncIterator[App]:
+    async with invite_fest(sqlite_url) as app:
+        yield app
 
 
 async def _invite_link(inviter: Chat) -> str:
@@ -175,20 +184,8 @@ STAFF_ID = 7001
 
 @pytest.fixture
 async def desk(sqlite_url: str) -> AsyncIterator[App]:
-    app = await build_app(
-        make_settings(
-            sqlite_url,
-            demo_mode=True,
-            sandbox_topup_delay_seconds=0,
-            bot_username="wallet_test_bot",
-            admin_ids=str(STAFF_ID),
-        )
-    )
-    await app.services.campaigns.load(parse_campaign_file(CAMPAIGN))
-    try:
+    async with invite_fest(sqlite_url, admin_ids=str(STAFF_ID)) as app:
         yield app
-    finally:
-        await app.close()
 
 
 async def _in_staff_chat(app: App, telegram_id: int, data: str) -> Outcome:

@@ -7,18 +7,16 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.assembly import App, build_app
+from bot.assembly import App
 from domain.audit import AuditAction
-from domain.campaign_file import parse_campaign_file
 from scheduler.referrals import sweep_referrals
-from tests.conftest import make_settings
 from tests.handlers.test_referral_conversation import (
-    CAMPAIGN,
     STAFF_CHAT,
     STAFF_ID,
     Outbox,
     _held_referral,
     _in_staff_chat,
+    invite_fest,
 )
 
 SECOND = 7002
@@ -26,21 +24,12 @@ SECOND = 7002
 
 @pytest.fixture
 async def desk(sqlite_url: str) -> AsyncIterator[App]:
-    app = await build_app(
-        make_settings(
-            sqlite_url,
-            demo_mode=True,
-            sandbox_topup_delay_seconds=0,
-            bot_username="wallet_test_bot",
-            admin_ids=f"{STAFF_ID},{SECOND}",
-            risk_two_person_fen=500,  # the friend's ¥5 red packet
-        )
-    )
-    await app.services.campaigns.load(parse_campaign_file(CAMPAIGN))
-    try:
+    async with invite_fest(
+        sqlite_url,
+        admin_ids=f"{STAFF_ID},{SECOND}",
+        risk_two_person_fen=500,  # the friend's ¥5 red packet
+    ) as app:
         yield app
-    finally:
-        await app.close()
 
 
 async def test_a_large_reward_is_paid_once_a_second_staff_member_approves(desk: App) -> None:
