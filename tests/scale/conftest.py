@@ -4,10 +4,17 @@ processes on one server; each module skips without TEST_POSTGRES_URL)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
-from tests.conftest import POSTGRES_URL, _drop_postgres_database, _fresh_postgres_database
+from bot.assembly import App, build_app
+from tests.conftest import (
+    POSTGRES_URL,
+    _drop_postgres_database,
+    _fresh_postgres_database,
+    make_settings,
+)
 from tests.fakes.bot_api import FakeBotApi
 from tests.scale.workers import ANNA
 
@@ -20,6 +27,18 @@ async def postgres_url(postgres_template: str) -> AsyncIterator[str]:
         yield url
     finally:
         await _drop_postgres_database(name)
+
+
+@asynccontextmanager
+async def two_processes(database_url: str, **settings: object) -> AsyncIterator[tuple[App, App]]:
+    """Two bots on one database, as two processes would be (each with its own engine)."""
+    config = make_settings(database_url, **settings)
+    first, second = await build_app(config), await build_app(config, migrate=False)
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
 
 
 def needs_postgres() -> pytest.MarkDecorator:

@@ -12,14 +12,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from bot.assembly import App, build_app
+from bot.assembly import App
 from bot.delivery_port import DeliveryPort, LeaseFence
 from domain.persistence.reminder_tables import ReminderSubscriptionRow
 from handlers.contract import Delivery, Reply
 from scheduler.reminders import SchedulerLease, deliver_reminders, plan_reminders
-from tests.conftest import make_settings
 from tests.reminder_setup import campaign_file, load_campaign, subscribed_customers
-from tests.scale.conftest import needs_postgres
+from tests.scale.conftest import needs_postgres, two_processes
 
 pytestmark = [needs_postgres(), pytest.mark.postgres, pytest.mark.timeout(30)]
 
@@ -54,13 +53,8 @@ class Sender:
 
 @pytest.fixture
 async def apps(postgres_url: str) -> AsyncIterator[tuple[App, App]]:
-    settings = make_settings(postgres_url, quiet_hours="off")
-    first, second = await build_app(settings), await build_app(settings, migrate=False)
-    try:
-        yield first, second
-    finally:
-        await first.close()
-        await second.close()
+    async with two_processes(postgres_url, quiet_hours="off") as apps:
+        yield apps
 
 
 async def test_a_paused_holder_and_its_successor_send_each_reminder_once(

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.assembly import App, build_app
+from bot.assembly import App
 from bot.delivery import OutcomeSender
 from bot.delivery_port import NOT_THE_HOLDER, DeliveryLimits, DeliveryPort, LeaseFence
 from domain.customers import TelegramProfile
@@ -20,8 +20,7 @@ from domain.persistence.database import create_engine
 from domain.persistence.outbound_limits import PostgresOutboundLimiter, SharedLimits
 from handlers.contract import Delivery, DeliveryStatus, Reply, message_event
 from scheduler.reminders import SchedulerLease
-from tests.conftest import make_settings
-from tests.scale.conftest import needs_postgres
+from tests.scale.conftest import needs_postgres, two_processes
 
 pytestmark = [needs_postgres(), pytest.mark.postgres, pytest.mark.timeout(30)]
 
@@ -129,13 +128,8 @@ async def test_a_staff_alert_sent_during_a_turn_takes_its_place_within_the_share
 
 @pytest.fixture
 async def two_apps(postgres_url: str) -> AsyncIterator[tuple[App, App]]:
-    settings = make_settings(postgres_url)
-    first, second = await build_app(settings), await build_app(settings, migrate=False)
-    try:
-        yield first, second
-    finally:
-        await first.close()
-        await second.close()
+    async with two_processes(postgres_url) as apps:
+        yield apps
 
 
 async def test_a_holder_that_lost_the_lease_while_paused_sends_no_sweep_message(
