@@ -22,22 +22,27 @@ ROOT = Path(__file__).resolve().parents[1]
 ANSWERED = 4
 
 
-def sends_until_killed(module: str, deliver: str) -> str:
-    """The program of a process that runs `module.deliver` in small batches until killed."""
+# A sweep's delivery: deliver_broadcasts, deliver_reminders (services, notifier, batch, ...).
+Deliver = Callable[..., Awaitable[int]]
+
+
+def sends_until_killed(deliver: Deliver) -> str:
+    """The program of a process that runs `deliver` in small batches until killed."""
+    module, name = deliver.__module__, deliver.__name__
     return f"""
 import asyncio
 
 from bot import aiogram as aiogram_frontend
 from bot.assembly import build_app
 from bot.settings import Settings
-from {module} import {deliver}
+from {module} import {name}
 
 async def main() -> None:
     settings = Settings()
     app = await build_app(settings)
     app.outbound.attach(aiogram_frontend.Sender(aiogram_frontend.build_bot(settings)))
     while True:
-        await {deliver}(app.services, app.delivery, batch=3, concurrency=2)
+        await {name}(app.services, app.delivery, batch=3, concurrency=2)
         await asyncio.sleep(0.05)
 
 asyncio.run(main())
@@ -72,10 +77,10 @@ async def kill_while_sending(
     api: FakeBotApi,
     database_url: str,
     customers: Iterable[int],
-    program: str,
+    deliver: Deliver,
     recorded_sent: Callable[[], Awaitable[int]],
 ) -> None:
-    """Run `program` in a child process until Telegram has answered four messages and the fifth
+    """Run `deliver` in a child process until Telegram has answered four messages and the fifth
     is waiting (and `recorded_sent` says the four are recorded); then SIGKILL it."""
     chats = list(customers)
     name, send_message = api._methods["sendmessage"]
@@ -98,7 +103,9 @@ async def kill_while_sending(
         "DELIVERY_CLAIM_SECONDS": "0.5",
         "LOG_LEVEL": "WARNING",
     }
-    child = await asyncio.create_subprocess_exec(sys.executable, "-c", program, env=env, cwd=ROOT)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", sends_until_killed(deliver), env=env, cwd=ROOT
+    )
     await asyncio.wait_for(held.wait(), timeout=30)
     for _ in range(100):  # the four answered are recorded; the fifth is on its way
         if await recorded_sent() == ANSWERED:
@@ -112,7 +119,7 @@ async def kill_while_sending(
 async def next_process_sends(
     app: App,
     settings: Settings,
-    deliver: Callable[[App], Awaitable[int]],
+    deliver: Deliver,
     expected: int,
 ) -> None:
     """The next process: sends with `deliver` until `expected` more have gone (or 40 rounds)."""
@@ -121,7 +128,7 @@ async def next_process_sends(
     try:
         sent = 0
         for _ in range(40):
-            sent += await deliver(app)
+            sent += await deliver(app.services, app.delivery)
             if sent >= expected:
                 break
             await asyncio.sleep(0.1)

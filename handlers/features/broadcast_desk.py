@@ -550,6 +550,10 @@ def register(router: ConversationRouter) -> None:
             ctx.reply(ctx.t("bc.expired"))
         return draft
 
+    async def staff_text(ctx: Context) -> str | None:
+        """The text of a push a staff member typed, or None (not staff, or told it is bad)."""
+        return _push_text(ctx) if await staff(ctx) else None
+
     @router.command("broadcast", staff=True)
     async def broadcast(ctx: Context) -> None:
         if not await staff(ctx):
@@ -559,9 +563,7 @@ def register(router: ConversationRouter) -> None:
 
     @router.step(WRITING_ZH)
     async def write_zh(ctx: Context) -> None:
-        if not await staff(ctx):
-            return
-        text = _push_text(ctx)
+        text = await staff_text(ctx)
         if text is None:
             return
         ctx.go(WRITING_EN, zh=text)
@@ -569,9 +571,7 @@ def register(router: ConversationRouter) -> None:
 
     @router.step(WRITING_EN)
     async def write_en(ctx: Context) -> None:
-        if not await staff(ctx):
-            return
-        text = _push_text(ctx)
+        text = await staff_text(ctx)
         if text is None:
             return
         draft = Draft(zh=str(ctx.state.data.get("zh") or ""), en=text)

@@ -5,24 +5,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bot.assembly import App, build_app
+from bot.assembly import build_app
 from scheduler.broadcasts import deliver_broadcasts, plan_broadcasts
 from tests.broadcasts.setup import PUSH, STAFF_ID, customers, statuses
-from tests.killed_sender import (
-    ANSWERED,
-    kill_while_sending,
-    limited_api,
-    messages,
-    next_process_sends,
-    sends_until_killed,
-)
+from tests.killed_sender import ANSWERED, kill_while_sending, limited_api, next_process_sends
 
 CUSTOMERS = range(9101, 9109)
-SENDS_UNTIL_KILLED = sends_until_killed("scheduler.broadcasts", "deliver_broadcasts")
-
-
-async def deliver(app: App) -> int:
-    return await deliver_broadcasts(app.services, app.delivery)
 
 
 async def test_pushes_cut_off_by_a_killed_process_are_each_sent_exactly_once(
@@ -38,13 +26,13 @@ async def test_pushes_cut_off_by_a_killed_process_are_each_sent_exactly_once(
         async def recorded_sent() -> int:
             return (await app.services.broadcasts.progress(broadcast_id)).sent
 
-        await kill_while_sending(api, sqlite_url, CUSTOMERS, SENDS_UNTIL_KILLED, recorded_sent)
-        assert messages(api, CUSTOMERS) == ANSWERED
+        await kill_while_sending(api, sqlite_url, CUSTOMERS, deliver_broadcasts, recorded_sent)
+        assert sum(len(api.messages_to(n)) for n in CUSTOMERS) == ANSWERED
         assert (await statuses(app))["sending"] >= 1  # claims the killed process left behind
 
         # The next process: the killed one's claims lapse, and the rest goes out once.
         try:
-            await next_process_sends(app, settings, deliver, len(CUSTOMERS) - ANSWERED)
+            await next_process_sends(app, settings, deliver_broadcasts, len(CUSTOMERS) - ANSWERED)
             progress = await app.services.broadcasts.progress(broadcast_id)
         finally:
             await app.close()

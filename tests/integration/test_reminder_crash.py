@@ -7,25 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
-from bot.assembly import App, build_app
+from bot.assembly import build_app
 from domain.persistence.reminder_tables import ReminderSubscriptionRow
 from scheduler.reminders import deliver_reminders, plan_reminders
-from tests.killed_sender import (
-    ANSWERED,
-    kill_while_sending,
-    limited_api,
-    messages,
-    next_process_sends,
-    sends_until_killed,
-)
+from tests.killed_sender import ANSWERED, kill_while_sending, limited_api, next_process_sends
 from tests.reminder_setup import campaign_file, load_campaign, subscribed_customers
 
 CUSTOMERS = range(9001, 9009)
-SENDS_UNTIL_KILLED = sends_until_killed("scheduler.reminders", "deliver_reminders")
-
-
-async def deliver(app: App) -> int:
-    return await deliver_reminders(app.services, app.delivery)
 
 
 async def test_reminders_cut_off_by_a_killed_process_are_each_sent_exactly_once(
@@ -49,12 +37,12 @@ async def test_reminders_cut_off_by_a_killed_process_are_each_sent_exactly_once(
         async def recorded_sent() -> int:
             return (await app.services.reminders.progress())[0].sent
 
-        await kill_while_sending(api, sqlite_url, CUSTOMERS, SENDS_UNTIL_KILLED, recorded_sent)
-        assert messages(api, CUSTOMERS) == ANSWERED
+        await kill_while_sending(api, sqlite_url, CUSTOMERS, deliver_reminders, recorded_sent)
+        assert sum(len(api.messages_to(n)) for n in CUSTOMERS) == ANSWERED
 
         # The next process: the killed one's claims lapse, and the rest goes out once.
         try:
-            await next_process_sends(app, settings, deliver, len(CUSTOMERS) - ANSWERED)
+            await next_process_sends(app, settings, deliver_reminders, len(CUSTOMERS) - ANSWERED)
             [progress] = await app.services.reminders.progress()
         finally:
             await app.close()
