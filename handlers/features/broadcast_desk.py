@@ -341,6 +341,10 @@ async def _kept_audience(ctx: Context, draft: Draft, *, edit: bool) -> None:
     await _show_audience(ctx, draft, edit=edit)
 
 
+async def _narrowed(ctx: Context, draft: Draft, audience: Audience) -> None:
+    await _kept_audience(ctx, replace(draft, audience=audience), edit=True)
+
+
 async def _create(ctx: Context, draft: Draft, send_at: datetime | None = None) -> int:
     """The broadcast of the draft, sent now or at `send_at`, by this staff member."""
     return await ctx.services.broadcasts.create(
@@ -530,29 +534,29 @@ def register(router: ConversationRouter) -> None:
         ctx.finish()
         return False
 
-    async def drafted(ctx: Context) -> Draft | None:
-        """The draft being composed by this staff member, or None (told so)."""
+    async def drafted(ctx: Context, *, typed: bool = False) -> Draft | None:
+        """The draft being composed by this staff member, or None (told so; after a typed
+        step, the conversation ends)."""
         if not await staff(ctx):
             return None
         draft = _draft(ctx)
         if draft is None:
-            ctx.notice(ctx.t("button.expired"))
-            ctx.reply(ctx.t("bc.expired"))
-        return draft
-
-    async def typed_draft(ctx: Context) -> Draft | None:
-        """The draft behind a typed step, or None (the conversation ends, told so)."""
-        if not await staff(ctx):
-            return None
-        draft = _draft(ctx)
-        if draft is None:
-            ctx.finish()
+            if typed:
+                ctx.finish()
+            else:
+                ctx.notice(ctx.t("button.expired"))
             ctx.reply(ctx.t("bc.expired"))
         return draft
 
     async def staff_text(ctx: Context) -> str | None:
         """The text of a push a staff member typed, or None (not staff, or told it is bad)."""
         return _push_text(ctx) if await staff(ctx) else None
+
+    async def typed_variant(ctx: Context) -> tuple[Draft, str] | None:
+        """The draft and the text typed for its next variant, or None (told why)."""
+        draft = await drafted(ctx, typed=True)
+        text = None if draft is None else _push_text(ctx)
+        return None if draft is None or text is None else (draft, text)
 
     @router.command("broadcast", staff=True)
     async def broadcast(ctx: Context) -> None:
@@ -608,20 +612,20 @@ def register(router: ConversationRouter) -> None:
 
     @router.step(WRITING_VARIANT_ZH)
     async def write_variant_zh(ctx: Context) -> None:
-        draft = await typed_draft(ctx)
-        text = None if draft is None else _push_text(ctx)
-        if draft is None or text is None:
+        typed = await typed_variant(ctx)
+        if typed is None:
             return
+        draft, text = typed
         name = ctx.t(f"bc.variant.{len(draft.texts)}")
         _keep(ctx, draft, WRITING_VARIANT_EN, vzh=text)
         _ask(ctx, ctx.t("bc.ask_variant_en", name=name, most=MAX_PUSH_CHARS))
 
     @router.step(WRITING_VARIANT_EN)
     async def write_variant_en(ctx: Context) -> None:
-        draft = await typed_draft(ctx)
-        text = None if draft is None else _push_text(ctx)
-        if draft is None or text is None:
+        typed = await typed_variant(ctx)
+        if typed is None:
             return
+        draft, text = typed
         chinese = str(ctx.state.data.get("vzh") or "")
         draft = replace(draft, variants=(*draft.variants, (chinese, text)), shares=None)
         await _kept_targets(ctx, draft, edit=False)
@@ -636,7 +640,7 @@ def register(router: ConversationRouter) -> None:
 
     @router.step(TYPING_SPLIT)
     async def split(ctx: Context) -> None:
-        draft = await typed_draft(ctx)
+        draft = await drafted(ctx, typed=True)
         if draft is None:
             return
         shares = parse_split(ctx.event.text, len(draft.texts))
@@ -705,7 +709,7 @@ def register(router: ConversationRouter) -> None:
             )
             _pick(ctx, "bc.pick_campaign", rows)
             return
-        await _kept_audience(ctx, replace(draft, audience=audience), edit=True)
+        await _narrowed(ctx, draft, audience)
 
     @router.button(BcTier)
     async def tier(ctx: Context, data: BcTier) -> None:
@@ -713,7 +717,7 @@ def register(router: ConversationRouter) -> None:
         if draft is None or data.tier not in {int(t) for t in Tier}:
             return
         audience = replace(draft.audience, tier_at_least=Tier(data.tier))
-        await _kept_audience(ctx, replace(draft, audience=audience), edit=True)
+        await _narrowed(ctx, draft, audience)
 
     @router.button(BcCarrier)
     async def carrier(ctx: Context, data: BcCarrier) -> None:
@@ -721,7 +725,7 @@ def register(router: ConversationRouter) -> None:
         if draft is None:
             return
         audience = replace(draft.audience, carrier=data.carrier)
-        await _kept_audience(ctx, replace(draft, audience=audience), edit=True)
+        await _narrowed(ctx, draft, audience)
 
     @router.button(BcSegmentCampaign)
     async def segment_campaign(ctx: Context, data: BcSegmentCampaign) -> None:
@@ -735,11 +739,11 @@ def register(router: ConversationRouter) -> None:
             )
         elif data.segment is Segment.REMINDERS:
             audience = replace(audience, reminders_of=data.campaign_id)
-        await _kept_audience(ctx, replace(draft, audience=audience), edit=True)
+        await _narrowed(ctx, draft, audience)
 
     @router.step(TYPING_DAYS)
     async def days(ctx: Context) -> None:
-        draft = await typed_draft(ctx)
+        draft = await drafted(ctx, typed=True)
         if draft is None:
             return
         text = ctx.event.text.strip()
@@ -801,7 +805,7 @@ def register(router: ConversationRouter) -> None:
 
     @router.step(TYPING_WHEN)
     async def when(ctx: Context) -> None:
-        draft = await typed_draft(ctx)
+        draft = await drafted(ctx, typed=True)
         if draft is None:
             return
         broadcasts = ctx.services.broadcasts
