@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, literal, select
+from sqlalchemy import insert, literal, select, update
 
 from bot.assembly import App
 from domain.campaign_file import parse_campaign_file
@@ -87,6 +87,19 @@ async def subscribed_customers(
         assert await app.services.reminders.toggle(customer_id, telegram_id, campaign_id, scope)
         found[telegram_id] = customer_id
     return found
+
+
+async def countdown_due_now(app: App, telegram_ids: range) -> None:
+    """A campaign ending in an hour whose "2 hours left" reminder is due now for customers
+    subscribed (before it) to its reminders."""
+    now = datetime.now(UTC)
+    campaign = campaign_file(now - timedelta(days=1), now + timedelta(hours=1), countdown="[120]")
+    campaign_id = await load_campaign(app, campaign)
+    await subscribed_customers(app, campaign_id, telegram_ids)
+    async with app.engine.begin() as connection:  # they asked before "2 hours left"
+        await connection.execute(
+            update(ReminderSubscriptionRow).values(created_at=now - timedelta(hours=2))
+        )
 
 
 async def many_subscribers(

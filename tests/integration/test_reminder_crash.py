@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
-
-from sqlalchemy import update
 
 from bot.assembly import build_app
-from domain.persistence.reminder_tables import ReminderSubscriptionRow
 from scheduler.reminders import deliver_reminders, plan_reminders
 from tests.killed_sender import ANSWERED, kill_while_sending, limited_api, next_process_sends
-from tests.reminder_setup import campaign_file, load_campaign, subscribed_customers
+from tests.reminder_setup import countdown_due_now
 
 CUSTOMERS = range(9001, 9009)
 
@@ -19,18 +15,9 @@ CUSTOMERS = range(9001, 9009)
 async def test_reminders_cut_off_by_a_killed_process_are_each_sent_exactly_once(
     sqlite_url: str,
 ) -> None:
-    now = datetime.now(UTC)
     async with limited_api(sqlite_url, CUSTOMERS) as (api, settings):
         app = await build_app(settings)
-        campaign = campaign_file(
-            now - timedelta(days=1), now + timedelta(hours=1), countdown="[120]"
-        )
-        campaign_id = await load_campaign(app, campaign)
-        await subscribed_customers(app, campaign_id, CUSTOMERS)
-        async with app.engine.begin() as connection:  # they asked before "2 hours left"
-            await connection.execute(
-                update(ReminderSubscriptionRow).values(created_at=now - timedelta(hours=2))
-            )
+        await countdown_due_now(app, CUSTOMERS)
         assert await plan_reminders(app.services) == len(CUSTOMERS)
 
         # The fifth message never gets an answer: the process is killed while it waits.

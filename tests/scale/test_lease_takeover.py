@@ -7,17 +7,14 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
 
 from bot.assembly import App
 from bot.delivery_port import DeliveryPort, LeaseFence
-from domain.persistence.reminder_tables import ReminderSubscriptionRow
 from handlers.contract import Delivery, Reply
 from scheduler.reminders import SchedulerLease, deliver_reminders, plan_reminders
-from tests.reminder_setup import campaign_file, load_campaign, subscribed_customers
+from tests.reminder_setup import countdown_due_now
 from tests.scale.conftest import needs_postgres, two_processes
 
 pytestmark = [needs_postgres(), pytest.mark.postgres, pytest.mark.timeout(30)]
@@ -61,14 +58,7 @@ async def test_a_paused_holder_and_its_successor_send_each_reminder_once(
     apps: tuple[App, App],
 ) -> None:
     first, second = apps
-    now = datetime.now(UTC)
-    campaign = campaign_file(now - timedelta(days=1), now + timedelta(hours=1), countdown="[120]")
-    campaign_id = await load_campaign(first, campaign)
-    await subscribed_customers(first, campaign_id, CUSTOMERS)
-    async with first.engine.begin() as connection:  # they asked before "2 hours left"
-        await connection.execute(
-            update(ReminderSubscriptionRow).values(created_at=now - timedelta(hours=2))
-        )
+    await countdown_due_now(first, CUSTOMERS)
     assert await plan_reminders(first.services) == len(CUSTOMERS)
 
     telegram = Telegram()
