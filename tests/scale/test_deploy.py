@@ -3,6 +3,7 @@ nginx, when installed), the runner script parses, the compose file names its ser
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,7 +14,8 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
 @pytest.mark.skipif(
-    shutil.which("nginx") is None or shutil.which("openssl") is None,
+    (shutil.which("nginx") is None or shutil.which("openssl") is None)
+    and os.environ.get("CI") != "true",  # CI installs both: there a missing one fails
     reason="nginx (Debian's package) or openssl is not installed",
 )
 def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
