@@ -158,6 +158,11 @@ class Settings(BaseSettings):
     risk_declines_in_a_row: int = Field(default=5, ge=0)
     risk_new_account_large_fen: int = Field(default=30_000, ge=0)
     risk_new_account_minutes: int = Field(default=60, ge=1)
+    risk_accounts_per_number: int = Field(default=3, ge=0)
+    # Wrong coupon codes in a window of RISK_COUPON_WINDOW_MINUTES: the last one closes coupon
+    # entry until the window ends (and fires the rule); 0: never closed.
+    risk_coupon_guesses: int = Field(default=5, ge=0)
+    risk_coupon_window_minutes: int = Field(default=10, ge=1)
     risk_actions: Annotated[dict[RiskRule, RiskAction], NoDecode] = Field(default_factory=dict)
     risk_sweep_seconds: float = Field(default=5.0, gt=0)
     # Two-person rule: releasing a held order of at least this much (fen) needs two different

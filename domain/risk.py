@@ -8,6 +8,7 @@ An order over a limit is still kept, as held: staff release it (it may then be p
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +25,8 @@ class RiskRule(StrEnum):
     NUMBERS_PER_DAY = "numbers_per_day"
     DECLINES_IN_A_ROW = "declines_in_a_row"
     NEW_ACCOUNT_LARGE = "new_account_large"
+    ACCOUNTS_PER_NUMBER = "accounts_per_number"
+    COUPON_GUESSES = "coupon_guesses"
 
 
 class RiskAction(StrEnum):
@@ -70,6 +73,9 @@ DEFAULT_ACTIONS: Mapping[RiskRule, RiskAction] = MappingProxyType(
         RiskRule.NUMBERS_PER_DAY: RiskAction.HOLD,
         RiskRule.DECLINES_IN_A_ROW: RiskAction.FREEZE,
         RiskRule.NEW_ACCOUNT_LARGE: RiskAction.HOLD,
+        RiskRule.ACCOUNTS_PER_NUMBER: RiskAction.HOLD,
+        # Hold: coupon entry stays closed for the rest of the window (staff are alerted).
+        RiskRule.COUPON_GUESSES: RiskAction.HOLD,
     }
 )
 
@@ -85,6 +91,12 @@ class RiskRules:
     declines_in_a_row: int = 5
     new_account_large_fen: int = 30_000
     new_account_window: timedelta = timedelta(hours=1)
+    # Distinct accounts recharging one number in a day (China time).
+    accounts_per_number: int = 3
+    # Wrong coupon codes a customer may type in one window: the last one closes coupon entry
+    # until the window ends (always, even with the rules off) and fires the rule.
+    coupon_guesses: int = 5
+    coupon_window: timedelta = timedelta(minutes=10)
     actions: Mapping[RiskRule, RiskAction] = field(default_factory=lambda: DEFAULT_ACTIONS)
     enabled: bool = True
     # Releasing a held order of at least this much needs two different staff members (0: never).
@@ -160,6 +172,34 @@ def numbers_day_scope(at: datetime) -> str:
 def number_seen_scope(at: datetime, digits: str) -> str:
     """Taken once per number and day: the first order to a number that day counts it."""
     return f"risk:seen:{day_stamp(at)}:{digits}"
+
+
+def number_key(digits: str) -> str:
+    """A number as the risk counts keep it: a digest, so the counts hold no phone number."""
+    return hashlib.sha256(digits.encode()).hexdigest()[:32]
+
+
+def account_seen_scope(at: datetime, digits: str) -> str:
+    """Taken once per customer, number and day: the account's first order to the number."""
+    return f"risk:payer:{day_stamp(at)}:{number_key(digits)[:16]}"
+
+
+def accounts_day_scope(at: datetime) -> str:
+    """Of a number (see `number_key`): the distinct accounts that recharged it that day."""
+    return f"risk:accounts:d:{day_stamp(at)}"
+
+
+def coupon_window_scope(rules: RiskRules, at: datetime) -> str:
+    """The customer's coupon tries in the current window (windows follow the clock)."""
+    seconds = max(int(rules.coupon_window.total_seconds()), 1)
+    return f"risk:coupons:{int(at.timestamp()) // seconds}"
+
+
+def coupon_window_end(rules: RiskRules, at: datetime) -> datetime:
+    """When the window `at` is in ends: coupon entry closed in it opens again then."""
+    seconds = max(int(rules.coupon_window.total_seconds()), 1)
+    start = int(at.timestamp()) // seconds * seconds
+    return datetime.fromtimestamp(start + seconds, tz=at.tzinfo or CHINA)
 
 
 DECLINES_SCOPE = "risk:declines"

@@ -33,3 +33,15 @@ class RiskCaseRow(Base):
     # Staff alerted in the staff chat; the customer told of the decision (claimed, then kept).
     alert_sent: Mapped[bool] = mapped_column(Boolean, default=False)
     customer_told: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class NumberAllowanceRow(Base):
+    """How much of one risk count a phone number has used (the number kept as a digest, see
+    `domain.risk.number_key`): the distinct accounts that recharged it in a day. Taken only by
+    a conditional update that stays within the limit."""
+
+    __tablename__ = "number_allowances"
+
+    number_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    used: Mapped[int] = mapped_column(BigInteger, default=0)

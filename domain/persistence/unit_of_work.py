@@ -30,6 +30,7 @@ from domain.persistence.loyalty_repositories import (
     RewardCouponRepository,
     RewardRepository,
 )
+from domain.persistence.number_allowances import NumberAllowanceRepository
 from domain.persistence.pin_repository import PinRepository
 from domain.persistence.privacy_repositories import PrivacyRepository
 from domain.persistence.referral_repositories import ReferralRepository
@@ -139,6 +140,10 @@ class UnitOfWork:
     @cached_property
     def allowances(self) -> AllowanceRepository:
         return AllowanceRepository(self)
+
+    @cached_property
+    def number_allowances(self) -> NumberAllowanceRepository:
+        return NumberAllowanceRepository(self)
 
     @cached_property
     def customers(self) -> CustomerRepository:

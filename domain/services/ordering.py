@@ -23,9 +23,7 @@ from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier, PhoneNumber
 from domain.services.loyalty import LoyaltyService, offer_of, quote_json
 from domain.services.recharge import (
-    COUPON_MISSES,
     COUPON_REJECTED,
-    COUPON_WINDOW,
     PAYABLE_VALUES,
     BundleChoice,
     BundleUnavailable,
@@ -186,9 +184,9 @@ class OrderingService(OrderSteps):
             row = await self._own_unpaid(uow, customer_id, order_id)
             if row.product_kind is None or not row.carrier:
                 raise NotPayable(order_of(row))
-            since = self._clock() - COUPON_WINDOW
-            if await uow.orders.events_since(customer_id, COUPON_REJECTED, since) >= COUPON_MISSES:
-                raise CouponThrottled(code)
+            opens_at = await self._risk.coupon_try(uow, customer_id)
+            if opens_at is not None:
+                raise CouponThrottled(code, opens_at)
             list_price = Money(row.list_price_fen or row.amount_fen, row.currency)
             quote = await self._loyalty.quote_in(
                 uow,
@@ -199,11 +197,15 @@ class OrderingService(OrderSteps):
                 coupon_code=code,
                 bundle_with=row.bundle_product_code,
             )
-            if not any(b.kind is OfferKind.COUPON for b in quote.benefits):
+            matched = any(b.kind is OfferKind.COUPON for b in quote.benefits)
+            closed = await self._risk.coupon_checked(uow, customer_id, matched)
+            if not matched:
                 await uow.orders.record(
                     row.id, row.status, row.status, COUPON_REJECTED, self._clock()
                 )
                 await uow.commit()
+                if closed is not None:
+                    raise CouponThrottled(code, closed.opens_at, wrong=True, frozen=closed.frozen)
                 raise CouponInvalid(code)
             change = _change_of(row, quote, list_price, coupon_code=code)
             return await self._change(uow, row, change, f"coupon {code}")

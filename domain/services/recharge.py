@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from domain.catalogue import Product, ProductKind
 from domain.clock import Clock, utc_now
@@ -70,14 +70,21 @@ class CouponInvalid(RechargeError):
 
 
 class CouponThrottled(RechargeError):
-    """Too many wrong codes lately: guessing codes is throttled."""
+    """Too many wrong codes lately: coupon entry is closed until `opens_at` (the risk rule
+    on coupon guesses). `wrong`: the code just typed was wrong and closed it; `frozen`: the
+    rule froze the account as well."""
 
     reason = "coupon_throttled"
 
+    def __init__(
+        self, code: str, opens_at: datetime, *, wrong: bool = False, frozen: bool = False
+    ) -> None:
+        super().__init__(code)
+        self.opens_at = opens_at
+        self.wrong = wrong
+        self.frozen = frozen
 
-# At most this many wrong coupon codes per customer in this window.
-COUPON_MISSES = 5
-COUPON_WINDOW = timedelta(minutes=10)
+
 COUPON_REJECTED = "coupon rejected"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from domain.allowances import UNLIMITED
 from domain.audit import ActorKind, AuditAction, AuditEntry
@@ -30,8 +31,13 @@ from domain.risk import (
     RiskRule,
     RiskRules,
     Verdict,
+    account_seen_scope,
+    accounts_day_scope,
     amount_hour_scope,
+    coupon_window_end,
+    coupon_window_scope,
     new_account_large,
+    number_key,
     number_seen_scope,
     numbers_day_scope,
     orders_day_scope,
@@ -56,6 +62,15 @@ class AccountFrozen(RechargeError):
     """A risk rule froze the account: no new order until staff release it."""
 
     reason = "account_frozen"
+
+
+@dataclass(frozen=True)
+class CouponGuesses:
+    """Too many wrong coupon codes: entry is closed until `opens_at`; `frozen` when the rule
+    froze the account as well."""
+
+    opens_at: datetime
+    frozen: bool
 
 
 @dataclass(frozen=True)
@@ -119,6 +134,15 @@ class RiskService(OrderSteps):
                 # Not counted: every order to this number today is held, not just the first.
                 await uow.allowances.give_back(customer_id, seen, 1)
                 fire(RiskRule.NUMBERS_PER_DAY, rules.numbers_per_day)
+        if rules.accounts_per_number > 0 and row.phone_digits:
+            # The account's first order to the number today counts it among the number's.
+            seen = account_seen_scope(at, row.phone_digits)
+            if await take(customer_id, seen, 1, 1) and not await uow.number_allowances.take(
+                number_key(row.phone_digits), accounts_day_scope(at), 1, rules.accounts_per_number
+            ):
+                # Not counted: every order of this account to the number today is held.
+                await uow.allowances.give_back(customer_id, seen, 1)
+                fire(RiskRule.ACCOUNTS_PER_NUMBER, rules.accounts_per_number)
         customer = await uow.customers.get(customer_id)
         if customer is not None and new_account_large(
             rules, customer.registered_at, at, row.amount_fen
@@ -164,6 +188,40 @@ class RiskService(OrderSteps):
             )
             await uow.audit.append(frozen, now)
         return case_id
+
+    async def coupon_try(self, uow: UnitOfWork, customer_id: int) -> datetime | None:
+        """A coupon code typed: counted in the window before it is checked (one conditional
+        write, so of many tries at once only the window's allowance are checked). None when
+        it may be checked; else when coupon entry opens again (the window's end)."""
+        rules, now = self.rules, self._clock()
+        if rules.coupon_guesses <= 0:
+            return None
+        scope = coupon_window_scope(rules, now)
+        if await uow.allowances.take(customer_id, scope, 1, rules.coupon_guesses):
+            return None
+        return coupon_window_end(rules, now)
+
+    async def coupon_checked(
+        self, uow: UnitOfWork, customer_id: int, matched: bool
+    ) -> CouponGuesses | None:
+        """The code tried by `coupon_try` matched (it is not counted) or not. The wrong code
+        that uses the window's last try closes coupon entry until the window ends and fires
+        the rule (a case for staff when the rules are on): returned, with when it opens."""
+        rules, now = self.rules, self._clock()
+        if rules.coupon_guesses <= 0:
+            return None
+        scope = coupon_window_scope(rules, now)
+        if matched:
+            await uow.allowances.give_back(customer_id, scope, 1)
+            return None
+        if await uow.allowances.used(customer_id, scope) < rules.coupon_guesses:
+            return None
+        rule = RiskRule.COUPON_GUESSES
+        verdict = Verdict(rule, rules.action(rule), str(rules.coupon_guesses))
+        if rules.enabled:
+            await self.open_case(uow, customer_id, None, verdict)
+        frozen = rules.enabled and verdict.action is RiskAction.FREEZE
+        return CouponGuesses(coupon_window_end(rules, now), frozen)
 
     async def paid(self, uow: UnitOfWork, customer_id: int) -> None:
         """A payment went through: the declines in a row start again from none."""

@@ -8,7 +8,7 @@ from functools import partial
 from domain.campaigns import OfferKind
 from domain.catalogue import Product, ProductKind
 from domain.customers import MAX_BOUND_PHONES
-from domain.orders import LimitExceeded, Order, OrderPurpose, OrderStatus, PaymentMethod
+from domain.orders import CHINA, LimitExceeded, Order, OrderPurpose, OrderStatus, PaymentMethod
 from domain.phone import PhoneNumber, PhoneNumberError, parse_phone_number
 from domain.services.customers import PhoneAlreadyBound, TooManyPhones
 from domain.services.recharge import (
@@ -682,7 +682,11 @@ def register(router: ConversationRouter) -> None:
             return
         except CouponThrottled as error:
             ctx.finish()
-            explain_refusal(ctx, error)
+            if error.frozen:  # the rule froze the account: staff decide what happens next
+                ctx.reply(ctx.t("recharge.refused.account_frozen"))
+                return
+            key = "coupon.invalid_closed" if error.wrong else "coupon.closed"
+            ctx.reply(ctx.t(key, time=f"{error.opens_at.astimezone(CHINA):%H:%M}"))
             await _offer_again(ctx, order_id)  # the way on: pay without the code
             return
         except (NotPayable, PaymentStarted, OrderChanged) as refusal:

@@ -18,7 +18,7 @@ from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.phone import PhoneNumber, parse_phone_number
 from domain.risk import CaseStatus, Decision, RiskAction, RiskRule, RiskRules
 from domain.services.loyalty import RedeemRefused
-from domain.services.recharge import PaymentDeclined, RechargeConfig
+from domain.services.recharge import CouponInvalid, CouponThrottled, PaymentDeclined, RechargeConfig
 from domain.services.registry import Ports, Services, build_services
 from domain.services.risk import AccountFrozen
 
@@ -74,6 +74,8 @@ def world_of(
         "numbers_per_day": 0,
         "declines_in_a_row": 0,
         "new_account_large_fen": 0,
+        "accounts_per_number": 0,
+        "coupon_guesses": 0,
     }
     values.update(rules)
     return World(engine, RiskRules(**values), payments or SandboxPayments())  # type: ignore[arg-type]
@@ -271,3 +273,74 @@ async def test_a_small_release_or_a_refusal_needs_one(engine: AsyncEngine) -> No
     assert done is not None and done.done
     refused = await world.services.risk.decide(large.id, Decision.REFUND, STAFF, "Li")
     assert refused is not None and refused.done
+
+
+async def test_accounts_at_once_cannot_all_slip_under_the_count_of_one_number(
+    engine: AsyncEngine,
+) -> None:
+    world = world_of(engine, accounts_per_number=3)
+    customers = [await world.customer(telegram_id) for telegram_id in range(1, 11)]
+    product_id = await world.product_id(50)
+    orders = await asyncio.gather(
+        *(world.services.ordering.create_order(c.id, c.id, NUMBER, product_id) for c in customers)
+    )
+    passed = [o for o in orders if o.status is OrderStatus.CREATED]
+    assert len(passed) == 3 and sum(o.held for o in orders) == 7
+    cases = await world.services.risk.pending(50)
+    assert {c.rule for c in cases} == {RiskRule.ACCOUNTS_PER_NUMBER} and len(cases) == 7
+    by_customer = {o.id: c for o, c in zip(orders, customers, strict=True)}
+    # An account counted today orders the number again; one held is held again.
+    counted = by_customer[passed[0].id]
+    assert (await world.order(counted, 50)).status is OrderStatus.CREATED
+    held = by_customer[next(o for o in orders if o.held).id]
+    assert (await world.order(held, 50)).held
+    # Another number is not this number's count; the next day counts again.
+    other = parse_phone_number("13900000000")
+    assert (await world.order(held, 50, other)).status is OrderStatus.CREATED
+    world.clock.now += timedelta(days=1)
+    assert (await world.order(held, 50)).status is OrderStatus.CREATED
+
+
+async def test_coupon_guesses_at_once_cannot_pass_the_limit(engine: AsyncEngine) -> None:
+    world = world_of(engine, coupon_guesses=3)
+    customer = await world.customer()
+    orders = [await world.order(customer, 50) for _ in range(10)]
+    tries = await asyncio.gather(
+        *(
+            world.services.ordering.apply_coupon(customer.id, o.id, f"GUESS{n}")
+            for n, o in enumerate(orders)
+        ),
+        return_exceptions=True,
+    )
+    assert all(isinstance(t, CouponInvalid | CouponThrottled) for t in tries), tries
+    checked = [t for t in tries if isinstance(t, CouponInvalid)]
+    closing = [t for t in tries if isinstance(t, CouponThrottled) and t.wrong]
+    refused = [t for t in tries if isinstance(t, CouponThrottled) and not t.wrong]
+    assert (len(checked), len(closing), len(refused)) == (2, 1, 7)
+    assert closing[0].opens_at == datetime(2026, 11, 5, 4, 20, tzinfo=UTC)
+    [case] = await world.services.risk.pending()
+    assert (case.rule, case.action, case.order_id) == (
+        RiskRule.COUPON_GUESSES,
+        RiskAction.HOLD,
+        None,
+    )
+    assert not await world.services.risk.is_frozen(customer.id)
+    # Entry opens again when the window ends.
+    world.clock.now += timedelta(minutes=10)
+    fresh = await world.order(customer, 50)
+    with pytest.raises(CouponInvalid):
+        await world.services.ordering.apply_coupon(customer.id, fresh.id, "GUESS")
+
+
+async def test_coupon_guesses_may_freeze_the_account(engine: AsyncEngine) -> None:
+    world = world_of(engine, coupon_guesses=2, actions={RiskRule.COUPON_GUESSES: RiskAction.FREEZE})
+    customer = await world.customer()
+    order = await world.order(customer, 50)
+    with pytest.raises(CouponInvalid):
+        await world.services.ordering.apply_coupon(customer.id, order.id, "GUESS1")
+    with pytest.raises(CouponThrottled) as closed:
+        await world.services.ordering.apply_coupon(customer.id, order.id, "GUESS2")
+    assert closed.value.wrong and closed.value.frozen
+    assert await world.services.risk.is_frozen(customer.id)
+    with pytest.raises(AccountFrozen):
+        await world.order(customer, 50)
