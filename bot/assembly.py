@@ -208,6 +208,7 @@ async def build_app(
         risk=risk_rules(settings),
         pin=pin_rules(settings),
         consent_required=settings.privacy_consent_required,
+        export_every=timedelta(minutes=settings.privacy_export_every_minutes),
     )
     conversation = build_conversation(services)
     conversation.bot_username = settings.bot_username

@@ -21,6 +21,10 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/wallet-bot.sqlite3"
 TELEGRAM_DEFAULT_API_URL = "https://api.telegram.org"
 
 
+# The shortest retention a setting may ask for: a typo must not erase active customers.
+MIN_RETENTION_DAYS = 30
+
+
 class Frontend(StrEnum):
     AIOGRAM = "aiogram"
     PTB = "ptb"
@@ -180,6 +184,20 @@ class Settings(BaseSettings):
     # PIPL: the first /start asks the customer to agree to the privacy notice before any phone
     # number of theirs is kept (marketing pushes: a separate, optional consent).
     privacy_consent_required: bool = True
+    # /export_my_data: a customer receives their data at most once per this many minutes.
+    privacy_export_every_minutes: int = Field(default=5, ge=1, le=1440)
+    # The retention sweep erases the personal data of customers not seen for this many days,
+    # as /delete_my_data does (0: never; otherwise at least 30), every
+    # PRIVACY_RETENTION_SWEEP_SECONDS.
+    privacy_retention_days: int = Field(default=730, ge=0, le=36_500)
+    privacy_retention_sweep_seconds: float = Field(default=3600.0, gt=0)
+
+    @field_validator("privacy_retention_days")
+    @classmethod
+    def _retention_days(cls, value: int) -> int:
+        if 0 < value < MIN_RETENTION_DAYS:
+            raise ValueError(f"must be 0 (never) or at least {MIN_RETENTION_DAYS} days")
+        return value
 
     @field_validator("risk_actions", mode="before")
     @classmethod

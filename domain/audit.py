@@ -34,6 +34,8 @@ class AuditAction(StrEnum):
     BROADCAST_RESUMED = "broadcast_resumed"
     BROADCAST_CANCELLED = "broadcast_cancelled"
     BROADCAST_DELETED = "broadcast_deleted"
+    DATA_EXPORTED = "data_exported"
+    DATA_RETENTION_ERASED = "data_retention_erased"
 
 
 class ActorKind(StrEnum):

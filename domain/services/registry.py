@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 from domain.clock import Clock, utc_now
 from domain.money import Money
@@ -25,6 +26,7 @@ from domain.services.ordering import OrderingService
 from domain.services.outcomes import OutcomeService
 from domain.services.paying import PaymentService
 from domain.services.pins import PinService
+from domain.services.privacy import DEFAULT_EXPORT_EVERY, PrivacyService
 from domain.services.recharge import RechargeConfig
 from domain.services.referrals import ReferralService
 from domain.services.reminders import ReminderConfig, ReminderService
@@ -72,6 +74,7 @@ class Services:
     audit: AuditTrail
     pins: PinService
     consent: ConsentService
+    privacy: PrivacyService
 
 
 def build_services(
@@ -88,6 +91,7 @@ def build_services(
     risk: RiskRules | None = None,
     pin: PinRules | None = None,
     consent_required: bool = False,
+    export_every: timedelta = DEFAULT_EXPORT_EVERY,
 ) -> Services:
     loyalty_service = LoyaltyService(uow, loyalty or LoyaltyConfig(), clock)
     orders = recharge or RechargeConfig(limits=DEFAULT_LIMITS)
@@ -122,4 +126,5 @@ def build_services(
         audit=AuditTrail(uow, clock),
         pins=PinService(uow, pin or PinRules(), clock),
         consent=ConsentService(uow, consent_required, clock),
+        privacy=PrivacyService(uow, clock, export_every),
     )

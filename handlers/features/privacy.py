@@ -1,12 +1,16 @@
-"""/privacy: what is kept and why; /delete_my_data: erase personal data after confirmation."""
+"""/privacy: what is kept and why; /export_my_data: a copy of it as a JSON document;
+/delete_my_data: erase personal data after confirmation."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+from domain.orders import CHINA
 from domain.referrals import RewardKind, RewardStatus
+from domain.services.privacy import ExportTooSoon
 from handlers.buttons import ButtonData
-from handlers.contract import Button, RemoveKeyboard
+from handlers.contract import Button, Document, RemoveKeyboard, Reply
 from handlers.features.referrals import reward_text
 from handlers.menu import back_to_menu, show_menu
 from handlers.router import Context, ConversationRouter
@@ -16,6 +20,11 @@ CONFIRMING = "privacy.confirm_erase"
 
 @dataclass(frozen=True)
 class ShowPrivacy(ButtonData, prefix="priv"):
+    pass
+
+
+@dataclass(frozen=True)
+class ExportData(ButtonData, prefix="mydata"):
     pass
 
 
@@ -35,7 +44,23 @@ def _privacy_text(ctx: Context) -> str:
 
 
 def _privacy_buttons(ctx: Context) -> tuple[tuple[Button, ...], ...]:
-    return ((Button(ctx.t("erase.button"), AskErase().pack()),), back_to_menu(ctx.t))
+    return (
+        (Button(ctx.t("export.button"), ExportData().pack()),),
+        (Button(ctx.t("erase.button"), AskErase().pack()),),
+        back_to_menu(ctx.t),
+    )
+
+
+async def _export(ctx: Context) -> None:
+    """The customer's data as a JSON document in their chat, or when they may ask again."""
+    result = await ctx.services.privacy.export(ctx.customer.id)
+    if isinstance(result, ExportTooSoon):
+        minutes = max(1, math.ceil(result.wait.total_seconds() / 60))
+        ctx.reply(ctx.t.plural("export.too_soon", minutes), (back_to_menu(ctx.t),))
+        return
+    name = f"my-data-{result.at.astimezone(CHINA):%Y%m%d-%H%M%S}.json"
+    document = Document(name, result.content, mime_type="application/json")
+    ctx.outcome.replies.append(Reply(ctx.t("export.caption"), document=document))
 
 
 async def losses_text(ctx: Context) -> str:
@@ -94,6 +119,14 @@ def register(router: ConversationRouter) -> None:
     @router.button(ShowPrivacy)
     async def privacy_button(ctx: Context, _data: ShowPrivacy) -> None:
         ctx.reply(_privacy_text(ctx), _privacy_buttons(ctx), edit=True)
+
+    @router.command("export_my_data")
+    async def export_command(ctx: Context) -> None:
+        await _export(ctx)
+
+    @router.button(ExportData)
+    async def export_button(ctx: Context, _data: ExportData) -> None:
+        await _export(ctx)
 
     @router.command("delete_my_data")
     async def delete_command(ctx: Context) -> None:

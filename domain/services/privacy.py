@@ -1,0 +1,68 @@
+"""A customer's personal data: their copy of it (`/export_my_data`), rate-limited, each export
+recorded in the audit trail in the same transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from domain.audit import ActorKind, AuditAction, AuditEntry
+from domain.clock import Clock, utc_now
+from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.privacy import CUSTOMER_WORDS, personal_data_json
+from domain.services.support import MessageKind
+
+# The ticket messages that are words: the customer's and support's answers to them.
+TICKET_WORDS = (*sorted(CUSTOMER_WORDS), MessageKind.STAFF.value)
+DEFAULT_EXPORT_EVERY = timedelta(minutes=5)
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class DataExport:
+    content: bytes
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ExportTooSoon:
+    """One export per period: the next one is possible after `wait`."""
+
+    wait: timedelta
+
+
+def export_window(at: datetime, every: timedelta) -> tuple[str, datetime]:
+    """The period `at` falls in (its allowance scope) and when the next one starts."""
+    index = (at - _EPOCH) // every
+    return f"export:{int(every.total_seconds())}:{index}", _EPOCH + (index + 1) * every
+
+
+class PrivacyService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock = utc_now,
+        export_every: timedelta = DEFAULT_EXPORT_EVERY,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._every = export_every
+
+    async def export(self, customer_id: int) -> DataExport | ExportTooSoon:
+        """The customer's data as JSON, at most once per period however many ask at once (a
+        conditional write on their allowance for the period)."""
+        now = self._clock()
+        scope, next_window = export_window(now, self._every)
+        async with self._uow() as uow:
+            if not await uow.allowances.take(customer_id, scope, 1, 1):
+                return ExportTooSoon(next_window - now)
+            data = await uow.privacy.personal_data(customer_id, TICKET_WORDS)
+            entry = AuditEntry(
+                AuditAction.DATA_EXPORTED,
+                ActorKind.CUSTOMER,
+                customer_id,
+                f"customer:{customer_id}",
+            )
+            await uow.audit.append(entry, now)
+            await uow.commit()
+        return DataExport(personal_data_json(data, now), now)
