@@ -20,6 +20,12 @@ class ExportAudit(ButtonData, prefix="audit.csv"):
     pass
 
 
+def _subject(t: Texts, subject: str) -> str:
+    """A customer subject in the reader's words ("客户 #5"); others as recorded."""
+    kind, _, ident = subject.partition(":")
+    return t("audit.subject.customer", id=ident) if kind == "customer" and ident else subject
+
+
 def audit_line(t: Texts, record: AuditRecord) -> str:
     entry = record.entry
     actor = entry.actor_name or (str(entry.actor_id) if entry.actor_id else "")
@@ -29,7 +35,7 @@ def audit_line(t: Texts, record: AuditRecord) -> str:
         at=f"{record.at.astimezone(CHINA):%m-%d %H:%M}",
         action=t(f"audit.action.{entry.action.value}"),
         actor=actor or t("audit.actor.system"),
-        subject=entry.subject,
+        subject=_subject(t, entry.subject),
         detail=entry.detail,
     ).rstrip(" ·")
 
