@@ -10,14 +10,20 @@ from sqlalchemy import delete, select, update
 from domain.persistence.core import Repository
 from domain.persistence.pin_tables import CustomerPinRow
 from domain.persistence.tables import PhoneBindingRow
+from domain.repositories.pins import PinRecord
 
 
 class PinRepository(Repository):
-    async def get(self, customer_id: int) -> CustomerPinRow | None:
+    async def get(self, customer_id: int) -> PinRecord | None:
         result = await self._session.execute(
             select(CustomerPinRow).where(CustomerPinRow.customer_id == customer_id)
         )
-        return result.scalar_one_or_none()
+        row = result.scalar_one_or_none()
+        if row is None:
+            return None
+        return PinRecord(
+            row.customer_id, row.pin_hash, row.wrong_tries, row.locked_until, row.set_at
+        )
 
     async def set(self, customer_id: int, pin_hash: str, at: datetime) -> None:
         """A new PIN: no wrong tries, no lock."""

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from domain.audit import ActorKind, AuditAction, AuditEntry, AuditRecord, audit_csv
 from domain.clock import Clock, utc_now
-from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.repositories import UnitOfWorkFactory
 
 
 class AuditTrail:

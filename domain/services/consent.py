@@ -4,7 +4,7 @@ kept; marketing pushes are a separate, optional consent. Off (nobody asked) when
 from __future__ import annotations
 
 from domain.clock import Clock, utc_now
-from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.repositories import UnitOfWorkFactory
 
 
 class ConsentService:

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.clock import Clock, utc_now
-from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.repositories import UnitOfWorkFactory
 from domain.services.staff import StaffDirectory
 
 LINK_LIFETIME = timedelta(minutes=10)

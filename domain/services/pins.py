@@ -10,8 +10,8 @@ import logging
 from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.clock import Clock, utc_now
 from domain.orders import PaymentMethod
-from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.pin import PinCheck, PinOutcome, PinRules, hash_pin, pin_matches, valid_pin
+from domain.repositories import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 

@@ -48,3 +48,13 @@ async def test_long_fields_are_cut_to_their_columns(world: World) -> None:
         [record] = await uow.audit.recent(1)
     assert (len(record.entry.subject), len(record.entry.detail)) == (64, 255)
     assert len(record.entry.actor_name) == 128
+
+
+async def test_the_whole_trail_reads_oldest_first_past_one_batch(world: World) -> None:
+    async with world.units() as uow:
+        for n in range(503):
+            await uow.audit.append(granted(n), NOW)
+        await uow.commit()
+    async with world.units.read() as uow:
+        records = [record async for record in uow.audit.all_in_order()]
+    assert [r.entry.actor_id for r in records] == list(range(503))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
@@ -41,6 +41,7 @@ from domain.repositories import (
     TurnRecord,
     WalletEntryRecord,
 )
+from domain.repositories.pins import PinRecord
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class FakeOrder:
     id: int
     customer_id: int
     status: str
+    amount_fen: int = 0
+    phone_digits: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,21 @@ class Suggestion:
     customer_id: int
     text: str
     at: datetime
+
+
+@dataclass(frozen=True)
+class Consent:
+    accepted_at: datetime
+    marketing: bool
+
+
+@dataclass(frozen=True)
+class DashboardToken:
+    kind: str
+    telegram_id: int
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -74,6 +92,7 @@ class Tables:
     ids: dict[str, int] = field(default_factory=dict)
     customers: dict[int, CustomerRecord] = field(default_factory=dict)
     phones: dict[int, PhoneBindingRecord] = field(default_factory=dict)
+    verified_phones: set[tuple[int, str]] = field(default_factory=set)
     conversations: dict[tuple[int, int], ConversationRecord] = field(default_factory=dict)
     points: set[int] = field(default_factory=set)
     orders: dict[int, FakeOrder] = field(default_factory=dict)
@@ -87,6 +106,9 @@ class Tables:
     wallet_entries: dict[int, WalletEntryRecord] = field(default_factory=dict)
     payments: dict[int, PaymentRecord] = field(default_factory=dict)
     audit: dict[int, AuditRecord] = field(default_factory=dict)
+    consents: dict[int, Consent] = field(default_factory=dict)
+    pins: dict[int, PinRecord] = field(default_factory=dict)
+    dashboard_tokens: dict[str, DashboardToken] = field(default_factory=dict)
 
     def snapshot(self) -> Tables:
         return Tables(**{f.name: copy.copy(getattr(self, f.name)) for f in fields(self)})
@@ -112,9 +134,17 @@ class FakeDatabase:
         )
         return customer_id
 
-    def add_order(self, customer_id: int, status: str) -> int:
+    def add_order(
+        self,
+        customer_id: int,
+        status: str,
+        amount_fen: int = 0,
+        phone_digits: str | None = None,
+    ) -> int:
         order_id = self.tables.next_id("orders")
-        self.tables.orders[order_id] = FakeOrder(order_id, customer_id, status)
+        self.tables.orders[order_id] = FakeOrder(
+            order_id, customer_id, status, amount_fen, phone_digits
+        )
         return order_id
 
 
@@ -137,6 +167,9 @@ class FakeUnitOfWork:
         self.conversations = FakeConversationRepository(self)
         self.points = FakePointsRepository(self)
         self.privacy = FakePrivacyRepository(self)
+        self.consents = FakeConsentRepository(self)
+        self.pins = FakePinRepository(self)
+        self.dashboard_tokens = FakeDashboardTokenRepository(self)
 
     async def __aenter__(self) -> FakeUnitOfWork:
         if _open_unit.get() is not None:
@@ -295,6 +328,10 @@ class FakeAuditTrail(_Repository):
         found = [r for r in self._t.audit.values() if before_id is None or r.id < before_id]
         return sorted(found, key=lambda r: r.id, reverse=True)[:limit]
 
+    async def all_in_order(self) -> AsyncIterator[AuditRecord]:
+        for record_id in sorted(self._t.audit):
+            yield self._t.audit[record_id]
+
 
 class FakePointsRepository(_Repository):
     def open(self, customer_id: int) -> None:
@@ -308,7 +345,80 @@ class FakePrivacyRepository(_Repository):
         """The fake keeps no chat outside tickets (`FakeSupportRepository.erase_customer`)."""
 
     async def forget_secrets(self, customer_id: int) -> None:
-        """The fake keeps no payment PIN."""
+        self._t.pins.pop(customer_id, None)
+
+
+class FakeConsentRepository(_Repository):
+    async def accepted(self, customer_id: int) -> bool:
+        return customer_id in self._t.consents
+
+    async def accept(self, customer_id: int, marketing: bool, at: datetime) -> None:
+        kept = self._t.consents.get(customer_id)
+        self._t.consents[customer_id] = Consent(kept.accepted_at if kept else at, marketing)
+
+
+class FakePinRepository(_Repository):
+    async def get(self, customer_id: int) -> PinRecord | None:
+        return self._t.pins.get(customer_id)
+
+    async def set(self, customer_id: int, pin_hash: str, at: datetime) -> None:
+        self._t.pins[customer_id] = PinRecord(customer_id, pin_hash, 0, None, at)
+
+    def _change(self, customer_id: int, **values: object) -> None:
+        pin = self._t.pins.get(customer_id)
+        if pin is not None:
+            self._t.pins[customer_id] = replace(pin, **values)  # type: ignore[arg-type]
+
+    async def count_wrong(self, customer_id: int) -> int:
+        pin = self._t.pins.get(customer_id)
+        if pin is None:
+            raise LookupError(f"customer {customer_id} has no PIN")
+        self._change(customer_id, wrong_tries=pin.wrong_tries + 1)
+        return pin.wrong_tries + 1
+
+    async def lock(self, customer_id: int, until: datetime) -> None:
+        self._change(customer_id, wrong_tries=0, locked_until=until)
+
+    async def right(self, customer_id: int) -> None:
+        self._change(customer_id, wrong_tries=0)
+
+    async def remove(self, customer_id: int) -> None:
+        self._t.pins.pop(customer_id, None)
+
+    async def verified_number(self, customer_id: int, digits: str) -> bool:
+        return (customer_id, digits) in self._t.verified_phones
+
+
+class FakeDashboardTokenRepository(_Repository):
+    def add(
+        self, token_hash: str, kind: str, telegram_id: int, at: datetime, until: datetime
+    ) -> None:
+        if token_hash in self._t.dashboard_tokens:
+            self._uow.check_later(_Raise("dashboard_tokens", token_hash))
+            return
+        self._t.dashboard_tokens[token_hash] = DashboardToken(kind, telegram_id, at, until, None)
+
+    def _valid(self, token_hash: str, kind: str, now: datetime) -> DashboardToken | None:
+        token = self._t.dashboard_tokens.get(token_hash)
+        if token is None or token.kind != kind or token.used_at is not None:
+            return None
+        return token if token.expires_at > now else None
+
+    async def use(self, token_hash: str, kind: str, now: datetime) -> int | None:
+        token = self._valid(token_hash, kind, now)
+        if token is None:
+            return None
+        self._t.dashboard_tokens[token_hash] = replace(token, used_at=now)
+        return token.telegram_id
+
+    async def holder(self, token_hash: str, kind: str, now: datetime) -> int | None:
+        token = self._valid(token_hash, kind, now)
+        return token.telegram_id if token is not None else None
+
+    async def forget_expired(self, now: datetime) -> None:
+        for token_hash, token in list(self._t.dashboard_tokens.items()):
+            if token.expires_at <= now:
+                del self._t.dashboard_tokens[token_hash]
 
 
 class FakeCustomerRepository(_Repository):
@@ -405,6 +515,8 @@ class FakePhoneBindingRepository(_Repository):
         binding_id = self._t.next_id("phones")
         record = PhoneBindingRecord(binding_id, customer_id, digits, carrier, at)
         self._t.phones[binding_id] = record
+        if verified:
+            self._t.verified_phones.add((customer_id, digits))
         return record
 
     async def remove(self, customer_id: int, binding_id: int) -> bool:
@@ -412,14 +524,17 @@ class FakePhoneBindingRepository(_Repository):
         if found is None or found.customer_id != customer_id:
             return False
         del self._t.phones[binding_id]
+        self._t.verified_phones.discard((customer_id, found.digits))
         return True
 
     async def remove_all(self, customer_id: int) -> None:
         for binding in await self.of_customer(customer_id):
             del self._t.phones[binding.id]
+            self._t.verified_phones.discard((customer_id, binding.digits))
 
     async def mark_verified(self, customer_id: int, digits: str) -> None:
-        """The fake does not tell verified numbers apart (no service test reads it)."""
+        if any(p.digits == digits for p in await self.of_customer(customer_id)):
+            self._t.verified_phones.add((customer_id, digits))
 
 
 class FakeConversationRepository(_Repository):

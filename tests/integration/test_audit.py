@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,7 +11,6 @@ from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.money import Money
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.risk import Decision
-from domain.services.staff import StaffRole
 from tests.integration.test_risk import STAFF, world_of
 
 
@@ -42,19 +38,6 @@ async def test_a_rule_and_a_decision_are_recorded_with_who(engine: AsyncEngine) 
     assert (decided.entry.actor_kind, decided.entry.actor_id) == (ActorKind.STAFF, STAFF)
     assert (decided.entry.actor_name, decided.entry.subject) == ("Li", f"case:{case.id}")
     assert decided.at == world.clock.now
-
-
-async def test_roles_and_exports_are_recorded(engine: AsyncEngine) -> None:
-    world = world_of(engine)
-    staff = world.services.staff
-    await staff.grant(5151, StaffRole.SUPERVISOR)
-    assert await staff.revoke(5151)
-    assert not await staff.revoke(5151)  # nothing revoked, nothing recorded
-    content = await world.services.audit.export_csv(STAFF, "=cmd()")
-    rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
-    assert [row[3] for row in rows[1:]] == ["role_granted", "role_revoked", "audit_exported"]
-    assert rows[1][8] == "role=supervisor"
-    assert rows[3][6] == "'=cmd()"  # a spreadsheet never runs a name as a formula
 
 
 async def test_an_entry_of_a_change_not_kept_is_not_kept(engine: AsyncEngine) -> None:

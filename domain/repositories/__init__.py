@@ -4,7 +4,8 @@ frozen records they return.
 The SQLAlchemy repositories (`domain/persistence/`) implement these protocols, and so do the
 in-memory ones of the fake unit of work the service tests run on (`tests/fakes/`); one contract
 test suite (`tests/contracts/`) holds both to the same behaviour. Nothing here knows of a
-session, an ORM row or a SQL statement.
+session, an ORM row or a SQL statement. Features with repositories of their own keep them in a
+module of this package (`domain.repositories.pins`, …); the unit of work below names them all.
 
 Conventions every implementation keeps:
 - A repository never commits; the unit of work does (`commit()`), and nothing of a unit of work
@@ -17,13 +18,16 @@ Conventions every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
 from domain.audit import AuditEntry, AuditRecord
+from domain.repositories.consents import ConsentRepository
+from domain.repositories.dashboard import DashboardTokenRepository
+from domain.repositories.pins import PinRepository
 
 # -- records -----------------------------------------------------------------------------------
 
@@ -218,6 +222,10 @@ class OrderView(Protocol):
     def customer_id(self) -> int: ...
     @property
     def status(self) -> str: ...
+    @property
+    def amount_fen(self) -> int: ...
+    @property
+    def phone_digits(self) -> str | None: ...
 
 
 # -- repositories ------------------------------------------------------------------------------
@@ -448,6 +456,9 @@ class AuditTrail(Protocol):
     async def recent(self, limit: int, before_id: int | None = None) -> list[AuditRecord]:
         """Newest first (only those before `before_id`)."""
 
+    def all_in_order(self) -> AsyncIterator[AuditRecord]:
+        """Every record, oldest first."""
+
 
 class PointsOpener(Protocol):
     def open(self, customer_id: int) -> None:
@@ -510,6 +521,15 @@ class UnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditTrail: ...
+
+    @property
+    def consents(self) -> ConsentRepository: ...
+
+    @property
+    def pins(self) -> PinRepository: ...
+
+    @property
+    def dashboard_tokens(self) -> DashboardTokenRepository: ...
 
 
 class UnitOfWorkFactory(Protocol):
