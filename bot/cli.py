@@ -69,6 +69,8 @@ async def run(settings: Settings) -> None:
         reminder_sweep_seconds=settings.reminder_sweep_seconds,
         scheduler_lease_seconds=settings.scheduler_lease_seconds,
         broadcast_sweep_seconds=settings.broadcast_sweep_seconds,
+        privacy_retention_days=settings.privacy_retention_days,
+        privacy_retention_sweep_seconds=settings.privacy_retention_sweep_seconds,
     )
     if settings.staff_chat_id is None:
         log.warning(

@@ -47,12 +47,24 @@ class Schedule:
     reminder_sweep_seconds: float = 30.0
     scheduler_lease_seconds: float = 60.0
     broadcast_sweep_seconds: float = 5.0
+    # Personal data of customers inactive this many days is erased (0: never).
+    privacy_retention_days: int = 0
+    privacy_retention_sweep_seconds: float = 3600.0
 
 
 async def reset_abandoned_conversations(services: Services, idle_seconds: float) -> int:
     count = await services.conversations.reset_abandoned(idle_seconds)
     if count:
         log.info("reset %d abandoned conversations to the menu", count)
+    return count
+
+
+async def sweep_retention(services: Services, retention_days: int) -> int:
+    """Erase the personal data of customers inactive for `retention_days` (as /delete_my_data
+    does; financial records stay, anonymised)."""
+    count = await services.privacy.erase_inactive(timedelta(days=retention_days))
+    if count:
+        log.info("erased the personal data of %d customers inactive %d days", count, retention_days)
     return count
 
 
@@ -200,6 +212,15 @@ def build_scheduler(
         id="sweep_support_sla",
         **common,
     )
+    if schedule.privacy_retention_days > 0:
+        scheduler.add_job(
+            under_lease(lease, sweep_retention),
+            "interval",
+            seconds=schedule.privacy_retention_sweep_seconds,
+            args=(services, schedule.privacy_retention_days),
+            id="sweep_retention",
+            **common,
+        )
     if outbox is not None:
         scheduler.add_job(
             sweep_reminders,

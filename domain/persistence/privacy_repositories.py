@@ -4,9 +4,10 @@ the chat the bot talks to them in (in a private chat, that chat's id is their Te
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
@@ -27,6 +28,7 @@ from domain.persistence.support_tables import (
     TicketRow,
 )
 from domain.persistence.tables import (
+    ConversationRow,
     CustomerRow,
     OrderRow,
     PhoneBindingRow,
@@ -97,6 +99,28 @@ class PrivacyRepository:
             .values(comment=ERASED_TEXT)
             .execution_options(synchronize_session=False)
         )
+
+    async def inactive_customers(self, since: datetime, limit: int) -> list[int]:
+        """Customers (not erased) with no sign of life since `since`: not seen, no order
+        changed, no ticket moved, no conversation step, no wallet entry; and no money left in
+        their wallet (it is theirs: kept until they spend it or erase their data)."""
+        c = CustomerRow
+        lively = (
+            exists().where(OrderRow.customer_id == c.id, OrderRow.updated_at >= since),
+            exists().where(TicketRow.customer_id == c.id, TicketRow.updated_at >= since),
+            exists().where(
+                ConversationRow.telegram_id == c.telegram_id, ConversationRow.updated_at >= since
+            ),
+            exists().where(WalletEntryRow.customer_id == c.id, WalletEntryRow.at >= since),
+            exists().where(WalletRow.customer_id == c.id, WalletRow.balance_fen != 0),
+        )
+        query = (
+            select(c.id)
+            .where(c.erased_at.is_(None), c.last_seen_at < since, *(~alive for alive in lively))
+            .order_by(c.id)
+            .limit(limit)
+        )
+        return list((await self._session.scalars(query)).all())
 
     async def forget_secrets(self, customer_id: int) -> None:
         await self._session.execute(

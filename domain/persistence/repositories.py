@@ -78,6 +78,7 @@ _TURN = (
         _CUSTOMERS.c.username,
         _CUSTOMERS.c.language,
         _CUSTOMERS.c.registered_at,
+        _CUSTOMERS.c.last_seen_at,
         _CONVERSATIONS.c.id.label("conversation_id"),
         _CONVERSATIONS.c.step,
         _CONVERSATIONS.c.data,
@@ -178,6 +179,16 @@ class CustomerRepository(Repository):
             last_name=last_name,
             username=username,
             last_seen_at=at,
+        )
+
+    async def seen(self, customer_id: int, at: datetime, unless_since: datetime) -> None:
+        """Record that the customer was seen at `at`, unless they were since `unless_since`
+        (the retention sweep counts inactivity from it)."""
+        await self._session.execute(
+            update(CustomerRow)
+            .where(CustomerRow.id == customer_id, CustomerRow.last_seen_at < unless_since)
+            .values(last_seen_at=at)
+            .execution_options(synchronize_session=False)
         )
 
     async def set_language(self, customer_id: int, language: str) -> None:

@@ -161,6 +161,7 @@ class TurnRecord:
     username: str | None
     language: str
     registered_at: datetime
+    last_seen_at: datetime
     conversation_id: int | None
     step: str | None
     data: dict[str, object] | None
@@ -410,6 +411,9 @@ class CustomerRepository(Protocol):
 
     async def set_language(self, customer_id: int, language: str) -> None: ...
 
+    async def seen(self, customer_id: int, at: datetime, unless_since: datetime) -> None:
+        """The customer was seen at `at` (written only if not seen since `unless_since`)."""
+
     async def erase(self, customer_id: int, at: datetime) -> None:
         """Forget their Telegram id and names; the row stays for the financial records."""
 
@@ -471,6 +475,9 @@ class PrivacyRepository(Protocol):
 
     async def forget_secrets(self, customer_id: int) -> None:
         """The customer's payment PIN (its hash) goes."""
+
+    async def inactive_customers(self, since: datetime, limit: int) -> list[int]:
+        """Customers not erased with no sign of life since `since` and no money kept."""
 
 
 # -- the unit of work --------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from domain.clock import Clock, utc_now
 from domain.conversation import IDLE, ConversationState
@@ -22,6 +22,9 @@ from domain.repositories import (
 )
 from domain.services.support import TRANSCRIPT
 from domain.tickets import ERASED_TEXT
+
+# A customer's last sight is written at most this often (most turns only read).
+SEEN_EVERY = timedelta(days=1)
 
 # The support messages that are free text (the complaint, the customer's and staff's words).
 ERASED_KINDS = tuple(kind.value for kind in TRANSCRIPT)
@@ -65,6 +68,19 @@ def _bound_phone(row: PhoneBindingRecord) -> BoundPhone:
     )
 
 
+async def erase_customer(uow: UnitOfWork, row: CustomerRecord, at: datetime) -> None:
+    """Erase one customer's personal data in `uow` (see `CustomerService.erase_personal_data`);
+    the caller commits."""
+    if row.telegram_id is not None:
+        await uow.conversations.forget_user(row.telegram_id)
+    await uow.orders.anonymise_phones(row.id)
+    await uow.privacy.forget_chats(row.id)
+    await uow.phones.remove_all(row.id)
+    await uow.privacy.forget_secrets(row.id)
+    await uow.support.erase_customer(row.id, ERASED_TEXT, ERASED_KINDS)
+    await uow.customers.erase(row.id, at)
+
+
 class CustomerService:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock = utc_now) -> None:
         self._uow = uow
@@ -87,6 +103,11 @@ class CustomerService:
                 if row.step is not None
                 else ConversationState()
             )
+            now = self._clock()
+            if now - row.last_seen_at >= SEEN_EVERY:
+                async with self._uow() as uow:
+                    await uow.customers.seen(row.id, now, now - SEEN_EVERY)
+                    await uow.commit()
             return Turn(customer=_customer(row), state=state)
         try:
             return await self._begin_turn(profile, chat_id)
@@ -199,15 +220,7 @@ class CustomerService:
         The next /start from the same Telegram account registers a new, empty customer.
         """
         async with self._uow() as uow:
-            row = await self._row(uow, customer_id)
-            if row.telegram_id is not None:
-                await uow.conversations.forget_user(row.telegram_id)
-            await uow.orders.anonymise_phones(customer_id)
-            await uow.privacy.forget_chats(customer_id)
-            await uow.phones.remove_all(customer_id)
-            await uow.privacy.forget_secrets(customer_id)
-            await uow.support.erase_customer(customer_id, ERASED_TEXT, ERASED_KINDS)
-            await uow.customers.erase(customer_id, self._clock())
+            await erase_customer(uow, await self._row(uow, customer_id), self._clock())
             await uow.commit()
 
     @staticmethod

@@ -1,5 +1,6 @@
 """A customer's personal data: their copy of it (`/export_my_data`), rate-limited, each export
-recorded in the audit trail in the same transaction."""
+recorded in the audit trail in the same transaction; and the retention sweep, which erases the
+personal data of customers inactive too long exactly as `/delete_my_data` does."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.clock import Clock, utc_now
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.privacy import CUSTOMER_WORDS, personal_data_json
+from domain.services.customers import erase_customer
 from domain.services.support import MessageKind
 
 # The ticket messages that are words: the customer's and support's answers to them.
 TICKET_WORDS = (*sorted(CUSTOMER_WORDS), MessageKind.STAFF.value)
 DEFAULT_EXPORT_EVERY = timedelta(minutes=5)
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+# Customers erased by the retention sweep per transaction.
+RETENTION_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -66,3 +70,31 @@ class PrivacyService:
             await uow.audit.append(entry, now)
             await uow.commit()
         return DataExport(personal_data_json(data, now), now)
+
+    async def erase_inactive(self, inactive_for: timedelta, batch: int = RETENTION_BATCH) -> int:
+        """Erase the personal data of every customer with no sign of life for `inactive_for`
+        (see `PrivacyRepository.inactive_customers`), `batch` customers per transaction, each
+        with an audit entry in it. Financial records stay, anonymised. Returns how many."""
+        erased = 0
+        while True:
+            now = self._clock()
+            since = now - inactive_for
+            async with self._uow() as uow:
+                ids = await uow.privacy.inactive_customers(since, batch)
+                for customer_id in ids:
+                    row = await uow.customers.get(customer_id)
+                    if row is None or row.erased_at is not None:
+                        continue
+                    await erase_customer(uow, row, now)
+                    entry = AuditEntry(
+                        AuditAction.DATA_RETENTION_ERASED,
+                        ActorKind.SYSTEM,
+                        0,
+                        f"customer:{customer_id}",
+                        f"last seen {row.last_seen_at.date().isoformat()}",
+                    )
+                    await uow.audit.append(entry, now)
+                await uow.commit()
+            erased += len(ids)
+            if len(ids) < batch:
+                return erased

@@ -344,6 +344,13 @@ class FakePrivacyRepository(_Repository):
     async def forget_chats(self, customer_id: int) -> None:
         """The fake keeps no chat outside tickets (`FakeSupportRepository.erase_customer`)."""
 
+    async def inactive_customers(self, since: datetime, limit: int) -> list[int]:
+        return [
+            c.id
+            for c in self._t.customers.values()
+            if c.erased_at is None and c.last_seen_at < since
+        ][:limit]
+
     async def forget_secrets(self, customer_id: int) -> None:
         self._t.pins.pop(customer_id, None)
 
@@ -435,6 +442,7 @@ class FakeCustomerRepository(_Repository):
             username=customer.username,
             language=customer.language,
             registered_at=customer.registered_at,
+            last_seen_at=customer.last_seen_at,
             conversation_id=hash((chat_id, telegram_id)) if state is not None else None,
             step=state.step if state is not None else None,
             data=dict(state.data) if state is not None else None,
@@ -490,6 +498,11 @@ class FakeCustomerRepository(_Repository):
 
     async def set_language(self, customer_id: int, language: str) -> None:
         self._set(customer_id, language=language)
+
+    async def seen(self, customer_id: int, at: datetime, unless_since: datetime) -> None:
+        customer = self._t.customers[customer_id]
+        if customer.last_seen_at < unless_since:
+            self._set(customer_id, last_seen_at=at)
 
     async def erase(self, customer_id: int, at: datetime) -> None:
         self._set(
