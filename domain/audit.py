@@ -36,6 +36,12 @@ class AuditAction(StrEnum):
     BROADCAST_DELETED = "broadcast_deleted"
     DATA_EXPORTED = "data_exported"
     DATA_RETENTION_ERASED = "data_retention_erased"
+    TICKET_TAKEN = "ticket_taken"
+    TICKET_REPLIED = "ticket_replied"
+    TICKET_RESOLVED = "ticket_resolved"
+    TICKET_REOPENED = "ticket_reopened"
+    TICKET_ESCALATED = "ticket_escalated"
+    TICKET_REFUNDED = "ticket_refunded"
 
 
 class ActorKind(StrEnum):

@@ -42,6 +42,13 @@ class AuditRepository(Repository):
         )
         await self._session.flush()
 
+    async def actors(self, action: str, subject: str) -> set[int]:
+        """Who (actor ids) recorded `action` on `subject`: e.g. the first approvals given."""
+        query = select(AuditRow.actor_id).where(
+            AuditRow.action == action, AuditRow.subject == subject
+        )
+        return {int(actor) for actor in (await self._session.execute(query)).scalars()}
+
     async def recent(self, limit: int, before_id: int | None = None) -> list[AuditRecord]:
         query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
         if before_id is not None:

@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from domain.audit import AuditEntry
 from domain.clock import Clock, utc_now
 from domain.errors import RecordConflict
 from domain.orders import (
@@ -241,23 +242,36 @@ class FulfilmentService(OrderSteps):
         Wallet payments go back to the wallet; a provider payment is refunded through the
         provider; Telegram Payments cannot be refunded by a bot, so it goes to the wallet.
         """
+        order, _ = await self.refund_once(order_id)
+        return order
+
+    async def refund_once(
+        self, order_id: int, audit: AuditEntry | None = None
+    ) -> tuple[Order, bool]:
+        """`refund`, and whether this very call refunded the order (of calls at once, one);
+        `audit` is recorded in the refund's own transaction, only by that call."""
         order = await self.get(order_id)
         if order.status is not S.FAILED:
-            return order
+            return order, False
         async with self._uow() as uow:
             payment = await uow.payments.of_order(order_id)
         method = PaymentMethod(payment.method) if payment else None
         provider = self._providers.get(method) if method else None
-        route = "wallet"
-        if provider is not None and payment is not None:
-            if not await provider.refund(order, payment.reference):
-                log.error("provider refund of %s failed; will retry", order.number)
-                return order
-            route = "provider"
+        by_provider = provider is not None and payment is not None
+        route = "provider" if by_provider else "wallet"
         now = self._clock()
         async with self._uow() as uow:
+            # The move first (a conditional write: of calls at once, one moves the order), and
+            # the provider asked while it is held: a refusal undoes the move, to retry later.
             if not await self._move(uow, order_id, (S.FAILED,), S.REFUNDED, f"refunded to {route}"):
-                return await self._reload(uow, order_id)
+                return await self._reload(uow, order_id), False
+            if provider is not None and payment is not None:
+                if not await provider.refund(order, payment.reference):
+                    log.error("provider refund of %s failed; will retry", order.number)
+                    await uow.rollback()
+                    return order, False
+            if audit is not None:
+                await uow.audit.append(audit, now)
             if payment is not None:
                 await uow.payments.mark_refunded(order_id, now, route)
                 if route == "wallet":
@@ -271,7 +285,7 @@ class FulfilmentService(OrderSteps):
                         order_id,
                     )
             await uow.commit()
-        return await self.get(order_id)
+        return await self.get(order_id), True
 
     # -- sweeps -------------------------------------------------------------------------------
     async def expire_due(self) -> list[Order]:

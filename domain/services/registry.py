@@ -34,6 +34,7 @@ from domain.services.reward_coupons import CouponCheckout
 from domain.services.risk import RiskService
 from domain.services.staff import StaffDirectory
 from domain.services.support import SupportConfig, SupportService
+from domain.services.ticket_refunds import TicketRefunds
 from domain.services.wallet import WalletService
 
 DEFAULT_LIMITS = RechargeLimits(
@@ -57,6 +58,7 @@ class Services:
     ordering: OrderingService
     paying: PaymentService
     fulfilment: FulfilmentService
+    ticket_refunds: TicketRefunds
     outcomes: OutcomeService
     wallet: WalletService
     loyalty: LoyaltyService
@@ -109,6 +111,9 @@ def build_services(
             uow, orders, ports.providers, fulfilment, loyalty_service, risk_service, clock
         ),
         fulfilment=fulfilment,
+        ticket_refunds=TicketRefunds(
+            uow, fulfilment, risk.two_person_fen if risk else 0, clock=clock
+        ),
         outcomes=OutcomeService(uow, orders, loyalty_service, clock),
         wallet=WalletService(uow),
         loyalty=loyalty_service,

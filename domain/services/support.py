@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.clock import Clock, utc_now
 from domain.errors import RecordConflict
 from domain.languages import DEFAULT_LANGUAGE, Language
@@ -383,7 +384,7 @@ class SupportService:
             rows = await uow.support.tickets([s.value for s in statuses], 30)
             return [ticket_of(row) for row in rows]
 
-    async def take(self, staff_id: int, ticket_id: int) -> Ticket:
+    async def take(self, staff_id: int, ticket_id: int, staff_name: str = "") -> Ticket:
         """The staff member takes the ticket; of two taking it at once, one wins."""
         now = self._clock()
         async with self._uow() as uow:
@@ -402,6 +403,7 @@ class SupportService:
                 taken = await repo.take_if_unassigned(ticket_id, staff_id, ACTIVE_VALUES, now)
             if taken:
                 self._refresh(repo, ticket_id)
+                await _audit(uow, AuditAction.TICKET_TAKEN, staff_id, staff_name, ticket_id, now)
             await uow.commit()
             ticket = await self._ticket(uow, ticket_id)
         if not taken:
@@ -420,6 +422,7 @@ class SupportService:
         *,
         source_chat_id: int,
         source_message_id: int,
+        staff_name: str = "",
     ) -> Ticket | None:
         """Staff answered the ticket: relayed to the customer as "Support". None when this very
         message was relayed already (a duplicated update)."""
@@ -450,13 +453,14 @@ class SupportService:
                 author=staff_id,
                 source=(source_chat_id, source_message_id),
             )
-            try:
+            try:  # the audit record flushes the relayed message: a duplicate conflicts there
+                await _audit(uow, AuditAction.TICKET_REPLIED, staff_id, staff_name, ticket_id, now)
                 await uow.commit()
             except RecordConflict:
                 return None
             return await self._ticket(uow, ticket_id)
 
-    async def resolve(self, staff_id: int, ticket_id: int) -> Ticket:
+    async def resolve(self, staff_id: int, ticket_id: int, staff_name: str = "") -> Ticket:
         """Resolved: the customer is told and asked to rate the support (once)."""
         now = self._clock()
         async with self._uow() as uow:
@@ -475,10 +479,11 @@ class SupportService:
                 raise TicketNotActive(ticket_id)
             self._post(repo, ticket_id, MessageKind.RESOLVED, Destination.CUSTOMER)
             self._refresh(repo, ticket_id)
+            await _audit(uow, AuditAction.TICKET_RESOLVED, staff_id, staff_name, ticket_id, now)
             await uow.commit()
             return await self._ticket(uow, ticket_id)
 
-    async def reopen_by_staff(self, staff_id: int, ticket_id: int) -> Ticket:
+    async def reopen_by_staff(self, staff_id: int, ticket_id: int, staff_name: str = "") -> Ticket:
         now = self._clock()
         async with self._uow() as uow:
             repo = uow.support
@@ -494,6 +499,7 @@ class SupportService:
             ):
                 raise TicketNotActive(ticket_id)
             self._refresh(repo, ticket_id)
+            await _audit(uow, AuditAction.TICKET_REOPENED, staff_id, staff_name, ticket_id, now)
             await uow.commit()
             return await self._ticket(uow, ticket_id)
 
@@ -525,6 +531,14 @@ class SupportService:
                         Destination.PRIVATE,
                         to_chat_id=supervisor,
                     )
+                escalated = AuditEntry(
+                    AuditAction.TICKET_ESCALATED,
+                    ActorKind.SYSTEM,
+                    0,
+                    f"ticket:{ticket_id}",
+                    f"supervisors={len(supervisors)}",
+                )
+                await uow.audit.append(escalated, now)
                 await uow.commit()
                 raised.append(await self._ticket(uow, ticket_id))
         return raised
@@ -684,3 +698,16 @@ class SupportService:
             if not await repo.use_quota(customer_id, start, self.config.flood_messages):
                 raise Flooded(customer_id)
             await uow.commit()
+
+
+async def _audit(
+    uow: UnitOfWork,
+    action: AuditAction,
+    staff_id: int,
+    staff_name: str,
+    ticket_id: int,
+    at: datetime,
+) -> None:
+    """A staff action on a ticket, recorded in the transaction that takes it."""
+    entry = AuditEntry(action, ActorKind.STAFF, staff_id, f"ticket:{ticket_id}", "", staff_name)
+    await uow.audit.append(entry, at)

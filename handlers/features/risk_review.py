@@ -22,7 +22,7 @@ from domain.services.registry import Services
 from handlers.buttons import ButtonData
 from handlers.contract import Button, Reply
 from handlers.features.orders import OrderDetail
-from handlers.features.staff_desk import desk_texts
+from handlers.features.staff_desk import desk_texts, staff_name
 from handlers.i18n import Texts, texts
 from handlers.router import Context, ConversationRouter
 
@@ -159,11 +159,6 @@ async def pending_list(services: Services, t: Texts) -> Reply:
     return Reply("\n".join(lines), rows[:25])
 
 
-def _staff_name(ctx: Context) -> str:
-    user = ctx.event.user
-    return user.first_name or (f"@{user.username}" if user.username else f"#{user.telegram_id}")
-
-
 def _answer(ctx: Context, reply: Reply, *, edit: bool) -> None:
     if edit:
         ctx.reply(reply.text, reply.buttons, edit=True)
@@ -188,7 +183,7 @@ def register(router: ConversationRouter) -> None:
             return
         t = ctx.t  # the notice is the presser's own
         result = await ctx.services.risk.decide(
-            data.case_id, data.decision, ctx.event.user.telegram_id, _staff_name(ctx)
+            data.case_id, data.decision, ctx.event.user.telegram_id, staff_name(ctx)
         )
         if result is None:
             ctx.notice(t("risk.not_found", case=data.case_id))

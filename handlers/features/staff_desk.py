@@ -15,16 +15,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from domain.limits import parse_id
-from domain.orders import OrderStatus
 from domain.services.recharge import RechargeError
 from domain.services.registry import Services
 from domain.services.support import AlreadyTaken, MessageKind, SupportError, TicketNotFound
+from domain.services.ticket_refunds import RefundOutcome
 from domain.tickets import Ticket
 from handlers.contract import Button, Reply
 from handlers.i18n import Texts, texts
 from handlers.router import Context, ConversationRouter
 from handlers.support_views import (
-    REFUNDABLE,
     CardFacts,
     RefundTicketOrder,
     ResolveTicket,
@@ -66,6 +65,12 @@ async def card_reply(services: Services, ticket: Ticket, t: Texts) -> Reply:
     return Reply(card_text(t, ticket, facts, description), staff_buttons(t, ticket, facts.order))
 
 
+def staff_name(ctx: Context) -> str:
+    """The staff member as records show them: first name, else @username, else #id."""
+    user = ctx.event.user
+    return user.first_name or (f"@{user.username}" if user.username else f"#{user.telegram_id}")
+
+
 def desk_texts(ctx: Context) -> Texts:
     """The language of an answer in the chat the staff member wrote in: their own in a private
     chat, the staff chat's in a group."""
@@ -103,6 +108,7 @@ async def relay_staff_reply(ctx: Context, ticket_id: int, text: str | None = Non
             (event.text if text is None else text)[:MAX_TEXT],
             source_chat_id=event.chat_id,
             source_message_id=event.message_id,
+            staff_name=staff_name(ctx),
         )
     except SupportError as error:
         _answer(ctx, t(f"staff.refused.{error.reason}", number=f"#{ticket_id}"))
@@ -202,7 +208,9 @@ def register(router: ConversationRouter) -> None:
             return
         t = ctx.t
         try:
-            ticket = await ctx.services.support.take(ctx.event.user.telegram_id, data.ticket_id)
+            ticket = await ctx.services.support.take(
+                ctx.event.user.telegram_id, data.ticket_id, staff_name(ctx)
+            )
         except AlreadyTaken as taken:
             await _refresh_card(ctx, taken.ticket, t("staff.refused.taken"))
             return
@@ -217,7 +225,9 @@ def register(router: ConversationRouter) -> None:
             return
         t = ctx.t
         try:
-            ticket = await ctx.services.support.resolve(ctx.event.user.telegram_id, data.ticket_id)
+            ticket = await ctx.services.support.resolve(
+                ctx.event.user.telegram_id, data.ticket_id, staff_name(ctx)
+            )
         except SupportError as error:
             ctx.notice(t(f"staff.refused.{error.reason}", number=f"#{data.ticket_id}"))
             return
@@ -230,7 +240,7 @@ def register(router: ConversationRouter) -> None:
         t = ctx.t
         try:
             ticket = await ctx.services.support.reopen_by_staff(
-                ctx.event.user.telegram_id, data.ticket_id
+                ctx.event.user.telegram_id, data.ticket_id, staff_name(ctx)
             )
         except SupportError as error:
             ctx.notice(t(f"staff.refused.{error.reason}", number=f"#{data.ticket_id}"))
@@ -266,26 +276,33 @@ async def _show(ctx: Context, ticket_id: int) -> None:
 
 
 async def _refund(ctx: Context, ticket_id: int) -> None:
-    """Refund the ticket's order where policy allows: through the order's own refund path
-    (a failed order is refunded once; a paid or topping-up one only once the carrier says it
-    failed). A completed order is never refunded here: its points cannot be taken back."""
+    """Refund the ticket's order where policy allows, once: through the order's own refund
+    path (a failed order is refunded; a paid or topping-up one only once the carrier says it
+    failed). A completed order is never refunded here: its points cannot be taken back. A
+    large amount needs a second, different staff member (two-person rule)."""
     t, own = desk_texts(ctx), ctx.t
     try:
-        ticket = await ctx.services.support.get(ticket_id)
+        done = await ctx.services.ticket_refunds.refund(
+            ticket_id, ctx.event.user.telegram_id, staff_name(ctx)
+        )
     except TicketNotFound:
         ctx.notice(own("staff.refused.not_found", number=f"#{ticket_id}"))
         return
-    if ticket.order_id is None:
+    order = done.order
+    if order is None:
         ctx.notice(own("staff.refund_no_order"))
         return
-    order = await ctx.services.ordering.get(ticket.order_id)
-    if order.status is OrderStatus.COMPLETED:
-        _answer(ctx, t("staff.refund_completed", order=order_line(t, order)))
-        return
-    if order.status not in REFUNDABLE:
-        _answer(ctx, t("staff.refund_not_allowed", order=order_line(t, order)))
-        return
-    order = await ctx.services.fulfilment.refresh(order.id)
-    key = "staff.refunded" if order.status is OrderStatus.REFUNDED else "staff.refund_pending"
+    key = REFUND_TEXTS[done.outcome]
     _answer(ctx, t(key, order=order_line(t, order)))
     ctx.notice(own(key, order=order.number)[:200])
+
+
+REFUND_TEXTS = {
+    RefundOutcome.REFUNDED: "staff.refunded",
+    RefundOutcome.ALREADY: "staff.refund_already",
+    RefundOutcome.PENDING: "staff.refund_pending",
+    RefundOutcome.AWAITING_SECOND: "staff.refund_awaiting_second",
+    RefundOutcome.COMPLETED: "staff.refund_completed",
+    RefundOutcome.NOT_ALLOWED: "staff.refund_not_allowed",
+    RefundOutcome.NO_ORDER: "staff.refund_no_order",
+}
