@@ -460,6 +460,9 @@ class AuditTrail(Protocol):
     async def recent(self, limit: int, before_id: int | None = None) -> list[AuditRecord]:
         """Newest first (only those before `before_id`)."""
 
+    async def actors(self, action: str, subject: str) -> set[int]:
+        """The actor ids of the records of `action` on `subject` (e.g. first approvals)."""
+
     def all_in_order(self) -> AsyncIterator[AuditRecord]:
         """Every record, oldest first."""
 

@@ -58,3 +58,13 @@ async def test_the_whole_trail_reads_oldest_first_past_one_batch(world: World) -
     async with world.units.read() as uow:
         records = [record async for record in uow.audit.all_in_order()]
     assert [r.entry.actor_id for r in records] == list(range(503))
+
+
+async def test_the_actors_of_an_action_on_a_subject(world: World) -> None:
+    async with world.units() as uow:
+        for n, subject in ((1, "ticket:1"), (2, "ticket:1"), (1, "ticket:1"), (3, "ticket:2")):
+            await uow.audit.append(granted(n, subject=subject), NOW)
+        await uow.commit()
+    async with world.units.read() as uow:
+        assert await uow.audit.actors(AuditAction.ROLE_GRANTED.value, "ticket:1") == {1, 2}
+        assert await uow.audit.actors(AuditAction.ROLE_REVOKED.value, "ticket:1") == set()

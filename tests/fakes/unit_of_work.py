@@ -328,6 +328,13 @@ class FakeAuditTrail(_Repository):
         found = [r for r in self._t.audit.values() if before_id is None or r.id < before_id]
         return sorted(found, key=lambda r: r.id, reverse=True)[:limit]
 
+    async def actors(self, action: str, subject: str) -> set[int]:
+        return {
+            r.entry.actor_id
+            for r in self._t.audit.values()
+            if r.entry.action.value == action and r.entry.subject == subject
+        }
+
     async def all_in_order(self) -> AsyncIterator[AuditRecord]:
         for record_id in sorted(self._t.audit):
             yield self._t.audit[record_id]
