@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from domain.persistence.allowance_repository import AllowanceRepository
 from domain.persistence.audit_repository import AuditRepository
 from domain.persistence.broadcast_repositories import BroadcastRepository
+from domain.persistence.campaign_file_repository import CampaignFileRepository
 from domain.persistence.consent_repository import ConsentRepository
 from domain.persistence.core import CoreConnection
 from domain.persistence.dashboard_repositories import DashboardTokenRepository
@@ -244,6 +245,10 @@ class UnitOfWork:
     @cached_property
     def consents(self) -> ConsentRepository:
         return ConsentRepository(self)
+
+    @cached_property
+    def campaign_files(self) -> CampaignFileRepository:
+        return CampaignFileRepository(self)
 
 
 class UnitOfWorkFactory:

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Protocol
 
 from domain.audit import AuditEntry, AuditRecord
+from domain.repositories.campaign_files import CampaignFileRepository
 from domain.repositories.consents import ConsentRepository
 from domain.repositories.dashboard import DashboardTokenRepository
 from domain.repositories.pins import PinRepository
@@ -540,6 +541,9 @@ class UnitOfWork(Protocol):
 
     @property
     def dashboard_tokens(self) -> DashboardTokenRepository: ...
+
+    @property
+    def campaign_files(self) -> CampaignFileRepository: ...
 
 
 class UnitOfWorkFactory(Protocol):

@@ -41,6 +41,12 @@ from domain.repositories import (
     TurnRecord,
     WalletEntryRecord,
 )
+from domain.repositories.campaign_files import (
+    CampaignToLoad,
+    LoadedOffer,
+    OfferToLoad,
+    RewardToLoad,
+)
 from domain.repositories.pins import PinRecord
 
 
@@ -79,9 +85,41 @@ class DashboardToken:
 
 
 @dataclass(frozen=True)
+class LoadedCampaign:
+    id: int
+    campaign: CampaignToLoad
+
+
+@dataclass(frozen=True)
+class LoadedOfferRow:
+    id: int
+    offer: OfferToLoad
+    used: int = 0
+    spent_fen: int = 0
+
+
+@dataclass(frozen=True)
+class LoadedReward:
+    id: int
+    reward: RewardToLoad
+    redeemed: int = 0
+    active: bool = True
+
+
+@dataclass(frozen=True)
 class Wallet:
     balance_fen: int
     currency: str
+
+
+# The catalogue's products by code, as the first migration seeds them.
+CATALOGUE_KINDS = {
+    **{f"credit-{yuan}": "credit" for yuan in (10, 20, 30, 50, 100, 200, 300, 500)},
+    **{
+        code: "data"
+        for code in ("data-1g-7d", "data-2g-30d", "data-5g-30d", "data-10g-30d", "data-20g-30d")
+    },
+}
 
 
 @dataclass
@@ -109,6 +147,11 @@ class Tables:
     consents: dict[int, Consent] = field(default_factory=dict)
     pins: dict[int, PinRecord] = field(default_factory=dict)
     dashboard_tokens: dict[str, DashboardToken] = field(default_factory=dict)
+    # A campaign file's campaigns, offers and rewards by code; the catalogue's product kinds.
+    loaded_campaigns: dict[str, LoadedCampaign] = field(default_factory=dict)
+    loaded_offers: dict[str, LoadedOfferRow] = field(default_factory=dict)
+    loaded_rewards: dict[str, LoadedReward] = field(default_factory=dict)
+    product_kinds: dict[str, str] = field(default_factory=lambda: dict(CATALOGUE_KINDS))
 
     def snapshot(self) -> Tables:
         return Tables(**{f.name: copy.copy(getattr(self, f.name)) for f in fields(self)})
@@ -138,6 +181,7 @@ class FakeDatabase:
         self,
         customer_id: int,
         status: str,
+        *,
         amount_fen: int = 0,
         phone_digits: str | None = None,
     ) -> int:
@@ -170,6 +214,7 @@ class FakeUnitOfWork:
         self.consents = FakeConsentRepository(self)
         self.pins = FakePinRepository(self)
         self.dashboard_tokens = FakeDashboardTokenRepository(self)
+        self.campaign_files = FakeCampaignFileRepository(self)
 
     async def __aenter__(self) -> FakeUnitOfWork:
         if _open_unit.get() is not None:
@@ -924,3 +969,34 @@ class FakeWalletRepository(_Repository):
             entry_id, customer_id, amount_fen, currency, kind, order_id, key, at
         )
         return True
+
+
+class FakeCampaignFileRepository(_Repository):
+    async def save_campaign(self, campaign: CampaignToLoad) -> int:
+        kept = self._t.loaded_campaigns.get(campaign.code)
+        campaign_id = kept.id if kept is not None else self._t.next_id("campaigns")
+        self._t.loaded_campaigns[campaign.code] = LoadedCampaign(campaign_id, campaign)
+        return campaign_id
+
+    async def offer(self, code: str) -> LoadedOffer | None:
+        kept = self._t.loaded_offers.get(code)
+        return LoadedOffer(kept.offer.campaign_id, kept.used) if kept is not None else None
+
+    async def save_offer(self, offer: OfferToLoad) -> None:
+        kept = self._t.loaded_offers.get(offer.code)
+        if kept is None:
+            kept = LoadedOfferRow(self._t.next_id("offers"), offer)
+        self._t.loaded_offers[offer.code] = replace(kept, offer=offer)
+
+    async def redeemed(self, reward_code: str) -> int | None:
+        kept = self._t.loaded_rewards.get(reward_code)
+        return kept.redeemed if kept is not None else None
+
+    async def save_reward(self, reward: RewardToLoad) -> None:
+        kept = self._t.loaded_rewards.get(reward.code)
+        if kept is None:
+            kept = LoadedReward(self._t.next_id("rewards"), reward)
+        self._t.loaded_rewards[reward.code] = replace(kept, reward=reward)
+
+    async def product_kind(self, code: str) -> str | None:
+        return self._t.product_kinds.get(code)

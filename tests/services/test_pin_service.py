@@ -59,10 +59,10 @@ async def test_the_right_pin_forgives_the_wrong_tries_before_it() -> None:
 async def test_the_pin_is_asked_above_the_thresholds_and_not_for_a_verified_number() -> None:
     units, clock = FakeUnitOfWorkFactory(), ManualClock(NOW)
     me, other = units.database.add_customer(), units.database.add_customer()
-    small = units.database.add_order(me, "pending", 4_000, "13900139000")
-    typed = units.database.add_order(me, "pending", 6_000, "13900139000")
-    own = units.database.add_order(me, "pending", 6_000, "13800138000")
-    large = units.database.add_order(me, "pending", 10_000, None)
+    small = units.database.add_order(me, "pending", amount_fen=4_000, phone_digits="13900139000")
+    typed = units.database.add_order(me, "pending", amount_fen=6_000, phone_digits="13900139000")
+    own = units.database.add_order(me, "pending", amount_fen=6_000, phone_digits="13800138000")
+    large = units.database.add_order(me, "pending", amount_fen=10_000, phone_digits=None)
     async with units() as uow:
         await uow.phones.bind(me, "13800138000", "china_mobile", NOW, verified=True)
         await uow.commit()
