@@ -23,6 +23,11 @@ from domain.figures import (
 )
 from domain.orders import OrderPurpose, OrderStatus
 from domain.persistence.referral_tables import ReferralRewardRow, ReferralRow
+from domain.persistence.rollup_tables import (
+    EVERY_RECHARGE,
+    RechargeCustomerHourRow,
+    RechargeHourRow,
+)
 from domain.persistence.support_repositories import ticket_record
 from domain.persistence.support_tables import TicketRow
 from domain.persistence.tables import (
@@ -44,6 +49,10 @@ if TYPE_CHECKING:
 GRANTED = "granted"
 RECHARGE = OrderPurpose.RECHARGE.value
 COMPLETED = OrderStatus.COMPLETED.value
+
+
+def _scope(campaign_id: int | None) -> int:
+    return EVERY_RECHARGE if campaign_id is None else campaign_id
 
 
 def _hour_of(column: Any, dialect: str) -> Any:
@@ -88,41 +97,44 @@ class FigureQueries:
         return counts
 
     # -- overview -----------------------------------------------------------------------------
-    def _recharges(self, period: Period, campaign_id: int | None) -> list[Any]:
-        conditions = [
-            OrderRow.purpose == RECHARGE,
-            OrderRow.status == COMPLETED,
-            OrderRow.completed_at >= period.start,
-            OrderRow.completed_at < period.end,
-        ]
-        if campaign_id is not None:
-            conditions.append(OrderRow.id.in_(_campaign_orders(campaign_id)))
-        return conditions
-
+    # Recharges are read from the roll-ups written as orders complete (`rollups.py`), by
+    # whole UTC hours: the dashboard's periods start and end on whole hours.
     async def sales_by_hour(
         self, period: Period, campaign_id: int | None = None
     ) -> list[HourlySales]:
         """Completed recharges by the UTC hour they completed in."""
-        hour = _hour_of(OrderRow.completed_at, self._dialect).label("hour")
+        hours = RechargeHourRow
         rows = await self._uow.session.execute(
-            select(hour, func.count(), func.coalesce(func.sum(OrderRow.amount_fen), 0))
-            .where(*self._recharges(period, campaign_id))
-            .group_by(hour)
-            .order_by(hour)
-        )
-        return [HourlySales(_hour(key), int(n), int(fen)) for key, n, fen in rows]
-
-    async def sales(self, period: Period, campaign_id: int | None = None) -> Sales:
-        per_customer = (
-            select(
-                OrderRow.customer_id,
-                func.count().label("n"),
-                func.sum(OrderRow.amount_fen).label("fen"),
+            select(hours.hour, hours.recharges, hours.fen)
+            .where(
+                hours.campaign_id == _scope(campaign_id),
+                hours.hour >= period.start,
+                hours.hour < period.end,
             )
-            .where(*self._recharges(period, campaign_id))
-            .group_by(OrderRow.customer_id)
+            .order_by(hours.hour)
+        )
+        return [HourlySales(hour, int(n), int(fen)) for hour, n, fen in rows]
+
+    def _per_customer(self, period: Period, campaign_id: int | None) -> Any:
+        """(customer_id, n, fen) of each customer with completed recharges in the period."""
+        rows = RechargeCustomerHourRow
+        return (
+            select(
+                rows.customer_id.label("customer_id"),
+                func.sum(rows.recharges).label("n"),
+                func.sum(rows.fen).label("fen"),
+            )
+            .where(
+                rows.campaign_id == _scope(campaign_id),
+                rows.hour >= period.start,
+                rows.hour < period.end,
+            )
+            .group_by(rows.customer_id)
             .subquery()
         )
+
+    async def sales(self, period: Period, campaign_id: int | None = None) -> Sales:
+        per_customer = self._per_customer(period, campaign_id)
         n, fen, customers, repeat = await self._one(
             select(
                 func.coalesce(func.sum(per_customer.c.n), 0),
@@ -321,16 +333,7 @@ class FigureQueries:
     async def reached_with_recharges(self, period: Period) -> list[tuple[int, int, int]]:
         """(customer id, recharges, fen) of every customer reached in the period, with their
         completed recharges in it (any campaign or none: control customers get no offers)."""
-        per_customer = (
-            select(
-                OrderRow.customer_id.label("customer_id"),
-                func.count().label("n"),
-                func.sum(OrderRow.amount_fen).label("fen"),
-            )
-            .where(*self._recharges(period, None))
-            .group_by(OrderRow.customer_id)
-            .subquery()
-        )
+        per_customer = self._per_customer(period, None)
         rows = await self._uow.session.execute(
             select(
                 CustomerRow.id,

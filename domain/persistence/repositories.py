@@ -42,6 +42,7 @@ from domain.persistence.ledgers import (
     earn_points_once,
 )
 from domain.persistence.loyalty_repositories import OfferClaimRepository
+from domain.persistence.rollups import add_completed_recharge
 from domain.persistence.tables import (
     ConversationRow,
     CustomerRow,
@@ -527,6 +528,8 @@ class OrderRepository(Repository):
                 )
             if grant is not None:
                 await self.grant(order_id, moved.customer_id, grant, at)
+            if to_status == OrderStatus.COMPLETED.value and current != to_status:
+                await add_completed_recharge(core, moved)
         return moved
 
     async def change_unpaid(

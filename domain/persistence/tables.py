@@ -397,4 +397,5 @@ from domain.persistence import pin_tables as _pin_tables  # noqa: E402, F401
 from domain.persistence import referral_tables as referral_tables  # noqa: E402
 from domain.persistence import reminder_tables as _reminder_tables  # noqa: E402, F401
 from domain.persistence import risk_tables as _risk_tables  # noqa: E402, F401
+from domain.persistence import rollup_tables as _rollup_tables  # noqa: E402, F401
 from domain.persistence import support_tables as _support_tables  # noqa: E402,F401

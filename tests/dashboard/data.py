@@ -10,6 +10,8 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.orders import OrderPurpose, OrderStatus
+from domain.persistence.core import CoreConnection
+from domain.persistence.rollups import add_completed_recharge, backfill
 from domain.persistence.tables import CampaignRow, CustomerRow, OrderRow
 
 
@@ -56,9 +58,20 @@ async def add_order(
                 updated_at=completed or at,
                 completed_at=completed,
             )
-            .returning(OrderRow.id)
+            .returning(*OrderRow.__table__.c)
         )
-        return int(result.scalar_one())
+        order = result.one()
+        # As the order's move to completed does (its campaigns: `rebuild_rollups` once its
+        # claims are in).
+        await add_completed_recharge(CoreConnection(connection), order)
+        return int(order.id)
+
+
+async def rebuild_rollups(engine: AsyncEngine) -> None:
+    """Rebuild the dashboard's roll-ups from the rows written straight into the tables (as
+    the migration back-fills them)."""
+    async with engine.begin() as connection:
+        await connection.run_sync(backfill)
 
 
 async def put(engine: AsyncEngine, row: type[Any], **values: object) -> int:

@@ -30,7 +30,7 @@ from domain.persistence.tables import (
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.services.dashboard_figures import DashboardFigures
 from domain.tickets import Category
-from tests.dashboard.data import add_campaign, add_customer, add_order, put
+from tests.dashboard.data import add_campaign, add_customer, add_order, put, rebuild_rollups
 
 WEEK = Period(datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 8, tzinfo=UTC))
 
@@ -198,6 +198,7 @@ async def _fill(engine: AsyncEngine) -> Shop:
     )
     await put(engine, TicketRow, **ticket(c, Category.OTHER, day(4, 10), None, day(4, 10, 30)))
     await put(engine, TicketRow, **ticket(e, Category.OTHER, day(30, 10, month=11)))
+    await rebuild_rollups(engine)
     return Shop(
         DashboardFigures(UnitOfWorkFactory.of(engine)),
         campaign,

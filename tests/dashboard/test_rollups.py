@@ -1,0 +1,198 @@
+"""The dashboard's roll-ups, written as orders complete: concurrent completions each count
+once (SQLite and PostgreSQL), and on any orders the roll-up figures equal the figures worked
+out from the orders themselves."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.campaign_file import parse_campaign_file
+from domain.figures import Period, Sales
+from domain.money import Money
+from domain.orders import OrderStatus
+from domain.persistence.database import create_engine
+from domain.persistence.loyalty_repositories import OfferClaimRepository
+from domain.persistence.migrate import upgrade
+from domain.persistence.rollup_tables import RechargeHourRow
+from domain.persistence.tables import OfferClaimRow, OfferRow, OrderRow
+from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.services.dashboard_figures import DashboardFigures
+from tests.dashboard.data import add_campaign, add_customer, put
+from tests.integration.test_money_limits import CAMPAIGN, World
+
+ORDERS_AT_ONCE = 8
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def test_concurrent_completed_recharges_each_add_one_to_the_roll_ups(
+    engine: AsyncEngine,
+) -> None:
+    world = World(engine, daily=Money.yuan(100_000))
+    await world.services.campaigns.load(parse_campaign_file(CAMPAIGN))
+    customer = await world.customer()
+    orders = [await world.order(customer, 100) for _ in range(ORDERS_AT_ONCE)]
+    done = await world.pay_all_at_once(customer, orders)  # completed at the same moment
+    assert {order.status for order in done} == {OrderStatus.COMPLETED}
+
+    period = Period(datetime(2026, 11, 5, tzinfo=UTC), datetime(2026, 11, 6, tzinfo=UTC))
+    figures = DashboardFigures(UnitOfWorkFactory.of(engine))
+    overview = await figures.overview(period)
+    paid = sum(order.amount.fen for order in done)
+    assert (overview.sales.recharges, overview.sales.fen) == (ORDERS_AT_ONCE, paid)
+    assert overview.sales.paying_customers == overview.sales.repeat_customers == 1
+    assert [(h.count, h.fen) for h in overview.by_hour] == [(ORDERS_AT_ONCE, paid)]
+
+    # The campaign's own roll-up: the orders that took its offers (each granted with it).
+    async with engine.connect() as connection:
+        campaign_id = await connection.scalar(select(OfferRow.campaign_id).limit(1))
+        took = await connection.scalar(
+            select(func.count(func.distinct(OfferClaimRow.order_id))).where(
+                OfferClaimRow.status == "granted"
+            )
+        )
+        rows = await connection.scalar(select(func.count()).select_from(RechargeHourRow))
+    assert campaign_id is not None and took  # the first order's bonus, two doubled points
+    assert (await figures.overview(period, campaign_id)).sales.recharges == took
+    assert rows == 2  # one hour, for every recharge and for the campaign
+
+
+# -- roll-ups against the orders, on any orders -------------------------------------------------
+
+_TEMPLATE = tempfile.TemporaryDirectory()
+BASE = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def _migrated_template() -> Path:
+    path = Path(_TEMPLATE.name) / "template.db"
+    if not path.exists():
+
+        async def migrate() -> None:
+            engine = create_engine(f"sqlite+aiosqlite:///{path}")
+            await upgrade(engine)
+            await engine.dispose()
+
+        asyncio.run(migrate())
+    return path
+
+
+@dataclass(frozen=True)
+class Made:
+    customer: int  # which of three customers
+    minute: int  # completes this many minutes after BASE (or would have)
+    fen: int
+    completed: bool
+    took_offer: bool
+
+
+made_orders = st.lists(
+    st.builds(
+        Made,
+        st.integers(0, 2),
+        st.integers(0, 6 * 60 - 1),
+        st.sampled_from([100, 1_000, 5_000]),
+        st.booleans(),
+        st.booleans(),
+    ),
+    max_size=12,
+)
+
+
+def _expected(orders: list[Made], period: Period, campaign: bool) -> tuple[Sales, list[tuple]]:
+    counted = [
+        o
+        for o in orders
+        if o.completed
+        and (o.took_offer or not campaign)
+        and period.start <= BASE + timedelta(minutes=o.minute) < period.end
+    ]
+    per_customer: dict[int, int] = {}
+    hours: dict[datetime, list[int]] = {}
+    for o in counted:
+        per_customer[o.customer] = per_customer.get(o.customer, 0) + 1
+        hour = BASE + timedelta(hours=o.minute // 60)
+        hours.setdefault(hour, [0, 0])
+        hours[hour][0] += 1
+        hours[hour][1] += o.fen
+    sales = Sales(
+        len(counted),
+        sum(o.fen for o in counted),
+        len(per_customer),
+        sum(1 for n in per_customer.values() if n >= 2),
+    )
+    return sales, [(hour, n, fen) for hour, (n, fen) in sorted(hours.items())]
+
+
+async def _compare(path: Path, orders: list[Made], start: int, length: int) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        customers = [await add_customer(engine, 1 + i, BASE - timedelta(days=1)) for i in range(3)]
+        campaign = await add_campaign(engine, "r", BASE, BASE + timedelta(days=1))
+        offer = await put(
+            engine, OfferRow, campaign_id=campaign, code="r-1", kind="cashback", params={},
+            used=0, spent_fen=0,
+        )  # fmt: skip
+        uow = UnitOfWorkFactory.of(engine)
+        for made in orders:
+            at = BASE + timedelta(minutes=made.minute)
+            order = await put(
+                engine, OrderRow, customer_id=customers[made.customer], purpose="recharge",
+                status="topping_up", amount_fen=made.fen, currency="CNY", created_at=at,
+                expires_at=at, updated_at=at,
+            )  # fmt: skip
+            if made.took_offer:
+                await put(
+                    engine, OfferClaimRow, offer_id=offer, order_id=order,
+                    customer_id=customers[made.customer], cashback_fen=0, status="held", at=at,
+                )  # fmt: skip
+            async with uow() as unit:
+                if made.completed:
+                    moved = await unit.orders.move(
+                        order, ["topping_up"], "completed", "t", at, completed_at=at
+                    )
+                else:
+                    moved = await unit.orders.move(order, ["topping_up"], "failed", "t", at)
+                assert moved is not None
+                if made.completed:
+                    await OfferClaimRepository(unit).grant_all(order)
+                await unit.commit()
+        period = Period(BASE + timedelta(hours=start), BASE + timedelta(hours=start + length))
+        figures = DashboardFigures(uow)
+        for campaign_id in (None, campaign):
+            overview = await figures.overview(period, campaign_id)
+            sales, hours = _expected(orders, period, campaign_id is not None)
+            assert overview.sales == sales
+            assert [(h.hour, h.count, h.fen) for h in overview.by_hour] == hours
+    finally:
+        await engine.dispose()
+
+
+@settings(max_examples=25, deadline=None)
+@given(made_orders, st.integers(0, 5), st.integers(1, 6))
+def test_roll_up_figures_equal_the_figures_of_the_orders(
+    orders: list[Made], start: int, length: int
+) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "shop.db"
+        shutil.copy(_migrated_template(), path)
+        asyncio.run(_compare(path, orders, start, length))
