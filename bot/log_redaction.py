@@ -4,7 +4,10 @@ One filter on every handler of the root logger rewrites each record before it is
 bot token (also as it appears in Bot API URLs, `/bot<token>/`, and URL-encoded), the webhook
 secret, the payment provider token and the carrier gateway's key become `[redacted]`; anything
 shaped like a bot token becomes `[redacted bot token]`; mainland China mobile numbers are masked
-as customers see them in the chat (`186****5678`). Tracebacks are rewritten the same way.
+as customers see them in the chat (`186****5678`). What people typed never reaches a line either:
+the frameworks at DEBUG dump whole updates and API calls, and a message's `text` or `caption`
+there (as JSON, a dict or an object's repr) becomes `[text]`, so a payment PIN typed in the chat
+or a complaint's words are not written. Tracebacks are rewritten the same way.
 """
 
 from __future__ import annotations
@@ -21,6 +24,12 @@ REDACTED = "[redacted]"
 # A secret shorter than this is not looked for (it would match ordinary words and numbers).
 SHORTEST_SECRET = 6
 TOKEN_SHAPE = re.compile(r"(?<![\w:])\d{5,}:[A-Za-z0-9_-]{20,}")
+# A message's words in a dumped update or API call: `"text": "…"`, `'text': '…'`, `text='…'`.
+TYPED_TEXT = re.compile(
+    r"""(?P<key>\b(?:text|caption)['"]?\s*[:=]\s*)"""
+    r"""(?P<quote>['"])(?:\\.|(?!(?P=quote)).)*(?P=quote)""",
+    re.DOTALL,
+)
 MOBILE = re.compile(r"(?<![\d+])(?:\+?86[-\s]?)?(1[3-9]\d)[-\s]?(\d{4})[-\s]?(\d{4})(?!\d)")
 
 
@@ -54,6 +63,7 @@ class Redactor(logging.Filter):
         if self._secrets is not None:
             text = self._secrets.sub(REDACTED, text)
         text = TOKEN_SHAPE.sub("[redacted bot token]", text)
+        text = TYPED_TEXT.sub(r"\g<key>\g<quote>[text]\g<quote>", text)
         return MOBILE.sub(_masked, text)
 
     def filter(self, record: logging.LogRecord) -> bool:
