@@ -28,6 +28,7 @@ from domain.audit import AuditEntry, AuditRecord
 from domain.repositories.campaign_files import CampaignFileRepository
 from domain.repositories.consents import ConsentRepository
 from domain.repositories.dashboard import DashboardTokenRepository
+from domain.repositories.figures import FigureReader
 from domain.repositories.pins import PinRepository
 
 # -- records -----------------------------------------------------------------------------------
@@ -544,6 +545,9 @@ class UnitOfWork(Protocol):
 
     @property
     def campaign_files(self) -> CampaignFileRepository: ...
+
+    @property
+    def figures(self) -> FigureReader: ...
 
 
 class UnitOfWorkFactory(Protocol):

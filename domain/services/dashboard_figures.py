@@ -17,7 +17,7 @@ from domain.figures import (
 )
 from domain.holdout import GroupOutcome, Uplift, in_control, uplift
 from domain.orders import OrderStatus
-from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.repositories import UnitOfWorkFactory
 from domain.services.support import ticket_of
 from domain.tickets import support_stats
 

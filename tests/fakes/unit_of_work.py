@@ -25,6 +25,16 @@ from types import TracebackType
 
 from domain.audit import AuditEntry, AuditRecord
 from domain.errors import RecordConflict
+from domain.figures import (
+    Funnel,
+    HourlySales,
+    OfferFigures,
+    Period,
+    PointsFigures,
+    ReferralFigures,
+    Sales,
+)
+from domain.orders import OrderStatus
 from domain.persistence.unit_of_work import NestedUnitOfWorkError
 from domain.repositories import (
     ConversationRecord,
@@ -215,6 +225,7 @@ class FakeUnitOfWork:
         self.pins = FakePinRepository(self)
         self.dashboard_tokens = FakeDashboardTokenRepository(self)
         self.campaign_files = FakeCampaignFileRepository(self)
+        self.figures = FakeFigureReader()
 
     async def __aenter__(self) -> FakeUnitOfWork:
         if _open_unit.get() is not None:
@@ -1000,3 +1011,50 @@ class FakeCampaignFileRepository(_Repository):
 
     async def product_kind(self, code: str) -> str | None:
         return self._t.product_kinds.get(code)
+
+
+class FakeFigureReader:
+    """The dashboard's figures are aggregates the database computes; they are tested on both
+    databases (`tests/dashboard/test_figures.py`), and a service test on the fake that asks for
+    one is told so."""
+
+    def _not_here(self) -> NotImplementedError:
+        return NotImplementedError("dashboard figures are read on the databases only")
+
+    async def orders_by_status(self) -> dict[OrderStatus, int]:
+        raise self._not_here()
+
+    async def sales_by_hour(
+        self, period: Period, campaign_id: int | None = None
+    ) -> list[HourlySales]:
+        raise self._not_here()
+
+    async def sales(self, period: Period, campaign_id: int | None = None) -> Sales:
+        raise self._not_here()
+
+    async def reached(self, period: Period) -> tuple[int, int, int]:
+        raise self._not_here()
+
+    async def funnel(self, period: Period, campaign_id: int | None = None) -> Funnel:
+        raise self._not_here()
+
+    async def campaigns(self) -> list[tuple[int, str, str, str, datetime, datetime]]:
+        raise self._not_here()
+
+    async def offers(self, period: Period, campaign_id: int | None = None) -> list[OfferFigures]:
+        raise self._not_here()
+
+    async def points(self, period: Period) -> PointsFigures:
+        raise self._not_here()
+
+    async def referrals(self, period: Period, campaign_code: str | None = None) -> ReferralFigures:
+        raise self._not_here()
+
+    async def reached_with_recharges(self, period: Period) -> list[tuple[int, int, int]]:
+        raise self._not_here()
+
+    async def holdout_percent(self, campaign_id: int) -> tuple[str, int] | None:
+        raise self._not_here()
+
+    async def tickets(self, period: Period) -> list[TicketRecord]:
+        raise self._not_here()

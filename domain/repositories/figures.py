@@ -1,0 +1,59 @@
+"""The dashboard's figures, as its service may ask for them of a read-only unit of work: each is
+aggregated by the database, so only buckets and counts come back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from domain.figures import (
+    Funnel,
+    HourlySales,
+    OfferFigures,
+    Period,
+    PointsFigures,
+    ReferralFigures,
+    Sales,
+)
+from domain.orders import OrderStatus
+
+if TYPE_CHECKING:
+    from domain.repositories import TicketRecord
+
+
+class FigureReader(Protocol):
+    async def orders_by_status(self) -> dict[OrderStatus, int]: ...
+
+    async def sales_by_hour(
+        self, period: Period, campaign_id: int | None = None
+    ) -> list[HourlySales]:
+        """Completed recharges by the UTC hour they completed in."""
+
+    async def sales(self, period: Period, campaign_id: int | None = None) -> Sales: ...
+
+    async def reached(self, period: Period) -> tuple[int, int, int]:
+        """Customers seen in the period: (reached, started, bound a number)."""
+
+    async def funnel(self, period: Period, campaign_id: int | None = None) -> Funnel: ...
+
+    async def campaigns(self) -> list[tuple[int, str, str, str, datetime, datetime]]:
+        """(id, code, name zh, name en, starts, ends) of every campaign, newest first."""
+
+    async def offers(
+        self, period: Period, campaign_id: int | None = None
+    ) -> list[OfferFigures]: ...
+
+    async def points(self, period: Period) -> PointsFigures: ...
+
+    async def referrals(
+        self, period: Period, campaign_code: str | None = None
+    ) -> ReferralFigures: ...
+
+    async def reached_with_recharges(self, period: Period) -> list[tuple[int, int, int]]:
+        """(customer, completed recharges, fen) of every customer seen in the period."""
+
+    async def holdout_percent(self, campaign_id: int) -> tuple[str, int] | None:
+        """(code, hold-out percent) of the campaign; None when there is no such campaign."""
+
+    async def tickets(self, period: Period) -> list[TicketRecord]:
+        """Tickets opened in the period."""
