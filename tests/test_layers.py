@@ -41,12 +41,45 @@ def test_layer_imports_only_what_it_may(layer: str) -> None:
             assert not imported & FRAMEWORKS, f"{path.relative_to(ROOT)} imports a framework"
 
 
-def test_domain_rules_do_not_import_persistence() -> None:
-    for path in (ROOT / "domain").glob("*.py"):
-        assert not any(
-            name.startswith("domain.persistence") or name.startswith("sqlalchemy")
-            for name in _full_imports(path)
-        ), path.name
+# Services that see the unit of work only through the protocols of `domain/repositories/`.
+ON_PROTOCOLS = (
+    "audit",
+    "campaign_catalogue",
+    "consent",
+    "customers",
+    "dashboard_access",
+    "dashboard_figures",
+    "pins",
+    "staff",
+    "support",
+    "wallet",
+)
+
+
+def _reaches_persistence(path: Path) -> bool:
+    return any(
+        name.startswith("domain.persistence") or name.startswith("sqlalchemy")
+        for name in _full_imports(path)
+    )
+
+
+def test_domain_rules_and_repository_protocols_do_not_import_persistence() -> None:
+    paths = [*(ROOT / "domain").glob("*.py"), *(ROOT / "domain" / "repositories").glob("*.py")]
+    assert len(paths) > 20
+    for path in paths:
+        assert not _reaches_persistence(path), path.relative_to(ROOT)
+
+
+def test_services_on_the_protocols_import_nothing_of_persistence() -> None:
+    for name in ON_PROTOCOLS:
+        path = ROOT / "domain" / "services" / f"{name}.py"
+        assert not _reaches_persistence(path), path.relative_to(ROOT)
+
+
+def test_the_checker_sees_a_persistence_import(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("from domain.persistence.unit_of_work import UnitOfWorkFactory\n")
+    assert _reaches_persistence(sample)
 
 
 def test_services_see_no_sqlalchemy() -> None:
