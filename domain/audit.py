@@ -27,6 +27,7 @@ class AuditAction(StrEnum):
     DASHBOARD_SIGN_IN = "dashboard_sign_in"
     PIN_SET = "pin_set"
     PIN_LOCKED = "pin_locked"
+    PIN_RESET = "pin_reset"
     AUDIT_EXPORTED = "audit_exported"
     FIRST_APPROVAL = "first_approval"
     BROADCAST_SENT = "broadcast_sent"

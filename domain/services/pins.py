@@ -39,8 +39,10 @@ class PinService:
     async def same(self, pin: str, sealed: str) -> bool:
         return valid_pin(pin) and await asyncio.to_thread(pin_matches, pin, sealed)
 
-    async def set_pin(self, customer_id: int, pin: str) -> None:
-        """Set (or replace) the customer's PIN; only its salted hash is kept."""
+    async def set_pin(self, customer_id: int, pin: str, *, reset: bool = False) -> None:
+        """Set (or replace) the customer's PIN; only its salted hash is kept. The wrong tries
+        and a lock go with the old one. `reset`: a forgotten PIN replaced after the customer
+        shared the contact of a number verified on their account (`may_reset`)."""
         if not valid_pin(pin):
             raise InvalidPin()
         hashed = await asyncio.to_thread(hash_pin, pin)
@@ -48,10 +50,22 @@ class PinService:
         async with self._uow() as uow:
             await uow.pins.set(customer_id, hashed, now)
             entry = AuditEntry(
-                AuditAction.PIN_SET, ActorKind.CUSTOMER, customer_id, f"customer:{customer_id}"
+                AuditAction.PIN_RESET if reset else AuditAction.PIN_SET,
+                ActorKind.CUSTOMER,
+                customer_id,
+                f"customer:{customer_id}",
+                "verified contact shared" if reset else "",
             )
             await uow.audit.append(entry, now)
             await uow.commit()
+
+    async def may_reset(self, customer_id: int, shared_digits: str) -> bool:
+        """A forgotten PIN may be replaced without it when the customer shared their own
+        Telegram contact and it is a number verified on their account (bound by sharing it)."""
+        async with self._uow.read() as uow:
+            if await uow.pins.get(customer_id) is None:
+                return False
+            return await uow.pins.verified_number(customer_id, shared_digits)
 
     async def check(self, customer_id: int, pin: str) -> PinCheck:
         """Right, wrong (tries left) or locked. The try that makes `max_wrong` wrong ones in a

@@ -5,15 +5,29 @@ repetition is kept as its salted hash)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from domain.orders import CHINA
+from domain.phone import PhoneNumberError, parse_phone_number
 from domain.pin import PinCheck, PinOutcome, valid_pin
-from handlers.contract import EventKind
+from handlers.buttons import ButtonData
+from handlers.contract import Button, ContactKeyboard, EventKind, RemoveKeyboard
 from handlers.menu import back_to_menu
 from handlers.router import Context, ConversationRouter
 
 CURRENT = "pin.current"
 NEW = "pin.new"
 REPEAT = "pin.repeat"
+RESET = "pin.reset"
+
+
+@dataclass(frozen=True)
+class ForgotPin(ButtonData, prefix="pinforgot"):
+    """Reset a forgotten PIN: share the Telegram contact of a number verified on the account."""
+
+
+def _forgot_row(ctx: Context) -> tuple[Button, ...]:
+    return (Button(ctx.t("pin.forgot"), ForgotPin().pack()),)
 
 
 def ask_pin(ctx: Context, step: str, **data: object) -> None:
@@ -39,7 +53,8 @@ def explain(ctx: Context, check: PinCheck) -> None:
         until = check.locked_until.astimezone(CHINA) if check.locked_until else None
         key = "pin.locked_now" if check.just_locked else "pin.locked"
         ctx.finish()
-        ctx.reply(ctx.t(key, until=f"{until:%H:%M}" if until else "-"), (back_to_menu(ctx.t),))
+        text = ctx.t(key, until=f"{until:%H:%M}" if until else "-")
+        ctx.reply(text, (_forgot_row(ctx), back_to_menu(ctx.t)))
         return
     ctx.finish()
     ctx.reply(ctx.t("pin.not_set"), (back_to_menu(ctx.t),))
@@ -64,7 +79,7 @@ def register(router: ConversationRouter) -> None:
     async def pin_command(ctx: Context) -> None:
         if await ctx.services.pins.has_pin(ctx.customer.id):
             ctx.go(CURRENT)
-            ctx.reply(ctx.t("pin.ask_current"), (back_to_menu(ctx.t),))
+            ctx.reply(ctx.t("pin.ask_current"), (_forgot_row(ctx), back_to_menu(ctx.t)))
             return
         ctx.go(NEW)
         ctx.reply(ctx.t("pin.ask_new"), (back_to_menu(ctx.t),))
@@ -82,17 +97,51 @@ def register(router: ConversationRouter) -> None:
         if typed is None or not valid_pin(typed):
             ctx.reply(ctx.t("pin.invalid"), (back_to_menu(ctx.t),))
             return
-        ctx.go(REPEAT, first=await ctx.services.pins.seal(typed))
+        reset = bool(ctx.state.data.get("reset", False))
+        ctx.go(REPEAT, first=await ctx.services.pins.seal(typed), reset=reset)
         ctx.reply(ctx.t("pin.ask_repeat"), (back_to_menu(ctx.t),))
 
     @router.step(REPEAT)
     async def repeat(ctx: Context) -> None:
         typed = _typed(ctx)
         first = str(ctx.state.data.get("first", ""))
+        reset = bool(ctx.state.data.get("reset", False))
         if typed is None or not await ctx.services.pins.same(typed, first):
-            ctx.go(NEW)
+            ctx.go(NEW, reset=reset)
             ctx.reply(ctx.t("pin.mismatch"), (back_to_menu(ctx.t),))
             return
-        await ctx.services.pins.set_pin(ctx.customer.id, typed)
+        await ctx.services.pins.set_pin(ctx.customer.id, typed, reset=reset)
         ctx.finish()
-        ctx.reply(ctx.t("pin.set"), (back_to_menu(ctx.t),))
+        ctx.reply(ctx.t("pin.reset_done" if reset else "pin.set"), (back_to_menu(ctx.t),))
+
+    @router.button(ForgotPin)
+    async def forgot(ctx: Context, data: ForgotPin) -> None:
+        if not await ctx.services.pins.has_pin(ctx.customer.id):
+            ctx.finish()
+            ctx.reply(ctx.t("pin.not_set"), (back_to_menu(ctx.t),))
+            return
+        ctx.go(RESET)
+        keyboard = ContactKeyboard(ctx.t("pin.reset_share"), ctx.t("pin.reset_typed_hint"))
+        ctx.reply(ctx.t("pin.reset_ask"), keyboard=keyboard)
+
+    @router.step(RESET)
+    async def reset_contact(ctx: Context) -> None:
+        """Only the customer's own Telegram contact, of a number verified on the account."""
+        event = ctx.event
+        if event.kind is not EventKind.CONTACT:
+            ctx.reply(ctx.t("pin.reset_need_contact"), (back_to_menu(ctx.t),))
+            return
+        digits = ""
+        try:
+            digits = parse_phone_number(event.contact_phone or "").digits
+        except PhoneNumberError:
+            digits = ""
+        own = event.contact_user_id == event.user.telegram_id
+        if not own or not digits or not await ctx.services.pins.may_reset(ctx.customer.id, digits):
+            ctx.finish()
+            ctx.reply(ctx.t("pin.reset_refused"), keyboard=RemoveKeyboard())
+            ctx.reply(ctx.t("pin.reset_refused_next"), (back_to_menu(ctx.t),))
+            return
+        ctx.go(NEW, reset=True)
+        ctx.reply(ctx.t("pin.reset_verified"), keyboard=RemoveKeyboard())
+        ctx.reply(ctx.t("pin.ask_new"), (back_to_menu(ctx.t),))

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from bot.assembly import App, build_app
 from bot.cli import demo_campaigns
 from domain.audit import AuditAction
-from handlers.contract import Outcome, message_event
+from handlers.contract import Outcome, contact_event, message_event
 from tests.conftest import make_settings
 from tests.handlers.chat import Chat
 
@@ -194,3 +194,58 @@ async def test_erasing_the_customer_s_data_removes_the_pin(shop: App) -> None:
     async with shop.engine.connect() as connection:
         left = (await connection.execute(text("SELECT count(*) FROM customer_pins"))).scalar()
     assert left == 0
+
+
+async def _lock(chat: Chat) -> None:
+    await chat.send("/pin")
+    for _ in range(5):
+        await typed(chat, "999999")
+    assert chat.texts[0].startswith("🔒 支付密码连续输错次数过多")
+
+
+async def test_a_forgotten_pin_is_reset_by_sharing_the_verified_contact(shop: App) -> None:
+    chat = Chat.of(shop.conversation)
+    await chat.send("/start")
+    await chat.send("/bind")
+    await chat.share_contact(f"+86{NUMBER}")  # a verified number of the account
+    await set_pin(chat)
+    await _lock(chat)
+    await chat.press("忘记支付密码？")
+    assert chat.texts[0].startswith("🔐 重设支付密码")
+    assert chat.last.replies[0].keyboard is not None
+    # A typed number is not a verification; someone else's contact neither.
+    await chat.send(NUMBER)
+    assert chat.texts[0].startswith("请点“分享我的联系人以验证”按钮")
+    other = contact_event(chat.user, chat.chat_id, f"+86{NUMBER}", contact_user_id=999)
+    await chat.handle(other)
+    assert chat.texts[0].startswith("❌ 无法验证") and "/feedback" in chat.texts[1]
+    await chat.send("/pin")
+    assert chat.texts[0].startswith("🔐 请输入当前的 6 位支付密码")
+    await typed(chat, "246810")
+    assert chat.texts[0].startswith("🔒 需要支付密码的操作已锁定至")  # still locked
+    await chat.press("忘记支付密码？")
+    await chat.share_contact(f"+86{NUMBER}")
+    assert chat.texts[0] == "✅ 验证成功。" and chat.texts[1].startswith("🔐 请设置新的 6 位")
+    await typed(chat, "135790")
+    assert len(chat.last.delete_messages) == 1
+    await typed(chat, "135790")
+    assert len(chat.last.delete_messages) == 1
+    assert chat.texts[0].startswith("✅ 支付密码已重设")
+    # The lock went with the old PIN: the new one is right, the old one wrong.
+    assert (await shop.services.pins.check(1, "135790")).ok
+    assert not (await shop.services.pins.check(1, "246810")).ok
+    actions = [r.entry.action for r in await shop.services.audit.recent()]
+    assert actions.count(AuditAction.PIN_RESET) == 1
+
+
+async def test_a_pin_cannot_be_reset_with_an_unverified_number(shop: App) -> None:
+    chat = Chat.of(shop.conversation)
+    await chat.send("/start")
+    await chat.send(f"/bind {NUMBER}")  # typed: not verified
+    await set_pin(chat)
+    await chat.send("/pin")
+    await chat.press("忘记支付密码？")
+    await chat.share_contact(f"+86{NUMBER}")
+    assert chat.texts[0].startswith("❌ 无法验证")
+    assert not (await shop.services.pins.check(1, "111111")).ok
+    assert (await shop.services.pins.check(1, "246810")).ok
