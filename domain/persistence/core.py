@@ -65,6 +65,11 @@ class CoreConnection:
         result = await self._execute(statement, params)
         return result.scalar()
 
+    async def run_many(self, statement: Executable, params: list[dict[str, Any]]) -> None:
+        """Run a write once for each set of parameters, as one batch (executemany)."""
+        if params:
+            await self.connection.execute(statement, params)
+
     async def run(self, statement: Statement, **params: Any) -> int:
         """Run a write; the number of rows it touched (with RETURNING: the rows returned)."""
         result = await self._execute(statement, params)

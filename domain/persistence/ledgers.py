@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Column, Integer, Table, Update, bindparam, update
+from sqlalchemy import Column, Integer, Table, Update, bindparam, case, update
 
 from domain.persistence.core import CoreConnection, OnConflict
 from domain.persistence.tables import (
@@ -72,6 +72,14 @@ def balance_shift(balance: Column[int], owner: Column[int]) -> Update:
 
 
 POINTS_SHIFT = balance_shift(POINTS_BALANCES.c.points, POINTS_BALANCES.c.customer_id)
+# Earning points that lapse at `lapses_at` also brings the customer's next lapse forward to it.
+_NEXT_LAPSE = POINTS_BALANCES.c.next_lapse_at
+_LAPSES_AT = bindparam("lapses_at", type_=POINTS_BALANCES.c.next_lapse_at.type)
+POINTS_EARN_SHIFT = POINTS_SHIFT.values(
+    next_lapse_at=case(
+        (_NEXT_LAPSE.is_(None) | (_NEXT_LAPSE > _LAPSES_AT), _LAPSES_AT), else_=_NEXT_LAPSE
+    )
+)
 POINTS_ENTRY_COLUMNS = (
     "customer_id",
     "points",
@@ -159,6 +167,16 @@ async def earn_points_once(
     )
     if not inserted:
         return False
-    if not await core.run(POINTS_SHIFT, owner_id=customer_id, delta=earning.points):
+    shifted = (
+        await core.run(POINTS_SHIFT, owner_id=customer_id, delta=earning.points)
+        if earning.expires_at is None
+        else await core.run(
+            POINTS_EARN_SHIFT,
+            owner_id=customer_id,
+            delta=earning.points,
+            lapses_at=earning.expires_at,
+        )
+    )
+    if not shifted:
         raise ValueError(f"customer {customer_id} has no points balance to earn into")
     return True

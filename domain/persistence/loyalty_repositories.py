@@ -15,10 +15,18 @@ from domain.persistence.allowance_repository import AllowanceRepository
 from domain.persistence.core import Record, Repository, StatementsByKeys
 from domain.persistence.ledgers import (
     HELD,
+    POINTS_EARN_SHIFT,
     POINTS_ENTRY,
     POINTS_SHIFT,
     SlotClaim,
     take_slot,
+)
+from domain.persistence.points_lapse import (
+    LapseBatch,
+    LapseWarning,
+    lapse_batch,
+    unwarn,
+    warnings_batch,
 )
 from domain.persistence.tables import (
     CampaignRow,
@@ -318,7 +326,13 @@ class PointsRepository(Repository):
         One conditional statement moves the balance; the entry's unique key makes a replay
         fail with an IntegrityError."""
         core = await self._core()
-        if not await core.run(POINTS_SHIFT, owner_id=customer_id, delta=points):
+        if expires_at is not None and points > 0:
+            shifted = await core.run(
+                POINTS_EARN_SHIFT, owner_id=customer_id, delta=points, lapses_at=expires_at
+            )
+        else:
+            shifted = await core.run(POINTS_SHIFT, owner_id=customer_id, delta=points)
+        if not shifted:
             return False
         await core.run(
             POINTS_ENTRY,
@@ -350,13 +364,20 @@ class PointsRepository(Repository):
         )
         return list(result.scalars())
 
-    async def customers_with_lapsing(self, before: datetime) -> list[int]:
-        result = await self._session.execute(
-            select(PointsEntryRow.customer_id)
-            .where(PointsEntryRow.kind == "earn", PointsEntryRow.expires_at <= before)
-            .distinct()
-        )
-        return list(result.scalars())
+    async def lapse_due(self, now: datetime, limit: int) -> LapseBatch:
+        """Lapse the points past their date of up to `limit` customers due (set-based; see
+        `domain.persistence.points_lapse`)."""
+        return await lapse_batch(await self._core(), now, limit)
+
+    async def lapse_warnings_due(
+        self, now: datetime, before: datetime, limit: int
+    ) -> tuple[int, list[LapseWarning]]:
+        """Up to `limit` customers whose points lapse by `before` and who were not warned of
+        it: how many were looked at, and each warning due, marked given."""
+        return await warnings_batch(await self._core(), now, before, limit)
+
+    async def lapse_warning_undelivered(self, customer_id: int) -> None:
+        await unwarn(await self._core(), customer_id)
 
     async def recharge_total_since(self, customer_id: int, since: datetime) -> int:
         core = await self._core()

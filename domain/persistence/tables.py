@@ -316,6 +316,12 @@ class PointsBalanceRow(Base):
 
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
     points: Mapped[int] = mapped_column(Integer, default=0)
+    # When the points sweep must look at this customer next: the earliest lapse date of their
+    # earned points still unspent (or earlier, never later); None when nothing can lapse. The
+    # sweeps read only customers due by it, so their cost follows what is due.
+    next_lapse_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    # The lapse date the customer was last warned about (None: not warned of the next one).
+    lapse_warned_for: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class RewardRow(Base):

@@ -49,6 +49,8 @@ from domain.tiers import DEFAULT_TIERS, Tier, TierRule, next_tier, tier_for
 
 log = logging.getLogger(__name__)
 
+# Customers the points sweep takes in one transaction.
+LAPSE_BATCH = 500
 MONEY_PARAMS = ("min_amount", "every", "returns", "cap", "budget", "bonus", "discount")
 
 
@@ -479,47 +481,46 @@ class LoyaltyService:
 
     async def lapse_warnings(self, within: timedelta) -> list[tuple[int, int, datetime]]:
         """(customer, points, date) for each customer whose points lapse within `within` and
-        who was not warned about that date yet; each is claimed, so it is warned once."""
+        who was not warned about that date yet; each is claimed, so it is warned once. Only
+        the customers due are read, in batches."""
         now = self._clock()
-        async with self._uow() as uow:
-            customers = await uow.points.customers_with_lapsing(now + within)
         due: list[tuple[int, int, datetime]] = []
-        for customer_id in customers:
+        while True:
             async with self._uow() as uow:
-                lapsing = _lapsing(await uow.points.all_entries(customer_id), now + within)
-                lapsing = [item for item in lapsing if item[2] > now]
-                if not lapsing:
-                    continue
-                when = min(item[2] for item in lapsing)
-                points = sum(item[1] for item in lapsing)
-                key = f"points-lapse:{customer_id}:{when.date().isoformat()}"
-                if await uow.notices.claim(key, customer_id, now):
-                    await uow.commit()
-                    due.append((customer_id, points, when))
-        return due
+                looked_at, warnings = await uow.points.lapse_warnings_due(
+                    now, now + within, LAPSE_BATCH
+                )
+                for warning in warnings:
+                    key = (
+                        f"points-lapse:{warning.customer_id}:{warning.lapses_at.date().isoformat()}"
+                    )
+                    if await uow.notices.claim(key, warning.customer_id, now):
+                        due.append((warning.customer_id, warning.points, warning.lapses_at))
+                await uow.commit()
+            if looked_at < LAPSE_BATCH:
+                return due
 
     async def unclaim_warning(self, customer_id: int, when: datetime) -> None:
         """The warning could not be delivered: the next sweep tries again."""
         async with self._uow() as uow:
             await uow.notices.forget(f"points-lapse:{customer_id}:{when.date().isoformat()}")
+            await uow.points.lapse_warning_undelivered(customer_id)
             await uow.commit()
 
     # -- redemption and expiry ------------------------------------------------------------------
     async def expire_points(self) -> int:
-        """Points past their date lapse, oldest first; returns how many lapsed. Safe twice."""
+        """Points past their date lapse, oldest first; returns how many lapsed. Safe twice.
+        Only the customers due are read, in batches; those whose points lapsed are not read
+        again until their next points are due."""
         now = self._clock()
         lapsed = 0
-        async with self._uow() as uow:
-            customers = await uow.points.customers_with_lapsing(now)
-        for customer_id in customers:
+        while True:
             async with self._uow() as uow:
-                for entry_id, points, _ in _lapsing(await uow.points.all_entries(customer_id), now):
-                    key = f"expire:{entry_id}"
-                    if points > 0 and not await uow.points.has_entry(key):
-                        await uow.points.post(customer_id, -points, "expire", key, now)
-                        lapsed += points
+                batch = await uow.points.lapse_due(now, LAPSE_BATCH)
                 await uow.commit()
-        return lapsed
+            lapsed += batch.points
+            if batch.customers < LAPSE_BATCH:
+                return lapsed
 
 
 def priced_with_reward_coupon(quote: dict[str, Any] | None) -> bool:

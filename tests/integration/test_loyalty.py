@@ -299,3 +299,50 @@ async def test_loading_a_file_again_keeps_the_slots_taken(loyal: Loyal) -> None:
         await loyal.services.campaigns.load(parse_campaign_file(CAMPAIGN.format(quota=1)))
     live = {o.offer.code: o for o in await loyal.services.loyalty.live_offers()}
     assert live["double"].slots_left == 1  # nothing of the refused file was loaded
+
+
+async def test_the_points_sweep_reads_only_customers_with_points_due(loyal: Loyal) -> None:
+    lapsed, earning = await loyal.customer(1), await loyal.customer(2)
+    await loyal.recharge(lapsed, 100)  # 200 points, lapsing 1 Dec 2027 (Beijing)
+    loyal.clock.now = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)
+    await loyal.recharge(earning, 20)  # 20 points, lapsing 1 Jan 2028
+    loyal.clock.now = datetime(2027, 12, 1, 4, 0, tzinfo=UTC)
+    assert await loyal.services.loyalty.expire_points() == 200
+    assert await loyal.points(lapsed) == 0
+
+    async def looked_at() -> int:
+        async with UnitOfWorkFactory.of(loyal.engine)() as uow:
+            batch = await uow.points.lapse_due(loyal.clock(), 500)
+            await uow.rollback()
+        return batch.customers
+
+    # The customer whose points lapsed is not read again; nobody else is due yet.
+    assert await looked_at() == 0
+    loyal.clock.now = datetime(2028, 1, 1, 4, 0, tzinfo=UTC)
+    assert await looked_at() == 1  # only the customer whose points are now due
+    assert await loyal.services.loyalty.expire_points() == 20
+    assert await looked_at() == 0
+    assert await loyal.points(earning) == 0 and await loyal.points(lapsed) == 0
+
+
+async def test_points_lapsing_while_customers_redeem_are_taken_once(loyal: Loyal) -> None:
+    customers = [await loyal.customer(n) for n in range(1, 9)]
+    for customer in customers:
+        await loyal.recharge(customer, 50)
+    earned = sum([await loyal.points(c) for c in customers])
+    loyal.clock.now = datetime(2027, 11, 30, 16, 0, tzinfo=UTC)  # every point lapses now
+    (coupon,) = await loyal.services.rewards.rewards()
+
+    async def redeem(customer: Customer) -> int:
+        try:
+            await loyal.services.rewards.redeem(customer.id, coupon.id, f"r{customer.id}")
+        except RedeemRefused:
+            return 0
+        return coupon.cost_points
+
+    lapsed, *spent = await asyncio.gather(
+        loyal.services.loyalty.expire_points(), *(redeem(c) for c in customers)
+    )
+    # Every point was either spent or lapsed, none twice, and no balance went below zero.
+    assert [await loyal.points(c) for c in customers] == [0] * len(customers)
+    assert lapsed + sum(spent) == earned
