@@ -1,8 +1,8 @@
 """points lapse due: when each customer's points next lapse, indexed, so the points sweep reads
 only the customers it has something to do for
 
-Revision ID: 0025_points_lapse_due
-Revises: 0024_referral_two_person
+Revision ID: 0027_points_lapse_due
+Revises: 0026_dashboard_rollups
 Create Date: 2026-12-05
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0025_points_lapse_due"
-down_revision = "0024_referral_two_person"
+revision = "0027_points_lapse_due"
+down_revision = "0026_dashboard_rollups"
 branch_labels = None
 depends_on = None
 
