@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.orders import china_day_start
@@ -214,3 +214,7 @@ class VariantReport:
     delivered: int
     pressed: int
     recharged: int
+
+
+# A push or a reminder "led to" a recharge the customer completed within this long of it.
+RECHARGE_WINDOW = timedelta(hours=24)

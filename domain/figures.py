@@ -148,3 +148,36 @@ class ReferralFigures:
 class SupportFigures:
     stats: SupportStats
     sla_breaches: int
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    """Messages sent unasked (reminders of a campaign, or one broadcast) in the period: how many
+    were sent, opened (a button on them pressed) and followed by a recharge of the customer
+    within 24 hours."""
+
+    key: int  # the campaign (reminders) or the broadcast
+    campaign_id: int | None
+    sent: int
+    opened: int
+    recharged: int
+
+    @property
+    def open_rate(self) -> float | None:
+        return self.opened / self.sent if self.sent else None
+
+    @property
+    def recharge_rate(self) -> float | None:
+        return self.recharged / self.sent if self.sent else None
+
+
+# A reminder or push sent: (its campaign or broadcast, campaign, a button pressed, sent at, the
+# customer's first completed recharge since then).
+SentMessage = tuple[int, int | None, bool, datetime | None, datetime | None]
+
+
+@dataclass(frozen=True)
+class PushesFigures:
+    reminders: list[PushOutcome]  # one per campaign
+    broadcasts: list[PushOutcome]  # one per broadcast
+    broadcast_texts: dict[int, tuple[str, str]]  # broadcast -> (zh, en)

@@ -10,8 +10,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from domain.figures import HourlySales, Period, Sales
+from domain.figures import HourlySales, Period, PushOutcome, Sales
 from domain.holdout import Interval
+from domain.languages import Language
 from domain.services.dashboard_figures import CampaignChoice
 from domain.services.registry import Services
 from handlers.i18n import Texts
@@ -410,6 +411,83 @@ async def holdout(services: Services, t: Texts, scope: Scope) -> Page:
     )
 
 
+def _push_row(outcome: PushOutcome) -> list[Cell]:
+    return [
+        outcome.sent,
+        outcome.opened,
+        share(outcome.open_rate),
+        outcome.recharged,
+        share(outcome.recharge_rate),
+    ]
+
+
+async def pushes(services: Services, t: Texts, scope: Scope) -> Page:
+    """Reminders by campaign and broadcasts one by one: sent, opened, led to a recharge."""
+    campaign_id = scope.campaign.id if scope.campaign else None
+    figures = await services.figures.pushes(scope.period, campaign_id)
+    zh = t.language is Language.ZH_CN
+    names = {c.id: (c.name_zh if zh else c.name_en) for c in await services.figures.campaigns()}
+    counts = [
+        t("dashboard.pushes.sent"),
+        t("dashboard.pushes.opened"),
+        t("dashboard.pushes.open_rate"),
+        t("dashboard.pushes.recharged"),
+        t("dashboard.pushes.recharge_rate"),
+    ]
+    reminders = Table(
+        "reminders",
+        t("dashboard.pushes.reminders"),
+        [t("dashboard.campaign"), *counts],
+        [[names.get(r.key, str(r.key)), *_push_row(r)] for r in figures.reminders],
+    )
+    broadcasts = Table(
+        "broadcasts",
+        t("dashboard.pushes.broadcasts"),
+        [t("dashboard.pushes.broadcast"), t("dashboard.campaign"), *counts],
+        [
+            [
+                _broadcast_name(b.key, figures.broadcast_texts.get(b.key), zh),
+                None if b.campaign_id is None else names.get(b.campaign_id, str(b.campaign_id)),
+                *_push_row(b),
+            ]
+            for b in figures.broadcasts
+        ],
+    )
+    steps = counts[0], counts[1], counts[3]
+
+    def totals(outcomes: list[PushOutcome]) -> list[float | int]:
+        return [
+            sum(o.sent for o in outcomes),
+            sum(o.opened for o in outcomes),
+            sum(o.recharged for o in outcomes),
+        ]
+
+    return Page(
+        tables=[reminders, broadcasts],
+        charts=[
+            Chart(
+                "pushes",
+                t("dashboard.page.pushes"),
+                "bar",
+                list(steps),
+                [
+                    (t("dashboard.pushes.reminders"), totals(figures.reminders)),
+                    (t("dashboard.pushes.broadcasts"), totals(figures.broadcasts)),
+                ],
+            )
+        ],
+        notes=[t("dashboard.note.pushes")],
+    )
+
+
+def _broadcast_name(broadcast_id: int, text: tuple[str, str] | None, zh: bool) -> str:
+    """ "#12 first words of its text" (the staff member's language)."""
+    if text is None:
+        return f"#{broadcast_id}"
+    words = " ".join((text[0] if zh else text[1]).split())
+    return f"#{broadcast_id} {words[:30]}{'…' if len(words) > 30 else ''}"
+
+
 PAGES: dict[str, PageBuilder] = {
     "overview": overview,
     "funnel": funnel,
@@ -418,4 +496,5 @@ PAGES: dict[str, PageBuilder] = {
     "referrals": referrals,
     "support": support,
     "holdout": holdout,
+    "pushes": pushes,
 }

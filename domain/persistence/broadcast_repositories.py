@@ -150,6 +150,21 @@ def audience_conditions(
     return found
 
 
+def first_recharge_since(customer_id: Any, since: Any) -> Any:
+    """The customer's first completed recharge at or after `since` (a correlated scalar): what
+    a push or a reminder led to."""
+    return (
+        select(func.min(OrderRow.completed_at))
+        .where(
+            OrderRow.customer_id == customer_id,
+            OrderRow.purpose == OrderPurpose.RECHARGE.value,
+            OrderRow.status == OrderStatus.COMPLETED.value,
+            OrderRow.completed_at >= since,
+        )
+        .scalar_subquery()
+    )
+
+
 def _variant(broadcast_id: int, shares: tuple[int, ...]) -> ColumnElement[int]:
     """`variant_of(bucket_of(customer, broadcast), shares)` as SQL, the same on both databases."""
     if len(shares) <= 1:
@@ -522,15 +537,8 @@ class BroadcastRepository:
     async def outcomes(self, broadcast_id: int) -> list[PushOutcome]:
         """Each push sent: its variant, whether a button was pressed, when it was sent, and
         the customer's first completed recharge since then (or None)."""
-        first_recharge = (
-            select(func.min(OrderRow.completed_at))
-            .where(
-                OrderRow.customer_id == BroadcastOutboxRow.customer_id,
-                OrderRow.purpose == OrderPurpose.RECHARGE.value,
-                OrderRow.status == OrderStatus.COMPLETED.value,
-                OrderRow.completed_at >= BroadcastOutboxRow.settled_at,
-            )
-            .scalar_subquery()
+        first_recharge = first_recharge_since(
+            BroadcastOutboxRow.customer_id, BroadcastOutboxRow.settled_at
         )
         result = await self._session.execute(
             select(

@@ -223,6 +223,22 @@ class ReminderRepository:
         )
         return row is not None
 
+    async def pressed(self, outbox_id: int, customer_id: int, at: datetime) -> bool:
+        """The first press of a button of the customer's reminder; False if pressed before
+        (or not theirs)."""
+        result = await self._session.execute(
+            update(ReminderOutboxRow)
+            .where(
+                ReminderOutboxRow.id == outbox_id,
+                ReminderOutboxRow.customer_id == customer_id,
+                ReminderOutboxRow.pressed_at.is_(None),
+            )
+            .values(pressed_at=at)
+            .returning(ReminderOutboxRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
     async def skip(self, reasons: dict[int, str], at: datetime) -> None:
         for reason in set(reasons.values()):
             ids = [outbox_id for outbox_id, r in reasons.items() if r == reason]

@@ -53,6 +53,8 @@ class ReminderOutboxRow(Base):
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     planned_at: Mapped[datetime] = mapped_column(UtcDateTime())
     settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The customer's first press of a button of this reminder.
+    pressed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class UnreachableCustomerRow(Base):

@@ -34,6 +34,7 @@ from domain.persistence.loyalty_repositories import (
 from domain.persistence.number_allowances import NumberAllowanceRepository
 from domain.persistence.pin_repository import PinRepository
 from domain.persistence.privacy_repositories import PrivacyRepository
+from domain.persistence.push_figure_queries import PushFigureQueries
 from domain.persistence.referral_repositories import ReferralRepository
 from domain.persistence.reminder_repositories import LeaseRepository, ReminderRepository
 from domain.persistence.repositories import (
@@ -229,6 +230,10 @@ class UnitOfWork:
     @cached_property
     def figures(self) -> FigureQueries:
         return FigureQueries(self)
+
+    @cached_property
+    def push_figures(self) -> PushFigureQueries:
+        return PushFigureQueries(self.session)
 
     @cached_property
     def risk(self) -> RiskRepository:

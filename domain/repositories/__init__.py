@@ -28,7 +28,7 @@ from domain.audit import AuditEntry, AuditRecord
 from domain.repositories.campaign_files import CampaignFileRepository
 from domain.repositories.consents import ConsentRepository
 from domain.repositories.dashboard import DashboardTokenRepository
-from domain.repositories.figures import FigureReader
+from domain.repositories.figures import FigureReader, PushFigureReader
 from domain.repositories.pins import PinRepository
 
 # -- records -----------------------------------------------------------------------------------
@@ -548,6 +548,9 @@ class UnitOfWork(Protocol):
 
     @property
     def figures(self) -> FigureReader: ...
+
+    @property
+    def push_figures(self) -> PushFigureReader: ...
 
 
 class UnitOfWorkFactory(Protocol):

@@ -14,6 +14,7 @@ from domain.figures import (
     PointsFigures,
     ReferralFigures,
     Sales,
+    SentMessage,
 )
 from domain.orders import OrderStatus
 
@@ -57,3 +58,15 @@ class FigureReader(Protocol):
 
     async def tickets(self, period: Period) -> list[TicketRecord]:
         """Tickets opened in the period."""
+
+
+class PushFigureReader(Protocol):
+    async def reminders_sent(self, period: Period, campaign_id: int | None) -> list[SentMessage]:
+        """Reminders sent in the period (of one campaign, or all), keyed by campaign."""
+
+    async def broadcasts_sent(self, period: Period, campaign_id: int | None) -> list[SentMessage]:
+        """Pushes delivered in the period (of one campaign's broadcasts, or all), keyed by
+        broadcast."""
+
+    async def broadcast_texts(self, ids: list[int]) -> dict[int, tuple[str, str]]:
+        """(zh, en) text of each broadcast."""

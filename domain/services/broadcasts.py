@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.broadcasts import (
     MAX_VARIANTS,
+    RECHARGE_WINDOW,
     Audience,
     BroadcastStatus,
     PushContent,
@@ -97,7 +98,6 @@ class BroadcastProgress:
 
 
 # A recharge this soon after a push counts for it in the report.
-RECHARGE_WINDOW = timedelta(hours=24)
 # Campaigns offered to choose from in the broadcast conversation.
 MAX_CAMPAIGN_CHOICES = 10
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from domain.broadcasts import RECHARGE_WINDOW
 from domain.figures import (
     Funnel,
     HourlySales,
@@ -12,7 +13,10 @@ from domain.figures import (
     Overview,
     Period,
     PointsFigures,
+    PushesFigures,
+    PushOutcome,
     ReferralFigures,
+    SentMessage,
     SupportFigures,
 )
 from domain.holdout import GroupOutcome, Uplift, in_control, uplift
@@ -30,6 +34,21 @@ class CampaignChoice:
     name_en: str
     starts_at: datetime
     ends_at: datetime
+
+
+def push_outcomes(sent: list[SentMessage]) -> list[PushOutcome]:
+    """Messages summed by campaign or broadcast (in that key's order): sent, opened, and
+    followed by a recharge within 24 hours (as a broadcast's report counts them)."""
+    totals: dict[int, list[int]] = {}
+    campaigns: dict[int, int | None] = {}
+    for key, campaign_id, pressed, at, first in sent:
+        counts = totals.setdefault(key, [0, 0, 0])
+        campaigns[key] = campaign_id
+        counts[0] += 1
+        counts[1] += 1 if pressed else 0
+        if at is not None and first is not None and first - at <= RECHARGE_WINDOW:
+            counts[2] += 1
+    return [PushOutcome(key, campaigns[key], *totals[key]) for key in sorted(totals)]
 
 
 class DashboardFigures:
@@ -101,3 +120,12 @@ class DashboardFigures:
             rows = await uow.figures.tickets(period)
         stats = support_stats([ticket_of(row) for row in rows])
         return SupportFigures(stats, sum(1 for row in rows if row.escalated_at is not None))
+
+    async def pushes(self, period: Period, campaign_id: int | None = None) -> PushesFigures:
+        """Reminders (by campaign) and broadcasts sent in the period, and what they led to."""
+        async with self._uow.read() as uow:
+            queries = uow.push_figures
+            reminders = push_outcomes(await queries.reminders_sent(period, campaign_id))
+            broadcasts = push_outcomes(await queries.broadcasts_sent(period, campaign_id))
+            texts = await queries.broadcast_texts([b.key for b in broadcasts])
+        return PushesFigures(reminders, broadcasts, texts)

@@ -414,6 +414,12 @@ class ReminderService:
             await uow.commit()
         return done
 
+    async def pressed(self, outbox_id: int, customer_id: int) -> None:
+        """The customer pressed a button of their reminder (counted once: "opened")."""
+        async with self._uow() as uow:
+            await uow.reminders.pressed(outbox_id, customer_id, self._clock())
+            await uow.commit()
+
     async def failed(self, outbox_id: int, reason: str) -> None:
         """Dead-lettered: given up on, with the reason."""
         async with self._uow() as uow:

@@ -56,6 +56,21 @@ class StopReminders(ButtonData, prefix="rmd-x"):
 
 
 @dataclass(frozen=True)
+class ReminderRecharge(ButtonData, prefix="rmd-r"):
+    """ "Recharge now" on a reminder (the press is counted as the reminder opened)."""
+
+    outbox_id: int
+
+
+@dataclass(frozen=True)
+class ReminderStop(ButtonData, prefix="rmd-s"):
+    """ "No more reminders" on a reminder (the press is counted as the reminder opened)."""
+
+    outbox_id: int
+    campaign_id: int
+
+
+@dataclass(frozen=True)
 class ShowReminders(ButtonData, prefix="rmd"):
     pass
 
@@ -133,8 +148,13 @@ def reminder_reply(t: Texts, reminder: DueReminder) -> Reply:
     return Reply(
         "\n".join(lines),
         (
-            (Button(t("offers.recharge_now"), ShowRecharge().pack()),),
-            (Button(t("reminders.stop"), StopReminders(reminder.campaign_id).pack()),),
+            (Button(t("offers.recharge_now"), ReminderRecharge(reminder.outbox_id).pack()),),
+            (
+                Button(
+                    t("reminders.stop"),
+                    ReminderStop(reminder.outbox_id, reminder.campaign_id).pack(),
+                ),
+            ),
         ),
     )
 
@@ -259,6 +279,16 @@ def register(router: ConversationRouter) -> None:
         )
         ctx.notice(ctx.t("reminders.on" if on else "reminders.off"))
         await _refresh_offers(ctx, data.campaign_id)
+
+    @router.button(ReminderRecharge)
+    async def reminder_recharge(ctx: Context, data: ReminderRecharge) -> None:
+        await ctx.services.reminders.pressed(data.outbox_id, ctx.customer.id)
+        await router.press(ctx, ShowRecharge())
+
+    @router.button(ReminderStop)
+    async def reminder_stop(ctx: Context, data: ReminderStop) -> None:
+        await ctx.services.reminders.pressed(data.outbox_id, ctx.customer.id)
+        await router.press(ctx, StopReminders(data.campaign_id))
 
     @router.button(StopReminders)
     async def stop(ctx: Context, data: StopReminders) -> None:

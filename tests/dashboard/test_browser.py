@@ -16,6 +16,7 @@ from bot.dashboard.pages import PAGES
 from tests.dashboard.conftest import STAFF_ID, Site
 from tests.dashboard.test_figures import WEEK as PERIOD
 from tests.dashboard.test_figures import Shop, _fill
+from tests.dashboard.test_pushes import fill_pushes
 from tests.handlers.chat import Chat
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -81,6 +82,13 @@ async def test_staff_sign_in_and_see_every_chart_drawn_with_the_databases_number
     await page.goto(str(site.client.make_url(f"/p/offers?{WEEK}&campaign={shop.campaign}")))
     first_three = (await shop.figures.offers(PERIOD, shop.campaign))[0]
     assert await _drawn(page, f"burn_down_{first_three.offer_id}") == [2, 1, 0]
+    # Reminders and pushes (tests/dashboard/test_pushes.py): 3 reminders sent, 2 opened, 1
+    # followed by a recharge within 24 hours; the broadcast: 3, 1, 1.
+    await fill_pushes(site.app.engine)
+    await page.goto(str(site.client.make_url(f"/p/pushes?{WEEK}")))
+    assert await _drawn(page, "pushes") == [3, 2, 1]
+    pushes = await page.evaluate("window.dashboardCharts.pushes.getOption().series[1].data")
+    assert [float(v) for v in pushes] == [3, 1, 1]
     for name in PAGES:
         await page.goto(str(site.client.make_url(f"/p/{name}?{WEEK}")))
         assert await page.locator("header h1").count() == 1, name

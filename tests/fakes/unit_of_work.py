@@ -33,6 +33,7 @@ from domain.figures import (
     PointsFigures,
     ReferralFigures,
     Sales,
+    SentMessage,
 )
 from domain.orders import OrderStatus
 from domain.persistence.unit_of_work import NestedUnitOfWorkError
@@ -226,6 +227,7 @@ class FakeUnitOfWork:
         self.dashboard_tokens = FakeDashboardTokenRepository(self)
         self.campaign_files = FakeCampaignFileRepository(self)
         self.figures = FakeFigureReader()
+        self.push_figures = FakePushFigureReader()
 
     async def __aenter__(self) -> FakeUnitOfWork:
         if _open_unit.get() is not None:
@@ -1057,4 +1059,20 @@ class FakeFigureReader:
         raise self._not_here()
 
     async def tickets(self, period: Period) -> list[TicketRecord]:
+        raise self._not_here()
+
+
+class FakePushFigureReader:
+    """Reminders and pushes figures are read on the databases only, as the other figures."""
+
+    def _not_here(self) -> NotImplementedError:
+        return NotImplementedError("dashboard figures are read on the databases only")
+
+    async def reminders_sent(self, period: Period, campaign_id: int | None) -> list[SentMessage]:
+        raise self._not_here()
+
+    async def broadcasts_sent(self, period: Period, campaign_id: int | None) -> list[SentMessage]:
+        raise self._not_here()
+
+    async def broadcast_texts(self, ids: list[int]) -> dict[int, tuple[str, str]]:
         raise self._not_here()
