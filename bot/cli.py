@@ -127,6 +127,7 @@ async def _dashboard(app: App, frontend: str) -> web.AppRunner | None:
         metrics,
         secure_cookie=(app.settings.dashboard_base_url or "").startswith("https://"),
         zone=ZoneInfo(app.settings.reminder_timezone),
+        refresh_seconds=app.settings.dashboard_refresh_seconds,
     )
     return await start_dashboard(deps, *listen)
 

@@ -147,6 +147,8 @@ class Settings(BaseSettings):
     # reach it (its public base URL, for sign-in links); unset: http://DASHBOARD_LISTEN.
     dashboard_listen: str = "127.0.0.1:8081"
     dashboard_url: str | None = None
+    # An open dashboard page reads its figures again this often and redraws when they changed.
+    dashboard_refresh_seconds: float = Field(default=5.0, gt=0, le=3600)
 
     # Campaign pushes (broadcasts): at most this many a customer a day (China time) across all
     # broadcasts; planned and sent every BROADCAST_SWEEP_SECONDS (never in QUIET_HOURS).

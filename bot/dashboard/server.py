@@ -8,6 +8,7 @@ staff member's language; charts are drawn by Apache ECharts, served from the pac
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bot.dashboard.exports import XLSX_TYPE, as_csv, as_xlsx
 from bot.dashboard.metrics import CONTENT_TYPE, BotMetrics
-from bot.dashboard.pages import PAGES, Scope
+from bot.dashboard.pages import PAGES, Page, Scope
 from domain.clock import Clock, utc_now
 from domain.figures import Period
 from domain.languages import DEFAULT_LANGUAGE, Language
@@ -67,6 +68,8 @@ class DashboardDeps:
     frontend_ready: Callable[[], bool] | None = None
     # Days and hours are shown in this time zone (the customers', REMINDER_TIMEZONE).
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    # How often an open page's figures are read again and pushed to it when they changed.
+    refresh_seconds: float = 5.0
 
 
 DEPS = web.AppKey("dashboard", DashboardDeps)
@@ -96,6 +99,7 @@ def build_dashboard(deps: DashboardDeps) -> web.Application:
     app.router.add_post("/signout", sign_out)
     app.router.add_get("/", page)
     app.router.add_get("/p/{page}", page)
+    app.router.add_get("/events", events)
     app.router.add_get("/export/{page}/{table}.{kind}", export)
     app.router.add_static("/static/", STATIC, append_version=False)
     return app
@@ -289,6 +293,59 @@ async def page(request: web.Request) -> web.Response:
         shown_to=scope.local(scope.period.end).strftime("%Y-%m-%d %H:%M"),
         charts=json.dumps(charts, ensure_ascii=False).replace("<", "\\u003c"),
     )
+
+
+def _cell(value: object) -> str:
+    return "—" if value is None else str(value)
+
+
+def live_figures(built: Page) -> str:
+    """What a live page redraws: its charts, and its tables' cells as the page shows them."""
+    return json.dumps(
+        {
+            "charts": {chart.key: chart.as_json() for chart in built.charts},
+            "tables": {
+                table.key: [[_cell(cell) for cell in row] for row in table.rows]
+                for table in built.tables
+            },
+        },
+        ensure_ascii=False,
+    )
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events for an open page (`?page=NAME` and the page's own query): its
+    figures at once, then again whenever they change (read every `refresh_seconds`), and
+    "signed-out" when the session ends (checked on every round), after which the stream ends."""
+    session = await _session(request)
+    if session is None:
+        return _needs_sign_in(request)
+    builder = PAGES.get(request.query.get("page", "overview"))
+    if builder is None:
+        raise web.HTTPNotFound()
+    deps = request.app[DEPS]
+    t = await _language(request, session)
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
+    )
+    await response.prepare(request)
+    last = ""
+    try:
+        while True:
+            if await _session(request) is None:
+                await response.write(b"event: signed-out\ndata: {}\n\n")
+                break
+            scope, _ = await _scope(request, deps)
+            figures = live_figures(await builder(deps.services, t, scope))
+            if figures != last:
+                await response.write(f"event: figures\ndata: {figures}\n\n".encode())
+                last = figures
+            else:
+                await response.write(b": unchanged\n\n")
+            await asyncio.sleep(deps.refresh_seconds)
+    except ConnectionResetError:
+        pass  # the page was closed
+    return response
 
 
 async def export(request: web.Request) -> web.StreamResponse:

@@ -70,7 +70,7 @@ async def site(database_url: str) -> AsyncIterator[Site]:
     app = await build_app(settings, clock=clock)
     metrics = BotMetrics("console")
     app.conversation.observers.append(metrics.handled)
-    deps = DashboardDeps(app.services, app.engine, metrics, clock=clock)
+    deps = DashboardDeps(app.services, app.engine, metrics, clock=clock, refresh_seconds=0.2)
     client = TestClient(TestServer(build_dashboard(deps)))
     await client.start_server()
     try:

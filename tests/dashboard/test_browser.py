@@ -8,12 +8,14 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from bot.dashboard.pages import PAGES
 from tests.dashboard.conftest import STAFF_ID, Site
+from tests.dashboard.data import add_customer, add_order
 from tests.dashboard.test_figures import WEEK as PERIOD
 from tests.dashboard.test_figures import Shop, _fill
 from tests.dashboard.test_pushes import fill_pushes
@@ -99,3 +101,26 @@ async def test_a_browser_without_a_session_sees_no_chart(site: Site, browser: Br
     response = await page.goto(str(site.client.make_url("/")))
     assert response is not None and response.status == 401
     assert await page.locator("[data-chart]").count() == 0
+
+
+async def test_an_open_page_shows_a_new_recharge_without_reloading(
+    site: Site, browser: Browser
+) -> None:
+    now = site.clock()
+    customer = await add_customer(site.app.engine, 5201, now - timedelta(days=2))
+    await add_order(site.app.engine, customer, 1000, now - timedelta(hours=3))
+    page = await _signed_in(site, browser, "en")
+    await page.goto(str(site.client.make_url("/?period=day")))
+    recharges = "#table-sales tbody tr:first-child td:nth-child(2)"
+    assert await page.text_content(recharges) == "1"
+    assert await _drawn(page, "recharges_by_hour") == [0] * 17 + [1] + [0] * 6
+    await page.evaluate("window.stillTheSamePage = true")
+    await add_order(site.app.engine, customer, 2500, now - timedelta(hours=1))
+    await page.wait_for_function(
+        "(cell) => document.querySelector(cell).textContent === '2'", arg=recharges, timeout=15_000
+    )
+    by_hour = await page.evaluate(
+        "window.dashboardCharts.recharges_by_hour.getOption().series[0].data"
+    )
+    assert by_hour == [0] * 17 + [1, 0, 1] + [0] * 4  # 17:01 and 19:01 in Beijing
+    assert await page.evaluate("window.stillTheSamePage") is True

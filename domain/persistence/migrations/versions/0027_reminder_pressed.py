@@ -1,7 +1,7 @@
 """reminders record when the customer first pressed a button of theirs (the dashboard's "opened")
 
-Revision ID: 0025_reminder_pressed
-Revises: 0024_referral_two_person
+Revision ID: 0027_reminder_pressed
+Revises: 0026_dashboard_rollups
 Create Date: 2026-12-05
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0025_reminder_pressed"
-down_revision = "0024_referral_two_person"
+revision = "0027_reminder_pressed"
+down_revision = "0026_dashboard_rollups"
 branch_labels = None
 depends_on = None
 
