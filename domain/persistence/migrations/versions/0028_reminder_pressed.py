@@ -1,7 +1,7 @@
 """reminders record when the customer first pressed a button of theirs (the dashboard's "opened")
 
-Revision ID: 0027_reminder_pressed
-Revises: 0026_dashboard_rollups
+Revision ID: 0028_reminder_pressed
+Revises: 0027_points_lapse_due
 Create Date: 2026-12-05
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0027_reminder_pressed"
-down_revision = "0026_dashboard_rollups"
+revision = "0028_reminder_pressed"
+down_revision = "0027_points_lapse_due"
 branch_labels = None
 depends_on = None
 
