@@ -5,7 +5,6 @@ takes its offers' slots, in the order's own unit of work."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
@@ -20,6 +19,7 @@ from domain.persistence.tables import (
     WalletEntryRow,
     WalletRow,
 )
+from domain.repositories import PointsEarning
 
 POINTS_BALANCES = cast(Table, PointsBalanceRow.__table__)
 POINTS_ENTRIES = cast(Table, PointsEntryRow.__table__)
@@ -46,18 +46,6 @@ def take_slot() -> Update:
         .values(used=OFFERS.c.used + 1, spent_fen=OFFERS.c.spent_fen + cashback)
         .returning(OFFERS.c.id)
     )
-
-
-@dataclass(frozen=True)
-class SlotClaim:
-    """A slot of an offer that a customer's order takes, with the cash-back it spends of the
-    offer's budget."""
-
-    offer_id: int
-    customer_id: int
-    cashback_fen: int = 0
-    # How many of the customer's orders may hold or be granted the offer (None: any).
-    uses_per_customer: int | None = None
 
 
 def balance_shift(balance: Column[int], owner: Column[int]) -> Update:
@@ -102,46 +90,6 @@ _FIRST_POINTS_ENTRY = OnConflict(
         .returning(POINTS_ENTRIES.c.id)
     )
 )
-
-
-@dataclass(frozen=True)
-class PointsEarning:
-    """Points (> 0) a customer earns, as one ledger entry keyed `key` that lapses at
-    `expires_at`."""
-
-    points: int
-    key: str
-    expires_at: datetime | None = None
-
-    def __post_init__(self) -> None:
-        if self.points <= 0:
-            raise ValueError(f"cannot earn {self.points} points")
-
-
-@dataclass(frozen=True)
-class Cashback:
-    """Cash-back (> 0) into a customer's wallet, as one wallet ledger entry keyed `key`."""
-
-    amount_fen: int
-    currency: str
-    key: str
-
-    def __post_init__(self) -> None:
-        if self.amount_fen <= 0:
-            raise ValueError(f"cannot pay {self.amount_fen} fen of cash-back")
-
-
-@dataclass(frozen=True)
-class Grant:
-    """What completing an order grants: its points, its cash-back, and the slots it holds
-    granted (`claims`)."""
-
-    earning: PointsEarning | None = None
-    cashback: Cashback | None = None
-    claims: bool = False
-
-    def __bool__(self) -> bool:
-        return self.earning is not None or self.cashback is not None or self.claims
 
 
 async def earn_points_once(

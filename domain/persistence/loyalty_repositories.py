@@ -18,7 +18,6 @@ from domain.persistence.ledgers import (
     POINTS_EARN_SHIFT,
     POINTS_ENTRY,
     POINTS_SHIFT,
-    SlotClaim,
     take_slot,
 )
 from domain.persistence.points_lapse import (
@@ -40,6 +39,7 @@ from domain.persistence.tables import (
     RewardCouponRow,
     RewardRow,
 )
+from domain.repositories import SlotClaim
 
 GRANTED, RELEASED = "granted", "released"
 

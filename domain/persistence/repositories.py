@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -29,18 +29,12 @@ from domain.persistence.allowance_repository import AllowanceRepository
 from domain.persistence.core import (
     CoreConnection,
     OnConflict,
-    Record,
     Repository,
     RowInserter,
     StatementsByKeys,
     prefixed,
 )
-from domain.persistence.ledgers import (
-    Grant,
-    SlotClaim,
-    balance_shift,
-    earn_points_once,
-)
+from domain.persistence.ledgers import balance_shift, earn_points_once
 from domain.persistence.loyalty_repositories import OfferClaimRepository
 from domain.persistence.rollups import add_completed_recharge
 from domain.persistence.tables import (
@@ -57,10 +51,17 @@ from domain.persistence.tables import (
 from domain.repositories import (
     ConversationRecord,
     CustomerRecord,
+    Grant,
     NewCustomer,
+    NewOrder,
     NewPayment,
+    OrderChange,
+    OrderEventRecord,
+    OrderRecord,
     PaymentRecord,
     PhoneBindingRecord,
+    ProductRecord,
+    SlotClaim,
     TurnRecord,
     WalletEntryRecord,
 )
@@ -317,30 +318,72 @@ _PAYMENTS = cast(Table, PaymentRow.__table__)
 _WALLETS = cast(Table, WalletRow.__table__)
 _WALLET_ENTRIES = cast(Table, WalletEntryRow.__table__)
 
-_PRODUCT = select(_PRODUCTS).where(_PRODUCTS.c.id == bindparam("product_id"))
+_PRODUCT_FIELDS = tuple(f.name for f in fields(ProductRecord))
+_PRODUCT_COLUMNS = [_PRODUCTS.c[name] for name in _PRODUCT_FIELDS]
+_PRODUCT = select(*_PRODUCT_COLUMNS).where(_PRODUCTS.c.id == bindparam("product_id"))
+_PRODUCT_BY_CODE = select(*_PRODUCT_COLUMNS).where(_PRODUCTS.c.code == bindparam("code"))
+_ACTIVE_PRODUCTS = (
+    select(*_PRODUCT_COLUMNS)
+    .where(_PRODUCTS.c.kind == bindparam("kind"), _PRODUCTS.c.active.is_(True))
+    .order_by(_PRODUCTS.c.sort_order, _PRODUCTS.c.id)
+)
+
+
+def _product(row: Sequence[Any] | None) -> ProductRecord | None:
+    return _product_record(row) if row is not None else None
+
+
+def _product_record(row: Sequence[Any]) -> ProductRecord:
+    return ProductRecord(*row)
 
 
 class ProductRepository(Repository):
-    async def active(self, kind: str) -> list[ProductRow]:
-        result = await self._session.execute(
-            select(ProductRow)
-            .where(ProductRow.kind == kind, ProductRow.active.is_(True))
-            .order_by(ProductRow.sort_order, ProductRow.id)
-        )
-        return list(result.scalars())
+    async def active(self, kind: str) -> list[ProductRecord]:
+        rows = await (await self._core()).rows(_ACTIVE_PRODUCTS, kind=kind)
+        return [_product_record(row) for row in rows]
 
-    async def get(self, product_id: int) -> Record | None:
-        """The product's row (columns by name), whatever its state."""
-        return await (await self._core()).row(_PRODUCT, product_id=product_id)
+    async def get(self, product_id: int) -> ProductRecord | None:
+        """The product, whatever its state."""
+        return _product(await (await self._core()).row(_PRODUCT, product_id=product_id))
 
-    async def by_code(self, code: str) -> ProductRow | None:
-        result = await self._session.execute(select(ProductRow).where(ProductRow.code == code))
-        return result.scalar_one_or_none()
+    async def by_code(self, code: str) -> ProductRecord | None:
+        return _product(await (await self._core()).row(_PRODUCT_BY_CODE, code=code))
 
 
-_ORDER = select(_ORDERS).where(_ORDERS.c.id == bindparam("order_id"))
+# An order is read in the field order of `OrderRecord`, so a row is the record's arguments.
+_ORDER_FIELDS = tuple(f.name for f in fields(OrderRecord))
+_ORDER_COLUMNS = [_ORDERS.c[name] for name in _ORDER_FIELDS]
+
+
+def _order(row: Sequence[Any] | None) -> OrderRecord | None:
+    return _order_record(row) if row is not None else None
+
+
+def _order_record(row: Sequence[Any]) -> OrderRecord:
+    return OrderRecord(*row)
+
+
+_ORDER = select(*_ORDER_COLUMNS).where(_ORDERS.c.id == bindparam("order_id"))
+_ORDERS_OF_CUSTOMER = (
+    select(*_ORDER_COLUMNS)
+    .where(_ORDERS.c.customer_id == bindparam("customer_id"))
+    .order_by(_ORDERS.c.created_at.desc(), _ORDERS.c.id.desc())
+    .limit(bindparam("limit"))
+)
 _ORDER_STATUS = select(_ORDERS.c.status).where(_ORDERS.c.id == bindparam("order_id"))
-_ORDER_INSERT = RowInserter(_ORDERS)
+_NEW_ORDER = tuple(f.name for f in fields(NewOrder))
+_ORDER_INSERT = (
+    insert(_ORDERS)
+    .values(
+        {name: bindparam(name, type_=_ORDERS.c[name].type) for name in _NEW_ORDER}
+        | {
+            "updated_at": bindparam("created_at", type_=_ORDERS.c.updated_at.type),
+            "outcome_notified": False,
+            "last_cause": bindparam("last_cause"),
+        }
+    )
+    .returning(*_ORDER_COLUMNS)
+)
 
 
 def _order_update(keys: tuple[str, ...], *guards: ColumnElement[bool]) -> Update:
@@ -357,7 +400,7 @@ def _order_update(keys: tuple[str, ...], *guards: ColumnElement[bool]) -> Update
             {"status": bindparam("v_status"), "updated_at": bindparam("v_updated_at")}
             | {key: bindparam(f"v_{key}") for key in keys}
         )
-        .returning(*_ORDERS.c)
+        .returning(*_ORDER_COLUMNS)
     )
 
 
@@ -389,21 +432,6 @@ _ORDER_SET = StatementsByKeys(
 )
 
 
-@dataclass(frozen=True)
-class OrderChange:
-    """An unpaid order's new price and terms, in place: same id, same number."""
-
-    amount_fen: int
-    list_price_fen: int
-    quote: dict[str, Any] | None
-    coupon_code: str | None
-    bundle_product_id: int | None = None
-    bundle_product_code: str | None = None
-    bundle_name_zh: str | None = None
-    bundle_name_en: str | None = None
-    bundle_price_fen: int | None = None
-
-
 # The columns an in-place change writes, and those that say the order is as it was read.
 _CHANGED = tuple(f.name for f in fields(OrderChange))
 _AS_READ = ("amount_fen", "list_price_fen", "coupon_code", "bundle_product_id")
@@ -422,7 +450,7 @@ _ORDER_CHANGE = (
         {key: bindparam(f"v_{key}", type_=_ORDERS.c[key].type) for key in _CHANGED}
         | {"updated_at": bindparam("at", type_=_ORDERS.c.updated_at.type)}
     )
-    .returning(*_ORDERS.c)
+    .returning(*_ORDER_COLUMNS)
 )
 
 
@@ -432,36 +460,38 @@ def _OUTCOME_FREE(now: datetime) -> ColumnElement[bool]:
 
 
 class OrderRepository(Repository):
-    async def add(self, row: OrderRow, cause: str, daily_limit_fen: int) -> int:
-        """Insert a new order (the columns `row` sets) with its first history row, from no
-        status to its own, for `cause`. Its id is set on `row` and returned.
+    async def add(self, order: NewOrder, cause: str, daily_limit_fen: int) -> OrderRecord:
+        """Insert a new order with its first history row, from no status to its own, for
+        `cause`; the order as kept.
 
         The order's amount is taken from its customer's total of the day for its purpose
         first, only within `daily_limit_fen` (`LimitExceeded`, nothing inserted): however
         many orders arrive at once, in any number of processes. It is given back when the
         order leaves the statuses that count (`move`)."""
-        scope = daily_scope(row.purpose, row.created_at)
-        if not await self._allowances.take(row.customer_id, scope, row.amount_fen, daily_limit_fen):
-            raise LimitExceeded("daily", Money(daily_limit_fen, row.currency))
-        row.last_cause = cause  # the database writes the first history row with it
-        return await _ORDER_INSERT.insert(await self._core(), row)
+        scope = daily_scope(order.purpose, order.created_at)
+        taken = await self._allowances.take(
+            order.customer_id, scope, order.amount_fen, daily_limit_fen
+        )
+        if not taken:
+            raise LimitExceeded("daily", Money(daily_limit_fen, order.currency))
+        values = {name: getattr(order, name) for name in _NEW_ORDER}
+        # The database writes the first history row with `last_cause`.
+        row = await (await self._core()).row(_ORDER_INSERT, **values, last_cause=cause)
+        assert row is not None
+        return _order_record(row)
 
     @property
     def _allowances(self) -> AllowanceRepository:
         return AllowanceRepository(self._uow)
 
-    async def get(self, order_id: int) -> Record | None:
-        """The order's row (columns by name, as `OrderRow` names them)."""
-        return await (await self._core()).row(_ORDER, order_id=order_id)
+    async def get(self, order_id: int) -> OrderRecord | None:
+        return _order(await (await self._core()).row(_ORDER, order_id=order_id))
 
-    async def of_customer(self, customer_id: int, limit: int) -> list[OrderRow]:
-        result = await self._session.execute(
-            select(OrderRow)
-            .where(OrderRow.customer_id == customer_id)
-            .order_by(OrderRow.created_at.desc(), OrderRow.id.desc())
-            .limit(limit)
+    async def of_customer(self, customer_id: int, limit: int) -> list[OrderRecord]:
+        rows = await (await self._core()).rows(
+            _ORDERS_OF_CUSTOMER, customer_id=customer_id, limit=limit
         )
-        return list(result.scalars())
+        return [_order_record(row) for row in rows]
 
     async def move(
         self,
@@ -475,19 +505,20 @@ class OrderRepository(Repository):
         grant: Grant | None = None,
         claims: Sequence[SlotClaim] = (),
         **values: object,
-    ) -> Record | None:
+    ) -> OrderRecord | None:
         """Move the order to `to_status` only if it is in one of `from_statuses` now; the
-        order's row after the move, or None when it was not moved.
+        order after the move, or None when it was not moved.
 
         The condition is checked by the database in the same statement, so of two concurrent
         attempts exactly one succeeds. The transition is recorded with its time and cause, by
         the database in the same statement.
         With `payment`, the order is paid by it (for the order's amount); a second payment of
-        the order is an IntegrityError. With `grant`, the order's customer is granted it by
+        the order is a `RecordConflict`. With `grant`, the order's customer is granted it by
         the move (points, cash-back, slots), each once; a customer with no points balance or
         wallet to move cannot be (ValueError). With `claims`, the order takes a slot of each
         offer first and moves only if it got them all; the slots it took stay held when it
-        did not move.
+        did not move (a claim another mover made for the order at the same moment is a
+        `RecordConflict`).
         """
         if sum((payment is not None, grant is not None, bool(claims))) > 1:
             raise ValueError("a move carries a payment, a grant or slot claims, not several")
@@ -512,7 +543,7 @@ class OrderRepository(Repository):
             taken = await OfferClaimRepository(self._uow).claim(claim, order_id, at)
             if not taken:
                 return None
-        moved = await core.row(_ORDER_MOVE(values), **params)
+        moved = _order(await core.row(_ORDER_MOVE(values), **params))
         if moved is not None and current == to_status:
             # The database records changes of status; a move that keeps it says why itself.
             await self.record(order_id, current, to_status, cause, at)
@@ -534,12 +565,12 @@ class OrderRepository(Repository):
 
     async def change_unpaid(
         self,
-        was: Record,
+        was: OrderRecord,
         change: OrderChange,
         cause: str,
         at: datetime,
         daily_limit_fen: int,
-    ) -> Record | None:
+    ) -> OrderRecord | None:
         """Change the unpaid order `was` (its row as read) in place to `change`, only while it
         is still new (no payment started), in its payment window and as it was read (price,
         coupon, pack): of concurrent changes and payments, one that read it before another
@@ -551,13 +582,15 @@ class OrderRepository(Repository):
         keeps nothing), a fall is given back."""
         core = await self._core()
         params = {f"was_{key}": getattr(was, key) for key in _AS_READ}
-        changed = await core.row(
-            _ORDER_CHANGE,
-            order_id=was.id,
-            unpaid=OrderStatus.CREATED.value,
-            at=at,
-            **params,
-            **prefixed({key: getattr(change, key) for key in _CHANGED}),
+        changed = _order(
+            await core.row(
+                _ORDER_CHANGE,
+                order_id=was.id,
+                unpaid=OrderStatus.CREATED.value,
+                at=at,
+                **params,
+                **prefixed({key: getattr(change, key) for key in _CHANGED}),
+            )
         )
         if changed is None:
             return None
@@ -606,7 +639,7 @@ class OrderRepository(Repository):
         method: str,
         cause: str,
         at: datetime,
-    ) -> Record | None:
+    ) -> OrderRecord | None:
         """created -> awaiting_payment by `method`, only for the owner's order, still in its
         payment window and of one of `purposes`; recorded like any move. The order's row after
         it, or None."""
@@ -620,7 +653,7 @@ class OrderRepository(Repository):
             "v_payment_method": method,
             "v_last_cause": cause,
         }
-        return await core.row(_START_PAYMENT(purposes), **params)
+        return _order(await core.row(_START_PAYMENT(purposes), **params))
 
     async def record(
         self, order_id: int, from_status: str | None, to_status: str, cause: str, at: datetime
@@ -640,13 +673,16 @@ class OrderRepository(Repository):
         core = await self._core()
         await core.run(_ORDER_SET(values), order_id=order_id, **prefixed(values))
 
-    async def events(self, order_id: int) -> list[OrderEventRow]:
+    async def events(self, order_id: int) -> list[OrderEventRecord]:
         result = await self._session.execute(
             select(OrderEventRow)
             .where(OrderEventRow.order_id == order_id)
             .order_by(OrderEventRow.id)
         )
-        return list(result.scalars())
+        return [
+            OrderEventRecord(e.id, e.order_id, e.from_status, e.to_status, e.cause, e.at)
+            for e in result.scalars()
+        ]
 
     async def events_since(self, customer_id: int, cause: str, since: datetime) -> int:
         """How many events with this cause the customer's orders had since then."""

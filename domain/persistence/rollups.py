@@ -26,13 +26,14 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from domain.orders import OrderPurpose, OrderStatus
-from domain.persistence.core import CoreConnection, OnConflict, Record
+from domain.persistence.core import CoreConnection, OnConflict
 from domain.persistence.rollup_tables import (
     EVERY_RECHARGE,
     RechargeCustomerHourRow,
     RechargeHourRow,
 )
 from domain.persistence.tables import OfferClaimRow, OfferRow, OrderRow, UtcDateTime
+from domain.repositories import OrderRecord
 
 _HOURS = cast(Table, RechargeHourRow.__table__)
 _CUSTOMER_HOURS = cast(Table, RechargeCustomerHourRow.__table__)
@@ -80,7 +81,7 @@ _CAMPAIGNS_OF_ORDER = (
 )
 
 
-async def add_completed_recharge(core: CoreConnection, order: Record) -> None:
+async def add_completed_recharge(core: CoreConnection, order: OrderRecord | Record) -> None:
     """Add the completed order (its row after the move) to the roll-ups, if it is a recharge:
     for every recharge and for each campaign whose offer it took."""
     if order.purpose != RECHARGE or order.status != COMPLETED or order.completed_at is None:

@@ -18,11 +18,11 @@ Conventions every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 from domain.audit import AuditEntry, AuditRecord
 from domain.repositories.campaign_files import CampaignFileRepository
@@ -216,19 +216,170 @@ class PaymentRecord:
     refund_route: str | None
 
 
-class OrderView(Protocol):
-    """What every reader of an order may rely on, however the repository returns it."""
+# -- the money path's records ------------------------------------------------------------------
 
-    @property
-    def id(self) -> int: ...
-    @property
-    def customer_id(self) -> int: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def amount_fen(self) -> int: ...
-    @property
-    def phone_digits(self) -> str | None: ...
+
+@dataclass(frozen=True)
+class ProductRecord:
+    """A product of the catalogue as stored (`domain.catalogue.Product` is what services make
+    of it)."""
+
+    id: int
+    code: str
+    kind: str
+    name_zh: str
+    name_en: str
+    price_fen: int
+    face_value_fen: int
+    currency: str
+    data_mb: int | None
+    validity_days: int | None
+    carriers: str  # comma-separated carrier codes; empty: every carrier
+    active: bool
+    sort_order: int
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """An order as stored (`domain.orders.Order` is what services make of it)."""
+
+    id: int
+    customer_id: int
+    chat_id: int | None
+    purpose: str
+    status: str
+    amount_fen: int
+    currency: str
+    phone_digits: str | None
+    carrier: str | None
+    product_id: int | None
+    product_kind: str | None
+    product_name_zh: str
+    product_name_en: str
+    payment_method: str | None
+    gateway_reference: str | None
+    failure_reason: str | None
+    next_check_at: datetime | None
+    created_at: datetime
+    expires_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    outcome_notified: bool
+    outcome_claimed_until: datetime | None
+    last_cause: str | None
+    list_price_fen: int | None
+    quote: dict[str, Any] | None
+    coupon_code: str | None
+    bundle_product_id: int | None
+    bundle_product_code: str | None
+    bundle_name_zh: str | None
+    bundle_name_en: str | None
+    bundle_price_fen: int | None
+    reward_coupon_id: int | None
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """An order to keep (`OrderRepository.add`); it is last changed when it is created."""
+
+    customer_id: int
+    purpose: str
+    status: str
+    amount_fen: int
+    currency: str
+    created_at: datetime
+    expires_at: datetime
+    chat_id: int | None = None
+    phone_digits: str | None = None
+    carrier: str | None = None
+    product_id: int | None = None
+    product_kind: str | None = None
+    product_name_zh: str = ""
+    product_name_en: str = ""
+    payment_method: str | None = None
+    list_price_fen: int | None = None
+    quote: dict[str, Any] | None = None
+    coupon_code: str | None = None
+    completed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OrderEventRecord:
+    """One line of an order's history: a change of status, or a note (same status)."""
+
+    id: int
+    order_id: int
+    from_status: str | None
+    to_status: str
+    cause: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class OrderChange:
+    """An unpaid order's new price and terms, in place: same id, same number."""
+
+    amount_fen: int
+    list_price_fen: int
+    quote: dict[str, Any] | None
+    coupon_code: str | None
+    bundle_product_id: int | None = None
+    bundle_product_code: str | None = None
+    bundle_name_zh: str | None = None
+    bundle_name_en: str | None = None
+    bundle_price_fen: int | None = None
+
+
+@dataclass(frozen=True)
+class SlotClaim:
+    """A slot of an offer that a customer's order takes, with the cash-back it spends of the
+    offer's budget."""
+
+    offer_id: int
+    customer_id: int
+    cashback_fen: int = 0
+    # How many of the customer's orders may hold or be granted the offer (None: any).
+    uses_per_customer: int | None = None
+
+
+@dataclass(frozen=True)
+class PointsEarning:
+    """Points (> 0) a customer earns, as one ledger entry keyed `key` that lapses at
+    `expires_at`."""
+
+    points: int
+    key: str
+    expires_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.points <= 0:
+            raise ValueError(f"cannot earn {self.points} points")
+
+
+@dataclass(frozen=True)
+class Cashback:
+    """Cash-back (> 0) into a customer's wallet, as one wallet ledger entry keyed `key`."""
+
+    amount_fen: int
+    currency: str
+    key: str
+
+    def __post_init__(self) -> None:
+        if self.amount_fen <= 0:
+            raise ValueError(f"cannot pay {self.amount_fen} fen of cash-back")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What completing an order grants: its points, its cash-back, and the slots it holds
+    granted (`claims`)."""
+
+    earning: PointsEarning | None = None
+    cashback: Cashback | None = None
+    claims: bool = False
+
+    def __bool__(self) -> bool:
+        return self.earning is not None or self.cashback is not None or self.claims
 
 
 # -- repositories ------------------------------------------------------------------------------
@@ -379,14 +530,140 @@ class PaymentRepository(Protocol):
         """Refunded by `route`, once."""
 
 
-class OrderReader(Protocol):
-    """Reading one order, and forgetting the numbers of a customer's orders (the rest of the
-    order repository is the persistence's for now)."""
+class ProductRepository(Protocol):
+    async def active(self, kind: str) -> list[ProductRecord]:
+        """The active products of `kind`, in the catalogue's order."""
 
-    async def get(self, order_id: int) -> OrderView | None: ...
+    async def get(self, product_id: int) -> ProductRecord | None:
+        """The product, whatever its state."""
+
+    async def by_code(self, code: str) -> ProductRecord | None: ...
+
+
+class AllowanceRepository(Protocol):
+    """Running totals of a customer (`domain/allowances.py`), taken within a limit."""
+
+    async def take(self, customer_id: int, scope: str, amount: int, limit: int) -> bool:
+        """Take `amount` of `scope` unless that would pass `limit` (False: nothing taken); of
+        concurrent takes, exactly those that fit succeed."""
+
+    async def give_back(self, customer_id: int, scope: str, amount: int) -> None:
+        """Give back `amount` taken of `scope` (never below nothing)."""
+
+    async def used(self, customer_id: int, scope: str) -> int: ...
+
+
+class OrderReader(Protocol):
+    """Reading one order, and forgetting the numbers of a customer's orders: what the
+    customer, support and privacy services ask of the order repository."""
+
+    async def get(self, order_id: int) -> OrderRecord | None: ...
 
     async def anonymise_phones(self, customer_id: int) -> None:
         """Keep only 138****5678 of every number the customer's orders were for."""
+
+
+class OrderRepository(OrderReader, Protocol):
+    """Orders and their history. An order changes status only by `move` (or `start_payment`),
+    a conditional write: of concurrent moves from the status it is in, one applies; and its
+    customer's total of the day for its purpose (an allowance) follows it in the same
+    transaction."""
+
+    async def add(self, order: NewOrder, cause: str, daily_limit_fen: int) -> OrderRecord:
+        """Keep a new order with the first line of its history (`cause`). Its amount is taken
+        from its customer's total of the day for its purpose first, only within
+        `daily_limit_fen`: `domain.orders.LimitExceeded` (nothing kept) when it does not fit,
+        however many orders arrive at once."""
+
+    async def of_customer(self, customer_id: int, limit: int) -> list[OrderRecord]:
+        """The customer's orders, newest first."""
+
+    async def move(
+        self,
+        order_id: int,
+        from_statuses: Iterable[str],
+        to_status: str,
+        cause: str,
+        at: datetime,
+        *,
+        payment: NewPayment | None = None,
+        grant: Grant | None = None,
+        claims: Sequence[SlotClaim] = (),
+        **values: object,
+    ) -> OrderRecord | None:
+        """To `to_status` (setting `values`, columns of `OrderRecord`) only from one of
+        `from_statuses`, recorded in its history for `cause`; the order after the move, or
+        None when it was not moved. Leaving the statuses that count towards the day's total
+        gives its amount back.
+
+        At most one of: `payment` (the order is paid by it, for its amount; a second payment
+        of the order is a `RecordConflict`), `grant` (its customer gets it, each part once; a
+        customer with no points balance or wallet cannot: ValueError), `claims` (a slot of each
+        offer is taken first and the order moves only if it got them all; the slots it took
+        stay held when it did not move; a claim another mover made for the order at the same
+        moment is a `RecordConflict`)."""
+
+    async def change_unpaid(
+        self,
+        was: OrderRecord,
+        change: OrderChange,
+        cause: str,
+        at: datetime,
+        daily_limit_fen: int,
+    ) -> OrderRecord | None:
+        """The unpaid order `was` changed in place to `change`, only while it is new, in its
+        payment window and as it was read (price, coupon, pack); None when it was not. The
+        day's total follows the new price (a rise within `daily_limit_fen`, else
+        `LimitExceeded`)."""
+
+    async def grant(self, order_id: int, customer_id: int, grant: Grant, at: datetime) -> bool:
+        """What completing the order earned, each once; False when its points were granted
+        already (a replay grants nothing)."""
+
+    async def start_payment(
+        self,
+        order_id: int,
+        owner: int,
+        purposes: Iterable[str],
+        method: str,
+        cause: str,
+        at: datetime,
+    ) -> OrderRecord | None:
+        """created -> awaiting_payment by `method`, only for `owner`'s order, in its payment
+        window and of one of `purposes`."""
+
+    async def record(
+        self, order_id: int, from_status: str | None, to_status: str, cause: str, at: datetime
+    ) -> None:
+        """A line of history that is no change of status."""
+
+    async def set_values(self, order_id: int, **values: object) -> None:
+        """Set columns of `OrderRecord` that are not its status."""
+
+    async def events(self, order_id: int) -> list[OrderEventRecord]:
+        """The order's history, oldest first."""
+
+    async def events_since(self, customer_id: int, cause: str, since: datetime) -> int:
+        """How many lines of `cause` the customer's orders had since `since`."""
+
+    async def due_for_expiry(self, now: datetime, statuses: Iterable[str]) -> list[int]: ...
+
+    async def in_flight(self, now: datetime, statuses: Iterable[str], limit: int) -> list[int]:
+        """Orders in `statuses` due to be checked again, by id."""
+
+    async def awaiting_provider(
+        self, statuses: Iterable[str], methods: Iterable[str]
+    ) -> list[int]: ...
+
+    async def unnotified(self, statuses: Iterable[str], limit: int, now: datetime) -> list[int]:
+        """Orders in `statuses` whose customer was not told and that nobody is telling now."""
+
+    async def claim_outcome(self, order_id: int, now: datetime, until: datetime) -> bool:
+        """True for the one caller that may tell the outcome now, until `until`."""
+
+    async def outcome_told(self, order_id: int) -> None: ...
+
+    async def release_outcome(self, order_id: int) -> None: ...
 
 
 class CustomerRepository(Protocol):
@@ -511,7 +788,10 @@ class UnitOfWork(Protocol):
     def wallets(self) -> WalletRepository: ...
 
     @property
-    def orders(self) -> OrderReader: ...
+    def orders(self) -> OrderRepository: ...
+
+    @property
+    def allowances(self) -> AllowanceRepository: ...
 
     @property
     def payments(self) -> PaymentRepository: ...

@@ -34,17 +34,24 @@ from domain.holdout import in_control
 from domain.money import CNY, Money
 from domain.orders import CHINA, OrderPurpose, OrderStatus, PaymentMethod
 from domain.persistence.core import Record
-from domain.persistence.ledgers import Cashback, Grant, PointsEarning, SlotClaim
 from domain.persistence.loyalty_repositories import RELEASED
 from domain.persistence.tables import (
     CampaignRow,
     OfferRow,
-    OrderRow,
     RedemptionRow,
     RewardCouponRow,
 )
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier, PhoneNumber
+from domain.repositories import (
+    Cashback,
+    Grant,
+    NewOrder,
+    OrderRecord,
+    PointsEarning,
+    ProductRecord,
+    SlotClaim,
+)
 from domain.tiers import DEFAULT_TIERS, Tier, TierRule, next_tier, tier_for
 
 log = logging.getLogger(__name__)
@@ -314,7 +321,7 @@ class LoyaltyService:
     async def quote_of(
         self,
         uow: UnitOfWork,
-        order: Record,
+        order: OrderRecord,
         exhausted: frozenset[str] = frozenset(),
         *,
         coupon_lost: bool = False,
@@ -341,7 +348,7 @@ class LoyaltyService:
             reward_coupon=coupon,
         )
 
-    async def _reward_coupon_of(self, uow: UnitOfWork, order: Record) -> Money | None:
+    async def _reward_coupon_of(self, uow: UnitOfWork, order: OrderRecord) -> Money | None:
         """What the customer's own coupon on this order takes off: only while the order is
         priced with it, and the coupon is not another order's or expired."""
         if order.reward_coupon_id is None or not priced_with_reward_coupon(order.quote):
@@ -353,7 +360,7 @@ class LoyaltyService:
             return None
         return Money(coupon.value_fen, coupon.currency)
 
-    async def take_reward_coupon(self, uow: UnitOfWork, order: Record) -> bool:
+    async def take_reward_coupon(self, uow: UnitOfWork, order: OrderRecord) -> bool:
         """The order takes the customer's own coupon it is priced with (one conditional write:
         of two orders paid at once with the same coupon, one gets it). False only when another
         order took it first (or it expired); True when the order has it now or has none."""
@@ -363,7 +370,7 @@ class LoyaltyService:
             order.reward_coupon_id, order.customer_id, order.id, self._clock()
         )
 
-    async def hold(self, uow: UnitOfWork, order: Record) -> Quote | None:
+    async def hold(self, uow: UnitOfWork, order: OrderRecord) -> Quote | None:
         """When a paid order is carried on: claim the slots of the offers the order gets;
         what is gone is dropped, and the order keeps the quote it was held at."""
         exhausted: set[str] = set()
@@ -386,7 +393,7 @@ class LoyaltyService:
         return None
 
     async def slot_claims(
-        self, uow: UnitOfWork, order: Record, quote: Quote
+        self, uow: UnitOfWork, order: OrderRecord, quote: Quote
     ) -> dict[str, SlotClaim]:
         """The slots `order` has still to take for the benefits of `quote`, by offer code."""
         claimed = {c.offer_id for c in await uow.claims.of_order(order.id)}
@@ -402,7 +409,7 @@ class LoyaltyService:
             if (offer := offers.get(benefit.offer)) is not None and offer.id not in claimed
         }
 
-    async def _claim_all(self, uow: UnitOfWork, order: Record, quote: Quote) -> set[str]:
+    async def _claim_all(self, uow: UnitOfWork, order: OrderRecord, quote: Quote) -> set[str]:
         lost: set[str] = set()
         for code, slot in (await self.slot_claims(uow, order, quote)).items():
             if not await uow.claims.claim(slot, order.id, self._clock()):
@@ -426,7 +433,7 @@ class LoyaltyService:
         grant = Grant(earning, cashback, claims=bool(quote.benefits))
         return grant if grant else None
 
-    async def grant(self, uow: UnitOfWork, order: Record) -> None:
+    async def grant(self, uow: UnitOfWork, order: OrderRecord) -> None:
         """On completion, for an order moved without its grant: points into the ledger,
         cash-back into the wallet, claims granted; a replay changes nothing."""
         grant = self.grant_of(order.id, quote_from_json(order.quote) if order.quote else None)
@@ -711,9 +718,8 @@ class RewardCatalogue:
                 raise RedeemRefused("not_enough_points")
             order_id = None
             if pack is not None and number is not None:
-                order_id = await uow.orders.add(
-                    _reward_order(customer_id, chat_id, number, pack, now), "redeemed", UNLIMITED
-                )
+                order = _reward_order(customer_id, chat_id, number, pack, now)
+                order_id = (await uow.orders.add(order, "redeemed", UNLIMITED)).id
             uow.rewards.add(
                 RedemptionRow(
                     reward_id=reward_id,
@@ -767,10 +773,10 @@ async def _redemption_in(uow: UnitOfWork, reward_id: int, key: str) -> Redemptio
 
 
 def _reward_order(
-    customer_id: int, chat_id: int | None, number: PhoneNumber, pack: Any, now: datetime
-) -> OrderRow:
+    customer_id: int, chat_id: int | None, number: PhoneNumber, pack: ProductRecord, now: datetime
+) -> NewOrder:
     """The order that tops up a redeemed data pack: paid by the points, nothing to charge."""
-    return OrderRow(
+    return NewOrder(
         customer_id=customer_id,
         chat_id=chat_id,
         purpose=OrderPurpose.REWARD.value,
@@ -787,8 +793,6 @@ def _reward_order(
         payment_method=PaymentMethod.POINTS.value,
         created_at=now,
         expires_at=now,
-        updated_at=now,
-        outcome_notified=False,
     )
 
 

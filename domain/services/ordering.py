@@ -16,11 +16,9 @@ from domain.orders import (
     OrderPurpose,
     check_limits,
 )
-from domain.persistence.core import Record
-from domain.persistence.repositories import OrderChange
-from domain.persistence.tables import OrderRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier, PhoneNumber
+from domain.repositories import NewOrder, OrderChange, OrderRecord
 from domain.services.loyalty import LoyaltyService, offer_of, quote_json
 from domain.services.recharge import (
     COUPON_REJECTED,
@@ -46,7 +44,7 @@ from domain.services.risk import RiskService
 log = logging.getLogger(__name__)
 
 
-def _takes_bundle(row: OrderRow | Record) -> bool:
+def _takes_bundle(row: OrderRecord) -> bool:
     """An unpaid call-credit recharge without a pack yet may take one."""
     return (
         row.purpose == OrderPurpose.RECHARGE.value
@@ -58,7 +56,7 @@ def _takes_bundle(row: OrderRow | Record) -> bool:
 
 
 def _change_of(
-    row: Record, quote: Quote, list_price: Money, coupon_code: str | None
+    row: OrderRecord, quote: Quote, list_price: Money, coupon_code: str | None
 ) -> OrderChange:
     """The order `row` at the `quote`d price, keeping its data pack; the coupon stays only
     while the quote still takes it."""
@@ -76,7 +74,7 @@ def _change_of(
     )
 
 
-def _credit_price(row: OrderRow | Record) -> Money:
+def _credit_price(row: OrderRecord) -> Money:
     """The call credit's list price alone (the list price less any bundled pack)."""
     return Money((row.list_price_fen or row.amount_fen) - (row.bundle_price_fen or 0), row.currency)
 
@@ -134,7 +132,7 @@ class OrderingService(OrderSteps):
             )
             price = quote.price
             check_limits(self.config.limits, price)
-            order = OrderRow(
+            order = NewOrder(
                 customer_id=customer_id,
                 chat_id=chat_id,
                 purpose=OrderPurpose.RECHARGE.value,
@@ -152,8 +150,6 @@ class OrderingService(OrderSteps):
                 product_name_en=product.name_en,
                 created_at=now,
                 expires_at=now + self.config.payment_window,
-                updated_at=now,
-                outcome_notified=False,
             )
             return await self._insert(uow, order)
 
@@ -161,7 +157,7 @@ class OrderingService(OrderSteps):
         now = self._clock()
         async with self._uow() as uow:
             check_limits(self.config.limits, amount)
-            order = OrderRow(
+            order = NewOrder(
                 customer_id=customer_id,
                 chat_id=chat_id,
                 purpose=OrderPurpose.WALLET_TOPUP.value,
@@ -172,8 +168,6 @@ class OrderingService(OrderSteps):
                 product_name_en="Wallet top-up",
                 created_at=now,
                 expires_at=now + self.config.payment_window,
-                updated_at=now,
-                outcome_notified=False,
             )
             return await self._insert(uow, order)
 
@@ -280,7 +274,9 @@ class OrderingService(OrderSteps):
             )
             return await self._change(uow, row, change, f"pack {row.bundle_product_code} removed")
 
-    async def _change(self, uow: UnitOfWork, row: Record, change: OrderChange, cause: str) -> Order:
+    async def _change(
+        self, uow: UnitOfWork, row: OrderRecord, change: OrderChange, cause: str
+    ) -> Order:
         """Apply `change` to the unpaid order `row` as it was read, and keep it; `OrderChanged`
         when the order changed or its payment started meanwhile (nothing is kept then)."""
         amount = Money(change.amount_fen, row.currency)
@@ -298,7 +294,7 @@ class OrderingService(OrderSteps):
         await uow.commit()
         return order_of(changed)
 
-    async def _own_unpaid(self, uow: UnitOfWork, customer_id: int, order_id: int) -> Record:
+    async def _own_unpaid(self, uow: UnitOfWork, customer_id: int, order_id: int) -> OrderRecord:
         """The customer's order that may still change: new, no payment started, in its
         payment window."""
         row = await uow.orders.get(order_id)
@@ -332,7 +328,7 @@ class OrderingService(OrderSteps):
                     packs.append(pack)
         return packs
 
-    async def _bundle_quote(self, uow: UnitOfWork, row: OrderRow | Record, pack: Product) -> Quote:
+    async def _bundle_quote(self, uow: UnitOfWork, row: OrderRecord, pack: Product) -> Quote:
         assert row.carrier
         return await self._loyalty.quote_in(
             uow,
@@ -356,20 +352,20 @@ class OrderingService(OrderSteps):
         number = PhoneNumber(previous.phone_digits, previous.carrier)
         return await self.create_order(customer_id, chat_id, number, previous.product_id)
 
-    async def _insert(self, uow: UnitOfWork, row: OrderRow) -> Order:
+    async def _insert(self, uow: UnitOfWork, order: NewOrder) -> Order:
         """Keep the new order, counted against the risk rules in this same transaction: one
         over a limit is kept held (not payable) with a case for staff; a frozen account's is
         refused (`AccountFrozen`)."""
-        await self._risk.refuse_frozen(uow, row.customer_id)
-        verdict = await self._risk.assess(uow, row)
+        await self._risk.refuse_frozen(uow, order.customer_id)
+        verdict = await self._risk.assess(uow, order)
         if verdict is not None:
-            row.status = S.HELD.value
+            order = replace(order, status=S.HELD.value)
         cause = f"held: {verdict.rule}" if verdict is not None else "customer"
-        await uow.orders.add(row, cause, self.config.limits.daily.fen)
+        kept = await uow.orders.add(order, cause, self.config.limits.daily.fen)
         if verdict is not None:
-            await self._risk.open_case(uow, row.customer_id, row.id, verdict)
+            await self._risk.open_case(uow, kept.customer_id, kept.id, verdict)
         await uow.commit()
-        return order_of(row)
+        return order_of(kept)
 
     # -- reading ------------------------------------------------------------------------------
     async def order_for(self, customer_id: int, order_id: int) -> Order:

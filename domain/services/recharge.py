@@ -32,12 +32,9 @@ from domain.orders import (
     RechargeLimits,
     check_transition,
 )
-from domain.persistence.core import Record
-from domain.persistence.ledgers import Grant, SlotClaim
-from domain.persistence.tables import OrderRow, ProductRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier
-from domain.repositories import NewPayment
+from domain.repositories import Grant, NewPayment, OrderRecord, ProductRecord, SlotClaim
 from domain.services.loyalty import LoyaltyService, quote_from_json
 
 PAYABLE_VALUES = frozenset(s.value for s in PAYABLE)
@@ -189,7 +186,7 @@ class RechargeConfig:
     served_carriers: frozenset[Carrier] = frozenset(Carrier)
 
 
-def product_of(row: ProductRow | Record) -> Product:
+def product_of(row: ProductRecord) -> Product:
     return Product(
         id=row.id,
         kind=ProductKind(row.kind),
@@ -204,7 +201,7 @@ def product_of(row: ProductRow | Record) -> Product:
     )
 
 
-def order_of(row: OrderRow | Record) -> Order:
+def order_of(row: OrderRecord) -> Order:
     return Order(
         id=row.id,
         customer_id=row.customer_id,
@@ -228,7 +225,7 @@ def order_of(row: OrderRow | Record) -> Order:
     )
 
 
-def bundle_of(row: OrderRow | Record) -> BundledPack | None:
+def bundle_of(row: OrderRecord) -> BundledPack | None:
     if row.bundle_product_id is None or row.bundle_product_code is None:
         return None
     return BundledPack(
@@ -300,7 +297,7 @@ class OrderSteps:
         grant: Grant | None = None,
         claims: Sequence[SlotClaim] = (),
         **values: object,
-    ) -> Record | None:
+    ) -> OrderRecord | None:
         """The one way an order changes state: a legal transition, applied conditionally.
         The order's row after the move, or None when it was not moved. A move to paid keeps
         its `payment` with it; a move to completed carries what the order is `grant`ed

@@ -16,8 +16,8 @@ from domain.clock import Clock, utc_now
 from domain.money import Money
 from domain.orders import PAYABLE, Order, OrderPurpose
 from domain.orders import OrderStatus as S
-from domain.persistence.core import Record
 from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.repositories import OrderRecord
 from domain.services.loyalty import (
     LoyaltyService,
     RewardCoupon,
@@ -99,7 +99,7 @@ class CouponCheckout:
             return order_of(moved)
 
 
-def _takes_coupon(row: Record) -> bool:
+def _takes_coupon(row: OrderRecord) -> bool:
     """An unpaid recharge of a product not priced with one of the customer's coupons yet."""
     return (
         row.purpose == OrderPurpose.RECHARGE.value

@@ -18,8 +18,8 @@ from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.clock import Clock, utc_now
 from domain.orders import OrderStatus
 from domain.persistence.risk_tables import RiskCaseRow
-from domain.persistence.tables import OrderRow
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from domain.repositories import NewOrder
 from domain.risk import (
     DECIDABLE_FROM,
     DECISION_STATUS,
@@ -101,7 +101,7 @@ class RiskService(OrderSteps):
         if await uow.risk.frozen(customer_id):
             raise AccountFrozen(str(customer_id))
 
-    async def assess(self, uow: UnitOfWork, row: OrderRow) -> Verdict | None:
+    async def assess(self, uow: UnitOfWork, row: NewOrder) -> Verdict | None:
         """Count the new order `row` against every rule (each count one conditional write);
         the rule that holds it (a freezing one first), or None when it passes."""
         rules = self.rules

@@ -28,7 +28,6 @@ from domain.campaigns import Campaign, Offer, OfferKind, Situation, evaluate
 from domain.catalogue import ProductKind
 from domain.money import Money
 from domain.persistence.database import create_engine, create_session_factory
-from domain.persistence.ledgers import SlotClaim
 from domain.persistence.migrate import upgrade
 from domain.persistence.tables import (
     CampaignRow,
@@ -38,6 +37,7 @@ from domain.persistence.tables import (
 )
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.phone import Carrier
+from domain.repositories import SlotClaim
 from domain.tiers import Tier
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

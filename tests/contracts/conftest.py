@@ -61,9 +61,9 @@ class DatabaseWorld(World):
 
     async def order(self, customer_id: int, status: str = "completed") -> int:
         async with self.units() as uow:
-            order_id = await uow.orders.add(an_order(customer_id, status=status), "test", UNLIMITED)
+            order = await uow.orders.add(an_order(customer_id, status=status), "test", UNLIMITED)
             await uow.commit()
-        return order_id
+        return order.id
 
 
 @pytest.fixture(params=["fake", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

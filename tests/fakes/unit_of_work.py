@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
+from domain.allowances import UNLIMITED, daily_scope, offer_scope
 from domain.audit import AuditEntry, AuditRecord
 from domain.errors import RecordConflict
 from domain.figures import (
@@ -35,18 +36,25 @@ from domain.figures import (
     Sales,
     SentMessage,
 )
-from domain.orders import OrderStatus
+from domain.money import Money
+from domain.orders import COUNTS_TOWARDS_LIMIT, LimitExceeded, OrderStatus
 from domain.persistence.unit_of_work import NestedUnitOfWorkError
 from domain.repositories import (
     ConversationRecord,
     CustomerRecord,
+    Grant,
     NewCustomer,
+    NewOrder,
     NewPayment,
     NewTicket,
     NewTicketMessage,
+    OrderChange,
+    OrderEventRecord,
     OrderRatingRecord,
+    OrderRecord,
     PaymentRecord,
     PhoneBindingRecord,
+    SlotClaim,
     TicketMessageRecord,
     TicketRecord,
     TurnRecord,
@@ -62,14 +70,37 @@ from domain.repositories.pins import PinRecord
 
 
 @dataclass(frozen=True)
-class FakeOrder:
-    """An order as far as the fake keeps one."""
+class FakeOffer:
+    """An offer's slots and budget, as far as claims take them."""
 
     id: int
+    quota: int | None = None
+    used: int = 0
+    budget_fen: int | None = None
+    spent_fen: int = 0
+
+
+@dataclass(frozen=True)
+class FakeClaim:
+    id: int
+    offer_id: int
+    order_id: int
     customer_id: int
+    cashback_fen: int
     status: str
-    amount_fen: int = 0
-    phone_digits: str | None = None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class FakePointsEntry:
+    id: int
+    customer_id: int
+    points: int
+    kind: str
+    order_id: int | None
+    idempotency_key: str
+    at: datetime
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -144,7 +175,13 @@ class Tables:
     verified_phones: set[tuple[int, str]] = field(default_factory=set)
     conversations: dict[tuple[int, int], ConversationRecord] = field(default_factory=dict)
     points: set[int] = field(default_factory=set)
-    orders: dict[int, FakeOrder] = field(default_factory=dict)
+    orders: dict[int, OrderRecord] = field(default_factory=dict)
+    order_events: dict[int, OrderEventRecord] = field(default_factory=dict)
+    allowances: dict[tuple[int, str], int] = field(default_factory=dict)
+    offers: dict[int, FakeOffer] = field(default_factory=dict)
+    claims: dict[int, FakeClaim] = field(default_factory=dict)
+    points_balances: dict[int, int] = field(default_factory=dict)
+    points_entries: dict[int, FakePointsEntry] = field(default_factory=dict)
     tickets: dict[int, TicketRecord] = field(default_factory=dict)
     messages: dict[int, TicketMessageRecord] = field(default_factory=dict)
     suggestions: dict[int, Suggestion] = field(default_factory=dict)
@@ -175,7 +212,8 @@ class Tables:
 class FakeDatabase:
     """What units of work commit to; a test may seed it directly."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: datetime = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)) -> None:
+        self.now = now  # when the orders a test adds directly were created
         self.tables = Tables()
         self.writers = asyncio.Lock()
         self.commits = 0
@@ -195,12 +233,29 @@ class FakeDatabase:
         *,
         amount_fen: int = 0,
         phone_digits: str | None = None,
+        **values: object,
     ) -> int:
+        """An order of the customer's in `status` (a recharge, unless `values` say otherwise),
+        with no history and nothing taken of any allowance."""
         order_id = self.tables.next_id("orders")
-        self.tables.orders[order_id] = FakeOrder(
-            order_id, customer_id, status, amount_fen, phone_digits
+        new = NewOrder(
+            customer_id=customer_id,
+            purpose="recharge",
+            status=status,
+            amount_fen=amount_fen,
+            currency="CNY",
+            created_at=self.now,
+            expires_at=self.now + timedelta(minutes=15),
+            phone_digits=phone_digits,
         )
+        order = _order_record(order_id, replace(new, **values), None)  # type: ignore[arg-type]
+        self.tables.orders[order_id] = order
         return order_id
+
+    def add_offer(self, quota: int | None = None, budget_fen: int | None = None) -> int:
+        offer_id = self.tables.next_id("offers")
+        self.tables.offers[offer_id] = FakeOffer(offer_id, quota, 0, budget_fen, 0)
+        return offer_id
 
 
 _open_unit: ContextVar[FakeUnitOfWork | None] = ContextVar("open_fake_unit", default=None)
@@ -221,6 +276,7 @@ class FakeUnitOfWork:
         self.phones = FakePhoneBindingRepository(self)
         self.conversations = FakeConversationRepository(self)
         self.points = FakePointsRepository(self)
+        self.allowances = FakeAllowanceRepository(self)
         self.privacy = FakePrivacyRepository(self)
         self.consents = FakeConsentRepository(self)
         self.pins = FakePinRepository(self)
@@ -323,12 +379,309 @@ class _Repository:
         return self._uow.tables
 
 
+_ORDER_FIELDS = frozenset(f.name for f in fields(OrderRecord))
+# The statuses in which an order counts towards its customer's total of the day.
+_COUNTING = frozenset(s.value for s in COUNTS_TOWARDS_LIMIT)
+_AS_READ = ("amount_fen", "list_price_fen", "coupon_code", "bundle_product_id")
+
+
+def _order_record(order_id: int, new: NewOrder, cause: str | None) -> OrderRecord:
+    return OrderRecord(
+        id=order_id,
+        **{f.name: getattr(new, f.name) for f in fields(NewOrder)},
+        gateway_reference=None,
+        failure_reason=None,
+        next_check_at=None,
+        updated_at=new.created_at,
+        outcome_notified=False,
+        outcome_claimed_until=None,
+        last_cause=cause,
+        bundle_product_id=None,
+        bundle_product_code=None,
+        bundle_name_zh=None,
+        bundle_name_en=None,
+        bundle_price_fen=None,
+        reward_coupon_id=None,
+    )
+
+
+class FakeAllowanceRepository(_Repository):
+    async def take(self, customer_id: int, scope: str, amount: int, limit: int) -> bool:
+        used = self._t.allowances.get((customer_id, scope), 0)
+        if used + amount > limit:
+            self._t.allowances.setdefault((customer_id, scope), used)
+            return False
+        self._t.allowances[(customer_id, scope)] = used + amount
+        return True
+
+    async def give_back(self, customer_id: int, scope: str, amount: int) -> None:
+        key = (customer_id, scope)
+        if key in self._t.allowances:
+            self._t.allowances[key] = max(self._t.allowances[key] - amount, 0)
+
+    async def used(self, customer_id: int, scope: str) -> int:
+        return self._t.allowances.get((customer_id, scope), 0)
+
+
 class FakeOrderRepository(_Repository):
-    async def get(self, order_id: int) -> FakeOrder | None:
+    async def add(self, order: NewOrder, cause: str, daily_limit_fen: int) -> OrderRecord:
+        scope = daily_scope(order.purpose, order.created_at)
+        allowances = self._uow.allowances
+        if not await allowances.take(order.customer_id, scope, order.amount_fen, daily_limit_fen):
+            raise LimitExceeded("daily", Money(daily_limit_fen, order.currency))
+        order_id = self._t.next_id("orders")
+        record = _order_record(order_id, order, cause)
+        self._t.orders[order_id] = record
+        self._event(order_id, None, order.status, cause, order.created_at)
+        return record
+
+    def _event(
+        self, order_id: int, from_status: str | None, to_status: str, cause: str, at: datetime
+    ) -> None:
+        event_id = self._t.next_id("order_events")
+        self._t.order_events[event_id] = OrderEventRecord(
+            event_id, order_id, from_status, to_status, cause, at
+        )
+
+    def _set(self, order_id: int, **values: object) -> OrderRecord:
+        unknown = set(values) - _ORDER_FIELDS
+        if unknown:
+            raise TypeError(f"orders have no {sorted(unknown)}")
+        changed = replace(self._t.orders[order_id], **values)  # type: ignore[arg-type]
+        self._t.orders[order_id] = changed
+        return changed
+
+    async def get(self, order_id: int) -> OrderRecord | None:
         return self._t.orders.get(order_id)
 
+    async def of_customer(self, customer_id: int, limit: int) -> list[OrderRecord]:
+        theirs = [o for o in self._t.orders.values() if o.customer_id == customer_id]
+        return sorted(theirs, key=lambda o: (o.created_at, o.id), reverse=True)[:limit]
+
+    async def move(
+        self,
+        order_id: int,
+        from_statuses: Iterable[str],
+        to_status: str,
+        cause: str,
+        at: datetime,
+        *,
+        payment: NewPayment | None = None,
+        grant: Grant | None = None,
+        claims: Sequence[SlotClaim] = (),
+        **values: object,
+    ) -> OrderRecord | None:
+        if sum((payment is not None, grant is not None, bool(claims))) > 1:
+            raise ValueError("a move carries a payment, a grant or slot claims, not several")
+        order = self._t.orders.get(order_id)
+        if order is None or order.status not in set(from_statuses):
+            return None
+        current = order.status
+        for claim in claims:
+            if not await _claim(self._uow, claim, order_id, at):
+                return None
+        moved = self._set(order_id, **values, status=to_status, updated_at=at, last_cause=cause)
+        self._event(order_id, current, to_status, cause, at)
+        if current in _COUNTING and to_status not in _COUNTING:
+            scope = daily_scope(moved.purpose, moved.created_at)
+            await self._uow.allowances.give_back(moved.customer_id, scope, moved.amount_fen)
+        if payment is not None:
+            paid = replace(payment, amount_fen=moved.amount_fen, currency=moved.currency)
+            await self._uow.payments.add(order_id, paid)
+        if grant is not None:
+            await self.grant(order_id, moved.customer_id, grant, at)
+        return moved
+
+    async def change_unpaid(
+        self,
+        was: OrderRecord,
+        change: OrderChange,
+        cause: str,
+        at: datetime,
+        daily_limit_fen: int,
+    ) -> OrderRecord | None:
+        order = self._t.orders.get(was.id)
+        if (
+            order is None
+            or order.status != OrderStatus.CREATED.value
+            or order.expires_at <= at
+            or any(getattr(order, key) != getattr(was, key) for key in _AS_READ)
+        ):
+            return None
+        changed = self._set(
+            was.id, **{f.name: getattr(change, f.name) for f in fields(change)}, updated_at=at
+        )
+        scope = daily_scope(changed.purpose, changed.created_at)
+        rise = changed.amount_fen - was.amount_fen
+        allowances = self._uow.allowances
+        if rise > 0 and not await allowances.take(
+            changed.customer_id, scope, rise, daily_limit_fen
+        ):
+            raise LimitExceeded("daily", Money(daily_limit_fen, changed.currency))
+        if rise < 0:
+            await allowances.give_back(changed.customer_id, scope, -rise)
+        self._event(was.id, changed.status, changed.status, cause[:64], at)
+        return changed
+
+    async def grant(self, order_id: int, customer_id: int, grant: Grant, at: datetime) -> bool:
+        earning = grant.earning
+        if earning is not None:
+            entries = self._t.points_entries.values()
+            if any(e.idempotency_key == earning.key for e in entries):
+                return False
+            if customer_id not in self._t.points:
+                raise ValueError(f"customer {customer_id} has no points balance to earn into")
+            entry_id = self._t.next_id("points_entries")
+            self._t.points_entries[entry_id] = FakePointsEntry(
+                entry_id,
+                customer_id,
+                earning.points,
+                "earn",
+                order_id,
+                earning.key,
+                at,
+                earning.expires_at,
+            )
+            balance = self._t.points_balances.get(customer_id, 0)
+            self._t.points_balances[customer_id] = balance + earning.points
+        cashback, wallets = grant.cashback, self._uow.wallets
+        if cashback is not None and not await wallets.has_entry(cashback.key):
+            credited = await wallets.post(
+                customer_id,
+                cashback.amount_fen,
+                cashback.currency,
+                "cashback",
+                cashback.key,
+                at,
+                order_id,
+            )
+            if not credited:
+                raise ValueError(f"order {order_id}: its customer has no wallet to grant to")
+        if grant.claims:
+            for claim in list(self._t.claims.values()):
+                if claim.order_id == order_id and claim.status == "held":
+                    self._t.claims[claim.id] = replace(claim, status="granted")
+        return True
+
+    async def start_payment(
+        self,
+        order_id: int,
+        owner: int,
+        purposes: Iterable[str],
+        method: str,
+        cause: str,
+        at: datetime,
+    ) -> OrderRecord | None:
+        order = self._t.orders.get(order_id)
+        if (
+            order is None
+            or order.customer_id != owner
+            or order.expires_at <= at
+            or order.purpose not in set(purposes)
+        ):
+            return None
+        return await self.move(
+            order_id, ["created"], "awaiting_payment", cause, at, payment_method=method
+        )
+
+    async def record(
+        self, order_id: int, from_status: str | None, to_status: str, cause: str, at: datetime
+    ) -> None:
+        self._event(order_id, from_status, to_status, cause, at)
+
+    async def set_values(self, order_id: int, **values: object) -> None:
+        if order_id in self._t.orders:
+            self._set(order_id, **values)
+
+    async def events(self, order_id: int) -> list[OrderEventRecord]:
+        return sorted(
+            (e for e in self._t.order_events.values() if e.order_id == order_id),
+            key=lambda e: e.id,
+        )
+
+    async def events_since(self, customer_id: int, cause: str, since: datetime) -> int:
+        theirs = {o.id for o in self._t.orders.values() if o.customer_id == customer_id}
+        return sum(
+            1
+            for e in self._t.order_events.values()
+            if e.order_id in theirs and e.cause == cause and e.at >= since
+        )
+
+    def _ids(self, keep: Callable[[OrderRecord], bool]) -> list[int]:
+        return sorted(o.id for o in self._t.orders.values() if keep(o))
+
+    async def due_for_expiry(self, now: datetime, statuses: Iterable[str]) -> list[int]:
+        wanted = set(statuses)
+        return self._ids(lambda o: o.status in wanted and o.expires_at <= now)
+
+    async def in_flight(self, now: datetime, statuses: Iterable[str], limit: int) -> list[int]:
+        wanted = set(statuses)
+        return self._ids(
+            lambda o: o.status in wanted and (o.next_check_at is None or o.next_check_at <= now)
+        )[:limit]
+
+    async def awaiting_provider(self, statuses: Iterable[str], methods: Iterable[str]) -> list[int]:
+        wanted, paid_by = set(statuses), set(methods)
+        return self._ids(lambda o: o.status in wanted and o.payment_method in paid_by)
+
+    @staticmethod
+    def _outcome_free(order: OrderRecord, now: datetime) -> bool:
+        return order.outcome_claimed_until is None or order.outcome_claimed_until <= now
+
+    async def unnotified(self, statuses: Iterable[str], limit: int, now: datetime) -> list[int]:
+        wanted = set(statuses)
+        return self._ids(
+            lambda o: o.status in wanted and not o.outcome_notified and self._outcome_free(o, now)
+        )[:limit]
+
+    async def claim_outcome(self, order_id: int, now: datetime, until: datetime) -> bool:
+        order = self._t.orders.get(order_id)
+        if order is None or order.outcome_notified or not self._outcome_free(order, now):
+            return False
+        self._set(order_id, outcome_claimed_until=until)
+        return True
+
+    async def outcome_told(self, order_id: int) -> None:
+        if order_id in self._t.orders:
+            self._set(order_id, outcome_notified=True, outcome_claimed_until=None)
+
+    async def release_outcome(self, order_id: int) -> None:
+        order = self._t.orders.get(order_id)
+        if order is not None and not order.outcome_notified:
+            self._set(order_id, outcome_claimed_until=None)
+
     async def anonymise_phones(self, customer_id: int) -> None:
-        """The fake's orders keep no number."""
+        for order in list(self._t.orders.values()):
+            digits = order.phone_digits
+            if order.customer_id == customer_id and digits is not None and "*" not in digits:
+                self._set(order.id, phone_digits=digits[:3] + "****" + digits[7:11])
+
+
+async def _claim(uow: FakeUnitOfWork, slot: SlotClaim, order_id: int, at: datetime) -> bool:
+    """A slot of the offer for the order, and one of the customer's uses, if both are left."""
+    tables = uow.tables
+    scope = offer_scope(slot.offer_id)
+    limit = UNLIMITED if slot.uses_per_customer is None else slot.uses_per_customer
+    if not await uow.allowances.take(slot.customer_id, scope, 1, limit):
+        return False
+    offer = tables.offers.get(slot.offer_id)
+    if (
+        offer is None
+        or (offer.quota is not None and offer.used >= offer.quota)
+        or (offer.budget_fen is not None and offer.spent_fen + slot.cashback_fen > offer.budget_fen)
+    ):
+        await uow.allowances.give_back(slot.customer_id, scope, 1)
+        return False
+    if any(c.offer_id == slot.offer_id and c.order_id == order_id for c in tables.claims.values()):
+        raise RecordConflict(f"offer_claims: offer {slot.offer_id}, order {order_id} exists")
+    tables.offers[offer.id] = replace(
+        offer, used=offer.used + 1, spent_fen=offer.spent_fen + slot.cashback_fen
+    )
+    claim_id = tables.next_id("claims")
+    tables.claims[claim_id] = FakeClaim(
+        claim_id, slot.offer_id, order_id, slot.customer_id, slot.cashback_fen, "held", at
+    )
+    return True
 
 
 class FakePaymentRepository(_Repository):

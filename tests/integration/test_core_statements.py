@@ -14,15 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.allowances import UNLIMITED
 from domain.errors import RecordConflict
-from domain.persistence.core import Record
 from domain.persistence.database import create_engine
-from domain.persistence.ledgers import (
-    Cashback,
-    Grant,
-    PointsEarning,
-    SlotClaim,
-    earn_points_once,
-)
+from domain.persistence.ledgers import earn_points_once
 from domain.persistence.tables import (
     CampaignRow,
     CustomerRow,
@@ -34,7 +27,15 @@ from domain.persistence.tables import (
     WalletRow,
 )
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from domain.repositories import NewPayment
+from domain.repositories import (
+    Cashback,
+    Grant,
+    NewOrder,
+    NewPayment,
+    OrderRecord,
+    PointsEarning,
+    SlotClaim,
+)
 
 NOW = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)
 ORDERS = cast(Table, OrderRow.__table__)
@@ -42,7 +43,7 @@ ORDER_EVENTS = cast(Table, OrderEventRow.__table__)
 PAYMENTS = cast(Table, PaymentRow.__table__)
 
 
-async def order_of(work: UnitOfWork, order_id: int) -> Record:
+async def order_of(work: UnitOfWork, order_id: int) -> OrderRecord:
     """The order's row, which the test has created."""
     row = await work.orders.get(order_id)
     assert row is not None
@@ -64,7 +65,7 @@ async def a_customer(uow: UnitOfWorkFactory, telegram_id: int = 7, *, points: bo
         return row.id
 
 
-def an_order(customer_id: int, **values: object) -> OrderRow:
+def an_order(customer_id: int, **values: object) -> NewOrder:
     fields: dict[str, object] = {
         "customer_id": customer_id,
         "purpose": "recharge",
@@ -73,10 +74,9 @@ def an_order(customer_id: int, **values: object) -> OrderRow:
         "currency": "CNY",
         "created_at": NOW,
         "expires_at": NOW + timedelta(minutes=15),
-        "updated_at": NOW,
     }
     fields.update(values)
-    return OrderRow(**fields)
+    return NewOrder(**fields)  # type: ignore[arg-type]
 
 
 async def test_what_core_writes_the_session_reads_alike_and_back(
@@ -87,11 +87,13 @@ async def test_what_core_writes_the_session_reads_alike_and_back(
     customer_id = await a_customer(uow)
     beijing = timezone(timedelta(hours=8))
     async with uow() as work:
-        order_id = await work.orders.add(
-            an_order(customer_id, created_at=NOW.astimezone(beijing), quote={"points": 30}),
-            "customer",
-            UNLIMITED,
-        )
+        order_id = (
+            await work.orders.add(
+                an_order(customer_id, created_at=NOW.astimezone(beijing), quote={"points": 30}),
+                "customer",
+                UNLIMITED,
+            )
+        ).id
         await work.commit()
     async with uow() as work:
         row = await work.session.get(OrderRow, order_id)
@@ -172,7 +174,7 @@ async def test_an_order_moves_once_and_each_move_is_recorded(engine: AsyncEngine
     uow = UnitOfWorkFactory.of(engine)
     customer_id = await a_customer(uow)
     async with uow() as work:
-        order_id = await work.orders.add(an_order(customer_id), "customer", UNLIMITED)
+        order_id = (await work.orders.add(an_order(customer_id), "customer", UNLIMITED)).id
         moved = await work.orders.move(
             order_id, ["created"], "awaiting_payment", "pay", NOW, payment_method="sandbox"
         )
@@ -264,10 +266,12 @@ async def test_rows_are_read_by_column_name(engine: AsyncEngine) -> None:
         .order_by(ORDERS.c.id)
     )
     async with uow() as work:
-        first = await work.orders.add(an_order(customer_id, amount_fen=1000), "customer", UNLIMITED)
-        second = await work.orders.add(
-            an_order(customer_id, amount_fen=2000), "customer", UNLIMITED
-        )
+        first = (
+            await work.orders.add(an_order(customer_id, amount_fen=1000), "customer", UNLIMITED)
+        ).id
+        second = (
+            await work.orders.add(an_order(customer_id, amount_fen=2000), "customer", UNLIMITED)
+        ).id
         rows = await (await work.core()).rows(by_customer, customer_id=customer_id)
         await work.commit()
     assert [(row.id, row.fen) for row in rows] == [(first, 1000), (second, 2000)]
@@ -310,10 +314,10 @@ async def test_a_payment_starts_only_on_the_owners_unexpired_order_of_a_paid_pur
     uow = UnitOfWorkFactory.of(engine)
     owner = await a_customer(uow)
     async with uow() as work:
-        order_id = await work.orders.add(an_order(owner), "customer", UNLIMITED)
+        order_id = (await work.orders.add(an_order(owner), "customer", UNLIMITED)).id
         await work.commit()
 
-    async def start(customer_id: int, purposes: list[str], at: datetime) -> Record | None:
+    async def start(customer_id: int, purposes: list[str], at: datetime) -> OrderRecord | None:
         async with uow() as work:
             started = await work.orders.start_payment(
                 order_id, customer_id, purposes, "sandbox", "pay by sandbox", at
@@ -367,8 +371,10 @@ async def test_a_move_to_paid_keeps_its_payment_for_the_orders_amount_once(
     uow = UnitOfWorkFactory.of(engine)
     customer_id = await a_customer(uow)
     async with uow() as work:
-        first = await work.orders.add(an_order(customer_id, amount_fen=4550), "customer", UNLIMITED)
-        second = await work.orders.add(an_order(customer_id), "customer", UNLIMITED)
+        first = (
+            await work.orders.add(an_order(customer_id, amount_fen=4550), "customer", UNLIMITED)
+        ).id
+        second = (await work.orders.add(an_order(customer_id), "customer", UNLIMITED)).id
         await work.commit()
 
     def payment(reference: str) -> NewPayment:
@@ -452,7 +458,7 @@ async def test_live_campaigns_come_with_the_customers_figures_and_use_of_each_of
     for offer, status in (("double", "held"), ("double", "released")):
         async with uow() as work:
             offer_id = (await work.campaigns.offers_by_code([offer]))[offer].id
-            order_id = await work.orders.add(an_order(customer_id), "customer", UNLIMITED)
+            order_id = (await work.orders.add(an_order(customer_id), "customer", UNLIMITED)).id
             assert await work.claims.claim(SlotClaim(offer_id, customer_id), order_id, NOW)
             if status == "released":
                 await work.claims.settle((await work.claims.of_order(order_id))[0], status)
@@ -483,10 +489,12 @@ async def test_a_completed_move_grants_points_cashback_and_slots_once_or_moves_n
         work.session.add(OfferRow(campaign_id=campaign.id, code="packet", kind="k", quota=5))
         await work.commit()
     async with uow() as work:
-        order = await work.orders.add(an_order(customer_id, status="topping_up"), "c", UNLIMITED)
-        stranded = await work.orders.add(
-            an_order(without_balance, status="topping_up"), "c", UNLIMITED
-        )
+        order = (
+            await work.orders.add(an_order(customer_id, status="topping_up"), "c", UNLIMITED)
+        ).id
+        stranded = (
+            await work.orders.add(an_order(without_balance, status="topping_up"), "c", UNLIMITED)
+        ).id
         offer_id = (await work.campaigns.offers_by_code(["packet"]))["packet"].id
         assert await work.claims.claim(SlotClaim(offer_id, customer_id, 500), order, NOW)
         await work.commit()
@@ -543,13 +551,13 @@ async def test_a_move_takes_its_offers_slots_all_or_moves_not(engine: AsyncEngin
         )
         await work.commit()
         offers = await work.campaigns.offers_by_code(["one-left", "budget"])
-        first = await work.orders.add(an_order(customer_id, status="paid"), "c", UNLIMITED)
-        second = await work.orders.add(an_order(customer_id, status="paid"), "c", UNLIMITED)
+        first = (await work.orders.add(an_order(customer_id, status="paid"), "c", UNLIMITED)).id
+        second = (await work.orders.add(an_order(customer_id, status="paid"), "c", UNLIMITED)).id
         await work.commit()
     one_left = SlotClaim(offers["one-left"].id, customer_id)
     budget = SlotClaim(offers["budget"].id, customer_id, cashback_fen=1000)
 
-    async def send(order_id: int, *claims: SlotClaim) -> Record | None:
+    async def send(order_id: int, *claims: SlotClaim) -> OrderRecord | None:
         async with uow() as work:
             moved = await work.orders.move(
                 order_id, ["paid"], "topping_up", "s", NOW, claims=claims

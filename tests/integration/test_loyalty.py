@@ -16,10 +16,10 @@ from domain.integrations.sandbox import SandboxGateway, SandboxPayments
 from domain.money import Money
 from domain.orders import Order, OrderStatus, PaymentMethod, RechargeLimits
 from domain.persistence.database import create_session_factory
-from domain.persistence.ledgers import SlotClaim
 from domain.persistence.tables import OfferRow, OrderRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.phone import PhoneNumber, parse_phone_number
+from domain.repositories import SlotClaim
 from domain.services.loyalty import RedeemRefused
 from domain.services.recharge import RechargeConfig
 from domain.services.registry import Ports, Services, build_services

@@ -23,8 +23,9 @@ from domain.customers import TelegramProfile
 from domain.money import Money
 from domain.persistence.database import create_engine
 from domain.persistence.migrate import upgrade
-from domain.persistence.tables import OrderRow, RewardRow
+from domain.persistence.tables import RewardRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.repositories import NewOrder
 from domain.services.loyalty import (
     LoyaltyConfig,
     LoyaltyService,
@@ -110,7 +111,7 @@ class PointsLedgerMachine(RuleBasedStateMachine):
         now = self.clock()
         quote = Quote(Money(points * 100), Money(points * 100), Money(0), points, ())
         async with self.uow() as uow:
-            row = OrderRow(
+            row = NewOrder(
                 customer_id=self.customer,
                 purpose="recharge",
                 status="completed",
@@ -118,13 +119,11 @@ class PointsLedgerMachine(RuleBasedStateMachine):
                 currency="CNY",
                 created_at=now,
                 expires_at=now,
-                updated_at=now,
-                outcome_notified=True,
                 quote=quote_json(quote),
             )
-            await uow.orders.add(row, "customer", UNLIMITED)
+            order = await uow.orders.add(row, "customer", UNLIMITED)
             await uow.commit()
-            return row.id
+            return order.id
 
     async def _grant(self, order_id: int) -> None:
         async with self.uow() as uow:
