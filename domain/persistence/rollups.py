@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from domain.orders import OrderPurpose, OrderStatus
-from domain.persistence.core import CoreConnection, OnConflict
+from domain.persistence.core import CoreConnection, OnConflict, Record
 from domain.persistence.rollup_tables import (
     EVERY_RECHARGE,
     RechargeCustomerHourRow,

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from domain.allowances import UNLIMITED
 from domain.persistence.database import create_engine
 from domain.persistence.migrate import upgrade
+from domain.persistence.tables import OfferRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.repositories import UnitOfWorkFactory as UnitsOfWork
 from tests.conftest import POSTGRES_URL, _drop_postgres_database, _fresh_postgres_database
 from tests.fakes.unit_of_work import FakeUnitOfWorkFactory
-from tests.integration.test_core_statements import a_customer, an_order
+from tests.integration.test_core_statements import a_campaign, a_customer, an_order
 
 NOW = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)
 
@@ -34,6 +35,18 @@ class World:
     async def order(self, customer_id: int, status: str = "completed") -> int:
         raise NotImplementedError
 
+    async def offer(self, quota: int | None = None, budget_fen: int | None = None) -> int:
+        """An offer of a live campaign, with `quota` slots and `budget_fen` of cash-back."""
+        raise NotImplementedError
+
+    async def offer_taken(self, offer_id: int) -> tuple[int, int]:
+        """(slots used, cash-back spent) of the offer."""
+        raise NotImplementedError
+
+    async def points(self, customer_id: int) -> int:
+        """The customer's points balance."""
+        raise NotImplementedError
+
 
 @dataclass
 class FakeWorld(World):
@@ -49,11 +62,22 @@ class FakeWorld(World):
     async def order(self, customer_id: int, status: str = "completed") -> int:
         return self.units.database.add_order(customer_id, status)
 
+    async def offer(self, quota: int | None = None, budget_fen: int | None = None) -> int:
+        return self.units.database.add_offer(quota, budget_fen)
+
+    async def offer_taken(self, offer_id: int) -> tuple[int, int]:
+        offer = self.units.database.tables.offers[offer_id]
+        return offer.used, offer.spent_fen
+
+    async def points(self, customer_id: int) -> int:
+        return self.units.database.tables.points_balances.get(customer_id, 0)
+
 
 @dataclass
 class DatabaseWorld(World):
     units: UnitOfWorkFactory
     telegram_ids: int = 0
+    offers: int = 0
 
     async def customer(self) -> int:
         self.telegram_ids += 1
@@ -64,6 +88,31 @@ class DatabaseWorld(World):
             order = await uow.orders.add(an_order(customer_id, status=status), "test", UNLIMITED)
             await uow.commit()
         return order.id
+
+    async def offer(self, quota: int | None = None, budget_fen: int | None = None) -> int:
+        self.offers += 1
+        code = f"offer-{self.offers}"
+        async with self.units() as uow:
+            campaign = a_campaign(code, NOW - timedelta(days=1), NOW + timedelta(days=1), 1)
+            uow.session.add(campaign)
+            await uow.session.flush()
+            row = OfferRow(
+                campaign_id=campaign.id, code=code, kind="k", quota=quota, budget_fen=budget_fen
+            )
+            uow.session.add(row)
+            await uow.session.flush()
+            await uow.commit()
+            return row.id
+
+    async def offer_taken(self, offer_id: int) -> tuple[int, int]:
+        async with self.units.read() as uow:
+            row = await uow.campaigns.offer(offer_id)
+        assert row is not None
+        return row.used, row.spent_fen
+
+    async def points(self, customer_id: int) -> int:
+        async with self.units.read() as uow:
+            return await uow.points.balance(customer_id)
 
 
 @pytest.fixture(params=["fake", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
