@@ -1,6 +1,6 @@
 """The aiogram 3 front end: Telegram updates in, neutral events to the conversation, Bot API out.
 
-This module only translates. A message (text, shared contact, successful payment), a button
+This module only translates. A message (text, picture, shared contact, successful payment), a button
 press or a pre-checkout query becomes one neutral `Incoming` event; the conversation answers
 with an `Outcome`; the `Sender` turns it into Bot API calls (sendMessage, editMessageText,
 sendInvoice) and always answers a press or a payment question. The same `Sender` is the app's
@@ -47,6 +47,7 @@ from aiogram.methods import (
     SendDocument,
     SendInvoice,
     SendMessage,
+    SendPhoto,
     SetWebhook,
     TelegramMethod,
 )
@@ -98,6 +99,7 @@ from handlers.contract import (
     contact_event,
     message_event,
     payment_event,
+    photo_event,
     pre_checkout_event,
 )
 from handlers.router import ConversationRouter
@@ -170,6 +172,16 @@ def message_to_event(message: Message) -> Incoming | None:
             chat_id,
             message.contact.phone_number,
             contact_user_id=message.contact.user_id,
+            chat_type=chat_type,
+            message_id=message.message_id,
+        )
+    if message.photo:
+        largest = max(message.photo, key=lambda size: size.width * size.height)
+        return photo_event(
+            user,
+            chat_id,
+            largest.file_id,
+            message.caption or "",
             chat_type=chat_type,
             message_id=message.message_id,
         )
@@ -328,7 +340,7 @@ class Sender(OutcomeSender):
 
     async def send(self, chat_id: int, reply: Reply) -> Delivery:
         """One new message (or invoice) in `chat_id`, tried once; what became of it."""
-        method: SendInvoice | SendMessage | SendDocument
+        method: SendInvoice | SendMessage | SendDocument | SendPhoto
         if reply.invoice is not None:
             method = self._invoice(chat_id, reply.invoice, reply.buttons, reply.thread_id)
         elif reply.document is not None:
@@ -337,6 +349,14 @@ class Sender(OutcomeSender):
                 document=BufferedInputFile(
                     reply.document.content, filename=reply.document.filename
                 ),
+                caption=reply.text,
+                reply_markup=inline_markup(reply.buttons),
+                message_thread_id=reply.thread_id,
+            )
+        elif reply.photo is not None:
+            method = SendPhoto(
+                chat_id=chat_id,
+                photo=reply.photo,
                 caption=reply.text,
                 reply_markup=inline_markup(reply.buttons),
                 message_thread_id=reply.thread_id,
@@ -507,9 +527,10 @@ async def on_pre_checkout(
 
 
 async def taken_by_the_conversation(message: Message) -> bool:
-    """A typed text, a shared contact or a successful payment. (A coroutine: aiogram runs a
-    plain function filter, such as a magic `F` filter, on a worker thread for every message.)"""
-    return bool(message.text or message.contact or message.successful_payment)
+    """A typed text, a picture, a shared contact or a successful payment. (A coroutine: aiogram
+    runs a plain function filter, such as a magic `F` filter, on a worker thread for every
+    message.)"""
+    return bool(message.text or message.photo or message.contact or message.successful_payment)
 
 
 def build_router() -> Router:
@@ -654,6 +675,8 @@ class AiogramFrontend:
         on the app's outbound port (the scheduler's messages) sends through this bot."""
         me = await self.bot.me()
         self._app.conversation.bot_username = self._app.conversation.bot_username or me.username
+        broadcasts = self._app.services.broadcasts
+        broadcasts.bot_username = broadcasts.bot_username or me.username
         await self._set_command_menus()
         log.info("aiogram front end for @%s in %s mode", me.username, self._mode)
         if self.webhook_mode:

@@ -52,6 +52,32 @@ class PushSkip(StrEnum):
 
 # Most buttons a push may carry (besides "turn pushes off").
 MAX_PUSH_BUTTONS = 3
+# The longest caption of a picture, counted as Telegram counts (UTF-16 code units).
+MAX_CAPTION_CHARS = 1024
+# A deep link into the bot for a push's button: t.me/<bot>?start=push_<broadcast>_<target>.
+DEEP_LINK_PREFIX = "push_"
+
+
+def deep_link_payload(broadcast_id: int, target: PushTarget) -> str:
+    """The payload of a push button's deep link (broadcast 0: a staff member's test push)."""
+    return f"{DEEP_LINK_PREFIX}{broadcast_id}_{target.value}"
+
+
+def parse_deep_link(payload: str) -> tuple[int, PushTarget] | None:
+    """(broadcast, target) of a push's deep-link payload; None when it is not exactly one."""
+    if not payload.startswith(DEEP_LINK_PREFIX):
+        return None
+    number, _, target = payload.removeprefix(DEEP_LINK_PREFIX).partition("_")
+    if not number.isascii() or not number.isdigit() or (number.startswith("0") and number != "0"):
+        return None
+    if len(number) > 12 or target not in {t.value for t in PushTarget}:
+        return None
+    return int(number), PushTarget(target)
+
+
+def caption_length(text: str) -> int:
+    """A text's length as Telegram counts it (UTF-16 code units: an emoji is two)."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def push_cap_scope(at: datetime) -> str:
@@ -61,11 +87,15 @@ def push_cap_scope(at: datetime) -> str:
 
 @dataclass(frozen=True)
 class PushContent:
-    """What a broadcast says: a text per language and up to three buttons into the bot."""
+    """What a broadcast says: a text per language and up to three buttons into the bot, as
+    typed button data or as deep links (`links`); with a picture (`photo`, Telegram's file id)
+    the text is its caption."""
 
     text_zh: str
     text_en: str
     targets: tuple[PushTarget, ...] = ()
+    photo: str | None = None
+    links: bool = False
 
     def __post_init__(self) -> None:
         if len(self.targets) > MAX_PUSH_BUTTONS:

@@ -35,6 +35,8 @@ class EventKind(StrEnum):
     # Telegram Payments: the pre-checkout question, and the successful payment message.
     PRE_CHECKOUT = "pre_checkout"
     PAYMENT = "payment"
+    # A picture (its caption, if any, is the event's text).
+    PHOTO = "photo"
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ class Incoming:
     # The message this one answers (a staff reply to a ticket), and the forum topic it is in.
     reply_to_message_id: int | None = None
     thread_id: int | None = None
+    # A PHOTO event's picture: Telegram's file id of its largest size.
+    photo: str | None = None
 
     @property
     def language_code(self) -> str | None:
@@ -117,6 +121,27 @@ def message_event(
         message_id=message_id,
         reply_to_message_id=reply_to_message_id,
         thread_id=thread_id,
+    )
+
+
+def photo_event(
+    user: TelegramProfile,
+    chat_id: int,
+    file_id: str,
+    caption: str = "",
+    *,
+    chat_type: str = "private",
+    message_id: int | None = None,
+) -> Incoming:
+    """A picture sent in a chat (the largest size's file id), with its caption if any."""
+    return Incoming(
+        EventKind.PHOTO,
+        user,
+        chat_id,
+        chat_type,
+        text=caption,
+        photo=file_id,
+        message_id=message_id,
     )
 
 
@@ -267,6 +292,9 @@ class Reply:
     thread_id: int | None = None
     # When set, the message is a document (sendDocument) with `text` as its caption.
     document: Document | None = None
+    # When set, the message is a picture (sendPhoto: Telegram's file id) with `text` as its
+    # caption.
+    photo: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.text) > MAX_MESSAGE_CHARS // 2 and text_length(self.text) > MAX_MESSAGE_CHARS:
@@ -286,6 +314,13 @@ class Reply:
                 raise ValueError("a document is sent anew, never as an edit or an invoice")
             if text_length(self.text) > MAX_CAPTION_CHARS:
                 raise ValueError("a document's caption over Telegram's limit")
+        if self.photo is not None:
+            if self.edit or self.invoice is not None or self.document is not None:
+                raise ValueError("a picture is sent anew, never as an edit, invoice or document")
+            if self.keyboard is not None:
+                raise ValueError("a picture carries inline buttons only")
+            if text_length(self.text) > MAX_CAPTION_CHARS:
+                raise ValueError("a picture's caption over Telegram's limit")
 
 
 @dataclass

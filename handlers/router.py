@@ -148,6 +148,7 @@ class ConversationRouter:
         # Words a customer may type instead of pressing a button ("充值", "help"): lowercased.
         self._keywords: dict[str, Handler] = {}
         self._step_text: dict[str, list[tuple[Callable[[str], bool], Handler]]] = {}
+        self._photo_steps: dict[str, Handler] = {}
         self._contact: Handler | None = None
         self._pre_checkout: Handler | None = None
         self._payment: Handler | None = None
@@ -197,6 +198,16 @@ class ConversationRouter:
 
         def register(handler: Handler) -> Handler:
             self._steps[name] = handler
+            return handler
+
+        return register
+
+    def photo_step(self, name: str) -> Callable[[Handler], Handler]:
+        """Handle a picture sent while the conversation is at step `name` (at any other step,
+        and at none, a picture is not answered)."""
+
+        def register(handler: Handler) -> Handler:
+            self._photo_steps[name] = handler
             return handler
 
         return register
@@ -346,6 +357,11 @@ class ConversationRouter:
         if event.kind is EventKind.CONTACT:
             await self._call(step or self._contact or self._fallback, ctx)
             return
+        if event.kind is EventKind.PHOTO:
+            photo_step = self._photo_steps.get(ctx.state.step)
+            if photo_step is not None:
+                await self._call(photo_step, ctx)
+            return  # a picture nobody asked for is not answered
         if step is None:
             step = next(
                 (

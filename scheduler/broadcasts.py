@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from domain.services.broadcasts import Claimed, DuePush, SentPush
 from domain.services.registry import Services
@@ -115,8 +116,13 @@ async def delete_broadcasts(
     return deleted
 
 
-def _render(push: DuePush) -> Reply:
-    return push_reply(texts(push.language), push)
+def _renderer(services: Services) -> Callable[[DuePush], Reply]:
+    """How each push reads in its customer's language (deep links need the bot's name)."""
+
+    def render(push: DuePush) -> Reply:
+        return push_reply(texts(push.language), push, services.broadcasts.bot_username)
+
+    return render
 
 
 async def _claim(services: Services, batch: int) -> Claimed:
@@ -129,5 +135,11 @@ async def _send(
     services: Services, notifier: SettlingNotifier, due: list[DuePush], concurrency: int
 ) -> int:
     return await send_due(
-        services.broadcasts, notifier, due, _render, concurrency, what="a push", log=log
+        services.broadcasts,
+        notifier,
+        due,
+        _renderer(services),
+        concurrency,
+        what="a push",
+        log=log,
     )

@@ -11,6 +11,7 @@ from handlers.contract import (
     contact_event,
     message_event,
     payment_event,
+    photo_event,
     pre_checkout_event,
 )
 
@@ -29,7 +30,7 @@ def event_from_update(update: Update, bot_username: str | None = None) -> Incomi
     """The neutral event of an update; None for updates the conversation does not take.
 
     Ignored: updates without a person behind them (channel posts), edited messages, messages
-    with neither text, a shared contact nor a payment (stickers, photos, service messages), and
+    with neither text, a picture, a shared contact nor a payment (stickers, service messages), and
     commands addressed to another bot (`/start@other_bot` in a group).
     """
     user = update.effective_user
@@ -92,6 +93,16 @@ def _message(profile: TelegramProfile, message: Message) -> Incoming | None:
             message.chat.id,
             message.contact.phone_number,
             contact_user_id=message.contact.user_id,
+            chat_type=chat_type,
+            message_id=message.message_id,
+        )
+    if message.photo:
+        largest = max(message.photo, key=lambda size: size.width * size.height)
+        return photo_event(
+            profile,
+            message.chat.id,
+            largest.file_id,
+            message.caption or "",
             chat_type=chat_type,
             message_id=message.message_id,
         )

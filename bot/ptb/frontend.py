@@ -287,6 +287,8 @@ class PtbFrontend:
             self._app.conversation.bot_username = (
                 self._app.conversation.bot_username or self.application.bot.username
             )
+            broadcasts = self._app.services.broadcasts
+            broadcasts.bot_username = broadcasts.bot_username or self.application.bot.username
             await self._set_command_menus()
             await self._start_receiving()
             await self.application.start()

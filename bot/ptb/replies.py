@@ -88,6 +88,8 @@ class Sender(OutcomeSender):
                 message_id: int | None = invoice.message_id
             elif reply.document is not None:
                 message_id = await self._send_document(chat_id, reply, reply.document)
+            elif reply.photo is not None:
+                message_id = await self._send_photo(chat_id, reply, reply.photo)
             else:
                 message_id = await self._send_message(chat_id, reply)
         except TelegramError as error:
@@ -112,6 +114,18 @@ class Sender(OutcomeSender):
             chat_id,
             document.content,
             filename=document.filename,
+            caption=reply.text,
+            reply_markup=inline_markup(reply.buttons),
+            message_thread_id=reply.thread_id,
+        )
+        return sent.message_id
+
+    async def _send_photo(self, chat_id: int, reply: Reply, photo: str) -> int:
+        """sendPhoto (a picture Telegram holds, by its file id), the reply's text as the
+        caption; the new message's id."""
+        sent = await self._bot.send_photo(
+            chat_id,
+            photo,
             caption=reply.text,
             reply_markup=inline_markup(reply.buttons),
             message_thread_id=reply.thread_id,

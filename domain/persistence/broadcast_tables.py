@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -45,6 +46,10 @@ class BroadcastRow(Base):
     variants: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
     planned_through: Mapped[int] = mapped_column(Integer, default=0)
     planned: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A picture sent with the text as its caption (Telegram's file id); None: text only.
+    photo: Mapped[str | None] = mapped_column(String(256))
+    # The buttons are deep links (t.me/<bot>?start=...) rather than typed button data.
+    links: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class BroadcastOutboxRow(Base):

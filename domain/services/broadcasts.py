@@ -74,6 +74,10 @@ class DuePush:
     text: str
     targets: tuple[PushTarget, ...]
     variant: int
+    # A picture sent with the text as its caption (Telegram's file id).
+    photo: str | None = None
+    # The buttons are deep links into the bot rather than typed button data.
+    links: bool = False
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,9 @@ class BroadcastService:
         self._uow = uow
         self.config = config or BroadcastConfig()
         self._clock = clock
+        # The bot's @username, for pushes whose buttons are deep links (t.me/<bot>?start=...):
+        # from settings or the front end's getMe; None until known (typed button data then).
+        self.bot_username: str | None = None
 
     def now(self) -> datetime:
         return self._clock()
@@ -189,6 +196,19 @@ class BroadcastService:
         async with self._uow() as uow:
             await uow.broadcasts.pressed(broadcast_id, customer_id, self._clock())
             await uow.commit()
+
+    async def opened(self, broadcast_id: int, customer_id: int) -> bool:
+        """The customer came in through a deep link of the broadcast's push: counted as a
+        press (once, and only for a customer the push was sent to). False when there is no
+        such broadcast. Broadcast 0 is a staff member's test push: nothing to count."""
+        if broadcast_id == 0:
+            return True
+        async with self._uow() as uow:
+            if await uow.broadcasts.get(broadcast_id) is None:
+                return False
+            await uow.broadcasts.pressed(broadcast_id, customer_id, self._clock())
+            await uow.commit()
+        return True
 
     # -- post-campaign surveys ----------------------------------------------------------------
     async def survey_of(self, broadcast_id: int) -> CampaignChoice | None:
@@ -277,6 +297,8 @@ class BroadcastService:
                     created_at=now,
                     planned_through=0,
                     planned=False,
+                    photo=content.photo,
+                    links=content.links,
                 )
             )
             await uow.broadcasts.record(broadcast_id, staff_id, "create", now)
@@ -565,6 +587,8 @@ class BroadcastService:
                     text=_text(broadcast, row.variant, language),
                     targets=tuple(PushTarget(t) for t in broadcast.targets),
                     variant=row.variant,
+                    photo=broadcast.photo,
+                    links=broadcast.links,
                 )
             )
         return due

@@ -12,6 +12,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from domain.broadcasts import (
+    MAX_CAPTION_CHARS,
     MAX_PUSH_BUTTONS,
     MAX_SEGMENT_DAYS,
     MAX_VARIANTS,
@@ -22,6 +23,7 @@ from domain.broadcasts import (
     PushTarget,
     Stage,
     VariantReport,
+    caption_length,
     even_split,
     parse_split,
     valid_split,
@@ -127,6 +129,16 @@ class BcSegmentCampaign(ButtonData, prefix="bc-sg"):
 
 
 @dataclass(frozen=True)
+class BcDropPhoto(ButtonData, prefix="bc-ph"):
+    """Take the picture off the push being composed."""
+
+
+@dataclass(frozen=True)
+class BcLinks(ButtonData, prefix="bc-l"):
+    """The push's buttons as deep links (t.me/<bot>?start=...) or as typed button data."""
+
+
+@dataclass(frozen=True)
 class BcAddVariant(ButtonData, prefix="bc-v"):
     """Another text for an A/B test."""
 
@@ -181,6 +193,9 @@ class Draft:
     # More texts for an A/B test (B, C): (Chinese, English) each; split by `shares`.
     variants: tuple[tuple[str, str], ...] = ()
     shares: tuple[int, ...] | None = None
+    # A picture (Telegram's file id): the texts become its caption.
+    photo: str | None = None
+    links: bool = False
 
     @classmethod
     def of(cls, data: dict[str, object]) -> Draft | None:
@@ -209,6 +224,7 @@ class Draft:
         )
         if shares is not None and not valid_split(shares, len(variants) + 1):
             shares = None
+        photo = data.get("photo")
         return cls(
             zh,
             en,
@@ -217,6 +233,8 @@ class Draft:
             Audience.from_json(audience if isinstance(audience, dict) else None),
             variants,
             shares,
+            photo if isinstance(photo, str) and photo else None,
+            data.get("links") is True,
         )
 
     def data(self) -> dict[str, object]:
@@ -228,6 +246,8 @@ class Draft:
             "aud": self.audience.to_json(),
             "variants": [list(pair) for pair in self.variants],
             "shares": list(self.shares) if self.shares else None,
+            "photo": self.photo,
+            "links": self.links,
         }
 
     @property
@@ -241,11 +261,21 @@ class Draft:
 
     @property
     def content(self) -> PushContent:
-        return PushContent(self.zh, self.en, self.targets)
+        return PushContent(self.zh, self.en, self.targets, self.photo, self.links)
 
     @property
     def more_contents(self) -> tuple[PushContent, ...]:
-        return tuple(PushContent(zh, en, self.targets) for zh, en in self.variants)
+        return tuple(
+            PushContent(zh, en, self.targets, self.photo, self.links) for zh, en in self.variants
+        )
+
+    def too_long_for_a_caption(self) -> tuple[int, int] | None:
+        """(variant, length) of the first text over a picture caption's limit, or None."""
+        for index, (zh, en) in enumerate(self.texts):
+            for text in (zh, en):
+                if caption_length(text) > MAX_CAPTION_CHARS:
+                    return index, caption_length(text)
+        return None
 
 
 def _abort_row(t: Texts) -> tuple[Button, ...]:
@@ -318,11 +348,15 @@ def _pick(ctx: Context, key: str, rows: tuple[tuple[Button, ...], ...]) -> None:
     ctx.reply(ctx.t(key), (*rows, _abort_row(ctx.t)), edit=True)
 
 
-def _push_text(ctx: Context) -> str | None:
-    """The typed text of a push, or None (told it is empty or too long)."""
+def _push_text(ctx: Context, photo: str | None = None) -> str | None:
+    """The typed text of a push, or None (told it is empty or too long: with a picture, the
+    text is its caption, of at most 1024 characters as Telegram counts them)."""
     text = ctx.event.text.strip()
     if not text or len(text) > MAX_PUSH_CHARS:
         _ask(ctx, ctx.t("bc.bad_text", most=MAX_PUSH_CHARS))
+        return None
+    if photo is not None and caption_length(text) > MAX_CAPTION_CHARS:
+        _ask(ctx, ctx.t("bc.caption_too_long", most=MAX_CAPTION_CHARS, length=caption_length(text)))
         return None
     return text
 
@@ -370,6 +404,13 @@ async def _show_targets(ctx: Context, draft: Draft, *, edit: bool) -> None:
     if draft.variants:
         rows.append((Button(ctx.t("bc.set_split"), BcSplit().pack()),))
         lines.append(ctx.t("bc.variants", split=split_words(ctx.t, draft.split)))
+    links = ctx.t("bc.links_on" if draft.links else "bc.links_off")
+    rows.append((Button(links, BcLinks().pack()),))
+    if draft.photo:
+        lines.append(ctx.t("bc.photo_added", most=MAX_CAPTION_CHARS))
+        rows.append((Button(ctx.t("bc.drop_photo"), BcDropPhoto().pack()),))
+    else:
+        lines.append(ctx.t("bc.photo_hint", most=MAX_CAPTION_CHARS))
     rows.append((Button(ctx.t("bc.next"), BcTargetsDone().pack()),))
     rows.append(_abort_row(ctx.t))
     ctx.reply("\n".join(lines), tuple(rows), edit=edit)
@@ -422,6 +463,8 @@ async def _show_review(ctx: Context, draft: Draft, *, edit: bool) -> None:
         ctx.t("bc.review"),
         *_text_lines(ctx.t, draft),
         ctx.t("bc.review.buttons", buttons=buttons),
+        ctx.t("bc.review.links" if draft.links else "bc.review.typed"),
+        ctx.t("bc.review.photo" if draft.photo else "bc.review.no_photo"),
         ctx.t("bc.review.about", about=about),
         ctx.t("bc.review.audience"),
         *audience_lines(ctx.t, draft.audience, names),
@@ -555,7 +598,7 @@ def register(router: ConversationRouter) -> None:
     async def typed_variant(ctx: Context) -> tuple[Draft, str] | None:
         """The draft and the text typed for its next variant, or None (told why)."""
         draft = await drafted(ctx, typed=True)
-        text = None if draft is None else _push_text(ctx)
+        text = None if draft is None else _push_text(ctx, draft.photo)
         return None if draft is None or text is None else (draft, text)
 
     @router.command("broadcast", staff=True)
@@ -597,6 +640,36 @@ def register(router: ConversationRouter) -> None:
         else:
             targets = draft.targets
         await _kept_targets(ctx, replace(draft, targets=targets), edit=True)
+
+    @router.photo_step(CHOOSING)
+    async def picture(ctx: Context) -> None:
+        """A picture sent while choosing the buttons: the push's picture, its texts the
+        caption (refused, nothing changed, when a text is too long for one)."""
+        draft = await drafted(ctx, typed=True)
+        if draft is None or ctx.event.photo is None:
+            return
+        with_photo = replace(draft, photo=ctx.event.photo)
+        too_long = with_photo.too_long_for_a_caption()
+        if too_long is not None:
+            variant, length = too_long
+            name = ctx.t(f"bc.variant.{variant}")
+            text = ctx.t("bc.photo_refused", name=name, length=length, most=MAX_CAPTION_CHARS)
+            ctx.reply(text)
+            await _show_targets(ctx, draft, edit=False)
+            return
+        await _kept_targets(ctx, with_photo, edit=False)
+
+    @router.button(BcDropPhoto)
+    async def drop_photo(ctx: Context, _data: BcDropPhoto) -> None:
+        draft = await drafted(ctx)
+        if draft is not None:
+            await _kept_targets(ctx, replace(draft, photo=None), edit=True)
+
+    @router.button(BcLinks)
+    async def toggle_links(ctx: Context, _data: BcLinks) -> None:
+        draft = await drafted(ctx)
+        if draft is not None:
+            await _kept_targets(ctx, replace(draft, links=not draft.links), edit=True)
 
     @router.button(BcAddVariant)
     async def add_variant(ctx: Context, _data: BcAddVariant) -> None:
@@ -776,8 +849,11 @@ def register(router: ConversationRouter) -> None:
                     text=zh if language is Language.ZH_CN else en,
                     targets=draft.targets,
                     variant=index,
+                    photo=draft.photo,
+                    links=draft.links,
                 )
-                ctx.outcome.replies.append(push_reply(texts(language), push))
+                bot_username = ctx.services.broadcasts.bot_username
+                ctx.outcome.replies.append(push_reply(texts(language), push, bot_username))
         ctx.notice(ctx.t("bc.test_sent"))
         await _show_review(ctx, draft, edit=False)
 

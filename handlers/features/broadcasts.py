@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.broadcasts import PushTarget
+from domain.broadcasts import DEEP_LINK_PREFIX, PushTarget, deep_link_payload, parse_deep_link
 from domain.services.broadcasts import DuePush
 from handlers.buttons import ButtonData
 from handlers.contract import Button, Reply
@@ -59,14 +59,52 @@ TARGET_LABELS = {
 }
 
 
-def push_reply(t: Texts, push: DuePush) -> Reply:
-    """The push as the customer reads it: its text, its buttons, and a one-tap way out."""
-    rows = [
-        (Button(t(TARGET_LABELS[target]), PushOpen(push.broadcast_id, target).pack()),)
-        for target in push.targets
-    ]
+def push_link(bot_username: str, broadcast_id: int, target: PushTarget) -> str:
+    """The deep link of a push's button: t.me/<bot>?start=push_<broadcast>_<target>."""
+    payload = deep_link_payload(broadcast_id, target)
+    return f"https://t.me/{bot_username.lstrip('@')}?start={payload}"
+
+
+def push_button(t: Texts, push: DuePush, target: PushTarget, bot_username: str | None) -> Button:
+    """A button of the push: a deep link when the push asks for links and the bot's name is
+    known, else typed button data (the same screen either way)."""
+    label = t(TARGET_LABELS[target])
+    if push.links and bot_username:
+        return Button(label, url=push_link(bot_username, push.broadcast_id, target))
+    return Button(label, PushOpen(push.broadcast_id, target).pack())
+
+
+def push_reply(t: Texts, push: DuePush, bot_username: str | None = None) -> Reply:
+    """The push as the customer reads it: its text (a picture's caption when it has one), its
+    buttons, and a one-tap way out."""
+    rows = [(push_button(t, push, target, bot_username),) for target in push.targets]
     rows.append((Button(t("push.off_button"), PushesOff().pack()),))
-    return Reply(push.text, tuple(rows))
+    return Reply(push.text, tuple(rows), photo=push.photo)
+
+
+async def open_push(ctx: Context, router: ConversationRouter, data: PushOpen) -> None:
+    """What a push's button leads to: offers, recharge or the survey's question."""
+    if data.target is PushTarget.OFFERS:
+        await router.press(ctx, ShowOffers())
+    elif data.target is PushTarget.RECHARGE:
+        await router.press(ctx, ShowRecharge())
+    else:
+        await _ask_rating(ctx, data.broadcast_id)
+
+
+async def open_deep_link(ctx: Context, router: ConversationRouter) -> bool:
+    """`/start push_<broadcast>_<target>`: the push's deep link leads to the same screen as its
+    button. False when the payload is no push link at all; a malformed or unknown one is told
+    so (True)."""
+    payload = ctx.event.args.strip()
+    if not payload.startswith(DEEP_LINK_PREFIX):
+        return False
+    parsed = parse_deep_link(payload)
+    if parsed is None or not await ctx.services.broadcasts.opened(parsed[0], ctx.customer.id):
+        ctx.reply(ctx.t("push.bad_link"))
+        return True
+    await open_push(ctx, router, PushOpen(*parsed))
+    return True
 
 
 async def _show_notifications(ctx: Context, *, edit: bool) -> None:
@@ -98,12 +136,7 @@ def register(router: ConversationRouter) -> None:
     @router.button(PushOpen)
     async def push_open(ctx: Context, data: PushOpen) -> None:
         await ctx.services.broadcasts.pressed(data.broadcast_id, ctx.customer.id)
-        if data.target is PushTarget.OFFERS:
-            await router.press(ctx, ShowOffers())
-        elif data.target is PushTarget.RECHARGE:
-            await router.press(ctx, ShowRecharge())
-        else:
-            await _ask_rating(ctx, data.broadcast_id)
+        await open_push(ctx, router, data)
 
     @router.button(SurveyRate)
     async def survey_rate(ctx: Context, data: SurveyRate) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from handlers.buttons import ButtonData
 from handlers.commands import help_text
 from handlers.contract import RemoveKeyboard
+from handlers.features.broadcasts import open_deep_link
 from handlers.features.consent import consent_needed
 from handlers.features.referrals import welcome_referred
 from handlers.menu import CancelInput, ShowMenu, back_to_menu, show_menu
@@ -24,6 +25,8 @@ def register(router: ConversationRouter) -> None:
     @router.command("start")
     async def start(ctx: Context) -> None:
         ctx.finish()
+        if not ctx.customer.is_new and await open_deep_link(ctx, router):
+            return  # a push's deep link leads to its screen (or says why it cannot)
         name = ctx.customer.first_name or ctx.t("start.friend")
         key = "start.welcome_new" if ctx.customer.is_new else "start.welcome_back"
         ctx.reply(ctx.t(key, name=name))

@@ -119,6 +119,7 @@ _STRING_PARAMS = frozenset(
         "parse_mode",
         "payload",
         "phone_number",
+        "photo",
         "photo_url",
         "pre_checkout_query_id",
         "provider_data",
@@ -168,7 +169,15 @@ _INLINE_BUTTON_ACTIONS = frozenset(
         "pay",
     }
 )
-_CONTENT_KEYS = ("text", "entities", "contact", "caption", "caption_entities", "location")
+_CONTENT_KEYS = (
+    "text",
+    "entities",
+    "contact",
+    "caption",
+    "caption_entities",
+    "location",
+    "photo",
+)
 _NOT_MODIFIED = (
     "message is not modified: specified new message content and reply markup are exactly the "
     "same as a current content and reply markup of the message"
@@ -398,6 +407,14 @@ def _as_reply(message: JSONDict) -> JSONDict:
     return reply
 
 
+def _photo_sizes(file_id: str) -> list[JSONDict]:
+    """A picture's sizes as Telegram lists them, smallest first; the largest is `file_id`."""
+    return [
+        {"file_id": f"{file_id}-s", "file_unique_id": f"u{file_id}-s", "width": 90, "height": 60},
+        {"file_id": file_id, "file_unique_id": f"u{file_id}", "width": 1280, "height": 853},
+    ]
+
+
 def _command_entities(text: str) -> list[JSONDict]:
     return [
         {
@@ -453,6 +470,10 @@ class FakeBotApi:
         self.deleted: list[tuple[int, int]] = []
         # Files the bot sent with sendDocument, by (chat id, message id).
         self.documents: dict[tuple[int, int], UploadedFile] = {}
+        # Pictures the bot sent with sendPhoto (their file ids), by (chat id, message id).
+        self.photos: dict[tuple[int, int], str] = {}
+        # File ids of the pictures the server holds (sent by users, or uploaded by the bot).
+        self._photo_files: set[str] = set()
         self.callback_answers: list[JSONDict] = []
         self.pre_checkout_answers: list[JSONDict] = []
         self.webhook_deliveries: list[WebhookDelivery] = []
@@ -520,6 +541,7 @@ class FakeBotApi:
             ("createForumTopic", self._create_forum_topic),
             ("sendInvoice", self._send_invoice),
             ("sendDocument", self._send_document),
+            ("sendPhoto", self._send_photo),
             ("answerPreCheckoutQuery", self._answer_pre_checkout_query),
             ("close", self._return_true),
             ("logOut", self._return_true),
@@ -1372,6 +1394,41 @@ class FakeBotApi:
         self.documents[(known.chat["id"], message["message_id"])] = document
         return message
 
+    async def _send_photo(self, params: JSONDict) -> JSONDict:
+        """A picture by the file id of one the server holds, or uploaded in the request
+        (multipart); a caption of up to 1024 characters."""
+        known = self._target(params)
+        photo = params.get("photo")
+        if isinstance(photo, str) and photo.startswith("attach://"):
+            photo = params.get(photo.removeprefix("attach://"))
+        if isinstance(photo, UploadedFile):
+            if not photo.data:
+                raise _bad_request("file must be non-empty")
+            file_id = self._new_photo_file()
+        elif isinstance(photo, str) and photo in self._photo_files:
+            file_id = photo
+        else:
+            raise _bad_request("wrong file identifier/HTTP URL specified")
+        content: JSONDict = {"photo": _photo_sizes(file_id)}
+        if params.get("caption"):
+            caption, entities = self._format(params, "caption")
+            if utf16_len(caption) > 1024:
+                raise _bad_request("message caption is too long")
+            content["caption"] = caption
+            if entities:
+                content["caption_entities"] = entities
+        inline, other = self._markup(params)
+        if inline is not None:
+            content["reply_markup"] = inline
+        message = self._send(known, params, content, other_markup=other)
+        self.photos[(known.chat["id"], message["message_id"])] = file_id
+        return message
+
+    def _new_photo_file(self) -> str:
+        file_id = f"photo-{len(self._photo_files) + 1}"
+        self._photo_files.add(file_id)
+        return file_id
+
     async def _send_invoice(self, params: JSONDict) -> JSONDict:
         known = self._target(params)
         title = self._str(params, "title", required=True)
@@ -1677,6 +1734,18 @@ class FakeBotApi:
         if owner:
             contact["user_id"] = owner
         return self._user_message(user, chat, {"contact": contact})
+
+    def send_photo(
+        self, user: FakeUser, *, caption: str = "", chat: FakeGroup | int | None = None
+    ) -> str:
+        """``user`` sends a picture (with ``caption``, if any); returns its file id (the largest
+        size's), which the bot may send again with sendPhoto."""
+        file_id = self._new_photo_file()
+        content: JSONDict = {"photo": _photo_sizes(file_id)}
+        if caption:
+            content["caption"] = caption
+        self._user_message(user, chat, content)
+        return file_id
 
     def press_keyboard_button(
         self, user: FakeUser, text: str, *, phone_number: str | None = None

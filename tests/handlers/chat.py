@@ -13,6 +13,7 @@ from handlers.contract import (
     button_event,
     contact_event,
     message_event,
+    photo_event,
 )
 from handlers.router import ConversationRouter
 
@@ -52,6 +53,9 @@ class Chat:
     async def share_contact(self, phone: str) -> Outcome:
         event = contact_event(self.user, self.chat_id, phone, contact_user_id=self.chat_id)
         return await self.handle(event)
+
+    async def send_photo(self, file_id: str, caption: str = "") -> Outcome:
+        return await self.handle(photo_event(self.user, self.chat_id, file_id, caption))
 
     async def press_data(self, data: str) -> Outcome:
         event = button_event(self.user, self.chat_id, data, callback_id="cb", message_id=1)
