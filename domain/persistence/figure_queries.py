@@ -25,6 +25,7 @@ from domain.orders import OrderPurpose, OrderStatus
 from domain.persistence.referral_tables import ReferralRewardRow, ReferralRow
 from domain.persistence.rollup_tables import (
     EVERY_RECHARGE,
+    OffersSeenRow,
     RechargeCustomerHourRow,
     RechargeHourRow,
 )
@@ -195,6 +196,9 @@ class FigureQueries:
             .subquery()
         )
         bound = exists().where(PhoneBindingRow.customer_id == CustomerRow.id)
+        saw = exists().where(OffersSeenRow.customer_id == CustomerRow.id)
+        if campaign_id is not None:
+            saw = saw.where(OffersSeenRow.campaign_id == campaign_id)
 
         def count(condition: Any) -> Any:
             return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
@@ -203,6 +207,7 @@ class FigureQueries:
             select(
                 func.count(),
                 count(bound),
+                count(saw),
                 count(per_customer.c.customer_id.is_not(None)),
                 count(per_customer.c.paid >= 1),
                 count(per_customer.c.completed >= 1),
@@ -212,7 +217,7 @@ class FigureQueries:
             .outerjoin(per_customer, per_customer.c.customer_id == CustomerRow.id)
             .where(cohort)
         )
-        keys = ("started", "bound", "ordered", "paid", "completed", "again")
+        keys = ("started", "bound", "saw_offers", "ordered", "paid", "completed", "again")
         return Funnel([FunnelStep(key, int(n)) for key, n in zip(keys, row, strict=True)])
 
     # -- offers -------------------------------------------------------------------------------

@@ -40,3 +40,14 @@ class RechargeCustomerHourRow(Base):
     customer_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     recharges: Mapped[int] = mapped_column(Integer)
     fen: Mapped[int] = mapped_column(BigInteger)
+
+
+class OffersSeenRow(Base):
+    """The first time a customer saw a campaign's offers (the offers screen showing it): one
+    row a customer and campaign, the funnel's "saw offers" step."""
+
+    __tablename__ = "offers_seen"
+
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -8,6 +8,7 @@ so concurrent completions each add exactly once (the database serialises the row
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
@@ -26,9 +27,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from domain.orders import OrderPurpose, OrderStatus
-from domain.persistence.core import CoreConnection, OnConflict, Record
+from domain.persistence.core import CoreConnection, OnConflict, Record, Repository
 from domain.persistence.rollup_tables import (
     EVERY_RECHARGE,
+    OffersSeenRow,
     RechargeCustomerHourRow,
     RechargeHourRow,
 )
@@ -157,3 +159,28 @@ def backfill(connection: Connection) -> None:
             ).group_by(_CUSTOMER_HOURS.c.campaign_id, _CUSTOMER_HOURS.c.hour),
         )
     )
+
+
+_OFFERS_SEEN = cast(Table, OffersSeenRow.__table__)
+_SEEN = OnConflict(
+    lambda insert: (
+        insert(_OFFERS_SEEN)
+        .values(
+            campaign_id=bindparam("campaign", type_=Integer),
+            customer_id=bindparam("customer", type_=Integer),
+            at=bindparam("at", type_=UtcDateTime()),
+        )
+        .on_conflict_do_nothing(
+            index_elements=[_OFFERS_SEEN.c.campaign_id, _OFFERS_SEEN.c.customer_id]
+        )
+    )
+)
+
+
+class OffersSeenRepository(Repository):
+    async def record(self, customer_id: int, campaign_ids: Iterable[int], at: datetime) -> None:
+        """The customer saw these campaigns' offers at `at`: kept the first time only (the
+        unique key keeps one row a customer and campaign, whoever writes it first)."""
+        core = await self._core()
+        for campaign_id in sorted(set(campaign_ids)):
+            await core.run(_SEEN, campaign=campaign_id, customer=customer_id, at=at)

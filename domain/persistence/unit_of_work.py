@@ -47,6 +47,7 @@ from domain.persistence.repositories import (
     WalletRepository,
 )
 from domain.persistence.risk_repository import RiskRepository
+from domain.persistence.rollups import OffersSeenRepository
 from domain.persistence.support_repositories import SupportRepository
 
 
@@ -234,6 +235,10 @@ class UnitOfWork:
     @cached_property
     def push_figures(self) -> PushFigureQueries:
         return PushFigureQueries(self.session)
+
+    @cached_property
+    def offers_seen(self) -> OffersSeenRepository:
+        return OffersSeenRepository(self)
 
     @cached_property
     def risk(self) -> RiskRepository:

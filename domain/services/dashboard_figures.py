@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -81,6 +82,16 @@ class DashboardFigures:
                 by_hour=await figures.sales_by_hour(period, campaign_id),
                 by_hour_before=await figures.sales_by_hour(period.before, campaign_id),
             )
+
+    async def saw_offers(self, customer_id: int, campaign_ids: Iterable[int], at: datetime) -> None:
+        """The customer was shown these campaigns' offers (the funnel's "saw offers" step,
+        kept the first time for each campaign)."""
+        wanted = set(campaign_ids)
+        if not wanted:
+            return
+        async with self._uow() as uow:
+            await uow.offers_seen.record(customer_id, wanted, at)
+            await uow.commit()
 
     async def funnel(self, period: Period, campaign_id: int | None = None) -> Funnel:
         async with self._uow.read() as uow:

@@ -79,6 +79,11 @@ async def _show_offers(
         (n for n, key in enumerate(keys) if campaign is not None and campaign in key), None
     )
     page = page_holding(pages, wanted) if wanted is not None else page_of(pages, page)
+    first = sum(len(before) for before in pages[:page])
+    shown = [campaign_id for _, campaign_id in keys[first : first + len(pages[page])]]
+    await ctx.services.figures.saw_offers(
+        ctx.customer.id, [c for c in shown if c is not None], ctx.services.loyalty.now()
+    )
     lines = [header, *lines_of(pages[page]), *page_line(ctx.t, page, len(pages))]
     rows = [*rows_of(pages[page]), *navigation(ctx.t, page, len(pages), OffersPage), *footer]
     ctx.reply("\n".join(lines), tuple(rows), edit=edit)

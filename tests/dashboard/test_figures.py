@@ -18,6 +18,7 @@ from domain.orders import OrderPurpose, OrderStatus
 from domain.persistence.database import create_engine
 from domain.persistence.migrate import upgrade
 from domain.persistence.referral_tables import ReferralRewardRow, ReferralRow
+from domain.persistence.rollup_tables import OffersSeenRow
 from domain.persistence.support_tables import TicketRow
 from domain.persistence.tables import (
     OfferClaimRow,
@@ -198,6 +199,9 @@ async def _fill(engine: AsyncEngine) -> Shop:
     )
     await put(engine, TicketRow, **ticket(c, Category.OTHER, day(4, 10), None, day(4, 10, 30)))
     await put(engine, TicketRow, **ticket(e, Category.OTHER, day(30, 10, month=11)))
+    # A (not of the week's starters), B and C saw the campaign's offers; D never did.
+    for customer, at in ((a, day(3, 9)), (b, day(2, 11)), (c, day(5, 9, 30))):
+        await put(engine, OffersSeenRow, campaign_id=campaign, customer_id=customer, at=at)
     await rebuild_rollups(engine)
     return Shop(
         DashboardFigures(UnitOfWorkFactory.of(engine)),
@@ -264,17 +268,19 @@ async def test_arpu_rounds_half_fen_up() -> None:
 
 async def test_funnel_of_the_customers_who_started_in_the_week(shop: Shop) -> None:
     funnel = await shop.figures.funnel(WEEK)
-    # B, C, D started; B and C bound a number, ordered, paid and completed; B twice.
+    # B, C, D started; B and C bound a number, saw the offers, ordered, paid and completed;
+    # B twice.
     assert [(s.key, s.customers) for s in funnel.steps] == [
         ("started", 3),
         ("bound", 2),
+        ("saw_offers", 2),
         ("ordered", 2),
         ("paid", 2),
         ("completed", 2),
         ("again", 1),
     ]
     drops = funnel.drops()
-    assert drops[0] is None and drops[1] == pytest.approx(1 / 3) and drops[5] == 0.5
+    assert drops[0] is None and drops[1] == pytest.approx(1 / 3) and drops[6] == 0.5
 
 
 async def test_funnel_of_one_campaign_follows_the_orders_that_took_its_offers(
@@ -282,8 +288,9 @@ async def test_funnel_of_one_campaign_follows_the_orders_that_took_its_offers(
 ) -> None:
     funnel = await shop.figures.funnel(WEEK, shop.campaign)
     # B's first order and C's two (one paid and completed, one unpaid holding a slot) took the
-    # campaign's offers; B's second order did not, so nobody recharged again with it.
-    assert [s.customers for s in funnel.steps] == [3, 2, 2, 2, 2, 0]
+    # campaign's offers; B's second order did not, so nobody recharged again with it. B and C
+    # saw its offers.
+    assert [s.customers for s in funnel.steps] == [3, 2, 2, 2, 2, 2, 0]
 
 
 async def test_offers_burn_down_and_sell_out(shop: Shop) -> None:

@@ -11,11 +11,14 @@ from datetime import timedelta
 import pytest
 from openpyxl import load_workbook
 
+from domain.campaign_file import parse_campaign_file
+from domain.figures import Period
 from domain.holdout import in_control
 from domain.persistence.tables import OfferRow
-from tests.dashboard.conftest import Site
+from tests.dashboard.conftest import CUSTOMER_ID, Site
 from tests.dashboard.data import add_campaign, add_customer, add_order, put
 from tests.dashboard.test_figures import Shop, _fill
+from tests.handlers.chat import Chat
 
 WEEK = {"period": "custom", "from": "2026-12-01", "to": "2026-12-07"}
 
@@ -136,3 +139,48 @@ async def test_the_hold_out_page_asks_for_a_campaign_with_a_control_group(
         await site.client.get("/p/holdout", params={"campaign": str(shop.campaign)})
     ).text()
     assert "holdout_percent" in one
+
+
+OPEN_CAMPAIGN = """
+[[campaigns]]
+code = "seen"
+name_zh = "看得见"
+name_en = "Seen"
+terms_zh = "条款"
+terms_en = "Terms"
+starts_at = 2026-11-25T00:00:00+08:00
+ends_at = 2026-12-25T00:00:00+08:00
+
+[[campaigns.offers]]
+code = "seen-first"
+kind = "first_recharge_bonus"
+bonus_yuan = 5
+"""
+
+
+async def test_a_customer_who_opens_the_offers_is_in_the_funnels_saw_offers_step(
+    site: Site,
+) -> None:
+    await site.app.services.campaigns.load(parse_campaign_file(OPEN_CAMPAIGN))
+    chat = Chat.of(site.app.conversation, CUSTOMER_ID, "zh-hans")
+    await chat.send("/start")
+    before = await site.app.services.figures.funnel(
+        Period(site.clock() - timedelta(hours=1), site.clock() + timedelta(hours=1))
+    )
+    assert [s.customers for s in before.steps[:3]] == [1, 0, 0]
+    for _ in range(3):  # seen three times: one customer, once
+        outcome = await chat.send("/offers")
+        assert "看得见" in outcome.replies[-1].text
+    campaign = next(c for c in await site.app.services.figures.campaigns() if c.code == "seen")
+    period = Period(site.clock() - timedelta(hours=1), site.clock() + timedelta(hours=1))
+    for chosen in (None, campaign.id):
+        funnel = await site.app.services.figures.funnel(period, chosen)
+        assert [(s.key, s.customers) for s in funnel.steps[:4]] == [
+            ("started", 1),
+            ("bound", 0),
+            ("saw_offers", 1),
+            ("ordered", 0),
+        ]
+    await site.sign_in()
+    html = await (await site.client.get("/p/funnel", params={"period": "day"})).text()
+    assert "看过优惠" in html
