@@ -28,7 +28,7 @@ from domain.audit import AuditEntry, AuditRecord
 from domain.repositories.campaign_files import CampaignFileRepository
 from domain.repositories.consents import ConsentRepository
 from domain.repositories.dashboard import DashboardTokenRepository
-from domain.repositories.figures import FigureReader, PushFigureReader
+from domain.repositories.figures import FigureReader, OffersSeenRecorder, PushFigureReader
 from domain.repositories.pins import PinRepository
 
 # -- records -----------------------------------------------------------------------------------
@@ -831,6 +831,9 @@ class UnitOfWork(Protocol):
 
     @property
     def push_figures(self) -> PushFigureReader: ...
+
+    @property
+    def offers_seen(self) -> OffersSeenRecorder: ...
 
 
 class UnitOfWorkFactory(Protocol):

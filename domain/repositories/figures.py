@@ -3,6 +3,7 @@ aggregated by the database, so only buckets and counts come back."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -70,3 +71,10 @@ class PushFigureReader(Protocol):
 
     async def broadcast_texts(self, ids: list[int]) -> dict[int, tuple[str, str]]:
         """(zh, en) text of each broadcast."""
+
+
+class OffersSeenRecorder(Protocol):
+    """When customers first saw each campaign's offers (the funnel's "saw offers" step)."""
+
+    async def record(self, customer_id: int, campaign_ids: Iterable[int], at: datetime) -> None:
+        """Kept the first time for each customer and campaign only."""

@@ -284,6 +284,7 @@ class FakeUnitOfWork:
         self.campaign_files = FakeCampaignFileRepository(self)
         self.figures = FakeFigureReader()
         self.push_figures = FakePushFigureReader()
+        self.offers_seen = FakeOffersSeen()
 
     async def __aenter__(self) -> FakeUnitOfWork:
         if _open_unit.get() is not None:
@@ -1366,6 +1367,17 @@ class FakeCampaignFileRepository(_Repository):
 
     async def product_kind(self, code: str) -> str | None:
         return self._t.product_kinds.get(code)
+
+
+class FakeOffersSeen:
+    """The first time each customer saw each campaign's offers (of this unit of work)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[int, int], datetime] = {}
+
+    async def record(self, customer_id: int, campaign_ids: Iterable[int], at: datetime) -> None:
+        for campaign_id in campaign_ids:
+            self.seen.setdefault((campaign_id, customer_id), at)
 
 
 class FakeFigureReader:
