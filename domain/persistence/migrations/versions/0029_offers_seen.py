@@ -1,7 +1,7 @@
 """the funnel's "saw offers" step: when a customer first saw a campaign's offers
 
-Revision ID: 0028_offers_seen
-Revises: 0027_points_lapse_due
+Revision ID: 0029_offers_seen
+Revises: 0028_reminder_pressed
 Create Date: 2026-12-05
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0028_offers_seen"
-down_revision = "0027_points_lapse_due"
+revision = "0029_offers_seen"
+down_revision = "0028_reminder_pressed"
 branch_labels = None
 depends_on = None
 
