@@ -1,7 +1,7 @@
 """the funnel's "saw offers" step: when a customer first saw a campaign's offers
 
-Revision ID: 0029_offers_seen
-Revises: 0028_reminder_pressed
+Revision ID: 0030_offers_seen
+Revises: 0029_push_pictures_links
 Create Date: 2026-12-05
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0029_offers_seen"
-down_revision = "0028_reminder_pressed"
+revision = "0030_offers_seen"
+down_revision = "0029_push_pictures_links"
 branch_labels = None
 depends_on = None
 
