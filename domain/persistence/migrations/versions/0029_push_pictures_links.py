@@ -1,7 +1,7 @@
 """campaign pushes: a picture (Telegram's file id) and buttons as deep links
 
-Revision ID: 0030_push_pictures_links
-Revises: 0029_offers_seen
+Revision ID: 0029_push_pictures_links
+Revises: 0028_reminder_pressed
 Create Date: 2026-12-05
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0030_push_pictures_links"
-down_revision = "0029_offers_seen"
+revision = "0029_push_pictures_links"
+down_revision = "0028_reminder_pressed"
 branch_labels = None
 depends_on = None
 
