@@ -65,6 +65,12 @@ def _ledger_statements() -> list[str]:
         SELECT e.customer_id, -10, 'expire', 'expire:' || e.id, '',
                {now} - INTERVAL '364 days'
         FROM points_entries e WHERE e.idempotency_key LIKE 'old-earn:%'""",
+        # Each balance's next lapse date, as the migration and earning set it.
+        """UPDATE points_balances SET next_lapse_at = (
+            SELECT min(e.expires_at) FROM points_entries e
+            WHERE e.customer_id = points_balances.customer_id AND e.points > 0
+              AND e.expires_at IS NOT NULL AND NOT EXISTS (
+                  SELECT 1 FROM points_entries x WHERE x.idempotency_key = 'expire:' || e.id))""",
     ]
 
 
@@ -78,7 +84,8 @@ def _due_statements(due: int) -> list[str]:
         SELECT customer_id, 7, 'earn', 'due-earn:' || customer_id, '',
                {now} - INTERVAL '366 days', {now} - INTERVAL '1 hour'
         FROM points_balances WHERE customer_id % 5 = 1 ORDER BY customer_id LIMIT {due}""",
-        f"""UPDATE points_balances SET points = points + 7
+        f"""UPDATE points_balances SET points = points + 7,
+            next_lapse_at = {now} - INTERVAL '1 hour'
         WHERE customer_id IN (SELECT customer_id FROM points_balances
             WHERE customer_id % 5 = 1 ORDER BY customer_id LIMIT {due})""",
     ]
