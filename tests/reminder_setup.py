@@ -139,6 +139,9 @@ class RecordingOutbox:
     sent: list[tuple[int, Reply]] = field(default_factory=list)
     answers: dict[int, Delivery] = field(default_factory=dict)
     delay: float = 0.0
+    # Set once more than `enough` messages went out (a test waits for it, not for a fixed time).
+    enough: int = 0
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def send(self, chat_id: int, reply: Reply, *, settle: Settle | None = None) -> Delivery:
         if self.delay:
@@ -146,6 +149,8 @@ class RecordingOutbox:
         delivery = self.answers.get(chat_id, Delivery.sent(len(self.sent) + 1))
         if delivery.status is DeliveryStatus.SENT:
             self.sent.append((chat_id, reply))
+            if len(self.sent) > self.enough:
+                self.reached.set()
         if settle is not None:
             await settle(delivery)
         return delivery

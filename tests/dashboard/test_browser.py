@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from bot.dashboard.pages import PAGES
 from tests.dashboard.conftest import STAFF_ID, Site
@@ -116,9 +116,8 @@ async def test_an_open_page_shows_a_new_recharge_without_reloading(
     assert await _drawn(page, "recharges_by_hour") == [0] * 17 + [1] + [0] * 6
     await page.evaluate("window.stillTheSamePage = true")
     await add_order(site.app.engine, customer, 2500, now - timedelta(hours=1))
-    await page.wait_for_function(
-        "(cell) => document.querySelector(cell).textContent === '2'", arg=recharges, timeout=15_000
-    )
+    # A locator assertion, not a function evaluated in the page: the page's policy forbids eval.
+    await expect(page.locator(recharges)).to_have_text("2", timeout=15_000)
     by_hour = await page.evaluate(
         "window.dashboardCharts.recharges_by_hour.getOption().series[0].data"
     )
