@@ -97,8 +97,11 @@ async def run(settings: Settings) -> None:
             await callbacks.cleanup()
         if dashboard is not None:
             await dashboard.cleanup()
-        scheduler.shutdown(wait=False)
+        # No new sweep starts; those under way finish (or are cancelled after the grace time)
+        # before the scheduler shuts down, which would otherwise cancel them mid-statement.
+        scheduler.pause()
         await finish_running_sweeps()
+        scheduler.shutdown(wait=False)
         await lease.release()  # a restart sweeps at once (receipts, reminders, support)
         await app.close()
 

@@ -60,6 +60,8 @@ def test_the_console_keeps_log_lines_out_and_links_invites(tmp_path: Path) -> No
     )
     assert result.returncode == 0, result.stderr
     assert " INFO " not in result.stdout and " INFO " not in result.stderr
+    # The sweeps under way when the input ended finished quietly: nothing was cut off.
+    assert "Traceback" not in result.stderr and " ERROR " not in result.stderr, result.stderr
     log = (tmp_path / "var" / "bot.log").read_text(encoding="utf-8")
     assert " INFO " in log and "+08:00" in log
     assert "https://t.me/your_wallet_bot?start=ref_" in result.stdout
