@@ -27,6 +27,11 @@
     # Claiming it shows the code; a refund cannot take a shown code back, so the clawback
     # records it as a shortfall for staff (like points or money already spent).
 
+    [campaigns.risk]                # optional: the risk limits for orders on this campaign's offers
+    orders_per_hour = 3             # in place of the settings' RISK_ORDERS_PER_HOUR; also
+    amount_per_hour_yuan = 500      # orders_per_day, numbers_per_day, accounts_per_number,
+    new_account_large_yuan = 200    # new_account_minutes (each at least 1: never off)
+
     [[rewards]]
     code = "coupon-5"
     kind = "coupon"                 # or data_pack (with product = "<a data pack's code>")
@@ -47,7 +52,9 @@ control characters; counts (quota, per_customer, stock, slots_left_reminders) up
 returns_yuan, cap_yuan, bonus_yuan, discount_yuan, steps) up to ¥100,000 and a budget up to
 ¥10,000,000; priority between -1,000,000 and 1,000,000; at most 10 countdown reminders, each
 1 to 43,200 minutes (30 days) before the end, and at most 10 slots-left reminders; dates
-between 2000 and 2100.
+between 2000 and 2100; risk limits (`[campaigns.risk]`) of at least 1, counts up to
+1,000,000,000, an hour's amount up to ¥10,000,000, a large first-hour amount up to ¥100,000
+and the new account's window up to 43,200 minutes.
 """
 
 from __future__ import annotations
@@ -76,6 +83,7 @@ from domain.money import Money
 from domain.phone import Carrier
 from domain.referrals import ReferralRules, RewardKind
 from domain.referrals import RewardSpec as ReferralReward
+from domain.risk import CampaignRiskLimits
 from domain.tiers import Tier
 
 CODE = r"^[a-z0-9][a-z0-9_-]{0,47}$"
@@ -282,6 +290,33 @@ class ReferralSpec(BaseModel):
         )
 
 
+class RiskSpec(BaseModel):
+    """`[campaigns.risk]`: the risk limits for orders on the campaign's offers, in place of the
+    settings' (`domain/risk.py`). A limit given is at least 1: a campaign cannot turn a rule off."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    orders_per_hour: Count | None = None
+    orders_per_day: Count | None = None
+    amount_per_hour_yuan: Budget | None = Field(default=None, gt=0)
+    numbers_per_day: Count | None = None
+    accounts_per_number: Count | None = None
+    new_account_large_yuan: Yuan | None = Field(default=None, gt=0)
+    new_account_minutes: int | None = Field(default=None, ge=1, le=MAX_COUNTDOWN_MINUTES)
+
+    def to_limits(self) -> CampaignRiskLimits:
+        amount, large = fen(self.amount_per_hour_yuan), fen(self.new_account_large_yuan)
+        return CampaignRiskLimits(
+            orders_per_hour=self.orders_per_hour,
+            orders_per_day=self.orders_per_day,
+            amount_per_hour_fen=amount.fen if amount is not None else None,
+            numbers_per_day=self.numbers_per_day,
+            accounts_per_number=self.accounts_per_number,
+            new_account_large_fen=large.fen if large is not None else None,
+            new_account_minutes=self.new_account_minutes,
+        )
+
+
 class CampaignSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -314,6 +349,7 @@ class CampaignSpec(BaseModel):
     ] = []
     offers: list[OfferSpec] = Field(min_length=1, max_length=MAX_OFFERS_PER_CAMPAIGN)
     referral: ReferralSpec | None = None
+    risk: RiskSpec | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> CampaignSpec:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
 from domain.orders import CHINA
 
@@ -104,6 +105,60 @@ class RiskRules:
 
     def action(self, rule: RiskRule) -> RiskAction:
         return self.actions.get(rule, DEFAULT_ACTIONS[rule])
+
+
+@dataclass(frozen=True)
+class CampaignRiskLimits:
+    """A campaign file's `[campaigns.risk]`: the limits that take the settings' place for an
+    order on the campaign's offers (None: the settings' limit stands)."""
+
+    orders_per_hour: int | None = None
+    orders_per_day: int | None = None
+    amount_per_hour_fen: int | None = None
+    numbers_per_day: int | None = None
+    accounts_per_number: int | None = None
+    new_account_large_fen: int | None = None
+    new_account_minutes: int | None = None
+
+    def to_json(self) -> dict[str, int]:
+        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not None}
+
+    @classmethod
+    def from_json(cls, data: object) -> CampaignRiskLimits | None:
+        """As kept with the campaign; None when there is none (or it is not a mapping)."""
+        if not isinstance(data, dict):
+            return None
+        names = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {
+            k: int(v) for k, v in data.items() if k in names and isinstance(v, int) and v > 0
+        }
+        return cls(**values) if values else None
+
+
+def with_campaign_limits(rules: RiskRules, limits: list[CampaignRiskLimits]) -> RiskRules:
+    """The rules for an order on the offers of campaigns with `limits`: each limit a campaign
+    gives takes the settings' place; of several campaigns, the strictest."""
+    if not limits:
+        return rules
+
+    def pick(name: str) -> int | None:
+        given = [value for one in limits if (value := getattr(one, name)) is not None]
+        return min(given) if given else None
+
+    changes: dict[str, Any] = {}
+    for name in (
+        "orders_per_hour",
+        "orders_per_day",
+        "amount_per_hour_fen",
+        "numbers_per_day",
+        "accounts_per_number",
+        "new_account_large_fen",
+    ):
+        if (value := pick(name)) is not None:
+            changes[name] = value
+    if (minutes := pick("new_account_minutes")) is not None:
+        changes["new_account_window"] = timedelta(minutes=minutes)
+    return replace(rules, **changes)
 
 
 @dataclass(frozen=True)

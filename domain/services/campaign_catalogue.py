@@ -80,6 +80,8 @@ class CampaignCatalogue:
         }
         if spec.referral is not None:
             extra["referral"] = spec.referral.to_rules().to_json()
+        if spec.risk is not None:
+            extra["risk"] = spec.risk.to_limits().to_json()
         campaign_id = await files.save_campaign(
             CampaignToLoad(
                 code=spec.code,

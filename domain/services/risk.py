@@ -24,6 +24,7 @@ from domain.risk import (
     DECIDABLE_FROM,
     DECISION_STATUS,
     DECLINES_SCOPE,
+    CampaignRiskLimits,
     CaseStatus,
     Decision,
     RiskAction,
@@ -42,6 +43,7 @@ from domain.risk import (
     numbers_day_scope,
     orders_day_scope,
     orders_hour_scope,
+    with_campaign_limits,
 )
 from domain.services.loyalty import LoyaltyService
 from domain.services.recharge import OrderSteps, RechargeConfig, RechargeError
@@ -103,10 +105,11 @@ class RiskService(OrderSteps):
 
     async def assess(self, uow: UnitOfWork, row: NewOrder) -> Verdict | None:
         """Count the new order `row` against every rule (each count one conditional write);
-        the rule that holds it (a freezing one first), or None when it passes."""
-        rules = self.rules
-        if not rules.enabled:
+        the rule that holds it (a freezing one first), or None when it passes. An order on
+        the offers of a campaign whose file sets risk limits is counted against those."""
+        if not self.rules.enabled:
             return None
+        rules = with_campaign_limits(self.rules, await self._campaign_limits(uow, row))
         customer_id, at = row.customer_id, row.created_at
         take = uow.allowances.take
         fired: list[Verdict] = []
@@ -151,6 +154,22 @@ class RiskService(OrderSteps):
         freezing = [v for v in fired if v.action is RiskAction.FREEZE]
         chosen = freezing or fired
         return chosen[0] if chosen else None
+
+    async def _campaign_limits(self, uow: UnitOfWork, row: NewOrder) -> list[CampaignRiskLimits]:
+        """The risk limits of the campaigns whose offers the order's quote takes."""
+        benefits = (row.quote or {}).get("benefits") or []
+        codes = sorted({str(b["campaign"]) for b in benefits if b.get("campaign")})
+        found = []
+        for code in codes:
+            campaign = await uow.campaigns.by_code(code)
+            limits = (
+                CampaignRiskLimits.from_json((campaign.extra or {}).get("risk"))
+                if (campaign is not None)
+                else None
+            )
+            if limits is not None:
+                found.append(limits)
+        return found
 
     async def open_case(
         self, uow: UnitOfWork, customer_id: int, order_id: int | None, verdict: Verdict

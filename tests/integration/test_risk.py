@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.campaign_file import parse_campaign_file
 from domain.catalogue import ProductKind
 from domain.customers import Customer, TelegramProfile
 from domain.integrations.sandbox import SandboxGateway, SandboxMode, SandboxPayments
@@ -17,6 +18,7 @@ from domain.orders import Order, OrderStatus, PaymentMethod, RechargeLimits
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.phone import PhoneNumber, parse_phone_number
 from domain.risk import CaseStatus, Decision, RiskAction, RiskRule, RiskRules
+from domain.services.campaign_catalogue import CampaignCatalogue
 from domain.services.loyalty import RedeemRefused
 from domain.services.recharge import CouponInvalid, CouponThrottled, PaymentDeclined, RechargeConfig
 from domain.services.registry import Ports, Services, build_services
@@ -344,3 +346,44 @@ async def test_coupon_guesses_may_freeze_the_account(engine: AsyncEngine) -> Non
     assert await world.services.risk.is_frozen(customer.id)
     with pytest.raises(AccountFrozen):
         await world.order(customer, 50)
+
+
+TIGHT_CAMPAIGN = """
+[[campaigns]]
+code = "tight"
+name_zh = "充值节"
+name_en = "Festival"
+terms_zh = "条款"
+terms_en = "Terms"
+starts_at = 2026-11-01T00:00:00+08:00
+ends_at = 2026-11-11T00:00:00+08:00
+
+[campaigns.risk]
+orders_per_hour = 2
+
+[[campaigns.offers]]
+code = "tight-double"
+kind = "points_multiplier"
+multiplier = 2
+"""
+
+
+async def test_a_campaign_file_tighter_limit_holds_its_orders_at_once(engine: AsyncEngine) -> None:
+    world = world_of(engine, orders_per_hour=10)
+    catalogue = CampaignCatalogue(UnitOfWorkFactory.of(engine), world.clock)
+    await catalogue.load(parse_campaign_file(TIGHT_CAMPAIGN))
+    customer = await world.customer()
+    product_id = await world.product_id(50)
+    orders = await asyncio.gather(
+        *(
+            world.services.ordering.create_order(customer.id, 1, NUMBER, product_id)
+            for _ in range(5)
+        )
+    )
+    assert all(o.quote is not None and o.quote.benefits for o in orders)
+    assert sorted(o.status for o in orders).count(OrderStatus.CREATED) == 2
+    cases = await world.services.risk.pending(50)
+    assert [(c.rule, c.evidence) for c in cases] == [(RiskRule.ORDERS_PER_HOUR, "2")] * 3
+    # An order on no campaign's offer is counted against the settings' limit alone.
+    topup = await world.services.ordering.create_wallet_topup(customer.id, 1, Money.yuan(50))
+    assert topup.status is OrderStatus.CREATED

@@ -78,3 +78,67 @@ async def test_an_offer_of_another_campaign_is_refused() -> None:
     moved = GOOD.replace('code = "festival"', 'code = "spring"')
     with pytest.raises(CampaignFileError, match="offer double belongs to another campaign"):
         await catalogue.load(parse_campaign_file(moved))
+
+
+RISK = """
+[campaigns.risk]
+orders_per_hour = 2
+amount_per_hour_yuan = 300.50
+new_account_large_yuan = 100
+new_account_minutes = 30
+"""
+
+
+def _with_risk(section: str) -> str:
+    """GOOD with a `[campaigns.risk]` section after the campaign's own keys."""
+    head, offers = GOOD.split("[[campaigns.offers]]", 1)
+    return head + section + "[[campaigns.offers]]" + offers
+
+
+async def test_a_risk_section_is_kept_with_the_campaign_in_fen() -> None:
+    units = FakeUnitOfWorkFactory()
+    await CampaignCatalogue(units, ManualClock(NOW)).load(parse_campaign_file(_with_risk(RISK)))
+    [campaign] = units.database.tables.loaded_campaigns.values()
+    assert campaign.campaign.extra["risk"] == {
+        "orders_per_hour": 2,
+        "amount_per_hour_fen": 30_050,
+        "new_account_large_fen": 10_000,
+        "new_account_minutes": 30,
+    }
+    # Loaded again without it, the campaign's limits are gone: the settings' stand.
+    await CampaignCatalogue(units, ManualClock(NOW)).load(parse_campaign_file(GOOD))
+    [campaign] = units.database.tables.loaded_campaigns.values()
+    assert "risk" not in campaign.campaign.extra
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("orders_per_hour = 0", "campaigns.0.risk.orders_per_hour: Input should be greater than"),
+        ("orders_per_day = -5", "campaigns.0.risk.orders_per_day: Input should be greater than"),
+        ('numbers_per_day = "five"', "campaigns.0.risk.numbers_per_day: Input should be a valid"),
+        ("accounts_per_number = 3000000000", "campaigns.0.risk.accounts_per_number: Input should"),
+        ("amount_per_hour_yuan = 0", "campaigns.0.risk.amount_per_hour_yuan: Input should be"),
+        ("amount_per_hour_yuan = 1.234", "campaigns.0.risk.amount_per_hour_yuan: Value error, an"),
+        ("new_account_large_yuan = 200000", "new_account_large_yuan: Value error, an amount is at"),
+        ("new_account_minutes = 50000", "campaigns.0.risk.new_account_minutes: Input should be"),
+        ("declines_in_a_row = 3", "campaigns.0.risk.declines_in_a_row: Extra inputs are not"),
+    ],
+)
+async def test_a_bad_risk_limit_is_refused_naming_it_and_nothing_is_loaded(
+    line: str, said: str
+) -> None:
+    units = FakeUnitOfWorkFactory()
+    catalogue = CampaignCatalogue(units, ManualClock(NOW))
+    await catalogue.load(parse_campaign_file(GOOD))
+    before = units.database.commits
+    text = _with_risk(f"\n[campaigns.risk]\n{line}\n").replace(
+        'name_en = "Festival"', 'name_en = "New"'
+    )
+    with pytest.raises(CampaignFileError) as refused:
+        await catalogue.load(parse_campaign_file(text))
+    assert said in refused.value.message
+    assert refused.value.line == text.split("\n").index(line) + 1
+    assert units.database.commits == before
+    [campaign] = units.database.tables.loaded_campaigns.values()
+    assert campaign.campaign.name_en == "Festival"
