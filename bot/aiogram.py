@@ -77,6 +77,7 @@ from bot.delivery import (
     OutcomeSender,
     SharedLimiter,
     deadline_in,
+    paid_broadcast,
     waited_out,
 )
 from bot.settings import Settings
@@ -360,6 +361,7 @@ class Sender(OutcomeSender):
                 caption=reply.text,
                 reply_markup=inline_markup(reply.buttons),
                 message_thread_id=reply.thread_id,
+                allow_paid_broadcast=paid_broadcast(reply),
             )
         else:
             method = SendMessage(
@@ -367,6 +369,7 @@ class Sender(OutcomeSender):
                 text=reply.text,
                 reply_markup=reply_markup(reply),
                 message_thread_id=reply.thread_id,
+                allow_paid_broadcast=paid_broadcast(reply),
             )
         try:
             sent = await self.bot(method)

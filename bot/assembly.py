@@ -72,6 +72,9 @@ def delivery_limits(settings: Settings) -> DeliveryLimits:
         group_per_minute=settings.delivery_group_per_minute,
         max_attempts=settings.delivery_max_attempts,
         retry_seconds=settings.delivery_retry_seconds,
+        paid_per_second=max(
+            settings.broadcast_paid_per_second, settings.delivery_global_per_second
+        ),
     )
 
 
@@ -90,6 +93,9 @@ def broadcast_config(settings: Settings) -> BroadcastConfig:
         timezone=settings.reminder_timezone,
         claim_seconds=settings.delivery_claim_seconds,
         consent_required=settings.privacy_consent_required,
+        paid_allowed=settings.broadcast_paid_allowed,
+        paid_per_second=settings.broadcast_paid_per_second,
+        paid_stars=settings.broadcast_paid_stars,
     )
 
 
@@ -242,6 +248,9 @@ def shared_outbound_limiter(
             global_per_second=settings.delivery_global_per_second,
             chat_per_second=settings.delivery_chat_per_second,
             group_per_minute=settings.delivery_group_per_minute,
+            paid_per_second=max(
+                settings.broadcast_paid_per_second, settings.delivery_global_per_second
+            ),
         ),
     )
 

@@ -19,9 +19,16 @@ REPLY_DEADLINE_SECONDS = 30.0
 
 class SharedLimiter(Protocol):
     """Telegram's sending limits kept by every process together: `acquire` waits until one more
-    message to the chat keeps them, and takes its place."""
+    message to the chat keeps them (a paid broadcast's message: the higher paid rate), and takes
+    its place."""
 
-    async def acquire(self, chat_id: int) -> None: ...
+    async def acquire(self, chat_id: int, *, paid: bool = False) -> None: ...
+
+
+def paid_broadcast(reply: Reply) -> bool | None:
+    """Telegram's `allow_paid_broadcast` of a message: True for a paid broadcast's message,
+    else left out of the request (None)."""
+    return True if reply.paid_broadcast else None
 
 
 def deadline_in(seconds: float) -> float:

@@ -2,10 +2,12 @@
 
 `DeliveryPort` wraps the outbound port of the running front end with Telegram's limits:
 
-* at most `global_per_second` messages a second overall, `chat_per_second` a second per private
-  chat and `group_per_minute` a minute per group. Each limit is a sliding window counted from
-  the moment Telegram *answered* each message (a message still on its way holds its place), so
-  network jitter can never make two messages look closer together to Telegram than allowed;
+* at most `global_per_second` messages a second overall (a paid broadcast's message, sent with
+  `allow_paid_broadcast`: `paid_per_second`, every message counted alike), `chat_per_second` a
+  second per private chat and `group_per_minute` a minute per group. Each limit is a sliding
+  window counted from the moment Telegram *answered* each message (a message still on its way
+  holds its place), so network jitter can never make two messages look closer together to
+  Telegram than allowed;
 * a 429 pauses only that chat for its `retry_after` (and every chat only when several chats are
   refused at once: the bot as a whole is too fast), then the message is tried again;
 * a 5xx, a timeout or a network error is tried again after a delay that doubles each time;
@@ -59,6 +61,9 @@ class DeliveryLimits:
     max_attempts: int = 5
     retry_seconds: float = 1.0
     max_retry_seconds: float = 60.0
+    # A paid broadcast's messages: Telegram takes up to 1000 a second, each one beyond the free
+    # `global_per_second` paid in Stars. An unpaid message keeps to `global_per_second`.
+    paid_per_second: int = 1000
 
 
 @dataclass(frozen=True)
@@ -79,11 +84,12 @@ class SlidingWindow:
         self._ended: deque[float] = deque()
         self.under_way = 0
 
-    def free_at(self, now: float) -> float:
-        """The earliest moment one more event may start (infinity: wait for one to end)."""
+    def free_at(self, now: float, limit: int | None = None) -> float:
+        """The earliest moment one more event may start (infinity: wait for one to end), with
+        at most `limit` (this window's own when None) in any `window` seconds."""
         while self._ended and self._ended[0] <= now - self.window:
             self._ended.popleft()
-        over = len(self._ended) + self.under_way - self.limit + 1
+        over = len(self._ended) + self.under_way - (self.limit if limit is None else limit) + 1
         if over <= 0:
             return now
         if over > len(self._ended):
@@ -126,20 +132,21 @@ class RateLimiter:
             self._chats[chat_id] = window
         return window
 
-    def _free_at(self, chat_id: int, now: float) -> float:
+    def _free_at(self, chat_id: int, now: float, paid: bool = False) -> float:
+        limit = self._limits.paid_per_second if paid else None
         return max(
-            self._global.free_at(now),
+            self._global.free_at(now, limit),
             self._chat(chat_id).free_at(now),
             self._paused.get(chat_id, 0.0),
             self._all_paused_until,
         )
 
-    async def acquire(self, chat_id: int) -> None:
-        """Wait until one more message to `chat_id` keeps every limit; it is then under way
-        until `release`."""
+    async def acquire(self, chat_id: int, *, paid: bool = False) -> None:
+        """Wait until one more message to `chat_id` keeps every limit (a paid broadcast's
+        message: the paid rate overall); it is then under way until `release`."""
         while True:
             now = self._clock()
-            at = self._free_at(chat_id, now)
+            at = self._free_at(chat_id, now, paid)
             if at <= now:
                 self._global.start()
                 self._chat(chat_id).start()
@@ -227,16 +234,17 @@ class DeliveryPort:
         self.shared = shared
         self.fence = fence
 
-    async def _take_place(self, chat_id: int) -> Delivery | None:
+    async def _take_place(self, chat_id: int, paid: bool = False) -> Delivery | None:
         """Wait for the message's place within every limit (None: taken, send it now), or why
-        it may not be sent now (the place is then not held)."""
+        it may not be sent now (the place is then not held). A paid broadcast's message
+        (`paid`) keeps to the higher paid rate overall."""
         if self.fence is not None and not await self.fence.allows():
             return Delivery(DeliveryStatus.RETRY, reason=NOT_THE_HOLDER)
-        await self.limiter.acquire(chat_id)
+        await self.limiter.acquire(chat_id, paid=paid)
         if self.shared is None:
             return None
         try:
-            await self.shared.acquire(chat_id)
+            await self.shared.acquire(chat_id, paid=paid)
         except BaseException as error:
             self.limiter.release(chat_id)
             if not isinstance(error, Exception):
@@ -249,7 +257,7 @@ class DeliveryPort:
         """Send `reply` to `chat_id` within the limits, trying again while that can help."""
         failures = 0
         while True:
-            refused = await self._take_place(chat_id)
+            refused = await self._take_place(chat_id, reply.paid_broadcast)
             if refused is not None:
                 return refused  # not sent, and not counted: the sweep tries again later
             delivery = await finish_even_if_cancelled(

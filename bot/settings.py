@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -154,6 +155,13 @@ class Settings(BaseSettings):
     # broadcasts; planned and sent every BROADCAST_SWEEP_SECONDS (never in QUIET_HOURS).
     broadcast_daily_cap: int = Field(default=1, ge=1)
     broadcast_sweep_seconds: float = Field(default=5.0, gt=0)
+    # Paid broadcasts: a broadcast staff mark urgent is sent with allow_paid_broadcast, at up to
+    # BROADCAST_PAID_PER_SECOND messages a second (Telegram allows up to 1000), each message
+    # beyond the free DELIVERY_GLOBAL_PER_SECOND costing BROADCAST_PAID_STARS Telegram Stars
+    # (0.1 today), shown to staff before sending. Off: "urgent" cannot be chosen.
+    broadcast_paid_allowed: bool = False
+    broadcast_paid_per_second: int = Field(default=1000, ge=1, le=1000)
+    broadcast_paid_stars: Decimal = Field(default=Decimal("0.1"), ge=0, max_digits=6)
     # Risk rules (0 turns one off): an order over a limit is held for staff, or the account
     # frozen, as RISK_ACTIONS says (rule=hold|freeze, comma-separated; the rest as by default).
     risk_rules_enabled: bool = True

@@ -35,6 +35,7 @@ class AuditAction(StrEnum):
     BROADCAST_RESUMED = "broadcast_resumed"
     BROADCAST_CANCELLED = "broadcast_cancelled"
     BROADCAST_DELETED = "broadcast_deleted"
+    BROADCAST_URGENT = "broadcast_urgent"
     DATA_EXPORTED = "data_exported"
     DATA_RETENTION_ERASED = "data_retention_erased"
     TICKET_TAKEN = "ticket_taken"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 from domain.orders import china_day_start
@@ -248,3 +249,9 @@ class VariantReport:
 
 # A push or a reminder "led to" a recharge the customer completed within this long of it.
 RECHARGE_WINDOW = timedelta(hours=24)
+
+
+def paid_cost(recipients: int, stars_per_message: Decimal) -> Decimal:
+    """The most a paid broadcast to `recipients` customers costs in Telegram Stars: every
+    message at the paid price (the free ones within Telegram's free rate only lower it)."""
+    return (stars_per_message * recipients).normalize() if recipients else Decimal(0)

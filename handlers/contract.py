@@ -295,6 +295,9 @@ class Reply:
     # When set, the message is a picture (sendPhoto: Telegram's file id) with `text` as its
     # caption.
     photo: str | None = None
+    # A paid broadcast's message (Telegram's allow_paid_broadcast): sent at the higher paid
+    # rate, each message beyond the free ones paid in Telegram Stars.
+    paid_broadcast: bool = False
 
     def __post_init__(self) -> None:
         if len(self.text) > MAX_MESSAGE_CHARS // 2 and text_length(self.text) > MAX_MESSAGE_CHARS:

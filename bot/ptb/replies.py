@@ -25,7 +25,13 @@ from telegram import (
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.delivery import REPLY_DEADLINE_SECONDS, OutcomeSender, deadline_in, waited_out
+from bot.delivery import (
+    REPLY_DEADLINE_SECONDS,
+    OutcomeSender,
+    deadline_in,
+    paid_broadcast,
+    waited_out,
+)
 from handlers.contract import (
     Button,
     ContactKeyboard,
@@ -105,6 +111,7 @@ class Sender(OutcomeSender):
             reply.text,
             reply_markup=reply_markup(reply),
             message_thread_id=reply.thread_id,
+            allow_paid_broadcast=paid_broadcast(reply),
         )
         return sent.message_id
 
@@ -129,6 +136,7 @@ class Sender(OutcomeSender):
             caption=reply.text,
             reply_markup=inline_markup(reply.buttons),
             message_thread_id=reply.thread_id,
+            allow_paid_broadcast=paid_broadcast(reply),
         )
         return sent.message_id
 

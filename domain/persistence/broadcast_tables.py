@@ -50,6 +50,12 @@ class BroadcastRow(Base):
     photo: Mapped[str | None] = mapped_column(String(256))
     # The buttons are deep links (t.me/<bot>?start=...) rather than typed button data.
     links: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Marked urgent by staff: sent as a paid broadcast (allow_paid_broadcast, at the higher
+    # rate, each message beyond the free ones paid in Telegram Stars) when the settings allow.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # "YYYY-MM-DD HH:MM": sent at this local time in each customer's own time zone (each
+    # outbox row then has its own `send_at`); None: sent from `send_at` to everyone.
+    local_time: Mapped[str | None] = mapped_column(String(16))
 
 
 class BroadcastOutboxRow(Base):
@@ -79,6 +85,9 @@ class BroadcastOutboxRow(Base):
     planned_at: Mapped[datetime] = mapped_column(UtcDateTime())
     settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     pressed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Not sent before this moment (the broadcast's local time in the customer's time zone,
+    # outside their quiet hours); None: as soon as the broadcast is being sent.
+    send_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class PushOptOutRow(Base):

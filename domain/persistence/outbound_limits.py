@@ -55,6 +55,9 @@ class SharedLimits:
     global_per_second: int = 30
     chat_per_second: int = 1
     group_per_minute: int = 20
+    # A paid broadcast's messages (allow_paid_broadcast): this many in the same window, every
+    # message counted; an unpaid message still finds its place only under `global_per_second`.
+    paid_per_second: int = 1000
     # Counted over a little more than a second: the network's jitter is on Telegram's side.
     global_window_seconds: float = 1.1
     chat_window_seconds: float = 1.1
@@ -69,18 +72,19 @@ class PostgresOutboundLimiter:
         self.limits = limits or SharedLimits()
         self._taken = 0
 
-    async def acquire(self, chat_id: int) -> None:
-        """Wait until one more message to `chat_id` keeps every limit across processes; the
-        place is then taken (counted from now)."""
+    async def acquire(self, chat_id: int, *, paid: bool = False) -> None:
+        """Wait until one more message to `chat_id` keeps every limit across processes (a paid
+        broadcast's message: the higher paid rate); the place is then taken (from now)."""
         while True:
-            wait = await self._try(chat_id)
+            wait = await self._try(chat_id, paid)
             if wait is None:
                 return
             await asyncio.sleep(max(wait, MIN_WAIT_SECONDS))
 
-    async def _try(self, chat_id: int) -> float | None:
+    async def _try(self, chat_id: int, paid: bool = False) -> float | None:
         """Take a place now (None), or the seconds until one may be free."""
         limits = self.limits
+        global_limit = limits.paid_per_second if paid else limits.global_per_second
         group = chat_id < 0
         chat_limit = limits.group_per_minute if group else limits.chat_per_second
         chat_window = limits.group_window_seconds if group else limits.chat_window_seconds
@@ -93,7 +97,7 @@ class PostgresOutboundLimiter:
                 )
             ).one()
             waits = []
-            if sent >= limits.global_per_second:
+            if sent >= global_limit:
                 waits.append(_until(oldest, limits.global_window_seconds, now))
             if to_chat >= chat_limit:
                 waits.append(_until(oldest_to_chat, chat_window, now))

@@ -68,6 +68,8 @@ class CustomerRow(Base):
     registered_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
     erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The customer's own time zone (IANA name) for pushes at a local time; None: the default.
+    timezone: Mapped[str | None] = mapped_column(String(64))
 
 
 class PhoneBindingRow(Base):

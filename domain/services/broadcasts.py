@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from domain.audit import ActorKind, AuditAction, AuditEntry
@@ -26,6 +27,7 @@ from domain.broadcasts import (
     Reach,
     VariantReport,
     even_split,
+    paid_cost,
     push_cap_scope,
     valid_split,
 )
@@ -60,6 +62,12 @@ class BroadcastConfig:
     plan_batch: int = 2000
     # Privacy consent is required (PIPL): pushes only to customers who agreed to marketing.
     consent_required: bool = False
+    # Paid broadcasts: a broadcast staff mark urgent goes out with Telegram's
+    # allow_paid_broadcast, at up to `paid_per_second`, each message beyond the free rate
+    # costing `paid_stars` Telegram Stars. Not allowed: nothing is ever sent paid.
+    paid_allowed: bool = False
+    paid_per_second: int = 1000
+    paid_stars: Decimal = Decimal("0.1")
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,8 @@ class DuePush:
     photo: str | None = None
     # The buttons are deep links into the bot rather than typed button data.
     links: bool = False
+    # Sent as a paid broadcast (an urgent broadcast, paid broadcasts allowed).
+    paid: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,6 +163,21 @@ class Claimed:
 
 class BroadcastNotFound(LookupError):
     pass
+
+
+class PaidBroadcastsOff(ValueError):
+    """A broadcast marked urgent while paid broadcasts are not allowed."""
+
+
+@dataclass(frozen=True)
+class PaidQuote:
+    """What sending a broadcast as a paid one means: its recipients, the rate, and the most it
+    costs in Telegram Stars (recipients x the price of one message)."""
+
+    recipients: int
+    per_second: int
+    stars_per_message: Decimal
+    stars: Decimal
 
 
 class BroadcastService:
@@ -266,10 +291,14 @@ class BroadcastService:
         send_at: datetime | None = None,
         variants: Sequence[PushContent] = (),
         shares: tuple[int, ...] | None = None,
+        urgent: bool = False,
     ) -> int:
         """A broadcast scheduled for `send_at` (now when None); recorded as created and sent
         by `staff_id`. `variants` are more texts (B, C) for an A/B test, split by `shares`
-        (evenly when None)."""
+        (evenly when None). `urgent` (only when paid broadcasts are allowed) sends it as a
+        paid broadcast, recorded too."""
+        if urgent and not self.config.paid_allowed:
+            raise PaidBroadcastsOff()
         now = self._clock()
         texts = [content, *variants][:MAX_VARIANTS]
         split = shares if shares and valid_split(shares, len(texts)) else even_split(len(texts))
@@ -299,9 +328,13 @@ class BroadcastService:
                     planned=False,
                     photo=content.photo,
                     links=content.links,
+                    urgent=urgent,
                 )
             )
             await uow.broadcasts.record(broadcast_id, staff_id, "create", now)
+            if urgent:
+                await uow.broadcasts.record(broadcast_id, staff_id, "urgent", now)
+                await _audit(uow, AuditAction.BROADCAST_URGENT, staff_id, broadcast_id, now)
             await uow.broadcasts.record(broadcast_id, staff_id, "send", now)
             await _audit(uow, AuditAction.BROADCAST_SENT, staff_id, broadcast_id, now)
             await uow.commit()
@@ -337,6 +370,13 @@ class BroadcastService:
                 if control:
                     excluded = {**excluded, PushSkip.HOLDOUT: control}
         return Reach(matching, excluded)
+
+    def paid_quote(self, recipients: int) -> PaidQuote:
+        """The cost of a paid broadcast to `recipients` customers, shown before sending."""
+        price = self.config.paid_stars
+        return PaidQuote(
+            recipients, self.config.paid_per_second, price, paid_cost(recipients, price)
+        )
 
     async def pause(self, broadcast_id: int, staff_id: int) -> bool:
         return await self._move(
@@ -589,6 +629,7 @@ class BroadcastService:
                     variant=row.variant,
                     photo=broadcast.photo,
                     links=broadcast.links,
+                    paid=broadcast.urgent and self.config.paid_allowed,
                 )
             )
         return due

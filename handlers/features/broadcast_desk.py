@@ -154,6 +154,11 @@ class BcAudienceDone(ButtonData, prefix="bc-ad"):
 
 
 @dataclass(frozen=True)
+class BcUrgent(ButtonData, prefix="bc-u"):
+    """Mark the broadcast urgent (a paid broadcast) or not; offered when paid ones are allowed."""
+
+
+@dataclass(frozen=True)
 class BcTest(ButtonData, prefix="bc-x"):
     pass
 
@@ -196,6 +201,8 @@ class Draft:
     # A picture (Telegram's file id): the texts become its caption.
     photo: str | None = None
     links: bool = False
+    # Sent as a paid broadcast (allow_paid_broadcast), at the higher rate.
+    urgent: bool = False
 
     @classmethod
     def of(cls, data: dict[str, object]) -> Draft | None:
@@ -235,6 +242,7 @@ class Draft:
             shares,
             photo if isinstance(photo, str) and photo else None,
             data.get("links") is True,
+            data.get("urgent") is True,
         )
 
     def data(self) -> dict[str, object]:
@@ -248,6 +256,7 @@ class Draft:
             "shares": list(self.shares) if self.shares else None,
             "photo": self.photo,
             "links": self.links,
+            "urgent": self.urgent,
         }
 
     @property
@@ -379,9 +388,30 @@ async def _narrowed(ctx: Context, draft: Draft, audience: Audience) -> None:
     await _kept_audience(ctx, replace(draft, audience=audience), edit=True)
 
 
+async def paid_lines(ctx: Context, draft: Draft, recipients: int) -> list[str]:
+    """An urgent draft's cost as a paid broadcast (when paid broadcasts are allowed)."""
+    broadcasts = ctx.services.broadcasts
+    if not broadcasts.config.paid_allowed:
+        return []
+    if not draft.urgent:
+        return [ctx.t("bc.review.not_urgent")]
+    quote = broadcasts.paid_quote(recipients)
+    return [
+        ctx.t(
+            "bc.review.urgent",
+            rate=quote.per_second,
+            stars=quote.stars,
+            recipients=quote.recipients,
+            price=quote.stars_per_message,
+        )
+    ]
+
+
 async def _create(ctx: Context, draft: Draft, send_at: datetime | None = None) -> int:
-    """The broadcast of the draft, sent now or at `send_at`, by this staff member."""
-    return await ctx.services.broadcasts.create(
+    """The broadcast of the draft, sent now or at `send_at`, by this staff member (urgent only
+    while paid broadcasts are allowed)."""
+    broadcasts = ctx.services.broadcasts
+    return await broadcasts.create(
         draft.content,
         ctx.event.user.telegram_id,
         audience=draft.audience,
@@ -389,6 +419,7 @@ async def _create(ctx: Context, draft: Draft, send_at: datetime | None = None) -
         send_at=send_at,
         variants=draft.more_contents,
         shares=draft.shares,
+        urgent=draft.urgent and broadcasts.config.paid_allowed,
     )
 
 
@@ -470,15 +501,20 @@ async def _show_review(ctx: Context, draft: Draft, *, edit: bool) -> None:
         *audience_lines(ctx.t, draft.audience, names),
         *await reach_lines(ctx, draft.audience, draft.about),
     ]
-    rows = (
-        (Button(ctx.t("bc.test"), BcTest().pack()),),
+    rows: list[tuple[Button, ...]] = [(Button(ctx.t("bc.test"), BcTest().pack()),)]
+    if ctx.services.broadcasts.config.paid_allowed:
+        reach = await ctx.services.broadcasts.reach(draft.audience, draft.about)
+        lines.extend(await paid_lines(ctx, draft, reach.reachable))
+        key = "bc.urgent_off" if draft.urgent else "bc.urgent_on"
+        rows.append((Button(ctx.t(key), BcUrgent().pack()),))
+    rows.append(
         (
             Button(ctx.t("bc.send_now"), BcSendNow().pack()),
             Button(ctx.t("bc.schedule"), BcSchedule().pack()),
-        ),
-        _abort_row(ctx.t),
+        )
     )
-    ctx.reply("\n".join(lines), rows, edit=edit)
+    rows.append(_abort_row(ctx.t))
+    ctx.reply("\n".join(lines), tuple(rows), edit=edit)
 
 
 def _text_lines(t: Texts, draft: Draft) -> list[str]:
@@ -833,6 +869,19 @@ def register(router: ConversationRouter) -> None:
         if draft is not None:
             await _show_review(ctx, draft, edit=True)
 
+    @router.button(BcUrgent)
+    async def toggle_urgent(ctx: Context, _data: BcUrgent) -> None:
+        draft = await drafted(ctx)
+        if draft is None:
+            return
+        if not ctx.services.broadcasts.config.paid_allowed:
+            ctx.notice(ctx.t("bc.paid_off"))
+            draft = replace(draft, urgent=False)
+        else:
+            draft = replace(draft, urgent=not draft.urgent)
+        _keep(ctx, draft)
+        await _show_review(ctx, draft, edit=True)
+
     @router.button(BcTest)
     async def test_send(ctx: Context, _data: BcTest) -> None:
         draft = await drafted(ctx)
@@ -868,7 +917,10 @@ def register(router: ConversationRouter) -> None:
         ctx.finish()
         key = "bc.sent_quiet" if broadcasts.in_quiet_hours(broadcasts.now()) else "bc.sent"
         quiet = str(broadcasts.config.quiet_hours)
-        ctx.reply(ctx.t(key, id=broadcast_id, reach=reach.reachable, quiet=quiet), edit=True)
+        lines = [ctx.t(key, id=broadcast_id, reach=reach.reachable, quiet=quiet)]
+        if draft.urgent:
+            lines.extend(await paid_lines(ctx, draft, reach.reachable))
+        ctx.reply("\n".join(lines), edit=True)
 
     @router.button(BcSchedule)
     async def schedule(ctx: Context, _data: BcSchedule) -> None:

@@ -76,10 +76,10 @@ def push_button(t: Texts, push: DuePush, target: PushTarget, bot_username: str |
 
 def push_reply(t: Texts, push: DuePush, bot_username: str | None = None) -> Reply:
     """The push as the customer reads it: its text (a picture's caption when it has one), its
-    buttons, and a one-tap way out."""
+    buttons, and a one-tap way out; an urgent push is sent as a paid broadcast."""
     rows = [(push_button(t, push, target, bot_username),) for target in push.targets]
     rows.append((Button(t("push.off_button"), PushesOff().pack()),))
-    return Reply(push.text, tuple(rows), photo=push.photo)
+    return Reply(push.text, tuple(rows), photo=push.photo, paid_broadcast=push.paid)
 
 
 async def open_push(ctx: Context, router: ConversationRouter, data: PushOpen) -> None:

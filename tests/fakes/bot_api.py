@@ -441,6 +441,7 @@ class FakeBotApi:
         enforce_limits: bool = False,
         per_chat_per_second: int = 1,
         global_per_second: int = 30,
+        paid_per_second: int = 1000,
         group_per_minute: int = 20,
         privacy_mode: bool = True,
         webhook_attempts: int = 3,
@@ -456,6 +457,9 @@ class FakeBotApi:
         self.enforce_limits = enforce_limits
         self.per_chat_per_second = per_chat_per_second
         self.global_per_second = global_per_second
+        # Messages sent with allow_paid_broadcast: up to this many a second overall, each one
+        # beyond the free `global_per_second` paid in Telegram Stars.
+        self.paid_per_second = paid_per_second
         self.group_per_minute = group_per_minute
         self.privacy_mode = privacy_mode
         self.webhook_attempts = webhook_attempts
@@ -472,6 +476,10 @@ class FakeBotApi:
         self.documents: dict[tuple[int, int], UploadedFile] = {}
         # Pictures the bot sent with sendPhoto (their file ids), by (chat id, message id).
         self.photos: dict[tuple[int, int], str] = {}
+        # Messages the bot sent with allow_paid_broadcast, by (chat id, message id); and how
+        # many of them went beyond the free rate (each charged in Telegram Stars).
+        self.paid_broadcasts: list[tuple[int, int]] = []
+        self.charged_messages = 0
         # File ids of the pictures the server holds (sent by users, or uploaded by the bot).
         self._photo_files: set[str] = set()
         self.callback_answers: list[JSONDict] = []
@@ -879,13 +887,18 @@ class FakeBotApi:
         reply = self._reply_to(known, params)
         thread = self._thread(known, params, reply)
         chat_id = known.chat["id"]
-        self._check_rate(chat_id)
+        paid = params.get("allow_paid_broadcast") in (True, "true", "True")
+        self._check_rate(chat_id, paid)
         message = self._new_message(known, self.bot_user, content, reply_to=reply, thread=thread)
         if other_markup is not None:
             if "keyboard" in other_markup:
                 known.reply_keyboard = other_markup
             elif "remove_keyboard" in other_markup:
                 known.reply_keyboard = None
+        if paid:
+            self.paid_broadcasts.append((chat_id, message["message_id"]))
+            if self._sent_within_a_second() >= self.global_per_second:
+                self.charged_messages += 1
         self._record_send(chat_id)
         self._sent.append((chat_id, message["message_id"], copy.deepcopy(message)))
         return copy.deepcopy(message)
@@ -919,7 +932,17 @@ class FakeBotApi:
 
     # ------------------------------------------------------------------------------ rate limits
 
-    def _check_rate(self, chat_id: int) -> None:
+    def _sent_within_a_second(self) -> int:
+        since, count = self._clock() - 1.0, 0
+        for at in reversed(self._global_sends):
+            if at <= since:
+                break
+            count += 1
+        return count
+
+    def _check_rate(self, chat_id: int, paid: bool = False) -> None:
+        """Telegram's flood control: a paid broadcast's message (allow_paid_broadcast) may go
+        up to `paid_per_second` overall, any other up to `global_per_second`."""
         if not self.enforce_limits:
             return
         now = self._clock()
@@ -932,7 +955,7 @@ class FakeBotApi:
                 waits.append(times[0] + window - now)
 
         over(self._chat_sends.setdefault(chat_id, deque()), 1.0, self.per_chat_per_second)
-        over(self._global_sends, 1.0, self.global_per_second)
+        over(self._global_sends, 1.0, self.paid_per_second if paid else self.global_per_second)
         if chat_id < 0:
             over(self._group_sends.setdefault(chat_id, deque()), 60.0, self.group_per_minute)
         if waits:
