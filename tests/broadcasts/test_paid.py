@@ -191,9 +191,7 @@ async def test_each_front_end_sends_allow_paid_broadcast_for_urgent_pushes_only(
                 assert len(api.paid_broadcasts) == before
                 sends = [c for c in api.calls if c.method == "sendMessage"]
                 assert sum(1 for c in sends if c.params.get("allow_paid_broadcast")) == len(chats)
-                assert sum(1 for c in sends if "allow_paid_broadcast" not in c.params) == len(
-                    chats
-                )
+                assert sum(1 for c in sends if "allow_paid_broadcast" not in c.params) == len(chats)
                 assert api.too_many_requests == 0
         finally:
             await app.close()
