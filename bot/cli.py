@@ -21,6 +21,8 @@ from bot.carrier_callback import start_carrier_callback
 from bot.dashboard.metrics import BotMetrics
 from bot.dashboard.server import DashboardDeps, start_dashboard
 from bot.delivery_port import LeaseFence
+from bot.log_format import LogFormat
+from bot.log_format import formatter as log_formatter
 from bot.log_redaction import install_redaction, settings_secrets
 from bot.settings import Frontend, Settings
 from domain.campaign_file import (
@@ -172,10 +174,10 @@ async def finish_running_sweeps() -> None:
             task.cancel()
 
 
-def console_logging(level: str) -> None:
+def console_logging(level: str, kind: LogFormat = LogFormat.TEXT) -> None:
     """The console is a conversation in the terminal: log lines go to var/bot.log (times in
     Beijing time, as the chat shows them), and only warnings and errors to the terminal too."""
-    formatter = logging.Formatter("%(asctime)s+08:00 %(levelname)s %(name)s: %(message)s")
+    formatter = log_formatter(kind, "%(asctime)s+08:00 %(levelname)s %(name)s: %(message)s")
     formatter.converter = _beijing_time
     Path(CONSOLE_LOG).parent.mkdir(parents=True, exist_ok=True)
     to_file = logging.FileHandler(CONSOLE_LOG, encoding="utf-8")
@@ -319,13 +321,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"refusing to start, the settings are not valid: {problems}", file=sys.stderr)
         return 2
     if args.command == "run" and settings.chosen_frontend is Frontend.CONSOLE:
-        console_logging(settings.log_level.upper())
+        console_logging(settings.log_level.upper(), settings.log_format)
     else:
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            stream=sys.stderr,
-        )
+        to_terminal = logging.StreamHandler(sys.stderr)
+        to_terminal.setFormatter(log_formatter(settings.log_format))
+        logging.basicConfig(level=settings.log_level.upper(), handlers=[to_terminal])
     # No secret and no full phone number is written, whichever library writes the line.
     install_redaction(settings_secrets(settings))
     # HTTP client logs show request URLs, and a Bot API URL carries the bot token.

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.log_format import LogFormat
 from domain.integrations.sandbox import SandboxMode
 from domain.languages import DEFAULT_LANGUAGE, Language
 from domain.orders import PaymentMethod
@@ -58,6 +59,8 @@ class Settings(BaseSettings):
     conversation_idle_seconds: int = 24 * 3600
     housekeeping_interval_seconds: int = 600
     log_level: str = "INFO"
+    # `json`: one JSON object per line, naming the update, chat and order of a chat turn.
+    log_format: LogFormat = LogFormat.TEXT
 
     # Recharge limits, in fen (分): 100 fen = 1 yuan.
     recharge_min_fen: int = Field(default=100, ge=1)

@@ -26,6 +26,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from domain.chat_turn_log import chat_turn
 from domain.languages import language_from_telegram
 from handlers.contract import Reply
 from handlers.i18n import texts
@@ -120,14 +121,16 @@ class ChatQueues:
     @asynccontextmanager
     async def turn(self, admission: Admission, update_id: int | None) -> AsyncIterator[bool]:
         """The taken update's turn in its chat (in this process, and across processes when the
-        turns are shared); yields whether to handle it (False: already worked)."""
+        turns are shared); yields whether to handle it (False: already worked). Every line
+        logged meanwhile names the update and the chat (`domain.chat_turn_log`)."""
         assert admission.lock is not None, "a dropped update has no turn"
-        if self.shared is None or update_id is None:
-            async with admission.lock:
-                yield True
-            return
-        async with self.shared.turn(admission.chat_id, update_id, admission.lock) as fresh:
-            yield fresh
+        with chat_turn(admission.chat_id, update_id):
+            if self.shared is None or update_id is None:
+                async with admission.lock:
+                    yield True
+                return
+            async with self.shared.turn(admission.chat_id, update_id, admission.lock) as fresh:
+                yield fresh
 
     def leave(self, admission: Admission) -> None:
         """The update's turn is over (handled, failed or cancelled)."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.catalogue import Product, ProductKind
+from domain.chat_turn_log import note_order
 from domain.clock import Clock, utc_now
 from domain.limits import parse_id
 from domain.money import Money
@@ -202,7 +203,8 @@ def product_of(row: ProductRecord) -> Product:
 
 
 def order_of(row: OrderRecord) -> Order:
-    return Order(
+    """The order of a row; a chat turn that reads or writes it names it in its log lines."""
+    order = Order(
         id=row.id,
         customer_id=row.customer_id,
         purpose=OrderPurpose(row.purpose),
@@ -223,6 +225,8 @@ def order_of(row: OrderRecord) -> Order:
         quote=quote_from_json(row.quote) if row.quote else None,
         bundle=bundle_of(row),
     )
+    note_order(order.number)
+    return order
 
 
 def bundle_of(row: OrderRecord) -> BundledPack | None:

@@ -2,17 +2,22 @@
 with its parameters), a customer binds a typed number and a shared contact, sets a payment PIN,
 recharges the typed number (the PIN asked, paid in Telegram with a provider token set) and files
 a complaint, through each real front end over the fake Bot API: no full phone number, no PIN, no
-payment token and no bot token appears in any line, at any level."""
+payment token and no bot token appears in any line, at any level, as text or as JSON lines
+(`LOG_FORMAT=json`, written side by side from the same run); and each JSON line of a turn names
+the update and the chat."""
 
 from __future__ import annotations
 
 import inspect
 import io
+import json
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
 
+from bot.log_format import JsonLines
 from bot.log_redaction import Redactor, install_redaction, settings_secrets
 from tests.conftest import make_settings
 from tests.e2e.test_hardening import running
@@ -28,24 +33,35 @@ CUSTOMER = FakeUser(id=7002, first_name="王", language_code="zh-hans")
 LOUD = ("httpx", "httpcore", "aiogram", "telegram", "sqlalchemy.engine", "sqlalchemy.pool")
 
 
+@dataclass
+class Captured:
+    text: io.StringIO
+    json: io.StringIO
+
+
 @pytest.fixture
-def captured() -> Iterator[io.StringIO]:
-    """Every record of every logger, at DEBUG, through one handler on the root logger."""
+def captured() -> Iterator[Captured]:
+    """Every record of every logger, at DEBUG, through two handlers on the root logger: one
+    writes text lines, the other JSON lines."""
     root = logging.getLogger()
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    streams = Captured(io.StringIO(), io.StringIO())
+    as_text = logging.StreamHandler(streams.text)
+    as_text.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    as_json = logging.StreamHandler(streams.json)
+    as_json.setFormatter(JsonLines())
     names = {*LOUD, *logging.root.manager.loggerDict}
     levels = {name: logging.getLogger(name).level for name in names}
     root_level = root.level
-    root.addHandler(handler)
+    root.addHandler(as_text)
+    root.addHandler(as_json)
     root.setLevel(logging.DEBUG)
     for name in names:
         logging.getLogger(name).setLevel(logging.DEBUG)
     try:
-        yield stream
+        yield streams
     finally:
-        root.removeHandler(handler)
+        root.removeHandler(as_text)
+        root.removeHandler(as_json)
         root.setLevel(root_level)
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
@@ -91,7 +107,7 @@ async def _press(
 
 @pytest.mark.parametrize("framework", ["ptb", "aiogram"])
 async def test_no_number_pin_or_token_in_any_log_line(
-    captured: io.StringIO, sqlite_url: str, framework: str
+    captured: Captured, sqlite_url: str, framework: str
 ) -> None:
     secrets = {"payment_provider_token": PROVIDER_TOKEN, "sandbox_topup_delay_seconds": 0}
     async with FakeBotApi(token=TOKEN) as api:
@@ -135,7 +151,16 @@ async def test_no_number_pin_or_token_in_any_log_line(
             complaint = f"号码 {TYPED} 被扣了两次款"
             await _say(api, CUSTOMER, complaint, "#")
 
-    log = captured.getvalue()
+    as_json = [json.loads(line) for line in captured.json.getvalue().splitlines()]
+    in_turns = [r for r in as_json if "chat_id" in r]
+    assert in_turns and {r["chat_id"] for r in in_turns} == {CUSTOMER.id}
+    assert all(isinstance(r["update_id"], int) for r in in_turns)
+    assert any(r.get("order", "").startswith("R") for r in in_turns)
+    for log in (captured.text.getvalue(), captured.json.getvalue()):
+        _nothing_private(log, framework)
+
+
+def _nothing_private(log: str, framework: str) -> None:
     # The libraries did write (PTB dumps every call at DEBUG; aiogram tells each update).
     assert ("sendInvoice" in log) if framework == "ptb" else ("aiogram.event" in log)
     assert "SELECT" in log  # and the database engine, with its parameters
