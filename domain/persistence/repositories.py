@@ -861,6 +861,35 @@ class PaymentRepository(Repository):
         )
         return result.first() is not None
 
+    async def claim_refund(self, order_id: int, at: datetime, stale_before: datetime) -> bool:
+        result = await self._session.execute(
+            update(PaymentRow)
+            .where(
+                PaymentRow.order_id == order_id,
+                PaymentRow.refunded_at.is_(None),
+                PaymentRow.refund_claimed_at.is_(None)
+                | (PaymentRow.refund_claimed_at < stale_before),
+            )
+            .values(refund_claimed_at=at)
+            .returning(PaymentRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+    async def release_refund_claim(self, order_id: int, claimed_at: datetime) -> bool:
+        result = await self._session.execute(
+            update(PaymentRow)
+            .where(
+                PaymentRow.order_id == order_id,
+                PaymentRow.refunded_at.is_(None),
+                PaymentRow.refund_claimed_at == claimed_at,
+            )
+            .values(refund_claimed_at=None)
+            .returning(PaymentRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
 
 class WalletRepository(Repository):
     def open(self, customer_id: int, currency: str) -> None:

@@ -192,6 +192,8 @@ class PaymentRow(Base):
     captured_at: Mapped[datetime] = mapped_column(UtcDateTime())
     refunded_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     refund_route: Mapped[str | None] = mapped_column(String(16))
+    # When a refund through the provider was taken on (cleared when the provider refuses).
+    refund_claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class WalletEntryRow(Base):

@@ -214,6 +214,7 @@ class PaymentRecord:
     captured_at: datetime
     refunded_at: datetime | None
     refund_route: str | None
+    refund_claimed_at: datetime | None = None  # a refund through the provider taken on
 
 
 # -- the money path's records ------------------------------------------------------------------
@@ -528,6 +529,16 @@ class PaymentRepository(Protocol):
 
     async def mark_refunded(self, order_id: int, at: datetime, route: str) -> bool:
         """Refunded by `route`, once."""
+
+    async def claim_refund(self, order_id: int, at: datetime, stale_before: datetime) -> bool:
+        """Take on the refund of the order's payment at `at`: one conditional write, so of
+        claims at once exactly one wins. Refused (False) when there is no payment, it is
+        refunded, or it was claimed at or after `stale_before` (a claim before that is one
+        cut short, and is taken over)."""
+
+    async def release_refund_claim(self, order_id: int, claimed_at: datetime) -> bool:
+        """Give up the claim made at `claimed_at` (so the refund is taken on again later);
+        False when the payment is refunded or the claim is no longer that one."""
 
 
 class ProductRepository(Protocol):

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from domain.audit import AuditEntry
@@ -22,7 +23,7 @@ from domain.orders import (
 )
 from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.ports import PaymentProvider, TopUpGateway, TopUpResult, TopUpState
-from domain.repositories import OrderRecord, SlotClaim
+from domain.repositories import OrderRecord, PaymentRecord, SlotClaim
 from domain.services.loyalty import LoyaltyService, quote_json
 from domain.services.recharge import (
     OrderNotFound,
@@ -34,6 +35,15 @@ from domain.services.recharge import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class RefundStep(StrEnum):
+    """What became of one call to refund an order."""
+
+    REFUNDED = "refunded"  # this call refunded it
+    NOT_DUE = "not_due"  # it is not failed (refunded already, or not failed yet)
+    UNDER_WAY = "under_way"  # its refund through the provider is in hand (another call's)
+    REFUSED = "refused"  # the provider refused: it is refunded on a later try
 
 
 class FulfilmentService(OrderSteps):
@@ -249,42 +259,95 @@ class FulfilmentService(OrderSteps):
     ) -> tuple[Order, bool]:
         """`refund`, and whether this very call refunded the order (of calls at once, one);
         `audit` is recorded in the refund's own transaction, only by that call."""
+        order, step = await self.refund_step(order_id, audit)
+        return order, step is RefundStep.REFUNDED
+
+    async def refund_step(
+        self, order_id: int, audit: AuditEntry | None = None
+    ) -> tuple[Order, RefundStep]:
+        """`refund_once`, saying what became of this call (`RefundStep`)."""
         order = await self.get(order_id)
         if order.status is not S.FAILED:
-            return order, False
-        async with self._uow() as uow:
+            return order, RefundStep.NOT_DUE
+        async with self._uow.read() as uow:
             payment = await uow.payments.of_order(order_id)
         method = PaymentMethod(payment.method) if payment else None
         provider = self._providers.get(method) if method else None
-        by_provider = provider is not None and payment is not None
-        route = "provider" if by_provider else "wallet"
+        if provider is None or payment is None:
+            return await self._refund_to_wallet(order, payment, audit)
+        return await self._refund_by_provider(order, payment, provider, audit)
+
+    async def _refund_to_wallet(
+        self, order: Order, payment: PaymentRecord | None, audit: AuditEntry | None
+    ) -> tuple[Order, RefundStep]:
+        """One transaction, asking no one outside: the order's conditional move is what makes
+        it once (of calls at once, one moves the order), and the wallet entry is keyed by it."""
         now = self._clock()
         async with self._uow() as uow:
-            # The move first (a conditional write: of calls at once, one moves the order), and
-            # the provider asked while it is held: a refusal undoes the move, to retry later.
-            if not await self._move(uow, order_id, (S.FAILED,), S.REFUNDED, f"refunded to {route}"):
-                return await self._reload(uow, order_id), False
-            if provider is not None and payment is not None:
-                if not await provider.refund(order, payment.reference):
-                    log.error("provider refund of %s failed; will retry", order.number)
-                    await uow.rollback()
-                    return order, False
+            if not await self._move(uow, order.id, (S.FAILED,), S.REFUNDED, "refunded to wallet"):
+                return await self._reload(uow, order.id), RefundStep.NOT_DUE
             if audit is not None:
                 await uow.audit.append(audit, now)
             if payment is not None:
-                await uow.payments.mark_refunded(order_id, now, route)
-                if route == "wallet":
-                    await uow.wallets.post(
-                        order.customer_id,
-                        payment.amount_fen,
-                        payment.currency,
-                        "refund",
-                        f"refund:{order_id}",
-                        now,
-                        order_id,
-                    )
+                await uow.payments.mark_refunded(order.id, now, "wallet")
+                await uow.wallets.post(
+                    order.customer_id,
+                    payment.amount_fen,
+                    payment.currency,
+                    "refund",
+                    f"refund:{order.id}",
+                    now,
+                    order.id,
+                )
             await uow.commit()
-        return await self.get(order_id), True
+        return await self.get(order.id), RefundStep.REFUNDED
+
+    async def _refund_by_provider(
+        self,
+        order: Order,
+        payment: PaymentRecord,
+        provider: PaymentProvider,
+        audit: AuditEntry | None,
+    ) -> tuple[Order, RefundStep]:
+        """The refund is claimed on the payment in a short transaction of its own (of calls at
+        once, one claims it), the provider is asked with no transaction held (a slow provider
+        must not hold a connection, or SQLite's write lock, from every other customer), and
+        the order is moved to refunded in a second short transaction."""
+        claimed_at = self._clock()
+        stale_before = claimed_at - self.config.refund_claim_timeout
+        async with self._uow() as uow:
+            claimed = await uow.payments.claim_refund(order.id, claimed_at, stale_before)
+            await uow.commit()
+        if not claimed:  # another call has it in hand, or it is refunded
+            after = await self.get(order.id)
+            return (
+                after,
+                RefundStep.NOT_DUE if after.status is not S.FAILED else RefundStep.UNDER_WAY,
+            )
+        # The provider's refund is keyed by the payment's reference, so asking again after a
+        # stop (the claim taken over once it is stale) refunds nothing twice at the provider.
+        try:
+            refunded = await provider.refund(order, payment.reference)
+        except Exception:  # an unknown outcome: the claim is kept, to be taken on again later
+            log.exception("provider gave no answer to the refund of %s", order.number)
+            return order, RefundStep.UNDER_WAY
+        if not refunded:
+            log.error("provider refund of %s failed; will retry", order.number)
+            async with self._uow() as uow:
+                await uow.payments.release_refund_claim(order.id, claimed_at)
+                await uow.commit()
+            return order, RefundStep.REFUSED
+        now = self._clock()
+        async with self._uow() as uow:
+            if not await self._move(
+                uow, order.id, (S.FAILED,), S.REFUNDED, "refunded to provider"
+            ):  # moved meanwhile (a claim taken over after going stale): nothing more to do
+                return await self._reload(uow, order.id), RefundStep.NOT_DUE
+            await uow.payments.mark_refunded(order.id, now, "provider")
+            if audit is not None:
+                await uow.audit.append(audit, now)
+            await uow.commit()
+        return await self.get(order.id), RefundStep.REFUNDED
 
     # -- sweeps -------------------------------------------------------------------------------
     async def expire_due(self) -> list[Order]:

@@ -183,6 +183,9 @@ class RechargeConfig:
     payment_window: timedelta = timedelta(minutes=15)
     # How long to wait before asking the carrier gateway again about a pending top-up.
     recheck_after: timedelta = timedelta(seconds=30)
+    # How long a refund taken on through the payment provider may go unfinished before it is
+    # taken on again (a stop between the provider's answer and the order's move).
+    refund_claim_timeout: timedelta = timedelta(minutes=10)
     methods: tuple[PaymentMethod, ...] = (PaymentMethod.WALLET,)
     served_carriers: frozenset[Carrier] = frozenset(Carrier)
 

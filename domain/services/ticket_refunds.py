@@ -1,8 +1,10 @@
 """A staff refund from a support ticket: the ticket's order refunded through the order's own
 refund path, once, with the two-person rule for large amounts and an audit record.
 
-The refund itself is the order's conditional move from failed to refunded (and its wallet
-entry, keyed by the order), so of any number of presses at once exactly one refunds. Above
+The refund itself is the order's own refund path (`FulfilmentService.refund_step`): a claim
+on its payment (through a payment provider) or its conditional move from failed to refunded
+(to the wallet, with its entry keyed by the order), so of any number of presses at once exactly
+one refunds; a press while the provider is being asked is told the refund is under way. Above
 the two-person threshold the first staff member's press is recorded (an audit record, in its
 own transaction) and a second, different staff member's press refunds.
 """
@@ -16,7 +18,7 @@ from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.clock import Clock, utc_now
 from domain.orders import Order, OrderStatus
 from domain.persistence.unit_of_work import UnitOfWorkFactory
-from domain.services.fulfilment import FulfilmentService
+from domain.services.fulfilment import FulfilmentService, RefundStep
 from domain.services.support import TicketNotFound
 
 S = OrderStatus
@@ -28,6 +30,7 @@ class RefundOutcome(StrEnum):
     REFUNDED = "refunded"  # this press refunded the order
     ALREADY = "already"  # refunded before (by another press or the refund sweep)
     PENDING = "pending"  # the carrier has not said the top-up failed: nothing refunded yet
+    UNDER_WAY = "under_way"  # the provider is being asked for this order's refund already
     AWAITING_SECOND = "awaiting_second"  # two-person rule: a different staff member must press
     COMPLETED = "completed"  # a completed order is never refunded here
     NOT_ALLOWED = "not_allowed"  # unpaid, expired or held: nothing was charged
@@ -99,9 +102,11 @@ class TicketRefunds:
         entry = AuditEntry(
             AuditAction.TICKET_REFUNDED, ActorKind.STAFF, staff_id, subject, detail, staff_name
         )
-        order, done = await self._fulfilment.refund_once(order.id, entry)
-        if done:
+        order, step = await self._fulfilment.refund_step(order.id, entry)
+        if step is RefundStep.REFUNDED:
             return TicketRefund(RefundOutcome.REFUNDED, order, first)
+        if step is RefundStep.UNDER_WAY:
+            return TicketRefund(RefundOutcome.UNDER_WAY, order, first)
         if order.status is S.REFUNDED:
             return TicketRefund(RefundOutcome.ALREADY, order, first)
         if order.status is S.COMPLETED:

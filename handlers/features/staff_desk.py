@@ -301,6 +301,7 @@ REFUND_TEXTS = {
     RefundOutcome.REFUNDED: "staff.refunded",
     RefundOutcome.ALREADY: "staff.refund_already",
     RefundOutcome.PENDING: "staff.refund_pending",
+    RefundOutcome.UNDER_WAY: "staff.refund_under_way",
     RefundOutcome.AWAITING_SECOND: "staff.refund_awaiting_second",
     RefundOutcome.COMPLETED: "staff.refund_completed",
     RefundOutcome.NOT_ALLOWED: "staff.refund_not_allowed",

@@ -66,3 +66,29 @@ async def test_a_payment_is_refunded_once(world: World) -> None:
     async with world.units.read() as uow:
         kept = await uow.payments.of_order(order)
     assert kept is not None and (kept.refunded_at, kept.refund_route) == (LATER, "wallet")
+
+
+async def test_a_refund_is_claimed_once_until_its_claim_is_stale_or_given_up(world: World) -> None:
+    me = await world.customer()
+    order = await world.order(me, "failed")
+    stale_before = NOW - timedelta(minutes=10)
+    async with world.units() as uow:
+        assert not await uow.payments.claim_refund(order, NOW, stale_before)  # none yet
+        await uow.payments.add(order, paid())
+        assert await uow.payments.claim_refund(order, NOW, stale_before)
+        assert not await uow.payments.claim_refund(order, NOW, stale_before)  # held
+        assert not await uow.payments.release_refund_claim(order, LATER)  # not that claim
+        assert await uow.payments.release_refund_claim(order, NOW)
+        assert await uow.payments.claim_refund(order, NOW, stale_before)  # given up: again
+        # Stale once `stale_before` is past it: taken over, and the old claim is gone.
+        assert await uow.payments.claim_refund(order, LATER, LATER - timedelta(minutes=1))
+        assert not await uow.payments.release_refund_claim(order, NOW)
+        await uow.commit()
+    async with world.units.read() as uow:
+        kept = await uow.payments.of_order(order)
+    assert kept is not None and kept.refund_claimed_at == LATER
+    async with world.units() as uow:
+        assert await uow.payments.mark_refunded(order, LATER, "provider")
+        assert not await uow.payments.claim_refund(order, LATER, LATER + timedelta(days=1))
+        assert not await uow.payments.release_refund_claim(order, LATER)
+        await uow.commit()

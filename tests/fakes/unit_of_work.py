@@ -724,6 +724,24 @@ class FakePaymentRepository(_Repository):
         self._t.payments[payment.id] = replace(payment, refunded_at=at, refund_route=route)
         return True
 
+    async def claim_refund(self, order_id: int, at: datetime, stale_before: datetime) -> bool:
+        payment = await self.of_order(order_id)
+        if payment is None or payment.refunded_at is not None:
+            return False
+        if payment.refund_claimed_at is not None and payment.refund_claimed_at >= stale_before:
+            return False
+        self._t.payments[payment.id] = replace(payment, refund_claimed_at=at)
+        return True
+
+    async def release_refund_claim(self, order_id: int, claimed_at: datetime) -> bool:
+        payment = await self.of_order(order_id)
+        if payment is None or payment.refunded_at is not None:
+            return False
+        if payment.refund_claimed_at != claimed_at:
+            return False
+        self._t.payments[payment.id] = replace(payment, refund_claimed_at=None)
+        return True
+
 
 class FakeAuditTrail(_Repository):
     async def append(self, entry: AuditEntry, at: datetime) -> None:

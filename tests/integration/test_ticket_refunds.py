@@ -89,8 +89,13 @@ async def test_presses_at_once_refund_the_order_once(engine: AsyncEngine) -> Non
     ticket_id, order = await world.failed_order_ticket()
     refunds = world.services.ticket_refunds
     results = await asyncio.gather(*(refunds.refund(ticket_id, LI + n % 2, "Li") for n in range(8)))
-    outcomes = sorted(r.outcome.value for r in results)
-    assert outcomes == ["already"] * 7 + ["refunded"]
+    outcomes = [r.outcome for r in results]
+    assert outcomes.count(RefundOutcome.REFUNDED) == 1
+    # The others find it refunded, or its refund in hand with the provider.
+    assert set(outcomes) - {RefundOutcome.REFUNDED} <= {
+        RefundOutcome.ALREADY,
+        RefundOutcome.UNDER_WAY,
+    }
     assert world.payments.made == [order.id]
     after = await world.services.fulfilment.get(order.id)
     assert after.status is OrderStatus.REFUNDED
