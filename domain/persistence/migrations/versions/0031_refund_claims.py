@@ -2,7 +2,7 @@
 at once one asks the provider, and one cut short is taken on again after a while
 
 Revision ID: 0031_refund_claims
-Revises: 0030_offers_seen
+Revises: 0032_paid_pushes_time_zones
 Create Date: 2026-12-05
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0031_refund_claims"
-down_revision = "0030_offers_seen"
+down_revision = "0032_paid_pushes_time_zones"
 branch_labels = None
 depends_on = None
 
