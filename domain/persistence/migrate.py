@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -37,6 +38,8 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the database to `revision` in one transaction. On PostgreSQL, processes starting
     together (several webhook workers) take turns: the first migrates, the others then find
     nothing to do."""
+    if revision == "head" and await current_revision(engine) == head_revision():
+        return  # up to date: nothing to lock or to read from the migration scripts
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             await connection.execute(
@@ -54,5 +57,7 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await connection.run_sync(_current_on)
 
 
+@functools.cache
 def head_revision() -> str | None:
+    """The newest migration of this code (read from the scripts once a process)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -29,6 +29,7 @@ from domain.persistence.rollup_tables import RechargeHourRow
 from domain.persistence.tables import OfferClaimRow, OfferRow, OrderRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.services.dashboard_figures import DashboardFigures
+from tests.conftest import migrated_sqlite_template as _migrated_template
 from tests.dashboard.data import add_campaign, add_customer, put
 from tests.integration.test_money_limits import CAMPAIGN, World
 
@@ -79,21 +80,7 @@ async def test_concurrent_completed_recharges_each_add_one_to_the_roll_ups(
 
 # -- roll-ups against the orders, on any orders -------------------------------------------------
 
-_TEMPLATE = tempfile.TemporaryDirectory()
 BASE = datetime(2026, 12, 1, tzinfo=UTC)
-
-
-def _migrated_template() -> Path:
-    path = Path(_TEMPLATE.name) / "template.db"
-    if not path.exists():
-
-        async def migrate() -> None:
-            engine = create_engine(f"sqlite+aiosqlite:///{path}")
-            await upgrade(engine)
-            await engine.dispose()
-
-        asyncio.run(migrate())
-    return path
 
 
 @dataclass(frozen=True)

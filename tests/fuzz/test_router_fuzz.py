@@ -30,8 +30,6 @@ from sqlalchemy import func, select
 from bot.assembly import App, build_app
 from domain.customers import TelegramProfile
 from domain.languages import Language
-from domain.persistence.database import create_engine
-from domain.persistence.migrate import upgrade
 from domain.persistence.referral_tables import ReferralRewardRow
 from domain.persistence.support_tables import TicketRow
 from domain.persistence.tables import (
@@ -55,6 +53,7 @@ from handlers.contract import (
 )
 from handlers.i18n import texts
 from tests.conftest import make_settings
+from tests.conftest import migrated_sqlite_template as _migrated_template
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
 STEPS = int(os.environ.get("FUZZ_STEPS", "12"))
@@ -68,21 +67,6 @@ PEOPLE = (
 NUMBERS = (*(p[3] for p in PEOPLE), "13800138000", "19912345678")
 INTERNAL_ERRORS = {texts(language)("error.internal") for language in Language}
 DIGITS = re.compile(r"\d+")
-
-_TEMPLATE = tempfile.TemporaryDirectory()
-
-
-def _migrated_template() -> Path:
-    path = Path(_TEMPLATE.name) / "template.db"
-    if not path.exists():
-
-        async def migrate() -> None:
-            engine = create_engine(f"sqlite+aiosqlite:///{path}")
-            await upgrade(engine)
-            await engine.dispose()
-
-        asyncio.run(migrate())
-    return path
 
 
 # -- what a step may be ----------------------------------------------------------------------

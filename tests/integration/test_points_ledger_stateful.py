@@ -22,7 +22,6 @@ from domain.campaigns import Quote
 from domain.customers import TelegramProfile
 from domain.money import Money
 from domain.persistence.database import create_engine
-from domain.persistence.migrate import upgrade
 from domain.persistence.tables import RewardRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.repositories import NewOrder
@@ -34,6 +33,7 @@ from domain.services.loyalty import (
     quote_json,
 )
 from domain.services.registry import build_services
+from tests.conftest import migrated_sqlite_template as _migrated_template
 from tests.sandbox import sandbox_ports
 
 
@@ -43,23 +43,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-_TEMPLATE = tempfile.TemporaryDirectory()
-
-
-def _migrated_template() -> Path:
-    """One migrated database, copied for each example (migrating each time is slow)."""
-    path = Path(_TEMPLATE.name) / "template.db"
-    if not path.exists():
-
-        async def migrate() -> None:
-            engine = create_engine(f"sqlite+aiosqlite:///{path}")
-            await upgrade(engine)
-            await engine.dispose()
-
-        asyncio.run(migrate())
-    return path
 
 
 class PointsLedgerMachine(RuleBasedStateMachine):
