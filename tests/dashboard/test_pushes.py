@@ -10,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.assembly import App
+from bot.assembly import App, build_app
 from domain.figures import Period
 from domain.persistence.broadcast_tables import BroadcastOutboxRow, BroadcastRow
 from domain.persistence.reminder_tables import ReminderOutboxRow
 from scheduler.reminders import sweep_reminders
+from tests.conftest import make_settings
 from tests.dashboard.conftest import Site
 from tests.dashboard.data import add_campaign, add_customer, add_order, put
 from tests.handlers.chat import Chat
@@ -165,7 +166,16 @@ async def test_the_page_shows_both_tables_in_the_staff_language(
     assert b"50.0%" in csv
 
 
-async def test_a_reminders_button_pressed_counts_it_opened(app: App) -> None:
+async def test_a_reminders_button_pressed_counts_it_opened(sqlite_url: str) -> None:
+    # No quiet hours: the reminder is due whatever the time of day the test runs at.
+    app = await build_app(make_settings(sqlite_url, demo_mode=True, quiet_hours="off"))
+    try:
+        await _pressed_once_counts_opened(app)
+    finally:
+        await app.close()
+
+
+async def _pressed_once_counts_opened(app: App) -> None:
     await countdown_due_now(app, range(8001, 8003))
     outbox = RecordingOutbox()
     assert await sweep_reminders(app.services, outbox) == 2
