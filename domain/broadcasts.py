@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import cache
+from zoneinfo import ZoneInfo, available_timezones
 
 from domain.orders import china_day_start
 from domain.phone import Carrier
+from domain.reminders import QuietHours
 from domain.tiers import Tier
 
 
@@ -255,3 +258,56 @@ def paid_cost(recipients: int, stars_per_message: Decimal) -> Decimal:
     """The most a paid broadcast to `recipients` customers costs in Telegram Stars: every
     message at the paid price (the free ones within Telegram's free rate only lower it)."""
     return (stars_per_message * recipients).normalize() if recipients else Decimal(0)
+
+
+# -- each customer's time zone ----------------------------------------------------------------
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
+# The zones offered as buttons (any other IANA name may be typed).
+TIME_ZONE_CHOICES = (
+    "Asia/Shanghai",
+    "Asia/Hong_Kong",
+    "Asia/Singapore",
+    "Asia/Tokyo",
+    "Europe/London",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Los_Angeles",
+    "Australia/Sydney",
+)
+# The farthest ahead of UTC any place is (Kiribati, UTC+14): a local time comes there first.
+LATEST_OFFSET = timedelta(hours=14)
+LOCAL_TIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+@cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def parse_time_zone(text: str) -> str | None:
+    """The IANA time zone named by `text` ("Europe/Berlin", any case), or None."""
+    wanted = text.strip()
+    if not wanted or len(wanted) > 64:
+        return None
+    for name in _known_zones():
+        if name.lower() == wanted.lower():
+            return name
+    return None
+
+
+def zone_of(name: str | None, default: str = DEFAULT_TIME_ZONE) -> ZoneInfo:
+    """A customer's zone: theirs when set and known, else the default."""
+    return ZoneInfo(name if name and name in _known_zones() else default)
+
+
+def local_send_time(local: datetime, zone: ZoneInfo, quiet: QuietHours) -> datetime:
+    """When (UTC) a push for the local time `local` (naive) goes to a customer in `zone`: that
+    moment there (a time skipped by a clock change: as the clock reads after it), or, when it
+    falls in their quiet hours, the moment those end."""
+    moment = local.replace(tzinfo=zone).astimezone(UTC)
+    return quiet.end_after(moment, zone).astimezone(UTC)
+
+
+def earliest_send_time(local: datetime) -> datetime:
+    """The first moment anywhere reaches the local time `local` (naive): when planning starts."""
+    return local.replace(tzinfo=UTC) - LATEST_OFFSET

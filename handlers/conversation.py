@@ -24,6 +24,7 @@ from handlers.features import (
     staff_desk,
     start,
     support,
+    time_zone,
     wallet,
 )
 from handlers.router import ConversationRouter
@@ -50,6 +51,7 @@ FEATURES = (
     audit,
     pin,
     consent,
+    time_zone,
 )
 
 

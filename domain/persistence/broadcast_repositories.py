@@ -410,10 +410,25 @@ class BroadcastRepository:
         now: datetime,
         shares: tuple[int, ...] = (100,),
         consent_required: bool = False,
+        send_times: tuple[dict[str, datetime], datetime] | None = None,
     ) -> int:
         """Plan the push for reachable customers of the audience whose ids are in
         (after_id, up_to_id]: one statement, existing rows untouched; how many were added.
-        Each gets the variant its bucket falls in (`domain.broadcasts.variant_of`)."""
+        Each gets the variant its bucket falls in (`domain.broadcasts.variant_of`) and, with
+        `send_times` ({time zone: moment}, the moment of everyone else), its own send time."""
+        send_at: ColumnElement[Any] = literal(None, BroadcastOutboxRow.send_at.type)
+        if send_times is not None:
+            by_zone, otherwise = send_times
+            moment = BroadcastOutboxRow.send_at.type
+            send_at = (
+                case(
+                    {zone: literal(at, moment) for zone, at in by_zone.items()},
+                    value=CustomerRow.timezone,
+                    else_=literal(otherwise, moment),
+                )
+                if by_zone
+                else literal(otherwise, moment)
+            )
         rows = select(
             literal(broadcast_id),
             CustomerRow.id,
@@ -422,6 +437,7 @@ class BroadcastRepository:
             literal(PLANNED),
             literal(0),
             literal(now, BroadcastOutboxRow.planned_at.type),
+            send_at,
         ).where(
             CustomerRow.id > after_id,
             CustomerRow.id <= up_to_id,
@@ -436,6 +452,7 @@ class BroadcastRepository:
             "status",
             "attempts",
             "planned_at",
+            "send_at",
         ]
         return await outbox.plan(self._session, BroadcastOutboxRow, columns, rows)
 
@@ -462,7 +479,11 @@ class BroadcastRepository:
         )
         rows = await self._claim(lapsed, until, limit)
         if len(rows) < limit:
-            planned = and_(mine, BroadcastOutboxRow.status == PLANNED)
+            planned = and_(
+                mine,
+                BroadcastOutboxRow.status == PLANNED,
+                or_(BroadcastOutboxRow.send_at.is_(None), BroadcastOutboxRow.send_at <= now),
+            )
             rows += await self._claim(planned, until, limit - len(rows))
         return sorted(rows, key=lambda row: row.id)
 
@@ -471,6 +492,36 @@ class BroadcastRepository:
     ) -> list[BroadcastOutboxRow]:
         order = (BroadcastOutboxRow.id,)
         return await outbox.claim(self._session, BroadcastOutboxRow, condition, order, until, limit)
+
+    async def defer(self, outbox_id: int, until: datetime) -> None:
+        """A claimed push back to planned, not to be sent before `until`."""
+        await self._session.execute(
+            update(BroadcastOutboxRow)
+            .where(BroadcastOutboxRow.id == outbox_id, BroadcastOutboxRow.status == SENDING)
+            .values(status=PLANNED, claimed_until=None, send_at=until)
+            .execution_options(synchronize_session=False)
+        )
+
+    # -- customers' time zones ----------------------------------------------------------------
+    async def time_zones(self) -> list[str]:
+        """Every time zone a customer chose."""
+        result = await self._session.execute(
+            select(CustomerRow.timezone).where(CustomerRow.timezone.is_not(None)).distinct()
+        )
+        return [zone for zone in result.scalars() if zone]
+
+    async def time_zone(self, customer_id: int) -> str | None:
+        return await self._session.scalar(
+            select(CustomerRow.timezone).where(CustomerRow.id == customer_id)
+        )
+
+    async def set_time_zone(self, customer_id: int, zone: str) -> None:
+        await self._session.execute(
+            update(CustomerRow)
+            .where(CustomerRow.id == customer_id)
+            .values(timezone=zone)
+            .execution_options(synchronize_session=False)
+        )
 
     async def took_cap(self, outbox_id: int, scope: str) -> None:
         await self._session.execute(

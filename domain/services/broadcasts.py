@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.broadcasts import (
+    LOCAL_TIME_FORMAT,
     MAX_VARIANTS,
     RECHARGE_WINDOW,
     Audience,
@@ -26,10 +27,14 @@ from domain.broadcasts import (
     PushTarget,
     Reach,
     VariantReport,
+    earliest_send_time,
     even_split,
+    local_send_time,
     paid_cost,
+    parse_time_zone,
     push_cap_scope,
     valid_split,
+    zone_of,
 )
 from domain.clock import Clock, utc_now
 from domain.languages import Language, parse_language
@@ -292,14 +297,18 @@ class BroadcastService:
         variants: Sequence[PushContent] = (),
         shares: tuple[int, ...] | None = None,
         urgent: bool = False,
+        local_time: datetime | None = None,
     ) -> int:
         """A broadcast scheduled for `send_at` (now when None); recorded as created and sent
         by `staff_id`. `variants` are more texts (B, C) for an A/B test, split by `shares`
         (evenly when None). `urgent` (only when paid broadcasts are allowed) sends it as a
-        paid broadcast, recorded too."""
+        paid broadcast, recorded too. `local_time` (naive) sends it at that local time in each
+        customer's own time zone, outside their quiet hours, in place of `send_at`."""
         if urgent and not self.config.paid_allowed:
             raise PaidBroadcastsOff()
         now = self._clock()
+        if local_time is not None:
+            send_at = earliest_send_time(local_time)
         texts = [content, *variants][:MAX_VARIANTS]
         split = shares if shares and valid_split(shares, len(texts)) else even_split(len(texts))
         stored = (
@@ -329,6 +338,9 @@ class BroadcastService:
                     photo=content.photo,
                     links=content.links,
                     urgent=urgent,
+                    local_time=(
+                        local_time.strftime(LOCAL_TIME_FORMAT) if local_time is not None else None
+                    ),
                 )
             )
             await uow.broadcasts.record(broadcast_id, staff_id, "create", now)
@@ -515,10 +527,39 @@ class BroadcastService:
             planned += await self._plan_one(row, top, now)
         return planned
 
+    async def send_times(self, local: str) -> tuple[dict[str, datetime], datetime]:
+        """When a push for the local time `local` goes to the customers of each time zone
+        chosen, and to everyone else (the default zone): that time there, or the end of
+        their quiet hours."""
+        moment = datetime.strptime(local, LOCAL_TIME_FORMAT)
+        quiet = self.config.quiet_hours
+        async with self._uow.read() as uow:
+            zones = await uow.broadcasts.time_zones()
+        by_zone = {zone: local_send_time(moment, zone_of(zone), quiet) for zone in zones}
+        return by_zone, local_send_time(moment, self.zone, quiet)
+
+    async def time_zone(self, customer_id: int) -> str:
+        """The customer's time zone for pushes at a local time (the default until chosen)."""
+        async with self._uow.read() as uow:
+            zone = await uow.broadcasts.time_zone(customer_id)
+        return zone or self.config.timezone
+
+    async def set_time_zone(self, customer_id: int, name: str) -> str | None:
+        """The customer's time zone set to the one `name` names; None (nothing changed) when it
+        names none."""
+        zone = parse_time_zone(name)
+        if zone is None:
+            return None
+        async with self._uow() as uow:
+            await uow.broadcasts.set_time_zone(customer_id, zone)
+            await uow.commit()
+        return zone
+
     async def _plan_one(self, row: BroadcastRow, top: int, now: datetime) -> int:
         audience = Audience.from_json(row.audience)
         after = row.planned_through
         planned = 0
+        send_times = await self.send_times(row.local_time) if row.local_time else None
         while True:
             upto = min(after + self.config.plan_batch, top)
             async with self._uow() as uow:
@@ -531,6 +572,7 @@ class BroadcastService:
                         now,
                         _shares(row),
                         self.config.consent_required,
+                        send_times,
                     )
                 await uow.broadcasts.planned_through(row.id, upto, finished=upto >= top)
                 await uow.commit()
@@ -546,11 +588,9 @@ class BroadcastService:
     async def claim_due(self, limit: int) -> Claimed:
         """Take up to `limit` pushes for sending, each checked again now: one to a customer who
         turned pushes off, blocked the bot or was erased, past the day's frequency cap, or about
-        an offer they took or that sold out or ended, is skipped with its reason. Nothing is
-        taken in quiet hours."""
+        an offer they took or that sold out or ended, is skipped with its reason. One to a
+        customer in their quiet hours (in their own time zone) waits for their end."""
         now = self._clock()
-        if self.in_quiet_hours(now):
-            return Claimed([], 0)
         until = now + timedelta(seconds=self.config.claim_seconds)
         async with self._uow() as uow:
             broadcasts = {row.id: row for row in await uow.broadcasts.due(now)}
@@ -593,6 +633,12 @@ class BroadcastService:
             customer = customers.get(row.customer_id)
             verdict: PushSkip | None = None
             over, offers = about[row.broadcast_id]
+            if customer is not None and customer.telegram_id is not None:
+                zone = zone_of(customer.timezone, self.config.timezone)
+                quiet_until = self.config.quiet_hours.end_after(now, zone)
+                if quiet_until != now:
+                    await uow.broadcasts.defer(row.id, quiet_until)
+                    continue
             if customer is None or customer.telegram_id is None:
                 verdict = PushSkip.ERASED
             elif row.customer_id in opted_out:

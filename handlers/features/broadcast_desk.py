@@ -407,16 +407,16 @@ async def paid_lines(ctx: Context, draft: Draft, recipients: int) -> list[str]:
     ]
 
 
-async def _create(ctx: Context, draft: Draft, send_at: datetime | None = None) -> int:
-    """The broadcast of the draft, sent now or at `send_at`, by this staff member (urgent only
-    while paid broadcasts are allowed)."""
+async def _create(ctx: Context, draft: Draft, local_time: datetime | None = None) -> int:
+    """The broadcast of the draft, sent now or at `local_time` (naive) in each customer's time
+    zone, by this staff member (urgent only while paid broadcasts are allowed)."""
     broadcasts = ctx.services.broadcasts
     return await broadcasts.create(
         draft.content,
         ctx.event.user.telegram_id,
         audience=draft.audience,
         campaign_id=draft.about,
-        send_at=send_at,
+        local_time=local_time,
         variants=draft.more_contents,
         shares=draft.shares,
         urgent=draft.urgent and broadcasts.config.paid_allowed,
@@ -949,7 +949,7 @@ def register(router: ConversationRouter) -> None:
         if broadcasts.in_quiet_hours(moment):
             _ask(ctx, ctx.t("bc.when_quiet", quiet=quiet))
             return
-        broadcast_id = await _create(ctx, draft, send_at=moment)
+        broadcast_id = await _create(ctx, draft, local_time=moment.replace(tzinfo=None))
         ctx.finish()
         ctx.reply(
             ctx.t("bc.scheduled", id=broadcast_id, when=moment.strftime("%Y-%m-%d %H:%M")),

@@ -135,10 +135,10 @@ async def test_a_broadcast_is_scheduled_for_a_local_time_outside_quiet_hours(
     await staff.send("2026-11-10 23:30")
     assert "免打扰时段（22:00-08:00）" in staff.text
     await staff.send("2026-11-10 20:00")
-    assert "推送 #1 将于 2026-11-10 20:00 发送" in staff.text
+    assert "推送 #1 将于各客户当地时间 2026-11-10 20:00 发送" in staff.text
     async with world.engine.connect() as connection:
-        send_at = (await connection.execute(select(BroadcastRow.send_at))).scalar_one()
-    assert send_at == beijing(2026, 11, 10, 20, 0)
+        local_time = (await connection.execute(select(BroadcastRow.local_time))).scalar_one()
+    assert local_time == "2026-11-10 20:00"  # each customer's own 20:00
 
     outbox = RecordingOutbox()
     assert await sweep_broadcasts(world.services, outbox) == 0
