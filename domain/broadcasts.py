@@ -305,7 +305,14 @@ def local_send_time(local: datetime, zone: ZoneInfo, quiet: QuietHours) -> datet
     moment there (a time skipped by a clock change: as the clock reads after it), or, when it
     falls in their quiet hours, the moment those end."""
     moment = local.replace(tzinfo=zone).astimezone(UTC)
-    return quiet.end_after(moment, zone).astimezone(UTC)
+    # Quiet hours that end at a time a clock change skips end as the clock reads after it,
+    # which may be quiet again (quiet hours of nearly a whole day): then the next end.
+    for _ in range(3):
+        after = quiet.end_after(moment, zone).astimezone(UTC)
+        if after == moment:
+            break
+        moment = after
+    return moment
 
 
 def earliest_send_time(local: datetime) -> datetime:
