@@ -24,7 +24,7 @@ from bot.delivery_port import LeaseFence
 from bot.log_format import LogFormat
 from bot.log_format import formatter as log_formatter
 from bot.log_redaction import install_redaction, settings_secrets
-from bot.settings import Frontend, Settings
+from bot.settings import Frontend, Settings, settings_problems
 from domain.campaign_file import (
     MAX_FILE_BYTES,
     CampaignFile,
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as error:
-        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+        problems = settings_problems(error)
         print(f"refusing to start, the settings are not valid: {problems}", file=sys.stderr)
         return 2
     if args.command == "run" and settings.chosen_frontend is Frontend.CONSOLE:

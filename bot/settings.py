@@ -8,7 +8,14 @@ from typing import Annotated
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.log_format import LogFormat
@@ -25,6 +32,23 @@ TELEGRAM_DEFAULT_API_URL = "https://api.telegram.org"
 
 # The shortest retention a setting may ask for: a typo must not erase active customers.
 MIN_RETENTION_DAYS = 30
+# A number setting (a count, an amount in fen, seconds) fits the database's INTEGER columns; a
+# Telegram id (of a chat or a person) fits in 53 bits.
+MAX_SETTING_INT = 2_147_483_647
+MAX_TELEGRAM_ID = 2**53
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+TELEGRAM_ID_SETTINGS = frozenset({"admin_ids", "staff_chat_id", "console_user_id"})
+
+
+def settings_problems(error: ValidationError) -> str:
+    """What is wrong with the settings, each problem led by its variable's name (never its
+    value: it may be a secret)."""
+    problems = []
+    for found in error.errors():
+        message = str(found["msg"]).removeprefix("Value error, ")
+        name = str(found["loc"][0]).upper() if found["loc"] else ""
+        problems.append(f"{name}: {message}" if name and name not in message else message)
+    return "; ".join(problems)
 
 
 class Frontend(StrEnum):
@@ -35,7 +59,12 @@ class Frontend(StrEnum):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        # "inf" or "nan" seconds is no setting: refused like any other word.
+        allow_inf_nan=False,
     )
 
     bot_token: SecretStr | None = Field(default=None, description="Bot API token")
@@ -56,8 +85,8 @@ class Settings(BaseSettings):
     staff_chat_id: int | None = None
 
     # Half-finished conversations untouched this long go back to the menu.
-    conversation_idle_seconds: int = 24 * 3600
-    housekeeping_interval_seconds: int = 600
+    conversation_idle_seconds: int = Field(default=24 * 3600, ge=1)
+    housekeeping_interval_seconds: int = Field(default=600, ge=1)
     log_level: str = "INFO"
     # `json`: one JSON object per line, naming the update, chat and order of a chat turn.
     log_format: LogFormat = LogFormat.TEXT
@@ -228,6 +257,19 @@ class Settings(BaseSettings):
             actions[rule.strip()] = action.strip()
         return actions
 
+    @field_validator("*")
+    @classmethod
+    def _number_in_range(cls, value: object, info: ValidationInfo) -> object:
+        """Numbers within what the database and Telegram hold (a typo of many digits is
+        refused rather than overflow later)."""
+        ids = info.field_name in TELEGRAM_ID_SETTINGS
+        most = MAX_TELEGRAM_ID if ids else MAX_SETTING_INT
+        numbers = value if isinstance(value, frozenset) else (value,)
+        for number in numbers:
+            if type(number) is int and abs(number) > most:
+                raise ValueError(f"a number from {-most:,} to {most:,}")
+        return value
+
     @field_validator("telegram_api_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -268,6 +310,21 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def _listen_address(cls, value: str) -> str:
+        port = value.rpartition(":")[2]
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("WEBHOOK_LISTEN is host:port, e.g. 0.0.0.0:8080")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.strip().upper() not in LOG_LEVELS:
+            raise ValueError(f"LOG_LEVEL is one of {', '.join(LOG_LEVELS)}")
+        return value.strip()
 
     @field_validator("quiet_hours")
     @classmethod

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from domain.audit import AuditRecord
 from domain.orders import CHINA
+from handlers.arguments import shown
 from handlers.buttons import ButtonData
 from handlers.contract import Button, Document, Reply
 from handlers.i18n import Texts
@@ -74,8 +75,12 @@ def register(router: ConversationRouter) -> None:
     async def audit_command(ctx: Context) -> None:
         if not await _supervisor(ctx):
             return
-        if ctx.event.args.strip().lower() == "csv":
+        arg = ctx.event.args.strip()
+        if arg.lower() == "csv":
             await _export(ctx)
+            return
+        if arg:
+            ctx.reply(ctx.t("audit.bad_argument", value=shown(arg)))
             return
         records = await ctx.services.audit.recent(LISTED)
         t = ctx.t

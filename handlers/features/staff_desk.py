@@ -20,6 +20,7 @@ from domain.services.registry import Services
 from domain.services.support import AlreadyTaken, MessageKind, SupportError, TicketNotFound
 from domain.services.ticket_refunds import RefundOutcome
 from domain.tickets import Ticket
+from handlers.arguments import shown
 from handlers.contract import Button, Reply
 from handlers.i18n import Texts, texts
 from handlers.router import Context, ConversationRouter
@@ -40,6 +41,7 @@ from handlers.support_views import (
 
 MAX_TEXT = 3500
 DEFAULT_STATS_DAYS = 7
+MAX_STATS_DAYS = 3660
 _NO_WARNING = timedelta(0)
 
 
@@ -152,9 +154,12 @@ def register(router: ConversationRouter) -> None:
     async def ticket_command(ctx: Context) -> None:
         if not await ctx.staff_only():
             return
-        number = parse_id(ctx.event.args.strip().lstrip("#"))
+        arg = ctx.event.args.strip()
+        number = parse_id(arg.lstrip("#"))
         if number is None:
-            _answer(ctx, desk_texts(ctx)("staff.ticket_usage"))
+            t = desk_texts(ctx)
+            bad = t("staff.ticket_bad_number", value=shown(arg)) + "\n" if arg else ""
+            _answer(ctx, bad + t("staff.ticket_usage"))
             return
         await _show(ctx, number)
 
@@ -165,10 +170,19 @@ def register(router: ConversationRouter) -> None:
         if not await ctx.staff_only():
             return
         t = desk_texts(ctx)
-        number, _, text = ctx.event.args.strip().partition(" ")
-        number = number.lstrip("#")
-        if not number.isdigit() or len(number) > 12 or not text.strip():
+        given, _, text = ctx.event.args.strip().partition(" ")
+        number = given.lstrip("#")
+        if not given:
             _answer(ctx, t("staff.answer_usage"))
+            return
+        if parse_id(number) is None:
+            bad = t("staff.ticket_bad_number", value=shown(given))
+            _answer(ctx, f"{bad}\n{t('staff.answer_usage')}")
+            return
+        if not text.strip():
+            _answer(
+                ctx, f"{t('staff.answer_no_text', number=f'#{number}')}\n{t('staff.answer_usage')}"
+            )
             return
         if await relay_staff_reply(ctx, int(number), text.strip()):
             _answer(ctx, t("staff.answered", number=f"#{number}"))
@@ -178,9 +192,12 @@ def register(router: ConversationRouter) -> None:
         if not await ctx.staff_only():
             return
         arg = ctx.event.args.strip()
-        days = int(arg) if arg.isdigit() and 0 < int(arg) <= 3660 else DEFAULT_STATS_DAYS
-        stats = await ctx.services.support.stats(days)
         t = desk_texts(ctx)
+        if arg and not (arg.isdigit() and len(arg) <= 4 and 0 < int(arg) <= MAX_STATS_DAYS):
+            _answer(ctx, t("staff.stats_bad_days", value=shown(arg), most=MAX_STATS_DAYS))
+            return
+        days = int(arg) if arg else DEFAULT_STATS_DAYS
+        stats = await ctx.services.support.stats(days)
         text = stats_text(t, days, stats)
         surveys = await ctx.services.broadcasts.survey_results(days)
         if surveys:

@@ -83,7 +83,8 @@ async def test_staff_answer_from_a_private_chat_with_ticket_commands(app: App) -
     answered = await _staff_says(app, f"/answer {ticket_id} 已为您退款，请查收", 3)
     assert answered.replies[0].text == f"您的回复已发送给工单 #{ticket_id} 的客户。"
     usage = await _staff_says(app, f"/answer {ticket_id}", 4)
-    assert usage.replies[0].text.startswith("用法：/answer")
+    assert usage.replies[0].text.startswith(f"请在工单号 #{ticket_id} 后写上回复内容。")
+    assert "用法：/answer" in usage.replies[0].text
 
     port = RecordingPort()
     await relay_support(app.services, port, NO_STAFF_CHAT)
