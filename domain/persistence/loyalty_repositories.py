@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -20,13 +19,7 @@ from domain.persistence.ledgers import (
     POINTS_SHIFT,
     take_slot,
 )
-from domain.persistence.points_lapse import (
-    LapseBatch,
-    LapseWarning,
-    lapse_batch,
-    unwarn,
-    warnings_batch,
-)
+from domain.persistence.points_lapse import lapse_batch, unwarn, warnings_batch
 from domain.persistence.tables import (
     CampaignRow,
     NoticeRow,
@@ -40,8 +33,16 @@ from domain.persistence.tables import (
     RewardRow,
 )
 from domain.repositories import SlotClaim
-
-GRANTED, RELEASED = "granted", "released"
+from domain.repositories.money import (
+    GRANTED,
+    RELEASED,
+    LapseBatch,
+    LapseWarning,
+    LiveForCustomer,
+    NewRedemption,
+    NewRewardCoupon,
+    OfferClaimView,
+)
 
 _OFFERS = cast(Table, OfferRow.__table__)
 _CLAIMS = cast(Table, OfferClaimRow.__table__)
@@ -151,17 +152,6 @@ _LIVE_OFFERS_WITH_USE = (
 )
 
 
-@dataclass(frozen=True)
-class LiveForCustomer:
-    """What a quote for one customer reads: the live campaigns with their offers (each with
-    `used_by_customer`, the slots this customer holds or was granted), the customer's total
-    of completed recharges since a date (its tier) and its count of completed recharges."""
-
-    campaigns: list[tuple[Record, list[Record]]]
-    recharge_total: int
-    completed_recharges: int
-
-
 class CampaignRepository(Repository):
     async def by_code(self, code: str) -> CampaignRow | None:
         result = await self._session.execute(select(CampaignRow).where(CampaignRow.code == code))
@@ -262,7 +252,7 @@ class OfferClaimRepository(Repository):
     async def of_order(self, order_id: int) -> list[Record]:
         return await (await self._core()).rows(_CLAIMS_OF_ORDER, order_id=order_id)
 
-    async def settle(self, claim: Record, to_status: str) -> bool:
+    async def settle(self, claim: OfferClaimView, to_status: str) -> bool:
         """held -> granted, or held -> released (giving the slot and budget back)."""
         core = await self._core()
         if not await core.run(_SETTLE_CLAIM, claim_id=claim.id, v_status=to_status):
@@ -405,6 +395,18 @@ class RewardRepository:
     def add(self, row: RewardRow | RedemptionRow) -> None:
         self._session.add(row)
 
+    def add_redemption(self, redemption: NewRedemption) -> None:
+        self._session.add(
+            RedemptionRow(
+                reward_id=redemption.reward_id,
+                customer_id=redemption.customer_id,
+                points=redemption.points,
+                request_key=redemption.request_key,
+                at=redemption.at,
+                order_id=redemption.order_id,
+            )
+        )
+
     async def redemption(self, request_key: str) -> RedemptionRow | None:
         return await self._session.scalar(
             select(RedemptionRow).where(RedemptionRow.request_key == request_key)
@@ -446,6 +448,21 @@ class RewardCouponRepository:
 
     def add(self, row: RewardCouponRow) -> None:
         self._session.add(row)
+
+    def add_coupon(self, coupon: NewRewardCoupon) -> None:
+        self._session.add(
+            RewardCouponRow(
+                customer_id=coupon.customer_id,
+                redemption_key=coupon.redemption_key,
+                reward_code=coupon.reward_code,
+                name_zh=coupon.name_zh,
+                name_en=coupon.name_en,
+                value_fen=coupon.value_fen,
+                currency=coupon.currency,
+                created_at=coupon.created_at,
+                expires_at=coupon.expires_at,
+            )
+        )
 
     async def get(self, coupon_id: int) -> RewardCouponRow | None:
         return await self._session.get(RewardCouponRow, coupon_id, populate_existing=True)

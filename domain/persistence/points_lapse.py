@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -26,34 +25,10 @@ from sqlalchemy import Select, Table, bindparam, func, select, update
 from domain.persistence.core import CoreConnection
 from domain.persistence.ledgers import POINTS_ENTRY, POINTS_SHIFT
 from domain.persistence.tables import PointsBalanceRow, PointsEntryRow
+from domain.repositories.money import LapseBatch, LapseWarning, Unspent
 
 _BALANCES = cast(Table, PointsBalanceRow.__table__)
 _ENTRIES = cast(Table, PointsEntryRow.__table__)
-
-
-@dataclass(frozen=True)
-class Unspent:
-    """What is left of one earned entry that lapses."""
-
-    entry_id: int
-    customer_id: int
-    points: int
-    lapses_at: datetime
-
-
-@dataclass(frozen=True)
-class LapseBatch:
-    """One batch of the lapse sweep: how many customers it looked at and what lapsed."""
-
-    customers: int
-    points: int
-
-
-@dataclass(frozen=True)
-class LapseWarning:
-    customer_id: int
-    points: int
-    lapses_at: datetime
 
 
 def _due(before: datetime, limit: int, after: datetime | None = None) -> Select[Any]:

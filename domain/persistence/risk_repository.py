@@ -10,6 +10,7 @@ from sqlalchemy import exists, select, update
 
 from domain.persistence.core import Repository
 from domain.persistence.risk_tables import RiskCaseRow
+from domain.repositories.money import NewRiskCase
 from domain.risk import CaseStatus, RiskAction, RiskCase, RiskRule
 
 
@@ -37,7 +38,18 @@ _FREEZES = (RiskCaseRow.status == CaseStatus.KEPT_FROZEN.value) | (
 
 
 class RiskRepository(Repository):
-    async def open_case(self, row: RiskCaseRow) -> int:
+    async def open_case(self, case: NewRiskCase) -> int:
+        row = RiskCaseRow(
+            customer_id=case.customer_id,
+            order_id=case.order_id,
+            rule=case.rule,
+            action=case.action,
+            evidence=case.evidence,
+            status=case.status,
+            created_at=case.created_at,
+            alert_sent=case.alert_sent,
+            customer_told=case.customer_told,
+        )
         self._session.add(row)
         await self._session.flush()
         return row.id

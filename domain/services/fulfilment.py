@@ -21,9 +21,9 @@ from domain.orders import (
     PaymentMethod,
     recheck_delay,
 )
-from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.ports import PaymentProvider, TopUpGateway, TopUpResult, TopUpState
 from domain.repositories import OrderRecord, PaymentRecord, SlotClaim
+from domain.repositories.money import MoneyUnitOfWork, MoneyUnitOfWorkFactory
 from domain.services.loyalty import LoyaltyService, quote_json
 from domain.services.recharge import (
     OrderNotFound,
@@ -49,7 +49,7 @@ class RefundStep(StrEnum):
 class FulfilmentService(OrderSteps):
     def __init__(
         self,
-        uow: UnitOfWorkFactory,
+        uow: MoneyUnitOfWorkFactory,
         config: RechargeConfig,
         providers: Mapping[PaymentMethod, PaymentProvider],
         gateway: TopUpGateway,
@@ -76,7 +76,7 @@ class FulfilmentService(OrderSteps):
             await uow.commit()
         return await self.top_up(carried)
 
-    async def carry_on(self, uow: UnitOfWork, row: OrderRecord) -> Order | None:
+    async def carry_on(self, uow: MoneyUnitOfWork, row: OrderRecord) -> Order | None:
         """Inside the transaction that finds an order paid: a wallet top-up is credited and
         completed; a recharge is marked as sent to the carrier, and the slots of the offers
         it gets are claimed (`LoyaltyService.hold`). The order as it then is; None when
@@ -105,7 +105,7 @@ class FulfilmentService(OrderSteps):
         held = await self._loyalty.hold(uow, sent)
         return replace(order_of(sent), quote=held) if held is not None else order_of(sent)
 
-    async def send_at_once(self, uow: UnitOfWork, row: OrderRecord) -> OrderRecord | None:
+    async def send_at_once(self, uow: MoneyUnitOfWork, row: OrderRecord) -> OrderRecord | None:
         """Right after an order was paid (`row`): a recharge is sent to the carrier at once,
         with its quote now, taking the slots of the offers it gets in the same write (on
         PostgreSQL one statement, with no transaction around it). The order's row as sent,
@@ -128,7 +128,7 @@ class FulfilmentService(OrderSteps):
 
     async def _send_to_carrier(
         self,
-        uow: UnitOfWork,
+        uow: MoneyUnitOfWork,
         order_id: int,
         quote: dict[str, Any] | None = None,
         claims: Sequence[SlotClaim] = (),

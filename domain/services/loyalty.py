@@ -33,15 +33,6 @@ from domain.errors import RecordConflict
 from domain.holdout import in_control
 from domain.money import CNY, Money
 from domain.orders import CHINA, OrderPurpose, OrderStatus, PaymentMethod
-from domain.persistence.core import Record
-from domain.persistence.loyalty_repositories import RELEASED
-from domain.persistence.tables import (
-    CampaignRow,
-    OfferRow,
-    RedemptionRow,
-    RewardCouponRow,
-)
-from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier, PhoneNumber
 from domain.repositories import (
     Cashback,
@@ -51,6 +42,17 @@ from domain.repositories import (
     PointsEarning,
     ProductRecord,
     SlotClaim,
+)
+from domain.repositories.money import (
+    RELEASED,
+    CampaignView,
+    MoneyUnitOfWork,
+    MoneyUnitOfWorkFactory,
+    NewRedemption,
+    NewRewardCoupon,
+    OfferView,
+    RewardCouponView,
+    RewardView,
 )
 from domain.tiers import DEFAULT_TIERS, Tier, TierRule, next_tier, tier_for
 
@@ -105,7 +107,7 @@ def offer_params(offer: Offer) -> dict[str, Any]:
     return params
 
 
-def offer_of(row: OfferRow | Record) -> Offer:
+def offer_of(row: OfferView) -> Offer:
     p: dict[str, Any] = dict(row.params)
     money = {name: Money(int(p[name])) for name in MONEY_PARAMS if p.get(name) is not None}
     return Offer(
@@ -125,7 +127,7 @@ def offer_of(row: OfferRow | Record) -> Offer:
     )
 
 
-def campaign_of(row: CampaignRow | Record, offers: Sequence[OfferRow | Record]) -> Campaign:
+def campaign_of(row: CampaignView, offers: Sequence[OfferView]) -> Campaign:
     return Campaign(
         code=row.code,
         name_zh=row.name_zh,
@@ -146,12 +148,12 @@ def campaign_of(row: CampaignRow | Record, offers: Sequence[OfferRow | Record]) 
     )
 
 
-def holdout_percent_of(row: CampaignRow | Record) -> int:
+def holdout_percent_of(row: CampaignView) -> int:
     value = (row.extra or {}).get("holdout_percent", 0)
     return value if isinstance(value, int) else 0
 
 
-def held_out(row: CampaignRow | Record, customer_id: int) -> bool:
+def held_out(row: CampaignView, customer_id: int) -> bool:
     """Whether the customer is in the campaign's control group (never offered it)."""
     return in_control(row.code, customer_id, holdout_percent_of(row))
 
@@ -210,7 +212,7 @@ def end_of_twelfth_month(earned_at: datetime, months: int = 12) -> datetime:
 
 
 class LoyaltyService:
-    def __init__(self, uow: UnitOfWorkFactory, config: LoyaltyConfig, clock: Clock = utc_now):
+    def __init__(self, uow: MoneyUnitOfWorkFactory, config: LoyaltyConfig, clock: Clock = utc_now):
         self._uow = uow
         self.config = config
         self._clock = clock
@@ -269,7 +271,7 @@ class LoyaltyService:
     # -- inside recharge transactions --------------------------------------------------------
     async def quote_in(
         self,
-        uow: UnitOfWork,
+        uow: MoneyUnitOfWork,
         customer_id: int,
         amount: Money,
         product_kind: ProductKind,
@@ -320,7 +322,7 @@ class LoyaltyService:
 
     async def quote_of(
         self,
-        uow: UnitOfWork,
+        uow: MoneyUnitOfWork,
         order: OrderRecord,
         exhausted: frozenset[str] = frozenset(),
         *,
@@ -348,7 +350,7 @@ class LoyaltyService:
             reward_coupon=coupon,
         )
 
-    async def _reward_coupon_of(self, uow: UnitOfWork, order: OrderRecord) -> Money | None:
+    async def _reward_coupon_of(self, uow: MoneyUnitOfWork, order: OrderRecord) -> Money | None:
         """What the customer's own coupon on this order takes off: only while the order is
         priced with it, and the coupon is not another order's or expired."""
         if order.reward_coupon_id is None or not priced_with_reward_coupon(order.quote):
@@ -360,7 +362,7 @@ class LoyaltyService:
             return None
         return Money(coupon.value_fen, coupon.currency)
 
-    async def take_reward_coupon(self, uow: UnitOfWork, order: OrderRecord) -> bool:
+    async def take_reward_coupon(self, uow: MoneyUnitOfWork, order: OrderRecord) -> bool:
         """The order takes the customer's own coupon it is priced with (one conditional write:
         of two orders paid at once with the same coupon, one gets it). False only when another
         order took it first (or it expired); True when the order has it now or has none."""
@@ -370,7 +372,7 @@ class LoyaltyService:
             order.reward_coupon_id, order.customer_id, order.id, self._clock()
         )
 
-    async def hold(self, uow: UnitOfWork, order: OrderRecord) -> Quote | None:
+    async def hold(self, uow: MoneyUnitOfWork, order: OrderRecord) -> Quote | None:
         """When a paid order is carried on: claim the slots of the offers the order gets;
         what is gone is dropped, and the order keeps the quote it was held at."""
         exhausted: set[str] = set()
@@ -393,7 +395,7 @@ class LoyaltyService:
         return None
 
     async def slot_claims(
-        self, uow: UnitOfWork, order: OrderRecord, quote: Quote
+        self, uow: MoneyUnitOfWork, order: OrderRecord, quote: Quote
     ) -> dict[str, SlotClaim]:
         """The slots `order` has still to take for the benefits of `quote`, by offer code."""
         claimed = {c.offer_id for c in await uow.claims.of_order(order.id)}
@@ -409,7 +411,7 @@ class LoyaltyService:
             if (offer := offers.get(benefit.offer)) is not None and offer.id not in claimed
         }
 
-    async def _claim_all(self, uow: UnitOfWork, order: OrderRecord, quote: Quote) -> set[str]:
+    async def _claim_all(self, uow: MoneyUnitOfWork, order: OrderRecord, quote: Quote) -> set[str]:
         lost: set[str] = set()
         for code, slot in (await self.slot_claims(uow, order, quote)).items():
             if not await uow.claims.claim(slot, order.id, self._clock()):
@@ -433,14 +435,14 @@ class LoyaltyService:
         grant = Grant(earning, cashback, claims=bool(quote.benefits))
         return grant if grant else None
 
-    async def grant(self, uow: UnitOfWork, order: OrderRecord) -> None:
+    async def grant(self, uow: MoneyUnitOfWork, order: OrderRecord) -> None:
         """On completion, for an order moved without its grant: points into the ledger,
         cash-back into the wallet, claims granted; a replay changes nothing."""
         grant = self.grant_of(order.id, quote_from_json(order.quote) if order.quote else None)
         if grant is not None:
             await uow.orders.grant(order.id, order.customer_id, grant, self._clock())
 
-    async def release(self, uow: UnitOfWork, order_id: int) -> None:
+    async def release(self, uow: MoneyUnitOfWork, order_id: int) -> None:
         """On expiry or refund: slots and budget go back; anything granted is reversed."""
         for claim in await uow.claims.of_order(order_id):
             await uow.claims.settle(claim, RELEASED)
@@ -466,7 +468,7 @@ class LoyaltyService:
                 order_id=order_id,
             )
 
-    async def _give_back_redemption(self, uow: UnitOfWork, order_id: int) -> None:
+    async def _give_back_redemption(self, uow: MoneyUnitOfWork, order_id: int) -> None:
         """A data pack the carrier could not top up: the points, the stock and the customer's
         use of the reward come back, once."""
         redemption = await uow.rewards.redemption_of_order(order_id)
@@ -605,7 +607,7 @@ class RedeemRefused(Exception):
         self.reason = reason
 
 
-def reward_of(row: Any) -> Reward:
+def reward_of(row: RewardView) -> Reward:
     left = None if row.stock is None else row.stock - row.redeemed
     return Reward(
         row.id,
@@ -621,7 +623,7 @@ def reward_of(row: Any) -> Reward:
     )
 
 
-def reward_coupon_of(row: RewardCouponRow) -> RewardCoupon:
+def reward_coupon_of(row: RewardCouponView) -> RewardCoupon:
     return RewardCoupon(
         row.id, row.name_zh, row.name_en, Money(row.value_fen, row.currency), row.expires_at
     )
@@ -630,7 +632,7 @@ def reward_coupon_of(row: RewardCouponRow) -> RewardCoupon:
 class RewardCatalogue:
     """Redeeming points for coupons and data packs: atomic, once per request, delivered."""
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock = utc_now) -> None:
+    def __init__(self, uow: MoneyUnitOfWorkFactory, clock: Clock = utc_now) -> None:
         self._uow = uow
         self._clock = clock
 
@@ -720,8 +722,8 @@ class RewardCatalogue:
             if pack is not None and number is not None:
                 order = _reward_order(customer_id, chat_id, number, pack, now)
                 order_id = (await uow.orders.add(order, "redeemed", UNLIMITED)).id
-            uow.rewards.add(
-                RedemptionRow(
+            uow.rewards.add_redemption(
+                NewRedemption(
                     reward_id=reward_id,
                     customer_id=customer_id,
                     points=row.cost_points,
@@ -731,8 +733,8 @@ class RewardCatalogue:
                 )
             )
             if row.kind == "coupon" and row.value_fen:
-                uow.reward_coupons.add(
-                    RewardCouponRow(
+                uow.reward_coupons.add_coupon(
+                    NewRewardCoupon(
                         customer_id=customer_id,
                         redemption_key=key,
                         reward_code=row.code,
@@ -759,7 +761,7 @@ class RewardCatalogue:
         return found
 
 
-async def _redemption_in(uow: UnitOfWork, reward_id: int, key: str) -> Redemption | None:
+async def _redemption_in(uow: MoneyUnitOfWork, reward_id: int, key: str) -> Redemption | None:
     row = await uow.rewards.get(reward_id)
     if row is None:
         return None

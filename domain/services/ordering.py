@@ -16,9 +16,9 @@ from domain.orders import (
     OrderPurpose,
     check_limits,
 )
-from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier, PhoneNumber
 from domain.repositories import NewOrder, OrderChange, OrderRecord
+from domain.repositories.money import MoneyUnitOfWork, MoneyUnitOfWorkFactory
 from domain.services.loyalty import LoyaltyService, offer_of, quote_json
 from domain.services.recharge import (
     COUPON_REJECTED,
@@ -86,7 +86,7 @@ def _bundle_saving(benefits: Sequence[Benefit]) -> Money:
 class OrderingService(OrderSteps):
     def __init__(
         self,
-        uow: UnitOfWorkFactory,
+        uow: MoneyUnitOfWorkFactory,
         config: RechargeConfig,
         loyalty: LoyaltyService,
         risk: RiskService,
@@ -275,7 +275,7 @@ class OrderingService(OrderSteps):
             return await self._change(uow, row, change, f"pack {row.bundle_product_code} removed")
 
     async def _change(
-        self, uow: UnitOfWork, row: OrderRecord, change: OrderChange, cause: str
+        self, uow: MoneyUnitOfWork, row: OrderRecord, change: OrderChange, cause: str
     ) -> Order:
         """Apply `change` to the unpaid order `row` as it was read, and keep it; `OrderChanged`
         when the order changed or its payment started meanwhile (nothing is kept then)."""
@@ -294,7 +294,9 @@ class OrderingService(OrderSteps):
         await uow.commit()
         return order_of(changed)
 
-    async def _own_unpaid(self, uow: UnitOfWork, customer_id: int, order_id: int) -> OrderRecord:
+    async def _own_unpaid(
+        self, uow: MoneyUnitOfWork, customer_id: int, order_id: int
+    ) -> OrderRecord:
         """The customer's order that may still change: new, no payment started, in its
         payment window."""
         row = await uow.orders.get(order_id)
@@ -308,7 +310,7 @@ class OrderingService(OrderSteps):
             raise PaymentStarted(order_of(row))
         return row
 
-    async def _bundle_packs(self, uow: UnitOfWork, carrier: Carrier) -> list[Product]:
+    async def _bundle_packs(self, uow: MoneyUnitOfWork, carrier: Carrier) -> list[Product]:
         """The data packs that live bundle offers name, from the catalogue, for this carrier."""
         codes = sorted(
             {
@@ -328,7 +330,7 @@ class OrderingService(OrderSteps):
                     packs.append(pack)
         return packs
 
-    async def _bundle_quote(self, uow: UnitOfWork, row: OrderRecord, pack: Product) -> Quote:
+    async def _bundle_quote(self, uow: MoneyUnitOfWork, row: OrderRecord, pack: Product) -> Quote:
         assert row.carrier
         return await self._loyalty.quote_in(
             uow,
@@ -352,7 +354,7 @@ class OrderingService(OrderSteps):
         number = PhoneNumber(previous.phone_digits, previous.carrier)
         return await self.create_order(customer_id, chat_id, number, previous.product_id)
 
-    async def _insert(self, uow: UnitOfWork, order: NewOrder) -> Order:
+    async def _insert(self, uow: MoneyUnitOfWork, order: NewOrder) -> Order:
         """Keep the new order, counted against the risk rules in this same transaction: one
         over a limit is kept held (not payable) with a case for staff; a frozen account's is
         refused (`AccountFrozen`)."""

@@ -18,9 +18,9 @@ from domain.orders import (
     PaymentMethod,
     check_transition,
 )
-from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.ports import ChargeOutcome, PaymentProvider
 from domain.repositories import NewPayment
+from domain.repositories.money import MoneyUnitOfWork, MoneyUnitOfWorkFactory
 from domain.services.fulfilment import FulfilmentService
 from domain.services.loyalty import LoyaltyService
 from domain.services.recharge import (
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 class PaymentService(OrderSteps):
     def __init__(
         self,
-        uow: UnitOfWorkFactory,
+        uow: MoneyUnitOfWorkFactory,
         config: RechargeConfig,
         providers: Mapping[PaymentMethod, PaymentProvider],
         fulfilment: FulfilmentService,
@@ -229,7 +229,7 @@ class PaymentService(OrderSteps):
 
     async def _keep_unmatched(
         self,
-        uow: UnitOfWork,
+        uow: MoneyUnitOfWork,
         customer_id: int,
         order: Order | None,
         charged: Money,
@@ -351,7 +351,7 @@ class PaymentService(OrderSteps):
             return replace(order, status=S.AWAITING_PAYMENT, payment_method=method)
 
     async def _own_payable(
-        self, uow: UnitOfWork, customer_id: int, order_id: int, method: PaymentMethod
+        self, uow: MoneyUnitOfWork, customer_id: int, order_id: int, method: PaymentMethod
     ) -> Order:
         row = await uow.orders.get(order_id)
         if row is None or row.customer_id != customer_id:
@@ -365,7 +365,9 @@ class PaymentService(OrderSteps):
             raise NotPayable(replace(order, status=S.EXPIRED))
         return order
 
-    async def _take_reward_coupon(self, uow: UnitOfWork, customer_id: int, order_id: int) -> None:
+    async def _take_reward_coupon(
+        self, uow: MoneyUnitOfWork, customer_id: int, order_id: int
+    ) -> None:
         """An order priced with the customer's own coupon takes it before it is paid (a
         conditional write; given back if the order expires or is refunded): of two orders paid
         at once with one coupon, the other is refused before any money moves."""

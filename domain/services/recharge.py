@@ -33,9 +33,9 @@ from domain.orders import (
     RechargeLimits,
     check_transition,
 )
-from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.phone import Carrier
 from domain.repositories import Grant, NewPayment, OrderRecord, ProductRecord, SlotClaim
+from domain.repositories.money import MoneyUnitOfWork, MoneyUnitOfWorkFactory
 from domain.services.loyalty import LoyaltyService, quote_from_json
 
 PAYABLE_VALUES = frozenset(s.value for s in PAYABLE)
@@ -267,7 +267,7 @@ class OrderSteps:
 
     def __init__(
         self,
-        uow: UnitOfWorkFactory,
+        uow: MoneyUnitOfWorkFactory,
         config: RechargeConfig,
         loyalty: LoyaltyService,
         clock: Clock = utc_now,
@@ -294,7 +294,7 @@ class OrderSteps:
 
     async def _move(
         self,
-        uow: UnitOfWork,
+        uow: MoneyUnitOfWork,
         order_id: int,
         sources: frozenset[OrderStatus] | tuple[OrderStatus, ...],
         target: OrderStatus,
@@ -336,7 +336,7 @@ class OrderSteps:
         return moved
 
     @staticmethod
-    async def _reload(uow: UnitOfWork, order_id: int) -> Order:
+    async def _reload(uow: MoneyUnitOfWork, order_id: int) -> Order:
         row = await uow.orders.get(order_id)
         assert row is not None
         return order_of(row)

@@ -11,6 +11,7 @@ from domain.money import Money
 from domain.orders import PaymentMethod, RechargeLimits
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.pin import PinRules
+from domain.repositories.money import MoneyUnitOfWorkFactory
 from domain.ports import PaymentProvider, TopUpGateway
 from domain.risk import RiskRules
 from domain.services.audit import AuditTrail
@@ -95,31 +96,32 @@ def build_services(
     consent_required: bool = False,
     export_every: timedelta = DEFAULT_EXPORT_EVERY,
 ) -> Services:
-    loyalty_service = LoyaltyService(uow, loyalty or LoyaltyConfig(), clock)
+    money: MoneyUnitOfWorkFactory = uow
+    loyalty_service = LoyaltyService(money, loyalty or LoyaltyConfig(), clock)
     orders = recharge or RechargeConfig(limits=DEFAULT_LIMITS)
     fulfilment = FulfilmentService(
-        uow, orders, ports.providers, ports.gateway, loyalty_service, clock
+        money, orders, ports.providers, ports.gateway, loyalty_service, clock
     )
     staff = StaffDirectory(admin_ids, uow, clock)
     rules = risk or RiskRules(enabled=False)
-    risk_service = RiskService(uow, orders, loyalty_service, rules, clock)
+    risk_service = RiskService(money, orders, loyalty_service, rules, clock)
     return Services(
         customers=CustomerService(uow, clock),
         conversations=ConversationService(uow, clock),
-        ordering=OrderingService(uow, orders, loyalty_service, risk_service, clock),
+        ordering=OrderingService(money, orders, loyalty_service, risk_service, clock),
         paying=PaymentService(
-            uow, orders, ports.providers, fulfilment, loyalty_service, risk_service, clock
+            money, orders, ports.providers, fulfilment, loyalty_service, risk_service, clock
         ),
         fulfilment=fulfilment,
         ticket_refunds=TicketRefunds(
             uow, fulfilment, risk.two_person_fen if risk else 0, clock=clock
         ),
-        outcomes=OutcomeService(uow, orders, loyalty_service, clock),
+        outcomes=OutcomeService(money, orders, loyalty_service, clock),
         wallet=WalletService(uow),
         loyalty=loyalty_service,
         campaigns=CampaignCatalogue(uow, clock),
-        rewards=RewardCatalogue(uow, clock),
-        coupons=CouponCheckout(uow, loyalty_service, clock),
+        rewards=RewardCatalogue(money, clock),
+        coupons=CouponCheckout(money, loyalty_service, clock),
         referrals=ReferralService(uow, clock, two_person_fen=risk.two_person_fen if risk else 0),
         staff=staff,
         support=SupportService(uow, support, clock),

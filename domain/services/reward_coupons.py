@@ -16,8 +16,8 @@ from domain.clock import Clock, utc_now
 from domain.money import Money
 from domain.orders import PAYABLE, Order, OrderPurpose
 from domain.orders import OrderStatus as S
-from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.repositories import OrderRecord
+from domain.repositories.money import MoneyUnitOfWorkFactory
 from domain.services.loyalty import (
     LoyaltyService,
     RewardCoupon,
@@ -31,7 +31,9 @@ PAYABLE_VALUES = frozenset(s.value for s in PAYABLE)
 
 
 class CouponCheckout:
-    def __init__(self, uow: UnitOfWorkFactory, loyalty: LoyaltyService, clock: Clock = utc_now):
+    def __init__(
+        self, uow: MoneyUnitOfWorkFactory, loyalty: LoyaltyService, clock: Clock = utc_now
+    ):
         self._uow = uow
         self._loyalty = loyalty
         self._clock = clock

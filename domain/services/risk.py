@@ -17,9 +17,8 @@ from domain.allowances import UNLIMITED
 from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.clock import Clock, utc_now
 from domain.orders import OrderStatus
-from domain.persistence.risk_tables import RiskCaseRow
-from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.repositories import NewOrder
+from domain.repositories.money import MoneyUnitOfWork, MoneyUnitOfWorkFactory, NewRiskCase
 from domain.risk import (
     DECIDABLE_FROM,
     DECISION_STATUS,
@@ -89,7 +88,7 @@ class DecisionResult:
 class RiskService(OrderSteps):
     def __init__(
         self,
-        uow: UnitOfWorkFactory,
+        uow: MoneyUnitOfWorkFactory,
         config: RechargeConfig,
         loyalty: LoyaltyService,
         rules: RiskRules,
@@ -99,11 +98,11 @@ class RiskService(OrderSteps):
         self.rules = rules
 
     # -- inside an order's unit of work --------------------------------------------------------
-    async def refuse_frozen(self, uow: UnitOfWork, customer_id: int) -> None:
+    async def refuse_frozen(self, uow: MoneyUnitOfWork, customer_id: int) -> None:
         if await uow.risk.frozen(customer_id):
             raise AccountFrozen(str(customer_id))
 
-    async def assess(self, uow: UnitOfWork, row: NewOrder) -> Verdict | None:
+    async def assess(self, uow: MoneyUnitOfWork, row: NewOrder) -> Verdict | None:
         """Count the new order `row` against every rule (each count one conditional write);
         the rule that holds it (a freezing one first), or None when it passes. An order on
         the offers of a campaign whose file sets risk limits is counted against those."""
@@ -172,7 +171,7 @@ class RiskService(OrderSteps):
         return found
 
     async def open_case(
-        self, uow: UnitOfWork, customer_id: int, order_id: int | None, verdict: Verdict
+        self, uow: MoneyUnitOfWork, customer_id: int, order_id: int | None, verdict: Verdict
     ) -> int:
         log.warning(
             "risk rule %s (%s) fired for customer %s, order %s",
@@ -183,7 +182,7 @@ class RiskService(OrderSteps):
         )
         now = self._clock()
         case_id = await uow.risk.open_case(
-            RiskCaseRow(
+            NewRiskCase(
                 customer_id=customer_id,
                 order_id=order_id,
                 rule=verdict.rule.value,
@@ -208,7 +207,7 @@ class RiskService(OrderSteps):
             await uow.audit.append(frozen, now)
         return case_id
 
-    async def coupon_try(self, uow: UnitOfWork, customer_id: int) -> datetime | None:
+    async def coupon_try(self, uow: MoneyUnitOfWork, customer_id: int) -> datetime | None:
         """A coupon code typed: counted in the window before it is checked (one conditional
         write, so of many tries at once only the window's allowance are checked). None when
         it may be checked; else when coupon entry opens again (the window's end)."""
@@ -221,7 +220,7 @@ class RiskService(OrderSteps):
         return coupon_window_end(rules, now)
 
     async def coupon_checked(
-        self, uow: UnitOfWork, customer_id: int, matched: bool
+        self, uow: MoneyUnitOfWork, customer_id: int, matched: bool
     ) -> CouponGuesses | None:
         """The code tried by `coupon_try` matched (it is not counted) or not. The wrong code
         that uses the window's last try closes coupon entry until the window ends and fires
@@ -242,7 +241,7 @@ class RiskService(OrderSteps):
         frozen = rules.enabled and verdict.action is RiskAction.FREEZE
         return CouponGuesses(coupon_window_end(rules, now), frozen)
 
-    async def paid(self, uow: UnitOfWork, customer_id: int) -> None:
+    async def paid(self, uow: MoneyUnitOfWork, customer_id: int) -> None:
         """A payment went through: the declines in a row start again from none."""
         await uow.allowances.give_back(customer_id, DECLINES_SCOPE, UNLIMITED)
 
@@ -341,7 +340,7 @@ class RiskService(OrderSteps):
         return DecisionResult(after, True)
 
     async def _needs_second(
-        self, uow: UnitOfWork, case: RiskCase, decision: Decision, staff_id: int
+        self, uow: MoneyUnitOfWork, case: RiskCase, decision: Decision, staff_id: int
     ) -> bool:
         """Two-person rule: releasing a held order of at least `two_person_fen` waits for a
         second, different staff member (the first one's press is recorded)."""
