@@ -11,8 +11,8 @@ from domain.money import Money
 from domain.orders import PaymentMethod, RechargeLimits
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.pin import PinRules
-from domain.repositories.money import MoneyUnitOfWorkFactory
 from domain.ports import PaymentProvider, TopUpGateway
+from domain.repositories.money import MoneyUnitOfWorkFactory
 from domain.risk import RiskRules
 from domain.services.audit import AuditTrail
 from domain.services.broadcasts import BroadcastConfig, BroadcastService

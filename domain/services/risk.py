@@ -154,7 +154,9 @@ class RiskService(OrderSteps):
         chosen = freezing or fired
         return chosen[0] if chosen else None
 
-    async def _campaign_limits(self, uow: UnitOfWork, row: NewOrder) -> list[CampaignRiskLimits]:
+    async def _campaign_limits(
+        self, uow: MoneyUnitOfWork, row: NewOrder
+    ) -> list[CampaignRiskLimits]:
         """The risk limits of the campaigns whose offers the order's quote takes."""
         benefits = (row.quote or {}).get("benefits") or []
         codes = sorted({str(b["campaign"]) for b in benefits if b.get("campaign")})
