@@ -83,9 +83,10 @@ from bot.delivery import (
 from bot.settings import Settings
 from bot.webhook import WebhookServer
 from domain.customers import TelegramProfile
+from domain.errors import DatabaseBusy
 from domain.persistence.health import database_answers
 from handlers.chat_queues import DEFAULT_LIMIT as DEFAULT_CHAT_LIMIT
-from handlers.chat_queues import ChatQueues, SharedTurns
+from handlers.chat_queues import ChatQueues, SharedTurns, ask_again
 from handlers.commands import command_menus
 from handlers.contract import (
     Button,
@@ -475,6 +476,13 @@ async def converse(
         return
     try:
         outcome = await conversation.handle(event)
+    except DatabaseBusy:
+        # Nothing was done: the turn ends busy (the customer is asked to try again, and the
+        # update is delivered again in webhook mode).
+        if event.callback_id is not None:
+            await sender.answer_button(event.callback_id, None)
+        ask_again()
+        return
     except Exception:
         # The router answers its own failures; this one it could not (no database?). A press
         # is still answered; a payment question is not, so Telegram refuses that payment.
@@ -572,6 +580,10 @@ class UpdateFlow(BaseMiddleware):
     ) -> None:
         self.queues = ChatQueues(chat_limit, shared=shared)
         self.on_flood: FloodNotice | None = None
+        # Tells a customer whose update found no database connection free to try again; with
+        # `redeliver` (webhook mode) the update then fails so that Telegram delivers it again.
+        self.on_busy: FloodNotice | None = None
+        self.redeliver = False
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -607,6 +619,15 @@ class UpdateFlow(BaseMiddleware):
                     log.info("update %s was handled before: not again", update_id)
                     return None
                 return await handler(event, data)
+        except DatabaseBusy:
+            log.warning("update %s found no database connection free", update_id)
+            if self.on_busy is not None:
+                context = data.get(EVENT_CONTEXT_KEY)
+                user = context.user if isinstance(context, EventContext) else None
+                await self.on_busy(chat_id, user.language_code if user is not None else None)
+            if self.redeliver:
+                raise
+            return None
         finally:
             self.queues.leave(admission)
 
@@ -664,6 +685,8 @@ class AiogramFrontend:
         )
         self.flow = UpdateFlow(app.settings.chat_queue_limit, shared=shared_chat_turns(app))
         self.flow.on_flood = self.sender.slow_down
+        self.flow.on_busy = self.sender.busy
+        self.flow.redeliver = self.webhook_mode
         self.dispatcher = build_dispatcher(app, flow=self.flow)
         self._polling_timeout = polling_timeout
         self._polling: asyncio.Task[None] | None = None

@@ -7,7 +7,7 @@ import logging
 from abc import ABC, abstractmethod
 from typing import Protocol
 
-from handlers.chat_queues import slow_down_reply
+from handlers.chat_queues import busy_reply, slow_down_reply
 from handlers.contract import Delivery, DeliveryStatus, EventKind, Incoming, Outcome, Reply
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,11 @@ class OutcomeSender(ABC):
     async def slow_down(self, chat_id: int, language_code: str | None) -> None:
         """Ask a chat that floods the bot to slow down (once per flood), tried once."""
         await self.send(chat_id, slow_down_reply(language_code))
+
+    async def busy(self, chat_id: int, language_code: str | None) -> None:
+        """Tell a customer whose update found no database connection free to try again in a
+        moment, tried once."""
+        await self.send(chat_id, busy_reply(language_code))
 
     @abstractmethod
     async def answer_button(self, callback_id: str, notice: str | None) -> None: ...

@@ -12,3 +12,9 @@ class RecordConflict(Exception):
 class ChatTurnBusy(Exception):
     """A chat's turn could not be taken in time (another process holds it, or the database
     did not answer): the update is not handled now and must be delivered again."""
+
+
+class DatabaseBusy(ChatTurnBusy):
+    """No database connection of this process came free within the pool's timeout (every
+    connection of its budget was in use): nothing of the turn was done, and the update must be
+    delivered again. The customer is asked to try again in a moment."""

@@ -14,6 +14,11 @@ With several processes (webhook workers on one PostgreSQL database) a chat's tur
 `shared`: once its turn in this process comes, the update takes the chat's turn across every
 process (see `domain.persistence.chat_turns`), which may find it already worked (skip it) or
 raise `ChatTurnBusy` (the webhook answers non-2xx; Telegram delivers the update again).
+
+A turn whose conversation found no database connection free in time (`DatabaseBusy` before
+anything was done) calls `ask_again()`: the turn then ends with `DatabaseBusy`, is not recorded
+as worked, and the front end asks the customer to try again in a moment (`busy_reply`) and, in
+webhook mode, answers non-2xx so that Telegram delivers the update again.
 """
 
 from __future__ import annotations
@@ -23,10 +28,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from domain.chat_turn_log import chat_turn
+from domain.errors import DatabaseBusy
 from domain.languages import language_from_telegram
 from handlers.contract import Reply
 from handlers.i18n import texts
@@ -43,6 +50,28 @@ SWEEP_EVERY = 1000
 def slow_down_reply(language_code: str | None) -> Reply:
     """The one message a flooding customer gets, in their Telegram client's language."""
     return Reply(texts(language_from_telegram(language_code))("flood.slow_down"))
+
+
+def busy_reply(language_code: str | None) -> Reply:
+    """What a customer is told when their update could not be worked for want of a database
+    connection (it is delivered again, or they send it again)."""
+    return Reply(texts(language_from_telegram(language_code))("busy.try_again"))
+
+
+@dataclass
+class _TurnMark:
+    again: bool = False
+
+
+_turn_mark: ContextVar[_TurnMark | None] = ContextVar("chat_turn_mark", default=None)
+
+
+def ask_again() -> None:
+    """The update of the turn under way did nothing for want of a database connection: the
+    turn ends with `DatabaseBusy` (not recorded as worked) so it is delivered again."""
+    mark = _turn_mark.get()
+    if mark is not None:
+        mark.again = True
 
 
 @dataclass
@@ -124,13 +153,20 @@ class ChatQueues:
         turns are shared); yields whether to handle it (False: already worked). Every line
         logged meanwhile names the update and the chat (`domain.chat_turn_log`)."""
         assert admission.lock is not None, "a dropped update has no turn"
-        with chat_turn(admission.chat_id, update_id):
-            if self.shared is None or update_id is None:
-                async with admission.lock:
-                    yield True
-                return
-            async with self.shared.turn(admission.chat_id, update_id, admission.lock) as fresh:
-                yield fresh
+        mark = _TurnMark()
+        token = _turn_mark.set(mark)
+        try:
+            with chat_turn(admission.chat_id, update_id):
+                if self.shared is None or update_id is None:
+                    async with admission.lock:
+                        yield True
+                        _raise_if_asked_again(mark)
+                    return
+                async with self.shared.turn(admission.chat_id, update_id, admission.lock) as fresh:
+                    yield fresh
+                    _raise_if_asked_again(mark)
+        finally:
+            _turn_mark.reset(token)
 
     def leave(self, admission: Admission) -> None:
         """The update's turn is over (handled, failed or cancelled)."""
@@ -193,4 +229,16 @@ class ChatQueues:
         )
 
 
-__all__ = ["Admission", "ChatQueues", "SharedTurns", "slow_down_reply"]
+def _raise_if_asked_again(mark: _TurnMark) -> None:
+    if mark.again:
+        raise DatabaseBusy("no database connection came free for the turn")
+
+
+__all__ = [
+    "Admission",
+    "ChatQueues",
+    "SharedTurns",
+    "ask_again",
+    "busy_reply",
+    "slow_down_reply",
+]

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from domain.conversation import IDLE, ConversationState
 from domain.customers import Customer
+from domain.errors import DatabaseBusy
 from domain.languages import Language, language_from_telegram
 from domain.services.registry import Services
 from handlers.buttons import ButtonData, unpack
@@ -110,6 +111,13 @@ class Context:
 def normalise_word(text: str) -> str:
     """A typed word as keywords are kept: trimmed, lowercased, without closing punctuation."""
     return text.strip().strip("!！?？.。~").strip().lower()
+
+
+def busy(event: Incoming, t: Texts) -> Outcome:
+    """What a customer is told when no database connection came free in time."""
+    if event.kind is EventKind.PRE_CHECKOUT:
+        return Outcome(pre_checkout_error=t("busy.try_again"))
+    return Outcome(replies=[Reply(t("busy.try_again"))])
 
 
 def failure(event: Incoming, t: Texts) -> Outcome:
@@ -311,6 +319,11 @@ class ConversationRouter:
     async def _answer(self, event: Incoming) -> Outcome:
         try:
             turn = await self.services.customers.begin_turn(event.user, event.chat_id)
+        except DatabaseBusy as error:
+            # Nothing was done: the front end asks the customer to try again and has the
+            # update delivered again.
+            self.outage.failed(error, f"starting a turn for a {event.kind} event")
+            raise
         except Exception as error:
             what = f"starting a turn for a {event.kind} event"
             self.outage.failed(error, what, only_the_database=True)
@@ -323,6 +336,11 @@ class ConversationRouter:
                 await self.services.conversations.save(
                     event.chat_id, event.user.telegram_id, ctx.state
                 )
+        except DatabaseBusy as error:
+            # Part of the turn may be done already: the customer is asked to try again rather
+            # than the update being worked twice.
+            self.outage.failed(error, f"handling a {event.kind} event")
+            return busy(event, ctx.t)
         except Exception as error:
             self.outage.failed(error, f"handling a {event.kind} event")
             return failure(event, ctx.t)

@@ -32,9 +32,10 @@ from bot.ptb.events import event_from_update
 from bot.ptb.replies import Sender
 from bot.settings import Settings
 from bot.webhook import WebhookServer
+from domain.errors import DatabaseBusy
 from domain.persistence.health import database_answers
 from handlers.chat_queues import DEFAULT_LIMIT as DEFAULT_CHAT_LIMIT
-from handlers.chat_queues import ChatQueues, SharedTurns
+from handlers.chat_queues import ChatQueues, SharedTurns, ask_again
 from handlers.commands import command_menus
 from handlers.contract import Incoming, Outcome
 
@@ -76,6 +77,10 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
         self.queues = ChatQueues(chat_limit, shared=shared)
         # Asks a flooding chat (id, the customer's Telegram language) to slow down, once.
         self.on_flood: FloodNotice | None = None
+        # Tells a customer whose update found no database connection free to try again; with
+        # `redeliver` (webhook mode) the update then fails so that Telegram delivers it again.
+        self.on_busy: FloodNotice | None = None
+        self.redeliver = False
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = _chat_key(update)
@@ -97,6 +102,12 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
                     return
                 async with self._running:
                     await coroutine
+        except DatabaseBusy:
+            log.warning("update %s found no database connection free", update_id)
+            if self.on_busy is not None:
+                await self.on_busy(key, _language_code(update))
+            if self.redeliver:
+                raise
         finally:
             _discard(coroutine)  # not started (skipped, or no turn): never will be
             self.queues.leave(admission)
@@ -198,6 +209,7 @@ def serve_conversation(
     processor = application.update_processor
     if isinstance(processor, ChatOrderedProcessor):
         processor.on_flood = sender.slow_down
+        processor.on_busy = sender.busy
     application.add_handler(TypeHandler(Update, ConversationCallback(conversation, sender)))
     application.add_error_handler(_log_error)
     return sender
@@ -228,6 +240,13 @@ class ConversationCallback:
             return
         try:
             outcome = await self._conversation.handle(event)
+        except DatabaseBusy:
+            # Nothing was done: the turn ends busy (the customer is asked to try again, and the
+            # update is delivered again in webhook mode).
+            if event.callback_id is not None:
+                await self._sender.answer_button(event.callback_id, None)
+            ask_again()
+            return
         except Exception:
             # The router answers its own failures; this is one it could not (no database?).
             # A press is still answered; a payment question is not, so Telegram refuses it.
@@ -274,6 +293,9 @@ class PtbFrontend:
             reply_deadline=app.settings.reply_deadline_seconds,
         )
         self.sender.unasked_limiter = app.outbound_limiter
+        processor = self.application.update_processor
+        if isinstance(processor, ChatOrderedProcessor):
+            processor.redeliver = self.webhook_mode
         self._poll_timeout = poll_timeout
         self._server: WebhookServer | None = None
 

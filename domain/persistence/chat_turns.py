@@ -15,7 +15,8 @@ update is handled:
   that dies mid-turn loses its connection, PostgreSQL releases the lock and nothing is marked:
   the update runs again when Telegram resends it;
 - an update that cannot take its turn within `wait_seconds` (or finds the database away)
-  raises `ChatTurnBusy`: the webhook answers non-2xx and Telegram delivers it again later.
+  raises `ChatTurnBusy`: the webhook answers non-2xx and Telegram delivers it again later;
+  `DatabaseBusy` (a `ChatTurnBusy`) when no connection of the pool came free in time.
 
 Why the database and not Redis: the lock lives exactly as long as its holder's connection (no
 expiry to guess: a turn longer than a Redis key's time to live would let a second turn in, a
@@ -36,9 +37,10 @@ from typing import TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from domain.errors import ChatTurnBusy
+from domain.errors import ChatTurnBusy, DatabaseBusy
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +178,8 @@ class PostgresChatTurns:
                 await connection.execute(ARRIVED, {"update_id": update_id, "chat_id": chat_id})
                 if self._arrivals % CLEAN_EVERY == 0:
                     await connection.execute(CLEAN)
+        except PoolTimeout as error:
+            raise DatabaseBusy("no connection came free to record the update") from error
         except (DBAPIError, OSError) as error:
             raise ChatTurnBusy(f"the database did not record the update ({error})") from error
 
@@ -206,6 +210,9 @@ class PostgresChatTurns:
         except ChatTurnBusy:
             await self._give_back(held)
             raise
+        except PoolTimeout as error:
+            await self._give_back(held)
+            raise DatabaseBusy("no connection came free for the chat's turn") from error
         except (DBAPIError, OSError) as error:
             await self._give_back(held)
             if getattr(getattr(error, "orig", None), "sqlstate", None) == LOCK_NOT_AVAILABLE:

@@ -2,7 +2,8 @@
 
 A unit of work opens nothing until it is used. Repositories run ORM queries on its session and
 Core statements on the session's connection (`core()`): one connection, one transaction. A unit
-of work is never opened inside another (`NestedUnitOfWorkError`).
+of work is never opened inside another (`NestedUnitOfWorkError`). A unit of work that could not
+get a connection within the pool's timeout raises the domain's `DatabaseBusy`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from contextvars import ContextVar
 from functools import cached_property
 from types import TracebackType
 
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from domain.errors import DatabaseBusy
 from domain.persistence.allowance_repository import AllowanceRepository
 from domain.persistence.audit_repository import AuditRepository
 from domain.persistence.broadcast_repositories import BroadcastRepository
@@ -101,6 +104,10 @@ class UnitOfWork:
         finally:
             if self._writers is not None:
                 self._writers.release()
+        if isinstance(exc, PoolTimeout):
+            # Every connection of the process's budget stayed in use for the pool's timeout:
+            # the services are told in the domain's words (nothing of this unit was kept).
+            raise DatabaseBusy("no database connection came free in time") from exc
 
     @property
     def session(self) -> AsyncSession:
