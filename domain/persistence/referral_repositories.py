@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -75,11 +75,17 @@ class ReferralRepository:
         return found is not None
 
     async def qualifying_candidates(
-        self, status: str, order_status: str, limit: int
+        self,
+        status: str,
+        order_status: str,
+        limit: int,
+        after: tuple[datetime, int] | None = None,
     ) -> list[tuple[int, int, int, int, int, datetime, str | None]]:
         """(referral, inviter, friend, order, amount, completed at, number) of friends'
-        completed recharges since they joined, for referrals still at `status`, oldest first."""
-        result = await self._session.execute(
+        completed recharges since they joined, for referrals still at `status`, oldest first;
+        only recharges after `after` (completed at, order id) when given (read from the
+        completed recharges' index)."""
+        statement = (
             select(
                 ReferralRow.id,
                 ReferralRow.inviter_id,
@@ -100,6 +106,15 @@ class ReferralRepository:
             .order_by(OrderRow.completed_at, OrderRow.id)
             .limit(limit)
         )
+        if after is not None:
+            at, order_id = after
+            statement = statement.where(
+                or_(
+                    OrderRow.completed_at > at,
+                    and_(OrderRow.completed_at == at, OrderRow.id > order_id),
+                )
+            )
+        result = await self._session.execute(statement)
         return [tuple(row) for row in result.all()]  # type: ignore[misc]
 
     async def move(self, referral_id: int, from_statuses: Iterable[str], **values: Any) -> bool:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.clock import Clock, utc_now
@@ -40,6 +41,10 @@ from domain.referrals import (
 log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 200
+# The qualification sweep reads only recharges completed after the last it examined, less this
+# much: a recharge stamped complete just before a sweep but committed just after it (or stamped
+# by a process whose clock is a little behind) is still seen by the next sweep.
+LATE_COMMIT_MARGIN = timedelta(minutes=10)
 POINTS_KIND, CLAWBACK_KIND = "referral", "clawback"
 
 
@@ -160,6 +165,18 @@ class SecondApprovalNeeded(Exception):
     approval, if it was the first, is recorded)."""
 
 
+def _programme_among(campaigns: Iterable[CampaignRow], at: datetime) -> Programme | None:
+    """The referral rules in force at `at`: those of the live campaign of highest priority."""
+    live = [
+        row for row in campaigns if row.status == "active" and row.starts_at <= at < row.ends_at
+    ]
+    for row in sorted(live, key=lambda r: (-r.priority, r.code)):
+        found = programme_of(row)
+        if found is not None:
+            return found
+    return None
+
+
 class ReferralService:
     def __init__(
         self, uow: UnitOfWorkFactory, clock: Clock = utc_now, two_person_fen: int = 0
@@ -167,6 +184,10 @@ class ReferralService:
         self._two_person_fen = two_person_fen
         self._uow = uow
         self._clock = clock
+        # Where the qualification sweep goes on: (completed at, order id) of the recharges
+        # examined already (None: from the first). Kept by the process; a new process (or a
+        # new lease holder) examines everything once.
+        self._examined_to: tuple[datetime, int] | None = None
 
     # -- programmes -----------------------------------------------------------------------------
     async def programme(self, at: datetime | None = None) -> Programme | None:
@@ -176,16 +197,7 @@ class ReferralService:
 
     @staticmethod
     async def _programme(uow: UnitOfWork, at: datetime) -> Programme | None:
-        live = [
-            row
-            for row in await uow.campaigns.all()
-            if row.status == "active" and row.starts_at <= at < row.ends_at
-        ]
-        for row in sorted(live, key=lambda r: (-r.priority, r.code)):
-            found = programme_of(row)
-            if found is not None:
-                return found
-        return None
+        return _programme_among(await uow.campaigns.all(), at)
 
     # -- the inviter ----------------------------------------------------------------------------
     async def invite_code(self, customer_id: int) -> str:
@@ -296,28 +308,58 @@ class ReferralService:
     # -- qualification (sweep) ------------------------------------------------------------------
     async def qualify_due(self) -> list[int]:
         """Referrals whose friend's first qualifying recharge completed: recorded once each,
-        with both rewards claimable, or held for staff when screening says so."""
+        with both rewards claimable, or held for staff when screening says so. Each sweep
+        reads the recharges completed since the last it examined (less `LATE_COMMIT_MARGIN`),
+        in batches, so its cost follows the new recharges, not every friend's whole history."""
+        now = self._clock()
         async with self._uow.read() as uow:
-            candidates = await uow.referrals.qualifying_candidates(
-                ReferralStatus.JOINED, OrderStatus.COMPLETED, SWEEP_BATCH
-            )
+            campaigns = await uow.campaigns.all()
         done: list[int] = []
         seen: set[int] = set()
         programmes: dict[datetime, Programme | None] = {}
-        for referral_id, inviter_id, friend_id, order_id, amount, completed, digits in candidates:
-            if referral_id in seen:
-                continue
-            if completed not in programmes:
-                programmes[completed] = await self.programme(completed)
-            programme = programmes[completed]
-            if programme is None or amount < programme.rules.minimum.fen:
-                continue
-            seen.add(referral_id)
-            if await self._qualify(
-                referral_id, inviter_id, friend_id, order_id, completed, digits, programme
-            ):
-                done.append(referral_id)
-        return done
+        while True:
+            async with self._uow.read() as uow:
+                candidates = await uow.referrals.qualifying_candidates(
+                    ReferralStatus.JOINED, OrderStatus.COMPLETED, SWEEP_BATCH, self._examined_to
+                )
+            for (
+                referral_id,
+                inviter_id,
+                friend_id,
+                order_id,
+                amount,
+                completed,
+                digits,
+            ) in candidates:
+                if referral_id in seen:
+                    continue
+                if completed not in programmes:
+                    programmes[completed] = _programme_among(campaigns, completed)
+                programme = programmes[completed]
+                if programme is None or amount < programme.rules.minimum.fen:
+                    continue
+                seen.add(referral_id)
+                if await self._qualify(
+                    referral_id, inviter_id, friend_id, order_id, completed, digits, programme
+                ):
+                    done.append(referral_id)
+            before, self._examined_to = self._examined_to, self._examined_next(candidates, now)
+            if len(candidates) < SWEEP_BATCH or self._examined_to == before:
+                return done
+
+    def _examined_next(
+        self, candidates: list[tuple[int, int, int, int, int, datetime, str | None]], now: datetime
+    ) -> tuple[datetime, int]:
+        """Where the next sweep goes on: after the last recharge examined when the batch was
+        full, else after everything; never nearer now than the margin, never backwards."""
+        settled = (now - LATE_COMMIT_MARGIN, 0)
+        position = settled
+        if len(candidates) >= SWEEP_BATCH:
+            last = candidates[-1]
+            position = min((last[5], last[3]), settled)
+        if self._examined_to is not None:
+            position = max(position, self._examined_to)
+        return position
 
     async def _qualify(
         self,

@@ -15,6 +15,7 @@ from domain.campaign_file import parse_campaign_file
 from domain.customers import Customer, TelegramProfile
 from domain.money import CNY, Money
 from domain.orders import OrderStatus
+from domain.persistence.referral_repositories import ReferralRepository
 from domain.persistence.referral_tables import ReferralRewardRow, ReferralRow
 from domain.persistence.tables import OrderRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
@@ -236,6 +237,37 @@ async def test_first_recharge_over_the_minimum_makes_both_rewards_claimable_once
     summary = await world.referrals.summary(anna.id)
     assert (summary.friends_joined, summary.friends_qualified) == (1, 1)
     assert summary.rewards[RewardStatus.CLAIMABLE] == 1
+
+
+async def test_the_sweep_reads_only_recharges_since_those_it_examined_late_commits_too(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[int] = []
+    candidates = ReferralRepository.qualifying_candidates
+
+    async def counted(self: ReferralRepository, *args: Any) -> Any:
+        rows = await candidates(self, *args)
+        read.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(ReferralRepository, "qualifying_candidates", counted)
+    anna = await world.customer(1)
+    friend = await world.invited(anna, 2)
+    await world.completed_recharge(friend, 20, "13100001111")  # below ¥30: never qualifies
+    world.clock.advance(minutes=11)
+    await world.sweep()
+    await world.sweep()
+    assert read == [1, 0]  # examined once, never read again
+    # Stamped complete 3 minutes before the last sweep, committed after it: still seen.
+    world.clock.advance(minutes=-3)
+    await world.completed_recharge(friend, 30, "13100001111")
+    world.clock.advance(minutes=3)
+    await world.sweep()
+    assert read == [1, 0, 1]
+    assert [(r.customer_id, r.status) for r in await world.rewards()] == [
+        (anna.id, "claimable"),
+        (friend.id, "claimable"),
+    ]
 
 
 async def test_concurrent_sweeps_create_each_reward_once(world: World) -> None:
