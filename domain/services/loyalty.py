@@ -58,8 +58,9 @@ from domain.tiers import DEFAULT_TIERS, Tier, TierRule, next_tier, tier_for
 
 log = logging.getLogger(__name__)
 
-# Customers the points sweep takes in one transaction.
-LAPSE_BATCH = 500
+# Customers the points sweep takes in one transaction: small enough that no batch holds the
+# event loop long (each is committed before the next is read).
+LAPSE_BATCH = 100
 MONEY_PARAMS = ("min_amount", "every", "returns", "cap", "budget", "bonus", "discount")
 
 
