@@ -21,6 +21,7 @@ from aiogram import Bot
 from bot.aiogram import AiogramFrontend, Sender, build_bot, run_aiogram
 from bot.assembly import App, build_app
 from domain.customers import TelegramProfile
+from domain.errors import DatabaseBusy
 from domain.languages import Language
 from handlers.contract import (
     Button,
@@ -486,3 +487,20 @@ async def test_webhook_mode_needs_a_secret(api: FakeBotApi, sqlite_url: str) -> 
         await frontend.stop()
         await app.close()
     assert api.calls_to("setWebhook") == []
+
+
+async def test_polling_a_turn_without_a_database_connection_asks_to_try_again(
+    api: FakeBotApi, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with aiogram_bot(api, sqlite_url) as app:
+        handle = app.conversation.handle
+
+        async def busy(_event: object) -> None:
+            raise DatabaseBusy("no connection came free in time")
+
+        monkeypatch.setattr(app.conversation, "handle", busy)
+        [told] = await say(api, ANNA, "/menu")
+        assert told["text"] == EN("busy.try_again")
+        monkeypatch.setattr(app.conversation, "handle", handle)
+        [menu] = await say(api, ANNA, "/menu")  # the customer sends it again
+        assert is_menu(menu, EN)

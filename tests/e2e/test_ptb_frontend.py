@@ -21,6 +21,7 @@ from telegram.error import InvalidToken
 
 from bot.assembly import App, build_app
 from bot.ptb import ChatOrderedProcessor, PtbFrontend, run_ptb
+from domain.errors import DatabaseBusy
 from domain.languages import Language
 from domain.phone import mask
 from handlers.contract import Reply
@@ -508,3 +509,20 @@ async def test_webhook_refuses_posts_without_the_secret(
 
     assert welcome["text"] == EN("start.welcome_new", name="Bob")
     assert len(api.calls_to("sendMessage")) == 2
+
+
+async def test_polling_a_turn_without_a_database_connection_asks_to_try_again(
+    api: FakeBotApi, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running_bot(api, sqlite_url) as app:
+        handle = app.conversation.handle
+
+        async def busy(_event: object) -> None:
+            raise DatabaseBusy("no connection came free in time")
+
+        monkeypatch.setattr(app.conversation, "handle", busy)
+        [told] = await say(api, BOB, "/menu")
+        assert told["text"] == EN("busy.try_again")
+        monkeypatch.setattr(app.conversation, "handle", handle)
+        [menu] = await say(api, BOB, "/menu")  # the customer sends it again
+        assert is_menu(menu, EN)
