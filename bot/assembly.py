@@ -173,6 +173,7 @@ def pin_rules(settings: Settings) -> PinRules:
         redeem_threshold_points=settings.pin_redeem_threshold_points,
         max_wrong=settings.pin_max_wrong,
         lock=timedelta(minutes=settings.pin_lock_minutes),
+        reset_delay=timedelta(minutes=settings.pin_reset_delay_minutes),
     )
 
 

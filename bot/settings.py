@@ -223,6 +223,9 @@ class Settings(BaseSettings):
     pin_redeem_threshold_points: int = Field(default=1_000, ge=0)
     pin_max_wrong: int = Field(default=5, ge=1)
     pin_lock_minutes: int = Field(default=30, ge=1)
+    # A forgotten PIN reset (by sharing a verified contact) takes effect this long after (0: at
+    # once); until then the operations that need the PIN wait.
+    pin_reset_delay_minutes: int = Field(default=1440, ge=0, le=10_080)
     # PIPL: the first /start asks the customer to agree to the privacy notice before any phone
     # number of theirs is kept (marketing pushes: a separate, optional consent).
     privacy_consent_required: bool = True

@@ -57,6 +57,9 @@ class PinRules:
     redeem_threshold_points: int = 1_000
     max_wrong: int = 5
     lock: timedelta = timedelta(minutes=30)
+    # A forgotten PIN reset takes effect this long after (none: at once); until then the
+    # operations that need the PIN wait, as under a lock.
+    reset_delay: timedelta = timedelta(0)
 
 
 class PinOutcome(StrEnum):

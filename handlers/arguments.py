@@ -1,11 +1,12 @@
-"""A command's argument as an answer names it back: trimmed to a readable length, one line."""
+"""A command's argument as an answer names it back: on one line, within a readable length."""
 
 from __future__ import annotations
+
+from handlers.paging import shortened
 
 SHOWN = 24
 
 
 def shown(value: str) -> str:
     """The argument as the customer or staff member typed it, within `SHOWN` characters."""
-    flat = " ".join(value.split())
-    return flat if len(flat) <= SHOWN else flat[: SHOWN - 1] + "…"
+    return shortened(" ".join(value.split()), SHOWN)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timedelta
 
 from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.clock import Clock, utc_now
@@ -39,25 +40,34 @@ class PinService:
     async def same(self, pin: str, sealed: str) -> bool:
         return valid_pin(pin) and await asyncio.to_thread(pin_matches, pin, sealed)
 
-    async def set_pin(self, customer_id: int, pin: str, *, reset: bool = False) -> None:
+    async def set_pin(self, customer_id: int, pin: str, *, reset: bool = False) -> datetime | None:
         """Set (or replace) the customer's PIN; only its salted hash is kept. The wrong tries
         and a lock go with the old one. `reset`: a forgotten PIN replaced after the customer
-        shared the contact of a number verified on their account (`may_reset`)."""
+        shared the contact of a number verified on their account (`may_reset`); with a reset
+        delay, the new PIN takes effect only then (returned): until then the operations that
+        need the PIN wait, as under a lock, so whoever took the phone cannot use it at once."""
         if not valid_pin(pin):
             raise InvalidPin()
         hashed = await asyncio.to_thread(hash_pin, pin)
         now = self._clock()
+        delay = self.rules.reset_delay if reset else timedelta(0)
+        takes_effect = now + delay if delay > timedelta(0) else None
+        detail = "verified contact shared" if reset else ""
         async with self._uow() as uow:
             await uow.pins.set(customer_id, hashed, now)
+            if takes_effect is not None:
+                await uow.pins.lock(customer_id, takes_effect)
+                detail += f" takes_effect={takes_effect.isoformat(timespec='minutes')}"
             entry = AuditEntry(
                 AuditAction.PIN_RESET if reset else AuditAction.PIN_SET,
                 ActorKind.CUSTOMER,
                 customer_id,
                 f"customer:{customer_id}",
-                "verified contact shared" if reset else "",
+                detail,
             )
             await uow.audit.append(entry, now)
             await uow.commit()
+        return takes_effect
 
     async def may_reset(self, customer_id: int, shared_digits: str) -> bool:
         """A forgotten PIN may be replaced without it when the customer shared their own

@@ -110,8 +110,12 @@ def register(router: ConversationRouter) -> None:
             ctx.go(NEW, reset=reset)
             ctx.reply(ctx.t("pin.mismatch"), (back_to_menu(ctx.t),))
             return
-        await ctx.services.pins.set_pin(ctx.customer.id, typed, reset=reset)
+        takes_effect = await ctx.services.pins.set_pin(ctx.customer.id, typed, reset=reset)
         ctx.finish()
+        if takes_effect is not None:
+            at = f"{takes_effect.astimezone(CHINA):%Y-%m-%d %H:%M}"
+            ctx.reply(ctx.t("pin.reset_waiting", at=at), (back_to_menu(ctx.t),))
+            return
         ctx.reply(ctx.t("pin.reset_done" if reset else "pin.set"), (back_to_menu(ctx.t),))
 
     @router.button(ForgotPin)

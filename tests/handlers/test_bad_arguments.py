@@ -30,6 +30,8 @@ ZH: list[tuple[int, str, str]] = [
     (CUSTOMER, "/bind 123", "11 位数字"),
     (CUSTOMER, f"/bind {LONG_DIGITS}", "11 位数字"),
     (CUSTOMER, "/bind 10012345678", "号段"),
+    (CUSTOMER, "/timezone Mars/Olympus", "无法识别时区“Mars/Olympus”"),
+    (CUSTOMER, f"/timezone {LONG_WORD}", "无法识别时区"),
     (CUSTOMER, "/start push_abc", "链接无效"),
     (CUSTOMER, "/start push_999999_offers", "链接无效"),
     (CUSTOMER, "/ticket 1", "仅限客服"),

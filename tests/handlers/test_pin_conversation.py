@@ -13,6 +13,8 @@ from sqlalchemy import text
 from bot.assembly import App, build_app
 from bot.cli import demo_campaigns
 from domain.audit import AuditAction
+from domain.orders import CHINA
+from domain.pin import PinOutcome
 from handlers.contract import Outcome, contact_event, message_event
 from tests.conftest import make_settings
 from tests.handlers.chat import Chat
@@ -29,6 +31,7 @@ async def shop(sqlite_url: str) -> AsyncIterator[App]:
         sandbox_topup_delay_seconds=0,
         pin_unverified_threshold_fen=5_000,
         pin_redeem_threshold_points=100,
+        pin_reset_delay_minutes=0,
     )
     app = await build_app(settings)
     try:
@@ -249,3 +252,36 @@ async def test_a_pin_cannot_be_reset_with_an_unverified_number(shop: App) -> Non
     assert chat.texts[0].startswith("❌ 无法验证")
     assert not (await shop.services.pins.check(1, "111111")).ok
     assert (await shop.services.pins.check(1, "246810")).ok
+
+
+async def test_with_a_reset_delay_the_new_pin_waits_and_the_customer_is_told_when(
+    sqlite_url: str,
+) -> None:
+    app = await build_app(make_settings(sqlite_url, demo_mode=True, pin_reset_delay_minutes=60))
+    try:
+        chat = Chat.of(app.conversation)
+        await chat.send("/start")
+        await chat.send("/bind")
+        await chat.share_contact(f"+86{NUMBER}")
+        await set_pin(chat)
+        await chat.send("/pin")
+        await chat.press("忘记支付密码？")
+        await chat.share_contact(f"+86{NUMBER}")
+        await typed(chat, "135790")
+        await typed(chat, "135790")
+        assert chat.texts[0].startswith(
+            "✅ 支付密码已重设，原密码已失效。为保护您的账户，新密码将于"
+        )
+        assert "（北京时间）生效" in chat.texts[0]
+        # Until then the operations that need the PIN wait, the new PIN as much as the old.
+        check = await app.services.pins.check(1, "135790")
+        assert check.outcome is PinOutcome.LOCKED and check.locked_until is not None
+        assert f"{check.locked_until.astimezone(CHINA):%Y-%m-%d %H:%M}" in chat.texts[0]
+        [entry] = [
+            r.entry
+            for r in await app.services.audit.recent()
+            if r.entry.action is AuditAction.PIN_RESET
+        ]
+        assert "takes_effect=" in entry.detail
+    finally:
+        await app.close()

@@ -78,3 +78,24 @@ async def test_the_pin_is_asked_above_the_thresholds_and_not_for_a_verified_numb
     assert not await service.needed_to_pay(other, typed, sandbox)  # not their order
     assert not await service.needed_to_redeem(me, 999)
     assert await service.needed_to_redeem(me, 1_000)
+
+
+async def test_a_reset_takes_effect_after_the_delay_and_is_audited_with_when() -> None:
+    units, clock = FakeUnitOfWorkFactory(), ManualClock(NOW)
+    me = units.database.add_customer()
+    service = PinService(units, PinRules(reset_delay=timedelta(hours=24)), clock)
+    assert await service.set_pin(me, "123456") is None  # set by the customer: at once
+    takes_effect = await service.set_pin(me, "654321", reset=True)
+    assert takes_effect == NOW + timedelta(hours=24)
+    for pin in ("654321", "123456"):  # neither works meanwhile
+        check = await service.check(me, pin)
+        assert (check.outcome, check.locked_until) == (PinOutcome.LOCKED, takes_effect)
+    clock.advance(minutes=24 * 60 - 1)
+    assert (await service.check(me, "654321")).outcome is PinOutcome.LOCKED
+    clock.advance(minutes=1)
+    assert (await service.check(me, "654321")).outcome is PinOutcome.OK
+    assert (await service.check(me, "123456")).outcome is PinOutcome.WRONG
+    async with units.read() as uow:
+        trail = await uow.audit.recent(10)
+    [reset] = [r.entry for r in trail if r.entry.action is AuditAction.PIN_RESET]
+    assert reset.detail == "verified contact shared takes_effect=2026-11-12T04:00+00:00"
