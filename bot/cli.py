@@ -16,7 +16,13 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.assembly import App, build_app, several_processes, until_stop_signal
+from bot.assembly import (
+    App,
+    build_app,
+    settle_long_lived_objects,
+    several_processes,
+    until_stop_signal,
+)
 from bot.carrier_callback import start_carrier_callback
 from bot.dashboard.metrics import BotMetrics
 from bot.dashboard.server import DashboardDeps, start_dashboard
@@ -211,10 +217,12 @@ async def run_frontend(app: App) -> None:
     elif frontend is Frontend.PTB:
         from bot.ptb import run_ptb
 
+        settle_long_lived_objects()
         await run_ptb(app)
     else:
         from bot.aiogram import run_aiogram
 
+        settle_long_lived_objects()
         await run_aiogram(app)
 
 

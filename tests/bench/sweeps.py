@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sqlalchemy import text
 
+from bot.assembly import settle_long_lived_objects
 from domain.persistence.database import create_engine
 from domain.persistence.migrate import upgrade
 from domain.persistence.unit_of_work import UnitOfWorkFactory
@@ -159,6 +160,7 @@ async def main() -> None:
         uow = UnitOfWorkFactory.of(engine)
         services = build_services(uow, lambda: NOW, ports=Ports(gateway=None, providers={}))  # type: ignore[arg-type]
         notifier = FastNotifier()
+        settle_long_lived_objects()  # as `python -m bot run` does once the bot is built
         # A first pass puts every sweep's own state in place (the history holds nothing due).
         for work in sweeps(services, notifier).values():
             await work()
