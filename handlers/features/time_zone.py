@@ -25,13 +25,23 @@ class ChooseTimeZone(ButtonData, prefix="tz"):
     choice: int
 
 
+def _zone_name(ctx: Context, zone: str) -> str:
+    """A listed zone by its city in the customer's language; any other by its IANA name."""
+    if zone not in TIME_ZONE_CHOICES:
+        return zone
+    slug = zone.rsplit("/", 1)[-1].lower()
+    return ctx.t(f"tz.city.{slug}")
+
+
 def _now_in(ctx: Context, zone: str) -> str:
     return ctx.services.broadcasts.now().astimezone(ZoneInfo(zone)).strftime("%H:%M")
 
 
 def _choices(ctx: Context, current: str) -> tuple[tuple[Button, ...], ...]:
     buttons = [
-        Button(("✓ " if zone == current else "") + zone, ChooseTimeZone(index).pack())
+        Button(
+            ("✓ " if zone == current else "") + _zone_name(ctx, zone), ChooseTimeZone(index).pack()
+        )
         for index, zone in enumerate(TIME_ZONE_CHOICES)
     ]
     rows = [tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2)]
@@ -40,7 +50,7 @@ def _choices(ctx: Context, current: str) -> tuple[tuple[Button, ...], ...]:
 
 async def _show(ctx: Context, *, edit: bool = False, refused: str | None = None) -> None:
     current = await ctx.services.broadcasts.time_zone(ctx.customer.id)
-    text = ctx.t("tz.current", zone=current, now=_now_in(ctx, current))
+    text = ctx.t("tz.current", zone=_zone_name(ctx, current), now=_now_in(ctx, current))
     if refused is not None:
         text = ctx.t("tz.unknown", text=shortened(refused, ECHO_CHARS)) + "\n\n" + text
     ctx.reply(text, _choices(ctx, current), edit=edit)
@@ -51,7 +61,8 @@ async def _set(ctx: Context, name: str, *, edit: bool) -> None:
     if zone is None:
         await _show(ctx, refused=name)
         return
-    ctx.reply(ctx.t("tz.set", zone=zone, now=_now_in(ctx, zone)), (back_to_menu(ctx.t),), edit=edit)
+    text = ctx.t("tz.set", zone=_zone_name(ctx, zone), now=_now_in(ctx, zone))
+    ctx.reply(text, (back_to_menu(ctx.t),), edit=edit)
 
 
 def register(router: ConversationRouter) -> None:
