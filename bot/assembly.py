@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.dashboard.metrics import BotMetrics
 from bot.delivery_port import DeliveryLimits, DeliveryPort
 from bot.outbound import OutboundPort
 from bot.settings import Settings
@@ -52,12 +53,17 @@ class App:
     # Several webhook workers on PostgreSQL: Telegram's limits kept by every process together
     # for what nobody just asked for (sweeps, staff alerts); None with one process.
     outbound_limiter: PostgresOutboundLimiter | None = None
+    # What happens, counted for /metrics (the services and the delivery port tell it).
+    metrics: BotMetrics = field(default_factory=lambda: BotMetrics("none"))
     # ...within Telegram's limits, with retries: every sweep sends through this one port.
     delivery: DeliveryPort = field(init=False)
 
     def __post_init__(self) -> None:
         self.delivery = DeliveryPort(
-            self.outbound, delivery_limits(self.settings), shared=self.outbound_limiter
+            self.outbound,
+            delivery_limits(self.settings),
+            shared=self.outbound_limiter,
+            observed=self.metrics,
         )
 
     async def close(self) -> None:
@@ -203,6 +209,7 @@ async def build_app(
     if migrate:
         await upgrade(engine)
     ports = ports or build_ports(settings, clock)
+    metrics = BotMetrics(settings.chosen_frontend.value)
     services = build_services(
         UnitOfWorkFactory.of(engine),
         clock,
@@ -217,6 +224,7 @@ async def build_app(
         pin=pin_rules(settings),
         consent_required=settings.privacy_consent_required,
         export_every=timedelta(minutes=settings.privacy_export_every_minutes),
+        observed=metrics,
     )
     conversation = build_conversation(services)
     conversation.bot_username = settings.bot_username
@@ -230,6 +238,7 @@ async def build_app(
         conversation,
         ports,
         outbound_limiter=shared_outbound_limiter(settings, engine),
+        metrics=metrics,
     )
 
 

@@ -24,7 +24,6 @@ from bot.assembly import (
     until_stop_signal,
 )
 from bot.carrier_callback import start_carrier_callback
-from bot.dashboard.metrics import BotMetrics
 from bot.dashboard.server import DashboardDeps, start_dashboard
 from bot.delivery_port import LeaseFence
 from bot.log_format import LogFormat
@@ -86,7 +85,7 @@ async def run(settings: Settings) -> None:
             "chat; staff see tickets with /tickets and /ticket N and answer with /answer N TEXT, "
             "and supervisors still get overdue tickets privately"
         )
-    lease = SchedulerLease(app.services, settings.scheduler_lease_seconds)
+    lease = SchedulerLease(app.services, settings.scheduler_lease_seconds, observed=app.metrics)
     if several_processes(settings):
         # A holder paused past its lease sends none of the sweeps' messages once it resumes.
         app.delivery.fence = LeaseFence(lease.held)
@@ -130,7 +129,8 @@ async def _dashboard(app: App, frontend: str) -> web.AppRunner | None:
     listen = app.settings.dashboard_host_port
     if listen is None:
         return None
-    metrics = BotMetrics(frontend)
+    metrics = app.metrics
+    metrics.frontend = frontend
     app.conversation.observers.append(metrics.handled)
     deps = DashboardDeps(
         app.services,

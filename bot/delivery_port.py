@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.delivery import SharedLimiter
+from domain.observations import UNOBSERVED, Observations
 from handlers.contract import (
     Delivery,
     DeliveryStatus,
@@ -226,8 +227,11 @@ class DeliveryPort:
         dead_letter_capacity: int = 1000,
         shared: SharedLimiter | None = None,
         fence: LeaseFence | None = None,
+        observed: Observations = UNOBSERVED,
     ) -> None:
         self._target = target
+        # Told each message's end (sent, blocked, rejected, dead-lettered) and each 429.
+        self.observed = observed
         self.limits = limits or DeliveryLimits()
         self.limiter = RateLimiter(self.limits, clock)
         self.dead_letters: deque[DeadLetter] = deque(maxlen=dead_letter_capacity)
@@ -264,6 +268,8 @@ class DeliveryPort:
                 self._attempt(chat_id, reply, failures, settle)
             )
             if delivery.status in FINAL or delivery.reason.startswith(DEAD):
+                dead = delivery.status not in FINAL
+                self.observed.delivery("dead_lettered" if dead else delivery.status.value)
                 return delivery
             failures += 1
             if delivery.status is DeliveryStatus.RATE_LIMITED:
@@ -329,6 +335,7 @@ class DeliveryPort:
         finally:
             self.limiter.release(chat_id)
         if delivery.status is DeliveryStatus.RATE_LIMITED:
+            self.observed.too_many_requests()
             self.limiter.refused(chat_id, delivery.retry_after or 1.0)
         if delivery.status not in FINAL and failures + 1 >= self.limits.max_attempts:
             reason = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from domain.observations import Observations
 from domain.services.customers import CustomerNotFound
 from domain.services.registry import Services
 from handlers.contract import Notifier
@@ -124,6 +126,20 @@ async def sweep_points(services: Services, notifier: Notifier, warn_within: time
 Sweep = Callable[..., Awaitable[object]]
 
 
+def timed(observed: Observations, sweep: Sweep) -> Sweep:
+    """The sweep, its duration told to the operators by its name (each run, held or not)."""
+
+    @functools.wraps(sweep)
+    async def measured(*args: object) -> object:
+        started = time.perf_counter()
+        try:
+            return await sweep(*args)
+        finally:
+            observed.sweep(sweep.__name__, time.perf_counter() - started)
+
+    return measured
+
+
 def under_lease(lease: SchedulerLease, sweep: Sweep) -> Sweep:
     """The sweep, run only by the process holding the scheduler lease (renewing it): with
     several bot processes, exactly one scheduler is active at a time."""
@@ -154,8 +170,9 @@ def build_scheduler(
     scheduler = AsyncIOScheduler(timezone="UTC")
     common = {"max_instances": 1, "coalesce": True, "replace_existing": True}
     lease = lease or SchedulerLease(services, schedule.scheduler_lease_seconds)
+    observed = lease.observed
     scheduler.add_job(
-        under_lease(lease, reset_abandoned_conversations),
+        timed(observed, under_lease(lease, reset_abandoned_conversations)),
         "interval",
         seconds=schedule.housekeeping_interval_seconds,
         args=(services, schedule.conversation_idle_seconds),
@@ -163,7 +180,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        under_lease(lease, sweep_orders),
+        timed(observed, under_lease(lease, sweep_orders)),
         "interval",
         seconds=schedule.order_sweep_seconds,
         args=(services, notifier),
@@ -172,7 +189,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        under_lease(lease, sweep_points),
+        timed(observed, under_lease(lease, sweep_points)),
         "interval",
         seconds=schedule.points_sweep_seconds,
         args=(services, notifier, timedelta(days=schedule.points_warn_days)),
@@ -180,7 +197,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        under_lease(lease, sweep_referrals),
+        timed(observed, under_lease(lease, sweep_referrals)),
         "interval",
         seconds=schedule.referral_sweep_seconds,
         args=(services, notifier, schedule.staff_chat.chat_id),
@@ -188,7 +205,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        under_lease(lease, sweep_risk),
+        timed(observed, under_lease(lease, sweep_risk)),
         "interval",
         seconds=schedule.risk_sweep_seconds,
         args=(services, notifier, schedule.staff_chat.chat_id),
@@ -196,7 +213,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        under_lease(lease, relay_support),
+        timed(observed, under_lease(lease, relay_support)),
         "interval",
         seconds=schedule.support_relay_seconds,
         args=(services, notifier, schedule.staff_chat),
@@ -205,7 +222,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        under_lease(lease, sweep_support_sla),
+        timed(observed, under_lease(lease, sweep_support_sla)),
         "interval",
         seconds=schedule.support_sla_seconds,
         args=(services,),
@@ -214,7 +231,7 @@ def build_scheduler(
     )
     if schedule.privacy_retention_days > 0:
         scheduler.add_job(
-            under_lease(lease, sweep_retention),
+            timed(observed, under_lease(lease, sweep_retention)),
             "interval",
             seconds=schedule.privacy_retention_sweep_seconds,
             args=(services, schedule.privacy_retention_days),
@@ -223,7 +240,7 @@ def build_scheduler(
         )
     if outbox is not None:
         scheduler.add_job(
-            sweep_reminders,
+            timed(observed, sweep_reminders),
             "interval",
             seconds=schedule.reminder_sweep_seconds,
             args=(services, outbox, lease),
@@ -232,7 +249,7 @@ def build_scheduler(
             **common,
         )
         scheduler.add_job(
-            sweep_broadcasts,
+            timed(observed, sweep_broadcasts),
             "interval",
             seconds=schedule.broadcast_sweep_seconds,
             args=(services, outbox, lease),

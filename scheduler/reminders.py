@@ -23,6 +23,7 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 
+from domain.observations import UNOBSERVED, Observations
 from domain.services.registry import Services
 from domain.services.reminders import DueReminder
 from handlers.contract import Reply
@@ -53,17 +54,22 @@ class SchedulerLease:
 
     # A database outage stops every sweep here: logged when it starts and when it ends.
     outage: OutageLog = field(default_factory=lambda: OutageLog("sweeps"))
+    # Told whether this process holds the lease, each time it asks.
+    observed: Observations = UNOBSERVED
 
     async def held(self) -> bool:
         try:
             held = await self.services.reminders.hold_lease(self.holder, self.seconds)
         except Exception as error:
             self.outage.failed(error, "taking the scheduler lease", only_the_database=True)
+            self.observed.lease(False)
             return False
         self.outage.succeeded()
+        self.observed.lease(held)
         return held
 
     async def release(self) -> None:
+        self.observed.lease(False)
         try:
             await self.services.reminders.release_lease(self.holder)
         except Exception:

@@ -1,8 +1,11 @@
 """Prometheus metrics of one bot process, in a registry of its own (tests build many).
 
-Counted as they happen: updates handled by kind and front end, and the time to the answer.
-Read from the database at each scrape: orders by status. Read from the engine: connections
-of the pool in use.
+Counted as they happen: updates handled by kind and front end, and the time to the answer;
+and what the services, the delivery port and the scheduler tell (`domain.observations`, which
+this class implements): payments by method and outcome, top-up answers by outcome, offer
+slots claimed or sold out, deliveries by outcome and 429s, sweep durations by sweep, whether
+this process holds the scheduler lease. Read from the database at each scrape: orders by
+status. Read from the engine (`pool.checkedout()`): connections of the pool in use.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from handlers.contract import Incoming
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+SWEEP_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 class BotMetrics:
@@ -46,6 +50,70 @@ class BotMetrics:
             "Database connections of this process's pool checked out now.",
             registry=self.registry,
         )
+        self.payments = Counter(
+            "bot_payments",
+            "Payment attempts, by method and outcome (approved, declined, unknown, unmatched).",
+            ("method", "outcome"),
+            registry=self.registry,
+        )
+        self.top_ups = Counter(
+            "bot_top_ups",
+            "The carrier's answers to top-ups, by outcome (completed, pending, failed).",
+            ("outcome",),
+            registry=self.registry,
+        )
+        self.quota_claims = Counter(
+            "bot_quota_claims",
+            "Offer slots asked for, by result (won, sold_out).",
+            ("result",),
+            registry=self.registry,
+        )
+        self.deliveries = Counter(
+            "bot_deliveries",
+            "Messages nobody just asked for, by how they ended (sent, blocked, rejected, "
+            "dead_lettered).",
+            ("outcome",),
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "bot_delivery_rate_limited",
+            "Tries of those messages that Telegram refused with a 429.",
+            registry=self.registry,
+        )
+        self.sweep_seconds = Histogram(
+            "bot_sweep_seconds",
+            "How long each scheduler sweep ran, by sweep.",
+            ("sweep",),
+            buckets=SWEEP_BUCKETS,
+            registry=self.registry,
+        )
+        self.lease_holder = Gauge(
+            "bot_scheduler_lease_holder",
+            "1 while this process holds the scheduler lease (runs the sweeps), else 0.",
+            registry=self.registry,
+        )
+
+    # -- domain.observations.Observations -------------------------------------------------------
+    def payment(self, method: str, outcome: str) -> None:
+        self.payments.labels(method=method, outcome=outcome).inc()
+
+    def top_up(self, outcome: str) -> None:
+        self.top_ups.labels(outcome=outcome).inc()
+
+    def quota_claim(self, won: bool, count: int = 1) -> None:
+        self.quota_claims.labels(result="won" if won else "sold_out").inc(count)
+
+    def delivery(self, outcome: str) -> None:
+        self.deliveries.labels(outcome=outcome).inc()
+
+    def too_many_requests(self) -> None:
+        self.rate_limited.inc()
+
+    def sweep(self, name: str, seconds: float) -> None:
+        self.sweep_seconds.labels(sweep=name).observe(seconds)
+
+    def lease(self, held: bool) -> None:
+        self.lease_holder.set(1 if held else 0)
 
     def handled(self, event: Incoming, seconds: float) -> None:
         kind = event.kind.value

@@ -120,9 +120,12 @@ class FulfilmentService(OrderSteps):
             claims = list((await self._loyalty.slot_claims(uow, row, quote)).values())
         held = quote_json(quote) if quote is not None else row.quote
         try:
-            return await self._send_to_carrier(
+            sent = await self._send_to_carrier(
                 uow, row.id, held if held != row.quote else None, claims
             )
+            if sent is not None and claims:  # a slot gone is found (and counted) by `hold`
+                self._loyalty.observed.quota_claim(True, len(claims))
+            return sent
         except RecordConflict:  # another worker claimed for this order at the same moment
             return None
 
@@ -198,6 +201,7 @@ class FulfilmentService(OrderSteps):
             str(result.reference)[:64] if result.reference is not None else None,
             str(result.reason)[:64] if result.reason is not None else None,
         )
+        self.observed.top_up(result.state.value)
         if result.state is TopUpState.COMPLETED:
             return await self._complete(order, result.reference)
         async with self._uow() as uow:

@@ -32,6 +32,7 @@ from domain.clock import Clock, utc_now
 from domain.errors import RecordConflict
 from domain.holdout import in_control
 from domain.money import CNY, Money
+from domain.observations import UNOBSERVED, Observations
 from domain.orders import CHINA, OrderPurpose, OrderStatus, PaymentMethod
 from domain.phone import Carrier, PhoneNumber
 from domain.repositories import (
@@ -217,6 +218,8 @@ class LoyaltyService:
         self._uow = uow
         self.config = config
         self._clock = clock
+        # What the operators are told as it happens (`domain.observations`).
+        self.observed: Observations = UNOBSERVED
 
     # -- reading ------------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -415,7 +418,9 @@ class LoyaltyService:
     async def _claim_all(self, uow: MoneyUnitOfWork, order: OrderRecord, quote: Quote) -> set[str]:
         lost: set[str] = set()
         for code, slot in (await self.slot_claims(uow, order, quote)).items():
-            if not await uow.claims.claim(slot, order.id, self._clock()):
+            won = await uow.claims.claim(slot, order.id, self._clock())
+            self.observed.quota_claim(won)
+            if not won:
                 lost.add(code)
         if lost:  # give back what this round took; the next round claims again without them
             await uow.claims.withdraw(order.id)

@@ -92,6 +92,7 @@ class PaymentService(OrderSteps):
                 customer_id, -price.fen, price.currency, "payment", f"pay:{order.id}", now, order.id
             )
             if not debited:
+                self.observed.payment(PaymentMethod.WALLET.value, "declined")
                 balance = await uow.wallets.balance(customer_id)
                 raise InsufficientBalance(Money(balance, price.currency), price)
             try:
@@ -99,6 +100,7 @@ class PaymentService(OrderSteps):
                 await uow.commit()
             except RecordConflict as error:
                 raise NotPayable(order) from error
+        self.observed.payment(PaymentMethod.WALLET.value, "approved")
         return (
             await self._fulfilment.top_up(carried)
             if carried
@@ -114,6 +116,7 @@ class PaymentService(OrderSteps):
             raise MethodNotOffered(method)
         order = await self._await_payment(customer_id, order_id, method)
         result = await provider.charge(order)
+        self.observed.payment(method.value, result.outcome.value)
         if result.outcome is ChargeOutcome.DECLINED:
             await self._note(order.id, S.AWAITING_PAYMENT, f"declined: {result.reason or ''}")
             if await self._risk.declined(customer_id, order.id) is not None:
@@ -181,6 +184,7 @@ class PaymentService(OrderSteps):
             if order is None or charged != order.amount:
                 credited = await self._keep_unmatched(uow, customer_id, order, charged, charge_id)
                 await uow.commit()
+                self.observed.payment(PaymentMethod.TELEGRAM.value, "unmatched")
                 raise PaymentNotMatched(charged, credited)
             moved = await self._move(
                 uow,
@@ -225,6 +229,8 @@ class PaymentService(OrderSteps):
                 await uow.commit()
             except RecordConflict:
                 moved = None  # a concurrent duplicate of this update settled it first
+            if moved:
+                self.observed.payment(PaymentMethod.TELEGRAM.value, "approved")
         return await self._fulfilment.fulfil(order.id) if moved else await self.get(order.id)
 
     async def _keep_unmatched(

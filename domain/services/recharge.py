@@ -23,6 +23,7 @@ from domain.chat_turn_log import note_order
 from domain.clock import Clock, utc_now
 from domain.limits import parse_id
 from domain.money import Money
+from domain.observations import UNOBSERVED, Observations
 from domain.orders import (
     PAYABLE,
     BundledPack,
@@ -276,6 +277,8 @@ class OrderSteps:
         self.config = config
         self._clock = clock
         self._loyalty = loyalty
+        # What the operators are told as it happens (`domain.observations`).
+        self.observed: Observations = UNOBSERVED
 
     def methods_for(self, purpose: OrderPurpose) -> tuple[PaymentMethod, ...]:
         """The wallet cannot top itself up; every other configured method pays for anything."""

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from domain.clock import Clock, utc_now
 from domain.money import Money
+from domain.observations import UNOBSERVED, Observations
 from domain.orders import PaymentMethod, RechargeLimits
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.pin import PinRules
@@ -95,23 +96,28 @@ def build_services(
     pin: PinRules | None = None,
     consent_required: bool = False,
     export_every: timedelta = DEFAULT_EXPORT_EVERY,
+    observed: Observations = UNOBSERVED,
 ) -> Services:
     money: MoneyUnitOfWorkFactory = uow
     loyalty_service = LoyaltyService(money, loyalty or LoyaltyConfig(), clock)
+    loyalty_service.observed = observed
     orders = recharge or RechargeConfig(limits=DEFAULT_LIMITS)
     fulfilment = FulfilmentService(
         money, orders, ports.providers, ports.gateway, loyalty_service, clock
     )
+    fulfilment.observed = observed
     staff = StaffDirectory(admin_ids, uow, clock)
     rules = risk or RiskRules(enabled=False)
     risk_service = RiskService(money, orders, loyalty_service, rules, clock)
+    paying = PaymentService(
+        money, orders, ports.providers, fulfilment, loyalty_service, risk_service, clock
+    )
+    paying.observed = observed
     return Services(
         customers=CustomerService(uow, clock),
         conversations=ConversationService(uow, clock),
         ordering=OrderingService(money, orders, loyalty_service, risk_service, clock),
-        paying=PaymentService(
-            money, orders, ports.providers, fulfilment, loyalty_service, risk_service, clock
-        ),
+        paying=paying,
         fulfilment=fulfilment,
         ticket_refunds=TicketRefunds(
             uow, fulfilment, risk.two_person_fen if risk else 0, clock=clock

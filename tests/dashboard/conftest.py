@@ -68,7 +68,8 @@ async def site(database_url: str) -> AsyncIterator[Site]:
         database_url, demo_mode=True, admin_ids=str(STAFF_ID), dashboard_listen="127.0.0.1:8081"
     )
     app = await build_app(settings, clock=clock)
-    metrics = BotMetrics("console")
+    metrics = app.metrics
+    metrics.frontend = "console"
     app.conversation.observers.append(metrics.handled)
     deps = DashboardDeps(app.services, app.engine, metrics, clock=clock, refresh_seconds=0.2)
     client = TestClient(TestServer(build_dashboard(deps)))

@@ -8,7 +8,11 @@ from datetime import timedelta
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from domain.orders import OrderStatus
+from domain.integrations.sandbox import SandboxMode, SandboxPayments
+from domain.orders import OrderStatus, PaymentMethod
+from handlers.contract import Delivery, DeliveryStatus, Reply
+from scheduler.jobs import sweep_orders, timed, under_lease
+from scheduler.reminders import SchedulerLease
 from tests.dashboard.conftest import STAFF_ID, Site
 from tests.dashboard.data import add_customer, add_order
 from tests.handlers.chat import Chat
@@ -73,3 +77,51 @@ async def test_the_overview_charts_recharges_by_beijing_day_against_the_period_b
     assert sales["series"][0]["values"] == [35.5]
     assert sales["series"][1]["values"] == [5.0]
     assert "<td>35.50</td>" in html  # the amount in the table, in yuan with two decimals
+
+
+class FlakyChat:
+    """Telegram as the delivery port meets it: the first message is refused with a 429."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    async def send(self, chat_id: int, reply: Reply) -> Delivery:
+        if not self.sent and not getattr(self, "refused", False):
+            self.refused = True
+            return Delivery(DeliveryStatus.RATE_LIMITED, retry_after=0.01)
+        self.sent.append(chat_id)
+        return Delivery.sent()
+
+
+async def test_metrics_count_payments_top_ups_deliveries_sweeps_and_the_lease(site: Site) -> None:
+    app = site.app
+    telegram = FlakyChat()
+    app.outbound.attach(telegram)
+    chat = Chat.of(app.conversation, 5101)
+    await chat.send("/bind 18612345678")
+    for _ in range(2):
+        await chat.send("/recharge")
+        await chat.press("100元")
+        await chat.press("模拟支付")
+        sandbox = app.ports.providers[PaymentMethod.SANDBOX]
+        assert isinstance(sandbox, SandboxPayments)
+        sandbox.mode = SandboxMode.DECLINE  # the second recharge's payment is declined
+    lease = SchedulerLease(app.services, 60, observed=app.metrics)
+    sweep = timed(app.metrics, under_lease(lease, sweep_orders))
+    site.clock.advance(timedelta(minutes=5))  # the carrier completed the first top-up
+    await sweep(app.services, app.delivery)
+    assert telegram.sent == [5101]  # the customer told, after one 429
+
+    samples = _samples(await (await site.client.get("/metrics")).text())
+    assert samples[("bot_payments_total", (("method", "sandbox"), ("outcome", "approved")))] == 1
+    assert samples[("bot_payments_total", (("method", "sandbox"), ("outcome", "declined")))] == 1
+    assert samples[("bot_top_ups_total", (("outcome", "pending"),))] == 1
+    assert samples[("bot_top_ups_total", (("outcome", "completed"),))] == 1
+    assert samples[("bot_deliveries_total", (("outcome", "sent"),))] == 1
+    assert samples[("bot_delivery_rate_limited_total", ())] == 1
+    assert samples[("bot_sweep_seconds_count", (("sweep", "sweep_orders"),))] == 1
+    assert samples[("bot_scheduler_lease_holder", ())] == 1
+    assert samples[("bot_database_connections_in_use", ())] == 0
+    await lease.release()
+    samples = _samples(await (await site.client.get("/metrics")).text())
+    assert samples[("bot_scheduler_lease_holder", ())] == 0
