@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from domain.audit import AuditEntry, AuditRecord
+from domain.privacy import PersonalData
 from domain.repositories.campaign_files import CampaignFileRepository
 from domain.repositories.consents import ConsentRepository
 from domain.repositories.dashboard import DashboardTokenRepository
@@ -771,6 +772,10 @@ class PrivacyRepository(Protocol):
 
     async def inactive_customers(self, since: datetime, limit: int) -> list[int]:
         """Customers not erased with no sign of life since `since` and no money kept."""
+
+    async def personal_data(self, customer_id: int, ticket_texts: Sequence[str]) -> PersonalData:
+        """Everything kept about the customer, each row theirs alone; `ticket_texts`: the
+        kinds of ticket message that are words written by the customer or to them."""
 
 
 # -- the unit of work --------------------------------------------------------------------------

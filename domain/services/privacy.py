@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.clock import Clock, utc_now
-from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.privacy import CUSTOMER_WORDS, personal_data_json
+from domain.repositories import UnitOfWorkFactory
 from domain.services.customers import erase_customer
 from domain.services.support import MessageKind
 

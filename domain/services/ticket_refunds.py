@@ -17,7 +17,7 @@ from enum import StrEnum
 from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.clock import Clock, utc_now
 from domain.orders import Order, OrderStatus
-from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.repositories import UnitOfWorkFactory
 from domain.services.fulfilment import FulfilmentService, RefundStep
 from domain.services.support import TicketNotFound
 

@@ -39,6 +39,7 @@ from domain.figures import (
 from domain.money import Money
 from domain.orders import COUNTS_TOWARDS_LIMIT, LimitExceeded, OrderStatus
 from domain.persistence.unit_of_work import NestedUnitOfWorkError
+from domain.privacy import PersonalData
 from domain.repositories import (
     ConversationRecord,
     CustomerRecord,
@@ -790,6 +791,11 @@ class FakePrivacyRepository(_Repository):
 
     async def forget_secrets(self, customer_id: int) -> None:
         self._t.pins.pop(customer_id, None)
+
+    async def personal_data(self, customer_id: int, ticket_texts: Sequence[str]) -> PersonalData:
+        """A customer's copy of their data is every table's columns, read on the databases
+        only (`tests/integration/test_data_export.py`)."""
+        raise NotImplementedError("personal data is read on the databases only")
 
 
 class FakeConsentRepository(_Repository):
