@@ -55,11 +55,13 @@ ON_PROTOCOLS = (
     "outcomes",
     "paying",
     "pins",
+    "privacy",
     "recharge",
     "reward_coupons",
     "risk",
     "staff",
     "support",
+    "ticket_refunds",
     "wallet",
 )
 
