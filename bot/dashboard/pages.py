@@ -15,6 +15,7 @@ from domain.holdout import Interval
 from domain.languages import Language
 from domain.services.dashboard_figures import CampaignChoice
 from domain.services.registry import Services
+from handlers.features.audit import audit_actor, audit_subject
 from handlers.i18n import Texts
 
 Cell = str | int | Decimal | None
@@ -488,6 +489,41 @@ def _broadcast_name(broadcast_id: int, text: tuple[str, str] | None, zh: bool) -
     return f"#{broadcast_id} {words[:30]}{'…' if len(words) > 30 else ''}"
 
 
+# The audit page lists at most this many records of its period (newest first); its export
+# holds the same. Every record: `/audit csv` in the bot.
+AUDIT_ROWS = 500
+
+
+async def audit(services: Services, t: Texts, scope: Scope) -> Page:
+    """The audit trail of the period (supervisors only: see SUPERVISORS_ONLY)."""
+    period = scope.period
+    records = await services.audit.within(period.start, period.end, AUDIT_ROWS)
+    table = Table(
+        "audit",
+        t("dashboard.page.audit"),
+        [
+            "#",
+            t("dashboard.audit.at"),
+            t("dashboard.audit.action"),
+            t("dashboard.audit.actor"),
+            t("dashboard.audit.subject"),
+            t("dashboard.audit.detail"),
+        ],
+        [
+            [
+                record.id,
+                scope.local(record.at).strftime("%Y-%m-%d %H:%M:%S"),
+                t(f"audit.action.{record.entry.action.value}"),
+                audit_actor(t, record),
+                audit_subject(t, record.entry.subject),
+                record.entry.detail or None,
+            ]
+            for record in records
+        ],
+    )
+    return Page(tables=[table], notes=[t("dashboard.note.audit", limit=AUDIT_ROWS)])
+
+
 PAGES: dict[str, PageBuilder] = {
     "overview": overview,
     "funnel": funnel,
@@ -497,4 +533,7 @@ PAGES: dict[str, PageBuilder] = {
     "support": support,
     "holdout": holdout,
     "pushes": pushes,
+    "audit": audit,
 }
+# Pages only supervisors open (others are refused, and do not see them listed).
+SUPERVISORS_ONLY = frozenset({"audit"})

@@ -24,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bot.dashboard.exports import XLSX_TYPE, as_csv, as_xlsx
 from bot.dashboard.metrics import CONTENT_TYPE, BotMetrics
-from bot.dashboard.pages import PAGES, Page, Scope
+from bot.dashboard.pages import PAGES, SUPERVISORS_ONLY, Page, PageBuilder, Scope
 from domain.clock import Clock, utc_now
 from domain.figures import Period
 from domain.languages import DEFAULT_LANGUAGE, Language
@@ -202,6 +202,25 @@ async def _language(request: web.Request, session: DashboardSession) -> Texts:
     return texts(language or DEFAULT_LANGUAGE)
 
 
+async def _pages_for(request: web.Request, session: DashboardSession) -> list[str]:
+    """The pages this staff member may open: the supervisors' ones for supervisors only."""
+    staff = request.app[DEPS].services.staff
+    if await staff.is_supervisor(session.telegram_id):
+        return list(PAGES)
+    return [name for name in PAGES if name not in SUPERVISORS_ONLY]
+
+
+async def _builder(request: web.Request, session: DashboardSession, name: str) -> PageBuilder:
+    """The page `name`, if it exists (404) and this staff member may open it (403)."""
+    builder = PAGES.get(name)
+    if builder is None:
+        raise web.HTTPNotFound()
+    if name not in await _pages_for(request, session):
+        t = await _language(request, session)
+        raise web.HTTPForbidden(text=t("dashboard.supervisors_only"))
+    return builder
+
+
 def _needs_sign_in(request: web.Request) -> web.Response:
     t = texts(DEFAULT_LANGUAGE)
     response = _render(request, "message.html", t, status=401, message=t("dashboard.signin.needed"))
@@ -267,9 +286,7 @@ async def page(request: web.Request) -> web.Response:
     if session is None:
         return _needs_sign_in(request)
     name = request.match_info.get("page", "overview")
-    builder = PAGES.get(name)
-    if builder is None:
-        raise web.HTTPNotFound()
+    builder = await _builder(request, session, name)
     deps = request.app[DEPS]
     t = await _language(request, session)
     scope, kept = await _scope(request, deps)
@@ -282,7 +299,7 @@ async def page(request: web.Request) -> web.Response:
         t,
         csrf=session.csrf,
         page=name,
-        pages=list(PAGES),
+        pages=await _pages_for(request, session),
         built=built,
         query=urlencode(kept),
         kept=kept,
@@ -320,9 +337,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     session = await _session(request)
     if session is None:
         return _needs_sign_in(request)
-    builder = PAGES.get(request.query.get("page", "overview"))
-    if builder is None:
-        raise web.HTTPNotFound()
+    builder = await _builder(request, session, request.query.get("page", "overview"))
     deps = request.app[DEPS]
     t = await _language(request, session)
     response = web.StreamResponse(
@@ -357,9 +372,9 @@ async def export(request: web.Request) -> web.StreamResponse:
         request.match_info["table"],
         request.match_info["kind"],
     )
-    builder = PAGES.get(name)
-    if builder is None or kind not in ("csv", "xlsx"):
+    if kind not in ("csv", "xlsx"):
         raise web.HTTPNotFound()
+    builder = await _builder(request, session, name)
     deps = request.app[DEPS]
     t = await _language(request, session)
     scope, _ = await _scope(request, deps)
@@ -368,6 +383,8 @@ async def export(request: web.Request) -> web.StreamResponse:
     if table is None:
         raise web.HTTPNotFound()
     filename = f"{name}-{table.key}-{scope.local(scope.period.start):%Y%m%d}.{kind}"
+    if name in SUPERVISORS_ONLY:  # a copy of audit records leaving the system is recorded
+        await deps.services.audit.record_export(session.telegram_id, "", f"dashboard {filename}")
     body, content_type = (
         (as_csv(table), "text/csv; charset=utf-8") if kind == "csv" else (as_xlsx(table), XLSX_TYPE)
     )

@@ -55,6 +55,15 @@ class AuditRepository(Repository):
             query = query.where(AuditRow.id < before_id)
         return [record_of(row) for row in (await self._session.execute(query)).scalars()]
 
+    async def within(self, start: datetime, end: datetime, limit: int) -> list[AuditRecord]:
+        query = (
+            select(AuditRow)
+            .where(AuditRow.at >= start, AuditRow.at < end)
+            .order_by(AuditRow.id.desc())
+            .limit(limit)
+        )
+        return [record_of(row) for row in (await self._session.execute(query)).scalars()]
+
     async def all_in_order(self) -> AsyncIterator[AuditRecord]:
         """Every record, oldest first, read in batches."""
         after = 0

@@ -751,6 +751,9 @@ class AuditTrail(Protocol):
     async def recent(self, limit: int, before_id: int | None = None) -> list[AuditRecord]:
         """Newest first (only those before `before_id`)."""
 
+    async def within(self, start: datetime, end: datetime, limit: int) -> list[AuditRecord]:
+        """Newest first, of those at or after `start` and before `end` (at most `limit`)."""
+
     async def actors(self, action: str, subject: str) -> set[int]:
         """The actor ids of the records of `action` on `subject` (e.g. first approvals)."""
 

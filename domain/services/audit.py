@@ -22,13 +22,27 @@ class AuditTrail:
         async with self._uow.read() as uow:
             return await uow.audit.recent(limit, before_id)
 
+    async def within(self, start: datetime, end: datetime, limit: int) -> list[AuditRecord]:
+        """The records of a period, newest first (at most `limit`)."""
+        async with self._uow.read() as uow:
+            return await uow.audit.within(start, end, limit)
+
+    async def record_export(self, staff_id: int, staff_name: str, detail: str) -> None:
+        """Record that a staff member took a copy of audit records elsewhere (`detail`: which)."""
+        async with self._uow() as uow:
+            await uow.audit.append(_exported(staff_id, staff_name, detail), self._clock())
+            await uow.commit()
+
     async def export_csv(self, staff_id: int, staff_name: str) -> bytes:
         """Every record, oldest first, as CSV; the export is recorded too (and in it)."""
         async with self._uow() as uow:
-            entry = AuditEntry(
-                AuditAction.AUDIT_EXPORTED, ActorKind.STAFF, staff_id, "audit_log", "", staff_name
-            )
-            await uow.audit.append(entry, self._clock())
+            await uow.audit.append(_exported(staff_id, staff_name, ""), self._clock())
             records = [record async for record in uow.audit.all_in_order()]
             await uow.commit()
         return audit_csv(records)
+
+
+def _exported(staff_id: int, staff_name: str, detail: str) -> AuditEntry:
+    return AuditEntry(
+        AuditAction.AUDIT_EXPORTED, ActorKind.STAFF, staff_id, "audit_log", detail, staff_name
+    )

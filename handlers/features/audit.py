@@ -21,22 +21,27 @@ class ExportAudit(ButtonData, prefix="audit.csv"):
     pass
 
 
-def _subject(t: Texts, subject: str) -> str:
+def audit_subject(t: Texts, subject: str) -> str:
     """A customer subject in the reader's words ("客户 #5"); others as recorded."""
     kind, _, ident = subject.partition(":")
     return t("audit.subject.customer", id=ident) if kind == "customer" and ident else subject
 
 
+def audit_actor(t: Texts, record: AuditRecord) -> str:
+    """Who acted: their name, else their id, else "the system"."""
+    entry = record.entry
+    return entry.actor_name or (str(entry.actor_id) if entry.actor_id else t("audit.actor.system"))
+
+
 def audit_line(t: Texts, record: AuditRecord) -> str:
     entry = record.entry
-    actor = entry.actor_name or (str(entry.actor_id) if entry.actor_id else "")
     return t(
         "audit.line",
         id=record.id,
         at=f"{record.at.astimezone(CHINA):%m-%d %H:%M}",
         action=t(f"audit.action.{entry.action.value}"),
-        actor=actor or t("audit.actor.system"),
-        subject=_subject(t, entry.subject),
+        actor=audit_actor(t, record),
+        subject=audit_subject(t, entry.subject),
         detail=entry.detail,
     ).rstrip(" ·")
 

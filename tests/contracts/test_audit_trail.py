@@ -68,3 +68,16 @@ async def test_the_actors_of_an_action_on_a_subject(world: World) -> None:
     async with world.units.read() as uow:
         assert await uow.audit.actors(AuditAction.ROLE_GRANTED.value, "ticket:1") == {1, 2}
         assert await uow.audit.actors(AuditAction.ROLE_REVOKED.value, "ticket:1") == set()
+
+
+async def test_a_periods_records_are_those_from_its_start_to_before_its_end(world: World) -> None:
+    async with world.units() as uow:
+        for n in range(5):
+            await uow.audit.append(granted(n), NOW + timedelta(hours=n))
+        await uow.commit()
+    start, end = NOW + timedelta(hours=1), NOW + timedelta(hours=4)
+    async with world.units.read() as uow:
+        within = await uow.audit.within(start, end, 10)
+        latest = await uow.audit.within(start, end, 2)
+    assert [r.entry.actor_id for r in within] == [3, 2, 1]  # newest first, the end left out
+    assert [r.entry.actor_id for r in latest] == [3, 2]

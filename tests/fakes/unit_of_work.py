@@ -759,6 +759,10 @@ class FakeAuditTrail(_Repository):
         found = [r for r in self._t.audit.values() if before_id is None or r.id < before_id]
         return sorted(found, key=lambda r: r.id, reverse=True)[:limit]
 
+    async def within(self, start: datetime, end: datetime, limit: int) -> list[AuditRecord]:
+        found = [r for r in self._t.audit.values() if start <= r.at < end]
+        return sorted(found, key=lambda r: r.id, reverse=True)[:limit]
+
     async def actors(self, action: str, subject: str) -> set[int]:
         return {
             r.entry.actor_id
