@@ -109,6 +109,7 @@ COMMANDS = st.sampled_from(
         "pin",
         "language",
         "notifications",
+        "timezone",
         "help",
         "cancel",
         "ticket",
