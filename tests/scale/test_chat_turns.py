@@ -169,14 +169,16 @@ async def test_a_holder_that_dies_mid_turn_leaves_the_update_to_be_worked_again(
     held = asyncio.create_task(first.handle(CHAT, 600, gate))
     await arrived(engines[0], 600)
     await asyncio.sleep(0.05)
-    # The holder's process dies: its connection goes, and PostgreSQL releases its lock.
+    # The holder's process dies: its connection goes, and PostgreSQL releases its lock. Only
+    # this test's database: another test run on the same server may hold the same chat's key.
     async with engines[1].connect() as connection:
         killed = (
             await connection.execute(
                 text(
                     "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
                     " AND classid = CAST(:namespace AS oid) AND objid = CAST(:key AS oid)"
-                    " AND granted"
+                    " AND granted AND database = ("
+                    "SELECT oid FROM pg_database WHERE datname = current_database())"
                 ),
                 {"namespace": LOCK_NAMESPACE, "key": lock_key(CHAT) & 0xFFFFFFFF},
             )
