@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.assembly import App, build_app
 from bot.settings import Settings
@@ -140,6 +141,16 @@ async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> Async
         yield url
     finally:
         await _drop_postgres_database(name)
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a migrated database of its own (SQLite, and PostgreSQL when configured)."""
+    engine = create_engine(database_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture

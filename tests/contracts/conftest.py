@@ -11,7 +11,6 @@ import pytest
 
 from domain.allowances import UNLIMITED
 from domain.persistence.database import create_engine
-from domain.persistence.migrate import upgrade
 from domain.persistence.tables import OfferRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.repositories import UnitOfWorkFactory as UnitsOfWork
@@ -129,8 +128,6 @@ async def world(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterato
         url, name = await _fresh_postgres_database(request.getfixturevalue("postgres_template"))
     engine = create_engine(url)
     try:
-        if name is None:
-            await upgrade(engine)
         yield DatabaseWorld(UnitOfWorkFactory.of(engine))
     finally:
         await engine.dispose()

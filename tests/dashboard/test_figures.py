@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.figures import Period
 from domain.orders import OrderPurpose, OrderStatus
 from domain.persistence.database import create_engine
-from domain.persistence.migrate import upgrade
 from domain.persistence.referral_tables import ReferralRewardRow, ReferralRow
 from domain.persistence.rollup_tables import OffersSeenRow
 from domain.persistence.support_tables import TicketRow
@@ -213,7 +212,6 @@ async def _fill(engine: AsyncEngine) -> Shop:
 @pytest.fixture
 async def shop(database_url: str) -> AsyncIterator[Shop]:
     engine = create_engine(database_url)
-    await upgrade(engine)
     try:
         yield await _fill(engine)
     finally:

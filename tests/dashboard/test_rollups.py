@@ -7,12 +7,10 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -24,7 +22,6 @@ from domain.money import Money
 from domain.orders import OrderStatus
 from domain.persistence.database import create_engine
 from domain.persistence.loyalty_repositories import OfferClaimRepository
-from domain.persistence.migrate import upgrade
 from domain.persistence.rollup_tables import RechargeHourRow
 from domain.persistence.tables import OfferClaimRow, OfferRow, OrderRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
@@ -34,16 +31,6 @@ from tests.dashboard.data import add_campaign, add_customer, put
 from tests.integration.test_money_limits import CAMPAIGN, World
 
 ORDERS_AT_ONCE = 8
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await upgrade(engine)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def test_concurrent_completed_recharges_each_add_one_to_the_roll_ups(
