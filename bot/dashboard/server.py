@@ -210,12 +210,17 @@ async def _pages_for(request: web.Request, session: DashboardSession) -> list[st
     return [name for name in PAGES if name not in SUPERVISORS_ONLY]
 
 
-async def _builder(request: web.Request, session: DashboardSession, name: str) -> PageBuilder:
-    """The page `name`, if it exists (404) and this staff member may open it (403)."""
+async def _builder(
+    request: web.Request, session: DashboardSession, name: str, allowed: list[str] | None = None
+) -> PageBuilder:
+    """The page `name`, if it exists (404) and this staff member may open it (403); `allowed`:
+    their pages when already read."""
     builder = PAGES.get(name)
     if builder is None:
         raise web.HTTPNotFound()
-    if name not in await _pages_for(request, session):
+    if allowed is None:
+        allowed = await _pages_for(request, session)
+    if name not in allowed:
         t = await _language(request, session)
         raise web.HTTPForbidden(text=t("dashboard.supervisors_only"))
     return builder
@@ -286,7 +291,8 @@ async def page(request: web.Request) -> web.Response:
     if session is None:
         return _needs_sign_in(request)
     name = request.match_info.get("page", "overview")
-    builder = await _builder(request, session, name)
+    allowed = await _pages_for(request, session)
+    builder = await _builder(request, session, name, allowed)
     deps = request.app[DEPS]
     t = await _language(request, session)
     scope, kept = await _scope(request, deps)
@@ -299,7 +305,7 @@ async def page(request: web.Request) -> web.Response:
         t,
         csrf=session.csrf,
         page=name,
-        pages=await _pages_for(request, session),
+        pages=allowed,
         built=built,
         query=urlencode(kept),
         kept=kept,
