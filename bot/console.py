@@ -74,9 +74,19 @@ class ConsoleFrontend:
                 callback_id=f"console-{text}",
                 message_id=self._next_message_id - 1,
             )
+        # A typed line is a message of the chat, numbered in the same run as the bot's (as in
+        # Telegram): staff answers and replies refer to it.
+        message_id = self._next_message_id
+        self._next_message_id += 1
         if self._contact_keyboard and _looks_like_phone(text):
-            return contact_event(self._user, chat_id, text, contact_user_id=self._user.telegram_id)
-        return message_event(self._user, chat_id, text)
+            return contact_event(
+                self._user,
+                chat_id,
+                text,
+                contact_user_id=self._user.telegram_id,
+                message_id=message_id,
+            )
+        return message_event(self._user, chat_id, text, message_id=message_id)
 
     def render(self, outcome: Outcome, *, keep_buttons: bool = False) -> None:
         """Print the replies, their buttons numbered. `keep_buttons`: a message that arrived on

@@ -65,3 +65,36 @@ def test_the_console_keeps_log_lines_out_and_links_invites(tmp_path: Path) -> No
     log = (tmp_path / "var" / "bot.log").read_text(encoding="utf-8")
     assert " INFO " in log and "+08:00" in log
     assert "https://t.me/your_wallet_bot?start=ref_" in result.stdout
+
+
+def test_staff_at_the_console_answer_a_ticket_and_are_told_it_went(tmp_path: Path) -> None:
+    """The console user is staff here: a complaint typed as a customer becomes ticket #1, and
+    `/answer 1 …` says the answer was sent (an unknown ticket says so too), never silence."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "DATABASE"))}
+    env.update(PYTHONPATH=str(ROOT), DEMO_MODE="true", ADMIN_IDS="1", CONSOLE_USER_ID="1")
+    script = [
+        "/start",
+        "1",  # agree to the privacy notice
+        "1",  # back to the menu
+        "9",  # feedback and complaints
+        "2",  # a complaint
+        "2",  # recharge not arrived
+        "充值没到账，请帮忙查一下订单",
+        "/answer 1 已为您处理",
+        "/answer 9 再看看",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        input="\n".join(script) + "\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=90,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    after_ticket = result.stdout.split("> /answer 1 已为您处理", 1)[1]
+    answered, unknown = after_ticket.split("> /answer 9 再看看", 1)
+    assert "工单 #1" in answered and "已发送" in answered
+    assert "找不到工单 #9" in unknown
