@@ -72,10 +72,12 @@ class Settings(BaseSettings):
     telegram_api_url: str = TELEGRAM_DEFAULT_API_URL
     database_url: str = DEFAULT_DATABASE_URL
     # PostgreSQL connections of this process (SQLite keeps its own few): kept open, more at a
-    # burst, and how long a unit of work waits for one.
+    # burst, and how long a unit of work waits for one. The wait is short: an update that finds
+    # no connection is answered "busy, try again" (and 503, so Telegram sends it again) rather
+    # than keeping its customer waiting.
     database_pool_size: int = Field(default=20, ge=1, le=1000)
     database_max_overflow: int = Field(default=40, ge=0, le=1000)
-    database_pool_timeout_seconds: float = Field(default=120.0, gt=0)
+    database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
 
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None

@@ -123,3 +123,12 @@ def test_the_wiring_chooses_the_ports_and_never_defaults_to_the_sandbox() -> Non
     demo = build_ports(Settings(_env_file=None, demo_mode=True))  # type: ignore[call-arg]
     assert isinstance(demo.gateway, SandboxGateway)
     assert list(demo.providers) == [PaymentMethod.SANDBOX]
+
+
+def test_by_default_an_update_waits_seconds_not_minutes_for_a_database_connection() -> None:
+    """A customer whose update finds every connection in use is answered "busy, try again"
+    within seconds: the pool's wait is shorter than a chat's wait for its turn (both answered
+    503, so Telegram sends the update again)."""
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.database_pool_timeout_seconds <= 10
+    assert settings.database_pool_timeout_seconds < settings.chat_turn_wait_seconds

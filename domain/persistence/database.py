@@ -77,7 +77,7 @@ class PoolBudget:
 
     size: int = 20
     overflow: int = 40
-    timeout_seconds: float = 120.0
+    timeout_seconds: float = 5.0
 
 
 def create_engine(url: str, *, echo: bool = False, pool: PoolBudget | None = None) -> AsyncEngine:
