@@ -110,6 +110,11 @@ class BroadcastProgress:
     deleted: int
     # Skipped, by reason.
     skipped: dict[str, int]
+    # Sent as a paid broadcast (marked urgent by staff).
+    urgent: bool = False
+    # Sent at this local time (LOCAL_TIME_FORMAT) in each customer's own time zone; None: at
+    # `send_at`.
+    local_time: str | None = None
 
     @property
     def total(self) -> int:
@@ -818,4 +823,6 @@ def _progress(row: BroadcastRow, counts: list[tuple[str, str | None, int]]) -> B
         failed=totals[FAILED],
         deleted=totals[UNSEND] + totals[UNSENDING] + totals[UNSENT],
         skipped=skipped,
+        urgent=row.urgent,
+        local_time=row.local_time,
     )

@@ -544,8 +544,16 @@ def report_text(t: Texts, broadcast_id: int, reports: list[VariantReport]) -> st
     return "\n".join(lines)
 
 
+def progress_when(t: Texts, item: BroadcastProgress, zone_name: str) -> str:
+    """When the broadcast goes out: its local time in each customer's own time zone, or the
+    moment in the customers' default zone."""
+    if item.local_time is not None:
+        return t("bcs.local_time", when=item.local_time)
+    return item.send_at.astimezone(ZoneInfo(zone_name)).strftime("%Y-%m-%d %H:%M")
+
+
 def progress_text(t: Texts, item: BroadcastProgress, zone_name: str) -> str:
-    when = item.send_at.astimezone(ZoneInfo(zone_name)).strftime("%Y-%m-%d %H:%M")
+    when = progress_when(t, item, zone_name)
     text = item.text_en if t.language is Language.EN else item.text_zh
     skipped = "，".join(
         t("bc.excluded_short", reason=t(f"bc.skip.{reason}"), count=count)
@@ -568,6 +576,8 @@ def progress_text(t: Texts, item: BroadcastProgress, zone_name: str) -> str:
             skipped=sum(item.skipped.values()),
         ),
     ]
+    if item.urgent:
+        lines.insert(1, t("bcs.urgent"))
     if skipped:
         lines.append(t("bcs.skipped", reasons=skipped))
     if item.deleted:

@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import select
 
 from bot.assembly import App
+from domain.languages import Language
 from domain.persistence.broadcast_tables import BroadcastOutboxRow, BroadcastRow
 from domain.phone import parse_phone_number
 from scheduler.broadcasts import sweep_broadcasts
 from tests.broadcasts.setup import STAFF_ID, customers, world_on
 from tests.handlers.chat import Chat
-from tests.reminder_setup import Clock, RecordingOutbox, beijing
+from tests.reminder_setup import Clock, RecordingOutbox, beijing, customer
 
 
 @pytest.fixture
@@ -139,6 +140,11 @@ async def test_a_broadcast_is_scheduled_for_a_local_time_outside_quiet_hours(
     async with world.engine.connect() as connection:
         local_time = (await connection.execute(select(BroadcastRow.local_time))).scalar_one()
     assert local_time == "2026-11-10 20:00"  # each customer's own 20:00
+    await staff.send("/broadcasts")
+    assert "📣 #1 · 发送中 · 各客户当地时间 2026-11-10 20:00" in staff.text
+    await world.services.customers.set_language(await customer(world, STAFF_ID), Language.EN)
+    await staff.send("/broadcasts")
+    assert "📣 #1 · sending · 2026-11-10 20:00 each customer's local time" in staff.text
 
     outbox = RecordingOutbox()
     assert await sweep_broadcasts(world.services, outbox) == 0

@@ -135,6 +135,13 @@ async def test_staff_see_the_cost_before_sending_an_urgent_broadcast(sqlite_url:
             (STAFF_ID, "urgent"),
             (STAFF_ID, "send"),
         ]
+        await staff.send("/broadcasts")
+        assert "⚡ 紧急（付费广播）" in staff.text.splitlines()
+        await review(staff)
+        await staff.press("立即发送")  # not urgent
+        await staff.send("/broadcasts")
+        assert "紧急" not in staff.replies[0].text  # the newest first
+        assert "⚡ 紧急（付费广播）" in staff.replies[1].text
 
     async with paid_world(sqlite_url + "-off", broadcast_paid_allowed=False) as app:
         staff = Chat.of(app.conversation, telegram_id=STAFF_ID)
@@ -154,6 +161,9 @@ async def test_the_cost_reads_in_english(sqlite_url: str) -> None:
         await staff.press("Audience done")
         await staff.press("⚡ Mark urgent (paid broadcast)")
         assert "costs at most 0.1 Telegram Stars (1 × 0.1)" in staff.text
+        await staff.press("Send now")
+        await staff.send("/broadcasts")
+        assert "⚡ Urgent (paid broadcast)" in staff.text
 
 
 @pytest.mark.parametrize("sender", FRONT_ENDS)
