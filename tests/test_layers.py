@@ -44,6 +44,7 @@ def test_layer_imports_only_what_it_may(layer: str) -> None:
 # Services that see the unit of work only through the protocols of `domain/repositories/`.
 ON_PROTOCOLS = (
     "audit",
+    "broadcasts",
     "campaign_catalogue",
     "consent",
     "customers",
@@ -57,6 +58,7 @@ ON_PROTOCOLS = (
     "pins",
     "privacy",
     "recharge",
+    "reminders",
     "reward_coupons",
     "risk",
     "staff",

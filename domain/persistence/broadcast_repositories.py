@@ -46,7 +46,6 @@ from domain.persistence.broadcast_tables import (
 )
 from domain.persistence.consent_tables import PrivacyConsentRow
 from domain.persistence.referral_tables import ReferralRow
-from domain.persistence.reminder_repositories import CLAIMS_THAT_COUNT
 from domain.persistence.reminder_tables import ReminderSubscriptionRow, UnreachableCustomerRow
 from domain.persistence.tables import (
     AllowanceRow,
@@ -57,13 +56,21 @@ from domain.persistence.tables import (
     OrderRow,
     PhoneBindingRow,
 )
+from domain.repositories.broadcasts import (
+    DELIVERED,
+    PLANNED,
+    QUEUED,
+    SENDING,
+    SENT,
+    SKIPPED,
+    UNSEND,
+    UNSENDING,
+    UNSENT,
+    NewBroadcast,
+    PushOutcome,
+)
+from domain.repositories.reminders import CLAIMS_THAT_COUNT
 from domain.tiers import DEFAULT_TIERS, Tier, TierRule
-
-PLANNED, SENDING, SENT, SKIPPED, FAILED = "planned", "sending", "sent", "skipped", "failed"
-QUEUED = (PLANNED, SENDING)
-# A sent push taken back: to delete, being deleted (claimed), deleted (or found undeletable).
-UNSEND, UNSENDING, UNSENT = "unsend", "unsending", "unsent"
-DELIVERED = (SENT, UNSEND, UNSENDING, UNSENT)
 
 
 def marketing_agreed() -> ColumnElement[bool]:
@@ -180,10 +187,6 @@ def _variant(broadcast_id: int, shares: tuple[int, ...]) -> ColumnElement[int]:
     )
 
 
-# A sent push: its variant, a button pressed, when it was sent, the first recharge since.
-PushOutcome = tuple[int, bool, datetime | None, datetime | None]
-
-
 class BroadcastRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -253,7 +256,26 @@ class BroadcastRepository:
         return set(result.scalars())
 
     # -- broadcasts ---------------------------------------------------------------------------
-    async def add(self, row: BroadcastRow) -> int:
+    async def add(self, broadcast: NewBroadcast) -> int:
+        row = BroadcastRow(
+            status=broadcast.status,
+            text_zh=broadcast.text_zh,
+            text_en=broadcast.text_en,
+            targets=broadcast.targets,
+            audience=broadcast.audience,
+            campaign_id=broadcast.campaign_id,
+            offer_id=broadcast.offer_id,
+            send_at=broadcast.send_at,
+            variants=broadcast.variants,
+            created_by=broadcast.created_by,
+            created_at=broadcast.created_at,
+            planned_through=0,
+            planned=False,
+            photo=broadcast.photo,
+            links=broadcast.links,
+            urgent=broadcast.urgent,
+            local_time=broadcast.local_time,
+        )
         self._session.add(row)
         await self._session.flush()
         return row.id

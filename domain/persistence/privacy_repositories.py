@@ -19,7 +19,6 @@ from domain.persistence.broadcast_tables import (
 from domain.persistence.consent_tables import PrivacyConsentRow
 from domain.persistence.pin_tables import CustomerPinRow
 from domain.persistence.referral_tables import InviteCodeRow, ReferralRewardRow, ReferralRow
-from domain.persistence.reminder_repositories import PLANNED, SKIPPED
 from domain.persistence.reminder_tables import ReminderOutboxRow, ReminderSubscriptionRow
 from domain.persistence.support_tables import (
     OrderRatingRow,
@@ -41,6 +40,7 @@ from domain.persistence.tables import (
     WalletRow,
 )
 from domain.privacy import PersonalData
+from domain.repositories.reminders import PLANNED, SKIPPED
 from domain.tickets import ERASED_TEXT
 
 # Where an erased customer's chat was: no chat has this id.

@@ -4,7 +4,7 @@ constraint makes idempotent."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,9 +21,7 @@ from domain.persistence.reminder_tables import (
     UnreachableCustomerRow,
 )
 from domain.persistence.tables import CampaignRow, CustomerRow, OfferClaimRow, OfferRow
-
-PLANNED, SENDING, SENT, SKIPPED, FAILED = "planned", "sending", "sent", "skipped", "failed"
-CLAIMS_THAT_COUNT = ("held", "granted")
+from domain.repositories.reminders import CLAIMS_THAT_COUNT, PLANNED, SENDING, SKIPPED
 
 
 class ReminderRepository:
@@ -239,7 +237,7 @@ class ReminderRepository:
         )
         return result.first() is not None
 
-    async def skip(self, reasons: dict[int, str], at: datetime) -> None:
+    async def skip(self, reasons: Mapping[int, str], at: datetime) -> None:
         for reason in set(reasons.values()):
             ids = [outbox_id for outbox_id, r in reasons.items() if r == reason]
             await self._session.execute(

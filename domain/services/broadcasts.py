@@ -38,7 +38,8 @@ from domain.broadcasts import (
 )
 from domain.clock import Clock, utc_now
 from domain.languages import Language, parse_language
-from domain.persistence.broadcast_repositories import (
+from domain.reminders import QuietHours
+from domain.repositories.broadcasts import (
     FAILED,
     PLANNED,
     SENDING,
@@ -47,10 +48,12 @@ from domain.persistence.broadcast_repositories import (
     UNSEND,
     UNSENDING,
     UNSENT,
+    BroadcastUnitOfWork,
+    BroadcastUnitOfWorkFactory,
+    BroadcastView,
+    NewBroadcast,
+    PushView,
 )
-from domain.persistence.broadcast_tables import BroadcastOutboxRow, BroadcastRow
-from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from domain.reminders import QuietHours
 from domain.services.loyalty import campaign_of, held_out
 
 
@@ -192,7 +195,10 @@ class PaidQuote:
 
 class BroadcastService:
     def __init__(
-        self, uow: UnitOfWorkFactory, config: BroadcastConfig | None = None, clock: Clock = utc_now
+        self,
+        uow: BroadcastUnitOfWorkFactory,
+        config: BroadcastConfig | None = None,
+        clock: Clock = utc_now,
     ) -> None:
         self._uow = uow
         self.config = config or BroadcastConfig()
@@ -326,7 +332,7 @@ class BroadcastService:
         )
         async with self._uow() as uow:
             broadcast_id = await uow.broadcasts.add(
-                BroadcastRow(
+                NewBroadcast(
                     status=BroadcastStatus.SCHEDULED.value,
                     text_zh=content.text_zh,
                     text_en=content.text_en,
@@ -338,8 +344,6 @@ class BroadcastService:
                     variants=stored,
                     created_by=staff_id,
                     created_at=now,
-                    planned_through=0,
-                    planned=False,
                     photo=content.photo,
                     links=content.links,
                     urgent=urgent,
@@ -560,7 +564,7 @@ class BroadcastService:
             await uow.commit()
         return zone
 
-    async def _plan_one(self, row: BroadcastRow, top: int, now: datetime) -> int:
+    async def _plan_one(self, row: BroadcastView, top: int, now: datetime) -> int:
         audience = Audience.from_json(row.audience)
         after = row.planned_through
         planned = 0
@@ -609,9 +613,9 @@ class BroadcastService:
 
     async def _check(
         self,
-        uow: UnitOfWork,
-        rows: list[BroadcastOutboxRow],
-        broadcasts: dict[int, BroadcastRow],
+        uow: BroadcastUnitOfWork,
+        rows: Sequence[PushView],
+        broadcasts: dict[int, BroadcastView],
         now: datetime,
     ) -> list[DuePush]:
         customer_ids = [row.customer_id for row in rows]
@@ -687,7 +691,7 @@ class BroadcastService:
 
     @staticmethod
     async def _held_out(
-        uow: UnitOfWork, campaign_id: int | None, customer_ids: Sequence[int]
+        uow: BroadcastUnitOfWork, campaign_id: int | None, customer_ids: Sequence[int]
     ) -> set[int]:
         """Of the customers, those in the control group of the campaign (never told of it)."""
         found = None if campaign_id is None else await uow.reminders.campaign(campaign_id)
@@ -697,7 +701,7 @@ class BroadcastService:
         return {customer for customer in customer_ids if held_out(row, customer)}
 
     async def _about(
-        self, uow: UnitOfWork, broadcast: BroadcastRow, now: datetime
+        self, uow: BroadcastUnitOfWork, broadcast: BroadcastView, now: datetime
     ) -> tuple[PushSkip | None, list[int]]:
         """Whether what the broadcast is about is over or sold out now, and its offers (a
         customer who took one of them gets no push about it). A survey asks about a campaign
@@ -722,7 +726,7 @@ class BroadcastService:
 
     async def _settle_in(
         self,
-        uow: UnitOfWork,
+        uow: BroadcastUnitOfWork,
         outbox_id: int,
         status: str,
         now: datetime,
@@ -772,7 +776,7 @@ class BroadcastService:
         async with self._uow() as uow:
             done = await uow.broadcasts.finish_sent(self._clock())
             await uow.commit()
-        return done
+        return list(done)
 
 
 AUDITED = {
@@ -783,7 +787,7 @@ AUDITED = {
 
 
 async def _audit(
-    uow: UnitOfWork, action: AuditAction, staff_id: int, broadcast_id: int, at: datetime
+    uow: BroadcastUnitOfWork, action: AuditAction, staff_id: int, broadcast_id: int, at: datetime
 ) -> None:
     """The staff action in the audit trail too, in the same transaction."""
     await uow.audit.append(
@@ -791,11 +795,11 @@ async def _audit(
     )
 
 
-def _shares(row: BroadcastRow) -> tuple[int, ...]:
+def _shares(row: BroadcastView) -> tuple[int, ...]:
     return tuple(int(str(v.get("share", 0))) for v in row.variants or []) or (100,)
 
 
-def _text(row: BroadcastRow, variant: int, language: Language) -> str:
+def _text(row: BroadcastView, variant: int, language: Language) -> str:
     """The text of one variant of the broadcast in the language."""
     key = "zh" if language is Language.ZH_CN else "en"
     if row.variants and 0 <= variant < len(row.variants):
@@ -803,7 +807,9 @@ def _text(row: BroadcastRow, variant: int, language: Language) -> str:
     return row.text_zh if language is Language.ZH_CN else row.text_en
 
 
-def _progress(row: BroadcastRow, counts: list[tuple[str, str | None, int]]) -> BroadcastProgress:
+def _progress(
+    row: BroadcastView, counts: Sequence[tuple[str, str | None, int]]
+) -> BroadcastProgress:
     skipped: dict[str, int] = {}
     totals = {PLANNED: 0, SENDING: 0, SENT: 0, FAILED: 0, UNSEND: 0, UNSENDING: 0, UNSENT: 0}
     for status, reason, count in counts:

@@ -18,17 +18,6 @@ from domain.campaigns import Campaign, CampaignStatus, Offer
 from domain.clock import Clock, utc_now
 from domain.holdout import in_control
 from domain.languages import DEFAULT_LANGUAGE, Language, parse_language
-from domain.persistence.reminder_repositories import (
-    FAILED,
-    PLANNED,
-    SENDING,
-    SENT,
-    SKIPPED,
-    ReminderRepository,
-)
-from domain.persistence.reminder_tables import ReminderOutboxRow
-from domain.persistence.tables import CampaignRow, OfferRow
-from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.reminders import (
     WHOLE_CAMPAIGN,
     QuietHours,
@@ -40,6 +29,17 @@ from domain.reminders import (
     parse_key,
     slots_key,
     slots_reminder,
+)
+from domain.repositories.money import CampaignView, OfferView
+from domain.repositories.reminders import (
+    FAILED,
+    PLANNED,
+    SENDING,
+    SENT,
+    SKIPPED,
+    ReminderOutboxView,
+    ReminderRepository,
+    ReminderUnitOfWorkFactory,
 )
 from domain.services.loyalty import campaign_of
 
@@ -100,9 +100,9 @@ class DeliveryProgress:
 
 @dataclass
 class _CampaignNow:
-    row: CampaignRow
+    row: CampaignView
     campaign: Campaign
-    offers: list[OfferRow]
+    offers: Sequence[OfferView]
 
     def slots(self) -> dict[str, SlotsLeft]:
         return {
@@ -113,7 +113,10 @@ class _CampaignNow:
 
 class ReminderService:
     def __init__(
-        self, uow: UnitOfWorkFactory, config: ReminderConfig | None = None, clock: Clock = utc_now
+        self,
+        uow: ReminderUnitOfWorkFactory,
+        config: ReminderConfig | None = None,
+        clock: Clock = utc_now,
     ) -> None:
         self._uow = uow
         self.config = config or ReminderConfig()
@@ -350,7 +353,7 @@ class ReminderService:
 
     def _check(
         self,
-        row: ReminderOutboxRow,
+        row: ReminderOutboxView,
         now: datetime,
         *,
         customer_language: Language | None,
