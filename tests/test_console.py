@@ -45,33 +45,39 @@ async def test_the_consoles_own_words_follow_the_language() -> None:
     assert out.getvalue().startswith("(console: type /start")
 
 
-def test_the_console_keeps_log_lines_out_and_links_invites(tmp_path: Path) -> None:
+def run_console(folder: Path, lines: list[str], **settings: str) -> str:
+    """`python -m bot run` in demo mode in `folder` with no token (the console), `lines` typed
+    one after another; its standard output once the input ended and it stopped cleanly."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "DATABASE"))}
-    env.update(PYTHONPATH=str(ROOT), DEMO_MODE="true", LOG_LEVEL="INFO")
+    env.update(PYTHONPATH=str(ROOT), DEMO_MODE="true", **settings)
     result = subprocess.run(
         [sys.executable, "-m", "bot", "run"],
-        input="/start\n/invite\n",
+        input="".join(f"{line}\n" for line in lines),
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=folder,
         env=env,
         timeout=90,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert " INFO " not in result.stdout and " INFO " not in result.stderr
     # The sweeps under way when the input ended finished quietly: nothing was cut off.
     assert "Traceback" not in result.stderr and " ERROR " not in result.stderr, result.stderr
+    assert " INFO " not in result.stderr
+    return result.stdout
+
+
+def test_the_console_keeps_log_lines_out_and_links_invites(tmp_path: Path) -> None:
+    stdout = run_console(tmp_path, ["/start", "/invite"], LOG_LEVEL="INFO")
+    assert " INFO " not in stdout
     log = (tmp_path / "var" / "bot.log").read_text(encoding="utf-8")
     assert " INFO " in log and "+08:00" in log
-    assert "https://t.me/your_wallet_bot?start=ref_" in result.stdout
+    assert "https://t.me/your_wallet_bot?start=ref_" in stdout
 
 
 def test_staff_at_the_console_answer_a_ticket_and_are_told_it_went(tmp_path: Path) -> None:
     """The console user is staff here: a complaint typed as a customer becomes ticket #1, and
     `/answer 1 …` says the answer was sent (an unknown ticket says so too), never silence."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "DATABASE"))}
-    env.update(PYTHONPATH=str(ROOT), DEMO_MODE="true", ADMIN_IDS="1", CONSOLE_USER_ID="1")
     script = [
         "/start",
         "1",  # agree to the privacy notice
@@ -83,18 +89,8 @@ def test_staff_at_the_console_answer_a_ticket_and_are_told_it_went(tmp_path: Pat
         "/answer 1 已为您处理",
         "/answer 9 再看看",
     ]
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "run"],
-        input="\n".join(script) + "\n",
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=90,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    after_ticket = result.stdout.split("> /answer 1 已为您处理", 1)[1]
+    stdout = run_console(tmp_path, script, ADMIN_IDS="1", CONSOLE_USER_ID="1")
+    after_ticket = stdout.split("> /answer 1 已为您处理", 1)[1]
     answered, unknown = after_ticket.split("> /answer 9 再看看", 1)
     assert "工单 #1" in answered and "已发送" in answered
     assert "找不到工单 #9" in unknown

@@ -16,6 +16,7 @@ import pytest
 from bot.aiogram import AiogramFrontend
 from bot.assembly import App, build_app
 from bot.ptb import PtbFrontend
+from domain.services.registry import Ports
 from domain.services.staff import StaffRole
 from domain.tickets import TicketStatus
 from scheduler.support import StaffChat, relay_support, sweep_support_sla
@@ -145,10 +146,15 @@ async def test_complaint_staff_reply_customer_reply_resolve_and_csat(
 
 @asynccontextmanager
 async def bot_on_clock(
-    frontend: str, api: FakeBotApi, database_url: str, clock: FakeClock, **settings: Any
+    frontend: str,
+    api: FakeBotApi,
+    database_url: str,
+    clock: FakeClock,
+    ports: Ports | None = None,
+    **settings: Any,
 ) -> AsyncIterator[App]:
-    """The product with a fake clock, served by `frontend` ("ptb" or "aiogram") against the
-    fake server."""
+    """The product with a fake clock (and `ports`, the carrier and payment providers, when
+    given), served by `frontend` ("ptb" or "aiogram") against the fake server."""
     app = await build_app(
         make_settings(
             database_url,
@@ -159,6 +165,7 @@ async def bot_on_clock(
             **settings,
         ),
         clock=clock,
+        ports=ports,
     )
     front = PtbFrontend(app) if frontend == "ptb" else AiogramFrontend(app)
     try:

@@ -6,15 +6,11 @@ staff chat is told, and the customer hears how the order ended."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
-from bot.aiogram import AiogramFrontend
-from bot.assembly import App, build_app
-from bot.ptb import PtbFrontend
 from domain.catalogue import ProductKind
 from domain.customers import TelegramProfile
 from domain.integrations.sandbox import SandboxPayments
@@ -24,12 +20,12 @@ from domain.phone import parse_phone_number
 from domain.ports import TopUpResult, TopUpState
 from domain.services.registry import Ports
 from scheduler.jobs import sweep_orders
-from tests.conftest import make_settings
 from tests.e2e.test_support_e2e import (
     CUSTOMER,
     STAFF,
     STAFF_CHAT,
     api,  # noqa: F401  (the fake server with the customer, staff and staff chat)
+    bot_on_clock,
     labels,
     press,
     relay,
@@ -71,30 +67,6 @@ class RefusingRefunds(SandboxPayments):
         return await super().refund(order, reference)
 
 
-@asynccontextmanager
-async def bot(
-    frontend: str, server: FakeBotApi, database_url: str, clock: FakeClock, ports: Ports
-) -> AsyncIterator[App]:
-    settings = make_settings(
-        database_url,
-        demo_mode=True,
-        bot_token=server.token,
-        telegram_api_url=server.base_url,
-        bot_frontend=frontend,
-        admin_ids=str(STAFF.id),
-        staff_chat_id=STAFF_CHAT.id,
-        staff_chat_is_forum=True,
-    )
-    app = await build_app(settings, clock=clock, ports=ports)
-    front = PtbFrontend(app) if frontend == "ptb" else AiogramFrontend(app)
-    try:
-        await front.start()
-        yield app
-    finally:
-        await front.stop()
-        await app.close()
-
-
 @pytest.mark.parametrize("frontend", ["ptb", "aiogram"])
 async def test_staff_refund_a_failed_top_up_from_its_ticket_once(
     api: FakeBotApi,  # noqa: F811
@@ -104,7 +76,12 @@ async def test_staff_refund_a_failed_top_up_from_its_ticket_once(
     clock = FakeClock()
     carrier, provider = SlowCarrier(), RefusingRefunds()
     ports = Ports(carrier, {PaymentMethod.SANDBOX: provider})
-    async with bot(frontend, api, sqlite_url, clock, ports) as app:
+    settings: dict[str, Any] = {
+        "admin_ids": str(STAFF.id),
+        "staff_chat_id": STAFF_CHAT.id,
+        "staff_chat_is_forum": True,
+    }
+    async with bot_on_clock(frontend, api, sqlite_url, clock, ports, **settings) as app:
         services = app.services
         # The customer paid ¥50 through the payment provider; the top-up is still under way.
         profile = TelegramProfile(CUSTOMER.id, CUSTOMER.first_name, None, None, "zh-hans")
