@@ -20,6 +20,7 @@ from domain.persistence.referral_tables import (
 )
 from domain.persistence.tables import CustomerRow, OrderRow, PhoneBindingRow
 from domain.referrals import ReferralStatus
+from domain.repositories.referrals import NewReferral, NewReferralReward, NewShortfall
 
 
 class ReferralRepository:
@@ -53,8 +54,45 @@ class ReferralRepository:
         return None if value is None else int(value)
 
     # -- referrals ------------------------------------------------------------------------------
-    def add(self, row: ReferralRow | ReferralRewardRow | ReferralShortfallRow) -> None:
-        self._session.add(row)
+    def add_referral(self, referral: NewReferral) -> None:
+        self._session.add(
+            ReferralRow(
+                inviter_id=referral.inviter_id,
+                friend_id=referral.friend_id,
+                status=referral.status,
+                joined_at=referral.joined_at,
+                alert_sent=False,
+            )
+        )
+
+    def add_reward(self, reward: NewReferralReward) -> None:
+        self._session.add(
+            ReferralRewardRow(
+                referral_id=reward.referral_id,
+                customer_id=reward.customer_id,
+                side=reward.side,
+                kind=reward.kind,
+                points=reward.points,
+                amount_fen=reward.amount_fen,
+                coupon_code=reward.coupon_code,
+                status=reward.status,
+                created_at=reward.created_at,
+                claim_by=reward.claim_by,
+                notified=False,
+            )
+        )
+
+    def add_shortfall(self, shortfall: NewShortfall) -> None:
+        self._session.add(
+            ReferralShortfallRow(
+                reward_id=shortfall.reward_id,
+                customer_id=shortfall.customer_id,
+                points=shortfall.points,
+                amount_fen=shortfall.amount_fen,
+                at=shortfall.at,
+                alert_sent=False,
+            )
+        )
 
     async def flush(self) -> None:
         await self._session.flush()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,14 +17,6 @@ from domain.clock import Clock, utc_now
 from domain.errors import RecordConflict
 from domain.money import CNY, Money
 from domain.orders import OrderStatus
-from domain.persistence.referral_repositories import ReferralRepository
-from domain.persistence.referral_tables import (
-    ReferralRewardRow,
-    ReferralRow,
-    ReferralShortfallRow,
-)
-from domain.persistence.tables import CampaignRow
-from domain.persistence.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.referrals import (
     AlertReason,
     ReferralRules,
@@ -36,6 +28,18 @@ from domain.referrals import (
     masked_name,
     new_invite_code,
     screen,
+)
+from domain.repositories.money import CampaignView
+from domain.repositories.referrals import (
+    Candidate,
+    NewReferral,
+    NewReferralReward,
+    NewShortfall,
+    ReferralRepository,
+    ReferralRewardView,
+    ReferralUnitOfWork,
+    ReferralUnitOfWorkFactory,
+    ReferralView,
 )
 
 log = logging.getLogger(__name__)
@@ -127,7 +131,7 @@ class ClaimRefused(Exception):
         self.reason = reason
 
 
-def _reward(row: ReferralRewardRow) -> Reward:
+def _reward(row: ReferralRewardView) -> Reward:
     return Reward(
         id=row.id,
         customer_id=row.customer_id,
@@ -142,7 +146,7 @@ def _reward(row: ReferralRewardRow) -> Reward:
     )
 
 
-def _alert(row: ReferralRow) -> StaffAlert:
+def _alert(row: ReferralView) -> StaffAlert:
     return StaffAlert(
         row.id,
         row.inviter_id,
@@ -153,7 +157,7 @@ def _alert(row: ReferralRow) -> StaffAlert:
     )
 
 
-def programme_of(row: CampaignRow) -> Programme | None:
+def programme_of(row: CampaignView) -> Programme | None:
     data = (row.extra or {}).get("referral")
     if not isinstance(data, dict):
         return None
@@ -165,7 +169,7 @@ class SecondApprovalNeeded(Exception):
     approval, if it was the first, is recorded)."""
 
 
-def _programme_among(campaigns: Iterable[CampaignRow], at: datetime) -> Programme | None:
+def _programme_among(campaigns: Iterable[CampaignView], at: datetime) -> Programme | None:
     """The referral rules in force at `at`: those of the live campaign of highest priority."""
     live = [
         row for row in campaigns if row.status == "active" and row.starts_at <= at < row.ends_at
@@ -179,7 +183,7 @@ def _programme_among(campaigns: Iterable[CampaignRow], at: datetime) -> Programm
 
 class ReferralService:
     def __init__(
-        self, uow: UnitOfWorkFactory, clock: Clock = utc_now, two_person_fen: int = 0
+        self, uow: ReferralUnitOfWorkFactory, clock: Clock = utc_now, two_person_fen: int = 0
     ) -> None:
         self._two_person_fen = two_person_fen
         self._uow = uow
@@ -196,7 +200,7 @@ class ReferralService:
             return await self._programme(uow, at or self._clock())
 
     @staticmethod
-    async def _programme(uow: UnitOfWork, at: datetime) -> Programme | None:
+    async def _programme(uow: ReferralUnitOfWork, at: datetime) -> Programme | None:
         return _programme_among(await uow.campaigns.all(), at)
 
     # -- the inviter ----------------------------------------------------------------------------
@@ -287,13 +291,12 @@ class ReferralService:
                     return False
                 if await repo.has_orders(friend_id):
                     return False
-                repo.add(
-                    ReferralRow(
+                repo.add_referral(
+                    NewReferral(
                         inviter_id=inviter_id,
                         friend_id=friend_id,
                         status=ReferralStatus.JOINED,
                         joined_at=self._clock(),
-                        alert_sent=False,
                     )
                 )
                 await uow.commit()
@@ -348,7 +351,7 @@ class ReferralService:
                 return done
 
     def _examined_next(
-        self, candidates: list[tuple[int, int, int, int, int, datetime, str | None]], now: datetime
+        self, candidates: Sequence[Candidate], now: datetime
     ) -> tuple[datetime, int]:
         """Where the next sweep goes on: after the last recharge examined when the batch was
         full, else after everything; never nearer now than the margin, never backwards."""
@@ -412,8 +415,8 @@ class ReferralService:
                 claim_by = None if reasons else now + rules.claim_window
                 for side, customer_id in ((Side.INVITER, inviter_id), (Side.FRIEND, friend_id)):
                     spec = rules.reward(side)
-                    repo.add(
-                        ReferralRewardRow(
+                    repo.add_reward(
+                        NewReferralReward(
                             referral_id=referral_id,
                             customer_id=customer_id,
                             side=side,
@@ -424,7 +427,6 @@ class ReferralService:
                             status=status,
                             created_at=now,
                             claim_by=claim_by,
-                            notified=False,
                         )
                     )
                 await uow.commit()
@@ -593,7 +595,10 @@ class ReferralService:
 
     @staticmethod
     async def _claw_back(
-        uow: UnitOfWork, repo: ReferralRepository, reward: ReferralRewardRow, now: datetime
+        uow: ReferralUnitOfWork,
+        repo: ReferralRepository,
+        reward: ReferralRewardView,
+        now: datetime,
     ) -> None:
         """Take a claimed reward back. Points and wallet money come back as far as the balance
         goes; a coupon code once shown cannot be taken back at all: what could not be taken is
@@ -617,14 +622,13 @@ class ReferralService:
                     break
             short_fen = reward.amount_fen - take
         if short_points or short_fen or reward.kind == RewardKind.COUPON:
-            repo.add(
-                ReferralShortfallRow(
+            repo.add_shortfall(
+                NewShortfall(
                     reward_id=reward.id,
                     customer_id=reward.customer_id,
                     points=short_points,
                     amount_fen=short_fen,
                     at=now,
-                    alert_sent=False,
                 )
             )
             log.warning(
@@ -702,7 +706,12 @@ class ReferralService:
 
 
 async def _audit_review(
-    uow: UnitOfWork, action: AuditAction, referral_id: int, by: int, by_name: str, at: datetime
+    uow: ReferralUnitOfWork,
+    action: AuditAction,
+    referral_id: int,
+    by: int,
+    by_name: str,
+    at: datetime,
 ) -> None:
     kind = ActorKind.STAFF if by else ActorKind.SYSTEM
     entry = AuditEntry(action, kind, by, f"referral:{referral_id}", "", by_name)

@@ -10,10 +10,9 @@ from domain.clock import Clock, utc_now
 from domain.money import Money
 from domain.observations import UNOBSERVED, Observations
 from domain.orders import PaymentMethod, RechargeLimits
-from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.pin import PinRules
 from domain.ports import PaymentProvider, TopUpGateway
-from domain.repositories.money import MoneyUnitOfWorkFactory
+from domain.repositories.services import ServicesUnitOfWorkFactory
 from domain.risk import RiskRules
 from domain.services.audit import AuditTrail
 from domain.services.broadcasts import BroadcastConfig, BroadcastService
@@ -82,7 +81,7 @@ class Services:
 
 
 def build_services(
-    uow: UnitOfWorkFactory,
+    uow: ServicesUnitOfWorkFactory,
     clock: Clock = utc_now,
     *,
     recharge: RechargeConfig | None = None,
@@ -98,36 +97,35 @@ def build_services(
     export_every: timedelta = DEFAULT_EXPORT_EVERY,
     observed: Observations = UNOBSERVED,
 ) -> Services:
-    money: MoneyUnitOfWorkFactory = uow
-    loyalty_service = LoyaltyService(money, loyalty or LoyaltyConfig(), clock)
+    loyalty_service = LoyaltyService(uow, loyalty or LoyaltyConfig(), clock)
     loyalty_service.observed = observed
     orders = recharge or RechargeConfig(limits=DEFAULT_LIMITS)
     fulfilment = FulfilmentService(
-        money, orders, ports.providers, ports.gateway, loyalty_service, clock
+        uow, orders, ports.providers, ports.gateway, loyalty_service, clock
     )
     fulfilment.observed = observed
     staff = StaffDirectory(admin_ids, uow, clock)
     rules = risk or RiskRules(enabled=False)
-    risk_service = RiskService(money, orders, loyalty_service, rules, clock)
+    risk_service = RiskService(uow, orders, loyalty_service, rules, clock)
     paying = PaymentService(
-        money, orders, ports.providers, fulfilment, loyalty_service, risk_service, clock
+        uow, orders, ports.providers, fulfilment, loyalty_service, risk_service, clock
     )
     paying.observed = observed
     return Services(
         customers=CustomerService(uow, clock),
         conversations=ConversationService(uow, clock),
-        ordering=OrderingService(money, orders, loyalty_service, risk_service, clock),
+        ordering=OrderingService(uow, orders, loyalty_service, risk_service, clock),
         paying=paying,
         fulfilment=fulfilment,
         ticket_refunds=TicketRefunds(
             uow, fulfilment, risk.two_person_fen if risk else 0, clock=clock
         ),
-        outcomes=OutcomeService(money, orders, loyalty_service, clock),
+        outcomes=OutcomeService(uow, orders, loyalty_service, clock),
         wallet=WalletService(uow),
         loyalty=loyalty_service,
         campaigns=CampaignCatalogue(uow, clock),
-        rewards=RewardCatalogue(money, clock),
-        coupons=CouponCheckout(money, loyalty_service, clock),
+        rewards=RewardCatalogue(uow, clock),
+        coupons=CouponCheckout(uow, loyalty_service, clock),
         referrals=ReferralService(uow, clock, two_person_fen=risk.two_person_fen if risk else 0),
         staff=staff,
         support=SupportService(uow, support, clock),
