@@ -14,6 +14,7 @@ from domain.persistence.database import create_engine
 from domain.persistence.tables import OfferRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.repositories import UnitOfWorkFactory as UnitsOfWork
+from domain.repositories.money import MoneyUnitOfWorkFactory as MoneyUnitsOfWork
 from tests.conftest import POSTGRES_URL, _drop_postgres_database, _fresh_postgres_database
 from tests.fakes.unit_of_work import FakeUnitOfWorkFactory
 from tests.integration.test_core_statements import a_campaign, a_customer, an_order
@@ -26,6 +27,11 @@ class World:
     that the repositories under test refer to."""
 
     units: UnitsOfWork
+
+    @property
+    def money(self) -> MoneyUnitsOfWork:
+        """The same units of work, with the money repositories."""
+        raise NotImplementedError
 
     async def customer(self) -> int:
         """A registered customer with an empty wallet."""
@@ -51,6 +57,10 @@ class World:
 class FakeWorld(World):
     units: FakeUnitOfWorkFactory
 
+    @property
+    def money(self) -> MoneyUnitsOfWork:
+        return self.units
+
     async def customer(self) -> int:
         customer_id = self.units.database.add_customer()
         async with self.units() as uow:
@@ -69,7 +79,8 @@ class FakeWorld(World):
         return offer.used, offer.spent_fen
 
     async def points(self, customer_id: int) -> int:
-        return self.units.database.tables.points_balances.get(customer_id, 0)
+        kept = self.units.database.tables.points_balances.get(customer_id)
+        return kept.points if kept is not None else 0
 
 
 @dataclass
@@ -77,6 +88,10 @@ class DatabaseWorld(World):
     units: UnitOfWorkFactory
     telegram_ids: int = 0
     offers: int = 0
+
+    @property
+    def money(self) -> MoneyUnitsOfWork:
+        return self.units
 
     async def customer(self) -> int:
         self.telegram_ids += 1

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
-from domain.allowances import UNLIMITED, daily_scope, offer_scope
+from domain.allowances import daily_scope
 from domain.audit import AuditEntry, AuditRecord
 from domain.errors import RecordConflict
 from domain.figures import (
@@ -55,6 +55,7 @@ from domain.repositories import (
     OrderRecord,
     PaymentRecord,
     PhoneBindingRecord,
+    ProductRecord,
     SlotClaim,
     TicketMessageRecord,
     TicketRecord,
@@ -68,40 +69,27 @@ from domain.repositories.campaign_files import (
     RewardToLoad,
 )
 from domain.repositories.pins import PinRecord
-
-
-@dataclass(frozen=True)
-class FakeOffer:
-    """An offer's slots and budget, as far as claims take them."""
-
-    id: int
-    quota: int | None = None
-    used: int = 0
-    budget_fen: int | None = None
-    spent_fen: int = 0
-
-
-@dataclass(frozen=True)
-class FakeClaim:
-    id: int
-    offer_id: int
-    order_id: int
-    customer_id: int
-    cashback_fen: int
-    status: str
-    at: datetime
-
-
-@dataclass(frozen=True)
-class FakePointsEntry:
-    id: int
-    customer_id: int
-    points: int
-    kind: str
-    order_id: int | None
-    idempotency_key: str
-    at: datetime
-    expires_at: datetime | None
+from tests.fakes.money_repositories import (
+    FakeCampaign,
+    FakeCampaignReader,
+    FakeClaim,
+    FakeNoticeRepository,
+    FakeNumberAllowanceRepository,
+    FakeOffer,
+    FakeOfferClaimRepository,
+    FakePointsBalance,
+    FakePointsEntry,
+    FakePointsRepository,
+    FakeProductRepository,
+    FakeRedemption,
+    FakeReward,
+    FakeRewardCoupon,
+    FakeRewardCouponRepository,
+    FakeRewardRepository,
+    FakeRiskCase,
+    FakeRiskRepository,
+    catalogue,
+)
 
 
 @dataclass(frozen=True)
@@ -128,41 +116,9 @@ class DashboardToken:
 
 
 @dataclass(frozen=True)
-class LoadedCampaign:
-    id: int
-    campaign: CampaignToLoad
-
-
-@dataclass(frozen=True)
-class LoadedOfferRow:
-    id: int
-    offer: OfferToLoad
-    used: int = 0
-    spent_fen: int = 0
-
-
-@dataclass(frozen=True)
-class LoadedReward:
-    id: int
-    reward: RewardToLoad
-    redeemed: int = 0
-    active: bool = True
-
-
-@dataclass(frozen=True)
 class Wallet:
     balance_fen: int
     currency: str
-
-
-# The catalogue's products by code, as the first migration seeds them.
-CATALOGUE_KINDS = {
-    **{f"credit-{yuan}": "credit" for yuan in (10, 20, 30, 50, 100, 200, 300, 500)},
-    **{
-        code: "data"
-        for code in ("data-1g-7d", "data-2g-30d", "data-5g-30d", "data-10g-30d", "data-20g-30d")
-    },
-}
 
 
 @dataclass
@@ -175,14 +131,22 @@ class Tables:
     phones: dict[int, PhoneBindingRecord] = field(default_factory=dict)
     verified_phones: set[tuple[int, str]] = field(default_factory=set)
     conversations: dict[tuple[int, int], ConversationRecord] = field(default_factory=dict)
-    points: set[int] = field(default_factory=set)
     orders: dict[int, OrderRecord] = field(default_factory=dict)
     order_events: dict[int, OrderEventRecord] = field(default_factory=dict)
     allowances: dict[tuple[int, str], int] = field(default_factory=dict)
+    # The money tables (`tests/fakes/money_repositories.py`); the catalogue as seeded.
+    products: dict[int, ProductRecord] = field(default_factory=catalogue)
+    campaigns: dict[int, FakeCampaign] = field(default_factory=dict)
     offers: dict[int, FakeOffer] = field(default_factory=dict)
     claims: dict[int, FakeClaim] = field(default_factory=dict)
-    points_balances: dict[int, int] = field(default_factory=dict)
+    points_balances: dict[int, FakePointsBalance] = field(default_factory=dict)
     points_entries: dict[int, FakePointsEntry] = field(default_factory=dict)
+    rewards: dict[int, FakeReward] = field(default_factory=dict)
+    redemptions: dict[int, FakeRedemption] = field(default_factory=dict)
+    reward_coupons: dict[int, FakeRewardCoupon] = field(default_factory=dict)
+    notices: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+    number_allowances: dict[tuple[str, str], int] = field(default_factory=dict)
+    risk_cases: dict[int, FakeRiskCase] = field(default_factory=dict)
     tickets: dict[int, TicketRecord] = field(default_factory=dict)
     messages: dict[int, TicketMessageRecord] = field(default_factory=dict)
     suggestions: dict[int, Suggestion] = field(default_factory=dict)
@@ -196,11 +160,20 @@ class Tables:
     consents: dict[int, Consent] = field(default_factory=dict)
     pins: dict[int, PinRecord] = field(default_factory=dict)
     dashboard_tokens: dict[str, DashboardToken] = field(default_factory=dict)
-    # A campaign file's campaigns, offers and rewards by code; the catalogue's product kinds.
-    loaded_campaigns: dict[str, LoadedCampaign] = field(default_factory=dict)
-    loaded_offers: dict[str, LoadedOfferRow] = field(default_factory=dict)
-    loaded_rewards: dict[str, LoadedReward] = field(default_factory=dict)
-    product_kinds: dict[str, str] = field(default_factory=lambda: dict(CATALOGUE_KINDS))
+
+    @property
+    def points(self) -> set[int]:
+        """The customers with a points balance."""
+        return set(self.points_balances)
+
+    def campaign_named(self, code: str) -> FakeCampaign:
+        return next(c for c in self.campaigns.values() if c.code == code)
+
+    def offer_named(self, code: str) -> FakeOffer:
+        return next(o for o in self.offers.values() if o.code == code)
+
+    def reward_named(self, code: str) -> FakeReward:
+        return next(r for r in self.rewards.values() if r.code == code)
 
     def snapshot(self) -> Tables:
         return Tables(**{f.name: copy.copy(getattr(self, f.name)) for f in fields(self)})
@@ -254,8 +227,19 @@ class FakeDatabase:
         return order_id
 
     def add_offer(self, quota: int | None = None, budget_fen: int | None = None) -> int:
+        """An offer of its own campaign, live a day either side of `now`."""
+        campaign_id = self.tables.next_id("campaigns")
         offer_id = self.tables.next_id("offers")
-        self.tables.offers[offer_id] = FakeOffer(offer_id, quota, 0, budget_fen, 0)
+        code = f"offer-{offer_id}"
+        self.tables.campaigns[campaign_id] = FakeCampaign(
+            campaign_id,
+            code,
+            starts_at=self.now - timedelta(days=1),
+            ends_at=self.now + timedelta(days=1),
+        )
+        self.tables.offers[offer_id] = FakeOffer(
+            offer_id, campaign_id, code, quota=quota, budget_fen=budget_fen
+        )
         return offer_id
 
 
@@ -267,7 +251,7 @@ class FakeUnitOfWork:
         self._database = database
         self._writes = writes
         self.tables = database.tables.snapshot()
-        self._on_commit: list[_Check] = []
+        self._on_commit: list[Callable[[Tables], None]] = []
         self.support = FakeSupportRepository(self)
         self.wallets = FakeWalletRepository(self)
         self.orders = FakeOrderRepository(self)
@@ -278,6 +262,14 @@ class FakeUnitOfWork:
         self.conversations = FakeConversationRepository(self)
         self.points = FakePointsRepository(self)
         self.allowances = FakeAllowanceRepository(self)
+        self.products = FakeProductRepository(self)
+        self.campaigns = FakeCampaignReader(self)
+        self.claims = FakeOfferClaimRepository(self)
+        self.rewards = FakeRewardRepository(self)
+        self.reward_coupons = FakeRewardCouponRepository(self)
+        self.notices = FakeNoticeRepository(self)
+        self.number_allowances = FakeNumberAllowanceRepository(self)
+        self.risk = FakeRiskRepository(self)
         self.privacy = FakePrivacyRepository(self)
         self.consents = FakeConsentRepository(self)
         self.pins = FakePinRepository(self)
@@ -310,7 +302,7 @@ class FakeUnitOfWork:
         self.tables = self._database.tables.snapshot()
         self._on_commit = []
 
-    def check_later(self, check: _Check) -> None:
+    def check_later(self, check: Callable[[Tables], None]) -> None:
         """A unique key the database checks when the added row is flushed (on commit)."""
         self._on_commit.append(check)
 
@@ -480,7 +472,7 @@ class FakeOrderRepository(_Repository):
             return None
         current = order.status
         for claim in claims:
-            if not await _claim(self._uow, claim, order_id, at):
+            if not await self._uow.claims.claim(claim, order_id, at):
                 return None
         moved = self._set(order_id, **values, status=to_status, updated_at=at, last_cause=cause)
         self._event(order_id, current, to_status, cause, at)
@@ -528,24 +520,8 @@ class FakeOrderRepository(_Repository):
     async def grant(self, order_id: int, customer_id: int, grant: Grant, at: datetime) -> bool:
         earning = grant.earning
         if earning is not None:
-            entries = self._t.points_entries.values()
-            if any(e.idempotency_key == earning.key for e in entries):
+            if not await self._uow.points.earn_once(customer_id, earning, at, order_id):
                 return False
-            if customer_id not in self._t.points:
-                raise ValueError(f"customer {customer_id} has no points balance to earn into")
-            entry_id = self._t.next_id("points_entries")
-            self._t.points_entries[entry_id] = FakePointsEntry(
-                entry_id,
-                customer_id,
-                earning.points,
-                "earn",
-                order_id,
-                earning.key,
-                at,
-                earning.expires_at,
-            )
-            balance = self._t.points_balances.get(customer_id, 0)
-            self._t.points_balances[customer_id] = balance + earning.points
         cashback, wallets = grant.cashback, self._uow.wallets
         if cashback is not None and not await wallets.has_entry(cashback.key):
             credited = await wallets.post(
@@ -560,9 +536,7 @@ class FakeOrderRepository(_Repository):
             if not credited:
                 raise ValueError(f"order {order_id}: its customer has no wallet to grant to")
         if grant.claims:
-            for claim in list(self._t.claims.values()):
-                if claim.order_id == order_id and claim.status == "held":
-                    self._t.claims[claim.id] = replace(claim, status="granted")
+            await self._uow.claims.grant_all(order_id)
         return True
 
     async def start_payment(
@@ -659,33 +633,6 @@ class FakeOrderRepository(_Repository):
                 self._set(order.id, phone_digits=digits[:3] + "****" + digits[7:11])
 
 
-async def _claim(uow: FakeUnitOfWork, slot: SlotClaim, order_id: int, at: datetime) -> bool:
-    """A slot of the offer for the order, and one of the customer's uses, if both are left."""
-    tables = uow.tables
-    scope = offer_scope(slot.offer_id)
-    limit = UNLIMITED if slot.uses_per_customer is None else slot.uses_per_customer
-    if not await uow.allowances.take(slot.customer_id, scope, 1, limit):
-        return False
-    offer = tables.offers.get(slot.offer_id)
-    if (
-        offer is None
-        or (offer.quota is not None and offer.used >= offer.quota)
-        or (offer.budget_fen is not None and offer.spent_fen + slot.cashback_fen > offer.budget_fen)
-    ):
-        await uow.allowances.give_back(slot.customer_id, scope, 1)
-        return False
-    if any(c.offer_id == slot.offer_id and c.order_id == order_id for c in tables.claims.values()):
-        raise RecordConflict(f"offer_claims: offer {slot.offer_id}, order {order_id} exists")
-    tables.offers[offer.id] = replace(
-        offer, used=offer.used + 1, spent_fen=offer.spent_fen + slot.cashback_fen
-    )
-    claim_id = tables.next_id("claims")
-    tables.claims[claim_id] = FakeClaim(
-        claim_id, slot.offer_id, order_id, slot.customer_id, slot.cashback_fen, "held", at
-    )
-    return True
-
-
 class FakePaymentRepository(_Repository):
     async def add(self, order_id: int, payment: NewPayment) -> int:
         if payment.amount_fen is None or payment.currency is None:
@@ -773,13 +720,6 @@ class FakeAuditTrail(_Repository):
     async def all_in_order(self) -> AsyncIterator[AuditRecord]:
         for record_id in sorted(self._t.audit):
             yield self._t.audit[record_id]
-
-
-class FakePointsRepository(_Repository):
-    def open(self, customer_id: int) -> None:
-        if customer_id in self._t.points:
-            self._uow.check_later(_Raise("points_balances", customer_id))
-        self._t.points.add(customer_id)
 
 
 class FakePrivacyRepository(_Repository):
@@ -1367,34 +1307,48 @@ class FakeWalletRepository(_Repository):
 
 
 class FakeCampaignFileRepository(_Repository):
+    """Loads into the same campaigns, offers and rewards the money repositories read."""
+
     async def save_campaign(self, campaign: CampaignToLoad) -> int:
-        kept = self._t.loaded_campaigns.get(campaign.code)
+        kept = next((c for c in self._t.campaigns.values() if c.code == campaign.code), None)
         campaign_id = kept.id if kept is not None else self._t.next_id("campaigns")
-        self._t.loaded_campaigns[campaign.code] = LoadedCampaign(campaign_id, campaign)
+        values = {f.name: getattr(campaign, f.name) for f in fields(CampaignToLoad)}
+        self._t.campaigns[campaign_id] = FakeCampaign(campaign_id, **values)
         return campaign_id
 
+    def _offer(self, code: str) -> FakeOffer | None:
+        return next((o for o in self._t.offers.values() if o.code == code), None)
+
     async def offer(self, code: str) -> LoadedOffer | None:
-        kept = self._t.loaded_offers.get(code)
-        return LoadedOffer(kept.offer.campaign_id, kept.used) if kept is not None else None
+        kept = self._offer(code)
+        return LoadedOffer(kept.campaign_id, kept.used) if kept is not None else None
 
     async def save_offer(self, offer: OfferToLoad) -> None:
-        kept = self._t.loaded_offers.get(offer.code)
+        kept = self._offer(offer.code)
         if kept is None:
-            kept = LoadedOfferRow(self._t.next_id("offers"), offer)
-        self._t.loaded_offers[offer.code] = replace(kept, offer=offer)
+            kept = FakeOffer(self._t.next_id("offers"), offer.campaign_id, offer.code)
+        values = {f.name: getattr(offer, f.name) for f in fields(OfferToLoad)}
+        self._t.offers[kept.id] = replace(kept, **values)
+
+    def _reward(self, code: str) -> FakeReward | None:
+        return next((r for r in self._t.rewards.values() if r.code == code), None)
 
     async def redeemed(self, reward_code: str) -> int | None:
-        kept = self._t.loaded_rewards.get(reward_code)
+        kept = self._reward(reward_code)
         return kept.redeemed if kept is not None else None
 
     async def save_reward(self, reward: RewardToLoad) -> None:
-        kept = self._t.loaded_rewards.get(reward.code)
+        values = {f.name: getattr(reward, f.name) for f in fields(RewardToLoad)}
+        kept = self._reward(reward.code)
         if kept is None:
-            kept = LoadedReward(self._t.next_id("rewards"), reward)
-        self._t.loaded_rewards[reward.code] = replace(kept, reward=reward)
+            reward_id = self._t.next_id("rewards")
+            self._t.rewards[reward_id] = FakeReward(reward_id, **values)
+        else:
+            self._t.rewards[kept.id] = replace(kept, **values)
 
     async def product_kind(self, code: str) -> str | None:
-        return self._t.product_kinds.get(code)
+        found = (p.kind for p in self._t.products.values() if p.code == code)
+        return next(found, None)
 
 
 class FakeOffersSeen:

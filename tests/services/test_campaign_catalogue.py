@@ -32,18 +32,17 @@ async def test_a_file_loads_and_loads_again_over_itself_keeping_what_was_used() 
     catalogue = CampaignCatalogue(units, ManualClock(NOW))
     assert await catalogue.load(parse_campaign_file(GOOD)) == LoadReport(1, 2, 1)
     tables = units.database.tables
-    tables.loaded_offers["double"] = replace(tables.loaded_offers["double"], used=40)
-    tables.loaded_rewards["coupon-5"] = replace(tables.loaded_rewards["coupon-5"], redeemed=7)
+    double, coupon = tables.offer_named("double"), tables.reward_named("coupon-5")
+    tables.offers[double.id] = replace(double, used=40)
+    tables.rewards[coupon.id] = replace(coupon, redeemed=7)
     await catalogue.load(parse_campaign_file(GOOD.replace("quota = 100", "quota = 60")))
     tables = units.database.tables
-    assert (tables.loaded_offers["double"].used, tables.loaded_offers["double"].offer.quota) == (
-        40,
-        60,
-    )
-    assert tables.loaded_rewards["coupon-5"].redeemed == 7
-    [campaign] = tables.loaded_campaigns.values()
-    assert campaign.campaign.loaded_at == NOW
-    assert campaign.campaign.extra["countdown_minutes"] == [1440, 120]
+    double = tables.offer_named("double")
+    assert (double.used, double.quota) == (40, 60)
+    assert tables.reward_named("coupon-5").redeemed == 7
+    [campaign] = tables.campaigns.values()
+    assert campaign.loaded_at == NOW
+    assert campaign.extra["countdown_minutes"] == [1440, 120]
 
 
 @pytest.mark.parametrize(
@@ -59,16 +58,17 @@ async def test_a_file_asking_for_less_than_was_used_loads_nothing(text: str, sai
     catalogue = CampaignCatalogue(units, ManualClock(NOW))
     await catalogue.load(parse_campaign_file(GOOD))
     tables = units.database.tables
-    tables.loaded_offers["double"] = replace(tables.loaded_offers["double"], used=40)
-    tables.loaded_rewards["coupon-5"] = replace(tables.loaded_rewards["coupon-5"], redeemed=7)
+    double, coupon = tables.offer_named("double"), tables.reward_named("coupon-5")
+    tables.offers[double.id] = replace(double, used=40)
+    tables.rewards[coupon.id] = replace(coupon, redeemed=7)
     before = units.database.commits
     with pytest.raises(CampaignFileError, match=said):
         await catalogue.load(
             parse_campaign_file(text.replace('name_en = "Festival"', 'name_en = "New"'))
         )
     assert units.database.commits == before
-    [campaign] = units.database.tables.loaded_campaigns.values()
-    assert campaign.campaign.name_en == "Festival"
+    [campaign] = units.database.tables.campaigns.values()
+    assert campaign.name_en == "Festival"
 
 
 async def test_an_offer_of_another_campaign_is_refused() -> None:
@@ -98,8 +98,8 @@ def _with_risk(section: str) -> str:
 async def test_a_risk_section_is_kept_with_the_campaign_in_fen() -> None:
     units = FakeUnitOfWorkFactory()
     await CampaignCatalogue(units, ManualClock(NOW)).load(parse_campaign_file(_with_risk(RISK)))
-    [campaign] = units.database.tables.loaded_campaigns.values()
-    assert campaign.campaign.extra["risk"] == {
+    [campaign] = units.database.tables.campaigns.values()
+    assert campaign.extra["risk"] == {
         "orders_per_hour": 2,
         "amount_per_hour_fen": 30_050,
         "new_account_large_fen": 10_000,
@@ -107,8 +107,8 @@ async def test_a_risk_section_is_kept_with_the_campaign_in_fen() -> None:
     }
     # Loaded again without it, the campaign's limits are gone: the settings' stand.
     await CampaignCatalogue(units, ManualClock(NOW)).load(parse_campaign_file(GOOD))
-    [campaign] = units.database.tables.loaded_campaigns.values()
-    assert "risk" not in campaign.campaign.extra
+    [campaign] = units.database.tables.campaigns.values()
+    assert "risk" not in campaign.extra
 
 
 @pytest.mark.parametrize(
@@ -140,5 +140,5 @@ async def test_a_bad_risk_limit_is_refused_naming_it_and_nothing_is_loaded(
     assert said in refused.value.message
     assert refused.value.line == text.split("\n").index(line) + 1
     assert units.database.commits == before
-    [campaign] = units.database.tables.loaded_campaigns.values()
-    assert campaign.campaign.name_en == "Festival"
+    [campaign] = units.database.tables.campaigns.values()
+    assert campaign.name_en == "Festival"
