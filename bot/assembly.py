@@ -229,6 +229,7 @@ async def build_app(
     conversation = build_conversation(services)
     conversation.bot_username = settings.bot_username
     services.broadcasts.bot_username = settings.bot_username
+    services.figures.fen_per_100_points = settings.points_value_fen_per_100
     conversation.staff_chat_id = settings.staff_chat_id
     conversation.dashboard_url = settings.dashboard_base_url
     return App(

@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     # Points: earned per yuan recharged; warn this many days before points lapse.
     points_per_yuan: int = Field(default=1, ge=0)
     points_warn_days: int = Field(default=14, ge=1)
+    # What 100 bonus points cost a campaign, in fen (the dashboard's cost of an offer).
+    points_value_fen_per_100: int = Field(default=100, ge=0, le=1_000_000)
 
     # Referrals: the bot's @username for invite links (else asked with getMe); sweep interval.
     bot_username: str | None = None

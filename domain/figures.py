@@ -106,10 +106,37 @@ class OfferFigures:
     quota: int | None
     used: int
     claims: int  # granted claims in the period
-    cashback_fen: int  # cash-back of those claims
+    cashback_fen: int  # all the wallet money those claims returned (red packets and cash-back)
     sold_out_at: datetime | None
     # (hour, slots left at its end) for each hour a slot was taken; only with a quota.
     burn_down: list[tuple[datetime, int]]
+    # What those claims cost by kind: of the wallet money, the red packets; bonus points
+    # beyond the base; discounts off the price.
+    red_packet_fen: int = 0
+    bonus_points: int = 0
+    discount_fen: int = 0
+    # A coupon offer: its codes handed out in the period (None: not a coupon offer).
+    coupons_issued: int | None = None
+
+    @property
+    def cash_back_fen(self) -> int:
+        """The percentage cash-back of the claims (their wallet money less red packets)."""
+        return self.cashback_fen - self.red_packet_fen
+
+    def points_fen(self, fen_per_100_points: int) -> int:
+        """The bonus points at `fen_per_100_points` for each 100, in fen (half up)."""
+        return (2 * self.bonus_points * fen_per_100_points + 100) // 200
+
+    def cost_fen(self, fen_per_100_points: int) -> int:
+        """Everything the claims cost: red packets, cash-back, discounts and bonus points."""
+        return self.cashback_fen + self.discount_fen + self.points_fen(fen_per_100_points)
+
+    @property
+    def redemption_rate(self) -> float | None:
+        """Coupons used (granted claims) per coupon handed out in the period; None when none
+        was handed out (or it is no coupon offer). A code shared or published elsewhere
+        counts its every use, so this may pass 100 %."""
+        return self.claims / self.coupons_issued if self.coupons_issued else None
 
 
 @dataclass(frozen=True)

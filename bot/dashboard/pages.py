@@ -191,6 +191,7 @@ async def funnel(services: Services, t: Texts, scope: Scope) -> Page:
 async def offers(services: Services, t: Texts, scope: Scope) -> Page:
     campaign_id = scope.campaign.id if scope.campaign else None
     figures = await services.figures.offers(scope.period, campaign_id)
+    per_100 = services.figures.fen_per_100_points
     rows: list[list[Cell]] = []
     charts: list[Chart] = []
     for offer in figures:
@@ -204,7 +205,14 @@ async def offers(services: Services, t: Texts, scope: Scope) -> Page:
                 offer.quota,
                 offer.used,
                 offer.claims,
-                yuan(offer.cashback_fen),
+                yuan(offer.red_packet_fen),
+                yuan(offer.cash_back_fen),
+                offer.bonus_points,
+                yuan(offer.points_fen(per_100)),
+                yuan(offer.discount_fen),
+                yuan(offer.cost_fen(per_100)),
+                offer.coupons_issued,
+                share(offer.redemption_rate),
                 sold_out,
             ]
         )
@@ -227,12 +235,20 @@ async def offers(services: Services, t: Texts, scope: Scope) -> Page:
             t("dashboard.quota"),
             t("dashboard.used"),
             t("dashboard.claims"),
+            t("dashboard.cost.red_packets"),
+            t("dashboard.cost.cash_back"),
+            t("dashboard.cost.bonus_points"),
+            t("dashboard.cost.points_value"),
+            t("dashboard.cost.discounts"),
             t("dashboard.cost"),
+            t("dashboard.coupons_issued"),
+            t("dashboard.redemption_rate"),
             t("dashboard.sold_out_at"),
         ],
         rows,
     )
-    return Page(tables=[table], charts=charts, notes=[t("dashboard.note.offers")])
+    note = t("dashboard.note.offers", value=yuan(per_100))
+    return Page(tables=[table], charts=charts, notes=[note])
 
 
 async def points(services: Services, t: Texts, scope: Scope) -> Page:

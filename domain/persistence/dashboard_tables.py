@@ -30,6 +30,20 @@ class DashboardTokenRow(Base):
     __table_args__ = (Index("ix_dashboard_tokens_expires_at", "expires_at"),)
 
 
+class StaffDigestRow(Base):
+    """The staff chat's digest of one local day (`day`, "YYYY-MM-DD"): sent once, however many
+    processes and restarts. A sender claims it until `claimed_until` (a sender that stopped
+    midway is followed by the next once that passes) and records it `sent_at` once Telegram
+    accepted it."""
+
+    __tablename__ = "staff_digests"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
 # The dashboard's figures read completed recharges by the time they completed, and customers by
 # when they came: indexes for those reads (the recharge one holds what the sums need).
 _ORDERS = OrderRow.__table__.c

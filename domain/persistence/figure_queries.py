@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, and_, case, distinct, exists, func, select
 
+from domain.campaigns import OfferKind
 from domain.figures import (
     Funnel,
     FunnelStep,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 
 GRANTED = "granted"
 RECHARGE = OrderPurpose.RECHARGE.value
+COUPON = OfferKind.COUPON.value
 COMPLETED = OrderStatus.COMPLETED.value
 
 
@@ -236,32 +238,53 @@ class FigureQueries:
         return [tuple(row) for row in rows]  # type: ignore[misc]
 
     async def offers(self, period: Period, campaign_id: int | None = None) -> list[OfferFigures]:
-        in_period = and_(
-            OfferClaimRow.offer_id == OfferRow.id,
-            OfferClaimRow.status == GRANTED,
-            OfferClaimRow.at >= period.start,
-            OfferClaimRow.at < period.end,
+        """Each offer's slots, and its claims granted in the period with what they cost by
+        kind; a coupon offer also with the codes handed out in the period."""
+        claimed = (
+            select(
+                OfferClaimRow.offer_id.label("offer_id"),
+                func.count().label("n"),
+                func.sum(OfferClaimRow.cashback_fen).label("cashback"),
+                func.sum(OfferClaimRow.red_packet_fen).label("red_packet"),
+                func.sum(OfferClaimRow.bonus_points).label("points"),
+                func.sum(OfferClaimRow.discount_fen).label("discount"),
+            )
+            .where(
+                OfferClaimRow.status == GRANTED,
+                OfferClaimRow.at >= period.start,
+                OfferClaimRow.at < period.end,
+            )
+            .group_by(OfferClaimRow.offer_id)
+            .subquery()
         )
-        claims = select(func.count()).where(in_period).correlate(OfferRow).scalar_subquery()
-        cashback = (
-            select(func.coalesce(func.sum(OfferClaimRow.cashback_fen), 0))
-            .where(in_period)
-            .correlate(OfferRow)
-            .scalar_subquery()
+        statement = (
+            select(
+                OfferRow.id,
+                OfferRow.code,
+                OfferRow.kind,
+                OfferRow.quota,
+                OfferRow.used,
+                OfferRow.params,
+                func.coalesce(claimed.c.n, 0),
+                func.coalesce(claimed.c.cashback, 0),
+                func.coalesce(claimed.c.red_packet, 0),
+                func.coalesce(claimed.c.points, 0),
+                func.coalesce(claimed.c.discount, 0),
+            )
+            .outerjoin(claimed, claimed.c.offer_id == OfferRow.id)
+            .order_by(OfferRow.id)
         )
-        statement = select(
-            OfferRow.id,
-            OfferRow.code,
-            OfferRow.kind,
-            OfferRow.quota,
-            OfferRow.used,
-            claims,
-            cashback,
-        ).order_by(OfferRow.id)
         if campaign_id is not None:
             statement = statement.where(OfferRow.campaign_id == campaign_id)
+        rows = (await self._uow.session.execute(statement)).all()
+        coupon_codes = {
+            row.id: str(row.params["coupon_code"]).upper()
+            for row in rows
+            if row.kind == COUPON and (row.params or {}).get("coupon_code")
+        }
+        issued = await self._coupons_issued(period, set(coupon_codes.values()))
         figures = []
-        for offer_id, code, kind, quota, used, n, fen in await self._uow.session.execute(statement):
+        for offer_id, code, kind, quota, used, _, n, fen, red, points, discount in rows:
             sold_out, burn = None, []
             if quota is not None:
                 burn = await self._burn_down(offer_id, quota)
@@ -274,9 +297,43 @@ class FigureQueries:
                         .limit(1)
                     )
             figures.append(
-                OfferFigures(offer_id, code, kind, quota, used, int(n), int(fen), sold_out, burn)
+                OfferFigures(
+                    offer_id,
+                    code,
+                    kind,
+                    quota,
+                    used,
+                    int(n),
+                    int(fen),
+                    sold_out,
+                    burn,
+                    red_packet_fen=int(red),
+                    bonus_points=int(points),
+                    discount_fen=int(discount),
+                    coupons_issued=(
+                        issued.get(coupon_codes[offer_id], 0) if offer_id in coupon_codes else None
+                    ),
+                )
             )
         return figures
+
+    async def _coupons_issued(self, period: Period, codes: set[str]) -> dict[str, int]:
+        """How many times each coupon code was handed out in the period: a referral reward of
+        that coupon claimed (the code shown to its customer)."""
+        if not codes:
+            return {}
+        rewards = ReferralRewardRow
+        rows = await self._uow.session.execute(
+            select(rewards.coupon_code, func.count())
+            .where(
+                rewards.kind == COUPON,
+                rewards.coupon_code.in_(codes),
+                rewards.claimed_at >= period.start,
+                rewards.claimed_at < period.end,
+            )
+            .group_by(rewards.coupon_code)
+        )
+        return {str(code): int(n) for code, n in rows}
 
     async def _burn_down(self, offer_id: int, quota: int) -> list[tuple[datetime, int]]:
         hour = _hour_of(OfferClaimRow.at, self._dialect).label("hour")

@@ -28,7 +28,17 @@ CLAIMS = cast(Table, OfferClaimRow.__table__)
 WALLETS = cast(Table, WalletRow.__table__)
 WALLET_ENTRIES = cast(Table, WalletEntryRow.__table__)
 HELD, GRANTED = "held", "granted"
-CLAIM_COLUMNS = ("offer_id", "order_id", "customer_id", "cashback_fen", "status", "at")
+CLAIM_COLUMNS = (
+    "offer_id",
+    "order_id",
+    "customer_id",
+    "cashback_fen",
+    "red_packet_fen",
+    "bonus_points",
+    "discount_fen",
+    "status",
+    "at",
+)
 
 
 def take_slot() -> Update:

@@ -48,7 +48,8 @@ _OFFERS = cast(Table, OfferRow.__table__)
 _CLAIMS = cast(Table, OfferClaimRow.__table__)
 
 # The quota path, built once with bound parameters (offer_id, order_id, customer_id,
-# cashback_fen, status, at): it runs for every paid order of a live campaign.
+# cashback_fen, red_packet_fen, bonus_points, discount_fen, status, at): it runs for every
+# paid order of a live campaign.
 _TAKE_SLOT = take_slot()
 _RECORD_CLAIM = insert(_CLAIMS)
 
@@ -244,6 +245,9 @@ class OfferClaimRepository(Repository):
             **values,
             order_id=order_id,
             customer_id=slot.customer_id,
+            red_packet_fen=slot.red_packet_fen,
+            bonus_points=slot.bonus_points,
+            discount_fen=slot.discount_fen,
             status=HELD,
             at=at,
         )

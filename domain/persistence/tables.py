@@ -268,7 +268,13 @@ class OfferRow(Base):
 
 class OfferClaimRow(Base):
     """One order's use of one offer: held when the paid order is sent to the carrier, granted
-    on completion, released on failure."""
+    on completion, released on failure; with what it costs the campaign, by kind.
+
+    `cashback_fen` is all the wallet money the claim returns (and takes of the offer's
+    budget): its red packet (`red_packet_fen`, of a red-packet, first-recharge or denomination
+    offer) or its percentage cash-back (the rest). `bonus_points`: the points it adds beyond
+    the base (a first-recharge bonus, a multiplier's extra); `discount_fen`: what it takes off
+    the price (a coupon, a bundle)."""
 
     __tablename__ = "offer_claims"
     __table_args__ = (UniqueConstraint("offer_id", "order_id"),)
@@ -278,6 +284,9 @@ class OfferClaimRow(Base):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     cashback_fen: Mapped[int] = mapped_column(Integer, default=0)
+    red_packet_fen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    bonus_points: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    discount_fen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     status: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(UtcDateTime())
 

@@ -334,14 +334,19 @@ class OrderChange:
 
 @dataclass(frozen=True)
 class SlotClaim:
-    """A slot of an offer that a customer's order takes, with the cash-back it spends of the
-    offer's budget."""
+    """A slot of an offer that a customer's order takes, with the wallet money it returns
+    (all of it spent of the offer's budget) and what else it costs the campaign."""
 
     offer_id: int
     customer_id: int
     cashback_fen: int = 0
     # How many of the customer's orders may hold or be granted the offer (None: any).
     uses_per_customer: int | None = None
+    # Of `cashback_fen`, what is a red packet (the rest is percentage cash-back).
+    red_packet_fen: int = 0
+    # Points beyond the base the offer adds, and what it takes off the price.
+    bonus_points: int = 0
+    discount_fen: int = 0
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,10 @@ def push_outcomes(sent: list[SentMessage]) -> list[PushOutcome]:
 
 
 class DashboardFigures:
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, fen_per_100_points: int = 100) -> None:
         self._uow = uow
+        # What 100 bonus points cost a campaign, in fen (an offer's cost counts them so).
+        self.fen_per_100_points = fen_per_100_points
 
     async def orders_by_status(self) -> dict[OrderStatus, int]:
         async with self._uow.read() as uow:

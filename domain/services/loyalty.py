@@ -206,6 +206,25 @@ def quote_from_json(data: dict[str, Any]) -> Quote:
     )
 
 
+# Offers whose wallet money is a red packet (the rest of the kinds that return money give
+# percentage cash-back).
+RED_PACKETS = frozenset(
+    {OfferKind.RED_PACKET, OfferKind.FIRST_RECHARGE, OfferKind.DENOMINATION_BONUS}
+)
+
+
+def multiplier_points(quote: Quote) -> dict[str, int]:
+    """The points a quote's multiplier offer adds beyond ×1, by its offer code: the points
+    not of a bonus, less what they would be without the multiplier. Of several multipliers
+    only the highest applies (the first of them, on a tie)."""
+    chosen = max(quote.benefits, key=lambda b: b.multiplier_percent, default=None)
+    if chosen is None or chosen.multiplier_percent <= 100:
+        return {}
+    multiplied = quote.points - sum(b.extra_points for b in quote.benefits)
+    extra = multiplied - multiplied * 100 // chosen.multiplier_percent
+    return {chosen.offer: extra} if extra > 0 else {}
+
+
 def end_of_twelfth_month(earned_at: datetime, months: int = 12) -> datetime:
     """Points earned in November 2026 lapse at the end of November 2027 (Beijing time)."""
     local = earned_at.astimezone(CHINA)
@@ -404,12 +423,16 @@ class LoyaltyService:
         """The slots `order` has still to take for the benefits of `quote`, by offer code."""
         claimed = {c.offer_id for c in await uow.claims.of_order(order.id)}
         offers = await uow.campaigns.offers_by_code([b.offer for b in quote.benefits])
+        multiplied = multiplier_points(quote)
         return {
             benefit.offer: SlotClaim(
                 offer.id,
                 order.customer_id,
                 benefit.cashback.fen,
                 offer_of(offer).uses_per_customer,
+                red_packet_fen=benefit.cashback.fen if benefit.kind in RED_PACKETS else 0,
+                bonus_points=benefit.extra_points + multiplied.get(benefit.offer, 0),
+                discount_fen=benefit.discount.fen,
             )
             for benefit in quote.benefits
             if (offer := offers.get(benefit.offer)) is not None and offer.id not in claimed

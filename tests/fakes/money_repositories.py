@@ -97,6 +97,9 @@ class FakeClaim:
     cashback_fen: int
     status: str
     at: datetime
+    red_packet_fen: int = 0
+    bonus_points: int = 0
+    discount_fen: int = 0
 
 
 @dataclass(frozen=True)
@@ -371,7 +374,16 @@ class FakeOfferClaimRepository(_Repository):
         )
         claim_id = self._t.next_id("claims")
         self._t.claims[claim_id] = FakeClaim(
-            claim_id, slot.offer_id, order_id, slot.customer_id, slot.cashback_fen, HELD, at
+            claim_id,
+            slot.offer_id,
+            order_id,
+            slot.customer_id,
+            slot.cashback_fen,
+            HELD,
+            at,
+            slot.red_packet_fen,
+            slot.bonus_points,
+            slot.discount_fen,
         )
         return True
 
