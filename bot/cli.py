@@ -139,13 +139,20 @@ async def _dashboard(app: App, frontend: str) -> web.AppRunner | None:
         secure_cookie=(app.settings.dashboard_base_url or "").startswith("https://"),
         zone=ZoneInfo(app.settings.reminder_timezone),
         refresh_seconds=app.settings.dashboard_refresh_seconds,
+        outbound=app.delivery,
     )
     return await start_dashboard(deps, *listen)
 
 
 async def serve_dashboard(settings: Settings) -> int:
     """`python -m bot dashboard`: the dashboard alone, until SIGINT or SIGTERM."""
+    from bot.aiogram import Sender, build_bot
+
     app = await build_app(settings)
+    # Staff's test pushes from the broadcast page go out through the Bot API (no updates read).
+    bot = build_bot(settings) if settings.token else None
+    if bot is not None:
+        app.outbound.attach(Sender(bot))
     try:
         runner = await _dashboard(app, "none")
         if runner is None:
@@ -156,6 +163,8 @@ async def serve_dashboard(settings: Settings) -> int:
         finally:
             await runner.cleanup()
     finally:
+        if bot is not None:
+            await bot.session.close()
         await app.close()
     return 0
 

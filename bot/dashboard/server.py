@@ -22,15 +22,21 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from bot.dashboard import broadcasts as bc
 from bot.dashboard.exports import XLSX_TYPE, as_csv, as_xlsx
 from bot.dashboard.metrics import CONTENT_TYPE, BotMetrics
 from bot.dashboard.pages import PAGES, SUPERVISORS_ONLY, Page, PageBuilder, Scope
+from domain.broadcasts import MAX_SEGMENT_DAYS, PushTarget
 from domain.clock import Clock, utc_now
 from domain.figures import Period
 from domain.languages import DEFAULT_LANGUAGE, Language
 from domain.persistence.migrate import current_revision, head_revision
+from domain.phone import Carrier
 from domain.services.dashboard_access import DashboardSession
 from domain.services.registry import Services
+from handlers.contract import Notifier
+from handlers.features.broadcast_desk import MAX_PUSH_CHARS
+from handlers.features.broadcasts import TARGET_LABELS
 from handlers.i18n import Texts, texts
 
 log = logging.getLogger(__name__)
@@ -70,6 +76,9 @@ class DashboardDeps:
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     # How often an open page's figures are read again and pushed to it when they changed.
     refresh_seconds: float = 5.0
+    # Where a staff member's test push goes out (the bot's delivery port); None: this process
+    # cannot send to Telegram, and the broadcast page says so.
+    outbound: Notifier | None = None
 
 
 DEPS = web.AppKey("dashboard", DashboardDeps)
@@ -101,6 +110,10 @@ def build_dashboard(deps: DashboardDeps) -> web.Application:
     app.router.add_get("/p/{page}", page)
     app.router.add_get("/events", events)
     app.router.add_get("/export/{page}/{table}.{kind}", export)
+    app.router.add_get("/broadcasts", broadcasts_page)
+    app.router.add_post("/broadcasts", compose_broadcast)
+    app.router.add_get("/broadcasts/progress", broadcasts_progress)
+    app.router.add_post(r"/broadcasts/{broadcast:\d{1,12}}/{action}", control_broadcast)
     app.router.add_static("/static/", STATIC, append_version=False)
     return app
 
@@ -401,6 +414,171 @@ async def export(request: web.Request) -> web.StreamResponse:
             "Content-Disposition": f'attachment; filename="{filename}"',
         },
     )
+
+
+# -- the broadcast page -----------------------------------------------------------------------
+async def _staff_page(request: web.Request) -> tuple[DashboardSession, Texts] | web.Response:
+    session = await _session(request)
+    if session is None:
+        return _needs_sign_in(request)
+    return session, await _language(request, session)
+
+
+async def _render_broadcasts(
+    request: web.Request,
+    session: DashboardSession,
+    t: Texts,
+    draft: bc.Draft | None = None,
+    *,
+    status: int = 200,
+    notice: str | None = None,
+    reach: bc.ReachShown | None = None,
+) -> web.Response:
+    deps = request.app[DEPS]
+    service = deps.services.broadcasts
+    campaigns = await service.campaigns()
+    draft = draft or bc.Draft()
+    if reach is None and not draft.errors:
+        reach = await bc.reach_of(t, service, draft)
+    zone = service.config.timezone
+    items = [bc.listed(t, item, zone) for item in await service.recent(bc.LISTED)]
+    return _render(
+        request,
+        "broadcasts.html",
+        t,
+        status=status,
+        csrf=session.csrf,
+        page="broadcasts",
+        pages=await _pages_for(request, session),
+        query="",
+        draft=draft,
+        checked=bc.checked,
+        reach=reach,
+        reviewed=draft.fingerprint() if reach is not None else "",
+        audience=bc.audience_words(t, draft, campaigns),
+        notice=notice,
+        campaigns=campaigns,
+        language=t.language,
+        targets=[(target.value, t(TARGET_LABELS[target])) for target in PushTarget],
+        tiers=[(str(int(tier)), t(f"tier.{tier.key}")) for tier in bc.TIERS],
+        carriers=[(carrier.value, t(f"carrier.{carrier.value}")) for carrier in Carrier],
+        paid_allowed=service.config.paid_allowed,
+        zone=zone,
+        quiet=str(service.config.quiet_hours),
+        most=MAX_PUSH_CHARS,
+        max_days=MAX_SEGMENT_DAYS,
+        items=items,
+        refresh_ms=int(deps.refresh_seconds * 1000),
+    )
+
+
+async def broadcasts_page(request: web.Request) -> web.Response:
+    found = await _staff_page(request)
+    if isinstance(found, web.Response):
+        return found
+    session, t = found
+    notice = None
+    created = request.query.get("created", "")
+    if created.isdigit():
+        notice = t("dashboard.bc.created", id=created)
+    return await _render_broadcasts(request, session, t, notice=notice)
+
+
+def _refused(request: web.Request, t: Texts) -> web.Response:
+    return _render(request, "message.html", t, status=403, message=t("dashboard.refused"))
+
+
+async def compose_broadcast(request: web.Request) -> web.StreamResponse:
+    """The compose form posted: `do` is reach (show it), test (to one's own chat), now or
+    schedule (create the broadcast; shown the reach first when the audience changed since)."""
+    found = await _staff_page(request)
+    if isinstance(found, web.Response):
+        return found
+    session, t = found
+    form = await request.post()
+    if not _same_origin(request) or not bc.form_token_ok(session, form):
+        return _refused(request, t)
+    deps = request.app[DEPS]
+    service = deps.services.broadcasts
+    campaigns = await service.campaigns()
+    draft = bc.read_draft(t, form, campaigns, service.config.paid_allowed)
+    action = str(form.get("do", "reach"))
+    if action not in ("reach", "test", "now", "schedule"):
+        draft.errors.append(t("dashboard.bc.bad_choice"))
+    local_time = None
+    if action == "schedule" and not draft.errors:
+        local_time, error = bc.read_time(t, service, str(form.get("send_at", "")))
+        if error is not None:
+            draft.errors.append(error)
+    if draft.errors or draft.content is None:
+        return await _render_broadcasts(request, session, t, draft, status=400)
+    reach = await bc.reach_of(t, service, draft)
+    if action == "reach":
+        return await _render_broadcasts(request, session, t, draft, reach=reach)
+    if action == "test":
+        notice = await bc.test_send(t, service, deps.outbound, session.telegram_id, draft.content)
+        return await _render_broadcasts(request, session, t, draft, notice=notice, reach=reach)
+    if form.get("reviewed") != draft.fingerprint():
+        notice = t("dashboard.bc.check_reach")
+        return await _render_broadcasts(request, session, t, draft, notice=notice, reach=reach)
+    broadcast_id = await service.create(
+        draft.content,
+        session.telegram_id,
+        audience=draft.audience,
+        campaign_id=draft.about,
+        local_time=None if local_time is None else local_time.replace(tzinfo=None),
+        urgent=draft.urgent and service.config.paid_allowed,
+    )
+    return web.Response(status=303, headers={"Location": f"/broadcasts?created={broadcast_id}"})
+
+
+async def control_broadcast(request: web.Request) -> web.StreamResponse:
+    """Pause, resume, cancel or delete (with its box ticked) a broadcast."""
+    found = await _staff_page(request)
+    if isinstance(found, web.Response):
+        return found
+    session, t = found
+    form = await request.post()
+    if not _same_origin(request) or not bc.form_token_ok(session, form):
+        return _refused(request, t)
+    service = request.app[DEPS].services.broadcasts
+    broadcast_id, action = int(request.match_info["broadcast"]), request.match_info["action"]
+    staff_id = session.telegram_id
+    done: bool
+    if action == "pause":
+        done = await service.pause(broadcast_id, staff_id)
+    elif action == "resume":
+        done = await service.resume(broadcast_id, staff_id)
+    elif action == "cancel":
+        done = await service.cancel(broadcast_id, staff_id)
+    elif action == "delete":
+        if form.get("confirm") != "yes":
+            notice = t("dashboard.bc.confirm_delete", id=broadcast_id)
+            return await _render_broadcasts(request, session, t, status=400, notice=notice)
+        count = await service.delete(broadcast_id, staff_id)
+        if count is None:
+            raise web.HTTPNotFound()
+        notice = t("bcs.deleting_count", id=broadcast_id, count=count)
+        return await _render_broadcasts(request, session, t, notice=notice)
+    else:
+        raise web.HTTPNotFound()
+    key = {"pause": "bcs.paused", "resume": "bcs.resumed", "cancel": "bcs.cancelled"}[action]
+    notice = t(key) if done else t("bcs.not_changed")
+    return await _render_broadcasts(
+        request, session, t, status=200 if done else 409, notice=f"#{broadcast_id}: {notice}"
+    )
+
+
+async def broadcasts_progress(request: web.Request) -> web.StreamResponse:
+    """The listed broadcasts' progress, for the open page to redraw."""
+    found = await _staff_page(request)
+    if isinstance(found, web.Response):
+        return found
+    _, t = found
+    service = request.app[DEPS].services.broadcasts
+    zone = service.config.timezone
+    items = [bc.listed(t, item, zone) for item in await service.recent(bc.LISTED)]
+    return web.json_response(bc.live_progress(t, items))
 
 
 async def start_dashboard(deps: DashboardDeps, host: str, port: int) -> web.AppRunner | None:
