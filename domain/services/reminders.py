@@ -37,6 +37,7 @@ from domain.repositories.reminders import (
     SENDING,
     SENT,
     SKIPPED,
+    ContactView,
     ReminderOutboxView,
     ReminderRepository,
     ReminderUnitOfWorkFactory,
@@ -492,11 +493,11 @@ async def _load_campaign(reminders: ReminderRepository, campaign_id: int) -> _Ca
     return _CampaignNow(row, campaign_of(row, offers), offers)
 
 
-def _language(customer: object) -> Language | None:
-    language = getattr(customer, "language", None)
-    if customer is None or getattr(customer, "telegram_id", None) is None:
+def _language(customer: ContactView | None) -> Language | None:
+    """The language to remind the customer in; None when they are gone (erased)."""
+    if customer is None or customer.telegram_id is None:
         return None
-    return parse_language(str(language)) or DEFAULT_LANGUAGE
+    return parse_language(customer.language) or DEFAULT_LANGUAGE
 
 
 def _zone(name: str, fallback: str) -> ZoneInfo:
