@@ -123,3 +123,26 @@ async def test_an_open_page_shows_a_new_recharge_without_reloading(
     )
     assert by_hour == [0] * 17 + [1, 0, 1] + [0] * 4  # 17:01 and 19:01 in Beijing
     assert await page.evaluate("window.stillTheSamePage") is True
+
+
+async def test_staff_compose_a_broadcast_see_its_reach_and_watch_it_queue(
+    site: Site, browser: Browser
+) -> None:
+    now = site.clock()
+    for telegram_id in (5401, 5402):
+        await add_customer(site.app.engine, telegram_id, now - timedelta(days=1))
+    page = await _signed_in(site, browser, "zh-hans")
+    await page.goto(str(site.client.make_url("/broadcasts")))
+    await page.fill("textarea[name=text_zh]", "双12充值节明天开始！")
+    await page.fill("textarea[name=text_en]", "Double 12 starts tomorrow!")
+    async with page.expect_navigation():
+        await page.click("button[value=reach]")
+    # The two customers and the staff member, who wrote to the bot for the link.
+    await expect(page.locator("#reach")).to_contain_text("可触达 3 人（符合条件 3 人，排除 0 人）")
+    async with page.expect_navigation():
+        await page.click("button[value=now]")
+    await expect(page.locator("#notice")).to_contain_text("推送 #1 已创建")
+    queued = 'tr[data-broadcast="1"] [data-field="queued"]'
+    assert await page.text_content(queued) == "0"
+    assert await site.app.services.broadcasts.plan() == 3
+    await expect(page.locator(queued)).to_have_text("3", timeout=15_000)
