@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from aiohttp import ClientResponse
@@ -20,10 +21,11 @@ from domain.audit import AuditAction
 from domain.broadcasts import BroadcastStatus, PushContent
 from domain.languages import Language
 from domain.services.staff import StaffRole
+from scheduler.broadcasts import sweep_broadcasts
 from tests.conftest import make_settings
 from tests.dashboard.conftest import STAFF_ID, Clock, Site
 from tests.fakes.bot_api import FakeBotApi, FakeUser
-from tests.reminder_setup import customer
+from tests.reminder_setup import RecordingOutbox, customer
 
 pytestmark = pytest.mark.timeout(60)
 CUSTOMERS = (5301, 5302, 5303)
@@ -43,8 +45,8 @@ async def api() -> AsyncIterator[FakeBotApi]:
         yield server
 
 
-@pytest.fixture
-async def desk(database_url: str, api: FakeBotApi) -> AsyncIterator[Site]:
+@asynccontextmanager
+async def served(database_url: str, api: FakeBotApi, **overrides: object) -> AsyncIterator[Site]:
     """The dashboard with the bot's delivery port sending to the fake Bot API."""
     clock = Clock()
     settings = make_settings(
@@ -53,6 +55,7 @@ async def desk(database_url: str, api: FakeBotApi) -> AsyncIterator[Site]:
         bot_token=api.token,
         telegram_api_url=api.base_url,
         dashboard_listen="127.0.0.1:8081",
+        **overrides,
     )
     app = await build_app(settings, clock=clock)
     bot = build_bot(settings)
@@ -66,6 +69,12 @@ async def desk(database_url: str, api: FakeBotApi) -> AsyncIterator[Site]:
         await client.close()
         await bot.session.close()
         await app.close()
+
+
+@pytest.fixture
+async def desk(database_url: str, api: FakeBotApi) -> AsyncIterator[Site]:
+    async with served(database_url, api) as site:
+        yield site
 
 
 def hidden(html: str) -> dict[str, str]:
@@ -267,3 +276,53 @@ async def test_the_page_reads_in_english(desk: Site) -> None:
     await desk.app.services.broadcasts.create(PushContent("推送", "A push"), STAFF_ID)
     listed = await (await desk.client.get("/broadcasts")).text()
     assert "Pause" in listed and "sending" in listed
+
+
+async def test_staff_delete_a_sent_broadcast_only_once_they_ticked_sure(desk: Site) -> None:
+    app = desk.app
+    for telegram_id in CUSTOMERS:
+        await customer(app, telegram_id)
+    broadcast_id = await app.services.broadcasts.create(PushContent("推送", "A push"), STAFF_ID)
+    assert await sweep_broadcasts(app.services, RecordingOutbox()) == 3
+    await desk.sign_in()
+    listed = await (await desk.client.get("/broadcasts")).text()
+    assert f'action="/broadcasts/{broadcast_id}/delete"' in listed
+    unsure = await post(desk, f"/broadcasts/{broadcast_id}/delete", {})
+    assert unsure.status == 400
+    assert "请先勾选“确定”" in await unsure.text()
+    assert [what for _, what, _ in await app.services.broadcasts.actions(broadcast_id)] == [
+        "create",
+        "send",
+    ]
+    sure = await post(desk, f"/broadcasts/{broadcast_id}/delete", {"confirm": "yes"})
+    assert "3 条消息将从客户的聊天中删除" in await sure.text()
+    actions = await app.services.broadcasts.actions(broadcast_id)
+    assert (STAFF_ID, "delete") in [(who, what) for who, what, _ in actions]
+    assert (await post(desk, "/broadcasts/999/delete", {"confirm": "yes"})).status == 404
+
+
+async def test_an_urgent_broadcast_shows_its_cost_before_it_is_sent(
+    database_url: str, api: FakeBotApi
+) -> None:
+    async with served(
+        database_url, api, broadcast_paid_allowed=True, broadcast_paid_stars="0.1"
+    ) as site:
+        for telegram_id in CUSTOMERS:
+            await customer(site.app, telegram_id)
+        await site.sign_in()
+        shown = await post(site, "/broadcasts", {**TEXTS, "urgent": "on", "do": "reach"})
+        html = await shown.text()
+        # Three customers and the staff member: at most 4 × 0.1 Stars.
+        assert "最多花费 0.4 个 Telegram 星星（4 × 0.1）" in html
+        sent = await post(
+            site,
+            "/broadcasts",
+            {**TEXTS, "urgent": "on", "do": "now", "reviewed": hidden(html)["reviewed"]},
+        )
+        assert sent.status == 303
+        [item] = await site.app.services.broadcasts.recent()
+        assert item.urgent
+        listed = await (await site.client.get("/broadcasts")).text()
+        assert "⚡ 紧急（付费广播）" in listed
+        actions = await site.app.services.broadcasts.actions(item.broadcast_id)
+        assert [what for _, what, _ in actions] == ["create", "urgent", "send"]
