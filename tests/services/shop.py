@@ -37,6 +37,7 @@ NUMBER = parse_phone_number("18612345678")
 FAILING = parse_phone_number("18600000000")
 # Inside the campaigns' window (1 to 11 November, Beijing), outside quiet hours.
 OPENING = datetime(2026, 11, 5, 4, 0, tzinfo=UTC)
+RULES_OFF = RiskRules(enabled=False)
 
 # The first N recharges earn double points; existing customers get ¥10 back per ¥100.
 CAMPAIGN = """
@@ -111,7 +112,12 @@ class Refunds(SandboxPayments):
 
 
 class Shop:
-    def __init__(self, units: MoneyUnitOfWorkFactory, gateway_delay: timedelta = timedelta(0)):
+    def __init__(
+        self,
+        units: MoneyUnitOfWorkFactory,
+        gateway_delay: timedelta = timedelta(0),
+        rules: RiskRules = RULES_OFF,
+    ):
         self.units = units
         self.clock = ManualClock(OPENING)
         self.payments = Refunds()
@@ -126,7 +132,7 @@ class Shop:
         self.fulfilment = FulfilmentService(
             units, config, providers, self.gateway, self.loyalty, clock
         )
-        self.risk = RiskService(units, config, self.loyalty, RiskRules(enabled=False), clock)
+        self.risk = RiskService(units, config, self.loyalty, rules, clock)
         self.paying = PaymentService(
             units, config, providers, self.fulfilment, self.loyalty, self.risk, clock
         )
