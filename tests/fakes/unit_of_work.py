@@ -727,11 +727,22 @@ class FakePrivacyRepository(_Repository):
         """The fake keeps no chat outside tickets (`FakeSupportRepository.erase_customer`)."""
 
     async def inactive_customers(self, since: datetime, limit: int) -> list[int]:
-        return [
+        t = self._t
+        lively = (
+            {o.customer_id for o in t.orders.values() if o.updated_at >= since}
+            | {k.customer_id for k in t.tickets.values() if k.updated_at >= since}
+            | {e.customer_id for e in t.wallet_entries.values() if e.at >= since}
+            | {c for c, wallet in t.wallets.items() if wallet.balance_fen != 0}
+        )
+        chatting = {s.telegram_id for s in t.conversations.values() if s.updated_at >= since}
+        return sorted(
             c.id
-            for c in self._t.customers.values()
-            if c.erased_at is None and c.last_seen_at < since
-        ][:limit]
+            for c in t.customers.values()
+            if c.erased_at is None
+            and c.last_seen_at < since
+            and c.id not in lively
+            and c.telegram_id not in chatting
+        )[:limit]
 
     async def forget_secrets(self, customer_id: int) -> None:
         self._t.pins.pop(customer_id, None)
