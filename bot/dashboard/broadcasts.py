@@ -34,7 +34,7 @@ from domain.phone import Carrier
 from domain.services.broadcasts import BroadcastProgress, BroadcastService, CampaignChoice, DuePush
 from domain.services.dashboard_access import DashboardSession
 from domain.tiers import Tier
-from handlers.contract import DeliveryStatus
+from handlers.contract import DeliveryStatus, Notifier
 from handlers.features.broadcast_desk import MAX_PUSH_CHARS, audience_lines, progress_when
 from handlers.features.broadcasts import push_reply
 from handlers.i18n import Texts, texts
@@ -201,7 +201,11 @@ async def reach_of(t: Texts, broadcasts: BroadcastService, draft: Draft) -> Reac
 
 
 async def test_send(
-    t: Texts, broadcasts: BroadcastService, notifier: Any, chat_id: int, content: PushContent
+    t: Texts,
+    broadcasts: BroadcastService,
+    notifier: Notifier | None,
+    chat_id: int,
+    content: PushContent,
 ) -> str:
     """The push in both languages to the staff member's own chat; what became of it, in words."""
     if notifier is None:
@@ -279,7 +283,7 @@ def listed(t: Texts, item: BroadcastProgress, zone: str) -> Listed:
     )
 
 
-def live_progress(t: Texts, items: list[Listed]) -> dict[str, dict[str, object]]:
+def live_progress(items: list[Listed]) -> dict[str, dict[str, object]]:
     """What the open page redraws of each listed broadcast."""
     return {
         str(item.id): {

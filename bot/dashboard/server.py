@@ -578,7 +578,7 @@ async def broadcasts_progress(request: web.Request) -> web.StreamResponse:
     service = request.app[DEPS].services.broadcasts
     zone = service.config.timezone
     items = [bc.listed(t, item, zone) for item in await service.recent(bc.LISTED)]
-    return web.json_response(bc.live_progress(t, items))
+    return web.json_response(bc.live_progress(items))
 
 
 async def start_dashboard(deps: DashboardDeps, host: str, port: int) -> web.AppRunner | None:
