@@ -481,6 +481,9 @@ async def broadcasts_page(request: web.Request) -> web.Response:
     created = request.query.get("created", "")
     if created.isdigit():
         notice = t("dashboard.bc.created", id=created)
+        if request.query.get("quiet") == "1":
+            quiet = str(request.app[DEPS].services.broadcasts.config.quiet_hours)
+            notice = t("dashboard.bc.created_quiet", id=created, quiet=quiet)
     return await _render_broadcasts(request, session, t, notice=notice)
 
 
@@ -529,7 +532,10 @@ async def compose_broadcast(request: web.Request) -> web.StreamResponse:
         local_time=None if local_time is None else local_time.replace(tzinfo=None),
         urgent=draft.urgent and service.config.paid_allowed,
     )
-    return web.Response(status=303, headers={"Location": f"/broadcasts?created={broadcast_id}"})
+    location = f"/broadcasts?created={broadcast_id}"
+    if local_time is None and service.in_quiet_hours(service.now()):
+        location += "&quiet=1"  # it goes out when the quiet hours end
+    return web.Response(status=303, headers={"Location": location})
 
 
 async def control_broadcast(request: web.Request) -> web.StreamResponse:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import pytest
 from aiohttp import ClientResponse
@@ -186,6 +187,19 @@ async def test_sending_after_changing_the_audience_shows_its_reach_first(desk: S
     sent = await post(desk, "/broadcasts", {**changed, "reviewed": hidden(html)["reviewed"]})
     assert sent.status == 303
     assert len(await desk.app.services.broadcasts.recent()) == 1
+
+
+async def test_a_broadcast_sent_now_in_quiet_hours_is_said_to_wait_for_their_end(
+    desk: Site,
+) -> None:
+    await desk.sign_in()
+    desk.clock.now = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # 23:00 in Beijing
+    shown = await post(desk, "/broadcasts", {**TEXTS, "do": "reach"})
+    reviewed = hidden(await shown.text())["reviewed"]
+    sent = await post(desk, "/broadcasts", {**TEXTS, "do": "now", "reviewed": reviewed})
+    assert sent.headers["Location"] == "/broadcasts?created=1&quiet=1"
+    page = await desk.client.get(sent.headers["Location"])
+    assert "现在是免打扰时段（22:00-08:00），结束后开始发送" in await page.text()
 
 
 async def test_a_post_without_the_right_form_token_changes_nothing(desk: Site) -> None:

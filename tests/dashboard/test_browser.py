@@ -139,6 +139,8 @@ async def test_staff_compose_a_broadcast_see_its_reach_and_watch_it_queue(
         await page.click("button[value=reach]")
     # The two customers and the staff member, who wrote to the bot for the link.
     await expect(page.locator("#reach")).to_contain_text("可触达 3 人（符合条件 3 人，排除 0 人）")
+    if SCREENSHOTS:
+        await page.screenshot(path=f"{SCREENSHOTS}/broadcasts-zh-hans.png", full_page=True)
     async with page.expect_navigation():
         await page.click("button[value=now]")
     await expect(page.locator("#notice")).to_contain_text("推送 #1 已创建")
