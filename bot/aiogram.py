@@ -358,7 +358,11 @@ class Sender(OutcomeSender):
         elif reply.photo is not None:
             method = SendPhoto(
                 chat_id=chat_id,
-                photo=reply.photo,
+                photo=(
+                    reply.photo
+                    if isinstance(reply.photo, str)
+                    else BufferedInputFile(reply.photo.content, filename=reply.photo.filename)
+                ),
                 caption=reply.text,
                 reply_markup=inline_markup(reply.buttons),
                 message_thread_id=reply.thread_id,

@@ -46,6 +46,7 @@ from domain.services.customers import PhoneAlreadyBound
 from domain.services.dashboard_access import NotStaff
 from domain.services.staff import StaffRole
 from handlers.features.dashboard import sign_in_url
+from scheduler.digest import DigestSchedule
 from scheduler.jobs import Schedule, build_scheduler
 from scheduler.reminders import SchedulerLease
 from scheduler.support import StaffChat
@@ -78,6 +79,15 @@ async def run(settings: Settings) -> None:
         broadcast_sweep_seconds=settings.broadcast_sweep_seconds,
         privacy_retention_days=settings.privacy_retention_days,
         privacy_retention_sweep_seconds=settings.privacy_retention_sweep_seconds,
+        digest=(
+            None
+            if settings.digest_time is None
+            else DigestSchedule(
+                settings.digest_time,
+                ZoneInfo(settings.reminder_timezone),
+                settings.dashboard_base_url,
+            )
+        ),
     )
     if settings.staff_chat_id is None:
         log.warning(

@@ -22,6 +22,7 @@ from handlers.contract import (
     Document,
     Incoming,
     Outcome,
+    Picture,
     RemoveKeyboard,
     Reply,
     button_event,
@@ -100,7 +101,9 @@ class ConsoleFrontend:
             self._print((self._t("console.edited") + " " if reply.edit else "") + reply.text)
             if reply.document is not None:
                 self._print(self._saved(reply.document))
-            if reply.photo is not None:
+            if isinstance(reply.photo, Picture):
+                self._print(self._saved(Document(reply.photo.filename, reply.photo.content)))
+            elif reply.photo is not None:
                 self._print(f"  <{self._t('console.picture')}>")
             self._next_message_id += 0 if reply.edit else 1
             for row in reply.buttons:

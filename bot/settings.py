@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
@@ -151,6 +152,9 @@ class Settings(BaseSettings):
     # time zone); planned and sent every REMINDER_SWEEP_SECONDS.
     quiet_hours: str = "22:00-08:00"
     reminder_timezone: str = "Asia/Shanghai"
+    # The staff chat gets yesterday's figures at this local time (REMINDER_TIMEZONE) each day,
+    # "HH:MM" (empty: never).
+    digest_local_time: str = "09:00"
     reminder_sweep_seconds: float = Field(default=30.0, gt=0)
     # Every message nobody just asked for leaves through one limiter: at most this many a second
     # overall, a second per private chat and a minute per group; a 429 is waited out; a 5xx or
@@ -338,6 +342,22 @@ class Settings(BaseSettings):
     def _quiet_hours(cls, value: str) -> str:
         QuietHours.parse(value)
         return value
+
+    @field_validator("digest_local_time")
+    @classmethod
+    def _digest_local_time(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            try:
+                time.fromisoformat(value)
+            except ValueError as error:
+                raise ValueError(f"not a time of day HH:MM: {value!r}") from error
+        return value
+
+    @property
+    def digest_time(self) -> time | None:
+        """When the daily digest goes to the staff chat (local time); None: never."""
+        return time.fromisoformat(self.digest_local_time) if self.digest_local_time else None
 
     @field_validator("reminder_timezone")
     @classmethod

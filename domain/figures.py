@@ -13,7 +13,7 @@ Definitions (each page says the same in its notes):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from domain.tickets import SupportStats
 
@@ -208,3 +208,15 @@ class PushesFigures:
     reminders: list[PushOutcome]  # one per campaign
     broadcasts: list[PushOutcome]  # one per broadcast
     broadcast_texts: dict[int, tuple[str, str]]  # broadcast -> (zh, en)
+
+
+@dataclass(frozen=True)
+class DailyDigest:
+    """One local day's figures for the staff chat, with the days before it for a chart."""
+
+    day: date
+    overview: Overview  # the day, against the day before
+    tickets: int  # opened that day
+    sla_breaches: int  # of those, raised for waiting too long
+    # Yuan of completed recharges (in fen) of each local day, the oldest first, `day` last.
+    by_day: list[tuple[date, int]]

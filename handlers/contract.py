@@ -277,6 +277,24 @@ class Document:
             raise ValueError("a document holds 1 byte to 50 MB")
 
 
+# A picture a bot uploads with sendPhoto, at most (Telegram's limit).
+MAX_PICTURE_BYTES = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A picture the bot made (a chart), uploaded with sendPhoto."""
+
+    content: bytes
+    filename: str = "chart.png"
+
+    def __post_init__(self) -> None:
+        if not self.filename or "/" in self.filename or "\\" in self.filename:
+            raise ValueError(f"bad picture file name {self.filename!r}")
+        if not self.content or len(self.content) > MAX_PICTURE_BYTES:
+            raise ValueError("a picture holds 1 byte to 10 MB")
+
+
 @dataclass(frozen=True)
 class Reply:
     """One message to show. `edit` replaces the message whose button was pressed."""
@@ -292,9 +310,9 @@ class Reply:
     thread_id: int | None = None
     # When set, the message is a document (sendDocument) with `text` as its caption.
     document: Document | None = None
-    # When set, the message is a picture (sendPhoto: Telegram's file id) with `text` as its
-    # caption.
-    photo: str | None = None
+    # When set, the message is a picture (sendPhoto: Telegram's file id, or a picture the bot
+    # made, uploaded) with `text` as its caption.
+    photo: str | Picture | None = None
     # A paid broadcast's message (Telegram's allow_paid_broadcast): sent at the higher paid
     # rate, each message beyond the free ones paid in Telegram Stars.
     paid_broadcast: bool = False

@@ -25,6 +25,7 @@ from handlers.features.recharge import outcome_reply
 from handlers.i18n import texts
 from handlers.outbound import SettlingNotifier
 from scheduler.broadcasts import sweep_broadcasts
+from scheduler.digest import DigestSchedule, send_daily_digest
 from scheduler.notify import tell_customer
 from scheduler.referrals import sweep_referrals
 from scheduler.reminders import SchedulerLease, sweep_reminders
@@ -52,6 +53,9 @@ class Schedule:
     # Personal data of customers inactive this many days is erased (0: never).
     privacy_retention_days: int = 0
     privacy_retention_sweep_seconds: float = 3600.0
+    # The staff chat's daily digest (None: none), looked for this often.
+    digest: DigestSchedule | None = None
+    digest_sweep_seconds: float = 60.0
 
 
 async def reset_abandoned_conversations(services: Services, idle_seconds: float) -> int:
@@ -165,7 +169,8 @@ def build_scheduler(
 
     The order sweep also runs at once on start, so orders interrupted by a restart go on.
     Every sweep runs only in the process holding the scheduler lease (see `under_lease`).
-    Reminders are swept when `outbox` (the rate-limited delivery port) is given.
+    Reminders, pushes and the staff chat's daily digest are sent when `outbox` (the
+    rate-limited delivery port) is given.
     """
     scheduler = AsyncIOScheduler(timezone="UTC")
     common = {"max_instances": 1, "coalesce": True, "replace_existing": True}
@@ -257,4 +262,15 @@ def build_scheduler(
             next_run_time=datetime.now(UTC),
             **common,
         )
+        staff_chat_id = schedule.staff_chat.chat_id
+        if schedule.digest is not None and staff_chat_id is not None:
+            scheduler.add_job(
+                timed(observed, under_lease(lease, send_daily_digest)),
+                "interval",
+                seconds=schedule.digest_sweep_seconds,
+                args=(services, outbox, staff_chat_id, schedule.digest),
+                id="send_daily_digest",
+                next_run_time=datetime.now(UTC),
+                **common,
+            )
     return scheduler

@@ -39,6 +39,7 @@ from handlers.contract import (
     DeliveryStatus,
     Document,
     Invoice,
+    Picture,
     RemoveKeyboard,
     Reply,
 )
@@ -127,12 +128,13 @@ class Sender(OutcomeSender):
         )
         return sent.message_id
 
-    async def _send_photo(self, chat_id: int, reply: Reply, photo: str) -> int:
-        """sendPhoto (a picture Telegram holds, by its file id), the reply's text as the
-        caption; the new message's id."""
+    async def _send_photo(self, chat_id: int, reply: Reply, photo: str | Picture) -> int:
+        """sendPhoto (a picture Telegram holds, by its file id, or one the bot made, uploaded),
+        the reply's text as the caption; the new message's id."""
         sent = await self._bot.send_photo(
             chat_id,
-            photo,
+            photo if isinstance(photo, str) else photo.content,
+            filename=None if isinstance(photo, str) else photo.filename,
             caption=reply.text,
             reply_markup=inline_markup(reply.buttons),
             message_thread_id=reply.thread_id,

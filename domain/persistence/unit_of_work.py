@@ -23,7 +23,10 @@ from domain.persistence.broadcast_repositories import BroadcastRepository
 from domain.persistence.campaign_file_repository import CampaignFileRepository
 from domain.persistence.consent_repository import ConsentRepository
 from domain.persistence.core import CoreConnection
-from domain.persistence.dashboard_repositories import DashboardTokenRepository
+from domain.persistence.dashboard_repositories import (
+    DashboardTokenRepository,
+    StaffDigestRepository,
+)
 from domain.persistence.database import READ_ONLY
 from domain.persistence.figure_queries import FigureQueries
 from domain.persistence.loyalty_repositories import (
@@ -234,6 +237,10 @@ class UnitOfWork:
     @cached_property
     def dashboard_tokens(self) -> DashboardTokenRepository:
         return DashboardTokenRepository(self.session)
+
+    @cached_property
+    def staff_digests(self) -> StaffDigestRepository:
+        return StaffDigestRepository(self)
 
     @cached_property
     def figures(self) -> FigureQueries:

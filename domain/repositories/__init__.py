@@ -28,7 +28,7 @@ from domain.audit import AuditEntry, AuditRecord
 from domain.privacy import PersonalData
 from domain.repositories.campaign_files import CampaignFileRepository
 from domain.repositories.consents import ConsentRepository
-from domain.repositories.dashboard import DashboardTokenRepository
+from domain.repositories.dashboard import DashboardTokenRepository, StaffDigestRepository
 from domain.repositories.figures import FigureReader, OffersSeenRecorder, PushFigureReader
 from domain.repositories.pins import PinRepository
 
@@ -846,6 +846,9 @@ class UnitOfWork(Protocol):
 
     @property
     def dashboard_tokens(self) -> DashboardTokenRepository: ...
+
+    @property
+    def staff_digests(self) -> StaffDigestRepository: ...
 
     @property
     def campaign_files(self) -> CampaignFileRepository: ...

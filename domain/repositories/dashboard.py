@@ -1,4 +1,5 @@
-"""The dashboard's sign-in tokens, as services may ask for them of the unit of work."""
+"""The dashboard's sign-in tokens and the staff chat's daily digests, as services may ask for
+them of the unit of work."""
 
 from __future__ import annotations
 
@@ -23,3 +24,17 @@ class DashboardTokenRepository(Protocol):
         """The staff member of an unexpired, unused token of `kind`."""
 
     async def forget_expired(self, now: datetime) -> None: ...
+
+
+class StaffDigestRepository(Protocol):
+    """The staff chat's digest of each day ("YYYY-MM-DD"), sent once."""
+
+    async def claim(self, day: str, now: datetime, until: datetime) -> bool:
+        """Take the day's digest to send, until `until`: True for one taker while it is not
+        sent and nobody else holds it (a claim that lapsed is taken again)."""
+
+    async def sent(self, day: str, message_id: int | None, at: datetime) -> None:
+        """The day's digest was delivered: never sent again."""
+
+    async def release(self, day: str) -> None:
+        """The day's digest could not be delivered: the next taker sends it."""

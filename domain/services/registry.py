@@ -34,6 +34,7 @@ from domain.services.reminders import ReminderConfig, ReminderService
 from domain.services.reward_coupons import CouponCheckout
 from domain.services.risk import RiskService
 from domain.services.staff import StaffDirectory
+from domain.services.staff_digest import StaffDigests
 from domain.services.support import SupportConfig, SupportService
 from domain.services.ticket_refunds import TicketRefunds
 from domain.services.wallet import WalletService
@@ -72,6 +73,7 @@ class Services:
     reminders: ReminderService
     dashboard: DashboardAccess
     figures: DashboardFigures
+    digests: StaffDigests
     broadcasts: BroadcastService
     risk: RiskService
     audit: AuditTrail
@@ -111,6 +113,7 @@ def build_services(
         uow, orders, ports.providers, fulfilment, loyalty_service, risk_service, clock
     )
     paying.observed = observed
+    figures = DashboardFigures(uow)
     return Services(
         customers=CustomerService(uow, clock),
         conversations=ConversationService(uow, clock),
@@ -131,7 +134,8 @@ def build_services(
         support=SupportService(uow, support, clock),
         reminders=ReminderService(uow, reminders, clock),
         dashboard=DashboardAccess(uow, staff, clock),
-        figures=DashboardFigures(uow),
+        figures=figures,
+        digests=StaffDigests(uow, figures, clock),
         broadcasts=BroadcastService(uow, broadcasts, clock),
         risk=risk_service,
         audit=AuditTrail(uow, clock),

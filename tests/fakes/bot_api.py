@@ -476,6 +476,8 @@ class FakeBotApi:
         self.documents: dict[tuple[int, int], UploadedFile] = {}
         # Pictures the bot sent with sendPhoto (their file ids), by (chat id, message id).
         self.photos: dict[tuple[int, int], str] = {}
+        # Pictures the bot uploaded with sendPhoto (a chart it drew), by (chat id, message id).
+        self.uploaded_photos: dict[tuple[int, int], UploadedFile] = {}
         # Messages the bot sent with allow_paid_broadcast, by (chat id, message id); and how
         # many of them went beyond the free rate (each charged in Telegram Stars).
         self.paid_broadcasts: list[tuple[int, int]] = []
@@ -1445,6 +1447,8 @@ class FakeBotApi:
             content["reply_markup"] = inline
         message = self._send(known, params, content, other_markup=other)
         self.photos[(known.chat["id"], message["message_id"])] = file_id
+        if isinstance(photo, UploadedFile):
+            self.uploaded_photos[(known.chat["id"], message["message_id"])] = photo
         return message
 
     def _new_photo_file(self) -> str:

@@ -160,6 +160,8 @@ class Tables:
     consents: dict[int, Consent] = field(default_factory=dict)
     pins: dict[int, PinRecord] = field(default_factory=dict)
     dashboard_tokens: dict[str, DashboardToken] = field(default_factory=dict)
+    # The staff chat's digests by day: (claimed until, sent at).
+    staff_digests: dict[str, tuple[datetime | None, datetime | None]] = field(default_factory=dict)
 
     @property
     def points(self) -> set[int]:
@@ -274,6 +276,7 @@ class FakeUnitOfWork:
         self.consents = FakeConsentRepository(self)
         self.pins = FakePinRepository(self)
         self.dashboard_tokens = FakeDashboardTokenRepository(self)
+        self.staff_digests = FakeStaffDigestRepository(self)
         self.campaign_files = FakeCampaignFileRepository(self)
         self.figures = FakeFigureReader()
         self.push_figures = FakePushFigureReader()
@@ -824,6 +827,22 @@ class FakeDashboardTokenRepository(_Repository):
         for token_hash, token in list(self._t.dashboard_tokens.items()):
             if token.expires_at <= now:
                 del self._t.dashboard_tokens[token_hash]
+
+
+class FakeStaffDigestRepository(_Repository):
+    async def claim(self, day: str, now: datetime, until: datetime) -> bool:
+        claimed_until, sent_at = self._t.staff_digests.get(day, (None, None))
+        if sent_at is not None or (claimed_until is not None and claimed_until > now):
+            return False
+        self._t.staff_digests[day] = (until, None)
+        return True
+
+    async def sent(self, day: str, message_id: int | None, at: datetime) -> None:
+        self._t.staff_digests[day] = (None, at)
+
+    async def release(self, day: str) -> None:
+        if self._t.staff_digests.get(day, (None, None))[1] is None:
+            self._t.staff_digests[day] = (None, None)
 
 
 class FakeCustomerRepository(_Repository):
