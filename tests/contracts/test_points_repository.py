@@ -5,7 +5,7 @@ included."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -143,3 +143,26 @@ async def test_a_lapse_is_warned_of_once_and_again_when_undelivered(world: World
     assert await warn(7) == (1, [LapseWarning(me, 140, NOW + 5 * DAY)])
     looked_at, warnings = await warn(25)
     assert (looked_at, warnings) == (1, [LapseWarning(other, 10, NOW + 20 * DAY)])
+
+
+async def test_times_are_read_back_in_utc_whatever_zone_they_were_given_in(
+    world: World,
+) -> None:
+    beijing = timezone(timedelta(hours=8))
+    lapses = datetime(2027, 12, 1, 0, 0, tzinfo=beijing)
+    me = await member(world)
+    async with world.money() as uow:
+        assert await uow.points.post(
+            me, 10, "earn", "a", NOW.astimezone(beijing), expires_at=lapses
+        )
+        await uow.commit()
+    async with world.money() as uow:
+        entry = await uow.points.entry("a")
+        warned = await uow.points.lapse_warnings_due(NOW, lapses, 10)
+        await uow.commit()
+    assert entry is not None and entry.expires_at is not None
+    assert (entry.at, entry.expires_at) == (NOW, lapses)
+    assert (entry.at.utcoffset(), entry.expires_at.utcoffset()) == (timedelta(0), timedelta(0))
+    [warning] = warned[1]
+    assert warning.lapses_at.utcoffset() == timedelta(0)
+    assert warning.lapses_at.date().isoformat() == "2027-11-30"  # the notice's key uses it

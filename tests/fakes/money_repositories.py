@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from domain.allowances import UNLIMITED, offer_scope
@@ -248,6 +248,17 @@ def catalogue() -> dict[int, ProductRecord]:
     return {n: replace(p, id=n) for n, p in enumerate(products, start=1)}
 
 
+def utc(at: datetime) -> datetime:
+    """As the databases keep a time: in UTC (a naive one is refused)."""
+    if at.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return at.astimezone(UTC)
+
+
+def utc_or_none(at: datetime | None) -> datetime | None:
+    return utc(at) if at is not None else None
+
+
 class UniqueIn:
     """A unique key the database checks when an added row is flushed (on commit): at most one
     row of `table` has `value` in `name`."""
@@ -452,7 +463,7 @@ class FakePointsRepository(_Repository):
             return False
         next_lapse = kept.next_lapse_at
         if lapses_at is not None and (next_lapse is None or next_lapse > lapses_at):
-            next_lapse = lapses_at
+            next_lapse = utc(lapses_at)
         self._t.points_balances[customer_id] = replace(
             kept, points=kept.points + points, next_lapse_at=next_lapse
         )
@@ -471,7 +482,15 @@ class FakePointsRepository(_Repository):
     ) -> None:
         entry_id = self._t.next_id("points_entries")
         self._t.points_entries[entry_id] = FakePointsEntry(
-            entry_id, customer_id, points, kind, order_id, key, at, expires_at, note[:128]
+            entry_id,
+            customer_id,
+            points,
+            kind,
+            order_id,
+            key,
+            utc(at),
+            utc_or_none(expires_at),
+            note[:128],
         )
 
     async def post(
@@ -643,7 +662,7 @@ class FakeRewardRepository(_Repository):
             redemption.customer_id,
             redemption.points,
             redemption.request_key,
-            redemption.at,
+            utc(redemption.at),
             redemption.order_id,
         )
         self._uow.check_later(UniqueIn("redemptions", "request_key", redemption.request_key))
@@ -673,7 +692,9 @@ class FakeRewardCouponRepository(_Repository):
     def add_coupon(self, coupon: NewRewardCoupon) -> None:
         coupon_id = self._t.next_id("reward_coupons")
         self._t.reward_coupons[coupon_id] = FakeRewardCoupon(
-            coupon_id, **{f.name: getattr(coupon, f.name) for f in fields(NewRewardCoupon)}
+            coupon_id,
+            **{f.name: getattr(coupon, f.name) for f in fields(NewRewardCoupon)}
+            | {"created_at": utc(coupon.created_at), "expires_at": utc(coupon.expires_at)},
         )
         self._uow.check_later(UniqueIn("reward_coupons", "redemption_key", coupon.redemption_key))
 
@@ -701,7 +722,7 @@ class FakeRewardCouponRepository(_Repository):
             or coupon.order_id not in (None, order_id)
         ):
             return False
-        self._t.reward_coupons[coupon_id] = replace(coupon, order_id=order_id, used_at=now)
+        self._t.reward_coupons[coupon_id] = replace(coupon, order_id=order_id, used_at=utc(now))
         return True
 
     async def give_back(self, order_id: int) -> None:
@@ -717,7 +738,7 @@ class FakeNoticeRepository(_Repository):
     async def claim(self, key: str, customer_id: int, at: datetime) -> bool:
         if key in self._t.notices:
             return False
-        self._t.notices[key] = (customer_id, at)
+        self._t.notices[key] = (customer_id, utc(at))
         return True
 
     async def forget(self, key: str) -> None:
@@ -737,7 +758,9 @@ class FakeNumberAllowanceRepository(_Repository):
 class FakeRiskRepository(_Repository):
     async def open_case(self, case: NewRiskCase) -> int:
         case_id = self._t.next_id("risk_cases")
-        self._t.risk_cases[case_id] = FakeRiskCase(case_id, case)
+        self._t.risk_cases[case_id] = FakeRiskCase(
+            case_id, replace(case, created_at=utc(case.created_at))
+        )
         return case_id
 
     async def frozen(self, customer_id: int) -> bool:
@@ -778,7 +801,7 @@ class FakeRiskRepository(_Repository):
             status=to_status,
             decided_by=by,
             decided_by_name=by_name[:128],
-            decided_at=at,
+            decided_at=utc(at),
             customer_told=False,
         )
 

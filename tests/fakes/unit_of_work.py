@@ -89,6 +89,7 @@ from tests.fakes.money_repositories import (
     FakeRiskCase,
     FakeRiskRepository,
     catalogue,
+    utc,
 )
 
 
@@ -1343,6 +1344,8 @@ class FakeCampaignFileRepository(_Repository):
         kept = next((c for c in self._t.campaigns.values() if c.code == campaign.code), None)
         campaign_id = kept.id if kept is not None else self._t.next_id("campaigns")
         values = {f.name: getattr(campaign, f.name) for f in fields(CampaignToLoad)}
+        for name in ("starts_at", "ends_at", "loaded_at"):
+            values[name] = utc(values[name])
         self._t.campaigns[campaign_id] = FakeCampaign(campaign_id, **values)
         return campaign_id
 

@@ -124,7 +124,7 @@ class Shop:
         self.gateway = SandboxGateway(gateway_delay, self.clock)
         config = RechargeConfig(
             limits=RechargeLimits(Money(1), Money.yuan(1000), Money.yuan(100_000)),
-            methods=(PaymentMethod.WALLET, PaymentMethod.SANDBOX),
+            methods=(PaymentMethod.WALLET, PaymentMethod.SANDBOX, PaymentMethod.TELEGRAM),
         )
         providers = {PaymentMethod.SANDBOX: self.payments}
         clock = self.clock

@@ -15,6 +15,7 @@ from domain.money import Money
 from domain.orders import OrderPurpose, PaymentMethod
 from domain.repositories.money import MoneyUnitOfWorkFactory
 from domain.services.loyalty import RedeemRefused
+from domain.services.recharge import invoice_payload
 from domain.services.ticket_refunds import RefundOutcome
 from domain.tickets import Category
 from tests.fakes.unit_of_work import FakeUnitOfWorkFactory
@@ -198,3 +199,29 @@ async def test_points_lapse_oldest_first_at_the_end_of_the_twelfth_month(shop: S
     assert await shop.loyalty.expire_points() == 200
     assert await shop.loyalty.expire_points() == 0
     assert await shop.points(customer) == 0
+
+
+async def test_a_telegram_payment_delivered_again_settles_once_and_unpaid_orders_expire(
+    shop: Shop,
+) -> None:
+    customer = await shop.customer(1)
+    order = await shop.order(customer, 20)
+    await shop.paying.start_invoice(customer.id, order.id)
+    payload = invoice_payload(order)
+    assert await shop.paying.check_pre_checkout(customer.id, payload, "CNY", 2000) is None
+
+    async def deliver() -> object:
+        return await shop.paying.settle_telegram_payment(
+            customer.id, payload, "CNY", 2000, "tg-charge-1", "prov-1"
+        )
+
+    await asyncio.gather(*(deliver() for _ in range(5)), return_exceptions=True)
+    await deliver()  # a replay later
+    assert (await shop.ordering.get(order.id)).status is S.COMPLETED
+    assert shop.gateway.submit_calls == 1 and await shop.points(customer) == 40
+    assert await shop.wallet.balance(customer.id) == Money(0)  # nothing credited "late"
+    unpaid = await shop.order(customer, 30)
+    shop.clock.advance(minutes=30)
+    assert [o.id for o in await shop.fulfilment.expire_due()] == [unpaid.id]
+    assert await shop.fulfilment.expire_due() == []
+    assert await shop.used("double") == 1  # an expired order never held a slot
