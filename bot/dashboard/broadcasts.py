@@ -294,6 +294,7 @@ def live_progress(items: list[Listed]) -> dict[str, dict[str, object]]:
             "skipped": item.skipped,
             "reasons": item.skipped_by_reason,
             "deleted": item.deleted,
+            "actions": list(item.actions),
         }
         for item in items
     }

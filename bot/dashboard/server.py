@@ -468,6 +468,7 @@ async def _render_broadcasts(
         most=MAX_PUSH_CHARS,
         max_days=MAX_SEGMENT_DAYS,
         items=items,
+        actions=bc.ACTIONS,
         refresh_ms=int(deps.refresh_seconds * 1000),
     )
 

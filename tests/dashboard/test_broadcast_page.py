@@ -300,7 +300,9 @@ async def test_staff_delete_a_sent_broadcast_only_once_they_ticked_sure(desk: Si
     assert await sweep_broadcasts(app.services, RecordingOutbox()) == 3
     await desk.sign_in()
     listed = await (await desk.client.get("/broadcasts")).text()
-    assert f'action="/broadcasts/{broadcast_id}/delete"' in listed
+    shown = f'action="/broadcasts/{broadcast_id}/delete" data-action="delete">'
+    assert shown in listed  # offered (not hidden): its pushes were sent
+    assert f'action="/broadcasts/{broadcast_id}/pause" data-action="pause" hidden>' in listed
     unsure = await post(desk, f"/broadcasts/{broadcast_id}/delete", {})
     assert unsure.status == 400
     assert "请先勾选“确定”" in await unsure.text()

@@ -14,12 +14,14 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from bot.dashboard.pages import PAGES
+from scheduler.broadcasts import sweep_broadcasts
 from tests.dashboard.conftest import STAFF_ID, Site
 from tests.dashboard.data import add_customer, add_order
 from tests.dashboard.test_figures import WEEK as PERIOD
 from tests.dashboard.test_figures import Shop, _fill
 from tests.dashboard.test_pushes import fill_pushes
 from tests.handlers.chat import Chat
+from tests.reminder_setup import RecordingOutbox
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = os.environ.get("DASHBOARD_SCREENSHOTS")
@@ -148,3 +150,12 @@ async def test_staff_compose_a_broadcast_see_its_reach_and_watch_it_queue(
     assert await page.text_content(queued) == "0"
     assert await site.app.services.broadcasts.plan() == 3
     await expect(page.locator(queued)).to_have_text("3", timeout=15_000)
+    row = page.locator('tr[data-broadcast="1"]')
+    await expect(row.locator('form[data-action="pause"]')).to_be_visible()
+    await expect(row.locator('form[data-action="delete"]')).to_be_hidden()
+    assert await sweep_broadcasts(site.app.services, RecordingOutbox()) == 3
+    # Sent to all three: done, and its messages may now be deleted, not paused.
+    await expect(row.locator('[data-field="sent"]')).to_have_text("3", timeout=15_000)
+    await expect(row.locator('[data-field="status"]')).to_have_text("已完成")
+    await expect(row.locator('form[data-action="pause"]')).to_be_hidden()
+    await expect(row.locator('form[data-action="delete"]')).to_be_visible()

@@ -1,6 +1,6 @@
 // Keeps the broadcast page's progress current: reads /broadcasts/progress every few seconds
-// and redraws the counts of each listed broadcast (no inline script: the page's policy allows
-// scripts from the dashboard itself only).
+// and redraws the state, counts and actions of each listed broadcast (no inline script: the
+// page's policy allows scripts from the dashboard itself only).
 (function () {
   "use strict";
   var table = document.getElementById("broadcasts");
@@ -15,6 +15,10 @@
       row.querySelectorAll("[data-field]").forEach(function (cell) {
         var value = item[cell.dataset.field];
         if (value !== undefined) { cell.textContent = String(value); }
+      });
+      // Only the actions its state allows now (the server checks again when one is posted).
+      row.querySelectorAll("form[data-action]").forEach(function (form) {
+        form.hidden = item.actions.indexOf(form.dataset.action) < 0;
       });
     });
     table.dataset.updated = String(Number(table.dataset.updated || 0) + 1);
