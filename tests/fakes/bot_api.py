@@ -520,6 +520,8 @@ class FakeBotApi:
         self._chat_sends: dict[int, deque[float]] = {}
         self._group_sends: dict[int, deque[float]] = {}
         self._global_sends: deque[float] = deque()
+        # Every message the bot sent: when (the clock), to which chat, its message id.
+        self.send_times: list[tuple[float, int, int]] = []
         self._injected: dict[str, deque[_Injected]] = {}
 
         self._changed = asyncio.Event()
@@ -902,6 +904,7 @@ class FakeBotApi:
             if self._sent_within_a_second() >= self.global_per_second:
                 self.charged_messages += 1
         self._record_send(chat_id)
+        self.send_times.append((self._clock(), chat_id, message["message_id"]))
         self._sent.append((chat_id, message["message_id"], copy.deepcopy(message)))
         return copy.deepcopy(message)
 

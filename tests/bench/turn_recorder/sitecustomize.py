@@ -1,0 +1,11 @@
+"""Python loads this module at start-up in the load test's bot processes only (their PYTHONPATH
+names this directory): with LOAD_TEST_TURN_LOG set, each chat turn's start and end are written to
+that file (`tests.bench.turn_log`), so the load test can check that no chat's turns overlapped
+across processes."""
+
+import os
+
+if os.environ.get("LOAD_TEST_TURN_LOG"):
+    from tests.bench.turn_log import record_turns
+
+    record_turns(os.environ["LOAD_TEST_TURN_LOG"])
