@@ -84,6 +84,7 @@ from bot.settings import Settings
 from bot.webhook import WebhookServer
 from domain.customers import TelegramProfile
 from domain.errors import DatabaseBusy
+from domain.observations import UNOBSERVED, Observations
 from domain.persistence.health import database_answers
 from handlers.chat_queues import DEFAULT_LIMIT as DEFAULT_CHAT_LIMIT
 from handlers.chat_queues import ChatQueues, SharedTurns, ask_again
@@ -284,15 +285,19 @@ REMOVE_KEYBOARD = ReplyKeyboardRemove()
 
 
 async def call(
-    bot: Bot, method: TelegramMethod[T], deadline_seconds: float = REPLY_DEADLINE_SECONDS
+    bot: Bot,
+    method: TelegramMethod[T],
+    deadline_seconds: float = REPLY_DEADLINE_SECONDS,
+    observed: Observations = UNOBSERVED,
 ) -> T:
     """One Bot API call, made again after each flood-control pause (429) Telegram asks for,
-    as long as the next try starts within `deadline_seconds`."""
+    as long as the next try starts within `deadline_seconds`; each 429 told to `observed`."""
     deadline = deadline_in(deadline_seconds)
     while True:
         try:
             return await bot(method)
         except TelegramRetryAfter as error:
+            observed.too_many_requests()
             if not await waited_out(float(error.retry_after), deadline):
                 raise
 
@@ -412,7 +417,7 @@ class Sender(OutcomeSender):
             reply_markup=inline_markup(reply.buttons),
         )
         try:
-            await call(self.bot, edit, self.reply_deadline)
+            await call(self.bot, edit, self.reply_deadline, self.observed)
         except TelegramBadRequest as error:
             if NOT_MODIFIED in error.message.lower():
                 return True
@@ -425,7 +430,7 @@ class Sender(OutcomeSender):
 
     async def _call(self, method: TelegramMethod[Any], what: str) -> bool:
         try:
-            await call(self.bot, method, self.reply_deadline)
+            await call(self.bot, method, self.reply_deadline, self.observed)
         except TelegramAPIError as error:
             log.warning("%s failed: %s", what, error)
             return False
@@ -435,7 +440,10 @@ class Sender(OutcomeSender):
         """A new forum topic in `chat_id` (the staff chat); its thread id, None if refused."""
         try:
             topic = await call(
-                self.bot, CreateForumTopic(chat_id=chat_id, name=name[:128]), self.reply_deadline
+                self.bot,
+                CreateForumTopic(chat_id=chat_id, name=name[:128]),
+                self.reply_deadline,
+                self.observed,
             )
         except TelegramAPIError as error:
             log.warning("opening a topic in chat %s failed: %s", chat_id, error)
@@ -503,11 +511,13 @@ async def on_message(
     payments_token: str | None,
     reply_deadline: float = REPLY_DEADLINE_SECONDS,
     unasked_limiter: SharedLimiter | None = None,
+    observed: Observations = UNOBSERVED,
 ) -> None:
     if await for_another_bot(bot, message):
         return
     sender = Sender(bot, provider_token=payments_token, reply_deadline=reply_deadline)
     sender.unasked_limiter = unasked_limiter
+    sender.observed = observed
     await converse(conversation, sender, message_to_event(message))
 
 
@@ -518,9 +528,11 @@ async def on_button(
     payments_token: str | None,
     reply_deadline: float = REPLY_DEADLINE_SECONDS,
     unasked_limiter: SharedLimiter | None = None,
+    observed: Observations = UNOBSERVED,
 ) -> None:
     sender = Sender(bot, provider_token=payments_token, reply_deadline=reply_deadline)
     sender.unasked_limiter = unasked_limiter
+    sender.observed = observed
     event = callback_to_event(query)
     if event is None:
         await sender.answer_button(query.id, None)
@@ -535,9 +547,11 @@ async def on_pre_checkout(
     payments_token: str | None,
     reply_deadline: float = REPLY_DEADLINE_SECONDS,
     unasked_limiter: SharedLimiter | None = None,
+    observed: Observations = UNOBSERVED,
 ) -> None:
     sender = Sender(bot, provider_token=payments_token, reply_deadline=reply_deadline)
     sender.unasked_limiter = unasked_limiter
+    sender.observed = observed
     await converse(conversation, sender, pre_checkout_to_event(query))
 
 
@@ -668,6 +682,7 @@ def build_dispatcher(app: App, *, flow: UpdateFlow | None = None) -> Dispatcher:
         payments_token=payments_token(app.settings),
         reply_deadline=app.settings.reply_deadline_seconds,
         unasked_limiter=app.outbound_limiter,
+        observed=app.metrics,
     )
     dispatcher.update.outer_middleware(flow or UpdateFlow(app.settings.chat_queue_limit))
     dispatcher.include_router(build_router())
@@ -687,6 +702,7 @@ class AiogramFrontend:
             provider_token=payments_token(app.settings),
             reply_deadline=app.settings.reply_deadline_seconds,
         )
+        self.sender.observed = app.metrics
         self.flow = UpdateFlow(app.settings.chat_queue_limit, shared=shared_chat_turns(app))
         self.flow.on_flood = self.sender.slow_down
         self.flow.on_busy = self.sender.busy

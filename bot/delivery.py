@@ -7,6 +7,7 @@ import logging
 from abc import ABC, abstractmethod
 from typing import Protocol
 
+from domain.observations import UNOBSERVED, Observations
 from handlers.chat_queues import busy_reply, slow_down_reply
 from handlers.contract import Delivery, DeliveryStatus, EventKind, Incoming, Outcome, Reply
 
@@ -53,6 +54,9 @@ class OutcomeSender(ABC):
     # With several processes: a reply to another chat than the one that wrote (a staff alert)
     # was asked for by nobody there, and takes its place within the limits shared by all.
     unasked_limiter: SharedLimiter | None = None
+    # Told each 429 Telegram answers a turn's call (a reply, an edit, a button's answer), as
+    # the delivery port tells those of the messages nobody asked for.
+    observed: Observations = UNOBSERVED
 
     async def deliver(self, event: Incoming, outcome: Outcome) -> None:
         """Delete what must not stay in the chat (a typed PIN), answer the pressed button or the
@@ -102,6 +106,7 @@ class OutcomeSender(ABC):
         deadline = deadline_in(self.reply_deadline)
         delivery = await self.send(chat_id, reply)
         while delivery.status is DeliveryStatus.RATE_LIMITED:
+            self.observed.too_many_requests()
             wait = delivery.retry_after if delivery.retry_after is not None else 1.0
             if not await waited_out(wait, deadline):
                 log.warning(

@@ -77,7 +77,8 @@ class BotMetrics:
         )
         self.rate_limited = Counter(
             "bot_delivery_rate_limited",
-            "Tries of those messages that Telegram refused with a 429.",
+            "Bot API calls Telegram refused with a 429: tries of those messages, and of a "
+            "turn's own answers (replies, edits, a button's answer).",
             registry=self.registry,
         )
         self.sweep_seconds = Histogram(

@@ -293,6 +293,7 @@ class PtbFrontend:
             reply_deadline=app.settings.reply_deadline_seconds,
         )
         self.sender.unasked_limiter = app.outbound_limiter
+        self.sender.observed = app.metrics
         processor = self.application.update_processor
         if isinstance(processor, ChatOrderedProcessor):
             processor.redeliver = self.webhook_mode

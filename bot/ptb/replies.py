@@ -32,6 +32,7 @@ from bot.delivery import (
     paid_broadcast,
     waited_out,
 )
+from domain.observations import UNOBSERVED, Observations
 from handlers.contract import (
     Button,
     ContactKeyboard,
@@ -169,6 +170,7 @@ class Sender(OutcomeSender):
                     reply.text, chat_id, message_id, reply_markup=inline_markup(reply.buttons)
                 ),
                 self.reply_deadline,
+                self.observed,
             )
         except BadRequest as error:
             if NOT_MODIFIED in error.message.lower():
@@ -183,7 +185,7 @@ class Sender(OutcomeSender):
     async def _call(self, make: ApiCall, what: str) -> bool:
         """Make one Bot API call; a failure is logged, never raised."""
         try:
-            await _retrying(make, self.reply_deadline)
+            await _retrying(make, self.reply_deadline, self.observed)
         except TelegramError as error:
             log.warning("%s failed: %r", what, error)
             return False
@@ -268,14 +270,19 @@ def _inline_button(button: Button) -> InlineKeyboardButton:
     return InlineKeyboardButton(button.text, callback_data=button.data)
 
 
-async def _retrying(make: ApiCall, deadline_seconds: float = REPLY_DEADLINE_SECONDS) -> object:
+async def _retrying(
+    make: ApiCall,
+    deadline_seconds: float = REPLY_DEADLINE_SECONDS,
+    observed: Observations = UNOBSERVED,
+) -> object:
     """The call, made again after each flood-control pause (429) Telegram asks for, as long as
-    the next try starts within `deadline_seconds`."""
+    the next try starts within `deadline_seconds`; each 429 told to `observed`."""
     deadline = deadline_in(deadline_seconds)
     while True:
         try:
             return await make()
         except RetryAfter as error:
+            observed.too_many_requests()
             if not await waited_out(_seconds(error), deadline):
                 raise
 
