@@ -130,13 +130,13 @@ class DatabaseWorld(World):
 
 
 @pytest.fixture(params=["fake", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def world(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[World]:
+async def world(request: pytest.FixtureRequest) -> AsyncIterator[World]:
     if request.param == "fake":
         yield FakeWorld(FakeUnitOfWorkFactory())
         return
     name = None
     if request.param == "sqlite":
-        url = sqlite_url
+        url = request.getfixturevalue("sqlite_url")  # a migrated copy only where it is used
     else:
         if not POSTGRES_URL:
             pytest.skip("TEST_POSTGRES_URL is not set")
