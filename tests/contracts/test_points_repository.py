@@ -166,3 +166,25 @@ async def test_times_are_read_back_in_utc_whatever_zone_they_were_given_in(
     [warning] = warned[1]
     assert warning.lapses_at.utcoffset() == timedelta(0)
     assert warning.lapses_at.date().isoformat() == "2027-11-30"  # the notice's key uses it
+
+
+async def test_points_lapsing_while_they_are_spent_are_taken_once(world: World) -> None:
+    me = await member(world)
+    async with world.money() as uow:
+        assert await uow.points.post(me, 100, "earn", "e", NOW, expires_at=NOW + DAY)
+        await uow.commit()
+    later = NOW + 2 * DAY
+
+    async def lapse() -> int:
+        async with world.money() as uow:
+            batch = await uow.points.lapse_due(later, 10)
+            await uow.commit()
+        return batch.points
+
+    async def spend(n: int) -> int:
+        return 30 if await post(world, me, -30, f"redeem:{n}") else 0
+
+    taken = await asyncio.gather(lapse(), *(spend(n) for n in range(5)), lapse())
+    taken.append(await lapse())  # a customer another sweep held is looked at by the next
+    assert sum(taken) == 100  # each point spent or lapsed, once
+    assert await balance(world, me) == 0
