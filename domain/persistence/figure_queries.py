@@ -6,6 +6,7 @@ per-customer counts come back, never rows per order.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,6 @@ from domain.persistence.rollup_tables import (
     RechargeCustomerHourRow,
     RechargeHourRow,
 )
-from domain.persistence.support_repositories import ticket_record
 from domain.persistence.support_tables import TicketRow
 from domain.persistence.tables import (
     CampaignRow,
@@ -44,6 +44,8 @@ from domain.persistence.tables import (
     PointsEntryRow,
 )
 from domain.repositories import TicketRecord
+
+TICKET_FIELDS = tuple(field.name for field in fields(TicketRecord))
 
 if TYPE_CHECKING:
     from domain.persistence.unit_of_work import UnitOfWork
@@ -416,9 +418,12 @@ class FigureQueries:
 
     # -- support ------------------------------------------------------------------------------
     async def tickets(self, period: Period) -> list[TicketRecord]:
-        rows = await self._uow.session.scalars(
-            select(TicketRow).where(
+        """The tickets opened in the period, read as plain rows (no ORM objects to build:
+        a month may hold thousands)."""
+        columns = [TicketRow.__table__.c[name] for name in TICKET_FIELDS]
+        rows = await self._uow.session.execute(
+            select(*columns).where(
                 TicketRow.created_at >= period.start, TicketRow.created_at < period.end
             )
         )
-        return [ticket_record(row) for row in rows]
+        return [TicketRecord(*row) for row in rows]
