@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.allowances import UNLIMITED, offer_scope
 from domain.persistence.allowance_repository import AllowanceRepository
-from domain.persistence.core import Record, Repository, StatementsByKeys
+from domain.persistence.core import OnConflict, Record, Repository, StatementsByKeys
 from domain.persistence.ledgers import (
     HELD,
     POINTS_EARN_SHIFT,
@@ -517,18 +517,28 @@ class RewardCouponRepository:
         )
 
 
-class NoticeRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+_NOTICES = cast(Table, NoticeRow.__table__)
+# The notice's first record, or nothing where its key is kept already: a claim that lost the
+# race to another transaction waits for it and is told False (never a broken unique key).
+_RECORD_NOTICE = OnConflict(
+    lambda insert: (
+        insert(_NOTICES)
+        .values(
+            key=bindparam("key"),
+            customer_id=bindparam("customer_id"),
+            at=bindparam("at", type_=_NOTICES.c.at.type),
+        )
+        .on_conflict_do_nothing(index_elements=[_NOTICES.c.key])
+        .returning(_NOTICES.c.id)
+    )
+)
 
+
+class NoticeRepository(Repository):
     async def claim(self, key: str, customer_id: int, at: datetime) -> bool:
         """True for the one caller that records this notice first."""
-        exists = await self._session.scalar(select(NoticeRow.id).where(NoticeRow.key == key))
-        if exists is not None:
-            return False
-        self._session.add(NoticeRow(key=key, customer_id=customer_id, at=at))
-        await self._session.flush()
-        return True
+        core = await self._core()
+        return bool(await core.run(_RECORD_NOTICE, key=key, customer_id=customer_id, at=at))
 
     async def forget(self, key: str) -> None:
         await self._session.execute(delete(NoticeRow).where(NoticeRow.key == key))

@@ -208,7 +208,7 @@ class UnitOfWork:
 
     @cached_property
     def notices(self) -> NoticeRepository:
-        return NoticeRepository(self.session)
+        return NoticeRepository(self)
 
     @cached_property
     def support(self) -> SupportRepository:
