@@ -15,6 +15,7 @@ from domain.persistence.tables import OfferRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.repositories import UnitOfWorkFactory as UnitsOfWork
 from domain.repositories.money import MoneyUnitOfWorkFactory as MoneyUnitsOfWork
+from domain.repositories.services import ServicesUnitOfWorkFactory as ServicesUnitsOfWork
 from tests.conftest import POSTGRES_URL, _drop_postgres_database, _fresh_postgres_database
 from tests.fakes.unit_of_work import FakeUnitOfWorkFactory
 from tests.integration.test_core_statements import a_campaign, a_customer, an_order
@@ -31,6 +32,11 @@ class World:
     @property
     def money(self) -> MoneyUnitsOfWork:
         """The same units of work, with the money repositories."""
+        raise NotImplementedError
+
+    @property
+    def services(self) -> ServicesUnitsOfWork:
+        """The same units of work, with every repository the services ask for."""
         raise NotImplementedError
 
     async def customer(self) -> int:
@@ -59,6 +65,10 @@ class FakeWorld(World):
 
     @property
     def money(self) -> MoneyUnitsOfWork:
+        return self.units
+
+    @property
+    def services(self) -> ServicesUnitsOfWork:
         return self.units
 
     async def customer(self) -> int:
@@ -91,6 +101,10 @@ class DatabaseWorld(World):
 
     @property
     def money(self) -> MoneyUnitsOfWork:
+        return self.units
+
+    @property
+    def services(self) -> ServicesUnitsOfWork:
         return self.units
 
     async def customer(self) -> int:

@@ -338,6 +338,13 @@ class FakeCampaignReader(_Repository):
     async def offer(self, offer_id: int) -> FakeOffer | None:
         return self._t.offers.get(offer_id)
 
+    async def all(self) -> list[FakeCampaign]:
+        """Every campaign, whatever its window, by start."""
+        return sorted(self._t.campaigns.values(), key=lambda c: (c.starts_at, c.id))
+
+    async def exists(self, campaign_id: int) -> bool:
+        return campaign_id in self._t.campaigns
+
 
 def _with_use(offer: FakeOffer, used_by_customer: int) -> FakeOfferUse:
     values = {f.name: getattr(offer, f.name) for f in fields(FakeOffer)}

@@ -91,6 +91,25 @@ from tests.fakes.money_repositories import (
     catalogue,
     utc,
 )
+from tests.fakes.push_repositories import (
+    FakeBroadcast,
+    FakeBroadcastAction,
+    FakeBroadcastRepository,
+    FakeLease,
+    FakeLeaseRepository,
+    FakePush,
+    FakeReminder,
+    FakeReminderRepository,
+    FakeSubscription,
+    FakeSurveyAnswer,
+)
+from tests.fakes.referral_repositories import (
+    FakeInviteCode,
+    FakeReferral,
+    FakeReferralRepository,
+    FakeReferralReward,
+    FakeShortfall,
+)
 
 
 @dataclass(frozen=True)
@@ -163,6 +182,23 @@ class Tables:
     dashboard_tokens: dict[str, DashboardToken] = field(default_factory=dict)
     # The staff chat's digests by day: (claimed until, sent at).
     staff_digests: dict[str, tuple[datetime | None, datetime | None]] = field(default_factory=dict)
+    # Reminders and broadcasts (`tests/fakes/push_repositories.py`).
+    reminder_subscriptions: dict[int, FakeSubscription] = field(default_factory=dict)
+    reminder_outbox: dict[int, FakeReminder] = field(default_factory=dict)
+    unreachable: dict[int, datetime] = field(default_factory=dict)
+    leases: dict[str, FakeLease] = field(default_factory=dict)
+    broadcasts: dict[int, FakeBroadcast] = field(default_factory=dict)
+    pushes: dict[int, FakePush] = field(default_factory=dict)
+    push_opt_outs: dict[int, datetime] = field(default_factory=dict)
+    broadcast_actions: dict[int, FakeBroadcastAction] = field(default_factory=dict)
+    survey_answers: dict[int, FakeSurveyAnswer] = field(default_factory=dict)
+    time_zones: dict[int, str] = field(default_factory=dict)  # the customers' chosen zones
+    # Referrals (`tests/fakes/referral_repositories.py`).
+    invite_codes: dict[int, FakeInviteCode] = field(default_factory=dict)
+    referrals: dict[int, FakeReferral] = field(default_factory=dict)
+    referral_rewards: dict[int, FakeReferralReward] = field(default_factory=dict)
+    referral_caps: dict[tuple[int, str], int] = field(default_factory=dict)
+    referral_shortfalls: dict[int, FakeShortfall] = field(default_factory=dict)
 
     @property
     def points(self) -> set[int]:
@@ -282,6 +318,10 @@ class FakeUnitOfWork:
         self.figures = FakeFigureReader()
         self.push_figures = FakePushFigureReader()
         self.offers_seen = FakeOffersSeen()
+        self.reminders = FakeReminderRepository(self)
+        self.leases = FakeLeaseRepository(self)
+        self.broadcasts = FakeBroadcastRepository(self)
+        self.referrals = FakeReferralRepository(self)
 
     async def __aenter__(self) -> FakeUnitOfWork:
         if _open_unit.get() is not None:
