@@ -25,6 +25,10 @@ and messages nobody just asked for (receipts) never above 30 in any one-second w
 processes. `--open-rate R --open-seconds S` then offers R updates a second for S seconds (open
 loop: sent on schedule whatever the answers) to `--open-config` and prints reply p50/p95/p99
 against the 150 ms goal.
+
+Where a worker's time goes: `LOAD_TEST_PROFILE_DIR=DIR` profiles each worker's CPU time from its
+first turn on (cProfile, a file per worker: `python -m pstats DIR/pg1-PORT.prof`); a sampling
+profiler (py-spy) attaches to a worker's process id as well.
 """
 
 from __future__ import annotations
@@ -150,6 +154,13 @@ def number_of(n: int) -> str:
     return f"1862{n:06d}1"
 
 
+def newest_screen(messages: list[JSONDict]) -> JSONDict:
+    """The bot's newest message in the chat but a receipt (which the order sweep may send at
+    any moment, between a step and its answer)."""
+    screens = [m for m in messages if not m.get("text", "").startswith(RECEIPT)]
+    return screens[-1] if screens else messages[-1]
+
+
 class Customers:
     """Customers talking to the bot: updates made by the fake Bot API server (its update ids and
     messages), posted to the front (nginx) as Telegram posts them."""
@@ -192,7 +203,7 @@ class Customers:
         messages = self.api.messages_to(person.id)
         if record.answered is None or len(messages) <= before:
             raise FlowBroken(f"{words!r} not answered")
-        return messages[-1]
+        return newest_screen(messages)
 
     def tap(self, person: FakeUser, message: JSONDict, label: str) -> JSONDict:
         """The update of a tap on the message's button whose text contains `label`."""
@@ -211,11 +222,14 @@ class Customers:
     async def press(self, person: FakeUser, message: JSONDict, label: str) -> JSONDict:
         """Tap the button; the bot's newest message (an edit in place, or a new one)."""
         update = self.tap(person, message, label)
+        tapped = update["callback_query"]["message"]
         record = await self.post(person.id, update)
         if record.answered is None:
             raise FlowBroken(f"the tap on {label!r} not answered")
-        messages = self.api.messages_to(person.id)
-        return messages[-1]
+        now = self.api.message(person.id, tapped["message_id"])
+        if now is not None and now != tapped:
+            return now  # changed in place
+        return newest_screen(self.api.messages_to(person.id))
 
     async def customer(self, n: int, person: FakeUser) -> None:
         try:
@@ -575,18 +589,19 @@ async def measure(
         ):
 
             def env(port: int, public_url: str) -> dict[str, str]:
+                profiles = os.environ.get("LOAD_TEST_PROFILE_DIR")
                 return {
                     **bot_env(api, database_url, public_url, port, framework),
                     "LOAD_TEST_TURN_LOG": str(turn_log),
+                    # The CPU profile of each worker, from its first turn on (a file per port).
+                    **({"LOAD_TEST_PROFILE": f"{profiles}/{name}-{port}.prof"} if profiles else {}),
                 }
 
             setup = bot_env(api, database_url, "", free_port(), framework)
             campaign = workdir / "campaign.toml"
             campaign.write_text(campaign_file(quota_for(customers_count)), encoding="utf-8")
             await cli(setup, workdir, "campaigns", "load", str(campaign))  # migrates first
-            deployment = await deploy(
-                api, http, workdir, workers, lambda port: [sys.executable, "-m", "bot", "run"], env
-            )
+            deployment = await deploy(api, http, workdir, workers, bot_command, env)
             try:
                 return await play(
                     name,
@@ -602,6 +617,10 @@ async def measure(
             await drop_database(admin_url, database_name)
         elif database_name:
             print(f"kept {database_url}")
+
+
+def bot_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "bot", "run"]
 
 
 def quota_for(customers: int) -> int:

@@ -9,6 +9,8 @@ already worked, a resend), start, end, process id.
 
 from __future__ import annotations
 
+import atexit
+import cProfile
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -29,17 +31,32 @@ class TurnRecord:
     process: int
 
 
-def record_turns(path: str) -> Callable[[], None]:
+def record_turns(path: str, profile: str | None = None) -> Callable[[], None]:
     """From now on every chat turn of this process is written to `path` (appended, one line a
-    turn, written when the turn ends); until the function returned is called."""
+    turn, written when the turn ends); until the function returned is called. With `profile`,
+    the process's CPU time from its first turn on (start-up left out) is profiled into that
+    file when the process exits."""
     out = Path(path).open("a", buffering=1, encoding="ascii")
     granted = ChatQueues.turn
     process = os.getpid()
+    profiler = cProfile.Profile(time.process_time) if profile else None
+    if profiler is not None and profile is not None:
+
+        def write_profile() -> None:
+            profiler.disable()
+            profiler.dump_stats(profile)
+
+        atexit.register(write_profile)
+
+    started: list[bool] = []
 
     @asynccontextmanager
     async def recorded(
         self: ChatQueues, admission: Admission, update_id: int | None
     ) -> AsyncIterator[bool]:
+        if profiler is not None and not started:
+            started.append(True)
+            profiler.enable()
         async with granted(self, admission, update_id) as fresh:
             start = time.time()
             try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.catalogue import ProductKind
@@ -114,3 +115,32 @@ async def test_a_unit_of_work_opened_inside_another_is_refused(engine: AsyncEngi
                 pass
     async with uow():  # one after another is the way
         pass
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_unit_of_work_that_only_reads_holds_no_transaction_on_postgresql(
+    engine: AsyncEngine,
+) -> None:
+    """A reading unit of work costs no BEGIN and ROLLBACK round trips: between its statements
+    its connection is idle, not idle in a transaction (as PostgreSQL's activity view shows);
+    one that writes holds its transaction until it commits."""
+    uow = UnitOfWorkFactory.of(engine)
+
+    async def state(pid: int) -> tuple[str, bool]:
+        async with engine.connect() as watcher:
+            found = await watcher.execute(
+                text(
+                    "SELECT state, xact_start IS NOT NULL FROM pg_stat_activity"
+                    " WHERE pid = :pid AND datname = current_database()"
+                ),
+                {"pid": pid},
+            )
+            row = found.one()
+            return str(row[0]), bool(row[1])
+
+    async with uow.read() as reading:
+        pid = (await reading.session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        assert await state(pid) == ("idle", False)
+    async with uow() as writing:
+        pid = (await writing.session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        assert await state(pid) == ("idle in transaction", True)
