@@ -408,14 +408,16 @@ class BroadcastRepository:
         consent_required: bool = False,
     ) -> list[int]:
         """The customers of the audience a push would reach now (not opted out, not blocked,
-        not at the day's cap)."""
+        not at the day's cap, and agreed to marketing where consent is required)."""
         capped = exists().where(
             AllowanceRow.customer_id == CustomerRow.id,
             AllowanceRow.scope == cap_scope,
             AllowanceRow.used >= cap,
         )
         result = await self._session.execute(
-            select(CustomerRow.id).where(*reachable(), ~capped, *audience_conditions(audience, now))
+            select(CustomerRow.id).where(
+                *reachable(consent_required), ~capped, *audience_conditions(audience, now)
+            )
         )
         return list(result.scalars())
 
@@ -463,7 +465,7 @@ class BroadcastRepository:
         ).where(
             CustomerRow.id > after_id,
             CustomerRow.id <= up_to_id,
-            *reachable(),
+            *reachable(consent_required),
             *audience_conditions(audience, now),
         )
         columns = [

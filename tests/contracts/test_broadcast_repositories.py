@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from domain.broadcasts import Audience, BroadcastStatus, PushSkip, Stage
+from domain.broadcasts import Audience, BroadcastStatus, PushSkip, Stage, bucket_of, variant_of
 from domain.repositories.broadcasts import (
     PLANNED,
     SENT,
@@ -259,3 +259,75 @@ async def test_a_customers_time_zone_is_kept(world: World) -> None:
         assert await uow.broadcasts.time_zones() == ["Europe/London"]
         contacts = await uow.reminders.customers([me])
     assert contacts[me].timezone == "Europe/London"
+
+
+async def test_each_recipient_gets_the_variant_its_bucket_falls_in(world: World) -> None:
+    customers = await existing(world, 10)
+    broadcast_id = await a_broadcast(world)
+    async with world.services() as uow:
+        top = await uow.broadcasts.top_customer_id()
+        assert await uow.broadcasts.plan(broadcast_id, EXISTING, 0, top, NOW, (30, 70)) == 10
+        pushes = await uow.broadcasts.claim([broadcast_id], NOW, LATER, 10)
+        await uow.commit()
+    variants = {push.customer_id: push.variant for push in pushes}
+    assert variants == {me: variant_of(bucket_of(me, broadcast_id), (30, 70)) for me in customers}
+
+
+async def test_a_push_at_a_local_time_waits_for_that_time_in_the_customers_zone(
+    world: World,
+) -> None:
+    london, here = await existing(world, 2)
+    broadcast_id = await a_broadcast(world)
+    in_london, otherwise = NOW + timedelta(hours=8), NOW + timedelta(hours=1)
+    async with world.services() as uow:
+        await uow.broadcasts.set_time_zone(london, "Europe/London")
+        top = await uow.broadcasts.top_customer_id()
+        send_times = ({"Europe/London": in_london}, otherwise)
+        planned = await uow.broadcasts.plan(
+            broadcast_id, EXISTING, 0, top, NOW, send_times=send_times
+        )
+        assert planned == 2
+        await uow.commit()
+    assert await claim(world, broadcast_id, 5) == []
+    async with world.services() as uow:
+        first = await uow.broadcasts.claim([broadcast_id], otherwise, otherwise + CLAIM, 5)
+        await uow.broadcasts.settle(first[0].id, SENT, otherwise, message_id=1)
+        second = await uow.broadcasts.claim([broadcast_id], in_london, in_london + CLAIM, 5)
+        await uow.commit()
+    assert [push.customer_id for push in first] == [here]
+    assert [push.customer_id for push in second] == [london]
+
+
+async def test_customers_at_the_days_cap_or_without_consent_are_not_reached(
+    world: World,
+) -> None:
+    capped, refused, agreed = await existing(world, 3)
+    async with world.services() as uow:
+        assert await uow.allowances.take(capped, CAP, 1, 1)
+        await uow.consents.accept(refused, False, NOW)
+        for me in (capped, agreed):
+            await uow.consents.accept(me, True, NOW)
+        await uow.commit()
+    async with world.services.read() as uow:
+        assert await uow.broadcasts.reach(EXISTING, NOW, CAP, 1) == (
+            3,
+            {PushSkip.FREQUENCY_CAP: 1},
+        )
+        assert await uow.broadcasts.reach(EXISTING, NOW, CAP, 1, consent_required=True) == (
+            3,
+            {PushSkip.NO_CONSENT: 1, PushSkip.FREQUENCY_CAP: 1},
+        )
+        assert sorted(await uow.broadcasts.reachable_ids(EXISTING, NOW, CAP, 1)) == [
+            refused,
+            agreed,
+        ]
+        assert await uow.broadcasts.reachable_ids(EXISTING, NOW, CAP, 1, True) == [agreed]
+        assert await uow.broadcasts.marketing_refused([capped, refused, agreed]) == {refused}
+    broadcast_id = await a_broadcast(world)
+    async with world.services() as uow:
+        top = await uow.broadcasts.top_customer_id()
+        planned = await uow.broadcasts.plan(
+            broadcast_id, EXISTING, 0, top, NOW, consent_required=True
+        )
+        await uow.commit()
+    assert planned == 2  # consent is asked when it is planned, the cap when it is sent

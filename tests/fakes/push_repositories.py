@@ -624,11 +624,10 @@ class FakeBroadcastRepository(_Repository):
         cap: int,
         consent_required: bool = False,
     ) -> list[int]:
-        # As the SQL repository: consent is not asked here.
         return [
             c.id
             for c in self._audience(audience, now)
-            if self._reachable(c.id, False) and not self._capped(c.id, cap_scope, cap)
+            if self._reachable(c.id, consent_required) and not self._capped(c.id, cap_scope, cap)
         ]
 
     # -- planning
