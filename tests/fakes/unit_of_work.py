@@ -25,6 +25,7 @@ from types import TracebackType
 
 from domain.allowances import daily_scope
 from domain.audit import AuditEntry, AuditRecord
+from domain.broadcasts import PushSkip
 from domain.errors import RecordConflict
 from domain.figures import (
     Funnel,
@@ -38,6 +39,7 @@ from domain.figures import (
 )
 from domain.money import Money
 from domain.orders import COUNTS_TOWARDS_LIMIT, LimitExceeded, OrderStatus
+from domain.persistence.privacy_repositories import ERASED_REASON, NO_CHAT
 from domain.persistence.unit_of_work import NestedUnitOfWorkError
 from domain.privacy import PersonalData
 from domain.repositories import (
@@ -69,6 +71,8 @@ from domain.repositories.campaign_files import (
     RewardToLoad,
 )
 from domain.repositories.pins import PinRecord
+from domain.repositories.reminders import PLANNED, SKIPPED
+from domain.tickets import ERASED_TEXT
 from tests.fakes.money_repositories import (
     FakeCampaign,
     FakeCampaignReader,
@@ -768,7 +772,29 @@ class FakeAuditTrail(_Repository):
 
 class FakePrivacyRepository(_Repository):
     async def forget_chats(self, customer_id: int) -> None:
-        """The fake keeps no chat outside tickets (`FakeSupportRepository.erase_customer`)."""
+        """Orders keep no chat, reminder subscriptions go, reminders and pushes not sent yet
+        are skipped and the record of those sent keeps no chat, survey comments are erased (as
+        the SQL repository; tickets: `FakeSupportRepository.erase_customer`)."""
+        t = self._t
+        for order in list(t.orders.values()):
+            if order.customer_id == customer_id and order.chat_id is not None:
+                t.orders[order.id] = replace(order, chat_id=None)
+        for s in list(t.reminder_subscriptions.values()):
+            if s.customer_id == customer_id:
+                del t.reminder_subscriptions[s.id]
+        for r in list(t.reminder_outbox.values()):
+            if r.customer_id == customer_id:
+                if r.status == PLANNED:
+                    r = replace(r, status=SKIPPED, reason=ERASED_REASON)
+                t.reminder_outbox[r.id] = replace(r, chat_id=NO_CHAT)
+        for p in list(t.pushes.values()):
+            if p.customer_id == customer_id:
+                if p.status == PLANNED:
+                    p = replace(p, status=SKIPPED, reason=PushSkip.ERASED.value)
+                t.pushes[p.id] = replace(p, chat_id=NO_CHAT)
+        for a in list(t.survey_answers.values()):
+            if a.customer_id == customer_id and a.comment is not None:
+                t.survey_answers[a.id] = replace(a, comment=ERASED_TEXT)
 
     async def inactive_customers(self, since: datetime, limit: int) -> list[int]:
         t = self._t
