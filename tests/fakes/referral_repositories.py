@@ -88,11 +88,18 @@ _REFERRAL_FIELDS = frozenset(f.name for f in fields(FakeReferral)) - {"id"}
 _REWARD_FIELDS = frozenset(f.name for f in fields(FakeReferralReward)) - {"id"}
 
 
+def _kept(value: object) -> object:
+    """A value as the databases keep it: a time in UTC (a naive one is refused), a status (a
+    `StrEnum`) as its plain text."""
+    if isinstance(value, datetime):
+        return utc(value)
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
 def _times(values: dict[str, object]) -> dict[str, object]:
-    """Times as the databases keep them (UTC; a naive one is refused)."""
-    return {
-        key: utc(value) if isinstance(value, datetime) else value for key, value in values.items()
-    }
+    return {key: _kept(value) for key, value in values.items()}
 
 
 class _UniqueTogether:
@@ -143,7 +150,7 @@ class FakeReferralRepository:
             referral_id,
             referral.inviter_id,
             referral.friend_id,
-            referral.status,
+            str(referral.status),
             utc(referral.joined_at),
         )
         self._uow.check_later(_UniqueTogether("referrals", friend_id=referral.friend_id))
@@ -159,7 +166,7 @@ class FakeReferralRepository:
             points=reward.points,
             amount_fen=reward.amount_fen,
             coupon_code=reward.coupon_code,
-            status=reward.status,
+            status=str(reward.status),
             created_at=utc(reward.created_at),
             claim_by=utc_or_none(reward.claim_by),
         )
@@ -360,7 +367,7 @@ class FakeReferralRepository:
             )
         ):
             return None
-        moved = replace(reward, **_times(values), status=to_status)  # type: ignore[arg-type]
+        moved = replace(reward, **_times(values), status=str(to_status))  # type: ignore[arg-type]
         self._t.referral_rewards[reward_id] = moved
         return moved
 
@@ -368,7 +375,7 @@ class FakeReferralRepository:
         count = 0
         for reward in list(self._t.referral_rewards.values()):
             if reward.status == status and reward.claim_by is not None and reward.claim_by <= now:
-                self._t.referral_rewards[reward.id] = replace(reward, status=to_status)
+                self._t.referral_rewards[reward.id] = replace(reward, status=str(to_status))
                 count += 1
         return count
 
