@@ -104,6 +104,27 @@ async def test_a_friend_is_referred_once(world: World) -> None:
         assert await uow.referrals.of_inviter(other) == {}
 
 
+async def test_of_attributions_of_one_friend_at_once_one_stands(world: World) -> None:
+    inviters = [await world.customer() for _ in range(4)]
+    friend = await world.customer()
+
+    async def attribute(inviter: int) -> bool:
+        try:
+            async with world.services() as uow:
+                uow.referrals.add_referral(
+                    NewReferral(inviter, friend, ReferralStatus.JOINED.value, joined_at=NOW)
+                )
+                await uow.commit()
+        except RecordConflict:
+            return False
+        return True
+
+    stood = await asyncio.gather(*(attribute(inviter) for inviter in inviters))
+    assert sum(stood) == 1
+    async with world.services.read() as uow:
+        assert await uow.referrals.inviter_of(friend) == inviters[stood.index(True)]
+
+
 async def test_a_referral_moves_only_from_the_statuses_given(world: World) -> None:
     inviter, friend = await world.customer(), await world.customer()
     referral_id = await refer(world, inviter, friend)
