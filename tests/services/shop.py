@@ -1,6 +1,7 @@
-"""The services of an order's life, loyalty and refunds, wired on any money unit of work: the
-fake one for the service tests here (milliseconds a test), or a database's for the same bodies
-there. Sandboxes stand in for the payment provider and the carrier gateway."""
+"""A shop: every service built by `build_services` (as the bot builds them) on a unit of work
+factory, the fake one for the service tests here (milliseconds a test), with an order's life,
+loyalty and refunds at hand. Sandboxes stand in for the payment provider and the carrier
+gateway."""
 
 from __future__ import annotations
 
@@ -15,21 +16,10 @@ from domain.integrations.sandbox import SandboxGateway, SandboxPayments
 from domain.money import Money
 from domain.orders import Order, OrderStatus, PaymentMethod, RechargeLimits
 from domain.phone import PhoneNumber, parse_phone_number
-from domain.repositories.money import MoneyUnitOfWorkFactory
+from domain.repositories.services import ServicesUnitOfWorkFactory
 from domain.risk import RiskRules
-from domain.services.campaign_catalogue import CampaignCatalogue
-from domain.services.customers import CustomerService
-from domain.services.fulfilment import FulfilmentService
-from domain.services.loyalty import LoyaltyConfig, LoyaltyService, RewardCatalogue
-from domain.services.ordering import OrderingService
-from domain.services.outcomes import OutcomeService
-from domain.services.paying import PaymentService
 from domain.services.recharge import RechargeConfig
-from domain.services.reward_coupons import CouponCheckout
-from domain.services.risk import RiskService
-from domain.services.support import SupportService
-from domain.services.ticket_refunds import TicketRefunds
-from domain.services.wallet import WalletService
+from domain.services.registry import Ports, build_services
 from tests.fakes.clock import ManualClock
 
 NUMBER = parse_phone_number("18612345678")
@@ -112,9 +102,11 @@ class Refunds(SandboxPayments):
 
 
 class Shop:
+    """Every service, built by `build_services` as the bot builds them, on `units`."""
+
     def __init__(
         self,
-        units: MoneyUnitOfWorkFactory,
+        units: ServicesUnitOfWorkFactory,
         gateway_delay: timedelta = timedelta(0),
         rules: RiskRules = RULES_OFF,
     ):
@@ -126,25 +118,26 @@ class Shop:
             limits=RechargeLimits(Money(1), Money.yuan(1000), Money.yuan(100_000)),
             methods=(PaymentMethod.WALLET, PaymentMethod.SANDBOX, PaymentMethod.TELEGRAM),
         )
-        providers = {PaymentMethod.SANDBOX: self.payments}
-        clock = self.clock
-        self.loyalty = LoyaltyService(units, LoyaltyConfig(), clock)
-        self.fulfilment = FulfilmentService(
-            units, config, providers, self.gateway, self.loyalty, clock
+        self.services = build_services(
+            units,
+            self.clock,
+            recharge=config,
+            ports=Ports(self.gateway, {PaymentMethod.SANDBOX: self.payments}),
+            risk=rules,
         )
-        self.risk = RiskService(units, config, self.loyalty, rules, clock)
-        self.paying = PaymentService(
-            units, config, providers, self.fulfilment, self.loyalty, self.risk, clock
-        )
-        self.ordering = OrderingService(units, config, self.loyalty, self.risk, clock)
-        self.outcomes = OutcomeService(units, config, self.loyalty, clock)
-        self.rewards = RewardCatalogue(units, clock)
-        self.coupons = CouponCheckout(units, self.loyalty, clock)
-        self.campaigns = CampaignCatalogue(units, clock)
-        self.customers = CustomerService(units, clock)
-        self.wallet = WalletService(units)
-        self.support = SupportService(units, clock=clock)
-        self.ticket_refunds = TicketRefunds(units, self.fulfilment, 0, clock)
+        self.loyalty = self.services.loyalty
+        self.fulfilment = self.services.fulfilment
+        self.risk = self.services.risk
+        self.paying = self.services.paying
+        self.ordering = self.services.ordering
+        self.outcomes = self.services.outcomes
+        self.rewards = self.services.rewards
+        self.coupons = self.services.coupons
+        self.campaigns = self.services.campaigns
+        self.customers = self.services.customers
+        self.wallet = self.services.wallet
+        self.support = self.services.support
+        self.ticket_refunds = self.services.ticket_refunds
 
     async def load(self, quota: int = 3) -> None:
         await self.campaigns.load(parse_campaign_file(CAMPAIGN.format(quota=quota)))

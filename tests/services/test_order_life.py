@@ -13,7 +13,7 @@ import pytest
 
 from domain.money import Money
 from domain.orders import OrderPurpose, PaymentMethod
-from domain.repositories.money import MoneyUnitOfWorkFactory
+from domain.repositories.services import ServicesUnitOfWorkFactory
 from domain.services.loyalty import RedeemRefused
 from domain.services.recharge import invoice_payload
 from domain.services.ticket_refunds import RefundOutcome
@@ -23,12 +23,12 @@ from tests.services.shop import FAILING, NUMBER, S, Shop
 
 
 @pytest.fixture
-def units() -> MoneyUnitOfWorkFactory:
+def units() -> ServicesUnitOfWorkFactory:
     return FakeUnitOfWorkFactory()
 
 
 @pytest.fixture
-async def shop(units: MoneyUnitOfWorkFactory) -> Shop:
+async def shop(units: ServicesUnitOfWorkFactory) -> Shop:
     opened = Shop(units)
     await opened.load()
     return opened
@@ -54,7 +54,7 @@ async def test_the_first_recharges_get_double_points_and_each_customer_is_told_o
 
 
 async def test_recharges_at_once_never_take_more_than_the_quota(
-    units: MoneyUnitOfWorkFactory,
+    units: ServicesUnitOfWorkFactory,
 ) -> None:
     shop = Shop(units)
     await shop.load(quota=5)
@@ -225,3 +225,23 @@ async def test_a_telegram_payment_delivered_again_settles_once_and_unpaid_orders
     assert [o.id for o in await shop.fulfilment.expire_due()] == [unpaid.id]
     assert await shop.fulfilment.expire_due() == []
     assert await shop.used("double") == 1  # an expired order never held a slot
+
+
+async def test_a_large_refund_waits_for_a_second_staff_member(shop: Shop) -> None:
+    """¥200 or more is refunded only once two different staff members pressed, as in the bot."""
+    customer = await shop.customer(1)
+    shop.payments.refusing = True
+    failed = await shop.recharge(customer, 200, FAILING)
+    assert failed.status is S.FAILED
+    ticket = await shop.support.open_ticket(
+        customer.id, 1, Category.TOPUP_MISSING, "no credit", order_id=failed.id
+    )
+    shop.payments.refusing = False
+    first = await shop.ticket_refunds.refund(ticket.id, 700, "Li")
+    again = await shop.ticket_refunds.refund(ticket.id, 700, "Li")
+    assert [first.outcome, again.outcome] == [RefundOutcome.AWAITING_SECOND] * 2
+    assert shop.payments.made == []
+    second = await shop.ticket_refunds.refund(ticket.id, 701, "Wang")
+    assert (second.outcome, second.first_approver) == (RefundOutcome.REFUNDED, 700)
+    assert shop.payments.made == [failed.id]
+    assert (await shop.fulfilment.get(failed.id)).status is S.REFUNDED
