@@ -21,9 +21,13 @@ from domain.persistence.unit_of_work import (
     in_unit_of_work,
 )
 from domain.phone import parse_phone_number
-from domain.ports import ChargeResult, TopUpResult
-from domain.services.recharge import PaymentDeclined, RechargeConfig
+from domain.ports import ChargeOutcome, ChargeResult, TopUpResult
+from domain.services.recharge import PaymentDeclined, PaymentUnconfirmed, RechargeConfig
 from domain.services.registry import Ports, build_services
+from domain.services.ticket_refunds import RefundOutcome
+from domain.tickets import Category
+
+SANDBOX = PaymentMethod.SANDBOX
 
 
 class Clock:
@@ -35,44 +39,65 @@ class Clock:
 
 
 class WatchedPayments(SandboxPayments):
+    """The sandbox provider, noting each call it got and each it got inside a unit of work."""
+
+    called: set[str]
     calls_inside: list[str]
+    refusing: bool  # refunds refused while set
 
     def __init__(self) -> None:
         super().__init__()
-        self.calls_inside = []
+        self.called, self.calls_inside, self.refusing = set(), [], False
+
+    def _watch(self, call: str) -> None:
+        self.called.add(call)
+        if in_unit_of_work():
+            self.calls_inside.append(call)
 
     async def charge(self, order: Order) -> ChargeResult:
-        if in_unit_of_work():
-            self.calls_inside.append("charge")
+        self._watch("charge")
         return await super().charge(order)
 
+    async def status(self, order: Order) -> ChargeResult:
+        self._watch("status")
+        return await super().status(order)
+
     async def refund(self, order: Order, reference: str | None) -> bool:
-        if in_unit_of_work():
-            self.calls_inside.append("refund")
-        return await super().refund(order, reference)
+        self._watch("refund")
+        return not self.refusing and await super().refund(order, reference)
 
 
 class WatchedGateway(SandboxGateway):
+    """The sandbox carrier (answering "pending" for its first 3 s), noting each call it got and
+    each it got inside a unit of work."""
+
+    called: set[str]
     calls_inside: list[str]
 
     def __init__(self, clock: Clock) -> None:
         super().__init__(timedelta(seconds=3), clock)
-        self.calls_inside = []
+        self.called, self.calls_inside = set(), []
+
+    def _watch(self, call: str) -> None:
+        self.called.add(call)
+        if in_unit_of_work():
+            self.calls_inside.append(call)
 
     async def submit(self, order: Order) -> TopUpResult:
-        if in_unit_of_work():
-            self.calls_inside.append("submit")
+        self._watch("submit")
         return await super().submit(order)
 
     async def status(self, order: Order) -> TopUpResult:
-        if in_unit_of_work():
-            self.calls_inside.append("status")
+        self._watch("status")
         return await super().status(order)
 
 
 async def test_no_unit_of_work_is_held_across_a_provider_or_carrier_call(
     engine: AsyncEngine,
 ) -> None:
+    """Every way the services reach the provider (charge, asking about an unconfirmed charge,
+    refund) and the carrier (submit, asking about a pending top-up) is taken, through paying,
+    recovery and a ticket's refund, and none is taken inside a unit of work."""
     clock = Clock()
     payments, gateway = WatchedPayments(), WatchedGateway(clock)
     services = build_services(
@@ -88,22 +113,44 @@ async def test_no_unit_of_work_is_held_across_a_provider_or_carrier_call(
     customer = turn.customer
     products = await services.ordering.products(ProductKind.CREDIT)
     product = next(p for p in products if p.price == Money.yuan(50))
+
+    async def order(digits: str = "18612345678") -> Order:
+        number = parse_phone_number(digits)
+        return await services.ordering.create_order(customer.id, 1, number, product.id)
+
     for digits in ("18612345678", "18600000000"):  # completes; fails at the carrier, refunded
-        order = await services.ordering.create_order(
-            customer.id, 1, parse_phone_number(digits), product.id
-        )
-        await services.paying.pay_with_provider(customer.id, order.id, PaymentMethod.SANDBOX)
+        await services.paying.pay_with_provider(customer.id, (await order(digits)).id, SANDBOX)
     payments.mode = SandboxMode.DECLINE
-    declined = await services.ordering.create_order(
-        customer.id, 1, parse_phone_number("18612345678"), product.id
-    )
+    declined = await order()
     with pytest.raises(PaymentDeclined):
-        await services.paying.pay_with_provider(customer.id, declined.id, PaymentMethod.SANDBOX)
-    clock.now += timedelta(seconds=5)
-    await services.paying.recover()
-    statuses = [o.status for o in await services.ordering.orders_of(customer.id)]
-    assert OrderStatus.COMPLETED in statuses and OrderStatus.REFUNDED in statuses
-    assert gateway.submit_calls >= 2
+        await services.paying.pay_with_provider(customer.id, declined.id, SANDBOX)
+    payments.mode = SandboxMode.TIMEOUT
+    unconfirmed = await order()
+    with pytest.raises(PaymentUnconfirmed):
+        await services.paying.pay_with_provider(customer.id, unconfirmed.id, SANDBOX)
+    # The provider took the charge after all: recovery asks it and carries the order on.
+    payments.charges[unconfirmed.id] = ChargeResult(ChargeOutcome.APPROVED, "late")
+    # A top-up the carrier fails while the provider refuses the refund: a ticket refunds it.
+    payments.mode = SandboxMode.APPROVE
+    refused = await order("18600000000")
+    payments.refusing = True
+    failed = await services.paying.pay_with_provider(customer.id, refused.id, SANDBOX)
+    assert failed.status is OrderStatus.FAILED
+    payments.refusing = False
+    ticket = await services.support.open_ticket(
+        customer.id, 1, Category.TOPUP_MISSING, "no credit", order_id=refused.id
+    )
+    refund = await services.ticket_refunds.refund(ticket.id, 700, "Li")
+    assert refund.outcome is RefundOutcome.REFUNDED
+    for _ in range(2):  # the carrier answers "pending" for 3 s after each submit
+        clock.now += timedelta(seconds=5)
+        await services.paying.recover()
+    statuses = {o.id: o.status for o in await services.ordering.orders_of(customer.id)}
+    assert statuses[unconfirmed.id] is OrderStatus.COMPLETED
+    assert statuses[refused.id] is OrderStatus.REFUNDED
+    assert list(statuses.values()).count(OrderStatus.REFUNDED) == 2
+    assert payments.called == {"charge", "status", "refund"}
+    assert gateway.called == {"submit", "status"}
     assert payments.calls_inside == [] and gateway.calls_inside == []
 
 
