@@ -104,7 +104,7 @@ async def run(settings: Settings) -> None:
     )
     scheduler.start()
     callbacks = await _carrier_callbacks(app)
-    dashboard = await _dashboard(app, app.settings.chosen_frontend.value)
+    dashboard = await start_dashboard_of(app, app.settings.chosen_frontend.value)
     # What start-up made is never garbage: full collections skip it (no 100 ms pauses).
     gc.freeze()
     try:
@@ -134,8 +134,10 @@ async def _carrier_callbacks(app: App) -> web.AppRunner | None:
     )
 
 
-async def _dashboard(app: App, frontend: str) -> web.AppRunner | None:
-    """The dashboard and /metrics at DASHBOARD_LISTEN (None: off, or the address is taken)."""
+async def start_dashboard_of(app: App, frontend: str) -> web.AppRunner | None:
+    """The dashboard and /metrics at DASHBOARD_LISTEN (None: off, or the address is taken).
+    Its /readyz counts the front end `frontend` ready once it runs and takes the outbound
+    port's messages; "none" (the dashboard served alone) has no front end to check."""
     listen = app.settings.dashboard_host_port
     if listen is None:
         return None
@@ -150,6 +152,7 @@ async def _dashboard(app: App, frontend: str) -> web.AppRunner | None:
         zone=ZoneInfo(app.settings.reminder_timezone),
         refresh_seconds=app.settings.dashboard_refresh_seconds,
         outbound=app.delivery,
+        frontend_ready=None if frontend == "none" else lambda: app.outbound.attached,
     )
     return await start_dashboard(deps, *listen)
 
@@ -164,7 +167,7 @@ async def serve_dashboard(settings: Settings) -> int:
     if bot is not None:
         app.outbound.attach(Sender(bot))
     try:
-        runner = await _dashboard(app, "none")
+        runner = await start_dashboard_of(app, "none")
         if runner is None:
             log.error("the dashboard is off or its address is taken (DASHBOARD_LISTEN)")
             return 2

@@ -22,6 +22,11 @@ class OutboundPort:
     def detach(self) -> None:
         self._target = None
 
+    @property
+    def attached(self) -> bool:
+        """Whether a front end is running and takes this port's messages (/readyz)."""
+        return self._target is not None
+
     async def send(self, chat_id: int, reply: Reply) -> Delivery:
         if self._target is None:
             return Delivery(DeliveryStatus.RETRY, reason="no front end is running")

@@ -4,15 +4,20 @@ operations endpoints /healthz and /readyz."""
 from __future__ import annotations
 
 import json
+import socket
 from datetime import timedelta
 
+import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.assembly import build_app
+from bot.cli import start_dashboard_of
 from domain.integrations.sandbox import SandboxMode, SandboxPayments
 from domain.orders import OrderStatus, PaymentMethod
 from handlers.contract import Delivery, DeliveryStatus, Reply
 from scheduler.jobs import sweep_orders, timed, under_lease
 from scheduler.reminders import SchedulerLease
+from tests.conftest import make_settings
 from tests.dashboard.conftest import STAFF_ID, Site
 from tests.dashboard.data import add_customer, add_order
 from tests.handlers.chat import Chat
@@ -125,3 +130,43 @@ async def test_metrics_count_payments_top_ups_deliveries_sweeps_and_the_lease(si
     await lease.release()
     samples = _samples(await (await site.client.get("/metrics")).text())
     assert samples[("bot_scheduler_lease_holder", ())] == 0
+
+
+class Recorder:
+    async def send(self, chat_id: int, reply: Reply) -> Delivery:
+        return Delivery(DeliveryStatus.SENT)
+
+
+async def test_the_bot_process_is_ready_only_while_its_front_end_runs(sqlite_url: str) -> None:
+    """The dashboard the bot serves beside its front end answers /readyz 503 until the front
+    end takes updates (and sends), 200 while it does, and 503 again once it stopped."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    app = await build_app(make_settings(sqlite_url, dashboard_listen=f"127.0.0.1:{port}"))
+    runner = await start_dashboard_of(app, "aiogram")
+    assert runner is not None
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def ready() -> tuple[int, dict[str, object]]:
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as answer:
+                    return answer.status, await answer.json()
+
+            checks = {"database": True, "migrations": True}
+            assert await ready() == (
+                503,
+                {"status": "not ready", "checks": {**checks, "frontend": False}},
+            )
+            app.outbound.attach(Recorder())  # the front end is up
+            assert await ready() == (
+                200,
+                {"status": "ready", "checks": {**checks, "frontend": True}},
+            )
+            app.outbound.detach()  # and stopped
+            assert (await ready())[0] == 503
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as alive:
+                assert alive.status == 200  # the process still runs
+    finally:
+        await runner.cleanup()
+        await app.close()
