@@ -12,6 +12,8 @@ S = OrderStatus
 
 
 def product_name(t: Texts, order: Order) -> str:
+    if order.purpose is OrderPurpose.WALLET_TOPUP:
+        return t("product.wallet_topup")
     english = t.language.value == "en"
     name = order.product_name_en if english else order.product_name_zh
     if order.bundle is not None:  # call credit with a data pack, bought together

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,29 @@ ALLOWED = {
     "scheduler": {"scheduler", "handlers", "domain"},
     "bot": {"bot", "handlers", "domain", "scheduler"},
 }
+
+
+CHINESE = re.compile("[\u4e00-\u9fff]")
+
+
+def _chinese_texts(path: Path) -> list[str]:
+    """The string constants of a module, docstrings left out, that hold Chinese words."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+    }
+    return [
+        f"{path.name}:{node.lineno}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and CHINESE.search(node.value)
+        and id(node) not in docstrings
+    ]
 
 
 def _imports(path: Path) -> set[str]:
@@ -120,3 +144,18 @@ def test_the_checker_sees_a_framework_import(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text("from aiogram import Bot\nimport telegram.ext\n")
     assert _imports(sample) >= FRAMEWORKS
+
+
+def test_no_service_writes_a_text_of_its_own() -> None:
+    """What a customer or staff member reads is in the handlers' catalogues, in both languages:
+    a service names nothing in Chinese (or English) itself."""
+    paths = sorted((ROOT / "domain" / "services").rglob("*.py"))
+    assert [text for path in paths for text in _chinese_texts(path)] == []
+
+
+def test_the_text_checker_sees_a_label_but_not_a_docstring(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        'def top_up() -> dict[str, str]:\n    """钱包"""\n    return {"name": "钱包充值"}\n'
+    )
+    assert _chinese_texts(sample) == ["sample.py:3"]

@@ -164,8 +164,6 @@ class OrderingService(OrderSteps):
                 status=S.CREATED.value,
                 amount_fen=amount.fen,
                 currency=amount.currency,
-                product_name_zh="钱包充值",
-                product_name_en="Wallet top-up",
                 created_at=now,
                 expires_at=now + self.config.payment_window,
             )

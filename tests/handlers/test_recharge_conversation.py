@@ -396,3 +396,16 @@ async def test_a_real_gateway_never_comes_with_sandbox_payment(sqlite_url: str) 
         assert [b.text for b in chat.buttons()] == ["« 返回菜单"]
     finally:
         await app.close()
+
+
+async def test_a_wallet_top_up_is_named_in_the_customers_language(shop: App) -> None:
+    chat = Chat.of(shop.conversation, telegram_id=5006, language="en")
+    await chat.send("/wallet")
+    await chat.press("Top up ¥100.00")
+    assert "Product: Wallet top-up" in chat.text
+    await chat.press("Sandbox payment")
+    assert chat.texts[0].startswith("✅ Wallet topped up")
+    assert "Product: Wallet top-up" in chat.texts[0]
+    await chat.send("/orders")
+    [order, _back] = chat.buttons()
+    assert "Wallet top-up ¥100 completed" in order.text
