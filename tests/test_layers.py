@@ -159,3 +159,53 @@ def test_the_text_checker_sees_a_label_but_not_a_docstring(tmp_path: Path) -> No
         'def top_up() -> dict[str, str]:\n    """钱包"""\n    return {"name": "钱包充值"}\n'
     )
     assert _chinese_texts(sample) == ["sample.py:3"]
+
+
+def _dialect_imports(path: Path) -> bool:
+    """Whether a module imports a database's own SQL constructs (`sqlalchemy.dialects`)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            if any(alias.name.startswith("sqlalchemy.dialects") for alias in node.names):
+                return True
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+            "sqlalchemy.dialects"
+        ):
+            return True
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "sqlalchemy"
+            and any(alias.name == "dialects" for alias in node.names)
+        ):
+            return True
+    return False
+
+
+def test_the_statement_the_databases_spell_differently_is_built_in_one_place() -> None:
+    """`INSERT ... ON CONFLICT` is the one statement SQLite and PostgreSQL spell with their own
+    constructs: it is built in `domain/persistence/core.py` only (`OnConflict`,
+    `insert_on_conflict`); every other module runs the same statements on both (migrations
+    aside)."""
+    persistence = ROOT / "domain" / "persistence"
+    paths = [
+        path
+        for path in sorted((ROOT / "domain").rglob("*.py"))
+        if (persistence / "migrations") not in path.parents
+    ]
+    spelling = [str(path.relative_to(ROOT)) for path in paths if _dialect_imports(path)]
+    assert spelling == ["domain/persistence/core.py"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from sqlalchemy.dialects.postgresql import insert\n",
+        "from sqlalchemy.dialects import sqlite\n",
+        "import sqlalchemy.dialects.postgresql\n",
+        "from sqlalchemy import dialects\n",
+    ],
+)
+def test_the_checker_sees_a_dialect_import(tmp_path: Path, source: str) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(source)
+    assert _dialect_imports(sample)

@@ -23,8 +23,6 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.broadcasts import (
@@ -45,6 +43,7 @@ from domain.persistence.broadcast_tables import (
     SurveyAnswerRow,
 )
 from domain.persistence.consent_tables import PrivacyConsentRow
+from domain.persistence.core import insert_on_conflict
 from domain.persistence.referral_tables import ReferralRow
 from domain.persistence.reminder_tables import ReminderSubscriptionRow, UnreachableCustomerRow
 from domain.persistence.tables import (
@@ -191,16 +190,12 @@ class BroadcastRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    def _insert(self, table: Any) -> Any:
-        dialect = self._session.get_bind().dialect.name
-        return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
-
     # -- consent ------------------------------------------------------------------------------
     async def opt_out(self, customer_id: int, at: datetime) -> int:
         """Pushes off, and every push queued for the customer skipped in the same statement
         batch; how many queued pushes were stopped."""
         await self._session.execute(
-            self._insert(PushOptOutRow)
+            insert_on_conflict(self._session, PushOptOutRow)
             .values(customer_id=customer_id, since=at)
             .on_conflict_do_nothing()
         )
@@ -710,7 +705,7 @@ class BroadcastRepository:
         """The customer's rating of the broadcast's campaign; False when they rated it before
         (the first rating stays)."""
         result = await self._session.execute(
-            self._insert(SurveyAnswerRow)
+            insert_on_conflict(self._session, SurveyAnswerRow)
             .values(
                 broadcast_id=broadcast_id,
                 customer_id=customer_id,

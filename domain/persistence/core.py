@@ -37,6 +37,14 @@ class OnConflict:
 Statement = Executable | OnConflict
 
 
+def insert_on_conflict(session: AsyncSession, table: Any) -> Any:
+    """An INSERT on `table` in the spelling of the session's database, to be finished with
+    `on_conflict_do_nothing()` or `on_conflict_do_update()`: the same statement for a repository
+    that runs it on its session (the Core statements here take `OnConflict`)."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
 class CoreConnection:
     """The connection of one unit of work, inside its transaction."""
 

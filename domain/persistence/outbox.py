@@ -9,12 +9,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import Selectable
 
 from domain.persistence.broadcast_tables import BroadcastOutboxRow
+from domain.persistence.core import insert_on_conflict
 from domain.persistence.reminder_tables import ReminderOutboxRow
 
 PLANNED, SENDING = "planned", "sending"
@@ -27,9 +26,9 @@ async def plan(
 ) -> int:
     """Insert what `rows` selects into `columns`; a row its unique key already has is left as
     it is. The number inserted."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(table).from_select(list(columns), rows).on_conflict_do_nothing()
+    statement = (
+        insert_on_conflict(session, table).from_select(list(columns), rows).on_conflict_do_nothing()
+    )
     result = await session.execute(statement)
     return max(int(getattr(result, "rowcount", 0) or 0), 0)
 

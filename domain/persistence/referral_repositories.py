@@ -7,10 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.persistence.core import insert_on_conflict
 from domain.persistence.referral_tables import (
     InviteCodeRow,
     ReferralCapRow,
@@ -27,10 +26,6 @@ class ReferralRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    def _insert(self) -> Any:
-        dialect = self._session.get_bind().dialect.name
-        return postgresql_insert if dialect == "postgresql" else sqlite_insert
-
     # -- invite codes ---------------------------------------------------------------------------
     async def code_of(self, customer_id: int) -> str | None:
         value = await self._session.scalar(
@@ -40,7 +35,7 @@ class ReferralRepository:
 
     async def add_code(self, customer_id: int, code: str, at: datetime) -> None:
         """Give the customer this code unless they have one already (one statement)."""
-        statement = self._insert()(InviteCodeRow).values(
+        statement = insert_on_conflict(self._session, InviteCodeRow).values(
             customer_id=customer_id, code=code, created_at=at
         )
         await self._session.execute(
@@ -204,7 +199,7 @@ class ReferralRepository:
     async def take_cap(self, inviter_id: int, period: str, cap: int) -> bool:
         """One slot of the inviter's cap in this period; False when it is used up. The check
         and the increment are one conditional statement (and it locks the inviter's row)."""
-        statement = self._insert()(ReferralCapRow).values(
+        statement = insert_on_conflict(self._session, ReferralCapRow).values(
             inviter_id=inviter_id, period=period, used=0
         )
         await self._session.execute(

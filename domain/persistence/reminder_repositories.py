@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.persistence import outbox
+from domain.persistence.core import insert_on_conflict
 from domain.persistence.reminder_tables import (
     ReminderOutboxRow,
     ReminderSubscriptionRow,
@@ -28,10 +26,6 @@ class ReminderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    def _insert(self, table: Any) -> Any:
-        dialect = self._session.get_bind().dialect.name
-        return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
-
     # -- subscriptions ------------------------------------------------------------------------
     async def subscribe(
         self,
@@ -44,7 +38,7 @@ class ReminderRepository:
     ) -> bool:
         """True when the subscription is new; an existing one is left as it is."""
         statement = (
-            self._insert(ReminderSubscriptionRow)
+            insert_on_conflict(self._session, ReminderSubscriptionRow)
             .values(
                 customer_id=customer_id,
                 campaign_id=campaign_id,
@@ -289,7 +283,7 @@ class ReminderRepository:
 
     async def mark_unreachable(self, customer_id: int, at: datetime) -> None:
         await self._session.execute(
-            self._insert(UnreachableCustomerRow)
+            insert_on_conflict(self._session, UnreachableCustomerRow)
             .values(customer_id=customer_id, since=at)
             .on_conflict_do_nothing()
         )
@@ -338,10 +332,8 @@ class LeaseRepository:
         )
         if renewed.first() is not None:
             return True
-        dialect = self._session.get_bind().dialect.name
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
         taken = await self._session.execute(
-            insert(SchedulerLeaseRow)
+            insert_on_conflict(self._session, SchedulerLeaseRow)
             .values(name=name, holder=holder, expires_at=until)
             .on_conflict_do_nothing()
             .returning(SchedulerLeaseRow.name)

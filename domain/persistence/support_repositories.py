@@ -7,10 +7,9 @@ from dataclasses import fields
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.persistence.core import insert_on_conflict
 from domain.persistence.support_tables import (
     OrderRatingRow,
     StaffRoleRow,
@@ -416,13 +415,8 @@ class SupportRepository:
 
         On PostgreSQL an insert racing another one for the same window waits for it and then
         does nothing, so the conditional update that follows always finds the counter."""
-        insert = (
-            postgresql_insert
-            if self._session.get_bind().dialect.name == "postgresql"
-            else (sqlite_insert)
-        )
         await self._session.execute(
-            insert(SupportQuotaRow)
+            insert_on_conflict(self._session, SupportQuotaRow)
             .values(customer_id=customer_id, window_start=window_start, used=0)
             .on_conflict_do_nothing()
         )
