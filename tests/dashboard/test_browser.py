@@ -5,6 +5,7 @@ the overview in both languages under var/screenshots/."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -86,6 +87,15 @@ async def test_staff_sign_in_and_see_every_chart_drawn_with_the_databases_number
     await page.goto(str(site.client.make_url(f"/p/offers?{WEEK}&campaign={shop.campaign}")))
     first_three = (await shop.figures.offers(PERIOD, shop.campaign))[0]
     assert await _drawn(page, f"burn_down_{first_three.offer_id}") == [2, 1, 0]
+    # The week's points (tests/dashboard/test_figures.py): earned, redeemed, lapsed, owed.
+    await page.goto(str(site.client.make_url(f"/p/points?{WEEK}")))
+    assert await _drawn(page, "points") == [130, 50, 20, 100]
+    # Inviters, friends joined, qualified, held for review, rewards claimed.
+    await page.goto(str(site.client.make_url(f"/p/referrals?{WEEK}")))
+    assert await _drawn(page, "referrals") == [2, 3, 1, 1, 1]
+    # The week's tickets by category: one "other", two "payment".
+    await page.goto(str(site.client.make_url(f"/p/support?{WEEK}")))
+    assert await _drawn(page, "categories") == [1, 2]
     # Reminders and pushes (tests/dashboard/test_pushes.py): 3 reminders sent, 2 opened, 1
     # followed by a recharge within 24 hours; the broadcast: 3, 1, 1.
     await fill_pushes(site.app.engine)
@@ -96,6 +106,13 @@ async def test_staff_sign_in_and_see_every_chart_drawn_with_the_databases_number
     for name in PAGES:
         await page.goto(str(site.client.make_url(f"/p/{name}?{WEEK}")))
         assert await page.locator("header h1").count() == 1, name
+        # Every chart of every page is drawn, with as many values as the server sent it.
+        sent = json.loads(await page.text_content("#chart-data") or "{}")
+        for chart in await page.locator("[data-chart]").evaluate_all(
+            "(charts) => charts.map((c) => c.dataset.chart)"
+        ):
+            values = sent[chart]["series"][0]["values"]
+            assert await _drawn(page, chart) == [float(v) for v in values], (name, chart)
 
 
 async def test_a_browser_without_a_session_sees_no_chart(site: Site, browser: Browser) -> None:
