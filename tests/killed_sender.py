@@ -26,13 +26,29 @@ ANSWERED = 4
 Deliver = Callable[..., Awaitable[int]]
 
 
-def sends_until_killed(deliver: Deliver) -> str:
-    """The program of a process that runs `deliver` in small batches until killed."""
+# How each front end's sender is made in the killed process (`settings` given).
+SENDERS = {
+    "aiogram": (
+        "from bot import aiogram as aiogram_frontend",
+        "aiogram_frontend.Sender(aiogram_frontend.build_bot(settings))",
+    ),
+    "ptb": (
+        "from bot.ptb.frontend import application_builder\nfrom bot.ptb.replies import Sender",
+        "Sender(application_builder(settings).build().bot)",
+    ),
+}
+FRAMEWORKS = sorted(SENDERS)
+
+
+def sends_until_killed(deliver: Deliver, framework: str = "aiogram") -> str:
+    """The program of a process that runs `deliver` in small batches, through the sender of
+    `framework`, until killed."""
     module, name = deliver.__module__, deliver.__name__
+    imports, sender = SENDERS[framework]
     return f"""
 import asyncio
 
-from bot import aiogram as aiogram_frontend
+{imports}
 from bot.assembly import build_app
 from bot.settings import Settings
 from {module} import {name}
@@ -40,7 +56,7 @@ from {module} import {name}
 async def main() -> None:
     settings = Settings()
     app = await build_app(settings)
-    app.outbound.attach(aiogram_frontend.Sender(aiogram_frontend.build_bot(settings)))
+    app.outbound.attach({sender})
     while True:
         await {name}(app.services, app.delivery, batch=3, concurrency=2)
         await asyncio.sleep(0.05)
@@ -79,9 +95,11 @@ async def kill_while_sending(
     customers: Iterable[int],
     deliver: Deliver,
     recorded_sent: Callable[[], Awaitable[int]],
+    framework: str = "aiogram",
 ) -> None:
-    """Run `deliver` in a child process until Telegram has answered four messages and the fifth
-    is waiting (and `recorded_sent` says the four are recorded); then SIGKILL it."""
+    """Run `deliver` in a child process (sending through `framework`'s sender) until Telegram
+    has answered four messages and the fifth is waiting (and `recorded_sent` says the four are
+    recorded); then SIGKILL it."""
     chats = list(customers)
     name, send_message = api._methods["sendmessage"]
     held = asyncio.Event()
@@ -104,7 +122,7 @@ async def kill_while_sending(
         "LOG_LEVEL": "WARNING",
     }
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", sends_until_killed(deliver), env=env, cwd=ROOT
+        sys.executable, "-c", sends_until_killed(deliver, framework), env=env, cwd=ROOT
     )
     await asyncio.wait_for(held.wait(), timeout=30)
     for _ in range(100):  # the four answered are recorded; the fifth is on its way

@@ -1,20 +1,30 @@
-"""Kill -9 a process in the middle of sending a broadcast; the next one sends each push exactly
-once, and the killed process's claims take nothing twice from the daily cap."""
+"""Kill -9 a process in the middle of sending a broadcast through either front end's sender; the
+next one sends each push exactly once, and the killed process's claims take nothing twice from
+the daily cap."""
 
 from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from bot.assembly import build_app
 from scheduler.broadcasts import deliver_broadcasts, plan_broadcasts
 from tests.broadcasts.setup import PUSH, STAFF_ID, customers, statuses
-from tests.killed_sender import ANSWERED, kill_while_sending, limited_api, next_process_sends
+from tests.killed_sender import (
+    ANSWERED,
+    FRAMEWORKS,
+    kill_while_sending,
+    limited_api,
+    next_process_sends,
+)
 
 CUSTOMERS = range(9101, 9109)
 
 
+@pytest.mark.parametrize("framework", FRAMEWORKS)
 async def test_pushes_cut_off_by_a_killed_process_are_each_sent_exactly_once(
-    sqlite_url: str,
+    sqlite_url: str, framework: str
 ) -> None:
     async with limited_api(sqlite_url, CUSTOMERS) as (api, settings):
         app = await build_app(settings)
@@ -26,7 +36,9 @@ async def test_pushes_cut_off_by_a_killed_process_are_each_sent_exactly_once(
         async def recorded_sent() -> int:
             return (await app.services.broadcasts.progress(broadcast_id)).sent
 
-        await kill_while_sending(api, sqlite_url, CUSTOMERS, deliver_broadcasts, recorded_sent)
+        await kill_while_sending(
+            api, sqlite_url, CUSTOMERS, deliver_broadcasts, recorded_sent, framework
+        )
         assert sum(len(api.messages_to(n)) for n in CUSTOMERS) == ANSWERED
         assert (await statuses(app))["sending"] >= 1  # claims the killed process left behind
 
