@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.assembly import build_app
 from bot.cli import start_dashboard_of
+from domain.campaign_file import parse_campaign_file
 from domain.integrations.sandbox import SandboxMode, SandboxPayments
 from domain.orders import OrderStatus, PaymentMethod
 from handlers.contract import Delivery, DeliveryStatus, Reply
@@ -170,3 +171,40 @@ async def test_the_bot_process_is_ready_only_while_its_front_end_runs(sqlite_url
     finally:
         await runner.cleanup()
         await app.close()
+
+
+FIRST_ONE = """
+[[campaigns]]
+code = "first"
+name_zh = "首单双倍积分"
+name_en = "First one"
+terms_zh = "条款"
+terms_en = "Terms"
+starts_at = 2026-11-30T00:00:00+08:00
+ends_at = 2026-12-31T00:00:00+08:00
+
+[[campaigns.offers]]
+code = "double"
+kind = "points_multiplier"
+multiplier = 2
+quota = 1
+"""
+
+
+async def test_metrics_count_the_quota_slots_won(site: Site) -> None:
+    """Two customers order under a first-1 offer; the first to pay wins the slot, the second is
+    carried on without the offer."""
+    app = site.app
+    await app.services.campaigns.load(parse_campaign_file(FIRST_ONE))
+    chats = [Chat.of(app.conversation, n) for n in (5201, 5202)]
+    for chat in chats:
+        await chat.send("/bind 18612345678")
+        await chat.send("/recharge")
+        await chat.press("100元")
+        assert "• 2 倍积分" in chat.text
+    for chat in chats:
+        await chat.press("模拟支付")
+    assert "预计获得 200 积分" in chats[0].texts[0]
+    assert "预计获得 100 积分" in chats[1].texts[0]
+    samples = _samples(await (await site.client.get("/metrics")).text())
+    assert samples[("bot_quota_claims_total", (("result", "won"),))] == 1
