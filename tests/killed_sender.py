@@ -14,6 +14,7 @@ from typing import Any
 from bot import aiogram as aiogram_frontend
 from bot.assembly import App
 from bot.settings import Settings
+from scheduler.reminders import SchedulerLease
 from tests.conftest import make_settings
 from tests.fakes.bot_api import FakeBotApi, FakeUser
 
@@ -40,25 +41,30 @@ SENDERS = {
 FRAMEWORKS = sorted(SENDERS)
 
 
-def sends_until_killed(deliver: Deliver, framework: str = "aiogram") -> str:
+def sends_until_killed(
+    deliver: Deliver, framework: str = "aiogram", lease_seconds: float | None = None
+) -> str:
     """The program of a process that runs `deliver` in small batches, through the sender of
-    `framework`, until killed."""
+    `framework`, until killed; holding the scheduler lease for `lease_seconds` when given."""
     module, name = deliver.__module__, deliver.__name__
     imports, sender = SENDERS[framework]
+    lease = "None" if lease_seconds is None else f"SchedulerLease(app.services, {lease_seconds})"
     return f"""
 import asyncio
 
 {imports}
 from bot.assembly import build_app
 from bot.settings import Settings
+from scheduler.reminders import SchedulerLease
 from {module} import {name}
 
 async def main() -> None:
     settings = Settings()
     app = await build_app(settings)
     app.outbound.attach({sender})
+    lease = {lease}
     while True:
-        await {name}(app.services, app.delivery, batch=3, concurrency=2)
+        await {name}(app.services, app.delivery, lease, batch=3, concurrency=2)
         await asyncio.sleep(0.05)
 
 asyncio.run(main())
@@ -96,6 +102,7 @@ async def kill_while_sending(
     deliver: Deliver,
     recorded_sent: Callable[[], Awaitable[int]],
     framework: str = "aiogram",
+    lease_seconds: float | None = None,
 ) -> None:
     """Run `deliver` in a child process (sending through `framework`'s sender) until Telegram
     has answered four messages and the fifth is waiting (and `recorded_sent` says the four are
@@ -122,7 +129,11 @@ async def kill_while_sending(
         "LOG_LEVEL": "WARNING",
     }
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", sends_until_killed(deliver, framework), env=env, cwd=ROOT
+        sys.executable,
+        "-c",
+        sends_until_killed(deliver, framework, lease_seconds),
+        env=env,
+        cwd=ROOT,
     )
     await asyncio.wait_for(held.wait(), timeout=30)
     for _ in range(100):  # the four answered are recorded; the fifth is on its way
@@ -139,14 +150,16 @@ async def next_process_sends(
     settings: Settings,
     deliver: Deliver,
     expected: int,
+    lease: SchedulerLease | None = None,
 ) -> None:
-    """The next process: sends with `deliver` until `expected` more have gone (or 40 rounds)."""
+    """The next process: sends with `deliver` (under `lease` when given) until `expected` more
+    have gone (or 40 rounds)."""
     bot = aiogram_frontend.build_bot(settings)
     app.outbound.attach(aiogram_frontend.Sender(bot))
     try:
         sent = 0
         for _ in range(40):
-            sent += await deliver(app.services, app.delivery)
+            sent += await deliver(app.services, app.delivery, lease)
             if sent >= expected:
                 break
             await asyncio.sleep(0.1)
