@@ -85,7 +85,7 @@ from bot.webhook import WebhookServer
 from domain.customers import TelegramProfile
 from domain.errors import DatabaseBusy
 from domain.observations import UNOBSERVED, Observations
-from domain.persistence.health import database_answers
+from domain.persistence.health import database_answers, schema_current
 from handlers.chat_queues import DEFAULT_LIMIT as DEFAULT_CHAT_LIMIT
 from handlers.chat_queues import ChatQueues, SharedTurns, ask_again
 from handlers.commands import command_menus
@@ -830,6 +830,7 @@ class AiogramFrontend:
             feed,
             max_body_bytes=settings.webhook_max_body_bytes,
             database_check=partial(database_answers, self._app.engine),
+            migrations_check=partial(schema_current, self._app.engine),
         )
         host, port = settings.webhook_host_port
         await self._server.start(host, port)

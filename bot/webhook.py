@@ -8,8 +8,9 @@ and answered once handled: 200, or 503 when its chat's turn could not be had in 
 (`ChatTurnBusy`), so that Telegram delivers it again.
 
 The same server answers the load balancer's health checks (no secret needed, nothing private in
-them): GET /healthz is 200 while the process runs; GET /readyz is 200 when the database answers
-and the front end has started (`serving`), 503 otherwise, with the checks as JSON.
+them): GET /healthz is 200 while the process runs; GET /readyz is 200 when the database answers,
+is at this code's migration and the front end has started (`serving`), 503 otherwise, with the
+checks as JSON.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ JSONDict = dict[str, Any]
 Parse = Callable[[JSONDict], Any]
 # ... and take it in; the request is answered once this returns.
 Feed = Callable[[Any], Awaitable[object]]
-# Whether the database answers (for /readyz).
+# Whether the database answers, or is at this code's migration (for /readyz).
 DatabaseCheck = Callable[[], Awaitable[bool]]
 
 
@@ -50,6 +51,7 @@ class WebhookServer:
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         database_check: DatabaseCheck | None = None,
+        migrations_check: DatabaseCheck | None = None,
     ) -> None:
         if not secret:
             raise ValueError("the webhook needs a secret: every request must carry it")
@@ -62,6 +64,7 @@ class WebhookServer:
         self.app.router.add_get("/healthz", self.healthz)
         self.app.router.add_get("/readyz", self.readyz)
         self._database_check = database_check
+        self._migrations_check = migrations_check
         # Set by the front end once updates are taken in, cleared when it stops.
         self.serving = False
         self._runner: web.AppRunner | None = None
@@ -93,6 +96,10 @@ class WebhookServer:
         checks = {"frontend": self.serving}
         if self._database_check is not None:
             checks["database"] = await self._database_check()
+        if self._migrations_check is not None:
+            # A database that does not answer is not asked again (its time-out once is enough).
+            answered = checks.get("database", True)
+            checks["migrations"] = answered and await self._migrations_check()
         ready = all(checks.values())
         return web.json_response(
             {"status": "ready" if ready else "not ready", "checks": checks},

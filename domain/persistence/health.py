@@ -1,4 +1,4 @@
-"""Whether the database answers, for readiness checks."""
+"""Whether the database answers, and is at this code's migration, for readiness checks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import logging
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.persistence.migrate import current_revision, head_revision
 
 log = logging.getLogger(__name__)
 
@@ -26,3 +28,16 @@ async def database_answers(
         log.warning("readiness: the database does not answer (%s)", type(error).__name__)
         return False
     return True
+
+
+async def schema_current(
+    engine: AsyncEngine, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+) -> bool:
+    """True when the database is at the newest migration this code knows (a worker of newer
+    code on an older schema, or the other way round, is not ready)."""
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            return await current_revision(engine) == head_revision()
+    except Exception as error:  # any failure means "not now"; the reason is logged
+        log.warning("readiness: the migration could not be read (%s)", type(error).__name__)
+        return False

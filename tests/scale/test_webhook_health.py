@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import text
 
 from tests.e2e.test_hardening import update_from
 from tests.fakes.bot_api import FakeBotApi
@@ -49,8 +50,37 @@ async def test_the_webhook_port_answers_health_and_readiness(
         assert await get(http, base(running.url) + "/healthz") == (200, {"status": "ok"})
         assert await get(http, base(running.url) + "/readyz") == (
             200,
-            {"status": "ready", "checks": {"frontend": True, "database": True}},
+            {
+                "status": "ready",
+                "checks": {"frontend": True, "database": True, "migrations": True},
+            },
         )
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+async def test_a_worker_on_a_database_at_another_migration_is_not_ready(
+    api: FakeBotApi, sqlite_url: str, framework: str
+) -> None:
+    """Code newer or older than the schema it finds (a deployment half done) is taken out of
+    the load balancer until the migration matches."""
+    async with (
+        worker(api, sqlite_url, framework, Turns()) as running,
+        aiohttp.ClientSession() as http,
+    ):
+        ready = base(running.url) + "/readyz"
+        async with running.app.engine.begin() as connection:
+            head = (
+                await connection.execute(text("SELECT version_num FROM alembic_version"))
+            ).scalar_one()
+            await connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+        status, body = await get(http, ready)
+        assert status == 503
+        assert body["checks"] == {"frontend": True, "database": True, "migrations": False}
+        async with running.app.engine.begin() as connection:
+            await connection.execute(
+                text("UPDATE alembic_version SET version_num = :head"), {"head": head}
+            )
+        assert (await get(http, ready))[0] == 200
 
 
 @needs_postgres()
@@ -67,7 +97,8 @@ async def test_readiness_follows_the_database_and_the_worker_recovers_by_itself(
 
         await database.cut()  # the database server goes away
         status, body = await get(http, ready)
-        assert status == 503 and body["checks"] == {"frontend": True, "database": False}
+        assert status == 503
+        assert body["checks"] == {"frontend": True, "database": False, "migrations": False}
         assert (await get(http, base(running.url) + "/healthz"))[0] == 200  # still alive
         # An update meanwhile is refused with a non-2xx answer: Telegram sends it again.
         update = update_from(ANNA, 9300, "/help")
