@@ -176,10 +176,13 @@ class Customers:
         self._turn = 0
 
     async def post(self, chat_id: int, update: JSONDict) -> Post:
-        """Post until answered 200 (as Telegram resends); the post's record."""
+        """Post until answered 200 (as Telegram resends); the post's record. Its time starts
+        when it is sent (once one of the `concurrency` places is free), not while it waits for a
+        place in the load generator."""
         record = Post(chat_id, time.perf_counter())
         self.run.posts.append(record)
         async with self.gate:
+            record.sent = time.perf_counter()
             for attempt in range(RESENDS):
                 self._turn += 1
                 url = self.fronts[self._turn % len(self.fronts)]
