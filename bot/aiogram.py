@@ -387,7 +387,8 @@ class Sender(OutcomeSender):
             delivery = delivery_of(error)
             log.warning("sending to chat %s: %s (%s)", chat_id, delivery.status, error)
             return delivery
-        return Delivery.sent(sent.message_id)
+        photo = sent.photo[-1].file_id if isinstance(sent, Message) and sent.photo else None
+        return Delivery.sent(sent.message_id, photo)
 
     def _invoice(
         self,

@@ -248,6 +248,9 @@ class VariantReport:
     delivered: int
     pressed: int
     recharged: int
+    # The variant's text in each language.
+    text_zh: str = ""
+    text_en: str = ""
 
 
 # A push or a reminder "led to" a recharge the customer completed within this long of it.

@@ -382,13 +382,16 @@ class Delivery:
     message_id: int | None = None
     retry_after: float | None = None
     reason: str = ""
+    # A picture sent: Telegram's file id of its largest size, to send it again without
+    # uploading it (None for any other message, or a front end without Telegram).
+    photo: str | None = None
 
     def __bool__(self) -> bool:
         return self.status is DeliveryStatus.SENT
 
     @classmethod
-    def sent(cls, message_id: int | None = None) -> Delivery:
-        return cls(DeliveryStatus.SENT, message_id=message_id)
+    def sent(cls, message_id: int | None = None, photo: str | None = None) -> Delivery:
+        return cls(DeliveryStatus.SENT, message_id=message_id, photo=photo)
 
 
 class Notifier(Protocol):

@@ -26,15 +26,16 @@ from bot.dashboard import broadcasts as bc
 from bot.dashboard.exports import XLSX_TYPE, as_csv, as_xlsx
 from bot.dashboard.metrics import CONTENT_TYPE, BotMetrics
 from bot.dashboard.pages import PAGES, SUPERVISORS_ONLY, Page, PageBuilder, Scope
-from domain.broadcasts import MAX_SEGMENT_DAYS, PushTarget
+from domain.broadcasts import MAX_CAPTION_CHARS, MAX_SEGMENT_DAYS, MAX_VARIANTS, PushTarget
 from domain.clock import Clock, utc_now
 from domain.figures import Period
 from domain.languages import DEFAULT_LANGUAGE, Language
 from domain.persistence.migrate import current_revision, head_revision
 from domain.phone import Carrier
+from domain.services.broadcasts import BroadcastNotFound
 from domain.services.dashboard_access import DashboardSession
 from domain.services.registry import Services
-from handlers.contract import Notifier
+from handlers.contract import MAX_PICTURE_BYTES, Notifier
 from handlers.features.broadcast_desk import MAX_PUSH_CHARS
 from handlers.features.broadcasts import TARGET_LABELS
 from handlers.i18n import Texts, texts
@@ -96,8 +97,12 @@ def templates() -> Environment:
 TEMPLATES = web.AppKey("templates", Environment)
 
 
+# The largest request the dashboard reads: a broadcast's picture (Telegram's limit) and its form.
+MAX_REQUEST_BYTES = MAX_PICTURE_BYTES + 1024 * 1024
+
+
 def build_dashboard(deps: DashboardDeps) -> web.Application:
-    app = web.Application(middlewares=[_security_headers])
+    app = web.Application(middlewares=[_security_headers], client_max_size=MAX_REQUEST_BYTES)
     app[DEPS] = deps
     app[TEMPLATES] = templates()
     app.router.add_get("/metrics", metrics)
@@ -113,6 +118,7 @@ def build_dashboard(deps: DashboardDeps) -> web.Application:
     app.router.add_get("/broadcasts", broadcasts_page)
     app.router.add_post("/broadcasts", compose_broadcast)
     app.router.add_get("/broadcasts/progress", broadcasts_progress)
+    app.router.add_get(r"/broadcasts/{broadcast:\d{1,12}}/report", broadcast_report)
     app.router.add_post(r"/broadcasts/{broadcast:\d{1,12}}/{action}", control_broadcast)
     app.router.add_static("/static/", STATIC, append_version=False)
     return app
@@ -455,6 +461,9 @@ async def _render_broadcasts(
         checked=bc.checked,
         reach=reach,
         reviewed=draft.fingerprint() if reach is not None else "",
+        more_texts=range(2, MAX_VARIANTS + 1),
+        caption_most=MAX_CAPTION_CHARS,
+        picture_most=MAX_PICTURE_BYTES // (1024 * 1024),
         audience=bc.audience_words(t, draft, campaigns),
         notice=notice,
         campaigns=campaigns,
@@ -499,13 +508,31 @@ async def compose_broadcast(request: web.Request) -> web.StreamResponse:
     if isinstance(found, web.Response):
         return found
     session, t = found
-    form = await request.post()
+    try:
+        form = await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        draft = bc.Draft()
+        draft.errors.append(t("dashboard.bc.picture_too_big", most=MAX_PICTURE_BYTES // 2**20))
+        return await _render_broadcasts(request, session, t, draft, status=413)
     if not _same_origin(request) or not bc.form_token_ok(session, form):
         return _refused(request, t)
     deps = request.app[DEPS]
     service = deps.services.broadcasts
     campaigns = await service.campaigns()
-    draft = bc.read_draft(t, form, campaigns, service.config.paid_allowed)
+    photo = bc.kept_photo(session, form)
+    upload = form.get("picture")
+    content = upload.file.read() if isinstance(upload, web.FileField) else b""
+    picture, picture_error = bc.read_picture(t, content) if content else (None, None)
+    pictured = photo is not None or picture is not None
+    draft = bc.read_draft(t, form, campaigns, service.config.paid_allowed, pictured)
+    if picture_error is not None:
+        draft.errors.append(picture_error)
+    if picture is not None:  # kept even when the rest of the form needs changing
+        photo, error = await bc.keep_picture(t, deps.outbound, session.telegram_id, picture)
+        if error is not None:
+            draft.errors.append(error)
+    if photo is not None:
+        draft.with_photo(photo, bc.photo_mark(session, photo))
     action = str(form.get("do", "reach"))
     if action not in ("reach", "test", "now", "schedule"):
         draft.errors.append(t("dashboard.bc.bad_choice"))
@@ -520,7 +547,7 @@ async def compose_broadcast(request: web.Request) -> web.StreamResponse:
     if action == "reach":
         return await _render_broadcasts(request, session, t, draft, reach=reach)
     if action == "test":
-        notice = await bc.test_send(t, service, deps.outbound, session.telegram_id, draft.content)
+        notice = await bc.test_send(t, service, deps.outbound, session.telegram_id, draft.texts)
         return await _render_broadcasts(request, session, t, draft, notice=notice, reach=reach)
     if form.get("reviewed") != draft.fingerprint():
         notice = t("dashboard.bc.check_reach")
@@ -532,6 +559,8 @@ async def compose_broadcast(request: web.Request) -> web.StreamResponse:
         campaign_id=draft.about,
         local_time=None if local_time is None else local_time.replace(tzinfo=None),
         urgent=draft.urgent and service.config.paid_allowed,
+        variants=draft.variants,
+        shares=draft.shares,
     )
     location = f"/broadcasts?created={broadcast_id}"
     if local_time is None and service.in_quiet_hours(service.now()):
@@ -573,6 +602,32 @@ async def control_broadcast(request: web.Request) -> web.StreamResponse:
     notice = t(key) if done else t("bcs.not_changed")
     return await _render_broadcasts(
         request, session, t, status=200 if done else 409, notice=f"#{broadcast_id}: {notice}"
+    )
+
+
+async def broadcast_report(request: web.Request) -> web.StreamResponse:
+    """What a broadcast did, per text: its share, pushes delivered, customers who pressed a
+    button, customers who completed a recharge within 24 hours of their push."""
+    found = await _staff_page(request)
+    if isinstance(found, web.Response):
+        return found
+    session, t = found
+    service = request.app[DEPS].services.broadcasts
+    broadcast_id = int(request.match_info["broadcast"])
+    try:
+        report = await service.report(broadcast_id)
+    except BroadcastNotFound:
+        raise web.HTTPNotFound() from None
+    return _render(
+        request,
+        "broadcast_report.html",
+        t,
+        csrf=session.csrf,
+        page="broadcasts",
+        pages=await _pages_for(request, session),
+        query="",
+        broadcast_id=broadcast_id,
+        rows=bc.report_rows(t, report),
     )
 
 

@@ -88,6 +88,7 @@ class Sender(OutcomeSender):
 
     async def send(self, chat_id: int, reply: Reply) -> Delivery:
         """One new message (or invoice) in `chat_id`, tried once; what became of it."""
+        photo: str | None = None
         try:
             if reply.invoice is not None:
                 invoice = await self._send_invoice(
@@ -97,14 +98,14 @@ class Sender(OutcomeSender):
             elif reply.document is not None:
                 message_id = await self._send_document(chat_id, reply, reply.document)
             elif reply.photo is not None:
-                message_id = await self._send_photo(chat_id, reply, reply.photo)
+                message_id, photo = await self._send_photo(chat_id, reply, reply.photo)
             else:
                 message_id = await self._send_message(chat_id, reply)
         except TelegramError as error:
             delivery = delivery_of(error)
             log.warning("sending to chat %s: %s (%r)", chat_id, delivery.status, error)
             return delivery
-        return Delivery.sent(message_id)
+        return Delivery.sent(message_id, photo)
 
     async def _send_message(self, chat_id: int, reply: Reply) -> int | None:
         """sendMessage; the new message's id."""
@@ -129,9 +130,11 @@ class Sender(OutcomeSender):
         )
         return sent.message_id
 
-    async def _send_photo(self, chat_id: int, reply: Reply, photo: str | Picture) -> int:
+    async def _send_photo(
+        self, chat_id: int, reply: Reply, photo: str | Picture
+    ) -> tuple[int, str | None]:
         """sendPhoto (a picture Telegram holds, by its file id, or one the bot made, uploaded),
-        the reply's text as the caption; the new message's id."""
+        the reply's text as the caption; the new message's id and its largest size's file id."""
         sent = await self._bot.send_photo(
             chat_id,
             photo if isinstance(photo, str) else photo.content,
@@ -141,7 +144,7 @@ class Sender(OutcomeSender):
             message_thread_id=reply.thread_id,
             allow_paid_broadcast=paid_broadcast(reply),
         )
-        return sent.message_id
+        return sent.message_id, sent.photo[-1].file_id if sent.photo else None
 
     def _send_invoice(
         self,

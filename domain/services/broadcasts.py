@@ -504,6 +504,8 @@ class BroadcastService:
                         and first is not None
                         and first - sent <= RECHARGE_WINDOW
                     ),
+                    text_zh=_text(row, variant, Language.ZH_CN),
+                    text_en=_text(row, variant, Language.EN),
                 )
             )
         return found

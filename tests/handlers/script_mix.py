@@ -8,9 +8,11 @@ from domain.languages import Language
 
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 LATIN_WORD = re.compile(r"[A-Za-z]+")
-# Names that stay as they are in Chinese: brands, units, and what a person types or sees in
-# Telegram itself (commands, links, setting names, order and ticket numbers).
-BRANDS_AND_UNITS = frozenset({"Telegram", "GB", "MB", "KB", "CSAT", "CSV", "K"})
+# Names that stay as they are in Chinese: brands, units, file formats, and what a person types
+# or sees in Telegram itself (commands, links, setting names, order and ticket numbers).
+BRANDS_AND_UNITS = frozenset(
+    {"Telegram", "GB", "MB", "KB", "CSAT", "CSV", "K", "JPEG", "PNG", "WebP"}
+)
 NOT_WORDS = re.compile(
     r"/[a-z_]+(?:@\w+)?"  # a command
     r"|https?://\S+|t\.me/\S+"  # a link
