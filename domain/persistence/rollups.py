@@ -3,8 +3,9 @@ transaction, and rebuilt from the orders by `backfill` (migration 0026, and data
 straight into the tables).
 
 A completed recharge adds itself to the hour it completed in, for every recharge and for each
-campaign whose offer it took: one `INSERT … ON CONFLICT DO UPDATE` per roll-up and campaign,
-so concurrent completions each add exactly once (the database serialises the row)."""
+campaign whose offer it took: one `INSERT … SELECT … ON CONFLICT DO UPDATE` per roll-up, whose
+SELECT names every recharge's row and the order's campaigns, so concurrent completions each add
+exactly once (the database serialises the row)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,11 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     select,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Subquery
 
 from domain.orders import OrderPurpose, OrderStatus
 from domain.persistence.core import CoreConnection, OnConflict, Record, Repository
@@ -54,16 +57,36 @@ def hour_of(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+def _campaigns_of_order() -> Subquery:
+    """Every recharge's roll-up (`EVERY_RECHARGE`) and each campaign whose offer the order
+    `order_id` took, once each."""
+    return (
+        select(literal_column(str(EVERY_RECHARGE), Integer).label("campaign_id"))
+        .union(
+            select(_OFFERS.c.campaign_id)
+            .join(_CLAIMS, _CLAIMS.c.offer_id == _OFFERS.c.id)
+            .where(_CLAIMS.c.order_id == bindparam("order_id"), _CLAIMS.c.status.in_(_TAKEN))
+        )
+        .subquery("taken")
+    )
+
+
 def _added(table: Table, keys: tuple[str, ...]) -> OnConflict:
-    """One more recharge of `fen` in the row of (campaign, hour, *keys), made if missing."""
+    """One more recharge of `fen` in the rows of (campaign, hour, *keys) of every campaign of
+    the order (`_campaigns_of_order`), made if missing: one statement however many."""
 
     def build(insert: Any) -> Insert:
-        statement = insert(table).values(
-            campaign_id=bindparam("campaign", type_=Integer),
-            hour=bindparam("hour", type_=UtcDateTime()),
-            **{key: bindparam(key, type_=Integer) for key in keys},
-            recharges=1,
-            fen=bindparam("fen", type_=BigInteger),
+        campaigns = _campaigns_of_order()
+        rows = select(
+            campaigns.c.campaign_id,
+            bindparam("hour", type_=UtcDateTime()),
+            *(bindparam(key, type_=Integer) for key in keys),
+            literal_column("1", Integer),
+            bindparam("fen", type_=BigInteger),
+        ).where(campaigns.c.campaign_id.is_not(None))  # SQLite reads an upsert's SELECT
+        # only with a WHERE clause
+        statement = insert(table).from_select(
+            ["campaign_id", "hour", *keys, "recharges", "fen"], rows
         )
         return statement.on_conflict_do_update(  # type: ignore[no-any-return]
             index_elements=[table.c.campaign_id, table.c.hour, *(table.c[k] for k in keys)],
@@ -75,25 +98,18 @@ def _added(table: Table, keys: tuple[str, ...]) -> OnConflict:
 
 _ADD_HOUR = _added(_HOURS, ())
 _ADD_CUSTOMER_HOUR = _added(_CUSTOMER_HOURS, ("customer_id",))
-_CAMPAIGNS_OF_ORDER = (
-    select(_OFFERS.c.campaign_id)
-    .distinct()
-    .join(_CLAIMS, _CLAIMS.c.offer_id == _OFFERS.c.id)
-    .where(_CLAIMS.c.order_id == bindparam("order_id"), _CLAIMS.c.status.in_(_TAKEN))
-)
 
 
 async def add_completed_recharge(core: CoreConnection, order: OrderRecord | Record) -> None:
     """Add the completed order (its row after the move) to the roll-ups, if it is a recharge:
-    for every recharge and for each campaign whose offer it took."""
+    for every recharge and for each campaign whose offer it took, two statements. The hours of
+    every recharge are a row every completion adds to: it is written last, so its lock is
+    held the shortest time before the commit."""
     if order.purpose != RECHARGE or order.status != COMPLETED or order.completed_at is None:
         return
-    campaigns = [row[0] for row in await core.rows(_CAMPAIGNS_OF_ORDER, order_id=order.id)]
-    hour = hour_of(order.completed_at)
-    for campaign in (EVERY_RECHARGE, *sorted(campaigns)):
-        values = {"campaign": campaign, "hour": hour, "fen": order.amount_fen}
-        await core.run(_ADD_HOUR, **values)
-        await core.run(_ADD_CUSTOMER_HOUR, **values, customer_id=order.customer_id)
+    values = {"order_id": order.id, "hour": hour_of(order.completed_at), "fen": order.amount_fen}
+    await core.run(_ADD_CUSTOMER_HOUR, **values, customer_id=order.customer_id)
+    await core.run(_ADD_HOUR, **values)
 
 
 def _hour_start(column: Any, dialect: str) -> Any:

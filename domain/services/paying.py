@@ -19,7 +19,7 @@ from domain.orders import (
     check_transition,
 )
 from domain.ports import ChargeOutcome, PaymentProvider
-from domain.repositories import NewPayment
+from domain.repositories import NewPayment, OrderRecord
 from domain.repositories.money import MoneyUnitOfWork, MoneyUnitOfWorkFactory
 from domain.services.fulfilment import FulfilmentService
 from domain.services.loyalty import LoyaltyService
@@ -68,8 +68,10 @@ class PaymentService(OrderSteps):
             raise MethodNotOffered(PaymentMethod.WALLET)
         now = self._clock()
         async with self._uow() as uow:
-            order = await self._own_payable(uow, customer_id, order_id, PaymentMethod.WALLET)
-            await self._take_reward_coupon(uow, customer_id, order.id)
+            row = await self._own_payable_row(uow, customer_id, order_id, PaymentMethod.WALLET)
+            order = order_of(row)
+            if not await self._loyalty.take_reward_coupon(uow, row):
+                raise CouponUnavailable(order.id)
             if order.status is S.CREATED:
                 await self._move(uow, order.id, (S.CREATED,), S.AWAITING_PAYMENT, "pay by wallet")
             try:
@@ -322,19 +324,22 @@ class PaymentService(OrderSteps):
     # -- helpers ------------------------------------------------------------------------------
     async def _await_payment(self, customer_id: int, order_id: int, method: PaymentMethod) -> Order:
         check_transition(S.CREATED, S.AWAITING_PAYMENT)
-        async with self._uow() as uow:  # before any money moves
-            await self._take_reward_coupon(uow, customer_id, order_id)
-            await uow.commit()
         purposes = [p.value for p in OrderPurpose if method in self.methods_for(p)]
-        started = None
         if purposes:
-            async with self._uow() as uow:
+            async with self._uow() as uow:  # before any money moves
                 started = await uow.orders.start_payment(
                     order_id, customer_id, purposes, method.value, f"pay by {method}", self._clock()
                 )
-                await uow.commit()
-        if started is not None:
-            return order_of(started)
+                if started is not None:
+                    # The order takes its customer's own coupon in the same transaction: when
+                    # another order has it, nothing of this one is kept (it stays new).
+                    if not await self._loyalty.take_reward_coupon(uow, started):
+                        raise CouponUnavailable(order_id)
+                    await uow.commit()
+                    return order_of(started)
+        async with self._uow() as uow:
+            await self._take_reward_coupon(uow, customer_id, order_id)
+            await uow.commit()
         # Not a new order of this customer's that the method pays: the checks below say why,
         # or the order already awaits payment (paid again, perhaps another way).
         async with self._uow() as uow:
@@ -359,6 +364,12 @@ class PaymentService(OrderSteps):
     async def _own_payable(
         self, uow: MoneyUnitOfWork, customer_id: int, order_id: int, method: PaymentMethod
     ) -> Order:
+        return order_of(await self._own_payable_row(uow, customer_id, order_id, method))
+
+    async def _own_payable_row(
+        self, uow: MoneyUnitOfWork, customer_id: int, order_id: int, method: PaymentMethod
+    ) -> OrderRecord:
+        """The customer's order that `method` may pay now, as read."""
         row = await uow.orders.get(order_id)
         if row is None or row.customer_id != customer_id:
             raise OrderNotFound(order_id)
@@ -369,7 +380,7 @@ class PaymentService(OrderSteps):
             raise NotPayable(order)
         if self._clock() >= order.expires_at:
             raise NotPayable(replace(order, status=S.EXPIRED))
-        return order
+        return row
 
     async def _take_reward_coupon(
         self, uow: MoneyUnitOfWork, customer_id: int, order_id: int

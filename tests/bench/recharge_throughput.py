@@ -25,7 +25,7 @@ SQLite runs on a temporary file; PostgreSQL on a fresh database created on the s
 `--postgres-url` (or TEST_POSTGRES_URL) and dropped afterwards. Targets on the 2-core machine:
 ≥ 200 recharges/s on SQLite and ≥ 250/s on PostgreSQL. `--profile` prints where the provider
 workload spends its time (cProfile); `--sql` counts statements, transactions and sessions per
-recharge and the time spent in each kind of statement.
+recharge and the time spent in each kind of statement, for each workload.
 """
 
 from __future__ import annotations
@@ -541,9 +541,16 @@ async def bench_backend(
             print_profile(profiler, args.profile_lines, provider.completed)
 
         if args.wallet_recharges > 0:
-            wallet = await wallet_workload(bench, backend, plan, customers, args, server)
+            wallet_counter = SqlCounter()
+            if args.sql:
+                wallet_counter.attach(engine)
+            wallet = await wallet_workload(
+                bench, backend, plan, customers, args, server, wallet_counter
+            )
             runs.append(wallet)
             report_run(wallet)
+            if args.sql:
+                wallet_counter.report(wallet.completed)
         return Outcome(backend, runs)
     finally:
         await engine.dispose()
@@ -556,6 +563,7 @@ async def wallet_workload(
     customers: list[Customer],
     args: argparse.Namespace,
     server: ServerCpu | None,
+    counter: SqlCounter,
 ) -> Run:
     """Fund every wallet with exactly what its recharges will cost, then pay from the wallet."""
     run = Run("wallet", backend)
@@ -580,9 +588,11 @@ async def wallet_workload(
         )
         if done.status is not S.COMPLETED:
             raise RuntimeError(f"wallet top-up ended {done.status}")
+    counter.enabled = True
     await measured(
         bench, run, server, drive(bench, run, recharge_by_wallet, plan, customers, counts)
     )
+    counter.enabled = False
     expected = orders_before + args.wallet_recharges - sum(run.errors.values())
     await verify_orders(bench, run, OrderPurpose.RECHARGE, expected)
     await verify_orders(bench, run, OrderPurpose.WALLET_TOPUP, sum(1 for n in counts if n))
