@@ -1,0 +1,90 @@
+"""A broadcast cancelled by staff with its ✖️ button under `/broadcasts`, end to end over real HTTP
+with each front end against the fake Bot API server, while its pushes are going out: the push
+already at Telegram arrives, nothing more is sent (now or by a later sweep), and the cancel is
+recorded with who and when, in the broadcast's actions and in the audit trail."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from domain.audit import AuditAction
+from domain.broadcasts import BroadcastStatus, PushSkip
+from scheduler.broadcasts import deliver_broadcasts, plan_broadcasts, sweep_broadcasts
+from tests.broadcasts.setup import PUSH
+from tests.e2e.conftest import Runner
+from tests.e2e.test_referrals_e2e import press_to_edit, say
+from tests.fakes.bot_api import FakeBotApi, FakeUser
+
+pytestmark = pytest.mark.timeout(60)
+
+STAFF = FakeUser(id=1401, first_name="小王", language_code="zh-hans")
+CUSTOMERS = [
+    FakeUser(id=1411 + n, first_name=f"客户{n}", language_code="zh-hans") for n in range(5)
+]
+# Telegram is slow to take the push to this customer: the broadcast is under way meanwhile.
+SLOW = CUSTOMERS[2]
+
+
+async def test_staff_cancel_a_broadcast_going_out_with_its_button(
+    api: FakeBotApi, sqlite_url: str, runner: Runner
+) -> None:
+    settings: dict[str, Any] = {"admin_ids": str(STAFF.id), "quiet_hours": "off"}
+    async with runner(api, sqlite_url, **settings) as app:
+        for user in CUSTOMERS:
+            await say(api, user, "/start", count=2)
+        broadcasts = app.services.broadcasts
+        broadcast_id = await broadcasts.create(PUSH, STAFF.id)
+        assert await plan_broadcasts(app.services) == len(CUSTOMERS)
+        held = api.hold(SLOW.id)
+        sending = asyncio.create_task(
+            deliver_broadcasts(app.services, app.delivery, batch=1, concurrency=1)
+        )
+        await api.wait_for(
+            lambda: any(
+                c["chat_id"] == SLOW.id and c.get("text") == PUSH.text_zh
+                for c in api.calls_to("sendMessage")
+            ),
+            what="the slow customer's push on its way",
+        )
+
+        # Staff list the broadcasts and press ✖️ on this one, in the bot.
+        [listing] = await say(api, STAFF, "/broadcasts")
+        assert f"#{broadcast_id} · 发送中" in listing["text"]
+        assert "已发 2" in listing["text"]
+        pressed_at = datetime.now(UTC)
+        shown = await press_to_edit(api, STAFF, listing, "取消推送")
+        assert "已取消" in shown["text"]
+        assert "取消推送" not in str(shown.get("reply_markup", {}))  # nothing left to cancel
+
+        held.set()
+        await sending
+        assert await sweep_broadcasts(app.services, app.delivery) == 0
+        got = [
+            user.id
+            for user in CUSTOMERS
+            for message in api.messages_to(user.id)
+            if message.get("text") == PUSH.text_zh
+        ]
+        # Those before the slow one and the slow one itself (already at Telegram), each once;
+        # nobody after it.
+        assert got == [user.id for user in CUSTOMERS[:3]]
+        progress = await broadcasts.progress(broadcast_id)
+        assert progress.status is BroadcastStatus.CANCELLED
+        assert (progress.sent, progress.queued) == (3, 0)
+        assert progress.skipped == {PushSkip.CANCELLED: 2}
+
+        who, what, when = (await broadcasts.actions(broadcast_id))[-1]
+        assert (who, what) == (STAFF.id, "cancel")
+        assert pressed_at <= when <= datetime.now(UTC)
+        [audited] = [
+            record
+            for record in await app.services.audit.recent()
+            if record.entry.subject == f"broadcast:{broadcast_id}"
+            and record.entry.action is AuditAction.BROADCAST_CANCELLED
+        ]
+        assert audited.entry.actor_id == STAFF.id
+        assert audited.at == when
