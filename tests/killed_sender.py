@@ -7,13 +7,16 @@ import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from bot import aiogram as aiogram_frontend
 from bot.assembly import App
+from bot.ptb.frontend import application_builder
+from bot.ptb.replies import Sender as PtbSender
 from bot.settings import Settings
+from handlers.contract import Notifier
 from scheduler.reminders import SchedulerLease
 from tests.conftest import make_settings
 from tests.fakes.bot_api import FakeBotApi, FakeUser
@@ -39,6 +42,29 @@ SENDERS = {
     ),
 }
 FRAMEWORKS = sorted(SENDERS)
+
+
+@asynccontextmanager
+async def aiogram_sender(settings: Settings) -> AsyncIterator[Notifier]:
+    bot = aiogram_frontend.build_bot(settings)
+    try:
+        yield aiogram_frontend.Sender(bot)
+    finally:
+        await bot.session.close()
+
+
+@asynccontextmanager
+async def ptb_sender(settings: Settings) -> AsyncIterator[Notifier]:
+    bot = application_builder(settings).build().bot
+    async with bot:
+        yield PtbSender(bot)
+
+
+# Each front end's sender in the process of the test (the next process, after the kill).
+SENDERS_HERE: dict[str, Callable[[Settings], AbstractAsyncContextManager[Notifier]]] = {
+    "aiogram": aiogram_sender,
+    "ptb": ptb_sender,
+}
 
 
 def sends_until_killed(
@@ -151,17 +177,18 @@ async def next_process_sends(
     deliver: Deliver,
     expected: int,
     lease: SchedulerLease | None = None,
+    framework: str = "aiogram",
 ) -> None:
-    """The next process: sends with `deliver` (under `lease` when given) until `expected` more
-    have gone (or 40 rounds)."""
-    bot = aiogram_frontend.build_bot(settings)
-    app.outbound.attach(aiogram_frontend.Sender(bot))
-    try:
-        sent = 0
-        for _ in range(40):
-            sent += await deliver(app.services, app.delivery, lease)
-            if sent >= expected:
-                break
-            await asyncio.sleep(0.1)
-    finally:
-        await bot.session.close()
+    """The next process: sends with `deliver` (under `lease` when given), through the sender
+    of `framework`, until `expected` more have gone (or 40 rounds)."""
+    async with SENDERS_HERE[framework](settings) as sender:
+        app.outbound.attach(sender)
+        try:
+            sent = 0
+            for _ in range(40):
+                sent += await deliver(app.services, app.delivery, lease)
+                if sent >= expected:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            app.outbound.detach()

@@ -1,6 +1,6 @@
 """Kill -9 a process in the middle of sending a broadcast through either front end's sender; the
-next one sends each push exactly once, and the killed process's claims take nothing twice from
-the daily cap."""
+next one, sending through the same front end's sender, sends each push exactly once, and the
+killed process's claims take nothing twice from the daily cap."""
 
 from __future__ import annotations
 
@@ -44,7 +44,13 @@ async def test_pushes_cut_off_by_a_killed_process_are_each_sent_exactly_once(
 
         # The next process: the killed one's claims lapse, and the rest goes out once.
         try:
-            await next_process_sends(app, settings, deliver_broadcasts, len(CUSTOMERS) - ANSWERED)
+            await next_process_sends(
+                app,
+                settings,
+                deliver_broadcasts,
+                len(CUSTOMERS) - ANSWERED,
+                framework=framework,
+            )
             progress = await app.services.broadcasts.progress(broadcast_id)
         finally:
             await app.close()
