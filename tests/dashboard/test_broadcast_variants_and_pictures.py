@@ -19,6 +19,7 @@ from PIL import Image
 
 from domain.broadcasts import bucket_of, variant_of
 from domain.languages import Language
+from domain.services.staff import StaffRole
 from handlers.contract import MAX_PICTURE_BYTES
 from scheduler.broadcasts import sweep_broadcasts
 from tests.dashboard.conftest import STAFF_ID, Site
@@ -279,3 +280,17 @@ async def test_a_dashboard_without_the_bot_says_it_cannot_take_a_picture(site: S
     assert response.status == 400
     assert "此进程未连接机器人，无法上传图片" in await response.text()
     assert await site.app.services.broadcasts.recent() == []
+
+
+async def test_somebody_no_longer_staff_uploads_nothing(desk: Site, api: FakeBotApi) -> None:
+    agent = 4343
+    api.add_user(FakeUser(agent, "客服"))
+    staff = desk.app.services.staff
+    await staff.grant(agent, StaffRole.AGENT)
+    await desk.sign_in(agent)
+    token = fields(await (await desk.client.get("/broadcasts")).text())["csrf"]
+    await staff.revoke(agent)
+    response = await compose(desk, {**A, "do": "now"}, (png(), "a.png", "image/png"), csrf=token)
+    assert response.status == 401
+    assert api.uploaded_photos == {}
+    assert await desk.app.services.broadcasts.recent() == []
