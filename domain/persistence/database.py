@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolResetState
 
 from domain.errors import RecordConflict
 
@@ -43,6 +43,15 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _end_open_transaction(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+    """A SQLite connection goes back to the pool: a transaction still open on it is rolled
+    back, so it never keeps the write lock. One that committed or rolled back (every unit of
+    work) is left alone: the pool's default reset would send it a rollback anyway, one more
+    hand-off to aiosqlite's thread per transaction."""
+    if state.asyncio_safe and dbapi_connection.driver_connection.in_transaction:
+        dbapi_connection.rollback()
 
 
 READ_ONLY = "wallet_read_only"
@@ -95,8 +104,11 @@ def create_engine(url: str, *, echo: bool = False, pool: PoolBudget | None = Non
             pool_size=SQLITE_POOL_SIZE,
             max_overflow=0,
             pool_timeout=120,
+            # Connections are reset on return by `_end_open_transaction`, only when needed.
+            pool_reset_on_return=None,
         )
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
+        event.listen(engine.sync_engine.pool, "reset", _end_open_transaction)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
     else:
         budget = pool or PoolBudget()

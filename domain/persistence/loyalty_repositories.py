@@ -51,7 +51,8 @@ _CLAIMS = cast(Table, OfferClaimRow.__table__)
 # cashback_fen, red_packet_fen, bonus_points, discount_fen, status, at): it runs for every
 # paid order of a live campaign.
 _TAKE_SLOT = take_slot()
-_RECORD_CLAIM = insert(_CLAIMS)
+_RECORD_CLAIM = insert(_CLAIMS).returning(_CLAIMS.c.id)
+_FORGET_CLAIM = delete(_CLAIMS).where(_CLAIMS.c.id == bindparam("claim_id"))
 
 
 _CAMPAIGNS = cast(Table, CampaignRow.__table__)
@@ -229,7 +230,11 @@ class OfferClaimRepository(Repository):
         and one of the customer's uses of it, if both are left; False, with nothing taken,
         if not. Each is one conditional statement, so however many orders claim at once,
         in any number of processes, the quota, the budget and the customer's uses are never
-        exceeded."""
+        exceeded.
+
+        The offer's row, which every claim of the offer writes, is written last: on PostgreSQL
+        its lock is held from that write to the commit only, and the claim's row is written
+        before it (taken away again when no slot is left)."""
         allowances = AllowanceRepository(self._uow)
         scope = offer_scope(slot.offer_id)
         limit = UNLIMITED if slot.uses_per_customer is None else slot.uses_per_customer
@@ -237,10 +242,7 @@ class OfferClaimRepository(Repository):
             return False
         core = await self._core()
         values = {"offer_id": slot.offer_id, "cashback_fen": slot.cashback_fen}
-        if not await core.run(_TAKE_SLOT, **values):
-            await allowances.give_back(slot.customer_id, scope, 1)
-            return False
-        await core.run(
+        claim_id = await core.value(
             _RECORD_CLAIM,
             **values,
             order_id=order_id,
@@ -251,6 +253,10 @@ class OfferClaimRepository(Repository):
             status=HELD,
             at=at,
         )
+        if not await core.run(_TAKE_SLOT, **values):
+            await core.run(_FORGET_CLAIM, claim_id=claim_id)
+            await allowances.give_back(slot.customer_id, scope, 1)
+            return False
         return True
 
     async def of_order(self, order_id: int) -> list[Record]:
