@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.persistence.tables import Base, CustomerRow, OrderRow, UtcDateTime
+from domain.persistence.tables import Base, CustomerRow, OrderRow, PhoneBindingRow, UtcDateTime
 
 
 class DashboardTokenRow(Base):
@@ -58,3 +58,10 @@ Index(
 )
 Index("ix_customers_last_seen_at", CustomerRow.__table__.c.last_seen_at)
 Index("ix_customers_registered_at", CustomerRow.__table__.c.registered_at)
+# "Bound a number" counts each customer once, by its first binding: the bindings of a period,
+# each checked against the customer's earlier ones.
+_BINDINGS = PhoneBindingRow.__table__.c
+Index("ix_phone_bindings_bound_at", _BINDINGS.bound_at)
+Index(
+    "ix_phone_bindings_customer_bound_at", _BINDINGS.customer_id, _BINDINGS.bound_at, _BINDINGS.id
+)

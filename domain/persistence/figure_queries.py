@@ -10,7 +10,9 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, and_, case, distinct, exists, func, select
+from sqlalchemy import and_, case, distinct, exists, func, select
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import Executable
 
 from domain.campaigns import OfferKind
 from domain.figures import (
@@ -88,7 +90,7 @@ class FigureQueries:
     def _dialect(self) -> str:
         return self._uow.session.get_bind().dialect.name
 
-    async def _one(self, statement: Select[Any]) -> Any:
+    async def _one(self, statement: Executable) -> Any:
         return (await self._uow.session.execute(statement)).one()
 
     # -- operations ---------------------------------------------------------------------------
@@ -139,16 +141,38 @@ class FigureQueries:
         )
 
     async def sales(self, period: Period, campaign_id: int | None = None) -> Sales:
-        per_customer = self._per_customer(period, campaign_id)
-        n, fen, customers, repeat = await self._one(
+        """Recharges and fen from the hours; paying and repeat customers from the customer hour
+        rows of the period, each customer counted on its first row there (no previous hour in
+        the period) and counted once-only when that row holds one recharge and has no next hour
+        in the period: one pass over the period's rows, no grouping by customer."""
+        hours = RechargeHourRow
+        n, fen = await self._one(
             select(
-                func.coalesce(func.sum(per_customer.c.n), 0),
-                func.coalesce(func.sum(per_customer.c.fen), 0),
-                func.count(),
-                func.coalesce(func.sum(case((per_customer.c.n >= 2, 1), else_=0)), 0),
+                func.coalesce(func.sum(hours.recharges), 0), func.coalesce(func.sum(hours.fen), 0)
+            ).where(
+                hours.campaign_id == _scope(campaign_id),
+                hours.hour >= period.start,
+                hours.hour < period.end,
             )
         )
-        return Sales(int(n), int(fen), int(customers), int(repeat))
+        rows = RechargeCustomerHourRow
+        first = rows.previous_hour.is_(None) | (rows.previous_hour < period.start)
+        once = (
+            first
+            & (rows.recharges == 1)
+            & (rows.next_hour.is_(None) | (rows.next_hour >= period.end))
+        )
+        customers, single = await self._one(
+            select(
+                func.coalesce(func.sum(case((first, 1), else_=0)), 0),
+                func.coalesce(func.sum(case((once, 1), else_=0)), 0),
+            ).where(
+                rows.campaign_id == _scope(campaign_id),
+                rows.hour >= period.start,
+                rows.hour < period.end,
+            )
+        )
+        return Sales(int(n), int(fen), int(customers), int(customers) - int(single))
 
     async def reached(self, period: Period) -> tuple[int, int, int]:
         """(reached, started, bound) in the period: counts over the indexes of when
@@ -163,14 +187,18 @@ class FigureQueries:
                 CustomerRow.registered_at >= period.start, CustomerRow.registered_at < period.end
             )
         )
-        first_bound = (
-            select(PhoneBindingRow.customer_id, func.min(PhoneBindingRow.bound_at).label("first"))
-            .group_by(PhoneBindingRow.customer_id)
-            .subquery()
+        # Customers whose first binding (earliest, then lowest id) was made in the period.
+        earlier = aliased(PhoneBindingRow)
+        first_binding = ~exists().where(
+            earlier.customer_id == PhoneBindingRow.customer_id,
+            (earlier.bound_at < PhoneBindingRow.bound_at)
+            | ((earlier.bound_at == PhoneBindingRow.bound_at) & (earlier.id < PhoneBindingRow.id)),
         )
         bound = await self._uow.session.scalar(
             select(func.count()).where(
-                first_bound.c.first >= period.start, first_bound.c.first < period.end
+                PhoneBindingRow.bound_at >= period.start,
+                PhoneBindingRow.bound_at < period.end,
+                first_binding,
             )
         )
         return int(reached or 0), int(started or 0), int(bound or 0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer
+from sqlalchemy import BigInteger, Index, Integer
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.persistence.tables import Base, UtcDateTime
@@ -31,12 +31,47 @@ class RechargeHourRow(Base):
 
 class RechargeCustomerHourRow(Base):
     """Completed recharges (count and fen) of one customer in one campaign and hour: what the
-    per-customer figures (paying and repeat customers, hold-out groups) add up."""
+    per-customer figures (the hold-out groups) add up.
+
+    Each row also names the hours of the customer's rows before and after it in the campaign
+    (`previous_hour`, `next_hour`; none at either end), so that distinct customers are counted
+    without grouping rows by customer: a customer has recharges in a period exactly when one
+    of its rows in the period has no previous hour in it (its first row there), and exactly one
+    recharge when that row holds one and has no next hour in the period."""
 
     __tablename__ = "recharge_customer_hours"
 
     campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     hour: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recharges: Mapped[int] = mapped_column(Integer)
+    fen: Mapped[int] = mapped_column(BigInteger)
+    previous_hour: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    next_hour: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        # A period's rows with what its customer counts read (PostgreSQL answers from the
+        # index alone).
+        Index(
+            "ix_recharge_customer_hours_period",
+            "campaign_id",
+            "hour",
+            postgresql_include=["previous_hour", "next_hour", "recharges"],
+        ),
+        # A customer's rows in hour order: the neighbours a new row is linked between.
+        Index("ix_recharge_customer_hours_customer", "campaign_id", "customer_id", "hour"),
+    )
+
+
+class RechargeCustomerRow(Base):
+    """Completed recharges (count and fen) of one customer in one campaign, all told. A
+    completing recharge adds to it before it links its hour's row between the customer's
+    others: the row's lock makes concurrent completions of one customer link one after the
+    other."""
+
+    __tablename__ = "recharge_customers"
+
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     recharges: Mapped[int] = mapped_column(Integer)
     fen: Mapped[int] = mapped_column(BigInteger)

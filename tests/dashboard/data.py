@@ -39,8 +39,11 @@ async def add_order(
     at: datetime,
     status: OrderStatus = OrderStatus.COMPLETED,
     purpose: OrderPurpose = OrderPurpose.RECHARGE,
+    *,
+    roll_up: bool = True,
 ) -> int:
-    """An order created at `at`; a completed one completed a minute later."""
+    """An order created at `at`; a completed one completed a minute later (and added to the
+    roll-ups, unless `roll_up` is False: a database at a revision before them)."""
     completed = at + timedelta(minutes=1) if status is OrderStatus.COMPLETED else None
     async with engine.begin() as connection:
         result = await connection.execute(
@@ -63,7 +66,8 @@ async def add_order(
         order = result.one()
         # As the order's move to completed does (its campaigns: `rebuild_rollups` once its
         # claims are in).
-        await add_completed_recharge(CoreConnection(connection), order)
+        if roll_up:
+            await add_completed_recharge(CoreConnection(connection), order)
         return int(order.id)
 
 

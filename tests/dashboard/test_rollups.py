@@ -20,14 +20,16 @@ from domain.campaign_file import parse_campaign_file
 from domain.figures import Period, Sales
 from domain.money import Money
 from domain.orders import OrderStatus
+from domain.persistence.core import CoreConnection
 from domain.persistence.database import create_engine
 from domain.persistence.loyalty_repositories import OfferClaimRepository
-from domain.persistence.rollup_tables import RechargeHourRow
+from domain.persistence.rollup_tables import RechargeCustomerRow, RechargeHourRow
+from domain.persistence.rollups import add_completed_recharge
 from domain.persistence.tables import OfferClaimRow, OfferRow, OrderRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.services.dashboard_figures import DashboardFigures
 from tests.conftest import migrated_sqlite_template as _migrated_template
-from tests.dashboard.data import add_campaign, add_customer, put
+from tests.dashboard.data import add_campaign, add_customer, add_order, put, rebuild_rollups
 from tests.integration.test_money_limits import CAMPAIGN, World
 
 ORDERS_AT_ONCE = 8
@@ -117,46 +119,66 @@ def _expected(orders: list[Made], period: Period, campaign: bool) -> tuple[Sales
     return sales, [(hour, n, fen) for hour, (n, fen) in sorted(hours.items())]
 
 
+async def _complete(engine: AsyncEngine, orders: list[Made]) -> int:
+    """Three customers and a campaign's offer; each order completed (or failed) through the
+    order's own move, in the list's order (so not in the order of their times); the campaign's
+    id."""
+    customers = [await add_customer(engine, 1 + i, BASE - timedelta(days=1)) for i in range(3)]
+    campaign = await add_campaign(engine, "r", BASE, BASE + timedelta(days=1))
+    offer = await put(
+        engine, OfferRow, campaign_id=campaign, code="r-1", kind="cashback", params={},
+        used=0, spent_fen=0,
+    )  # fmt: skip
+    uow = UnitOfWorkFactory.of(engine)
+    for made in orders:
+        at = BASE + timedelta(minutes=made.minute)
+        order = await put(
+            engine, OrderRow, customer_id=customers[made.customer], purpose="recharge",
+            status="topping_up", amount_fen=made.fen, currency="CNY", created_at=at,
+            expires_at=at, updated_at=at,
+        )  # fmt: skip
+        if made.took_offer:
+            await put(
+                engine, OfferClaimRow, offer_id=offer, order_id=order,
+                customer_id=customers[made.customer], cashback_fen=0, status="held", at=at,
+            )  # fmt: skip
+        async with uow() as unit:
+            if made.completed:
+                moved = await unit.orders.move(
+                    order, ["topping_up"], "completed", "t", at, completed_at=at
+                )
+            else:
+                moved = await unit.orders.move(order, ["topping_up"], "failed", "t", at)
+            assert moved is not None
+            if made.completed:
+                await OfferClaimRepository(unit).grant_all(order)
+            await unit.commit()
+    return campaign
+
+
+async def _check(
+    engine: AsyncEngine, orders: list[Made], campaign: int | None, windows: list[tuple[int, int]]
+) -> None:
+    """The overview's sales of each (start hour, length) window, for every recharge and for
+    the campaign (if any), equal those worked out from the orders."""
+    figures = DashboardFigures(UnitOfWorkFactory.of(engine))
+    for start, length in windows:
+        period = Period(BASE + timedelta(hours=start), BASE + timedelta(hours=start + length))
+        for campaign_id in (None, campaign) if campaign is not None else (None,):
+            overview = await figures.overview(period, campaign_id)
+            sales, hours = _expected(orders, period, campaign_id is not None)
+            assert overview.sales == sales, (start, length, campaign_id)
+            assert [(h.hour, h.count, h.fen) for h in overview.by_hour] == hours
+
+
 async def _compare(path: Path, orders: list[Made], start: int, length: int) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
     try:
-        customers = [await add_customer(engine, 1 + i, BASE - timedelta(days=1)) for i in range(3)]
-        campaign = await add_campaign(engine, "r", BASE, BASE + timedelta(days=1))
-        offer = await put(
-            engine, OfferRow, campaign_id=campaign, code="r-1", kind="cashback", params={},
-            used=0, spent_fen=0,
-        )  # fmt: skip
-        uow = UnitOfWorkFactory.of(engine)
-        for made in orders:
-            at = BASE + timedelta(minutes=made.minute)
-            order = await put(
-                engine, OrderRow, customer_id=customers[made.customer], purpose="recharge",
-                status="topping_up", amount_fen=made.fen, currency="CNY", created_at=at,
-                expires_at=at, updated_at=at,
-            )  # fmt: skip
-            if made.took_offer:
-                await put(
-                    engine, OfferClaimRow, offer_id=offer, order_id=order,
-                    customer_id=customers[made.customer], cashback_fen=0, status="held", at=at,
-                )  # fmt: skip
-            async with uow() as unit:
-                if made.completed:
-                    moved = await unit.orders.move(
-                        order, ["topping_up"], "completed", "t", at, completed_at=at
-                    )
-                else:
-                    moved = await unit.orders.move(order, ["topping_up"], "failed", "t", at)
-                assert moved is not None
-                if made.completed:
-                    await OfferClaimRepository(unit).grant_all(order)
-                await unit.commit()
-        period = Period(BASE + timedelta(hours=start), BASE + timedelta(hours=start + length))
-        figures = DashboardFigures(uow)
-        for campaign_id in (None, campaign):
-            overview = await figures.overview(period, campaign_id)
-            sales, hours = _expected(orders, period, campaign_id is not None)
-            assert overview.sales == sales
-            assert [(h.hour, h.count, h.fen) for h in overview.by_hour] == hours
+        campaign = await _complete(engine, orders)
+        await _check(engine, orders, campaign, [(start, length)])
+        # Rebuilt from the orders (as the migrations back-fill), the roll-ups say the same.
+        await rebuild_rollups(engine)
+        await _check(engine, orders, campaign, [(start, length)])
     finally:
         await engine.dispose()
 
@@ -170,3 +192,55 @@ def test_roll_up_figures_equal_the_figures_of_the_orders(
         path = Path(directory) / "shop.db"
         shutil.copy(_migrated_template(), path)
         asyncio.run(_compare(path, orders, start, length))
+
+
+# Completions out of the order of their times: each customer's hours are linked as they come,
+# a late one between two others. Customer 0 recharges in hours 4, 1, 2 (twice), 5 and 0;
+# customer 1 once in hour 3 and twice in hour 1; customer 2 only fails.
+OUT_OF_ORDER = [
+    Made(0, 4 * 60 + 5, 1_000, True, True),
+    Made(0, 1 * 60 + 10, 100, True, False),
+    Made(1, 3 * 60 + 1, 5_000, True, True),
+    Made(0, 2 * 60 + 30, 100, True, True),
+    Made(2, 2 * 60 + 31, 100, False, True),
+    Made(0, 2 * 60 + 40, 1_000, True, False),
+    Made(1, 1 * 60 + 59, 100, True, False),
+    Made(0, 5 * 60 + 0, 5_000, True, True),
+    Made(1, 1 * 60 + 0, 1_000, True, True),
+    Made(0, 0 * 60 + 1, 100, True, True),
+]
+EVERY_WINDOW = [(start, length) for start in range(6) for length in range(1, 7 - start)]
+
+
+async def test_customers_of_every_period_equal_those_of_the_orders(engine: AsyncEngine) -> None:
+    campaign = await _complete(engine, OUT_OF_ORDER)
+    await _check(engine, OUT_OF_ORDER, campaign, EVERY_WINDOW)
+    await rebuild_rollups(engine)
+    await _check(engine, OUT_OF_ORDER, campaign, EVERY_WINDOW)
+
+
+async def test_concurrent_completions_of_one_customer_in_different_hours_are_each_counted(
+    engine: AsyncEngine,
+) -> None:
+    """Completions of one customer in different hours, all at once (and not in hour order):
+    none is lost and each period counts the customer once, as its orders say."""
+    customer = await add_customer(engine, 1, BASE - timedelta(days=1))
+    minutes = [5 * 60, 60, 4 * 60 + 30, 0, 3 * 60, 2 * 60 + 10, 4 * 60 + 40, 60 + 5]
+    ids = [
+        await add_order(engine, customer, 1_000, BASE + timedelta(minutes=m), roll_up=False)
+        for m in minutes
+    ]
+    async with engine.connect() as connection:
+        rows = (await connection.execute(select(OrderRow).where(OrderRow.id.in_(ids)))).all()
+
+    async def complete(order: object) -> None:
+        async with engine.begin() as connection:
+            await add_completed_recharge(CoreConnection(connection), order)  # type: ignore[arg-type]
+
+    await asyncio.gather(*(complete(order) for order in rows))
+    # add_order completes an order a minute after it was made.
+    made = [Made(0, m + 1, 1_000, True, False) for m in minutes]
+    await _check(engine, made, None, EVERY_WINDOW)
+    async with engine.connect() as connection:
+        kept = (await connection.execute(select(RechargeCustomerRow.recharges))).scalars().all()
+    assert kept == [len(minutes)]

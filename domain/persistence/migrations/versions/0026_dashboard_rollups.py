@@ -38,7 +38,7 @@ def upgrade() -> None:
             "campaign_id", "hour", "customer_id", name=op.f("pk_recharge_customer_hours")
         ),
     )
-    backfill(op.get_bind())
+    backfill(op.get_bind(), linked=False)
 
 
 def downgrade() -> None:
