@@ -22,11 +22,24 @@ MIN_GROUP = 30
 MIN_EVENTS = 5
 
 
+BUCKETS = 10_000
+
+
+def holdout_bucket(campaign_code: str, customer_id: int) -> int:
+    """The customer's bucket (0 to 9,999) in the campaign: a stable hash of both."""
+    digest = hashlib.sha256(f"holdout:{campaign_code}:{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % BUCKETS
+
+
+def control_buckets(holdout_percent: int) -> int:
+    """How many of the first buckets are the control group."""
+    return max(holdout_percent, 0) * BUCKETS // 100
+
+
 def in_control(campaign_code: str, customer_id: int, holdout_percent: int) -> bool:
     if holdout_percent <= 0:
         return False
-    digest = hashlib.sha256(f"holdout:{campaign_code}:{customer_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % 10_000 < holdout_percent * 100
+    return holdout_bucket(campaign_code, customer_id) < control_buckets(holdout_percent)
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,12 @@ from domain.figures import (
     ReferralFigures,
     Sales,
 )
+from domain.holdout import GroupOutcome
 from domain.orders import OrderPurpose, OrderStatus
 from domain.persistence.referral_tables import ReferralRewardRow, ReferralRow
 from domain.persistence.rollup_tables import (
     EVERY_RECHARGE,
+    HoldoutBucketRow,
     OffersSeenRow,
     RechargeCustomerHourRow,
     RechargeHourRow,
@@ -422,20 +424,46 @@ class FigureQueries:
         return ReferralFigures(int(inviters), int(joined), int(qualified), int(held), rewards or 0)
 
     # -- hold-out ----------------------------------------------------------------------------
-    async def reached_with_recharges(self, period: Period) -> list[tuple[int, int, int]]:
-        """(customer id, recharges, fen) of every customer reached in the period, with their
-        completed recharges in it (any campaign or none: control customers get no offers)."""
+    async def holdout_groups(
+        self, period: Period, campaign_code: str, control_buckets: int
+    ) -> tuple[dict[bool, GroupOutcome], list[tuple[int, int, int]]]:
+        """Every customer reached in the period with their completed recharges in it (any
+        campaign or none: control customers get no offers), summed by group in the database
+        where the customer's bucket is kept; customers without one come back one by one."""
         per_customer = self._per_customer(period, None)
+        buckets = HoldoutBucketRow
+        unknown = case((buckets.bucket.is_(None), CustomerRow.id), else_=None).label("unknown")
+        control = (buckets.bucket < control_buckets).label("control")
+        fen = func.coalesce(per_customer.c.fen, 0)
         rows = await self._uow.session.execute(
             select(
-                CustomerRow.id,
-                func.coalesce(per_customer.c.n, 0),
-                func.coalesce(per_customer.c.fen, 0),
+                unknown,
+                control,
+                func.count(),
+                func.count(per_customer.c.customer_id),
+                func.coalesce(func.sum(fen), 0),
+                func.coalesce(func.sum(fen * fen), 0),
+                func.coalesce(func.sum(per_customer.c.n), 0),
             )
+            .select_from(CustomerRow)
             .outerjoin(per_customer, per_customer.c.customer_id == CustomerRow.id)
+            .outerjoin(
+                buckets,
+                and_(buckets.campaign_code == campaign_code, buckets.customer_id == CustomerRow.id),
+            )
             .where(CustomerRow.last_seen_at >= period.start, CustomerRow.registered_at < period.end)
+            .group_by(unknown, control)
         )
-        return [(int(c), int(n), int(fen)) for c, n, fen in rows]
+        groups = {True: GroupOutcome(0, 0, 0, 0), False: GroupOutcome(0, 0, 0, 0)}
+        hashed_later = []
+        for customer, in_control, customers, recharged, fen_sum, squared, recharges in rows:
+            if customer is not None:
+                hashed_later.append((int(customer), int(recharges), int(fen_sum)))
+            else:
+                groups[bool(in_control)] = GroupOutcome(
+                    int(customers), int(recharged), int(fen_sum), int(squared)
+                )
+        return groups, hashed_later
 
     async def holdout_percent(self, campaign_id: int) -> tuple[str, int] | None:
         row = await self._uow.session.get(CampaignRow, campaign_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer
+from sqlalchemy import BigInteger, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.persistence.tables import Base, UtcDateTime
@@ -86,3 +86,16 @@ class OffersSeenRow(Base):
     campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class HoldoutBucketRow(Base):
+    """A customer's hold-out bucket in a campaign (`domain.holdout.holdout_bucket`), kept so
+    that the hold-out page groups customers in the database instead of hashing each of them on
+    every read. It depends on the campaign's code and the customer only (not on the percent),
+    so it never changes; a customer without one is hashed when read, and kept then."""
+
+    __tablename__ = "holdout_buckets"
+
+    campaign_code: Mapped[str] = mapped_column(String(48), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[int] = mapped_column(SmallInteger)

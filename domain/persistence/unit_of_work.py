@@ -29,6 +29,7 @@ from domain.persistence.dashboard_repositories import (
 )
 from domain.persistence.database import READ_ONLY
 from domain.persistence.figure_queries import FigureQueries
+from domain.persistence.holdout_buckets import HoldoutBucketRepository
 from domain.persistence.loyalty_repositories import (
     CampaignRepository,
     NoticeRepository,
@@ -253,6 +254,10 @@ class UnitOfWork:
     @cached_property
     def offers_seen(self) -> OffersSeenRepository:
         return OffersSeenRepository(self)
+
+    @cached_property
+    def holdout_buckets(self) -> HoldoutBucketRepository:
+        return HoldoutBucketRepository(self)
 
     @cached_property
     def risk(self) -> RiskRepository:

@@ -29,7 +29,12 @@ from domain.privacy import PersonalData
 from domain.repositories.campaign_files import CampaignFileRepository
 from domain.repositories.consents import ConsentRepository
 from domain.repositories.dashboard import DashboardTokenRepository, StaffDigestRepository
-from domain.repositories.figures import FigureReader, OffersSeenRecorder, PushFigureReader
+from domain.repositories.figures import (
+    FigureReader,
+    HoldoutBucketKeeper,
+    OffersSeenRecorder,
+    PushFigureReader,
+)
 from domain.repositories.pins import PinRepository
 
 # -- records -----------------------------------------------------------------------------------
@@ -861,6 +866,9 @@ class UnitOfWork(Protocol):
 
     @property
     def offers_seen(self) -> OffersSeenRecorder: ...
+
+    @property
+    def holdout_buckets(self) -> HoldoutBucketKeeper: ...
 
 
 class UnitOfWorkFactory(Protocol):

@@ -17,6 +17,7 @@ from domain.figures import (
     Sales,
     SentMessage,
 )
+from domain.holdout import GroupOutcome
 from domain.orders import OrderStatus
 
 if TYPE_CHECKING:
@@ -51,8 +52,13 @@ class FigureReader(Protocol):
         self, period: Period, campaign_code: str | None = None
     ) -> ReferralFigures: ...
 
-    async def reached_with_recharges(self, period: Period) -> list[tuple[int, int, int]]:
-        """(customer, completed recharges, fen) of every customer seen in the period."""
+    async def holdout_groups(
+        self, period: Period, campaign_code: str, control_buckets: int
+    ) -> tuple[dict[bool, GroupOutcome], list[tuple[int, int, int]]]:
+        """The customers seen in the period, with their completed recharges in it (any campaign
+        or none), summed by group (True: control, the buckets below `control_buckets`) where
+        their bucket in the campaign is kept; and (customer, recharges, fen) of each one whose
+        bucket is not kept yet."""
 
     async def holdout_percent(self, campaign_id: int) -> tuple[str, int] | None:
         """(code, hold-out percent) of the campaign; None when there is no such campaign."""
@@ -71,6 +77,13 @@ class PushFigureReader(Protocol):
 
     async def broadcast_texts(self, ids: list[int]) -> dict[int, tuple[str, str]]:
         """(zh, en) text of each broadcast."""
+
+
+class HoldoutBucketKeeper(Protocol):
+    """Customers' hold-out buckets, kept once hashed."""
+
+    async def keep(self, campaign_code: str, buckets: Iterable[tuple[int, int]]) -> None:
+        """Keep these (customer, bucket) of the campaign; one kept already stays."""
 
 
 class OffersSeenRecorder(Protocol):

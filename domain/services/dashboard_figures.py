@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime
 
 from domain.broadcasts import RECHARGE_WINDOW
@@ -20,7 +20,7 @@ from domain.figures import (
     SentMessage,
     SupportFigures,
 )
-from domain.holdout import GroupOutcome, Uplift, in_control, uplift
+from domain.holdout import GroupOutcome, Uplift, control_buckets, holdout_bucket, uplift
 from domain.orders import OrderStatus
 from domain.repositories import UnitOfWorkFactory
 from domain.services.support import ticket_of
@@ -112,21 +112,32 @@ class DashboardFigures:
             return await uow.figures.referrals(period, campaign_code)
 
     async def holdout(self, period: Period, campaign_id: int) -> Uplift | None:
-        """Treated against control of a campaign with a hold-out group (None: it has none)."""
+        """Treated against control of a campaign with a hold-out group (None: it has none).
+        The database sums the customers whose bucket it keeps; the others are hashed here,
+        added, and their buckets kept for the next read."""
         async with self._uow.read() as uow:
             found = await uow.figures.holdout_percent(campaign_id)
             if found is None or found[1] <= 0:
                 return None
             code, percent = found
-            customers = await uow.figures.reached_with_recharges(period)
-        groups: dict[bool, list[int]] = {True: [0, 0, 0, 0], False: [0, 0, 0, 0]}
-        for customer_id, recharges, fen in customers:
-            group = groups[in_control(code, customer_id, percent)]
+            groups, unknown = await uow.figures.holdout_groups(
+                period, code, control_buckets(percent)
+            )
+        sums = {group: list(astuple(outcome)) for group, outcome in groups.items()}
+        buckets = []
+        for customer_id, recharges, fen in unknown:
+            bucket = holdout_bucket(code, customer_id)
+            buckets.append((customer_id, bucket))
+            group = sums[bucket < control_buckets(percent)]
             group[0] += 1
             group[1] += 1 if recharges else 0
             group[2] += fen
             group[3] += fen * fen
-        return uplift(GroupOutcome(*groups[False]), GroupOutcome(*groups[True]))
+        if buckets:
+            async with self._uow() as uow:
+                await uow.holdout_buckets.keep(code, buckets)
+                await uow.commit()
+        return uplift(GroupOutcome(*sums[False]), GroupOutcome(*sums[True]))
 
     async def support(self, period: Period) -> SupportFigures:
         async with self._uow.read() as uow:

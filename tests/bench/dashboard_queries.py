@@ -4,13 +4,13 @@
 
 Fills a database of its own (dropped at the end) on TEST_POSTGRES_URL's server with customers,
 their numbers, orders spread evenly over the last 60 days (90 % completed recharges) and
-payments, one campaign whose offers were claimed by one order in ten, a points ledger (one
-entry per completed order), referrals and support tickets, and back-fills the roll-ups;
-vacuums and analyses it as autovacuum keeps a live database, then back-fills the roll-ups
-(as migration 0026 does on a live database); then builds every page (the figures and tables
-a request renders) for the last 7 and 30 days, for all campaigns and for the one, and prints
-p50 and p95 per page; last, what keeping the figures current adds to a completing recharge
-(its roll-up statements on the full tables).
+payments, one campaign (with a 10 % hold-out group) whose offers were claimed by one order in
+ten, a points ledger (one entry per completed order), referrals and support tickets; vacuums
+and analyses it as autovacuum keeps a live database, then back-fills the roll-ups and the
+hold-out buckets (as migrations 0034 and 0035 do on a live database); then builds every page
+(the figures and tables a request renders) for the last 7 and 30 days, for all campaigns and
+for the one, and prints p50 and p95 per page; last, what keeping the figures current adds to
+a completing recharge (its roll-up statements on the full tables).
 
 Targets: p95 ≤ 300 ms per page; ≤ 50 ms added to a recharge.
 """
@@ -39,6 +39,7 @@ from domain.figures import Period
 from domain.languages import Language
 from domain.persistence.core import CoreConnection
 from domain.persistence.database import create_engine
+from domain.persistence.holdout_buckets import backfill_holdout_buckets
 from domain.persistence.migrate import upgrade
 from domain.persistence.rollups import add_completed_recharge, backfill
 from domain.persistence.tables import OrderRow
@@ -54,7 +55,7 @@ RUNS = 15
 # What keeping the figures current may add to a recharge, and how many recharges measure it.
 RECHARGE_TARGET_MS = 50.0
 RECHARGES = 200
-ROLLUPS = ("recharge_hours", "recharge_customer_hours")
+ROLLUPS = ("recharge_hours", "recharge_customer_hours", "recharge_customers", "holdout_buckets")
 
 
 def _fill_statements(customers: int, orders: int) -> list[str]:
@@ -209,8 +210,9 @@ async def main() -> None:
             await connection.execute(text("VACUUM ANALYZE"))
         filled = time.perf_counter()
         async with engine.begin() as connection:
-            # What migration 0026 does to the orders of a live database.
+            # What migrations 0034 and 0035 do to the orders and customers of a live database.
             await connection.run_sync(backfill)
+            await connection.run_sync(backfill_holdout_buckets)
         backfilled = time.perf_counter() - filled
         async with engine.connect() as connection:
             await connection.execution_options(isolation_level="AUTOCOMMIT")

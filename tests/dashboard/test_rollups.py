@@ -13,19 +13,21 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.campaign_file import parse_campaign_file
 from domain.figures import Period, Sales
+from domain.holdout import GroupOutcome, Uplift, in_control, uplift
 from domain.money import Money
 from domain.orders import OrderStatus
 from domain.persistence.core import CoreConnection
 from domain.persistence.database import create_engine
+from domain.persistence.holdout_buckets import backfill_holdout_buckets
 from domain.persistence.loyalty_repositories import OfferClaimRepository
-from domain.persistence.rollup_tables import RechargeCustomerRow, RechargeHourRow
+from domain.persistence.rollup_tables import HoldoutBucketRow, RechargeCustomerRow, RechargeHourRow
 from domain.persistence.rollups import add_completed_recharge
-from domain.persistence.tables import OfferClaimRow, OfferRow, OrderRow
+from domain.persistence.tables import CustomerRow, OfferClaimRow, OfferRow, OrderRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.services.dashboard_figures import DashboardFigures
 from tests.conftest import migrated_sqlite_template as _migrated_template
@@ -244,3 +246,78 @@ async def test_concurrent_completions_of_one_customer_in_different_hours_are_eac
     async with engine.connect() as connection:
         kept = (await connection.execute(select(RechargeCustomerRow.recharges))).scalars().all()
     assert kept == [len(minutes)]
+
+
+# -- hold-out groups from kept buckets ----------------------------------------------------------
+
+
+async def _direct_holdout(engine: AsyncEngine, period: Period, code: str, percent: int) -> Uplift:
+    """The hold-out figures worked out from the customers and orders themselves."""
+    async with engine.connect() as connection:
+        customers = (
+            await connection.execute(
+                select(CustomerRow.id).where(
+                    CustomerRow.last_seen_at >= period.start,
+                    CustomerRow.registered_at < period.end,
+                )
+            )
+        ).scalars()
+        orders = (
+            await connection.execute(
+                select(OrderRow.customer_id, OrderRow.amount_fen).where(
+                    OrderRow.status == "completed",
+                    OrderRow.purpose == "recharge",
+                    OrderRow.completed_at >= period.start,
+                    OrderRow.completed_at < period.end,
+                )
+            )
+        ).all()
+        fen: dict[int, int] = {}
+        for customer_id, amount in orders:
+            fen[customer_id] = fen.get(customer_id, 0) + amount
+        groups = {True: [0, 0, 0, 0], False: [0, 0, 0, 0]}
+        for customer_id in customers:
+            group = groups[in_control(code, customer_id, percent)]
+            spent = fen.get(customer_id)
+            group[0] += 1
+            group[1] += 1 if spent is not None else 0
+            group[2] += spent or 0
+            group[3] += (spent or 0) ** 2
+    return uplift(GroupOutcome(*groups[False]), GroupOutcome(*groups[True]))
+
+
+async def test_hold_out_groups_from_kept_buckets_equal_those_of_the_orders(
+    engine: AsyncEngine,
+) -> None:
+    """Customers seen at different times, some recharging more than once and some outside
+    the period: the first read hashes every customer (and keeps the buckets), the next ones
+    read the kept buckets, and a customer who came since is hashed again; each read equals the
+    figures worked out from the orders."""
+    code, percent = "held", 30
+    campaign = await add_campaign(engine, code, BASE, BASE + timedelta(days=5), percent)
+    for n in range(60):
+        registered = BASE - timedelta(days=n % 4)
+        seen = BASE + timedelta(hours=n % 30)
+        customer = await add_customer(engine, 500 + n, registered, seen)
+        for k in range(n % 4):  # 0 to 3 recharges, some before the period
+            at = BASE + timedelta(hours=k * 7 + n % 5 - 6)
+            await add_order(engine, customer, 1_000 * (1 + (n + k) % 3), at)
+    figures = DashboardFigures(UnitOfWorkFactory.of(engine))
+    period = Period(BASE, BASE + timedelta(days=1))
+    expected = await _direct_holdout(engine, period, code, percent)
+    assert expected.treated.customers and expected.control.customers  # both groups exist
+    assert expected.control.recharged and expected.treated.fen_squared
+    assert await figures.holdout(period, campaign) == expected  # hashed, then kept
+    async with engine.connect() as connection:
+        kept = await connection.scalar(select(func.count()).select_from(HoldoutBucketRow))
+    assert kept == expected.treated.customers + expected.control.customers
+    assert await figures.holdout(period, campaign) == expected  # from the kept buckets
+    newcomer = await add_customer(engine, 999, BASE, BASE + timedelta(hours=2))
+    await add_order(engine, newcomer, 5_000, BASE + timedelta(hours=3))
+    expected = await _direct_holdout(engine, period, code, percent)
+    assert await figures.holdout(period, campaign) == expected
+    # The buckets as the migration back-fills them give the same.
+    async with engine.begin() as connection:
+        await connection.execute(delete(HoldoutBucketRow))
+        await connection.run_sync(backfill_holdout_buckets)
+    assert await figures.holdout(period, campaign) == expected

@@ -37,6 +37,7 @@ from domain.figures import (
     Sales,
     SentMessage,
 )
+from domain.holdout import GroupOutcome
 from domain.money import Money
 from domain.orders import COUNTS_TOWARDS_LIMIT, LimitExceeded, OrderStatus
 from domain.persistence.privacy_repositories import ERASED_REASON, NO_CHAT
@@ -322,6 +323,7 @@ class FakeUnitOfWork:
         self.figures = FakeFigureReader()
         self.push_figures = FakePushFigureReader()
         self.offers_seen = FakeOffersSeen()
+        self.holdout_buckets = FakeHoldoutBuckets()
         self.reminders = FakeReminderRepository(self)
         self.leases = FakeLeaseRepository(self)
         self.broadcasts = FakeBroadcastRepository(self)
@@ -1450,6 +1452,17 @@ class FakeCampaignFileRepository(_Repository):
         return next(found, None)
 
 
+class FakeHoldoutBuckets:
+    """Customers' hold-out buckets kept (of this unit of work): the first kept stays."""
+
+    def __init__(self) -> None:
+        self.kept: dict[tuple[str, int], int] = {}
+
+    async def keep(self, campaign_code: str, buckets: Iterable[tuple[int, int]]) -> None:
+        for customer_id, bucket in buckets:
+            self.kept.setdefault((campaign_code, customer_id), bucket)
+
+
 class FakeOffersSeen:
     """The first time each customer saw each campaign's offers (of this unit of work)."""
 
@@ -1498,7 +1511,9 @@ class FakeFigureReader:
     async def referrals(self, period: Period, campaign_code: str | None = None) -> ReferralFigures:
         raise self._not_here()
 
-    async def reached_with_recharges(self, period: Period) -> list[tuple[int, int, int]]:
+    async def holdout_groups(
+        self, period: Period, campaign_code: str, control_buckets: int
+    ) -> tuple[dict[bool, GroupOutcome], list[tuple[int, int, int]]]:
         raise self._not_here()
 
     async def holdout_percent(self, campaign_id: int) -> tuple[str, int] | None:
