@@ -36,7 +36,7 @@ from contextlib import asynccontextmanager, suppress
 from typing import TypeVar
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -110,16 +110,17 @@ class _Held:
         await self.connection.execute(DONE, {"update_id": self.update_id})
 
     async def close(self) -> None:
-        """Release the lock; a connection that cannot say so is dropped (which releases it)."""
+        """Release the lock; a connection that cannot say so (the database went away, or a
+        statement of the turn already found it broken) is dropped, which releases it."""
         connection, self.connection = self.connection, None
         if connection is None:
             return
         try:
             await connection.execute(UNLOCK, {"namespace": LOCK_NAMESPACE, "key": self.key})
-        except (DBAPIError, OSError):
-            with suppress(DBAPIError, OSError):
+        except (SQLAlchemyError, OSError):
+            with suppress(SQLAlchemyError, OSError):
                 await connection.invalidate()
-        with suppress(DBAPIError, OSError):
+        with suppress(SQLAlchemyError, OSError):
             await connection.close()
 
 
@@ -164,11 +165,17 @@ class PostgresChatTurns:
                 yield False
             else:
                 yield True
-                await held.finish()
+                try:
+                    await held.finish()
+                except (DBAPIError, OSError) as error:
+                    # Not recorded as worked: Telegram delivers it again, and it runs again.
+                    raise ChatTurnBusy(f"the database did not record the turn ({error})") from error
         finally:
-            await held.close()
-            self._slots.release()
-            lane.release()
+            try:
+                await held.close()
+            finally:
+                self._slots.release()
+                lane.release()
 
     async def _arrived(self, chat_id: int, update_id: int) -> None:
         self._arrivals += 1

@@ -48,7 +48,7 @@ import math
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, NamedTuple, Self, TypeVar
@@ -503,8 +503,8 @@ class FakeBotApi:
         self._webhook: _Webhook | None = None
         self._webhook_last_error: tuple[int, str] | None = None
         self._deliverer: asyncio.Task[None] | None = None
-        # Chats whose sendMessage calls wait for their event (a turn held mid-way, see `hold`).
-        self._held_chats: dict[str, asyncio.Event] = {}
+        # Chats whose calls of some methods wait for their event (a turn held mid-way, `hold`).
+        self._held_chats: dict[str, tuple[asyncio.Event, frozenset[str]]] = {}
 
         # Chats and messages.
         self._chats: dict[int, _Known] = {}
@@ -664,9 +664,9 @@ class FakeBotApi:
             if handler is None:
                 raise _TelegramError(404, "Not Found: method not found")
             self._raise_injected(canonical)
-            if self._held_chats and canonical == "sendMessage":
-                held = self._held_chats.get(str(params.get("chat_id")))
-                if held is not None:
+            if self._held_chats:
+                held, methods = self._held_chats.get(str(params.get("chat_id")), (None, ()))
+                if held is not None and canonical in methods:
                     await held.wait()
             result = await handler(params)
         except _TelegramError as error:
@@ -2001,10 +2001,12 @@ class FakeBotApi:
 
     # ==================================================================== test driver: waiting
 
-    def hold(self, chat_id: int) -> asyncio.Event:
-        """Make every sendMessage to `chat_id` wait (the bot's turn in that chat stays under way)
-        until the returned event is set."""
-        return self._held_chats.setdefault(str(chat_id), asyncio.Event())
+    def hold(self, chat_id: int, methods: Collection[str] = ("sendMessage",)) -> asyncio.Event:
+        """Make every call of `methods` (sendMessage unless told, e.g. editMessageText) to
+        `chat_id` wait (the bot's turn in that chat stays under way) until the returned event is
+        set."""
+        event, _ = self._held_chats.setdefault(str(chat_id), (asyncio.Event(), frozenset(methods)))
+        return event
 
     async def wait_for(
         self,

@@ -24,6 +24,12 @@ class TcpProxy:
             probe.bind(("127.0.0.1", 0))
             self.port = int(probe.getsockname()[1])
 
+    @classmethod
+    def before(cls, database_url: str) -> TcpProxy:
+        """A proxy to the server of `database_url` (its host and port)."""
+        url = make_url(database_url)
+        return cls(url.host or "127.0.0.1", url.port or 5432)
+
     def url_for(self, database_url: str) -> str:
         """`database_url` reaching its server through this proxy."""
         return (

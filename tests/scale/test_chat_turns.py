@@ -15,6 +15,7 @@ from domain.persistence.database import create_engine
 from domain.persistence.migrate import current_revision, head_revision, upgrade
 from tests.conftest import _drop_postgres_database, _fresh_postgres_database
 from tests.scale.conftest import needs_postgres
+from tests.scale.tcp_proxy import TcpProxy
 
 pytestmark = [needs_postgres(), pytest.mark.postgres, pytest.mark.timeout(30)]
 
@@ -208,3 +209,29 @@ async def test_workers_starting_together_migrate_one_at_a_time() -> None:
         for engine in engines:
             await engine.dispose()
         await _drop_postgres_database(name)
+
+
+async def test_a_turn_whose_database_went_away_gives_its_place_back_and_runs_again(
+    postgres_url: str,
+) -> None:
+    """The database vanishes while a turn is under way (holding the worker's one place for a
+    turn): the turn fails as busy (Telegram delivers the update again), its place and its chat
+    are free again, and once the database is back the resend runs, not taken for done."""
+    async with TcpProxy.before(postgres_url) as database:
+        engine = create_engine(database.url_for(postgres_url))
+        try:
+            turns = PostgresChatTurns(engine, wait_seconds=2, concurrent=1)
+            lane = asyncio.Lock()
+            with pytest.raises(ChatTurnBusy):
+                async with turns.turn(CHAT, 8001, lane) as fresh:
+                    assert fresh
+                    await database.cut()  # mid-turn
+            assert not lane.locked()
+
+            await database.restore()
+            async with turns.turn(OTHER_CHAT, 8002, asyncio.Lock()) as fresh:
+                assert fresh  # the one place was given back
+            async with turns.turn(CHAT, 8001, lane) as fresh:
+                assert fresh  # Telegram's resend: not recorded as worked, so it runs
+        finally:
+            await engine.dispose()

@@ -4,6 +4,7 @@ follows the database (gone and back, without a restart), and every worker checks
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -88,7 +89,7 @@ async def test_a_worker_on_a_database_at_another_migration_is_not_ready(
 async def test_readiness_follows_the_database_and_the_worker_recovers_by_itself(
     api: FakeBotApi, postgres_url: str
 ) -> None:
-    async with TcpProxy("127.0.0.1", 5432) as database, AsyncExitStack() as stack:
+    async with TcpProxy.before(postgres_url) as database, AsyncExitStack() as stack:
         url = database.url_for(postgres_url)
         running = await stack.enter_async_context(worker(api, url, "aiogram", Turns()))
         http = await stack.enter_async_context(aiohttp.ClientSession())
@@ -105,8 +106,10 @@ async def test_readiness_follows_the_database_and_the_worker_recovers_by_itself(
         assert await post(http, running, update) >= 500
 
         await database.restore()  # back, and the worker without a restart
-        await asyncio.sleep(0.1)
-        assert (await get(http, ready))[0] == 200
+        deadline = time.monotonic() + 10
+        while (await get(http, ready))[0] != 200:
+            assert time.monotonic() < deadline, "not ready again once the database was back"
+            await asyncio.sleep(0.05)
         assert await post(http, running, update) == 200  # Telegram's resend
         await until(lambda: help_answers(api) == 1)
 

@@ -5,13 +5,7 @@ chat is not left locked, and the next updates of the chat are served as usual.""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -21,86 +15,13 @@ from sqlalchemy import text
 from domain.languages import Language
 from domain.persistence.database import create_engine
 from tests.e2e.test_hardening import update_from
-from tests.fakes.bot_api import FakeBotApi, JSONDict
+from tests.fakes.bot_api import FakeBotApi
 from tests.help_text import customer_help
 from tests.scale.conftest import needs_postgres
-from tests.scale.workers import ANNA, HEADERS, SECRET, free_port, until
+from tests.scale.processes import post, ready, real_worker
+from tests.scale.workers import ANNA, HEADERS, until
 
 pytestmark = [needs_postgres(), pytest.mark.postgres, pytest.mark.timeout(60)]
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class RealWorker:
-    process: asyncio.subprocess.Process
-    url: str
-
-    @property
-    def base(self) -> str:
-        return self.url.removesuffix("/tg/hook")
-
-
-@asynccontextmanager
-async def real_worker(
-    api: FakeBotApi, database_url: str, workdir: Path, name: str
-) -> AsyncIterator[RealWorker]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/tg/hook"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "BOT_TOKEN": api.token,
-        "TELEGRAM_API_URL": api.base_url,
-        "BOT_FRONTEND": "aiogram",
-        "DATABASE_URL": database_url,
-        "WEBHOOK_URL": url,
-        "WEBHOOK_SECRET": SECRET,
-        "WEBHOOK_LISTEN": f"127.0.0.1:{port}",
-        "DASHBOARD_LISTEN": "",
-        "DEMO_MODE": "true",
-        "LOG_LEVEL": "WARNING",
-    }
-    log = (workdir / f"{name}.log").open("wb")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", cwd=str(workdir), env=env, stdout=log, stderr=log
-    )
-    worker = RealWorker(process, url)
-    try:
-        yield worker
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 15)
-            except TimeoutError:
-                process.kill()
-        log.close()
-
-
-async def ready(worker: RealWorker) -> None:
-    deadline = time.monotonic() + 30
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            try:
-                async with http.get(worker.base + "/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            if worker.process.returncode is not None:
-                raise AssertionError("the worker ended while starting")
-            await asyncio.sleep(0.2)
-    raise AssertionError("the worker never became ready")
-
-
-def sends(api: FakeBotApi) -> list[JSONDict]:
-    return api.calls_to("sendMessage")
-
-
-async def post(http: aiohttp.ClientSession, url: str, update: JSONDict) -> int:
-    async with http.post(url, json=update, headers=HEADERS) as response:
-        return response.status
 
 
 async def test_an_update_whose_worker_was_killed_mid_turn_is_answered_by_another(
