@@ -78,8 +78,10 @@ async def real_worker(
                     await process.wait()
 
 
-async def ready(worker: RealWorker, within: float = 30.0) -> None:
-    """Wait until the worker answers its readiness check 200 (at most `within` seconds)."""
+async def ready(worker: RealWorker, within: float = 60.0) -> None:
+    """Wait until the worker answers its readiness check 200 (at most `within` seconds: a
+    worker's start-up is mostly imports, about 4.5 s of CPU, most of it aiogram's types, and
+    two starting together on a busy 2-core machine have taken over 30 s)."""
     deadline = time.monotonic() + within
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:

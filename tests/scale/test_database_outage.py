@@ -47,7 +47,7 @@ from tests.scale.processes import ROOT, RealWorker, post, ready, real_worker
 from tests.scale.tcp_proxy import TcpProxy
 from tests.scale.workers import until
 
-pytestmark = [needs_postgres(), pytest.mark.postgres, pytest.mark.timeout(60)]
+pytestmark = [needs_postgres(), pytest.mark.postgres, pytest.mark.timeout(120)]
 
 OUTAGE_SECONDS = 2.0
 NOT_READY = {

@@ -21,7 +21,7 @@ from tests.scale.conftest import needs_postgres
 from tests.scale.processes import post, ready, real_worker
 from tests.scale.workers import ANNA, HEADERS, until
 
-pytestmark = [needs_postgres(), pytest.mark.postgres, pytest.mark.timeout(60)]
+pytestmark = [needs_postgres(), pytest.mark.postgres, pytest.mark.timeout(120)]
 
 
 async def test_an_update_whose_worker_was_killed_mid_turn_is_answered_by_another(
