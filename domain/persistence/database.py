@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolResetState
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from domain.errors import RecordConflict
+from domain.persistence import sqlite_dialect
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 SQLITE_POOL_SIZE = 5
@@ -25,6 +26,15 @@ SQLITE_POOL_SIZE = 5
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def quiet_sqlite(url: str) -> URL:
+    """The aiosqlite URL on the dialect that leaves out commits and rollbacks with nothing to
+    end (`domain.persistence.sqlite_dialect`); any other URL as it is."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.get_driver_name() == "aiosqlite":
+        return parsed.set(drivername=f"sqlite+{sqlite_dialect.DRIVER}")
+    return parsed
 
 
 def ensure_sqlite_directory(url: str) -> None:
@@ -43,15 +53,6 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-def _end_open_transaction(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
-    """A SQLite connection goes back to the pool: a transaction still open on it is rolled
-    back, so it never keeps the write lock. One that committed or rolled back (every unit of
-    work) is left alone: the pool's default reset would send it a rollback anyway, one more
-    hand-off to aiosqlite's thread per transaction."""
-    if state.asyncio_safe and dbapi_connection.driver_connection.in_transaction:
-        dbapi_connection.rollback()
 
 
 READ_ONLY = "wallet_read_only"
@@ -73,9 +74,16 @@ def _begin_immediate(connection: Any) -> None:
     Read-only units of work (`READ_ONLY` execution option) open no transaction of their own:
     each of their statements reads a consistent snapshot, and in WAL mode readers never wait
     for writers.
+
+    The BEGIN goes to aiosqlite's thread in one hand-off (`run_async`, SQLAlchemy's way to call
+    the driver from an event), not as a statement with a cursor of its own (three).
     """
     if not connection.get_execution_options().get(READ_ONLY):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.connection.dbapi_connection.run_async(_begin_immediately)
+
+
+def _begin_immediately(driver_connection: Any) -> Any:
+    return driver_connection.execute_fetchall("BEGIN IMMEDIATE")
 
 
 @dataclass(frozen=True)
@@ -94,7 +102,7 @@ def create_engine(url: str, *, echo: bool = False, pool: PoolBudget | None = Non
     if is_sqlite(url):
         ensure_sqlite_directory(url)
         engine = create_async_engine(
-            url,
+            quiet_sqlite(url),
             echo=echo,
             # aiosqlite runs each connection's statements on a thread of its own, so a
             # connection waiting for SQLite's write lock (another process writing) never
@@ -104,11 +112,8 @@ def create_engine(url: str, *, echo: bool = False, pool: PoolBudget | None = Non
             pool_size=SQLITE_POOL_SIZE,
             max_overflow=0,
             pool_timeout=120,
-            # Connections are reset on return by `_end_open_transaction`, only when needed.
-            pool_reset_on_return=None,
         )
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
-        event.listen(engine.sync_engine.pool, "reset", _end_open_transaction)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
     else:
         budget = pool or PoolBudget()
