@@ -30,6 +30,7 @@ from domain.orders import OrderPurpose, OrderStatus
 from domain.persistence.referral_tables import ReferralRewardRow, ReferralRow
 from domain.persistence.rollup_tables import (
     EVERY_RECHARGE,
+    CustomerFunnelRow,
     HoldoutBucketRow,
     OffersSeenRow,
     RechargeCustomerHourRow,
@@ -207,14 +208,43 @@ class FigureQueries:
 
     # -- funnel -------------------------------------------------------------------------------
     async def funnel(self, period: Period, campaign_id: int | None = None) -> Funnel:
-        """Customers who started in the period, and how many went on to each step: one pass
-        over the cohort's recharge orders (with their payments), grouped by customer."""
+        """Customers who started in the period, and how many went on to each step. For every
+        campaign the steps from ordering on are read from the customers' funnels (their
+        recharge orders, paid and completed, all told, by when they started); for one campaign,
+        in one pass over the cohort's orders that took its offers (with their payments)."""
         cohort = and_(
             CustomerRow.registered_at >= period.start, CustomerRow.registered_at < period.end
         )
-        orders = [OrderRow.purpose == RECHARGE]
+        bound = exists().where(PhoneBindingRow.customer_id == CustomerRow.id)
+        saw = exists().where(OffersSeenRow.customer_id == CustomerRow.id)
         if campaign_id is not None:
-            orders.append(OrderRow.id.in_(_campaign_orders(campaign_id, ("held", GRANTED))))
+            saw = saw.where(OffersSeenRow.campaign_id == campaign_id)
+
+        def count(condition: Any) -> Any:
+            return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+        if campaign_id is None:
+            funnels = CustomerFunnelRow
+            started = await self._one(
+                select(func.count(), count(bound), count(saw))
+                .select_from(CustomerRow)
+                .where(cohort)
+            )
+            onwards = await self._one(
+                select(
+                    func.count(),
+                    count(funnels.paid_orders >= 1),
+                    count(funnels.completed >= 1),
+                    count(funnels.completed >= 2),
+                ).where(funnels.registered_at >= period.start, funnels.registered_at < period.end)
+            )
+            row = (*started, *onwards)
+            keys = ("started", "bound", "saw_offers", "ordered", "paid", "completed", "again")
+            return Funnel([FunnelStep(key, int(n)) for key, n in zip(keys, row, strict=True)])
+        orders = [
+            OrderRow.purpose == RECHARGE,
+            OrderRow.id.in_(_campaign_orders(campaign_id, ("held", GRANTED))),
+        ]
         per_customer = (
             select(
                 OrderRow.customer_id.label("customer_id"),
@@ -229,14 +259,6 @@ class FigureQueries:
             .group_by(OrderRow.customer_id)
             .subquery()
         )
-        bound = exists().where(PhoneBindingRow.customer_id == CustomerRow.id)
-        saw = exists().where(OffersSeenRow.customer_id == CustomerRow.id)
-        if campaign_id is not None:
-            saw = saw.where(OffersSeenRow.campaign_id == campaign_id)
-
-        def count(condition: Any) -> Any:
-            return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
         row = await self._one(
             select(
                 func.count(),

@@ -36,7 +36,11 @@ from domain.persistence.core import (
 )
 from domain.persistence.ledgers import balance_shift, earn_points_once
 from domain.persistence.loyalty_repositories import OfferClaimRepository
-from domain.persistence.rollups import add_completed_recharge
+from domain.persistence.rollups import (
+    add_completed_recharge,
+    add_order_to_funnel,
+    add_payment_to_funnel,
+)
 from domain.persistence.tables import (
     ConversationRow,
     CustomerRow,
@@ -476,8 +480,10 @@ class OrderRepository(Repository):
             raise LimitExceeded("daily", Money(daily_limit_fen, order.currency))
         values = {name: getattr(order, name) for name in _NEW_ORDER}
         # The database writes the first history row with `last_cause`.
-        row = await (await self._core()).row(_ORDER_INSERT, **values, last_cause=cause)
+        core = await self._core()
+        row = await core.row(_ORDER_INSERT, **values, last_cause=cause)
         assert row is not None
+        await add_order_to_funnel(core, row)
         return _order_record(row)
 
     @property
@@ -831,7 +837,9 @@ async def _insert_payment(core: CoreConnection, order_id: int, payment: NewPayme
         amount_fen=payment.amount_fen,
         currency=payment.currency,
     )
-    return await _PAYMENT_INSERT.insert(core, row)
+    payment_id = await _PAYMENT_INSERT.insert(core, row)
+    await add_payment_to_funnel(core, order_id)
+    return payment_id
 
 
 class PaymentRepository(Repository):

@@ -77,11 +77,36 @@ class RechargeCustomerRow(Base):
     fen: Mapped[int] = mapped_column(BigInteger)
 
 
+class CustomerFunnelRow(Base):
+    """One customer's recharge orders, those paid and those completed, all told, with when the
+    customer started: the funnel of a period's starters reads these rows by `registered_at`
+    instead of every order of theirs. Added to as an order is inserted, paid and completed,
+    in that write's transaction."""
+
+    __tablename__ = "customer_funnels"
+
+    customer_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    registered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    recharge_orders: Mapped[int] = mapped_column(Integer)
+    paid_orders: Mapped[int] = mapped_column(Integer)
+    completed: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index(
+            "ix_customer_funnels_registered_at",
+            "registered_at",
+            postgresql_include=["recharge_orders", "paid_orders", "completed"],
+        ),
+    )
+
+
 class OffersSeenRow(Base):
     """The first time a customer saw a campaign's offers (the offers screen showing it): one
     row a customer and campaign, the funnel's "saw offers" step."""
 
     __tablename__ = "offers_seen"
+    # The funnel of every campaign asks whether a customer saw any campaign's offers.
+    __table_args__ = (Index("ix_offers_seen_customer_id", "customer_id"),)
 
     campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(Integer, primary_key=True)

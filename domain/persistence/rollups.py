@@ -28,6 +28,7 @@ from sqlalchemy import (
     Select,
     Table,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -44,17 +45,28 @@ from domain.orders import OrderPurpose, OrderStatus
 from domain.persistence.core import CoreConnection, OnConflict, Record, Repository
 from domain.persistence.rollup_tables import (
     EVERY_RECHARGE,
+    CustomerFunnelRow,
     OffersSeenRow,
     RechargeCustomerHourRow,
     RechargeCustomerRow,
     RechargeHourRow,
 )
-from domain.persistence.tables import OfferClaimRow, OfferRow, OrderRow, UtcDateTime
+from domain.persistence.tables import (
+    CustomerRow,
+    OfferClaimRow,
+    OfferRow,
+    OrderRow,
+    PaymentRow,
+    UtcDateTime,
+)
 from domain.repositories import OrderRecord
 
 _HOURS = cast(Table, RechargeHourRow.__table__)
 _CUSTOMER_HOURS = cast(Table, RechargeCustomerHourRow.__table__)
 _CUSTOMERS = cast(Table, RechargeCustomerRow.__table__)
+_FUNNELS = cast(Table, CustomerFunnelRow.__table__)
+_PAYMENTS = cast(Table, PaymentRow.__table__)
+_PEOPLE = cast(Table, CustomerRow.__table__)
 _CLAIMS = cast(Table, OfferClaimRow.__table__)
 _OFFERS = cast(Table, OfferRow.__table__)
 _ORDERS = cast(Table, OrderRow.__table__)
@@ -177,6 +189,55 @@ _ADD_HOUR = _added(_HOURS, ())
 _ADD_CUSTOMER_HOUR = _added(_CUSTOMER_HOURS, ("customer_id",))
 
 
+# -- the customers' funnels ---------------------------------------------------------------------
+_FUNNEL_ORDER = OnConflict(
+    lambda insert: (
+        insert(_FUNNELS)
+        .from_select(
+            ["customer_id", "registered_at", "recharge_orders", "paid_orders", "completed"],
+            select(
+                _PEOPLE.c.id,
+                _PEOPLE.c.registered_at,
+                literal_column("1", Integer),
+                literal_column("0", Integer),
+                literal_column("0", Integer),
+            ).where(_PEOPLE.c.id == bindparam("customer", type_=Integer)),
+        )
+        .on_conflict_do_update(
+            index_elements=[_FUNNELS.c.customer_id],
+            set_={"recharge_orders": _FUNNELS.c.recharge_orders + 1},
+        )
+    )
+)
+_FUNNEL_PAID = (
+    update(_FUNNELS)
+    .where(
+        _FUNNELS.c.customer_id
+        == select(_ORDERS.c.customer_id)
+        .where(_ORDERS.c.id == bindparam("paid_order"), _ORDERS.c.purpose == RECHARGE)
+        .scalar_subquery()
+    )
+    .values(paid_orders=_FUNNELS.c.paid_orders + 1)
+)
+_FUNNEL_COMPLETED = (
+    update(_FUNNELS)
+    .where(_FUNNELS.c.customer_id == bindparam("customer", type_=Integer))
+    .values(completed=_FUNNELS.c.completed + 1)
+)
+
+
+async def add_order_to_funnel(core: CoreConnection, order: OrderRecord | Record) -> None:
+    """A new order (its row as inserted) of the customer, if it is a recharge."""
+    if order.purpose == RECHARGE:
+        await core.run(_FUNNEL_ORDER, customer=order.customer_id)
+
+
+async def add_payment_to_funnel(core: CoreConnection, order_id: int) -> None:
+    """The order was paid (its payment inserted): one more paid order of its customer, if it
+    is a recharge."""
+    await core.run(_FUNNEL_PAID, paid_order=order_id)
+
+
 async def add_completed_recharge(core: CoreConnection, order: OrderRecord | Record) -> None:
     """Add the completed order (its row after the move) to the roll-ups, if it is a recharge:
     for every recharge and for each campaign whose offer it took. First the customer's
@@ -192,6 +253,7 @@ async def add_completed_recharge(core: CoreConnection, order: OrderRecord | Reco
     await core.run(_ADD_CUSTOMER_HOUR, **values, customer_id=order.customer_id)
     await core.run(_LINK_BEFORE, **customer)
     await core.run(_LINK_AFTER, **customer)
+    await core.run(_FUNNEL_COMPLETED, customer=order.customer_id)
     await core.run(_ADD_HOUR, **values)
 
 
@@ -290,6 +352,28 @@ def backfill(connection: Connection, *, linked: bool = True) -> None:
                 func.sum(_CUSTOMER_HOURS.c.recharges),
                 func.sum(_CUSTOMER_HOURS.c.fen),
             ).group_by(_CUSTOMER_HOURS.c.campaign_id, _CUSTOMER_HOURS.c.customer_id),
+        )
+    )
+
+
+def backfill_funnels(connection: Connection) -> None:
+    """Rebuild the customers' funnels from their recharge orders and payments (idempotent)."""
+    completed = func.sum(case((_ORDERS.c.status == COMPLETED, 1), else_=0))
+    connection.execute(delete(_FUNNELS))
+    connection.execute(
+        insert(_FUNNELS).from_select(
+            ["customer_id", "registered_at", "recharge_orders", "paid_orders", "completed"],
+            select(
+                _ORDERS.c.customer_id,
+                _PEOPLE.c.registered_at,
+                func.count(),
+                func.count(_PAYMENTS.c.order_id),
+                completed,
+            )
+            .join(_PEOPLE, _PEOPLE.c.id == _ORDERS.c.customer_id)
+            .outerjoin(_PAYMENTS, _PAYMENTS.c.order_id == _ORDERS.c.id)
+            .where(_ORDERS.c.purpose == RECHARGE)
+            .group_by(_ORDERS.c.customer_id, _PEOPLE.c.registered_at),
         )
     )
 

@@ -11,7 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.orders import OrderPurpose, OrderStatus
 from domain.persistence.core import CoreConnection
-from domain.persistence.rollups import add_completed_recharge, backfill
+from domain.persistence.rollups import (
+    add_completed_recharge,
+    add_order_to_funnel,
+    backfill,
+    backfill_funnels,
+)
 from domain.persistence.tables import CampaignRow, CustomerRow, OrderRow
 
 
@@ -67,6 +72,7 @@ async def add_order(
         # As the order's move to completed does (its campaigns: `rebuild_rollups` once its
         # claims are in).
         if roll_up:
+            await add_order_to_funnel(CoreConnection(connection), order)
             await add_completed_recharge(CoreConnection(connection), order)
         return int(order.id)
 
@@ -76,6 +82,7 @@ async def rebuild_rollups(engine: AsyncEngine) -> None:
     the migration back-fills them)."""
     async with engine.begin() as connection:
         await connection.run_sync(backfill)
+        await connection.run_sync(backfill_funnels)
 
 
 async def put(engine: AsyncEngine, row: type[Any], **values: object) -> int:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.allowances import UNLIMITED
 from domain.campaign_file import parse_campaign_file
 from domain.figures import Period, Sales
 from domain.holdout import GroupOutcome, Uplift, in_control, uplift
@@ -25,13 +26,20 @@ from domain.persistence.core import CoreConnection
 from domain.persistence.database import create_engine
 from domain.persistence.holdout_buckets import backfill_holdout_buckets
 from domain.persistence.loyalty_repositories import OfferClaimRepository
-from domain.persistence.rollup_tables import HoldoutBucketRow, RechargeCustomerRow, RechargeHourRow
+from domain.persistence.rollup_tables import (
+    CustomerFunnelRow,
+    HoldoutBucketRow,
+    RechargeCustomerRow,
+    RechargeHourRow,
+)
 from domain.persistence.rollups import add_completed_recharge
-from domain.persistence.tables import CustomerRow, OfferClaimRow, OfferRow, OrderRow
+from domain.persistence.tables import CustomerRow, OfferClaimRow, OfferRow, OrderRow, PaymentRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
+from domain.repositories import NewPayment
 from domain.services.dashboard_figures import DashboardFigures
 from tests.conftest import migrated_sqlite_template as _migrated_template
 from tests.dashboard.data import add_campaign, add_customer, add_order, put, rebuild_rollups
+from tests.integration.test_core_statements import an_order
 from tests.integration.test_money_limits import CAMPAIGN, World
 
 ORDERS_AT_ONCE = 8
@@ -321,3 +329,106 @@ async def test_hold_out_groups_from_kept_buckets_equal_those_of_the_orders(
         await connection.execute(delete(HoldoutBucketRow))
         await connection.run_sync(backfill_holdout_buckets)
     assert await figures.holdout(period, campaign) == expected
+
+
+# -- the customers' funnels -----------------------------------------------------------------------
+
+STARTERS = 8  # one customer starts every 6 hours from BASE
+
+
+async def _direct_funnel(engine: AsyncEngine, period: Period) -> list[int]:
+    """Ordered, paid, completed and again of the period's starters, from their orders."""
+    async with engine.connect() as connection:
+        cohort = set(
+            (
+                await connection.execute(
+                    select(CustomerRow.id).where(
+                        CustomerRow.registered_at >= period.start,
+                        CustomerRow.registered_at < period.end,
+                    )
+                )
+            ).scalars()
+        )
+        orders = (
+            await connection.execute(
+                select(OrderRow.customer_id, OrderRow.status, PaymentRow.id)
+                .outerjoin(PaymentRow, PaymentRow.order_id == OrderRow.id)
+                .where(OrderRow.purpose == "recharge")
+            )
+        ).all()
+    per_customer: dict[int, list[int]] = {}
+    for customer_id, status, payment in orders:
+        if customer_id in cohort:
+            counts = per_customer.setdefault(customer_id, [0, 0])
+            counts[0] += payment is not None
+            counts[1] += status == "completed"
+    steps = [len(per_customer)]
+    steps.append(sum(1 for paid, _ in per_customer.values() if paid))
+    steps.append(sum(1 for _, done in per_customer.values() if done >= 1))
+    steps.append(sum(1 for _, done in per_customer.values() if done >= 2))
+    return steps
+
+
+async def test_funnels_of_every_period_equal_those_of_the_orders(engine: AsyncEngine) -> None:
+    """Starters with no order, an unpaid one, paid and completed ones, a wallet top-up (not a
+    recharge), orders placed, paid and completed all at once: each period's funnel of every
+    campaign, kept as the orders are written, equals the one worked out from the orders; and
+    so does the funnel rebuilt from them (as the migration back-fills it)."""
+    uow = UnitOfWorkFactory.of(engine)
+
+    async def place(customer: int, purpose: str = "recharge") -> int:
+        async with uow() as unit:
+            made = await unit.orders.add(
+                an_order(customer, purpose=purpose, created_at=BASE), "t", UNLIMITED
+            )
+            await unit.commit()
+        return made.id
+
+    async def pay(order: int) -> None:
+        async with uow() as unit:
+            await unit.payments.add(order, NewPayment("wallet", None, BASE, None, 3000, "CNY"))
+            await unit.commit()
+
+    async def complete(order: int) -> None:
+        async with uow() as unit:
+            moved = await unit.orders.move(
+                order, ["created"], "completed", "t", BASE, completed_at=BASE
+            )
+            assert moved is not None
+            await unit.commit()
+
+    for n in range(STARTERS):
+        customer = await add_customer(engine, 700 + n, BASE + timedelta(hours=6 * n))
+        if n % 4 == 1:
+            await place(customer)  # ordered, never paid
+        elif n % 4 == 2:
+            order = await place(customer)
+            await pay(order)
+            await complete(order)
+            await pay(await place(customer, "wallet_topup"))
+        elif n % 4 == 3:  # several at once: none of them lost
+            orders = await asyncio.gather(*(place(customer) for _ in range(ORDERS_AT_ONCE)))
+            await asyncio.gather(*(pay(order) for order in orders[1:]))
+            await asyncio.gather(*(complete(order) for order in orders[2:]))
+    figures = DashboardFigures(uow)
+    windows = [(a, b) for a in range(STARTERS) for b in range(a + 1, STARTERS + 1)]
+    for rebuilt in (False, True):
+        if rebuilt:
+            await rebuild_rollups(engine)
+        for a, b in windows:
+            period = Period(BASE + timedelta(hours=6 * a), BASE + timedelta(hours=6 * b))
+            steps = [step.customers for step in (await figures.funnel(period)).steps]
+            assert steps[0] == b - a  # started
+            assert steps[3:] == await _direct_funnel(engine, period), (a, b, rebuilt)
+    async with engine.connect() as connection:
+        kept = (
+            await connection.execute(
+                select(
+                    CustomerFunnelRow.recharge_orders,
+                    CustomerFunnelRow.paid_orders,
+                    CustomerFunnelRow.completed,
+                ).order_by(CustomerFunnelRow.customer_id)
+            )
+        ).all()
+    expected = [(1, 0, 0), (1, 1, 1), (ORDERS_AT_ONCE, ORDERS_AT_ONCE - 1, ORDERS_AT_ONCE - 2)]
+    assert [tuple(row) for row in kept] == expected * (STARTERS // 4)
