@@ -55,7 +55,9 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-READ_ONLY = "wallet_read_only"
+# The execution option of a unit of work that opens no transaction of its own (one that only
+# reads, or one that writes with a single statement): on SQLite no BEGIN IMMEDIATE is sent.
+NO_TRANSACTION = "wallet_no_transaction"
 
 
 def _as_domain_error(context: ExceptionContext) -> BaseException | None:
@@ -71,14 +73,14 @@ def _begin_immediate(connection: Any) -> None:
 
     A deferred transaction that reads and then writes can fail at once with "database is
     locked" when another writer committed in between; an immediate one waits its turn instead.
-    Read-only units of work (`READ_ONLY` execution option) open no transaction of their own:
-    each of their statements reads a consistent snapshot, and in WAL mode readers never wait
-    for writers.
+    Units of work with the `NO_TRANSACTION` execution option open no transaction of their
+    own: each statement of one that reads sees a consistent snapshot (in WAL mode readers never
+    wait for writers), and the one statement of a single-statement write commits by itself.
 
     The BEGIN goes to aiosqlite's thread in one hand-off (`run_async`, SQLAlchemy's way to call
     the driver from an event), not as a statement with a cursor of its own (three).
     """
-    if not connection.get_execution_options().get(READ_ONLY):
+    if not connection.get_execution_options().get(NO_TRANSACTION):
         connection.connection.dbapi_connection.run_async(_begin_immediately)
 
 
@@ -132,5 +134,5 @@ def create_engine(url: str, *, echo: bool = False, pool: PoolBudget | None = Non
 def create_session_factory(
     engine: AsyncEngine, *, read_only: bool = False
 ) -> async_sessionmaker[AsyncSession]:
-    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    bind = engine.execution_options(**{NO_TRANSACTION: True}) if read_only else engine
     return async_sessionmaker(bind, expire_on_commit=False, autoflush=False)

@@ -27,7 +27,7 @@ from domain.persistence.dashboard_repositories import (
     DashboardTokenRepository,
     StaffDigestRepository,
 )
-from domain.persistence.database import READ_ONLY
+from domain.persistence.database import NO_TRANSACTION
 from domain.persistence.figure_queries import FigureQueries
 from domain.persistence.holdout_buckets import HoldoutBucketRepository
 from domain.persistence.loyalty_repositories import (
@@ -280,22 +280,25 @@ class UnitOfWork:
         return CampaignFileRepository(self)
 
 
-def read_only_options(engine: AsyncEngine) -> dict[str, object]:
-    """A unit of work that only reads opens no transaction, on either database: each of its
-    statements reads the latest committed data, as it would inside a READ COMMITTED
-    transaction (PostgreSQL's) or between SQLite's writers. On PostgreSQL that saves the
-    BEGIN and the ROLLBACK, two of a read's round trips to the server."""
+def autocommit_options(engine: AsyncEngine) -> dict[str, object]:
+    """A unit of work that only reads, or that writes with one statement, opens no transaction
+    on either database. Each statement of a reading one reads the latest committed data, as it
+    would inside a READ COMMITTED transaction (PostgreSQL's) or between SQLite's writers; the one
+    statement of a single-statement write is atomic by itself. On PostgreSQL that saves the
+    BEGIN and the COMMIT or ROLLBACK, two of the unit's round trips to the server; on SQLite the
+    BEGIN IMMEDIATE and the COMMIT, two hand-offs to the driver's thread."""
     if engine.dialect.name == "postgresql":
-        return {READ_ONLY: True, "isolation_level": "AUTOCOMMIT"}
-    return {READ_ONLY: True}
+        return {NO_TRANSACTION: True, "isolation_level": "AUTOCOMMIT"}
+    return {NO_TRANSACTION: True}
 
 
 class UnitOfWorkFactory:
-    """Makes a fresh unit of work for each use case; `read()` for one that only reads."""
+    """Makes a fresh unit of work for each use case; `read()` for one that only reads,
+    `single_statement()` for one that writes with exactly one statement."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._read_engine = engine.execution_options(**read_only_options(engine))
+        self._autocommit_engine = engine.execution_options(**autocommit_options(engine))
         # SQLite takes one writer at a time: this process's writers queue here, without
         # polling for the lock; another process's write is waited for on aiosqlite's thread.
         self._writers = asyncio.Lock() if engine.dialect.name == "sqlite" else None
@@ -309,4 +312,11 @@ class UnitOfWorkFactory:
 
     def read(self) -> UnitOfWork:
         """A unit of work that never writes: on SQLite it does not wait for the write lock."""
-        return UnitOfWork(self._read_engine)
+        return UnitOfWork(self._autocommit_engine)
+
+    def single_statement(self) -> UnitOfWork:
+        """A unit of work that writes with one statement and nothing else (an upsert): the
+        statement commits by itself, without a BEGIN or a COMMIT sent; on SQLite it queues
+        with this process's other writers. Never for two statements: they would not be one
+        transaction."""
+        return UnitOfWork(self._autocommit_engine, self._writers)

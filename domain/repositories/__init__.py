@@ -872,8 +872,12 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    """A fresh unit of work per use case; `read()` for one that only reads."""
+    """A fresh unit of work per use case; `read()` for one that only reads,
+    `single_statement()` for one that writes with exactly one statement (it commits by
+    itself, so two would not be one transaction)."""
 
     def __call__(self) -> UnitOfWork: ...
 
     def read(self) -> UnitOfWork: ...
+
+    def single_statement(self) -> UnitOfWork: ...

@@ -240,7 +240,7 @@ class ConversationService:
 
     async def save(self, chat_id: int, telegram_id: int, state: ConversationState) -> None:
         """One statement: insert the chat's state or replace it (the last turn wins)."""
-        async with self._uow() as uow:
+        async with self._uow.single_statement() as uow:
             await uow.conversations.upsert(
                 chat_id, telegram_id, state.step, dict(state.data), self._clock()
             )

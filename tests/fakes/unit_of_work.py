@@ -410,6 +410,9 @@ class FakeUnitOfWorkFactory:
     def read(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(self.database, writes=False)
 
+    def single_statement(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.database, writes=True)
+
 
 # -- repositories ------------------------------------------------------------------------------
 
