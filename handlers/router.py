@@ -47,6 +47,8 @@ class Context:
     outcome: Outcome = field(default_factory=Outcome)
     # False once the customer's data was erased in this turn: nothing of them is written back.
     keep_state: bool = True
+    # Whether the customer has agreed to the privacy notice, as the turn began (or since).
+    consented: bool = False
 
     @property
     def t(self) -> Texts:
@@ -329,7 +331,7 @@ class ConversationRouter:
             self.outage.failed(error, what, only_the_database=True)
             return failure(event, texts(language_from_telegram(event.language_code)))
         self.outage.succeeded()
-        ctx = Context(event, turn.customer, turn.state, self.services)
+        ctx = Context(event, turn.customer, turn.state, self.services, consented=turn.consented)
         try:
             await self._dispatch(ctx)
             if ctx.keep_state and ctx.state != turn.state:

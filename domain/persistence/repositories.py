@@ -26,6 +26,7 @@ from domain.allowances import daily_scope
 from domain.money import Money
 from domain.orders import COUNTS_TOWARDS_LIMIT, LimitExceeded, OrderStatus
 from domain.persistence.allowance_repository import AllowanceRepository
+from domain.persistence.consent_tables import PrivacyConsentRow
 from domain.persistence.core import (
     CoreConnection,
     OnConflict,
@@ -72,9 +73,12 @@ from domain.repositories import (
 
 _CUSTOMERS = cast(Table, CustomerRow.__table__)
 _CONVERSATIONS = cast(Table, ConversationRow.__table__)
+_CONSENTS = cast(Table, PrivacyConsentRow.__table__)
 
-# The statement of every turn, built once: a customer and their conversation in one chat.
-# Core, not ORM loading: it is read on every update and only copied into plain rows.
+# The statement of every turn, built once: a customer, their conversation in one chat and
+# whether they agreed to the privacy notice (asked before a number is kept: /start, binding,
+# recharging). Core, not ORM loading: it is read on every update and only copied into plain
+# rows.
 _TURN = (
     select(
         _CUSTOMERS.c.id,
@@ -88,6 +92,7 @@ _TURN = (
         _CONVERSATIONS.c.id.label("conversation_id"),
         _CONVERSATIONS.c.step,
         _CONVERSATIONS.c.data,
+        _CONSENTS.c.customer_id.is_not(None).label("consented"),
     )
     .select_from(
         _CUSTOMERS.outerjoin(
@@ -96,7 +101,7 @@ _TURN = (
                 _CONVERSATIONS.c.telegram_id == _CUSTOMERS.c.telegram_id,
                 _CONVERSATIONS.c.chat_id == bindparam("chat_id"),
             ),
-        )
+        ).outerjoin(_CONSENTS, _CONSENTS.c.customer_id == _CUSTOMERS.c.id)
     )
     .where(_CUSTOMERS.c.telegram_id == bindparam("telegram_id"))
 )
@@ -150,7 +155,7 @@ class CustomerRepository(Repository):
 
     async def turn(self, telegram_id: int, chat_id: int) -> TurnRecord | None:
         """The customer with their conversation in this chat (`conversation_id`, `step`,
-        `data`: None when there is none yet), in one query."""
+        `data`: None when there is none yet) and their privacy consent, in one query."""
         core = await self._core()
         row = await core.row(_TURN, telegram_id=telegram_id, chat_id=chat_id)
         if row is None:

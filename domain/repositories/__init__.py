@@ -160,7 +160,8 @@ class NewCustomer:
 
 @dataclass(frozen=True)
 class TurnRecord:
-    """A customer with their conversation in one chat (`conversation_id` None: none yet)."""
+    """A customer with their conversation in one chat (`conversation_id` None: none yet) and
+    whether they agreed to the privacy notice."""
 
     id: int
     telegram_id: int
@@ -173,6 +174,7 @@ class TurnRecord:
     conversation_id: int | None
     step: str | None
     data: dict[str, object] | None
+    consented: bool
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,13 @@ class ConsentService:
         self.required = required
         self._clock = clock
 
-    async def needed(self, customer_id: int) -> bool:
-        """Whether the customer must still agree before personal data of theirs is kept."""
+    async def needed(self, customer_id: int, *, accepted: bool | None = None) -> bool:
+        """Whether the customer must still agree before personal data of theirs is kept;
+        `accepted`: whether they had, as their turn read it (None: read it now)."""
         if not self.required:
             return False
+        if accepted is not None:
+            return not accepted
         async with self._uow.read() as uow:
             return not await uow.consents.accepted(customer_id)
 

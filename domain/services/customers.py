@@ -44,10 +44,13 @@ class TooManyPhones(ValueError):
 
 @dataclass(frozen=True)
 class Turn:
-    """What one incoming event starts from: who the customer is and where they were."""
+    """What one incoming event starts from: who the customer is, where they were, and whether
+    they agreed to the privacy notice (read with the rest, so a turn that asks need not read
+    it again)."""
 
     customer: Customer
     state: ConversationState
+    consented: bool = False
 
 
 def _customer(row: CustomerRecord | TurnRecord, *, is_new: bool = False) -> Customer:
@@ -108,7 +111,7 @@ class CustomerService:
                 async with self._uow() as uow:
                     await uow.customers.seen(row.id, now, now - SEEN_EVERY)
                     await uow.commit()
-            return Turn(customer=_customer(row), state=state)
+            return Turn(customer=_customer(row), state=state, consented=row.consented)
         try:
             return await self._begin_turn(profile, chat_id)
         except RecordConflict:
@@ -157,9 +160,10 @@ class CustomerService:
                 else ConversationState()
             )
             customer = _customer(row, is_new=is_new)
+            consented = not is_new and await uow.consents.accepted(row.id)
             if changed:
                 await uow.commit()
-            return Turn(customer=customer, state=state)
+            return Turn(customer=customer, state=state, consented=consented)
 
     async def get(self, customer_id: int) -> Customer:
         async with self._uow.read() as uow:

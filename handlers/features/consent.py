@@ -32,7 +32,7 @@ def consent_notice(ctx: Context, *, edit: bool = False) -> None:
 
 async def consent_needed(ctx: Context) -> bool:
     """True (and the notice shown) when the customer must agree first."""
-    if not await ctx.services.consent.needed(ctx.customer.id):
+    if not await ctx.services.consent.needed(ctx.customer.id, accepted=ctx.consented):
         return False
     consent_notice(ctx)
     return True
@@ -42,6 +42,7 @@ def register(router: ConversationRouter) -> None:
     @router.button(AcceptPrivacy)
     async def accept(ctx: Context, data: AcceptPrivacy) -> None:
         await ctx.services.consent.accept(ctx.customer.id, data.marketing)
+        ctx.consented = True
         await ctx.services.broadcasts.turn_pushes(ctx.customer.id, on=data.marketing)
         key = "consent.accepted_marketing" if data.marketing else "consent.accepted"
         ctx.reply(ctx.t(key), (back_to_menu(ctx.t),), edit=True)

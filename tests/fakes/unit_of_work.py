@@ -935,6 +935,7 @@ class FakeCustomerRepository(_Repository):
             conversation_id=hash((chat_id, telegram_id)) if state is not None else None,
             step=state.step if state is not None else None,
             data=dict(state.data) if state is not None else None,
+            consented=customer.id in self._t.consents,
         )
 
     async def by_telegram_id(self, telegram_id: int) -> CustomerRecord | None:
