@@ -130,3 +130,27 @@ async def test_a_number_is_bound_once_per_customer_and_removed_only_by_them(
     async with world.units.read() as uow:
         assert await uow.phones.of_customer(me.id) == []
         assert await uow.phones.of_customer(other.id) == [theirs]
+
+
+async def test_a_turn_reads_the_conversation_and_the_privacy_consent_with_the_customer(
+    world: World,
+) -> None:
+    customer = await registered(world, 701)
+    async with world.units.read() as uow:
+        first = await uow.customers.turn(701, 701)
+        assert await uow.customers.turn(702, 702) is None
+    assert first is not None and first.id == customer.id
+    assert (first.conversation_id, first.step, first.consented) == (None, None, False)
+    async with world.units() as uow:
+        await uow.conversations.upsert(701, 701, "phones.adding", {"n": 1}, NOW)
+        await uow.consents.accept(customer.id, False, NOW)
+        await uow.commit()
+    async with world.units.read() as uow:
+        later = await uow.customers.turn(701, 701)
+        elsewhere = await uow.customers.turn(701, 9_701)
+    assert later is not None and (later.step, later.data, later.consented) == (
+        "phones.adding",
+        {"n": 1},
+        True,
+    )
+    assert elsewhere is not None and (elsewhere.step, elsewhere.consented) == (None, True)
