@@ -112,15 +112,16 @@ class FigureQueries:
     async def sales_by_hour(
         self, period: Period, campaign_id: int | None = None
     ) -> list[HourlySales]:
-        """Completed recharges by the UTC hour they completed in."""
+        """Completed recharges by the UTC hour they completed in (its shards added up)."""
         hours = RechargeHourRow
         rows = await self._uow.session.execute(
-            select(hours.hour, hours.recharges, hours.fen)
+            select(hours.hour, func.sum(hours.recharges), func.sum(hours.fen))
             .where(
                 hours.campaign_id == _scope(campaign_id),
                 hours.hour >= period.start,
                 hours.hour < period.end,
             )
+            .group_by(hours.hour)
             .order_by(hours.hour)
         )
         return [HourlySales(hour, int(n), int(fen)) for hour, n, fen in rows]

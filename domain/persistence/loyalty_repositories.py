@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.allowances import UNLIMITED, offer_scope
 from domain.persistence.allowance_repository import AllowanceRepository
-from domain.persistence.core import OnConflict, Record, Repository, StatementsByKeys
+from domain.persistence.core import Connected, OnConflict, Record, Repository, StatementsByKeys
 from domain.persistence.ledgers import (
     HELD,
     POINTS_EARN_SHIFT,
@@ -155,13 +155,22 @@ _LIVE_OFFERS_WITH_USE = (
 
 
 class CampaignRepository(Repository):
+    def __init__(self, uow: Connected) -> None:
+        super().__init__(uow)
+        # The live offers this unit of work read, by code (`live_for_customer`).
+        self._offers_read: dict[str, Record] = {}
+
     async def by_code(self, code: str) -> CampaignRow | None:
         result = await self._session.execute(select(CampaignRow).where(CampaignRow.code == code))
         return result.scalar_one_or_none()
 
     async def offers_by_code(self, codes: Iterable[str]) -> dict[str, Record]:
-        """The offers of `codes` that exist, by code: one statement."""
-        names = {f"code_{index}": code for index, code in enumerate(codes)}
+        """The offers of `codes` that exist, by code: one statement, none when this unit of
+        work read them all live already (a quote's offers, claimed right after it)."""
+        wanted = list(codes)
+        if all(code in self._offers_read for code in wanted):
+            return {code: self._offers_read[code] for code in wanted}
+        names = {f"code_{index}": code for index, code in enumerate(wanted)}
         if not names:
             return {}
         rows = await (await self._core()).rows(_OFFERS_BY_CODE(names), **names)
@@ -206,6 +215,7 @@ class CampaignRepository(Repository):
         offers: dict[int, list[Record]] = {campaign.id: [] for campaign in campaigns}
         for offer in await core.rows(_LIVE_OFFERS_WITH_USE, **params):
             offers.setdefault(offer.campaign_id, []).append(offer)
+            self._offers_read[offer.code] = offer
         live = [(campaign, offers[campaign.id]) for campaign in campaigns]
         return LiveForCustomer(live, total, completed)
 

@@ -18,13 +18,21 @@ from domain.persistence.tables import Base, UtcDateTime
 EVERY_RECHARGE = 0
 
 
+# An hour's row of a campaign is split in this many shards, by customer: recharges that
+# complete at once add to different rows, instead of each waiting for the one before it to
+# commit (PostgreSQL locks a row from its write to the commit). The dashboard adds them up.
+HOUR_SHARDS = 16
+
+
 class RechargeHourRow(Base):
-    """Completed recharges (count and fen) of one campaign in one hour."""
+    """Completed recharges (count and fen) of one campaign in one hour, of the customers of
+    one shard (`HOUR_SHARDS`)."""
 
     __tablename__ = "recharge_hours"
 
     campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     hour: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, server_default="0")
     recharges: Mapped[int] = mapped_column(Integer)
     fen: Mapped[int] = mapped_column(BigInteger)
 

@@ -45,6 +45,7 @@ from domain.orders import OrderPurpose, OrderStatus
 from domain.persistence.core import CoreConnection, OnConflict, Record, Repository
 from domain.persistence.rollup_tables import (
     EVERY_RECHARGE,
+    HOUR_SHARDS,
     CustomerFunnelRow,
     OffersSeenRow,
     RechargeCustomerHourRow,
@@ -185,7 +186,7 @@ _LINK_AFTER = (
 )
 
 _ADD_CUSTOMER = _added(_CUSTOMERS, ("customer_id",), hourly=False)
-_ADD_HOUR = _added(_HOURS, ())
+_ADD_HOUR = _added(_HOURS, ("shard",))
 _ADD_CUSTOMER_HOUR = _added(_CUSTOMER_HOURS, ("customer_id",))
 
 
@@ -242,8 +243,9 @@ async def add_completed_recharge(core: CoreConnection, order: OrderRecord | Reco
     """Add the completed order (its row after the move) to the roll-ups, if it is a recharge:
     for every recharge and for each campaign whose offer it took. First the customer's
     all-time rows (their locks make the customer's completions link in turn), then its hour's
-    rows and their links, last the hours of every recharge: a row every completion adds to,
-    written last so that its lock is held the shortest time before the commit."""
+    rows and their links, last the hours of every recharge: rows shared by every completion of
+    a shard of customers (`HOUR_SHARDS`), written last so that their locks are held the
+    shortest time before the commit."""
     if order.purpose != RECHARGE or order.status != COMPLETED or order.completed_at is None:
         return
     hour = hour_of(order.completed_at)
@@ -254,7 +256,7 @@ async def add_completed_recharge(core: CoreConnection, order: OrderRecord | Reco
     await core.run(_LINK_BEFORE, **customer)
     await core.run(_LINK_AFTER, **customer)
     await core.run(_FUNNEL_COMPLETED, customer=order.customer_id)
-    await core.run(_ADD_HOUR, **values)
+    await core.run(_ADD_HOUR, **values, shard=order.customer_id % HOUR_SHARDS)
 
 
 def _hour_start(column: Any, dialect: str) -> Any:
