@@ -1,7 +1,8 @@
-"""A broadcast cancelled by staff with its ✖️ button under `/broadcasts`, end to end over real HTTP
-with each front end against the fake Bot API server, while its pushes are going out: the push
-already at Telegram arrives, nothing more is sent (now or by a later sweep), and the cancel is
-recorded with who and when, in the broadcast's actions and in the audit trail."""
+"""A broadcast paused, resumed or cancelled by staff with its buttons under `/broadcasts`, end to
+end over real HTTP with each front end against the fake Bot API server, while its pushes are
+going out: the push already at Telegram arrives, nothing more is sent while it is paused or once
+it is cancelled (now or by a later sweep), a resumed broadcast sends the rest once each, and each
+action is recorded with who and when, in the broadcast's actions and in the audit trail."""
 
 from __future__ import annotations
 
@@ -88,3 +89,64 @@ async def test_staff_cancel_a_broadcast_going_out_with_its_button(
         ]
         assert audited.entry.actor_id == STAFF.id
         assert audited.at == when
+
+
+async def test_staff_pause_a_broadcast_going_out_and_resume_it_with_its_buttons(
+    api: FakeBotApi, sqlite_url: str, runner: Runner
+) -> None:
+    settings: dict[str, Any] = {"admin_ids": str(STAFF.id), "quiet_hours": "off"}
+    async with runner(api, sqlite_url, **settings) as app:
+        for user in CUSTOMERS:
+            await say(api, user, "/start", count=2)
+        broadcasts = app.services.broadcasts
+        broadcast_id = await broadcasts.create(PUSH, STAFF.id)
+        assert await plan_broadcasts(app.services) == len(CUSTOMERS)
+        held = api.hold(SLOW.id)
+        sending = asyncio.create_task(
+            deliver_broadcasts(app.services, app.delivery, batch=1, concurrency=1)
+        )
+        await api.wait_for(
+            lambda: any(
+                c["chat_id"] == SLOW.id and c.get("text") == PUSH.text_zh
+                for c in api.calls_to("sendMessage")
+            ),
+            what="the slow customer's push on its way",
+        )
+
+        def pushed() -> list[int]:
+            return [
+                user.id
+                for user in CUSTOMERS
+                for message in api.messages_to(user.id)
+                if message.get("text") == PUSH.text_zh
+            ]
+
+        [listing] = await say(api, STAFF, "/broadcasts")
+        shown = await press_to_edit(api, STAFF, listing, "⏸ 暂停")
+        assert f"#{broadcast_id} · 已暂停" in shown["text"]
+        held.set()
+        await sending
+        assert await sweep_broadcasts(app.services, app.delivery) == 0
+        assert pushed() == [user.id for user in CUSTOMERS[:3]]  # nobody after the slow one
+        paused = await broadcasts.progress(broadcast_id)
+        assert paused.status is BroadcastStatus.PAUSED
+        assert (paused.sent, paused.queued) == (3, 2)
+
+        resumed = await press_to_edit(api, STAFF, shown, "▶️ 继续")
+        assert f"#{broadcast_id} · 发送中" in resumed["text"]
+        assert await sweep_broadcasts(app.services, app.delivery) == 2
+        assert await sweep_broadcasts(app.services, app.delivery) == 0
+        assert sorted(pushed()) == sorted(user.id for user in CUSTOMERS)  # each once
+        done = await broadcasts.progress(broadcast_id)
+        assert (done.status, done.sent, done.queued) == (BroadcastStatus.DONE, 5, 0)
+
+        actions = [(who, what) for who, what, _ in await broadcasts.actions(broadcast_id)]
+        assert actions[-2:] == [(STAFF.id, "pause"), (STAFF.id, "resume")]
+        audited = [
+            record.entry.action
+            for record in await app.services.audit.recent()
+            if record.entry.subject == f"broadcast:{broadcast_id}"
+            and record.entry.actor_id == STAFF.id
+        ]
+        assert AuditAction.BROADCAST_PAUSED in audited
+        assert AuditAction.BROADCAST_RESUMED in audited
