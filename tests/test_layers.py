@@ -181,11 +181,25 @@ def _dialect_imports(path: Path) -> bool:
     return False
 
 
+def _dialect_names(path: Path) -> set[str]:
+    """The names a module takes from `sqlalchemy.dialects` and its modules."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and (node.module or "").startswith("sqlalchemy.dialects")
+        for alias in node.names
+    }
+
+
 def test_the_statement_the_databases_spell_differently_is_built_in_one_place() -> None:
     """`INSERT ... ON CONFLICT` is the one statement SQLite and PostgreSQL spell with their own
     constructs: it is built in `domain/persistence/core.py` only (`OnConflict`,
     `insert_on_conflict`); every other module runs the same statements on both (migrations
-    aside)."""
+    aside). The SQLite connection's dialect (`sqlite_dialect.py`, which leaves out a commit or
+    rollback with no transaction open) builds no statement: it takes the driver's dialect class
+    and the registry, nothing else."""
     persistence = ROOT / "domain" / "persistence"
     paths = [
         path
@@ -193,7 +207,11 @@ def test_the_statement_the_databases_spell_differently_is_built_in_one_place() -
         if (persistence / "migrations") not in path.parents
     ]
     spelling = [str(path.relative_to(ROOT)) for path in paths if _dialect_imports(path)]
-    assert spelling == ["domain/persistence/core.py"]
+    assert spelling == ["domain/persistence/core.py", "domain/persistence/sqlite_dialect.py"]
+    assert _dialect_names(persistence / "sqlite_dialect.py") == {
+        "registry",
+        "SQLiteDialect_aiosqlite",
+    }
 
 
 @pytest.mark.parametrize(
