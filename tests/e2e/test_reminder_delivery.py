@@ -12,15 +12,13 @@ from datetime import timedelta
 
 import pytest
 
-from bot import aiogram as aiogram_frontend
 from bot.assembly import App, build_app
-from bot.ptb.frontend import application_builder
-from bot.ptb.replies import Sender as PtbSender
 from bot.settings import Settings
 from handlers.contract import DeliveryStatus, Notifier, Reply
 from scheduler.reminders import deliver_reminders, plan_reminders
 from tests.conftest import make_settings
 from tests.fakes.bot_api import FakeBotApi, FakeUser
+from tests.killed_sender import aiogram_sender, ptb_sender
 from tests.reminder_setup import (
     Clock,
     beijing,
@@ -32,22 +30,6 @@ from tests.reminder_setup import (
 pytestmark = pytest.mark.timeout(30)
 
 ENDS = beijing(2026, 11, 11, 20, 0)
-
-
-@asynccontextmanager
-async def ptb_sender(settings: Settings) -> AsyncIterator[Notifier]:
-    bot = application_builder(settings).build().bot
-    async with bot:
-        yield PtbSender(bot)
-
-
-@asynccontextmanager
-async def aiogram_sender(settings: Settings) -> AsyncIterator[Notifier]:
-    bot = aiogram_frontend.build_bot(settings)
-    try:
-        yield aiogram_frontend.Sender(bot)
-    finally:
-        await bot.session.close()
 
 
 FRONT_ENDS = [pytest.param(ptb_sender, id="ptb"), pytest.param(aiogram_sender, id="aiogram")]
