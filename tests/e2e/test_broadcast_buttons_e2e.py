@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bot.assembly import App
 from domain.audit import AuditAction
 from domain.broadcasts import BroadcastStatus, PushSkip
 from scheduler.broadcasts import deliver_broadcasts, plan_broadcasts, sweep_broadcasts
@@ -28,29 +29,46 @@ CUSTOMERS = [
 ]
 # Telegram is slow to take the push to this customer: the broadcast is under way meanwhile.
 SLOW = CUSTOMERS[2]
+SETTINGS: dict[str, Any] = {"admin_ids": str(STAFF.id), "quiet_hours": "off"}
+
+
+async def going_out(api: FakeBotApi, app: App) -> tuple[int, asyncio.Event, asyncio.Task[int]]:
+    """A broadcast to every customer going out one push at a time, the slow customer's push
+    held at Telegram: its id, the hold to release, and the sending."""
+    for user in CUSTOMERS:
+        await say(api, user, "/start", count=2)
+    broadcast_id = await app.services.broadcasts.create(PUSH, STAFF.id)
+    assert await plan_broadcasts(app.services) == len(CUSTOMERS)
+    held = api.hold(SLOW.id)
+    sending = asyncio.create_task(
+        deliver_broadcasts(app.services, app.delivery, batch=1, concurrency=1)
+    )
+    await api.wait_for(
+        lambda: any(
+            c["chat_id"] == SLOW.id and c.get("text") == PUSH.text_zh
+            for c in api.calls_to("sendMessage")
+        ),
+        what="the slow customer's push on its way",
+    )
+    return broadcast_id, held, sending
+
+
+def pushed(api: FakeBotApi) -> list[int]:
+    """The customers who got the push, once per push they got, in the customers' order."""
+    return [
+        user.id
+        for user in CUSTOMERS
+        for message in api.messages_to(user.id)
+        if message.get("text") == PUSH.text_zh
+    ]
 
 
 async def test_staff_cancel_a_broadcast_going_out_with_its_button(
     api: FakeBotApi, sqlite_url: str, runner: Runner
 ) -> None:
-    settings: dict[str, Any] = {"admin_ids": str(STAFF.id), "quiet_hours": "off"}
-    async with runner(api, sqlite_url, **settings) as app:
-        for user in CUSTOMERS:
-            await say(api, user, "/start", count=2)
+    async with runner(api, sqlite_url, **SETTINGS) as app:
         broadcasts = app.services.broadcasts
-        broadcast_id = await broadcasts.create(PUSH, STAFF.id)
-        assert await plan_broadcasts(app.services) == len(CUSTOMERS)
-        held = api.hold(SLOW.id)
-        sending = asyncio.create_task(
-            deliver_broadcasts(app.services, app.delivery, batch=1, concurrency=1)
-        )
-        await api.wait_for(
-            lambda: any(
-                c["chat_id"] == SLOW.id and c.get("text") == PUSH.text_zh
-                for c in api.calls_to("sendMessage")
-            ),
-            what="the slow customer's push on its way",
-        )
+        broadcast_id, held, sending = await going_out(api, app)
 
         # Staff list the broadcasts and press ✖️ on this one, in the bot.
         [listing] = await say(api, STAFF, "/broadcasts")
@@ -64,12 +82,7 @@ async def test_staff_cancel_a_broadcast_going_out_with_its_button(
         held.set()
         await sending
         assert await sweep_broadcasts(app.services, app.delivery) == 0
-        got = [
-            user.id
-            for user in CUSTOMERS
-            for message in api.messages_to(user.id)
-            if message.get("text") == PUSH.text_zh
-        ]
+        got = pushed(api)
         # Those before the slow one and the slow one itself (already at Telegram), each once;
         # nobody after it.
         assert got == [user.id for user in CUSTOMERS[:3]]
@@ -94,32 +107,9 @@ async def test_staff_cancel_a_broadcast_going_out_with_its_button(
 async def test_staff_pause_a_broadcast_going_out_and_resume_it_with_its_buttons(
     api: FakeBotApi, sqlite_url: str, runner: Runner
 ) -> None:
-    settings: dict[str, Any] = {"admin_ids": str(STAFF.id), "quiet_hours": "off"}
-    async with runner(api, sqlite_url, **settings) as app:
-        for user in CUSTOMERS:
-            await say(api, user, "/start", count=2)
+    async with runner(api, sqlite_url, **SETTINGS) as app:
         broadcasts = app.services.broadcasts
-        broadcast_id = await broadcasts.create(PUSH, STAFF.id)
-        assert await plan_broadcasts(app.services) == len(CUSTOMERS)
-        held = api.hold(SLOW.id)
-        sending = asyncio.create_task(
-            deliver_broadcasts(app.services, app.delivery, batch=1, concurrency=1)
-        )
-        await api.wait_for(
-            lambda: any(
-                c["chat_id"] == SLOW.id and c.get("text") == PUSH.text_zh
-                for c in api.calls_to("sendMessage")
-            ),
-            what="the slow customer's push on its way",
-        )
-
-        def pushed() -> list[int]:
-            return [
-                user.id
-                for user in CUSTOMERS
-                for message in api.messages_to(user.id)
-                if message.get("text") == PUSH.text_zh
-            ]
+        broadcast_id, held, sending = await going_out(api, app)
 
         [listing] = await say(api, STAFF, "/broadcasts")
         shown = await press_to_edit(api, STAFF, listing, "⏸ 暂停")
@@ -127,7 +117,7 @@ async def test_staff_pause_a_broadcast_going_out_and_resume_it_with_its_buttons(
         held.set()
         await sending
         assert await sweep_broadcasts(app.services, app.delivery) == 0
-        assert pushed() == [user.id for user in CUSTOMERS[:3]]  # nobody after the slow one
+        assert pushed(api) == [user.id for user in CUSTOMERS[:3]]  # nobody after the slow one
         paused = await broadcasts.progress(broadcast_id)
         assert paused.status is BroadcastStatus.PAUSED
         assert (paused.sent, paused.queued) == (3, 2)
@@ -136,7 +126,7 @@ async def test_staff_pause_a_broadcast_going_out_and_resume_it_with_its_buttons(
         assert f"#{broadcast_id} · 发送中" in resumed["text"]
         assert await sweep_broadcasts(app.services, app.delivery) == 2
         assert await sweep_broadcasts(app.services, app.delivery) == 0
-        assert sorted(pushed()) == sorted(user.id for user in CUSTOMERS)  # each once
+        assert sorted(pushed(api)) == sorted(user.id for user in CUSTOMERS)  # each once
         done = await broadcasts.progress(broadcast_id)
         assert (done.status, done.sent, done.queued) == (BroadcastStatus.DONE, 5, 0)
 
