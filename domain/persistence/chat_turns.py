@@ -1,7 +1,7 @@
 """One chat's turn across processes, on PostgreSQL.
 
 Several webhook workers share one database; Telegram may post two updates of one chat to two
-of them at once. Each update is recorded when it arrives (`chat_updates`), then its turn holds
+of them at once. Each update is recorded when it arrives (`chat_updates`), and its turn holds
 a PostgreSQL advisory lock on the chat (the session's, on one connection) for as long as the
 update is handled:
 
@@ -11,19 +11,29 @@ update is handled:
   the last `order_window_seconds`, not done) lets it go first, so a chat's updates run in
   update-id order;
 - an update already marked done (Telegram posted it again) is not worked twice;
-- the done mark is committed while the lock is still held, so the next holder sees it; a worker
-  that dies mid-turn loses its connection, PostgreSQL releases the lock and nothing is marked:
-  the update runs again when Telegram resends it;
+- the done mark is written before the lock is released, and whoever takes the lock next for
+  the same update reads that update's record through a row lock, so it waits for the mark's
+  commit and sees it; a worker that dies mid-turn loses its connection, PostgreSQL releases
+  the lock and nothing is marked: the update runs again when Telegram resends it;
 - an update that cannot take its turn within `wait_seconds` (or finds the database away)
   raises `ChatTurnBusy`: the webhook answers non-2xx and Telegram delivers it again later;
   `DatabaseBusy` (a `ChatTurnBusy`) when no connection of the pool came free in time.
 
+What a turn sends. A chat nobody else is working on (the usual case) costs two statements on
+one connection: `ENTER` records the update, tries the chat's lock without waiting and reads
+whether the update was done and whether an older one waits, in one round trip; `FINISH` marks
+the update done and releases the lock, in one more. Only when the lock is held elsewhere does
+the turn wait for it (`LOCK`) and then read again (`RECHECK`, after the lock: it sees what the
+last holder committed). An update that must first wait in this process (its chat's lane is
+busy, or every place for a turn is taken) is recorded at once on a connection of its own
+(`ARRIVED`), so that a newer update of its chat in another process lets it go first.
+
 Why the database and not Redis: the lock lives exactly as long as its holder's connection (no
 expiry to guess: a turn longer than a Redis key's time to live would let a second turn in, a
-shorter turn's crash would keep the chat locked until the key expires), and no second service
-is needed. Its price is one connection per turn being handled, bounded by `concurrent` (the
-rest of the pool stays for the turns' work), and four short statements a turn (arrived, lock
-and read, done, unlock): `tests/bench/chat_turns.py` measures them.
+shorter turn's crash would keep the chat locked until the key expires), the done mark and the
+release go in one statement, and no second service is needed. Its price is one connection per
+turn being handled, bounded by `concurrent` (the rest of the pool stays for the turns' work):
+`tests/bench/chat_turns.py` measures it.
 """
 
 from __future__ import annotations
@@ -65,23 +75,49 @@ ARRIVED = text(
     f" SELECT :update_id, :chat_id, now() FROM {NO_FLUSH} ON CONFLICT (update_id) DO NOTHING"
 )
 CLEAN = text(f"DELETE FROM chat_updates WHERE received_at < now() - interval '{KEEP_DAYS} days'")
-# One round trip: the lock's time limit is set (in the subquery, evaluated first), then the lock
-# is waited for; the release resets the limit, so a pooled connection keeps nothing of a turn.
+# An update of the chat older than this one, recorded lately and not done: it goes first.
+OLDER_WAITING = (
+    "EXISTS (SELECT 1 FROM chat_updates AS older WHERE older.chat_id = :chat_id"
+    " AND older.update_id < :update_id AND older.done_at IS NULL"
+    " AND older.received_at > now() - make_interval(secs => :window))"
+)
+# The update's record, written or (recorded before) locked: ON CONFLICT DO UPDATE reads the
+# newest committed version of the row, waiting for a transaction that is writing it, so a done
+# mark committed after this statement's snapshot was taken is seen all the same.
+RECORD = (
+    "INSERT INTO chat_updates AS record (update_id, chat_id, received_at)"
+    " SELECT :update_id, :chat_id, now() FROM {source}"
+    " ON CONFLICT (update_id) DO UPDATE SET chat_id = excluded.chat_id"
+)
+# One round trip: the chat's lock tried without waiting (evaluated first: the record's row is
+# its input), the update recorded, and what the turn must know. The older-update check reads
+# this statement's snapshot, taken before the lock was tried; an older update recorded by then
+# is seen, one recorded meanwhile arrived together with this one (no order between them).
+ENTER = text(
+    "WITH attempt AS MATERIALIZED ("
+    f"SELECT pg_try_advisory_lock(:namespace, :key) AS granted FROM {NO_FLUSH})"
+    f" {RECORD.format(source='attempt')}"
+    f" RETURNING (SELECT granted FROM attempt), record.done_at IS NOT NULL, {OLDER_WAITING}"
+)
+# Waiting for a lock held elsewhere: its time limit set first (in the subquery), then the lock
+# waited for; the release resets the limit, so a pooled connection keeps nothing of a turn.
 LOCK = text(
     "SELECT pg_advisory_lock(:namespace, :key)"
     " FROM (SELECT set_config('lock_timeout', :timeout, false)) AS time_limit"
 )
-UNLOCK = text("SELECT pg_advisory_unlock(:namespace, :key), set_config('lock_timeout', '0', false)")
-# Read after the lock is granted (a statement of its own: it sees what the last holder committed).
-STATE = text(
-    "SELECT"
-    " EXISTS (SELECT 1 FROM chat_updates WHERE update_id = :update_id AND done_at IS NOT NULL),"
-    " EXISTS (SELECT 1 FROM chat_updates WHERE chat_id = :chat_id AND update_id < :update_id"
-    "   AND done_at IS NULL AND received_at > now() - make_interval(secs => :window))"
+# After waiting: a statement of its own, so it sees what the last holder committed.
+RECHECK = text(
+    f"{RECORD.format(source=NO_FLUSH)} RETURNING record.done_at IS NOT NULL, {OLDER_WAITING}"
 )
-DONE = text(
-    f"UPDATE chat_updates SET done_at = clock_timestamp() FROM {NO_FLUSH}"
-    " WHERE update_id = :update_id"
+UNLOCK = text("SELECT pg_advisory_unlock(:namespace, :key), set_config('lock_timeout', '0', false)")
+# The done mark, then the release, in one statement: the aggregate over the update's result
+# runs the update (its row locked until the commit) before the lock is released. A resend
+# granted the lock in between waits on that row (ENTER, RECHECK) and sees the mark.
+FINISH = text(
+    "WITH marked AS (UPDATE chat_updates SET done_at = clock_timestamp()"
+    f" FROM {NO_FLUSH} WHERE update_id = :update_id RETURNING 1)"
+    " SELECT pg_advisory_unlock(:namespace, :key), set_config('lock_timeout', '0', false)"
+    " FROM (SELECT count(*) FROM marked) AS marked"
 )
 
 
@@ -92,12 +128,13 @@ def lock_key(chat_id: int) -> int:
 
 
 class _Held:
-    """A granted turn: its connection holds the chat's lock until `close`."""
+    """A granted turn: its connection holds the chat's lock until `finish` or `close`."""
 
     def __init__(self, connection: AsyncConnection | None, update_id: int, key: int) -> None:
         self.connection = connection
         self.update_id = update_id
         self.key = key
+        self.released = False
 
     @property
     def done(self) -> bool:
@@ -105,21 +142,26 @@ class _Held:
         return self.connection is None
 
     async def finish(self) -> None:
-        """Mark the update done (committed before the lock is released by `close`)."""
+        """Mark the update done and release the lock, in one statement (`FINISH`)."""
         assert self.connection is not None
-        await self.connection.execute(DONE, {"update_id": self.update_id})
+        await self.connection.execute(
+            FINISH, {"update_id": self.update_id, "namespace": LOCK_NAMESPACE, "key": self.key}
+        )
+        self.released = True
 
     async def close(self) -> None:
-        """Release the lock; a connection that cannot say so (the database went away, or a
-        statement of the turn already found it broken) is dropped, which releases it."""
+        """Release the lock (unless `finish` did); a connection that cannot say so (the
+        database went away, or a statement of the turn already found it broken) is dropped,
+        which releases it."""
         connection, self.connection = self.connection, None
         if connection is None:
             return
-        try:
-            await connection.execute(UNLOCK, {"namespace": LOCK_NAMESPACE, "key": self.key})
-        except (SQLAlchemyError, OSError):
-            with suppress(SQLAlchemyError, OSError):
-                await connection.invalidate()
+        if not self.released:
+            try:
+                await connection.execute(UNLOCK, {"namespace": LOCK_NAMESPACE, "key": self.key})
+            except (SQLAlchemyError, OSError):
+                with suppress(SQLAlchemyError, OSError):
+                    await connection.invalidate()
         with suppress(SQLAlchemyError, OSError):
             await connection.close()
 
@@ -139,7 +181,7 @@ class PostgresChatTurns:
         self.wait_seconds = wait_seconds
         self.order_window_seconds = order_window_seconds
         self._slots = asyncio.Semaphore(concurrent)
-        self._arrivals = 0
+        self._entered = 0
 
     @asynccontextmanager
     async def turn(self, chat_id: int, update_id: int, lane: asyncio.Lock) -> AsyncIterator[bool]:
@@ -148,7 +190,9 @@ class PostgresChatTurns:
         the turn cannot be had within `wait_seconds`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.wait_seconds
-        await self._arrived(chat_id, update_id)
+        if lane.locked() or self._slots.locked():
+            # It waits in this process first: recorded now, so that it is seen waiting.
+            await self._arrived(chat_id, update_id)
         while True:
             await _within(deadline, lane.acquire())
             try:
@@ -178,13 +222,10 @@ class PostgresChatTurns:
                 lane.release()
 
     async def _arrived(self, chat_id: int, update_id: int) -> None:
-        self._arrivals += 1
         try:
             async with self._engine.connect() as connection:
                 await connection.execution_options(isolation_level="AUTOCOMMIT")
                 await connection.execute(ARRIVED, {"update_id": update_id, "chat_id": chat_id})
-                if self._arrivals % CLEAN_EVERY == 0:
-                    await connection.execute(CLEAN)
         except PoolTimeout as error:
             raise DatabaseBusy("no connection came free to record the update") from error
         except (DBAPIError, OSError) as error:
@@ -196,24 +237,27 @@ class PostgresChatTurns:
         held: _Held | None = None
         try:
             connection = await _within(deadline, self._engine.connect())
-            # Each statement its own transaction: the lock is the session's, held until UNLOCK.
+            # Each statement its own transaction: the lock is the session's, held until FINISH.
             await connection.execution_options(isolation_level="AUTOCOMMIT")
             held = _Held(connection, update_id, lock_key(chat_id))
-            remaining = deadline - asyncio.get_running_loop().time()
-            timeout = f"{max(1, int(remaining * 1000))}ms"
-            await connection.execute(
-                LOCK, {"namespace": LOCK_NAMESPACE, "key": held.key, "timeout": timeout}
-            )
-            done, older_waiting = (
+            self._entered += 1
+            if self._entered % CLEAN_EVERY == 0:
+                await connection.execute(CLEAN)
+            turn = {
+                "namespace": LOCK_NAMESPACE,
+                "key": held.key,
+                "update_id": update_id,
+                "chat_id": chat_id,
+                "window": self.order_window_seconds,
+            }
+            granted, done, older_waiting = (await connection.execute(ENTER, turn)).one()
+            if not granted:
+                remaining = deadline - asyncio.get_running_loop().time()
+                timeout = f"{max(1, int(remaining * 1000))}ms"
                 await connection.execute(
-                    STATE,
-                    {
-                        "update_id": update_id,
-                        "chat_id": chat_id,
-                        "window": self.order_window_seconds,
-                    },
+                    LOCK, {"namespace": LOCK_NAMESPACE, "key": held.key, "timeout": timeout}
                 )
-            ).one()
+                done, older_waiting = (await connection.execute(RECHECK, turn)).one()
         except ChatTurnBusy:
             await self._give_back(held)
             raise

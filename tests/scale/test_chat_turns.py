@@ -143,6 +143,59 @@ async def test_an_update_delivered_again_is_not_worked_twice(
     assert log == ["start 400", "end 400"]
 
 
+MARK_701 = text("UPDATE chat_updates SET done_at = now() WHERE update_id = 701")
+
+
+async def test_a_resend_taking_a_free_lock_waits_for_a_done_mark_being_committed(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    """A turn marks its update done and releases the chat's lock in one statement, so the
+    lock is free a moment before the mark is committed: a resend of the update that takes the
+    lock in that moment must wait for the mark and not work the update again."""
+    log: list[str] = []
+    worker = Worker(engines[1], log)
+    async with engines[0].connect() as marking:
+        await marking.execute(
+            text(
+                "INSERT INTO chat_updates (update_id, chat_id, received_at)"
+                " VALUES (701, :chat, now())"
+            ),
+            {"chat": CHAT},
+        )
+        await marking.commit()
+        await marking.execute(MARK_701)  # written, not yet committed; the lock is free
+        resend = asyncio.create_task(worker.handle(CHAT, 701))
+        await asyncio.sleep(0.3)
+        assert not resend.done() and log == []  # waiting for the mark, not working
+        await marking.commit()
+    assert await asyncio.wait_for(resend, 5) is False
+    assert log == []
+
+
+async def test_a_resend_granted_the_lock_after_waiting_sees_a_done_mark_being_committed(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    """The same when the resend waited for the lock: it is granted the lock as the holder lets
+    it go, while the update's mark is still being committed."""
+    log: list[str] = []
+    first, second = Worker(engines[0], log), Worker(engines[1], log)
+    gate = asyncio.Event()
+    holder = asyncio.create_task(first.handle(CHAT, 700, gate))
+    await arrived(engines[0], 700)
+    resend = asyncio.create_task(second.handle(CHAT, 701))
+    await arrived(engines[0], 701)  # recorded, now waiting for the chat's lock
+    await asyncio.sleep(0.1)
+    async with engines[0].connect() as marking:
+        await marking.execute(MARK_701)  # written, not yet committed
+        gate.set()
+        assert await holder  # the lock goes to the resend
+        await asyncio.sleep(0.3)
+        assert not resend.done()  # waiting for the mark, not working
+        await marking.commit()
+    assert await asyncio.wait_for(resend, 5) is False
+    assert log == ["start 700", "end 700"]
+
+
 async def test_a_turn_not_had_in_time_is_busy_and_runs_when_sent_again(
     engines: tuple[AsyncEngine, AsyncEngine],
 ) -> None:
