@@ -56,6 +56,8 @@ class Schedule:
     # The staff chat's daily digest (None: none), looked for this often.
     digest: DigestSchedule | None = None
     digest_sweep_seconds: float = 60.0
+    # The order changes noted for the dashboard's roll-ups are folded into them this often.
+    rollup_fold_seconds: float = 2.0
 
 
 async def reset_abandoned_conversations(services: Services, idle_seconds: float) -> int:
@@ -72,6 +74,11 @@ async def sweep_retention(services: Services, retention_days: int) -> int:
     if count:
         log.info("erased the personal data of %d customers inactive %d days", count, retention_days)
     return count
+
+
+async def fold_rollups(services: Services) -> int:
+    """Fold the order changes noted since the last fold into the dashboard's roll-ups."""
+    return await services.figures.fold()
 
 
 async def sweep_orders(services: Services, notifier: Notifier) -> int:
@@ -191,6 +198,14 @@ def build_scheduler(
         args=(services, notifier),
         id="sweep_orders",
         next_run_time=datetime.now(UTC),
+        **common,
+    )
+    scheduler.add_job(
+        timed(observed, under_lease(lease, fold_rollups)),
+        "interval",
+        seconds=schedule.rollup_fold_seconds,
+        args=(services,),
+        id="fold_rollups",
         **common,
     )
     scheduler.add_job(

@@ -41,7 +41,12 @@ def insert_on_conflict(session: AsyncSession, table: Any) -> Any:
     """An INSERT on `table` in the spelling of the session's database, to be finished with
     `on_conflict_do_nothing()` or `on_conflict_do_update()`: the same statement for a repository
     that runs it on its session (the Core statements here take `OnConflict`)."""
-    dialect = session.get_bind().dialect.name
+    return insert_in(session.get_bind().dialect.name, table)
+
+
+def insert_in(dialect: str, table: Any) -> Any:
+    """An INSERT on `table` in the spelling of the database `dialect` names, for statements
+    built for one database (they differ in more than `ON CONFLICT`)."""
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 

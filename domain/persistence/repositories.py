@@ -37,11 +37,6 @@ from domain.persistence.core import (
 )
 from domain.persistence.ledgers import balance_shift, earn_points_once
 from domain.persistence.loyalty_repositories import OfferClaimRepository
-from domain.persistence.rollups import (
-    add_completed_recharge,
-    add_order_to_funnel,
-    add_payment_to_funnel,
-)
 from domain.persistence.tables import (
     ConversationRow,
     CustomerRow,
@@ -484,11 +479,11 @@ class OrderRepository(Repository):
         if not taken:
             raise LimitExceeded("daily", Money(daily_limit_fen, order.currency))
         values = {name: getattr(order, name) for name in _NEW_ORDER}
-        # The database writes the first history row with `last_cause`.
+        # The database writes the first history row with `last_cause`, and notes a recharge
+        # order for the dashboard's roll-ups (`rollup_changes`, folded later).
         core = await self._core()
         row = await core.row(_ORDER_INSERT, **values, last_cause=cause)
         assert row is not None
-        await add_order_to_funnel(core, row)
         return _order_record(row)
 
     @property
@@ -522,7 +517,8 @@ class OrderRepository(Repository):
 
         The condition is checked by the database in the same statement, so of two concurrent
         attempts exactly one succeeds. The transition is recorded with its time and cause, by
-        the database in the same statement.
+        the database in the same statement (which also notes a completed recharge, and a
+        payment, for the dashboard's roll-ups: `rollup_changes`).
         With `payment`, the order is paid by it (for the order's amount); a second payment of
         the order is a `RecordConflict`. With `grant`, the order's customer is granted it by
         the move (points, cash-back, slots), each once; a customer with no points balance or
@@ -570,8 +566,6 @@ class OrderRepository(Repository):
                 )
             if grant is not None:
                 await self.grant(order_id, moved.customer_id, grant, at)
-            if to_status == OrderStatus.COMPLETED.value and current != to_status:
-                await add_completed_recharge(core, moved)
         return moved
 
     async def change_unpaid(
@@ -842,9 +836,7 @@ async def _insert_payment(core: CoreConnection, order_id: int, payment: NewPayme
         amount_fen=payment.amount_fen,
         currency=payment.currency,
     )
-    payment_id = await _PAYMENT_INSERT.insert(core, row)
-    await add_payment_to_funnel(core, order_id)
-    return payment_id
+    return await _PAYMENT_INSERT.insert(core, row)
 
 
 class PaymentRepository(Repository):

@@ -1,5 +1,8 @@
-"""Roll-ups the dashboard reads instead of scanning orders: written in the same transaction as
-the order that completes (`domain/persistence/rollups.py`), back-filled by migration 0026.
+"""Roll-ups the dashboard reads instead of scanning orders. An order's changes that count
+(made, paid, completed) are noted by the database in `rollup_changes`, in the statement that
+writes them (migration 0038's triggers); `domain/persistence/rollup_fold.py` folds the noted
+changes into the roll-ups in batches, a few seconds later; `domain/persistence/rollups.py`
+rebuilds them from the orders (the migrations' back-fills).
 
 Campaign 0 stands for every completed recharge; a campaign's own rows count the recharges that
 took one of its offers. Hours are UTC hours (the dashboard's periods start and end on whole
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, SmallInteger, String
+from sqlalchemy import BigInteger, Boolean, Index, Integer, SmallInteger, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.persistence.tables import Base, UtcDateTime
@@ -18,15 +21,11 @@ from domain.persistence.tables import Base, UtcDateTime
 EVERY_RECHARGE = 0
 
 
-# An hour's row of a campaign is split in this many shards, by customer: recharges that
-# complete at once add to different rows, instead of each waiting for the one before it to
-# commit (PostgreSQL locks a row from its write to the commit). The dashboard adds them up.
-HOUR_SHARDS = 16
-
-
 class RechargeHourRow(Base):
-    """Completed recharges (count and fen) of one campaign in one hour, of the customers of
-    one shard (`HOUR_SHARDS`)."""
+    """Completed recharges (count and fen) of one campaign in one hour, in shards that the
+    dashboard adds up. Revision 0037 split an hour in shards by customer, for completions that
+    each wrote their hour in their own transaction; folds take turns, so they add to shard 0
+    (older rows may be in others)."""
 
     __tablename__ = "recharge_hours"
 
@@ -89,7 +88,7 @@ class CustomerFunnelRow(Base):
     """One customer's recharge orders, those paid and those completed, all told, with when the
     customer started: the funnel of a period's starters reads these rows by `registered_at`
     instead of every order of theirs. Added to as an order is inserted, paid and completed,
-    in that write's transaction."""
+    by the fold of the changes noted as it is (`rollup_changes`)."""
 
     __tablename__ = "customer_funnels"
 
@@ -132,3 +131,37 @@ class HoldoutBucketRow(Base):
     campaign_code: Mapped[str] = mapped_column(String(48), primary_key=True)
     customer_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bucket: Mapped[int] = mapped_column(SmallInteger)
+
+
+# The kinds of change of an order that the roll-ups count, as `rollup_changes.kind` names them.
+ORDERED, PAID, COMPLETED = "ordered", "paid", "completed"
+
+
+class RollupChangeRow(Base):
+    """A change of an order that the roll-ups have not counted yet: a recharge order made
+    (`ordered`; an order inserted completed, by an import, notes `completed` too), a payment
+    of any order (`paid`: the fold counts those of recharges), a recharge order completed
+    (`completed`). Inserted by the database in the statement that makes the change (the
+    triggers of migration 0038), so no code path can change an order without it; folded into
+    the roll-ups and deleted by `rollup_fold.fold_rollups`. `folding` marks the rows of the
+    fold under way (claimed in its transaction)."""
+
+    __tablename__ = "rollup_changes"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    order_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    folding: Mapped[bool] = mapped_column(Boolean, server_default=false())
+
+
+class RollupFoldRow(Base):
+    """The one row folds take turns on (`id` 1): each fold adds one to it first, so on
+    PostgreSQL a second fold waits for the first's commit (SQLite's writers take turns
+    anyway)."""
+
+    __tablename__ = "rollup_folds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    folds: Mapped[int] = mapped_column(BigInteger)

@@ -54,6 +54,7 @@ from domain.persistence.repositories import (
     WalletRepository,
 )
 from domain.persistence.risk_repository import RiskRepository
+from domain.persistence.rollup_fold import RollupFoldRepository
 from domain.persistence.rollups import OffersSeenRepository
 from domain.persistence.support_repositories import SupportRepository
 
@@ -258,6 +259,10 @@ class UnitOfWork:
     @cached_property
     def holdout_buckets(self) -> HoldoutBucketRepository:
         return HoldoutBucketRepository(self)
+
+    @cached_property
+    def rollups(self) -> RollupFoldRepository:
+        return RollupFoldRepository(self)
 
     @cached_property
     def risk(self) -> RiskRepository:

@@ -34,6 +34,7 @@ from domain.repositories.figures import (
     HoldoutBucketKeeper,
     OffersSeenRecorder,
     PushFigureReader,
+    RollupFolder,
 )
 from domain.repositories.pins import PinRepository
 
@@ -871,6 +872,9 @@ class UnitOfWork(Protocol):
 
     @property
     def holdout_buckets(self) -> HoldoutBucketKeeper: ...
+
+    @property
+    def rollups(self) -> RollupFolder: ...
 
 
 class UnitOfWorkFactory(Protocol):

@@ -86,6 +86,18 @@ class HoldoutBucketKeeper(Protocol):
         """Keep these (customer, bucket) of the campaign; one kept already stays."""
 
 
+class RollupFolder(Protocol):
+    """The order changes the dashboard's roll-ups have not counted yet, and their fold."""
+
+    async def pending(self) -> bool:
+        """Whether any change waits to be folded (a read)."""
+
+    async def fold(self) -> int:
+        """Fold a batch of the changes into the roll-ups, each exactly once however many folds
+        run at once (in this unit of work: kept on its commit); how many it folded (a full
+        batch when more may wait)."""
+
+
 class OffersSeenRecorder(Protocol):
     """When customers first saw each campaign's offers (the funnel's "saw offers" step)."""
 

@@ -66,11 +66,25 @@ class DashboardFigures:
         async with self._uow.read() as uow:
             return [CampaignChoice(*row) for row in await uow.figures.campaigns()]
 
+    async def fold(self) -> int:
+        """Fold the order changes the roll-ups have not counted yet into them (a batch; the
+        scheduler's sweep folds every few seconds, and each read of the roll-ups folds first,
+        so a page is never behind the orders): how many. Only a read when none waits."""
+        async with self._uow.read() as uow:
+            if not await uow.rollups.pending():
+                return 0
+        async with self._uow() as uow:
+            folded = await uow.rollups.fold()
+            await uow.commit()
+        return folded
+
     async def sales_by_hour(self, start: datetime, end: datetime) -> list[HourlySales]:
+        await self.fold()
         async with self._uow.read() as uow:
             return await uow.figures.sales_by_hour(Period(start, end))
 
     async def overview(self, period: Period, campaign_id: int | None = None) -> Overview:
+        await self.fold()
         async with self._uow.read() as uow:
             figures = uow.figures
             reached, started, bound = await figures.reached(period)
@@ -96,6 +110,7 @@ class DashboardFigures:
             await uow.commit()
 
     async def funnel(self, period: Period, campaign_id: int | None = None) -> Funnel:
+        await self.fold()
         async with self._uow.read() as uow:
             return await uow.figures.funnel(period, campaign_id)
 
@@ -115,6 +130,7 @@ class DashboardFigures:
         """Treated against control of a campaign with a hold-out group (None: it has none).
         The database sums the customers whose bucket it keeps; the others are hashed here,
         added, and their buckets kept for the next read."""
+        await self.fold()
         async with self._uow.read() as uow:
             found = await uow.figures.holdout_percent(campaign_id)
             if found is None or found[1] <= 0:

@@ -10,7 +10,9 @@ once. Customers are registered and bind a China Unicom number before the clock s
 customers at once (one asyncio task each), every one doing its recharges one after another:
 `create_order` for its bound number or a typed one, with a product from the catalogue, then
 `pay_with_provider(SANDBOX)`, which must end COMPLETED. Afterwards every order must be
-COMPLETED and there must be exactly one payment per order.
+COMPLETED, there must be exactly one payment per order, and the dashboard's roll-ups (folded
+every 2 seconds while the clock runs, as the scheduler's sweep does, and once more at the end)
+must count every completed recharge.
 
 The wallet workload funds each wallet (a wallet top-up paid by the sandbox) before its clock
 starts, then `create_order` + `pay_with_wallet`, and checks that every wallet ends at zero with
@@ -62,6 +64,7 @@ from domain.money import Money
 from domain.orders import OrderPurpose, OrderStatus, PaymentMethod, RechargeLimits
 from domain.persistence.database import create_engine
 from domain.persistence.migrate import upgrade
+from domain.persistence.rollup_tables import EVERY_RECHARGE, RechargeHourRow
 from domain.persistence.tables import (
     OfferClaimRow,
     OfferRow,
@@ -84,6 +87,9 @@ LIMITS = RechargeLimits(
 WARMUP_PER_CUSTOMER = 1
 FIRST_TELEGRAM_ID = 800_000
 S = OrderStatus
+# How often the noted order changes are folded into the dashboard's roll-ups (the scheduler's
+# `fold_rollups` sweep, `Schedule.rollup_fold_seconds`).
+FOLD_SECONDS = 2.0
 
 
 # -- the services on one database ----------------------------------------------------------------
@@ -311,10 +317,19 @@ async def drive(
             else:
                 run.errors[f"ended {status}"] += 1
 
+    async def fold_every_few_seconds() -> None:
+        # As the scheduler's lease holder folds the noted changes into the dashboard's
+        # roll-ups (`fold_rollups` sweep), in this process: its cost is in the figures.
+        while True:
+            await asyncio.sleep(FOLD_SECONDS)
+            await bench.services.figures.fold()
+
     if profiler is not None:
         profiler.enable()
     started, cpu_started = time.perf_counter(), time.process_time()
+    folding = asyncio.create_task(fold_every_few_seconds())
     await asyncio.gather(*(customer_task(c, n) for c, n in zip(customers, counts, strict=True)))
+    folding.cancel()
     run.seconds = time.perf_counter() - started
     run.cpu_seconds = time.process_time() - cpu_started
     run.load = os.getloadavg()[0]
@@ -354,6 +369,16 @@ async def verify_orders(bench: Bench, run: Run, purpose: OrderPurpose, expected:
         run.problems.append(f"{purpose} orders not all completed: {dict(by_status)}")
     if payments != orders:
         run.problems.append(f"{payments} payments for {orders} {purpose} orders")
+    if purpose is OrderPurpose.RECHARGE:
+        while await bench.services.figures.fold():
+            pass
+        rolled_up = await bench.scalar(
+            select(func.coalesce(func.sum(RechargeHourRow.recharges), 0)).where(
+                RechargeHourRow.campaign_id == EVERY_RECHARGE
+            )
+        )
+        if rolled_up != orders:
+            run.problems.append(f"{rolled_up} recharges in the roll-ups for {orders} orders")
 
 
 async def verify_wallets(bench: Bench, run: Run) -> None:

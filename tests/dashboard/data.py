@@ -10,13 +10,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.orders import OrderPurpose, OrderStatus
-from domain.persistence.core import CoreConnection
-from domain.persistence.rollups import (
-    add_completed_recharge,
-    add_order_to_funnel,
-    backfill,
-    backfill_funnels,
-)
+from domain.persistence import rollups
 from domain.persistence.tables import CampaignRow, CustomerRow, OrderRow
 
 
@@ -44,11 +38,9 @@ async def add_order(
     at: datetime,
     status: OrderStatus = OrderStatus.COMPLETED,
     purpose: OrderPurpose = OrderPurpose.RECHARGE,
-    *,
-    roll_up: bool = True,
 ) -> int:
-    """An order created at `at`; a completed one completed a minute later (and added to the
-    roll-ups, unless `roll_up` is False: a database at a revision before them)."""
+    """An order created at `at`; a completed one completed a minute later (the database notes
+    it for the roll-ups, as an order inserted completed, from revision 0038 on)."""
     completed = at + timedelta(minutes=1) if status is OrderStatus.COMPLETED else None
     async with engine.begin() as connection:
         result = await connection.execute(
@@ -66,23 +58,16 @@ async def add_order(
                 updated_at=completed or at,
                 completed_at=completed,
             )
-            .returning(*OrderRow.__table__.c)
+            .returning(OrderRow.id)
         )
-        order = result.one()
-        # As the order's move to completed does (its campaigns: `rebuild_rollups` once its
-        # claims are in).
-        if roll_up:
-            await add_order_to_funnel(CoreConnection(connection), order)
-            await add_completed_recharge(CoreConnection(connection), order)
-        return int(order.id)
+        return int(result.scalar_one())
 
 
 async def rebuild_rollups(engine: AsyncEngine) -> None:
     """Rebuild the dashboard's roll-ups from the rows written straight into the tables (as
     the migration back-fills them)."""
     async with engine.begin() as connection:
-        await connection.run_sync(backfill)
-        await connection.run_sync(backfill_funnels)
+        await connection.run_sync(rollups.rebuild_rollups)
 
 
 async def put(engine: AsyncEngine, row: type[Any], **values: object) -> int:

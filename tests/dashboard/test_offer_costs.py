@@ -319,7 +319,7 @@ async def test_the_migration_back_fills_what_earlier_claims_cost(tmp_path: Path)
         )
         for name, cashback in (("packet", 1_000), ("cash", 300), ("first", 500), ("coupon", 0)):
             # The roll-ups of that revision are rebuilt by the later ones.
-            order = await add_order(engine, a, 10_000, day(2), roll_up=False)
+            order = await add_order(engine, a, 10_000, day(2))
             async with engine.begin() as connection:
                 await connection.execute(
                     old_claims.insert().values(

@@ -1,6 +1,7 @@
-"""The dashboard's roll-ups, written as orders complete: concurrent completions each count
-once (SQLite and PostgreSQL), and on any orders the roll-up figures equal the figures worked
-out from the orders themselves."""
+"""The dashboard's roll-ups, folded from the order changes the database notes: concurrent
+completions each count once, however many folds run at once while they complete (SQLite and
+PostgreSQL), and on any orders the roll-up figures equal the figures worked out from the
+orders themselves."""
 
 from __future__ import annotations
 
@@ -22,17 +23,18 @@ from domain.figures import Period, Sales
 from domain.holdout import GroupOutcome, Uplift, in_control, uplift
 from domain.money import Money
 from domain.orders import OrderStatus
-from domain.persistence.core import CoreConnection
 from domain.persistence.database import create_engine
 from domain.persistence.holdout_buckets import backfill_holdout_buckets
 from domain.persistence.loyalty_repositories import OfferClaimRepository
 from domain.persistence.rollup_tables import (
+    EVERY_RECHARGE,
     CustomerFunnelRow,
     HoldoutBucketRow,
+    RechargeCustomerHourRow,
     RechargeCustomerRow,
     RechargeHourRow,
+    RollupChangeRow,
 )
-from domain.persistence.rollups import add_completed_recharge
 from domain.persistence.tables import CustomerRow, OfferClaimRow, OfferRow, OrderRow, PaymentRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.repositories import NewPayment
@@ -43,6 +45,7 @@ from tests.integration.test_core_statements import an_order
 from tests.integration.test_money_limits import CAMPAIGN, World
 
 ORDERS_AT_ONCE = 8
+TOPPING_UP = OrderStatus.TOPPING_UP
 
 
 async def test_concurrent_completed_recharges_each_add_one_to_the_roll_ups(
@@ -229,31 +232,102 @@ async def test_customers_of_every_period_equal_those_of_the_orders(engine: Async
     await _check(engine, OUT_OF_ORDER, campaign, EVERY_WINDOW)
 
 
+async def _complete_at_once_while_folding(
+    engine: AsyncEngine, orders: list[tuple[int, int]], folds: int
+) -> DashboardFigures:
+    """Orders of (customer, minute after BASE), each completed a minute later, all at once,
+    while `folds` folds run over and over; the figures, with nothing left to fold."""
+    ids = [
+        await add_order(engine, customer, 1_000, BASE + timedelta(minutes=minute), TOPPING_UP)
+        for customer, minute in orders
+    ]
+    uow = UnitOfWorkFactory.of(engine)
+    figures = DashboardFigures(uow)
+    completing = True
+
+    async def complete(order: int, minute: int) -> None:
+        at = BASE + timedelta(minutes=minute + 1)
+        async with uow() as unit:
+            moved = await unit.orders.move(
+                order, ["topping_up"], "completed", "t", at, completed_at=at
+            )
+            assert moved is not None
+            await unit.commit()
+
+    async def fold_over_and_over() -> int:
+        rounds = 0
+        while completing:
+            await figures.fold()
+            rounds += 1
+            await asyncio.sleep(0)
+        return rounds
+
+    folding = [asyncio.create_task(fold_over_and_over()) for _ in range(folds)]
+    await asyncio.gather(*(complete(order, m) for order, (_, m) in zip(ids, orders, strict=True)))
+    completing = False
+    assert all(rounds > 0 for rounds in await asyncio.gather(*folding))
+    while await figures.fold():
+        pass
+    async with engine.connect() as connection:
+        assert await connection.scalar(select(func.count()).select_from(RollupChangeRow)) == 0
+    return figures
+
+
 async def test_concurrent_completions_of_one_customer_in_different_hours_are_each_counted(
     engine: AsyncEngine,
 ) -> None:
-    """Completions of one customer in different hours, all at once (and not in hour order):
-    none is lost and each period counts the customer once, as its orders say."""
+    """Completions of one customer in different hours, all at once (and not in hour order),
+    folded while they complete: none is lost and each period counts the customer once, as its
+    orders say."""
     customer = await add_customer(engine, 1, BASE - timedelta(days=1))
     minutes = [5 * 60, 60, 4 * 60 + 30, 0, 3 * 60, 2 * 60 + 10, 4 * 60 + 40, 60 + 5]
-    ids = [
-        await add_order(engine, customer, 1_000, BASE + timedelta(minutes=m), roll_up=False)
-        for m in minutes
-    ]
-    async with engine.connect() as connection:
-        rows = (await connection.execute(select(OrderRow).where(OrderRow.id.in_(ids)))).all()
-
-    async def complete(order: object) -> None:
-        async with engine.begin() as connection:
-            await add_completed_recharge(CoreConnection(connection), order)  # type: ignore[arg-type]
-
-    await asyncio.gather(*(complete(order) for order in rows))
-    # add_order completes an order a minute after it was made.
+    await _complete_at_once_while_folding(engine, [(customer, m) for m in minutes], folds=2)
     made = [Made(0, m + 1, 1_000, True, False) for m in minutes]
     await _check(engine, made, None, EVERY_WINDOW)
     async with engine.connect() as connection:
         kept = (await connection.execute(select(RechargeCustomerRow.recharges))).scalars().all()
     assert kept == [len(minutes)]
+
+
+async def test_folds_at_once_with_completions_count_each_completion_exactly_once(
+    engine: AsyncEngine,
+) -> None:
+    """Many customers' recharges completing at once while two folds run over and over: each
+    completion is in every roll-up once (none lost by a fold that deleted a change committed
+    while it ran, none counted by two folds), and the customers' hours are linked as their
+    orders say."""
+    customers = [await add_customer(engine, 10 + n, BASE - timedelta(days=1)) for n in range(5)]
+    orders = [(n % 5, (n * 37) % (6 * 60)) for n in range(60)]
+    await _complete_at_once_while_folding(
+        engine, [(customers[c], minute) for c, minute in orders], folds=2
+    )
+    async with engine.connect() as connection:
+        hours = await connection.execute(
+            select(func.sum(RechargeHourRow.recharges), func.sum(RechargeHourRow.fen))
+        )
+        customer_hours = await connection.scalar(
+            select(func.sum(RechargeCustomerHourRow.recharges))
+        )
+        all_time = await connection.scalar(select(func.sum(RechargeCustomerRow.recharges)))
+        funnels = (
+            await connection.execute(
+                select(
+                    func.sum(CustomerFunnelRow.recharge_orders),
+                    func.sum(CustomerFunnelRow.completed),
+                )
+            )
+        ).one()
+        assert (
+            await connection.scalar(
+                select(func.count()).where(RechargeHourRow.campaign_id != EVERY_RECHARGE)
+            )
+            == 0
+        )
+    assert tuple(hours.one()) == (len(orders), 1_000 * len(orders))
+    assert customer_hours == all_time == len(orders)
+    assert tuple(funnels) == (len(orders), len(orders))
+    made = [Made(c, minute + 1, 1_000, True, False) for c, minute in orders]
+    await _check(engine, made, None, EVERY_WINDOW)
 
 
 # -- hold-out groups from kept buckets ----------------------------------------------------------

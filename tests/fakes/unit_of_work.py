@@ -324,6 +324,7 @@ class FakeUnitOfWork:
         self.push_figures = FakePushFigureReader()
         self.offers_seen = FakeOffersSeen()
         self.holdout_buckets = FakeHoldoutBuckets()
+        self.rollups = FakeRollups()
         self.reminders = FakeReminderRepository(self)
         self.leases = FakeLeaseRepository(self)
         self.broadcasts = FakeBroadcastRepository(self)
@@ -1465,6 +1466,16 @@ class FakeHoldoutBuckets:
     async def keep(self, campaign_code: str, buckets: Iterable[tuple[int, int]]) -> None:
         for customer_id, bucket in buckets:
             self.kept.setdefault((campaign_code, customer_id), bucket)
+
+
+class FakeRollups:
+    """The dashboard's roll-ups are the database's (see `FakeFigureReader`): nothing to fold."""
+
+    async def pending(self) -> bool:
+        return False
+
+    async def fold(self) -> int:
+        return 0
 
 
 class FakeOffersSeen:
