@@ -58,6 +58,7 @@ from aiogram.types import (
     BotCommandScopeDefault,
     BufferedInputFile,
     CallbackQuery,
+    ErrorEvent,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -81,7 +82,7 @@ from bot.delivery import (
     waited_out,
 )
 from bot.settings import Settings
-from bot.webhook import WebhookServer
+from bot.webhook import Refused, WebhookServer
 from domain.customers import TelegramProfile
 from domain.errors import DatabaseBusy
 from domain.observations import UNOBSERVED, Observations
@@ -105,6 +106,7 @@ from handlers.contract import (
     photo_event,
     pre_checkout_event,
 )
+from handlers.outage import refusal_cause
 from handlers.router import ConversationRouter
 
 log = logging.getLogger(__name__)
@@ -568,7 +570,43 @@ def build_router() -> Router:
     router.message.register(on_message, taken_by_the_conversation)
     router.callback_query.register(on_button)
     router.pre_checkout_query.register(on_pre_checkout)
+    router.errors.register(on_refused, a_refusal)
     return router
+
+
+# -- an update refused (the database away, its chat's turn not had): one line, no traceback ----
+class Refusal:
+    """Handed to the handling of one webhook update: says whether it was refused, and why
+    (the webhook then answers non-2xx, and Telegram delivers it again)."""
+
+    def __init__(self) -> None:
+        self.cause: str | None = None
+
+
+async def a_refusal(event: ErrorEvent) -> bool:
+    """The error is an update refused rather than a fault (a fault keeps aiogram's own log
+    line, with its traceback)."""
+    return refusal_cause(event.exception) is not None
+
+
+async def on_refused(
+    event: ErrorEvent,
+    conversation: ConversationRouter,
+    event_context: EventContext | None = None,
+    refusal: Refusal | None = None,
+) -> bool:
+    """aiogram's error handler for refused updates: one WARNING line (update id, chat id,
+    cause) instead of aiogram's traceback; in webhook mode the `refusal` tells the webhook to
+    answer non-2xx."""
+    error = event.exception
+    chat_id = event_context.chat_id if event_context is not None else None
+    if isinstance(error, DatabaseBusy):
+        cause = refusal_cause(error)  # `UpdateFlow` logged this one already
+    else:
+        cause = conversation.outage.refused(error, event.update.update_id, chat_id)
+    if refusal is not None:
+        refusal.cause = cause
+    return True
 
 
 # -- ordering, bounds and draining of updates --------------------------------------------------
@@ -821,8 +859,12 @@ class AiogramFrontend:
             return Update.model_validate(data, context={"bot": bot})
 
         async def feed(update: Update) -> None:
-            # Acknowledged once handled (within Telegram's minute; longer ones go on after).
-            await self.dispatcher.feed_webhook_update(bot, update)
+            # Acknowledged once handled (within Telegram's minute; longer ones go on after);
+            # refused (logged by `on_refused`), answered non-2xx so Telegram sends it again.
+            refusal = Refusal()
+            await self.dispatcher.feed_webhook_update(bot, update, refusal=refusal)
+            if refusal.cause is not None:
+                raise Refused(refusal.cause)
 
         self._server = WebhookServer(
             settings.webhook_path,

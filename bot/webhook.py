@@ -5,7 +5,8 @@ A request is checked before its body is read: without the secret Telegram was gi
 larger than WEBHOOK_MAX_BODY_BYTES with 413, having read at most that much. A body that is not
 a JSON update is the sender's mistake (400). Only then is the update handed to the front end,
 and answered once handled: 200, or 503 when its chat's turn could not be had in time
-(`ChatTurnBusy`), so that Telegram delivers it again.
+(`ChatTurnBusy`), so that Telegram delivers it again. A refused update costs one log line (its
+update id and why, never a traceback): the front end's own (`Refused`), or this server's.
 
 The same server answers the load balancer's health checks (no secret needed, nothing private in
 them): GET /healthz is 200 while the process runs; GET /readyz is 200 when the database answers,
@@ -24,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from domain.errors import ChatTurnBusy
+from handlers.outage import detail
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,10 @@ Parse = Callable[[JSONDict], Any]
 Feed = Callable[[Any], Awaitable[object]]
 # Whether the database answers, or is at this code's migration (for /readyz).
 DatabaseCheck = Callable[[], Awaitable[bool]]
+
+
+class Refused(ChatTurnBusy):
+    """The front end refused the update (it is to be delivered again) and logged why."""
 
 
 class WebhookServer:
@@ -125,9 +131,12 @@ class WebhookServer:
             return web.Response(status=400, text="Bad Request: not a Telegram update")
         try:
             await self._feed(update)
+        except Refused as refused:
+            log.debug("webhook: update %s answered 503 (%s)", data["update_id"], refused)
+            return web.Response(status=503, text="Service Unavailable: try again")
         except ChatTurnBusy as busy:
             # Not handled now: Telegram delivers the update again after a non-2xx answer.
-            log.warning("webhook: update %s answered 503 (%s)", data["update_id"], busy)
+            log.warning("webhook: update %s answered 503 (%s)", data["update_id"], detail(busy))
             return web.Response(status=503, text="Service Unavailable: try again")
         return web.Response(status=200)
 
@@ -150,4 +159,4 @@ def _refused(status: int, text: str) -> web.Response:
     return response
 
 
-__all__ = ["SECRET_HEADER", "WebhookServer"]
+__all__ = ["SECRET_HEADER", "Refused", "WebhookServer"]

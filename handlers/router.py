@@ -323,12 +323,12 @@ class ConversationRouter:
             turn = await self.services.customers.begin_turn(event.user, event.chat_id)
         except DatabaseBusy as error:
             # Nothing was done: the front end asks the customer to try again and has the
-            # update delivered again.
-            self.outage.failed(error, f"starting a turn for a {event.kind} event")
+            # update delivered again (and logs it).
+            self.outage.noted(error)
             raise
         except Exception as error:
             what = f"starting a turn for a {event.kind} event"
-            self.outage.failed(error, what, only_the_database=True)
+            self.outage.failed(error, what, only_the_database=True, chat_id=event.chat_id)
             return failure(event, texts(language_from_telegram(event.language_code)))
         self.outage.succeeded()
         ctx = Context(event, turn.customer, turn.state, self.services, consented=turn.consented)
@@ -341,10 +341,10 @@ class ConversationRouter:
         except DatabaseBusy as error:
             # Part of the turn may be done already: the customer is asked to try again rather
             # than the update being worked twice.
-            self.outage.failed(error, f"handling a {event.kind} event")
+            self.outage.failed(error, f"handling a {event.kind} event", chat_id=event.chat_id)
             return busy(event, ctx.t)
         except Exception as error:
-            self.outage.failed(error, f"handling a {event.kind} event")
+            self.outage.failed(error, f"handling a {event.kind} event", chat_id=event.chat_id)
             return failure(event, ctx.t)
         return ctx.outcome
 

@@ -151,6 +151,23 @@ def timed(observed: Observations, sweep: Sweep) -> Sweep:
     return measured
 
 
+def through_outage(lease: SchedulerLease, sweep: Sweep) -> Sweep:
+    """The sweep, a failure of which for want of the database is one WARNING line (the
+    outage's, `handlers.outage`) rather than the scheduler's traceback; other failures are
+    raised to the scheduler as before."""
+
+    @functools.wraps(sweep)
+    async def guarded(*args: object) -> object:
+        try:
+            return await sweep(*args)
+        except Exception as error:
+            if not lease.outage.absorbed(error, f"the sweep {sweep.__name__}"):
+                raise
+            return None
+
+    return guarded
+
+
 def under_lease(lease: SchedulerLease, sweep: Sweep) -> Sweep:
     """The sweep, run only by the process holding the scheduler lease (renewing it): with
     several bot processes, exactly one scheduler is active at a time."""
@@ -184,7 +201,7 @@ def build_scheduler(
     lease = lease or SchedulerLease(services, schedule.scheduler_lease_seconds)
     observed = lease.observed
     scheduler.add_job(
-        timed(observed, under_lease(lease, reset_abandoned_conversations)),
+        timed(observed, through_outage(lease, under_lease(lease, reset_abandoned_conversations))),
         "interval",
         seconds=schedule.housekeeping_interval_seconds,
         args=(services, schedule.conversation_idle_seconds),
@@ -192,7 +209,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        timed(observed, under_lease(lease, sweep_orders)),
+        timed(observed, through_outage(lease, under_lease(lease, sweep_orders))),
         "interval",
         seconds=schedule.order_sweep_seconds,
         args=(services, notifier),
@@ -201,7 +218,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        timed(observed, under_lease(lease, fold_rollups)),
+        timed(observed, through_outage(lease, under_lease(lease, fold_rollups))),
         "interval",
         seconds=schedule.rollup_fold_seconds,
         args=(services,),
@@ -209,7 +226,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        timed(observed, under_lease(lease, sweep_points)),
+        timed(observed, through_outage(lease, under_lease(lease, sweep_points))),
         "interval",
         seconds=schedule.points_sweep_seconds,
         args=(services, notifier, timedelta(days=schedule.points_warn_days)),
@@ -217,7 +234,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        timed(observed, under_lease(lease, sweep_referrals)),
+        timed(observed, through_outage(lease, under_lease(lease, sweep_referrals))),
         "interval",
         seconds=schedule.referral_sweep_seconds,
         args=(services, notifier, schedule.staff_chat.chat_id),
@@ -225,7 +242,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        timed(observed, under_lease(lease, sweep_risk)),
+        timed(observed, through_outage(lease, under_lease(lease, sweep_risk))),
         "interval",
         seconds=schedule.risk_sweep_seconds,
         args=(services, notifier, schedule.staff_chat.chat_id),
@@ -233,7 +250,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        timed(observed, under_lease(lease, relay_support)),
+        timed(observed, through_outage(lease, under_lease(lease, relay_support))),
         "interval",
         seconds=schedule.support_relay_seconds,
         args=(services, notifier, schedule.staff_chat),
@@ -242,7 +259,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        timed(observed, under_lease(lease, sweep_support_sla)),
+        timed(observed, through_outage(lease, under_lease(lease, sweep_support_sla))),
         "interval",
         seconds=schedule.support_sla_seconds,
         args=(services,),
@@ -251,7 +268,7 @@ def build_scheduler(
     )
     if schedule.privacy_retention_days > 0:
         scheduler.add_job(
-            timed(observed, under_lease(lease, sweep_retention)),
+            timed(observed, through_outage(lease, under_lease(lease, sweep_retention))),
             "interval",
             seconds=schedule.privacy_retention_sweep_seconds,
             args=(services, schedule.privacy_retention_days),
@@ -260,7 +277,7 @@ def build_scheduler(
         )
     if outbox is not None:
         scheduler.add_job(
-            timed(observed, sweep_reminders),
+            timed(observed, through_outage(lease, sweep_reminders)),
             "interval",
             seconds=schedule.reminder_sweep_seconds,
             args=(services, outbox, lease),
@@ -269,7 +286,7 @@ def build_scheduler(
             **common,
         )
         scheduler.add_job(
-            timed(observed, sweep_broadcasts),
+            timed(observed, through_outage(lease, sweep_broadcasts)),
             "interval",
             seconds=schedule.broadcast_sweep_seconds,
             args=(services, outbox, lease),
@@ -280,7 +297,7 @@ def build_scheduler(
         staff_chat_id = schedule.staff_chat.chat_id
         if schedule.digest is not None and staff_chat_id is not None:
             scheduler.add_job(
-                timed(observed, under_lease(lease, send_daily_digest)),
+                timed(observed, through_outage(lease, under_lease(lease, send_daily_digest))),
                 "interval",
                 seconds=schedule.digest_sweep_seconds,
                 args=(services, outbox, staff_chat_id, schedule.digest),

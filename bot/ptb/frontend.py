@@ -31,13 +31,14 @@ from bot.delivery import REPLY_DEADLINE_SECONDS
 from bot.ptb.events import event_from_update
 from bot.ptb.replies import Sender
 from bot.settings import Settings
-from bot.webhook import WebhookServer
+from bot.webhook import Refused, WebhookServer
 from domain.errors import DatabaseBusy
 from domain.persistence.health import database_answers, schema_current
 from handlers.chat_queues import DEFAULT_LIMIT as DEFAULT_CHAT_LIMIT
 from handlers.chat_queues import ChatQueues, SharedTurns, ask_again
 from handlers.commands import command_menus
 from handlers.contract import Incoming, Outcome
+from handlers.outage import detail, refusal_cause
 
 log = logging.getLogger(__name__)
 
@@ -258,8 +259,17 @@ class ConversationCallback:
 
 
 async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """PTB's error handler: a fault with its traceback; the database away, one line."""
     update_id = update.update_id if isinstance(update, Update) else None
-    log.error("processing update %s failed", update_id, exc_info=context.error)
+    error = context.error
+    cause = refusal_cause(error) if error is not None else None
+    if error is None or cause is None:
+        log.error("processing update %s failed", update_id, exc_info=error)
+        return
+    log.warning(
+        "update %s of chat %s failed: %s (%s)", update_id, _chat_key(update), cause, detail(error)
+    )
+    log.debug("processing update %s failed", update_id, exc_info=error)
 
 
 class PtbFrontend:
@@ -389,13 +399,22 @@ class PtbFrontend:
             return update
 
         application = self.application
+        outage = self._app.conversation.outage
 
         async def feed(update: Update) -> None:
             # Answered once handled, so an update whose turn failed (ChatTurnBusy) or whose
-            # worker died is delivered again by Telegram.
-            await application.update_processor.process_update(
-                update, application.process_update(update)
-            )
+            # worker died is delivered again by Telegram. A refused one costs one log line.
+            try:
+                await application.update_processor.process_update(
+                    update, application.process_update(update)
+                )
+            except DatabaseBusy as busy:  # the processor logged this one already
+                raise Refused(str(busy)) from busy
+            except Exception as error:
+                cause = outage.refused(error, update.update_id, _chat_key(update))
+                if cause is None:
+                    raise
+                raise Refused(cause) from error
 
         self._server = WebhookServer(
             settings.webhook_path,

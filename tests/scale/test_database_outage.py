@@ -129,6 +129,7 @@ async def test_workers_ride_out_a_database_outage_with_a_payment_under_way(
                 assert alive.status == 200  # alive: the load balancer keeps it, not restarted
         release.set()
         assert await under_way >= 500  # not recorded as worked: Telegram sends it again
+        refusals = {anna_pays["update_id"]: 1}
         # Boris pays meanwhile: both workers refuse; Telegram keeps sending it.
         posted = len(customers.run.posts)
         boris = asyncio.create_task(customers.post(BORIS.id, boris_pays))
@@ -142,6 +143,7 @@ async def test_workers_ride_out_a_database_outage_with_a_payment_under_way(
         assert (await customers.post(ANNA.id, anna_pays)).status == 200  # Telegram's resend
         answered = await boris
         assert answered.status == 200 and answered.resent >= len(workers)
+        refusals[boris_pays["update_id"]] = answered.resent
         for worker in workers:  # each serves new updates
             api.send_text(ANNA, "/orders")
             assert await post(http, worker.url, api.updates[-1], HEADERS) == 200
@@ -160,6 +162,17 @@ async def test_workers_ride_out_a_database_outage_with_a_payment_under_way(
     assert not overlapping_turns(read_turns(turn_log))
     # Nobody was told "something went wrong": each update the outage stopped was sent again.
     assert ZH("error.internal") not in texts_to(api, ANNA, BORIS)
-    for worker in workers:
-        told = worker.log.read_text()
-        assert "the database is unreachable" in told and "the database is back after" in told
+    # The workers' log: one line for each update refused, naming it, its chat and the cause;
+    # no traceback at all; the outage's start and end.
+    logs = {worker.log.name: worker.log.read_text() for worker in workers}
+    for name, told in logs.items():
+        assert "Traceback" not in told, f"{name}: {told}"
+        assert "ERROR handlers.outage: the database is unreachable" in told, name
+        assert "WARNING handlers.outage: the database is back after" in told, name
+    lines = [line for told in logs.values() for line in told.splitlines()]
+    for update_id, refused in refusals.items():
+        chat_id = ANNA.id if update_id == anna_pays["update_id"] else BORIS.id
+        said = [line for line in lines if f"update {update_id} of chat {chat_id} refused" in line]
+        assert len(said) == refused, (update_id, refused, said)
+        assert all(" WARNING " in line and "database unavailable" in line for line in said)
+    assert not [line for line in lines if number_of(1) in line or number_of(2) in line]
