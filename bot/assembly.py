@@ -67,6 +67,8 @@ class App:
         )
 
     async def close(self) -> None:
+        # Receipts sent whose record the database has not taken yet: a last try.
+        await self.services.outcomes.records.close()
         if isinstance(self.ports.gateway, HttpTopUpGateway):
             await self.ports.gateway.close()
         await self.engine.dispose()
