@@ -142,4 +142,5 @@ async def _send(
         concurrency,
         what="a push",
         log=log,
+        records=services.pending_records,
     )

@@ -1,15 +1,21 @@
 """What the reminder sweep and the push sweep share: claiming a batch of due messages and
 sending it, each message recorded sent, blocked or failed in the same uninterruptible step
-that sent it; a sweep cancelled midway gives its unsent messages back."""
+that sent it; a sweep cancelled midway gives its unsent messages back. A record the database
+could not take (it went away just after the send) is kept and written when it is back
+(`domain.services.pending_records`): the message is not sent again by this process when its
+claim lapses meanwhile."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Protocol, TypeVar
 
+from domain.services.pending_records import PendingRecords
 from handlers.contract import Delivery, DeliveryStatus, Reply
+from handlers.outage import detail, refusal_cause
 from handlers.outbound import SettlingNotifier, finish_even_if_cancelled
 
 
@@ -67,12 +73,29 @@ async def send_due(
     *,
     what: str,
     log: logging.Logger,
+    records: PendingRecords | None = None,
 ) -> int:
     """Send the claimed messages, at most `concurrency` under way at once, each rendered by
     `render`; how many were sent. What is left unsettled is given back. A message whose
-    sending failed is logged to `log`, `what` naming it ("a reminder")."""
+    sending failed is logged to `log`, `what` naming it ("a reminder"). With `records`, what
+    was sent is recorded even when the database goes away meanwhile (kept and written once it
+    is back), and a message whose record is still kept is not sent again."""
+    if records is not None:
+        # Claimed again after its claim lapsed, while this process still keeps its record:
+        # written now (or the sweep fails: the database is still away), never sent again.
+        kept = {m.outbox_id for m in due if records.pending((what, m.outbox_id))}
+        await records.flush()
+        due = [message for message in due if message.outbox_id not in kept]
     unsettled = {message.outbox_id for message in due}
     gate = asyncio.Semaphore(concurrency)
+
+    async def write(message: Due, delivery: Delivery) -> None:
+        if delivery:
+            await outbox.sent(message.outbox_id, delivery.message_id)
+        elif delivery.status is DeliveryStatus.BLOCKED:
+            await outbox.blocked(message.outbox_id, message.customer_id, delivery.reason)
+        else:
+            await outbox.failed(message.outbox_id, delivery.reason or delivery.status.value)
 
     async def one(message: Due) -> bool:
         async def settle(delivery: Delivery) -> None:
@@ -80,13 +103,10 @@ async def send_due(
             await finish_even_if_cancelled(record(delivery))
 
         async def record(delivery: Delivery) -> None:
-            if delivery:
-                await outbox.sent(message.outbox_id, delivery.message_id)
-            elif delivery.status is DeliveryStatus.BLOCKED:
-                await outbox.blocked(message.outbox_id, message.customer_id, delivery.reason)
+            if records is None:
+                await write(message, delivery)
             else:
-                reason = delivery.reason or delivery.status.value
-                await outbox.failed(message.outbox_id, reason)
+                await records.record((what, message.outbox_id), partial(write, message, delivery))
             unsettled.discard(message.outbox_id)
 
         async with gate:
@@ -102,7 +122,10 @@ async def send_due(
         raise
     for result in results:
         if isinstance(result, BaseException):
-            log.error("sending %s failed", what, exc_info=result)
+            if refusal_cause(result) is None:
+                log.error("sending %s failed", what, exc_info=result)
+            else:  # the database away: one line (the sweep's own failure says the rest)
+                log.warning("sending %s failed: %s", what, detail(result))
     if unsettled:
         await outbox.release(sorted(unsettled))
     return sum(1 for result in results if result is True)

@@ -126,5 +126,12 @@ async def _send(
     services: Services, notifier: SettlingNotifier, due: list[DueReminder], concurrency: int
 ) -> int:
     return await send_due(
-        services.reminders, notifier, due, _render, concurrency, what="a reminder", log=log
+        services.reminders,
+        notifier,
+        due,
+        _render,
+        concurrency,
+        what="a reminder",
+        log=log,
+        records=services.pending_records,
     )

@@ -26,6 +26,7 @@ from domain.services.loyalty import LoyaltyConfig, LoyaltyService, RewardCatalog
 from domain.services.ordering import OrderingService
 from domain.services.outcomes import OutcomeService
 from domain.services.paying import PaymentService
+from domain.services.pending_records import PendingRecords
 from domain.services.pins import PinService
 from domain.services.privacy import DEFAULT_EXPORT_EVERY, PrivacyService
 from domain.services.recharge import RechargeConfig
@@ -80,6 +81,12 @@ class Services:
     pins: PinService
     consent: ConsentService
     privacy: PrivacyService
+
+    @property
+    def pending_records(self) -> PendingRecords:
+        """What this process sent and could not record yet, the database being away (receipts,
+        reminders, pushes): written as soon as it is back."""
+        return self.outcomes.records
 
 
 def build_services(
