@@ -7,6 +7,7 @@ from dataclasses import asdict
 
 from sqlalchemy import select
 
+from domain.persistence import offer_slots
 from domain.persistence.core import Repository
 from domain.persistence.tables import CampaignRow, OfferRow, ProductRow, RewardRow
 from domain.repositories.campaign_files import (
@@ -40,11 +41,13 @@ class CampaignFileRepository(Repository):
     async def save_offer(self, offer: OfferToLoad) -> None:
         row = await self._offer(offer.code)
         if row is None:
-            row = OfferRow(code=offer.code, used=0, spent_fen=0)
+            row = OfferRow(code=offer.code)
             self._session.add(row)
         for name, value in asdict(offer).items():
             setattr(row, name, value)
         await self._session.flush()
+        # The shards' shares follow the quota and budget, each keeping what its shard took.
+        await offer_slots.share_out(await self._core(), row.id, row.quota, row.budget_fen)
 
     async def _reward(self, code: str) -> RewardRow | None:
         return await self._session.scalar(select(RewardRow).where(RewardRow.code == code))

@@ -41,23 +41,6 @@ CLAIM_COLUMNS = (
 )
 
 
-def take_slot() -> Update:
-    """Take one slot of the offer `offer_id` (and `cashback_fen` of its budget) if any is
-    left: one conditional statement, so however many take at once, the quota and the budget
-    are never exceeded. Returns the offer's id when taken."""
-    cashback = bindparam("cashback_fen", type_=Integer)
-    return (
-        update(OFFERS)
-        .where(
-            OFFERS.c.id == bindparam("offer_id"),
-            OFFERS.c.quota.is_(None) | (OFFERS.c.used < OFFERS.c.quota),
-            OFFERS.c.budget_fen.is_(None) | (OFFERS.c.spent_fen + cashback <= OFFERS.c.budget_fen),
-        )
-        .values(used=OFFERS.c.used + 1, spent_fen=OFFERS.c.spent_fen + cashback)
-        .returning(OFFERS.c.id)
-    )
-
-
 def balance_shift(balance: Column[int], owner: Column[int]) -> Update:
     """Add `delta` to the running balance of `owner` = `owner_id` unless it would go below
     zero: one conditional statement, so concurrent moves can never overdraw it."""

@@ -10,6 +10,7 @@ from sqlalchemy import Select, Table, and_, bindparam, delete, func, insert, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.allowances import UNLIMITED, offer_scope
+from domain.persistence import offer_slots
 from domain.persistence.allowance_repository import AllowanceRepository
 from domain.persistence.core import Connected, OnConflict, Record, Repository, StatementsByKeys
 from domain.persistence.ledgers import (
@@ -17,8 +18,8 @@ from domain.persistence.ledgers import (
     POINTS_EARN_SHIFT,
     POINTS_ENTRY,
     POINTS_SHIFT,
-    take_slot,
 )
+from domain.persistence.offer_slots import OFFER_COLUMNS
 from domain.persistence.points_lapse import lapse_batch, unwarn, warnings_batch
 from domain.persistence.tables import (
     CampaignRow,
@@ -50,9 +51,7 @@ _CLAIMS = cast(Table, OfferClaimRow.__table__)
 # The quota path, built once with bound parameters (offer_id, order_id, customer_id,
 # cashback_fen, red_packet_fen, bonus_points, discount_fen, status, at): it runs for every
 # paid order of a live campaign.
-_TAKE_SLOT = take_slot()
-_RECORD_CLAIM = insert(_CLAIMS).returning(_CLAIMS.c.id)
-_FORGET_CLAIM = delete(_CLAIMS).where(_CLAIMS.c.id == bindparam("claim_id"))
+_RECORD_CLAIM = insert(_CLAIMS)
 
 
 _CAMPAIGNS = cast(Table, CampaignRow.__table__)
@@ -66,18 +65,22 @@ _LIVE_CAMPAIGNS = (
     .order_by(_CAMPAIGNS.c.priority.desc(), _CAMPAIGNS.c.code)
 )
 _LIVE_OFFERS = (
-    select(_OFFERS)
+    select(*OFFER_COLUMNS)
     .join(_CAMPAIGNS, _CAMPAIGNS.c.id == _OFFERS.c.campaign_id)
     .where(_CAMPAIGNS.c.starts_at <= bindparam("now"), _CAMPAIGNS.c.ends_at > bindparam("now"))
     .order_by(_OFFERS.c.id)
 )
 _OFFERS_OF = (
-    select(_OFFERS).where(_OFFERS.c.campaign_id == bindparam("campaign_id")).order_by(_OFFERS.c.id)
+    select(*OFFER_COLUMNS)
+    .where(_OFFERS.c.campaign_id == bindparam("campaign_id"))
+    .order_by(_OFFERS.c.id)
 )
 _OFFERS_BY_CODE = StatementsByKeys(
-    lambda names: select(_OFFERS).where(or_(*(_OFFERS.c.code == bindparam(n) for n in names)))
+    lambda names: select(*OFFER_COLUMNS).where(
+        or_(*(_OFFERS.c.code == bindparam(n) for n in names))
+    )
 )
-_OFFER = select(_OFFERS).where(_OFFERS.c.id == bindparam("offer_id"))
+_OFFER = select(*OFFER_COLUMNS).where(_OFFERS.c.id == bindparam("offer_id"))
 _CAMPAIGN_ID = select(_CAMPAIGNS.c.id).where(_CAMPAIGNS.c.id == bindparam("campaign_id"))
 _CLAIMS_OF_ORDER = (
     select(_CLAIMS).where(_CLAIMS.c.order_id == bindparam("order_id")).order_by(_CLAIMS.c.id)
@@ -86,11 +89,6 @@ _SETTLE_CLAIM = (
     update(_CLAIMS)
     .where(_CLAIMS.c.id == bindparam("claim_id"), _CLAIMS.c.status == HELD)
     .values(status=bindparam("v_status"))
-)
-_GIVE_SLOT_BACK = (
-    update(_OFFERS)
-    .where(_OFFERS.c.id == bindparam("offer_id"))
-    .values(used=_OFFERS.c.used - 1, spent_fen=_OFFERS.c.spent_fen - bindparam("cashback_fen"))
 )
 _FORGET_CLAIMS = delete(_CLAIMS).where(_CLAIMS.c.order_id == bindparam("order_id"))
 _POINTS_BALANCE = select(_BALANCES.c.points).where(
@@ -138,7 +136,7 @@ def _live_with_customer_figures() -> Select[Any]:
 _LIVE_WITH_CUSTOMER_FIGURES = _live_with_customer_figures()
 _LIVE_OFFERS_WITH_USE = (
     select(
-        _OFFERS,
+        *OFFER_COLUMNS,
         select(func.count())
         .where(
             _CLAIMS.c.offer_id == _OFFERS.c.id,
@@ -242,19 +240,22 @@ class OfferClaimRepository(Repository):
         in any number of processes, the quota, the budget and the customer's uses are never
         exceeded.
 
-        The offer's row, which every claim of the offer writes, is written last: on PostgreSQL
-        its lock is held from that write to the commit only, and the claim's row is written
-        before it (taken away again when no slot is left)."""
-        allowances = AllowanceRepository(self._uow)
+        The slot is taken from one of the offer's shards (`offer_slots`), first: a sold-out
+        offer is refused before anything else is written, and claims at once lock different
+        shards until they commit."""
+        core = await self._core()
+        shard = await offer_slots.take(core, slot.offer_id, slot.cashback_fen)
+        if shard is None:
+            return False
         scope = offer_scope(slot.offer_id)
         limit = UNLIMITED if slot.uses_per_customer is None else slot.uses_per_customer
-        if not await allowances.take(slot.customer_id, scope, 1, limit):
+        if not await AllowanceRepository(self._uow).take(slot.customer_id, scope, 1, limit):
+            await offer_slots.give_back(core, slot.offer_id, slot.cashback_fen, shard)
             return False
-        core = await self._core()
-        values = {"offer_id": slot.offer_id, "cashback_fen": slot.cashback_fen}
-        claim_id = await core.value(
+        await core.run(
             _RECORD_CLAIM,
-            **values,
+            offer_id=slot.offer_id,
+            cashback_fen=slot.cashback_fen,
             order_id=order_id,
             customer_id=slot.customer_id,
             red_packet_fen=slot.red_packet_fen,
@@ -263,10 +264,6 @@ class OfferClaimRepository(Repository):
             status=HELD,
             at=at,
         )
-        if not await core.run(_TAKE_SLOT, **values):
-            await core.run(_FORGET_CLAIM, claim_id=claim_id)
-            await allowances.give_back(slot.customer_id, scope, 1)
-            return False
         return True
 
     async def of_order(self, order_id: int) -> list[Record]:
@@ -278,9 +275,7 @@ class OfferClaimRepository(Repository):
         if not await core.run(_SETTLE_CLAIM, claim_id=claim.id, v_status=to_status):
             return False
         if to_status == RELEASED:
-            await core.run(
-                _GIVE_SLOT_BACK, offer_id=claim.offer_id, cashback_fen=claim.cashback_fen
-            )
+            await offer_slots.give_back(core, claim.offer_id, claim.cashback_fen)
             await AllowanceRepository(self._uow).give_back(
                 claim.customer_id, offer_scope(claim.offer_id), 1
             )

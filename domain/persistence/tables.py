@@ -17,9 +17,11 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    func,
+    select,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -246,6 +248,28 @@ class CampaignRow(Base):
     loaded_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class OfferSlotRow(Base):
+    """One of an offer's `OFFER_SLOT_SHARDS` counters (`domain/persistence/offer_slots.py`):
+    its share of the offer's quota and budget (None: no limit) and what claims took of it.
+    A claim takes from one shard by a conditional update, so claims at once wait for one
+    another only when they hit the same shard; the shares add up to the offer's quota and
+    budget, so the offer's are never exceeded. The offer's slots used and budget spent are the
+    sums over its shards."""
+
+    __tablename__ = "offer_slots"
+    __table_args__ = (
+        CheckConstraint("quota IS NULL OR used <= quota", name="share_not_exceeded"),
+        CheckConstraint("budget_fen IS NULL OR spent_fen <= budget_fen", name="budget_share_kept"),
+    )
+
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id"), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    quota: Mapped[int | None] = mapped_column(Integer)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+    budget_fen: Mapped[int | None] = mapped_column(Integer)
+    spent_fen: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class OfferRow(Base):
     __tablename__ = "offers"
 
@@ -256,13 +280,31 @@ class OfferRow(Base):
     # The offer's own parameters (amounts in fen), as the engine's `Offer` fields.
     params: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     quota: Mapped[int | None] = mapped_column(Integer)
-    used: Mapped[int] = mapped_column(Integer, default=0)
     per_customer: Mapped[int | None] = mapped_column(Integer)
     budget_fen: Mapped[int | None] = mapped_column(Integer)
-    spent_fen: Mapped[int] = mapped_column(Integer, default=0)
+    # Slots taken and budget spent: the sums of the offer's shards (`OfferSlotRow`).
+    used: Mapped[int] = column_property(
+        select(func.coalesce(func.sum(OfferSlotRow.used), 0))
+        .where(OfferSlotRow.offer_id == id)
+        .correlate_except(OfferSlotRow)
+        .scalar_subquery()
+    )
+    spent_fen: Mapped[int] = column_property(
+        select(func.coalesce(func.sum(OfferSlotRow.spent_fen), 0))
+        .where(OfferSlotRow.offer_id == id)
+        .correlate_except(OfferSlotRow)
+        .scalar_subquery()
+    )
+    # The counts kept here before they moved to the shards (migration 0039), zeroed then:
+    # SQLite cannot drop a column its CHECK constraint names without rebuilding this table,
+    # which the claims reference. Nothing reads or writes them.
+    used_unsharded: Mapped[int] = mapped_column(Integer, default=0)
+    spent_fen_unsharded: Mapped[int] = mapped_column(Integer, default=0)
     __table_args__ = (
-        CheckConstraint("quota IS NULL OR used <= quota", name="quota_not_exceeded"),
-        CheckConstraint("budget_fen IS NULL OR spent_fen <= budget_fen", name="budget_kept"),
+        CheckConstraint("quota IS NULL OR used_unsharded <= quota", name="quota_not_exceeded"),
+        CheckConstraint(
+            "budget_fen IS NULL OR spent_fen_unsharded <= budget_fen", name="budget_kept"
+        ),
     )
 
 

@@ -107,7 +107,8 @@ def _fill_statements(customers: int, orders: int) -> list[str]:
         VALUES ('bench', '压测活动', 'Bench', '', '', {now} - INTERVAL '30 days',
             {now} + INTERVAL '30 days', 'Asia/Shanghai', 'active', 'everyone', 0, false,
             '{{"holdout_percent": 10}}', {now})""",
-        """INSERT INTO offers (campaign_id, code, kind, params, quota, used, spent_fen)
+        """INSERT INTO offers (campaign_id, code, kind, params, quota, used_unsharded,
+            spent_fen_unsharded)
         SELECT c.id, 'bench-' || n,
                (ARRAY['threshold_red_packet', 'cashback_percent', 'first_recharge_bonus',
                       'points_multiplier', 'coupon'])[n],
@@ -126,8 +127,12 @@ def _fill_statements(customers: int, orders: int) -> list[str]:
                CASE WHEN o.id % 5 = 4 THEN 500 ELSE 0 END,
                'granted', o.created_at
         FROM orders o WHERE o.id % 10 = 1""",
-        """UPDATE offers SET used = (SELECT count(*) FROM offer_claims WHERE offer_id = offers.id),
-            spent_fen = (SELECT count(*) * 100 FROM offer_claims WHERE offer_id = offers.id)""",
+        # The slots taken, in shard 0 of each offer (the rest of its shards hold no share).
+        """INSERT INTO offer_slots (offer_id, shard, quota, used, budget_fen, spent_fen)
+        SELECT offers.id, 0, offers.quota, count(offer_claims.id), NULL,
+               count(offer_claims.id) * 100
+        FROM offers LEFT JOIN offer_claims ON offer_claims.offer_id = offers.id
+        GROUP BY offers.id, offers.quota""",
         """INSERT INTO points_entries (customer_id, points, kind, order_id, idempotency_key, note,
             at)
         SELECT customer_id, amount_fen / 100, 'earn', id, 'earn:' || id, '', completed_at

@@ -490,7 +490,10 @@ async def database_checks(
                 "SELECT customer_id, count(*) FROM orders WHERE status = 'completed'"
                 " GROUP BY customer_id HAVING count(*) > 1"
             )
-            [(quota, used)] = await rows(f"SELECT quota, used FROM offers WHERE code = '{OFFER}'")
+            [(quota, used)] = await rows(
+                "SELECT quota, (SELECT coalesce(sum(used), 0) FROM offer_slots"
+                f" WHERE offer_id = offers.id) FROM offers WHERE code = '{OFFER}'"
+            )
             [(granted,)] = await rows(
                 "SELECT count(*) FROM offer_claims JOIN offers ON offers.id = offer_claims.offer_id"
                 f" WHERE offers.code = '{OFFER}' AND offer_claims.status = 'granted'"

@@ -76,8 +76,6 @@ async def _prepare(
             kind="points_multiplier",
             params={"multiplier_percent": 200},
             quota=quota,
-            used=0,
-            spent_fen=0,
         )
         session.add(offer)
         people = [

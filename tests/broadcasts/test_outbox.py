@@ -10,18 +10,17 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
 
 from bot.assembly import App, build_app
 from bot.delivery_port import DeliveryLimits, DeliveryPort
 from domain.broadcasts import Audience, PushContent, PushSkip, PushTarget
 from domain.holdout import in_control
-from domain.persistence.tables import OfferRow
 from handlers.contract import Delivery, DeliveryStatus
 from scheduler.broadcasts import deliver_broadcasts, plan_broadcasts, sweep_broadcasts
 from tests.broadcasts.setup import PUSH, STAFF_ID, customers, statuses
 from tests.conftest import make_settings
 from tests.handlers.chat import Chat
+from tests.offer_counts import set_taken
 from tests.reminder_setup import Clock, RecordingOutbox, beijing, campaign_file, load_campaign
 
 ENDS = beijing(2026, 11, 11, 20, 0)
@@ -158,14 +157,14 @@ async def test_no_push_about_an_offer_taken_sold_out_or_over(world: App, clock: 
 
     clock.now = beijing(2026, 11, 11, 12, 0)
     async with world.engine.begin() as connection:
-        await connection.execute(update(OfferRow).values(used=OfferRow.quota))
+        await set_taken(connection)
     sold_out = await world.services.broadcasts.create(PUSH, STAFF_ID, campaign_id=campaign_id)
     assert await sweep_broadcasts(world.services, outbox) == 0
     assert await statuses(world, sold_out) == Counter({"skipped:sold_out": 3})
 
     clock.now = ENDS
     async with world.engine.begin() as connection:
-        await connection.execute(update(OfferRow).values(used=0))
+        await set_taken(connection, 0)
     over = await world.services.broadcasts.create(PUSH, STAFF_ID, campaign_id=campaign_id)
     assert await sweep_broadcasts(world.services, outbox) == 0
     assert await statuses(world, over) == Counter({"skipped:over": 3})

@@ -134,3 +134,70 @@ async def test_of_many_claims_at_once_on_the_last_slots_exactly_the_quota_win(
     winners = [owner for owner, w in zip(owners, won, strict=True) if w]
     assert len(set(winners)) == 3  # one use per customer, however many of theirs raced
     assert await offer_taken(world, offer) == (3, 3000)
+
+
+async def test_claims_and_releases_at_once_give_out_exactly_the_quota_each_slot_back_once(
+    world: World,
+) -> None:
+    """An offer of 5 slots and no budget (its slots counted in shards, three of them with no
+    share at all): 40 claims at once, then each winner's slot released twice at once while 40
+    more claim, then 40 more. Every round ends with exactly the quota held, each slot given
+    back once however many releases of it ran."""
+    offer = (await load(world, "festival", an_offer("double", quota=5)))["double"]
+    customers = [await member(world) for _ in range(8)]
+
+    async def claims_at_once(count: int) -> tuple[list[int], list[bool]]:
+        orders = [await recharged(world, customers[n % 8], 1000, NOW) for n in range(count)]
+        won = await asyncio.gather(
+            *(
+                claim(world, SlotClaim(offer, customers[n % 8], cashback_fen=100), order)
+                for n, order in enumerate(orders)
+            )
+        )
+        return [o for o, w in zip(orders, won, strict=True) if w], list(won)
+
+    async def release(order_id: int) -> bool:
+        async with world.money() as uow:
+            [held] = await uow.claims.of_order(order_id)
+            released = await uow.claims.settle(held, RELEASED)
+            await uow.commit()
+        return released
+
+    first, won = await claims_at_once(40)
+    assert sum(won) == 5
+    assert await offer_taken(world, offer) == (5, 500)
+
+    releases = asyncio.gather(*(release(order) for order in first + first))
+    (second, won), released = await asyncio.gather(claims_at_once(40), releases)
+    assert sum(released) == 5  # each winner's slot given back once of its two releases
+    used, spent = await offer_taken(world, offer)
+    assert used == sum(won) <= 5 and spent == 100 * used
+
+    third, won = await claims_at_once(40)
+    assert sum(won) == 5 - used  # the rest of the quota, exactly
+    assert await offer_taken(world, offer) == (5, 500)
+    async with world.money.read() as uow:
+        held = [c for o in second + third for c in await uow.claims.of_order(o)]
+    assert len(held) == 5 and {c.status for c in held} == {HELD}
+
+
+async def test_a_quota_changed_by_loading_the_campaign_again_holds_under_claims_at_once(
+    world: World,
+) -> None:
+    """An offer's quota lowered and raised by loading its campaign again: the slots taken are
+    kept, and claims at once get exactly what the new quota leaves."""
+    offer = (await load(world, "festival", an_offer("double", quota=8)))["double"]
+    me = await member(world)
+
+    async def claims_at_once(count: int) -> int:
+        orders = [await recharged(world, me, 1000, NOW) for _ in range(count)]
+        won = await asyncio.gather(*(claim(world, SlotClaim(offer, me), o) for o in orders))
+        return sum(won)
+
+    assert await claims_at_once(3) == 3
+    await load(world, "festival", an_offer("double", quota=4))
+    assert await claims_at_once(12) == 1
+    assert await offer_taken(world, offer) == (4, 0)
+    await load(world, "festival", an_offer("double", quota=10))
+    assert await claims_at_once(12) == 6
+    assert await offer_taken(world, offer) == (10, 0)

@@ -31,6 +31,7 @@ from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.services.dashboard_figures import DashboardFigures
 from domain.tickets import Category
 from tests.dashboard.data import add_campaign, add_customer, add_order, put, rebuild_rollups
+from tests.offer_counts import set_taken
 
 WEEK = Period(datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 8, tzinfo=UTC))
 
@@ -99,12 +100,14 @@ async def _fill(engine: AsyncEngine) -> Shop:
     campaign = await add_campaign(engine, "x", day(1), day(8))
     first_three = await put(
         engine, OfferRow, campaign_id=campaign, code="x-first3", kind="cashback", params={},
-        quota=3, used=3, spent_fen=800,
+        quota=3,
     )  # fmt: skip
     open_offer = await put(
-        engine, OfferRow, campaign_id=campaign, code="x-open", kind="discount", params={},
-        used=1, spent_fen=0,
+        engine, OfferRow, campaign_id=campaign, code="x-open", kind="discount", params={}
     )  # fmt: skip
+    async with engine.begin() as connection:
+        await set_taken(connection, 3, 800, first_three)
+        await set_taken(connection, 1, 0, open_offer)
     for order, customer, fen, at in (
         (b1, b, 300, day(2, 12)),
         (a1, a, 500, day(3, 10)),

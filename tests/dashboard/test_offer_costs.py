@@ -72,9 +72,26 @@ def day(d: int, hour: int = 10, month: int = 12) -> datetime:
 
 async def _offer(engine: AsyncEngine, campaign: int, code: str, kind: str, **params: object) -> int:
     return await put(
-        engine, OfferRow, campaign_id=campaign, code=code, kind=kind, params=params, used=0,
-        spent_fen=0,
+        engine, OfferRow, campaign_id=campaign, code=code, kind=kind, params=params
     )  # fmt: skip
+
+
+async def _old_offer(
+    engine: AsyncEngine, campaign: int, code: str, kind: str, **params: object
+) -> int:
+    """An offer as the tables were before its counts moved to its shards (revision 0039)."""
+    old_offers = sa.table(
+        "offers",
+        *(sa.column(name) for name in ("id", "campaign_id", "code", "kind", "used", "spent_fen")),
+        sa.column("params", sa.JSON),
+    )
+    async with engine.begin() as connection:
+        made = await connection.execute(
+            old_offers.insert()
+            .values(campaign_id=campaign, code=code, kind=kind, params=params, used=0, spent_fen=0)
+            .returning(old_offers.c.id)
+        )
+        return int(made.scalar_one())
 
 
 async def _claims(
@@ -303,12 +320,12 @@ async def test_the_migration_back_fills_what_earlier_claims_cost(tmp_path: Path)
         a = await add_customer(engine, 1, day(1))
         campaign = await add_campaign(engine, "y", day(1, 0), day(20, 0))
         offers_made = {
-            "packet": await _offer(engine, campaign, "y-packet", "threshold_red_packet"),
-            "cash": await _offer(engine, campaign, "y-cash", "cashback_percent"),
-            "first": await _offer(
+            "packet": await _old_offer(engine, campaign, "y-packet", "threshold_red_packet"),
+            "cash": await _old_offer(engine, campaign, "y-cash", "cashback_percent"),
+            "first": await _old_offer(
                 engine, campaign, "y-first", "first_recharge_bonus", bonus=500, bonus_points=200
             ),
-            "coupon": await _offer(
+            "coupon": await _old_offer(
                 engine, campaign, "y-coupon", "coupon", coupon_code="SAVE5", discount=500
             ),
         }

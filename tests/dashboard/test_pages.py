@@ -70,8 +70,6 @@ async def test_csv_cells_that_would_be_formulas_are_neutralised(site: Site, shop
         code="=HYPERLINK(1)",
         kind="-cmd",
         params={},
-        used=0,
-        spent_fen=0,
     )
     text = (await (await site.client.get("/export/offers/offers.csv", params=WEEK)).read()).decode(
         "utf-8-sig"

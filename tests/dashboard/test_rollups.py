@@ -139,8 +139,7 @@ async def _complete(engine: AsyncEngine, orders: list[Made]) -> int:
     customers = [await add_customer(engine, 1 + i, BASE - timedelta(days=1)) for i in range(3)]
     campaign = await add_campaign(engine, "r", BASE, BASE + timedelta(days=1))
     offer = await put(
-        engine, OfferRow, campaign_id=campaign, code="r-1", kind="cashback", params={},
-        used=0, spent_fen=0,
+        engine, OfferRow, campaign_id=campaign, code="r-1", kind="cashback", params={}
     )  # fmt: skip
     uow = UnitOfWorkFactory.of(engine)
     for made in orders:

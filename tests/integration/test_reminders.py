@@ -10,16 +10,16 @@ from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from bot.assembly import App, build_app
 from bot.delivery_port import DeliveryLimits, DeliveryPort
 from domain.persistence.reminder_tables import ReminderOutboxRow
-from domain.persistence.tables import OfferRow
 from handlers.contract import Delivery, DeliveryStatus
 from scheduler.reminders import SchedulerLease, deliver_reminders, plan_reminders
 from tests.conftest import make_settings
 from tests.handlers.chat import Chat
+from tests.offer_counts import set_taken
 from tests.reminder_setup import (
     Clock,
     RecordingOutbox,
@@ -125,11 +125,11 @@ async def test_no_reminder_once_the_deal_is_sold_out_or_over(world: App, clock: 
     await plan_reminders(world.services)
     outbox = RecordingOutbox()
     async with world.engine.begin() as connection:
-        await connection.execute(update(OfferRow).values(used=OfferRow.quota))
+        await set_taken(connection)
     clock.now = beijing(2026, 11, 10, 20, 0)
     assert await deliver_reminders(world.services, outbox) == 0
     async with world.engine.begin() as connection:
-        await connection.execute(update(OfferRow).values(used=0))
+        await set_taken(connection, 0)
     clock.now = ENDS
     assert await deliver_reminders(world.services, outbox) == 0
     assert outbox.sent == []
@@ -144,7 +144,7 @@ async def test_slots_left_reminder_when_the_quota_reaches_the_threshold(
     outbox = RecordingOutbox()
     await plan_reminders(world.services)
     async with world.engine.begin() as connection:
-        await connection.execute(update(OfferRow).values(used=93))  # 7 left: under 10
+        await set_taken(connection, 93)  # 7 left: under 10
     assert await plan_reminders(world.services) == 2
     assert await plan_reminders(world.services) == 0
     assert await deliver_reminders(world.services, outbox) == 2
