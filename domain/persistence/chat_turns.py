@@ -56,7 +56,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# The first key of every chat lock (pg_advisory_xact_lock(int, int)): chats never meet other locks.
+# The first key of every chat lock (the session's pg_advisory_lock(int, int)): chats never meet
+# other locks.
 LOCK_NAMESPACE = 1_633_771_873
 LOCK_NOT_AVAILABLE = "55P03"
 # How long an update that let an older one go first waits before it asks for the lock again.
