@@ -257,7 +257,11 @@ def coupon_window_end(rules: RiskRules, at: datetime) -> datetime:
     return datetime.fromtimestamp(start + seconds, tz=at.tzinfo or CHINA)
 
 
-DECLINES_SCOPE = "risk:declines"
+def declines_scope(last_payment_id: int | None) -> str:
+    """The counter of a customer's declines in a row since its payment `last_payment_id` (None:
+    since it started): a payment that goes through starts a counter of its own, so paying
+    writes nothing to start the count again."""
+    return f"risk:declines:{last_payment_id or 0}"
 
 
 def new_account_large(

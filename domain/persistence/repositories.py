@@ -795,6 +795,11 @@ class OrderRepository(Repository):
 
 
 _PAYMENT_INSERT = RowInserter(_PAYMENTS)
+_LATEST_PAYMENT = (
+    select(func.max(_PAYMENTS.c.id))
+    .join(_ORDERS, _ORDERS.c.id == _PAYMENTS.c.order_id)
+    .where(_ORDERS.c.customer_id == bindparam("customer_id"))
+)
 
 _WALLET_BALANCE = select(_WALLETS.c.balance_fen).where(
     _WALLETS.c.customer_id == bindparam("customer_id")
@@ -849,6 +854,9 @@ class PaymentRepository(Repository):
             select(PaymentRow).where(PaymentRow.order_id == order_id)
         )
         return _payment_record(result.scalar_one_or_none())
+
+    async def latest_of_customer(self, customer_id: int) -> int | None:
+        return await (await self._core()).value(_LATEST_PAYMENT, customer_id=customer_id)  # type: ignore[no-any-return]
 
     async def by_telegram_charge(self, charge_id: str) -> PaymentRecord | None:
         result = await self._session.execute(

@@ -541,6 +541,10 @@ class PaymentRepository(Protocol):
 
     async def by_telegram_charge(self, charge_id: str) -> PaymentRecord | None: ...
 
+    async def latest_of_customer(self, customer_id: int) -> int | None:
+        """The id of the last payment kept for any order of the customer (ids grow), or None
+        when the customer never paid."""
+
     async def mark_refunded(self, order_id: int, at: datetime, route: str) -> bool:
         """Refunded by `route`, once."""
 

@@ -298,7 +298,6 @@ class PaymentService(OrderSteps):
                 if await uow.orders.get(order_id) is None:
                     raise OrderNotFound(order_id)
                 return None
-            await self._risk.paid(uow, moved.customer_id)
             sent = await self._fulfilment.send_at_once(uow, moved)
             await uow.commit()
         if sent is not None:

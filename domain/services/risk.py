@@ -22,7 +22,6 @@ from domain.repositories.money import MoneyUnitOfWork, MoneyUnitOfWorkFactory, N
 from domain.risk import (
     DECIDABLE_FROM,
     DECISION_STATUS,
-    DECLINES_SCOPE,
     CampaignRiskLimits,
     CaseStatus,
     Decision,
@@ -36,6 +35,7 @@ from domain.risk import (
     amount_hour_scope,
     coupon_window_end,
     coupon_window_scope,
+    declines_scope,
     new_account_large,
     number_key,
     number_seen_scope,
@@ -243,22 +243,21 @@ class RiskService(OrderSteps):
         frozen = rules.enabled and verdict.action is RiskAction.FREEZE
         return CouponGuesses(coupon_window_end(rules, now), frozen)
 
-    async def paid(self, uow: MoneyUnitOfWork, customer_id: int) -> None:
-        """A payment went through: the declines in a row start again from none."""
-        await uow.allowances.give_back(customer_id, DECLINES_SCOPE, UNLIMITED)
-
     # -- use cases of their own ----------------------------------------------------------------
     async def declined(self, customer_id: int, order_id: int) -> Verdict | None:
-        """A payment was declined: counted; the one that reaches the limit in a row opens a
-        case (a freeze by default) and the count starts again."""
+        """A payment was declined: counted since the customer's last payment that went
+        through (`declines_scope`: one conditional write, so of declines at once exactly one
+        reaches the limit); the one that reaches it opens a case (a freeze by default) and the
+        count starts again."""
         limit = self.rules.declines_in_a_row
         if not self.rules.enabled or limit <= 0:
             return None
         async with self._uow() as uow:
-            if await uow.allowances.take(customer_id, DECLINES_SCOPE, 1, limit - 1):
+            scope = declines_scope(await uow.payments.latest_of_customer(customer_id))
+            if await uow.allowances.take(customer_id, scope, 1, limit - 1):
                 await uow.commit()
                 return None
-            await uow.allowances.give_back(customer_id, DECLINES_SCOPE, UNLIMITED)
+            await uow.allowances.give_back(customer_id, scope, UNLIMITED)
             rule = RiskRule.DECLINES_IN_A_ROW
             verdict = Verdict(rule, self.rules.action(rule), str(limit))
             await self.open_case(uow, customer_id, None, verdict)

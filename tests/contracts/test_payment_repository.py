@@ -92,3 +92,22 @@ async def test_a_refund_is_claimed_once_until_its_claim_is_stale_or_given_up(wor
         assert not await uow.payments.claim_refund(order, LATER, LATER + timedelta(days=1))
         assert not await uow.payments.release_refund_claim(order, LATER)
         await uow.commit()
+
+
+async def test_a_customers_latest_payment_is_the_last_kept_for_any_of_its_orders(
+    world: World,
+) -> None:
+    """What counts a customer's declined payments in a row since its last payment."""
+    me, other = await world.customer(), await world.customer()
+    first, second = await world.order(me, "paid"), await world.order(me, "paid")
+    theirs = await world.order(other, "paid")
+    async with world.units.read() as uow:
+        assert await uow.payments.latest_of_customer(me) is None
+    kept = []
+    for order in (first, theirs, second):
+        async with world.units() as uow:
+            kept.append(await uow.payments.add(order, paid()))
+            await uow.commit()
+    async with world.units.read() as uow:
+        assert await uow.payments.latest_of_customer(me) == kept[2]
+        assert await uow.payments.latest_of_customer(other) == kept[1]

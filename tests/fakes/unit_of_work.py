@@ -719,6 +719,10 @@ class FakePaymentRepository(_Repository):
         found = (p for p in self._t.payments.values() if p.telegram_charge_id == charge_id)
         return next(found, None)
 
+    async def latest_of_customer(self, customer_id: int) -> int | None:
+        orders = {o.id for o in self._t.orders.values() if o.customer_id == customer_id}
+        return max((p.id for p in self._t.payments.values() if p.order_id in orders), default=None)
+
     async def mark_refunded(self, order_id: int, at: datetime, route: str) -> bool:
         payment = await self.of_order(order_id)
         if payment is None or payment.refunded_at is not None:
