@@ -27,6 +27,7 @@ from domain.figures import (
 )
 from domain.holdout import GroupOutcome
 from domain.orders import OrderPurpose, OrderStatus
+from domain.persistence.day_rollups import day_start, whole_days
 from domain.persistence.referral_tables import ReferralRewardRow, ReferralRow
 from domain.persistence.rollup_tables import (
     EVERY_RECHARGE,
@@ -34,6 +35,7 @@ from domain.persistence.rollup_tables import (
     HoldoutBucketRow,
     OffersSeenRow,
     RechargeCustomerHourRow,
+    RechargeDayCellRow,
     RechargeHourRow,
 )
 from domain.persistence.support_tables import TicketRow
@@ -145,10 +147,11 @@ class FigureQueries:
         )
 
     async def sales(self, period: Period, campaign_id: int | None = None) -> Sales:
-        """Recharges and fen from the hours; paying and repeat customers from the customer hour
-        rows of the period, each customer counted on its first row there (no previous hour in
-        the period) and counted once-only when that row holds one recharge and has no next hour
-        in the period: one pass over the period's rows, no grouping by customer."""
+        """Recharges and fen from the hours; paying and repeat customers from the day cells of
+        the period's whole days and the customer hour rows of the hours around them (`_paying`),
+        each customer counted on its first row there (no previous row in the period) and counted
+        once-only when that row holds one recharge and has no next row in the period: no
+        grouping by customer."""
         hours = RechargeHourRow
         n, fen = await self._one(
             select(
@@ -159,24 +162,94 @@ class FigureQueries:
                 hours.hour < period.end,
             )
         )
+        customers, single = await self._paying(period, _scope(campaign_id))
+        return Sales(int(n), int(fen), int(customers), int(customers) - int(single))
+
+    async def _paying(self, period: Period, campaign: int) -> tuple[int, int]:
+        """(paying customers, those with one recharge) of the period: from the day cells over
+        its whole UTC days (`day_rollups`), with the customer hour rows of the hours before
+        and after them; from the customer hour rows alone when it holds no whole day."""
         rows = RechargeCustomerHourRow
+        in_campaign = rows.campaign_id == campaign
         first = rows.previous_hour.is_(None) | (rows.previous_hour < period.start)
-        once = (
-            first
-            & (rows.recharges == 1)
-            & (rows.next_hour.is_(None) | (rows.next_hour >= period.end))
-        )
-        customers, single = await self._one(
+        last = rows.next_hour.is_(None) | (rows.next_hour >= period.end)
+        once = first & (rows.recharges == 1) & last
+
+        def count(condition: Any) -> Any:
+            return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+        d0, d1 = whole_days(period.start, period.end)
+        if d0 >= d1:
+            customers, single = await self._one(
+                select(count(first), count(once)).where(
+                    in_campaign, rows.hour >= period.start, rows.hour < period.end
+                )
+            )
+            return int(customers), int(single)
+        days_from, days_to = day_start(d0), day_start(d1)
+        cells = RechargeDayCellRow
+        in_days, single_in_days = await self._one(
             select(
-                func.coalesce(func.sum(case((first, 1), else_=0)), 0),
-                func.coalesce(func.sum(case((once, 1), else_=0)), 0),
+                func.coalesce(func.sum(cells.customers), 0),
+                func.coalesce(func.sum(case((cells.next_day >= d1, cells.single), else_=0)), 0),
             ).where(
-                rows.campaign_id == _scope(campaign_id),
-                rows.hour >= period.start,
-                rows.hour < period.end,
+                cells.campaign_id == campaign,
+                cells.day >= d0,
+                cells.day < d1,
+                cells.previous_day < d0,
             )
         )
-        return Sales(int(n), int(fen), int(customers), int(customers) - int(single))
+        # The hours before the first whole day (E1) and after the last (E2). A day row whose
+        # previous recharge is in E1 was counted by its cell as the customer's first: the E1
+        # row before it is taken off (`into`). A one-recharge day row counted in
+        # `single_in_days` whose previous row is in E1, or whose next is in E2, is taken off
+        # as read through the E1 row before it or the E2 row after it (one whose previous is
+        # in E1 already was): one look-up by key for each edge row that links into the days.
+        neighbour = aliased(RechargeCustomerHourRow)
+        into_days = (rows.next_hour >= days_from) & (rows.next_hour < days_to)
+        out_of_days = (rows.previous_hour >= days_from) & (rows.previous_hour < days_to)
+        edges = {
+            # E1: its rows linking into the days, and the day row after each alone that day.
+            (period.start, days_from): (
+                into_days,
+                neighbour.hour == rows.next_hour,
+                neighbour.next_hour.is_(None) | (neighbour.next_hour >= days_to),
+            ),
+            # E2: the day row before its rows that link back into the days, alone that day
+            # and first in the period.
+            (days_to, period.end): (
+                out_of_days,
+                neighbour.hour == rows.previous_hour,
+                neighbour.previous_hour.is_(None) | (neighbour.previous_hour < period.start),
+            ),
+        }
+        first_at_edges = into = single_at_edges = taken_off = 0
+        for (edge_start, edge_end), (linked, key, alone) in edges.items():
+            if edge_start >= edge_end:
+                continue
+            # The look-up is a subquery made for the linked rows only (a join would let the
+            # planner hash the campaign's every row).
+            looked_up = exists().where(
+                neighbour.campaign_id == rows.campaign_id,
+                neighbour.customer_id == rows.customer_id,
+                key,
+                neighbour.recharges == 1,
+                alone,
+            )
+            firsts, links, singles, off = await self._one(
+                select(
+                    count(first), count(linked), count(once),
+                    count(case((linked, case((looked_up, True), else_=False)), else_=False)),
+                ).where(in_campaign, rows.hour >= edge_start, rows.hour < edge_end)
+            )  # fmt: skip
+            first_at_edges += int(firsts)
+            single_at_edges += int(singles)
+            taken_off += int(off)
+            if edge_end == days_from:
+                into = int(links)
+        customers = int(in_days) + first_at_edges - into
+        single = int(single_in_days) + single_at_edges - taken_off
+        return customers, single
 
     async def reached(self, period: Period) -> tuple[int, int, int]:
         """(reached, started, bound) in the period: counts over the indexes of when

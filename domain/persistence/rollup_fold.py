@@ -15,7 +15,7 @@ roll-up with a few set-based statements and deletes them, all in the caller's tr
 3. the roll-ups, one `INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE` each over the batch:
    the customers' all-time rows, their hour rows, the hours of every recharge; then the links
    of the customers' hour rows (`previous_hour`, `next_hour`) recomputed where they changed,
-   and the customers' funnels;
+   the customers' funnels, and their day rows and the day cells (`day_rollups.day_roll_ups`);
 4. the marked changes deleted.
 
 A crash anywhere in between rolls all of it back: each change is counted exactly once. A
@@ -51,6 +51,7 @@ from sqlalchemy.sql import Executable
 
 from domain.orders import OrderPurpose
 from domain.persistence.core import CoreConnection, Repository, insert_in
+from domain.persistence.day_rollups import day_roll_ups
 from domain.persistence.rollup_tables import (
     COMPLETED,
     EVERY_RECHARGE,
@@ -237,6 +238,7 @@ def _statements(dialect: str) -> _Statements:
             _links(dialect),
             _added(dialect, _HOURS, ("campaign_id", "hour"), {"shard": 0}),
             _funnels(dialect),
+            *day_roll_ups(dialect, lambda: _completed_rows(dialect)),
         ),
     )
 

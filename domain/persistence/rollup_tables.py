@@ -165,3 +165,44 @@ class RollupFoldRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     folds: Mapped[int] = mapped_column(BigInteger)
+
+
+# A customer's day before its first (none) and after its last (none), in the day cells' keys
+# (days are numbered from 1970-01-01, UTC).
+NO_DAY_BEFORE = -1
+NO_DAY_AFTER = 1_000_000
+
+
+class RechargeCustomerDayRow(Base):
+    """Completed recharges (count and fen) of one customer in one campaign and UTC day (days
+    numbered from 1970-01-01), with the days of the customer's rows before and after it in the
+    campaign (`NO_DAY_BEFORE`, `NO_DAY_AFTER` at either end). The day cells are kept from
+    these rows."""
+
+    __tablename__ = "recharge_customer_days"
+
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recharges: Mapped[int] = mapped_column(Integer)
+    fen: Mapped[int] = mapped_column(BigInteger)
+    previous_day: Mapped[int] = mapped_column(Integer)
+    next_day: Mapped[int] = mapped_column(Integer)
+
+
+class RechargeDayCellRow(Base):
+    """How many customers of a campaign recharged on a UTC day having last recharged on
+    `previous_day` and recharging next on `next_day` (`customers`), and how many of them
+    recharged once that day (`single`): a period of whole days counts its distinct paying
+    customers from these cells alone (those whose previous day falls before it) and its
+    one-recharge customers (also with their next day after it, once that day), a few cells a
+    day instead of a row per customer."""
+
+    __tablename__ = "recharge_day_cells"
+
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    previous_day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    next_day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customers: Mapped[int] = mapped_column(Integer)
+    single: Mapped[int] = mapped_column(Integer)
