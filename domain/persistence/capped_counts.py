@@ -11,6 +11,7 @@ from sqlalchemy import BigInteger, Insert, Table, bindparam, case, select, updat
 from domain.persistence.core import CoreConnection, OnConflict
 
 _AMOUNT = bindparam("amount", type_=BigInteger)
+_CEILING = bindparam("ceiling", type_=BigInteger)
 
 
 class CappedCounts:
@@ -19,22 +20,24 @@ class CappedCounts:
     def __init__(self, table: Table, owner: str) -> None:
         of = (table.c[owner] == bindparam("owner"), table.c.scope == bindparam("of_scope"))
 
-        def opened(insert: Any) -> Insert:
-            """The count's row, at nothing used, unless it exists."""
-            return (
-                insert(table)
-                .values(  # type: ignore[no-any-return]
-                    {owner: bindparam("owner"), "scope": bindparam("of_scope"), "used": 0}
-                )
-                .on_conflict_do_nothing(index_elements=[table.c[owner], table.c.scope])
+        def taking(insert: Any) -> Insert:
+            """The count's row, at `amount` used, if `amount` is within the ceiling; or, where
+            the row exists, `amount` more on it if the sum stays within the ceiling: the check
+            and the increment one statement, whether or not the count was used before."""
+            fresh = select(
+                bindparam("owner", type_=table.c[owner].type),
+                bindparam("of_scope", type_=table.c.scope.type),
+                _AMOUNT,
+            ).where(_AMOUNT <= _CEILING)  # also what lets SQLite parse the upsert
+            statement = insert(table).from_select([owner, "scope", "used"], fresh)
+            more = table.c.used + statement.excluded.used
+            return statement.on_conflict_do_update(  # type: ignore[no-any-return]
+                index_elements=[table.c[owner], table.c.scope],
+                set_={"used": more},
+                where=more <= _CEILING,
             )
 
-        self._open = OnConflict(opened)
-        self._take = (
-            update(table)
-            .where(*of, table.c.used + _AMOUNT <= bindparam("ceiling", type_=BigInteger))
-            .values(used=table.c.used + _AMOUNT)
-        )
+        self._take = OnConflict(taking)
         self._give_back = (
             update(table)
             .where(*of)
@@ -46,13 +49,11 @@ class CappedCounts:
         self, core: CoreConnection, owner: object, scope: str, amount: int, limit: int
     ) -> bool:
         """Take `amount` of the count `scope` if `limit` is not passed by it; False (nothing
-        taken) if it would be. Of any number of concurrent takes, exactly those that fit
-        succeed: the check and the increment are one statement."""
+        taken, and no row made for a count never used) if it would be. Of any number of
+        concurrent takes, exactly those that fit succeed: one statement, on its first use as on
+        any other (a concurrent first use waits on the row the other one inserts, then adds to
+        it within the limit)."""
         params = {"owner": owner, "of_scope": scope, "amount": amount, "ceiling": limit}
-        if await core.run(self._take, **params):
-            return True  # the count has been used before: one statement
-        # Its first use (or it is used up): the row exists once this returns, whoever made it.
-        await core.run(self._open, owner=owner, of_scope=scope)
         return await core.run(self._take, **params) > 0
 
     async def give_back(self, core: CoreConnection, owner: object, scope: str, amount: int) -> None:
