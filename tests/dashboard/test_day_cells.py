@@ -20,14 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.figures import Period
 from domain.persistence.database import create_engine
 from domain.persistence.day_rollups import backfill_days
-from domain.persistence.loyalty_repositories import OfferClaimRepository
 from domain.persistence.rollup_tables import RechargeCustomerDayRow, RechargeDayCellRow
-from domain.persistence.tables import OfferClaimRow, OfferRow, OrderRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
-from domain.services.dashboard_figures import DashboardFigures
 from tests.conftest import migrated_sqlite_template
-from tests.dashboard.data import add_campaign, add_customer, put, rebuild_rollups
-from tests.dashboard.test_rollups import BASE, Made, _expected
+from tests.dashboard.data import rebuild_rollups
+from tests.dashboard.test_rollups import BASE, Made, _expected, complete_orders, fold_all
 
 DAYS = 4
 HOURS = DAYS * 24
@@ -49,51 +46,6 @@ windows = st.lists(st.tuples(st.integers(0, HOURS - 1), st.integers(1, HOURS)), 
 ALWAYS = [(0, HOURS), (0, 24), (24, 48), (12, 48), (13, 71), (23, 26), (1, 94), (30, 60)]
 
 
-async def _fold(engine: AsyncEngine) -> None:
-    figures = DashboardFigures(UnitOfWorkFactory.of(engine))
-    while await figures.fold():
-        pass
-
-
-async def _complete(engine: AsyncEngine, orders: list[Made], folds: list[bool]) -> int:
-    """Three customers and a campaign's offer; each order completed (or failed) through the
-    order's own move, in the list's order (so not in the order of their times), the changes
-    folded after the orders `folds` names (and all at the end): a batch's days land before,
-    between and after those of earlier batches. The campaign's id."""
-    customers = [await add_customer(engine, 1 + i, BASE - timedelta(days=1)) for i in range(3)]
-    campaign = await add_campaign(engine, "r", BASE, BASE + timedelta(days=DAYS))
-    offer = await put(
-        engine, OfferRow, campaign_id=campaign, code="r-1", kind="cashback", params={}
-    )  # fmt: skip
-    uow = UnitOfWorkFactory.of(engine)
-    for n, made in enumerate(orders):
-        at = BASE + timedelta(minutes=made.minute)
-        order = await put(
-            engine, OrderRow, customer_id=customers[made.customer], purpose="recharge",
-            status="topping_up", amount_fen=made.fen, currency="CNY", created_at=at,
-            expires_at=at, updated_at=at,
-        )  # fmt: skip
-        if made.took_offer:
-            await put(
-                engine, OfferClaimRow, offer_id=offer, order_id=order,
-                customer_id=customers[made.customer], cashback_fen=0, status="held", at=at,
-            )  # fmt: skip
-        async with uow() as unit:
-            status = "completed" if made.completed else "failed"
-            completed_at = at if made.completed else None
-            moved = await unit.orders.move(
-                order, ["topping_up"], status, "t", at, completed_at=completed_at
-            )
-            assert moved is not None
-            if made.completed:
-                await OfferClaimRepository(unit).grant_all(order)
-            await unit.commit()
-        if n < len(folds) and folds[n]:
-            await _fold(engine)
-    await _fold(engine)
-    return campaign
-
-
 async def _check_sales(
     engine: AsyncEngine, orders: list[Made], campaign: int, periods: list[tuple[int, int]]
 ) -> None:
@@ -110,7 +62,8 @@ async def _check_sales(
 async def _kept_and_rebuilt(
     engine: AsyncEngine, orders: list[Made], periods: list[tuple[int, int]], folds: list[bool]
 ) -> None:
-    campaign = await _complete(engine, orders, folds)
+    campaign = await complete_orders(engine, orders, DAYS, folds)
+    await fold_all(engine)
     await _check_sales(engine, orders, campaign, periods)
     kept = await _cells(engine)
     await rebuild_rollups(engine)
@@ -212,7 +165,8 @@ async def test_the_back_fill_keeps_the_day_cells_of_an_existing_database(
 ) -> None:
     """The back-fill (as migration 0040 runs it on a database with hour rows already) builds
     the day rows and cells from the customer hour rows alone, again and again the same."""
-    campaign = await _complete(engine, ACROSS_DAYS, [True] * len(ACROSS_DAYS))
+    campaign = await complete_orders(engine, ACROSS_DAYS, DAYS, [True] * len(ACROSS_DAYS))
+    await fold_all(engine)
     kept = await _cells(engine)
     assert kept[0] and kept[1]
     for _ in range(2):

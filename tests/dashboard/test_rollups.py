@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -132,17 +133,26 @@ def _expected(orders: list[Made], period: Period, campaign: bool) -> tuple[Sales
     return sales, [(hour, n, fen) for hour, (n, fen) in sorted(hours.items())]
 
 
-async def _complete(engine: AsyncEngine, orders: list[Made]) -> int:
-    """Three customers and a campaign's offer; each order completed (or failed) through the
-    order's own move, in the list's order (so not in the order of their times); the campaign's
-    id."""
+async def fold_all(engine: AsyncEngine) -> None:
+    """Fold every noted change into the roll-ups, as the sweep does."""
+    figures = DashboardFigures(UnitOfWorkFactory.of(engine))
+    while await figures.fold():
+        pass
+
+
+async def complete_orders(
+    engine: AsyncEngine, orders: list[Made], days: int = 1, folds: Sequence[bool] = ()
+) -> int:
+    """Three customers and a campaign (of `days` days) with an offer; each order completed (or
+    failed) through the order's own move, in the list's order (so not in the order of their
+    times), the changes folded after the orders `folds` names; the campaign's id."""
     customers = [await add_customer(engine, 1 + i, BASE - timedelta(days=1)) for i in range(3)]
-    campaign = await add_campaign(engine, "r", BASE, BASE + timedelta(days=1))
+    campaign = await add_campaign(engine, "r", BASE, BASE + timedelta(days=days))
     offer = await put(
         engine, OfferRow, campaign_id=campaign, code="r-1", kind="cashback", params={}
     )  # fmt: skip
     uow = UnitOfWorkFactory.of(engine)
-    for made in orders:
+    for n, made in enumerate(orders):
         at = BASE + timedelta(minutes=made.minute)
         order = await put(
             engine, OrderRow, customer_id=customers[made.customer], purpose="recharge",
@@ -155,16 +165,17 @@ async def _complete(engine: AsyncEngine, orders: list[Made]) -> int:
                 customer_id=customers[made.customer], cashback_fen=0, status="held", at=at,
             )  # fmt: skip
         async with uow() as unit:
-            if made.completed:
-                moved = await unit.orders.move(
-                    order, ["topping_up"], "completed", "t", at, completed_at=at
-                )
-            else:
-                moved = await unit.orders.move(order, ["topping_up"], "failed", "t", at)
+            status = "completed" if made.completed else "failed"
+            completed_at = at if made.completed else None
+            moved = await unit.orders.move(
+                order, ["topping_up"], status, "t", at, completed_at=completed_at
+            )
             assert moved is not None
             if made.completed:
                 await OfferClaimRepository(unit).grant_all(order)
             await unit.commit()
+        if n < len(folds) and folds[n]:
+            await fold_all(engine)
     return campaign
 
 
@@ -186,7 +197,7 @@ async def _check(
 async def _compare(path: Path, orders: list[Made], start: int, length: int) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
     try:
-        campaign = await _complete(engine, orders)
+        campaign = await complete_orders(engine, orders)
         await _check(engine, orders, campaign, [(start, length)])
         # Rebuilt from the orders (as the migrations back-fill), the roll-ups say the same.
         await rebuild_rollups(engine)
@@ -225,7 +236,7 @@ EVERY_WINDOW = [(start, length) for start in range(6) for length in range(1, 7 -
 
 
 async def test_customers_of_every_period_equal_those_of_the_orders(engine: AsyncEngine) -> None:
-    campaign = await _complete(engine, OUT_OF_ORDER)
+    campaign = await complete_orders(engine, OUT_OF_ORDER)
     await _check(engine, OUT_OF_ORDER, campaign, EVERY_WINDOW)
     await rebuild_rollups(engine)
     await _check(engine, OUT_OF_ORDER, campaign, EVERY_WINDOW)
