@@ -198,10 +198,18 @@ def build_scheduler(
     """
     scheduler = AsyncIOScheduler(timezone="UTC")
     common = {"max_instances": 1, "coalesce": True, "replace_existing": True}
-    lease = lease or SchedulerLease(services, schedule.scheduler_lease_seconds)
-    observed = lease.observed
+    held = lease or SchedulerLease(services, schedule.scheduler_lease_seconds)
+
+    def guarded(sweep: Sweep) -> Sweep:
+        """The sweep timed, and a failure of it for want of the database one log line."""
+        return timed(held.observed, through_outage(held, sweep))
+
+    def leased(sweep: Sweep) -> Sweep:
+        """`guarded`, run only by the process holding the scheduler lease."""
+        return guarded(under_lease(held, sweep))
+
     scheduler.add_job(
-        timed(observed, through_outage(lease, under_lease(lease, reset_abandoned_conversations))),
+        leased(reset_abandoned_conversations),
         "interval",
         seconds=schedule.housekeeping_interval_seconds,
         args=(services, schedule.conversation_idle_seconds),
@@ -209,7 +217,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        timed(observed, through_outage(lease, under_lease(lease, sweep_orders))),
+        leased(sweep_orders),
         "interval",
         seconds=schedule.order_sweep_seconds,
         args=(services, notifier),
@@ -218,7 +226,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        timed(observed, through_outage(lease, under_lease(lease, fold_rollups))),
+        leased(fold_rollups),
         "interval",
         seconds=schedule.rollup_fold_seconds,
         args=(services,),
@@ -226,7 +234,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        timed(observed, through_outage(lease, under_lease(lease, sweep_points))),
+        leased(sweep_points),
         "interval",
         seconds=schedule.points_sweep_seconds,
         args=(services, notifier, timedelta(days=schedule.points_warn_days)),
@@ -234,7 +242,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        timed(observed, through_outage(lease, under_lease(lease, sweep_referrals))),
+        leased(sweep_referrals),
         "interval",
         seconds=schedule.referral_sweep_seconds,
         args=(services, notifier, schedule.staff_chat.chat_id),
@@ -242,7 +250,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        timed(observed, through_outage(lease, under_lease(lease, sweep_risk))),
+        leased(sweep_risk),
         "interval",
         seconds=schedule.risk_sweep_seconds,
         args=(services, notifier, schedule.staff_chat.chat_id),
@@ -250,7 +258,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        timed(observed, through_outage(lease, under_lease(lease, relay_support))),
+        leased(relay_support),
         "interval",
         seconds=schedule.support_relay_seconds,
         args=(services, notifier, schedule.staff_chat),
@@ -259,7 +267,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        timed(observed, through_outage(lease, under_lease(lease, sweep_support_sla))),
+        leased(sweep_support_sla),
         "interval",
         seconds=schedule.support_sla_seconds,
         args=(services,),
@@ -268,7 +276,7 @@ def build_scheduler(
     )
     if schedule.privacy_retention_days > 0:
         scheduler.add_job(
-            timed(observed, through_outage(lease, under_lease(lease, sweep_retention))),
+            leased(sweep_retention),
             "interval",
             seconds=schedule.privacy_retention_sweep_seconds,
             args=(services, schedule.privacy_retention_days),
@@ -277,19 +285,19 @@ def build_scheduler(
         )
     if outbox is not None:
         scheduler.add_job(
-            timed(observed, through_outage(lease, sweep_reminders)),
+            guarded(sweep_reminders),
             "interval",
             seconds=schedule.reminder_sweep_seconds,
-            args=(services, outbox, lease),
+            args=(services, outbox, held),
             id="sweep_reminders",
             next_run_time=datetime.now(UTC),
             **common,
         )
         scheduler.add_job(
-            timed(observed, through_outage(lease, sweep_broadcasts)),
+            guarded(sweep_broadcasts),
             "interval",
             seconds=schedule.broadcast_sweep_seconds,
-            args=(services, outbox, lease),
+            args=(services, outbox, held),
             id="sweep_broadcasts",
             next_run_time=datetime.now(UTC),
             **common,
@@ -297,7 +305,7 @@ def build_scheduler(
         staff_chat_id = schedule.staff_chat.chat_id
         if schedule.digest is not None and staff_chat_id is not None:
             scheduler.add_job(
-                timed(observed, through_outage(lease, under_lease(lease, send_daily_digest))),
+                leased(send_daily_digest),
                 "interval",
                 seconds=schedule.digest_sweep_seconds,
                 args=(services, outbox, staff_chat_id, schedule.digest),
