@@ -12,13 +12,12 @@ from contextlib import asynccontextmanager
 import aiohttp
 import pytest
 
-from bot.aiogram import AiogramFrontend
-from bot.assembly import App, build_app
-from bot.ptb import PtbFrontend
+from bot.assembly import App
 from domain.languages import Language
 from handlers.i18n import texts
 from tests.bench.load_test import delete_webhook
-from tests.conftest import make_settings
+from tests.e2e.test_aiogram_frontend import aiogram_bot
+from tests.e2e.test_ptb_frontend import running_bot
 from tests.fakes.bot_api import FakeBotApi, FakeUser
 from tests.help_text import customer_help
 from tests.scale.conftest import needs_postgres
@@ -46,23 +45,9 @@ async def serving(
         if webhook_url
         else {}
     )
-    app = await build_app(
-        make_settings(
-            database_url,
-            demo_mode=True,
-            bot_token=api.token,
-            telegram_api_url=api.base_url,
-            bot_frontend=framework,
-            **webhook,
-        )
-    )
-    frontend = PtbFrontend(app) if framework == "ptb" else AiogramFrontend(app)
-    try:
-        await frontend.start()
+    start = running_bot if framework == "ptb" else aiogram_bot
+    async with start(api, database_url, **webhook) as app:
         yield app
-    finally:
-        await frontend.stop()
-        await app.close()
 
 
 @pytest.mark.parametrize("mode", ["webhook", "polling"])
