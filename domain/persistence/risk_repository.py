@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import bindparam, exists, select, update
 
 from domain.persistence.core import Repository
 from domain.persistence.risk_tables import RiskCaseRow
@@ -35,6 +35,8 @@ def case_of(row: RiskCaseRow) -> RiskCase:
 _FREEZES = (RiskCaseRow.status == CaseStatus.KEPT_FROZEN.value) | (
     (RiskCaseRow.status == CaseStatus.OPEN.value) & (RiskCaseRow.action == RiskAction.FREEZE.value)
 )
+# Read before every new order: one Core statement built once (no ORM session for it).
+_FROZEN = select(exists().where(RiskCaseRow.customer_id == bindparam("customer_id"), _FREEZES))
 
 
 class RiskRepository(Repository):
@@ -56,8 +58,7 @@ class RiskRepository(Repository):
 
     async def frozen(self, customer_id: int) -> bool:
         """Whether a case keeps the customer's account frozen (see `RiskCase.freezes`)."""
-        query = select(exists().where(RiskCaseRow.customer_id == customer_id, _FREEZES))
-        return bool((await self._session.execute(query)).scalar())
+        return bool(await (await self._core()).value(_FROZEN, customer_id=customer_id))
 
     async def get(self, case_id: int) -> RiskCase | None:
         row = await self._session.get(RiskCaseRow, case_id)
