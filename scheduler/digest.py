@@ -1,13 +1,15 @@
 """The daily digest sweep: once the local time of day of the digest has come, yesterday's
 figures go to the staff chat through the delivery port, once a day however many processes
 run and restart (the day's digest is claimed first, and recorded sent by the same step that
-sent it)."""
+sent it; a record the database could not take just then is kept and written when it is back,
+and the digest is not sent again meanwhile)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from datetime import time
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from domain.services.registry import Services
@@ -33,23 +35,29 @@ async def send_daily_digest(
     """Send yesterday's digest if its time has come and nobody sent it yet; True when this
     sweep delivered it."""
     digests = services.digests
+    records = services.pending_records
+    await records.flush()  # what was kept while the database was away, first
     day = digests.due(schedule.at, schedule.zone)
-    if day is None or not await digests.claim(day):
+    if day is None:
         return False
+    key = ("the daily digest of", day)
+    if records.pending(key) or not await digests.claim(day):
+        return False  # sent (its record waits for the database), or another sender's
     settled = False
 
     async def settle(delivery: Delivery) -> None:
+        # Written now, or kept and written as soon as the database takes it.
         nonlocal settled
         settled = True
         if delivery:
-            await digests.sent(day, delivery.message_id)
+            await records.record(key, partial(digests.sent, day, delivery.message_id))
         elif delivery.status in (DeliveryStatus.BLOCKED, DeliveryStatus.REJECTED):
             # Telegram will not take it (the bot is not in the chat, the chat is wrong): the
             # day's digest is given up rather than refused again every minute.
             log.error("the daily digest of %s was refused by the staff chat: %s", day, delivery)
-            await digests.sent(day, None)
+            await records.record(key, partial(digests.sent, day, None))
         else:
-            await digests.release(day)
+            await records.record(key, partial(digests.release, day))
 
     try:
         figures = await digests.figures(day, schedule.zone)

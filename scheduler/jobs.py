@@ -26,7 +26,7 @@ from handlers.i18n import texts
 from handlers.outbound import SettlingNotifier
 from scheduler.broadcasts import sweep_broadcasts
 from scheduler.digest import DigestSchedule, send_daily_digest
-from scheduler.notify import tell_customer
+from scheduler.notify import send_claimed, tell_customer
 from scheduler.referrals import sweep_referrals
 from scheduler.reminders import SchedulerLease, sweep_reminders
 from scheduler.risk import sweep_risk
@@ -115,22 +115,34 @@ async def sweep_orders(services: Services, notifier: Notifier) -> int:
 
 
 async def sweep_points(services: Services, notifier: Notifier, warn_within: timedelta) -> int:
-    """Lapse points past their date, and warn customers whose points lapse soon (once each).
+    """Lapse points past their date, and warn customers whose points lapse soon (once each:
+    a warning is claimed before it is sent, and given back when it did not go out, even when
+    the database went away meanwhile).
 
     Returns how many customers were warned.
     """
+    records = services.pending_records
+    await records.flush()  # what was kept while the database was away, first
     lapsed = await services.loyalty.expire_points()
     if lapsed:
         log.info("%d points lapsed", lapsed)
     warned = 0
     for customer_id, points, when in await services.loyalty.lapse_warnings(warn_within):
-        sent = await tell_customer(
-            services, notifier, customer_id, partial(lapse_warning, points=points, when=when)
+        # Not delivered: the next sweep tries again (kept if the database is away meanwhile).
+        sent = await send_claimed(
+            records,
+            ("the points-lapse warning of customer", customer_id, when.date()),
+            partial(
+                tell_customer,
+                services,
+                notifier,
+                customer_id,
+                partial(lapse_warning, points=points, when=when),
+            ),
+            partial(services.loyalty.unclaim_warning, customer_id, when),
         )
         if sent:
             warned += 1
-        elif sent is False:  # not delivered: the next sweep tries again
-            await services.loyalty.unclaim_warning(customer_id, when)
     return warned
 
 

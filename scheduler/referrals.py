@@ -3,7 +3,8 @@
 
 Safe to run twice or at once from two processes: every step is a conditional update or guarded
 by a unique constraint, and every message is claimed before it is sent (released when it could
-not be delivered, so the next sweep tries again; never sent twice).
+not be delivered, so the next sweep tries again; never sent twice). A release the database could
+not take (it went away meanwhile) is kept and written when it is back, so no notice is lost.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from handlers.features.referrals import (
     staff_alert,
 )
 from handlers.i18n import texts
-from scheduler.notify import tell_customer
+from scheduler.notify import send_claimed, tell_chat, tell_customer
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ async def sweep_referrals(
     services: Services, notifier: Notifier, staff_chat_id: int | None
 ) -> ReferralSweep:
     referrals = services.referrals
+    await services.pending_records.flush()  # what was kept while the database was away
     qualified = await referrals.qualify_due()
     reversed_ = await referrals.reverse_refunded()
     expired = await referrals.expire_due()
@@ -49,44 +51,68 @@ async def sweep_referrals(
             len(reversed_),
             expired,
         )
+    records = services.pending_records
     told = 0
     for reward in await referrals.unnotified_rewards():
         if not await referrals.mark_notified(reward.id):
             continue  # another sweep is telling this one
-        sent = await tell_customer(
-            services, notifier, reward.customer_id, partial(reward_ready, reward=reward)
+        told += bool(
+            await send_claimed(
+                records,
+                ("the notice of referral reward", reward.id),
+                partial(
+                    tell_customer,
+                    services,
+                    notifier,
+                    reward.customer_id,
+                    partial(reward_ready, reward=reward),
+                ),
+                partial(referrals.mark_notified, reward.id, False),
+            )
         )
-        if sent:
-            told += 1
-        elif sent is False:  # not delivered: the next sweep tries again
-            await referrals.mark_notified(reward.id, False)
     # Rewards taken away (a refund, or staff rejecting a held referral): told once each.
     for reversal in await referrals.unnotified_reversals():
         reward = reversal.reward
         if not await referrals.mark_notified(reward.id):
             continue
-        sent = await tell_customer(
-            services, notifier, reward.customer_id, partial(reversal_notice, reversed_=reversal)
+        told += bool(
+            await send_claimed(
+                records,
+                ("the notice of referral reward", reward.id),
+                partial(
+                    tell_customer,
+                    services,
+                    notifier,
+                    reward.customer_id,
+                    partial(reversal_notice, reversed_=reversal),
+                ),
+                partial(referrals.mark_notified, reward.id, False),
+            )
         )
-        if sent:
-            told += 1
-        elif sent is False:  # not delivered: the next sweep tries again
-            await referrals.mark_notified(reward.id, False)
     alerts = 0
     if staff_chat_id is not None:
         staff_t = texts(services.support.config.staff_language)
         for alert in await referrals.unsent_alerts():
             if not await referrals.mark_alert_sent(alert.referral_id):
                 continue
-            if await notifier.send(staff_chat_id, staff_alert(alert, t=staff_t)):
-                alerts += 1
-            else:
-                await referrals.mark_alert_sent(alert.referral_id, False)
+            alerts += bool(
+                await send_claimed(
+                    records,
+                    ("the staff alert of referral", alert.referral_id),
+                    partial(tell_chat, notifier, staff_chat_id, staff_alert(alert, t=staff_t)),
+                    partial(referrals.mark_alert_sent, alert.referral_id, False),
+                )
+            )
         for shortfall in await referrals.shortfalls(unsent_only=True):
             if not await referrals.mark_shortfall_sent(shortfall.id):
                 continue
-            if await notifier.send(staff_chat_id, shortfall_alert(shortfall, staff_t)):
-                alerts += 1
-            else:
-                await referrals.mark_shortfall_sent(shortfall.id, False)
+            reply = shortfall_alert(shortfall, staff_t)
+            alerts += bool(
+                await send_claimed(
+                    records,
+                    ("the staff alert of referral shortfall", shortfall.id),
+                    partial(tell_chat, notifier, staff_chat_id, reply),
+                    partial(referrals.mark_shortfall_sent, shortfall.id, False),
+                )
+            )
     return ReferralSweep(len(qualified), len(reversed_), expired, told, alerts)

@@ -9,9 +9,12 @@ work later (network, 429, no front end yet) is released for the next sweep; one 
 customer, the staff chat, each supervisor): after one is held back, the rest of that ticket's
 messages to the same place wait for the next sweep, and those to the others go on. So a message
 to the customer never waits behind one to staff. Without a staff chat (no STAFF_CHAT_ID), what
-would go there is given up at once (staff see tickets with /tickets and /ticket N). A sweep
-that dies between sending and recording leaves the claim to go stale; the message is then sent
-again (at least once, never lost).
+would go there is given up at once (staff see tickets with /tickets and /ticket N). A record
+the database could not take (it went away just after the send) is kept by the process and
+written when it is back (`domain.services.pending_records`), and the message is not sent again
+meanwhile, however long the outage; so is a forum topic opened. A sweep that dies between
+sending and recording leaves the claim to go stale; the message is then sent again (at least
+once, never lost).
 
 A change of a ticket's state leaves a "refresh" row: the relay edits the ticket's card in the
 staff chat (the message id its card became is stored) so its state line and buttons follow.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 from domain.services.customers import CustomerNotFound
 from domain.services.registry import Services
@@ -46,6 +50,7 @@ class StaffChat:
 
 async def relay_support(services: Services, notifier: Notifier, staff: StaffChat) -> int:
     """Deliver what is waiting; returns how many messages were sent."""
+    await services.pending_records.flush()  # what was kept while the database was away, first
     await _open_topics(services, notifier, staff)
     # (ticket, where its messages go) held back this sweep: later ones to the same place wait.
     held: set[tuple[int, Destination, int | None]] = set()
@@ -58,6 +63,8 @@ async def relay_support(services: Services, notifier: Notifier, staff: StaffChat
         lane = (ticket.id, out.destination, out.to_chat_id)
         if lane in held:
             continue
+        if services.pending_records.pending(_message(out.id)):
+            continue  # sent; its record waits for the database (never sent again)
         if out.destination is Destination.STAFF and staff.chat_id is None:
             # No staff chat to post it in, now or later: staff work through /tickets.
             if await services.support.claim(out.id):
@@ -79,15 +86,33 @@ async def relay_support(services: Services, notifier: Notifier, staff: StaffChat
             continue
         delivery = await notifier.send(chat_id, reply)
         if delivery:
-            await services.support.delivered(out.id, chat_id, delivery.message_id)
+            await _delivered(services, out.id, chat_id, delivery.message_id)
             sent += 1
         elif delivery.status in (DeliveryStatus.BLOCKED, DeliveryStatus.REJECTED):
             log.warning("ticket %s message %s given up: %s", ticket.id, out.id, delivery.reason)
-            await services.support.delivered(out.id, chat_id, None)
+            await _delivered(services, out.id, chat_id, None)
         else:
-            await services.support.release(out.id)
+            await _release(services, out.id)
             held.add(lane)
     return sent
+
+
+def _message(message_id: int) -> tuple[str, int]:
+    return ("the ticket message", message_id)
+
+
+async def _delivered(
+    services: Services, message_id: int, chat_id: int | None, sent_id: int | None
+) -> None:
+    """Recorded sent (or given up): now, or as soon as the database takes it."""
+    write = partial(services.support.delivered, message_id, chat_id, sent_id)
+    await services.pending_records.record(_message(message_id), write)
+
+
+async def _release(services: Services, message_id: int) -> None:
+    """Not sent this time: the next sweep tries again (recorded as `_delivered` is)."""
+    write = partial(services.support.release, message_id)
+    await services.pending_records.record(_message(message_id), write)
 
 
 async def sweep_support_sla(services: Services) -> tuple[int, int]:
@@ -116,9 +141,9 @@ async def _refresh_card(services: Services, notifier: Notifier, out: Outgoing, l
     if delivery or delivery.status in (DeliveryStatus.BLOCKED, DeliveryStatus.REJECTED):
         if not delivery:
             log.warning("ticket %s card not refreshed: %s", ticket.id, delivery.reason)
-        await services.support.delivered(out.id, None, None)
+        await _delivered(services, out.id, None, None)
         return True
-    await services.support.release(out.id)
+    await _release(services, out.id)
     return False
 
 
@@ -131,11 +156,15 @@ async def _open_topics(services: Services, notifier: Notifier, staff: StaffChat)
     if staff.chat_id is None or not staff.is_forum or not isinstance(notifier, TopicOpener):
         return
     t = _staff_chat_texts(services)
+    records = services.pending_records
     for ticket in await services.support.tickets_without_topic():
+        topic = ("the staff chat topic of ticket", ticket.id)
+        if records.pending(topic):
+            continue  # opened; its record waits for the database (never opened twice)
         name = t("staff.topic", number=ticket.number, category=category_name(t, ticket.category))
         thread_id = await notifier.open_topic(staff.chat_id, name)
         if thread_id is not None:
-            await services.support.set_topic(ticket.id, thread_id)
+            await records.record(topic, partial(services.support.set_topic, ticket.id, thread_id))
 
 
 async def _destination(services: Services, out: Outgoing, staff: StaffChat) -> int | None:

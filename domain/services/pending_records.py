@@ -7,6 +7,9 @@ process, and tried again (every 0.1 s doubling to 1 s) until the database takes 
 this process claims the same receipt no more, and its order sweep writes what is pending before
 it looks for anything to tell. Only a process that dies with a write still pending (kill -9,
 a power cut) leaves the claim to lapse: see the README ("Reminders and outbound delivery").
+Every message recorded after it is sent goes through the process's one `PendingRecords`
+(`Services.pending_records`): receipts, reminders, pushes, notices and staff alerts, ticket
+messages and the daily digest.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Awaitable, Callable, Hashable
 
 log = logging.getLogger(__name__)
 
-Write = Callable[[], Awaitable[None]]
+Write = Callable[[], Awaitable[object]]
 Sleep = Callable[[float], Awaitable[None]]
 
 FIRST_DELAY = 0.1

@@ -85,7 +85,8 @@ class Services:
     @property
     def pending_records(self) -> PendingRecords:
         """What this process sent and could not record yet, the database being away (receipts,
-        reminders, pushes): written as soon as it is back."""
+        reminders, pushes, notices, staff alerts, ticket messages, the digest): written as soon
+        as it is back."""
         return self.outcomes.records
 
 
