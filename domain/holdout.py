@@ -52,6 +52,15 @@ class GroupOutcome:
     fen: int
     fen_squared: int
 
+    def less(self, other: GroupOutcome) -> GroupOutcome:
+        """This group without the customers of `other`, a part of it."""
+        return GroupOutcome(
+            self.customers - other.customers,
+            self.recharged - other.recharged,
+            self.fen - other.fen,
+            self.fen_squared - other.fen_squared,
+        )
+
     @property
     def rate(self) -> float | None:
         return self.recharged / self.customers if self.customers else None

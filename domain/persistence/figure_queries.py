@@ -27,12 +27,12 @@ from domain.figures import (
 )
 from domain.holdout import GroupOutcome
 from domain.orders import OrderPurpose, OrderStatus
+from domain.persistence import holdout_figures
 from domain.persistence.day_rollups import day_start, whole_days
 from domain.persistence.referral_tables import ReferralRewardRow, ReferralRow
 from domain.persistence.rollup_tables import (
     EVERY_RECHARGE,
     CustomerFunnelRow,
-    HoldoutBucketRow,
     OffersSeenRow,
     RechargeCustomerHourRow,
     RechargeDayCellRow,
@@ -127,24 +127,6 @@ class FigureQueries:
             .order_by(hours.hour)
         )
         return [HourlySales(hour, int(n), int(fen)) for hour, n, fen in rows]
-
-    def _per_customer(self, period: Period, campaign_id: int | None) -> Any:
-        """(customer_id, n, fen) of each customer with completed recharges in the period."""
-        rows = RechargeCustomerHourRow
-        return (
-            select(
-                rows.customer_id.label("customer_id"),
-                func.sum(rows.recharges).label("n"),
-                func.sum(rows.fen).label("fen"),
-            )
-            .where(
-                rows.campaign_id == _scope(campaign_id),
-                rows.hour >= period.start,
-                rows.hour < period.end,
-            )
-            .group_by(rows.customer_id)
-            .subquery()
-        )
 
     async def sales(self, period: Period, campaign_id: int | None = None) -> Sales:
         """Recharges and fen from the hours; paying and repeat customers from the day cells of
@@ -522,44 +504,20 @@ class FigureQueries:
     # -- hold-out ----------------------------------------------------------------------------
     async def holdout_groups(
         self, period: Period, campaign_code: str, control_buckets: int
-    ) -> tuple[dict[bool, GroupOutcome], list[tuple[int, int, int]]]:
-        """Every customer reached in the period with their completed recharges in it (any
-        campaign or none: control customers get no offers), summed by group in the database
-        where the customer's bucket is kept; customers without one come back one by one."""
-        per_customer = self._per_customer(period, None)
-        buckets = HoldoutBucketRow
-        unknown = case((buckets.bucket.is_(None), CustomerRow.id), else_=None).label("unknown")
-        control = (buckets.bucket < control_buckets).label("control")
-        fen = func.coalesce(per_customer.c.fen, 0)
-        rows = await self._uow.session.execute(
-            select(
-                unknown,
-                control,
-                func.count(),
-                func.count(per_customer.c.customer_id),
-                func.coalesce(func.sum(fen), 0),
-                func.coalesce(func.sum(fen * fen), 0),
-                func.coalesce(func.sum(per_customer.c.n), 0),
-            )
-            .select_from(CustomerRow)
-            .outerjoin(per_customer, per_customer.c.customer_id == CustomerRow.id)
-            .outerjoin(
-                buckets,
-                and_(buckets.campaign_code == campaign_code, buckets.customer_id == CustomerRow.id),
-            )
-            .where(CustomerRow.last_seen_at >= period.start, CustomerRow.registered_at < period.end)
-            .group_by(unknown, control)
+    ) -> tuple[GroupOutcome, GroupOutcome, list[int]]:
+        """(every customer, the control group: the buckets below `control_buckets`), each
+        customer who had started by the period's end with its completed recharges in it
+        (`holdout_figures`); and the customers whose bucket is not kept yet (while there is
+        one, the groups may count it in the wrong one: keep its bucket and read again)."""
+        session = self._uow.session
+        every, by_end = await holdout_figures.customers(session, period)
+        unknown = await holdout_figures.customers_without_bucket(session, campaign_code, every)
+        recharged, _ = await self._paying(period, EVERY_RECHARGE)
+        return (
+            await holdout_figures.everyone(session, period, by_end, recharged),
+            await holdout_figures.control(session, period, campaign_code, control_buckets),
+            unknown,
         )
-        groups = {True: GroupOutcome(0, 0, 0, 0), False: GroupOutcome(0, 0, 0, 0)}
-        hashed_later = []
-        for customer, in_control, customers, recharged, fen_sum, squared, recharges in rows:
-            if customer is not None:
-                hashed_later.append((int(customer), int(recharges), int(fen_sum)))
-            else:
-                groups[bool(in_control)] = GroupOutcome(
-                    int(customers), int(recharged), int(fen_sum), int(squared)
-                )
-        return groups, hashed_later
 
     async def holdout_percent(self, campaign_id: int) -> tuple[str, int] | None:
         row = await self._uow.session.get(CampaignRow, campaign_id)

@@ -15,7 +15,8 @@ roll-up with a few set-based statements and deletes them, all in the caller's tr
 3. the roll-ups, one `INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE` each over the batch:
    the customers' all-time rows, their hour rows, the hours of every recharge; then the links
    of the customers' hour rows (`previous_hour`, `next_hour`) recomputed where they changed,
-   the customers' funnels, and their day rows and the day cells (`day_rollups.day_roll_ups`);
+   the customers' funnels, their day rows and the day cells (`day_rollups.day_roll_ups`),
+   and the products of their day rows' fen two by two (`day_pairs.day_pairs_folded`);
 4. the marked changes deleted.
 
 A crash anywhere in between rolls all of it back: each change is counted exactly once. A
@@ -51,6 +52,7 @@ from sqlalchemy.sql import Executable
 
 from domain.orders import OrderPurpose
 from domain.persistence.core import CoreConnection, Repository, insert_in
+from domain.persistence.day_pairs import day_pairs_folded
 from domain.persistence.day_rollups import day_roll_ups
 from domain.persistence.rollup_tables import (
     COMPLETED,
@@ -239,6 +241,7 @@ def _statements(dialect: str) -> _Statements:
             _added(dialect, _HOURS, ("campaign_id", "hour"), {"shard": 0}),
             _funnels(dialect),
             *day_roll_ups(dialect, lambda: _completed_rows(dialect)),
+            day_pairs_folded(dialect, lambda: _completed_rows(dialect)),
         ),
     )
 

@@ -65,8 +65,15 @@ class RechargeCustomerHourRow(Base):
             "hour",
             postgresql_include=["previous_hour", "next_hour", "recharges"],
         ),
-        # A customer's rows in hour order: the neighbours a new row is linked between.
-        Index("ix_recharge_customer_hours_customer", "campaign_id", "customer_id", "hour"),
+        # A customer's rows in hour order: the neighbours a new row is linked between, and
+        # a customer's fen over a few hours or days (PostgreSQL answers from the index alone).
+        Index(
+            "ix_recharge_customer_hours_customer",
+            "campaign_id",
+            "customer_id",
+            "hour",
+            postgresql_include=["fen"],
+        ),
     )
 
 
@@ -127,6 +134,8 @@ class HoldoutBucketRow(Base):
     so it never changes; a customer without one is hashed when read, and kept then."""
 
     __tablename__ = "holdout_buckets"
+    # The control group's customers: the buckets below the campaign's share, in order.
+    __table_args__ = (Index("ix_holdout_buckets_bucket", "campaign_code", "bucket", "customer_id"),)
 
     campaign_code: Mapped[str] = mapped_column(String(48), primary_key=True)
     customer_id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -206,3 +215,19 @@ class RechargeDayCellRow(Base):
     next_day: Mapped[int] = mapped_column(Integer, primary_key=True)
     customers: Mapped[int] = mapped_column(Integer)
     single: Mapped[int] = mapped_column(Integer)
+
+
+class RechargeDayPairRow(Base):
+    """Σ over customers of the fen a customer recharged on `day` times the fen it recharged on
+    `later_day` (`day` ≤ `later_day`, UTC days numbered from 1970-01-01; every recharge,
+    campaign 0): a customer's ¥ over whole days [d0, d1) squared is the sum of its products
+    over the pairs of days there, so the period's Σ of every customer's ¥ squared (the
+    variance of ¥ per customer) is read from the pairs with d0 ≤ day ≤ later_day < d1 (those
+    of two different days twice) instead of from a row per customer. Kept by the fold from the
+    customer day rows (`day_pairs.py`)."""
+
+    __tablename__ = "recharge_day_pairs"
+
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    later_day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fen_product: Mapped[int] = mapped_column(BigInteger)

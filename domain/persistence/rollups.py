@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 
 from domain.orders import OrderPurpose, OrderStatus
 from domain.persistence.core import OnConflict, Repository
+from domain.persistence.day_pairs import backfill_pairs
 from domain.persistence.day_rollups import backfill_days
 from domain.persistence.rollup_tables import (
     EVERY_RECHARGE,
@@ -88,6 +89,7 @@ def rebuild_rollups(connection: Connection) -> None:
     not folded yet included: those are deleted, as counted."""
     backfill(connection)
     backfill_days(connection)
+    backfill_pairs(connection)
     backfill_funnels(connection)
     connection.execute(delete(_CHANGES))
 

@@ -54,11 +54,12 @@ class FigureReader(Protocol):
 
     async def holdout_groups(
         self, period: Period, campaign_code: str, control_buckets: int
-    ) -> tuple[dict[bool, GroupOutcome], list[tuple[int, int, int]]]:
-        """The customers seen in the period, with their completed recharges in it (any campaign
-        or none), summed by group (True: control, the buckets below `control_buckets`) where
-        their bucket in the campaign is kept; and (customer, recharges, fen) of each one whose
-        bucket is not kept yet."""
+    ) -> tuple[GroupOutcome, GroupOutcome, list[int]]:
+        """(every customer, the control group: those whose bucket in the campaign is below
+        `control_buckets`), each of its customers who had started by the period's end with
+        their completed recharges in it (any campaign or none); and the customers whose
+        bucket is not kept yet (while there is one, the groups may count it in the wrong one:
+        keep its bucket and read again)."""
 
     async def holdout_percent(self, campaign_id: int) -> tuple[str, int] | None:
         """(code, hold-out percent) of the campaign; None when there is no such campaign."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from domain.broadcasts import RECHARGE_WINDOW
@@ -20,7 +20,7 @@ from domain.figures import (
     SentMessage,
     SupportFigures,
 )
-from domain.holdout import GroupOutcome, Uplift, control_buckets, holdout_bucket, uplift
+from domain.holdout import Uplift, control_buckets, holdout_bucket, uplift
 from domain.orders import OrderStatus
 from domain.repositories import UnitOfWorkFactory
 from domain.services.support import ticket_of
@@ -127,33 +127,27 @@ class DashboardFigures:
             return await uow.figures.referrals(period, campaign_code)
 
     async def holdout(self, period: Period, campaign_id: int) -> Uplift | None:
-        """Treated against control of a campaign with a hold-out group (None: it has none).
-        The database sums the customers whose bucket it keeps; the others are hashed here,
-        added, and their buckets kept for the next read."""
+        """Treated against control of a campaign with a hold-out group (None: it has none),
+        every customer who had started by the period's end counted in its group: the database
+        sums every customer and the control group, and the treated group is the rest. The
+        customers whose bucket is not kept yet (who came since the last read) are hashed
+        here, kept, and the groups read again."""
         await self.fold()
-        async with self._uow.read() as uow:
-            found = await uow.figures.holdout_percent(campaign_id)
-            if found is None or found[1] <= 0:
-                return None
-            code, percent = found
-            groups, unknown = await uow.figures.holdout_groups(
-                period, code, control_buckets(percent)
-            )
-        sums = {group: list(astuple(outcome)) for group, outcome in groups.items()}
-        buckets = []
-        for customer_id, recharges, fen in unknown:
-            bucket = holdout_bucket(code, customer_id)
-            buckets.append((customer_id, bucket))
-            group = sums[bucket < control_buckets(percent)]
-            group[0] += 1
-            group[1] += 1 if recharges else 0
-            group[2] += fen
-            group[3] += fen * fen
-        if buckets:
+        while True:
+            async with self._uow.read() as uow:
+                found = await uow.figures.holdout_percent(campaign_id)
+                if found is None or found[1] <= 0:
+                    return None
+                code, percent = found
+                everyone, control, unknown = await uow.figures.holdout_groups(
+                    period, code, control_buckets(percent)
+                )
+            if not unknown:
+                return uplift(everyone.less(control), control)
             async with self._uow() as uow:
+                buckets = [(customer, holdout_bucket(code, customer)) for customer in unknown]
                 await uow.holdout_buckets.keep(code, buckets)
                 await uow.commit()
-        return uplift(GroupOutcome(*sums[False]), GroupOutcome(*sums[True]))
 
     async def support(self, period: Period) -> SupportFigures:
         async with self._uow.read() as uow:

@@ -12,8 +12,8 @@ their numbers, orders spread evenly over the last 60 days (90 % completed rechar
 payments, one campaign (with a 10 % hold-out group) whose offers were claimed by one order in
 ten, a points ledger (one entry per completed order), referrals and support tickets; vacuums
 and analyses it as autovacuum keeps a live database, then back-fills the roll-ups, the
-hold-out buckets, the funnels and the day cells (as migrations 0034 to 0040 do on a live
-database); then
+hold-out buckets, the funnels, the day cells and the pairs of days (as migrations 0034 to 0041
+do on a live database); then
 builds every page (the figures and tables a request renders) for the last 7 and 30 days, for
 all campaigns and for the one, and prints p50 and p95 per page; last, what keeping the figures
 current costs: a recharge sends no roll-up statement (the database notes its changes in the
@@ -76,6 +76,7 @@ ROLLUPS = (
     "rollup_changes",
     "recharge_customer_days",
     "recharge_day_cells",
+    "recharge_day_pairs",
 )
 
 

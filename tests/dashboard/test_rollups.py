@@ -343,15 +343,14 @@ async def test_folds_at_once_with_completions_count_each_completion_exactly_once
 # -- hold-out groups from kept buckets ----------------------------------------------------------
 
 
-async def _direct_holdout(engine: AsyncEngine, period: Period, code: str, percent: int) -> Uplift:
-    """The hold-out figures worked out from the customers and orders themselves."""
+async def direct_holdout(engine: AsyncEngine, period: Period, code: str, percent: int) -> Uplift:
+    """The hold-out figures worked out from the customers and orders themselves: every
+    customer who had started by the period's end, in its group, with its completed recharges
+    in the period."""
     async with engine.connect() as connection:
         customers = (
             await connection.execute(
-                select(CustomerRow.id).where(
-                    CustomerRow.last_seen_at >= period.start,
-                    CustomerRow.registered_at < period.end,
-                )
+                select(CustomerRow.id).where(CustomerRow.registered_at < period.end)
             )
         ).scalars()
         orders = (
@@ -381,10 +380,11 @@ async def _direct_holdout(engine: AsyncEngine, period: Period, code: str, percen
 async def test_hold_out_groups_from_kept_buckets_equal_those_of_the_orders(
     engine: AsyncEngine,
 ) -> None:
-    """Customers seen at different times, some recharging more than once and some outside
-    the period: the first read hashes every customer (and keeps the buckets), the next ones
-    read the kept buckets, and a customer who came since is hashed again; each read equals the
-    figures worked out from the orders."""
+    """Customers who started at different times, some recharging more than once and some
+    outside the period, one not seen since before it and one who started after it: the first
+    read hashes every customer (and keeps the buckets), the next ones read the kept buckets,
+    and a customer who came since is hashed again; each read equals the figures worked out
+    from the orders, every customer who had started by the period's end in its group."""
     code, percent = "held", 30
     campaign = await add_campaign(engine, code, BASE, BASE + timedelta(days=5), percent)
     for n in range(60):
@@ -394,24 +394,33 @@ async def test_hold_out_groups_from_kept_buckets_equal_those_of_the_orders(
         for k in range(n % 4):  # 0 to 3 recharges, some before the period
             at = BASE + timedelta(hours=k * 7 + n % 5 - 6)
             await add_order(engine, customer, 1_000 * (1 + (n + k) % 3), at)
+    # Not seen in the period, yet in its group; and one who started after it, not counted.
+    dormant = await add_customer(engine, 700, BASE - timedelta(days=9), BASE - timedelta(days=8))
+    await add_order(engine, dormant, 2_000, BASE - timedelta(days=8))
+    later = await add_customer(engine, 701, BASE + timedelta(days=2))
+    await add_order(engine, later, 2_000, BASE + timedelta(days=2))
     figures = DashboardFigures(UnitOfWorkFactory.of(engine))
     period = Period(BASE, BASE + timedelta(days=1))
-    expected = await _direct_holdout(engine, period, code, percent)
-    assert expected.treated.customers and expected.control.customers  # both groups exist
+    expected = await direct_holdout(engine, period, code, percent)
+    assert expected.treated.customers + expected.control.customers == 61
     assert expected.control.recharged and expected.treated.fen_squared
     assert await figures.holdout(period, campaign) == expected  # hashed, then kept
     async with engine.connect() as connection:
         kept = await connection.scalar(select(func.count()).select_from(HoldoutBucketRow))
-    assert kept == expected.treated.customers + expected.control.customers
+    assert kept == 62  # every customer's, the one who started later too
     assert await figures.holdout(period, campaign) == expected  # from the kept buckets
     newcomer = await add_customer(engine, 999, BASE, BASE + timedelta(hours=2))
     await add_order(engine, newcomer, 5_000, BASE + timedelta(hours=3))
-    expected = await _direct_holdout(engine, period, code, percent)
+    expected = await direct_holdout(engine, period, code, percent)
     assert await figures.holdout(period, campaign) == expected
     # The buckets as the migration back-fills them give the same.
     async with engine.begin() as connection:
         await connection.execute(delete(HoldoutBucketRow))
         await connection.run_sync(backfill_holdout_buckets)
+    assert await figures.holdout(period, campaign) == expected
+    # A customer whose bucket is lost (not the newest) is found and hashed again.
+    async with engine.begin() as connection:
+        await connection.execute(delete(HoldoutBucketRow).where(HoldoutBucketRow.customer_id == 3))
     assert await figures.holdout(period, campaign) == expected
 
 

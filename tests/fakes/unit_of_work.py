@@ -1532,7 +1532,7 @@ class FakeFigureReader:
 
     async def holdout_groups(
         self, period: Period, campaign_code: str, control_buckets: int
-    ) -> tuple[dict[bool, GroupOutcome], list[tuple[int, int, int]]]:
+    ) -> tuple[GroupOutcome, GroupOutcome, list[int]]:
         raise self._not_here()
 
     async def holdout_percent(self, campaign_id: int) -> tuple[str, int] | None:
