@@ -28,7 +28,8 @@ against the 150 ms goal.
 
 Where a worker's time goes: `LOAD_TEST_PROFILE_DIR=DIR` profiles each worker's CPU time from its
 first turn on (cProfile, a file per worker: `python -m pstats DIR/pg1-PORT.prof`); a sampling
-profiler (py-spy) attaches to a worker's process id as well.
+profiler (py-spy) attaches to a worker's process id as well. `LOAD_TEST_STATEMENTS_DIR=DIR`
+counts the statements each worker sent by shape (`DIR/pg1-PORT.sql.txt`, most sent first).
 """
 
 from __future__ import annotations
@@ -596,11 +597,18 @@ async def measure(
 
             def env(port: int, public_url: str) -> dict[str, str]:
                 profiles = os.environ.get("LOAD_TEST_PROFILE_DIR")
+                counted = os.environ.get("LOAD_TEST_STATEMENTS_DIR")
                 return {
                     **bot_env(api, database_url, public_url, port, framework),
                     "LOAD_TEST_TURN_LOG": str(turn_log),
                     # The CPU profile of each worker, from its first turn on (a file per port).
                     **({"LOAD_TEST_PROFILE": f"{profiles}/{name}-{port}.prof"} if profiles else {}),
+                    # The statements each worker sent, counted by shape (a file per port).
+                    **(
+                        {"LOAD_TEST_STATEMENTS": f"{counted}/{name}-{port}.sql.txt"}
+                        if counted
+                        else {}
+                    ),
                 }
 
             setup = bot_env(api, database_url, "", free_port(), framework)

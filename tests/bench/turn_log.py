@@ -13,6 +13,7 @@ import atexit
 import cProfile
 import os
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,11 +32,17 @@ class TurnRecord:
     process: int
 
 
-def record_turns(path: str, profile: str | None = None) -> Callable[[], None]:
+def record_turns(
+    path: str, profile: str | None = None, statements: str | None = None
+) -> Callable[[], None]:
     """From now on every chat turn of this process is written to `path` (appended, one line a
     turn, written when the turn ends); until the function returned is called. With `profile`,
     the process's CPU time from its first turn on (start-up left out) is profiled into that
-    file when the process exits."""
+    file when the process exits. With `statements`, the statements the process sent to its
+    database are counted by shape and written to that file when it exits (a line each: count,
+    shape; most sent first)."""
+    if statements is not None:
+        count_statements(statements)
     out = Path(path).open("a", buffering=1, encoding="ascii")
     granted = ChatQueues.turn
     process = os.getpid()
@@ -74,6 +81,31 @@ def record_turns(path: str, profile: str | None = None) -> Callable[[], None]:
         out.close()
 
     return stop
+
+
+def count_statements(path: str) -> None:
+    """Count every statement of this process by shape; written to `path` at exit."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.pool import Pool
+
+    from tests.bench.recharge_throughput import statement_kind
+
+    sent: Counter[str] = Counter()
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        sent[statement_kind(statement)] += 1
+
+    def write() -> None:
+        lines = [f"{n}\t{kind}" for kind, n in sent.most_common()]
+        Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def connected(*_args: object) -> None:
+        sent["(a new connection)"] += 1
+
+    event.listen(Engine, "before_cursor_execute", count)
+    event.listen(Pool, "connect", connected)
+    atexit.register(write)
 
 
 def read_turns(path: Path) -> list[TurnRecord]:
