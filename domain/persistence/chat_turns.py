@@ -26,7 +26,9 @@ the update done and releases the lock, in one more. Only when the lock is held e
 the turn wait for it (`LOCK`) and then read again (`RECHECK`, after the lock: it sees what the
 last holder committed). An update that must first wait in this process (its chat's lane is
 busy, or every place for a turn is taken) is recorded at once on a connection of its own
-(`ARRIVED`), so that a newer update of its chat in another process lets it go first.
+(`ARRIVED`), so that a newer update of its chat in another process lets it go first; updates
+that come to wait while that statement is under way are recorded together by the next one
+(one statement, one connection for all of them: under load most updates wait for a place).
 
 Why the database and not Redis: the lock lives exactly as long as its holder's connection (no
 expiry to guess: a turn longer than a Redis key's time to live would let a second turn in, a
@@ -71,9 +73,12 @@ CLEAN_EVERY = 1000
 # database crash only means a resent update may be worked again (each money step is idempotent
 # by its own keys). Money and orders keep their durable commits.
 NO_FLUSH = "(SELECT set_config('synchronous_commit', 'off', true)) AS no_flush"
+# Every update that came to wait in this process since the last such statement was sent, in one.
 ARRIVED = text(
     "INSERT INTO chat_updates (update_id, chat_id, received_at)"
-    f" SELECT :update_id, :chat_id, now() FROM {NO_FLUSH} ON CONFLICT (update_id) DO NOTHING"
+    " SELECT arrived.update_id, arrived.chat_id, now()"
+    " FROM unnest(CAST(:update_ids AS BIGINT[]), CAST(:chat_ids AS BIGINT[]))"
+    f" AS arrived(update_id, chat_id), {NO_FLUSH} ON CONFLICT (update_id) DO NOTHING"
 )
 CLEAN = text(f"DELETE FROM chat_updates WHERE received_at < now() - interval '{KEEP_DAYS} days'")
 # An update of the chat older than this one, recorded lately and not done: it goes first.
@@ -167,6 +172,61 @@ class _Held:
             await connection.close()
 
 
+class _Arrivals:
+    """Updates waiting in this process, recorded as they come: the first at once, those that
+    come while a statement is under way together in the next one."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._sender: asyncio.Task[None] | None = None
+
+    async def record(self, chat_id: int, update_id: int) -> None:
+        """Return once the update is recorded; `DatabaseBusy` when no connection came free,
+        `ChatTurnBusy` when the database did not record it."""
+        recorded = asyncio.get_running_loop().create_future()
+        self._waiting.append((update_id, chat_id, recorded))
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send())
+        await recorded
+
+    async def _send(self) -> None:
+        batch: list[tuple[int, int, asyncio.Future[None]]] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    await self._insert([update for update, _, _ in batch], [c for _, c, _ in batch])
+                except Exception as error:
+                    for _, _, recorded in batch:
+                        if not recorded.done():
+                            recorded.set_exception(_not_recorded(error))
+                else:
+                    for _, _, recorded in batch:
+                        if not recorded.done():
+                            recorded.set_result(None)
+        finally:
+            # Stopped (the process is stopping): nobody is left waiting for an answer.
+            for _, _, recorded in batch + self._waiting:
+                recorded.cancel()
+            self._waiting = []
+            self._sender = None
+
+    async def _insert(self, update_ids: list[int], chat_ids: list[int]) -> None:
+        async with self._engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(ARRIVED, {"update_ids": update_ids, "chat_ids": chat_ids})
+
+
+def _not_recorded(error: Exception) -> Exception:
+    """What a waiting update is told when its arrival could not be recorded."""
+    if isinstance(error, PoolTimeout):
+        return DatabaseBusy("no connection came free to record the update")
+    if isinstance(error, DBAPIError | OSError):
+        return ChatTurnBusy(f"the database did not record the update ({error})")
+    return error
+
+
 class PostgresChatTurns:
     """Per-chat turns shared by every process on one PostgreSQL database (module docstring)."""
 
@@ -183,6 +243,7 @@ class PostgresChatTurns:
         self.order_window_seconds = order_window_seconds
         self._slots = asyncio.Semaphore(concurrent)
         self._entered = 0
+        self._arrivals = _Arrivals(engine)
 
     @asynccontextmanager
     async def turn(self, chat_id: int, update_id: int, lane: asyncio.Lock) -> AsyncIterator[bool]:
@@ -193,7 +254,7 @@ class PostgresChatTurns:
         deadline = loop.time() + self.wait_seconds
         if lane.locked() or self._slots.locked():
             # It waits in this process first: recorded now, so that it is seen waiting.
-            await self._arrived(chat_id, update_id)
+            await self._arrivals.record(chat_id, update_id)
         while True:
             await _within(deadline, lane.acquire())
             try:
@@ -221,16 +282,6 @@ class PostgresChatTurns:
             finally:
                 self._slots.release()
                 lane.release()
-
-    async def _arrived(self, chat_id: int, update_id: int) -> None:
-        try:
-            async with self._engine.connect() as connection:
-                await connection.execution_options(isolation_level="AUTOCOMMIT")
-                await connection.execute(ARRIVED, {"update_id": update_id, "chat_id": chat_id})
-        except PoolTimeout as error:
-            raise DatabaseBusy("no connection came free to record the update") from error
-        except (DBAPIError, OSError) as error:
-            raise ChatTurnBusy(f"the database did not record the update ({error})") from error
 
     async def _enter(self, chat_id: int, update_id: int, deadline: float) -> _Held | None:
         """The granted turn; None when an older update of the chat waits (let it go first)."""

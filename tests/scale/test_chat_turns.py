@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.errors import ChatTurnBusy
@@ -129,6 +129,32 @@ async def test_waiting_updates_of_a_chat_run_in_update_id_order(
         f"start {n}" for n in (300, 301, 302, 303, 304)
     ]
     no_overlap(log)
+
+
+async def test_updates_that_wait_for_a_place_together_are_recorded_together(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    log: list[str] = []
+    worker = Worker(engines[0], log, concurrent=1)
+    sent: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith("INSERT INTO chat_updates (update_id"):
+            sent.append(statement)
+
+    gate = asyncio.Event()
+    held = asyncio.create_task(worker.handle(OTHER_CHAT, 800, gate))  # takes the one place
+    await arrived(engines[0], 800)
+    event.listen(engines[0].sync_engine, "before_cursor_execute", count)
+    try:
+        waiting = [asyncio.create_task(worker.handle(8000 + n, 801 + n)) for n in range(10)]
+        await arrived(engines[0], *range(801, 811))  # seen waiting by every other process
+        gate.set()
+        assert await held and all(await asyncio.gather(*waiting))
+    finally:
+        event.remove(engines[0].sync_engine, "before_cursor_execute", count)
+    assert len(sent) <= 2  # the first at once, the nine that came meanwhile in one more
+    assert len([entry for entry in log if entry.startswith("start")]) == 11
 
 
 async def test_an_update_delivered_again_is_not_worked_twice(
