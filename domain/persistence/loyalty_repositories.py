@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
@@ -59,17 +60,18 @@ _ORDERS = cast(Table, OrderRow.__table__)
 _BALANCES = cast(Table, PointsBalanceRow.__table__)
 _ENTRIES = cast(Table, PointsEntryRow.__table__)
 
-_LIVE_CAMPAIGNS = (
-    select(_CAMPAIGNS)
+# The live campaigns, each row with one of its offers (or none: a campaign without offers),
+# in the campaigns' order and then the offers'; one statement.
+_LIVE = (
+    select(_CAMPAIGNS, *OFFER_COLUMNS)
+    .select_from(_CAMPAIGNS.outerjoin(_OFFERS, _OFFERS.c.campaign_id == _CAMPAIGNS.c.id))
     .where(_CAMPAIGNS.c.starts_at <= bindparam("now"), _CAMPAIGNS.c.ends_at > bindparam("now"))
-    .order_by(_CAMPAIGNS.c.priority.desc(), _CAMPAIGNS.c.code)
+    .order_by(_CAMPAIGNS.c.priority.desc(), _CAMPAIGNS.c.code, _OFFERS.c.id)
 )
-_LIVE_OFFERS = (
-    select(*OFFER_COLUMNS)
-    .join(_CAMPAIGNS, _CAMPAIGNS.c.id == _OFFERS.c.campaign_id)
-    .where(_CAMPAIGNS.c.starts_at <= bindparam("now"), _CAMPAIGNS.c.ends_at > bindparam("now"))
-    .order_by(_OFFERS.c.id)
-)
+# Its rows' two halves, read by name as the campaign's and the offer's own rows are.
+_LiveCampaign = namedtuple("_LiveCampaign", [column.name for column in _CAMPAIGNS.c])  # type: ignore[misc]
+_LiveOffer = namedtuple("_LiveOffer", [column.name for column in OFFER_COLUMNS])  # type: ignore[misc]
+_CAMPAIGN_WIDTH = len(_CAMPAIGNS.c)
 _OFFERS_OF = (
     select(*OFFER_COLUMNS)
     .where(_OFFERS.c.campaign_id == bindparam("campaign_id"))
@@ -185,17 +187,17 @@ class CampaignRepository(Repository):
     async def flush(self) -> None:
         await self._session.flush()
 
-    async def live(self, now: datetime) -> list[tuple[Record, list[Record]]]:
+    async def live(self, now: datetime) -> list[tuple[Any, list[Any]]]:
         """Campaigns whose window contains `now` (any status; the engine checks status), each
-        with its offers: two statements however many campaigns are live."""
-        core = await self._core()
-        campaigns = await core.rows(_LIVE_CAMPAIGNS, now=now)
-        if not campaigns:
-            return []
-        offers: dict[int, list[Record]] = {campaign.id: [] for campaign in campaigns}
-        for offer in await core.rows(_LIVE_OFFERS, now=now):
-            offers.setdefault(offer.campaign_id, []).append(offer)
-        return [(campaign, offers[campaign.id]) for campaign in campaigns]
+        with its offers: one statement however many campaigns are live."""
+        live: list[tuple[Any, list[Any]]] = []
+        for row in await (await self._core()).rows(_LIVE, now=now):
+            campaign, offer = row[:_CAMPAIGN_WIDTH], row[_CAMPAIGN_WIDTH:]
+            if not live or live[-1][0].id != campaign[0]:
+                live.append((_LiveCampaign(*campaign), []))
+            if offer[0] is not None:
+                live[-1][1].append(_LiveOffer(*offer))
+        return live
 
     async def live_for_customer(
         self, now: datetime, customer_id: int, since: datetime

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import cast
 
 import pytest
-from sqlalchemy import Table, bindparam, func, select, text
+from sqlalchemy import Table, bindparam, event, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -579,3 +579,52 @@ async def test_a_move_takes_its_offers_slots_all_or_moves_not(engine: AsyncEngin
     assert await send(first, budget) is None  # moved already: no slot taken for it
     async with uow.read() as work:
         assert (await work.campaigns.offers_by_code(["budget"]))["budget"].used == 2
+
+
+async def test_live_campaigns_and_their_offers_are_read_in_one_statement_with_slots_live(
+    engine: AsyncEngine,
+) -> None:
+    uow = UnitOfWorkFactory.of(engine)
+    customer_id = await a_customer(uow)
+    async with uow() as work:
+        low = a_campaign("low", NOW - timedelta(days=1), NOW + timedelta(days=1), 1)
+        high = a_campaign("high", NOW - timedelta(days=1), NOW + timedelta(days=1), 9)
+        bare = a_campaign("bare", NOW - timedelta(days=1), NOW + timedelta(days=1), 5)
+        over = a_campaign("over", NOW - timedelta(days=9), NOW - timedelta(days=1), 5)
+        work.session.add_all([low, high, bare, over])
+        await work.session.flush()
+        work.session.add_all(
+            [
+                OfferRow(campaign_id=high.id, code="double", kind="points_multiplier", quota=9),
+                OfferRow(campaign_id=low.id, code="packet", kind="threshold_red_packet"),
+                OfferRow(campaign_id=over.id, code="gone", kind="threshold_red_packet"),
+                OfferRow(campaign_id=high.id, code="triple", kind="points_multiplier", quota=3),
+            ]
+        )
+        await work.commit()
+    async with uow() as work:
+        offer_id = (await work.campaigns.offers_by_code(["double"]))["double"].id
+        order_id = (await work.orders.add(an_order(customer_id), "customer", UNLIMITED)).id
+        assert await work.claims.claim(SlotClaim(offer_id, customer_id), order_id, NOW)
+        await work.commit()
+    sent: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        sent.append(statement)
+
+    async with uow.read() as work:
+        await work.core()  # the connection first: only the read is counted
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
+        try:
+            live = await work.campaigns.live(NOW)
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert [
+        (c.code, [(o.code, o.quota, o.used, o.campaign_id == c.id) for o in offers])
+        for c, offers in live
+    ] == [
+        ("high", [("double", 9, 1, True), ("triple", 3, 0, True)]),  # the slot taken, at once
+        ("bare", []),
+        ("low", [("packet", None, 0, True)]),
+    ]
+    assert len(sent) == 1
