@@ -40,7 +40,7 @@ def record_turns(
     the process's CPU time from its first turn on (start-up left out) is profiled into that
     file when the process exits. With `statements`, the statements the process sent to its
     database are counted by shape and written to that file when it exits (a line each: count,
-    shape; most sent first)."""
+    shape; most sent first; new connections and checkouts of the pool too)."""
     if statements is not None:
         count_statements(statements)
     out = Path(path).open("a", buffering=1, encoding="ascii")
@@ -103,8 +103,12 @@ def count_statements(path: str) -> None:
     def connected(*_args: object) -> None:
         sent["(a new connection)"] += 1
 
+    def checked_out(*_args: object) -> None:
+        sent["(a connection taken from the pool)"] += 1
+
     event.listen(Engine, "before_cursor_execute", count)
     event.listen(Pool, "connect", connected)
+    event.listen(Pool, "checkout", checked_out)
     atexit.register(write)
 
 
