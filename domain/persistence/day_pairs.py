@@ -52,14 +52,15 @@ def backfill_pairs(connection: Connection) -> None:
 
 def _customer_days(dialect: str, batch: Batch) -> Any:
     """Every day row (every recharge) of the batch's customers, as the fold left it (`fen`),
-    with what the batch added to it (`added`, 0 on a day the batch has none)."""
+    with what the batch added to it (`added`, 0 on a day the batch has none): a common table
+    expression, so the batch is read once."""
     rows = batch()
     day = day_of(rows.c.hour, dialect).label("day")
     added = (
         select(rows.c.customer_id, day, func.sum(rows.c.fen).label("added"))
         .where(rows.c.campaign_id == EVERY_RECHARGE)
         .group_by(rows.c.customer_id, day)
-        .subquery("added")
+        .cte("batch_days")
     )
     return (
         select(
@@ -75,7 +76,7 @@ def _customer_days(dialect: str, batch: Batch) -> Any:
             _DAYS.c.campaign_id == EVERY_RECHARGE,
             _DAYS.c.customer_id.in_(select(added.c.customer_id)),
         )
-        .subquery()
+        .cte("customer_days")
     )
 
 
@@ -83,7 +84,8 @@ def day_pairs_folded(dialect: str, batch: Batch) -> Any:
     """The batch added to the pairs, after the customer day rows took it: a pair of a
     customer's days (d, e) of which the batch added δd and δe changes by fd·fe - (fd - δd)·(fe -
     δe) = fd·δe + δd·fe - δd·δe, the f as they are now (d = e included)."""
-    first, second = _customer_days(dialect, batch), _customer_days(dialect, batch)
+    days = _customer_days(dialect, batch)
+    first, second = days.alias("first_day"), days.alias("second_day")
     change = first.c.fen * second.c.added + first.c.added * second.c.fen
     change = change - first.c.added * second.c.added
     source = (
