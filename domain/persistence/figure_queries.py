@@ -32,6 +32,7 @@ from domain.persistence.day_rollups import day_start, whole_days
 from domain.persistence.referral_tables import ReferralRewardRow, ReferralRow
 from domain.persistence.rollup_tables import (
     EVERY_RECHARGE,
+    CampaignFunnelRow,
     CustomerFunnelRow,
     OffersSeenRow,
     RechargeCustomerHourRow,
@@ -45,7 +46,6 @@ from domain.persistence.tables import (
     OfferClaimRow,
     OfferRow,
     OrderRow,
-    PaymentRow,
     PhoneBindingRow,
     PointsBalanceRow,
     PointsEntryRow,
@@ -76,15 +76,6 @@ def _hour_of(column: Any, dialect: str) -> Any:
 
 def _hour(key: str) -> datetime:
     return datetime.strptime(key, "%Y-%m-%d %H").replace(tzinfo=UTC)
-
-
-def _campaign_orders(campaign_id: int, statuses: tuple[str, ...] = (GRANTED,)) -> Any:
-    """Orders that took an offer of the campaign."""
-    return (
-        select(OfferClaimRow.order_id)
-        .join(OfferRow, OfferRow.id == OfferClaimRow.offer_id)
-        .where(OfferRow.campaign_id == campaign_id, OfferClaimRow.status.in_(statuses))
-    )
 
 
 class FigureQueries:
@@ -264,71 +255,35 @@ class FigureQueries:
 
     # -- funnel -------------------------------------------------------------------------------
     async def funnel(self, period: Period, campaign_id: int | None = None) -> Funnel:
-        """Customers who started in the period, and how many went on to each step. For every
-        campaign the steps from ordering on are read from the customers' funnels (their
-        recharge orders, paid and completed, all told, by when they started); for one campaign,
-        in one pass over the cohort's orders that took its offers (with their payments)."""
+        """Customers who started in the period, and how many went on to each step. The steps
+        from ordering on are read from the starters' funnels, by when they started: for every
+        campaign their recharge orders, paid and completed, all told (`CustomerFunnelRow`);
+        for one campaign those of its orders that took its offers (`CampaignFunnelRow`)."""
         cohort = and_(
             CustomerRow.registered_at >= period.start, CustomerRow.registered_at < period.end
         )
         bound = exists().where(PhoneBindingRow.customer_id == CustomerRow.id)
         saw = exists().where(OffersSeenRow.customer_id == CustomerRow.id)
+        funnels: type[CustomerFunnelRow] | type[CampaignFunnelRow] = CustomerFunnelRow
         if campaign_id is not None:
             saw = saw.where(OffersSeenRow.campaign_id == campaign_id)
+            funnels = CampaignFunnelRow
 
         def count(condition: Any) -> Any:
             return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
-        if campaign_id is None:
-            funnels = CustomerFunnelRow
-            started = await self._one(
-                select(func.count(), count(bound), count(saw))
-                .select_from(CustomerRow)
-                .where(cohort)
-            )
-            onwards = await self._one(
-                select(
-                    func.count(),
-                    count(funnels.paid_orders >= 1),
-                    count(funnels.completed >= 1),
-                    count(funnels.completed >= 2),
-                ).where(funnels.registered_at >= period.start, funnels.registered_at < period.end)
-            )
-            row = (*started, *onwards)
-            keys = ("started", "bound", "saw_offers", "ordered", "paid", "completed", "again")
-            return Funnel([FunnelStep(key, int(n)) for key, n in zip(keys, row, strict=True)])
-        orders = [
-            OrderRow.purpose == RECHARGE,
-            OrderRow.id.in_(_campaign_orders(campaign_id, ("held", GRANTED))),
-        ]
-        per_customer = (
-            select(
-                OrderRow.customer_id.label("customer_id"),
-                func.count(PaymentRow.order_id).label("paid"),
-                func.coalesce(func.sum(case((OrderRow.status == COMPLETED, 1), else_=0)), 0).label(
-                    "completed"
-                ),
-            )
-            .join(CustomerRow, CustomerRow.id == OrderRow.customer_id)
-            .outerjoin(PaymentRow, PaymentRow.order_id == OrderRow.id)
-            .where(cohort, *orders)
-            .group_by(OrderRow.customer_id)
-            .subquery()
+        started = await self._one(
+            select(func.count(), count(bound), count(saw)).select_from(CustomerRow).where(cohort)
         )
-        row = await self._one(
-            select(
-                func.count(),
-                count(bound),
-                count(saw),
-                count(per_customer.c.customer_id.is_not(None)),
-                count(per_customer.c.paid >= 1),
-                count(per_customer.c.completed >= 1),
-                count(per_customer.c.completed >= 2),
-            )
-            .select_from(CustomerRow)
-            .outerjoin(per_customer, per_customer.c.customer_id == CustomerRow.id)
-            .where(cohort)
-        )
+        onwards = select(
+            func.count(),
+            count(funnels.paid_orders >= 1),
+            count(funnels.completed >= 1),
+            count(funnels.completed >= 2),
+        ).where(funnels.registered_at >= period.start, funnels.registered_at < period.end)
+        if campaign_id is not None:
+            onwards = onwards.where(CampaignFunnelRow.campaign_id == campaign_id)
+        row = (*started, *await self._one(onwards))
         keys = ("started", "bound", "saw_offers", "ordered", "paid", "completed", "again")
         return Funnel([FunnelStep(key, int(n)) for key, n in zip(keys, row, strict=True)])
 

@@ -2,8 +2,9 @@
 batch at a time, in one transaction.
 
 A recharge writes nothing to the roll-ups itself: the database notes each change that counts
-(a recharge order made, a payment, a recharge completed) in `rollup_changes`, in the statement
-that makes it (migration 0038's triggers). `fold_rollups` then adds a batch of them to every
+(a recharge order made, a payment, a recharge completed, a claim of an order's offer made,
+released or forgotten) in `rollup_changes`, in the statement that makes it (the triggers of
+migrations 0038 and 0042). `fold_rollups` then adds a batch of them to every
 roll-up with a few set-based statements and deletes them, all in the caller's transaction:
 
 1. the fold's turn: it writes the one row of `rollup_folds`, so on PostgreSQL a concurrent
@@ -16,7 +17,9 @@ roll-up with a few set-based statements and deletes them, all in the caller's tr
    the customers' all-time rows, their hour rows, the hours of every recharge; then the links
    of the customers' hour rows (`previous_hour`, `next_hour`) recomputed where they changed,
    the customers' funnels, their day rows and the day cells (`day_rollups.day_roll_ups`),
-   and the products of their day rows' fen two by two (`day_pairs.day_pairs_folded`);
+   the products of their day rows' fen two by two (`day_pairs.day_pairs_folded`), and their
+   funnels in each campaign, worked out again for the batch's customers
+   (`campaign_funnels.campaign_funnel_roll_ups`, which the claims' changes are noted for);
 4. the marked changes deleted.
 
 A crash anywhere in between rolls all of it back: each change is counted exactly once. A
@@ -51,6 +54,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Executable
 
 from domain.orders import OrderPurpose
+from domain.persistence.campaign_funnels import campaign_funnel_roll_ups
 from domain.persistence.core import CoreConnection, Repository, insert_in
 from domain.persistence.day_pairs import day_pairs_folded
 from domain.persistence.day_rollups import day_roll_ups
@@ -102,6 +106,16 @@ _CLAIM = (
 )
 _DELETE = delete(_CHANGES).where(_FOLDING)
 _PENDING = select(_CHANGES.c.id).limit(1)
+
+
+def _batch_customers() -> Any:
+    """The customers of the orders whose changes the fold under way marked."""
+    return (
+        select(_ORDERS.c.customer_id)
+        .join(_CHANGES, _CHANGES.c.order_id == _ORDERS.c.id)
+        .where(_FOLDING)
+        .distinct()
+    )
 
 
 def _completed_rows(dialect: str) -> Subquery:
@@ -204,7 +218,11 @@ def _funnels(dialect: str) -> Any:
         .select_from(_CHANGES)
         .join(_ORDERS, _ORDERS.c.id == _CHANGES.c.order_id)
         .join(_PEOPLE, _PEOPLE.c.id == _ORDERS.c.customer_id)
-        .where(_FOLDING, _ORDERS.c.purpose == RECHARGE)
+        .where(
+            _FOLDING,
+            _CHANGES.c.kind.in_((ORDERED, PAID, COMPLETED)),
+            _ORDERS.c.purpose == RECHARGE,
+        )
         .group_by(_ORDERS.c.customer_id, _PEOPLE.c.registered_at)
     )
     columns = ["recharge_orders", "paid_orders", "completed"]
@@ -242,6 +260,7 @@ def _statements(dialect: str) -> _Statements:
             _funnels(dialect),
             *day_roll_ups(dialect, lambda: _completed_rows(dialect)),
             day_pairs_folded(dialect, lambda: _completed_rows(dialect)),
+            *campaign_funnel_roll_ups(_batch_customers),
         ),
     )
 

@@ -114,6 +114,35 @@ class CustomerFunnelRow(Base):
     )
 
 
+class CampaignFunnelRow(Base):
+    """One customer's recharge orders that hold or were granted a slot of one campaign's
+    offers (`recharge_orders`), those of them paid and those completed, with when the customer
+    started: the funnel of one campaign reads these rows by (campaign, `registered_at`)
+    instead of the orders of a period's starters. A customer has a row while one of its orders
+    takes an offer of the campaign. Worked out again from the customer's orders and claims by
+    the fold, for each customer whose orders or claims changed
+    (`campaign_funnels.campaign_funnel_roll_ups`)."""
+
+    __tablename__ = "campaign_funnels"
+
+    customer_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    registered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    recharge_orders: Mapped[int] = mapped_column(Integer)
+    paid_orders: Mapped[int] = mapped_column(Integer)
+    completed: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        # A campaign's funnel of a period's starters, from the index alone on PostgreSQL.
+        Index(
+            "ix_campaign_funnels_started",
+            "campaign_id",
+            "registered_at",
+            postgresql_include=["paid_orders", "completed"],
+        ),
+    )
+
+
 class OffersSeenRow(Base):
     """The first time a customer saw a campaign's offers (the offers screen showing it): one
     row a customer and campaign, the funnel's "saw offers" step."""
@@ -144,14 +173,17 @@ class HoldoutBucketRow(Base):
 
 # The kinds of change of an order that the roll-ups count, as `rollup_changes.kind` names them.
 ORDERED, PAID, COMPLETED = "ordered", "paid", "completed"
+# A claim of one of the order's offers made, released or forgotten: the campaigns it is in.
+CLAIM_CHANGED = "claim_changed"
 
 
 class RollupChangeRow(Base):
     """A change of an order that the roll-ups have not counted yet: a recharge order made
     (`ordered`; an order inserted completed, by an import, notes `completed` too), a payment
     of any order (`paid`: the fold counts those of recharges), a recharge order completed
-    (`completed`). Inserted by the database in the statement that makes the change (the
-    triggers of migration 0038), so no code path can change an order without it; folded into
+    (`completed`), a claim of one of its offers made, released or forgotten (`claim_changed`).
+    Inserted by the database in the statement that makes the change (the triggers of
+    migrations 0038 and 0042), so no code path can change an order without it; folded into
     the roll-ups and deleted by `rollup_fold.fold_rollups`. `folding` marks the rows of the
     fold under way (claimed in its transaction)."""
 

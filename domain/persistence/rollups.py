@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from domain.orders import OrderPurpose, OrderStatus
+from domain.persistence.campaign_funnels import backfill_campaign_funnels
 from domain.persistence.core import OnConflict, Repository
 from domain.persistence.day_pairs import backfill_pairs
 from domain.persistence.day_rollups import backfill_days
@@ -91,6 +92,7 @@ def rebuild_rollups(connection: Connection) -> None:
     backfill_days(connection)
     backfill_pairs(connection)
     backfill_funnels(connection)
+    backfill_campaign_funnels(connection)
     connection.execute(delete(_CHANGES))
 
 

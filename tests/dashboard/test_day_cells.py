@@ -91,8 +91,8 @@ async def _cells(engine: AsyncEngine) -> tuple[list[tuple[int, ...]], list[tuple
 
 _EMPTIED = (
     "TRUNCATE customers, campaigns, recharge_hours, recharge_customer_hours, recharge_customers,"
-    " recharge_customer_days, recharge_day_cells, customer_funnels, rollup_changes"
-    " RESTART IDENTITY CASCADE"
+    " recharge_customer_days, recharge_day_cells, customer_funnels, campaign_funnels,"
+    " rollup_changes RESTART IDENTITY CASCADE"
 )
 
 
