@@ -198,8 +198,9 @@ def test_the_statement_the_databases_spell_differently_is_built_in_one_place() -
     constructs: it is built in `domain/persistence/core.py` only (`OnConflict`,
     `insert_on_conflict`); every other module runs the same statements on both (migrations
     aside). The SQLite connection's dialect (`sqlite_dialect.py`, which leaves out a commit or
-    rollback with no transaction open) builds no statement: it takes the driver's dialect class
-    and the registry, nothing else."""
+    rollback with no transaction open and runs a statement in one hand-off) builds no statement:
+    it takes the driver's dialect and execution context classes and the registry, nothing
+    else."""
     persistence = ROOT / "domain" / "persistence"
     paths = [
         path
@@ -211,6 +212,7 @@ def test_the_statement_the_databases_spell_differently_is_built_in_one_place() -
     assert _dialect_names(persistence / "sqlite_dialect.py") == {
         "registry",
         "SQLiteDialect_aiosqlite",
+        "SQLiteExecutionContext_aiosqlite",
     }
 
 

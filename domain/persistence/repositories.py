@@ -426,6 +426,13 @@ def _payment_guards(purposes: tuple[str, ...]) -> tuple[ColumnElement[bool], ...
 _START_PAYMENT = StatementsByKeys(
     lambda purposes: _order_update(("payment_method", "last_cause"), *_payment_guards(purposes))
 )
+_START_PAYMENT_WITHOUT_OWN_COUPON = StatementsByKeys(
+    lambda purposes: _order_update(
+        ("payment_method", "last_cause"),
+        *_payment_guards(purposes),
+        _ORDERS.c.reward_coupon_id.is_(None),
+    )
+)
 _MOVE_EVENT = insert(_ORDER_EVENTS)
 _ORDER_SET = StatementsByKeys(
     lambda keys: (
@@ -644,10 +651,12 @@ class OrderRepository(Repository):
         method: str,
         cause: str,
         at: datetime,
+        *,
+        without_own_coupon: bool = False,
     ) -> OrderRecord | None:
         """created -> awaiting_payment by `method`, only for the owner's order, still in its
-        payment window and of one of `purposes`; recorded like any move. The order's row after
-        it, or None."""
+        payment window and of one of `purposes` (with `without_own_coupon`: holding no coupon
+        of the customer's own); recorded like any move. The order's row after it, or None."""
         core = await self._core()
         params = {
             "order_id": order_id,
@@ -658,7 +667,8 @@ class OrderRepository(Repository):
             "v_payment_method": method,
             "v_last_cause": cause,
         }
-        return _order(await core.row(_START_PAYMENT(purposes), **params))
+        statements = _START_PAYMENT_WITHOUT_OWN_COUPON if without_own_coupon else _START_PAYMENT
+        return _order(await core.row(statements(purposes), **params))
 
     async def record(
         self, order_id: int, from_status: str | None, to_status: str, cause: str, at: datetime

@@ -657,9 +657,12 @@ class OrderRepository(OrderReader, Protocol):
         method: str,
         cause: str,
         at: datetime,
+        *,
+        without_own_coupon: bool = False,
     ) -> OrderRecord | None:
         """created -> awaiting_payment by `method`, only for `owner`'s order, in its payment
-        window and of one of `purposes`."""
+        window and of one of `purposes`; with `without_own_coupon`, only if the order holds no
+        coupon of the customer's own (`reward_coupon_id`)."""
 
     async def record(
         self, order_id: int, from_status: str | None, to_status: str, cause: str, at: datetime

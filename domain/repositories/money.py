@@ -462,8 +462,12 @@ class MoneyUnitOfWork(UnitOfWork, Protocol):
 
 
 class MoneyUnitOfWorkFactory(Protocol):
-    """Makes a fresh money unit of work for each use case; `read()` for one that only reads."""
+    """Makes a fresh money unit of work for each use case; `read()` for one that only reads,
+    `single_statement()` for one that writes with exactly one statement (it commits by itself,
+    so two would not be one transaction)."""
 
     def __call__(self) -> MoneyUnitOfWork: ...
 
     def read(self) -> MoneyUnitOfWork: ...
+
+    def single_statement(self) -> MoneyUnitOfWork: ...

@@ -325,6 +325,22 @@ class PaymentService(OrderSteps):
         check_transition(S.CREATED, S.AWAITING_PAYMENT)
         purposes = [p.value for p in OrderPurpose if method in self.methods_for(p)]
         if purposes:
+            # An order holding no coupon of the customer's own starts by one conditional write
+            # that commits by itself: no BEGIN and COMMIT around it (two round trips to
+            # PostgreSQL, two hand-offs on SQLite). Any other goes on below.
+            async with self._uow.single_statement() as uow:
+                started = await uow.orders.start_payment(
+                    order_id,
+                    customer_id,
+                    purposes,
+                    method.value,
+                    f"pay by {method}",
+                    self._clock(),
+                    without_own_coupon=True,
+                )
+                await uow.commit()
+            if started is not None:
+                return order_of(started)
             async with self._uow() as uow:  # before any money moves
                 started = await uow.orders.start_payment(
                     order_id, customer_id, purposes, method.value, f"pay by {method}", self._clock()

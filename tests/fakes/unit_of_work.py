@@ -601,6 +601,8 @@ class FakeOrderRepository(_Repository):
         method: str,
         cause: str,
         at: datetime,
+        *,
+        without_own_coupon: bool = False,
     ) -> OrderRecord | None:
         order = self._t.orders.get(order_id)
         if (
@@ -608,6 +610,7 @@ class FakeOrderRepository(_Repository):
             or order.customer_id != owner
             or order.expires_at <= at
             or order.purpose not in set(purposes)
+            or (without_own_coupon and order.reward_coupon_id is not None)
         ):
             return None
         return await self.move(
