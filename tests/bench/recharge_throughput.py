@@ -62,7 +62,7 @@ from domain.customers import TelegramProfile
 from domain.integrations.sandbox import SandboxGateway, SandboxMode, SandboxPayments
 from domain.money import Money
 from domain.orders import OrderPurpose, OrderStatus, PaymentMethod, RechargeLimits
-from domain.persistence.database import create_engine
+from domain.persistence.database import NO_TRANSACTION, create_engine
 from domain.persistence.migrate import upgrade
 from domain.persistence.rollup_tables import EVERY_RECHARGE, RechargeHourRow
 from domain.persistence.tables import (
@@ -422,8 +422,8 @@ class SqlCounter:
         sync = engine.sync_engine
         event.listen(sync, "before_cursor_execute", self._before)
         event.listen(sync, "after_cursor_execute", self._after)
-        event.listen(sync, "begin", self._event("begin"))
-        event.listen(sync, "commit", self._event("commit"))
+        event.listen(sync, "begin", self._transaction_event("begin"))
+        event.listen(sync, "commit", self._transaction_event("commit"))
         event.listen(sync, "rollback", self._event("rollback"))
         event.listen(sync.pool, "checkout", self._event("pool checkout"))
         event.listen(sync.pool, "connect", self._event("new connection"))
@@ -431,6 +431,16 @@ class SqlCounter:
     def _event(self, name: str) -> Callable[..., None]:
         def count(*_args: Any) -> None:
             if self.enabled:
+                self.events[name] += 1
+
+        return count
+
+    def _transaction_event(self, name: str) -> Callable[..., None]:
+        """Counted only on a connection that opens a transaction: a unit of work that reads,
+        or writes one statement, sends no BEGIN and no COMMIT (`NO_TRANSACTION`)."""
+
+        def count(connection: Any) -> None:
+            if self.enabled and not connection.get_execution_options().get(NO_TRANSACTION):
                 self.events[name] += 1
 
         return count
