@@ -27,7 +27,7 @@ from handlers.features.broadcasts import push_reply
 from handlers.i18n import texts
 from handlers.outbound import SettlingNotifier
 from scheduler.outbox import claim_whole, send_due
-from scheduler.reminders import SchedulerLease
+from scheduler.reminders import SchedulerLease, may_take_over
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ async def deliver_broadcasts(
     """Send every queued push of the broadcasts being sent; returns how many were sent."""
     sent = 0
     while lease is None or await lease.held():
-        claimed = await _claim(services, batch)
+        claimed = await _claim(services, batch, may_take_over(lease))
         if not claimed.taken:
             break
         if claimed.due:
@@ -125,10 +125,11 @@ def _renderer(services: Services) -> Callable[[DuePush], Reply]:
     return render
 
 
-async def _claim(services: Services, batch: int) -> Claimed:
+async def _claim(services: Services, batch: int, take_over: bool) -> Claimed:
     """Claim queued pushes; cancelled meanwhile, the claim is given back whole."""
     outbox = services.broadcasts
-    return await claim_whole(outbox, outbox.claim_due(batch), lambda claimed: claimed.due)
+    claim = outbox.claim_due(batch, take_over=take_over)
+    return await claim_whole(outbox, claim, lambda claimed: claimed.due)
 
 
 async def _send(

@@ -17,6 +17,7 @@ from handlers.contract import Delivery, DeliveryStatus
 from handlers.features.digest import digest_reply
 from handlers.i18n import texts
 from handlers.outbound import SettlingNotifier, finish_even_if_cancelled
+from scheduler.reminders import SchedulerLease, may_take_over
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,15 @@ class DigestSchedule:
 
 
 async def send_daily_digest(
-    services: Services, outbox: SettlingNotifier, staff_chat_id: int, schedule: DigestSchedule
+    services: Services,
+    outbox: SettlingNotifier,
+    staff_chat_id: int,
+    schedule: DigestSchedule,
+    lease: SchedulerLease | None = None,
 ) -> bool:
     """Send yesterday's digest if its time has come and nobody sent it yet; True when this
-    sweep delivered it."""
+    sweep delivered it. Another sender's lapsed claim is taken over only once `lease` (when
+    given) is settled."""
     digests = services.digests
     records = services.pending_records
     await records.flush()  # what was kept while the database was away, first
@@ -41,7 +47,7 @@ async def send_daily_digest(
     if day is None:
         return False
     key = ("the daily digest of", day)
-    if records.pending(key) or not await digests.claim(day):
+    if records.pending(key) or not await digests.claim(day, take_over=may_take_over(lease)):
         return False  # sent (its record waits for the database), or another sender's
     settled = False
 

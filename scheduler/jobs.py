@@ -28,7 +28,7 @@ from scheduler.broadcasts import sweep_broadcasts
 from scheduler.digest import DigestSchedule, send_daily_digest
 from scheduler.notify import send_claimed, tell_customer
 from scheduler.referrals import sweep_referrals
-from scheduler.reminders import SchedulerLease, sweep_reminders
+from scheduler.reminders import SchedulerLease, may_take_over, sweep_reminders
 from scheduler.risk import sweep_risk
 from scheduler.support import StaffChat, relay_support, sweep_support_sla
 
@@ -81,21 +81,24 @@ async def fold_rollups(services: Services) -> int:
     return await services.figures.fold()
 
 
-async def sweep_orders(services: Services, notifier: Notifier) -> int:
+async def sweep_orders(
+    services: Services, notifier: Notifier, lease: SchedulerLease | None = None
+) -> int:
     """Expire unpaid orders, carry paid ones on, and tell customers how theirs ended.
 
     Returns how many customers were told. Each outcome is claimed before it is sent, so two
     sweeps never send it twice, and marked told only once it was delivered; one that could
     not be is released to try again, and one whose sender stopped midway is sent again when
-    its claim lapses.
+    its claim lapses, once the `lease` (when given) is `settled`.
     """
     expired = await services.fulfilment.expire_due()
     moved = await services.paying.recover()
     if expired or moved:
         log.info("orders: %d expired, %d moved on", len(expired), len(moved))
+    take_over = may_take_over(lease)
     told = 0
-    for order in await services.outcomes.unnotified_outcomes():
-        if not await services.outcomes.claim_outcome(order.id):
+    for order in await services.outcomes.unnotified_outcomes(take_over=take_over):
+        if not await services.outcomes.claim_outcome(order.id, take_over=take_over):
             continue  # another sweep or the customer's own turn is telling them
         try:
             customer = await services.customers.get(order.customer_id)
@@ -232,7 +235,7 @@ def build_scheduler(
         leased(sweep_orders),
         "interval",
         seconds=schedule.order_sweep_seconds,
-        args=(services, notifier),
+        args=(services, notifier, held),
         id="sweep_orders",
         next_run_time=datetime.now(UTC),
         **common,
@@ -273,7 +276,7 @@ def build_scheduler(
         leased(relay_support),
         "interval",
         seconds=schedule.support_relay_seconds,
-        args=(services, notifier, schedule.staff_chat),
+        args=(services, notifier, schedule.staff_chat, held),
         id="relay_support",
         next_run_time=datetime.now(UTC),
         **common,
@@ -320,7 +323,7 @@ def build_scheduler(
                 leased(send_daily_digest),
                 "interval",
                 seconds=schedule.digest_sweep_seconds,
-                args=(services, outbox, staff_chat_id, schedule.digest),
+                args=(services, outbox, staff_chat_id, schedule.digest, held),
                 id="send_daily_digest",
                 next_run_time=datetime.now(UTC),
                 **common,

@@ -36,6 +36,7 @@ from handlers.contract import Delivery, DeliveryStatus, MessageEditor, Notifier,
 from handlers.features.staff_desk import card_reply
 from handlers.i18n import Texts, texts
 from handlers.support_views import category_name, customer_reply, staff_note, staff_texts
+from scheduler.reminders import SchedulerLease, may_take_over
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +49,21 @@ class StaffChat:
     is_forum: bool = False
 
 
-async def relay_support(services: Services, notifier: Notifier, staff: StaffChat) -> int:
-    """Deliver what is waiting; returns how many messages were sent."""
+async def relay_support(
+    services: Services,
+    notifier: Notifier,
+    staff: StaffChat,
+    lease: SchedulerLease | None = None,
+) -> int:
+    """Deliver what is waiting; returns how many messages were sent. A message whose sender's
+    claim went stale is taken over only once `lease` (when given) is settled."""
+    take_over = may_take_over(lease)
     await services.pending_records.flush()  # what was kept while the database was away, first
     await _open_topics(services, notifier, staff)
     # (ticket, where its messages go) held back this sweep: later ones to the same place wait.
     held: set[tuple[int, Destination, int | None]] = set()
     sent = 0
-    pending = await services.support.pending()
+    pending = await services.support.pending(take_over=take_over)
     # Of several refreshes of one card waiting, the last one is enough (it shows the state now).
     last_refresh = {o.ticket.id: o.id for o in pending if o.kind is MessageKind.REFRESH}
     for out in pending:
@@ -71,14 +79,17 @@ async def relay_support(services: Services, notifier: Notifier, staff: StaffChat
                 await services.support.delivered(out.id, None, None)
             continue
         if out.kind is MessageKind.REFRESH:
-            if not await _refresh_card(services, notifier, out, last_refresh[ticket.id]):
+            refreshed = await _refresh_card(
+                services, notifier, out, last_refresh[ticket.id], take_over
+            )
+            if not refreshed:
                 held.add(lane)
             continue
         chat_id = await _destination(services, out, staff)
         if chat_id is None:
             held.add(lane)
             continue
-        if not await services.support.claim(out.id):
+        if not await services.support.claim(out.id, take_over=take_over):
             continue
         reply = await _reply(services, out, staff)
         if reply is None:  # the customer erased their data: nobody to tell
@@ -125,10 +136,12 @@ async def sweep_support_sla(services: Services) -> tuple[int, int]:
     return len(raised), closed
 
 
-async def _refresh_card(services: Services, notifier: Notifier, out: Outgoing, last: int) -> bool:
+async def _refresh_card(
+    services: Services, notifier: Notifier, out: Outgoing, last: int, take_over: bool
+) -> bool:
     """Edit the ticket's card in the staff chat to show its state now; False when it should be
     tried again (the ticket's later messages wait)."""
-    if not await services.support.claim(out.id):
+    if not await services.support.claim(out.id, take_over=take_over):
         return True
     card_at = await services.support.card_message(out.ticket.id)
     if out.id != last or card_at is None or not isinstance(notifier, MessageEditor):

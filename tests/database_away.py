@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from domain.persistence.unit_of_work import UnitOfWork
 from handlers.contract import Delivery, Notifier, Reply
+from handlers.outbound import Settle, SettlingNotifier
 
 
 def refused() -> OperationalError:
@@ -50,3 +51,20 @@ class LostWithTheAnswer:
         delivery = await self.port.send(chat_id, reply)
         self.database.down = True
         return delivery
+
+
+@dataclass
+class LostBeforeTheRecord:
+    """A delivery port that records what it sent (`settle`), the database lost the moment
+    Telegram answered: before the record is written."""
+
+    port: SettlingNotifier
+    database: DatabaseAway
+
+    async def send(self, chat_id: int, reply: Reply, *, settle: Settle | None = None) -> Delivery:
+        async def away_then_settle(delivery: Delivery) -> None:
+            self.database.down = True
+            if settle is not None:
+                await settle(delivery)
+
+        return await self.port.send(chat_id, reply, settle=away_then_settle)

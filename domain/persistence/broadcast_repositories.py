@@ -485,7 +485,12 @@ class BroadcastRepository:
 
     # -- sending ------------------------------------------------------------------------------
     async def claim(
-        self, broadcast_ids: Sequence[int], now: datetime, until: datetime, limit: int
+        self,
+        broadcast_ids: Sequence[int],
+        now: datetime,
+        until: datetime,
+        limit: int,
+        lapsed_by: datetime | None = None,
     ) -> list[BroadcastOutboxRow]:
         """Take up to `limit` pushes of the broadcasts for sending until `until`: ones whose
         sender's claim lapsed (it was killed midway) first, then planned ones. One conditional
@@ -494,7 +499,9 @@ class BroadcastRepository:
             return []
         mine = BroadcastOutboxRow.broadcast_id.in_(list(broadcast_ids))
         lapsed = and_(
-            mine, BroadcastOutboxRow.status == SENDING, BroadcastOutboxRow.claimed_until < now
+            mine,
+            BroadcastOutboxRow.status == SENDING,
+            BroadcastOutboxRow.claimed_until < (now if lapsed_by is None else lapsed_by),
         )
         rows = await self._claim(lapsed, until, limit)
         if len(rows) < limit:

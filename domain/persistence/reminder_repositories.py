@@ -174,14 +174,17 @@ class ReminderRepository:
 
     # -- sending ------------------------------------------------------------------------------
     async def claim_due(
-        self, now: datetime, until: datetime, limit: int
+        self, now: datetime, until: datetime, limit: int, lapsed_by: datetime | None = None
     ) -> list[ReminderOutboxRow]:
         """Take up to `limit` due reminders for sending until `until`: ones whose sender's claim
         lapsed (it was killed midway) first, then planned ones that are due.
 
         Two conditions, one after the other, each answered in order by the (status, due_at)
         index: one query with both would sort every due row to take the first few."""
-        lapsed = and_(ReminderOutboxRow.status == SENDING, ReminderOutboxRow.claimed_until < now)
+        lapsed = and_(
+            ReminderOutboxRow.status == SENDING,
+            ReminderOutboxRow.claimed_until < (now if lapsed_by is None else lapsed_by),
+        )
         rows = await self._claim(lapsed, until, limit)
         if len(rows) < limit:
             due = and_(ReminderOutboxRow.status == PLANNED, ReminderOutboxRow.due_at <= now)

@@ -214,10 +214,16 @@ class BroadcastRepository(Protocol):
 
     # -- sending
     async def claim(
-        self, broadcast_ids: Sequence[int], now: datetime, until: datetime, limit: int
+        self,
+        broadcast_ids: Sequence[int],
+        now: datetime,
+        until: datetime,
+        limit: int,
+        lapsed_by: datetime | None = None,
     ) -> Sequence[PushView]:
-        """Take up to `limit` pushes of the broadcasts for sending until `until` (lapsed claims
-        first, then planned ones due), by id. Two senders never take the same push."""
+        """Take up to `limit` pushes of the broadcasts for sending until `until` (claims lapsed
+        by `lapsed_by`, `now` when None, first, then planned ones due), by id. Two senders
+        never take the same push."""
 
     async def defer(self, outbox_id: int, until: datetime) -> None:
         """A claimed push back to planned, not to be sent before `until`."""

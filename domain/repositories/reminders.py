@@ -135,10 +135,11 @@ class ReminderRepository(Protocol):
         `subscribed_by`, when given), rows already planned untouched; how many were added."""
 
     async def claim_due(
-        self, now: datetime, until: datetime, limit: int
+        self, now: datetime, until: datetime, limit: int, lapsed_by: datetime | None = None
     ) -> Sequence[ReminderOutboxView]:
-        """Take up to `limit` reminders for sending until `until`: lapsed claims first, then
-        planned ones that are due; by due time. Two senders never take the same one."""
+        """Take up to `limit` reminders for sending until `until`: claims lapsed by `lapsed_by`
+        (`now` when None) first, then planned ones that are due; by due time. Two senders
+        never take the same one."""
 
     async def settle(
         self,

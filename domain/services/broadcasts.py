@@ -55,6 +55,7 @@ from domain.repositories.broadcasts import (
     PushView,
 )
 from domain.services.loyalty import campaign_of, held_out
+from domain.services.pending_records import lapsed_by
 
 
 @dataclass(frozen=True)
@@ -596,16 +597,18 @@ class BroadcastService:
     def in_quiet_hours(self, now: datetime) -> bool:
         return self.config.quiet_hours.end_after(now, self.zone) != now
 
-    async def claim_due(self, limit: int) -> Claimed:
+    async def claim_due(self, limit: int, *, take_over: bool = True) -> Claimed:
         """Take up to `limit` pushes for sending, each checked again now: one to a customer who
         turned pushes off, blocked the bot or was erased, past the day's frequency cap, or about
         an offer they took or that sold out or ended, is skipped with its reason. One to a
-        customer in their quiet hours (in their own time zone) waits for their end."""
+        customer in their quiet hours (in their own time zone) waits for their end. Pushes
+        whose sender's claim lapsed are taken over only with `take_over`."""
         now = self._clock()
         until = now + timedelta(seconds=self.config.claim_seconds)
+        lapsed = lapsed_by(now, take_over)
         async with self._uow() as uow:
             broadcasts = {row.id: row for row in await uow.broadcasts.due(now)}
-            rows = await uow.broadcasts.claim(list(broadcasts), now, until, limit)
+            rows = await uow.broadcasts.claim(list(broadcasts), now, until, limit, lapsed)
             if not rows:
                 await uow.commit()
                 return Claimed([], 0)

@@ -14,7 +14,7 @@ from domain.orders import (
 )
 from domain.repositories.money import MoneyUnitOfWorkFactory
 from domain.services.loyalty import LoyaltyService
-from domain.services.pending_records import PendingRecords
+from domain.services.pending_records import PendingRecords, lapsed_by
 from domain.services.recharge import (
     OUTCOME_CLAIM,
     OrderSteps,
@@ -41,28 +41,34 @@ class OutcomeService(OrderSteps):
         # What this process sent and could not yet record (the database went away meanwhile).
         self.records = PendingRecords()
 
-    async def unnotified_outcomes(self, limit: int = 100) -> list[Order]:
+    async def unnotified_outcomes(self, limit: int = 100, *, take_over: bool = True) -> list[Order]:
         """Orders that reached their end while nobody was told (the customer had left, or a
-        message could not be delivered), and that nobody is telling now. What this process
-        sent but could not record is recorded first (raising while the database is away), so
-        it is never among them."""
+        message could not be delivered), and that nobody is telling now; those whose claim
+        lapsed only with `take_over` (see `claim_outcome`). What this process sent but could
+        not record is recorded first (raising while the database is away), so it is never
+        among them."""
         await self.records.flush()
         finals = [S.COMPLETED.value, S.REFUNDED.value]
+        lapsed = lapsed_by(self._clock(), take_over)
         async with self._uow.read() as uow:
-            ids = await uow.orders.unnotified(finals, limit, self._clock())
+            ids = await uow.orders.unnotified(finals, limit, lapsed)
         return [await self.get(order_id) for order_id in ids]
 
-    async def claim_outcome(self, order_id: int) -> bool:
+    async def claim_outcome(self, order_id: int, *, take_over: bool = True) -> bool:
         """True for the one caller that tells the customer how the order ended, now; it then
         says `outcome_told` once the message was delivered, or `release_outcome`. A caller
-        that stops in between loses its claim after `OUTCOME_CLAIM`: the sweep tells then.
+        that stops in between loses its claim after `OUTCOME_CLAIM`: the sweep tells then,
+        taking the lapsed claim over only with `take_over` (a sweep just back in touch with
+        the database gives the claim's holder, if it lives, the time to write its record).
         Never True while this process holds a record of the receipt sent that the database
         has not taken yet."""
         if self.records.pending(_receipt(order_id)):
             return False
         now = self._clock()
         async with self._uow() as uow:
-            claimed = await uow.orders.claim_outcome(order_id, now, now + OUTCOME_CLAIM)
+            claimed = await uow.orders.claim_outcome(
+                order_id, lapsed_by(now, take_over), now + OUTCOME_CLAIM
+            )
             await uow.commit()
             return claimed
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable
+from datetime import UTC, datetime, timedelta
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,20 @@ Sleep = Callable[[float], Awaitable[None]]
 
 FIRST_DELAY = 0.1
 MAX_DELAY = 1.0
+# A living process writes what it kept within about MAX_DELAY of the database answering again.
+# A claim of another process that lapsed meanwhile is taken over only by a process that has been
+# in touch with the database for this long without a break (ten times as long: a database just
+# back may be slow to answer every process at once).
+WRITTEN_WITHIN = timedelta(seconds=10 * MAX_DELAY)
+# Before any claim was made: a claim "lapsed by" this moment is none.
+_NO_CLAIM = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def lapsed_by(now: datetime, take_over: bool) -> datetime:
+    """The moment by which a claim must have lapsed to be taken from the process that held it:
+    `now`; or, for a sweep that may not take over lapsed claims yet (it has not been in touch
+    with the database for `WRITTEN_WITHIN`), never: only what nobody claimed is taken."""
+    return now if take_over else _NO_CLAIM
 
 
 class PendingRecords:
@@ -117,4 +132,4 @@ class PendingRecords:
             )
 
 
-__all__ = ["PendingRecords"]
+__all__ = ["WRITTEN_WITHIN", "PendingRecords", "lapsed_by"]

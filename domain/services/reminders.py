@@ -43,6 +43,7 @@ from domain.repositories.reminders import (
     ReminderUnitOfWorkFactory,
 )
 from domain.services.loyalty import campaign_of
+from domain.services.pending_records import lapsed_by
 
 SCHEDULER_LEASE = "scheduler"
 
@@ -307,16 +308,17 @@ class ReminderService:
         return planned
 
     # -- sending ------------------------------------------------------------------------------
-    async def claim_due(self, limit: int) -> list[DueReminder]:
+    async def claim_due(self, limit: int, *, take_over: bool = True) -> list[DueReminder]:
         """Take up to `limit` due reminders for sending, each checked again now: a reminder to
         a customer who claimed the deal, unsubscribed, blocked the bot or was erased, for a deal
         sold out or over, or overtaken by the next one, is skipped with its reason; one that
-        falls in quiet hours now waits for their end."""
+        falls in quiet hours now waits for their end. Reminders whose sender's claim lapsed are
+        taken over only with `take_over`."""
         now = self._clock()
         until = now + timedelta(seconds=self.config.claim_seconds)
         async with self._uow() as uow:
             reminders = uow.reminders
-            rows = await reminders.claim_due(now, until, limit)
+            rows = await reminders.claim_due(now, until, limit, lapsed_by(now, take_over))
             if not rows:
                 await uow.commit()
                 return []

@@ -10,6 +10,7 @@ from domain.clock import Clock, utc_now
 from domain.figures import DailyDigest, Period
 from domain.repositories import UnitOfWorkFactory
 from domain.services.dashboard_figures import DashboardFigures
+from domain.services.pending_records import lapsed_by
 
 # A sender that stopped midway leaves the day's digest to the next one after this long.
 CLAIM_FOR = timedelta(minutes=5)
@@ -40,11 +41,13 @@ class StaffDigests:
             return None
         return local.date() - timedelta(days=1)
 
-    async def claim(self, day: date) -> bool:
-        """Take the day's digest to send: True for one sender, while it is not sent yet."""
+    async def claim(self, day: date, *, take_over: bool = True) -> bool:
+        """Take the day's digest to send: True for one sender, while it is not sent yet. A
+        lapsed claim of another sender is taken over only with `take_over`."""
         now = self._clock()
+        lapsed = lapsed_by(now, take_over)
         async with self._uow() as uow:
-            taken = await uow.staff_digests.claim(day.isoformat(), now, now + CLAIM_FOR)
+            taken = await uow.staff_digests.claim(day.isoformat(), lapsed, now + CLAIM_FOR)
             await uow.commit()
         return taken
 

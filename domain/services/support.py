@@ -28,6 +28,7 @@ from domain.repositories import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from domain.services.pending_records import lapsed_by
 from domain.tickets import (
     ACTIVE,
     Category,
@@ -569,8 +570,10 @@ class SupportService:
             await uow.commit()
         return done
 
-    async def pending(self, limit: int = 100) -> list[Outgoing]:
-        stale = self._clock() - self.config.stale_claim
+    async def pending(self, limit: int = 100, *, take_over: bool = True) -> list[Outgoing]:
+        """Messages waiting to be sent: never claimed, given back, or (with `take_over`) whose
+        sender's claim went stale."""
+        stale = lapsed_by(self._clock(), take_over) - self.config.stale_claim
         async with self._uow.read() as uow:
             repo = uow.support
             rows = await repo.pending(stale, limit)
@@ -591,11 +594,13 @@ class SupportService:
                 )
             return found
 
-    async def claim(self, message_id: int) -> bool:
-        """True once per delivery attempt: the caller that gets True sends the message."""
+    async def claim(self, message_id: int, *, take_over: bool = True) -> bool:
+        """True once per delivery attempt: the caller that gets True sends the message. A
+        stale claim of another sender is taken over only with `take_over`."""
         now = self._clock()
+        stale = lapsed_by(now, take_over) - self.config.stale_claim
         async with self._uow() as uow:
-            claimed = await uow.support.claim(message_id, now, now - self.config.stale_claim)
+            claimed = await uow.support.claim(message_id, now, stale)
             await uow.commit()
         return claimed
 

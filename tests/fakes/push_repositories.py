@@ -308,12 +308,15 @@ class FakeReminderRepository(_Repository):
             taken.append(claimed)
         return taken
 
-    async def claim_due(self, now: datetime, until: datetime, limit: int) -> list[FakeReminder]:
+    async def claim_due(
+        self, now: datetime, until: datetime, limit: int, lapsed_by: datetime | None = None
+    ) -> list[FakeReminder]:
         rows = self._t.reminder_outbox.values()
+        by = now if lapsed_by is None else lapsed_by
         lapsed = [
             r
             for r in rows
-            if r.status == SENDING and r.claimed_until is not None and r.claimed_until < now
+            if r.status == SENDING and r.claimed_until is not None and r.claimed_until < by
         ]
         taken = self._take(lapsed, until, limit)
         if len(taken) < limit:
@@ -706,10 +709,16 @@ class FakeBroadcastRepository(_Repository):
         ]
 
     async def claim(
-        self, broadcast_ids: Sequence[int], now: datetime, until: datetime, limit: int
+        self,
+        broadcast_ids: Sequence[int],
+        now: datetime,
+        until: datetime,
+        limit: int,
+        lapsed_by: datetime | None = None,
     ) -> list[FakePush]:
         mine = set(broadcast_ids)
-        lapsed = [p for p in self._lapsed(SENDING, now) if p.broadcast_id in mine]
+        by = now if lapsed_by is None else lapsed_by
+        lapsed = [p for p in self._lapsed(SENDING, by) if p.broadcast_id in mine]
         taken = self._take(lapsed, until, limit, SENDING, True)
         if len(taken) < limit:
             planned = [

@@ -9,7 +9,6 @@ answers (`tests.database_away`), as a server restarting or a network cut does.""
 from __future__ import annotations
 
 from contextlib import suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,8 +19,6 @@ from bot.assembly import build_app
 from domain.customers import TelegramProfile
 from domain.services.staff_digest import CLAIM_FOR
 from domain.tickets import Category
-from handlers.contract import Delivery, Reply
-from handlers.outbound import Settle
 from scheduler.digest import send_daily_digest
 from scheduler.jobs import sweep_points
 from scheduler.referrals import sweep_referrals
@@ -32,7 +29,7 @@ from tests.dashboard.test_digest import AT_NINE, utc
 from tests.dashboard.test_digest import Clock as DigestClock
 from tests.dashboard.test_digest import StaffChat as DigestChat
 from tests.dashboard.test_digest import _services as digest_services
-from tests.database_away import DatabaseAway, LostWithTheAnswer
+from tests.database_away import DatabaseAway, LostBeforeTheRecord, LostWithTheAnswer
 from tests.fakes.clock import ManualClock
 from tests.handlers.chat import Chat
 from tests.integration.test_referrals import STAFF_CHAT, Outbox, World
@@ -156,22 +153,6 @@ async def test_a_ticket_card_sent_as_the_database_went_away_is_not_sent_again(
         await app.close()
 
 
-@dataclass
-class AwayOnSettle:
-    """The delivery port, the database lost the moment Telegram answered (before the record)."""
-
-    chat: DigestChat
-    database: DatabaseAway
-
-    async def send(self, chat_id: int, reply: Reply, *, settle: Settle | None = None) -> Delivery:
-        async def away_then_settle(delivery: Delivery) -> None:
-            self.database.down = True
-            if settle is not None:
-                await settle(delivery)
-
-        return await self.chat.send(chat_id, reply, settle=away_then_settle)
-
-
 async def test_a_daily_digest_sent_as_the_database_went_away_is_not_sent_again(
     engine: AsyncEngine, database: DatabaseAway
 ) -> None:
@@ -179,7 +160,7 @@ async def test_a_daily_digest_sent_as_the_database_went_away_is_not_sent_again(
     services = digest_services(engine, clock)
     chat = DigestChat()
     with suppress(OperationalError):
-        await send_daily_digest(services, AwayOnSettle(chat, database), -100, AT_NINE)
+        await send_daily_digest(services, LostBeforeTheRecord(chat, database), -100, AT_NINE)
     assert len(chat.sent) == 1
     clock.now += CLAIM_FOR + timedelta(minutes=1)  # the outage outlasts the claim
     database.down = False

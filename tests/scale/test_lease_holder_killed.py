@@ -1,11 +1,13 @@
 """The process holding the scheduler lease is killed with SIGKILL while it sends reminders, on
 PostgreSQL: no other process sends while the lease is still the dead holder's, another takes
-the sweeps over once the lease has lapsed, and every reminder reaches its customer once."""
+the sweeps over once the lease has lapsed (and the dead holder's lapsed claims once it has held
+the lease for its take-over time), and every reminder reaches its customer once."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 
@@ -19,6 +21,7 @@ pytestmark = [needs_postgres(), pytest.mark.postgres, pytest.mark.timeout(60)]
 
 CUSTOMERS = range(9201, 9209)
 LEASE_SECONDS = 2.0
+TAKE_OVER_AFTER = 0.5
 
 
 async def test_a_killed_lease_holders_sweeps_are_taken_over_and_nothing_is_sent_twice(
@@ -43,7 +46,12 @@ async def test_a_killed_lease_holders_sweeps_are_taken_over_and_nothing_is_sent_
                 lease_seconds=LEASE_SECONDS,
             )
             killed_at = time.monotonic()
-            successor = SchedulerLease(app.services, LEASE_SECONDS, holder="successor")
+            successor = SchedulerLease(
+                app.services,
+                LEASE_SECONDS,
+                holder="successor",
+                take_over_after=timedelta(seconds=TAKE_OVER_AFTER),
+            )
             assert not await successor.held()  # still the dead holder's
             assert await deliver_reminders(app.services, app.delivery, successor) == 0
 
@@ -57,6 +65,7 @@ async def test_a_killed_lease_holders_sweeps_are_taken_over_and_nothing_is_sent_
     delivered = Counter(n for n in CUSTOMERS for _ in api.messages_to(n))
     assert delivered == {n: 1 for n in CUSTOMERS}
     assert (progress.sent, progress.pending, progress.failed) == (len(CUSTOMERS), 0, 0)
-    # Within the lease time (and the successor's tenth-of-a-second rounds) of the kill.
-    assert taken_over_after < LEASE_SECONDS + 1.5
+    # Within the lease time and the take-over time (and the successor's tenth-of-a-second
+    # rounds) of the kill.
+    assert taken_over_after < LEASE_SECONDS + TAKE_OVER_AFTER + 1.5
     assert api.too_many_requests == 0
