@@ -13,6 +13,7 @@ from contextvars import ContextVar
 from functools import cached_property
 from types import TracebackType
 
+from sqlalchemy import text
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -71,10 +72,25 @@ def in_unit_of_work() -> bool:
     return _open_unit.get() is not None
 
 
+# PostgreSQL settings of a report's transaction (`UnitOfWorkFactory.report`), set for that
+# transaction only. A statement asyncpg prepared is planned for its own values only for its first
+# five runs; from then on PostgreSQL may keep one generic plan for any values, and on the roll-ups
+# of a million orders the generic plans of the hold-out page's sums took it from 230 to 390 ms
+# (`tests/bench/dashboard_queries.py`). JIT compiling plans with a high estimated cost spent up to
+# hundreds of milliseconds on statements that run in tens.
+REPORT_SETTINGS = text(
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
+    " set_config('jit', 'off', true)"
+)
+
+
 class UnitOfWork:
-    def __init__(self, bind: AsyncEngine, writers: asyncio.Lock | None = None) -> None:
+    def __init__(
+        self, bind: AsyncEngine, writers: asyncio.Lock | None = None, *, report: bool = False
+    ) -> None:
         self._bind = bind
         self._writers = writers
+        self._report = report
         self._session: AsyncSession | None = None
         self._connection: AsyncConnection | None = None  # opened when Core came first
         self._core: CoreConnection | None = None
@@ -87,6 +103,13 @@ class UnitOfWork:
         if self._writers is not None:
             await self._writers.acquire()
         self._token = _open_unit.set(self)
+        if self._report:
+            try:
+                connection = self._connection = await self._bind.connect()
+                await connection.execute(REPORT_SETTINGS)
+            except BaseException as exc:
+                await self.__aexit__(type(exc), exc, exc.__traceback__)
+                raise
         return self
 
     async def __aexit__(
@@ -135,7 +158,9 @@ class UnitOfWork:
             if self._session is not None:
                 connection = await self._session.connection()
             else:
-                connection = self._connection = await self._bind.connect()
+                if self._connection is None:
+                    self._connection = await self._bind.connect()
+                connection = self._connection
             self._core = CoreConnection(connection)
         return self._core
 
@@ -318,6 +343,15 @@ class UnitOfWorkFactory:
     def read(self) -> UnitOfWork:
         """A unit of work that never writes: on SQLite it does not wait for the write lock."""
         return UnitOfWork(self._autocommit_engine)
+
+    def report(self) -> UnitOfWork:
+        """A unit of work that only reads figures summed over many rows (the dashboard's pages).
+        On PostgreSQL its statements run in one transaction that plans each for its own values
+        and compiles none (`REPORT_SETTINGS`: two settings for that transaction only); on SQLite
+        it is `read()`."""
+        if self._engine.dialect.name != "postgresql":
+            return self.read()
+        return UnitOfWork(self._engine, report=True)
 
     def single_statement(self) -> UnitOfWork:
         """A unit of work that writes with one statement and nothing else (an upsert): the

@@ -885,12 +885,15 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    """A fresh unit of work per use case; `read()` for one that only reads,
-    `single_statement()` for one that writes with exactly one statement (it commits by
-    itself, so two would not be one transaction)."""
+    """A fresh unit of work per use case; `read()` for one that only reads, `report()` for one
+    that only reads figures summed over many rows (a dashboard page), `single_statement()` for
+    one that writes with exactly one statement (it commits by itself, so two would not be one
+    transaction)."""
 
     def __call__(self) -> UnitOfWork: ...
 
     def read(self) -> UnitOfWork: ...
+
+    def report(self) -> UnitOfWork: ...
 
     def single_statement(self) -> UnitOfWork: ...

@@ -59,18 +59,18 @@ class DashboardFigures:
         self.fen_per_100_points = fen_per_100_points
 
     async def orders_by_status(self) -> dict[OrderStatus, int]:
-        async with self._uow.read() as uow:
+        async with self._uow.report() as uow:
             return await uow.figures.orders_by_status()
 
     async def campaigns(self) -> list[CampaignChoice]:
-        async with self._uow.read() as uow:
+        async with self._uow.report() as uow:
             return [CampaignChoice(*row) for row in await uow.figures.campaigns()]
 
     async def fold(self) -> int:
         """Fold the order changes the roll-ups have not counted yet into them (a batch; the
         scheduler's sweep folds every few seconds, and each read of the roll-ups folds first,
         so a page is never behind the orders): how many. Only a read when none waits."""
-        async with self._uow.read() as uow:
+        async with self._uow.report() as uow:
             if not await uow.rollups.pending():
                 return 0
         async with self._uow() as uow:
@@ -80,12 +80,12 @@ class DashboardFigures:
 
     async def sales_by_hour(self, start: datetime, end: datetime) -> list[HourlySales]:
         await self.fold()
-        async with self._uow.read() as uow:
+        async with self._uow.report() as uow:
             return await uow.figures.sales_by_hour(Period(start, end))
 
     async def overview(self, period: Period, campaign_id: int | None = None) -> Overview:
         await self.fold()
-        async with self._uow.read() as uow:
+        async with self._uow.report() as uow:
             figures = uow.figures
             reached, started, bound = await figures.reached(period)
             return Overview(
@@ -111,19 +111,19 @@ class DashboardFigures:
 
     async def funnel(self, period: Period, campaign_id: int | None = None) -> Funnel:
         await self.fold()
-        async with self._uow.read() as uow:
+        async with self._uow.report() as uow:
             return await uow.figures.funnel(period, campaign_id)
 
     async def offers(self, period: Period, campaign_id: int | None = None) -> list[OfferFigures]:
-        async with self._uow.read() as uow:
+        async with self._uow.report() as uow:
             return await uow.figures.offers(period, campaign_id)
 
     async def points(self, period: Period) -> PointsFigures:
-        async with self._uow.read() as uow:
+        async with self._uow.report() as uow:
             return await uow.figures.points(period)
 
     async def referrals(self, period: Period, campaign_code: str | None = None) -> ReferralFigures:
-        async with self._uow.read() as uow:
+        async with self._uow.report() as uow:
             return await uow.figures.referrals(period, campaign_code)
 
     async def holdout(self, period: Period, campaign_id: int) -> Uplift | None:
@@ -134,7 +134,7 @@ class DashboardFigures:
         here, kept, and the groups read again."""
         await self.fold()
         while True:
-            async with self._uow.read() as uow:
+            async with self._uow.report() as uow:
                 found = await uow.figures.holdout_percent(campaign_id)
                 if found is None or found[1] <= 0:
                     return None
@@ -150,14 +150,14 @@ class DashboardFigures:
                 await uow.commit()
 
     async def support(self, period: Period) -> SupportFigures:
-        async with self._uow.read() as uow:
+        async with self._uow.report() as uow:
             rows = await uow.figures.tickets(period)
         stats = support_stats([ticket_of(row) for row in rows])
         return SupportFigures(stats, sum(1 for row in rows if row.escalated_at is not None))
 
     async def pushes(self, period: Period, campaign_id: int | None = None) -> PushesFigures:
         """Reminders (by campaign) and broadcasts sent in the period, and what they led to."""
-        async with self._uow.read() as uow:
+        async with self._uow.report() as uow:
             queries = uow.push_figures
             reminders = push_outcomes(await queries.reminders_sent(period, campaign_id))
             broadcasts = push_outcomes(await queries.broadcasts_sent(period, campaign_id))

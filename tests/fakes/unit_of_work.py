@@ -411,6 +411,9 @@ class FakeUnitOfWorkFactory:
     def read(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(self.database, writes=False)
 
+    def report(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.database, writes=False)
+
     def single_statement(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(self.database, writes=True)
 

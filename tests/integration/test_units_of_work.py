@@ -4,6 +4,7 @@ write lock, for every other customer)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from domain.customers import TelegramProfile
 from domain.integrations.sandbox import SandboxGateway, SandboxMode, SandboxPayments
 from domain.money import Money
 from domain.orders import Order, OrderStatus, PaymentMethod, RechargeLimits
+from domain.persistence.database import PoolBudget, create_engine
 from domain.persistence.unit_of_work import (
     NestedUnitOfWorkError,
     UnitOfWorkFactory,
@@ -191,3 +193,44 @@ async def test_a_unit_of_work_that_only_reads_holds_no_transaction_on_postgresql
     async with uow() as writing:
         pid = (await writing.session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
         assert await state(pid) == ("idle in transaction", True)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_report_plans_each_statement_for_its_values_and_leaves_the_connection_as_it_was(
+    database_url: str,
+) -> None:
+    """A dashboard page's sums run where PostgreSQL plans every statement for the values it is
+    given and compiles none (a generic plan made the hold-out page half as fast again); the
+    settings end with the report, so the next unit of work on the same connection plans as
+    usual."""
+    engine = create_engine(database_url, pool=PoolBudget(size=1, overflow=0))
+    uow = UnitOfWorkFactory.of(engine)
+    settings = text(
+        "SELECT current_setting('plan_cache_mode'), current_setting('jit'), pg_backend_pid()"
+    )
+    try:
+        async with uow.report() as report:
+            planned, compiled, pid = (await report.session.execute(settings)).one()
+            assert (planned, compiled) == ("force_custom_plan", "off")
+        for unit in (uow.read(), uow()):
+            async with unit as after:
+                planned, compiled, same = (await after.session.execute(settings)).one()
+                assert same == pid  # the very connection the report used
+                assert (planned, compiled) == ("auto", "on")
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_report_on_sqlite_reads_while_another_connection_holds_the_write_lock(
+    engine: AsyncEngine,
+) -> None:
+    """A dashboard page never waits for a writer: on SQLite a report takes no write lock."""
+    uow = UnitOfWorkFactory.of(engine)
+    async with engine.connect() as writer:
+        await writer.execute(text("UPDATE customers SET language = language"))  # BEGIN IMMEDIATE
+        async with asyncio.timeout(2):
+            async with uow.report() as report:
+                counts = await report.figures.orders_by_status()
+        assert set(counts.values()) == {0}
+        await writer.rollback()
