@@ -37,6 +37,8 @@ bench: $(STAMP)
 
 ## The dashboard's overview in Chinese and English, drawn by headless Chromium, under var/screenshots/.
 screenshots: $(STAMP)
+	@command -v chromium >/dev/null || { echo "make screenshots needs Debian's chromium: apt-get install chromium"; exit 1; }
+	@fc-list :lang=zh | grep -q . || { echo "make screenshots needs a Chinese font: apt-get install fonts-wqy-microhei"; exit 1; }
 	mkdir -p var/screenshots
 	DASHBOARD_SCREENSHOTS=var/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider \
 		tests/dashboard/test_browser.py -k 'sqlite and staff_sign_in'

@@ -10,18 +10,19 @@ not take (it went away meanwhile) is kept and written when it is back, so no not
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
 from domain.services.registry import Services
-from handlers.contract import Notifier
+from handlers.contract import Notifier, Reply
 from handlers.features.referrals import (
     reversal_notice,
     reward_ready,
     shortfall_alert,
     staff_alert,
 )
-from handlers.i18n import texts
+from handlers.i18n import Texts, texts
 from scheduler.notify import send_claimed, tell_chat, tell_customer
 
 log = logging.getLogger(__name__)
@@ -52,43 +53,26 @@ async def sweep_referrals(
             expired,
         )
     records = services.pending_records
+
+    async def tell(reward_id: int, customer_id: int, notice: Callable[[Texts], Reply]) -> int:
+        if not await referrals.mark_notified(reward_id):
+            return 0  # another sweep is telling this one
+        sent = await send_claimed(
+            records,
+            ("the notice of referral reward", reward_id),
+            partial(tell_customer, services, notifier, customer_id, notice),
+            partial(referrals.mark_notified, reward_id, False),
+        )
+        return int(bool(sent))
+
     told = 0
     for reward in await referrals.unnotified_rewards():
-        if not await referrals.mark_notified(reward.id):
-            continue  # another sweep is telling this one
-        told += bool(
-            await send_claimed(
-                records,
-                ("the notice of referral reward", reward.id),
-                partial(
-                    tell_customer,
-                    services,
-                    notifier,
-                    reward.customer_id,
-                    partial(reward_ready, reward=reward),
-                ),
-                partial(referrals.mark_notified, reward.id, False),
-            )
-        )
+        told += await tell(reward.id, reward.customer_id, partial(reward_ready, reward=reward))
     # Rewards taken away (a refund, or staff rejecting a held referral): told once each.
     for reversal in await referrals.unnotified_reversals():
         reward = reversal.reward
-        if not await referrals.mark_notified(reward.id):
-            continue
-        told += bool(
-            await send_claimed(
-                records,
-                ("the notice of referral reward", reward.id),
-                partial(
-                    tell_customer,
-                    services,
-                    notifier,
-                    reward.customer_id,
-                    partial(reversal_notice, reversed_=reversal),
-                ),
-                partial(referrals.mark_notified, reward.id, False),
-            )
-        )
+        notice = partial(reversal_notice, reversed_=reversal)
+        told += await tell(reward.id, reward.customer_id, notice)
     alerts = 0
     if staff_chat_id is not None:
         staff_t = texts(services.support.config.staff_language)

@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -72,6 +72,30 @@ def migrated_sqlite_copy(folder: Path, name: str = "wallet.sqlite3") -> str:
     """The url of a fresh copy of the migrated SQLite template in `folder`."""
     shutil.copyfile(migrated_sqlite_template(), folder / name)
     return f"sqlite+aiosqlite:///{folder / name}"
+
+
+def run_example(
+    database_url: str, emptied: str, example: Callable[[AsyncEngine], Awaitable[None]]
+) -> None:
+    """One example of a property test on a database of its own: a fresh copy of the migrated
+    SQLite template, or the test's PostgreSQL database (one for every example) with the tables
+    the example fills emptied first (`emptied`: a TRUNCATE statement)."""
+
+    async def run(url: str) -> None:
+        engine = create_engine(url)
+        try:
+            if engine.dialect.name == "postgresql":
+                async with engine.begin() as connection:
+                    await connection.execute(text(emptied))
+            await example(engine)
+        finally:
+            await engine.dispose()
+
+    if database_url.startswith("sqlite"):
+        with tempfile.TemporaryDirectory() as directory:
+            asyncio.run(run(migrated_sqlite_copy(Path(directory))))
+    else:
+        asyncio.run(run(database_url))
 
 
 @pytest.fixture

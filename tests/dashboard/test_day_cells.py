@@ -5,24 +5,19 @@ PostgreSQL), as kept by the completions and as rebuilt from the hour rows by the
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import tempfile
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.figures import Period
-from domain.persistence.database import create_engine
 from domain.persistence.day_rollups import backfill_days
 from domain.persistence.rollup_tables import RechargeCustomerDayRow, RechargeDayCellRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
-from tests.conftest import migrated_sqlite_template
+from tests.conftest import run_example
 from tests.dashboard.data import rebuild_rollups
 from tests.dashboard.test_rollups import BASE, Made, _expected, complete_orders, fold_all
 
@@ -96,19 +91,6 @@ _EMPTIED = (
 )
 
 
-async def _example(
-    url: str, orders: list[Made], periods: list[tuple[int, int]], folds: list[bool]
-) -> None:
-    engine = create_engine(url)
-    try:
-        if engine.dialect.name == "postgresql":  # one database for every example
-            async with engine.begin() as connection:
-                await connection.execute(text(_EMPTIED))
-        await _kept_and_rebuilt(engine, orders, [*ALWAYS, *periods], folds)
-    finally:
-        await engine.dispose()
-
-
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -116,13 +98,11 @@ async def _example(
 def test_paying_and_repeat_customers_of_any_period_equal_those_of_the_orders(
     database_url: str, orders: list[Made], periods: list[tuple[int, int]], folds: list[bool]
 ) -> None:
-    if database_url.startswith("sqlite"):
-        with tempfile.TemporaryDirectory() as directory:
-            path = Path(directory) / "shop.db"
-            shutil.copy(migrated_sqlite_template(), path)
-            asyncio.run(_example(f"sqlite+aiosqlite:///{path}", orders, periods, folds))
-    else:
-        asyncio.run(_example(database_url, orders, periods, folds))
+    run_example(
+        database_url,
+        _EMPTIED,
+        lambda engine: _kept_and_rebuilt(engine, orders, [*ALWAYS, *periods], folds),
+    )
 
 
 # Completions across four days, out of the order of their times: customer 0 on days 2, 0, 1

@@ -6,27 +6,22 @@ back-fill."""
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import tempfile
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.figures import Period
 from domain.holdout import in_control
-from domain.persistence.database import create_engine
 from domain.persistence.day_pairs import backfill_pairs
 from domain.persistence.day_rollups import day_number
 from domain.persistence.rollup_tables import RechargeDayPairRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.services.dashboard_figures import DashboardFigures
-from tests.conftest import migrated_sqlite_template
+from tests.conftest import run_example
 from tests.dashboard.data import add_campaign, add_customer, rebuild_rollups
 from tests.dashboard.test_day_cells import ACROSS_DAYS, DAYS, HOURS, orders_over_days, windows
 from tests.dashboard.test_rollups import BASE, Made, complete_orders, direct_holdout, fold_all
@@ -122,19 +117,6 @@ _EMPTIED = (
 )
 
 
-async def _example(
-    url: str, orders: list[Made], periods: list[tuple[int, int]], folds: list[bool]
-) -> None:
-    engine = create_engine(url)
-    try:
-        if engine.dialect.name == "postgresql":  # one database for every example
-            async with engine.begin() as connection:
-                await connection.execute(text(_EMPTIED))
-        await _kept_and_rebuilt(engine, orders, [(0, HOURS), (12, 48), *periods], folds)
-    finally:
-        await engine.dispose()
-
-
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -142,10 +124,8 @@ async def _example(
 def test_hold_out_groups_of_any_period_equal_those_of_the_orders(
     database_url: str, orders: list[Made], periods: list[tuple[int, int]], folds: list[bool]
 ) -> None:
-    if database_url.startswith("sqlite"):
-        with tempfile.TemporaryDirectory() as directory:
-            path = Path(directory) / "shop.db"
-            shutil.copy(migrated_sqlite_template(), path)
-            asyncio.run(_example(f"sqlite+aiosqlite:///{path}", orders, periods, folds))
-    else:
-        asyncio.run(_example(database_url, orders, periods, folds))
+    run_example(
+        database_url,
+        _EMPTIED,
+        lambda engine: _kept_and_rebuilt(engine, orders, [(0, HOURS), (12, 48), *periods], folds),
+    )
