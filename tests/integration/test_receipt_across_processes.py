@@ -26,7 +26,13 @@ from scheduler.support import StaffChat, relay_support
 from tests.conftest import make_settings
 from tests.database_away import DatabaseAway, LostWithTheAnswer
 from tests.fakes.bot_api import FakeBotApi
-from tests.integration.test_receipt_once import RECEIPT, Clock, receipts, recharging, told
+from tests.integration.test_receipt_once import (
+    Clock,
+    receipt_shown_as_the_database_goes,
+    receipts,
+    recharging,
+    told,
+)
 from tests.support.fakes import RecordingPort
 
 pytestmark = pytest.mark.timeout(60)
@@ -119,16 +125,7 @@ async def test_a_receipt_shown_in_a_chat_before_an_outage_is_not_sent_by_the_lea
     first, second, api, clock, database = workers
     assert await second.sweep_orders() == 0  # the lease holder, sweeping
     clock.now += TAKE_OVER_AFTER
-    chat = await recharging(first.app, api, clock)
-    chat.delivers = False  # the front end runs what follows the delivery itself, below
-    await chat.send("/orders")
-    await chat.press("recharging")
-    await chat.press("Check status")
-    assert chat.texts[0].startswith(RECEIPT)
-    database.down = True  # Telegram took the answer; the database is gone
-    with suppress(OperationalError):
-        for then in chat.last.after_delivery:
-            await then()
+    await receipt_shown_as_the_database_goes(first.app, api, clock, database)
     assert await second.sweep_orders() is None  # the lease holder sees the outage
     clock.now += OUTAGE
     database.down = False
