@@ -113,10 +113,38 @@ class CustomerService:
                     await uow.commit()
             return Turn(customer=_customer(row), state=state, consented=row.consented)
         try:
+            if row is None:
+                return await self._first_turn(profile)
             return await self._begin_turn(profile, chat_id)
         except RecordConflict:
             # Two updates of a brand-new customer raced to register; the other one won.
             return await self._begin_turn(profile, chat_id)
+
+    async def _first_turn(self, profile: TelegramProfile) -> Turn:
+        """A customer's first contact (the turn's read found nobody): their rows, written
+        without reading anything again, and a conversation not begun (a flash sale is mostly
+        customers who never wrote before). A second update that registered them meanwhile
+        makes the insert fail (`RecordConflict`), and the turn begins as for a known one."""
+        async with self._uow() as uow:
+            row = await self._register(uow, profile)
+            await uow.commit()
+        return Turn(customer=_customer(row, is_new=True), state=ConversationState())
+
+    async def _register(self, uow: UnitOfWork, profile: TelegramProfile) -> CustomerRecord:
+        now = self._clock()
+        row = await uow.customers.register(
+            NewCustomer(
+                telegram_id=profile.telegram_id,
+                first_name=profile.first_name,
+                last_name=profile.last_name,
+                username=profile.username,
+                language=language_from_telegram(profile.language_code).value,
+                at=now,
+            )
+        )
+        uow.wallets.open(row.id, CNY)
+        uow.points.open(row.id)
+        return row
 
     async def _begin_turn(self, profile: TelegramProfile, chat_id: int) -> Turn:
         now = self._clock()
@@ -125,18 +153,7 @@ class CustomerService:
             is_new = row is None
             changed = is_new
             if row is None:
-                row = await uow.customers.register(
-                    NewCustomer(
-                        telegram_id=profile.telegram_id,
-                        first_name=profile.first_name,
-                        last_name=profile.last_name,
-                        username=profile.username,
-                        language=language_from_telegram(profile.language_code).value,
-                        at=now,
-                    )
-                )
-                uow.wallets.open(row.id, CNY)
-                uow.points.open(row.id)
+                row = await self._register(uow, profile)
             elif (row.first_name, row.last_name, row.username) != (
                 profile.first_name,
                 profile.last_name,

@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.customers import TelegramProfile
+from domain.money import Money
 from domain.persistence.migrate import current_revision, head_revision, upgrade
 from domain.persistence.tables import Base, CustomerRow, PhoneBindingRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
@@ -62,6 +63,28 @@ async def test_concurrent_first_contact_registers_one_customer(
     async with engine.connect() as connection:
         count = await connection.scalar(select(func.count()).select_from(CustomerRow))
     assert count == 1
+
+
+async def test_a_first_contact_reads_once_and_writes_the_new_customers_rows(
+    services: Services, engine: AsyncEngine
+) -> None:
+    """A flash sale is mostly customers writing for the first time: their turn reads once (who
+    they are: nobody yet) and writes their customer, wallet and points rows in one
+    transaction, with nothing read again (two reads more before)."""
+    sent: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        sent.append(statement.lstrip().split()[0].upper())
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        turn = await services.customers.begin_turn(TelegramProfile(888, "Zhao"), 888)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert turn.customer.is_new and turn.state.idle and not turn.consented
+    assert sorted(sent) == ["INSERT", "INSERT", "INSERT", "SELECT"] and sent[0] == "SELECT"
+    assert await services.wallet.balance(turn.customer.id) == Money(0)
+    assert await services.loyalty.balance(turn.customer.id) == (0, 0)
 
 
 async def test_concurrent_binding_of_one_number_keeps_one_binding(
