@@ -23,7 +23,6 @@ from domain.tickets import Category
 from scheduler.jobs import sweep_orders, under_lease
 from scheduler.reminders import TAKE_OVER_AFTER, SchedulerLease
 from scheduler.support import StaffChat, relay_support
-from tests.conftest import make_settings
 from tests.database_away import DatabaseAway, LostWithTheAnswer
 from tests.fakes.bot_api import FakeBotApi
 from tests.integration.test_receipt_once import (
@@ -31,6 +30,7 @@ from tests.integration.test_receipt_once import (
     receipt_shown_as_the_database_goes,
     receipts,
     recharging,
+    shop_settings,
     told,
 )
 from tests.support.fakes import RecordingPort
@@ -65,14 +65,7 @@ async def workers(
     clock = Clock(datetime.now(UTC))
     database = DatabaseAway().install(monkeypatch)
     async with FakeBotApi() as api:
-        settings = make_settings(
-            database_url,
-            demo_mode=True,
-            sandbox_topup_delay_seconds=0,
-            order_recheck_seconds=0.001,
-            bot_token=api.token,
-            telegram_api_url=api.base_url,
-        )
+        settings = shop_settings(database_url, api)
         apps = [await build_app(settings, clock=clock) for _ in range(2)]
         bots = [build_bot(settings) for _ in apps]
         for app, bot in zip(apps, bots, strict=True):

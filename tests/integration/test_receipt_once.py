@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.aiogram import Sender, build_bot
 from bot.assembly import App, build_app
+from bot.settings import Settings
 from domain.integrations.sandbox import SandboxGateway
 from domain.persistence.repositories import OrderRepository
 from domain.services.recharge import OUTCOME_CLAIM
@@ -85,18 +86,24 @@ class LostAfterSending:
         return delivery
 
 
+def shop_settings(database_url: str, api: FakeBotApi) -> Settings:
+    """A demo shop whose sandbox carrier tops up at once and whose orders are checked again
+    at once, talking to the fake Bot API."""
+    return make_settings(
+        database_url,
+        demo_mode=True,
+        sandbox_topup_delay_seconds=0,
+        order_recheck_seconds=0.001,
+        bot_token=api.token,
+        telegram_api_url=api.base_url,
+    )
+
+
 @pytest.fixture
 async def shop(database_url: str) -> AsyncIterator[tuple[App, FakeBotApi, Clock]]:
     clock = Clock(datetime.now(UTC))
     async with FakeBotApi() as api:
-        settings = make_settings(
-            database_url,
-            demo_mode=True,
-            sandbox_topup_delay_seconds=0,
-            order_recheck_seconds=0.001,
-            bot_token=api.token,
-            telegram_api_url=api.base_url,
-        )
+        settings = shop_settings(database_url, api)
         app = await build_app(settings, clock=clock)
         bot = build_bot(settings)
         app.outbound.attach(Sender(bot))
