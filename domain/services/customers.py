@@ -126,12 +126,13 @@ class CustomerService:
         customers who never wrote before). A second update that registered them meanwhile
         makes the insert fail (`RecordConflict`), and the turn begins as for a known one."""
         async with self._uow() as uow:
-            row = await self._register(uow, profile)
+            row = await self._register(uow, profile, self._clock())
             await uow.commit()
         return Turn(customer=_customer(row, is_new=True), state=ConversationState())
 
-    async def _register(self, uow: UnitOfWork, profile: TelegramProfile) -> CustomerRecord:
-        now = self._clock()
+    async def _register(
+        self, uow: UnitOfWork, profile: TelegramProfile, now: datetime
+    ) -> CustomerRecord:
         row = await uow.customers.register(
             NewCustomer(
                 telegram_id=profile.telegram_id,
@@ -153,7 +154,7 @@ class CustomerService:
             is_new = row is None
             changed = is_new
             if row is None:
-                row = await self._register(uow, profile)
+                row = await self._register(uow, profile, now)
             elif (row.first_name, row.last_name, row.username) != (
                 profile.first_name,
                 profile.last_name,

@@ -63,14 +63,14 @@ class DashboardFigures:
             return await uow.figures.orders_by_status()
 
     async def campaigns(self) -> list[CampaignChoice]:
-        async with self._uow.report() as uow:
+        async with self._uow.read() as uow:
             return [CampaignChoice(*row) for row in await uow.figures.campaigns()]
 
     async def fold(self) -> int:
         """Fold the order changes the roll-ups have not counted yet into them (a batch; the
         scheduler's sweep folds every few seconds, and each read of the roll-ups folds first,
         so a page is never behind the orders): how many. Only a read when none waits."""
-        async with self._uow.report() as uow:
+        async with self._uow.read() as uow:
             if not await uow.rollups.pending():
                 return 0
         async with self._uow() as uow:

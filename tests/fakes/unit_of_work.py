@@ -412,7 +412,7 @@ class FakeUnitOfWorkFactory:
         return FakeUnitOfWork(self.database, writes=False)
 
     def report(self) -> FakeUnitOfWork:
-        return FakeUnitOfWork(self.database, writes=False)
+        return self.read()
 
     def single_statement(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(self.database, writes=True)
