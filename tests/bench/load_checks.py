@@ -50,9 +50,10 @@ def out_of_order_turns(
 ) -> list[tuple[TurnRecord, TurnRecord]]:
     """Pairs (ran first, ran later) of worked turns of one chat where the one that ran later
     has the older update id and had already been received (`received`: update id to the time
-    it was recorded, on the same clock) when the other started: by more than `margin` seconds
-    (the time between the turn's look for older updates and its recorded start), and within
-    `window` (an older update waiting longer is taken for one a dead worker left)."""
+    it was recorded, on the same clock) when the other last looked for older updates
+    (`TurnRecord.looked`, else its start): by more than `margin` seconds (the time between the
+    record's time stamp and its commit), and within `window` (an older update waiting longer is
+    taken for one a dead worker left)."""
     by_chat: dict[int, list[TurnRecord]] = defaultdict(list)
     for turn in turns:
         if turn.worked:
@@ -66,7 +67,9 @@ def out_of_order_turns(
                 if (
                     later.update_id < first.update_id
                     and arrived is not None
-                    and first.start - window <= arrived < first.start - margin
+                    and first.looked_or_started - window
+                    <= arrived
+                    < first.looked_or_started - margin
                 ):
                     found.append((first, later))
     return found

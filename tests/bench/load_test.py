@@ -701,7 +701,13 @@ async def play(name: str, stage: Stage, customers_count: int, concurrency: int) 
             bool(turns) and not overlaps and not disorder,
             f"{len(turns)} turns recorded by {len({t.process for t in turns})} processes; "
             f"{len(overlaps)} overlaps, {len(disorder)} out of order "
-            f"({'with' if received else 'no'} arrival records)",
+            f"({'with' if received else 'no'} arrival records)"
+            + "".join(
+                f"; update {later.update_id} (arrived {received[later.update_id]:.3f}, process"
+                f" {later.process}) ran {later.start:.3f} after {first.update_id} (process"
+                f" {first.process}, ran {first.start:.3f}-{first.end:.3f})"
+                for first, later in disorder[:3]
+            ),
         ),
         Check(
             "one complaint per customer",

@@ -4,7 +4,11 @@
 both front ends): the start is taken once the turn was granted (the chat's lock held, in this
 process or across processes), the end before it is released. Times are the wall clock, the same
 for every process of the machine. A line: chat id, update id, whether the update was worked (0:
-already worked, a resend), start, end, process id.
+already worked, a resend), start, end, process id, and when the turn last looked for older updates
+of its chat: the wall time its statement that looks (`ENTER`, or `RECHECK` after waiting for the
+lock; `domain.persistence.chat_turns`) was sent, or its start when turns are not shared. The
+database takes that statement's snapshot after it was sent, so an older update recorded before
+then was there to be seen, however long the process then took to go on to the turn's start.
 """
 
 from __future__ import annotations
@@ -30,6 +34,12 @@ class TurnRecord:
     start: float
     end: float
     process: int
+    # When the turn last looked for older updates of its chat (see the module docstring).
+    looked: float | None = None
+
+    @property
+    def looked_or_started(self) -> float:
+        return self.start if self.looked is None else self.looked
 
 
 def record_turns(
@@ -43,6 +53,7 @@ def record_turns(
     shape; most sent first; new connections and checkouts of the pool too)."""
     if statements is not None:
         count_statements(statements)
+    looks = note_looks()
     out = Path(path).open("a", buffering=1, encoding="ascii")
     granted = ChatQueues.turn
     process = os.getpid()
@@ -66,12 +77,13 @@ def record_turns(
             profiler.enable()
         async with granted(self, admission, update_id) as fresh:
             start = time.time()
+            looked = looks.pop(update_id, start) if update_id is not None else start
             try:
                 yield fresh
             finally:
                 out.write(
                     f"{admission.chat_id} {update_id or 0} {int(fresh)} {start:.6f}"
-                    f" {time.time():.6f} {process}\n"
+                    f" {time.time():.6f} {process} {looked:.6f}\n"
                 )
 
     ChatQueues.turn = recorded  # type: ignore[method-assign]
@@ -81,6 +93,32 @@ def record_turns(
         out.close()
 
     return stop
+
+
+def note_looks() -> dict[int, float]:
+    """Update id to the wall time its turn last sent the statement that looks for older updates
+    of its chat (`ENTER` or `RECHECK`), for every engine of this process."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine, ExecutionContext
+
+    from domain.persistence.chat_turns import ENTER, RECHECK
+
+    looks: dict[int, float] = {}
+
+    def note(
+        _conn: object,
+        _cursor: object,
+        _statement: str,
+        _parameters: object,
+        context: ExecutionContext,
+        *_args: object,
+    ) -> None:
+        compiled = context.compiled
+        if compiled is not None and compiled.statement in (ENTER, RECHECK):
+            looks[context.compiled_parameters[0]["update_id"]] = time.time()
+
+    event.listen(Engine, "before_cursor_execute", note)
+    return looks
 
 
 def count_statements(path: str) -> None:
@@ -115,10 +153,16 @@ def count_statements(path: str) -> None:
 def read_turns(path: Path) -> list[TurnRecord]:
     records = []
     for line in path.read_text(encoding="ascii").splitlines():
-        chat, update, worked, start, end, process = line.split()
+        chat, update, worked, start, end, process, looked = line.split()
         records.append(
             TurnRecord(
-                int(chat), int(update), worked == "1", float(start), float(end), int(process)
+                int(chat),
+                int(update),
+                worked == "1",
+                float(start),
+                float(end),
+                int(process),
+                float(looked),
             )
         )
     return records

@@ -69,6 +69,19 @@ def test_an_update_run_before_an_older_one_already_received_is_out_of_order() ->
     assert out_of_order_turns([newer, older], {7: 1.0, 8: 9.6}) == []
 
 
+def test_a_turn_that_looked_before_the_older_update_arrived_is_in_order_however_late_it_began() -> (
+    None
+):
+    # The newer update's turn looked for older ones at 9.9, before the older arrived at 9.92;
+    # its process went on to the turn's start only at 10.0 (a busy machine).
+    looked_first = TurnRecord(CHAT, 8, True, 10.0, 10.2, 1, looked=9.9)
+    older = turn(7, 10.2, 10.4, process=2)
+    assert out_of_order_turns([looked_first, older], {7: 9.92, 8: 9.6}) == []
+    # Had it looked at 9.99, the older one was there to be seen.
+    looked_late = TurnRecord(CHAT, 8, True, 10.0, 10.2, 1, looked=9.99)
+    assert out_of_order_turns([looked_late, older], {7: 9.92, 8: 9.6}) == [(looked_late, older)]
+
+
 def test_31_unasked_messages_within_one_second_are_above_the_limit() -> None:
     assert busiest_second([100 + k * 0.032 for k in range(31)]) == 31
     assert busiest_second([100 + k * (1 / 30) for k in range(60)]) == 30
