@@ -29,7 +29,9 @@ against the 150 ms goal.
 Where a worker's time goes: `LOAD_TEST_PROFILE_DIR=DIR` profiles each worker's CPU time from its
 first turn on (cProfile, a file per worker: `python -m pstats DIR/pg1-PORT.prof`); a sampling
 profiler (py-spy) attaches to a worker's process id as well. `LOAD_TEST_STATEMENTS_DIR=DIR`
-counts the statements each worker sent by shape (`DIR/pg1-PORT.sql.txt`, most sent first).
+counts the statements each worker sent by shape (`DIR/pg1-PORT.sql.txt`, most sent first) and
+prints, for each configuration, the statements and pool checkouts per update over all its workers
+(work that the machine's other load does not change, unlike CPU time).
 """
 
 from __future__ import annotations
@@ -273,6 +275,10 @@ class Measured:
     checks: list[Check]
     echo_cpu_ms: float | None = None
     broken: list[str] = field(default_factory=list)
+    # With LOAD_TEST_STATEMENTS_DIR: what the workers sent to the database, over their whole
+    # run (start-up and sweeps included): statements and pool checkouts, per update.
+    statements_per_update: float | None = None
+    checkouts_per_update: float | None = None
 
     @property
     def cpu_ms(self) -> float:
@@ -594,10 +600,13 @@ async def measure(
             FakeBotApi() as api,
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency + 10)) as http,
         ):
+            counted_files: list[Path] = []
 
             def env(port: int, public_url: str) -> dict[str, str]:
                 profiles = os.environ.get("LOAD_TEST_PROFILE_DIR")
                 counted = os.environ.get("LOAD_TEST_STATEMENTS_DIR")
+                if counted:
+                    counted_files.append(Path(f"{counted}/{name}-{port}.sql.txt"))
                 return {
                     **bot_env(api, database_url, public_url, port, framework),
                     "LOAD_TEST_TURN_LOG": str(turn_log),
@@ -617,20 +626,38 @@ async def measure(
             await cli(setup, workdir, "campaigns", "load", str(campaign))  # migrates first
             deployment = await deploy(api, http, workdir, workers, bot_command, env)
             try:
-                return await play(
+                result = await play(
                     name,
                     Stage(api, http, deployment.fronts, database_url, turn_log, deployment.cpu),
                     customers_count,
                     concurrency,
                 )
             finally:
-                await deployment.stop()
+                await deployment.stop()  # the statement counts are written as workers exit
+            if counted_files:
+                statements, checkouts = statements_sent(counted_files)
+                result.statements_per_update = statements / max(1, result.updates)
+                result.checkouts_per_update = checkouts / max(1, result.updates)
+            return result
     finally:
         if database_name and not os.environ.get("LOAD_TEST_KEEP"):
             assert admin_url is not None
             await drop_database(admin_url, database_name)
         elif database_name:
             print(f"kept {database_url}")
+
+
+def statements_sent(files: list[Path]) -> tuple[int, int]:
+    """Statements and pool checkouts the workers counted (`turn_log.count_statements` files)."""
+    statements = checkouts = 0
+    for path in files:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            count, _, shape = line.partition("\t")
+            if shape == "(a connection taken from the pool)":
+                checkouts += int(count)
+            elif not shape.startswith("("):
+                statements += int(count)
+    return statements, checkouts
 
 
 def bot_command(port: int) -> list[str]:
@@ -862,6 +889,11 @@ def print_result(result: Measured) -> None:
         f"{ms(percentile(result.latencies, 0.99))} ms, "
         f"{result.recharges / result.recharge_seconds:.1f} recharges/s"
     )
+    if result.statements_per_update is not None:
+        print(
+            f"  sent to the database per update (whole run): {result.statements_per_update:.1f}"
+            f" statements, {result.checkouts_per_update:.1f} pool checkouts"
+        )
     for check in result.checks:
         print(check.line())
 
