@@ -6,6 +6,10 @@ Runs, through the same engine (`create_engine`, the bot's pool) and as many conc
 `loyalty_throughput.py` has customers, each of these `--ops` times and prints the rate:
 
 - `select 1`: a connection taken from the pool, one statement, given back (the client's ceiling);
+- `select 1, autocommit`: the same without the transaction's BEGIN and ROLLBACK round trips (how
+  the bot's units of work that only read, or write one statement, run);
+- `select 1, asyncpg alone`: the same statement on asyncpg's own pool as large as the bot's, without
+  SQLAlchemy (what the driver costs, and so what SQLAlchemy adds to each statement);
 - `update distinct rows`: one transaction per operation, one UPDATE of the task's own row and a
   COMMIT (what commits cost when nothing waits for a lock; PostgreSQL flushes them together);
 - `update one row, autocommit`: one UPDATE of a single shared row that commits by itself (its lock
@@ -34,11 +38,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.persistence.database import create_engine
+from domain.persistence.database import PoolBudget, create_engine
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
@@ -71,6 +76,19 @@ async def run(url: str, tasks: int, ops: int, shards: int) -> None:
         async with engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
+    async def select_one_autocommit(_: int) -> None:
+        async with engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text("SELECT 1"))
+
+    driver_url = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    pool_size = PoolBudget().size  # the bot's pool keeps this many connections open
+    driver_pool = await asyncpg.create_pool(driver_url, min_size=pool_size, max_size=pool_size)
+
+    async def select_one_driver(_: int) -> None:
+        async with driver_pool.acquire() as connection:
+            await connection.fetchval("SELECT 1")
+
     async def distinct(n: int) -> None:
         async with engine.begin() as connection:
             await connection.execute(bump, {"id": n + 1})
@@ -97,6 +115,8 @@ async def run(url: str, tasks: int, ops: int, shards: int) -> None:
 
     cases: list[tuple[str, Callable[[int], Awaitable[None]]]] = [
         ("select 1", select_one),
+        ("select 1, autocommit", select_one_autocommit),
+        ("select 1, asyncpg alone", select_one_driver),
         ("update distinct rows", distinct),
         ("update one row, autocommit", hot_autocommit),
         ("update one row, BEGIN..COMMIT", hot_transaction),
@@ -108,6 +128,7 @@ async def run(url: str, tasks: int, ops: int, shards: int) -> None:
         rate = await _rate(tasks, ops, case)
         cpu_ms = (time.process_time() - cpu) / ops * 1000
         print(f"{name:34s} {rate:8.0f}/s   client CPU {cpu_ms:.2f} ms per operation")
+    await driver_pool.close()
     await engine.dispose()
 
 
