@@ -22,6 +22,7 @@ from bot.ptb.replies import Sender as PtbSender
 from handlers.contract import Delivery, DeliveryStatus, Incoming, MessageEditor, Notifier, Reply
 from tests.conftest import make_settings
 from tests.fakes.bot_api import FakeBotApi, FakeGroup, FakeUser, JSONDict
+from tests.module_search import searched_modules
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -159,3 +160,19 @@ async def test_a_sent_card_is_edited_in_place_and_an_unchanged_one_counts_as_don
         assert missing.status is DeliveryStatus.REJECTED
     [card] = api.messages_to(STAFF_CHAT.id)
     assert card["text"] == "工单 #12 · 已解决"
+
+
+@pytest.mark.parametrize(("sender", "_event"), FRONT_ENDS)
+async def test_a_message_sent_searches_the_import_path_for_nothing(
+    api: FakeBotApi, sqlite_url: str, sender: SenderFactory, _event: object
+) -> None:
+    """Each Bot API call once the first is made imports nothing. python-telegram-bot's HTTP
+    client (httpx on httpcore) asks for `sniffio` on every lock it sets up, and a failed import
+    is searched for again each time: without `sniffio` installed (nothing else installs it since
+    anyio 4.11), that search was a tenth of a worker's CPU under load."""
+    async with sender(api, sqlite_url) as notifier:
+        await notifier.send(CUSTOMER.id, Reply("first"))
+        with searched_modules() as searched:
+            for n in range(3):
+                assert await notifier.send(CUSTOMER.id, Reply(f"{n}"))
+    assert searched == []

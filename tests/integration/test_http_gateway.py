@@ -30,6 +30,7 @@ from domain.ports import TopUpResult, TopUpState
 from domain.services.recharge import RechargeConfig
 from domain.services.registry import Ports, build_services
 from tests.fakes.carrier_gateway import FakeCarrierGateway
+from tests.module_search import searched_modules
 
 S = OrderStatus
 API_KEY = "test-api-key"
@@ -101,6 +102,18 @@ async def test_a_top_up_completed_at_once(
         "currency": "CNY",
     }
     assert await client.status(ORDER) == result
+
+
+async def test_a_top_up_request_searches_the_import_path_for_nothing(
+    client: HttpTopUpGateway,
+) -> None:
+    """Once the first request is made, the client imports nothing (httpcore asks for `sniffio`
+    on every lock it sets up; a failed import is searched for on the whole path each time)."""
+    await client.submit(an_order(1))
+    with searched_modules() as searched:
+        await client.submit(an_order(2))
+        await client.status(an_order(2))
+    assert searched == []
 
 
 async def test_a_pending_top_up_completes_on_a_later_status_check(
