@@ -99,7 +99,8 @@ def note_looks() -> dict[int, float]:
     """Update id to the wall time its turn last sent the statement that looks for older updates
     of its chat (`ENTER` or `RECHECK`), for every engine of this process."""
     from sqlalchemy import event
-    from sqlalchemy.engine import Engine, ExecutionContext
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine.default import DefaultExecutionContext
 
     from domain.persistence.chat_turns import ENTER, RECHECK
 
@@ -110,11 +111,13 @@ def note_looks() -> dict[int, float]:
         _cursor: object,
         _statement: str,
         _parameters: object,
-        context: ExecutionContext,
+        context: object,
         *_args: object,
     ) -> None:
-        compiled = context.compiled
-        if compiled is not None and compiled.statement in (ENTER, RECHECK):
+        if not isinstance(context, DefaultExecutionContext) or context.compiled is None:
+            return
+        statement = context.compiled.statement
+        if statement is ENTER or statement is RECHECK:
             looks[context.compiled_parameters[0]["update_id"]] = time.time()
 
     event.listen(Engine, "before_cursor_execute", note)
