@@ -51,7 +51,7 @@ def out_of_order_turns(
     """Pairs (ran first, ran later) of worked turns of one chat where the one that ran later
     has the older update id and had already been received (`received`: update id to the time
     it was recorded, on the same clock) when the other last looked for older updates
-    (`TurnRecord.looked`, else its start): by more than `margin` seconds (the time between the
+    (`TurnRecord.looked`): by more than `margin` seconds (the time between the
     record's time stamp and its commit), and within `window` (an older update waiting longer is
     taken for one a dead worker left)."""
     by_chat: dict[int, list[TurnRecord]] = defaultdict(list)
@@ -67,9 +67,7 @@ def out_of_order_turns(
                 if (
                     later.update_id < first.update_id
                     and arrived is not None
-                    and first.looked_or_started - window
-                    <= arrived
-                    < first.looked_or_started - margin
+                    and first.looked - window <= arrived < first.looked - margin
                 ):
                     found.append((first, later))
     return found

@@ -732,7 +732,8 @@ async def play(name: str, stage: Stage, customers_count: int, concurrency: int) 
             + "".join(
                 f"; update {later.update_id} (arrived {received[later.update_id]:.3f}, process"
                 f" {later.process}) ran {later.start:.3f} after {first.update_id} (process"
-                f" {first.process}, ran {first.start:.3f}-{first.end:.3f})"
+                f" {first.process}, looked {first.looked:.3f},"
+                f" ran {first.start:.3f}-{first.end:.3f})"
                 for first, later in disorder[:3]
             ),
         ),

@@ -35,11 +35,7 @@ class TurnRecord:
     end: float
     process: int
     # When the turn last looked for older updates of its chat (see the module docstring).
-    looked: float | None = None
-
-    @property
-    def looked_or_started(self) -> float:
-        return self.start if self.looked is None else self.looked
+    looked: float
 
 
 def record_turns(

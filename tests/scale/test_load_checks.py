@@ -44,7 +44,8 @@ CHAT, OTHER = 700_001, 700_002
 def turn(
     update_id: int, start: float, end: float, chat: int = CHAT, process: int = 1
 ) -> TurnRecord:
-    return TurnRecord(chat, update_id, True, start, end, process)
+    """A turn that looked for older updates as it started (turns of one process)."""
+    return TurnRecord(chat, update_id, True, start, end, process, looked=start)
 
 
 def test_two_turns_of_one_chat_at_once_are_an_overlap_whichever_processes_ran_them() -> None:
