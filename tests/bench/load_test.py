@@ -76,7 +76,7 @@ from tests.bench.scale_out import (  # noqa: E402
     percentile,
     start_nginx,
 )
-from tests.bench.turn_log import read_turns  # noqa: E402
+from tests.bench.turn_log import read_turns, statements_and_checkouts  # noqa: E402
 from tests.fakes.bot_api import FakeBotApi, FakeUser, JSONDict  # noqa: E402
 
 SECRET = "load-Secret_1"
@@ -605,19 +605,16 @@ async def measure(
             def env(port: int, public_url: str) -> dict[str, str]:
                 profiles = os.environ.get("LOAD_TEST_PROFILE_DIR")
                 counted = os.environ.get("LOAD_TEST_STATEMENTS_DIR")
-                if counted:
-                    counted_files.append(Path(f"{counted}/{name}-{port}.sql.txt"))
+                counts = Path(f"{counted}/{name}-{port}.sql.txt") if counted else None
+                if counts is not None:
+                    counted_files.append(counts)
                 return {
                     **bot_env(api, database_url, public_url, port, framework),
                     "LOAD_TEST_TURN_LOG": str(turn_log),
                     # The CPU profile of each worker, from its first turn on (a file per port).
                     **({"LOAD_TEST_PROFILE": f"{profiles}/{name}-{port}.prof"} if profiles else {}),
                     # The statements each worker sent, counted by shape (a file per port).
-                    **(
-                        {"LOAD_TEST_STATEMENTS": f"{counted}/{name}-{port}.sql.txt"}
-                        if counted
-                        else {}
-                    ),
+                    **({"LOAD_TEST_STATEMENTS": str(counts)} if counts is not None else {}),
                 }
 
             setup = bot_env(api, database_url, "", free_port(), framework)
@@ -635,7 +632,7 @@ async def measure(
             finally:
                 await deployment.stop()  # the statement counts are written as workers exit
             if counted_files:
-                statements, checkouts = statements_sent(counted_files)
+                statements, checkouts = statements_and_checkouts(counted_files)
                 result.statements_per_update = statements / max(1, result.updates)
                 result.checkouts_per_update = checkouts / max(1, result.updates)
             return result
@@ -645,19 +642,6 @@ async def measure(
             await drop_database(admin_url, database_name)
         elif database_name:
             print(f"kept {database_url}")
-
-
-def statements_sent(files: list[Path]) -> tuple[int, int]:
-    """Statements and pool checkouts the workers counted (`turn_log.count_statements` files)."""
-    statements = checkouts = 0
-    for path in files:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            count, _, shape = line.partition("\t")
-            if shape == "(a connection taken from the pool)":
-                checkouts += int(count)
-            elif not shape.startswith("("):
-                statements += int(count)
-    return statements, checkouts
 
 
 def bot_command(port: int) -> list[str]:

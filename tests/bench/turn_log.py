@@ -120,6 +120,11 @@ def note_looks() -> dict[int, float]:
     return looks
 
 
+# The lines of a statement count that are not statements.
+NEW_CONNECTION = "(a new connection)"
+CHECKOUT = "(a connection taken from the pool)"
+
+
 def count_statements(path: str) -> None:
     """Count every statement of this process by shape; written to `path` at exit."""
     from sqlalchemy import event
@@ -138,15 +143,28 @@ def count_statements(path: str) -> None:
         Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def connected(*_args: object) -> None:
-        sent["(a new connection)"] += 1
+        sent[NEW_CONNECTION] += 1
 
     def checked_out(*_args: object) -> None:
-        sent["(a connection taken from the pool)"] += 1
+        sent[CHECKOUT] += 1
 
     event.listen(Engine, "before_cursor_execute", count)
     event.listen(Pool, "connect", connected)
     event.listen(Pool, "checkout", checked_out)
     atexit.register(write)
+
+
+def statements_and_checkouts(paths: list[Path]) -> tuple[int, int]:
+    """Statements sent and pool checkouts, summed over the files `count_statements` wrote."""
+    statements = checkouts = 0
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            count, _, shape = line.partition("\t")
+            if shape == CHECKOUT:
+                checkouts += int(count)
+            elif shape != NEW_CONNECTION:
+                statements += int(count)
+    return statements, checkouts
 
 
 def read_turns(path: Path) -> list[TurnRecord]:
