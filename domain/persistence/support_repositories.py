@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import fields
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.persistence.core import insert_on_conflict
@@ -125,6 +125,12 @@ class SupportRepository:
     async def opened_since(self, since: datetime) -> list[TicketRecord]:
         rows = await self._session.scalars(select(TicketRow).where(TicketRow.created_at >= since))
         return _tickets(rows)
+
+    async def first_response_average(self, since: datetime) -> float | None:
+        average = await self._session.scalar(
+            select(func.avg(TicketRow.first_response_seconds)).where(TicketRow.created_at >= since)
+        )
+        return float(average) if average is not None else None
 
     async def move(
         self,

@@ -40,6 +40,8 @@ class TicketRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     first_response_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The wait for that first response in whole seconds, so its average is one aggregate.
+    first_response_seconds: Mapped[int | None] = mapped_column(Integer)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Since when the customer waits for staff (None: staff spoke last); the SLA clock.

@@ -57,6 +57,8 @@ class TicketRecord:
     created_at: datetime
     updated_at: datetime
     first_response_at: datetime | None
+    # How long the customer waited for that first response, in whole seconds.
+    first_response_seconds: int | None
     resolved_at: datetime | None
     closed_at: datetime | None
     waiting_since: datetime | None
@@ -432,6 +434,10 @@ class SupportRepository(Protocol):
         """Tickets in `statuses`, by priority ("high" first), then oldest first."""
 
     async def opened_since(self, since: datetime) -> list[TicketRecord]: ...
+
+    async def first_response_average(self, since: datetime) -> float | None:
+        """The mean first-response time, in seconds, of the tickets opened since `since` that
+        staff answered (None: none answered), worked out by the database."""
 
     async def move(
         self,

@@ -53,6 +53,38 @@ async def test_a_ticket_is_kept_only_when_committed_and_only_its_customer_sees_i
         assert [t.id for t in await uow.support.opened_since(LATER)] == [second.id]
 
 
+async def test_the_first_response_average_counts_the_answered_tickets_opened_since(
+    world: World,
+) -> None:
+    me = await world.customer()
+    before = await opened(world, me, at=NOW - timedelta(days=1))
+    quick = await opened(world, me)
+    slow = await opened(world, me)
+    await opened(world, me)  # nobody answered it yet: it does not count
+    async with world.units.read() as uow:
+        assert await uow.support.first_response_average(NOW) is None
+    answers = {before.id: 10, quick.id: 60, slow.id: 181}
+    async with world.units() as uow:
+        for ticket_id, seconds in answers.items():
+            answered = NOW + timedelta(seconds=seconds)
+            assert await uow.support.move(
+                ticket_id,
+                ["open"],
+                "waiting",
+                answered,
+                first_response_at=answered,
+                first_response_seconds=seconds,
+            )
+        await uow.commit()
+    async with world.units.read() as uow:
+        assert await uow.support.first_response_average(NOW) == pytest.approx(120.5)
+        assert await uow.support.first_response_average(NOW - timedelta(days=2)) == (
+            pytest.approx(251 / 3)
+        )
+        assert await uow.support.first_response_average(LATER) is None
+        assert (await uow.support.ticket(slow.id)).first_response_seconds == 181  # type: ignore[union-attr]
+
+
 async def test_tickets_are_listed_high_priority_first_then_oldest_first(world: World) -> None:
     me = await world.customer()
     normal = await opened(world, me)

@@ -1116,6 +1116,7 @@ class FakeSupportRepository(_Repository):
             created_at=ticket.at,
             updated_at=ticket.at,
             first_response_at=None,
+            first_response_seconds=None,
             resolved_at=None,
             closed_at=None,
             waiting_since=ticket.at,
@@ -1167,6 +1168,14 @@ class FakeSupportRepository(_Repository):
 
     async def opened_since(self, since: datetime) -> list[TicketRecord]:
         return [t for t in self._t.tickets.values() if t.created_at >= since]
+
+    async def first_response_average(self, since: datetime) -> float | None:
+        waits = [
+            t.first_response_seconds
+            for t in self._t.tickets.values()
+            if t.created_at >= since and t.first_response_seconds is not None
+        ]
+        return sum(waits) / len(waits) if waits else None
 
     def _update(self, ticket_id: int, condition: bool, **values: object) -> bool:
         if not condition:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.customers import TelegramProfile
+from domain.persistence.support_tables import TicketRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.services.registry import Services, build_services
 from domain.services.support import (
@@ -113,3 +115,32 @@ async def test_erasure_blanks_support_texts_of_that_customer_only(services: Serv
     kept = await services.support.get(mine.id)
     assert kept.status is TicketStatus.WAITING and kept.first_response_at is not None
     assert (await services.support.get(theirs.id)).chat_id == 2
+
+
+async def test_the_wait_a_complainer_is_told_reads_no_ticket(
+    services: Services, clock: FakeClock
+) -> None:
+    """The average first response every new complaint shows is the database's aggregate: a
+    month of tickets is not read into the bot for each complaint."""
+    customer = await _customer(services, 1)
+    tickets = [
+        await services.support.open_ticket(customer, 1, Category.OTHER, f"help {n}")
+        for n in range(3)
+    ]
+    clock.advance(minutes=4)
+    for n, ticket in enumerate(tickets[:2]):
+        await services.support.staff_reply(
+            901, ticket.id, "on it", source_chat_id=-100, source_message_id=n
+        )
+    loaded: list[object] = []
+
+    def note(target: object, context: object) -> None:
+        loaded.append(target)
+
+    event.listen(TicketRow, "load", note)
+    try:
+        average = await services.support.average_first_response(30)
+    finally:
+        event.remove(TicketRow, "load", note)
+    assert average is not None and average.total_seconds() == 240
+    assert loaded == []

@@ -277,3 +277,8 @@ async def test_the_figures_count_the_tickets_of_the_period(
     assert await support.average_first_response(7) == timedelta(minutes=10)
     assert (await support.stats(30)).tickets == 2
     assert old.id != new.id
+    await support.resolve(902, old.id)  # resolving answers it first: 10 days 10 minutes on
+    waited = timedelta(days=10, minutes=10)
+    assert await support.average_first_response(30) == (waited + timedelta(minutes=10)) / 2
+    assert (await support.stats(30)).first_response_avg == await support.average_first_response(30)
+    assert await support.average_first_response(7) == timedelta(minutes=10)
