@@ -115,6 +115,8 @@ class SupportConfig:
     flood_window: timedelta = timedelta(minutes=10)
     # A message claimed by a sweep this long ago and still not sent is sent again.
     stale_claim: timedelta = timedelta(minutes=2)
+    # The average wait a new complaint is told is worked out again after this long at most.
+    published_wait_refresh: timedelta = timedelta(minutes=1)
     # The language of what goes to the shared staff chat (private messages to a staff member
     # are in that person's own language).
     staff_language: Language = DEFAULT_LANGUAGE
@@ -171,6 +173,8 @@ class SupportService:
         self._uow = uow
         self.config = config or SupportConfig()
         self._clock = clock
+        # The published average wait of each period asked for, and when it was worked out.
+        self._published_waits: dict[int, tuple[datetime, timedelta | None]] = {}
 
     # -- customers: suggestions and ratings ---------------------------------------------------
     async def suggest(self, customer_id: int, text: str) -> None:
@@ -373,12 +377,18 @@ class SupportService:
             return await uow.support.ticket_of_sent(chat_id, message_id)
 
     async def average_first_response(self, days: int = 30) -> timedelta | None:
-        """What the customer is told to expect: the average first response of late (the
-        database averages it; a month of tickets is never read for it)."""
-        since = self._clock() - timedelta(days=days)
+        """What the customer is told to expect: the average first response of late. The
+        database averages it (a month of tickets is never read for it), once a minute at most
+        (`published_wait_refresh`): every complaint opened in between is told the same."""
+        now = self._clock()
+        worked_out = self._published_waits.get(days)
+        if worked_out is not None and now - worked_out[0] < self.config.published_wait_refresh:
+            return worked_out[1]
         async with self._uow.read() as uow:
-            seconds = await uow.support.first_response_average(since)
-        return timedelta(seconds=round(seconds)) if seconds is not None else None
+            seconds = await uow.support.first_response_average(now - timedelta(days=days))
+        average = timedelta(seconds=round(seconds)) if seconds is not None else None
+        self._published_waits[days] = (now, average)
+        return average
 
     # -- staff --------------------------------------------------------------------------------
     async def get(self, ticket_id: int) -> Ticket:

@@ -280,5 +280,25 @@ async def test_the_figures_count_the_tickets_of_the_period(
     await support.resolve(902, old.id)  # resolving answers it first: 10 days 10 minutes on
     waited = timedelta(days=10, minutes=10)
     assert await support.average_first_response(30) == (waited + timedelta(minutes=10)) / 2
+    assert await support.average_first_response(7) == timedelta(minutes=10)
     assert (await support.stats(30)).first_response_avg == await support.average_first_response(30)
     assert await support.average_first_response(7) == timedelta(minutes=10)
+
+
+async def test_the_published_wait_is_worked_out_again_once_a_minute_at_most(
+    support: SupportService, database: FakeDatabase, clock: Clock
+) -> None:
+    customer = database.add_customer()
+    first = await support.open_ticket(customer, 1, Category.OTHER, "first")
+    second = await support.open_ticket(customer, 1, Category.OTHER, "second")
+    assert await support.average_first_response(30) is None
+    clock.advance(minutes=4)
+    await support.staff_reply(901, first.id, "hi", source_chat_id=-100, source_message_id=1)
+    assert await support.average_first_response(30) == timedelta(minutes=4)
+    clock.advance(seconds=30)
+    await support.staff_reply(901, second.id, "hi", source_chat_id=-100, source_message_id=2)
+    assert await support.average_first_response(30) == timedelta(minutes=4)  # 30 s ago: same
+    clock.advance(seconds=29)
+    assert await support.average_first_response(30) == timedelta(minutes=4)
+    clock.advance(seconds=1)
+    assert await support.average_first_response(30) == timedelta(minutes=4, seconds=15)
