@@ -6,7 +6,6 @@ per-customer counts come back, never rows per order.
 
 from __future__ import annotations
 
-from dataclasses import fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +38,7 @@ from domain.persistence.rollup_tables import (
     RechargeDayCellRow,
     RechargeHourRow,
 )
+from domain.persistence.support_repositories import TICKET_COLUMNS
 from domain.persistence.support_tables import TicketRow
 from domain.persistence.tables import (
     CampaignRow,
@@ -51,8 +51,6 @@ from domain.persistence.tables import (
     PointsEntryRow,
 )
 from domain.repositories import TicketRecord
-
-TICKET_FIELDS = tuple(field.name for field in fields(TicketRecord))
 
 if TYPE_CHECKING:
     from domain.persistence.unit_of_work import UnitOfWork
@@ -485,9 +483,8 @@ class FigureQueries:
     async def tickets(self, period: Period) -> list[TicketRecord]:
         """The tickets opened in the period, read as plain rows (no ORM objects to build:
         a month may hold thousands)."""
-        columns = [TicketRow.__table__.c[name] for name in TICKET_FIELDS]
         rows = await self._uow.session.execute(
-            select(*columns).where(
+            select(*TICKET_COLUMNS).where(
                 TicketRow.created_at >= period.start, TicketRow.created_at < period.end
             )
         )

@@ -43,6 +43,11 @@ def _tickets(rows: Iterable[TicketRow]) -> list[TicketRecord]:
     return [ticket_record(row) for row in rows]
 
 
+# A ticket's columns in the order of `TicketRecord`'s fields: many tickets are read as plain
+# rows through these (no ORM object made for each).
+TICKET_COLUMNS = tuple(TicketRow.__table__.c[name] for name in _TICKET)
+
+
 def _messages(rows: Iterable[TicketMessageRow]) -> list[TicketMessageRecord]:
     return [message_record(row) for row in rows]
 
@@ -123,8 +128,10 @@ class SupportRepository:
         return _tickets(rows)
 
     async def opened_since(self, since: datetime) -> list[TicketRecord]:
-        rows = await self._session.scalars(select(TicketRow).where(TicketRow.created_at >= since))
-        return _tickets(rows)
+        rows = await self._session.execute(
+            select(*TICKET_COLUMNS).where(TicketRow.created_at >= since)
+        )
+        return [TicketRecord(*row) for row in rows]
 
     async def first_response_average(self, since: datetime) -> float | None:
         average = await self._session.scalar(
