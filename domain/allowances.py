@@ -8,12 +8,22 @@ after would let concurrent attempts all pass.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from domain.orders import china_day_start
 
 # The limit of an allowance that has none (the row still counts the uses).
 UNLIMITED = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Take:
+    """`amount` of the allowance `scope`, to be taken only if its use stays within `limit`."""
+
+    scope: str
+    amount: int
+    limit: int
 
 
 def daily_scope(purpose: str, created_at: datetime) -> str:

@@ -24,6 +24,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol
 
+from domain.allowances import Take
 from domain.audit import AuditEntry, AuditRecord
 from domain.privacy import PersonalData
 from domain.repositories.campaign_files import CampaignFileRepository
@@ -581,6 +582,10 @@ class AllowanceRepository(Protocol):
     async def take(self, customer_id: int, scope: str, amount: int, limit: int) -> bool:
         """Take `amount` of `scope` unless that would pass `limit` (False: nothing taken); of
         concurrent takes, exactly those that fit succeed."""
+
+    async def take_each(self, customer_id: int, takes: Sequence[Take]) -> set[str]:
+        """Each of `takes` (distinct scopes) taken as `take` would, independently of the
+        others, at once; the scopes taken."""
 
     async def give_back(self, customer_id: int, scope: str, amount: int) -> None:
         """Give back `amount` taken of `scope` (never below nothing)."""

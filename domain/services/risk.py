@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.allowances import UNLIMITED
+from domain.allowances import UNLIMITED, Take
 from domain.audit import ActorKind, AuditAction, AuditEntry
 from domain.clock import Clock, utc_now
 from domain.orders import OrderStatus
@@ -103,47 +103,59 @@ class RiskService(OrderSteps):
             raise AccountFrozen(str(customer_id))
 
     async def assess(self, uow: MoneyUnitOfWork, row: NewOrder) -> Verdict | None:
-        """Count the new order `row` against every rule (each count one conditional write);
-        the rule that holds it (a freezing one first), or None when it passes. An order on
-        the offers of a campaign whose file sets risk limits is counted against those."""
+        """Count the new order `row` against every rule (each count a conditional write; those
+        that do not depend on one another in one statement); the rule that holds it (a
+        freezing one first), or None when it passes. An order on the offers of a campaign whose
+        file sets risk limits is counted against those."""
         if not self.rules.enabled:
             return None
         rules = with_campaign_limits(self.rules, await self._campaign_limits(uow, row))
         customer_id, at = row.customer_id, row.created_at
-        take = uow.allowances.take
         fired: list[Verdict] = []
 
         def fire(rule: RiskRule, limit: int) -> None:
             fired.append(Verdict(rule, rules.action(rule), str(limit)))
 
-        if rules.orders_per_hour > 0 and not await take(
-            customer_id, orders_hour_scope(at), 1, rules.orders_per_hour
-        ):
-            fire(RiskRule.ORDERS_PER_HOUR, rules.orders_per_hour)
-        if rules.orders_per_day > 0 and not await take(
-            customer_id, orders_day_scope(at), 1, rules.orders_per_day
-        ):
-            fire(RiskRule.ORDERS_PER_DAY, rules.orders_per_day)
-        if rules.amount_per_hour_fen > 0 and not await take(
-            customer_id, amount_hour_scope(at), row.amount_fen, rules.amount_per_hour_fen
-        ):
-            fire(RiskRule.AMOUNT_PER_HOUR, rules.amount_per_hour_fen)
+        # The counts that do not depend on one another are taken in one statement.
+        counted: list[tuple[RiskRule, Take]] = []
+        if rules.orders_per_hour > 0:
+            counted.append(
+                (RiskRule.ORDERS_PER_HOUR, Take(orders_hour_scope(at), 1, rules.orders_per_hour))
+            )
+        if rules.orders_per_day > 0:
+            counted.append(
+                (RiskRule.ORDERS_PER_DAY, Take(orders_day_scope(at), 1, rules.orders_per_day))
+            )
+        if rules.amount_per_hour_fen > 0:
+            amount = Take(amount_hour_scope(at), row.amount_fen, rules.amount_per_hour_fen)
+            counted.append((RiskRule.AMOUNT_PER_HOUR, amount))
+        # The first order to a number today, and this account's first to it: taken once.
+        number_seen = account_seen = None
+        number = ""
         if rules.numbers_per_day > 0 and row.phone_digits:
-            seen = number_seen_scope(at, row.phone_digits)
-            if await take(customer_id, seen, 1, 1) and not await take(
+            number_seen = Take(number_seen_scope(at, row.phone_digits), 1, 1)
+        if rules.accounts_per_number > 0 and row.phone_digits:
+            account_seen = Take(account_seen_scope(at, row.phone_digits), 1, 1)
+            number = number_key(row.phone_digits)
+        firsts = [take for take in (number_seen, account_seen) if take is not None]
+        taken = await uow.allowances.take_each(customer_id, [take for _, take in counted] + firsts)
+        for rule, take in counted:
+            if take.scope not in taken:
+                fire(rule, take.limit)
+        if number_seen is not None and number_seen.scope in taken:
+            if not await uow.allowances.take(
                 customer_id, numbers_day_scope(at), 1, rules.numbers_per_day
             ):
                 # Not counted: every order to this number today is held, not just the first.
-                await uow.allowances.give_back(customer_id, seen, 1)
+                await uow.allowances.give_back(customer_id, number_seen.scope, 1)
                 fire(RiskRule.NUMBERS_PER_DAY, rules.numbers_per_day)
-        if rules.accounts_per_number > 0 and row.phone_digits:
+        if account_seen is not None and account_seen.scope in taken:
             # The account's first order to the number today counts it among the number's.
-            seen = account_seen_scope(at, row.phone_digits)
-            if await take(customer_id, seen, 1, 1) and not await uow.number_allowances.take(
-                number_key(row.phone_digits), accounts_day_scope(at), 1, rules.accounts_per_number
+            if not await uow.number_allowances.take(
+                number, accounts_day_scope(at), 1, rules.accounts_per_number
             ):
                 # Not counted: every order of this account to the number today is held.
-                await uow.allowances.give_back(customer_id, seen, 1)
+                await uow.allowances.give_back(customer_id, account_seen.scope, 1)
                 fire(RiskRule.ACCOUNTS_PER_NUMBER, rules.accounts_per_number)
         customer = await uow.customers.get(customer_id)
         if customer is not None and new_account_large(

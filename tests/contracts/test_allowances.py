@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from domain.allowances import Take
 from tests.contracts.conftest import World
 
 DAY = "daily:recharge:2026-11-11"
@@ -52,3 +55,40 @@ async def test_an_amount_above_the_limit_is_refused_on_first_use_and_takes_nothi
     assert await used(world, me, DAY) == 600
     assert await take(world, me, DAY, 400, 1000)
     assert not await take(world, me, DAY, 1, 1000)
+
+
+HOUR, COUNT, AMOUNT = "risk:orders:h:x", "risk:orders:d:x", "risk:amount:h:x"
+
+
+async def take_each(world: World, customer_id: int, takes: list[Take]) -> set[str]:
+    async with world.money() as uow:
+        taken = await uow.allowances.take_each(customer_id, takes)
+        await uow.commit()
+    return taken
+
+
+async def test_counts_taken_together_are_each_taken_within_their_own_limit(world: World) -> None:
+    me, other = await world.customer(), await world.customer()
+    assert await take_each(world, me, []) == set()
+    order = [Take(HOUR, 1, 2), Take(COUNT, 1, 3), Take(AMOUNT, 600, 1000)]
+    assert await take_each(world, me, order) == {HOUR, COUNT, AMOUNT}
+    # The amount no longer fits: the others are still taken.
+    assert await take_each(world, me, order) == {HOUR, COUNT}
+    assert await take_each(world, me, order) == {COUNT}
+    assert await take_each(world, me, order) == set()
+    assert [await used(world, me, scope) for scope in (HOUR, COUNT, AMOUNT)] == [2, 3, 600]
+    assert await take_each(world, other, [Take(AMOUNT, 1001, 1000), Take(HOUR, 2, 2)]) == {HOUR}
+    assert await used(world, other, AMOUNT) == 0
+    with pytest.raises(ValueError):
+        await take_each(world, other, [Take(COUNT, 1, 5), Take(COUNT, 1, 5)])
+
+
+async def test_orders_counted_together_at_once_keep_within_every_limit(world: World) -> None:
+    """Eight orders of one customer at once, each counted against three limits in one
+    statement: every limit holds, and each order is refused exactly the counts that no longer
+    fitted."""
+    me = await world.customer()
+    order = [Take(HOUR, 1, 5), Take(COUNT, 1, 3), Take(AMOUNT, 300, 1000)]
+    taken = await asyncio.gather(*(take_each(world, me, order) for _ in range(8)))
+    assert [sum(scope in t for t in taken) for scope in (HOUR, COUNT, AMOUNT)] == [5, 3, 3]
+    assert [await used(world, me, scope) for scope in (HOUR, COUNT, AMOUNT)] == [5, 3, 900]

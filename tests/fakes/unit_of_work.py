@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
-from domain.allowances import daily_scope
+from domain.allowances import Take, daily_scope
 from domain.audit import AuditEntry, AuditRecord
 from domain.broadcasts import PushSkip
 from domain.errors import RecordConflict
@@ -464,6 +464,11 @@ class FakeAllowanceRepository(_Repository):
             return False
         self._t.allowances[(customer_id, scope)] = used + amount
         return True
+
+    async def take_each(self, customer_id: int, takes: Sequence[Take]) -> set[str]:
+        if len({t.scope for t in takes}) != len(takes):
+            raise ValueError("one scope taken twice in one statement")
+        return {t.scope for t in takes if await self.take(customer_id, t.scope, t.amount, t.limit)}
 
     async def give_back(self, customer_id: int, scope: str, amount: int) -> None:
         key = (customer_id, scope)
