@@ -130,13 +130,12 @@ class RiskService(OrderSteps):
             amount = Take(amount_hour_scope(at), row.amount_fen, rules.amount_per_hour_fen)
             counted.append((RiskRule.AMOUNT_PER_HOUR, amount))
         # The first order to a number today, and this account's first to it: taken once.
+        digits = row.phone_digits or ""
         number_seen = account_seen = None
-        number = ""
-        if rules.numbers_per_day > 0 and row.phone_digits:
-            number_seen = Take(number_seen_scope(at, row.phone_digits), 1, 1)
-        if rules.accounts_per_number > 0 and row.phone_digits:
-            account_seen = Take(account_seen_scope(at, row.phone_digits), 1, 1)
-            number = number_key(row.phone_digits)
+        if rules.numbers_per_day > 0 and digits:
+            number_seen = Take(number_seen_scope(at, digits), 1, 1)
+        if rules.accounts_per_number > 0 and digits:
+            account_seen = Take(account_seen_scope(at, digits), 1, 1)
         firsts = [take for take in (number_seen, account_seen) if take is not None]
         taken = await uow.allowances.take_each(customer_id, [take for _, take in counted] + firsts)
         for rule, take in counted:
@@ -152,7 +151,7 @@ class RiskService(OrderSteps):
         if account_seen is not None and account_seen.scope in taken:
             # The account's first order to the number today counts it among the number's.
             if not await uow.number_allowances.take(
-                number, accounts_day_scope(at), 1, rules.accounts_per_number
+                number_key(digits), accounts_day_scope(at), 1, rules.accounts_per_number
             ):
                 # Not counted: every order of this account to the number today is held.
                 await uow.allowances.give_back(customer_id, account_seen.scope, 1)
