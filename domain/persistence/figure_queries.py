@@ -38,7 +38,7 @@ from domain.persistence.rollup_tables import (
     RechargeDayCellRow,
     RechargeHourRow,
 )
-from domain.persistence.support_repositories import TICKET_COLUMNS
+from domain.persistence.support_repositories import TICKET_COLUMNS, plain_tickets
 from domain.persistence.support_tables import TicketRow
 from domain.persistence.tables import (
     CampaignRow,
@@ -488,4 +488,4 @@ class FigureQueries:
                 TicketRow.created_at >= period.start, TicketRow.created_at < period.end
             )
         )
-        return [TicketRecord(*row) for row in rows]
+        return plain_tickets(rows)

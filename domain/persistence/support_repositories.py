@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,8 +45,13 @@ def _tickets(rows: Iterable[TicketRow]) -> list[TicketRecord]:
 
 
 # A ticket's columns in the order of `TicketRecord`'s fields: many tickets are read as plain
-# rows through these (no ORM object made for each).
+# rows through these (no ORM object made for each), and made records by `plain_tickets`.
 TICKET_COLUMNS = tuple(TicketRow.__table__.c[name] for name in _TICKET)
+
+
+def plain_tickets(rows: Iterable[Sequence[Any]]) -> list[TicketRecord]:
+    """The records of tickets read as rows of `TICKET_COLUMNS`."""
+    return [TicketRecord(*row) for row in rows]
 
 
 def _messages(rows: Iterable[TicketMessageRow]) -> list[TicketMessageRecord]:
@@ -131,7 +137,7 @@ class SupportRepository:
         rows = await self._session.execute(
             select(*TICKET_COLUMNS).where(TicketRow.created_at >= since)
         )
-        return [TicketRecord(*row) for row in rows]
+        return plain_tickets(rows)
 
     async def first_response_average(self, since: datetime) -> float | None:
         average = await self._session.scalar(
