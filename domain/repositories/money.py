@@ -82,6 +82,10 @@ class OfferView(Protocol):
     def spent_fen(self) -> int: ...
 
 
+# The campaigns live at a moment, each with its offers (`CampaignRepository.live`).
+LiveCampaigns = Sequence[tuple[CampaignView, Sequence[OfferView]]]
+
+
 class OfferUseView(OfferView, Protocol):
     """A live offer read for one customer: with the slots the customer holds or was granted."""
 
@@ -284,7 +288,7 @@ class CampaignReader(Protocol):
     async def offers_by_code(self, codes: Iterable[str]) -> Mapping[str, OfferView]:
         """The offers of `codes` that exist, by code."""
 
-    async def live(self, now: datetime) -> Sequence[tuple[CampaignView, Sequence[OfferView]]]:
+    async def live(self, now: datetime) -> LiveCampaigns:
         """Campaigns whose window contains `now` (any status), each with its offers."""
 
     async def live_for_customer(

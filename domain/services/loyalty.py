@@ -47,6 +47,7 @@ from domain.repositories import (
 from domain.repositories.money import (
     RELEASED,
     CampaignView,
+    LiveCampaigns,
     MoneyUnitOfWork,
     MoneyUnitOfWorkFactory,
     NewRedemption,
@@ -78,6 +79,9 @@ class LiveOffer:
     offer: Offer
     slots_left: int | None
     ends_at: datetime
+    # The rows they are kept in (what a reminder is set on).
+    campaign_id: int
+    offer_id: int
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,24 @@ def holdout_percent_of(row: CampaignView) -> int:
 def held_out(row: CampaignView, customer_id: int) -> bool:
     """Whether the customer is in the campaign's control group (never offered it)."""
     return in_control(row.code, customer_id, holdout_percent_of(row))
+
+
+def live_offers_in(
+    found: LiveCampaigns, now: datetime, customer_id: int | None = None
+) -> list[LiveOffer]:
+    """The offers of the campaigns `found` (`campaigns.live`) that are live at `now`; for a
+    customer, without those of campaigns that hold them out."""
+    live = []
+    for row, offers in found:
+        campaign = campaign_of(row, offers)
+        if not campaign.live_at(now):
+            continue
+        if customer_id is not None and held_out(row, customer_id):
+            continue
+        for offer_row, offer in zip(offers, campaign.offers, strict=True):
+            left = None if offer_row.quota is None else offer_row.quota - offer_row.used
+            live.append(LiveOffer(campaign, offer, left, campaign.ends_at, row.id, offer_row.id))
+    return live
 
 
 def quote_json(quote: Quote) -> dict[str, Any]:
@@ -249,17 +271,7 @@ class LoyaltyService:
         now = self._clock()
         async with self._uow.read() as uow:
             found = await uow.campaigns.live(now)
-        live = []
-        for row, offers in found:
-            campaign = campaign_of(row, offers)
-            if not campaign.live_at(now):
-                continue
-            if customer_id is not None and held_out(row, customer_id):
-                continue
-            for offer_row, offer in zip(offers, campaign.offers, strict=True):
-                left = None if offer_row.quota is None else offer_row.quota - offer_row.used
-                live.append(LiveOffer(campaign, offer, left, campaign.ends_at))
-        return live
+        return live_offers_in(found, now, customer_id)
 
     async def campaign(self, code: str) -> Campaign | None:
         async with self._uow.read() as uow:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from domain.campaigns import Benefit, OfferKind, Quote
 from domain.catalogue import Product, ProductKind
@@ -18,8 +18,14 @@ from domain.orders import (
 )
 from domain.phone import Carrier, PhoneNumber
 from domain.repositories import NewOrder, OrderChange, OrderRecord
-from domain.repositories.money import MoneyUnitOfWork, MoneyUnitOfWorkFactory
-from domain.services.loyalty import LoyaltyService, offer_of, quote_json
+from domain.repositories.money import LiveCampaigns, MoneyUnitOfWork, MoneyUnitOfWorkFactory
+from domain.services.loyalty import (
+    LoyaltyService,
+    RewardCoupon,
+    live_offers_in,
+    offer_of,
+    quote_json,
+)
 from domain.services.recharge import (
     COUPON_REJECTED,
     PAYABLE_VALUES,
@@ -39,9 +45,22 @@ from domain.services.recharge import (
     order_of,
     product_of,
 )
+from domain.services.reward_coupons import fitting_coupon
 from domain.services.risk import RiskService
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OrderOptions:
+    """What an unpaid order may still take before it is paid (its confirmation's buttons)."""
+
+    # A live coupon offer: the customer may type its code.
+    coupon_code: bool = False
+    # The customer's own coupon that fits the order best.
+    own_coupon: RewardCoupon | None = None
+    # The data pack a live bundle offer adds to this call credit, priced now.
+    bundle: BundleChoice | None = None
 
 
 def _takes_bundle(row: OrderRecord) -> bool:
@@ -208,18 +227,47 @@ class OrderingService(OrderSteps):
         what it adds to the price and what it saves (the engine's quote); None when none."""
         async with self._uow.read() as uow:
             row = await uow.orders.get(order_id)
-            if row is None or row.customer_id != customer_id or row.carrier is None:
+            if row is None or row.customer_id != customer_id or not _takes_bundle(row):
                 return None
-            if not _takes_bundle(row):
-                return None
-            best: BundleChoice | None = None
-            for pack in await self._bundle_packs(uow, Carrier(row.carrier)):
-                quote = await self._bundle_quote(uow, row, pack)
-                saving = _bundle_saving(quote.benefits)
-                if saving.is_positive and (best is None or saving > best.saving):
-                    extra = quote.price - Money(row.amount_fen, row.currency)
-                    best = BundleChoice(pack, extra, saving)
-            return best
+            return await self._best_bundle(uow, row, await uow.campaigns.live(self._clock()))
+
+    async def options(self, customer_id: int, order_id: int) -> OrderOptions:
+        """What the customer's unpaid order may still take, as its confirmation shows it: a
+        coupon code (a live coupon offer), their own coupon, a bundled data pack. One read of
+        the order and one of the live campaigns for all three."""
+        now = self._clock()
+        async with self._uow.read() as uow:
+            row = await uow.orders.get(order_id)
+            if row is None or row.customer_id != customer_id or row.status != S.CREATED.value:
+                return OrderOptions()
+            takes_code = (
+                row.purpose == OrderPurpose.RECHARGE.value and not order_of(row).quote_has_coupon
+            )
+            found = await uow.campaigns.live(now) if takes_code or _takes_bundle(row) else []
+            return OrderOptions(
+                coupon_code=takes_code
+                and any(
+                    item.offer.kind is OfferKind.COUPON
+                    for item in live_offers_in(found, now, customer_id)
+                ),
+                own_coupon=await fitting_coupon(uow, row, now),
+                bundle=await self._best_bundle(uow, row, found) if _takes_bundle(row) else None,
+            )
+
+    async def _best_bundle(
+        self, uow: MoneyUnitOfWork, row: OrderRecord, live: LiveCampaigns
+    ) -> BundleChoice | None:
+        """Of the data packs the `live` campaigns' bundle offers name, the one that saves the
+        call-credit order `row` (`_takes_bundle`) the most; None when none saves anything."""
+        assert row.carrier
+        best: BundleChoice | None = None
+        for pack in await self._bundle_packs(uow, Carrier(row.carrier), live):
+            quote = await self._bundle_quote(uow, row, pack)
+            saving = _bundle_saving(quote.benefits)
+            if saving.is_positive and (best is None or saving > best.saving):
+                extra = quote.price - Money(row.amount_fen, row.currency)
+                best = BundleChoice(pack, extra, saving)
+        return best
 
     async def add_bundle(self, customer_id: int, order_id: int, pack_id: int) -> Order:
         """The unpaid call-credit order, in place (same number), with the data pack added at
@@ -308,12 +356,15 @@ class OrderingService(OrderSteps):
             raise PaymentStarted(order_of(row))
         return row
 
-    async def _bundle_packs(self, uow: MoneyUnitOfWork, carrier: Carrier) -> list[Product]:
-        """The data packs that live bundle offers name, from the catalogue, for this carrier."""
+    async def _bundle_packs(
+        self, uow: MoneyUnitOfWork, carrier: Carrier, live: LiveCampaigns
+    ) -> list[Product]:
+        """The data packs that the `live` campaigns' bundle offers name, from the catalogue, for
+        this carrier."""
         codes = sorted(
             {
                 code
-                for _, offers in await uow.campaigns.live(self._clock())
+                for _, offers in live
                 for offer in offers
                 if offer.kind == OfferKind.BUNDLE.value
                 and (code := offer_of(offer).bundle_product) is not None

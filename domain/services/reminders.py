@@ -185,13 +185,6 @@ class ReminderService:
             rows = await uow.reminders.subscriptions_of(customer_id)
         return {(row.campaign_id, row.scope) for row in rows}
 
-    async def offer_ids(self) -> dict[str, tuple[int, int]]:
-        """Offer code -> (campaign id, offer id) of campaigns not yet over."""
-        now = self._clock()
-        async with self._uow.read() as uow:
-            found = await uow.campaigns.live(now)
-        return {offer.code: (row.id, offer.id) for row, offers in found for offer in offers}
-
     async def campaign_ids(self) -> dict[str, int]:
         async with self._uow.read() as uow:
             return {row.code: row.id for row in await uow.campaigns.all()}

@@ -2,7 +2,7 @@
 
 An unpaid recharge order is priced with one of the customer's coupons in place (the same order
 number), through the campaign engine's quote, like a coupon benefit. The coupon is taken when
-the order is paid, before any money moves (`PaymentService._take_reward_coupon`, a conditional
+the order is paid, before any money moves (`PaymentService._await_payment`, a conditional
 write; `LoyaltyService.hold` confirms it when the paid order is sent to the carrier) and given
 back when the order expires or is refunded (`LoyaltyService.release`).
 """
@@ -10,6 +10,7 @@ back when the order expires or is refunded (`LoyaltyService.release`).
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 from domain.allowances import daily_scope
 from domain.clock import Clock, utc_now
@@ -17,7 +18,7 @@ from domain.money import Money
 from domain.orders import PAYABLE, Order, OrderPurpose
 from domain.orders import OrderStatus as S
 from domain.repositories import OrderRecord
-from domain.repositories.money import MoneyUnitOfWorkFactory
+from domain.repositories.money import MoneyUnitOfWork, MoneyUnitOfWorkFactory
 from domain.services.loyalty import (
     LoyaltyService,
     RewardCoupon,
@@ -43,15 +44,9 @@ class CouponCheckout:
         leaves something to pay), or None: no coupon, or the order has one already."""
         async with self._uow.read() as uow:
             row = await uow.orders.get(order_id)
-            if row is None or row.customer_id != customer_id or not _takes_coupon(row):
+            if row is None or row.customer_id != customer_id:
                 return None
-            usable = await uow.reward_coupons.usable(customer_id, self._clock())
-            fits = [
-                c for c in usable if c.currency == row.currency and c.value_fen < row.amount_fen
-            ]
-            if not fits:
-                return None
-            return reward_coupon_of(max(fits, key=lambda c: (c.value_fen, -c.id)))
+            return await fitting_coupon(uow, row, self._clock())
 
     async def use(self, customer_id: int, order_id: int, coupon_id: int) -> Order:
         """Price the customer's unpaid recharge order with their coupon, in place; or refuse
@@ -99,6 +94,20 @@ class CouponCheckout:
                 await uow.allowances.give_back(customer_id, scope, lower)
             await uow.commit()
             return order_of(moved)
+
+
+async def fitting_coupon(
+    uow: MoneyUnitOfWork, row: OrderRecord, now: datetime
+) -> RewardCoupon | None:
+    """The order's customer's coupon that fits the unpaid recharge order `row` best (the
+    largest that leaves something to pay), or None: no coupon, or the order has one already."""
+    if not _takes_coupon(row):
+        return None
+    usable = await uow.reward_coupons.usable(row.customer_id, now)
+    fits = [c for c in usable if c.currency == row.currency and c.value_fen < row.amount_fen]
+    if not fits:
+        return None
+    return reward_coupon_of(max(fits, key=lambda c: (c.value_fen, -c.id)))
 
 
 def _takes_coupon(row: OrderRecord) -> bool:

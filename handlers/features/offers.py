@@ -98,7 +98,7 @@ async def _campaign_blocks(
     from handlers.features.reminders import remind_buttons
 
     now = ctx.services.loyalty.now()
-    ids = await ctx.services.reminders.offer_ids()
+    ids = {item.offer.code: (item.campaign_id, item.offer_id) for item in live}
     subscribed = await ctx.services.reminders.subscribed_scopes(ctx.customer.id)
     campaigns: dict[str, tuple[Campaign, list[LiveOffer]]] = {}
     for item in live:

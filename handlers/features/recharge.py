@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from domain.campaigns import OfferKind
 from domain.catalogue import Product, ProductKind
 from domain.customers import MAX_BOUND_PHONES
 from domain.orders import CHINA, LimitExceeded, Order, OrderPurpose, OrderStatus, PaymentMethod
 from domain.phone import PhoneNumber, PhoneNumberError, parse_phone_number
 from domain.services.customers import PhoneAlreadyBound, TooManyPhones
 from domain.services.recharge import (
+    BundleChoice,
     BundleUnavailable,
     CarrierNotServed,
     CouponInvalid,
@@ -177,7 +177,7 @@ async def _choose_number(ctx: Context, *, edit: bool, changing: bool = False) ->
     if len(phones) == 1:
         number = PhoneNumber(phones[0].digits, phones[0].carrier)
         if number.carrier in ctx.services.ordering.config.served_carriers:
-            await show_products(ctx, number, ProductKind.CREDIT, edit=edit)
+            await show_products(ctx, number, ProductKind.CREDIT, edit=edit, binding_id=phones[0].id)
             return
     rows: list[tuple[Button, ...]] = [
         (Button(ctx.t("recharge.to", number=p.masked), RechargeTo(p.id).pack()),) for p in phones
@@ -205,14 +205,21 @@ def denomination_label(t: Texts, product: Product) -> str:
 
 
 async def show_products(
-    ctx: Context, number: PhoneNumber, kind: ProductKind, *, edit: bool
+    ctx: Context,
+    number: PhoneNumber,
+    kind: ProductKind,
+    *,
+    edit: bool,
+    binding_id: int | None = None,
 ) -> None:
     """The denomination grid for the number (call credit first), with the other kind and a
-    change of number one tap away."""
+    change of number one tap away. `binding_id`: the customer's binding of the number, when the
+    caller read it already (0: not bound)."""
     ctx.go(CHOOSING, phone=number.digits, kind=kind.value)
     products = await ctx.services.ordering.products(kind, number.carrier)
-    phones = await ctx.services.customers.phones(ctx.customer.id)
-    binding_id = next((p.id for p in phones if p.digits == number.digits), 0)
+    if binding_id is None:
+        phones = await ctx.services.customers.phones(ctx.customer.id)
+        binding_id = next((p.id for p in phones if p.digits == number.digits), 0)
     per_row = 3 if kind is ProductKind.CREDIT else 2
     rows: list[tuple[Button, ...]] = [
         tuple(
@@ -293,26 +300,22 @@ async def confirmation_buttons(ctx: Context, order: Order) -> tuple[tuple[Button
     if order.status is not OrderStatus.CREATED:  # a payment started: it cannot change now
         rows.append((Button(ctx.t("pay.cancel"), CancelOrder(order.id).pack()),))
         return tuple(rows)
-    if order.purpose is OrderPurpose.RECHARGE and not order.quote_has_coupon:
-        live = await ctx.services.loyalty.live_offers(ctx.customer.id)
-        if any(item.offer.kind is OfferKind.COUPON for item in live):
-            rows.append((Button(ctx.t("coupon.use"), UseCoupon(order.id).pack()),))
-    own = await ctx.services.coupons.fitting(ctx.customer.id, order.id)
+    options = await ctx.services.ordering.options(ctx.customer.id, order.id)
+    if options.coupon_code:
+        rows.append((Button(ctx.t("coupon.use"), UseCoupon(order.id).pack()),))
+    own = options.own_coupon
     if own is not None:
         label = ctx.t("reward_coupon.use", value=own.value.format())
         rows.append((Button(label, UseRewardCoupon(order.id, own.id).pack()),))
-    rows.extend(await _bundle_buttons(ctx, order))
+    rows.extend(_bundle_buttons(ctx, order, options.bundle))
     rows.append((Button(ctx.t("pay.cancel"), CancelOrder(order.id).pack()),))
     return tuple(rows)
 
 
-async def _bundle_buttons(ctx: Context, order: Order) -> list[tuple[Button]]:
+def _bundle_buttons(ctx: Context, order: Order, choice: BundleChoice | None) -> list[tuple[Button]]:
     """Add the data pack a live bundle offer pairs with this call credit, or take it off."""
     if order.bundle is not None:
         return [(Button(ctx.t("bundle.remove"), RemoveBundle(order.id).pack()),)]
-    if order.product_kind is not ProductKind.CREDIT:
-        return []
-    choice = await ctx.services.ordering.bundle_for(ctx.customer.id, order.id)
     if choice is None:
         return []
     label = ctx.t(
@@ -515,7 +518,7 @@ def register(router: ConversationRouter) -> None:
             return
         number = PhoneNumber(own.digits, own.carrier)
         if await _number_served(ctx, number):
-            await show_products(ctx, number, ProductKind.CREDIT, edit=True)
+            await show_products(ctx, number, ProductKind.CREDIT, edit=True, binding_id=own.id)
 
     @router.button(ChangeNumber)
     async def change_number(ctx: Context, _data: ChangeNumber) -> None:
@@ -569,7 +572,9 @@ def register(router: ConversationRouter) -> None:
         if len(phones) == 1:
             number = PhoneNumber(phones[0].digits, phones[0].carrier)
             if await _number_served(ctx, number):
-                await show_products(ctx, number, ProductKind.DATA, edit=False)
+                await show_products(
+                    ctx, number, ProductKind.DATA, edit=False, binding_id=phones[0].id
+                )
             return
         await _choose_number(ctx, edit=False)
 

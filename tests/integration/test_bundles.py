@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.campaign_file import CampaignFileError, parse_campaign_file
@@ -20,7 +20,7 @@ from domain.campaigns import OfferKind
 from domain.catalogue import ProductKind
 from domain.customers import Customer, TelegramProfile
 from domain.integrations.http_gateway import HttpTopUpGateway
-from domain.integrations.sandbox import SandboxGateway, SandboxPayments
+from domain.integrations.sandbox import SandboxGateway, SandboxMode, SandboxPayments
 from domain.money import Money
 from domain.orders import (
     BundledPack,
@@ -34,11 +34,13 @@ from domain.persistence.tables import OfferRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.phone import PhoneNumber, parse_phone_number
 from domain.ports import TopUpGateway, TopUpState
+from domain.services.ordering import OrderOptions
 from domain.services.recharge import (
     BundleUnavailable,
     NotPayable,
     OrderChanged,
     OrderNotFound,
+    PaymentUnconfirmed,
     RechargeConfig,
 )
 from domain.services.registry import Ports, Services, build_services
@@ -389,3 +391,41 @@ async def test_a_bundle_over_the_daily_limit_is_refused_and_the_order_stays(
         await shop.services.ordering.add_bundle(customer.id, order.id, await shop.pack_id())
     still = await shop.services.ordering.get(order.id)
     assert (still.status, still.amount, still.bundle) == (S.CREATED, Money.yuan(50), None)
+
+
+async def test_the_confirmation_reads_the_order_and_the_live_campaigns_once_for_its_options(
+    shop: Shop,
+) -> None:
+    owner, other = await shop.customer(1), await shop.customer(2)
+    order = await shop.order(owner, 100)
+    sent: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        sent.append(statement)
+
+    event.listen(shop.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        options = await shop.services.ordering.options(owner.id, order.id)
+    finally:
+        event.remove(shop.engine.sync_engine, "before_cursor_execute", seen)
+    # A coupon code may be typed (SAVE3 is live), no coupon of their own, the pack that saves.
+    assert options.coupon_code and options.own_coupon is None
+    assert options.bundle == await shop.services.ordering.bundle_for(owner.id, order.id)
+    assert options.bundle is not None and options.bundle.pack.code == PACK
+    assert sum(s.startswith("SELECT orders.") for s in sent) == 1
+    assert sum(s.startswith("SELECT campaigns.") for s in sent) == 1
+
+    # Another customer's order shows them nothing; a coupon code applied takes the code's button
+    # away; an order whose payment started takes nothing more.
+    assert await shop.services.ordering.options(other.id, order.id) == OrderOptions()
+    priced = await shop.services.ordering.apply_coupon(owner.id, order.id, "save3")
+    assert not (await shop.services.ordering.options(owner.id, priced.id)).coupon_code
+    bundled = await shop.services.ordering.add_bundle(owner.id, order.id, await shop.pack_id())
+    assert (await shop.services.ordering.options(owner.id, bundled.id)).bundle is None
+    other_order = await shop.order(other, 50)
+    shop.payments.mode = SandboxMode.TIMEOUT  # the charge's outcome is unknown: it awaits
+    with pytest.raises(PaymentUnconfirmed):
+        await shop.services.paying.pay_with_provider(
+            other.id, other_order.id, PaymentMethod.SANDBOX
+        )
+    assert await shop.services.ordering.options(other.id, other_order.id) == OrderOptions()

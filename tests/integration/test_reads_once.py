@@ -1,0 +1,74 @@
+"""What is shown is read once, on SQLite and PostgreSQL.
+
+A customer's turn: the live offers page reads the live campaigns once (their ids come with
+them), the denomination grid of the one bound number reads the customer's numbers once, and the
+confirmation of a new order reads the order and the live campaigns once for every button it
+offers (a coupon code, the customer's own coupon, a bundled pack)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.assembly import build_app
+from domain.campaign_file import parse_campaign_file
+from handlers.contract import Outcome
+from tests.conftest import make_settings
+from tests.fakes.clock import ManualClock
+from tests.handlers.chat import Chat
+from tests.integration.test_bundles import CAMPAIGN
+
+
+@contextmanager
+def statements_of(engine: AsyncEngine) -> Iterator[list[str]]:
+    sent: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        sent.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        yield sent
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", seen)
+
+
+def reads_of(sent: list[str], table: str) -> int:
+    return sum(statement.startswith(f"SELECT {table}.") for statement in sent)
+
+
+def labels(outcome: Outcome) -> str:
+    return " ".join(b.text for row in outcome.replies[-1].buttons for b in row)
+
+
+async def test_the_offers_page_and_an_orders_confirmation_read_each_thing_once(
+    database_url: str,
+) -> None:
+    clock = ManualClock(datetime(2026, 11, 5, 4, 0, tzinfo=UTC))
+    app = await build_app(make_settings(database_url, demo_mode=True), clock=clock)
+    try:
+        await app.services.campaigns.load(parse_campaign_file(CAMPAIGN.format(quota=100)))
+        chat = Chat.of(app.conversation)
+        await chat.send("/start")
+        with statements_of(app.engine) as sent:
+            shown = await chat.send("/offers")
+        assert "充值节" in shown.replies[-1].text
+        assert "提醒" in labels(shown)  # the reminder switches, on the offers' own rows
+        assert reads_of(sent, "campaigns") == 1
+
+        await chat.send("/bind 18612345678")
+        with statements_of(app.engine) as sent:
+            grid = await chat.send("/recharge")
+        assert "100元" in labels(grid)  # the one bound number's grid, straight away
+        assert reads_of(sent, "phone_bindings") == 1
+        with statements_of(app.engine) as sent:
+            confirmation = await chat.press("100元")
+        assert "使用优惠码" in labels(confirmation) and "加购" in labels(confirmation)
+        assert reads_of(sent, "orders") == 1
+        assert reads_of(sent, "campaigns") == 1
+    finally:
+        await app.close()
