@@ -17,7 +17,6 @@ from functools import partial
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from domain.observations import Observations
-from domain.services.customers import CustomerNotFound
 from domain.services.registry import Services
 from handlers.contract import Notifier
 from handlers.features.points import lapse_warning
@@ -97,18 +96,16 @@ async def sweep_orders(
         log.info("orders: %d expired, %d moved on", len(expired), len(moved))
     take_over = may_take_over(lease)
     told = 0
-    for order in await services.outcomes.unnotified_outcomes(take_over=take_over):
+    ended = await services.outcomes.unnotified_outcomes(take_over=take_over)
+    languages = await services.customers.languages({o.customer_id for o in ended}) if ended else {}
+    for order in ended:
         if not await services.outcomes.claim_outcome(order.id, take_over=take_over):
             continue  # another sweep or the customer's own turn is telling them
-        try:
-            customer = await services.customers.get(order.customer_id)
-        except CustomerNotFound:
-            await services.outcomes.outcome_told(order.id)  # erased: nobody to tell
-            continue
-        if order.chat_id is None:
+        language = languages.get(order.customer_id)
+        if language is None or order.chat_id is None:  # erased, or no chat: nobody to tell
             await services.outcomes.outcome_told(order.id)
             continue
-        reply = outcome_reply(texts(customer.language), order)
+        reply = outcome_reply(texts(language), order)
         if await notifier.send(order.chat_id, reply):
             await services.outcomes.outcome_told(order.id)
             told += 1

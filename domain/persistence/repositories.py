@@ -148,6 +148,17 @@ class CustomerRepository(Repository):
         row = await self._session.get(CustomerRow, customer_id, populate_existing=True)
         return _customer_record(row) if row is not None else None
 
+    async def languages(self, customer_ids: Iterable[int]) -> dict[int, str]:
+        wanted = set(customer_ids)
+        if not wanted:
+            return {}
+        rows = await (await self._core()).rows(
+            select(CustomerRow.id, CustomerRow.language).where(
+                CustomerRow.id.in_(wanted), CustomerRow.erased_at.is_(None)
+            )
+        )
+        return {row.id: row.language for row in rows}
+
     async def turn(self, telegram_id: int, chat_id: int) -> TurnRecord | None:
         """The customer with their conversation in this chat (`conversation_id`, `step`,
         `data`: None when there is none yet) and their privacy consent, in one query."""
@@ -721,17 +732,19 @@ class OrderRepository(Repository):
         )
         return list(result.scalars())
 
-    async def in_flight(self, now: datetime, statuses: Iterable[str], limit: int) -> list[int]:
-        result = await self._session.execute(
-            select(OrderRow.id)
+    async def in_flight(
+        self, now: datetime, statuses: Iterable[str], limit: int
+    ) -> list[OrderRecord]:
+        rows = await (await self._core()).rows(
+            select(*_ORDER_COLUMNS)
             .where(
-                OrderRow.status.in_(list(statuses)),
-                (OrderRow.next_check_at.is_(None)) | (OrderRow.next_check_at <= now),
+                _ORDERS.c.status.in_(list(statuses)),
+                _ORDERS.c.next_check_at.is_(None) | (_ORDERS.c.next_check_at <= now),
             )
-            .order_by(OrderRow.id)
+            .order_by(_ORDERS.c.id)
             .limit(limit)
         )
-        return list(result.scalars())
+        return [_order_record(row) for row in rows]
 
     async def awaiting_provider(self, statuses: Iterable[str], methods: Iterable[str]) -> list[int]:
         result = await self._session.execute(
@@ -741,19 +754,21 @@ class OrderRepository(Repository):
         )
         return list(result.scalars())
 
-    async def unnotified(self, statuses: Iterable[str], limit: int, now: datetime) -> list[int]:
+    async def unnotified(
+        self, statuses: Iterable[str], limit: int, now: datetime
+    ) -> list[OrderRecord]:
         """Orders in `statuses` whose customer was not told, and that nobody is telling now."""
-        result = await self._session.execute(
-            select(OrderRow.id)
+        rows = await (await self._core()).rows(
+            select(*_ORDER_COLUMNS)
             .where(
-                OrderRow.status.in_(list(statuses)),
-                OrderRow.outcome_notified.is_(False),
+                _ORDERS.c.status.in_(list(statuses)),
+                _ORDERS.c.outcome_notified.is_(False),
                 _OUTCOME_FREE(now),
             )
-            .order_by(OrderRow.id)
+            .order_by(_ORDERS.c.id)
             .limit(limit)
         )
-        return list(result.scalars())
+        return [_order_record(row) for row in rows]
 
     async def claim_outcome(self, order_id: int, now: datetime, until: datetime) -> bool:
         """True for the one caller that may tell the customer the order's outcome now, until

@@ -691,15 +691,20 @@ class OrderRepository(OrderReader, Protocol):
 
     async def due_for_expiry(self, now: datetime, statuses: Iterable[str]) -> list[int]: ...
 
-    async def in_flight(self, now: datetime, statuses: Iterable[str], limit: int) -> list[int]:
-        """Orders in `statuses` due to be checked again, by id."""
+    async def in_flight(
+        self, now: datetime, statuses: Iterable[str], limit: int
+    ) -> list[OrderRecord]:
+        """Orders in `statuses` due to be checked again, as read, by id."""
 
     async def awaiting_provider(
         self, statuses: Iterable[str], methods: Iterable[str]
     ) -> list[int]: ...
 
-    async def unnotified(self, statuses: Iterable[str], limit: int, now: datetime) -> list[int]:
-        """Orders in `statuses` whose customer was not told and that nobody is telling now."""
+    async def unnotified(
+        self, statuses: Iterable[str], limit: int, now: datetime
+    ) -> list[OrderRecord]:
+        """Orders in `statuses` whose customer was not told and that nobody is telling now,
+        as read, by id."""
 
     async def claim_outcome(self, order_id: int, now: datetime, until: datetime) -> bool:
         """True for the one caller that may tell the outcome now, until `until`."""
@@ -716,6 +721,9 @@ class CustomerRepository(Protocol):
     async def by_telegram_id(self, telegram_id: int) -> CustomerRecord | None: ...
 
     async def get(self, customer_id: int) -> CustomerRecord | None: ...
+
+    async def languages(self, customer_ids: Iterable[int]) -> dict[int, str]:
+        """The language of each of these customers, by id; an erased customer is left out."""
 
     async def register(self, customer: NewCustomer) -> CustomerRecord:
         """A new customer (its id given now); a second one of a Telegram id is a

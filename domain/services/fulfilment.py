@@ -158,13 +158,18 @@ class FulfilmentService(OrderSteps):
 
     async def refresh(self, order_id: int) -> Order:
         """Ask again about an order in flight ("check status" and the recovery sweep)."""
-        order = await self.get(order_id)
+        return await self._carry_on_from(await self.get(order_id))
+
+    async def _carry_on_from(self, order: Order) -> Order:
+        """The next step of the order as read: paid, it is sent; topping up, the carrier is
+        asked; failed, it is refunded (each step a conditional write on the order as it is
+        then: one another worker took first changes nothing)."""
         if order.status is S.PAID:
-            return await self.fulfil(order_id)
+            return await self.fulfil(order.id)
         if order.status is S.TOPPING_UP:
             return await self._apply(order, await self._ask_gateway(order, submit=False))
         if order.status is S.FAILED:
-            return await self.refund(order_id)
+            return await self.refund(order.id)
         return order
 
     async def carrier_reported(self, number: str, result: TopUpResult) -> Order | None:
@@ -204,8 +209,8 @@ class FulfilmentService(OrderSteps):
         self.observed.top_up(result.state.value)
         if result.state is TopUpState.COMPLETED:
             return await self._complete(order, result.reference)
-        async with self._uow() as uow:
-            if result.state is TopUpState.FAILED:
+        if result.state is TopUpState.FAILED:
+            async with self._uow() as uow:
                 await self._move(
                     uow,
                     order.id,
@@ -216,18 +221,24 @@ class FulfilmentService(OrderSteps):
                     gateway_reference=result.reference,
                     next_check_at=None,
                 )
-            else:
-                sent = await uow.orders.get(order.id)  # moved to topping up when sent
-                since_sent = now - sent.updated_at if sent is not None else timedelta(0)
-                await uow.orders.set_values(
-                    order.id,
-                    next_check_at=now + recheck_delay(since_sent, self.config.recheck_after),
-                    gateway_reference=result.reference,
-                )
-            await uow.commit()
-        if result.state is TopUpState.FAILED:
+                await uow.commit()
             return await self.refund(order.id)
-        return await self.get(order.id)
+        async with self._uow() as uow:  # still topping up: asked again later
+            sent = await uow.orders.get(order.id)  # moved to topping up when sent
+            if sent is None:
+                raise OrderNotFound(order.id)
+            asked_again = replace(
+                sent,
+                next_check_at=now + recheck_delay(now - sent.updated_at, self.config.recheck_after),
+                gateway_reference=result.reference,
+            )
+            await uow.orders.set_values(
+                order.id,
+                next_check_at=asked_again.next_check_at,
+                gateway_reference=asked_again.gateway_reference,
+            )
+            await uow.commit()
+        return order_of(asked_again)
 
     async def _complete(self, order: Order, reference: str | None) -> Order:
         """topping up -> completed, with what the order is granted (its quote is fixed once
@@ -377,12 +388,12 @@ class FulfilmentService(OrderSteps):
         """Carry every paid order on (after a crash too); returns the orders it moved on."""
         now = self._clock()
         statuses = [S.PAID.value, S.TOPPING_UP.value, S.FAILED.value]
-        async with self._uow() as uow:
+        async with self._uow.read() as uow:
             due = await uow.orders.in_flight(now, statuses, limit)
         moved: list[Order] = []
-        for order_id in due:
-            before = await self.get(order_id)
-            after = await self.refresh(order_id)
+        for row in due:
+            before = order_of(row)
+            after = await self._carry_on_from(before)
             if after.status is not before.status:
                 moved.append(after)
         return moved

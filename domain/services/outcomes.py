@@ -20,6 +20,7 @@ from domain.services.recharge import (
     OrderSteps,
     RechargeConfig,
     S,
+    order_of,
 )
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,8 @@ class OutcomeService(OrderSteps):
         finals = [S.COMPLETED.value, S.REFUNDED.value]
         lapsed = lapsed_by(self._clock(), take_over)
         async with self._uow.read() as uow:
-            ids = await uow.orders.unnotified(finals, limit, lapsed)
-        return [await self.get(order_id) for order_id in ids]
+            rows = await uow.orders.unnotified(finals, limit, lapsed)
+        return [order_of(row) for row in rows]
 
     async def claim_outcome(self, order_id: int, *, take_over: bool = True) -> bool:
         """True for the one caller that tells the customer how the order ended, now; it then

@@ -24,7 +24,6 @@ from domain.repositories.money import MoneyUnitOfWork, MoneyUnitOfWorkFactory
 from domain.services.fulfilment import FulfilmentService
 from domain.services.loyalty import LoyaltyService
 from domain.services.recharge import (
-    PAYABLE_VALUES,
     CouponUnavailable,
     InsufficientBalance,
     MethodNotOffered,
@@ -341,45 +340,26 @@ class PaymentService(OrderSteps):
                 await uow.commit()
             if started is not None:
                 return order_of(started)
-            async with self._uow() as uow:  # before any money moves
+        # Not started by that write: the order holds a coupon of the customer's own, is not a
+        # new order of this customer's that the method pays (the checks say why), or already
+        # awaits payment (paid again, perhaps another way). One transaction, before any money
+        # moves: the order takes its own coupon in it, and when another order has the coupon,
+        # nothing of this one is kept (it stays as it was).
+        async with self._uow() as uow:
+            row = await self._own_payable_row(uow, customer_id, order_id, method)
+            if not await self._loyalty.take_reward_coupon(uow, row):
+                raise CouponUnavailable(order_id)
+            if row.status == S.CREATED.value:
                 started = await uow.orders.start_payment(
                     order_id, customer_id, purposes, method.value, f"pay by {method}", self._clock()
                 )
-                if started is not None:
-                    # The order takes its customer's own coupon in the same transaction: when
-                    # another order has it, nothing of this one is kept (it stays new).
-                    if not await self._loyalty.take_reward_coupon(uow, started):
-                        raise CouponUnavailable(order_id)
-                    await uow.commit()
-                    return order_of(started)
-        async with self._uow() as uow:
-            await self._take_reward_coupon(uow, customer_id, order_id)
-            await uow.commit()
-        # Not a new order of this customer's that the method pays: the checks below say why,
-        # or the order already awaits payment (paid again, perhaps another way).
-        async with self._uow() as uow:
-            order = await self._own_payable(uow, customer_id, order_id, method)
-            if order.status is S.CREATED:
-                moved = await self._move(
-                    uow,
-                    order.id,
-                    (S.CREATED,),
-                    S.AWAITING_PAYMENT,
-                    f"pay by {method}",
-                    payment_method=method.value,
-                )
             else:
-                await uow.orders.set_values(order.id, payment_method=method.value)
-                moved = await uow.orders.get(order.id)
-            if moved is None:
-                raise NotPayable(await self._reload(uow, order.id))
+                await uow.orders.set_values(order_id, payment_method=method.value)
+                started = replace(row, payment_method=method.value)
+            if started is None:
+                raise NotPayable(await self._reload(uow, order_id))
             await uow.commit()
-            return replace(order, status=S.AWAITING_PAYMENT, payment_method=method)
-
-    async def _own_payable(
-        self, uow: MoneyUnitOfWork, customer_id: int, order_id: int, method: PaymentMethod
-    ) -> Order:
-        return order_of(await self._own_payable_row(uow, customer_id, order_id, method))
+            return order_of(started)
 
     async def _own_payable_row(
         self, uow: MoneyUnitOfWork, customer_id: int, order_id: int, method: PaymentMethod
@@ -396,18 +376,6 @@ class PaymentService(OrderSteps):
         if self._clock() >= order.expires_at:
             raise NotPayable(replace(order, status=S.EXPIRED))
         return row
-
-    async def _take_reward_coupon(
-        self, uow: MoneyUnitOfWork, customer_id: int, order_id: int
-    ) -> None:
-        """An order priced with the customer's own coupon takes it before it is paid (a
-        conditional write; given back if the order expires or is refunded): of two orders paid
-        at once with one coupon, the other is refused before any money moves."""
-        row = await uow.orders.get(order_id)
-        if row is None or row.customer_id != customer_id:
-            return
-        if row.status in PAYABLE_VALUES and not await self._loyalty.take_reward_coupon(uow, row):
-            raise CouponUnavailable(order_id)
 
     def _payment(self, method: PaymentMethod, reference: str | None) -> NewPayment:
         """A payment captured now; its order, amount and currency are set where it is kept."""

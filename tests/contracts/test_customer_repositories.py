@@ -60,6 +60,20 @@ async def test_names_language_and_erasure_change_the_customer(world: World) -> N
     await registered(world, 601)  # the same account registers anew
 
 
+async def test_the_languages_of_several_customers_are_read_at_once_without_the_erased(
+    world: World,
+) -> None:
+    chinese, english, erased = [await registered(world, t) for t in (701, 702, 703)]
+    async with world.units() as uow:
+        await uow.customers.set_language(english.id, "en")
+        await uow.customers.erase(erased.id, LATER)
+        await uow.commit()
+    async with world.units.read() as uow:
+        wanted = [chinese.id, english.id, erased.id, erased.id + 100]
+        assert await uow.customers.languages(wanted) == {chinese.id: "zh_CN", english.id: "en"}
+        assert await uow.customers.languages([]) == {}
+
+
 async def test_a_turn_reads_the_customer_with_their_state_in_that_chat(world: World) -> None:
     customer = await registered(world, 701)
     async with world.units.read() as uow:

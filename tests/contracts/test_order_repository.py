@@ -292,15 +292,16 @@ async def test_sweeps_find_the_orders_due(world: World) -> None:
         due = NOW + timedelta(minutes=15)
         assert await uow.orders.due_for_expiry(due, ["created"]) == [unpaid]
         assert await uow.orders.due_for_expiry(NOW, ["created"]) == []
-        assert await uow.orders.in_flight(NOW, ["created", "completed"], 10) == [unpaid, done]
+        in_flight = await uow.orders.in_flight(NOW, ["created", "completed"], 10)
+        assert [(o.id, o.status) for o in in_flight] == [(unpaid, "created"), (done, "completed")]
         assert await uow.orders.awaiting_provider(["awaiting_payment"], ["sandbox"]) == [sending]
-        assert await uow.orders.unnotified(["completed"], 10, NOW) == [done]
+        assert [o.id for o in await uow.orders.unnotified(["completed"], 10, NOW)] == [done]
         assert await uow.orders.claim_outcome(done, NOW, LATER)
         assert not await uow.orders.claim_outcome(done, NOW, LATER)  # told by another now
         assert await uow.orders.unnotified(["completed"], 10, NOW) == []
         assert await uow.orders.claim_outcome(done, LATER, LATER + timedelta(minutes=5))  # lapsed
         await uow.orders.release_outcome(done)
-        assert await uow.orders.unnotified(["completed"], 10, NOW) == [done]
+        assert [o.id for o in await uow.orders.unnotified(["completed"], 10, NOW)] == [done]
         await uow.orders.outcome_told(done)
         assert not await uow.orders.claim_outcome(done, LATER, LATER)
         await uow.orders.anonymise_phones(me)

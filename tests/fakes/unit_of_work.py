@@ -655,11 +655,14 @@ class FakeOrderRepository(_Repository):
         wanted = set(statuses)
         return self._ids(lambda o: o.status in wanted and o.expires_at <= now)
 
-    async def in_flight(self, now: datetime, statuses: Iterable[str], limit: int) -> list[int]:
+    async def in_flight(
+        self, now: datetime, statuses: Iterable[str], limit: int
+    ) -> list[OrderRecord]:
         wanted = set(statuses)
-        return self._ids(
+        ids = self._ids(
             lambda o: o.status in wanted and (o.next_check_at is None or o.next_check_at <= now)
-        )[:limit]
+        )
+        return [self._t.orders[order_id] for order_id in ids[:limit]]
 
     async def awaiting_provider(self, statuses: Iterable[str], methods: Iterable[str]) -> list[int]:
         wanted, paid_by = set(statuses), set(methods)
@@ -669,11 +672,14 @@ class FakeOrderRepository(_Repository):
     def _outcome_free(order: OrderRecord, now: datetime) -> bool:
         return order.outcome_claimed_until is None or order.outcome_claimed_until <= now
 
-    async def unnotified(self, statuses: Iterable[str], limit: int, now: datetime) -> list[int]:
+    async def unnotified(
+        self, statuses: Iterable[str], limit: int, now: datetime
+    ) -> list[OrderRecord]:
         wanted = set(statuses)
-        return self._ids(
+        ids = self._ids(
             lambda o: o.status in wanted and not o.outcome_notified and self._outcome_free(o, now)
-        )[:limit]
+        )
+        return [self._t.orders[order_id] for order_id in ids[:limit]]
 
     async def claim_outcome(self, order_id: int, now: datetime, until: datetime) -> bool:
         order = self._t.orders.get(order_id)
@@ -962,6 +968,10 @@ class FakeCustomerRepository(_Repository):
 
     async def get(self, customer_id: int) -> CustomerRecord | None:
         return self._t.customers.get(customer_id)
+
+    async def languages(self, customer_ids: Iterable[int]) -> dict[int, str]:
+        found = (self._t.customers.get(customer_id) for customer_id in set(customer_ids))
+        return {c.id: c.language for c in found if c is not None and c.erased_at is None}
 
     async def register(self, customer: NewCustomer) -> CustomerRecord:
         if await self.by_telegram_id(customer.telegram_id) is not None:

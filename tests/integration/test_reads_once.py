@@ -3,13 +3,17 @@
 A customer's turn: the live offers page reads the live campaigns once (their ids come with
 them), the denomination grid of the one bound number reads the customer's numbers once, and the
 confirmation of a new order reads the order and the live campaigns once for every button it
-offers (a coupon code, the customer's own coupon, a bundled pack)."""
+offers (a coupon code, the customer's own coupon, a bundled pack).
+
+The order sweep: the orders it carries on and the orders whose customers it tells come with
+their batch, and their customers' languages in one read, so its reads do not grow with the
+orders it works on."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,10 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.assembly import build_app
 from domain.campaign_file import parse_campaign_file
 from handlers.contract import Outcome
+from scheduler.jobs import sweep_orders
 from tests.conftest import make_settings
 from tests.fakes.clock import ManualClock
 from tests.handlers.chat import Chat
 from tests.integration.test_bundles import CAMPAIGN
+from tests.integration.test_referrals import Outbox
 
 
 @contextmanager
@@ -70,5 +76,49 @@ async def test_the_offers_page_and_an_orders_confirmation_read_each_thing_once(
         assert "使用优惠码" in labels(confirmation) and "加购" in labels(confirmation)
         assert reads_of(sent, "orders") == 1
         assert reads_of(sent, "campaigns") == 1
+    finally:
+        await app.close()
+
+
+async def test_the_order_sweep_reads_as_much_for_three_receipts_as_for_one(
+    database_url: str,
+) -> None:
+    clock = ManualClock(datetime(2026, 11, 5, 4, 0, tzinfo=UTC))
+    settings = make_settings(database_url, demo_mode=True, sandbox_topup_delay_seconds=30)
+    app = await build_app(settings, clock=clock)
+    try:
+
+        async def topping_up(chat: Chat) -> None:
+            await chat.send("/recharge")
+            await chat.send("18612345678")
+            await chat.press("100元")
+            paid = await chat.press("模拟支付")
+            assert "✅" not in paid.replies[-1].text  # the carrier answers within 30 s
+
+        async def swept() -> tuple[Outbox, list[str]]:
+            clock.now += timedelta(minutes=1)
+            outbox = Outbox()
+            with statements_of(app.engine) as sent:
+                await sweep_orders(app.services, outbox)
+            return outbox, sent
+
+        first = Chat.of(app.conversation, telegram_id=9001)
+        await topping_up(first)
+        outbox, sent_for_one = await swept()
+        assert len(outbox.to(first.chat_id)) == 1
+
+        chats = [Chat.of(app.conversation, 9002 + n) for n in range(3)]
+        for chat in chats:
+            await topping_up(chat)
+        await chats[0].send("/language")
+        await chats[0].press("English")
+        outbox, sent_for_three = await swept()
+        receipts = [outbox.to(chat.chat_id) for chat in chats]
+        assert [len(r) for r in receipts] == [1, 1, 1]
+        assert receipts[0][0].startswith("✅ Recharge completed")  # in each customer's language
+        assert receipts[1][0].startswith("✅ 充值成功")
+        for table in ("orders", "customers"):
+            assert reads_of(sent_for_three, table) == reads_of(sent_for_one, table), table
+        assert reads_of(sent_for_one, "customers") == 1
     finally:
         await app.close()
