@@ -108,6 +108,13 @@ class SupportRepository:
         row = await self._session.get(TicketRow, ticket_id, populate_existing=True)
         return ticket_record(row) if row is not None else None
 
+    async def tickets_by_id(self, ticket_ids: Iterable[int]) -> dict[int, TicketRecord]:
+        wanted = set(ticket_ids)
+        if not wanted:
+            return {}
+        rows = await self._session.execute(select(*TICKET_COLUMNS).where(TicketRow.id.in_(wanted)))
+        return {ticket.id: ticket for ticket in plain_tickets(rows)}
+
     async def own_ticket(self, customer_id: int, ticket_id: int) -> TicketRecord | None:
         """The ticket only when it is this customer's: anybody else's is not found."""
         row = await self._session.scalar(

@@ -425,6 +425,9 @@ class SupportRepository(Protocol):
 
     async def ticket(self, ticket_id: int) -> TicketRecord | None: ...
 
+    async def tickets_by_id(self, ticket_ids: Iterable[int]) -> dict[int, TicketRecord]:
+        """These tickets, by id, in one read (an id of no ticket is left out)."""
+
     async def own_ticket(self, customer_id: int, ticket_id: int) -> TicketRecord | None:
         """The ticket only when it is this customer's."""
 

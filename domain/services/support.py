@@ -595,24 +595,20 @@ class SupportService:
         sender's claim went stale."""
         stale = lapsed_by(self._clock(), take_over) - self.config.stale_claim
         async with self._uow.read() as uow:
-            repo = uow.support
-            rows = await repo.pending(stale, limit)
-            tickets: dict[int, Ticket] = {}
-            found: list[Outgoing] = []
-            for row in rows:
-                if row.ticket_id not in tickets:
-                    tickets[row.ticket_id] = await self._ticket(uow, row.ticket_id)
-                found.append(
-                    Outgoing(
-                        row.id,
-                        tickets[row.ticket_id],
-                        MessageKind(row.kind),
-                        row.text,
-                        Destination(row.destination),
-                        row.to_chat_id,
-                    )
-                )
-            return found
+            rows = await uow.support.pending(stale, limit)
+            found = await uow.support.tickets_by_id({row.ticket_id for row in rows})
+        tickets = {ticket_id: ticket_of(row) for ticket_id, row in found.items()}
+        return [
+            Outgoing(
+                row.id,
+                tickets[row.ticket_id],  # a message's ticket is never deleted
+                MessageKind(row.kind),
+                row.text,
+                Destination(row.destination),
+                row.to_chat_id,
+            )
+            for row in rows
+        ]
 
     async def claim(self, message_id: int, *, take_over: bool = True) -> bool:
         """True once per delivery attempt: the caller that gets True sends the message. A

@@ -51,6 +51,9 @@ async def test_a_ticket_is_kept_only_when_committed_and_only_its_customer_sees_i
         assert [t.id for t in await uow.support.tickets_of(me, 1)] == [second.id]
         assert await uow.support.tickets_of(other, 10) == []
         assert [t.id for t in await uow.support.opened_since(LATER)] == [second.id]
+        wanted = [first.id, second.id, dropped.id, first.id]
+        assert await uow.support.tickets_by_id(wanted) == {first.id: first, second.id: second}
+        assert await uow.support.tickets_by_id([]) == {}
 
 
 async def test_the_first_response_average_counts_the_answered_tickets_opened_since(

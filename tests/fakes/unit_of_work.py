@@ -1168,6 +1168,10 @@ class FakeSupportRepository(_Repository):
     async def ticket(self, ticket_id: int) -> TicketRecord | None:
         return self._t.tickets.get(ticket_id)
 
+    async def tickets_by_id(self, ticket_ids: Iterable[int]) -> dict[int, TicketRecord]:
+        found = {i: self._t.tickets.get(i) for i in set(ticket_ids)}
+        return {ticket_id: ticket for ticket_id, ticket in found.items() if ticket is not None}
+
     async def own_ticket(self, customer_id: int, ticket_id: int) -> TicketRecord | None:
         found = self._t.tickets.get(ticket_id)
         return found if found is not None and found.customer_id == customer_id else None

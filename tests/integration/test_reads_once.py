@@ -7,7 +7,8 @@ offers (a coupon code, the customer's own coupon, a bundled pack).
 
 The order sweep: the orders it carries on and the orders whose customers it tells come with
 their batch, and their customers' languages in one read, so its reads do not grow with the
-orders it works on."""
+orders it works on. The support relay reads the tickets of the messages it sends with their
+batch too."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.assembly import build_app
 from domain.campaign_file import parse_campaign_file
+from domain.tickets import Category
 from handlers.contract import Outcome
 from scheduler.jobs import sweep_orders
+from scheduler.support import StaffChat, relay_support
 from tests.conftest import make_settings
 from tests.fakes.clock import ManualClock
 from tests.handlers.chat import Chat
@@ -45,6 +48,9 @@ def statements_of(engine: AsyncEngine) -> Iterator[list[str]]:
 
 def reads_of(sent: list[str], table: str) -> int:
     return sum(statement.startswith(f"SELECT {table}.") for statement in sent)
+
+
+STAFF_GROUP = -100777
 
 
 def labels(outcome: Outcome) -> str:
@@ -120,5 +126,37 @@ async def test_the_order_sweep_reads_as_much_for_three_receipts_as_for_one(
         for table in ("orders", "customers"):
             assert reads_of(sent_for_three, table) == reads_of(sent_for_one, table), table
         assert reads_of(sent_for_one, "customers") == 1
+    finally:
+        await app.close()
+
+
+async def test_the_support_relay_reads_as_many_tickets_for_three_cards_as_for_one(
+    database_url: str,
+) -> None:
+    app = await build_app(make_settings(database_url, demo_mode=True))
+    try:
+
+        async def complaint(telegram_id: int) -> None:
+            chat = Chat.of(app.conversation, telegram_id=telegram_id)
+            await chat.send("/start")
+            turn = await app.services.customers.begin_turn(chat.user, chat.chat_id)
+            await app.services.support.open_ticket(
+                turn.customer.id, chat.chat_id, Category.TOPUP_MISSING, "充值未到账"
+            )
+
+        async def relayed() -> tuple[Outbox, list[str]]:
+            outbox = Outbox()
+            with statements_of(app.engine) as sent:
+                await relay_support(app.services, outbox, StaffChat(STAFF_GROUP))
+            return outbox, sent
+
+        await complaint(9101)
+        outbox, sent_for_one = await relayed()
+        assert len(outbox.to(STAFF_GROUP)) == 1  # the ticket's card, in the staff chat
+        for telegram_id in (9102, 9103, 9104):
+            await complaint(telegram_id)
+        outbox, sent_for_three = await relayed()
+        assert len(outbox.to(STAFF_GROUP)) == 3
+        assert reads_of(sent_for_three, "tickets") == reads_of(sent_for_one, "tickets")
     finally:
         await app.close()
