@@ -97,7 +97,7 @@ async def sweep_orders(
     take_over = may_take_over(lease)
     told = 0
     ended = await services.outcomes.unnotified_outcomes(take_over=take_over)
-    languages = await services.customers.languages({o.customer_id for o in ended}) if ended else {}
+    languages = await services.customers.languages(o.customer_id for o in ended)
     for order in ended:
         if not await services.outcomes.claim_outcome(order.id, take_over=take_over):
             continue  # another sweep or the customer's own turn is telling them

@@ -243,7 +243,8 @@ class OrderingService(OrderSteps):
             takes_code = (
                 row.purpose == OrderPurpose.RECHARGE.value and not order_of(row).quote_has_coupon
             )
-            found = await uow.campaigns.live(now) if takes_code or _takes_bundle(row) else []
+            takes_bundle = _takes_bundle(row)
+            found = await uow.campaigns.live(now) if takes_code or takes_bundle else []
             return OrderOptions(
                 coupon_code=takes_code
                 and any(
@@ -251,7 +252,7 @@ class OrderingService(OrderSteps):
                     for item in live_offers_in(found, now, customer_id)
                 ),
                 own_coupon=await fitting_coupon(uow, row, now),
-                bundle=await self._best_bundle(uow, row, found) if _takes_bundle(row) else None,
+                bundle=await self._best_bundle(uow, row, found) if takes_bundle else None,
             )
 
     async def _best_bundle(
