@@ -17,7 +17,7 @@ from domain.customers import Customer
 from domain.money import Money
 from domain.orders import Order, OrderStatus, PaymentMethod
 from domain.phone import parse_phone_number
-from domain.services.recharge import CouponUnavailable
+from domain.services.recharge import CouponUnavailable, NotPayable
 from tests.integration.test_money_limits import TOP_UP_TAKES, World
 
 REWARD = """
@@ -144,6 +144,19 @@ async def test_an_order_that_lapses_unpaid_leaves_the_coupon_free(engine: AsyncE
     priced = await world.services.coupons.use(customer.id, order.id, coupon_id)
     (done,) = await world.pay_all_at_once(customer, [priced])
     assert done.status is OrderStatus.COMPLETED and _discounted(done)
+
+
+async def test_a_payment_refused_for_a_lapsed_window_takes_no_coupon(engine: AsyncEngine) -> None:
+    """Paying an order priced with the customer's coupon after its payment window lapsed is
+    refused with nothing kept: the coupon is not taken by it, before any sweep runs."""
+    world = World(engine, daily=Money.yuan(100_000))
+    customer, coupon_id = await _with_coupon(world)
+    lapsed = await world.order(customer, 50)
+    await world.services.coupons.use(customer.id, lapsed.id, coupon_id)
+    world.clock.now += timedelta(minutes=30)
+    with pytest.raises(NotPayable):
+        await world.services.paying.pay_with_provider(customer.id, lapsed.id, PaymentMethod.SANDBOX)
+    assert [c.id for c in await world.services.rewards.coupons(customer.id)] == [coupon_id]
 
 
 async def test_an_expired_coupon_fits_no_order(engine: AsyncEngine) -> None:
