@@ -264,12 +264,13 @@ def declines_scope(last_payment_id: int | None) -> str:
     return f"risk:declines:{last_payment_id or 0}"
 
 
+def large_amount(rules: RiskRules, amount_fen: int) -> bool:
+    """An amount that the new-account rule holds when the account is young."""
+    return 0 < rules.new_account_large_fen <= amount_fen
+
+
 def new_account_large(
     rules: RiskRules, registered_at: datetime, now: datetime, amount_fen: int
 ) -> bool:
     """A large amount from an account younger than the window."""
-    if rules.new_account_large_fen <= 0:
-        return False
-    return now - registered_at < rules.new_account_window and (
-        amount_fen >= rules.new_account_large_fen
-    )
+    return large_amount(rules, amount_fen) and now - registered_at < rules.new_account_window

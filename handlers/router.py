@@ -49,6 +49,8 @@ class Context:
     keep_state: bool = True
     # Whether the customer has agreed to the privacy notice, as the turn began (or since).
     consented: bool = False
+    # Whether the customer has set a payment PIN, as the turn began.
+    pin_set: bool = False
 
     @property
     def t(self) -> Texts:
@@ -331,7 +333,14 @@ class ConversationRouter:
             self.outage.failed(error, what, only_the_database=True, chat_id=event.chat_id)
             return failure(event, texts(language_from_telegram(event.language_code)))
         self.outage.succeeded()
-        ctx = Context(event, turn.customer, turn.state, self.services, consented=turn.consented)
+        ctx = Context(
+            event,
+            turn.customer,
+            turn.state,
+            self.services,
+            consented=turn.consented,
+            pin_set=turn.pin_set,
+        )
         try:
             await self._dispatch(ctx)
             if ctx.keep_state and ctx.state != turn.state:

@@ -23,7 +23,6 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.broadcasts import (
     BUCKET_BROADCAST_FACTOR,
@@ -43,7 +42,7 @@ from domain.persistence.broadcast_tables import (
     SurveyAnswerRow,
 )
 from domain.persistence.consent_tables import PrivacyConsentRow
-from domain.persistence.core import insert_on_conflict
+from domain.persistence.core import Repository, insert_on_conflict
 from domain.persistence.referral_tables import ReferralRow
 from domain.persistence.reminder_tables import ReminderSubscriptionRow, UnreachableCustomerRow
 from domain.persistence.tables import (
@@ -186,10 +185,7 @@ def _variant(broadcast_id: int, shares: tuple[int, ...]) -> ColumnElement[int]:
     )
 
 
-class BroadcastRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
+class BroadcastRepository(Repository):
     # -- consent ------------------------------------------------------------------------------
     async def opt_out(self, customer_id: int, at: datetime) -> int:
         """Pushes off, and every push queued for the customer skipped in the same statement

@@ -7,16 +7,12 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, bindparam, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.persistence.core import OnConflict, Repository
 from domain.persistence.dashboard_tables import DashboardTokenRow, StaffDigestRow
 
 
-class DashboardTokenRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
+class DashboardTokenRepository(Repository):
     def add(
         self, token_hash: str, kind: str, telegram_id: int, at: datetime, until: datetime
     ) -> None:

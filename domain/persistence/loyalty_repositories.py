@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, and_, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.allowances import UNLIMITED, offer_scope
 from domain.persistence import offer_slots
@@ -38,12 +37,14 @@ from domain.repositories import SlotClaim
 from domain.repositories.money import (
     GRANTED,
     RELEASED,
+    CampaignView,
     LapseBatch,
     LapseWarning,
     LiveForCustomer,
     NewRedemption,
     NewRewardCoupon,
     OfferClaimView,
+    RewardCouponView,
 )
 
 _OFFERS = cast(Table, OfferRow.__table__)
@@ -56,6 +57,19 @@ _RECORD_CLAIM = insert(_CLAIMS)
 
 
 _CAMPAIGNS = cast(Table, CampaignRow.__table__)
+_COUPONS = cast(Table, RewardCouponRow.__table__)
+# One campaign by its code (an order's risk limits, a referral's programme).
+_CAMPAIGN_BY_CODE = select(_CAMPAIGNS).where(_CAMPAIGNS.c.code == bindparam("code"))
+# A customer's coupons not taken by an order and not expired, soonest first.
+_USABLE_COUPONS = (
+    select(_COUPONS)
+    .where(
+        _COUPONS.c.customer_id == bindparam("customer_id"),
+        _COUPONS.c.order_id.is_(None),
+        _COUPONS.c.expires_at > bindparam("now", type_=_COUPONS.c.expires_at.type),
+    )
+    .order_by(_COUPONS.c.expires_at, _COUPONS.c.id)
+)
 _ORDERS = cast(Table, OrderRow.__table__)
 _BALANCES = cast(Table, PointsBalanceRow.__table__)
 _ENTRIES = cast(Table, PointsEntryRow.__table__)
@@ -157,12 +171,16 @@ _LIVE_OFFERS_WITH_USE = (
 class CampaignRepository(Repository):
     def __init__(self, uow: Connected) -> None:
         super().__init__(uow)
-        # The live offers this unit of work read, by code (`live_for_customer`).
+        # The live campaigns and offers this unit of work read, by code (`live_for_customer`).
+        self._campaigns_read: dict[str, Record] = {}
         self._offers_read: dict[str, Record] = {}
 
-    async def by_code(self, code: str) -> CampaignRow | None:
-        result = await self._session.execute(select(CampaignRow).where(CampaignRow.code == code))
-        return result.scalar_one_or_none()
+    async def by_code(self, code: str) -> CampaignView | None:
+        """The campaign: one statement, none when this unit of work read it live already (a
+        quote's campaigns, whose risk limits the new order is counted against)."""
+        if code in self._campaigns_read:
+            return self._campaigns_read[code]  # type: ignore[no-any-return]
+        return await (await self._core()).row(_CAMPAIGN_BY_CODE, code=code)
 
     async def offers_by_code(self, codes: Iterable[str]) -> dict[str, Record]:
         """The offers of `codes` that exist, by code: one statement, none when this unit of
@@ -212,6 +230,7 @@ class CampaignRepository(Repository):
         campaigns = [row for row in rows if row.id is not None]
         if not campaigns:
             return LiveForCustomer([], total, completed)
+        self._campaigns_read.update((campaign.code, campaign) for campaign in campaigns)
         offers: dict[int, list[Record]] = {campaign.id: [] for campaign in campaigns}
         for offer in await core.rows(_LIVE_OFFERS_WITH_USE, **params):
             offers.setdefault(offer.campaign_id, []).append(offer)
@@ -392,10 +411,7 @@ class PointsRepository(Repository):
         return int(total or 0)
 
 
-class RewardRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
+class RewardRepository(Repository):
     async def active(self) -> list[RewardRow]:
         result = await self._session.execute(
             select(RewardRow).where(RewardRow.active.is_(True)).order_by(RewardRow.cost_points)
@@ -456,12 +472,9 @@ class RewardRepository:
         return result.first() is not None
 
 
-class RewardCouponRepository:
+class RewardCouponRepository(Repository):
     """Coupons customers redeemed points for. Taking one for an order is a conditional write:
     of two orders at once, exactly one gets it."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
 
     def add(self, row: RewardCouponRow) -> None:
         self._session.add(row)
@@ -489,19 +502,9 @@ class RewardCouponRepository:
             select(RewardCouponRow).where(RewardCouponRow.redemption_key == redemption_key)
         )
 
-    async def usable(self, customer_id: int, now: datetime) -> list[RewardCouponRow]:
+    async def usable(self, customer_id: int, now: datetime) -> Sequence[RewardCouponView]:
         """The customer's coupons not taken by an order and not expired, soonest first."""
-        result = await self._session.execute(
-            select(RewardCouponRow)
-            .where(
-                RewardCouponRow.customer_id == customer_id,
-                RewardCouponRow.order_id.is_(None),
-                RewardCouponRow.expires_at > now,
-            )
-            .order_by(RewardCouponRow.expires_at, RewardCouponRow.id)
-            .execution_options(populate_existing=True)
-        )
-        return list(result.scalars())
+        return await (await self._core()).rows(_USABLE_COUPONS, customer_id=customer_id, now=now)
 
     async def take(self, coupon_id: int, customer_id: int, order_id: int, now: datetime) -> bool:
         """The order takes the customer's coupon if it is free and not expired (or it has it

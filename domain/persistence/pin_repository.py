@@ -15,10 +15,15 @@ from domain.repositories.pins import PinRecord
 
 class PinRepository(Repository):
     async def get(self, customer_id: int) -> PinRecord | None:
-        result = await self._session.execute(
-            select(CustomerPinRow).where(CustomerPinRow.customer_id == customer_id)
+        row = await (await self._core()).row(
+            select(
+                CustomerPinRow.customer_id,
+                CustomerPinRow.pin_hash,
+                CustomerPinRow.wrong_tries,
+                CustomerPinRow.locked_until,
+                CustomerPinRow.set_at,
+            ).where(CustomerPinRow.customer_id == customer_id)
         )
-        row = result.scalar_one_or_none()
         if row is None:
             return None
         return PinRecord(

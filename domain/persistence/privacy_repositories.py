@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, exists, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from domain.persistence.broadcast_tables import (
@@ -17,6 +16,7 @@ from domain.persistence.broadcast_tables import (
     SurveyAnswerRow,
 )
 from domain.persistence.consent_tables import PrivacyConsentRow
+from domain.persistence.core import Repository
 from domain.persistence.pin_tables import CustomerPinRow
 from domain.persistence.referral_tables import InviteCodeRow, ReferralRewardRow, ReferralRow
 from domain.persistence.reminder_tables import ReminderOutboxRow, ReminderSubscriptionRow
@@ -48,10 +48,7 @@ NO_CHAT = 0
 ERASED_REASON = "customer erased their data"
 
 
-class PrivacyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
+class PrivacyRepository(Repository):
     async def forget_chats(self, customer_id: int) -> None:
         """Orders keep no chat (their outcome is told to nobody), reminder subscriptions go,
         reminders and pushes not sent yet are skipped, and the record of those sent keeps no

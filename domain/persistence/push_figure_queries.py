@@ -5,20 +5,17 @@ same look-up as a broadcast's report)."""
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.figures import Period, SentMessage
 from domain.persistence.broadcast_repositories import DELIVERED, first_recharge_since
 from domain.persistence.broadcast_tables import BroadcastOutboxRow, BroadcastRow
+from domain.persistence.core import Repository
 from domain.persistence.reminder_tables import ReminderOutboxRow
 
 REMINDER_SENT = "sent"
 
 
-class PushFigureQueries:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
+class PushFigureQueries(Repository):
     async def reminders_sent(self, period: Period, campaign_id: int | None) -> list[SentMessage]:
         row = ReminderOutboxRow
         statement = select(

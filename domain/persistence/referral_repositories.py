@@ -7,9 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.persistence.core import insert_on_conflict
+from domain.persistence.core import Repository, insert_on_conflict
 from domain.persistence.referral_tables import (
     InviteCodeRow,
     ReferralCapRow,
@@ -22,10 +21,7 @@ from domain.referrals import ReferralStatus
 from domain.repositories.referrals import NewReferral, NewReferralReward, NewShortfall
 
 
-class ReferralRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
+class ReferralRepository(Repository):
     # -- invite codes ---------------------------------------------------------------------------
     async def code_of(self, customer_id: int) -> str | None:
         value = await self._session.scalar(

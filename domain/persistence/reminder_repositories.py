@@ -6,12 +6,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from domain.persistence import outbox
-from domain.persistence.core import insert_on_conflict
+from domain.persistence.core import OnConflict, Repository, insert_on_conflict
 from domain.persistence.reminder_tables import (
     ReminderOutboxRow,
     ReminderSubscriptionRow,
@@ -19,13 +30,49 @@ from domain.persistence.reminder_tables import (
     UnreachableCustomerRow,
 )
 from domain.persistence.tables import CampaignRow, CustomerRow, OfferClaimRow, OfferRow
-from domain.repositories.reminders import CLAIMS_THAT_COUNT, PLANNED, SENDING, SKIPPED
+from domain.repositories.reminders import (
+    CLAIMS_THAT_COUNT,
+    PLANNED,
+    SENDING,
+    SKIPPED,
+    ReminderSubscriptionView,
+)
+
+_SUBSCRIPTIONS = cast(Table, ReminderSubscriptionRow.__table__)
+_LEASES = cast(Table, SchedulerLeaseRow.__table__)
+# The scheduler's lease (Core: renewed by every process every few seconds).
+_RENEW_LEASE = (
+    update(_LEASES)
+    .where(
+        _LEASES.c.name == bindparam("lease"),
+        or_(
+            _LEASES.c.holder == bindparam("by"),
+            _LEASES.c.expires_at < bindparam("lapsed_before", type_=_LEASES.c.expires_at.type),
+        ),
+    )
+    .values(holder=bindparam("by"), expires_at=bindparam("lapses_at"))
+    .returning(_LEASES.c.name)
+)
+_TAKE_LEASE = OnConflict(
+    lambda insert: (
+        insert(_LEASES)
+        .values(name=bindparam("lease"), holder=bindparam("by"), expires_at=bindparam("lapses_at"))
+        .on_conflict_do_nothing()
+        .returning(_LEASES.c.name)
+    )
+)
+_RELEASE_LEASE = delete(_LEASES).where(
+    _LEASES.c.name == bindparam("lease"), _LEASES.c.holder == bindparam("by")
+)
+# A customer's subscriptions by campaign, then scope (Core: read on every offers page).
+_SUBSCRIPTIONS_OF = (
+    select(_SUBSCRIPTIONS)
+    .where(_SUBSCRIPTIONS.c.customer_id == bindparam("customer_id"))
+    .order_by(_SUBSCRIPTIONS.c.campaign_id, _SUBSCRIPTIONS.c.scope)
+)
 
 
-class ReminderRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
+class ReminderRepository(Repository):
     # -- subscriptions ------------------------------------------------------------------------
     async def subscribe(
         self,
@@ -68,13 +115,8 @@ class ReminderRepository:
         )
         return len(result.all())
 
-    async def subscriptions_of(self, customer_id: int) -> list[ReminderSubscriptionRow]:
-        result = await self._session.execute(
-            select(ReminderSubscriptionRow)
-            .where(ReminderSubscriptionRow.customer_id == customer_id)
-            .order_by(ReminderSubscriptionRow.campaign_id, ReminderSubscriptionRow.scope)
-        )
-        return list(result.scalars())
+    async def subscriptions_of(self, customer_id: int) -> Sequence[ReminderSubscriptionView]:
+        return await (await self._core()).rows(_SUBSCRIPTIONS_OF, customer_id=customer_id)
 
     async def timezones(self, campaign_id: int) -> list[tuple[str, int]]:
         """The time zones of a campaign's subscribers, each with the highest subscription id."""
@@ -317,36 +359,15 @@ class ReminderRepository:
         return {(customer, offer) for customer, offer in result.all()}
 
 
-class LeaseRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
+class LeaseRepository(Repository):
     async def hold(self, name: str, holder: str, now: datetime, until: datetime) -> bool:
         """Take or renew the lease when it is ours or has lapsed; False when another holds it."""
-        renewed = await self._session.execute(
-            update(SchedulerLeaseRow)
-            .where(
-                SchedulerLeaseRow.name == name,
-                or_(SchedulerLeaseRow.holder == holder, SchedulerLeaseRow.expires_at < now),
-            )
-            .values(holder=holder, expires_at=until)
-            .returning(SchedulerLeaseRow.name)
-            .execution_options(synchronize_session=False)
-        )
-        if renewed.first() is not None:
+        core = await self._core()
+        lease = {"lease": name, "by": holder, "lapsed_before": now, "lapses_at": until}
+        if await core.row(_RENEW_LEASE, **lease) is not None:
             return True
-        taken = await self._session.execute(
-            insert_on_conflict(self._session, SchedulerLeaseRow)
-            .values(name=name, holder=holder, expires_at=until)
-            .on_conflict_do_nothing()
-            .returning(SchedulerLeaseRow.name)
-        )
-        return taken.first() is not None
+        return await core.row(_TAKE_LEASE, **lease) is not None
 
     async def release(self, name: str, holder: str) -> None:
         """Give the lease up, when it is ours: another process may take it at once."""
-        await self._session.execute(
-            delete(SchedulerLeaseRow).where(
-                SchedulerLeaseRow.name == name, SchedulerLeaseRow.holder == holder
-            )
-        )
+        await (await self._core()).run(_RELEASE_LEASE, lease=name, by=holder)

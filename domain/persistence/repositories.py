@@ -37,6 +37,7 @@ from domain.persistence.core import (
 )
 from domain.persistence.ledgers import balance_shift, earn_points_once
 from domain.persistence.loyalty_repositories import OfferClaimRepository
+from domain.persistence.pin_tables import CustomerPinRow
 from domain.persistence.tables import (
     ConversationRow,
     CustomerRow,
@@ -69,11 +70,12 @@ from domain.repositories import (
 _CUSTOMERS = cast(Table, CustomerRow.__table__)
 _CONVERSATIONS = cast(Table, ConversationRow.__table__)
 _CONSENTS = cast(Table, PrivacyConsentRow.__table__)
+_PINS = cast(Table, CustomerPinRow.__table__)
 
 # The statement of every turn, built once: a customer, their conversation in one chat and
 # whether they agreed to the privacy notice (asked before a number is kept: /start, binding,
-# recharging). Core, not ORM loading: it is read on every update and only copied into plain
-# rows.
+# recharging) and whether they set a payment PIN (a payment without one asks nothing more).
+# Core, not ORM loading: it is read on every update and only copied into plain rows.
 _TURN = (
     select(
         _CUSTOMERS.c.id,
@@ -88,6 +90,7 @@ _TURN = (
         _CONVERSATIONS.c.step,
         _CONVERSATIONS.c.data,
         _CONSENTS.c.customer_id.is_not(None).label("consented"),
+        _PINS.c.customer_id.is_not(None).label("pin_set"),
     )
     .select_from(
         _CUSTOMERS.outerjoin(
@@ -96,7 +99,9 @@ _TURN = (
                 _CONVERSATIONS.c.telegram_id == _CUSTOMERS.c.telegram_id,
                 _CONVERSATIONS.c.chat_id == bindparam("chat_id"),
             ),
-        ).outerjoin(_CONSENTS, _CONSENTS.c.customer_id == _CUSTOMERS.c.id)
+        )
+        .outerjoin(_CONSENTS, _CONSENTS.c.customer_id == _CUSTOMERS.c.id)
+        .outerjoin(_PINS, _PINS.c.customer_id == _CUSTOMERS.c.id)
     )
     .where(_CUSTOMERS.c.telegram_id == bindparam("telegram_id"))
 )
@@ -127,25 +132,42 @@ _STATE_UPSERT = OnConflict(_state_upsert)
 _CUSTOMER = tuple(f.name for f in fields(CustomerRecord))
 _TURN_FIELDS = tuple(f.name for f in fields(TurnRecord))
 _PHONE = tuple(f.name for f in fields(PhoneBindingRecord))
+_PHONES = cast(Table, PhoneBindingRow.__table__)
+# A new bound number, returned as kept.
+_BIND = (
+    insert(_PHONES)
+    .values(
+        customer_id=bindparam("customer_id"),
+        digits=bindparam("digits"),
+        carrier=bindparam("carrier"),
+        bound_at=bindparam("bound_at"),
+        verified=bindparam("verified"),
+    )
+    .returning(*(_PHONES.c[name] for name in _PHONE))
+)
 
 
-def _customer_record(row: CustomerRow) -> CustomerRecord:
+# A customer's row, by id or by Telegram id (Core: read on most orders and bindings).
+_CUSTOMER_BY_ID = select(*(_CUSTOMERS.c[name] for name in _CUSTOMER)).where(
+    _CUSTOMERS.c.id == bindparam("customer_id")
+)
+_CUSTOMER_BY_TELEGRAM_ID = select(*(_CUSTOMERS.c[name] for name in _CUSTOMER)).where(
+    _CUSTOMERS.c.telegram_id == bindparam("telegram_id")
+)
+
+
+def _customer_record(row: Any) -> CustomerRecord:
+    """A customer's ORM row or a Core row of `_CUSTOMER`'s columns, as a record."""
     return CustomerRecord(**{name: getattr(row, name) for name in _CUSTOMER})
 
 
 class CustomerRepository(Repository):
-    async def _row_by_telegram_id(self, telegram_id: int) -> CustomerRow | None:
-        result = await self._session.execute(
-            select(CustomerRow).where(CustomerRow.telegram_id == telegram_id)
-        )
-        return result.scalar_one_or_none()
-
     async def by_telegram_id(self, telegram_id: int) -> CustomerRecord | None:
-        row = await self._row_by_telegram_id(telegram_id)
+        row = await (await self._core()).row(_CUSTOMER_BY_TELEGRAM_ID, telegram_id=telegram_id)
         return _customer_record(row) if row is not None else None
 
     async def get(self, customer_id: int) -> CustomerRecord | None:
-        row = await self._session.get(CustomerRow, customer_id, populate_existing=True)
+        row = await (await self._core()).row(_CUSTOMER_BY_ID, customer_id=customer_id)
         return _customer_record(row) if row is not None else None
 
     async def languages(self, customer_ids: Iterable[int]) -> dict[int, str]:
@@ -237,7 +259,6 @@ class CustomerRepository(Repository):
         await self._session.flush()
 
 
-_PHONES = cast(Table, PhoneBindingRow.__table__)
 _PHONES_OF_CUSTOMER = (
     select(_PHONES)
     .where(_PHONES.c.customer_id == bindparam("customer_id"))
@@ -256,11 +277,14 @@ class PhoneBindingRepository(Repository):
         self, customer_id: int, digits: str, carrier: str, at: datetime, *, verified: bool = False
     ) -> PhoneBindingRecord:
         """A new bound number: `verified` when shared as the customer's own contact."""
-        row = PhoneBindingRow(
-            customer_id=customer_id, digits=digits, carrier=carrier, bound_at=at, verified=verified
+        row = await (await self._core()).row(
+            _BIND,
+            customer_id=customer_id,
+            digits=digits,
+            carrier=carrier,
+            bound_at=at,
+            verified=verified,
         )
-        self._session.add(row)
-        await self._session.flush()
         return PhoneBindingRecord(**{name: getattr(row, name) for name in _PHONE})
 
     async def remove(self, customer_id: int, binding_id: int) -> bool:
@@ -476,9 +500,33 @@ _ORDER_CHANGE = (
 )
 
 
-def _OUTCOME_FREE(now: datetime) -> ColumnElement[bool]:
+def _OUTCOME_FREE(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
     """Nobody holds a live claim to tell the order's outcome."""
     return OrderRow.outcome_claimed_until.is_(None) | (OrderRow.outcome_claimed_until <= now)
+
+
+# Telling an order's outcome: claimed by one caller at a time, marked told once (Core: one of
+# each for every completed order).
+_CLAIM_OUTCOME = (
+    update(_ORDERS)
+    .where(
+        _ORDERS.c.id == bindparam("order_id"),
+        _ORDERS.c.outcome_notified.is_(False),
+        _OUTCOME_FREE(bindparam("now", type_=_ORDERS.c.outcome_claimed_until.type)),
+    )
+    .values(outcome_claimed_until=bindparam("until"))
+    .returning(_ORDERS.c.id)
+)
+_OUTCOME_TOLD = (
+    update(_ORDERS)
+    .where(_ORDERS.c.id == bindparam("order_id"))
+    .values(outcome_notified=True, outcome_claimed_until=None)
+)
+_RELEASE_OUTCOME = (
+    update(_ORDERS)
+    .where(_ORDERS.c.id == bindparam("order_id"), _ORDERS.c.outcome_notified.is_(False))
+    .values(outcome_claimed_until=None)
+)
 
 
 class OrderRepository(Repository):
@@ -725,12 +773,12 @@ class OrderRepository(Repository):
         return int(count or 0)
 
     async def due_for_expiry(self, now: datetime, statuses: Iterable[str]) -> list[int]:
-        result = await self._session.execute(
-            select(OrderRow.id).where(
-                OrderRow.status.in_(list(statuses)), OrderRow.expires_at <= now
+        rows = await (await self._core()).rows(
+            select(_ORDERS.c.id).where(
+                _ORDERS.c.status.in_(list(statuses)), _ORDERS.c.expires_at <= now
             )
         )
-        return list(result.scalars())
+        return [row.id for row in rows]
 
     async def in_flight(
         self, now: datetime, statuses: Iterable[str], limit: int
@@ -747,12 +795,13 @@ class OrderRepository(Repository):
         return [_order_record(row) for row in rows]
 
     async def awaiting_provider(self, statuses: Iterable[str], methods: Iterable[str]) -> list[int]:
-        result = await self._session.execute(
-            select(OrderRow.id).where(
-                OrderRow.status.in_(list(statuses)), OrderRow.payment_method.in_(list(methods))
+        rows = await (await self._core()).rows(
+            select(_ORDERS.c.id).where(
+                _ORDERS.c.status.in_(list(statuses)),
+                _ORDERS.c.payment_method.in_(list(methods)),
             )
         )
-        return list(result.scalars())
+        return [row.id for row in rows]
 
     async def unnotified(
         self, statuses: Iterable[str], limit: int, now: datetime
@@ -773,36 +822,18 @@ class OrderRepository(Repository):
     async def claim_outcome(self, order_id: int, now: datetime, until: datetime) -> bool:
         """True for the one caller that may tell the customer the order's outcome now, until
         `until` (then, unless it was marked told, another may)."""
-        result = await self._session.execute(
-            update(OrderRow)
-            .where(
-                OrderRow.id == order_id,
-                OrderRow.outcome_notified.is_(False),
-                _OUTCOME_FREE(now),
-            )
-            .values(outcome_claimed_until=until)
-            .returning(OrderRow.id)
-            .execution_options(synchronize_session=False)
+        claimed = await (await self._core()).row(
+            _CLAIM_OUTCOME, order_id=order_id, now=now, until=until
         )
-        return result.first() is not None
+        return claimed is not None
 
     async def outcome_told(self, order_id: int) -> None:
         """The customer was told: never again."""
-        await self._session.execute(
-            update(OrderRow)
-            .where(OrderRow.id == order_id)
-            .values(outcome_notified=True, outcome_claimed_until=None)
-            .execution_options(synchronize_session=False)
-        )
+        await (await self._core()).run(_OUTCOME_TOLD, order_id=order_id)
 
     async def release_outcome(self, order_id: int) -> None:
         """The outcome could not be delivered: free for the next sweep at once."""
-        await self._session.execute(
-            update(OrderRow)
-            .where(OrderRow.id == order_id, OrderRow.outcome_notified.is_(False))
-            .values(outcome_claimed_until=None)
-            .execution_options(synchronize_session=False)
-        )
+        await (await self._core()).run(_RELEASE_OUTCOME, order_id=order_id)
 
     async def anonymise_phones(self, customer_id: int) -> None:
         """Keep only 138****5678 of every number the customer's orders were for."""

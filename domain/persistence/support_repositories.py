@@ -8,9 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.persistence.core import insert_on_conflict
+from domain.persistence.core import Repository, insert_on_conflict
 from domain.persistence.support_tables import (
     OrderRatingRow,
     StaffRoleRow,
@@ -58,10 +57,7 @@ def _messages(rows: Iterable[TicketMessageRow]) -> list[TicketMessageRecord]:
     return [message_record(row) for row in rows]
 
 
-class SupportRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
+class SupportRepository(Repository):
     # -- tickets ------------------------------------------------------------------------------
     def add_suggestion(self, customer_id: int, text: str, at: datetime) -> None:
         self._session.add(SuggestionRow(customer_id=customer_id, text=text, at=at))
@@ -284,7 +280,7 @@ class SupportRepository:
         return _messages(rows)
 
     async def claim(self, message_id: int, at: datetime, stale_before: datetime) -> bool:
-        result = await self._session.execute(
+        claimed = await (await self._core()).row(
             update(TicketMessageRow)
             .where(
                 TicketMessageRow.id == message_id,
@@ -296,16 +292,12 @@ class SupportRepository:
             )
             .values(claimed_at=at)
             .returning(TicketMessageRow.id)
-            .execution_options(synchronize_session=False)
         )
-        return result.first() is not None
+        return claimed is not None
 
     async def set_message(self, message_id: int, **values: object) -> None:
-        await self._session.execute(
-            update(TicketMessageRow)
-            .where(TicketMessageRow.id == message_id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
+        await (await self._core()).run(
+            update(TicketMessageRow).where(TicketMessageRow.id == message_id).values(**values)
         )
 
     async def ticket_of_sent(self, chat_id: int, message_id: int) -> int | None:

@@ -227,11 +227,11 @@ class UnitOfWork:
 
     @cached_property
     def rewards(self) -> RewardRepository:
-        return RewardRepository(self.session)
+        return RewardRepository(self)
 
     @cached_property
     def reward_coupons(self) -> RewardCouponRepository:
-        return RewardCouponRepository(self.session)
+        return RewardCouponRepository(self)
 
     @cached_property
     def notices(self) -> NoticeRepository:
@@ -239,31 +239,31 @@ class UnitOfWork:
 
     @cached_property
     def support(self) -> SupportRepository:
-        return SupportRepository(self.session)
+        return SupportRepository(self)
 
     @cached_property
     def referrals(self) -> ReferralRepository:
-        return ReferralRepository(self.session)
+        return ReferralRepository(self)
 
     @cached_property
     def reminders(self) -> ReminderRepository:
-        return ReminderRepository(self.session)
+        return ReminderRepository(self)
 
     @cached_property
     def broadcasts(self) -> BroadcastRepository:
-        return BroadcastRepository(self.session)
+        return BroadcastRepository(self)
 
     @cached_property
     def leases(self) -> LeaseRepository:
-        return LeaseRepository(self.session)
+        return LeaseRepository(self)
 
     @cached_property
     def privacy(self) -> PrivacyRepository:
-        return PrivacyRepository(self.session)
+        return PrivacyRepository(self)
 
     @cached_property
     def dashboard_tokens(self) -> DashboardTokenRepository:
-        return DashboardTokenRepository(self.session)
+        return DashboardTokenRepository(self)
 
     @cached_property
     def staff_digests(self) -> StaffDigestRepository:
@@ -275,7 +275,7 @@ class UnitOfWork:
 
     @cached_property
     def push_figures(self) -> PushFigureQueries:
-        return PushFigureQueries(self.session)
+        return PushFigureQueries(self)
 
     @cached_property
     def offers_seen(self) -> OffersSeenRepository:

@@ -164,8 +164,8 @@ class NewCustomer:
 
 @dataclass(frozen=True)
 class TurnRecord:
-    """A customer with their conversation in one chat (`conversation_id` None: none yet) and
-    whether they agreed to the privacy notice."""
+    """A customer with their conversation in one chat (`conversation_id` None: none yet),
+    whether they agreed to the privacy notice and whether they set a payment PIN."""
 
     id: int
     telegram_id: int
@@ -179,6 +179,7 @@ class TurnRecord:
     step: str | None
     data: dict[str, object] | None
     consented: bool
+    pin_set: bool
 
 
 @dataclass(frozen=True)

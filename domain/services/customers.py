@@ -45,13 +45,14 @@ class TooManyPhones(ValueError):
 
 @dataclass(frozen=True)
 class Turn:
-    """What one incoming event starts from: who the customer is, where they were, and whether
-    they agreed to the privacy notice (read with the rest, so a turn that asks need not read
-    it again)."""
+    """What one incoming event starts from: who the customer is, where they were, whether
+    they agreed to the privacy notice and whether they set a payment PIN (read with the rest,
+    so a turn that asks need not read them again)."""
 
     customer: Customer
     state: ConversationState
     consented: bool = False
+    pin_set: bool = False
 
 
 def _customer(row: CustomerRecord | TurnRecord, *, is_new: bool = False) -> Customer:
@@ -112,7 +113,9 @@ class CustomerService:
                 async with self._uow() as uow:
                     await uow.customers.seen(row.id, now, now - SEEN_EVERY)
                     await uow.commit()
-            return Turn(customer=_customer(row), state=state, consented=row.consented)
+            return Turn(
+                customer=_customer(row), state=state, consented=row.consented, pin_set=row.pin_set
+            )
         try:
             if row is None:
                 return await self._first_turn(profile)
@@ -180,9 +183,10 @@ class CustomerService:
             )
             customer = _customer(row, is_new=is_new)
             consented = not is_new and await uow.consents.accepted(row.id)
+            pin_set = not is_new and await uow.pins.get(row.id) is not None
             if changed:
                 await uow.commit()
-            return Turn(customer=customer, state=state, consented=consented)
+            return Turn(customer=customer, state=state, consented=consented, pin_set=pin_set)
 
     async def get(self, customer_id: int) -> Customer:
         async with self._uow.read() as uow:

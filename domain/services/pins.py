@@ -111,9 +111,14 @@ class PinService:
         log.warning("payment PIN of customer %s locked after %s wrong tries", customer_id, wrong)
         return PinCheck(PinOutcome.LOCKED, locked_until=until, just_locked=True)
 
-    async def needed_to_pay(self, customer_id: int, order_id: int, method: PaymentMethod) -> bool:
+    async def needed_to_pay(
+        self, customer_id: int, order_id: int, method: PaymentMethod, *, pin_set: bool = True
+    ) -> bool:
         """With a PIN set: paying from the wallet above its threshold, or recharging a number
-        that is not the customer's own verified contact above its threshold."""
+        that is not the customer's own verified contact above its threshold. `pin_set=False`
+        (the turn read that the customer has none) reads nothing."""
+        if not pin_set:
+            return False
         async with self._uow.read() as uow:
             if await uow.pins.get(customer_id) is None:
                 return False

@@ -36,6 +36,7 @@ from domain.risk import (
     coupon_window_end,
     coupon_window_scope,
     declines_scope,
+    large_amount,
     new_account_large,
     number_key,
     number_seen_scope,
@@ -156,11 +157,13 @@ class RiskService(OrderSteps):
                 # Not counted: every order of this account to the number today is held.
                 await uow.allowances.give_back(customer_id, account_seen.scope, 1)
                 fire(RiskRule.ACCOUNTS_PER_NUMBER, rules.accounts_per_number)
-        customer = await uow.customers.get(customer_id)
-        if customer is not None and new_account_large(
-            rules, customer.registered_at, at, row.amount_fen
-        ):
-            fire(RiskRule.NEW_ACCOUNT_LARGE, rules.new_account_large_fen)
+        if large_amount(rules, row.amount_fen):
+            # Only a large amount asks how old the account is.
+            customer = await uow.customers.get(customer_id)
+            if customer is not None and new_account_large(
+                rules, customer.registered_at, at, row.amount_fen
+            ):
+                fire(RiskRule.NEW_ACCOUNT_LARGE, rules.new_account_large_fen)
         freezing = [v for v in fired if v.action is RiskAction.FREEZE]
         chosen = freezing or fired
         return chosen[0] if chosen else None

@@ -375,7 +375,9 @@ PIN_TO_PAY = "pin.pay"
 async def pay(ctx: Context, order_id: int, method: PaymentMethod) -> None:
     """Pay an order by the chosen method (after the payment PIN when it is needed); the
     answer is a receipt or why not."""
-    if await ctx.services.pins.needed_to_pay(ctx.customer.id, order_id, method):
+    if await ctx.services.pins.needed_to_pay(
+        ctx.customer.id, order_id, method, pin_set=ctx.pin_set
+    ):
         ask_pin(ctx, PIN_TO_PAY, order_id=order_id, method=method.value)
         return
     await _pay_now(ctx, order_id, method)

@@ -958,6 +958,7 @@ class FakeCustomerRepository(_Repository):
             step=state.step if state is not None else None,
             data=dict(state.data) if state is not None else None,
             consented=customer.id in self._t.consents,
+            pin_set=customer.id in self._t.pins,
         )
 
     async def by_telegram_id(self, telegram_id: int) -> CustomerRecord | None:

@@ -5,6 +5,12 @@ them), the denomination grid of the one bound number reads the customer's number
 confirmation of a new order reads the order and the live campaigns once for every button it
 offers (a coupon code, the customer's own coupon, a bundled pack).
 
+A payment reads the customer's PIN only when they set one (the turn's read says whether); a new
+order reads the customer's row for the new-account rule only when its amount is large enough
+for that rule, and the risk limits of its quote's campaigns from the quote's own read. The turns
+that order and pay, and the receipt, build no ORM session: their statements are Core on the unit
+of work's connection.
+
 The order sweep: the orders it carries on and the orders whose customers it tells come with
 their batch, and their customers' languages in one read, so its reads do not grow with the
 orders it works on. The support relay reads the tickets of the messages it sends with their
@@ -18,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Session
 
 from bot.assembly import build_app
 from domain.campaign_file import parse_campaign_file
@@ -28,6 +35,7 @@ from scheduler.support import StaffChat, relay_support
 from tests.conftest import make_settings
 from tests.fakes.clock import ManualClock
 from tests.handlers.chat import Chat
+from tests.handlers.test_pin_conversation import order_to_bound_number, set_pin
 from tests.integration.test_bundles import CAMPAIGN
 from tests.integration.test_referrals import Outbox
 
@@ -44,6 +52,21 @@ def statements_of(engine: AsyncEngine) -> Iterator[list[str]]:
         yield sent
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", seen)
+
+
+@contextmanager
+def orm_sessions() -> Iterator[list[object]]:
+    """The ORM sessions that began a transaction meanwhile (any engine)."""
+    began: list[object] = []
+
+    def seen(session: object, *_rest: object) -> None:
+        began.append(session)
+
+    event.listen(Session, "after_begin", seen)
+    try:
+        yield began
+    finally:
+        event.remove(Session, "after_begin", seen)
 
 
 def reads_of(sent: list[str], table: str) -> int:
@@ -82,6 +105,46 @@ async def test_the_offers_page_and_an_orders_confirmation_read_each_thing_once(
         assert "使用优惠码" in labels(confirmation) and "加购" in labels(confirmation)
         assert reads_of(sent, "orders") == 1
         assert reads_of(sent, "campaigns") == 1
+    finally:
+        await app.close()
+
+
+async def test_paying_reads_the_pin_and_the_customer_only_when_they_can_matter(
+    database_url: str,
+) -> None:
+    settings = make_settings(
+        database_url,
+        demo_mode=True,
+        sandbox_topup_delay_seconds=0,
+        risk_rules_enabled=True,
+        pin_unverified_threshold_fen=5_000,
+    )
+    clock = ManualClock(datetime(2026, 11, 5, 4, 0, tzinfo=UTC))  # the campaign is live
+    app = await build_app(settings, clock=clock)
+    try:
+        await app.services.campaigns.load(parse_campaign_file(CAMPAIGN.format(quota=100)))
+        chat = Chat.of(app.conversation)
+        await chat.send("/start")
+        await chat.send("/bind 18612345678")
+        await chat.send("/recharge")
+        with statements_of(app.engine) as sent, orm_sessions() as sessions:
+            await chat.press("100元")  # below the new-account rule's ¥300
+        assert chat.texts[0].startswith("请确认订单")
+        assert "2 倍积分" in chat.texts[0]  # the live campaign's offer is in the quote
+        assert reads_of(sent, "customers") == 1  # the turn's own read, nothing more
+        assert reads_of(sent, "campaigns") == 1  # the confirmation's; the risk limits: none
+        with statements_of(app.engine) as sent, orm_sessions() as more_sessions:
+            await chat.press("模拟支付")
+        assert chat.texts[0].startswith("✅ 充值成功")  # paid, topped up, the receipt told
+        assert reads_of(sent, "customer_pins") == 0  # no PIN set: none read
+        assert sessions == [] and more_sessions == []
+
+        await set_pin(chat)
+        await order_to_bound_number(chat)  # a typed number, above the PIN's ¥50
+        with statements_of(app.engine) as sent:
+            await chat.press("模拟支付")
+        assert chat.texts[0].startswith("🔐 请输入 6 位支付密码")
+        assert reads_of(sent, "customer_pins") == 1
     finally:
         await app.close()
 
