@@ -30,8 +30,8 @@ Where a worker's time goes: `LOAD_TEST_PROFILE_DIR=DIR` profiles each worker's C
 first turn on (cProfile, a file per worker: `python -m pstats DIR/pg1-PORT.prof`); a sampling
 profiler (py-spy) attaches to a worker's process id as well. `LOAD_TEST_STATEMENTS_DIR=DIR`
 counts the statements each worker sent by shape (`DIR/pg1-PORT.sql.txt`, most sent first) and
-prints, for each configuration, the statements and pool checkouts per update over all its workers
-(work that the machine's other load does not change, unlike CPU time).
+prints, for each configuration, the statements, pool checkouts and ORM sessions per update over
+all its workers (work that the machine's other load does not change, unlike CPU time).
 """
 
 from __future__ import annotations
@@ -276,9 +276,11 @@ class Measured:
     echo_cpu_ms: float | None = None
     broken: list[str] = field(default_factory=list)
     # With LOAD_TEST_STATEMENTS_DIR: what the workers sent to the database, over their whole
-    # run (start-up and sweeps included): statements and pool checkouts, per update.
+    # run (start-up and sweeps included): statements, pool checkouts and ORM sessions (units of
+    # work that built one), per update.
     statements_per_update: float | None = None
     checkouts_per_update: float | None = None
+    orm_sessions_per_update: float | None = None
 
     @property
     def cpu_ms(self) -> float:
@@ -632,9 +634,10 @@ async def measure(
             finally:
                 await deployment.stop()  # the statement counts are written as workers exit
             if counted_files:
-                statements, checkouts = statements_and_checkouts(counted_files)
+                statements, checkouts, orm_sessions = statements_and_checkouts(counted_files)
                 result.statements_per_update = statements / max(1, result.updates)
                 result.checkouts_per_update = checkouts / max(1, result.updates)
+                result.orm_sessions_per_update = orm_sessions / max(1, result.updates)
             return result
     finally:
         if database_name and not os.environ.get("LOAD_TEST_KEEP"):
@@ -877,7 +880,8 @@ def print_result(result: Measured) -> None:
     if result.statements_per_update is not None:
         print(
             f"  sent to the database per update (whole run): {result.statements_per_update:.1f}"
-            f" statements, {result.checkouts_per_update:.1f} pool checkouts"
+            f" statements, {result.checkouts_per_update:.1f} pool checkouts,"
+            f" {result.orm_sessions_per_update:.2f} ORM sessions"
         )
     for check in result.checks:
         print(check.line())

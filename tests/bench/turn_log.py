@@ -123,12 +123,14 @@ def note_looks() -> dict[int, float]:
 # The lines of a statement count that are not statements.
 NEW_CONNECTION = "(a new connection)"
 CHECKOUT = "(a connection taken from the pool)"
+ORM_SESSION = "(an ORM session's transaction)"
 
 
 def count_statements(path: str) -> None:
     """Count every statement of this process by shape; written to `path` at exit."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session
     from sqlalchemy.pool import Pool
 
     from tests.bench.recharge_throughput import statement_kind
@@ -148,23 +150,30 @@ def count_statements(path: str) -> None:
     def checked_out(*_args: object) -> None:
         sent[CHECKOUT] += 1
 
+    def orm_session(*_args: object) -> None:
+        sent[ORM_SESSION] += 1
+
     event.listen(Engine, "before_cursor_execute", count)
     event.listen(Pool, "connect", connected)
     event.listen(Pool, "checkout", checked_out)
+    event.listen(Session, "after_begin", orm_session)
     atexit.register(write)
 
 
-def statements_and_checkouts(paths: list[Path]) -> tuple[int, int]:
-    """Statements sent and pool checkouts, summed over the files `count_statements` wrote."""
-    statements = checkouts = 0
+def statements_and_checkouts(paths: list[Path]) -> tuple[int, int, int]:
+    """Statements sent, pool checkouts and ORM sessions begun, summed over the files
+    `count_statements` wrote."""
+    statements = checkouts = orm_sessions = 0
     for path in paths:
         for line in path.read_text(encoding="utf-8").splitlines():
             count, _, shape = line.partition("\t")
             if shape == CHECKOUT:
                 checkouts += int(count)
+            elif shape == ORM_SESSION:
+                orm_sessions += int(count)
             elif shape != NEW_CONNECTION:
                 statements += int(count)
-    return statements, checkouts
+    return statements, checkouts, orm_sessions
 
 
 def read_turns(path: Path) -> list[TurnRecord]:
