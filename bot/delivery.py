@@ -7,6 +7,7 @@ import logging
 from abc import ABC, abstractmethod
 from typing import Protocol
 
+from bot.webhook import leave_for_webhook_answer
 from domain.observations import UNOBSERVED, Observations
 from handlers.chat_queues import busy_reply, slow_down_reply
 from handlers.contract import Delivery, DeliveryStatus, EventKind, Incoming, Outcome, Reply
@@ -46,6 +47,11 @@ async def waited_out(retry_after: float, deadline: float) -> bool:
     return True
 
 
+def button_answer(callback_id: str, notice: str | None) -> dict[str, object]:
+    """`answerCallbackQuery`'s parameters: the pressed button's query, and the notice if any."""
+    return {"callback_query_id": callback_id, **({"text": notice} if notice else {})}
+
+
 class OutcomeSender(ABC):
     """A front end's sender: it only says how to make each Bot API call."""
 
@@ -60,10 +66,13 @@ class OutcomeSender(ABC):
 
     async def deliver(self, event: Incoming, outcome: Outcome) -> None:
         """Delete what must not stay in the chat (a typed PIN), answer the pressed button or the
-        payment question (always), then each reply."""
+        payment question (always; a button's answer goes in the webhook's 200 when the update
+        came by webhook), then each reply."""
         for message_id in outcome.delete_messages:
             await self.remove_message(event.chat_id, message_id)
-        if event.callback_id is not None:
+        if event.callback_id is not None and not leave_for_webhook_answer(
+            "answerCallbackQuery", button_answer(event.callback_id, outcome.notice)
+        ):
             await self.answer_button(event.callback_id, outcome.notice)
         if event.kind is EventKind.PRE_CHECKOUT and event.payment is not None:
             await self.answer_pre_checkout(event.payment.query_id, outcome.pre_checkout_error)

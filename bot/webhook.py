@@ -12,6 +12,12 @@ The same server answers the load balancer's health checks (no secret needed, not
 them): GET /healthz is 200 while the process runs; GET /readyz is 200 when the database answers,
 is at this code's migration and the front end has started (`serving`), 503 otherwise, with the
 checks as JSON.
+
+The 200 may carry one Bot API call, which Telegram then makes itself (as the Bot API allows for
+a webhook's answer): the answer to a pressed button (`answerCallbackQuery`), left there by the
+update's turn (`leave_for_webhook_answer`), so a button press costs one request less to the Bot
+API. Only a call whose result nobody reads goes there: Telegram reports nothing of it. A turn
+that is still going when the request is answered makes its calls itself.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -37,6 +45,39 @@ JSONDict = dict[str, Any]
 Parse = Callable[[JSONDict], Any]
 # ... and take it in; the request is answered once this returns.
 Feed = Callable[[Any], Awaitable[object]]
+
+
+@dataclass
+class WebhookAnswer:
+    """The one call the webhook's 200 may carry for the update being handled."""
+
+    method: str | None = None
+    params: JSONDict = field(default_factory=dict)
+    # Set once the request is answered: a call left later would never be made.
+    closed: bool = False
+
+    def leave(self, method: str, params: JSONDict) -> bool:
+        if self.closed or self.method is not None:
+            return False
+        self.method, self.params = method, params
+        return True
+
+    def body(self) -> JSONDict | None:
+        self.closed = True
+        return {"method": self.method, **self.params} if self.method is not None else None
+
+
+_ANSWER: ContextVar[WebhookAnswer | None] = ContextVar("webhook_answer", default=None)
+
+
+def leave_for_webhook_answer(method: str, params: JSONDict) -> bool:
+    """Leave a call whose result nobody reads for the answer to the webhook request of the
+    update this turn handles; False (make the call yourself) when the update did not come by
+    webhook, the request was answered already, or a call is left there already."""
+    answer = _ANSWER.get()
+    return answer is not None and answer.leave(method, params)
+
+
 # Whether the database answers, or is at this code's migration (for /readyz).
 DatabaseCheck = Callable[[], Awaitable[bool]]
 
@@ -129,6 +170,8 @@ class WebhookServer:
         except Exception as error:
             log.info("webhook: a request with the secret carried no update (%s)", type(error))
             return web.Response(status=400, text="Bad Request: not a Telegram update")
+        answer = WebhookAnswer()
+        token = _ANSWER.set(answer)
         try:
             await self._feed(update)
         except Refused as refused:
@@ -138,6 +181,11 @@ class WebhookServer:
             # Not handled now: Telegram delivers the update again after a non-2xx answer.
             log.warning("webhook: update %s answered 503 (%s)", data["update_id"], detail(busy))
             return web.Response(status=503, text="Service Unavailable: try again")
+        finally:
+            _ANSWER.reset(token)
+            call = answer.body()
+        if call is not None:
+            return web.json_response(call)
         return web.Response(status=200)
 
     async def _read(self, request: web.Request) -> bytes | None:

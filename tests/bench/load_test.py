@@ -187,15 +187,19 @@ class Customers:
         async with self.gate:
             record.sent = time.perf_counter()
             for attempt in range(RESENDS):
+                call: JSONDict | None = None
                 self._turn += 1
                 url = self.fronts[self._turn % len(self.fronts)]
                 try:
                     async with self.http.post(url, json=update, headers=HEADERS) as response:
                         record.status = response.status
+                        call = await self.api.read_webhook_reply(response)
                 except aiohttp.ClientError:
                     record.status = None
                 if record.status == 200:
                     record.answered = time.perf_counter()
+                    if call is not None:  # made by Telegram once it has the answer
+                        await self.api.make_webhook_call(call)
                     return record
                 record.resent = attempt + 1
                 await asyncio.sleep(RESEND_SECONDS)
@@ -281,6 +285,10 @@ class Measured:
     statements_per_update: float | None = None
     checkouts_per_update: float | None = None
     orm_sessions_per_update: float | None = None
+    # The Bot API calls the workers made over HTTP, and those Telegram made from their webhook
+    # answers, per update.
+    requests_per_update: float = 0.0
+    webhook_calls_per_update: float = 0.0
 
     @property
     def cpu_ms(self) -> float:
@@ -633,6 +641,9 @@ async def measure(
                 )
             finally:
                 await deployment.stop()  # the statement counts are written as workers exit
+            from_answers = len(api.webhook_calls)
+            result.requests_per_update = (len(api.calls) - from_answers) / max(1, result.updates)
+            result.webhook_calls_per_update = from_answers / max(1, result.updates)
             if counted_files:
                 statements, checkouts, orm_sessions = statements_and_checkouts(counted_files)
                 result.statements_per_update = statements / max(1, result.updates)
@@ -883,6 +894,10 @@ def print_result(result: Measured) -> None:
             f" statements, {result.checkouts_per_update:.1f} pool checkouts,"
             f" {result.orm_sessions_per_update:.2f} ORM sessions"
         )
+    print(
+        f"  Bot API calls per update: {result.requests_per_update:.2f} requests by the workers,"
+        f" {result.webhook_calls_per_update:.2f} made by Telegram from webhook answers"
+    )
     for check in result.checks:
         print(check.line())
 

@@ -440,6 +440,9 @@ async def test_webhook_mode_serves_the_menu(api: FakeBotApi, sqlite_url: str) ->
 
     assert {d.status for d in api.webhook_deliveries} == {200}
     assert api.calls_to("getUpdates") == []
+    # The pressed button was answered once, in the webhook's 200 (one request less).
+    assert [c.method for c in api.webhook_calls] == ["answerCallbackQuery"]
+    assert len(api.calls_to("answerCallbackQuery")) == 1
 
 
 async def test_webhook_refuses_a_request_without_the_secret(

@@ -479,6 +479,9 @@ async def test_webhook_serves_the_chat(api: FakeBotApi, webhook: str) -> None:
     assert phones["text"] == EN("phones.none")
     assert {d.status for d in api.webhook_deliveries} == {200}
     assert {d.secret_token for d in api.webhook_deliveries} == {WEBHOOK_SECRET}
+    # The pressed button was answered once, in the webhook's 200 (one request less).
+    assert [c.method for c in api.webhook_calls] == ["answerCallbackQuery"]
+    assert len(api.calls_to("answerCallbackQuery")) == 1
 
 
 @pytest.mark.parametrize("secret", [None, "wrong_secret"])

@@ -469,6 +469,8 @@ class FakeBotApi:
 
         # What the bot did.
         self.calls: list[ApiCall] = []
+        # The calls made from webhook answers (also in `calls`), as Telegram makes them.
+        self.webhook_calls: list[ApiCall] = []
         self.errors: list[ApiError] = []
         self.edits: list[JSONDict] = []
         self.deleted: list[tuple[int, int]] = []
@@ -1149,7 +1151,7 @@ class FakeBotApi:
                 ) as response:
                     status = response.status
                     if 200 <= status < 300:
-                        reply = await self._read_webhook_reply(response)
+                        reply = await self.read_webhook_reply(response)
                     else:
                         error = f"Wrong response from the webhook: {status} {response.reason}"
             except TimeoutError:
@@ -1166,8 +1168,7 @@ class FakeBotApi:
             self._notify()
             if error is None:
                 if reply is not None:
-                    method = str(reply.pop("method"))
-                    await self._execute(method, _decode_params(reply))
+                    await self.make_webhook_call(reply)
                 return True
             self._webhook_last_error = (int(self._clock()), error)
             if self._webhook is not hook or self._closing:
@@ -1178,8 +1179,16 @@ class FakeBotApi:
         self._notify()
         return True
 
+    async def make_webhook_call(self, reply: JSONDict) -> None:
+        """Make the call a webhook's 200 carried (`read_webhook_reply`), as Telegram does."""
+        params = dict(reply)
+        method = str(params.pop("method"))
+        decoded = _decode_params(params)
+        self.webhook_calls.append(ApiCall(method, decoded))
+        await self._execute(method, decoded)
+
     @staticmethod
-    async def _read_webhook_reply(response: ClientResponse) -> JSONDict | None:
+    async def read_webhook_reply(response: ClientResponse) -> JSONDict | None:
         """A method call the bot returned in its webhook answer, if any."""
         raw: dict[str, Any] = {}
         try:
