@@ -148,12 +148,9 @@ _BIND = (
 
 
 # A customer's row, by id or by Telegram id (Core: read on most orders and bindings).
-_CUSTOMER_BY_ID = select(*(_CUSTOMERS.c[name] for name in _CUSTOMER)).where(
-    _CUSTOMERS.c.id == bindparam("customer_id")
-)
-_CUSTOMER_BY_TELEGRAM_ID = select(*(_CUSTOMERS.c[name] for name in _CUSTOMER)).where(
-    _CUSTOMERS.c.telegram_id == bindparam("telegram_id")
-)
+_CUSTOMER_ROW = select(*(_CUSTOMERS.c[name] for name in _CUSTOMER))
+_CUSTOMER_BY_ID = _CUSTOMER_ROW.where(_CUSTOMERS.c.id == bindparam("customer_id"))
+_CUSTOMER_BY_TELEGRAM_ID = _CUSTOMER_ROW.where(_CUSTOMERS.c.telegram_id == bindparam("telegram_id"))
 
 
 def _customer_record(row: Any) -> CustomerRecord:
