@@ -43,7 +43,7 @@ from telegram import Update
 from telegram.ext import CallbackQueryHandler, ContextTypes, MessageHandler, filters
 from telegram.request import RequestData
 
-from bot.assembly import build_app
+from bot.assembly import build_app, settle_long_lived_objects
 from bot.ptb import application_builder, build_ptb_application, serve_conversation
 from bot.ptb.events import event_from_update
 from bot.ptb.frontend import PtbApplication
@@ -254,6 +254,7 @@ async def measure(
         await feed(application, list(greetings(args.users)))
         request.calls.clear()
         payloads = list(workload(args.users, args.updates, first_id=args.users + 1))
+        settle_long_lived_objects()  # as `python -m bot run` does once the bot is built
         if profiler is not None:
             profiler.enable()
         seconds = await feed(application, payloads)
