@@ -75,9 +75,11 @@ class Settings(BaseSettings):
     # PostgreSQL connections of this process (SQLite keeps its own few): kept open, more at a
     # burst, and how long a unit of work waits for one. The wait is short: an update that finds
     # no connection is answered "busy, try again" (and 503, so Telegram sends it again) rather
-    # than keeping its customer waiting.
+    # than keeping its customer waiting. No burst connections by default: one is closed as soon
+    # as it is given back to a full pool, so under steady load past the pool size they are
+    # opened again and again (a new server process each, its statements prepared again).
     database_pool_size: int = Field(default=20, ge=1, le=1000)
-    database_max_overflow: int = Field(default=40, ge=0, le=1000)
+    database_max_overflow: int = Field(default=0, ge=0, le=1000)
     database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
 
     webhook_url: str | None = None

@@ -95,7 +95,7 @@ class PoolBudget:
     up to size + overflow of the server's connections (see the README's rule)."""
 
     size: int = 20
-    overflow: int = 40
+    overflow: int = 0
     timeout_seconds: float = 5.0
 
 

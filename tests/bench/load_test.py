@@ -76,7 +76,7 @@ from tests.bench.scale_out import (  # noqa: E402
     percentile,
     start_nginx,
 )
-from tests.bench.turn_log import read_turns, statements_and_checkouts  # noqa: E402
+from tests.bench.turn_log import DatabaseWork, database_work, read_turns  # noqa: E402
 from tests.fakes.bot_api import FakeBotApi, FakeUser, JSONDict  # noqa: E402
 
 SECRET = "load-Secret_1"
@@ -280,11 +280,8 @@ class Measured:
     echo_cpu_ms: float | None = None
     broken: list[str] = field(default_factory=list)
     # With LOAD_TEST_STATEMENTS_DIR: what the workers sent to the database, over their whole
-    # run (start-up and sweeps included): statements, pool checkouts and ORM sessions (units of
-    # work that built one), per update.
-    statements_per_update: float | None = None
-    checkouts_per_update: float | None = None
-    orm_sessions_per_update: float | None = None
+    # run (start-up and sweeps included).
+    database: DatabaseWork | None = None
     # The Bot API calls the workers made over HTTP, and those Telegram made from their webhook
     # answers, per update.
     requests_per_update: float = 0.0
@@ -305,8 +302,8 @@ def bot_env(
         "TELEGRAM_API_URL": api.base_url,
         "BOT_FRONTEND": framework,
         "DATABASE_URL": database_url,
-        "DATABASE_POOL_SIZE": "10",
-        "DATABASE_MAX_OVERFLOW": "10",
+        "DATABASE_POOL_SIZE": "20",
+        "DATABASE_MAX_OVERFLOW": "0",
         "WEBHOOK_URL": public_url,
         "WEBHOOK_SECRET": SECRET,
         "WEBHOOK_LISTEN": f"127.0.0.1:{port}",
@@ -645,10 +642,7 @@ async def measure(
             result.requests_per_update = (len(api.calls) - from_answers) / max(1, result.updates)
             result.webhook_calls_per_update = from_answers / max(1, result.updates)
             if counted_files:
-                statements, checkouts, orm_sessions = statements_and_checkouts(counted_files)
-                result.statements_per_update = statements / max(1, result.updates)
-                result.checkouts_per_update = checkouts / max(1, result.updates)
-                result.orm_sessions_per_update = orm_sessions / max(1, result.updates)
+                result.database = database_work(counted_files)
             return result
     finally:
         if database_name and not os.environ.get("LOAD_TEST_KEEP"):
@@ -888,11 +882,13 @@ def print_result(result: Measured) -> None:
         f"{ms(percentile(result.latencies, 0.99))} ms, "
         f"{result.recharges / result.recharge_seconds:.1f} recharges/s"
     )
-    if result.statements_per_update is not None:
+    if result.database is not None:
+        sent, updates = result.database, max(1, result.updates)
         print(
-            f"  sent to the database per update (whole run): {result.statements_per_update:.1f}"
-            f" statements, {result.checkouts_per_update:.1f} pool checkouts,"
-            f" {result.orm_sessions_per_update:.2f} ORM sessions"
+            f"  sent to the database per update (whole run): {sent.statements / updates:.1f}"
+            f" statements, {sent.checkouts / updates:.1f} pool checkouts,"
+            f" {sent.orm_sessions / updates:.2f} ORM sessions;"
+            f" {sent.connections} connections opened"
         )
     print(
         f"  Bot API calls per update: {result.requests_per_update:.2f} requests by the workers,"

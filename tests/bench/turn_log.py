@@ -124,6 +124,11 @@ def note_looks() -> dict[int, float]:
 NEW_CONNECTION = "(a new connection)"
 CHECKOUT = "(a connection taken from the pool)"
 ORM_SESSION = "(an ORM session's transaction)"
+_NOT_STATEMENTS = {
+    NEW_CONNECTION: "connections",
+    CHECKOUT: "checkouts",
+    ORM_SESSION: "orm_sessions",
+}
 
 
 def count_statements(path: str) -> None:
@@ -160,20 +165,25 @@ def count_statements(path: str) -> None:
     atexit.register(write)
 
 
-def statements_and_checkouts(paths: list[Path]) -> tuple[int, int, int]:
-    """Statements sent, pool checkouts and ORM sessions begun, summed over the files
-    `count_statements` wrote."""
-    statements = checkouts = orm_sessions = 0
+@dataclass(frozen=True)
+class DatabaseWork:
+    """What processes sent to the database, summed over the files `count_statements` wrote:
+    statements, pool checkouts, ORM sessions begun and connections opened."""
+
+    statements: int = 0
+    checkouts: int = 0
+    orm_sessions: int = 0
+    connections: int = 0
+
+
+def database_work(paths: list[Path]) -> DatabaseWork:
+    sums: Counter[str] = Counter()
     for path in paths:
         for line in path.read_text(encoding="utf-8").splitlines():
             count, _, shape = line.partition("\t")
-            if shape == CHECKOUT:
-                checkouts += int(count)
-            elif shape == ORM_SESSION:
-                orm_sessions += int(count)
-            elif shape != NEW_CONNECTION:
-                statements += int(count)
-    return statements, checkouts, orm_sessions
+            kind = _NOT_STATEMENTS.get(shape, "statements")
+            sums[kind] += int(count)
+    return DatabaseWork(**sums)
 
 
 def read_turns(path: Path) -> list[TurnRecord]:

@@ -8,6 +8,7 @@ import asyncio
 import time
 
 import pytest
+from sqlalchemy import event
 
 from bot.assembly import build_app
 from domain.errors import DatabaseBusy
@@ -59,3 +60,37 @@ async def _hold(uow: UnitOfWorkFactory, release: asyncio.Event) -> None:
 async def _one_more(uow: UnitOfWorkFactory) -> None:
     async with uow.read() as work:
         await work.core()
+
+
+@POSTGRES
+async def test_steady_load_past_the_default_pool_opens_no_connection_again(
+    database_url: str,
+) -> None:
+    """Burst connections are closed as soon as they are given back to a full pool: with any by
+    default, every wave of work past the pool's size would open them again (a new server
+    process each, its statements prepared again). The default keeps what it opened."""
+    settings = make_settings(database_url)
+    engine = create_engine(
+        database_url,
+        pool=PoolBudget(
+            settings.database_pool_size,
+            settings.database_max_overflow,
+            settings.database_pool_timeout_seconds,
+        ),
+    )
+    opened: list[object] = []
+    event.listen(engine.sync_engine.pool, "connect", lambda *_: opened.append(1))
+    uow = UnitOfWorkFactory.of(engine)
+    try:
+        for _ in range(3):  # three waves, each of more customers than the pool holds
+            release = asyncio.Event()
+            wave = [
+                asyncio.create_task(_hold(uow, release))
+                for _ in range(settings.database_pool_size + 5)
+            ]
+            await asyncio.sleep(0.3)
+            release.set()
+            await asyncio.gather(*wave)
+        assert len(opened) == settings.database_pool_size
+    finally:
+        await engine.dispose()
