@@ -19,7 +19,7 @@ from domain.persistence.tables import (
     WalletEntryRow,
     WalletRow,
 )
-from domain.repositories import PointsEarning
+from domain.repositories import Cashback, PointsEarning
 
 POINTS_BALANCES = cast(Table, PointsBalanceRow.__table__)
 POINTS_ENTRIES = cast(Table, PointsEntryRow.__table__)
@@ -120,4 +120,53 @@ async def earn_points_once(
     )
     if not shifted:
         raise ValueError(f"customer {customer_id} has no points balance to earn into")
+    return True
+
+
+WALLET_SHIFT = balance_shift(WALLETS.c.balance_fen, WALLETS.c.customer_id)
+# The wallet entry unless one with its key exists; its id when inserted.
+_FIRST_WALLET_ENTRY = OnConflict(
+    lambda insert: (
+        insert(WALLET_ENTRIES)
+        .values(
+            customer_id=bindparam("v_customer_id"),
+            amount_fen=bindparam("v_amount_fen"),
+            currency=bindparam("v_currency"),
+            kind=bindparam("v_kind"),
+            order_id=bindparam("v_order_id"),
+            idempotency_key=bindparam("v_key"),
+            at=bindparam("v_at"),
+        )
+        .on_conflict_do_nothing(index_elements=[WALLET_ENTRIES.c.idempotency_key])
+        .returning(WALLET_ENTRIES.c.id)
+    )
+)
+
+
+async def credit_wallet_once(
+    core: CoreConnection,
+    customer_id: int,
+    cashback: Cashback,
+    at: datetime,
+    order_id: int | None = None,
+) -> bool:
+    """Credit the cash-back with its entry keyed `cashback.key`, unless that entry exists:
+    False then, and nothing changes (a replay; a concurrent credit with the same key waits for
+    the first one's commit and then finds its entry). A customer with no wallet cannot be
+    credited (ValueError): the entry must not stand alone, so the caller's transaction ends
+    without it."""
+    inserted = await core.run(
+        _FIRST_WALLET_ENTRY,
+        v_customer_id=customer_id,
+        v_amount_fen=cashback.amount_fen,
+        v_currency=cashback.currency,
+        v_kind="cashback",
+        v_order_id=order_id,
+        v_key=cashback.key,
+        v_at=at,
+    )
+    if not inserted:
+        return False
+    if not await core.run(WALLET_SHIFT, owner_id=customer_id, delta=cashback.amount_fen):
+        raise ValueError(f"customer {customer_id} has no wallet to credit")
     return True

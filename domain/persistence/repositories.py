@@ -35,7 +35,11 @@ from domain.persistence.core import (
     StatementsByKeys,
     prefixed,
 )
-from domain.persistence.ledgers import balance_shift, earn_points_once
+from domain.persistence.ledgers import (
+    WALLET_SHIFT,
+    credit_wallet_once,
+    earn_points_once,
+)
 from domain.persistence.loyalty_repositories import OfferClaimRepository
 from domain.persistence.pin_tables import CustomerPinRow
 from domain.persistence.tables import (
@@ -682,19 +686,8 @@ class OrderRepository(Repository):
         if grant.earning is not None:
             if not await earn_points_once(core, customer_id, grant.earning, at, order_id):
                 return False
-        cashback, wallets = grant.cashback, WalletRepository(self._uow)
-        if cashback is not None and not await wallets.has_entry(cashback.key):
-            credited = await wallets.post(
-                customer_id,
-                cashback.amount_fen,
-                cashback.currency,
-                "cashback",
-                cashback.key,
-                at,
-                order_id,
-            )
-            if not credited:
-                raise ValueError(f"order {order_id}: its customer has no wallet to grant to")
+        if grant.cashback is not None:
+            await credit_wallet_once(core, customer_id, grant.cashback, at, order_id)
         if grant.claims:
             await OfferClaimRepository(self._uow).grant_all(order_id)
         return True
@@ -859,7 +852,6 @@ _WALLET_BALANCE = select(_WALLETS.c.balance_fen).where(
 )
 
 
-_WALLET_SHIFT = balance_shift(_WALLETS.c.balance_fen, _WALLETS.c.customer_id)
 _WALLET_ENTRY = insert(_WALLET_ENTRIES).values(
     customer_id=bindparam("customer_id"),
     amount_fen=bindparam("v_amount_fen"),
@@ -1006,7 +998,7 @@ class WalletRepository(Repository):
         it; the entry's unique key makes a replay fail with an IntegrityError.
         """
         core = await self._core()
-        if not await core.run(_WALLET_SHIFT, owner_id=customer_id, delta=amount_fen):
+        if not await core.run(WALLET_SHIFT, owner_id=customer_id, delta=amount_fen):
             return False
         await core.run(
             _WALLET_ENTRY,

@@ -242,6 +242,24 @@ async def test_completing_grants_points_and_cashback_once(world: World) -> None:
     assert (await world.points(me), wallet) == (30, 200)
 
 
+async def test_a_red_packet_granted_twice_at_once_is_credited_once(world: World) -> None:
+    """Two grants of one order's red packet racing (its cash-back, no points): the wallet gets
+    it once, and neither grant fails."""
+    me = await world.customer()
+    order = (await add(world, a_recharge(me, status="topping_up"))).id
+    grant = Grant(cashback=Cashback(1000, "CNY", f"cashback:{order}"))
+
+    async def grant_it() -> bool:
+        async with world.units() as uow:
+            granted = await uow.orders.grant(order, me, grant, LATER)
+            await uow.commit()
+        return granted
+
+    assert await asyncio.gather(*(grant_it() for _ in range(4))) == [True] * 4
+    async with world.units.read() as uow:
+        assert (await uow.wallets.balance(me), await uow.wallets.ledger_sum(me)) == (1000, 1000)
+
+
 async def test_a_customer_without_a_points_balance_is_not_granted(world: World) -> None:
     me = await world.customer()
     order = (await add(world, a_recharge(me, status="topping_up"))).id
