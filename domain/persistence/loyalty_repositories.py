@@ -107,6 +107,7 @@ _SETTLE_CLAIM = (
     .values(status=bindparam("v_status"))
 )
 _FORGET_CLAIMS = delete(_CLAIMS).where(_CLAIMS.c.order_id == bindparam("order_id"))
+_OPEN_POINTS = insert(_BALANCES).values(customer_id=bindparam("customer_id"), points=0)
 _POINTS_BALANCE = select(_BALANCES.c.points).where(
     _BALANCES.c.customer_id == bindparam("customer_id")
 )
@@ -314,8 +315,8 @@ class OfferClaimRepository(Repository):
 
 
 class PointsRepository(Repository):
-    def open(self, customer_id: int) -> None:
-        self._session.add(PointsBalanceRow(customer_id=customer_id, points=0))
+    async def open(self, customer_id: int) -> None:
+        await (await self._core()).run(_OPEN_POINTS, customer_id=customer_id)
 
     async def balance(self, customer_id: int) -> int:
         core = await self._core()

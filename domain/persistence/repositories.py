@@ -155,6 +155,20 @@ _BIND = (
 _CUSTOMER_ROW = select(*(_CUSTOMERS.c[name] for name in _CUSTOMER))
 _CUSTOMER_BY_ID = _CUSTOMER_ROW.where(_CUSTOMERS.c.id == bindparam("customer_id"))
 _CUSTOMER_BY_TELEGRAM_ID = _CUSTOMER_ROW.where(_CUSTOMERS.c.telegram_id == bindparam("telegram_id"))
+# A new customer, returned as kept (a first contact writes without reading anything again).
+_REGISTER = (
+    insert(_CUSTOMERS)
+    .values(
+        telegram_id=bindparam("v_telegram_id"),
+        first_name=bindparam("v_first_name"),
+        last_name=bindparam("v_last_name"),
+        username=bindparam("v_username"),
+        language=bindparam("v_language"),
+        registered_at=bindparam("v_registered_at"),
+        last_seen_at=bindparam("v_last_seen_at"),
+    )
+    .returning(*(_CUSTOMERS.c[name] for name in _CUSTOMER))
+)
 
 
 def _customer_record(row: Any) -> CustomerRecord:
@@ -192,17 +206,18 @@ class CustomerRepository(Repository):
         return TurnRecord(**{name: getattr(row, name) for name in _TURN_FIELDS})
 
     async def register(self, customer: NewCustomer) -> CustomerRecord:
-        row = CustomerRow(
-            telegram_id=customer.telegram_id,
-            first_name=customer.first_name,
-            last_name=customer.last_name,
-            username=customer.username,
-            language=customer.language,
-            registered_at=customer.at,
-            last_seen_at=customer.at,
+        """The new customer as kept; one with their Telegram id already is a `RecordConflict`."""
+        row = await (await self._core()).row(
+            _REGISTER,
+            v_telegram_id=customer.telegram_id,
+            v_first_name=customer.first_name,
+            v_last_name=customer.last_name,
+            v_username=customer.username,
+            v_language=customer.language,
+            v_registered_at=customer.at,
+            v_last_seen_at=customer.at,
         )
-        self._session.add(row)
-        await self._session.flush()
+        assert row is not None  # INSERT ... RETURNING returns the row it inserted
         return _customer_record(row)
 
     async def rename(
@@ -852,6 +867,9 @@ _WALLET_BALANCE = select(_WALLETS.c.balance_fen).where(
 )
 
 
+_OPEN_WALLET = insert(_WALLETS).values(
+    customer_id=bindparam("customer_id"), balance_fen=0, currency=bindparam("currency")
+)
 _WALLET_ENTRY = insert(_WALLET_ENTRIES).values(
     customer_id=bindparam("customer_id"),
     amount_fen=bindparam("v_amount_fen"),
@@ -950,8 +968,8 @@ class PaymentRepository(Repository):
 
 
 class WalletRepository(Repository):
-    def open(self, customer_id: int, currency: str) -> None:
-        self._session.add(WalletRow(customer_id=customer_id, balance_fen=0, currency=currency))
+    async def open(self, customer_id: int, currency: str) -> None:
+        await (await self._core()).run(_OPEN_WALLET, customer_id=customer_id, currency=currency)
 
     async def balance(self, customer_id: int) -> int:
         core = await self._core()

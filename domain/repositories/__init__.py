@@ -517,7 +517,7 @@ class SupportRepository(Protocol):
 class WalletRepository(Protocol):
     """A customer's wallet: a balance that never goes negative, and its ledger."""
 
-    def open(self, customer_id: int, currency: str) -> None: ...
+    async def open(self, customer_id: int, currency: str) -> None: ...
 
     async def balance(self, customer_id: int) -> int: ...
 
@@ -805,7 +805,7 @@ class AuditTrail(Protocol):
 
 
 class PointsOpener(Protocol):
-    def open(self, customer_id: int) -> None:
+    async def open(self, customer_id: int) -> None:
         """A new customer's points balance, at zero."""
 
 

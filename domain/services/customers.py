@@ -147,8 +147,8 @@ class CustomerService:
                 at=now,
             )
         )
-        uow.wallets.open(row.id, CNY)
-        uow.points.open(row.id)
+        await uow.wallets.open(row.id, CNY)
+        await uow.points.open(row.id)
         return row
 
     async def _begin_turn(self, profile: TelegramProfile, chat_id: int) -> Turn:

@@ -74,7 +74,7 @@ class FakeWorld(World):
     async def customer(self) -> int:
         customer_id = self.units.database.add_customer()
         async with self.units() as uow:
-            uow.wallets.open(customer_id, "CNY")
+            await uow.wallets.open(customer_id, "CNY")
             await uow.commit()
         return customer_id
 

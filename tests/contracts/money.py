@@ -90,7 +90,7 @@ async def member(world: World, points: int = 0) -> int:
     """A customer with a points balance (and `points` on it, earned without a lapse date)."""
     me = await world.customer()
     async with world.money() as uow:
-        uow.points.open(me)
+        await uow.points.open(me)
         await uow.commit()
     if points:
         async with world.money() as uow:

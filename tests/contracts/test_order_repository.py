@@ -229,7 +229,7 @@ async def test_a_payment_starts_only_on_the_owners_new_order_of_a_paid_purpose(
 async def test_completing_grants_points_and_cashback_once(world: World) -> None:
     me = await world.customer()
     async with world.units() as uow:
-        uow.points.open(me)
+        await uow.points.open(me)
         await uow.commit()
     order = (await add(world, a_recharge(me, status="topping_up"))).id
     grant = Grant(PointsEarning(30, f"earn:{order}"), Cashback(200, "CNY", f"cashback:{order}"))

@@ -62,11 +62,11 @@ async def test_no_balance_no_points_and_a_second_balance_is_a_conflict(world: Wo
     assert not await post(world, me, 10, "k")
     assert await balance(world, me) == 0
     async with world.money() as uow:
-        uow.points.open(me)
+        await uow.points.open(me)
         await uow.commit()
     with pytest.raises(RecordConflict):
         async with world.money() as uow:
-            uow.points.open(me)
+            await uow.points.open(me)
             await uow.commit()
     assert await post(world, me, 10, "k")
 

@@ -440,10 +440,9 @@ class FakeOfferClaimRepository(_Repository):
 
 
 class FakePointsRepository(_Repository):
-    def open(self, customer_id: int) -> None:
+    async def open(self, customer_id: int) -> None:
         if customer_id in self._t.points_balances:
-            self._uow.check_later(_Opened(customer_id))
-            return
+            raise RecordConflict(f"points_balances: {customer_id} exists")
         self._t.points_balances[customer_id] = FakePointsBalance()
 
     async def balance(self, customer_id: int) -> int:
@@ -638,16 +637,6 @@ class FakePointsRepository(_Repository):
             and o.status == "completed"
             and _since(o.completed_at, since)
         )
-
-
-class _Opened:
-    """A second points balance of one customer (a primary key)."""
-
-    def __init__(self, customer_id: int) -> None:
-        self.customer_id = customer_id
-
-    def __call__(self, tables: Tables) -> None:
-        raise RecordConflict(f"points_balances: {self.customer_id} exists")
 
 
 # -- rewards and their coupons -----------------------------------------------------------------

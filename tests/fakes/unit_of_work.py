@@ -1404,10 +1404,9 @@ class FakeSupportRepository(_Repository):
 
 
 class FakeWalletRepository(_Repository):
-    def open(self, customer_id: int, currency: str) -> None:
+    async def open(self, customer_id: int, currency: str) -> None:
         if customer_id in self._t.wallets:
-            self._uow.check_later(_Raise("wallets", customer_id))
-            return
+            raise RecordConflict(f"wallets: {customer_id} exists")
         self._t.wallets[customer_id] = Wallet(0, currency)
 
     async def balance(self, customer_id: int) -> int:

@@ -58,9 +58,9 @@ async def a_customer(uow: UnitOfWorkFactory, telegram_id: int = 7, *, points: bo
         )
         work.customers.add(row)
         await work.customers.flush()
-        work.wallets.open(row.id, "CNY")
+        await work.wallets.open(row.id, "CNY")
         if points:
-            work.points.open(row.id)
+            await work.points.open(row.id)
         await work.commit()
         return row.id
 

@@ -80,6 +80,30 @@ def labels(outcome: Outcome) -> str:
     return " ".join(b.text for row in outcome.replies[-1].buttons for b in row)
 
 
+async def test_a_first_contact_writes_the_customers_rows_without_an_orm_session(
+    database_url: str,
+) -> None:
+    """The first /start of a campaign's new customers (most of a flash sale's turns): their
+    row, wallet and points balance in three inserts on the unit of work's connection."""
+    app = await build_app(make_settings(database_url))
+    try:
+        chat = Chat.of(app.conversation)
+        with statements_of(app.engine) as sent, orm_sessions() as sessions:
+            welcome = await chat.send("/start")
+        assert "欢迎" in welcome.replies[0].text
+        inserts = [s.split(" (")[0] for s in sent if s.startswith("INSERT INTO")]
+        assert sorted(inserts)[:3] == [
+            "INSERT INTO customers",
+            "INSERT INTO points_balances",
+            "INSERT INTO wallets",
+        ]
+        assert sessions == []
+        customer = (await app.services.customers.begin_turn(chat.user, chat.chat_id)).customer
+        assert not customer.is_new  # registered once: the next turn finds them
+    finally:
+        await app.close()
+
+
 async def test_the_offers_page_and_an_orders_confirmation_read_each_thing_once(
     database_url: str,
 ) -> None:

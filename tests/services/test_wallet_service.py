@@ -15,7 +15,7 @@ async def test_the_wallet_shows_its_balance_and_newest_entries_first() -> None:
     units = FakeUnitOfWorkFactory()
     me = units.database.add_customer()
     async with units() as uow:
-        uow.wallets.open(me, CNY)
+        await uow.wallets.open(me, CNY)
         assert await uow.wallets.post(me, 5000, CNY, "topup", "t1", NOW)
         assert await uow.wallets.post(
             me, -3000, CNY, "payment", "p1", NOW + timedelta(minutes=1), order_id=7
