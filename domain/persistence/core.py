@@ -119,6 +119,12 @@ def prefixed(values: dict[str, Any]) -> dict[str, Any]:
     return {f"v_{key}": value for key, value in values.items()}
 
 
+def bound(columns: Iterable[str]) -> dict[str, Any]:
+    """The columns' values of an INSERT, each bound to its parameter `v_<column>` (the names
+    `prefixed` gives the values)."""
+    return {column: bindparam(f"v_{column}") for column in columns}
+
+
 class StatementsByKeys:
     """Statements that differ only in a set of keys (the columns they write, the values they
     compare with), built once per set."""
@@ -142,11 +148,7 @@ class RowInserter:
     def __init__(self, table: Table) -> None:
         self._table = table
         self._statements = StatementsByKeys(
-            lambda keys: (
-                insert(table)
-                .values({key: bindparam(f"v_{key}") for key in keys})
-                .returning(table.c.id)
-            )
+            lambda keys: insert(table).values(bound(keys)).returning(table.c.id)
         )
 
     async def insert(self, core: CoreConnection, row: Any) -> int:

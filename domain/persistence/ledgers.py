@@ -10,7 +10,7 @@ from typing import cast
 
 from sqlalchemy import Column, Integer, Table, Update, bindparam, case, update
 
-from domain.persistence.core import CoreConnection, OnConflict
+from domain.persistence.core import CoreConnection, OnConflict, bound, prefixed
 from domain.persistence.tables import (
     OfferClaimRow,
     OfferRow,
@@ -71,18 +71,22 @@ POINTS_ENTRY_COLUMNS = (
     "at",
     "expires_at",
 )
-POINTS_ENTRY = POINTS_ENTRIES.insert().values(
-    {name: bindparam(f"v_{name}") for name in POINTS_ENTRY_COLUMNS}
-)
-# The entry unless one with its key exists; its id when inserted.
-_FIRST_POINTS_ENTRY = OnConflict(
-    lambda insert: (
-        insert(POINTS_ENTRIES)
-        .values({name: bindparam(f"v_{name}") for name in POINTS_ENTRY_COLUMNS})
-        .on_conflict_do_nothing(index_elements=[POINTS_ENTRIES.c.idempotency_key])
-        .returning(POINTS_ENTRIES.c.id)
+POINTS_ENTRY = POINTS_ENTRIES.insert().values(bound(POINTS_ENTRY_COLUMNS))
+
+
+def first_entry(entries: Table, columns: tuple[str, ...]) -> OnConflict:
+    """A ledger entry unless one with its idempotency key exists; its id when inserted."""
+    return OnConflict(
+        lambda insert: (
+            insert(entries)
+            .values(bound(columns))
+            .on_conflict_do_nothing(index_elements=[entries.c.idempotency_key])
+            .returning(entries.c.id)
+        )
     )
-)
+
+
+_FIRST_POINTS_ENTRY = first_entry(POINTS_ENTRIES, POINTS_ENTRY_COLUMNS)
 
 
 async def earn_points_once(
@@ -124,23 +128,17 @@ async def earn_points_once(
 
 
 WALLET_SHIFT = balance_shift(WALLETS.c.balance_fen, WALLETS.c.customer_id)
-# The wallet entry unless one with its key exists; its id when inserted.
-_FIRST_WALLET_ENTRY = OnConflict(
-    lambda insert: (
-        insert(WALLET_ENTRIES)
-        .values(
-            customer_id=bindparam("v_customer_id"),
-            amount_fen=bindparam("v_amount_fen"),
-            currency=bindparam("v_currency"),
-            kind=bindparam("v_kind"),
-            order_id=bindparam("v_order_id"),
-            idempotency_key=bindparam("v_key"),
-            at=bindparam("v_at"),
-        )
-        .on_conflict_do_nothing(index_elements=[WALLET_ENTRIES.c.idempotency_key])
-        .returning(WALLET_ENTRIES.c.id)
-    )
+WALLET_ENTRY_COLUMNS = (
+    "customer_id",
+    "amount_fen",
+    "currency",
+    "kind",
+    "order_id",
+    "idempotency_key",
+    "at",
 )
+WALLET_ENTRY = WALLET_ENTRIES.insert().values(bound(WALLET_ENTRY_COLUMNS))
+_FIRST_WALLET_ENTRY = first_entry(WALLET_ENTRIES, WALLET_ENTRY_COLUMNS)
 
 
 async def credit_wallet_once(
@@ -155,18 +153,36 @@ async def credit_wallet_once(
     the first one's commit and then finds its entry). A customer with no wallet cannot be
     credited (ValueError): the entry must not stand alone, so the caller's transaction ends
     without it."""
+    amount, currency = cashback.amount_fen, cashback.currency
     inserted = await core.run(
         _FIRST_WALLET_ENTRY,
-        v_customer_id=customer_id,
-        v_amount_fen=cashback.amount_fen,
-        v_currency=cashback.currency,
-        v_kind="cashback",
-        v_order_id=order_id,
-        v_key=cashback.key,
-        v_at=at,
+        **wallet_entry(customer_id, amount, currency, "cashback", cashback.key, at, order_id),
     )
     if not inserted:
         return False
     if not await core.run(WALLET_SHIFT, owner_id=customer_id, delta=cashback.amount_fen):
         raise ValueError(f"customer {customer_id} has no wallet to credit")
     return True
+
+
+def wallet_entry(
+    customer_id: int,
+    amount_fen: int,
+    currency: str,
+    kind: str,
+    key: str,
+    at: datetime,
+    order_id: int | None,
+) -> dict[str, object]:
+    """The parameters of a wallet entry's insert (`WALLET_ENTRY` and the credit above)."""
+    return prefixed(
+        {
+            "customer_id": customer_id,
+            "amount_fen": amount_fen,
+            "currency": currency,
+            "kind": kind,
+            "order_id": order_id,
+            "idempotency_key": key,
+            "at": at,
+        }
+    )

@@ -33,12 +33,15 @@ from domain.persistence.core import (
     Repository,
     RowInserter,
     StatementsByKeys,
+    bound,
     prefixed,
 )
 from domain.persistence.ledgers import (
+    WALLET_ENTRY,
     WALLET_SHIFT,
     credit_wallet_once,
     earn_points_once,
+    wallet_entry,
 )
 from domain.persistence.loyalty_repositories import OfferClaimRepository
 from domain.persistence.pin_tables import CustomerPinRow
@@ -159,13 +162,17 @@ _CUSTOMER_BY_TELEGRAM_ID = _CUSTOMER_ROW.where(_CUSTOMERS.c.telegram_id == bindp
 _REGISTER = (
     insert(_CUSTOMERS)
     .values(
-        telegram_id=bindparam("v_telegram_id"),
-        first_name=bindparam("v_first_name"),
-        last_name=bindparam("v_last_name"),
-        username=bindparam("v_username"),
-        language=bindparam("v_language"),
-        registered_at=bindparam("v_registered_at"),
-        last_seen_at=bindparam("v_last_seen_at"),
+        bound(
+            (
+                "telegram_id",
+                "first_name",
+                "last_name",
+                "username",
+                "language",
+                "registered_at",
+                "last_seen_at",
+            )
+        )
     )
     .returning(*(_CUSTOMERS.c[name] for name in _CUSTOMER))
 )
@@ -209,13 +216,17 @@ class CustomerRepository(Repository):
         """The new customer as kept; one with their Telegram id already is a `RecordConflict`."""
         row = await (await self._core()).row(
             _REGISTER,
-            v_telegram_id=customer.telegram_id,
-            v_first_name=customer.first_name,
-            v_last_name=customer.last_name,
-            v_username=customer.username,
-            v_language=customer.language,
-            v_registered_at=customer.at,
-            v_last_seen_at=customer.at,
+            **prefixed(
+                {
+                    "telegram_id": customer.telegram_id,
+                    "first_name": customer.first_name,
+                    "last_name": customer.last_name,
+                    "username": customer.username,
+                    "language": customer.language,
+                    "registered_at": customer.at,
+                    "last_seen_at": customer.at,
+                }
+            ),
         )
         assert row is not None  # INSERT ... RETURNING returns the row it inserted
         return _customer_record(row)
@@ -452,8 +463,7 @@ def _order_update(keys: tuple[str, ...], *guards: ColumnElement[bool]) -> Update
             *guards,
         )
         .values(
-            {"status": bindparam("v_status"), "updated_at": bindparam("v_updated_at")}
-            | {key: bindparam(f"v_{key}") for key in keys}
+            {"status": bindparam("v_status"), "updated_at": bindparam("v_updated_at")} | bound(keys)
         )
         .returning(*_ORDER_COLUMNS)
     )
@@ -486,11 +496,7 @@ _START_PAYMENT_WITHOUT_OWN_COUPON = StatementsByKeys(
 )
 _MOVE_EVENT = insert(_ORDER_EVENTS)
 _ORDER_SET = StatementsByKeys(
-    lambda keys: (
-        update(_ORDERS)
-        .where(_ORDERS.c.id == bindparam("order_id"))
-        .values({key: bindparam(f"v_{key}") for key in keys})
-    )
+    lambda keys: update(_ORDERS).where(_ORDERS.c.id == bindparam("order_id")).values(bound(keys))
 )
 
 
@@ -870,15 +876,6 @@ _WALLET_BALANCE = select(_WALLETS.c.balance_fen).where(
 _OPEN_WALLET = insert(_WALLETS).values(
     customer_id=bindparam("customer_id"), balance_fen=0, currency=bindparam("currency")
 )
-_WALLET_ENTRY = insert(_WALLET_ENTRIES).values(
-    customer_id=bindparam("customer_id"),
-    amount_fen=bindparam("v_amount_fen"),
-    currency=bindparam("v_currency"),
-    kind=bindparam("v_kind"),
-    order_id=bindparam("v_order_id"),
-    idempotency_key=bindparam("v_key"),
-    at=bindparam("v_at"),
-)
 _WALLET_ENTRY_BY_KEY = select(_WALLET_ENTRIES.c.id).where(
     _WALLET_ENTRIES.c.idempotency_key == bindparam("key")
 )
@@ -1019,13 +1016,7 @@ class WalletRepository(Repository):
         if not await core.run(WALLET_SHIFT, owner_id=customer_id, delta=amount_fen):
             return False
         await core.run(
-            _WALLET_ENTRY,
-            customer_id=customer_id,
-            v_amount_fen=amount_fen,
-            v_currency=currency,
-            v_kind=kind,
-            v_order_id=order_id,
-            v_key=key,
-            v_at=at,
+            WALLET_ENTRY,
+            **wallet_entry(customer_id, amount_fen, currency, kind, key, at, order_id),
         )
         return True

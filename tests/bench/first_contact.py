@@ -17,16 +17,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bot.assembly import build_app
-from tests.bench.scale_out import drop_database, fresh_database
+from tests.bench.scale_out import on_each_database
 from tests.conftest import make_settings
 from tests.handlers.chat import Chat
 
@@ -69,18 +67,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=500)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as workdir:
-        url = f"sqlite+aiosqlite:///{workdir}/bench.sqlite3"
-        show("SQLite", await measure(url, args.customers))
-    admin_url = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_POSTGRES_URL")
-    if not admin_url:
-        print("PostgreSQL skipped: set TEST_POSTGRES_URL (or BENCH_POSTGRES_URL)")
-        return
-    url, name = await fresh_database(admin_url)
-    try:
-        show("PostgreSQL", await measure(url, args.customers))
-    finally:
-        await drop_database(admin_url, name)
+
+    async def measured(database: str, url: str) -> None:
+        show(database, await measure(url, args.customers))
+
+    await on_each_database(measured)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -33,7 +31,7 @@ from domain.persistence.migrate import upgrade
 from domain.persistence.tables import CustomerRow
 from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.repositories import NewCustomer
-from tests.bench.scale_out import drop_database, fresh_database
+from tests.bench.scale_out import on_each_database
 
 
 async def cpu_per_call(reads: int, call: Callable[[], Awaitable[None]]) -> float:
@@ -88,17 +86,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reads", type=int, default=3000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as workdir:
-        show("SQLite", await measure(f"sqlite+aiosqlite:///{workdir}/bench.sqlite3", args.reads))
-    admin_url = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_POSTGRES_URL")
-    if not admin_url:
-        print("PostgreSQL skipped: set TEST_POSTGRES_URL (or BENCH_POSTGRES_URL)")
-        return
-    url, name = await fresh_database(admin_url)
-    try:
-        show("PostgreSQL", await measure(url, args.reads))
-    finally:
-        await drop_database(admin_url, name)
+
+    async def measured(database: str, url: str) -> None:
+        show(database, await measure(url, args.reads))
+
+    await on_each_database(measured)
 
 
 if __name__ == "__main__":

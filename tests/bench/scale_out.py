@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -90,6 +91,22 @@ async def drop_database(admin_url: str, name: str) -> None:
         await connection.execution_options(isolation_level="AUTOCOMMIT")
         await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     await admin.dispose()
+
+
+async def on_each_database(measure: Callable[[str, str], Awaitable[None]]) -> None:
+    """`measure(database, url)` on a temporary SQLite file, then on a fresh PostgreSQL database
+    when BENCH_POSTGRES_URL (or TEST_POSTGRES_URL) names a server (dropped afterwards)."""
+    with tempfile.TemporaryDirectory() as workdir:
+        await measure("SQLite", f"sqlite+aiosqlite:///{workdir}/bench.sqlite3")
+    admin_url = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_POSTGRES_URL")
+    if not admin_url:
+        print("PostgreSQL skipped: set TEST_POSTGRES_URL (or BENCH_POSTGRES_URL)")
+        return
+    url, name = await fresh_database(admin_url)
+    try:
+        await measure("PostgreSQL", url)
+    finally:
+        await drop_database(admin_url, name)
 
 
 def start_nginx(workdir: Path, ports: list[int]) -> tuple[subprocess.Popen[bytes], int] | None:
