@@ -77,8 +77,11 @@ class Settings(BaseSettings):
     # no connection is answered "busy, try again" (and 503, so Telegram sends it again) rather
     # than keeping its customer waiting. No burst connections by default: one is closed as soon
     # as it is given back to a full pool, so under steady load past the pool size they are
-    # opened again and again (a new server process each, its statements prepared again).
-    database_pool_size: int = Field(default=20, ge=1, le=1000)
+    # opened again and again (a new server process each, its statements prepared again). The
+    # pool holds what the former 20 + 40 allowed: units of work waiting for a connection are not
+    # served first come, first served, so a pool smaller than the units at once under a burst
+    # leaves some waiting out the whole timeout.
+    database_pool_size: int = Field(default=60, ge=1, le=1000)
     database_max_overflow: int = Field(default=0, ge=0, le=1000)
     database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
 
