@@ -160,7 +160,7 @@ async def credit_wallet_once(
     )
     if not inserted:
         return False
-    if not await core.run(WALLET_SHIFT, owner_id=customer_id, delta=cashback.amount_fen):
+    if not await core.run(WALLET_SHIFT, owner_id=customer_id, delta=amount):
         raise ValueError(f"customer {customer_id} has no wallet to credit")
     return True
 
