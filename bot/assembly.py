@@ -213,7 +213,7 @@ async def build_app(
     ports = ports or build_ports(settings, clock)
     metrics = BotMetrics(settings.chosen_frontend.value)
     services = build_services(
-        UnitOfWorkFactory.of(engine),
+        UnitOfWorkFactory(engine, set_aside=connections_outside_units(settings)),
         clock,
         recharge=recharge_config(settings),
         ports=ports,
@@ -275,13 +275,30 @@ def shared_chat_turns(app: App) -> PostgresChatTurns | None:
     settings = app.settings
     if not several_processes(settings):
         return None
-    # A turn holds one connection for its lock: at most half the pool, the rest for its work.
-    connections = settings.database_pool_size + settings.database_max_overflow
     return PostgresChatTurns(
         app.engine,
         wait_seconds=settings.chat_turn_wait_seconds,
-        concurrent=max(1, connections // 2),
+        concurrent=chat_turn_places(settings),
     )
+
+
+# Connections a process uses outside units of work and chat turns, one or so at a time each:
+# a readiness probe, the record of updates waiting for their turn, the shared outbound limits.
+CONNECTIONS_FOR_SINGLE_STATEMENTS = 2
+
+
+def chat_turn_places(settings: Settings) -> int:
+    """How many chat turns one process holds at once (each holds a connection for its lock):
+    half the pool, the rest for the turns' work; none where turns are not shared."""
+    if not several_processes(settings):
+        return 0
+    return max(1, (settings.database_pool_size + settings.database_max_overflow) // 2)
+
+
+def connections_outside_units(settings: Settings) -> int:
+    """The pool's connections that units of work leave to others (their gate's places are
+    the rest), so that a unit let through always finds a connection free."""
+    return chat_turn_places(settings) + CONNECTIONS_FOR_SINGLE_STATEMENTS
 
 
 def settle_long_lived_objects() -> None:

@@ -16,12 +16,14 @@ from types import TracebackType
 from sqlalchemy import text
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.pool import QueuePool
 
 from domain.errors import DatabaseBusy
 from domain.persistence.allowance_repository import AllowanceRepository
 from domain.persistence.audit_repository import AuditRepository
 from domain.persistence.broadcast_repositories import BroadcastRepository
 from domain.persistence.campaign_file_repository import CampaignFileRepository
+from domain.persistence.connection_gate import ConnectionGate
 from domain.persistence.consent_repository import ConsentRepository
 from domain.persistence.core import CoreConnection
 from domain.persistence.dashboard_repositories import (
@@ -86,11 +88,17 @@ REPORT_SETTINGS = text(
 
 class UnitOfWork:
     def __init__(
-        self, bind: AsyncEngine, writers: asyncio.Lock | None = None, *, report: bool = False
+        self,
+        bind: AsyncEngine,
+        writers: asyncio.Lock | None = None,
+        *,
+        report: bool = False,
+        gate: ConnectionGate | None = None,
     ) -> None:
         self._bind = bind
         self._writers = writers
         self._report = report
+        self._gate = gate
         self._session: AsyncSession | None = None
         self._connection: AsyncConnection | None = None  # opened when Core came first
         self._core: CoreConnection | None = None
@@ -102,6 +110,13 @@ class UnitOfWork:
             raise NestedUnitOfWorkError("a unit of work was opened inside another")
         if self._writers is not None:
             await self._writers.acquire()
+        if self._gate is not None:
+            try:
+                await self._gate.enter()
+            except BaseException:
+                if self._writers is not None:
+                    self._writers.release()
+                raise
         self._token = _open_unit.set(self)
         if self._report:
             try:
@@ -130,6 +145,8 @@ class UnitOfWork:
                 connection, self._connection = self._connection, None
                 await connection.close()
         finally:
+            if self._gate is not None:
+                self._gate.leave()
             if self._writers is not None:
                 self._writers.release()
         if isinstance(exc, PoolTimeout):
@@ -322,27 +339,41 @@ def autocommit_options(engine: AsyncEngine) -> dict[str, object]:
     return {NO_TRANSACTION: True}
 
 
+def connection_gate(engine: AsyncEngine, set_aside: int = 0) -> ConnectionGate | None:
+    """The gate in front of the engine's pool: its kept connections less `set_aside`, waiting
+    at most the pool's timeout (None for a pool that keeps no fixed number of connections)."""
+    pool = engine.sync_engine.pool
+    if not isinstance(pool, QueuePool):
+        return None
+    return ConnectionGate(max(1, pool.size() - set_aside), pool.timeout())
+
+
 class UnitOfWorkFactory:
     """Makes a fresh unit of work for each use case; `read()` for one that only reads,
-    `single_statement()` for one that writes with exactly one statement."""
+    `single_statement()` for one that writes with exactly one statement.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    Every unit passes one `ConnectionGate`, so units take the pool's connections in the order
+    they asked: as many at once as the pool keeps, less `set_aside` connections that are used
+    outside units of work (chat turns' locks, a readiness probe)."""
+
+    def __init__(self, engine: AsyncEngine, *, set_aside: int = 0) -> None:
         self._engine = engine
         self._autocommit_engine = engine.execution_options(**autocommit_options(engine))
         # SQLite takes one writer at a time: this process's writers queue here, without
         # polling for the lock; another process's write is waited for on aiosqlite's thread.
         self._writers = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self.gate = connection_gate(engine, set_aside)
 
     @classmethod
     def of(cls, engine: AsyncEngine) -> UnitOfWorkFactory:
         return cls(engine)
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self._engine, self._writers)
+        return UnitOfWork(self._engine, self._writers, gate=self.gate)
 
     def read(self) -> UnitOfWork:
         """A unit of work that never writes: on SQLite it does not wait for the write lock."""
-        return UnitOfWork(self._autocommit_engine)
+        return UnitOfWork(self._autocommit_engine, gate=self.gate)
 
     def report(self) -> UnitOfWork:
         """A unit of work that only reads figures summed over many rows (the dashboard's pages).
@@ -351,11 +382,11 @@ class UnitOfWorkFactory:
         it is `read()`."""
         if self._engine.dialect.name != "postgresql":
             return self.read()
-        return UnitOfWork(self._engine, report=True)
+        return UnitOfWork(self._engine, report=True, gate=self.gate)
 
     def single_statement(self) -> UnitOfWork:
         """A unit of work that writes with one statement and nothing else (an upsert): the
         statement commits by itself, without a BEGIN or a COMMIT sent; on SQLite it queues
         with this process's other writers. Never for two statements: they would not be one
         transaction."""
-        return UnitOfWork(self._autocommit_engine, self._writers)
+        return UnitOfWork(self._autocommit_engine, self._writers, gate=self.gate)

@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/bench/recharge_throughput.py [--backend sqlite|postgres|both]
         [--customers 50] [--recharges 2000] [--wallet-recharges 1000]
-        [--postgres-url URL] [--profile] [--sql]
+        [--postgres-url URL] [--pool-size 60] [--profile] [--sql]
 
 The services are built as the product builds them (`build_services` on `create_engine`, a
 migrated database) with the sandboxes: SandboxPayments approves, SandboxGateway completes at
@@ -62,7 +62,7 @@ from domain.customers import TelegramProfile
 from domain.integrations.sandbox import SandboxGateway, SandboxMode, SandboxPayments
 from domain.money import Money
 from domain.orders import OrderPurpose, OrderStatus, PaymentMethod, RechargeLimits
-from domain.persistence.database import NO_TRANSACTION, create_engine
+from domain.persistence.database import NO_TRANSACTION, PoolBudget, create_engine
 from domain.persistence.migrate import upgrade
 from domain.persistence.rollup_tables import EVERY_RECHARGE, RechargeHourRow
 from domain.persistence.tables import (
@@ -531,7 +531,7 @@ class Outcome:
 async def bench_backend(
     backend: str, url: str, args: argparse.Namespace, log_errors: ErrorCount
 ) -> Outcome:
-    engine = create_engine(url)
+    engine = create_engine(url, pool=PoolBudget(size=args.pool_size))
     counter = SqlCounter()
     if args.sql:
         counter.attach(engine)
@@ -798,6 +798,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--postgres-url",
         default=os.environ.get("TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL,
         help="a server where databases may be created (default: TEST_POSTGRES_URL or local)",
+    )
+    parser.add_argument(
+        "--pool-size",
+        type=int,
+        default=PoolBudget().size,
+        help="PostgreSQL connections kept (DATABASE_POOL_SIZE; SQLite keeps its own five)",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the provider workload")
     parser.add_argument("--profile-lines", type=int, default=35)

@@ -8,7 +8,8 @@ import asyncio
 import time
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
+from sqlalchemy.pool import QueuePool
 
 from bot.assembly import build_app
 from domain.errors import DatabaseBusy
@@ -94,3 +95,40 @@ async def test_steady_load_past_the_default_pool_opens_no_connection_again(
         assert len(opened) == settings.database_pool_size
     finally:
         await engine.dispose()
+
+
+async def test_units_waiting_for_a_connection_are_served_in_the_order_they_asked(
+    database_url: str,
+) -> None:
+    """A customer whose unit of work waits for a connection is not overtaken by units asked
+    for after it. With the pool alone, a task that gives its connection back and opens its next
+    unit at once took the connection again, and the woken waiter queued anew at the end: under
+    a burst, some customers waited out the pool's timeout and were refused "busy"."""
+    engine = create_engine(database_url, pool=PoolBudget(size=1, overflow=0, timeout_seconds=30))
+    # One unit at a time (SQLite's pool keeps a fixed five connections: four set aside).
+    pool = engine.sync_engine.pool
+    assert isinstance(pool, QueuePool)
+    uow = UnitOfWorkFactory(engine, set_aside=pool.size() - 1)
+    served: list[str] = []
+    busy_started = asyncio.Event()
+
+    async def one_unit(customer: str) -> None:
+        async with uow.read() as work:
+            busy_started.set()
+            assert await (await work.core()).value(text("SELECT 1")) == 1
+            await asyncio.sleep(0.01)  # the unit's work, its connection held
+            served.append(customer)
+
+    async def busy_customer() -> None:
+        for _ in range(8):
+            await one_unit("busy")
+
+    try:
+        busy = asyncio.create_task(busy_customer())
+        await busy_started.wait()  # the busy customer's first unit holds the only connection
+        await asyncio.wait_for(one_unit("waiting"), timeout=20)
+        await busy
+    finally:
+        await engine.dispose()
+    # Served right after the unit that held the connection when it asked.
+    assert served.index("waiting") == 1, served
