@@ -213,7 +213,7 @@ async def build_app(
     ports = ports or build_ports(settings, clock)
     metrics = BotMetrics(settings.chosen_frontend.value)
     services = build_services(
-        UnitOfWorkFactory(engine, set_aside=connections_outside_units(settings)),
+        unit_of_work_factory(settings, engine),
         clock,
         recharge=recharge_config(settings),
         ports=ports,
@@ -295,10 +295,16 @@ def chat_turn_places(settings: Settings) -> int:
     return max(1, (settings.database_pool_size + settings.database_max_overflow) // 2)
 
 
-def connections_outside_units(settings: Settings) -> int:
-    """The pool's connections that units of work leave to others (their gate's places are
-    the rest), so that a unit let through always finds a connection free."""
-    return chat_turn_places(settings) + CONNECTIONS_FOR_SINGLE_STATEMENTS
+def unit_of_work_factory(settings: Settings, engine: AsyncEngine) -> UnitOfWorkFactory:
+    """Units of work whose gate leaves the chat turns' share and the single statements'
+    connections to them, so that a unit let through always finds a connection free; PostgreSQL's
+    burst connections (`DATABASE_MAX_OVERFLOW`) count for the units too (SQLite keeps its own)."""
+    overflow = 0 if is_sqlite(settings.database_url) else settings.database_max_overflow
+    return UnitOfWorkFactory(
+        engine,
+        set_aside=chat_turn_places(settings) + CONNECTIONS_FOR_SINGLE_STATEMENTS,
+        overflow=overflow,
+    )
 
 
 def settle_long_lived_objects() -> None:

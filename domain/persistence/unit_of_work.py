@@ -339,13 +339,16 @@ def autocommit_options(engine: AsyncEngine) -> dict[str, object]:
     return {NO_TRANSACTION: True}
 
 
-def connection_gate(engine: AsyncEngine, set_aside: int = 0) -> ConnectionGate | None:
-    """The gate in front of the engine's pool: its kept connections less `set_aside`, waiting
-    at most the pool's timeout (None for a pool that keeps no fixed number of connections)."""
+def connection_gate(
+    engine: AsyncEngine, set_aside: int = 0, overflow: int = 0
+) -> ConnectionGate | None:
+    """The gate in front of the engine's pool: its kept connections and the `overflow` it may
+    add at a burst (the pool does not tell it), less `set_aside`, waiting at most the pool's
+    timeout (None for a pool that keeps no fixed number of connections)."""
     pool = engine.sync_engine.pool
     if not isinstance(pool, QueuePool):
         return None
-    return ConnectionGate(max(1, pool.size() - set_aside), pool.timeout())
+    return ConnectionGate(max(1, pool.size() + overflow - set_aside), pool.timeout())
 
 
 class UnitOfWorkFactory:
@@ -353,16 +356,16 @@ class UnitOfWorkFactory:
     `single_statement()` for one that writes with exactly one statement.
 
     Every unit passes one `ConnectionGate`, so units take the pool's connections in the order
-    they asked: as many at once as the pool keeps, less `set_aside` connections that are used
-    outside units of work (chat turns' locks, a readiness probe)."""
+    they asked: as many at once as the pool keeps (and its `overflow`), less `set_aside`
+    connections that are used outside units of work (chat turns' locks, a readiness probe)."""
 
-    def __init__(self, engine: AsyncEngine, *, set_aside: int = 0) -> None:
+    def __init__(self, engine: AsyncEngine, *, set_aside: int = 0, overflow: int = 0) -> None:
         self._engine = engine
         self._autocommit_engine = engine.execution_options(**autocommit_options(engine))
         # SQLite takes one writer at a time: this process's writers queue here, without
         # polling for the lock; another process's write is waited for on aiosqlite's thread.
         self._writers = asyncio.Lock() if engine.dialect.name == "sqlite" else None
-        self.gate = connection_gate(engine, set_aside)
+        self.gate = connection_gate(engine, set_aside, overflow)
 
     @classmethod
     def of(cls, engine: AsyncEngine) -> UnitOfWorkFactory:

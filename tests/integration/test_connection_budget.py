@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.pool import QueuePool
 
-from bot.assembly import build_app
+from bot.assembly import build_app, chat_turn_places, unit_of_work_factory
 from domain.errors import DatabaseBusy
 from domain.persistence.database import PoolBudget, create_engine
 from domain.persistence.unit_of_work import UnitOfWorkFactory
@@ -30,6 +30,27 @@ async def test_the_settings_size_the_pool_of_each_process(database_url: str) -> 
         assert app.engine.pool.size() == 3  # type: ignore[attr-defined]
     finally:
         await app.close()
+
+
+@POSTGRES
+async def test_a_workers_units_of_work_may_use_its_burst_connections_too(database_url: str) -> None:
+    """A webhook worker on PostgreSQL: half of its pool and burst for chat turns, two for single
+    statements, the rest for units of work; a pool of 10 + 30 leaves its units 18 places, not
+    one."""
+    settings = make_settings(
+        database_url,
+        webhook_url="https://bot.example/hook",
+        webhook_secret="s3cret-token",
+        database_pool_size=10,
+        database_max_overflow=30,
+    )
+    engine = create_engine(database_url, pool=PoolBudget(size=10, overflow=30))
+    try:
+        gate = unit_of_work_factory(settings, engine).gate
+        assert chat_turn_places(settings) == 20
+        assert gate is not None and gate.places == 40 - 20 - 2
+    finally:
+        await engine.dispose()
 
 
 @POSTGRES
