@@ -7,9 +7,9 @@ update is handled:
 
 - two updates of one chat never run at the same time, whichever worker got them; different
   chats take different locks and run side by side;
-- an update that got the lock while an older update of its chat is still waiting (recorded in
-  the last `order_window_seconds`, not done) lets it go first, so a chat's updates run in
-  update-id order;
+- an update that got the lock while an older update of its chat is still waiting (recorded
+  within the last `wait_seconds`, the longest any update waits for its turn, and not done)
+  lets it go first, so a chat's updates run in update-id order;
 - an update already marked done (Telegram posted it again) is not worked twice;
 - the done mark is written before the lock is released, and whoever takes the lock next for
   the same update reads that update's record through a row lock, so it waits for the mark's
@@ -235,12 +235,10 @@ class PostgresChatTurns:
         engine: AsyncEngine,
         *,
         wait_seconds: float = 10.0,
-        order_window_seconds: float = 5.0,
         concurrent: int = 20,
     ) -> None:
         self._engine = engine
         self.wait_seconds = wait_seconds
-        self.order_window_seconds = order_window_seconds
         self._slots = asyncio.Semaphore(concurrent)
         self._entered = 0
         self._arrivals = _Arrivals(engine)
@@ -300,7 +298,8 @@ class PostgresChatTurns:
                 "key": held.key,
                 "update_id": update_id,
                 "chat_id": chat_id,
-                "window": self.order_window_seconds,
+                # An older update recorded longer ago than any update waits has given up.
+                "window": self.wait_seconds,
             }
             granted, done, older_waiting = (await connection.execute(ENTER, turn)).one()
             if not granted:

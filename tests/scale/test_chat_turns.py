@@ -131,6 +131,29 @@ async def test_waiting_updates_of_a_chat_run_in_update_id_order(
     no_overlap(log)
 
 
+async def test_an_update_still_waiting_for_its_turn_is_not_overtaken_however_long_it_waited(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    # Another process recorded an older update of the chat 6 s ago; it may wait 8 s in all, so
+    # it is still waiting for its turn there (a busy worker under load).
+    log: list[str] = []
+    first, second = Worker(engines[0], log, wait_seconds=8), Worker(engines[1], log, wait_seconds=8)
+    async with engines[1].begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO chat_updates (update_id, chat_id, received_at)"
+                " VALUES (401, :chat, now() - interval '6 seconds')"
+            ),
+            {"chat": CHAT},
+        )
+    newer = asyncio.create_task(first.handle(CHAT, 402))
+    await asyncio.sleep(0.3)
+    assert log == []  # the newer update lets it go first
+    assert await second.handle(CHAT, 401)
+    assert await newer
+    assert log == ["start 401", "end 401", "start 402", "end 402"]
+
+
 async def test_updates_that_wait_for_a_place_together_are_recorded_together(
     engines: tuple[AsyncEngine, AsyncEngine],
 ) -> None:
