@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.assembly import App, build_app
 from bot.settings import Settings
@@ -151,20 +154,163 @@ async def _drop_postgres_database(name: str) -> None:
     await admin.dispose()
 
 
-@pytest.fixture(params=BACKENDS)
-async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[str]:
-    """A migrated database of its own: SQLite always, PostgreSQL when TEST_POSTGRES_URL is
-    set (each a copy of its migrated template)."""
-    if request.param == "sqlite":
-        yield sqlite_url
-        return
-    if not POSTGRES_URL:
-        pytest.skip("TEST_POSTGRES_URL is not set")
-    url, name = await _fresh_postgres_database(request.getfixturevalue("postgres_template"))
+@dataclass(frozen=True)
+class _TemplateContent:
+    """What a database copied from the migrated template holds: its tables, the rows the
+    migrations wrote (as JSON) and where every sequence stood (its next value, and whether it
+    was used)."""
+
+    tables: list[str]
+    rows: dict[str, str]
+    sequences: list[tuple[str, int, bool]]
+
+    @classmethod
+    async def of(cls, connection: AsyncConnection) -> _TemplateContent:
+        tables = list(
+            (
+                await connection.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                        " AND tablename <> 'alembic_version' ORDER BY tablename"
+                    )
+                )
+            ).scalars()
+        )
+        rows = {}
+        for table in tables:
+            found = await connection.scalar(text(f'SELECT json_agg(t) FROM "{table}" AS t'))
+            if found is not None:
+                rows[table] = found if isinstance(found, str) else json.dumps(found)
+        sequences = [
+            (name, value, used)
+            for name, value, used in await connection.execute(
+                text(
+                    "SELECT sequencename, coalesce(last_value, start_value), last_value IS NOT NULL"
+                    " FROM pg_sequences WHERE schemaname = 'public'"
+                )
+            )
+        ]
+        return cls(tables, rows, sequences)
+
+    async def restore(self, connection: AsyncConnection) -> None:
+        """Back to the template's content, in one transaction: the test's connections ended,
+        every row deleted, the migrations' rows put back and the sequences set back. Deleting
+        the few rows a test wrote is cheap where TRUNCATE makes every table's files anew (half
+        a second for all of them). Triggers are off meanwhile (the session as a replica's):
+        the append-only audit log's and the foreign keys' checks."""
+        await connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        await connection.execute(text("SET LOCAL lock_timeout = '10s'"))
+        await connection.execute(text("SET LOCAL session_replication_role = replica"))
+        deletes = ", ".join(
+            f'deleted_{n} AS (DELETE FROM "{table}")' for n, table in enumerate(self.tables)
+        )
+        await connection.execute(text(f"WITH {deletes} SELECT 1"))
+        for table, rows in self.rows.items():
+            await connection.execute(
+                text(
+                    f'INSERT INTO "{table}"'
+                    f' SELECT * FROM json_populate_recordset(NULL::"{table}", CAST(:rows AS json))'
+                ),
+                {"rows": rows},
+            )
+        setvals = ", ".join(
+            f"setval('\"{name}\"', {value}, {str(used).lower()})"
+            for name, value, used in self.sequences
+        )
+        await connection.execute(text(f"SELECT {setvals}"))
+
+
+class _TestDatabases:
+    """The tests' PostgreSQL databases, each a copy of the migrated template, used by one test
+    at a time and taken back to the template's content after it (emptying its tables takes a
+    fraction of making a new copy, which writes the whole database again). A database whose
+    emptying fails is dropped instead. The work is done on a thread of its own, so that any
+    test or fixture may ask, inside an event loop or not."""
+
+    def __init__(self, template: str) -> None:
+        self._template = template
+        self._thread = ThreadPoolExecutor(1)
+        self._content: _TemplateContent | None = None
+        self._free: list[tuple[str, str]] = []
+        self._made: list[str] = []
+
+    def take(self) -> tuple[str, str]:
+        """(url, name) of a database with the template's content, used by nobody."""
+        if self._free:
+            return self._free.pop()
+        return self._thread.submit(asyncio.run, self._copy()).result()
+
+    def give_back(self, url: str, name: str) -> None:
+        if self._thread.submit(asyncio.run, self._emptied(url)).result():
+            self._free.append((url, name))
+        else:
+            self._thread.submit(asyncio.run, _drop_postgres_database(name)).result()
+            self._made.remove(name)
+
+    def finish(self) -> None:
+        for name in self._made:
+            self._thread.submit(asyncio.run, _drop_postgres_database(name)).result()
+        self._thread.shutdown(wait=True)
+
+    async def _copy(self) -> tuple[str, str]:
+        url, name = await _fresh_postgres_database(self._template)
+        self._made.append(name)
+        if self._content is None:
+            engine = create_engine(url)
+            try:
+                async with engine.connect() as connection:
+                    self._content = await _TemplateContent.of(connection)
+            finally:
+                await engine.dispose()
+        return url, name
+
+    async def _emptied(self, url: str) -> bool:
+        assert self._content is not None
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as connection:
+                await self._content.restore(connection)
+        except (SQLAlchemyError, OSError):
+            return False
+        finally:
+            await engine.dispose()
+        return True
+
+
+@pytest.fixture(scope="session")
+def test_databases(postgres_template: str) -> Iterator[_TestDatabases]:
+    databases = _TestDatabases(postgres_template)
+    try:
+        yield databases
+    finally:
+        databases.finish()
+
+
+@pytest.fixture
+def postgres_database(test_databases: _TestDatabases) -> Iterator[str]:
+    """The url of a migrated PostgreSQL database that only this test uses."""
+    url, name = test_databases.take()
     try:
         yield url
     finally:
-        await _drop_postgres_database(name)
+        test_databases.give_back(url, name)
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A migrated database of its own: SQLite always, PostgreSQL when TEST_POSTGRES_URL is
+    set (each a copy of its migrated template)."""
+    if request.param != "sqlite" and not POSTGRES_URL:
+        pytest.skip("TEST_POSTGRES_URL is not set")
+    url: str = request.getfixturevalue(
+        "sqlite_url" if request.param == "sqlite" else "postgres_database"
+    )
+    return url
 
 
 # Races of thousands of units of work at once wait their turn for a connection, however loaded

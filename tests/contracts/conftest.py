@@ -16,7 +16,7 @@ from domain.persistence.unit_of_work import UnitOfWorkFactory
 from domain.repositories import UnitOfWorkFactory as UnitsOfWork
 from domain.repositories.money import MoneyUnitOfWorkFactory as MoneyUnitsOfWork
 from domain.repositories.services import ServicesUnitOfWorkFactory as ServicesUnitsOfWork
-from tests.conftest import POSTGRES_URL, _drop_postgres_database, _fresh_postgres_database
+from tests.conftest import POSTGRES_URL
 from tests.fakes.unit_of_work import FakeUnitOfWorkFactory
 from tests.integration.test_core_statements import a_campaign, a_customer, an_order
 
@@ -148,17 +148,14 @@ async def world(request: pytest.FixtureRequest) -> AsyncIterator[World]:
     if request.param == "fake":
         yield FakeWorld(FakeUnitOfWorkFactory())
         return
-    name = None
     if request.param == "sqlite":
         url = request.getfixturevalue("sqlite_url")  # a migrated copy only where it is used
     else:
         if not POSTGRES_URL:
             pytest.skip("TEST_POSTGRES_URL is not set")
-        url, name = await _fresh_postgres_database(request.getfixturevalue("postgres_template"))
+        url = request.getfixturevalue("postgres_database")
     engine = create_engine(url)
     try:
         yield DatabaseWorld(UnitOfWorkFactory.of(engine))
     finally:
         await engine.dispose()
-        if name is not None:
-            await _drop_postgres_database(name)

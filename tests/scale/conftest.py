@@ -11,8 +11,6 @@ import pytest
 from bot.assembly import App, build_app
 from tests.conftest import (
     POSTGRES_URL,
-    _drop_postgres_database,
-    _fresh_postgres_database,
     make_settings,
 )
 from tests.fakes.bot_api import FakeBotApi
@@ -20,13 +18,9 @@ from tests.scale.workers import ANNA
 
 
 @pytest.fixture
-async def postgres_url(postgres_template: str) -> AsyncIterator[str]:
+def postgres_url(postgres_database: str) -> str:
     """A migrated PostgreSQL database of this test's own."""
-    url, name = await _fresh_postgres_database(postgres_template)
-    try:
-        yield url
-    finally:
-        await _drop_postgres_database(name)
+    return postgres_database
 
 
 @asynccontextmanager
