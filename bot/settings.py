@@ -23,6 +23,7 @@ from bot.log_format import LogFormat
 from domain.integrations.sandbox import SandboxMode
 from domain.languages import DEFAULT_LANGUAGE, Language
 from domain.orders import PaymentMethod
+from domain.persistence.database import PoolBudget
 from domain.phone import Carrier
 from domain.reminders import QuietHours
 from domain.risk import RiskAction, RiskRule
@@ -77,13 +78,13 @@ class Settings(BaseSettings):
     # no connection is answered "busy, try again" (and 503, so Telegram sends it again) rather
     # than keeping its customer waiting. No burst connections by default: one is closed as soon
     # as it is given back to a full pool, so under steady load past the pool size they are
-    # opened again and again (a new server process each, its statements prepared again). The
-    # pool holds what the former 20 + 40 allowed: units of work waiting for a connection are not
-    # served first come, first served, so a pool smaller than the units at once under a burst
-    # leaves some waiting out the whole timeout.
-    database_pool_size: int = Field(default=60, ge=1, le=1000)
-    database_max_overflow: int = Field(default=0, ge=0, le=1000)
-    database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    # opened again and again (a new server process each, its statements prepared again). Units
+    # of work waiting for a connection are served in the order they asked (the connection
+    # gate), so a burst of more customers than connections queues rather than failing, and
+    # three processes at the default fit in PostgreSQL's default 100 connections with a reserve.
+    database_pool_size: int = Field(default=PoolBudget.size, ge=1, le=1000)
+    database_max_overflow: int = Field(default=PoolBudget.overflow, ge=0, le=1000)
+    database_pool_timeout_seconds: float = Field(default=PoolBudget.timeout_seconds, gt=0)
 
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None

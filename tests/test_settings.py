@@ -132,3 +132,10 @@ def test_by_default_an_update_waits_seconds_not_minutes_for_a_database_connectio
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.database_pool_timeout_seconds <= 10
     assert settings.database_pool_timeout_seconds < settings.chat_turn_wait_seconds
+
+
+def test_three_workers_at_the_default_pool_fit_in_a_default_postgresql_server() -> None:
+    """PostgreSQL allows 100 connections unless told otherwise; three webhook workers at the
+    default pool leave a fifth of them for migrations, tools and staff (the README's rule)."""
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert 3 * (settings.database_pool_size + settings.database_max_overflow) <= 100 - 20

@@ -94,7 +94,7 @@ class PoolBudget:
     at a burst, waiting at most `timeout_seconds` for one. Every process of a deployment takes
     up to size + overflow of the server's connections (see the README's rule)."""
 
-    size: int = 60
+    size: int = 20
     overflow: int = 0
     timeout_seconds: float = 5.0
 

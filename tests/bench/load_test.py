@@ -301,9 +301,7 @@ def bot_env(
         "BOT_TOKEN": api.token,
         "TELEGRAM_API_URL": api.base_url,
         "BOT_FRONTEND": framework,
-        "DATABASE_URL": database_url,
-        "DATABASE_POOL_SIZE": "20",
-        "DATABASE_MAX_OVERFLOW": "0",
+        "DATABASE_URL": database_url,  # its pool: the default (DATABASE_POOL_SIZE)
         "WEBHOOK_URL": public_url,
         "WEBHOOK_SECRET": SECRET,
         "WEBHOOK_LISTEN": f"127.0.0.1:{port}",
