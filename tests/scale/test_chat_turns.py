@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.errors import ChatTurnBusy
 from domain.persistence.chat_turns import LOCK_NAMESPACE, PostgresChatTurns, lock_key
@@ -67,6 +67,17 @@ async def arrived(engine: AsyncEngine, *update_ids: int) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"updates {update_ids} never arrived")
+
+
+async def record_arrival(connection: AsyncConnection, update_id: int, seconds_ago: int = 0) -> None:
+    """The update of CHAT recorded as arrived, as another process does when it comes to wait."""
+    await connection.execute(
+        text(
+            "INSERT INTO chat_updates (update_id, chat_id, received_at)"
+            " VALUES (:update_id, :chat, now() - make_interval(secs => :ago))"
+        ),
+        {"update_id": update_id, "chat": CHAT, "ago": seconds_ago},
+    )
 
 
 def no_overlap(log: list[str]) -> None:
@@ -139,13 +150,7 @@ async def test_an_update_still_waiting_for_its_turn_is_not_overtaken_however_lon
     log: list[str] = []
     first, second = Worker(engines[0], log, wait_seconds=8), Worker(engines[1], log, wait_seconds=8)
     async with engines[1].begin() as connection:
-        await connection.execute(
-            text(
-                "INSERT INTO chat_updates (update_id, chat_id, received_at)"
-                " VALUES (401, :chat, now() - interval '6 seconds')"
-            ),
-            {"chat": CHAT},
-        )
+        await record_arrival(connection, 401, seconds_ago=6)
     newer = asyncio.create_task(first.handle(CHAT, 402))
     await asyncio.sleep(0.3)
     assert log == []  # the newer update lets it go first
@@ -204,13 +209,7 @@ async def test_a_resend_taking_a_free_lock_waits_for_a_done_mark_being_committed
     log: list[str] = []
     worker = Worker(engines[1], log)
     async with engines[0].connect() as marking:
-        await marking.execute(
-            text(
-                "INSERT INTO chat_updates (update_id, chat_id, received_at)"
-                " VALUES (701, :chat, now())"
-            ),
-            {"chat": CHAT},
-        )
+        await record_arrival(marking, 701)
         await marking.commit()
         await marking.execute(MARK_701)  # written, not yet committed; the lock is free
         resend = asyncio.create_task(worker.handle(CHAT, 701))
