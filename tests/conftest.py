@@ -77,19 +77,17 @@ def migrated_sqlite_copy(folder: Path, name: str = "wallet.sqlite3") -> str:
     return f"sqlite+aiosqlite:///{folder / name}"
 
 
-def run_example(
-    database_url: str, emptied: str, example: Callable[[AsyncEngine], Awaitable[None]]
-) -> None:
+def run_example(database_url: str, example: Callable[[AsyncEngine], Awaitable[None]]) -> None:
     """One example of a property test on a database of its own: a fresh copy of the migrated
-    SQLite template, or the test's PostgreSQL database (one for every example) with the tables
-    the example fills emptied first (`emptied`: a TRUNCATE statement)."""
+    SQLite template, or the test's PostgreSQL database (one for every example) taken back to
+    the template's content first."""
 
     async def run(url: str) -> None:
         engine = create_engine(url)
         try:
             if engine.dialect.name == "postgresql":
                 async with engine.begin() as connection:
-                    await connection.execute(text(emptied))
+                    await _TEMPLATE_CONTENT[0].restore(connection)
             await example(engine)
         finally:
             await engine.dispose()
@@ -225,6 +223,10 @@ class _TemplateContent:
         await connection.execute(text(f"SELECT {setvals}"))
 
 
+# The template's content, read from its first copy of the run (every copy holds the same).
+_TEMPLATE_CONTENT: list[_TemplateContent] = []
+
+
 class _TestDatabases:
     """The tests' PostgreSQL databases, each a copy of the migrated template, used by one test
     at a time and taken back to the template's content after it (emptying its tables takes a
@@ -235,7 +237,6 @@ class _TestDatabases:
     def __init__(self, template: str) -> None:
         self._template = template
         self._thread = ThreadPoolExecutor(1)
-        self._content: _TemplateContent | None = None
         self._free: list[tuple[str, str]] = []
         self._made: list[str] = []
 
@@ -260,21 +261,20 @@ class _TestDatabases:
     async def _copy(self) -> tuple[str, str]:
         url, name = await _fresh_postgres_database(self._template)
         self._made.append(name)
-        if self._content is None:
+        if not _TEMPLATE_CONTENT:
             engine = create_engine(url)
             try:
                 async with engine.connect() as connection:
-                    self._content = await _TemplateContent.of(connection)
+                    _TEMPLATE_CONTENT.append(await _TemplateContent.of(connection))
             finally:
                 await engine.dispose()
         return url, name
 
     async def _emptied(self, url: str) -> bool:
-        assert self._content is not None
         engine = create_engine(url)
         try:
             async with engine.begin() as connection:
-                await self._content.restore(connection)
+                await _TEMPLATE_CONTENT[0].restore(connection)
         except (SQLAlchemyError, OSError):
             return False
         finally:

@@ -84,13 +84,6 @@ async def _cells(engine: AsyncEngine) -> tuple[list[tuple[int, ...]], list[tuple
         return [tuple(r) for r in rows], [tuple(r) for r in counted]
 
 
-_EMPTIED = (
-    "TRUNCATE customers, campaigns, recharge_hours, recharge_customer_hours, recharge_customers,"
-    " recharge_customer_days, recharge_day_cells, customer_funnels, campaign_funnels,"
-    " rollup_changes RESTART IDENTITY CASCADE"
-)
-
-
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -100,7 +93,6 @@ def test_paying_and_repeat_customers_of_any_period_equal_those_of_the_orders(
 ) -> None:
     run_example(
         database_url,
-        _EMPTIED,
         lambda engine: _kept_and_rebuilt(engine, orders, [*ALWAYS, *periods], folds),
     )
 

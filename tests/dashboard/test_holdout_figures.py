@@ -110,13 +110,6 @@ async def test_the_back_fill_keeps_the_pairs_of_an_existing_database(engine: Asy
         assert await _pairs(engine) == kept
 
 
-_EMPTIED = (
-    "TRUNCATE customers, campaigns, recharge_hours, recharge_customer_hours, recharge_customers,"
-    " recharge_customer_days, recharge_day_cells, recharge_day_pairs, customer_funnels,"
-    " rollup_changes, holdout_buckets RESTART IDENTITY CASCADE"
-)
-
-
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -126,6 +119,5 @@ def test_hold_out_groups_of_any_period_equal_those_of_the_orders(
 ) -> None:
     run_example(
         database_url,
-        _EMPTIED,
         lambda engine: _kept_and_rebuilt(engine, orders, [(0, HOURS), (12, 48), *periods], folds),
     )
