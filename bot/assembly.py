@@ -288,11 +288,15 @@ CONNECTIONS_FOR_SINGLE_STATEMENTS = 2
 
 
 def chat_turn_places(settings: Settings) -> int:
-    """How many chat turns one process holds at once (each holds a connection for its lock):
-    half the pool, the rest for the turns' work; none where turns are not shared."""
+    """How many chat turns one process holds at once (each holds a connection for its lock,
+    and its units of work run on it): the pool less the single statements' connections and a
+    quarter of the rest, which stays for units of work outside turns (sweeps, the carrier's
+    callbacks); none where turns are not shared."""
     if not several_processes(settings):
         return 0
-    return max(1, (settings.database_pool_size + settings.database_max_overflow) // 2)
+    shared = settings.database_pool_size + settings.database_max_overflow
+    shared -= CONNECTIONS_FOR_SINGLE_STATEMENTS
+    return max(1, shared - shared // 4)
 
 
 def unit_of_work_factory(settings: Settings, engine: AsyncEngine) -> UnitOfWorkFactory:

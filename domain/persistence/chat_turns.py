@@ -30,11 +30,15 @@ busy, or every place for a turn is taken) is recorded at once on a connection of
 that come to wait while that statement is under way are recorded together by the next one
 (one statement, one connection for all of them: under load most updates wait for a place).
 
+The turn's own units of work run on the connection that holds the lock (it is lent to them:
+`domain.persistence.turn_connection`), between `ENTER` and `FINISH`: a turn takes one
+connection from the pool, and its done mark is written after everything it committed.
+
 Why the database and not Redis: the lock lives exactly as long as its holder's connection (no
 expiry to guess: a turn longer than a Redis key's time to live would let a second turn in, a
 shorter turn's crash would keep the chat locked until the key expires), the done mark and the
 release go in one statement, and no second service is needed. Its price is one connection per
-turn being handled, bounded by `concurrent` (the rest of the pool stays for the turns' work):
+turn being handled (the one its work runs on), bounded by `concurrent`:
 `tests/bench/chat_turns.py` measures it.
 """
 
@@ -53,6 +57,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.errors import ChatTurnBusy, DatabaseBusy
+from domain.persistence.turn_connection import lend
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +273,9 @@ class PostgresChatTurns:
             if held.done:
                 yield False
             else:
-                yield True
+                assert held.connection is not None
+                with lend(held.connection):
+                    yield True
                 try:
                     await held.finish()
                 except (DBAPIError, OSError) as error:

@@ -3,7 +3,9 @@
 A unit of work opens nothing until it is used. Repositories run ORM queries on its session and
 Core statements on the session's connection (`core()`): one connection, one transaction. A unit
 of work is never opened inside another (`NestedUnitOfWorkError`). A unit of work that could not
-get a connection within the pool's timeout raises the domain's `DatabaseBusy`.
+get a connection within the pool's timeout raises the domain's `DatabaseBusy`. Within a chat
+turn shared across processes, the turn's units of work run on the connection that holds the
+chat's lock (`domain.persistence.turn_connection`) and take nothing from the pool.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from functools import cached_property
 from types import TracebackType
 
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.pool import QueuePool
@@ -60,6 +63,7 @@ from domain.persistence.risk_repository import RiskRepository
 from domain.persistence.rollup_fold import RollupFoldRepository
 from domain.persistence.rollups import OffersSeenRepository
 from domain.persistence.support_repositories import SupportRepository
+from domain.persistence.turn_connection import LentConnection, borrow, give_back
 
 
 class NestedUnitOfWorkError(RuntimeError):
@@ -102,6 +106,7 @@ class UnitOfWork:
         self._session: AsyncSession | None = None
         self._connection: AsyncConnection | None = None  # opened when Core came first
         self._core: CoreConnection | None = None
+        self._lent: LentConnection | None = None  # the chat turn's connection, borrowed
 
     async def __aenter__(self) -> UnitOfWork:
         if _open_unit.get() is not None:
@@ -110,7 +115,8 @@ class UnitOfWork:
             raise NestedUnitOfWorkError("a unit of work was opened inside another")
         if self._writers is not None:
             await self._writers.acquire()
-        if self._gate is not None:
+        self._lent = borrow()
+        if self._gate is not None and self._lent is None:
             try:
                 await self._gate.enter()
             except BaseException:
@@ -118,14 +124,29 @@ class UnitOfWork:
                     self._writers.release()
                 raise
         self._token = _open_unit.set(self)
-        if self._report:
-            try:
-                connection = self._connection = await self._bind.connect()
-                await connection.execute(REPORT_SETTINGS)
-            except BaseException as exc:
-                await self.__aexit__(type(exc), exc, exc.__traceback__)
-                raise
+        try:
+            if self._lent is not None:
+                self._connection = self._lent.connection
+                if not self._autocommit:
+                    # The turn's connection commits each statement by itself between units
+                    # (what SQLAlchemy began around them is ended first: nothing is sent).
+                    if self._connection.in_transaction():
+                        await self._connection.commit()
+                    await self._connection.execution_options(
+                        isolation_level=self._bind.dialect.default_isolation_level
+                    )
+            if self._report:
+                if self._connection is None:
+                    self._connection = await self._bind.connect()
+                await self._connection.execute(REPORT_SETTINGS)
+        except BaseException as exc:
+            await self.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
         return self
+
+    @property
+    def _autocommit(self) -> bool:
+        return self._bind.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
 
     async def __aexit__(
         self,
@@ -141,11 +162,16 @@ class UnitOfWork:
             if self._session is not None:
                 session, self._session = self._session, None
                 await session.close()
-            if self._connection is not None:
+            if self._lent is not None:
+                self._connection = None
+                await self._give_back_lent()
+            elif self._connection is not None:
                 connection, self._connection = self._connection, None
                 await connection.close()
         finally:
-            if self._gate is not None:
+            if self._lent is not None:
+                self._lent = None
+            elif self._gate is not None:
                 self._gate.leave()
             if self._writers is not None:
                 self._writers.release()
@@ -153,6 +179,21 @@ class UnitOfWork:
             # Every connection of the process's budget stayed in use for the pool's timeout:
             # the services are told in the domain's words (nothing of this unit was kept).
             raise DatabaseBusy("no database connection came free in time") from exc
+
+    async def _give_back_lent(self) -> None:
+        """The turn's connection back to the turn as it was lent: nothing of this unit left
+        uncommitted, each statement committing by itself again. A connection that cannot
+        say so stays out of the turn's units (the turn finds it broken when it ends)."""
+        assert self._lent is not None
+        connection = self._lent.connection
+        try:
+            if connection.in_transaction():
+                await connection.rollback()
+            if not self._autocommit:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+        except (SQLAlchemyError, OSError):
+            return
+        give_back(self._lent)
 
     @property
     def session(self) -> AsyncSession:

@@ -34,9 +34,10 @@ async def test_the_settings_size_the_pool_of_each_process(database_url: str) -> 
 
 @POSTGRES
 async def test_a_workers_units_of_work_may_use_its_burst_connections_too(database_url: str) -> None:
-    """A webhook worker on PostgreSQL: half of its pool and burst for chat turns, two for single
-    statements, the rest for units of work; a pool of 10 + 30 leaves its units 18 places, not
-    one."""
+    """A webhook worker on PostgreSQL: two connections of its pool and burst for single
+    statements, three quarters of the rest for chat turns (their units of work run on them),
+    the last quarter for units of work outside turns; a pool of 10 + 30 leaves those 9 places,
+    not one."""
     settings = make_settings(
         database_url,
         webhook_url="https://bot.example/hook",
@@ -47,8 +48,8 @@ async def test_a_workers_units_of_work_may_use_its_burst_connections_too(databas
     engine = create_engine(database_url, pool=PoolBudget(size=10, overflow=30))
     try:
         gate = unit_of_work_factory(settings, engine).gate
-        assert chat_turn_places(settings) == 20
-        assert gate is not None and gate.places == 40 - 20 - 2
+        assert chat_turn_places(settings) == 29
+        assert gate is not None and gate.places == 40 - 29 - 2
     finally:
         await engine.dispose()
 

@@ -5,6 +5,7 @@ connection is free, is answered as usual. On both frameworks, with the pool's ti
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
+from typing import Any
 
 import aiohttp
 import pytest
@@ -25,34 +26,29 @@ def busy_answers(api: FakeBotApi) -> int:
     return [m.get("text") for m in api.messages_to(ANNA.id)].count(BUSY)
 
 
-@pytest.mark.parametrize(
-    ("framework", "held"),
-    [
-        ("aiogram", 1),  # the chat's turn gets a connection, its work does not
-        ("ptb", 1),
-        ("aiogram", 2),  # not even the chat's turn gets one
-    ],
-)
+def pool_of_two(api: FakeBotApi, postgres_url: str, framework: str, turns: Turns) -> Any:
+    return worker(
+        api,
+        postgres_url,
+        framework,
+        turns,
+        database_pool_size=2,
+        database_max_overflow=0,
+        database_pool_timeout_seconds=0.2,
+    )
+
+
+@pytest.mark.parametrize("framework", ["aiogram", "ptb"])
 async def test_no_connection_in_time_is_a_busy_answer_and_a_503_then_the_resend_is_answered(
-    api: FakeBotApi, postgres_url: str, framework: str, held: int
+    api: FakeBotApi, postgres_url: str, framework: str
 ) -> None:
     turns = Turns()
     update = update_from(ANNA, 9300, "/help")
     async with AsyncExitStack() as stack:
-        bot = await stack.enter_async_context(
-            worker(
-                api,
-                postgres_url,
-                framework,
-                turns,
-                database_pool_size=2,
-                database_max_overflow=0,
-                database_pool_timeout_seconds=0.2,
-            )
-        )
+        bot = await stack.enter_async_context(pool_of_two(api, postgres_url, framework, turns))
         http = await stack.enter_async_context(aiohttp.ClientSession())
         async with AsyncExitStack() as busy:
-            for _ in range(held):  # other customers' turns hold these connections
+            for _ in range(2):  # other customers' turns hold these connections
                 await busy.enter_async_context(bot.app.engine.connect())
             assert await post(http, bot, update) == 503
         assert busy_answers(api) == 1
@@ -61,3 +57,21 @@ async def test_no_connection_in_time_is_a_busy_answer_and_a_503_then_the_resend_
 
     assert help_answers(api) == 1
     assert busy_answers(api) == 1
+
+
+@pytest.mark.parametrize("framework", ["aiogram", "ptb"])
+async def test_a_turn_does_its_work_on_the_connection_that_holds_its_chat(
+    api: FakeBotApi, postgres_url: str, framework: str
+) -> None:
+    """One connection free is enough for a whole turn: its units of work (the customer's row,
+    the conversation) run on the connection that holds the chat's lock, not on a second one."""
+    turns = Turns()
+    async with AsyncExitStack() as stack:
+        bot = await stack.enter_async_context(pool_of_two(api, postgres_url, framework, turns))
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        await stack.enter_async_context(bot.app.engine.connect())  # another customer's turn
+        assert await post(http, bot, update_from(ANNA, 9400, "/start")) == 200
+        assert await post(http, bot, update_from(ANNA, 9401, "/help")) == 200
+
+    assert help_answers(api) == 1
+    assert busy_answers(api) == 0
