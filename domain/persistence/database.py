@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,8 +86,18 @@ def _begin_immediate(connection: Any) -> None:
         connection.connection.dbapi_connection.run_async(_begin_immediately)
 
 
-def _begin_immediately(driver_connection: Any) -> Any:
-    return driver_connection.execute_fetchall("BEGIN IMMEDIATE")
+async def _begin_immediately(driver_connection: Any) -> None:
+    try:
+        await driver_connection.execute_fetchall("BEGIN IMMEDIATE")
+    except asyncio.CancelledError:
+        # Cancelled while the BEGIN waited for the driver's thread, which still runs it: the
+        # transaction it opens is one SQLAlchemy never saw begin, and nothing would end it
+        # (the connection went back to the pool inside it, and the next unit's BEGIN failed
+        # "cannot start a transaction within a transaction"). A rollback queued behind it on
+        # the same thread ends it before the connection is used again.
+        with suppress(Exception):
+            await driver_connection.rollback()
+        raise
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ when no transaction is open (`sqlite3` itself skips them), but each still costs 
 dialect asks the driver first (`in_transaction`, read off the connection without a hand-off) and
 leaves them out when there is nothing to end; a connection that comes back to the pool with a
 transaction still open is rolled back as before, so it keeps nothing and never holds the write
-lock.
+lock. (A BEGIN still queued on the driver's thread when its unit was cancelled is not open yet
+when the connection comes back: `database._begin_immediately` queues a rollback behind it.)
 
 A statement is one hand-off, and a second only to take the rows it returns (`StatementCursor`):
 SQLAlchemy's own cursor for aiosqlite makes a driver cursor, runs the statement, takes its rows
