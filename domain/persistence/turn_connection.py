@@ -30,22 +30,20 @@ class LentConnection:
     connection: AsyncConnection
     owner: asyncio.Task[object] | None
     borrowed: bool = False
-    returned: bool = False
 
 
 _lent: ContextVar[LentConnection | None] = ContextVar("turn_connection", default=None)
 
 
 @contextmanager
-def lend(connection: AsyncConnection) -> Iterator[LentConnection]:
+def lend(connection: AsyncConnection) -> Iterator[None]:
     """Lend `connection` (in autocommit, between statements) to the units of work this task
-    opens within the block."""
-    lent = LentConnection(connection, asyncio.current_task())
-    token = _lent.set(lent)
+    opens within the block. Tasks started within it see the loan in their copy of the context
+    and never borrow it (`borrow` checks the owner), so nothing outlives the block."""
+    token = _lent.set(LentConnection(connection, asyncio.current_task()))
     try:
-        yield lent
+        yield
     finally:
-        lent.returned = True
         _lent.reset(token)
 
 
@@ -53,7 +51,7 @@ def borrow() -> LentConnection | None:
     """The turn's connection for one unit of work of the turn's own task (give it back with
     `give_back`); None when there is no turn, it is another task's, or it is lent out."""
     lent = _lent.get()
-    if lent is None or lent.borrowed or lent.returned or lent.owner is not asyncio.current_task():
+    if lent is None or lent.borrowed or lent.owner is not asyncio.current_task():
         return None
     lent.borrowed = True
     return lent
