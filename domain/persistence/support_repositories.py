@@ -1,15 +1,18 @@
-"""Support queries over one session. They never commit; the unit of work does."""
+"""Support queries over one unit of work. They never commit; the unit of work does.
+
+A complaint's own writes (the flood quota, the ticket, its messages) are Core statements on the
+unit's connection: no ORM object is made for them. The staff's side reads through the session."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, insert, or_, select, update
 
-from domain.persistence.core import Repository, insert_on_conflict
+from domain.persistence.core import OnConflict, Repository, bound, prefixed
 from domain.persistence.support_tables import (
     OrderRatingRow,
     StaffRoleRow,
@@ -53,6 +56,69 @@ def plain_tickets(rows: Iterable[Sequence[Any]]) -> list[TicketRecord]:
     return [TicketRecord(*row) for row in rows]
 
 
+_TICKET_TABLE = cast(Table, TicketRow.__table__)
+_MESSAGE_TABLE = cast(Table, TicketMessageRow.__table__)
+_QUOTA_TABLE = cast(Table, SupportQuotaRow.__table__)
+
+_OPEN_TICKET = (
+    insert(_TICKET_TABLE)
+    .values(
+        bound(
+            (
+                "customer_id",
+                "chat_id",
+                "category",
+                "priority",
+                "status",
+                "order_id",
+                "created_at",
+                "updated_at",
+                "waiting_since",
+            )
+        )
+    )
+    .returning(*TICKET_COLUMNS)
+)
+
+_ADD_MESSAGE = insert(_MESSAGE_TABLE).values(
+    bound(
+        (
+            "ticket_id",
+            "kind",
+            "author_id",
+            "text",
+            "source_chat_id",
+            "source_message_id",
+            "destination",
+            "to_chat_id",
+            "created_at",
+            "delivered",
+        )
+    )
+)
+
+# The window's counter at zero; one that exists already is left as it is (on PostgreSQL an
+# insert racing another for the same window waits for it, then does nothing).
+_OPEN_QUOTA = OnConflict(
+    lambda insert_into: (
+        insert_into(_QUOTA_TABLE)
+        .values(bound(("customer_id", "window_start", "used")))
+        .on_conflict_do_nothing()
+    )
+)
+
+_USE_QUOTA = (
+    update(_QUOTA_TABLE)
+    .where(
+        _QUOTA_TABLE.c.customer_id == bindparam("of_customer"),
+        _QUOTA_TABLE.c.window_start == bindparam("of_window"),
+        _QUOTA_TABLE.c.used < bindparam("limit"),
+    )
+    .values(used=_QUOTA_TABLE.c.used + 1)
+    .returning(_QUOTA_TABLE.c.customer_id)
+)
+
+
 def _messages(rows: Iterable[TicketMessageRow]) -> list[TicketMessageRecord]:
     return [message_record(row) for row in rows]
 
@@ -69,35 +135,44 @@ class SupportRepository(Repository):
         )
 
     async def open_ticket(self, ticket: NewTicket) -> TicketRecord:
-        row = TicketRow(
-            customer_id=ticket.customer_id,
-            chat_id=ticket.chat_id,
-            category=ticket.category,
-            priority=ticket.priority,
-            status=ticket.status,
-            order_id=ticket.order_id,
-            created_at=ticket.at,
-            updated_at=ticket.at,
-            waiting_since=ticket.at,
+        row = await (await self._core()).row(
+            _OPEN_TICKET,
+            **prefixed(
+                {
+                    "customer_id": ticket.customer_id,
+                    "chat_id": ticket.chat_id,
+                    "category": ticket.category,
+                    "priority": ticket.priority,
+                    "status": ticket.status,
+                    "order_id": ticket.order_id,
+                    "created_at": ticket.at,
+                    "updated_at": ticket.at,
+                    "waiting_since": ticket.at,
+                }
+            ),
         )
-        self._session.add(row)
-        await self._session.flush()
-        return ticket_record(row)
+        assert row is not None  # INSERT ... RETURNING returns the row it inserted
+        return plain_tickets([row])[0]
 
-    def add_message(self, message: NewTicketMessage) -> None:
-        self._session.add(
-            TicketMessageRow(
-                ticket_id=message.ticket_id,
-                kind=message.kind,
-                author_id=message.author_id,
-                text=message.text,
-                source_chat_id=message.source_chat_id,
-                source_message_id=message.source_message_id,
-                destination=message.destination,
-                to_chat_id=message.to_chat_id,
-                created_at=message.at,
-                delivered=False,
-            )
+    async def add_message(self, message: NewTicketMessage) -> None:
+        """A message of a ticket, not yet delivered; one whose source (chat and message) is
+        kept already is a `RecordConflict`, raised at once."""
+        await (await self._core()).run(
+            _ADD_MESSAGE,
+            **prefixed(
+                {
+                    "ticket_id": message.ticket_id,
+                    "kind": message.kind,
+                    "author_id": message.author_id,
+                    "text": message.text,
+                    "source_chat_id": message.source_chat_id,
+                    "source_message_id": message.source_message_id,
+                    "destination": message.destination,
+                    "to_chat_id": message.to_chat_id,
+                    "created_at": message.at,
+                    "delivered": False,
+                }
+            ),
         )
 
     async def ticket(self, ticket_id: int) -> TicketRecord | None:
@@ -413,30 +488,17 @@ class SupportRepository(Repository):
     # -- flood quota --------------------------------------------------------------------------
     async def use_quota(self, customer_id: int, window_start: datetime, limit: int) -> bool:
         """One more message in this window if fewer than `limit` were used (conditional)."""
-        result = await self._session.execute(
-            update(SupportQuotaRow)
-            .where(
-                and_(
-                    SupportQuotaRow.customer_id == customer_id,
-                    SupportQuotaRow.window_start == window_start,
-                    SupportQuotaRow.used < limit,
-                )
-            )
-            .values(used=SupportQuotaRow.used + 1)
-            .returning(SupportQuotaRow.customer_id)
-            .execution_options(synchronize_session=False)
+        row = await (await self._core()).row(
+            _USE_QUOTA, of_customer=customer_id, of_window=window_start, limit=limit
         )
-        return result.first() is not None
+        return row is not None
 
     async def open_quota(self, customer_id: int, window_start: datetime) -> None:
-        """The window's counter, at zero unless it exists already (then left as it is).
-
-        On PostgreSQL an insert racing another one for the same window waits for it and then
-        does nothing, so the conditional update that follows always finds the counter."""
-        await self._session.execute(
-            insert_on_conflict(self._session, SupportQuotaRow)
-            .values(customer_id=customer_id, window_start=window_start, used=0)
-            .on_conflict_do_nothing()
+        """The window's counter, at zero unless it exists already (then left as it is), so
+        that the conditional update that follows always finds it."""
+        await (await self._core()).run(
+            _OPEN_QUOTA,
+            **prefixed({"customer_id": customer_id, "window_start": window_start, "used": 0}),
         )
 
     # -- staff roles --------------------------------------------------------------------------

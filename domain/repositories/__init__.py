@@ -421,8 +421,9 @@ class SupportRepository(Protocol):
     async def open_ticket(self, ticket: NewTicket) -> TicketRecord:
         """A new ticket (its id given now)."""
 
-    def add_message(self, message: NewTicketMessage) -> None:
-        """A message of a ticket, not yet delivered."""
+    async def add_message(self, message: NewTicketMessage) -> None:
+        """A message of a ticket, not yet delivered. One whose source (chat and message) is
+        kept already is a `RecordConflict` (at the latest on commit)."""
 
     async def ticket(self, ticket_id: int) -> TicketRecord | None: ...
 

@@ -178,8 +178,8 @@ class SupportService:
 
     # -- customers: suggestions and ratings ---------------------------------------------------
     async def suggest(self, customer_id: int, text: str) -> None:
-        await self._use_quota(customer_id)
         async with self._uow() as uow:
+            await self._use_quota(uow.support, customer_id)
             uow.support.add_suggestion(customer_id, text, self._clock())
             await uow.commit()
 
@@ -220,10 +220,12 @@ class SupportService:
         order_id: int | None = None,
         priority: Priority = Priority.NORMAL,
     ) -> Ticket:
-        """A complaint becomes a ticket; its card goes to the staff chat."""
-        await self._use_quota(customer_id)
+        """A complaint becomes a ticket; its card goes to the staff chat. One unit of work:
+        a complaint refused (flooding, an order not theirs) keeps nothing, not even the use of
+        the customer's allowance."""
         now = self._clock()
         async with self._uow() as uow:
+            await self._use_quota(uow.support, customer_id)
             if order_id is not None:
                 order = await uow.orders.get(order_id)
                 if order is None or order.customer_id != customer_id:
@@ -240,7 +242,7 @@ class SupportService:
                     at=now,
                 )
             )
-            self._post(repo, row.id, MessageKind.CARD, Destination.STAFF, text=text)
+            await self._post(repo, row.id, MessageKind.CARD, Destination.STAFF, text=text)
             await uow.commit()
             return ticket_of(row)
 
@@ -255,10 +257,10 @@ class SupportService:
     ) -> Ticket:
         """The customer writes about their ticket: it goes to the staff chat, and a resolved
         ticket opens again. A closed one refuses (they open a new one)."""
-        await self._use_quota(customer_id)
         now = self._clock()
         async with self._uow() as uow:
             repo = uow.support
+            await self._use_quota(repo, customer_id)
             row = await repo.own_ticket(customer_id, ticket_id)
             if row is None:
                 raise TicketNotFound(ticket_id)
@@ -278,16 +280,16 @@ class SupportService:
             if not await self._move(repo, ticket_id, [current], target, now, **values):
                 raise TicketNotActive(ticket_id)  # it changed under us: let them try again
             if target is not current:
-                self._refresh(repo, ticket_id)
-            self._post(
-                repo,
-                ticket_id,
-                MessageKind.CUSTOMER,
-                Destination.STAFF,
-                text=text,
-                source=(source_chat_id, source_message_id),
-            )
+                await self._refresh(repo, ticket_id)
             try:
+                await self._post(
+                    repo,
+                    ticket_id,
+                    MessageKind.CUSTOMER,
+                    Destination.STAFF,
+                    text=text,
+                    source=(source_chat_id, source_message_id),
+                )
                 await uow.commit()
             except RecordConflict:  # the same message delivered twice: kept once
                 await uow.rollback()
@@ -309,8 +311,8 @@ class SupportService:
                 closed_at=now,
                 waiting_since=None,
             ):
-                self._post(repo, ticket_id, MessageKind.CLOSED, Destination.STAFF)
-                self._refresh(repo, ticket_id)
+                await self._post(repo, ticket_id, MessageKind.CLOSED, Destination.STAFF)
+                await self._refresh(repo, ticket_id)
                 await uow.commit()
             return await self._ticket(uow, ticket_id)
 
@@ -333,8 +335,8 @@ class SupportService:
                 waiting_since=now,
             ):
                 raise TicketNotActive(ticket_id)
-            self._post(repo, ticket_id, MessageKind.REOPENED, Destination.STAFF)
-            self._refresh(repo, ticket_id)
+            await self._post(repo, ticket_id, MessageKind.REOPENED, Destination.STAFF)
+            await self._refresh(repo, ticket_id)
             await uow.commit()
             return await self._ticket(uow, ticket_id)
 
@@ -354,8 +356,8 @@ class SupportService:
             if not rated:
                 return False
             await self._move(repo, ticket_id, [T.RESOLVED], T.CLOSED, now, closed_at=now)
-            self._post(repo, ticket_id, MessageKind.RATED, Destination.STAFF, text=str(stars))
-            self._refresh(repo, ticket_id)
+            await self._post(repo, ticket_id, MessageKind.RATED, Destination.STAFF, text=str(stars))
+            await self._refresh(repo, ticket_id)
             await uow.commit()
             return True
 
@@ -423,7 +425,7 @@ class SupportService:
                 # A waiting ticket nobody took yet (answered before being taken) is taken too.
                 taken = await repo.take_if_unassigned(ticket_id, staff_id, ACTIVE_VALUES, now)
             if taken:
-                self._refresh(repo, ticket_id)
+                await self._refresh(repo, ticket_id)
                 await _audit(uow, AuditAction.TICKET_TAKEN, staff_id, staff_name, ticket_id, now)
             await uow.commit()
             ticket = await self._ticket(uow, ticket_id)
@@ -464,17 +466,17 @@ class SupportService:
             if not await self._move(repo, ticket_id, [current], T.WAITING, now, **values):
                 raise TicketNotActive(ticket_id)
             if current is not T.WAITING or row.assignee_id is None:
-                self._refresh(repo, ticket_id)
-            self._post(
-                repo,
-                ticket_id,
-                MessageKind.STAFF,
-                Destination.CUSTOMER,
-                text=text,
-                author=staff_id,
-                source=(source_chat_id, source_message_id),
-            )
-            try:  # the audit record flushes the relayed message: a duplicate conflicts there
+                await self._refresh(repo, ticket_id)
+            try:  # this very message relayed before conflicts: nothing of it is kept
+                await self._post(
+                    repo,
+                    ticket_id,
+                    MessageKind.STAFF,
+                    Destination.CUSTOMER,
+                    text=text,
+                    author=staff_id,
+                    source=(source_chat_id, source_message_id),
+                )
                 await _audit(uow, AuditAction.TICKET_REPLIED, staff_id, staff_name, ticket_id, now)
                 await uow.commit()
             except RecordConflict:
@@ -498,8 +500,8 @@ class SupportService:
                 repo, ticket_id, sources_of(T.RESOLVED, ACTIVE), T.RESOLVED, now, **values
             ):
                 raise TicketNotActive(ticket_id)
-            self._post(repo, ticket_id, MessageKind.RESOLVED, Destination.CUSTOMER)
-            self._refresh(repo, ticket_id)
+            await self._post(repo, ticket_id, MessageKind.RESOLVED, Destination.CUSTOMER)
+            await self._refresh(repo, ticket_id)
             await _audit(uow, AuditAction.TICKET_RESOLVED, staff_id, staff_name, ticket_id, now)
             await uow.commit()
             return await self._ticket(uow, ticket_id)
@@ -519,7 +521,7 @@ class SupportService:
                 closed_at=None,
             ):
                 raise TicketNotActive(ticket_id)
-            self._refresh(repo, ticket_id)
+            await self._refresh(repo, ticket_id)
             await _audit(uow, AuditAction.TICKET_REOPENED, staff_id, staff_name, ticket_id, now)
             await uow.commit()
             return await self._ticket(uow, ticket_id)
@@ -543,9 +545,9 @@ class SupportService:
                 repo = uow.support
                 if not await repo.escalate(ticket_id, now - self.config.first_response, now):
                     continue
-                self._post(repo, ticket_id, MessageKind.ESCALATION, Destination.STAFF)
+                await self._post(repo, ticket_id, MessageKind.ESCALATION, Destination.STAFF)
                 for supervisor in supervisors:
-                    self._post(
+                    await self._post(
                         repo,
                         ticket_id,
                         MessageKind.ESCALATION,
@@ -574,7 +576,7 @@ class SupportService:
             async with self._uow() as uow:
                 repo = uow.support
                 if await self._move(repo, ticket_id, [T.RESOLVED], T.CLOSED, now, closed_at=now):
-                    self._refresh(repo, ticket_id)
+                    await self._refresh(repo, ticket_id)
                     await uow.commit()
                     closed += 1
         return closed
@@ -645,11 +647,11 @@ class SupportService:
             return await uow.support.card_message(ticket_id)
 
     # -- helpers ------------------------------------------------------------------------------
-    def _refresh(self, repo: SupportRepository, ticket_id: int) -> None:
+    async def _refresh(self, repo: SupportRepository, ticket_id: int) -> None:
         """The ticket's state changed: its card in the staff chat is to be edited to match."""
-        self._post(repo, ticket_id, MessageKind.REFRESH, Destination.STAFF)
+        await self._post(repo, ticket_id, MessageKind.REFRESH, Destination.STAFF)
 
-    def _post(
+    async def _post(
         self,
         repo: SupportRepository,
         ticket_id: int,
@@ -661,7 +663,7 @@ class SupportService:
         to_chat_id: int | None = None,
         source: tuple[int | None, int | None] = (None, None),
     ) -> None:
-        repo.add_message(
+        await repo.add_message(
             NewTicketMessage(
                 ticket_id=ticket_id,
                 kind=kind.value,
@@ -708,17 +710,15 @@ class SupportService:
             **values,
         )
 
-    async def _use_quota(self, customer_id: int) -> None:
-        """One support message of the customer's allowance in this window, or Flooded."""
+    async def _use_quota(self, repo: SupportRepository, customer_id: int) -> None:
+        """One support message of the customer's allowance in this window, or Flooded; kept
+        with what the use case's unit of work commits."""
         now = self._clock()
         window = self.config.flood_window.total_seconds()
         start = datetime.fromtimestamp(now.timestamp() // window * window, UTC)
-        async with self._uow() as uow:
-            repo = uow.support
-            await repo.open_quota(customer_id, start)
-            if not await repo.use_quota(customer_id, start, self.config.flood_messages):
-                raise Flooded(customer_id)
-            await uow.commit()
+        await repo.open_quota(customer_id, start)
+        if not await repo.use_quota(customer_id, start, self.config.flood_messages):
+            raise Flooded(customer_id)
 
 
 async def _audit(

@@ -176,8 +176,8 @@ async def test_resolved_tickets_are_found_by_when_they_were_resolved(world: Worl
 async def test_the_outbox_gives_each_message_to_one_sender(world: World) -> None:
     ticket = await opened(world, await world.customer())
     async with world.units() as uow:
-        uow.support.add_message(to_staff(ticket.id, text="help"))
-        uow.support.add_message(to_staff(ticket.id, "refresh"))
+        await uow.support.add_message(to_staff(ticket.id, text="help"))
+        await uow.support.add_message(to_staff(ticket.id, "refresh"))
         await uow.commit()
     async with world.units.read() as uow:
         card, refresh = await uow.support.pending(NOW, 10)
@@ -220,12 +220,12 @@ async def test_a_message_that_came_in_is_kept_once(world: World) -> None:
     ticket = await opened(world, await world.customer())
     incoming = to_staff(ticket.id, "customer", text="hi", source_chat_id=5, source_message_id=9)
     async with world.units() as uow:
-        uow.support.add_message(incoming)
+        await uow.support.add_message(incoming)
         await uow.commit()
     with pytest.raises(RecordConflict):
         async with world.units() as uow:
-            uow.support.add_message(to_staff(ticket.id, "refresh"))
-            uow.support.add_message(incoming)
+            await uow.support.add_message(to_staff(ticket.id, "refresh"))
+            await uow.support.add_message(incoming)
             await uow.commit()
     async with world.units.read() as uow:
         kept = await uow.support.transcript(ticket.id, ["customer", "refresh"])
@@ -239,8 +239,8 @@ async def test_the_transcript_is_the_tickets_messages_of_the_kinds_asked_in_orde
     ticket, other = await opened(world, me), await opened(world, me)
     async with world.units() as uow:
         for kind in ("card", "refresh", "customer"):
-            uow.support.add_message(to_staff(ticket.id, kind, text=kind))
-        uow.support.add_message(to_staff(other.id, text="theirs"))
+            await uow.support.add_message(to_staff(ticket.id, kind, text=kind))
+        await uow.support.add_message(to_staff(other.id, text="theirs"))
         await uow.commit()
     async with world.units.read() as uow:
         lines = await uow.support.transcript(ticket.id, ["card", "customer"])
@@ -321,12 +321,12 @@ async def test_erasing_a_customer_blanks_their_words_and_keeps_the_figures(world
     mine, theirs = await opened(world, gone), await opened(world, stays)
     async with world.units() as uow:
         repo = uow.support
-        repo.add_message(to_staff(mine.id, text="my address"))
-        repo.add_message(
+        await repo.add_message(to_staff(mine.id, text="my address"))
+        await repo.add_message(
             to_staff(mine.id, "customer", text="my phone", source_chat_id=1, source_message_id=2)
         )
-        repo.add_message(NewTicketMessage(mine.id, "staff", "customer", NOW, text="answer"))
-        repo.add_message(to_staff(theirs.id, text="their words"))
+        await repo.add_message(NewTicketMessage(mine.id, "staff", "customer", NOW, text="answer"))
+        await repo.add_message(to_staff(theirs.id, text="their words"))
         repo.add_suggestion(gone, "an idea", NOW)
         repo.add_rating(order, gone, 5, NOW)
         await uow.commit()

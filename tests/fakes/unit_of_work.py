@@ -1143,7 +1143,7 @@ class FakeSupportRepository(_Repository):
         self._t.tickets[ticket_id] = record
         return record
 
-    def add_message(self, message: NewTicketMessage) -> None:
+    async def add_message(self, message: NewTicketMessage) -> None:
         message_id = self._t.next_id("messages")
         self._t.messages[message_id] = TicketMessageRecord(
             id=message_id,

@@ -14,7 +14,7 @@ of work's connection.
 The order sweep: the orders it carries on and the orders whose customers it tells come with
 their batch, and their customers' languages in one read, so its reads do not grow with the
 orders it works on. The support relay reads the tickets of the messages it sends with their
-batch too."""
+batch too. A complaint is one unit of work on Core: the allowance, the ticket and its card."""
 
 from __future__ import annotations
 
@@ -245,5 +245,41 @@ async def test_the_support_relay_reads_as_many_tickets_for_three_cards_as_for_on
         outbox, sent_for_three = await relayed()
         assert len(outbox.to(STAFF_GROUP)) == 3
         assert reads_of(sent_for_three, "tickets") == reads_of(sent_for_one, "tickets")
+    finally:
+        await app.close()
+
+
+async def test_a_complaint_is_one_unit_of_work_without_an_orm_session(
+    database_url: str,
+) -> None:
+    """The customer's allowance, the ticket and its card for the staff chat: Core statements on
+    one connection taken once from the pool, so a complaint refused keeps none of them."""
+    app = await build_app(make_settings(database_url))
+    try:
+        chat = Chat.of(app.conversation)
+        await chat.send("/start")
+        customer = (await app.services.customers.begin_turn(chat.user, chat.chat_id)).customer
+        checkouts: list[object] = []
+
+        def checked_out(*args: object) -> None:
+            checkouts.append(args)
+
+        event.listen(app.engine.sync_engine.pool, "checkout", checked_out)
+        try:
+            with statements_of(app.engine) as sent, orm_sessions() as sessions:
+                ticket = await app.services.support.open_ticket(
+                    customer.id, chat.chat_id, Category.TOPUP_MISSING, "充值没到账"
+                )
+        finally:
+            event.remove(app.engine.sync_engine.pool, "checkout", checked_out)
+        assert sessions == []
+        assert len(checkouts) == 1
+        inserts = [s.split(" (")[0] for s in sent if s.startswith("INSERT INTO")]
+        assert sorted(inserts) == [
+            "INSERT INTO support_quota",
+            "INSERT INTO ticket_messages",
+            "INSERT INTO tickets",
+        ]
+        assert [t.id for t in await app.services.support.tickets_of(customer.id)] == [ticket.id]
     finally:
         await app.close()

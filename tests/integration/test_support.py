@@ -18,6 +18,7 @@ from domain.services.support import (
     AlreadyTaken,
     Flooded,
     MessageKind,
+    OrderNotTheirs,
     SupportConfig,
 )
 from domain.tickets import ERASED_TEXT, Category, TicketStatus
@@ -98,6 +99,32 @@ async def test_the_flood_limit_holds_under_concurrency(services: Services) -> No
     )
     assert sum(1 for r in results if r is None) == 5
     assert all(isinstance(r, Flooded) for r in results if r is not None)
+
+
+async def test_complaints_at_once_open_as_many_tickets_as_the_flood_limit_allows(
+    services: Services,
+) -> None:
+    customer = await _customer(services, 1)
+    results = await asyncio.gather(
+        *(services.support.open_ticket(customer, 1, Category.OTHER, f"#{n}") for n in range(8)),
+        return_exceptions=True,
+    )
+    opened = [r for r in results if not isinstance(r, BaseException)]
+    assert len(opened) == 5
+    assert all(isinstance(r, Flooded) for r in results if isinstance(r, BaseException))
+    assert len(await services.support.tickets_of(customer)) == 5
+    assert len(await services.support.pending()) == 5  # one staff card per ticket kept
+
+
+async def test_a_refused_complaint_keeps_nothing_not_even_the_allowance(
+    services: Services,
+) -> None:
+    customer = await _customer(services, 1)
+    for _ in range(5):  # about an order that is not theirs (here: no order at all)
+        with pytest.raises(OrderNotTheirs):
+            await services.support.open_ticket(customer, 1, Category.PAYMENT, "?", order_id=9999)
+    ticket = await services.support.open_ticket(customer, 1, Category.OTHER, "a real one")
+    assert [t.id for t in await services.support.tickets_of(customer)] == [ticket.id]
 
 
 async def test_erasure_blanks_support_texts_of_that_customer_only(services: Services) -> None:
