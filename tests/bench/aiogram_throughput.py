@@ -10,7 +10,9 @@ and inlinekeyboard.py). Both paths get the same pre-parsed updates through
 batches as polling hands them to tasks, over a null transport (a `BaseSession` that serialises
 each request as aiohttp would and answers it locally, no HTTP). Ours goes through the adapter
 to the neutral router, which loads and saves conversation state on a temp migrated SQLite file;
-the workload alternates /bind (to a step) and /cancel (back) with menu button presses.
+the workload alternates /bind (to a step) and /cancel (back) with menu button presses. For
+attribution, also: our adapter with canned answers, the router alone on SQLite, and our path and
+the router with the database in memory (the service tests' fake unit of work, `tests/fakes`).
 Targets: >= 1,000 updates/s through our path, and our path no slower than 3x the echo.
 """
 
@@ -24,12 +26,15 @@ import io
 import json
 import logging
 import pstats
+import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 from typing import Any, cast
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the fakes of tests/
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.base import BaseSession
@@ -52,6 +57,7 @@ from handlers.features.phones import ShowPhones
 from handlers.i18n import texts
 from handlers.menu import ShowMenu
 from handlers.router import ConversationRouter
+from tests.bench.in_memory import on_the_fake_database
 
 TOKEN = "123456:bench"
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Bench", "username": "bench_bot"}
@@ -298,14 +304,24 @@ class Rates:
     echo: float
     adapter_alone: float
     router_alone: float
+    ours_in_memory: float
+    router_in_memory: float
 
 
 async def measure(app: App, count: int, users: int, batch: int, profile: bool) -> Rates:
     """Every path on the same workload, after a warm-up (imports, caches, connection pool)."""
-    ours_bot, echo_bot, alone_bot = (Bot(token=TOKEN, session=NullSession()) for _ in range(3))
-    ours, echo, alone = build_dispatcher(app), echo_dispatcher(), adapter_only(app)
-    paths = ((ours, ours_bot), (echo, echo_bot), (alone, alone_bot))
-    await greet_everyone(ours, ours_bot, users)
+    in_memory = on_the_fake_database(app)
+    bots = [Bot(token=TOKEN, session=NullSession()) for _ in range(4)]
+    dispatchers = (
+        build_dispatcher(app),
+        echo_dispatcher(),
+        adapter_only(app),
+        build_dispatcher(in_memory),
+    )
+    paths = list(zip(dispatchers, bots, strict=True))
+    ours, ours_bot = paths[0]
+    for dispatcher, bot in (paths[0], paths[3]):
+        await greet_everyone(dispatcher, bot, users)
     for dispatcher, bot in paths:
         await feed(dispatcher, bot, workload(bot, users * 4, users, 10_000), batch)
     settle_long_lived_objects()  # as `python -m bot run` does once the bot is built
@@ -314,10 +330,14 @@ async def measure(app: App, count: int, users: int, batch: int, profile: bool) -
     for dispatcher, bot in paths:
         run = profiled(feed) if profile and dispatcher is ours else feed
         seconds.append(await run(dispatcher, bot, workload(bot, count, users, 100_000), batch))
-    events = neutral_events(workload(ours_bot, count, users, 200_000))
-    seconds.append(await feed_router(app.conversation, events, batch))
+    for conversation, first_id in ((app.conversation, 200_000), (in_memory.conversation, 300_000)):
+        events = neutral_events(workload(ours_bot, count, users, first_id))
+        seconds.append(await feed_router(conversation, events, batch))
     report_calls(cast(NullSession, ours_bot.session))
-    return Rates(*(count / s for s in seconds))
+    ours_s, echo_s, adapter_s, in_memory_s, router_s, router_in_memory_s = seconds
+    return Rates(
+        *(count / s for s in (ours_s, echo_s, adapter_s, router_s, in_memory_s, router_in_memory_s))
+    )
 
 
 async def main(count: int, users: int, batch: int, profile: bool) -> int:
@@ -345,6 +365,9 @@ def report(count: int, users: int, batch: int, rates: Rates) -> int:
     print(f"echo / ours                                  {ratio:8.2f}x")
     print(f"  our adapter alone (canned answers, no DB)  {rates.adapter_alone:8.0f} updates/s")
     print(f"  the router alone on SQLite (no aiogram)    {rates.router_alone:8.0f} updates/s")
+    print(f"  ours, the database in memory (tests/fakes) {rates.ours_in_memory:8.0f} updates/s")
+    print(f"  echo / ours with the database in memory    {rates.echo / rates.ours_in_memory:8.2f}x")
+    print(f"  the router alone, the database in memory   {rates.router_in_memory:8.0f} updates/s")
     ok = rates.ours >= TARGET_RATE and ratio <= TARGET_RATIO
     print(f"targets (>= {TARGET_RATE:.0f}/s, <= {TARGET_RATIO:.0f}x):", "met" if ok else "NOT met")
     return 0 if ok else 1

@@ -11,7 +11,8 @@ through `Application.update_queue`, many users at once:
 * PTB + our adapter with canned answers: the adapter's own cost, no database;
 * full path: the product's handler, so every update is translated, routed with the customer and
   their conversation state loaded from and saved to a migrated SQLite file, and answered;
-* and, for attribution, the router on SQLite alone, without PTB.
+* and, for attribution, the router on SQLite alone, without PTB, and the full path with the
+  database in memory (the service tests' fake unit of work, `tests/fakes`).
 
 The workload changes state ("/bind" moves to a step, a wrong number stays there, "/cancel" moves
 back) and presses menu buttons. Targets: ≥ 1,000 updates/s for the full path, and the full path
@@ -59,6 +60,7 @@ from handlers.contract import (
 )
 from handlers.features.phones import ShowPhones
 from handlers.menu import ShowMenu
+from tests.bench.in_memory import on_the_fake_database
 from tests.fakes.ptb_request import LocalRequest
 
 TOKEN = "123456:bench-token"
@@ -69,6 +71,7 @@ ECHO = "PTB echo (examples' handlers)"
 ADAPTER = "PTB + our adapter, canned answers (no DB)"
 FULL = "full path: PTB + adapter + router + SQLite"
 ROUTER = "router + SQLite alone (no PTB)"
+IN_MEMORY = "PTB + adapter + router, database in memory"
 
 
 class NullRequest(LocalRequest):
@@ -280,13 +283,21 @@ def null_application(settings: Settings) -> tuple[PtbApplication, NullRequest]:
     return builder.build(), request
 
 
-async def full_path(settings: Settings, args: argparse.Namespace) -> Result:
+async def full_path(
+    settings: Settings, args: argparse.Namespace, *, in_memory: bool = False
+) -> Result:
+    """Ours on SQLite; `in_memory`: on the service tests' fake unit of work instead."""
     app = await build_app(settings)
     try:
         request = NullRequest()
-        application = build_ptb_application(app, request=request, get_updates_request=NullRequest())
-        profiler = cProfile.Profile() if args.profile else None
-        result = await measure(FULL, application, request, args, profiler)
+        served = on_the_fake_database(app) if in_memory else app
+        application = build_ptb_application(
+            served, request=request, get_updates_request=NullRequest()
+        )
+        profiler = cProfile.Profile() if args.profile and not in_memory else None
+        result = await measure(
+            IN_MEMORY if in_memory else FULL, application, request, args, profiler
+        )
         if profiler is not None:
             print_profile(profiler)
         return result
@@ -346,6 +357,8 @@ def report(results: dict[str, Result], errors: int) -> bool:
     ratio = echo_rate / full
     print(f"PTB echo / full path = {ratio:.1f}x (target ≤ {TARGET_RATIO:.0f}x)")
     print(f"PTB echo / adapter only = {echo_rate / results[ADAPTER].rate:.1f}x")
+    in_memory = echo_rate / results[IN_MEMORY].rate
+    print(f"PTB echo / full path with the database in memory = {in_memory:.1f}x")
     print(f"errors logged: {errors}")
     met = full >= TARGET_RATE and ratio <= TARGET_RATIO and errors == 0
     print("targets met" if met else f"TARGETS NOT MET (full path target ≥ {TARGET_RATE:.0f}/s)")
@@ -371,6 +384,8 @@ async def main(args: argparse.Namespace) -> bool:
         results[ADAPTER] = await adapter_only(settings_for(Path(directory)), args)
         results[FULL] = await full_path(settings_for(Path(directory, "full")), args)
         results[ROUTER] = await router_only(settings_for(Path(directory, "router")), args)
+        memory = settings_for(Path(directory, "memory"))
+        results[IN_MEMORY] = await full_path(memory, args, in_memory=True)
     return report(results, errors.count)
 
 
