@@ -12,6 +12,7 @@ from tests.fakes.unit_of_work import FakeUnitOfWorkFactory
 
 def on_the_fake_database(app: App) -> App:
     """The same front end and conversation with the services on the in-memory unit of work of
-    the service tests (`tests/fakes`): what a path costs apart from its database."""
+    the service tests (`tests/fakes`): at most what a path costs apart from its database (the
+    fake copies its tables for each unit of work's rollback)."""
     services = build_services(FakeUnitOfWorkFactory(), ports=app.ports)
     return dataclasses.replace(app, services=services, conversation=build_conversation(services))
