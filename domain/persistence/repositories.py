@@ -140,15 +140,21 @@ _CUSTOMER = tuple(f.name for f in fields(CustomerRecord))
 _TURN_FIELDS = tuple(f.name for f in fields(TurnRecord))
 _PHONE = tuple(f.name for f in fields(PhoneBindingRecord))
 _PHONES = cast(Table, PhoneBindingRow.__table__)
-# A new bound number, returned as kept.
+# A new bound number of a customer who is there and not erased, returned as kept; nothing
+# (no row) for anyone else. The check and the insert are one statement.
+_BINDING = ("customer_id", "digits", "carrier", "bound_at", "verified")
 _BIND = (
     insert(_PHONES)
-    .values(
-        customer_id=bindparam("customer_id"),
-        digits=bindparam("digits"),
-        carrier=bindparam("carrier"),
-        bound_at=bindparam("bound_at"),
-        verified=bindparam("verified"),
+    .from_select(
+        list(_BINDING),
+        select(*(bindparam(name, type_=_PHONES.c[name].type) for name in _BINDING)).where(
+            select(_CUSTOMERS.c.id)
+            .where(
+                _CUSTOMERS.c.id == bindparam("customer_id"),
+                _CUSTOMERS.c.erased_at.is_(None),
+            )
+            .exists()
+        ),
     )
     .returning(*(_PHONES.c[name] for name in _PHONE))
 )
@@ -302,8 +308,9 @@ class PhoneBindingRepository(Repository):
 
     async def bind(
         self, customer_id: int, digits: str, carrier: str, at: datetime, *, verified: bool = False
-    ) -> PhoneBindingRecord:
-        """A new bound number: `verified` when shared as the customer's own contact."""
+    ) -> PhoneBindingRecord | None:
+        """A new bound number: `verified` when shared as the customer's own contact; None
+        (nothing kept) when there is no such customer, or they were erased."""
         row = await (await self._core()).row(
             _BIND,
             customer_id=customer_id,
@@ -312,6 +319,8 @@ class PhoneBindingRepository(Repository):
             bound_at=at,
             verified=verified,
         )
+        if row is None:
+            return None
         return PhoneBindingRecord(**{name: getattr(row, name) for name in _PHONE})
 
     async def remove(self, customer_id: int, binding_id: int) -> bool:

@@ -759,9 +759,10 @@ class PhoneBindingRepository(Protocol):
 
     async def bind(
         self, customer_id: int, digits: str, carrier: str, at: datetime, *, verified: bool = False
-    ) -> PhoneBindingRecord:
-        """A number of the customer (`verified`: shared as their own Telegram contact); the
-        same number twice is a `RecordConflict` (at the latest on commit)."""
+    ) -> PhoneBindingRecord | None:
+        """A number of the customer (`verified`: shared as their own Telegram contact); None
+        and nothing kept when the customer is not there or was erased (checked in the same
+        write); the same number twice is a `RecordConflict` (at the latest on commit)."""
 
     async def mark_verified(self, customer_id: int, digits: str) -> None:
         """The customer's number, typed before, now shared as their own contact."""

@@ -218,9 +218,9 @@ class CustomerService:
     ) -> BoundPhone:
         """Bind a validated number: `verified` when shared as the customer's own Telegram
         contact, else typed (unverified). Binding the same number twice is refused; sharing
-        as a contact a number typed before marks it verified."""
+        as a contact a number typed before marks it verified. A customer who is not there or
+        was erased binds nothing (`CustomerNotFound`): the binding's own write checks it."""
         async with self._uow() as uow:
-            await self._row(uow, customer_id)
             bound = await uow.phones.of_customer(customer_id)
             if any(row.digits == number.digits for row in bound):
                 if verified:
@@ -237,6 +237,8 @@ class CustomerService:
                     self._clock(),
                     verified=verified,
                 )
+                if row is None:  # not there, or erased: nothing was kept
+                    raise CustomerNotFound(customer_id)
                 await uow.commit()
             except RecordConflict as error:
                 raise PhoneAlreadyBound(number.digits) from error

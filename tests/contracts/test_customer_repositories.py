@@ -115,6 +115,27 @@ async def test_idle_conversations_go_back_and_a_forgotten_user_has_none(world: W
     assert reset is not None and (reset.step, reset.data) == ("idle", {})
 
 
+async def test_a_number_is_bound_only_to_a_customer_who_is_there_and_not_erased(
+    world: World,
+) -> None:
+    """The check and the write are one: an erased customer (or an id nobody has) gets no
+    number, whatever read of them came before."""
+    gone, kept = await registered(world, 811), await registered(world, 812)
+    async with world.units() as uow:
+        await uow.customers.erase(gone.id, NOW)
+        await uow.commit()
+    async with world.units() as uow:
+        assert await uow.phones.bind(gone.id, "13800138000", "mobile", LATER) is None
+        assert await uow.phones.bind(kept.id + 1000, "13800138000", "mobile", LATER) is None
+        bound = await uow.phones.bind(kept.id, "13800138000", "mobile", LATER, verified=True)
+        await uow.commit()
+    assert bound is not None and (bound.customer_id, bound.digits) == (kept.id, "13800138000")
+    async with world.units.read() as uow:
+        assert await uow.phones.of_customer(gone.id) == []
+        assert await uow.phones.of_customer(kept.id + 1000) == []
+        assert await uow.phones.of_customer(kept.id) == [bound]
+
+
 async def test_a_number_is_bound_once_per_customer_and_removed_only_by_them(
     world: World,
 ) -> None:
@@ -130,7 +151,7 @@ async def test_a_number_is_bound_once_per_customer_and_removed_only_by_them(
             await uow.commit()
     async with world.units.read() as uow:
         mine = await uow.phones.of_customer(me.id)
-    assert mine == [first, second]
+    assert first is not None and mine == [first, second]
     assert (first.digits, first.carrier, first.bound_at) == ("13800138000", "mobile", NOW)
     async with world.units() as uow:
         assert not await uow.phones.remove(other.id, first.id)

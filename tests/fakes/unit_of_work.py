@@ -1039,7 +1039,10 @@ class FakePhoneBindingRepository(_Repository):
 
     async def bind(
         self, customer_id: int, digits: str, carrier: str, at: datetime, *, verified: bool = False
-    ) -> PhoneBindingRecord:
+    ) -> PhoneBindingRecord | None:
+        customer = self._t.customers.get(customer_id)
+        if customer is None or customer.erased_at is not None:
+            return None
         if any(p.digits == digits for p in await self.of_customer(customer_id)):
             raise RecordConflict(f"phone_bindings: {customer_id}, {digits} exists")
         binding_id = self._t.next_id("phones")

@@ -119,7 +119,10 @@ async def test_the_offers_page_and_an_orders_confirmation_read_each_thing_once(
         assert "提醒" in labels(shown)  # the reminder switches, on the offers' own rows
         assert reads_of(sent, "campaigns") == 1
 
-        await chat.send("/bind 18612345678")
+        with statements_of(app.engine) as sent:
+            bound = await chat.send("/bind 18612345678")
+        assert "186****5678" in bound.replies[0].text
+        assert reads_of(sent, "customers") == 1  # the turn's; the binding checks in its write
         with statements_of(app.engine) as sent:
             grid = await chat.send("/recharge")
         assert "100元" in labels(grid)  # the one bound number's grid, straight away

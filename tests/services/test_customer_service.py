@@ -103,6 +103,17 @@ async def test_numbers_are_bound_once_up_to_the_limit_and_removed_by_their_owner
     await customers.bind_phone(other, parse_phone_number("18612345678"))  # theirs too
 
 
+async def test_an_erased_or_unknown_customer_binds_no_number(
+    customers: CustomerService, database: FakeDatabase
+) -> None:
+    gone = (await customers.begin_turn(TelegramProfile(602, "Qian"), 602)).customer.id
+    await customers.erase_personal_data(gone)
+    for customer_id in (gone, gone + 1000):
+        with pytest.raises(CustomerNotFound):
+            await customers.bind_phone(customer_id, parse_phone_number("18612345678"))
+    assert database.tables.phones == {}
+
+
 async def test_conversation_state_survives_and_is_per_chat(
     customers: CustomerService, conversations: ConversationService
 ) -> None:
