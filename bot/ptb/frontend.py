@@ -28,6 +28,7 @@ from telegram.request import BaseRequest
 
 from bot.assembly import App, shared_chat_turns, until_stop_signal
 from bot.delivery import REPLY_DEADLINE_SECONDS
+from bot.ptb.aiohttp_request import AiohttpRequest
 from bot.ptb.events import event_from_update
 from bot.ptb.replies import Sender
 from bot.settings import Settings
@@ -172,11 +173,14 @@ def application_builder(
             ChatOrderedProcessor(chat_limit=settings.chat_queue_limit, shared=shared)
         )
     )
-    if request is not None:
-        builder = builder.request(request)
-    if get_updates_request is not None:
-        builder = builder.get_updates_request(get_updates_request)
-    return builder
+    # The Bot API calls on aiohttp's client (`bot.ptb.aiohttp_request`), unless given others;
+    # getUpdates on a client of its own with one connection, as PTB's own default.
+    builder = builder.request(request if request is not None else AiohttpRequest())
+    return builder.get_updates_request(
+        get_updates_request
+        if get_updates_request is not None
+        else AiohttpRequest(connection_pool_size=1)
+    )
 
 
 def build_ptb_application(

@@ -2,7 +2,7 @@
 the bot over the same path (nginx, the webhook, the fake Bot API server over HTTP).
 
     BOT_TOKEN=... TELEGRAM_API_URL=http://127.0.0.1:PORT WEBHOOK_SECRET=... \\
-        WEBHOOK_LISTEN=127.0.0.1:8080 python tests/bench/echo_bot.py aiogram|ptb
+        WEBHOOK_LISTEN=127.0.0.1:8080 python tests/bench/echo_bot.py aiogram|ptb|ptb-aiohttp
 
 Each text message is answered with its own text (an API call, as the bot answers); the POST is
 answered once that is done, as the bot's webhook does. GET /readyz answers 200 once serving.
@@ -85,14 +85,19 @@ async def aiogram_echo() -> None:
         await bot.session.close()
 
 
-async def ptb_echo() -> None:
+async def ptb_echo(on_aiohttp: bool = False) -> None:
+    """PTB's echo on its own HTTP client (httpx), or with `on_aiohttp` on the one the bot's PTB
+    front end uses (`bot.ptb.aiohttp_request`), to tell the client's share apart."""
     from telegram import Update
     from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
+    from bot.ptb.aiohttp_request import AiohttpRequest
+
     token, api_url, secret, host, port = settings()
-    application = (
-        Application.builder().token(token).base_url(f"{api_url}/bot").updater(None).build()
-    )
+    builder = Application.builder().token(token).base_url(f"{api_url}/bot").updater(None)
+    if on_aiohttp:
+        builder = builder.request(AiohttpRequest())
+    application = builder.build()
 
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -109,4 +114,5 @@ async def ptb_echo() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(aiogram_echo() if sys.argv[1] == "aiogram" else ptb_echo())
+    framework = sys.argv[1]
+    asyncio.run(aiogram_echo() if framework == "aiogram" else ptb_echo(framework == "ptb-aiohttp"))

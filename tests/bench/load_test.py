@@ -278,6 +278,8 @@ class Measured:
     recharge_seconds: float
     checks: list[Check]
     echo_cpu_ms: float | None = None
+    # PTB's echo on the HTTP client our PTB front end uses (aiohttp's), beside its own (httpx).
+    echo_same_client_ms: float | None = None
     broken: list[str] = field(default_factory=list)
     # With LOAD_TEST_STATEMENTS_DIR: what the workers sent to the database, over their whole
     # run (start-up and sweeps included).
@@ -865,8 +867,13 @@ async def main() -> int:
             echoes[framework] = await echo_cpu_ms(
                 framework, options.echo_updates, options.concurrency
             )
+        if framework == "ptb" and "ptb-aiohttp" not in echoes:
+            echoes["ptb-aiohttp"] = await echo_cpu_ms(
+                "ptb-aiohttp", options.echo_updates, options.concurrency
+            )
         result = await measure(name, options.customers, options.concurrency, admin_url)
         result.echo_cpu_ms = echoes[framework]
+        result.echo_same_client_ms = echoes.get("ptb-aiohttp") if framework == "ptb" else None
         results.append(result)
         print_result(result)
     passed = all(c.passed for r in results for c in r.checks)
@@ -901,6 +908,12 @@ def print_result(result: Measured) -> None:
         f"{ms(percentile(result.latencies, 0.99))} ms, "
         f"{result.recharges / result.recharge_seconds:.1f} recharges/s"
     )
+    if result.echo_same_client_ms:
+        same = result.echo_same_client_ms
+        print(
+            f"  PTB's echo on aiohttp's client (as the bot's PTB front end calls): {same:.1f} ms,"
+            f" {result.cpu_ms / same:.1f}x"
+        )
     if result.database is not None:
         sent, updates = result.database, max(1, result.updates)
         print(
