@@ -114,15 +114,22 @@ async def test_a_server_that_is_not_there_is_a_network_error() -> None:
         await request.shutdown()
 
 
-async def test_it_must_be_initialised_and_can_be_again_after_a_shutdown(api: FakeBotApi) -> None:
+async def test_it_sends_before_initialize_and_again_after_initialize_follows_shutdown(
+    api: FakeBotApi,
+) -> None:
+    """As PTB's own request: usable from the start (a bot never initialised still sends),
+    refused once shut down, usable again once initialised again."""
     request = AiohttpRequest()
     url = f"{api.base_url}/bot{api.token}/getMe"
-    with pytest.raises(NetworkError, match="not initialized"):
-        await request.post(url)
-    for _ in range(2):
-        await request.initialize()
+    try:
         me = await request.post(url)
         assert isinstance(me, dict) and (me["id"], me["is_bot"]) == (api.bot_id, True)
+        await request.shutdown()
+        with pytest.raises(NetworkError, match="not initialized"):
+            await request.post(url)
+        await request.initialize()
+        assert await request.post(url) == me
+    finally:
         await request.shutdown()
 
 
