@@ -7,7 +7,9 @@ process takes a place in `outbound_sends`: at most `global_per_second` messages 
 messages look closer to Telegram than they were), one a second per private chat, and
 `group_per_minute` a minute per group. Places are handed out one at a time under a PostgreSQL
 advisory lock, so two processes never both take the last place of a window; a process that
-finds the window full waits until its oldest place falls out of it.
+finds the window full waits until its oldest place falls out of it. A place is three round
+trips after its transaction's BEGIN: the lock, the windows read and the place taken in one
+statement, the commit.
 
 Why the database and not Redis: it is already shared by every process, a place costs one short
 transaction (a few a second at most, far from any bottleneck), and no second service is needed.
@@ -33,18 +35,29 @@ CLEAN_EVERY = 500
 MIN_WAIT_SECONDS = 0.005
 
 LOCK = text("SELECT pg_advisory_xact_lock(:namespace, 0)")
-WINDOWS = text(
-    "WITH now AS (SELECT clock_timestamp() AS at)"
-    " SELECT now.at,"
-    " (SELECT count(*) FROM outbound_sends s WHERE s.at > now.at - make_interval(secs => :gw)),"
-    " (SELECT min(s.at) FROM outbound_sends s WHERE s.at > now.at - make_interval(secs => :gw)),"
-    " (SELECT count(*) FROM outbound_sends s"
-    "   WHERE s.chat_id = :chat_id AND s.at > now.at - make_interval(secs => :cw)),"
-    " (SELECT min(s.at) FROM outbound_sends s"
-    "   WHERE s.chat_id = :chat_id AND s.at > now.at - make_interval(secs => :cw))"
-    " FROM now"
+# What the windows hold now, and the place taken in the same statement when both have room
+# (`taken`); under the lock, taken by an earlier statement so that this one's snapshot sees
+# every place the last holder took.
+TAKE_IF_FREE = text(
+    "WITH now AS (SELECT clock_timestamp() AS at),"
+    " seen AS (SELECT now.at,"
+    "  (SELECT count(*) FROM outbound_sends s"
+    "    WHERE s.at > now.at - make_interval(secs => :gw)) AS sent,"
+    "  (SELECT min(s.at) FROM outbound_sends s"
+    "    WHERE s.at > now.at - make_interval(secs => :gw)) AS oldest,"
+    "  (SELECT count(*) FROM outbound_sends s"
+    "    WHERE s.chat_id = :chat_id AND s.at > now.at - make_interval(secs => :cw)) AS to_chat,"
+    "  (SELECT min(s.at) FROM outbound_sends s"
+    "    WHERE s.chat_id = :chat_id AND s.at > now.at - make_interval(secs => :cw))"
+    "   AS oldest_to_chat"
+    "  FROM now),"
+    " took AS (INSERT INTO outbound_sends (chat_id, at)"
+    "  SELECT :chat_id, seen.at FROM seen"
+    "  WHERE seen.sent < :global_limit AND seen.to_chat < :chat_limit RETURNING at)"
+    " SELECT seen.at, seen.sent, seen.oldest, seen.to_chat, seen.oldest_to_chat,"
+    " EXISTS (SELECT FROM took) AS taken"
+    " FROM seen"
 )
-TAKE = text("INSERT INTO outbound_sends (chat_id, at) VALUES (:chat_id, :at)")
 CLEAN = text(
     f"DELETE FROM outbound_sends WHERE at < clock_timestamp() - interval '{KEEP_SECONDS} seconds'"
 )
@@ -76,12 +89,12 @@ class PostgresOutboundLimiter:
         """Wait until one more message to `chat_id` keeps every limit across processes (a paid
         broadcast's message: the higher paid rate); the place is then taken (from now)."""
         while True:
-            wait = await self._try(chat_id, paid)
+            wait = await self.try_now(chat_id, paid)
             if wait is None:
                 return
             await asyncio.sleep(max(wait, MIN_WAIT_SECONDS))
 
-    async def _try(self, chat_id: int, paid: bool = False) -> float | None:
+    async def try_now(self, chat_id: int, paid: bool = False) -> float | None:
         """Take a place now (None), or the seconds until one may be free."""
         limits = self.limits
         global_limit = limits.paid_per_second if paid else limits.global_per_second
@@ -90,20 +103,25 @@ class PostgresOutboundLimiter:
         chat_window = limits.group_window_seconds if group else limits.chat_window_seconds
         async with self._engine.begin() as connection:
             await connection.execute(LOCK, {"namespace": LOCK_NAMESPACE})
-            now, sent, oldest, to_chat, oldest_to_chat = (
+            now, sent, oldest, to_chat, oldest_to_chat, taken = (
                 await connection.execute(
-                    WINDOWS,
-                    {"gw": limits.global_window_seconds, "cw": chat_window, "chat_id": chat_id},
+                    TAKE_IF_FREE,
+                    {
+                        "gw": limits.global_window_seconds,
+                        "cw": chat_window,
+                        "chat_id": chat_id,
+                        "global_limit": global_limit,
+                        "chat_limit": chat_limit,
+                    },
                 )
             ).one()
-            waits = []
-            if sent >= global_limit:
-                waits.append(_until(oldest, limits.global_window_seconds, now))
-            if to_chat >= chat_limit:
-                waits.append(_until(oldest_to_chat, chat_window, now))
-            if waits:
+            if not taken:
+                waits = []
+                if sent >= global_limit:
+                    waits.append(_until(oldest, limits.global_window_seconds, now))
+                if to_chat >= chat_limit:
+                    waits.append(_until(oldest_to_chat, chat_window, now))
                 return max(waits)
-            await connection.execute(TAKE, {"chat_id": chat_id, "at": now})
             self._taken += 1
             if self._taken % CLEAN_EVERY == 0:
                 await connection.execute(CLEAN)

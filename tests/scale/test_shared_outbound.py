@@ -20,6 +20,7 @@ from domain.persistence.database import create_engine
 from domain.persistence.outbound_limits import PostgresOutboundLimiter, SharedLimits
 from handlers.contract import Delivery, DeliveryStatus, Reply, message_event
 from scheduler.reminders import SchedulerLease
+from tests.integration.test_reads_once import statements_of
 from tests.scale.conftest import needs_postgres, two_processes
 
 pytestmark = [needs_postgres(), pytest.mark.postgres, pytest.mark.timeout(30)]
@@ -78,6 +79,23 @@ async def test_three_processes_together_send_no_more_than_one_may(
     assert most_in_one_second([at for at, _ in sent]) <= LIMIT
     # Alone, each process would have sent its 8 in the first second.
     assert time.monotonic() - started >= 2 * 1.0
+
+
+async def test_a_place_is_the_lock_and_one_statement_that_reads_the_windows_and_takes_it(
+    engines: list[AsyncEngine],
+) -> None:
+    """Under the lock (held in its transaction, so one place at a time over all processes):
+    one statement reads the windows and takes the place when they have room, or takes nothing
+    and says how long to wait when they have none."""
+    limiter = PostgresOutboundLimiter(engines[0], SharedLimits(global_per_second=LIMIT))
+    with statements_of(engines[0]) as sent:
+        assert await limiter.try_now(77) is None  # taken
+        wait = await limiter.try_now(77)  # the chat's second within its second: none
+    assert wait is not None and 0 < wait <= SharedLimits().chat_window_seconds
+    assert [s.split("(")[0].strip() for s in sent] == [
+        "SELECT pg_advisory_xact_lock",
+        "WITH now AS",
+    ] * 2
 
 
 async def test_one_private_chat_gets_one_message_a_second_whichever_process_sends(
