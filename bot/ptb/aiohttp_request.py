@@ -21,6 +21,8 @@ raises them.
 
 from __future__ import annotations
 
+from typing import IO
+
 import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
@@ -32,9 +34,14 @@ MEDIA_WRITE_TIMEOUT_SECONDS = 20.0
 DEFAULT_POOL_TIMEOUT_SECONDS = 1.0
 DEFAULT_POOL_SIZE = 256
 
+# A request's files, as PTB gives them (`RequestData.multipart_data`): part name to file name,
+# content and media type.
+Files = dict[str, tuple[str, bytes | IO[bytes], str]]
+
 
 class AiohttpRequest(BaseRequest):
-    """PTB's `BaseRequest` on one `aiohttp.ClientSession`, made in `initialize`."""
+    """PTB's `BaseRequest` on one `aiohttp.ClientSession`, made in `initialize` or on the
+    first request, whichever comes first."""
 
     def __init__(
         self,
@@ -93,7 +100,7 @@ class AiohttpRequest(BaseRequest):
         pool_timeout: float | object | None = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         session = self._open()
-        files = bool(request_data and request_data.multipart_data)
+        files = request_data.multipart_data if request_data is not None else {}
         connect = _given(connect_timeout, self._connect_timeout)
         pool = _given(pool_timeout, self._pool_timeout)
         read = _given(read_timeout, self._read_timeout)
@@ -107,7 +114,7 @@ class AiohttpRequest(BaseRequest):
         )
         try:
             async with session.request(
-                method, url, data=_body(request_data), timeout=timeout
+                method, url, data=_body(request_data, files), timeout=timeout
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as error:
@@ -123,11 +130,12 @@ def _given(value: float | object | None, default: float | None) -> float | None:
     return default
 
 
-def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str] | None:
-    """The parameters url-encoded, or with the files as multipart form data."""
+def _body(
+    request_data: RequestData | None, files: Files
+) -> aiohttp.FormData | dict[str, str] | None:
+    """The parameters url-encoded, or with the request's `files` as multipart form data."""
     if request_data is None:
         return None
-    files = request_data.multipart_data
     if not files:
         return request_data.json_parameters
     form = aiohttp.FormData()
